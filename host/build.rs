@@ -1,0 +1,80 @@
+//! Builds every Rust plugin under `plugins/` to `wasm32-wasip2` and copies the
+//! components to `target/plugins/NAME.wasm`, so `cargo build` and `cargo test` always
+//! run against `.wasm` files made from the current sources.
+//!
+//! The plugins are built by a nested cargo with its own target directory (no lock
+//! shared with the outer build). Set `WEIR_SKIP_PLUGIN_BUILD=1` to skip this, e.g.
+//! when the plugins are built in a separate step.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() {
+    let host = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let root = host.parent().unwrap().to_path_buf();
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let target = if target.is_absolute() { target } else { root.join(target) };
+    let plugins_out = target.join("plugins");
+    println!("cargo:rustc-env=WEIR_PLUGIN_DIR={}", plugins_out.display());
+    println!("cargo:rerun-if-env-changed=WEIR_SKIP_PLUGIN_BUILD");
+    if std::env::var_os("WEIR_SKIP_PLUGIN_BUILD").is_some() {
+        return;
+    }
+    println!("cargo:rerun-if-changed={}", root.join("wit").display());
+    println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
+
+    let shipped = rust_plugins(&root.join("plugins"));
+    // Misbehaving plugins for the tests; built alongside, never shipped.
+    let hostile = rust_plugins(&host.join("tests/plugins"));
+    println!("cargo:rustc-env=WEIR_TEST_PLUGIN_DIR={}", target.join("test-plugins").display());
+    let crates: Vec<PathBuf> = shipped.iter().chain(&hostile).cloned().collect();
+    for dir in &crates {
+        println!("cargo:rerun-if-changed={}", dir.display());
+    }
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo
+        .current_dir(&root)
+        .args(["build", "--target", "wasm32-wasip2", "--profile", "wasm", "--target-dir"])
+        .arg(target.join("wasm"));
+    for dir in &crates {
+        cargo.arg("-p").arg(dir.file_name().unwrap());
+    }
+    // The outer build's flags and wrappers are for the host, not for wasm.
+    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "RUSTC_WORKSPACE_WRAPPER", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET"] {
+        cargo.env_remove(var);
+    }
+    let status = cargo.status().expect("run cargo to build the plugins");
+    if !status.success() {
+        panic!(
+            "building the plugins for wasm32-wasip2 failed (see above). \
+             Is the target installed? `rustup target add wasm32-wasip2`"
+        );
+    }
+    for (crates, out) in [(&shipped, plugins_out), (&hostile, target.join("test-plugins"))] {
+        std::fs::create_dir_all(&out).unwrap();
+        for dir in crates {
+            let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+            let built = target.join("wasm/wasm32-wasip2/wasm").join(format!("{}.wasm", name.replace('-', "_")));
+            copy_if_changed(&built, &out.join(format!("{name}.wasm")));
+        }
+    }
+}
+
+/// Crates under `plugins/` written in Rust (other languages have their own builds).
+fn rust_plugins(dir: &Path) -> Vec<PathBuf> {
+    let mut crates: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("Cargo.toml").exists())
+        .collect();
+    crates.sort();
+    crates
+}
+
+/// Leaves the destination's mtime alone when nothing changed, so nothing downstream reruns.
+fn copy_if_changed(from: &Path, to: &Path) {
+    let new = std::fs::read(from).unwrap_or_else(|e| panic!("read {}: {e}", from.display()));
+    if std::fs::read(to).ok().as_deref() != Some(new.as_slice()) {
+        std::fs::write(to, new).unwrap();
+    }
+}

@@ -1,0 +1,273 @@
+//! weir.toml: the pipeline's topics, stages, plugins and limits.
+//!
+//! Every error names the file, the key and the fix. Paths in the file are relative
+//! to the file's own directory, so `weir --config /etc/weir/weir.toml` works anywhere.
+
+use crate::plugin::limits::Limits;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+    #[serde(default)]
+    pub pipeline: PipelineConfig,
+    pub validate: Option<StageConfig>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub transform: Vec<StageConfig>,
+    pub aggregate: Option<StageConfig>,
+    pub repair: Option<RepairConfig>,
+    /// Where the file was read from; relative paths resolve against its directory.
+    #[serde(skip)]
+    pub source: PathBuf,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    pub brokers: String,
+    pub group_id: String,
+    pub input_topic: String,
+    pub output_topic: String,
+    pub dead_letter_topic: String,
+    pub parked_topic: String,
+    pub analytics_topic: Option<String>,
+    pub partitions: i32,
+    pub replication: i32,
+    /// Extra librdkafka properties, passed through as they are.
+    pub properties: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: "127.0.0.1:9092".into(),
+            group_id: "weir".into(),
+            input_topic: "user-login".into(),
+            output_topic: "user-login-processed-production".into(),
+            dead_letter_topic: "user-login-dead-letter".into(),
+            parked_topic: "user-login-dead-letter-parked".into(),
+            analytics_topic: None,
+            partitions: 3,
+            replication: 1,
+            properties: Default::default(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// Messages per plugin call.
+    pub batch_size: usize,
+    /// Where compiled plugins are cached; default `~/.cache/weir` (or `$WEIR_CACHE_DIR`).
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig { batch_size: 100, cache_dir: None }
+    }
+}
+
+/// One stage: the plugin, its config (handed to the plugin's `init` as JSON) and limits.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct StageConfig {
+    /// Defaults to the section name (`validate`, `transform`, ...).
+    pub name: Option<String>,
+    pub plugin: PathBuf,
+    #[serde(default = "empty_table")]
+    pub config: toml::Table,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RepairConfig {
+    #[serde(flatten)]
+    pub stage: StageConfig,
+    /// Round trips through the dead-letter topic before a record is parked.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+}
+
+fn default_max_attempts() -> u32 {
+    3
+}
+
+fn empty_table() -> toml::Table {
+    toml::Table::new()
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<StageConfig>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(StageConfig),
+        Many(Vec<StageConfig>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(stage) => vec![stage],
+        OneOrMany::Many(stages) => stages,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {}: {reason}. Pass `--config PATH` to a weir.toml (the repository root has one)", path.display())]
+    Unreadable { path: PathBuf, reason: String },
+    #[error("config {}: {reason}", path.display())]
+    Invalid { path: PathBuf, reason: String },
+    #[error("config {}: `{key}`: {reason}", path.display())]
+    Key { path: PathBuf, key: String, reason: String },
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Config::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            reason: one_line(&e.to_string()),
+        })?;
+        config.source = path.to_path_buf();
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.pipeline.batch_size == 0 {
+            return Err(self.key_error("pipeline.batch_size", "must be at least 1 (100 is a good start)"));
+        }
+        for (key, stage) in self.stages() {
+            stage.limits.check().map_err(|reason| self.key_error(&format!("{key}.limits"), &reason))?;
+        }
+        if let Some(repair) = &self.repair {
+            if repair.max_attempts == 0 {
+                return Err(self.key_error("repair.max_attempts", "must be at least 1 (default 3)"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every configured stage with the key it sits under.
+    pub fn stages(&self) -> Vec<(String, &StageConfig)> {
+        let mut stages = Vec::new();
+        if let Some(s) = &self.validate {
+            stages.push(("validate".to_string(), s));
+        }
+        for (i, s) in self.transform.iter().enumerate() {
+            let key = if self.transform.len() == 1 { "transform".to_string() } else { format!("transform[{i}]") };
+            stages.push((key, s));
+        }
+        if let Some(s) = &self.aggregate {
+            stages.push(("aggregate".to_string(), s));
+        }
+        if let Some(r) = &self.repair {
+            stages.push(("repair".to_string(), &r.stage));
+        }
+        stages
+    }
+
+    pub fn key_error(&self, key: &str, reason: &str) -> ConfigError {
+        ConfigError::Key { path: self.source.clone(), key: key.to_string(), reason: reason.to_string() }
+    }
+
+    /// A path from the file, made relative to the file's directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            return path.to_path_buf();
+        }
+        match self.source.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.join(path),
+            _ => path.to_path_buf(),
+        }
+    }
+
+    /// The stage's config as the JSON its plugin's `init` receives. A `schema` given as a
+    /// path is replaced by the schema document itself: plugins never read files.
+    pub fn stage_json(&self, key: &str, stage: &StageConfig) -> Result<String, ConfigError> {
+        let mut json = serde_json::to_value(&stage.config)
+            .map_err(|e| self.key_error(&format!("{key}.config"), &e.to_string()))?;
+        if let Some(serde_json::Value::String(schema)) = json.get("schema").cloned() {
+            let document = load_schema(&self.resolve(Path::new(&schema)))
+                .map_err(|reason| self.key_error(&format!("{key}.config.schema"), &reason))?;
+            json["schema"] = document;
+        }
+        Ok(json.to_string())
+    }
+}
+
+/// Reads a JSON Schema file: the error says which file and what is wrong with it.
+pub fn load_schema(path: &Path) -> Result<serde_json::Value, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read schema {}: {e}", path.display()))?;
+    let document: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("schema {} is not JSON: {e}", path.display()))?;
+    if !document.is_object() && !document.is_boolean() {
+        return Err(format!("schema {} must be a JSON object", path.display()));
+    }
+    Ok(document)
+}
+
+fn one_line(text: &str) -> String {
+    text.split('\n').map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/weir/weir.toml"))
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = parse("[pipeline]\nbatch_sise = 5\n").unwrap_err().to_string();
+        assert!(err.contains("/etc/weir/weir.toml"), "{err}");
+        assert!(err.contains("batch_sise"), "{err}");
+    }
+
+    #[test]
+    fn bad_limits_are_named_with_their_key() {
+        let err = parse("[validate]\nplugin = \"v.wasm\"\nlimits = { memory_mib = 0 }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`validate.limits`"), "{err}");
+        assert!(err.contains("memory_mib"), "{err}");
+    }
+
+    #[test]
+    fn transform_is_one_table_or_many() {
+        let one = parse("[transform]\nplugin = \"a.wasm\"\n").unwrap();
+        assert_eq!(one.transform.len(), 1);
+        let many = parse("[[transform]]\nplugin = \"a.wasm\"\n[[transform]]\nplugin = \"b.wasm\"\n").unwrap();
+        assert_eq!(many.stages()[1].0, "transform[1]");
+    }
+
+    #[test]
+    fn paths_resolve_against_the_config_file() {
+        let config = parse("").unwrap();
+        assert_eq!(config.resolve(Path::new("p.wasm")), PathBuf::from("/etc/weir/p.wasm"));
+        assert_eq!(config.resolve(Path::new("/abs.wasm")), PathBuf::from("/abs.wasm"));
+    }
+
+    #[test]
+    fn a_missing_schema_file_is_named() {
+        let config = parse("[validate]\nplugin = \"v.wasm\"\nconfig = { schema = \"nope.json\" }\n").unwrap();
+        let err = config.stage_json("validate", config.validate.as_ref().unwrap()).unwrap_err().to_string();
+        assert!(err.contains("validate.config.schema"), "{err}");
+        assert!(err.contains("/etc/weir/nope.json"), "{err}");
+    }
+}

@@ -1,0 +1,50 @@
+//! Errors a user sees: each names the thing at fault and how to fix it.
+
+use crate::plugin::World;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("cannot read plugin {}: {reason}. Build the plugins with `cargo build --release` or fix the `plugin` path in your config", path.display())]
+    Unreadable { path: PathBuf, reason: String },
+
+    #[error("{} is not a WebAssembly component weir can load: {reason}. Build plugins for the wasm32-wasip2 target", path.display())]
+    NotAComponent { path: PathBuf, reason: String },
+
+    #[error("{} implements none of weir's worlds (validator, transformer, repairer, aggregator); it exports: {}", path.display(), exports.join(", "))]
+    NoWorld { path: PathBuf, exports: Vec<String> },
+
+    #[error("{} implements `{found}`; stage `{stage}` needs `{needed}`", path.display())]
+    WrongWorld { path: PathBuf, found: World, stage: String, needed: World },
+
+    #[error("{} needs imports weir does not provide: {reason}", path.display())]
+    Link { path: PathBuf, reason: String },
+
+    #[error("{} does not match the `{world}` world of weir:plugin@0.1.0: {reason}", path.display())]
+    Instantiate { path: PathBuf, world: World, reason: String },
+
+    #[error("stage `{stage}` ({}) refused its config: {reason}", path.display())]
+    Init { stage: String, path: PathBuf, reason: String },
+
+    #[error("stage `{stage}` ({}) {reason}", path.display())]
+    Call { stage: String, path: PathBuf, reason: String },
+}
+
+/// Why a plugin produced no result for a record: it trapped, ran out of time or memory,
+/// or broke the contract. The record becomes a dead letter carrying this reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub reason: String,
+}
+
+impl Fault {
+    pub fn new(reason: impl Into<String>) -> Fault {
+        Fault { reason: reason.into() }
+    }
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}

@@ -1,0 +1,30 @@
+//! weir: streams Kafka records through WebAssembly plugins.
+//!
+//! The host owns I/O, limits and delivery; plugins (components implementing a world of
+//! `wit/weir.wit`) own the logic. Modules, from the contract outwards:
+//! `bindings` (generated from WIT) → `plugin` (engine, sandbox, loading) → `stage`
+//! (one instance of one world, with fault isolation) → `pipeline` / `repair` (the
+//! stage chain, no I/O) → `offline` (files) and the CLI.
+
+pub mod bindings;
+pub mod config;
+pub mod dead_letter;
+pub mod error;
+pub mod offline;
+pub mod pipeline;
+pub mod plugin;
+pub mod plugin_tool;
+pub mod repair;
+pub mod report;
+pub mod stage;
+
+use plugin::cache::CompileCache;
+use std::sync::Arc;
+
+/// The plugin runtime for a config: its cache directory, else the default one.
+pub fn runtime_for(config: Option<&config::Config>) -> anyhow::Result<Arc<plugin::Runtime>> {
+    let dir = config
+        .and_then(|c| c.pipeline.cache_dir.as_ref().map(|d| c.resolve(d)))
+        .or_else(CompileCache::default_dir);
+    plugin::Runtime::new(CompileCache::new(dir))
+}

@@ -1,0 +1,234 @@
+//! The stage chain, free of any I/O: validate → transform… → aggregate.
+//!
+//! Both `weir process` (files) and `weir run` (Kafka) feed batches through a
+//! `Pipeline`; every input comes back as exactly one `Outcome`, in input order.
+
+use crate::bindings::types::{Message, Violation};
+use crate::config::{Config, StageConfig};
+use crate::error::Fault;
+use crate::plugin::Runtime;
+use crate::stage::aggregator::Aggregate;
+use crate::stage::transformer::Transform;
+use crate::stage::validator::Validate;
+use crate::stage::{Kind, Stage};
+use anyhow::Context;
+use serde::Serialize;
+use std::path::Path;
+
+/// Where one input record ends up.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The transformed record (key and headers kept).
+    Processed(Message),
+    /// The original record, unchanged, with why it was rejected.
+    DeadLetter(Message, Rejection),
+}
+
+/// Provenance of a dead letter: which stage and plugin said no, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rejection {
+    pub stage: String,
+    pub plugin: String,
+    pub violations: Vec<Violation>,
+}
+
+impl Rejection {
+    fn new<K: Kind>(stage: &Stage<K>, violations: Vec<Violation>) -> Rejection {
+        Rejection {
+            stage: stage.name().to_string(),
+            plugin: plugin_name(stage.plugin_path()),
+            violations,
+        }
+    }
+
+    fn fault<K: Kind>(stage: &Stage<K>, fault: Fault) -> Rejection {
+        Rejection::new(stage, vec![root_violation(format!("plugin {}", fault.reason))])
+    }
+
+    /// The reasons as one line, for logs.
+    pub fn summary(&self) -> String {
+        summary(&self.violations)
+    }
+}
+
+/// Violations as one line: `/timestamp: "x" is not of type "integer"; ...`.
+pub fn summary(violations: &[Violation]) -> String {
+    violations
+        .iter()
+        .map(|v| if v.path.is_empty() { v.reason.clone() } else { format!("{}: {}", v.path, v.reason) })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+pub fn root_violation(reason: String) -> Violation {
+    Violation { path: String::new(), reason }
+}
+
+/// `target/plugins/readable-timestamp.wasm` → `readable-timestamp`.
+pub fn plugin_name(path: &Path) -> String {
+    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Counts since start, for reports and metrics.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Stats {
+    pub records_in: u64,
+    pub processed: u64,
+    pub dead_letters: u64,
+    /// Records the aggregator failed on: delivered, but missing from the analytics.
+    pub aggregate_faults: u64,
+}
+
+pub struct Pipeline {
+    validate: Option<Stage<Validate>>,
+    transforms: Vec<Stage<Transform>>,
+    aggregate: Option<Stage<Aggregate>>,
+    pub stats: Stats,
+}
+
+/// Loads one stage's plugin and starts it, with errors naming the config key.
+pub fn load_stage<K: Kind>(
+    runtime: &Runtime,
+    config: &Config,
+    key: &str,
+    stage: &StageConfig,
+) -> anyhow::Result<Stage<K>> {
+    let name = stage.name.clone().unwrap_or_else(|| key.to_string());
+    let json = config.stage_json(key, stage)?;
+    let path = config.resolve(&stage.plugin);
+    let plugin = runtime
+        .load(&path)
+        .with_context(|| format!("config {}: `{key}.plugin`", config.source.display()))?;
+    let stage = Stage::<K>::new(&name, &plugin, json, stage.limits)
+        .with_context(|| format!("config {}: `{key}`", config.source.display()))?;
+    tracing::debug!(stage = name, plugin = %path.display(), cached = plugin.from_cache, "stage ready");
+    Ok(stage)
+}
+
+impl Pipeline {
+    pub fn from_config(runtime: &Runtime, config: &Config) -> anyhow::Result<Pipeline> {
+        let keys = config.stages();
+        let key_of = |target: &StageConfig| {
+            keys.iter().find(|(_, s)| std::ptr::eq(*s, target)).map(|(k, _)| k.clone()).unwrap()
+        };
+        let validate = match &config.validate {
+            Some(s) => Some(load_stage::<Validate>(runtime, config, &key_of(s), s)?),
+            None => None,
+        };
+        let transforms = config
+            .transform
+            .iter()
+            .map(|s| load_stage::<Transform>(runtime, config, &key_of(s), s))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let aggregate = match &config.aggregate {
+            Some(s) => Some(load_stage::<Aggregate>(runtime, config, &key_of(s), s)?),
+            None => None,
+        };
+        if validate.is_none() && transforms.is_empty() && aggregate.is_none() {
+            anyhow::bail!(
+                "config {}: no stages. Add a [validate], [transform] or [aggregate] section",
+                config.source.display()
+            );
+        }
+        Ok(Pipeline { validate, transforms, aggregate, stats: Stats::default() })
+    }
+
+    pub fn aggregator(&mut self) -> Option<&mut Stage<Aggregate>> {
+        self.aggregate.as_mut()
+    }
+
+    pub fn validator(&mut self) -> Option<&mut Stage<Validate>> {
+        self.validate.as_mut()
+    }
+
+    /// Runs a batch through every stage. One outcome per input, in input order.
+    pub fn process(&mut self, batch: Vec<Message>) -> Vec<Outcome> {
+        let total = batch.len();
+        self.stats.records_in += total as u64;
+        let mut outcomes: Vec<Option<Outcome>> = (0..total).map(|_| None).collect();
+        // Records still in flight, and the index in the batch of each.
+        let mut live = InFlight { index: (0..total).collect(), messages: batch };
+
+        if let Some(stage) = &mut self.validate {
+            let verdicts = stage.run(&live.messages);
+            live = live.keep(verdicts, |i, message, verdict| match verdict {
+                Ok(Ok(())) => Some(message),
+                Ok(Err(violations)) => {
+                    outcomes[i] = Some(Outcome::DeadLetter(message, Rejection::new(stage, violations)));
+                    None
+                }
+                Err(fault) => {
+                    outcomes[i] = Some(Outcome::DeadLetter(message, Rejection::fault(stage, fault)));
+                    None
+                }
+            });
+        }
+
+        // The original value of each record a transform has changed, for its dead letter.
+        let mut originals: Vec<Option<Vec<u8>>> = (0..total).map(|_| None).collect();
+        for stage in &mut self.transforms {
+            let results = stage.run(&live.messages);
+            live = live.keep(results, |i, mut message, result| {
+                let rejection = match result {
+                    Ok(Ok(value)) => {
+                        let before = std::mem::replace(&mut message.value, value);
+                        originals[i].get_or_insert(before);
+                        return Some(message);
+                    }
+                    Ok(Err(reason)) => Rejection::new(stage, vec![root_violation(reason)]),
+                    Err(fault) => Rejection::fault(stage, fault),
+                };
+                if let Some(original) = originals[i].take() {
+                    message.value = original;
+                }
+                outcomes[i] = Some(Outcome::DeadLetter(message, rejection));
+                None
+            });
+        }
+
+        if let Some(stage) = &mut self.aggregate {
+            let faults = stage.run(&live.messages).iter().filter(|r| r.is_err()).count();
+            if faults > 0 {
+                self.stats.aggregate_faults += faults as u64;
+                tracing::warn!(
+                    stage = stage.name(),
+                    faults,
+                    "aggregator failed on records; they are delivered but not counted"
+                );
+            }
+        }
+        for (i, message) in live.index.into_iter().zip(live.messages) {
+            outcomes[i] = Some(Outcome::Processed(message));
+        }
+
+        let outcomes: Vec<Outcome> =
+            outcomes.into_iter().map(|o| o.expect("every record has an outcome")).collect();
+        for outcome in &outcomes {
+            match outcome {
+                Outcome::Processed(_) => self.stats.processed += 1,
+                Outcome::DeadLetter(..) => self.stats.dead_letters += 1,
+            }
+        }
+        outcomes
+    }
+}
+
+/// The records of a batch that no stage has rejected yet.
+struct InFlight {
+    index: Vec<usize>,
+    messages: Vec<Message>,
+}
+
+impl InFlight {
+    /// Pairs each record with its stage result; `decide` keeps it (returns it) or settles it.
+    fn keep<R>(self, results: Vec<R>, mut decide: impl FnMut(usize, Message, R) -> Option<Message>) -> InFlight {
+        let mut kept = InFlight { index: Vec::with_capacity(self.index.len()), messages: Vec::with_capacity(self.index.len()) };
+        for ((i, message), result) in self.index.into_iter().zip(self.messages).zip(results) {
+            if let Some(message) = decide(i, message, result) {
+                kept.index.push(i);
+                kept.messages.push(message);
+            }
+        }
+        kept
+    }
+}

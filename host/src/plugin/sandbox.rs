@@ -1,0 +1,58 @@
+//! The store data of a plugin instance: what the guest may touch, and nothing else.
+
+use super::limits::Limits;
+use crate::bindings::host::{Host, Level};
+use wasmtime::component::ResourceTable;
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// No files, no network, no environment, no arguments; stdio closed.
+/// The guest reaches the world only through the contract's `log` import.
+pub struct Sandbox {
+    stage: String,
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limits: StoreLimits,
+}
+
+impl Sandbox {
+    pub fn new(stage: &str, limits: &Limits) -> Sandbox {
+        let wasi = WasiCtx::builder()
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let memory = (limits.memory_mib as usize).saturating_mul(1024 * 1024);
+        Sandbox {
+            stage: stage.to_string(),
+            wasi,
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(memory)
+                .instances(16)
+                .trap_on_grow_failure(true)
+                .build(),
+        }
+    }
+}
+
+impl WasiView for Sandbox {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl Host for Sandbox {
+    fn log(&mut self, level: Level, message: String) {
+        let stage = self.stage.as_str();
+        // Cap what a chatty plugin can write per line.
+        let message = if message.len() > 4096 { &message[..message.floor_char_boundary(4096)] } else { &message };
+        match level {
+            Level::Trace => tracing::trace!(stage, "{message}"),
+            Level::Debug => tracing::debug!(stage, "{message}"),
+            Level::Info => tracing::info!(stage, "{message}"),
+            Level::Warn => tracing::warn!(stage, "{message}"),
+            Level::Error => tracing::error!(stage, "{message}"),
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! `weir plugin inspect` and `weir plugin test`: look at and try one plugin on its own.
+
+use crate::bindings::types::{Damaged, Message};
+use crate::config::load_schema;
+use crate::dead_letter::DeadLetterLine;
+use crate::plugin::limits::Limits;
+use crate::plugin::{Runtime, World};
+use crate::report::{Format, Report};
+use crate::stage::aggregator::Aggregate;
+use crate::stage::repairer::Repair;
+use crate::stage::transformer::Transform;
+use crate::stage::validator::Validate;
+use crate::stage::Stage;
+use anyhow::Context;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Instant;
+use wasmtime::component::types::{ComponentItem, Type};
+
+/// The world, exports and imports of a component, as text.
+pub fn inspect(runtime: &Runtime, path: &Path) -> anyhow::Result<String> {
+    let started = Instant::now();
+    let plugin = runtime.load(path)?;
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let engine = runtime.engine();
+    let ty = plugin.component.component_type();
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", path.display());
+    let _ = writeln!(out, "  world:   {} (weir:plugin@0.1.0)", plugin.world);
+    let _ = writeln!(
+        out,
+        "  size:    {:.1} KiB, loaded in {} ms ({})",
+        size as f64 / 1024.0,
+        started.elapsed().as_millis(),
+        if plugin.from_cache { "compile cache hit" } else { "compiled now" }
+    );
+    let _ = writeln!(out, "  exports:");
+    for (name, item) in ty.exports(engine) {
+        let _ = writeln!(out, "    {name}: {}", describe_item(&item.ty));
+    }
+    let _ = writeln!(out, "  imports:");
+    for (name, item) in ty.imports(engine) {
+        let _ = writeln!(out, "    {name}: {}", describe_item(&item.ty));
+    }
+    Ok(out)
+}
+
+fn describe_item(item: &ComponentItem) -> String {
+    match item {
+        ComponentItem::ComponentFunc(f) => {
+            let params: Vec<String> = f.params().map(|(n, t)| format!("{n}: {}", describe(&t))).collect();
+            let results: Vec<String> = f.results().map(|t| describe(&t)).collect();
+            match results.as_slice() {
+                [] => format!("func({})", params.join(", ")),
+                _ => format!("func({}) -> {}", params.join(", "), results.join(", ")),
+            }
+        }
+        ComponentItem::ComponentInstance(_) => "instance".into(),
+        ComponentItem::Resource(_) => "resource".into(),
+        ComponentItem::Type(t) => format!("type {}", describe(t)),
+        _ => "other".into(),
+    }
+}
+
+fn describe(ty: &Type) -> String {
+    match ty {
+        Type::Bool => "bool".into(),
+        Type::S8 => "s8".into(),
+        Type::U8 => "u8".into(),
+        Type::S16 => "s16".into(),
+        Type::U16 => "u16".into(),
+        Type::S32 => "s32".into(),
+        Type::U32 => "u32".into(),
+        Type::S64 => "s64".into(),
+        Type::U64 => "u64".into(),
+        Type::Float32 => "f32".into(),
+        Type::Float64 => "f64".into(),
+        Type::Char => "char".into(),
+        Type::String => "string".into(),
+        Type::List(l) => format!("list<{}>", describe(&l.ty())),
+        Type::Option(o) => format!("option<{}>", describe(&o.ty())),
+        Type::Result(r) => format!(
+            "result<{}, {}>",
+            r.ok().map(|t| describe(&t)).unwrap_or_else(|| "_".into()),
+            r.err().map(|t| describe(&t)).unwrap_or_else(|| "_".into())
+        ),
+        Type::Record(r) => format!("record{{{}}}", r.fields().map(|f| f.name).collect::<Vec<_>>().join(", ")),
+        Type::Variant(v) => format!("variant{{{}}}", v.cases().map(|c| c.name).collect::<Vec<_>>().join(", ")),
+        Type::Enum(e) => format!("enum{{{}}}", e.names().collect::<Vec<_>>().join(", ")),
+        Type::Own(_) => "own<resource>".into(),
+        Type::Borrow(_) => "borrow<resource>".into(),
+        other => format!("{other:?}").chars().take(40).collect(),
+    }
+}
+
+/// A stage config for one plugin, from a TOML or JSON file; a `schema` path in it is
+/// replaced by the schema document, as weir.toml's stages are.
+pub fn stage_config_json(path: Option<&Path>) -> anyhow::Result<String> {
+    let Some(path) = path else {
+        return Ok("{}".into());
+    };
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
+    let mut json: serde_json::Value = if path.extension().is_some_and(|e| e == "json") {
+        serde_json::from_str(&text).with_context(|| format!("config {} is not JSON", path.display()))?
+    } else {
+        let table: toml::Table =
+            toml::from_str(&text).with_context(|| format!("config {} is not TOML", path.display()))?;
+        serde_json::to_value(table)?
+    };
+    if let Some(serde_json::Value::String(schema)) = json.get("schema").cloned() {
+        let base = path.parent().unwrap_or(Path::new("."));
+        json["schema"] = load_schema(&base.join(schema)).map_err(anyhow::Error::msg)?;
+    }
+    Ok(json.to_string())
+}
+
+/// Runs one plugin over a sample file and prints what it makes of each line.
+pub fn test(runtime: &Runtime, path: &Path, input: &Path, config: Option<&Path>) -> anyhow::Result<String> {
+    let plugin = runtime.load(path)?;
+    let json = stage_config_json(config)?;
+    let text = std::fs::read(input).with_context(|| format!("cannot read input {}", input.display()))?;
+    let messages: Vec<Message> = text
+        .split(|b| *b == b'\n')
+        .enumerate()
+        .filter(|(_, line)| !line.is_empty())
+        .map(|(i, line)| Message {
+            key: None,
+            value: line.strip_suffix(b"\r").unwrap_or(line).to_vec(),
+            headers: Vec::new(),
+            topic: input.display().to_string(),
+            partition: 0,
+            offset: i as i64 + 1,
+            timestamp: None,
+        })
+        .collect();
+    let limits = Limits::default();
+    let name = "test";
+    let mut out = String::new();
+    let line = |m: &Message| m.offset;
+    match plugin.world {
+        World::Validator => {
+            let mut stage = Stage::<Validate>::new(name, &plugin, json, limits)?;
+            for (m, r) in messages.iter().zip(stage.run(&messages)) {
+                let _ = match r {
+                    Ok(Ok(())) => writeln!(out, "line {}: valid", line(m)),
+                    Ok(Err(vs)) => writeln!(out, "line {}: invalid: {}", line(m), crate::pipeline::summary(&vs)),
+                    Err(fault) => writeln!(out, "line {}: plugin {}", line(m), fault),
+                };
+            }
+        }
+        World::Transformer => {
+            let mut stage = Stage::<Transform>::new(name, &plugin, json, limits)?;
+            for (m, r) in messages.iter().zip(stage.run(&messages)) {
+                let _ = match r {
+                    Ok(Ok(value)) => writeln!(out, "line {}: {}", line(m), String::from_utf8_lossy(&value)),
+                    Ok(Err(reason)) => writeln!(out, "line {}: error: {reason}", line(m)),
+                    Err(fault) => writeln!(out, "line {}: plugin {}", line(m), fault),
+                };
+            }
+        }
+        World::Repairer => {
+            let mut stage = Stage::<Repair>::new(name, &plugin, json, limits)?;
+            let damaged: Vec<Damaged> = messages
+                .iter()
+                .map(|m| match serde_json::from_slice::<DeadLetterLine>(&m.value) {
+                    Ok(letter) => Damaged {
+                        message: Message { value: letter.value_bytes().unwrap_or_default(), ..m.clone() },
+                        violations: letter.violations,
+                    },
+                    Err(_) => Damaged { message: m.clone(), violations: Vec::new() },
+                })
+                .collect();
+            for (m, r) in messages.iter().zip(stage.run(&damaged)) {
+                use crate::bindings::types::RepairOutcome;
+                let _ = match r {
+                    Ok(RepairOutcome::Repaired(value)) => {
+                        writeln!(out, "line {}: repaired: {}", line(m), String::from_utf8_lossy(&value))
+                    }
+                    Ok(RepairOutcome::Unrepairable(reason)) => writeln!(out, "line {}: unrepairable: {reason}", line(m)),
+                    Err(fault) => writeln!(out, "line {}: plugin {}", line(m), fault),
+                };
+            }
+        }
+        World::Aggregator => {
+            let mut stage = Stage::<Aggregate>::new(name, &plugin, json, limits)?;
+            let faults = stage.run(&messages).iter().filter(|r| r.is_err()).count();
+            let stats = crate::pipeline::Stats {
+                records_in: messages.len() as u64,
+                processed: (messages.len() - faults) as u64,
+                dead_letters: 0,
+                aggregate_faults: faults as u64,
+            };
+            let analytics = stage.report()?;
+            let report = Report { stats: &stats, extra: vec![], analytics: Some((crate::pipeline::plugin_name(path), analytics)) };
+            out.push_str(&report.render(Format::Text));
+        }
+    }
+    Ok(out)
+}

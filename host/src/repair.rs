@@ -1,0 +1,104 @@
+//! The repair flow, free of I/O: repair plugin, then validation of what it made.
+
+use crate::bindings::types::{Damaged, Message, RepairOutcome, Violation};
+use crate::config::Config;
+use crate::pipeline::load_stage;
+use crate::plugin::Runtime;
+use crate::stage::repairer::Repair;
+use crate::stage::validator::Validate;
+use crate::stage::Stage;
+
+/// What became of one dead letter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Repaired {
+    /// A value that now passes validation.
+    Fixed(Vec<u8>),
+    /// Why it cannot go back to the input topic.
+    Unrepairable(String),
+}
+
+pub struct Repairer {
+    repair: Stage<Repair>,
+    validate: Option<Stage<Validate>>,
+    pub max_attempts: u32,
+}
+
+impl Repairer {
+    pub fn from_config(runtime: &Runtime, config: &Config) -> anyhow::Result<Repairer> {
+        let Some(repair) = &config.repair else {
+            anyhow::bail!(
+                "config {}: no [repair] stage. Add one with `plugin = \"target/plugins/dead-letter-repair.wasm\"`",
+                config.source.display()
+            );
+        };
+        let validate = match &config.validate {
+            Some(v) => Some(load_stage::<Validate>(runtime, config, "validate", v)?),
+            None => None,
+        };
+        Ok(Repairer {
+            repair: load_stage::<Repair>(runtime, config, "repair", &repair.stage)?,
+            validate,
+            max_attempts: repair.max_attempts,
+        })
+    }
+
+    /// Repairs a batch. Violations that are not known are found by validating first.
+    pub fn repair(&mut self, batch: Vec<(Message, Option<Vec<Violation>>)>) -> Vec<Repaired> {
+        let unknown: Vec<Message> =
+            batch.iter().filter(|(_, v)| v.is_none()).map(|(m, _)| m.clone()).collect();
+        let mut found = self.violations_of(&unknown).into_iter();
+        let damaged: Vec<Damaged> = batch
+            .into_iter()
+            .map(|(message, violations)| {
+                let violations = violations.unwrap_or_else(|| found.next().expect("one per unknown"));
+                Damaged { message, violations }
+            })
+            .collect();
+
+        let outcomes = self.repair.run(&damaged);
+        let fixed: Vec<Message> = damaged
+            .iter()
+            .zip(&outcomes)
+            .filter_map(|(d, outcome)| match outcome {
+                Ok(RepairOutcome::Repaired(value)) => Some(Message { value: value.clone(), ..d.message.clone() }),
+                _ => None,
+            })
+            .collect();
+        let mut checks = self.violations_of(&fixed).into_iter();
+        let plugin = crate::pipeline::plugin_name(self.repair.plugin_path());
+        outcomes
+            .into_iter()
+            .map(|outcome| match outcome {
+                Ok(RepairOutcome::Repaired(value)) => {
+                    let violations = checks.next().expect("one check per repaired value");
+                    if violations.is_empty() {
+                        Repaired::Fixed(value)
+                    } else {
+                        Repaired::Unrepairable(format!(
+                            "still invalid after repair: {}",
+                            crate::pipeline::summary(&violations)
+                        ))
+                    }
+                }
+                Ok(RepairOutcome::Unrepairable(reason)) => Repaired::Unrepairable(reason),
+                Err(fault) => Repaired::Unrepairable(format!("repair plugin {plugin} {}", fault.reason)),
+            })
+            .collect()
+    }
+
+    /// The violations of each message (empty when valid, or when there is no validator).
+    fn violations_of(&mut self, messages: &[Message]) -> Vec<Vec<Violation>> {
+        let Some(validate) = &mut self.validate else {
+            return vec![Vec::new(); messages.len()];
+        };
+        validate
+            .run(messages)
+            .into_iter()
+            .map(|verdict| match verdict {
+                Ok(Ok(())) => Vec::new(),
+                Ok(Err(violations)) => violations,
+                Err(fault) => vec![crate::pipeline::root_violation(format!("validator {}", fault.reason))],
+            })
+            .collect()
+    }
+}

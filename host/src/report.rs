@@ -1,0 +1,118 @@
+//! The end-of-run report: pipeline counts plus the aggregator's counters and tables,
+//! rendered as text with bar charts for people, or as JSON for machines.
+
+use crate::bindings::aggregator::exports::weir::plugin::aggregate::Report as Analytics;
+use crate::pipeline::Stats;
+use serde_json::{json, Value};
+use std::fmt::Write;
+
+pub struct Report<'a> {
+    pub stats: &'a Stats,
+    /// Extra pipeline-level counters (e.g. duplicates seen, repairs), shown with the stats.
+    pub extra: Vec<(&'static str, u64)>,
+    pub analytics: Option<(String, Analytics)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+const BAR_WIDTH: u64 = 40;
+
+impl Report<'_> {
+    pub fn render(&self, format: Format) -> String {
+        match format {
+            Format::Text => self.text(),
+            Format::Json => self.json().to_string(),
+        }
+    }
+
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        let s = self.stats;
+        let _ = writeln!(out, "── weir report ─────────────────────────────────────────");
+        let _ = write!(
+            out,
+            "records in {} · processed {} · dead letters {}",
+            s.records_in, s.processed, s.dead_letters
+        );
+        for (name, value) in &self.extra {
+            let _ = write!(out, " · {} {}", name.replace('_', " "), value);
+        }
+        out.push('\n');
+        if s.aggregate_faults > 0 {
+            let _ = writeln!(out, "aggregator failed on {} records (delivered, not counted)", s.aggregate_faults);
+        }
+        let Some((plugin, analytics)) = &self.analytics else {
+            return out;
+        };
+        let _ = writeln!(out, "\n{plugin}");
+        let width = analytics.counters.iter().map(|c| c.name.len()).max().unwrap_or(0);
+        for counter in &analytics.counters {
+            let _ = writeln!(out, "  {:<width$}  {:>10}", counter.name, counter.value);
+        }
+        for table in &analytics.tables {
+            let _ = writeln!(out, "\n{}:", table.title);
+            if table.rows.is_empty() {
+                let _ = writeln!(out, "  (none)");
+                continue;
+            }
+            let label_width = table.rows.iter().map(|r| r.label.chars().count()).max().unwrap_or(0);
+            let max = table.rows.iter().map(|r| r.count).max().unwrap_or(1).max(1);
+            for row in &table.rows {
+                let bar = "█".repeat(((row.count * BAR_WIDTH).div_ceil(max)) as usize);
+                let _ = writeln!(out, "  {:<label_width$}  {bar} {}", row.label, row.count);
+            }
+        }
+        out
+    }
+
+    pub fn json(&self) -> Value {
+        let mut pipeline = serde_json::to_value(self.stats).expect("stats serialise");
+        for (name, value) in &self.extra {
+            pipeline[*name] = json!(value);
+        }
+        let analytics = self.analytics.as_ref().map(|(plugin, a)| {
+            json!({
+                "plugin": plugin,
+                "counters": a.counters.iter().map(|c| (c.name.clone(), json!(c.value))).collect::<serde_json::Map<_, _>>(),
+                "tables": a.tables.iter().map(|t| json!({
+                    "name": t.name,
+                    "title": t.title,
+                    "rows": t.rows.iter().map(|r| json!({"label": r.label, "count": r.count})).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            })
+        });
+        json!({ "pipeline": pipeline, "analytics": analytics })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::aggregator::exports::weir::plugin::aggregate::{Counter, Row, Table};
+
+    #[test]
+    fn text_has_counts_and_proportional_bars() {
+        let stats = Stats { records_in: 3, processed: 2, dead_letters: 1, aggregate_faults: 0 };
+        let analytics = Analytics {
+            counters: vec![Counter { name: "total_logins".into(), value: 2 }],
+            tables: vec![Table {
+                name: "device_types".into(),
+                title: "All device types".into(),
+                rows: vec![Row { label: "iOS".into(), count: 116 }, Row { label: "android".into(), count: 58 }],
+            }],
+        };
+        let report = Report { stats: &stats, extra: vec![], analytics: Some(("login-analytics".into(), analytics)) };
+        let text = report.text();
+        assert!(text.contains("processed 2 · dead letters 1"), "{text}");
+        assert!(text.contains(&format!("iOS      {} 116", "█".repeat(40))), "{text}");
+        assert!(text.contains(&format!("android  {} 58", "█".repeat(20))), "{text}");
+        let json = report.json();
+        assert_eq!(json["analytics"]["counters"]["total_logins"], 2);
+        assert_eq!(json["analytics"]["tables"][0]["rows"][1]["label"], "android");
+        assert_eq!(json["pipeline"]["dead_letters"], 1);
+    }
+}

@@ -1,0 +1,97 @@
+//! Stage kind `aggregator`: state kept in the plugin, folded batch by batch.
+
+use super::{Kind, Stage};
+use crate::bindings::aggregator::exports::weir::plugin::aggregate::Report;
+use crate::bindings::aggregator::Aggregator as Bindings;
+use crate::bindings::types::Message;
+use crate::error::PluginError;
+use crate::plugin::sandbox::Sandbox;
+use crate::plugin::World;
+use wasmtime::component::{Instance, ResourceAny};
+use wasmtime::Store;
+
+pub struct Aggregate;
+
+/// The exports plus the plugin's state resource.
+pub struct WithState {
+    bindings: Bindings,
+    state: Option<ResourceAny>,
+}
+
+impl WithState {
+    fn state(&self) -> ResourceAny {
+        self.state.expect("state is made in `ready`")
+    }
+}
+
+impl Kind for Aggregate {
+    const WORLD: World = World::Aggregator;
+    type Bindings = WithState;
+    type Input = Message;
+    type Output = ();
+
+    fn bind(store: &mut Store<Sandbox>, instance: &Instance) -> wasmtime::Result<WithState> {
+        Ok(WithState { bindings: Bindings::new(store, instance)?, state: None })
+    }
+
+    fn init(b: &WithState, store: &mut Store<Sandbox>, config: &str) -> wasmtime::Result<Result<(), String>> {
+        b.bindings.call_init(store, config)
+    }
+
+    fn ready(mut b: WithState, store: &mut Store<Sandbox>) -> wasmtime::Result<WithState> {
+        b.state = Some(b.bindings.weir_plugin_aggregate().state().call_constructor(store)?);
+        Ok(b)
+    }
+
+    /// One `()` per message so a batch lines up with its inputs like other kinds.
+    fn call(b: &WithState, store: &mut Store<Sandbox>, batch: &[Message]) -> wasmtime::Result<Vec<()>> {
+        b.bindings.weir_plugin_aggregate().state().call_update(store, b.state(), batch)?;
+        Ok(vec![(); batch.len()])
+    }
+
+    fn value_len(input: &Message) -> usize {
+        input.value.len()
+    }
+}
+
+/// Report, snapshot, restore and merge: the calls only an aggregator has.
+impl Stage<Aggregate> {
+    pub fn report(&mut self) -> Result<Report, PluginError> {
+        self.with_state(|b, store| b.bindings.weir_plugin_aggregate().state().call_report(store, b.state()))
+    }
+
+    pub fn snapshot(&mut self) -> Result<Vec<u8>, PluginError> {
+        self.with_state(|b, store| b.bindings.weir_plugin_aggregate().state().call_snapshot(store, b.state()))
+    }
+
+    pub fn restore(&mut self, snapshot: &[u8]) -> Result<Result<(), String>, PluginError> {
+        self.with_state(|b, store| {
+            b.bindings.weir_plugin_aggregate().state().call_restore(store, b.state(), snapshot)
+        })
+    }
+
+    pub fn merge(&mut self, snapshot: &[u8]) -> Result<Result<(), String>, PluginError> {
+        self.with_state(|b, store| {
+            b.bindings.weir_plugin_aggregate().state().call_merge(store, b.state(), snapshot)
+        })
+    }
+
+    fn with_state<R>(
+        &mut self,
+        call: impl FnOnce(&WithState, &mut Store<Sandbox>) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        let budget = self.limits().cpu_ms_per_batch;
+        let name = self.name().to_string();
+        let path = self.plugin_path().to_path_buf();
+        let live = self.live()?;
+        live.store.set_epoch_deadline(super::ticks(budget));
+        match call(&live.bindings, &mut live.store) {
+            Ok(value) => Ok(value),
+            Err(trap) => {
+                let reason = super::describe_trap(&trap, &self.limits, budget);
+                self.live = None;
+                Err(PluginError::Call { stage: name, path, reason })
+            }
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! A pipeline stage: one plugin instance of one world, with its config and limits.
+//!
+//! `Stage<K>` owns the instance and hides its failures: when a call traps, runs out of
+//! time or memory, or answers with the wrong number of results, the instance is thrown
+//! away, the batch is split in halves and retried on fresh instances until the poison
+//! records are found. Only those records fail; the rest of the batch goes on.
+
+pub mod aggregator;
+pub mod repairer;
+pub mod transformer;
+pub mod validator;
+
+use crate::error::{Fault, PluginError};
+use crate::plugin::limits::Limits;
+use crate::plugin::sandbox::Sandbox;
+use crate::plugin::{Plugin, World, EPOCH_TICK};
+use std::path::PathBuf;
+use wasmtime::component::{Instance, InstancePre};
+use wasmtime::Store;
+
+/// What distinguishes one world from another, for the host.
+pub trait Kind {
+    const WORLD: World;
+    /// The typed exports of an instance (and any per-instance state such as a resource).
+    type Bindings;
+    type Input;
+    type Output;
+
+    fn bind(store: &mut Store<Sandbox>, instance: &Instance) -> wasmtime::Result<Self::Bindings>;
+    fn init(
+        bindings: &Self::Bindings,
+        store: &mut Store<Sandbox>,
+        config: &str,
+    ) -> wasmtime::Result<Result<(), String>>;
+    /// Called once an instance is initialised (an aggregator creates its state here).
+    fn ready(
+        bindings: Self::Bindings,
+        _store: &mut Store<Sandbox>,
+    ) -> wasmtime::Result<Self::Bindings> {
+        Ok(bindings)
+    }
+    fn call(
+        bindings: &Self::Bindings,
+        store: &mut Store<Sandbox>,
+        batch: &[Self::Input],
+    ) -> wasmtime::Result<Vec<Self::Output>>;
+    /// Size of the value the stage's message limit applies to.
+    fn value_len(input: &Self::Input) -> usize;
+}
+
+struct Live<B> {
+    store: Store<Sandbox>,
+    bindings: B,
+}
+
+pub struct Stage<K: Kind> {
+    name: String,
+    path: PathBuf,
+    pre: InstancePre<Sandbox>,
+    config: String,
+    limits: Limits,
+    live: Option<Live<K::Bindings>>,
+    /// Fresh instances made after a failure, for metrics and tests.
+    restarts: u64,
+}
+
+impl<K: Kind> Stage<K> {
+    /// Instantiates and initialises the plugin now, so a bad config fails at start.
+    pub fn new(name: &str, plugin: &Plugin, config: String, limits: Limits) -> Result<Self, PluginError> {
+        plugin.expect_world(name, K::WORLD)?;
+        let mut stage = Stage {
+            name: name.to_string(),
+            path: plugin.path.clone(),
+            pre: plugin.pre.clone(),
+            config,
+            limits,
+            live: None,
+            restarts: 0,
+        };
+        stage.live = Some(stage.instantiate()?);
+        Ok(stage)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn plugin_path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn restarts(&self) -> u64 {
+        self.restarts
+    }
+
+    fn instantiate(&self) -> Result<Live<K::Bindings>, PluginError> {
+        let instantiate_error = |e: wasmtime::Error| PluginError::Instantiate {
+            path: self.path.clone(),
+            world: K::WORLD,
+            reason: format!("{e:#}"),
+        };
+        let mut store = Store::new(self.pre.engine(), Sandbox::new(&self.name, &self.limits));
+        store.limiter(|sandbox| &mut sandbox.limits);
+        store.set_epoch_deadline(ticks(self.limits.init_budget_ms()));
+        store.epoch_deadline_trap();
+        let instance = self.pre.instantiate(&mut store).map_err(instantiate_error)?;
+        let bindings = K::bind(&mut store, &instance).map_err(instantiate_error)?;
+        let init_error = |reason: String| PluginError::Init {
+            stage: self.name.clone(),
+            path: self.path.clone(),
+            reason,
+        };
+        K::init(&bindings, &mut store, &self.config)
+            .map_err(|trap| init_error(describe_trap(&trap, &self.limits, self.limits.init_budget_ms())))?
+            .map_err(init_error)?;
+        let bindings = K::ready(bindings, &mut store).map_err(instantiate_error)?;
+        Ok(Live { store, bindings })
+    }
+
+    /// One result per input, in order. Never fails as a whole: faults are per record.
+    /// Values over the stage's size limit fail without reaching the plugin.
+    pub fn run(&mut self, batch: &[K::Input]) -> Vec<Result<K::Output, Fault>>
+    where
+        K::Input: Clone,
+    {
+        let max = self.limits.max_message_bytes();
+        if batch.iter().all(|input| K::value_len(input) <= max) {
+            return self.run_bisecting(batch);
+        }
+        let fitting: Vec<K::Input> =
+            batch.iter().filter(|input| K::value_len(input) <= max).cloned().collect();
+        let mut outputs = self.run_bisecting(&fitting).into_iter();
+        batch
+            .iter()
+            .map(|input| match K::value_len(input) {
+                len if len > max => Err(Fault::new(format!(
+                    "value is {len} bytes, over the stage's limit of {} KiB (limits.max_message_kib)",
+                    self.limits.max_message_kib
+                ))),
+                _ => outputs.next().expect("one output per fitting input"),
+            })
+            .collect()
+    }
+
+    fn run_bisecting(&mut self, batch: &[K::Input]) -> Vec<Result<K::Output, Fault>> {
+        if batch.is_empty() {
+            return Vec::new();
+        }
+        match self.call_once(batch) {
+            Ok(outputs) => outputs.into_iter().map(Ok).collect(),
+            Err(fault) if batch.len() == 1 => vec![Err(fault)],
+            Err(_) => {
+                let (left, right) = batch.split_at(batch.len() / 2);
+                let mut results = self.run_bisecting(left);
+                results.extend(self.run_bisecting(right));
+                results
+            }
+        }
+    }
+
+    /// Calls the live instance (making one if needed); any failure discards it.
+    fn call_once(&mut self, batch: &[K::Input]) -> Result<Vec<K::Output>, Fault> {
+        let mut live = match self.live.take() {
+            Some(live) => live,
+            None => {
+                self.restarts += 1;
+                self.instantiate().map_err(|e| Fault::new(e.to_string()))?
+            }
+        };
+        live.store.set_epoch_deadline(ticks(self.limits.cpu_ms_per_batch));
+        let outputs = K::call(&live.bindings, &mut live.store, batch).map_err(|trap| {
+            Fault::new(describe_trap(&trap, &self.limits, self.limits.cpu_ms_per_batch))
+        })?;
+        if outputs.len() != batch.len() {
+            return Err(Fault::new(format!(
+                "broke the contract: returned {} results for {} messages",
+                outputs.len(),
+                batch.len()
+            )));
+        }
+        self.live = Some(live);
+        Ok(outputs)
+    }
+
+    /// The live instance, making a fresh one if the last call failed.
+    fn live(&mut self) -> Result<&mut Live<K::Bindings>, PluginError> {
+        if self.live.is_none() {
+            self.restarts += 1;
+            self.live = Some(self.instantiate()?);
+        }
+        Ok(self.live.as_mut().expect("just made"))
+    }
+}
+
+fn ticks(budget_ms: u64) -> u64 {
+    (budget_ms / EPOCH_TICK.as_millis() as u64).max(1) + 1
+}
+
+/// A trap as a sentence for a dead-letter header.
+fn describe_trap(error: &wasmtime::Error, limits: &Limits, budget_ms: u64) -> String {
+    match error.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => format!("exceeded its {budget_ms} ms CPU budget"),
+        Some(wasmtime::Trap::UnreachableCodeReached) => {
+            "trapped: wasm `unreachable` executed (a Rust plugin panicked or aborted)".to_string()
+        }
+        Some(trap) => format!("trapped: {trap}"),
+        None => {
+            let text = format!("{error:#}");
+            if text.contains("forcing trap when growing memory") {
+                format!("exceeded its {} MiB memory limit", limits.memory_mib)
+            } else {
+                format!("failed: {}", text.lines().next().unwrap_or("unknown error"))
+            }
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! The `weir` binary end to end on files: golden outputs, repair, errors, plugin swap.
+
+mod common;
+
+use common::{cache_dir, login_config, plugin, repo};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn weir(args: &[&str]) -> Output {
+    weir_with_stdin(args, None)
+}
+
+fn weir_with_stdin(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(args)
+        .env("WEIR_CACHE_DIR", cache_dir())
+        .env("WEIR_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut pipe = child.stdin.take().unwrap();
+        if let Some(bytes) = stdin {
+            pipe.write_all(bytes).unwrap();
+        }
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn golden(name: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)).unwrap()
+}
+
+struct Workdir {
+    dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    fn new(config: &str) -> Workdir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("weir.toml"), config).unwrap();
+        Workdir { dir }
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+    fn arg(&self, name: &str) -> String {
+        self.path(name).display().to_string()
+    }
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap()
+    }
+}
+
+fn sample() -> String {
+    repo().join("samples/user-login.jsonl").display().to_string()
+}
+
+#[test]
+fn process_matches_the_golden_outputs() {
+    let w = Workdir::new(&login_config(&plugin("readable-timestamp")));
+    let out = weir(&[
+        "process", "--config", &w.arg("weir.toml"), "--input", &sample(),
+        "--output", &w.arg("out.jsonl"), "--dead-letter", &w.arg("dead.jsonl"), "--report", "json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(w.read("out.jsonl"), golden("process.out.jsonl"));
+    assert_eq!(w.read("dead.jsonl"), golden("process.dead.jsonl"));
+    let report: serde_json::Value = serde_json::from_str(text(&out.stderr).trim()).unwrap();
+    assert_eq!(report, serde_json::from_str::<serde_json::Value>(&golden("process.report.json")).unwrap());
+}
+
+#[test]
+fn process_reads_stdin_writes_stdout_and_never_crashes_on_bad_lines() {
+    let w = Workdir::new(&login_config(&plugin("readable-timestamp")));
+    let mut input = std::fs::read(repo().join("samples/user-login.jsonl")).unwrap();
+    input.extend_from_slice(b"\n\xff\xfe not utf8\n[1,2]\n\"scalar\"\n{\"deep\":");
+    input.extend_from_slice(&b"[".repeat(10_000));
+    input.extend_from_slice(b"\n");
+    let out = weir_with_stdin(&["process", "--config", &w.arg("weir.toml"), "--dead-letter", &w.arg("dead.jsonl")], Some(&input));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), golden("process.out.jsonl"));
+    let dead: Vec<serde_json::Value> = w.read("dead.jsonl").lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(dead.len(), 3 + 4);
+    assert_eq!(dead[3]["value_base64"], "//4gbm90IHV0Zjg=", "non-UTF-8 bytes are kept exactly");
+    assert!(dead[3]["violations"][0]["reason"].as_str().unwrap().contains("not UTF-8"));
+    assert!(dead[6]["violations"][0]["reason"].as_str().unwrap().contains("not valid JSON"));
+    assert!(text(&out.stderr).contains("records in 12 · processed 5 · dead letters 7"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn repair_fixes_what_it_can_and_names_what_it_cannot() {
+    let w = Workdir::new(&login_config(&plugin("readable-timestamp")));
+    std::fs::write(w.path("dead.jsonl"), golden("process.dead.jsonl")).unwrap();
+    let out = weir(&[
+        "repair", "--config", &w.arg("weir.toml"), "--input", &w.arg("dead.jsonl"),
+        "--output", &w.arg("fixed.jsonl"), "--unrepairable", &w.arg("parked.jsonl"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(w.read("fixed.jsonl"), golden("repair.fixed.jsonl"));
+    assert_eq!(w.read("parked.jsonl"), golden("repair.parked.jsonl"));
+    assert!(text(&out.stderr).contains("repaired 2 · unrepairable 1"));
+}
+
+fn sha256(path: &Path) -> String {
+    hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+/// `mask-ip` replaces `readable-timestamp` through the config alone; the host binary
+/// is the same file before and after.
+#[test]
+fn a_plugin_is_swapped_by_editing_only_the_config() {
+    let binary = Path::new(env!("CARGO_BIN_EXE_weir"));
+    let before = sha256(binary);
+    let w = Workdir::new(&login_config(&plugin("readable-timestamp")));
+    let run = |w: &Workdir| {
+        let out = weir(&["process", "--config", &w.arg("weir.toml"), "--input", &sample(), "--dead-letter", &w.arg("dead.jsonl")]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let timestamped = run(&w);
+    assert!(timestamped.contains(r#""ip":"164.116.28.203""#) && timestamped.contains(r#""timestamp":"2024-10-29 23:23:20""#));
+    let config = w.read("weir.toml").replace(
+        &plugin("readable-timestamp").display().to_string(),
+        &plugin("mask-ip").display().to_string(),
+    );
+    std::fs::write(w.path("weir.toml"), config).unwrap();
+    let masked = run(&w);
+    assert!(masked.contains(r#""ip":"164.116.28.0""#) && masked.contains(r#""timestamp":1730244200"#), "{masked}");
+    assert_eq!(masked.lines().count(), 5);
+    assert_eq!(sha256(binary), before);
+}
+
+fn fails_with(args: &[&str], expected: &[&str]) {
+    let out = weir(args);
+    assert!(!out.status.success(), "expected failure for {args:?}");
+    let err = text(&out.stderr);
+    for e in expected {
+        assert!(err.contains(e), "stderr lacks {e:?}:\n{err}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn config_errors_name_the_file_the_key_and_the_fix() {
+    let w = Workdir::new("[pipeline]\nbatch_sise = 10\n");
+    fails_with(&["process", "--config", &w.arg("weir.toml")], &[&w.arg("weir.toml"), "batch_sise"]);
+
+    fails_with(&["process", "--config", "/nonexistent/weir.toml"], &["/nonexistent/weir.toml", "--config"]);
+
+    let config = login_config(&plugin("readable-timestamp")).replace(&plugin("login-analytics").display().to_string(), "/nope/agg.wasm");
+    let w = Workdir::new(&config);
+    fails_with(&["check", "--config", &w.arg("weir.toml")], &["`aggregate.plugin`", "/nope/agg.wasm", "cargo build --release"]);
+
+    let config = login_config(&plugin("mask-ip")).replace(&plugin("json-schema-validator").display().to_string(), &plugin("mask-ip").display().to_string());
+    let w = Workdir::new(&config);
+    fails_with(&["check", "--config", &w.arg("weir.toml")], &["mask-ip.wasm implements `transformer`; stage `validate` needs `validator`"]);
+
+    let w = Workdir::new(&login_config(&plugin("readable-timestamp")).replacen(
+        &repo().join("schemas/user-login.json").display().to_string(), "broken.json", 1));
+    std::fs::write(w.path("broken.json"), "{ not json").unwrap();
+    fails_with(&["check", "--config", &w.arg("weir.toml")], &["`validate.config.schema`", "broken.json", "is not JSON"]);
+
+    std::fs::write(w.path("broken.json"), r#"{"type": "no-such-type"}"#).unwrap();
+    fails_with(&["check", "--config", &w.arg("weir.toml")], &["stage `validate`", "invalid JSON Schema"]);
+
+    let w = Workdir::new(&format!("{}\n[validate.limits]\ncpu_ms_per_batch = 0\n", login_config(&plugin("mask-ip"))));
+    fails_with(&["check", "--config", &w.arg("weir.toml")], &["`validate.limits`", "cpu_ms_per_batch"]);
+}
+
+#[test]
+fn check_accepts_the_default_config() {
+    let out = weir(&["check", "--config", &repo().join("weir.toml").display().to_string()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("validate: "));
+}
+
+#[test]
+fn plugin_inspect_and_test_work_on_one_plugin() {
+    let out = weir(&["plugin", "inspect", &plugin("json-schema-validator").display().to_string()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("world:   validator"), "{shown}");
+    assert!(shown.contains("validate: func(batch: list<record{key, value, headers, topic, partition, offset, timestamp}>)"), "{shown}");
+
+    let w = Workdir::new("");
+    std::fs::write(w.path("stage.toml"), format!("schema = \"{}\"\n", repo().join("schemas/user-login.json").display())).unwrap();
+    let out = weir(&["plugin", "test", &plugin("json-schema-validator").display().to_string(), "--input", &sample(), "--config", &w.arg("stage.toml")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), golden("plugin-test.validator.txt"));
+}

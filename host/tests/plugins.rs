@@ -1,0 +1,193 @@
+//! Each plugin, loaded from its real `.wasm`, through the host's stage API.
+
+mod common;
+
+use common::{message, plugin, runtime, test_plugin};
+use weir::bindings::types::{Damaged, RepairOutcome, Violation};
+use weir::error::PluginError;
+use weir::plugin::limits::Limits;
+use weir::stage::aggregator::Aggregate;
+use weir::stage::repairer::Repair;
+use weir::stage::transformer::Transform;
+use weir::stage::validator::Validate;
+use weir::stage::Stage;
+
+fn schema_config() -> String {
+    let schema = std::fs::read_to_string(common::repo().join("schemas/user-login.json")).unwrap();
+    format!(r#"{{"schema": {schema}, "defaults": {{"device_type": "unknown"}}}}"#)
+}
+
+const VALID: &str = r#"{"user_id":"u1","app_version":"2.3.0","device_type":"iOS","ip":"164.116.28.203","locale":"MD","device_id":"d1","timestamp":1730244200}"#;
+
+#[test]
+fn validator_reports_violations_with_pointers() {
+    let rt = runtime();
+    let p = rt.load(&plugin("json-schema-validator")).unwrap();
+    let mut stage = Stage::<Validate>::new("validate", &p, schema_config(), Limits::default()).unwrap();
+    let batch = vec![
+        message(VALID),
+        message(&VALID.replace(r#""device_type":"iOS","#, "")),
+        message(&VALID.replace("1730244200", r#""1730244200""#)),
+        message("not json"),
+    ];
+    let results: Vec<_> = stage.run(&batch).into_iter().map(|r| r.unwrap()).collect();
+    assert_eq!(results[0], Ok(()));
+    assert_eq!(
+        results[1],
+        Err(vec![Violation { path: "".into(), reason: "\"device_type\" is a required property".into() }])
+    );
+    assert_eq!(
+        results[2],
+        Err(vec![Violation { path: "/timestamp".into(), reason: "\"1730244200\" is not of type \"integer\"".into() }])
+    );
+    assert!(results[3].as_ref().unwrap_err()[0].reason.starts_with("value is not valid JSON"));
+}
+
+#[test]
+fn readable_timestamp_formats_the_exercise_example() {
+    let rt = runtime();
+    let p = rt.load(&plugin("readable-timestamp")).unwrap();
+    let mut stage = Stage::<Transform>::new("transform", &p, "{}".into(), Limits::default()).unwrap();
+    let out = stage.run(&[message(VALID), message(r#"{"timestamp":"soon"}"#)]);
+    assert_eq!(
+        String::from_utf8(out[0].clone().unwrap().unwrap()).unwrap(),
+        VALID.replace("1730244200", r#""2024-10-29 23:23:20""#)
+    );
+    assert_eq!(
+        out[1].clone().unwrap().unwrap_err(),
+        "field `timestamp` must be epoch seconds as a number, found a string"
+    );
+}
+
+#[test]
+fn repairer_fills_defaults_and_refuses_garbage() {
+    let rt = runtime();
+    let p = rt.load(&plugin("dead-letter-repair")).unwrap();
+    let mut stage = Stage::<Repair>::new("repair", &p, schema_config(), Limits::default()).unwrap();
+    let missing = Violation { path: "".into(), reason: "\"device_type\" is a required property".into() };
+    let batch = vec![
+        Damaged { message: message(&VALID.replace(r#""device_type":"iOS","#, "")), violations: vec![missing] },
+        Damaged { message: message("garbage"), violations: vec![] },
+    ];
+    let out: Vec<_> = stage.run(&batch).into_iter().map(|r| r.unwrap()).collect();
+    let RepairOutcome::Repaired(value) = &out[0] else { panic!("{out:?}") };
+    assert!(String::from_utf8_lossy(value).ends_with(r#""timestamp":1730244200,"device_type":"unknown"}"#));
+    assert_eq!(out[1], RepairOutcome::Unrepairable("value is not JSON at all; nothing to repair".into()));
+}
+
+#[test]
+fn aggregator_reports_snapshots_and_merges_across_instances() {
+    let rt = runtime();
+    let p = rt.load(&plugin("login-analytics")).unwrap();
+    let mut a = Stage::<Aggregate>::new("aggregate", &p, "{}".into(), Limits::default()).unwrap();
+    let mut b = Stage::<Aggregate>::new("aggregate", &p, "{}".into(), Limits::default()).unwrap();
+    a.run(&[message(VALID), message(&VALID.replace("iOS", "android").replace("u1", "u2"))]);
+    b.run(&[message(VALID)]);
+    b.merge(&a.snapshot().unwrap()).unwrap().unwrap();
+    let report = b.report().unwrap();
+    let counter = |name: &str| report.counters.iter().find(|c| c.name == name).unwrap().value;
+    assert_eq!(counter("total_logins"), 3);
+    assert_eq!(counter("distinct_users"), 2);
+    let devices = &report.tables.iter().find(|t| t.name == "device_types").unwrap().rows;
+    assert_eq!((devices[0].label.as_str(), devices[0].count), ("iOS", 2));
+    assert!(b.merge(b"not a snapshot").unwrap().is_err());
+    a.restore(&b.snapshot().unwrap()).unwrap().unwrap();
+    assert_eq!(a.report().unwrap(), report);
+}
+
+#[test]
+fn a_plugin_of_the_wrong_world_is_refused_plainly() {
+    let rt = runtime();
+    let p = rt.load(&plugin("readable-timestamp")).unwrap();
+    let err = Stage::<Validate>::new("validate", &p, "{}".into(), Limits::default()).err().unwrap();
+    assert!(matches!(err, PluginError::WrongWorld { .. }));
+    assert!(
+        err.to_string().ends_with("readable-timestamp.wasm implements `transformer`; stage `validate` needs `validator`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_and_non_component_files_are_named() {
+    let rt = runtime();
+    let err = rt.load(std::path::Path::new("/nonexistent/x.wasm")).err().unwrap().to_string();
+    assert!(err.contains("/nonexistent/x.wasm") && err.contains("cargo build --release"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("text.wasm");
+    std::fs::write(&text, "hello").unwrap();
+    let err = rt.load(&text).err().unwrap().to_string();
+    assert!(err.contains("is not a WebAssembly component") && err.contains("wasm32-wasip2"), "{err}");
+}
+
+#[test]
+fn a_config_the_plugin_refuses_fails_at_start() {
+    let rt = runtime();
+    let p = rt.load(&plugin("json-schema-validator")).unwrap();
+    let err = Stage::<Validate>::new("validate", &p, r#"{"schema": {"type": 12}}"#.into(), Limits::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.starts_with("stage `validate`"), "{err}");
+    assert!(err.contains("invalid JSON Schema"), "{err}");
+}
+
+/// A panic, a loop, an allocation bomb, a huge value and a short answer each fail
+/// only the record that caused them; the others in the batch carry on.
+#[test]
+fn hostile_records_fail_alone_and_the_stage_recovers() {
+    let rt = runtime();
+    let p = rt.load(&test_plugin("hostile")).unwrap();
+    let limits = Limits { cpu_ms_per_batch: 200, memory_mib: 32, max_message_kib: 1024 };
+    let mut stage = Stage::<Transform>::new("transform", &p, "{}".into(), limits).unwrap();
+    let batch: Vec<_> = ["a", "PANIC", "b", "LOOP", "c", "ALLOC", "d", "HUGE", "e", "SHORT", "f"]
+        .iter()
+        .map(|v| message(v))
+        .collect();
+    let out = stage.run(&batch);
+    assert_eq!(out.len(), batch.len());
+    let reason = |i: usize| out[i].as_ref().unwrap_err().reason.clone();
+    for (i, v) in [(0, "a"), (2, "b"), (4, "c"), (6, "d"), (8, "e"), (10, "f")] {
+        assert_eq!(out[i].as_ref().unwrap().as_ref().unwrap(), v.as_bytes(), "record {i}");
+    }
+    assert!(reason(1).contains("panicked"), "{}", reason(1));
+    assert_eq!(reason(3), "exceeded its 200 ms CPU budget");
+    assert_eq!(reason(5), "exceeded its 32 MiB memory limit");
+    assert_eq!(reason(7), "exceeded its 32 MiB memory limit");
+    assert_eq!(reason(9), "broke the contract: returned 0 results for 1 messages");
+    assert!(stage.restarts() >= 5);
+    // Still healthy afterwards.
+    assert_eq!(stage.run(&[message("g")])[0].as_ref().unwrap().as_ref().unwrap(), b"g");
+}
+
+#[test]
+fn oversized_values_never_reach_the_plugin() {
+    let rt = runtime();
+    let p = rt.load(&test_plugin("hostile")).unwrap();
+    let limits = Limits { max_message_kib: 1, ..Limits::default() };
+    let mut stage = Stage::<Transform>::new("transform", &p, "{}".into(), limits).unwrap();
+    let big = format!("PANIC{}", "x".repeat(2000));
+    let out = stage.run(&[message("small"), message(&big)]);
+    assert!(out[0].is_ok());
+    assert_eq!(out[1].as_ref().unwrap_err().reason, "value is 2005 bytes, over the stage's limit of 1 KiB (limits.max_message_kib)");
+    assert_eq!(stage.restarts(), 0, "the panicking value was never sent");
+}
+
+#[test]
+fn compiled_plugins_are_cached_and_an_unwritable_cache_is_survived() {
+    let dir = tempfile::tempdir().unwrap();
+    let cold = weir::plugin::Runtime::new(weir::plugin::cache::CompileCache::new(Some(dir.path().join("c")))).unwrap();
+    assert!(!cold.load(&plugin("mask-ip")).unwrap().from_cache);
+    let warm = weir::plugin::Runtime::new(weir::plugin::cache::CompileCache::new(Some(dir.path().join("c")))).unwrap();
+    assert!(warm.load(&plugin("mask-ip")).unwrap().from_cache);
+
+    let blocked = dir.path().join("file-not-dir");
+    std::fs::write(&blocked, "").unwrap();
+    let rt = weir::plugin::Runtime::new(weir::plugin::cache::CompileCache::new(Some(blocked.join("sub")))).unwrap();
+    let p = rt.load(&plugin("mask-ip")).unwrap();
+    assert!(!p.from_cache);
+    let mut stage = Stage::<Transform>::new("transform", &p, "{}".into(), Limits::default()).unwrap();
+    assert_eq!(
+        stage.run(&[message(r#"{"ip":"1.2.3.4"}"#)])[0].as_ref().unwrap().as_ref().unwrap(),
+        br#"{"ip":"1.2.3.0"}"#
+    );
+}

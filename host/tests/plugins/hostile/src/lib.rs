@@ -1,0 +1,58 @@
+//! A transformer that misbehaves on cue, for testing the host's isolation.
+//! A value containing one of these words triggers the behaviour:
+//! `PANIC` panics, `LOOP` spins forever, `ALLOC` allocates without bound,
+//! `HUGE` returns a 64 MiB value, `SHORT` returns too few results.
+//! Anything else passes through unchanged.
+
+#![cfg(target_arch = "wasm32")]
+
+wit_bindgen::generate!({ path: "../../../../wit", world: "transformer" });
+
+struct Hostile;
+
+fn contains(value: &[u8], word: &str) -> bool {
+    value.windows(word.len()).any(|w| w == word.as_bytes())
+}
+
+impl Guest for Hostile {
+    fn init(config: String) -> Result<(), String> {
+        if config.contains("refuse") {
+            return Err("told to refuse this config".into());
+        }
+        Ok(())
+    }
+
+    fn transform(batch: Vec<Message>) -> Vec<Result<Vec<u8>, String>> {
+        let mut out = Vec::new();
+        for message in &batch {
+            let v = &message.value;
+            if contains(v, "PANIC") {
+                panic!("hostile plugin panicked on purpose");
+            }
+            if contains(v, "LOOP") {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            if contains(v, "ALLOC") {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            if contains(v, "HUGE") {
+                out.push(Ok(vec![b'x'; 64 << 20]));
+                continue;
+            }
+            if contains(v, "SHORT") {
+                return out;
+            }
+            out.push(Ok(v.clone()));
+        }
+        out
+    }
+}
+
+export!(Hostile);

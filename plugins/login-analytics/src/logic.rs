@@ -1,0 +1,252 @@
+//! Login analytics state, free of wasm glue so it is unit-tested natively.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub top_device_types: usize,
+    pub top_locales: usize,
+    pub top_app_versions: usize,
+    /// How many of the most recent event-time minutes the report lists.
+    pub recent_minutes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { top_device_types: 2, top_locales: 3, top_app_versions: 5, recent_minutes: 10 }
+    }
+}
+
+impl Config {
+    pub fn parse(config: &str) -> Result<Self, String> {
+        if config.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        serde_json::from_str(config).map_err(|e| format!("bad config: {e}"))
+    }
+}
+
+/// Everything counted so far. Serialisable, so it can be snapshotted and merged.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Analytics {
+    pub total: u64,
+    /// Values that were not JSON objects; counted, never fatal.
+    pub unreadable: u64,
+    pub device_types: HashMap<String, u64>,
+    pub locales: HashMap<String, u64>,
+    pub app_versions: HashMap<String, u64>,
+    pub users: BTreeSet<String>,
+    pub devices: BTreeSet<String>,
+    /// Event-time minute ("YYYY-MM-DD HH:MM" or epoch minute) → logins.
+    pub per_minute: BTreeMap<String, u64>,
+}
+
+/// A report as the contract defines it: counters and ranked tables.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub counters: Vec<(String, u64)>,
+    pub tables: Vec<Table>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    pub name: String,
+    pub title: String,
+    pub rows: Vec<(String, u64)>,
+}
+
+const MISSING: &str = "(missing)";
+
+impl Analytics {
+    pub fn update(&mut self, value: &[u8]) {
+        let Ok(Value::Object(login)) = serde_json::from_slice::<Value>(value) else {
+            self.unreadable += 1;
+            return;
+        };
+        self.total += 1;
+        let text = |field: &str| match login.get(field) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Null) | None => MISSING.to_string(),
+            Some(other) => other.to_string(),
+        };
+        *self.device_types.entry(text("device_type")).or_default() += 1;
+        *self.locales.entry(text("locale")).or_default() += 1;
+        *self.app_versions.entry(text("app_version")).or_default() += 1;
+        self.users.insert(text("user_id"));
+        self.devices.insert(text("device_id"));
+        if let Some(minute) = login.get("timestamp").and_then(minute_of) {
+            *self.per_minute.entry(minute).or_default() += 1;
+        }
+    }
+
+    pub fn merge(&mut self, other: Analytics) {
+        self.total += other.total;
+        self.unreadable += other.unreadable;
+        add_counts(&mut self.device_types, other.device_types);
+        add_counts(&mut self.locales, other.locales);
+        add_counts(&mut self.app_versions, other.app_versions);
+        self.users.extend(other.users);
+        self.devices.extend(other.devices);
+        for (minute, n) in other.per_minute {
+            *self.per_minute.entry(minute).or_default() += n;
+        }
+    }
+
+    pub fn snapshot(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("analytics state always serialises")
+    }
+
+    pub fn from_snapshot(bytes: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice(bytes).map_err(|e| format!("not a login-analytics snapshot: {e}"))
+    }
+
+    pub fn report(&self, config: &Config) -> Report {
+        let peak = self.per_minute.values().copied().max().unwrap_or(0);
+        let counters = vec![
+            ("total_logins".to_string(), self.total),
+            ("distinct_users".to_string(), self.users.len() as u64),
+            ("distinct_devices".to_string(), self.devices.len() as u64),
+            ("minutes_seen".to_string(), self.per_minute.len() as u64),
+            ("peak_logins_per_minute".to_string(), peak),
+            ("unreadable_records".to_string(), self.unreadable),
+        ];
+        let recent: Vec<(String, u64)> = self
+            .per_minute
+            .iter()
+            .rev()
+            .take(config.recent_minutes)
+            .rev()
+            .map(|(m, n)| (m.clone(), *n))
+            .collect();
+        let tables = vec![
+            table("device_types", "All device types by login count", &self.device_types, usize::MAX),
+            table(
+                "top_device_types",
+                &format!("Top {} device types by login count", config.top_device_types),
+                &self.device_types,
+                config.top_device_types,
+            ),
+            table(
+                "top_locales",
+                &format!("Top {} locales by login count", config.top_locales),
+                &self.locales,
+                config.top_locales,
+            ),
+            table(
+                "top_app_versions",
+                &format!("Top {} app versions by login count", config.top_app_versions),
+                &self.app_versions,
+                config.top_app_versions,
+            ),
+            Table {
+                name: "logins_per_minute".into(),
+                title: format!("Logins per minute of event time (last {})", recent.len()),
+                rows: recent,
+            },
+        ];
+        Report { counters, tables }
+    }
+}
+
+fn add_counts(into: &mut HashMap<String, u64>, from: HashMap<String, u64>) {
+    for (k, n) in from {
+        *into.entry(k).or_default() += n;
+    }
+}
+
+/// Highest count first; ties broken by label so reports are deterministic.
+fn table(name: &str, title: &str, counts: &HashMap<String, u64>, limit: usize) -> Table {
+    let mut rows: Vec<(String, u64)> = counts.iter().map(|(k, n)| (k.clone(), *n)).collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    rows.truncate(limit);
+    Table { name: name.into(), title: title.into(), rows }
+}
+
+/// The minute a timestamp falls in: readable "YYYY-MM-DD HH:MM:SS" or epoch seconds.
+fn minute_of(timestamp: &Value) -> Option<String> {
+    match timestamp {
+        Value::String(s) if s.len() >= 16 => Some(s[..16].to_string()),
+        Value::Number(n) => n.as_i64().map(|secs| format!("epoch-minute {}", secs.div_euclid(60))),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn login(device: &str, locale: &str, user: &str, ts: &str) -> Vec<u8> {
+        format!(
+            r#"{{"user_id":"{user}","app_version":"2.3.0","device_type":"{device}","locale":"{locale}","device_id":"d-{user}","timestamp":"{ts}"}}"#
+        )
+        .into_bytes()
+    }
+
+    fn sample() -> Analytics {
+        let mut a = Analytics::default();
+        a.update(&login("iOS", "VT", "1", "2024-10-29 16:20:23"));
+        a.update(&login("iOS", "MT", "2", "2024-10-29 16:20:59"));
+        a.update(&login("android", "VT", "1", "2024-10-29 16:21:00"));
+        a.update(&login("iOS", "LA", "3", "2024-10-29 16:21:30"));
+        a.update(b"not json");
+        a
+    }
+
+    fn rows<'a>(report: &'a Report, name: &str) -> &'a [(String, u64)] {
+        &report.tables.iter().find(|t| t.name == name).unwrap().rows
+    }
+
+    fn counter(report: &Report, name: &str) -> u64 {
+        report.counters.iter().find(|c| c.0 == name).unwrap().1
+    }
+
+    #[test]
+    fn counts_what_the_original_printed_and_more() {
+        let report = sample().report(&Config::default());
+        assert_eq!(counter(&report, "total_logins"), 4);
+        assert_eq!(counter(&report, "distinct_users"), 3);
+        assert_eq!(counter(&report, "distinct_devices"), 3);
+        assert_eq!(counter(&report, "unreadable_records"), 1);
+        assert_eq!(counter(&report, "peak_logins_per_minute"), 2);
+        assert_eq!(rows(&report, "device_types"), [("iOS".into(), 3), ("android".into(), 1)]);
+        assert_eq!(rows(&report, "top_locales"), [("VT".into(), 2), ("LA".into(), 1), ("MT".into(), 1)]);
+        assert_eq!(
+            rows(&report, "logins_per_minute"),
+            [("2024-10-29 16:20".into(), 2), ("2024-10-29 16:21".into(), 2)]
+        );
+    }
+
+    #[test]
+    fn top_n_is_configurable() {
+        let config = Config::parse(r#"{"top_locales":1,"top_device_types":1}"#).unwrap();
+        let report = sample().report(&config);
+        assert_eq!(rows(&report, "top_locales"), [("VT".into(), 2)]);
+        assert_eq!(rows(&report, "top_device_types"), [("iOS".into(), 3)]);
+        assert!(Config::parse(r#"{"top":1}"#).is_err());
+    }
+
+    #[test]
+    fn snapshots_round_trip_and_merge_adds_up() {
+        let a = sample();
+        let restored = Analytics::from_snapshot(&a.snapshot()).unwrap();
+        assert_eq!(restored, a);
+        let mut merged = sample();
+        merged.merge(restored);
+        let report = merged.report(&Config::default());
+        assert_eq!(counter(&report, "total_logins"), 8);
+        assert_eq!(counter(&report, "distinct_users"), 3, "sets union, not add");
+        assert!(Analytics::from_snapshot(b"junk").is_err());
+    }
+
+    #[test]
+    fn missing_fields_are_counted_as_missing() {
+        let mut a = Analytics::default();
+        a.update(br#"{"user_id":"u","timestamp":1730244200}"#);
+        let report = a.report(&Config::default());
+        assert_eq!(rows(&report, "device_types"), [("(missing)".into(), 1)]);
+        assert_eq!(rows(&report, "logins_per_minute")[0].0, "epoch-minute 28837403");
+    }
+}
