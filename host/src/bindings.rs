@@ -48,3 +48,4 @@ pub mod aggregator {
 
 pub use validator::weir::plugin::host;
 pub use validator::weir::plugin::types;
+

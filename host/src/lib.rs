@@ -9,7 +9,9 @@
 pub mod bindings;
 pub mod config;
 pub mod dead_letter;
+pub mod demo;
 pub mod error;
+pub mod kafka;
 pub mod offline;
 pub mod pipeline;
 pub mod plugin;

@@ -3,6 +3,8 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+use weir::kafka;
 use weir::config::Config;
 use weir::offline::{self, Files};
 use weir::pipeline::Pipeline;
@@ -36,10 +38,26 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         report: Format,
     },
-    /// Repair dead letters from a file (as written by `weir process --dead-letter`).
+    /// Stream the input topic through the stages to the output and dead-letter topics.
+    Run {
+        #[arg(long, default_value = "weir.toml")]
+        config: PathBuf,
+        #[command(flatten)]
+        brokers: Brokers,
+        /// Print the report this often while running (e.g. 10s); always printed at stop.
+        #[arg(long, value_parser = parse_duration)]
+        report_every: Option<Duration>,
+        #[arg(long, value_enum, default_value = "text")]
+        report: Format,
+    },
+    /// Repair dead letters: from the dead-letter topic back to the input topic (or park
+    /// them), or, with --input, from a file written by `weir process --dead-letter`.
     Repair {
         #[arg(long, default_value = "weir.toml")]
         config: PathBuf,
+        #[command(flatten)]
+        brokers: Brokers,
+        /// Repair a file instead of the dead-letter topic.
         #[arg(long)]
         input: Option<PathBuf>,
         #[arg(long)]
@@ -47,6 +65,69 @@ enum Command {
         /// Records that could not be repaired, with the reason (default: stderr).
         #[arg(long)]
         unrepairable: Option<PathBuf>,
+    },
+    /// Produce simulated user-login events to the input topic.
+    Generate {
+        #[arg(long, default_value = "weir.toml")]
+        config: PathBuf,
+        #[command(flatten)]
+        brokers: Brokers,
+        /// Events per second (0: as fast as possible).
+        #[arg(long, default_value_t = 100.0)]
+        rate: f64,
+        /// Stop after this many events (default: until Ctrl-C).
+        #[arg(long)]
+        count: Option<u64>,
+        /// Share of events with a fault (missing device_type, wrong types, not JSON, ...).
+        #[arg(long, default_value_t = 0.0)]
+        invalid_ratio: f64,
+        /// Make the run reproducible.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Write the key and kind of every event here, one JSON object per line.
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+    },
+    /// Print a topic's records; with --schema, say which fail validation and why.
+    Tail {
+        #[arg(long)]
+        topic: String,
+        #[arg(long, default_value = "weir.toml")]
+        config: PathBuf,
+        #[command(flatten)]
+        brokers: Brokers,
+        /// Validate each record against this JSON Schema (with the config's validator plugin).
+        #[arg(long)]
+        schema: Option<PathBuf>,
+        #[arg(long)]
+        from_beginning: bool,
+        /// Stop after this many records.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Stop when nothing arrives for this long (e.g. 5s).
+        #[arg(long, value_parser = parse_duration)]
+        idle_exit: Option<Duration>,
+        /// Show each record's headers too.
+        #[arg(long)]
+        headers: bool,
+    },
+    /// Manage the pipeline's topics.
+    Topics {
+        #[command(subcommand)]
+        command: TopicsCommand,
+    },
+    /// Zero set-up: an embedded broker with generate + run + repair, then the report.
+    Demo {
+        #[arg(long, default_value = "weir.toml")]
+        config: PathBuf,
+        #[arg(long, default_value = "20s", value_parser = parse_duration)]
+        duration: Duration,
+        #[arg(long, default_value_t = 500.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 0.05)]
+        invalid_ratio: f64,
+        #[arg(long)]
+        seed: Option<u64>,
     },
     /// Check a config and load every plugin it names, without running anything.
     Check {
@@ -58,6 +139,49 @@ enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum TopicsCommand {
+    /// Create the input, output, dead-letter, parked and analytics topics (idempotent).
+    Create {
+        #[arg(long, default_value = "weir.toml")]
+        config: PathBuf,
+        #[command(flatten)]
+        brokers: Brokers,
+    },
+}
+
+#[derive(clap::Args)]
+struct Brokers {
+    /// Kafka bootstrap servers; default: `kafka.brokers` in the config.
+    #[arg(long = "brokers", env = "WEIR_BROKERS")]
+    brokers: Option<String>,
+}
+
+impl Brokers {
+    /// The config with `--brokers` / `WEIR_BROKERS` applied, and its client settings.
+    fn apply(&self, config: &mut Config) -> rdkafka::config::ClientConfig {
+        if let Some(brokers) = &self.brokers {
+            config.kafka.brokers = brokers.clone();
+        }
+        kafka::client_config(&config.kafka.brokers, &config.kafka.properties)
+    }
+}
+
+/// `500ms`, `10s`, `2m`, or plain seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len()));
+    let value: f64 = number.parse().map_err(|_| format!("`{text}` is not a duration like 500ms, 10s or 2m"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("`{text}`: unit must be ms, s, m or h")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("`{text}` is not a valid duration"))
 }
 
 #[derive(Subcommand)]
@@ -90,7 +214,12 @@ fn main() -> ExitCode {
 fn init_logging(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
 }
 
 fn run(command: Command) -> anyhow::Result<()> {
@@ -102,13 +231,86 @@ fn run(command: Command) -> anyhow::Result<()> {
             let files = Files { input, output, rejects: dead_letter };
             offline::process(&mut pipeline, &config, &files, report)
         }
-        Command::Repair { config, input, output, unrepairable } => {
+        Command::Run { config, brokers, report_every, report } => {
+            let mut config = Config::load(&config)?;
+            let client = brokers.apply(&mut config);
+            let runtime = weir::runtime_for(Some(&config))?;
+            let mut pipeline = Pipeline::from_config(&runtime, &config)?;
+            kafka::ensure_reachable(&client, &config.kafka.brokers)?;
+            let stop = kafka::stop_on_signals()?;
+            let options = kafka::run::RunOptions {
+                stop: &stop,
+                report_every,
+                report_format: report,
+                drain_timeout: Duration::from_secs(30),
+                on_batch: None,
+            };
+            let result = kafka::run::run(&config, &client, &mut pipeline, &options);
+            eprintln!("{}", kafka::run::render(&mut pipeline, report)?);
+            result.map(|_| ())
+        }
+        Command::Repair { config, brokers, input: Some(input), output, unrepairable } => {
+            let _ = brokers;
             let config = Config::load(&config)?;
             let runtime = weir::runtime_for(Some(&config))?;
             let mut repairer = Repairer::from_config(&runtime, &config)?;
-            let files = Files { input, output, rejects: unrepairable };
+            let files = Files { input: Some(input), output, rejects: unrepairable };
             let (fixed, unrepairable) = offline::repair(&mut repairer, &config, &files)?;
             eprintln!("repaired {fixed} · unrepairable {unrepairable}");
+            Ok(())
+        }
+        Command::Repair { config, brokers, input: None, .. } => {
+            let mut config = Config::load(&config)?;
+            let client = brokers.apply(&mut config);
+            let runtime = weir::runtime_for(Some(&config))?;
+            let mut repairer = Repairer::from_config(&runtime, &config)?;
+            kafka::ensure_reachable(&client, &config.kafka.brokers)?;
+            let stop = kafka::stop_on_signals()?;
+            let stats = kafka::stream_repair::run(&config, &client, &mut repairer, &stop, Duration::from_secs(30))?;
+            eprintln!(
+                "dead letters in {} · repaired {} · parked {}",
+                stats.dead_letters_in, stats.repaired, stats.parked
+            );
+            Ok(())
+        }
+        Command::Generate { config, brokers, rate, count, invalid_ratio, seed, manifest } => {
+            let mut config = Config::load(&config)?;
+            let client = brokers.apply(&mut config);
+            kafka::ensure_reachable(&client, &config.kafka.brokers)?;
+            let stop = kafka::stop_on_signals()?;
+            let options = kafka::generate::GenerateOptions { rate, count, invalid_ratio, seed, manifest, progress: true, stop: &stop };
+            kafka::generate::run(&config, &client, &options)?;
+            Ok(())
+        }
+        Command::Tail { topic, config, brokers, schema, from_beginning, count, idle_exit, headers } => {
+            let mut config = Config::load(&config)?;
+            let client = brokers.apply(&mut config);
+            let validator = match schema {
+                Some(schema) => Some(tail_validator(&config, &schema)?),
+                None => None,
+            };
+            kafka::ensure_reachable(&client, &config.kafka.brokers)?;
+            let stop = kafka::stop_on_signals()?;
+            let options = kafka::tail::TailOptions { topic, from_beginning, count, idle_exit, show_headers: headers, stop: &stop };
+            let stats = kafka::tail::run(&client, &options, validator, &mut std::io::stdout().lock())?;
+            eprintln!("{} messages · {} invalid · {} duplicate keys", stats.messages, stats.invalid, stats.duplicate_keys);
+            Ok(())
+        }
+        Command::Topics { command: TopicsCommand::Create { config, brokers } } => {
+            let mut config = Config::load(&config)?;
+            let client = brokers.apply(&mut config);
+            kafka::ensure_reachable(&client, &config.kafka.brokers)?;
+            for line in kafka::topics::create(&config, &client)? {
+                println!("{line}");
+            }
+            Ok(())
+        }
+        Command::Demo { config, duration, rate, invalid_ratio, seed } => {
+            let config = Config::load(&config)?;
+            let stop = kafka::stop_on_signals()?;
+            let options = weir::demo::DemoOptions { duration, rate, invalid_ratio, seed };
+            let report = weir::demo::demo(config, &options, stop)?;
+            eprintln!("{report}");
             Ok(())
         }
         Command::Check { config } => {
@@ -135,4 +337,16 @@ fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The config's validator plugin, checking against `schema` instead of its own.
+fn tail_validator(config: &Config, schema: &std::path::Path) -> anyhow::Result<weir::stage::Stage<weir::stage::validator::Validate>> {
+    let Some(stage) = &config.validate else {
+        anyhow::bail!("--schema needs a [validate] stage in {} to know which validator plugin to use", config.source.display());
+    };
+    let document = weir::config::load_schema(schema).map_err(anyhow::Error::msg)?;
+    let runtime = weir::runtime_for(Some(config))?;
+    let plugin = runtime.load(&config.resolve(&stage.plugin))?;
+    let json = serde_json::json!({ "schema": document }).to_string();
+    Ok(weir::stage::Stage::new("tail", &plugin, json, stage.limits)?)
 }

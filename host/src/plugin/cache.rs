@@ -23,13 +23,10 @@ impl CompileCache {
 
     /// `$WEIR_CACHE_DIR`, else `$XDG_CACHE_HOME/weir`, else `~/.cache/weir`.
     pub fn default_dir() -> Option<PathBuf> {
-        if let Some(dir) = std::env::var_os("WEIR_CACHE_DIR") {
-            return Some(PathBuf::from(dir));
-        }
-        if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
-            return Some(PathBuf::from(dir).join("weir"));
-        }
-        std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache").join("weir"))
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        var("WEIR_CACHE_DIR")
+            .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("weir")))
+            .or_else(|| var("HOME").map(|h| h.join(".cache").join("weir")))
     }
 
     /// Compiles `wasm`, or loads the compiled artifact from the cache.

@@ -1,0 +1,97 @@
+//! `weir demo`: the whole streaming pipeline with zero set-up. An embedded broker,
+//! the topics, and generate + run + repair together, with live progress and a report.
+
+use crate::config::Config;
+use crate::kafka::{self, embedded::EmbeddedBroker, generate, run, stream_repair, topics};
+use crate::pipeline::{Pipeline, Stats};
+use crate::repair::Repairer;
+use crate::report::{Format, Report};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct DemoOptions {
+    pub duration: Duration,
+    pub rate: f64,
+    pub invalid_ratio: f64,
+    pub seed: Option<u64>,
+}
+
+pub fn demo(mut config: Config, options: &DemoOptions, stop: Arc<AtomicBool>) -> anyhow::Result<String> {
+    let broker = EmbeddedBroker::start(1)?;
+    config.kafka.brokers = broker.bootstrap_servers().to_string();
+    for topic in topics::names(&config) {
+        broker.create_topic(&topic, config.kafka.partitions, 1)?;
+    }
+    eprintln!("embedded Kafka broker at {} with topics {}", config.kafka.brokers, topics::names(&config).join(", "));
+    let client = kafka::client_config(&config.kafka.brokers, &config.kafka.properties);
+    let runtime = crate::runtime_for(Some(&config))?;
+    let mut pipeline = Pipeline::from_config(&runtime, &config)?;
+    let mut repairer = Repairer::from_config(&runtime, &config)?;
+
+    let stop_generating = AtomicBool::new(false);
+    let stop_processing = AtomicBool::new(false);
+    let processed = AtomicU64::new(0);
+    let dead = AtomicU64::new(0);
+    let on_batch = |stats: &Stats| {
+        processed.store(stats.processed, Ordering::Relaxed);
+        dead.store(stats.dead_letters, Ordering::Relaxed);
+    };
+    let started = Instant::now();
+    let (generated, repair_stats) = std::thread::scope(|scope| -> anyhow::Result<_> {
+        let generator = scope.spawn(|| {
+            let options = generate::GenerateOptions {
+                rate: options.rate,
+                count: None,
+                invalid_ratio: options.invalid_ratio,
+                seed: options.seed,
+                manifest: None,
+                progress: false,
+                stop: &stop_generating,
+            };
+            generate::run(&config, &client, &options)
+        });
+        let runner = scope.spawn(|| {
+            let options = run::RunOptions {
+                stop: &stop_processing,
+                report_every: None,
+                report_format: Format::Text,
+                drain_timeout: Duration::from_secs(10),
+                on_batch: Some(&on_batch),
+            };
+            run::run(&config, &client, &mut pipeline, &options)
+        });
+        let repair = scope.spawn(|| stream_repair::run(&config, &client, &mut repairer, &stop_processing, Duration::from_secs(10)));
+
+        while started.elapsed() < options.duration && !stop.load(Ordering::Relaxed) && !runner.is_finished() {
+            std::thread::sleep(Duration::from_millis(1000));
+            eprintln!(
+                "[{:>3} s] processed {} · dead letters {}",
+                started.elapsed().as_secs(),
+                processed.load(Ordering::Relaxed),
+                dead.load(Ordering::Relaxed)
+            );
+        }
+        // Stop the source first, let the pipeline catch up, then stop it.
+        stop_generating.store(true, Ordering::Relaxed);
+        let generated = generator.join().expect("generator thread")?;
+        std::thread::sleep(Duration::from_secs(2));
+        stop_processing.store(true, Ordering::Relaxed);
+        runner.join().expect("runner thread")?;
+        let repaired = repair.join().expect("repair thread")?;
+        Ok((generated, repaired))
+    })?;
+    let analytics = match pipeline.aggregator() {
+        Some(stage) => Some((crate::pipeline::plugin_name(stage.plugin_path()), stage.report()?)),
+        None => None,
+    };
+    let extra = vec![
+        ("generated", generated.generated),
+        ("generated_invalid", generated.invalid),
+        ("repaired", repair_stats.repaired),
+        ("parked", repair_stats.parked),
+    ];
+    let report = Report { stats: &pipeline.stats, extra, analytics };
+    drop(broker);
+    Ok(report.render(Format::Text))
+}

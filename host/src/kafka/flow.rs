@@ -1,0 +1,301 @@
+//! At-least-once consume → process → produce.
+//!
+//! A `Flow` consumes a topic in a consumer group and produces each batch's results.
+//! The offsets of a batch are stored for commit only once every record it produced
+//! (processed or dead letter) is acknowledged by the broker, and only in batch order,
+//! so a crash at any moment re-reads, never skips. Batches are pipelined: the next one
+//! is processed while the previous ones are still in flight.
+
+use crate::bindings::types::{Header, Message};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Headers, Message as _, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::ClientContext;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A record to produce.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub topic: String,
+    pub key: Option<Vec<u8>>,
+    pub value: Vec<u8>,
+    pub headers: Vec<Header>,
+}
+
+/// Acknowledgements outstanding for one batch, and the first permanent failure.
+#[derive(Default)]
+pub struct Ticket {
+    outstanding: AtomicUsize,
+    failure: Mutex<Option<String>>,
+}
+
+impl Ticket {
+    /// Expect `n` more acknowledgements (call before producing them).
+    pub fn expect(&self, n: usize) {
+        self.outstanding.fetch_add(n, Ordering::AcqRel);
+    }
+
+    fn done(&self) -> bool {
+        self.outstanding.load(Ordering::Acquire) == 0
+    }
+}
+
+/// Counts acknowledgements as librdkafka reports them.
+pub struct Acks;
+
+impl ClientContext for Acks {}
+
+impl ProducerContext for Acks {
+    type DeliveryOpaque = Arc<Ticket>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, ticket: Arc<Ticket>) {
+        if let Err((error, message)) = result {
+            let mut failure = ticket.failure.lock().unwrap();
+            failure.get_or_insert_with(|| format!("the broker refused a record for {}: {error}", message.topic()));
+        }
+        ticket.outstanding.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A producer whose records are retried by librdkafka until delivered (no timeout):
+/// a broker that goes away is waited for, not given up on.
+pub fn producer(base: &ClientConfig) -> anyhow::Result<ThreadedProducer<Acks>> {
+    let mut config = base.clone();
+    config
+        .set("enable.idempotence", "true")
+        .set("message.timeout.ms", "0")
+        .set("linger.ms", "5")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "1000000");
+    Ok(config.create_with_context(Acks)?)
+}
+
+struct InFlight {
+    ticket: Arc<Ticket>,
+    /// Last offset of the batch per (topic, partition).
+    offsets: Vec<(String, i32, i64)>,
+}
+
+pub struct Flow {
+    consumer: BaseConsumer,
+    producer: ThreadedProducer<Acks>,
+    inflight: VecDeque<InFlight>,
+    max_inflight: usize,
+    /// Consecutive poll errors, for backoff while a broker is away.
+    poll_errors: u32,
+}
+
+impl Flow {
+    /// Joins `group` on `topic`. Offsets are committed only as `settle` stores them.
+    pub fn new(base: &ClientConfig, group: &str, topic: &str) -> anyhow::Result<Flow> {
+        let mut config = base.clone();
+        config
+            .set("group.id", group)
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "1000")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false");
+        let consumer: BaseConsumer = config.create()?;
+        consumer.subscribe(&[topic])?;
+        Ok(Flow { consumer, producer: producer(base)?, inflight: VecDeque::new(), max_inflight: 64, poll_errors: 0 })
+    }
+
+    pub fn producer(&self) -> &ThreadedProducer<Acks> {
+        &self.producer
+    }
+
+    /// Up to `max` records: waits up to `wait` for the first, then takes what is ready.
+    pub fn poll_batch(&mut self, max: usize, wait: Duration) -> anyhow::Result<Vec<Message>> {
+        let mut batch = Vec::new();
+        let mut timeout = wait;
+        while batch.len() < max {
+            match self.consumer.poll(timeout) {
+                None => break,
+                Some(Ok(record)) => {
+                    self.poll_errors = 0;
+                    batch.push(owned(&record));
+                }
+                Some(Err(error)) => {
+                    self.poll_errors += 1;
+                    if is_fatal(&error) {
+                        anyhow::bail!("consumer failed: {error}");
+                    }
+                    // The broker may be restarting: librdkafka reconnects; wait with backoff.
+                    let backoff = Duration::from_millis(100 * u64::from(self.poll_errors.min(20)));
+                    tracing::warn!("consumer: {error}; retrying in {} ms", backoff.as_millis());
+                    std::thread::sleep(backoff);
+                    break;
+                }
+            }
+            timeout = Duration::ZERO;
+        }
+        Ok(batch)
+    }
+
+    /// Produces the results of a consumed batch (`positions` from [`positions`]); the
+    /// batch's offsets are stored once all of them are acknowledged.
+    pub fn send(&mut self, positions: Positions, outgoing: Vec<Outgoing>) -> anyhow::Result<()> {
+        let ticket = Arc::new(Ticket::default());
+        ticket.outstanding.store(outgoing.len(), Ordering::Release);
+        for record in &outgoing {
+            produce(&self.producer, record, ticket.clone())?;
+        }
+        self.inflight.push_back(InFlight { ticket, offsets: positions.0 });
+        while self.inflight.len() > self.max_inflight {
+            self.settle()?;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.settle()
+    }
+
+    /// Stores the offsets of every finished batch at the front of the queue.
+    /// A permanent delivery failure stops the flow without storing past it.
+    pub fn settle(&mut self) -> anyhow::Result<()> {
+        while let Some(front) = self.inflight.front() {
+            if !front.ticket.done() {
+                break;
+            }
+            if let Some(failure) = front.ticket.failure.lock().unwrap().clone() {
+                anyhow::bail!("{failure}; offsets from this batch on are not committed and will be re-read");
+            }
+            for (topic, partition, offset) in &front.offsets {
+                // Fails only if the partition was revoked meanwhile: its new owner re-reads.
+                if let Err(e) = self.consumer.store_offset(topic, *partition, *offset) {
+                    tracing::debug!(topic, partition, offset, "offset not stored: {e}");
+                }
+            }
+            self.inflight.pop_front();
+        }
+        Ok(())
+    }
+
+    /// Waits for everything in flight, then commits. Records not acknowledged within
+    /// `timeout` keep their offsets uncommitted: they are re-read on the next start.
+    pub fn finish(mut self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        self.producer.flush(timeout).ok();
+        loop {
+            self.settle()?;
+            if self.inflight.is_empty() {
+                break;
+            }
+            if Instant::now() > deadline {
+                let pending: usize = self.inflight.iter().map(|b| b.ticket.outstanding.load(Ordering::Acquire)).sum();
+                // Commit what is safe, then say what is not.
+                self.consumer.commit_consumer_state(CommitMode::Sync).ok();
+                anyhow::bail!(
+                    "{pending} records were not acknowledged by the broker within {} s; \
+                     their input offsets are not committed and will be re-read on restart",
+                    timeout.as_secs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        match self.consumer.commit_consumer_state(CommitMode::Sync) {
+            Ok(()) => Ok(()),
+            // Nothing new to commit since the last automatic commit.
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
+            Err(e) => Err(anyhow::anyhow!("final offset commit failed ({e}); some records will be re-read on restart")),
+        }
+    }
+}
+
+/// Enqueues one record, waiting while librdkafka's queue is full.
+pub fn produce<C: ProducerContext<DeliveryOpaque = Arc<Ticket>>>(
+    producer: &ThreadedProducer<C>,
+    record: &Outgoing,
+    ticket: Arc<Ticket>,
+) -> anyhow::Result<()> {
+    let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+    for h in &record.headers {
+        headers = headers.insert(rdkafka::message::Header { key: &h.key, value: Some(&h.value) });
+    }
+    let mut base = BaseRecord::with_opaque_to(&record.topic, ticket).payload(&record.value).headers(headers);
+    if let Some(key) = &record.key {
+        base = base.key(key);
+    }
+    loop {
+        match producer.send(base) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                base = returned;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err((error, returned)) => {
+                returned.delivery_opaque.outstanding.fetch_sub(1, Ordering::AcqRel);
+                anyhow::bail!("cannot produce to {}: {error}", record.topic);
+            }
+        }
+    }
+}
+
+/// A ticket for records that commit nothing (reports, generated events).
+pub fn detached_ticket(records: usize) -> Arc<Ticket> {
+    let ticket = Arc::new(Ticket::default());
+    ticket.outstanding.store(records, Ordering::Release);
+    ticket
+}
+
+/// Waits until the ticket's records are acknowledged, or `timeout` passes.
+pub fn wait_for(ticket: &Ticket, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    while !ticket.done() {
+        if Instant::now() > deadline {
+            anyhow::bail!("{} records not acknowledged within {} s", ticket.outstanding.load(Ordering::Acquire), timeout.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    match ticket.failure.lock().unwrap().clone() {
+        Some(failure) => Err(anyhow::anyhow!(failure)),
+        None => Ok(()),
+    }
+}
+
+/// The last offset of a batch in each partition it read.
+pub struct Positions(Vec<(String, i32, i64)>);
+
+pub fn positions(batch: &[Message]) -> Positions {
+    let mut last: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+    for m in batch {
+        let slot = last.entry((m.topic.as_str(), m.partition)).or_insert(m.offset);
+        *slot = (*slot).max(m.offset);
+    }
+    Positions(last.into_iter().map(|((t, p), o)| (t.to_string(), p, o)).collect())
+}
+
+/// A consumed record as the plugins see it. A null value (tombstone) is empty bytes.
+pub fn owned(record: &rdkafka::message::BorrowedMessage<'_>) -> Message {
+    let headers = record
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| Header { key: h.key.to_string(), value: h.value.unwrap_or_default().to_vec() })
+                .collect()
+        })
+        .unwrap_or_default();
+    Message {
+        key: record.key().map(<[u8]>::to_vec),
+        value: record.payload().unwrap_or_default().to_vec(),
+        headers,
+        topic: record.topic().to_string(),
+        partition: record.partition(),
+        offset: record.offset(),
+        timestamp: record.timestamp().to_millis(),
+    }
+}
+
+fn is_fatal(error: &KafkaError) -> bool {
+    matches!(
+        error,
+        KafkaError::MessageConsumptionFatal(_)
+            | KafkaError::Subscription(_)
+            | KafkaError::ClientCreation(_)
+            | KafkaError::Global(RDKafkaErrorCode::Fatal)
+    )
+}

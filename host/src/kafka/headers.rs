@@ -1,0 +1,124 @@
+//! Provenance headers on dead letters, in the spirit of Kafka Connect's KIP-298.
+
+use crate::bindings::types::{Header, Message, Violation};
+use crate::pipeline::Rejection;
+
+pub const STAGE: &str = "weir.error.stage";
+pub const PLUGIN: &str = "weir.error.plugin";
+pub const REASONS: &str = "weir.error.reasons";
+pub const SOURCE_TOPIC: &str = "weir.source.topic";
+pub const SOURCE_PARTITION: &str = "weir.source.partition";
+pub const SOURCE_OFFSET: &str = "weir.source.offset";
+pub const SOURCE_TIMESTAMP: &str = "weir.source.timestamp";
+pub const REPAIR_ATTEMPTS: &str = "weir.repair.attempts";
+/// On parked records: why weir gave up on them.
+pub const PARK_REASON: &str = "weir.park.reason";
+
+pub fn get<'a>(headers: &'a [Header], key: &str) -> Option<&'a [u8]> {
+    headers.iter().rev().find(|h| h.key == key).map(|h| h.value.as_slice())
+}
+
+/// How many times a record has been through repair (0 if never).
+pub fn repair_attempts(headers: &[Header]) -> u32 {
+    get(headers, REPAIR_ATTEMPTS)
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The violations a dead letter carries; `None` if the header is missing or unreadable.
+pub fn reasons(headers: &[Header]) -> Option<Vec<Violation>> {
+    serde_json::from_slice(get(headers, REASONS)?).ok()
+}
+
+/// The message's own headers minus weir's, so provenance is never stale or doubled.
+pub fn user_headers(headers: &[Header]) -> Vec<Header> {
+    headers.iter().filter(|h| !h.key.starts_with("weir.")).cloned().collect()
+}
+
+fn header(key: &str, value: impl Into<Vec<u8>>) -> Header {
+    Header { key: key.to_string(), value: value.into() }
+}
+
+/// Headers of a dead letter: the user's headers, then where it came from and why.
+pub fn dead_letter(message: &Message, rejection: &Rejection) -> Vec<Header> {
+    let mut headers = user_headers(&message.headers);
+    headers.push(header(STAGE, rejection.stage.as_str()));
+    headers.push(header(PLUGIN, rejection.plugin.as_str()));
+    headers.push(header(REASONS, serde_json::to_vec(&rejection.violations).expect("violations serialise")));
+    headers.extend(source(message));
+    headers.push(header(REPAIR_ATTEMPTS, repair_attempts(&message.headers).to_string()));
+    headers
+}
+
+/// Where a record was read: topic, partition, offset, timestamp.
+pub fn source(message: &Message) -> Vec<Header> {
+    let mut headers = vec![
+        header(SOURCE_TOPIC, message.topic.as_str()),
+        header(SOURCE_PARTITION, message.partition.to_string()),
+        header(SOURCE_OFFSET, message.offset.to_string()),
+    ];
+    if let Some(ts) = message.timestamp {
+        headers.push(header(SOURCE_TIMESTAMP, ts.to_string()));
+    }
+    headers
+}
+
+/// Headers of a repaired record sent back to the input: the user's, and the new count.
+pub fn repaired(message: &Message, attempts: u32) -> Vec<Header> {
+    let mut headers = user_headers(&message.headers);
+    headers.push(header(REPAIR_ATTEMPTS, attempts.to_string()));
+    headers
+}
+
+/// Headers of a parked record: everything the dead letter had, plus the reason.
+pub fn parked(message: &Message, reason: &str) -> Vec<Header> {
+    let mut headers: Vec<Header> = message.headers.iter().filter(|h| h.key != PARK_REASON).cloned().collect();
+    headers.push(header(PARK_REASON, reason));
+    headers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(headers: Vec<Header>) -> Message {
+        Message {
+            key: None,
+            value: b"{}".to_vec(),
+            headers,
+            topic: "user-login".into(),
+            partition: 2,
+            offset: 41,
+            timestamp: Some(1730244200000),
+        }
+    }
+
+    #[test]
+    fn dead_letters_carry_provenance_and_keep_user_headers() {
+        let m = message(vec![header("trace-id", "abc"), header(REPAIR_ATTEMPTS, "2"), header(STAGE, "old")]);
+        let rejection = Rejection {
+            stage: "validate".into(),
+            plugin: "json-schema-validator".into(),
+            violations: vec![Violation { path: "/ip".into(), reason: "bad".into() }],
+        };
+        let h = dead_letter(&m, &rejection);
+        assert_eq!(get(&h, "trace-id"), Some(&b"abc"[..]));
+        assert_eq!(get(&h, STAGE), Some(&b"validate"[..]));
+        assert_eq!(h.iter().filter(|x| x.key == STAGE).count(), 1);
+        assert_eq!(get(&h, SOURCE_PARTITION), Some(&b"2"[..]));
+        assert_eq!(get(&h, SOURCE_OFFSET), Some(&b"41"[..]));
+        assert_eq!(get(&h, SOURCE_TIMESTAMP), Some(&b"1730244200000"[..]));
+        assert_eq!(repair_attempts(&h), 2);
+        assert_eq!(reasons(&h).unwrap(), rejection.violations);
+    }
+
+    #[test]
+    fn repaired_records_count_attempts_and_shed_error_headers() {
+        let m = message(vec![header(STAGE, "validate"), header("trace-id", "abc")]);
+        let h = repaired(&m, 1);
+        assert_eq!(repair_attempts(&h), 1);
+        assert!(get(&h, STAGE).is_none());
+        assert_eq!(get(&h, "trace-id"), Some(&b"abc"[..]));
+    }
+}

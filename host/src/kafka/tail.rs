@@ -1,0 +1,103 @@
+//! `weir tail`: the display consumer. Prints a topic's records and, with `--schema`,
+//! says which fail validation and why.
+
+use super::flow::owned;
+use crate::bindings::types::Message;
+use crate::stage::validator::Validate;
+use crate::stage::Stage;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use serde::Serialize;
+use std::collections::HashSet;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+pub struct TailOptions<'a> {
+    pub topic: String,
+    pub from_beginning: bool,
+    pub count: Option<u64>,
+    /// Stop when nothing arrives for this long.
+    pub idle_exit: Option<Duration>,
+    pub show_headers: bool,
+    pub stop: &'a AtomicBool,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct TailStats {
+    pub messages: u64,
+    pub invalid: u64,
+    /// Records whose key was seen before (redelivery after a crash, or a repair).
+    pub duplicate_keys: u64,
+}
+
+pub fn run(
+    client: &ClientConfig,
+    options: &TailOptions,
+    mut validator: Option<Stage<Validate>>,
+    out: &mut dyn Write,
+) -> anyhow::Result<TailStats> {
+    let mut config = client.clone();
+    config
+        .set("group.id", format!("weir-tail-{}-{}", std::process::id(), options.topic))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", if options.from_beginning { "earliest" } else { "latest" });
+    let consumer: BaseConsumer = config.create()?;
+    consumer.subscribe(&[&options.topic])?;
+    let mut stats = TailStats::default();
+    let mut keys: HashSet<Vec<u8>> = HashSet::new();
+    let mut last_seen = Instant::now();
+    while !options.stop.load(Ordering::Relaxed) && options.count.is_none_or(|c| stats.messages < c) {
+        let record = match consumer.poll(Duration::from_millis(100)) {
+            None => {
+                if options.idle_exit.is_some_and(|idle| last_seen.elapsed() >= idle) {
+                    break;
+                }
+                continue;
+            }
+            Some(Err(e)) => {
+                tracing::warn!("consumer: {e}");
+                continue;
+            }
+            Some(Ok(record)) => owned(&record),
+        };
+        last_seen = Instant::now();
+        stats.messages += 1;
+        if let Some(key) = &record.key {
+            if !keys.insert(key.clone()) {
+                stats.duplicate_keys += 1;
+            }
+        }
+        show(&record, validator.as_mut(), options.show_headers, &mut stats, out)?;
+    }
+    Ok(stats)
+}
+
+fn show(
+    record: &Message,
+    validator: Option<&mut Stage<Validate>>,
+    show_headers: bool,
+    stats: &mut TailStats,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let value = String::from_utf8_lossy(&record.value);
+    let verdict = validator.map(|v| v.run(std::slice::from_ref(record)).remove(0));
+    match verdict {
+        None => writeln!(out, "{value}")?,
+        Some(Ok(Ok(()))) => writeln!(out, "valid    {value}")?,
+        Some(Ok(Err(violations))) => {
+            stats.invalid += 1;
+            writeln!(out, "INVALID  {value}\n         {}", crate::pipeline::summary(&violations))?;
+        }
+        Some(Err(fault)) => {
+            stats.invalid += 1;
+            writeln!(out, "INVALID  {value}\n         validator {fault}")?;
+        }
+    }
+    if show_headers {
+        for h in &record.headers {
+            writeln!(out, "         {}: {}", h.key, String::from_utf8_lossy(&h.value))?;
+        }
+    }
+    Ok(())
+}
