@@ -72,10 +72,17 @@ pub fn demo(mut config: Config, options: &DemoOptions, stop: Arc<AtomicBool>) ->
                 dead.load(Ordering::Relaxed)
             );
         }
-        // Stop the source first, let the pipeline catch up, then stop it.
+        // Stop the source first, let the pipeline catch up (quiet for a second), then stop it.
         stop_generating.store(true, Ordering::Relaxed);
         let generated = generator.join().expect("generator thread")?;
-        std::thread::sleep(Duration::from_secs(2));
+        let settled = |previous: &mut u64| {
+            let now = processed.load(Ordering::Relaxed) + dead.load(Ordering::Relaxed);
+            std::mem::replace(previous, now) == now
+        };
+        let (mut seen, deadline) = (u64::MAX, Instant::now() + Duration::from_secs(10));
+        while !settled(&mut seen) && Instant::now() < deadline && !runner.is_finished() {
+            std::thread::sleep(Duration::from_millis(1000));
+        }
         stop_processing.store(true, Ordering::Relaxed);
         runner.join().expect("runner thread")?;
         let repaired = repair.join().expect("repair thread")?;

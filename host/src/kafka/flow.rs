@@ -101,6 +101,13 @@ impl Flow {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false");
+        // A killed member is noticed in seconds, not the default 45 s, so a restarted
+        // `weir run` rejoins quickly. `[kafka.properties]` can override both.
+        for (key, value) in [("session.timeout.ms", "10000"), ("heartbeat.interval.ms", "1000")] {
+            if base.get(key).is_none() {
+                config.set(key, value);
+            }
+        }
         let consumer: BaseConsumer = config.create()?;
         consumer.subscribe(&[topic])?;
         Ok(Flow { consumer, producer: producer(base)?, inflight: VecDeque::new(), max_inflight: 64, poll_errors: 0 })

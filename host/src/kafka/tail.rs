@@ -7,6 +7,7 @@ use crate::stage::validator::Validate;
 use crate::stage::Stage;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::io::Write;
@@ -37,13 +38,8 @@ pub fn run(
     mut validator: Option<Stage<Validate>>,
     out: &mut dyn Write,
 ) -> anyhow::Result<TailStats> {
-    let mut config = client.clone();
-    config
-        .set("group.id", format!("weir-tail-{}-{}", std::process::id(), options.topic))
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", if options.from_beginning { "earliest" } else { "latest" });
-    let consumer: BaseConsumer = config.create()?;
-    consumer.subscribe(&[&options.topic])?;
+    let start = if options.from_beginning { Offset::Beginning } else { Offset::End };
+    let consumer = reader(client, &options.topic, start)?;
     let mut stats = TailStats::default();
     let mut keys: HashSet<Vec<u8>> = HashSet::new();
     let mut last_seen = Instant::now();
@@ -71,6 +67,29 @@ pub fn run(
         show(&record, validator.as_mut(), options.show_headers, &mut stats, out)?;
     }
     Ok(stats)
+}
+
+/// A consumer assigned every partition of `topic` at `start`. It joins no group, so it
+/// commits nothing and needs no group coordinator.
+pub fn reader(client: &ClientConfig, topic: &str, start: Offset) -> anyhow::Result<BaseConsumer> {
+    let mut config = client.clone();
+    config.set("group.id", "weir-tail").set("enable.auto.commit", "false").set("enable.partition.eof", "false");
+    let consumer: BaseConsumer = config.create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), super::CONNECT_TIMEOUT)?;
+    let partitions = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map(|t| t.partitions().len())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| anyhow::anyhow!("topic {topic} does not exist; create it with `weir topics create`"))?;
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partitions as i32 {
+        assignment.add_partition_offset(topic, partition, start)?;
+    }
+    consumer.assign(&assignment)?;
+    drop(assignment);
+    Ok(consumer)
 }
 
 fn show(

@@ -71,3 +71,5 @@ pub fn message(value: &str) -> weir::bindings::types::Message {
         timestamp: None,
     }
 }
+
+pub mod kafka;

