@@ -7,7 +7,7 @@ use crate::plugin::limits::Limits;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -64,11 +64,15 @@ pub struct PipelineConfig {
     pub batch_size: usize,
     /// Where compiled plugins are cached; default `~/.cache/weir` (or `$WEIR_CACHE_DIR`).
     pub cache_dir: Option<PathBuf>,
+    /// Plugin faults in a row that open the circuit breaker (0: never).
+    pub max_consecutive_faults: u32,
+    /// Seconds between retries of the held batch while the breaker is open.
+    pub fault_cooldown_s: u64,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        PipelineConfig { batch_size: 100, cache_dir: None }
+        PipelineConfig { batch_size: 100, cache_dir: None, max_consecutive_faults: 50, fault_cooldown_s: 30 }
     }
 }
 

@@ -6,7 +6,9 @@
 //! (one instance of one world, with fault isolation) → `pipeline` / `repair` (the
 //! stage chain, no I/O) → `offline` (files) and the CLI.
 
+pub mod bench;
 pub mod bindings;
+pub mod breaker;
 pub mod config;
 pub mod dead_letter;
 pub mod demo;

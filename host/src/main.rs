@@ -129,6 +129,23 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Measure throughput (wasm vs native, pipeline vs passthrough), latency, start-up, memory.
+    Bench {
+        #[arg(long, default_value = "weir.toml")]
+        config: PathBuf,
+        /// Events through the plugin chain (wasm and native).
+        #[arg(long, default_value_t = 200_000)]
+        events: usize,
+        /// Events through the embedded broker (pipeline and passthrough).
+        #[arg(long, default_value_t = 100_000)]
+        broker_events: usize,
+        /// Input rate for the latency measurement, events per second.
+        #[arg(long, default_value_t = 5_000.0)]
+        latency_rate: f64,
+        /// Print the result as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a config and load every plugin it names, without running anything.
     Check {
         #[arg(long, default_value = "weir.toml")]
@@ -311,6 +328,17 @@ fn run(command: Command) -> anyhow::Result<()> {
             let options = weir::demo::DemoOptions { duration, rate, invalid_ratio, seed };
             let report = weir::demo::demo(config, &options, stop)?;
             eprintln!("{report}");
+            Ok(())
+        }
+        Command::Bench { config, events, broker_events, latency_rate, json } => {
+            let config = Config::load(&config)?;
+            let options = weir::bench::BenchOptions { chain_events: events, broker_events, latency_rate };
+            let result = weir::bench::bench(&config, &options)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            } else {
+                println!("{}", result.table());
+            }
             Ok(())
         }
         Command::Check { config } => {

@@ -102,9 +102,12 @@ pub fn process(pipeline: &mut Pipeline, config: &Config, files: &Files, report: 
     let (source, reader) = files.reader()?;
     let mut output = files.output()?;
     let mut dead = files.rejects()?;
+    let mut breaker = crate::breaker::Breaker::new(config.pipeline.max_consecutive_faults);
     for_each_batch(reader, config.pipeline.batch_size, |batch| {
         let messages = batch.into_iter().map(|(n, line)| message(&source, n, line)).collect();
-        for outcome in pipeline.process(messages) {
+        let outcomes = pipeline.process(messages);
+        breaker.check(&outcomes).map_err(|tripped| anyhow::anyhow!("{tripped}; stopping"))?;
+        for outcome in outcomes {
             match outcome {
                 Outcome::Processed(m) => {
                     output.write_all(&m.value)?;

@@ -30,6 +30,9 @@ pub struct Rejection {
     pub stage: String,
     pub plugin: String,
     pub violations: Vec<Violation>,
+    /// The plugin failed (trap, limit, broken contract) rather than judging the record.
+    #[serde(skip)]
+    pub fault: bool,
 }
 
 impl Rejection {
@@ -38,11 +41,12 @@ impl Rejection {
             stage: stage.name().to_string(),
             plugin: plugin_name(stage.plugin_path()),
             violations,
+            fault: false,
         }
     }
 
     fn fault<K: Kind>(stage: &Stage<K>, fault: Fault) -> Rejection {
-        Rejection::new(stage, vec![root_violation(format!("plugin {}", fault.reason))])
+        Rejection { fault: true, ..Rejection::new(stage, vec![root_violation(format!("plugin {}", fault.reason))]) }
     }
 
     /// The reasons as one line, for logs.
@@ -131,6 +135,11 @@ impl Pipeline {
             );
         }
         Ok(Pipeline { validate, transforms, aggregate, stats: Stats::default() })
+    }
+
+    /// No stages: every record passes through unchanged (the benchmark's baseline).
+    pub fn passthrough() -> Pipeline {
+        Pipeline { validate: None, transforms: Vec::new(), aggregate: None, stats: Stats::default() }
     }
 
     pub fn aggregator(&mut self) -> Option<&mut Stage<Aggregate>> {

@@ -191,3 +191,21 @@ fn compiled_plugins_are_cached_and_an_unwritable_cache_is_survived() {
         br#"{"ip":"1.2.3.0"}"#
     );
 }
+
+/// The sandbox: no files (read, list or write), no environment or arguments, a clock
+/// frozen at the epoch, no network.
+#[test]
+fn a_plugin_cannot_reach_files_env_clock_or_network() {
+    let rt = runtime();
+    let p = rt.load(&test_plugin("hostile")).unwrap();
+    let mut stage = Stage::<Transform>::new("transform", &p, "{}".into(), Limits::default()).unwrap();
+    let out = stage.run(&[message("ESCAPE")]);
+    let report: serde_json::Value = serde_json::from_slice(out[0].as_ref().unwrap().as_ref().unwrap()).unwrap();
+    for denied in ["file", "dir", "write", "net"] {
+        assert!(report[denied].as_str().unwrap().starts_with("denied"), "{denied}: {report}");
+    }
+    assert_eq!(report["env"], 0);
+    assert_eq!(report["args"], 0);
+    assert_eq!(report["clock_secs"], 0);
+    assert!(!std::path::Path::new("/tmp/weir-escape").exists());
+}

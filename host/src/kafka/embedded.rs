@@ -53,6 +53,19 @@ impl EmbeddedBroker {
     }
 }
 
+impl EmbeddedBroker {
+    /// Takes broker `id` (1-based) down: connections are closed and refused until `up`.
+    pub fn down(&self, id: i32) {
+        // SAFETY: `cluster` is live.
+        unsafe { rdsys::rd_kafka_mock_broker_set_down(self.cluster, id) };
+    }
+
+    pub fn up(&self, id: i32) {
+        // SAFETY: `cluster` is live.
+        unsafe { rdsys::rd_kafka_mock_broker_set_up(self.cluster, id) };
+    }
+}
+
 impl Drop for EmbeddedBroker {
     fn drop(&mut self) {
         // SAFETY: created by `rd_kafka_mock_cluster_new` and destroyed once, before the client.

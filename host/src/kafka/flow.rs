@@ -100,7 +100,9 @@ impl Flow {
             .set("auto.commit.interval.ms", "1000")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("enable.partition.eof", "false");
+            .set("enable.partition.eof", "false")
+            // Low latency: a fetch returns after 10 ms even when there is little data.
+            .set("fetch.wait.max.ms", "10");
         // A killed member is noticed in seconds, not the default 45 s, so a restarted
         // `weir run` rejoins quickly. `[kafka.properties]` can override both.
         for (key, value) in [("session.timeout.ms", "10000"), ("heartbeat.interval.ms", "1000")] {

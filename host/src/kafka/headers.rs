@@ -101,6 +101,7 @@ mod tests {
             stage: "validate".into(),
             plugin: "json-schema-validator".into(),
             violations: vec![Violation { path: "/ip".into(), reason: "bad".into() }],
+            fault: false,
         };
         let h = dead_letter(&m, &rejection);
         assert_eq!(get(&h, "trace-id"), Some(&b"abc"[..]));

@@ -2,6 +2,8 @@
 
 use super::flow::{self, Flow, Outgoing};
 use super::headers;
+use crate::bindings::types::Message;
+use crate::breaker::Breaker;
 use crate::config::Config;
 use crate::pipeline::{plugin_name, Outcome, Pipeline};
 use crate::report::{Format, Report};
@@ -31,12 +33,15 @@ pub fn run(
     let mut flow = Flow::new(client, &kafka.group_id, &kafka.input_topic)?;
     tracing::info!(input = kafka.input_topic, output = kafka.output_topic, dead_letters = kafka.dead_letter_topic, "running");
     let mut last_report = Instant::now();
+    let mut breaker = Breaker::new(config.pipeline.max_consecutive_faults);
+    let cooldown = Duration::from_secs(config.pipeline.fault_cooldown_s.max(1));
     let result = (|| -> anyhow::Result<()> {
         while !options.stop.load(Ordering::Relaxed) {
             let batch = flow.poll_batch(config.pipeline.batch_size, Duration::from_millis(100))?;
             if !batch.is_empty() {
                 let positions = flow::positions(&batch);
-                let outgoing = pipeline.process(batch).into_iter().map(|o| route(config, o)).collect();
+                let outcomes = process_guarded(pipeline, &mut breaker, &mut flow, batch, options.stop, cooldown)?;
+                let outgoing = outcomes.into_iter().map(|o| route(config, o)).collect();
                 flow.send(positions, outgoing)?;
                 if let Some(on_batch) = options.on_batch {
                     on_batch(&pipeline.stats);
@@ -64,6 +69,36 @@ pub fn run(
     result?;
     finished?;
     Ok(report)
+}
+
+/// Processes a batch; while the circuit breaker is open, holds it back (unsent,
+/// uncommitted), pauses consumption and retries on fresh instances after each cooldown.
+fn process_guarded(
+    pipeline: &mut Pipeline,
+    breaker: &mut Breaker,
+    flow: &mut Flow,
+    batch: Vec<Message>,
+    stop: &AtomicBool,
+    cooldown: Duration,
+) -> anyhow::Result<Vec<Outcome>> {
+    loop {
+        let stats = pipeline.stats.clone();
+        let outcomes = pipeline.process(batch.clone());
+        let tripped = match breaker.check(&outcomes) {
+            Ok(()) => return Ok(outcomes),
+            Err(tripped) => tripped,
+        };
+        pipeline.stats = stats;
+        tracing::error!("{tripped}. Consumption paused; retrying the held batch every {} s", cooldown.as_secs());
+        let resume_at = Instant::now() + cooldown;
+        while Instant::now() < resume_at {
+            if stop.load(Ordering::Relaxed) {
+                anyhow::bail!("stopped while the {tripped}");
+            }
+            flow.settle()?;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }
 
 /// A processed record to the output topic; a dead letter, unchanged and with provenance,

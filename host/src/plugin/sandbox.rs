@@ -4,9 +4,10 @@ use super::limits::Limits;
 use crate::bindings::host::{Host, Level};
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use std::time::Duration;
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
-/// No files, no network, no environment, no arguments; stdio closed.
+/// No files, no network, no environment, no arguments, no clock; stdio closed.
 /// The guest reaches the world only through the contract's `log` import.
 pub struct Sandbox {
     stage: String,
@@ -21,6 +22,8 @@ impl Sandbox {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
+            .wall_clock(FrozenClock)
+            .monotonic_clock(FrozenClock)
             .build();
         let memory = (limits.memory_mib as usize).saturating_mul(1024 * 1024);
         Sandbox {
@@ -33,6 +36,28 @@ impl Sandbox {
                 .trap_on_grow_failure(true)
                 .build(),
         }
+    }
+}
+
+/// The contract grants no clock: time stands still at the epoch, so a plugin's output
+/// depends on its input alone and it cannot time anything.
+struct FrozenClock;
+
+impl HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
     }
 }
 

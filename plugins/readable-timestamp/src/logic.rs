@@ -84,6 +84,9 @@ impl Readable {
         let days = local.div_euclid(86_400);
         let of_day = local.rem_euclid(86_400);
         let (year, month, day) = civil_from_days(days);
+        if !(0..=9999).contains(&year) {
+            return Err(format!("timestamp {seconds} is outside years 0..9999"));
+        }
         let mut out = String::with_capacity(24);
         for piece in &self.format {
             match piece {
@@ -275,6 +278,8 @@ mod tests {
         assert!(r.apply(br#"{"timestamp":"1730244200"}"#).unwrap_err().contains("found a string"));
         assert!(r.apply(br#"{"timestamp":1e300}"#).unwrap_err().contains("outside years"));
         assert!(r.apply(br#"{"timestamp":99999999999999}"#).unwrap_err().contains("outside years"));
+        assert!(r.apply(br#"{"timestamp":-62167219201}"#).unwrap_err().contains("outside years"));
+        assert_eq!(r.format_seconds(-62167219200).unwrap(), "0000-01-01 00:00:00");
         assert!(r.apply(br#"{"other":1}"#).unwrap_err().contains("missing"));
         assert!(r.apply(b"[1]").unwrap_err().contains("not a JSON object"));
         assert!(r.apply(b"nope").unwrap_err().contains("not valid JSON"));

@@ -1,7 +1,8 @@
 //! A transformer that misbehaves on cue, for testing the host's isolation.
 //! A value containing one of these words triggers the behaviour:
 //! `PANIC` panics, `LOOP` spins forever, `ALLOC` allocates without bound,
-//! `HUGE` returns a 64 MiB value, `SHORT` returns too few results.
+//! `HUGE` returns a 64 MiB value, `SHORT` returns too few results,
+//! `ESCAPE` tries the filesystem, environment, clock and network and reports what it got.
 //! Anything else passes through unchanged.
 
 #![cfg(target_arch = "wasm32")]
@@ -49,10 +50,28 @@ impl Guest for Hostile {
             if contains(v, "SHORT") {
                 return out;
             }
+            if contains(v, "ESCAPE") {
+                out.push(Ok(escape().into_bytes()));
+                continue;
+            }
             out.push(Ok(v.clone()));
         }
         out
     }
+}
+
+/// What a plugin can reach of the outside world, as JSON.
+fn escape() -> String {
+    let file = std::fs::read("/etc/passwd").map(|b| b.len().to_string()).unwrap_or_else(|e| format!("denied: {e}"));
+    let dir = std::fs::read_dir("/").map(|d| d.count().to_string()).unwrap_or_else(|e| format!("denied: {e}"));
+    let write = std::fs::write("/tmp/weir-escape", b"x").map(|_| "written".to_string()).unwrap_or_else(|e| format!("denied: {e}"));
+    let env = std::env::vars().count();
+    let args = std::env::args().count();
+    let clock = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let net = std::net::TcpStream::connect("127.0.0.1:9092").map(|_| "connected".to_string()).unwrap_or_else(|e| format!("denied: {e}"));
+    format!(
+        r#"{{"file":{file:?},"dir":{dir:?},"write":{write:?},"env":{env},"args":{args},"clock_secs":{clock},"net":{net:?}}}"#
+    )
 }
 
 export!(Hostile);

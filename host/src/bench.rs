@@ -1,0 +1,312 @@
+//! `weir bench`: throughput, latency, start-up and memory, measured in one run on one
+//! machine, each against its own baseline so the ratios mean something on a noisy box.
+//!
+//! 1. the plugin chain (validate + transform + aggregate) in wasm vs the same logic
+//!    compiled natively into the host;
+//! 2. the whole pipeline through the embedded broker vs a passthrough (consume → produce,
+//!    no plugins) on the same broker, plus end-to-end latency at a steady rate;
+//! 3. start-up with a cold and a warm compile cache; peak memory.
+
+use crate::bindings::types::Message;
+use crate::config::Config;
+use crate::kafka::embedded::EmbeddedBroker;
+use crate::kafka::flow::{self, Outgoing};
+use crate::kafka::{self, generate::Generator, run, topics};
+use crate::pipeline::Pipeline;
+use crate::plugin::cache::CompileCache;
+use crate::plugin::Runtime;
+use crate::report::Format;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+pub struct BenchOptions {
+    /// Events for the plugin-chain measurement.
+    pub chain_events: usize,
+    /// Events for the broker measurements.
+    pub broker_events: usize,
+    /// Events per second for the latency measurement.
+    pub latency_rate: f64,
+}
+
+#[derive(Debug, Serialize, Default)]
+pub struct BenchResult {
+    pub chain_wasm_per_s: f64,
+    pub chain_native_per_s: f64,
+    pub chain_ratio: f64,
+    pub pipeline_per_s: f64,
+    pub passthrough_per_s: f64,
+    pub pipeline_ratio: f64,
+    pub latency_rate_per_s: f64,
+    pub latency_p50_ms: f64,
+    pub latency_p99_ms: f64,
+    pub start_cold_ms: f64,
+    pub start_warm_ms: f64,
+    pub peak_memory_mib: f64,
+    pub batch_size: usize,
+}
+
+pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchResult> {
+    let mut result = BenchResult { batch_size: config.pipeline.batch_size, ..Default::default() };
+
+    eprintln!("start-up: cold and warm compile cache ...");
+    let cold_dir = tempfile_dir()?;
+    let started = Instant::now();
+    let cold = Runtime::new(CompileCache::new(Some(cold_dir.clone())))?;
+    Pipeline::from_config(&cold, config)?;
+    result.start_cold_ms = ms(started.elapsed());
+    let started = Instant::now();
+    let warm = Runtime::new(CompileCache::new(Some(cold_dir.clone())))?;
+    let mut pipeline = Pipeline::from_config(&warm, config)?;
+    result.start_warm_ms = ms(started.elapsed());
+    std::fs::remove_dir_all(&cold_dir).ok();
+
+    eprintln!("plugin chain: {} events, wasm vs native ...", options.chain_events);
+    let events = events(options.chain_events);
+    let batches: Vec<Vec<Message>> = events.chunks(config.pipeline.batch_size).map(|c| c.to_vec()).collect();
+    // Warm up both, then measure.
+    pipeline.process(batches[0].clone());
+    let started = Instant::now();
+    for batch in &batches {
+        pipeline.process(batch.clone());
+    }
+    result.chain_wasm_per_s = per_s(events.len(), started.elapsed());
+    let native = NativeChain::new(config)?;
+    let mut analytics = login_analytics::logic::Analytics::default();
+    let started = Instant::now();
+    let mut ok = 0usize;
+    for batch in &batches {
+        ok += native.run(batch.clone(), &mut analytics);
+    }
+    result.chain_native_per_s = per_s(events.len(), started.elapsed());
+    result.chain_ratio = result.chain_wasm_per_s / result.chain_native_per_s;
+    anyhow::ensure!(ok == events.len(), "native chain rejected {} generated events", events.len() - ok);
+
+    eprintln!("embedded broker: {} events through the pipeline and a passthrough ...", options.broker_events);
+    let runtime = Runtime::new(CompileCache::new(CompileCache::default_dir()))?;
+    result.pipeline_per_s = through_broker(config, Pipeline::from_config(&runtime, config)?, options.broker_events)?;
+    result.passthrough_per_s = through_broker(config, Pipeline::passthrough(), options.broker_events)?;
+    result.pipeline_ratio = result.pipeline_per_s / result.passthrough_per_s;
+
+    eprintln!("latency at {} events/s ...", options.latency_rate);
+    let (p50, p99) = latency(config, Pipeline::from_config(&runtime, config)?, options.latency_rate)?;
+    result.latency_rate_per_s = options.latency_rate;
+    result.latency_p50_ms = p50;
+    result.latency_p99_ms = p99;
+    result.peak_memory_mib = peak_memory_mib();
+    Ok(result)
+}
+
+impl BenchResult {
+    pub fn table(&self) -> String {
+        format!(
+            "\
+weir bench (batch size {batch})
+  plugin chain, wasm         {wasm:>12.0} msg/s   (one core)
+  plugin chain, native       {native:>12.0} msg/s
+  ratio wasm / native        {ratio:>12.2}
+  pipeline via broker        {pipe:>12.0} msg/s
+  passthrough via broker     {pass:>12.0} msg/s
+  ratio pipeline / pass      {pratio:>12.2}
+  latency p50 / p99          {p50:>8.1} / {p99:.1} ms at {rate:.0} msg/s
+  start, cold cache          {cold:>12.0} ms
+  start, warm cache          {warm:>12.1} ms
+  peak memory                {mem:>12.1} MiB",
+            batch = self.batch_size,
+            wasm = self.chain_wasm_per_s,
+            native = self.chain_native_per_s,
+            ratio = self.chain_ratio,
+            pipe = self.pipeline_per_s,
+            pass = self.passthrough_per_s,
+            pratio = self.pipeline_ratio,
+            p50 = self.latency_p50_ms,
+            p99 = self.latency_p99_ms,
+            rate = self.latency_rate_per_s,
+            cold = self.start_cold_ms,
+            warm = self.start_warm_ms,
+            mem = self.peak_memory_mib,
+        )
+    }
+}
+
+/// The same three steps as the default pipeline, as plain Rust.
+struct NativeChain {
+    check: json_schema_validator::logic::SchemaCheck,
+    readable: readable_timestamp::logic::Readable,
+}
+
+impl NativeChain {
+    fn new(config: &Config) -> anyhow::Result<NativeChain> {
+        let validate = config.validate.as_ref().ok_or_else(|| anyhow::anyhow!("bench needs a [validate] stage"))?;
+        let transform = config.transform.first().ok_or_else(|| anyhow::anyhow!("bench needs a [transform] stage"))?;
+        Ok(NativeChain {
+            check: json_schema_validator::logic::SchemaCheck::from_config(&config.stage_json("validate", validate)?)
+                .map_err(anyhow::Error::msg)?,
+            readable: readable_timestamp::logic::Readable::from_config(&config.stage_json("transform", transform)?)
+                .map_err(anyhow::Error::msg)?,
+        })
+    }
+
+    /// Validate, transform, aggregate each message; returns how many passed.
+    fn run(&self, batch: Vec<Message>, analytics: &mut login_analytics::logic::Analytics) -> usize {
+        let mut ok = 0;
+        for message in batch {
+            if self.check.check(&message.value).is_err() {
+                continue;
+            }
+            if let Ok(value) = self.readable.apply(&message.value) {
+                analytics.update(&value);
+                ok += 1;
+            }
+        }
+        ok
+    }
+}
+
+fn events(n: usize) -> Vec<Message> {
+    let mut generator = Generator::new(Some(1), 0.0, 1000.0);
+    (0..n)
+        .map(|i| {
+            let event = generator.next_event();
+            Message {
+                key: Some(event.key.into_bytes()),
+                value: event.value,
+                headers: Vec::new(),
+                topic: "bench".into(),
+                partition: 0,
+                offset: i as i64,
+                timestamp: None,
+            }
+        })
+        .collect()
+}
+
+/// A fresh embedded broker, its topics, and `n` events already in the input topic.
+fn broker_with_backlog(config: &Config, n: usize) -> anyhow::Result<(EmbeddedBroker, Config)> {
+    let broker = EmbeddedBroker::start(1)?;
+    let mut config = config.clone();
+    config.kafka.brokers = broker.bootstrap_servers().to_string();
+    config.kafka.analytics_topic = None;
+    for topic in topics::names(&config) {
+        broker.create_topic(&topic, config.kafka.partitions, 1)?;
+    }
+    let client = kafka::client_config(&config.kafka.brokers, &config.kafka.properties);
+    let producer = flow::producer(&client)?;
+    let ticket = flow::detached_ticket(n);
+    for event in events(n) {
+        let record = Outgoing { topic: config.kafka.input_topic.clone(), key: event.key, value: event.value, headers: vec![] };
+        flow::produce(&producer, &record, ticket.clone())?;
+    }
+    flow::wait_for(&ticket, Duration::from_secs(120))?;
+    Ok((broker, config))
+}
+
+/// Messages per second from the first batch to the last.
+fn through_broker(config: &Config, mut pipeline: Pipeline, n: usize) -> anyhow::Result<f64> {
+    let (_broker, config) = broker_with_backlog(config, n)?;
+    let client = kafka::client_config(&config.kafka.brokers, &config.kafka.properties);
+    let stop = AtomicBool::new(false);
+    let first = std::sync::Mutex::new(None::<Instant>);
+    let on_batch = |stats: &crate::pipeline::Stats| {
+        first.lock().unwrap().get_or_insert_with(Instant::now);
+        if stats.records_in as usize >= n {
+            stop.store(true, Ordering::Relaxed);
+        }
+    };
+    let options = run::RunOptions {
+        stop: &stop,
+        report_every: None,
+        report_format: Format::Text,
+        drain_timeout: Duration::from_secs(60),
+        on_batch: Some(&on_batch),
+    };
+    run::run(&config, &client, &mut pipeline, &options)?;
+    let started = first.lock().unwrap().expect("at least one batch");
+    Ok(per_s(n, started.elapsed()))
+}
+
+/// p50 and p99 of (output record time − input record time) at a steady input rate.
+fn latency(config: &Config, mut pipeline: Pipeline, rate: f64) -> anyhow::Result<(f64, f64)> {
+    let (_broker, config) = broker_with_backlog(config, 0)?;
+    let client = kafka::client_config(&config.kafka.brokers, &config.kafka.properties);
+    let stop_generating = AtomicBool::new(false);
+    let stop_running = AtomicBool::new(false);
+    let count = (rate * 3.0) as u64;
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let runner = scope.spawn(|| {
+            let options = run::RunOptions {
+                stop: &stop_running,
+                report_every: None,
+                report_format: Format::Text,
+                drain_timeout: Duration::from_secs(30),
+                on_batch: None,
+            };
+            run::run(&config, &client, &mut pipeline, &options)
+        });
+        std::thread::sleep(Duration::from_millis(500)); // let the group form
+        let options = kafka::generate::GenerateOptions {
+            rate,
+            count: Some(count),
+            invalid_ratio: 0.0,
+            seed: Some(2),
+            manifest: None,
+            progress: false,
+            stop: &stop_generating,
+        };
+        kafka::generate::run(&config, &client, &options)?;
+        std::thread::sleep(Duration::from_secs(1));
+        stop_running.store(true, Ordering::Relaxed);
+        runner.join().expect("runner thread")?;
+        Ok(())
+    })?;
+    let read = |topic: &str| -> anyhow::Result<HashMap<Vec<u8>, i64>> {
+        let consumer = kafka::tail::reader(&client, topic, rdkafka::Offset::Beginning)?;
+        let mut times = HashMap::new();
+        let mut idle = Instant::now();
+        while idle.elapsed() < Duration::from_millis(500) {
+            if let Some(Ok(record)) = consumer.poll(Duration::from_millis(50)) {
+                let m = flow::owned(&record);
+                times.insert(m.key.unwrap_or_default(), m.timestamp.unwrap_or_default());
+                idle = Instant::now();
+            }
+        }
+        Ok(times)
+    };
+    let produced = read(&config.kafka.input_topic)?;
+    let processed = read(&config.kafka.output_topic)?;
+    let mut latencies: Vec<i64> =
+        processed.iter().filter_map(|(key, out)| produced.get(key).map(|input| out - input)).collect();
+    anyhow::ensure!(!latencies.is_empty(), "no records made it through for the latency measurement");
+    latencies.sort_unstable();
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize] as f64;
+    Ok((at(0.5), at(0.99)))
+}
+
+fn per_s(n: usize, elapsed: Duration) -> f64 {
+    n as f64 / elapsed.as_secs_f64()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("weir-bench-cache-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// The process's peak resident set (VmHWM), in MiB.
+fn peak_memory_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}

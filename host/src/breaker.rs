@@ -1,0 +1,110 @@
+//! The circuit breaker: a plugin that fails record after record (a broken new version,
+//! say) stops the flow instead of flooding the dead-letter topic.
+//!
+//! Policy: `pipeline.max_consecutive_faults` (default 50; 0 turns it off) plugin faults in
+//! a row — traps, blown limits, broken contracts, not ordinary validation rejections —
+//! trip the breaker. The batch that tripped it is held back, unsent and uncommitted.
+//! `weir run` then pauses consumption and retries that batch on fresh instances every
+//! `pipeline.fault_cooldown_s` seconds (half-open), resuming when it goes through;
+//! `weir process` stops with an error.
+
+use crate::pipeline::Outcome;
+
+#[derive(Debug, Clone)]
+pub struct Breaker {
+    limit: u32,
+    consecutive: u32,
+}
+
+/// Why the breaker tripped, for the loud report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tripped {
+    pub stage: String,
+    pub plugin: String,
+    pub consecutive: u32,
+    pub last_reason: String,
+}
+
+impl std::fmt::Display for Tripped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "circuit breaker open: plugin {} (stage `{}`) failed on {} records in a row (last: {}). \
+             Nothing past the last good batch is sent or committed; fix or roll back the plugin",
+            self.plugin, self.stage, self.consecutive, self.last_reason
+        )
+    }
+}
+
+impl Breaker {
+    pub fn new(limit: u32) -> Breaker {
+        Breaker { limit, consecutive: 0 }
+    }
+
+    /// Counts the faults of a batch, in order. The count carries over between batches;
+    /// any record the plugins handled resets it.
+    pub fn check(&mut self, outcomes: &[Outcome]) -> Result<(), Tripped> {
+        if self.limit == 0 {
+            return Ok(());
+        }
+        let before = self.consecutive;
+        for outcome in outcomes {
+            match outcome {
+                Outcome::DeadLetter(_, rejection) if rejection.fault => {
+                    self.consecutive += 1;
+                    if self.consecutive >= self.limit {
+                        let tripped = Tripped {
+                            stage: rejection.stage.clone(),
+                            plugin: rejection.plugin.clone(),
+                            consecutive: self.consecutive,
+                            last_reason: rejection.summary(),
+                        };
+                        // The held batch will be retried: count it afresh then.
+                        self.consecutive = before;
+                        return Err(tripped);
+                    }
+                }
+                _ => self.consecutive = 0,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::types::Message;
+    use crate::pipeline::Rejection;
+
+    fn message() -> Message {
+        Message { key: None, value: vec![], headers: vec![], topic: "t".into(), partition: 0, offset: 0, timestamp: None }
+    }
+
+    fn fault() -> Outcome {
+        let rejection = Rejection { stage: "transform".into(), plugin: "p".into(), violations: vec![], fault: true };
+        Outcome::DeadLetter(message(), rejection)
+    }
+
+    fn invalid() -> Outcome {
+        let rejection = Rejection { stage: "validate".into(), plugin: "v".into(), violations: vec![], fault: false };
+        Outcome::DeadLetter(message(), rejection)
+    }
+
+    #[test]
+    fn trips_on_consecutive_faults_across_batches() {
+        let mut b = Breaker::new(3);
+        assert!(b.check(&[fault(), fault()]).is_ok());
+        let tripped = b.check(&[fault()]).unwrap_err();
+        assert_eq!(tripped.consecutive, 3);
+        assert!(tripped.to_string().contains("failed on 3 records in a row"));
+    }
+
+    #[test]
+    fn handled_records_and_rejections_reset_the_count() {
+        let mut b = Breaker::new(3);
+        assert!(b.check(&[fault(), fault(), invalid(), fault(), fault()]).is_ok());
+        assert!(b.check(&[Outcome::Processed(message()), fault(), fault()]).is_ok());
+        assert!(Breaker::new(0).check(&(0..100).map(|_| fault()).collect::<Vec<_>>()).is_ok());
+    }
+}

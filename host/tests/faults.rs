@@ -1,0 +1,104 @@
+//! Faults: a plugin that fails everything, a broker that goes away and comes back.
+
+mod common;
+
+use common::kafka::*;
+use common::{login_config, test_plugin};
+use std::collections::HashSet;
+use std::time::Duration;
+use weir::kafka::embedded::EmbeddedBroker;
+
+const TOPICS: [&str; 5] = ["user-login", "user-login-processed-production", "user-login-dead-letter", "user-login-dead-letter-parked", "user-login-analytics"];
+const LOGIN: &str = r#"{"user_id":"u","app_version":"2.3.0","device_type":"iOS","ip":"1.2.3.4","locale":"MD","device_id":"d","timestamp":1730244200,"note":"NOTE"}"#;
+
+fn broker() -> EmbeddedBroker {
+    let broker = EmbeddedBroker::start(1).unwrap();
+    for topic in TOPICS {
+        broker.create_topic(topic, 1, 1).unwrap();
+    }
+    broker
+}
+
+/// A config whose transform panics on every record, with a breaker at 5 faults.
+fn broken_plugin_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let config = login_config(&test_plugin("hostile"))
+        .replace("batch_size = 3", "batch_size = 3\nmax_consecutive_faults = 5\nfault_cooldown_s = 1");
+    let path = dir.join("weir.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+#[test]
+fn a_plugin_failing_everything_stops_weir_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = broken_plugin_config(dir.path());
+    let input: String = (0..20).map(|_| format!("{}\n", LOGIN.replace("NOTE", "PANIC"))).collect();
+    std::fs::write(dir.path().join("in.jsonl"), input).unwrap();
+    let out = weir("unused:1", &["process", "--config", config.to_str().unwrap(), "--input", dir.path().join("in.jsonl").to_str().unwrap(), "--dead-letter", dir.path().join("dead.jsonl").to_str().unwrap()]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("circuit breaker open: plugin hostile (stage `transform`) failed on 5 records in a row"), "{err}");
+    let dead = std::fs::read_to_string(dir.path().join("dead.jsonl")).unwrap();
+    assert_eq!(dead.lines().count(), 3, "only the batch before the trip was written");
+}
+
+#[test]
+fn a_plugin_failing_everything_pauses_weir_run_instead_of_flooding_dead_letters() {
+    let broker = broker();
+    let brokers = broker.bootstrap_servers().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let config = broken_plugin_config(dir.path());
+    produce(&brokers, (0..30).map(|i| (format!("k{i}"), LOGIN.replace("NOTE", "PANIC"))));
+    let run = spawn(weir(&brokers, &["run", "--config", config.to_str().unwrap()]));
+    std::thread::sleep(Duration::from_secs(6));
+    let out = terminate(run);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a stop while the breaker is open is an error");
+    assert!(err.contains("circuit breaker open"), "{err}");
+    assert!(err.contains("Consumption paused"), "{err}");
+    let dead = read_topic(&brokers, TOPICS[2], Duration::from_secs(2));
+    assert_eq!(dead.len(), 3, "only the batch before the trip went to the dead letters");
+    assert!(header(&dead[0], weir::kafka::headers::REASONS).unwrap().contains("panicked"));
+}
+
+#[test]
+fn a_broker_that_goes_away_mid_run_is_waited_for_and_nothing_is_lost() {
+    let broker = broker();
+    let brokers = broker.bootstrap_servers().to_string();
+    produce(&brokers, (0..300).map(|i| (format!("before-{i}"), LOGIN.to_string())));
+    let run = spawn(weir(&brokers, &["run"]));
+    wait_for_count(&brokers, TOPICS[1], 300, Duration::from_secs(60));
+
+    broker.down(1);
+    let later = std::thread::spawn({
+        let brokers = brokers.clone();
+        move || produce(&brokers, (0..300).map(|i| (format!("during-{i}"), LOGIN.to_string())))
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    broker.up(1);
+    later.join().unwrap();
+
+    let processed = wait_for_topic(&brokers, TOPICS[1], Duration::from_secs(60), |r| {
+        r.iter().map(key).collect::<HashSet<_>>().len() >= 600
+    });
+    let out = terminate(run);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let keys: HashSet<String> = processed.iter().map(key).collect();
+    for i in 0..300 {
+        assert!(keys.contains(&format!("before-{i}")) && keys.contains(&format!("during-{i}")), "record {i} lost");
+    }
+}
+
+/// Produces keyed records and waits for the broker to acknowledge them (retrying while
+/// it is down).
+fn produce(brokers: &str, records: impl Iterator<Item = (String, String)>) {
+    let client = weir::kafka::client_config(brokers, &Default::default());
+    let producer = weir::kafka::flow::producer(&client).unwrap();
+    let ticket = weir::kafka::flow::detached_ticket(0);
+    for (key, value) in records {
+        ticket.expect(1);
+        let record = weir::kafka::flow::Outgoing { topic: TOPICS[0].into(), key: Some(key.into_bytes()), value: value.into_bytes(), headers: vec![] };
+        weir::kafka::flow::produce(&producer, &record, ticket.clone()).unwrap();
+    }
+    weir::kafka::flow::wait_for(&ticket, Duration::from_secs(60)).unwrap();
+}

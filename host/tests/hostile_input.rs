@@ -1,0 +1,144 @@
+//! Hostile input through `weir process` and `weir run`: every record ends in the output
+//! or the dead letters with a clear reason, and the host never crashes.
+
+mod common;
+
+use common::kafka::*;
+use common::{cache_dir, login_config, plugin};
+use std::collections::HashMap;
+use std::time::Duration;
+
+const LOGIN: &str = r#""user_id":"u","app_version":"2.3.0","device_type":"iOS","ip":"1.2.3.4","locale":"MD","device_id":"d""#;
+
+enum Expect {
+    /// Processed; the output contains this text.
+    Out(&'static str),
+    /// Dead letter from this stage, with this in its reason.
+    Dead(&'static str, &'static str),
+}
+
+fn cases() -> Vec<(&'static str, Vec<u8>, Expect)> {
+    use Expect::*;
+    let login = |ts: &str| format!("{{{LOGIN},\"timestamp\":{ts}}}").into_bytes();
+    vec![
+        ("whitespace only", b"   ".to_vec(), Dead("validate", "value is empty")),
+        ("not UTF-8", b"\xff\xfe{}".to_vec(), Dead("validate", "not UTF-8")),
+        ("not JSON", b"hello there".to_vec(), Dead("validate", "not valid JSON")),
+        ("JSON scalar", b"42".to_vec(), Dead("validate", "is not of type \\\"object\\\"")),
+        ("JSON null", b"null".to_vec(), Dead("validate", "is not of type \\\"object\\\"")),
+        ("JSON array", b"[1,2]".to_vec(), Dead("validate", "is not of type \\\"object\\\"")),
+        ("nested 10,000 deep", [b"[".repeat(10_000), b"]".repeat(10_000)].concat(), Dead("validate", "recursion limit")),
+        ("10 MB value", [b"{\"pad\":\"".to_vec(), vec![b'x'; 10 << 20], b"\"}".to_vec()].concat(), Dead("validate", "over the stage's limit of 1024 KiB")),
+        ("duplicate keys", format!("{{{LOGIN},\"timestamp\":1730244200,\"device_type\":\"android\"}}").into_bytes(), Out(r#""device_type":"android""#)),
+        ("beyond i64", login("10000000000000000000"), Dead("transform", "outside years 0..9999")),
+        ("beyond f64", login("1e400"), Dead("validate", "not valid JSON")),
+        ("negative timestamp", login("-1"), Out(r#""timestamp":"1969-12-31 23:59:59""#)),
+        ("huge timestamp", login("99999999999999"), Dead("transform", "outside years 0..9999")),
+        ("fractional timestamp", login("1730244200.5"), Dead("validate", "is not of type \\\"integer\\\"")),
+        ("timestamp as string", login("\"1730244200\""), Dead("validate", "is not of type \\\"integer\\\"")),
+        ("escaped unicode", format!("{{{LOGIN},\"timestamp\":1730244200,\"note\":\"\\u00e9\\ud83d\\ude00\"}}").into_bytes(), Out("\"note\":\"é😀\"")),
+        ("extra fields", format!("{{{LOGIN},\"timestamp\":1730244200,\"extra\":{{\"a\":[1]}}}}").into_bytes(), Out(r#""extra":{"a":[1]}"#)),
+    ]
+}
+
+#[test]
+fn hostile_lines_through_weir_process() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("weir.toml"), login_config(&plugin("readable-timestamp"))).unwrap();
+    let cases = cases();
+    let mut input = Vec::new();
+    for (_, value, _) in &cases {
+        input.extend_from_slice(value);
+        input.push(b'\n');
+    }
+    std::fs::write(dir.path().join("in.jsonl"), &input).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["process", "--config"])
+        .arg(dir.path().join("weir.toml"))
+        .arg("--input")
+        .arg(dir.path().join("in.jsonl"))
+        .arg("--output")
+        .arg(dir.path().join("out.jsonl"))
+        .arg("--dead-letter")
+        .arg(dir.path().join("dead.jsonl"))
+        .env("WEIR_CACHE_DIR", cache_dir())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let output = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
+    let dead: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("dead.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let dead_by_line: HashMap<u64, &serde_json::Value> = dead
+        .iter()
+        .map(|d| (d["source"].as_str().unwrap().rsplit(':').next().unwrap().parse().unwrap(), d))
+        .collect();
+    let mut outputs = output.lines();
+    for (i, (name, _, expect)) in cases.iter().enumerate() {
+        match expect {
+            Expect::Out(text) => {
+                let line = outputs.next().unwrap_or_else(|| panic!("{name}: no output"));
+                assert!(line.contains(text), "{name}: {line}");
+            }
+            Expect::Dead(stage, reason) => {
+                let d = dead_by_line.get(&(i as u64 + 1)).unwrap_or_else(|| panic!("{name}: not a dead letter"));
+                assert_eq!(d["stage"], *stage, "{name}: {d}");
+                assert!(d["violations"].to_string().contains(reason), "{name}: {}", d["violations"]);
+            }
+        }
+    }
+    assert!(outputs.next().is_none());
+    assert_eq!(dead.len(), cases.iter().filter(|c| matches!(c.2, Expect::Dead(..))).count());
+}
+
+/// The same values as Kafka records (the 10 MB one excepted: brokers cap records at
+/// 1 MB), plus an empty value and a tombstone.
+#[test]
+fn hostile_records_through_weir_run() {
+    let broker = weir::kafka::embedded::EmbeddedBroker::start(1).unwrap();
+    let brokers = broker.bootstrap_servers().to_string();
+    for topic in ["user-login", "user-login-processed-production", "user-login-dead-letter", "user-login-dead-letter-parked", "user-login-analytics"] {
+        broker.create_topic(topic, 1, 1).unwrap();
+    }
+    let mut cases: Vec<(String, Option<Vec<u8>>, bool)> = cases()
+        .into_iter()
+        .filter(|(name, ..)| *name != "10 MB value")
+        .map(|(name, value, expect)| (name.to_string(), Some(value), matches!(expect, Expect::Out(_))))
+        .collect();
+    cases.push(("empty value".into(), Some(Vec::new()), false));
+    cases.push(("tombstone".into(), None, false));
+    let client = weir::kafka::client_config(&brokers, &Default::default());
+    let producer: rdkafka::producer::BaseProducer = client.create().unwrap();
+    for (name, value, _) in &cases {
+        let mut record = rdkafka::producer::BaseRecord::<str, [u8]>::to("user-login").key(name.as_str());
+        if let Some(v) = value {
+            record = record.payload(v.as_slice());
+        }
+        producer.send(record).map_err(|(e, _)| e).unwrap();
+    }
+    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(10)).unwrap();
+
+    let run = spawn(weir(&brokers, &["run"]));
+    let processed = wait_for_topic(&brokers, "user-login-processed-production", Duration::from_secs(60), |r| {
+        r.len() >= cases.iter().filter(|c| c.2).count()
+    });
+    let dead = wait_for_topic(&brokers, "user-login-dead-letter", Duration::from_secs(60), |r| {
+        r.len() >= cases.iter().filter(|c| !c.2).count()
+    });
+    let out = terminate(run);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let processed: HashMap<String, _> = processed.iter().map(|m| (key(m), m)).collect();
+    let dead: HashMap<String, _> = dead.iter().map(|m| (key(m), m)).collect();
+    for (name, value, ok) in &cases {
+        if *ok {
+            assert!(processed.contains_key(name), "{name} not processed");
+        } else {
+            let letter = dead.get(name).unwrap_or_else(|| panic!("{name} not a dead letter"));
+            assert_eq!(&letter.value, value.as_ref().unwrap_or(&Vec::new()), "{name}: original bytes kept");
+            assert!(header(letter, weir::kafka::headers::REASONS).is_some_and(|r| r.len() > 2), "{name}");
+        }
+    }
+    assert_eq!(processed.len() + dead.len(), cases.len(), "each record exactly once");
+}
