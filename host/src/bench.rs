@@ -45,6 +45,8 @@ pub struct BenchResult {
     pub start_warm_ms: f64,
     pub peak_memory_mib: f64,
     pub batch_size: usize,
+    /// Per stage: (name, wasm µs per message, native µs per message).
+    pub stages: Vec<(String, f64, f64)>,
 }
 
 pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchResult> {
@@ -82,6 +84,7 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
     result.chain_native_per_s = per_s(events.len(), started.elapsed());
     result.chain_ratio = result.chain_wasm_per_s / result.chain_native_per_s;
     anyhow::ensure!(ok == events.len(), "native chain rejected {} generated events", events.len() - ok);
+    result.stages = per_stage(&warm, config, &batches, &native)?;
 
     eprintln!("embedded broker: {} events through the pipeline and a passthrough ...", options.broker_events);
     let runtime = Runtime::new(CompileCache::new(CompileCache::default_dir()))?;
@@ -112,7 +115,8 @@ weir bench (batch size {batch})
   latency p50 / p99          {p50:>8.1} / {p99:.1} ms at {rate:.0} msg/s
   start, cold cache          {cold:>12.0} ms
   start, warm cache          {warm:>12.1} ms
-  peak memory                {mem:>12.1} MiB",
+  peak memory                {mem:>12.1} MiB
+  per stage, µs per message  (wasm / native){stages}",
             batch = self.batch_size,
             wasm = self.chain_wasm_per_s,
             native = self.chain_native_per_s,
@@ -126,6 +130,11 @@ weir bench (batch size {batch})
             cold = self.start_cold_ms,
             warm = self.start_warm_ms,
             mem = self.peak_memory_mib,
+            stages = self
+                .stages
+                .iter()
+                .map(|(name, wasm, native)| format!("\n    {name:<12} {wasm:>6.2} / {native:.2}  ({:.2}x)", native / wasm))
+                .collect::<String>(),
         )
     }
 }
@@ -162,6 +171,57 @@ impl NativeChain {
         }
         ok
     }
+}
+
+/// Each stage alone, wasm against native, on the same batches: where the time goes.
+fn per_stage(
+    runtime: &Runtime,
+    config: &Config,
+    batches: &[Vec<Message>],
+    native: &NativeChain,
+) -> anyhow::Result<Vec<(String, f64, f64)>> {
+    use crate::pipeline::load_stage;
+    use crate::stage::{aggregator::Aggregate, transformer::Transform, validator::Validate};
+    let n: usize = batches.iter().map(Vec::len).sum();
+    let micros = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
+    let transformed: Vec<Vec<Message>> = batches
+        .iter()
+        .map(|b| {
+            b.iter()
+                .map(|m| Message { value: native.readable.apply(&m.value).unwrap_or_default(), ..m.clone() })
+                .collect()
+        })
+        .collect();
+    let mut stages = Vec::new();
+    if let Some(v) = &config.validate {
+        let mut stage = load_stage::<Validate>(runtime, config, "validate", v)?;
+        let t = Instant::now();
+        batches.iter().for_each(|b| drop(stage.run(b)));
+        let wasm = micros(t.elapsed());
+        let t = Instant::now();
+        batches.iter().flatten().for_each(|m| drop(native.check.check(&m.value)));
+        stages.push(("validate".to_string(), wasm, micros(t.elapsed())));
+    }
+    if let Some(tr) = config.transform.first() {
+        let mut stage = load_stage::<Transform>(runtime, config, "transform", tr)?;
+        let t = Instant::now();
+        batches.iter().for_each(|b| drop(stage.run(b)));
+        let wasm = micros(t.elapsed());
+        let t = Instant::now();
+        batches.iter().flatten().for_each(|m| drop(native.readable.apply(&m.value)));
+        stages.push(("transform".to_string(), wasm, micros(t.elapsed())));
+    }
+    if let Some(a) = &config.aggregate {
+        let mut stage = load_stage::<Aggregate>(runtime, config, "aggregate", a)?;
+        let t = Instant::now();
+        transformed.iter().for_each(|b| drop(stage.run(b)));
+        let wasm = micros(t.elapsed());
+        let mut analytics = login_analytics::logic::Analytics::default();
+        let t = Instant::now();
+        transformed.iter().flatten().for_each(|m| analytics.update(&m.value));
+        stages.push(("aggregate".to_string(), wasm, micros(t.elapsed())));
+    }
+    Ok(stages)
 }
 
 fn events(n: usize) -> Vec<Message> {

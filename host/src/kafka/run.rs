@@ -22,7 +22,22 @@ pub struct RunOptions<'a> {
     pub on_batch: Option<&'a (dyn Fn(&crate::pipeline::Stats) + Sync)>,
 }
 
+/// Batches handed to the plugin thread and not yet back: enough to keep both the
+/// plugins and the broker I/O busy, few enough to bound memory.
+const BATCHES_IN_PROCESSING: usize = 2;
+
+/// What the plugin thread hands back for one batch.
+struct Processed {
+    positions: flow::Positions,
+    outgoing: Vec<Outgoing>,
+    /// A report to publish, when one is due.
+    report: Option<serde_json::Value>,
+}
+
 /// Runs until stopped; returns the final report as JSON.
+///
+/// Two threads: this one polls, produces and commits (librdkafka does the network I/O on
+/// its own threads); a plugin thread runs the stages. Batches go through in order.
 pub fn run(
     config: &Config,
     client: &ClientConfig,
@@ -32,34 +47,45 @@ pub fn run(
     let kafka = &config.kafka;
     let mut flow = Flow::new(client, &kafka.group_id, &kafka.input_topic)?;
     tracing::info!(input = kafka.input_topic, output = kafka.output_topic, dead_letters = kafka.dead_letter_topic, "running");
-    let mut last_report = Instant::now();
-    let mut breaker = Breaker::new(config.pipeline.max_consecutive_faults);
-    let cooldown = Duration::from_secs(config.pipeline.fault_cooldown_s.max(1));
-    let result = (|| -> anyhow::Result<()> {
-        while !options.stop.load(Ordering::Relaxed) {
-            let batch = flow.poll_batch(config.pipeline.batch_size, Duration::from_millis(100))?;
-            if !batch.is_empty() {
-                let positions = flow::positions(&batch);
-                let outcomes = process_guarded(pipeline, &mut breaker, &mut flow, batch, options.stop, cooldown)?;
-                let outgoing = outcomes.into_iter().map(|o| route(config, o)).collect();
-                flow.send(positions, outgoing)?;
-                if let Some(on_batch) = options.on_batch {
-                    on_batch(&pipeline.stats);
+    let (to_plugins, batches) = std::sync::mpsc::sync_channel::<(flow::Positions, Vec<Message>)>(BATCHES_IN_PROCESSING);
+    let (to_io, processed) = std::sync::mpsc::channel::<anyhow::Result<Processed>>();
+    let result = std::thread::scope(|scope| -> anyhow::Result<()> {
+        let plugins = scope.spawn(|| process_batches(config, pipeline, options, batches, to_io));
+        let io = (|| -> anyhow::Result<()> {
+            let mut in_processing = 0usize;
+            loop {
+                let stopping = options.stop.load(Ordering::Relaxed);
+                if !stopping && in_processing < BATCHES_IN_PROCESSING {
+                    let batch = flow.poll_batch(config.pipeline.batch_size, Duration::from_millis(20))?;
+                    if !batch.is_empty() {
+                        to_plugins.send((flow::positions(&batch), batch)).map_err(|_| anyhow::anyhow!("plugin thread ended"))?;
+                        in_processing += 1;
+                    }
                 }
-            } else {
-                flow.settle()?;
-            }
-            if let Some(every) = options.report_every {
-                if last_report.elapsed() >= every {
-                    last_report = Instant::now();
-                    let report = report_json(pipeline)?;
-                    eprintln!("{}", render(pipeline, options.report_format)?);
-                    publish(config, &flow, &report)?;
+                if stopping && in_processing == 0 {
+                    return Ok(());
+                }
+                let wait = if in_processing == BATCHES_IN_PROCESSING || stopping { Duration::from_millis(20) } else { Duration::ZERO };
+                match processed.recv_timeout(wait) {
+                    Ok(done) => {
+                        let done = done?;
+                        in_processing -= 1;
+                        flow.send(done.positions, done.outgoing)?;
+                        if let Some(report) = done.report {
+                            publish(config, &flow, &report)?;
+                        }
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => flow.settle()?,
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                        anyhow::bail!("plugin thread ended unexpectedly")
+                    }
                 }
             }
-        }
-        Ok(())
-    })();
+        })();
+        drop(to_plugins);
+        let plugins = plugins.join().expect("plugin thread does not panic");
+        io.and(plugins)
+    });
     // Stop fetching, drain what is in flight, commit; even after an error, commit what is safe.
     let report = report_json(pipeline)?;
     if result.is_ok() {
@@ -71,12 +97,46 @@ pub fn run(
     Ok(report)
 }
 
+/// The plugin thread: runs each batch through the stages and routes the outcomes.
+fn process_batches(
+    config: &Config,
+    pipeline: &mut Pipeline,
+    options: &RunOptions,
+    batches: std::sync::mpsc::Receiver<(flow::Positions, Vec<Message>)>,
+    to_io: std::sync::mpsc::Sender<anyhow::Result<Processed>>,
+) -> anyhow::Result<()> {
+    let mut breaker = Breaker::new(config.pipeline.max_consecutive_faults);
+    let cooldown = Duration::from_secs(config.pipeline.fault_cooldown_s.max(1));
+    let mut last_report = Instant::now();
+    for (positions, batch) in batches {
+        let processed = (|| -> anyhow::Result<Processed> {
+            let outcomes = process_guarded(pipeline, &mut breaker, batch, options.stop, cooldown)?;
+            let outgoing = outcomes.into_iter().map(|o| route(config, o)).collect();
+            if let Some(on_batch) = options.on_batch {
+                on_batch(&pipeline.stats);
+            }
+            let mut report = None;
+            if options.report_every.is_some_and(|every| last_report.elapsed() >= every) {
+                last_report = Instant::now();
+                eprintln!("{}", render(pipeline, options.report_format)?);
+                report = Some(report_json(pipeline)?);
+            }
+            Ok(Processed { positions, outgoing, report })
+        })();
+        let failed = processed.is_err();
+        if to_io.send(processed).is_err() || failed {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// Processes a batch; while the circuit breaker is open, holds it back (unsent,
-/// uncommitted), pauses consumption and retries on fresh instances after each cooldown.
+/// uncommitted) — which pauses consumption — and retries on fresh instances after each
+/// cooldown.
 fn process_guarded(
     pipeline: &mut Pipeline,
     breaker: &mut Breaker,
-    flow: &mut Flow,
     batch: Vec<Message>,
     stop: &AtomicBool,
     cooldown: Duration,
@@ -95,7 +155,6 @@ fn process_guarded(
             if stop.load(Ordering::Relaxed) {
                 anyhow::bail!("stopped while the {tripped}");
             }
-            flow.settle()?;
             std::thread::sleep(Duration::from_millis(100));
         }
     }
