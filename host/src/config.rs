@@ -19,6 +19,8 @@ pub struct Config {
     pub transform: Vec<StageConfig>,
     pub aggregate: Option<StageConfig>,
     pub repair: Option<RepairConfig>,
+    #[serde(default)]
+    pub registry: RegistryConfig,
     /// Where the file was read from; relative paths resolve against its directory.
     #[serde(skip)]
     pub source: PathBuf,
@@ -55,6 +57,14 @@ impl Default for KafkaConfig {
             properties: Default::default(),
         }
     }
+}
+
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    /// Confluent-compatible schema registry, for `registry://SUBJECT[@VERSION]` schemas.
+    /// `--registry` or `WEIR_REGISTRY` override it.
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -204,11 +214,29 @@ impl Config {
         let mut json = serde_json::to_value(&stage.config)
             .map_err(|e| self.key_error(&format!("{key}.config"), &e.to_string()))?;
         if let Some(serde_json::Value::String(schema)) = json.get("schema").cloned() {
-            let document = load_schema(&self.resolve(Path::new(&schema)))
+            let document = self
+                .schema_document(&schema)
                 .map_err(|reason| self.key_error(&format!("{key}.config.schema"), &reason))?;
             json["schema"] = document;
         }
         Ok(json.to_string())
+    }
+}
+
+impl Config {
+    /// A schema from a file, or from the registry for `registry://SUBJECT[@VERSION]`.
+    pub fn schema_document(&self, schema: &str) -> Result<serde_json::Value, String> {
+        let Some(reference) = crate::registry::parse_reference(schema) else {
+            return load_schema(&self.resolve(Path::new(schema)));
+        };
+        let (subject, version) = reference?;
+        let url = std::env::var("WEIR_REGISTRY").ok().filter(|u| !u.is_empty()).or_else(|| self.registry.url.clone());
+        let url = url.ok_or_else(|| {
+            format!("`{schema}` needs a schema registry: set `registry.url` in the config or WEIR_REGISTRY")
+        })?;
+        let found = crate::registry::Registry::new(&url).get(&subject, version).map_err(|e| format!("{e:#}"))?;
+        serde_json::from_str(&found.schema)
+            .map_err(|e| format!("schema `{subject}` version {} in registry {url} is not JSON: {e}", found.version))
     }
 }
 

@@ -18,6 +18,7 @@ pub mod offline;
 pub mod pipeline;
 pub mod plugin;
 pub mod plugin_tool;
+pub mod registry;
 pub mod repair;
 pub mod report;
 pub mod stage;

@@ -111,6 +111,11 @@ enum Command {
         #[arg(long)]
         headers: bool,
     },
+    /// Register or fetch JSON Schemas in a Confluent-compatible schema registry.
+    Schema {
+        #[command(subcommand)]
+        command: SchemaCommand,
+    },
     /// Manage the pipeline's topics.
     Topics {
         #[command(subcommand)]
@@ -167,6 +172,37 @@ enum TopicsCommand {
         #[command(flatten)]
         brokers: Brokers,
     },
+}
+
+#[derive(Subcommand)]
+enum SchemaCommand {
+    /// Register schemas/user-login.json and schemas/user-login-processed.json under the
+    /// input and output topics' `-value` subjects (schemaType JSON).
+    Register {
+        #[arg(long, default_value = "weir.toml")]
+        config: PathBuf,
+        #[arg(long, env = "WEIR_REGISTRY")]
+        registry: Option<String>,
+    },
+    /// Show the latest (or --version) schema of a subject.
+    Get {
+        subject: String,
+        #[arg(long)]
+        version: Option<u32>,
+        #[arg(long, default_value = "weir.toml")]
+        config: PathBuf,
+        #[arg(long, env = "WEIR_REGISTRY")]
+        registry: Option<String>,
+    },
+}
+
+/// `--registry` / `WEIR_REGISTRY`, else `registry.url` in the config.
+fn registry_url(flag: Option<String>, config: &std::path::Path) -> anyhow::Result<(String, Option<Config>)> {
+    let config = if config.exists() { Some(Config::load(config)?) } else { None };
+    let url = flag
+        .or_else(|| config.as_ref().and_then(|c| c.registry.url.clone()))
+        .ok_or_else(|| anyhow::anyhow!("no schema registry: pass --registry URL, set WEIR_REGISTRY, or `registry.url` in the config"))?;
+    Ok((url, config))
 }
 
 #[derive(clap::Args)]
@@ -311,6 +347,28 @@ fn run(command: Command) -> anyhow::Result<()> {
             let options = kafka::tail::TailOptions { topic, from_beginning, count, idle_exit, show_headers: headers, stop: &stop };
             let stats = kafka::tail::run(&client, &options, validator, &mut std::io::stdout().lock())?;
             eprintln!("{} messages · {} invalid · {} duplicate keys", stats.messages, stats.invalid, stats.duplicate_keys);
+            Ok(())
+        }
+        Command::Schema { command: SchemaCommand::Register { config, registry } } => {
+            let (url, config) = registry_url(registry, &config)?;
+            let config = config.ok_or_else(|| anyhow::anyhow!("schema register needs the config (--config) to find the schemas"))?;
+            let registry = weir::registry::Registry::new(&url);
+            for (subject, file) in weir::registry::subjects(&config) {
+                let path = config.resolve(std::path::Path::new(file));
+                let schema = weir::config::load_schema(&path).map_err(anyhow::Error::msg)?;
+                let id = registry.register(&subject, &schema.to_string())?;
+                println!("registered {} as {subject} (id {id})", path.display());
+            }
+            Ok(())
+        }
+        Command::Schema { command: SchemaCommand::Get { subject, version, config, registry } } => {
+            let (url, _) = registry_url(registry, &config)?;
+            let found = weir::registry::Registry::new(&url).get(&subject, version)?;
+            eprintln!("{} version {} (id {}, {})", found.subject, found.version, found.id, found.schema_type.as_deref().unwrap_or("AVRO"));
+            let pretty = serde_json::from_str::<serde_json::Value>(&found.schema)
+                .map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())
+                .unwrap_or(found.schema);
+            println!("{pretty}");
             Ok(())
         }
         Command::Topics { command: TopicsCommand::Create { config, brokers } } => {

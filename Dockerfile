@@ -1,0 +1,19 @@
+# weir: the host and its plugins in one slim image.
+#   docker build -t weir .
+# Plugins live in /opt/weir/target/plugins; mount another .wasm over one (or a
+# directory over all) to swap a plugin without rebuilding the image.
+
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN .ci/build-dist /dist
+
+FROM debian:bookworm-slim
+RUN useradd --system --home /opt/weir weir
+COPY --from=build /dist /opt/weir
+ENV WEIR_CACHE_DIR=/var/cache/weir
+RUN mkdir -p /var/cache/weir && chown weir /var/cache/weir && ln -s /opt/weir/weir /usr/local/bin/weir
+USER weir
+WORKDIR /opt/weir
+ENTRYPOINT ["weir"]
+CMD ["run", "--config", "/opt/weir/weir.toml"]

@@ -1,0 +1,160 @@
+//! The schema registry commands and `registry://` schemas, against a small HTTP server
+//! in this test that follows the Confluent Schema Registry REST API as documented
+//! (no Confluent-compatible registry can run on these machines: see the README).
+
+mod common;
+
+use common::{cache_dir, login_config, plugin, repo};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+/// Subject → versions (schema text, schemaType); ids are global, from 1.
+#[derive(Default)]
+struct Store {
+    subjects: std::collections::BTreeMap<String, Vec<(i64, String, String)>>,
+    next_id: i64,
+}
+
+/// Serves the registry API on a loopback port until the test process ends.
+fn registry() -> (String, Arc<Mutex<Store>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let store = Arc::new(Mutex::new(Store::default()));
+    let shared = store.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut stream = stream.unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).unwrap();
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let mut parts = request_line.split_whitespace();
+            let (method, path) = (parts.next().unwrap(), parts.next().unwrap().to_string());
+            let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+            let mut store = shared.lock().unwrap();
+            let (status, reply) = match (method, segments.as_slice()) {
+                ("POST", ["subjects", subject, "versions"]) => {
+                    let request: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    store.next_id += 1;
+                    let id = store.next_id;
+                    let schema_type = request["schemaType"].as_str().unwrap_or("AVRO").to_string();
+                    let schema = request["schema"].as_str().unwrap().to_string();
+                    store.subjects.entry(subject.to_string()).or_default().push((id, schema, schema_type));
+                    (200, serde_json::json!({ "id": id }))
+                }
+                ("GET", ["subjects", subject, "versions", version]) => {
+                    let versions = store.subjects.get(*subject);
+                    let index = match *version {
+                        "latest" => versions.map(|v| v.len()),
+                        n => n.parse::<usize>().ok(),
+                    };
+                    match versions.zip(index).and_then(|(v, i)| v.get(i.wrapping_sub(1)).map(|x| (i, x))) {
+                        Some((i, (id, schema, schema_type))) => (200, serde_json::json!({
+                            "subject": subject, "version": i, "id": id, "schemaType": schema_type, "schema": schema,
+                        })),
+                        None => (404, serde_json::json!({ "error_code": 40401, "message": "Subject not found." })),
+                    }
+                }
+                _ => (404, serde_json::json!({ "error_code": 404, "message": "HTTP 404 Not Found" })),
+            };
+            let body = reply.to_string();
+            let reason = if status == 200 { "OK" } else { "Not Found" };
+            write!(
+                stream,
+                "HTTP/1.1 {status} {reason}\r\nContent-Type: application/vnd.schemaregistry.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+        }
+    });
+    (url, store)
+}
+
+fn weir(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(args)
+        .env("WEIR_CACHE_DIR", cache_dir())
+        .env_remove("WEIR_REGISTRY")
+        .current_dir(repo())
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn register_then_get_through_the_rest_api() {
+    let (url, store) = registry();
+    let out = weir(&["schema", "register", "--registry", &url]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("as user-login-value (id 1)"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("as user-login-processed-production-value (id 2)"));
+    {
+        let store = store.lock().unwrap();
+        let (_, schema, schema_type) = &store.subjects["user-login-value"][0];
+        assert_eq!(schema_type, "JSON");
+        let on_disk: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(repo().join("schemas/user-login.json")).unwrap()).unwrap();
+        assert_eq!(serde_json::from_str::<serde_json::Value>(schema).unwrap(), on_disk);
+    }
+    let out = weir(&["schema", "get", "user-login-processed-production-value", "--registry", &url]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("\"title\": \"processed user-login event\""), "{}", text(&out.stdout));
+    assert!(text(&out.stderr).contains("version 1 (id 2, JSON)"));
+}
+
+#[test]
+fn a_stage_schema_can_come_from_the_registry() {
+    let (url, _store) = registry();
+    assert!(weir(&["schema", "register", "--registry", &url]).status.success());
+    // A second, stricter version: only the latest applies unless pinned with @1.
+    let strict = r#"{"type":"object","required":["nope"]}"#;
+    weir::registry::Registry::new(&url).register("user-login-value", strict).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let file_schema = repo().join("schemas/user-login.json").display().to_string();
+    let config = |reference: &str| {
+        let text = login_config(&plugin("readable-timestamp")).replacen(&file_schema, reference, 1);
+        let path = dir.path().join(format!("weir-{}.toml", reference.len()));
+        std::fs::write(&path, format!("{text}\n[registry]\nurl = \"{url}\"\n")).unwrap();
+        path.display().to_string()
+    };
+    let sample = repo().join("samples/user-login.jsonl").display().to_string();
+    let pinned = weir(&["process", "--config", &config("registry://user-login-value@1"), "--input", &sample, "--dead-letter", "/dev/null"]);
+    assert!(pinned.status.success(), "{}", text(&pinned.stderr));
+    let golden = std::fs::read_to_string(repo().join("host/tests/golden/process.out.jsonl")).unwrap();
+    assert_eq!(text(&pinned.stdout), golden, "version 1 is the file's schema");
+    let latest = weir(&["process", "--config", &config("registry://user-login-value"), "--input", &sample, "--dead-letter", "/dev/null"]);
+    assert!(latest.status.success());
+    assert_eq!(text(&latest.stdout), "", "the latest version rejects everything");
+
+    let unknown = weir(&["check", "--config", &config("registry://no-such-value")]);
+    assert!(!unknown.status.success());
+    let err = text(&unknown.stderr);
+    assert!(err.contains(&url) && err.contains("no subject `no-such-value`") && err.contains("validate.config.schema"), "{err}");
+}
+
+#[test]
+fn an_unreachable_registry_is_named_with_the_subject() {
+    let port = common::kafka::free_port();
+    let out = weir(&["schema", "get", "user-login-value", "--registry", &format!("http://127.0.0.1:{port}")]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("cannot reach schema registry http://127.0.0.1:{port} for subject `user-login-value`")), "{err}");
+}
