@@ -281,7 +281,7 @@ fn through_broker(config: &Config, mut pipeline: Pipeline, n: usize) -> anyhow::
         drain_timeout: Duration::from_secs(60),
         on_batch: Some(&on_batch),
     };
-    run::run(&config, &client, &mut pipeline, &options)?;
+    run::run(&config, &client, &mut pipeline, &options, None)?;
     let started = first.lock().unwrap().expect("at least one batch");
     Ok(per_s(n, started.elapsed()))
 }
@@ -302,7 +302,7 @@ fn latency(config: &Config, mut pipeline: Pipeline, rate: f64) -> anyhow::Result
                 drain_timeout: Duration::from_secs(30),
                 on_batch: None,
             };
-            run::run(&config, &client, &mut pipeline, &options)
+            run::run(&config, &client, &mut pipeline, &options, None)
         });
         std::thread::sleep(Duration::from_millis(500)); // let the group form
         let options = kafka::generate::GenerateOptions {

@@ -59,7 +59,7 @@ pub fn demo(mut config: Config, options: &DemoOptions, stop: Arc<AtomicBool>) ->
                 drain_timeout: Duration::from_secs(10),
                 on_batch: Some(&on_batch),
             };
-            run::run(&config, &client, &mut pipeline, &options)
+            run::run(&config, &client, &mut pipeline, &options, None)
         });
         let repair = scope.spawn(|| stream_repair::run(&config, &client, &mut repairer, &stop_processing, Duration::from_secs(10)));
 

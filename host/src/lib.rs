@@ -13,6 +13,7 @@ pub mod config;
 pub mod dead_letter;
 pub mod demo;
 pub mod error;
+pub mod hot_swap;
 pub mod kafka;
 pub mod offline;
 pub mod pipeline;
@@ -20,6 +21,7 @@ pub mod plugin;
 pub mod plugin_tool;
 pub mod registry;
 pub mod repair;
+pub mod scaffold;
 pub mod report;
 pub mod stage;
 

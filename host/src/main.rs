@@ -222,6 +222,10 @@ impl Brokers {
     }
 }
 
+fn parse_world(name: &str) -> Result<weir::plugin::World, String> {
+    weir::plugin::World::parse(name).ok_or_else(|| format!("`{name}` is not a world: validator, transformer, repairer or aggregator"))
+}
+
 /// `500ms`, `10s`, `2m`, or plain seconds.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -239,6 +243,18 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 #[derive(Subcommand)]
 enum PluginCommand {
+    /// Create a plugin project that builds and passes its own test out of the box.
+    New {
+        name: String,
+        /// validator, transformer, repairer or aggregator.
+        #[arg(long, value_parser = parse_world)]
+        world: weir::plugin::World,
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: weir::scaffold::Lang,
+        /// Where to create it (default: the current directory).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Show the world a component implements, its exports and imports.
     Inspect { file: PathBuf },
     /// Run one plugin over a sample of JSON lines and print what it makes of each.
@@ -298,7 +314,8 @@ fn run(command: Command) -> anyhow::Result<()> {
                 drain_timeout: Duration::from_secs(30),
                 on_batch: None,
             };
-            let result = kafka::run::run(&config, &client, &mut pipeline, &options);
+            let hot_swap = weir::hot_swap::HotSwap::new(runtime.clone(), config.clone(), weir::hot_swap::HotSwap::on_sighup()?);
+            let result = kafka::run::run(&config, &client, &mut pipeline, &options, Some(hot_swap));
             eprintln!("{}", kafka::run::render(&mut pipeline, report)?);
             result.map(|_| ())
         }
@@ -410,6 +427,12 @@ fn run(command: Command) -> anyhow::Result<()> {
                 println!("{key}: {} ok", config.resolve(&stage.plugin).display());
             }
             println!("config {} ok", config.source.display());
+            Ok(())
+        }
+        Command::Plugin { command: PluginCommand::New { name, world, lang, dir } } => {
+            let root = weir::scaffold::new_plugin(&dir, &name, world, lang)?;
+            println!("created {} ({world}, {lang:?})", root.display());
+            println!("  cd {} && cargo test && cargo build --release --target wasm32-wasip2", root.display());
             Ok(())
         }
         Command::Plugin { command: PluginCommand::Inspect { file } } => {

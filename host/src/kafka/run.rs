@@ -5,6 +5,7 @@ use super::headers;
 use crate::bindings::types::Message;
 use crate::breaker::Breaker;
 use crate::config::Config;
+use crate::hot_swap::HotSwap;
 use crate::pipeline::{plugin_name, Outcome, Pipeline};
 use crate::report::{Format, Report};
 use rdkafka::config::ClientConfig;
@@ -43,6 +44,7 @@ pub fn run(
     client: &ClientConfig,
     pipeline: &mut Pipeline,
     options: &RunOptions,
+    hot_swap: Option<HotSwap>,
 ) -> anyhow::Result<serde_json::Value> {
     let kafka = &config.kafka;
     let mut flow = Flow::new(client, &kafka.group_id, &kafka.input_topic)?;
@@ -50,7 +52,7 @@ pub fn run(
     let (to_plugins, batches) = std::sync::mpsc::sync_channel::<(flow::Positions, Vec<Message>)>(BATCHES_IN_PROCESSING);
     let (to_io, processed) = std::sync::mpsc::channel::<anyhow::Result<Processed>>();
     let result = std::thread::scope(|scope| -> anyhow::Result<()> {
-        let plugins = scope.spawn(|| process_batches(config, pipeline, options, batches, to_io));
+        let plugins = scope.spawn(|| process_batches(config, pipeline, options, hot_swap, batches, to_io));
         let io = (|| -> anyhow::Result<()> {
             let mut in_processing = 0usize;
             loop {
@@ -102,6 +104,7 @@ fn process_batches(
     config: &Config,
     pipeline: &mut Pipeline,
     options: &RunOptions,
+    mut hot_swap: Option<HotSwap>,
     batches: std::sync::mpsc::Receiver<(flow::Positions, Vec<Message>)>,
     to_io: std::sync::mpsc::Sender<anyhow::Result<Processed>>,
 ) -> anyhow::Result<()> {
@@ -109,6 +112,9 @@ fn process_batches(
     let cooldown = Duration::from_secs(config.pipeline.fault_cooldown_s.max(1));
     let mut last_report = Instant::now();
     for (positions, batch) in batches {
+        if let Some(hot_swap) = hot_swap.as_mut() {
+            hot_swap.between_batches(pipeline);
+        }
         let processed = (|| -> anyhow::Result<Processed> {
             let outcomes = process_guarded(pipeline, &mut breaker, batch, options.stop, cooldown)?;
             let outgoing = outcomes.into_iter().map(|o| route(config, o)).collect();

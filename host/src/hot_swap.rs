@@ -1,0 +1,108 @@
+//! Hot swap: replace a running pipeline's plugins between batches.
+//!
+//! `weir run` watches its plugin files (checked once a second) and reloads weir.toml and
+//! every plugin on SIGHUP. The new pipeline is built aside; only if every stage loads,
+//! implements its world and accepts its config does it replace the old one, between two
+//! batches — so each batch is processed by exactly one version and offsets are untouched.
+//! A plugin that fails is refused with a log line and the old one keeps running. Counts and
+//! the aggregator's state carry over (snapshot → restore).
+
+use crate::config::Config;
+use crate::pipeline::Pipeline;
+use crate::plugin::Runtime;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// What identifies a version of a file without reading it.
+type Signature = Option<(SystemTime, u64)>;
+
+pub struct HotSwap {
+    runtime: Arc<Runtime>,
+    config: Config,
+    reload_requested: Arc<AtomicBool>,
+    watched: Vec<(PathBuf, Signature)>,
+    last_check: Instant,
+    /// Swaps done, for logs and tests.
+    pub swaps: u64,
+}
+
+fn signature(path: &PathBuf) -> Signature {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+fn plugin_files(config: &Config) -> Vec<(PathBuf, Signature)> {
+    config.stages().iter().map(|(_, s)| config.resolve(&s.plugin)).map(|p| { let sig = signature(&p); (p, sig) }).collect()
+}
+
+impl HotSwap {
+    /// Watches the config's plugin files; `reload_requested` is set by SIGHUP.
+    pub fn new(runtime: Arc<Runtime>, config: Config, reload_requested: Arc<AtomicBool>) -> HotSwap {
+        let watched = plugin_files(&config);
+        HotSwap { runtime, config, reload_requested, watched, last_check: Instant::now(), swaps: 0 }
+    }
+
+    /// A flag set by SIGHUP.
+    pub fn on_sighup() -> anyhow::Result<Arc<AtomicBool>> {
+        let flag = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, flag.clone())?;
+        Ok(flag)
+    }
+
+    /// Call between batches: swaps `pipeline` if a plugin changed or a reload was asked for.
+    pub fn between_batches(&mut self, pipeline: &mut Pipeline) {
+        let sighup = self.reload_requested.swap(false, Ordering::Relaxed);
+        if !sighup && self.last_check.elapsed() < CHECK_EVERY {
+            return;
+        }
+        self.last_check = Instant::now();
+        let config = if sighup {
+            match Config::load(&self.config.source) {
+                Ok(config) => config,
+                Err(e) => {
+                    tracing::error!("reload refused, the running pipeline carries on: {e}");
+                    return;
+                }
+            }
+        } else {
+            let now = plugin_files(&self.config);
+            let changed: Vec<String> =
+                now.iter().zip(&self.watched).filter(|(a, b)| a.1 != b.1).map(|(a, _)| a.0.display().to_string()).collect();
+            if changed.is_empty() {
+                return;
+            }
+            // Remember this version, loadable or not: a half-written file is retried when it changes again.
+            self.watched = now;
+            tracing::info!(files = changed.join(", "), "plugin files changed; loading the new version");
+            self.config.clone()
+        };
+        match Pipeline::from_config(&self.runtime, &config) {
+            Ok(mut next) => {
+                carry_over(pipeline, &mut next);
+                *pipeline = next;
+                self.watched = plugin_files(&config);
+                self.config = config;
+                self.swaps += 1;
+                tracing::info!(swap = self.swaps, "swapped in the new plugins between batches");
+            }
+            Err(e) => tracing::error!("new plugin refused, the running one carries on: {e:#}"),
+        }
+    }
+}
+
+/// Counts, and the aggregator's state when the new aggregator can read the old snapshot.
+fn carry_over(old: &mut Pipeline, next: &mut Pipeline) {
+    next.stats = old.stats.clone();
+    let snapshot = old.aggregator().map(|a| a.snapshot());
+    if let (Some(Ok(snapshot)), Some(aggregator)) = (snapshot, next.aggregator()) {
+        match aggregator.restore(&snapshot) {
+            Ok(Ok(())) => {}
+            Ok(Err(reason)) => tracing::warn!("the new aggregator cannot read the old state ({reason}); it starts empty"),
+            Err(e) => tracing::warn!("the new aggregator failed to restore the old state ({e}); it starts empty"),
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Hot swap against a real broker: a plugin file replaced under a running `weir run`
+//! takes over between batches; a broken replacement is refused and the old one carries on.
+
+mod common;
+
+use common::kafka::*;
+use common::{login_config, plugin};
+use std::path::Path;
+use std::time::Duration;
+
+const TOPICS: [&str; 5] = ["user-login", "user-login-processed-production", "user-login-dead-letter", "user-login-dead-letter-parked", "user-login-analytics"];
+
+fn produce(brokers: &str, prefix: &str, n: usize) {
+    let client = weir::kafka::client_config(brokers, &Default::default());
+    let producer = weir::kafka::flow::producer(&client).unwrap();
+    let ticket = weir::kafka::flow::detached_ticket(n);
+    for i in 0..n {
+        let value = format!(
+            r#"{{"user_id":"{prefix}{i}","app_version":"2.3.0","device_type":"iOS","ip":"164.116.28.203","locale":"MD","device_id":"d","timestamp":1730244200}}"#
+        );
+        let record = weir::kafka::flow::Outgoing { topic: TOPICS[0].into(), key: Some(format!("{prefix}{i}").into_bytes()), value: value.into_bytes(), headers: vec![] };
+        weir::kafka::flow::produce(&producer, &record, ticket.clone()).unwrap();
+    }
+    weir::kafka::flow::wait_for(&ticket, Duration::from_secs(30)).unwrap();
+}
+
+/// Replaces a file the way a deploy should: write aside, then rename over.
+fn replace(path: &Path, bytes: &[u8]) {
+    let aside = path.with_extension("new");
+    std::fs::write(&aside, bytes).unwrap();
+    std::fs::rename(&aside, path).unwrap();
+}
+
+#[test]
+fn a_new_plugin_file_takes_over_between_batches_and_a_broken_one_is_refused() {
+    let broker = weir::kafka::embedded::EmbeddedBroker::start(1).unwrap();
+    for topic in TOPICS {
+        broker.create_topic(topic, 2, 1).unwrap();
+    }
+    let brokers = broker.bootstrap_servers().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let transform = dir.path().join("transform.wasm");
+    std::fs::copy(plugin("readable-timestamp"), &transform).unwrap();
+    let config = dir.path().join("weir.toml");
+    std::fs::write(&config, login_config(&transform)).unwrap();
+
+    let run = spawn(weir(&brokers, &["run", "--config", config.to_str().unwrap(), "--log", "info"]));
+    produce(&brokers, "a", 100);
+    wait_for_count(&brokers, TOPICS[1], 100, Duration::from_secs(60));
+
+    replace(&transform, &std::fs::read(plugin("mask-ip")).unwrap());
+    std::thread::sleep(Duration::from_millis(1500));
+    produce(&brokers, "b", 100);
+    wait_for_count(&brokers, TOPICS[1], 200, Duration::from_secs(60));
+
+    replace(&transform, b"not a component");
+    std::thread::sleep(Duration::from_millis(1500));
+    produce(&brokers, "c", 100);
+    let processed = wait_for_topic(&brokers, TOPICS[1], Duration::from_secs(60), |r| r.len() >= 300);
+    let out = terminate(run);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("swapped in the new plugins between batches"), "{log}");
+    assert!(log.contains("new plugin refused, the running one carries on"), "{log}");
+    assert!(log.contains("is not a WebAssembly component"), "{log}");
+
+    assert_eq!(processed.len(), 300, "no record lost, none processed twice");
+    for m in &processed {
+        let value = String::from_utf8_lossy(&m.value);
+        if key(m).starts_with('a') {
+            assert!(value.contains(r#""ip":"164.116.28.203""#) && value.contains(r#""timestamp":"2024-10-29 23:23:20""#), "{value}");
+        } else {
+            assert!(value.contains(r#""ip":"164.116.28.0""#) && value.contains(r#""timestamp":1730244200"#), "{value}");
+        }
+    }
+    assert!(read_topic(&brokers, TOPICS[2], Duration::from_secs(1)).is_empty(), "no dead letters");
+}

@@ -1,0 +1,66 @@
+//! `weir plugin new`: for every world, the generated project passes its own test, builds
+//! to a component, and that component runs under `weir plugin test`.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+fn cargo(dir: &Path, args: &[&str], target: &Path) {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.args(args).current_dir(dir).env("CARGO_TARGET_DIR", target);
+    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "RUSTC_WORKSPACE_WRAPPER", "CARGO_BUILD_TARGET"] {
+        command.env_remove(var);
+    }
+    let out = command.output().unwrap();
+    assert!(out.status.success(), "cargo {args:?} in {}:\n{}", dir.display(), String::from_utf8_lossy(&out.stderr));
+}
+
+fn weir(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_weir")).args(args).env("WEIR_CACHE_DIR", common::cache_dir()).output().unwrap();
+    assert!(out.status.success(), "weir {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn generated_rust_plugins_build_and_pass_their_tests() {
+    let dir = tempfile::tempdir().unwrap();
+    // One target directory for all four, kept between runs so wit-bindgen builds once.
+    let target = Path::new(env!("WEIR_PLUGIN_DIR")).parent().unwrap().join("plugin-new");
+    let expected = [
+        ("validator", "line 2: valid"),
+        ("transformer", r#""processed_by":"hello-transformer""#),
+        ("repairer", r#"line 2: repaired: {"user_id":"u2","timestamp":1730244201,"device_type":"unknown"}"#),
+        ("aggregator", "records in 3"),
+    ];
+    for (world, shows) in expected {
+        let name = format!("hello-{world}");
+        let created = weir(&["plugin", "new", &name, "--world", world, "--dir", dir.path().to_str().unwrap()]);
+        assert!(created.contains(&format!("created {}", dir.path().join(&name).display())), "{created}");
+        let project = dir.path().join(&name);
+        cargo(&project, &["test", "--quiet"], &target);
+        cargo(&project, &["build", "--quiet", "--release", "--target", "wasm32-wasip2"], &target);
+        let wasm = target.join("wasm32-wasip2/release").join(format!("{}.wasm", name.replace('-', "_")));
+        let inspected = weir(&["plugin", "inspect", wasm.to_str().unwrap()]);
+        assert!(inspected.contains(&format!("world:   {world}")), "{inspected}");
+        let tested = weir(&["plugin", "test", wasm.to_str().unwrap(), "--input", project.join("sample.jsonl").to_str().unwrap()]);
+        assert!(tested.contains(shows), "{world}: {tested}");
+    }
+}
+
+#[test]
+fn plugin_new_refuses_bad_names_and_existing_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["plugin", "new", "Bad_Name", "--world", "transformer", "--dir", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("lowercase letters, digits and dashes"));
+    weir(&["plugin", "new", "twice", "--world", "validator", "--dir", dir.path().to_str().unwrap()]);
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["plugin", "new", "twice", "--world", "validator", "--dir", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+}
