@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Builds normalize-locale-py.wasm with componentize-py (pinned, from PyPI).
+#   plugins/normalize-locale-py/build.sh OUT_DIR
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+out="${1:?usage: build.sh OUT_DIR}"
+tools="$out/.componentize-py"
+if [ ! -x "$tools/bin/componentize-py" ]; then
+    python3 -m pip install --quiet --target "$tools" componentize-py==0.25.1
+fi
+mkdir -p "$out"
+cd "$here"
+PYTHONPATH="$tools" "$tools/bin/componentize-py" -d ../../wit -w transformer \
+    componentize app -o "$out/normalize-locale-py.wasm"
