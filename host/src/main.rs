@@ -432,7 +432,12 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Plugin { command: PluginCommand::New { name, world, lang, dir } } => {
             let root = weir::scaffold::new_plugin(&dir, &name, world, lang)?;
             println!("created {} ({world}, {lang:?})", root.display());
-            println!("  cd {} && cargo test && cargo build --release --target wasm32-wasip2", root.display());
+            let steps = match lang {
+                weir::scaffold::Lang::Rust => "cargo test && cargo build --release --target wasm32-wasip2",
+                weir::scaffold::Lang::Js => "npm test && bash build.sh",
+                weir::scaffold::Lang::Python => "python3 -m unittest && bash build.sh",
+            };
+            println!("  cd {} && {steps}", root.display());
             Ok(())
         }
         Command::Plugin { command: PluginCommand::Inspect { file } } => {

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Lang {
     Rust,
+    Js,
+    Python,
 }
 
 const CONTRACT: &str = include_str!("../../wit/weir.wit");
@@ -30,6 +32,32 @@ fn rust_files(world: World) -> Vec<(&'static str, &'static str)> {
     ]
 }
 
+const SAMPLE: &str = include_str!("../templates/rust/sample.jsonl.tmpl");
+
+fn js_files() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("plugin.js", include_str!("../templates/js/plugin.js.tmpl")),
+        ("plugin.test.js", include_str!("../templates/js/plugin.test.js.tmpl")),
+        ("package.json", include_str!("../templates/js/package.json.tmpl")),
+        ("build.sh", include_str!("../templates/js/build.sh.tmpl")),
+        ("README.md", include_str!("../templates/js/README.md.tmpl")),
+        ("sample.jsonl", SAMPLE),
+        ("wit/weir.wit", CONTRACT),
+    ]
+}
+
+fn python_files() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("logic.py", include_str!("../templates/python/logic.py.tmpl")),
+        ("app.py", include_str!("../templates/python/app.py.tmpl")),
+        ("test_logic.py", include_str!("../templates/python/test_logic.py.tmpl")),
+        ("build.sh", include_str!("../templates/python/build.sh.tmpl")),
+        ("README.md", include_str!("../templates/python/README.md.tmpl")),
+        ("sample.jsonl", SAMPLE),
+        ("wit/weir.wit", CONTRACT),
+    ]
+}
+
 /// Creates `dir/NAME`. Refuses to overwrite anything.
 pub fn new_plugin(dir: &Path, name: &str, world: World, lang: Lang) -> anyhow::Result<PathBuf> {
     let valid = !name.is_empty()
@@ -38,8 +66,14 @@ pub fn new_plugin(dir: &Path, name: &str, world: World, lang: Lang) -> anyhow::R
     anyhow::ensure!(valid, "plugin name `{name}` must be lowercase letters, digits and dashes, starting with a letter");
     let root = dir.join(name);
     anyhow::ensure!(!root.exists(), "{} already exists; pick another name or directory", root.display());
-    let files = match lang {
-        Lang::Rust => rust_files(world),
+    let files = match (lang, world) {
+        (Lang::Rust, _) => rust_files(world),
+        (Lang::Js, World::Transformer) => js_files(),
+        (Lang::Python, World::Transformer) => python_files(),
+        (Lang::Js | Lang::Python, _) => anyhow::bail!(
+            "--lang {} generates `transformer` plugins only so far; use --lang rust for a {world}",
+            if lang == Lang::Js { "js" } else { "python" }
+        ),
     };
     for (path, template) in files {
         let text = template

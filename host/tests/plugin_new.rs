@@ -48,6 +48,35 @@ fn generated_rust_plugins_build_and_pass_their_tests() {
     }
 }
 
+/// JavaScript and Python transformers: their own test (node --test, unittest), their own
+/// build script, then the component under `weir plugin test`.
+#[test]
+fn generated_js_and_python_plugins_build_and_pass_their_tests() {
+    let dir = tempfile::tempdir().unwrap();
+    // Shared with the polyglot tests, so each toolchain installs once.
+    let out = Path::new(env!("WEIR_PLUGIN_DIR")).parent().unwrap().join("polyglot");
+    for (lang, test) in [("js", ["node", "--test"]), ("python", ["python3", "-m unittest"])] {
+        let name = format!("hello-{lang}");
+        weir(&["plugin", "new", &name, "--world", "transformer", "--lang", lang, "--dir", dir.path().to_str().unwrap()]);
+        let project = dir.path().join(&name);
+        let mut command = Command::new(test[0]);
+        command.args(test[1].split(' ')).current_dir(&project);
+        let tested = command.output().unwrap();
+        assert!(tested.status.success(), "{lang} test: {}{}", String::from_utf8_lossy(&tested.stdout), String::from_utf8_lossy(&tested.stderr));
+        let built = Command::new("bash").arg(project.join("build.sh")).arg(&out).output().unwrap();
+        assert!(built.status.success(), "{lang} build: {}", String::from_utf8_lossy(&built.stderr));
+        let wasm = out.join(format!("{}.wasm", name.replace('-', "_")));
+        let shown = weir(&["plugin", "test", wasm.to_str().unwrap(), "--input", project.join("sample.jsonl").to_str().unwrap()]);
+        assert!(shown.contains(&format!(r#"line 2: {{"user_id":"u2","timestamp":1730244201,"processed_by":"{name}"}}"#)), "{lang}: {shown}");
+        assert!(shown.contains("line 3: error: not JSON"), "{lang}: {shown}");
+    }
+    let refused = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["plugin", "new", "agg", "--world", "aggregator", "--lang", "python", "--dir", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("generates `transformer` plugins only so far"));
+}
+
 #[test]
 fn plugin_new_refuses_bad_names_and_existing_directories() {
     let dir = tempfile::tempdir().unwrap();
