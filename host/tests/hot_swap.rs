@@ -75,3 +75,44 @@ fn a_new_plugin_file_takes_over_between_batches_and_a_broken_one_is_refused() {
     }
     assert!(read_topic(&brokers, TOPICS[2], Duration::from_secs(1)).is_empty(), "no dead letters");
 }
+
+/// SIGHUP reloads weir.toml and its plugins: here the config's transform is switched to
+/// another plugin file; a config that no longer parses is refused.
+#[test]
+fn sighup_reloads_the_config_and_its_plugins() {
+    let broker = weir::kafka::embedded::EmbeddedBroker::start(1).unwrap();
+    for topic in TOPICS {
+        broker.create_topic(topic, 1, 1).unwrap();
+    }
+    let brokers = broker.bootstrap_servers().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("weir.toml");
+    let timestamped = login_config(&plugin("readable-timestamp"));
+    std::fs::write(&config, &timestamped).unwrap();
+    let hup = |run: &std::process::Child| {
+        assert!(std::process::Command::new("kill").args(["-HUP", &run.id().to_string()]).status().unwrap().success());
+    };
+
+    let run = spawn(weir(&brokers, &["run", "--config", config.to_str().unwrap(), "--log", "info"]));
+    produce(&brokers, "a", 10);
+    wait_for_count(&brokers, TOPICS[1], 10, Duration::from_secs(60));
+    replace(&config, format!("{timestamped}\n[bogus]\n").as_bytes());
+    hup(&run);
+    // Reloads happen between batches: this one sees the broken config and refuses it.
+    std::thread::sleep(Duration::from_millis(500));
+    produce(&brokers, "x", 1);
+    wait_for_count(&brokers, TOPICS[1], 11, Duration::from_secs(60));
+    replace(&config, timestamped.replace(&plugin("readable-timestamp").display().to_string(), &plugin("mask-ip").display().to_string()).as_bytes());
+    hup(&run);
+    std::thread::sleep(Duration::from_millis(500));
+    produce(&brokers, "b", 10);
+    let processed = wait_for_topic(&brokers, TOPICS[1], Duration::from_secs(60), |r| r.len() >= 21);
+    let out = terminate(run);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("reload refused, the running pipeline carries on") && log.contains("bogus"), "{log}");
+    assert_eq!(processed.len(), 21);
+    for m in processed.iter().filter(|m| key(m).starts_with('b')) {
+        assert!(String::from_utf8_lossy(&m.value).contains(r#""ip":"164.116.28.0""#), "{}", String::from_utf8_lossy(&m.value));
+    }
+}
