@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::kafka::{self, embedded::EmbeddedBroker, generate, run, stream_repair, topics};
 use crate::pipeline::{Pipeline, Stats};
 use crate::repair::Repairer;
-use crate::report::{Format, Report};
+use crate::report::Format;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -88,17 +88,13 @@ pub fn demo(mut config: Config, options: &DemoOptions, stop: Arc<AtomicBool>) ->
         let repaired = repair.join().expect("repair thread")?;
         Ok((generated, repaired))
     })?;
-    let analytics = match pipeline.aggregator() {
-        Some(stage) => Some((crate::pipeline::plugin_name(stage.plugin_path()), stage.report()?)),
-        None => None,
-    };
     let extra = vec![
         ("generated", generated.generated),
         ("generated_invalid", generated.invalid),
         ("repaired", repair_stats.repaired),
         ("parked", repair_stats.parked),
     ];
-    let report = Report { stats: &pipeline.stats, extra, analytics };
+    let report = pipeline.report(extra)?.render(Format::Text);
     drop(broker);
-    Ok(report.render(Format::Text))
+    Ok(report)
 }

@@ -3,9 +3,9 @@
 use crate::bindings::types::Message;
 use crate::config::Config;
 use crate::dead_letter::DeadLetterLine;
-use crate::pipeline::{plugin_name, Outcome, Pipeline};
+use crate::pipeline::{Outcome, Pipeline};
 use crate::repair::{Repaired, Repairer};
-use crate::report::{Format, Report};
+use crate::report::Format;
 use anyhow::Context;
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -136,15 +136,7 @@ pub fn process(pipeline: &mut Pipeline, config: &Config, files: &Files, report: 
 }
 
 pub fn print_report(pipeline: &mut Pipeline, format: Format) -> anyhow::Result<()> {
-    let analytics = match pipeline.aggregator() {
-        Some(stage) => {
-            let name = plugin_name(stage.plugin_path());
-            Some((name, stage.report()?))
-        }
-        None => None,
-    };
-    let report = Report { stats: &pipeline.stats, extra: Vec::new(), analytics };
-    eprintln!("{}", report.render(format));
+    eprintln!("{}", pipeline.report(Vec::new())?.render(format));
     Ok(())
 }
 

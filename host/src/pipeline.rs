@@ -142,6 +142,16 @@ impl Pipeline {
         Pipeline { validate: None, transforms: Vec::new(), aggregate: None, stats: Stats::default() }
     }
 
+    /// The report so far: the counts, `extra` pipeline-level counts, and the aggregator's
+    /// analytics if there is an aggregator.
+    pub fn report(&mut self, extra: Vec<(&'static str, u64)>) -> Result<crate::report::Report<'_>, crate::error::PluginError> {
+        let analytics = match &mut self.aggregate {
+            Some(stage) => Some((plugin_name(stage.plugin_path()), stage.report()?)),
+            None => None,
+        };
+        Ok(crate::report::Report { stats: &self.stats, extra, analytics })
+    }
+
     pub fn aggregator(&mut self) -> Option<&mut Stage<Aggregate>> {
         self.aggregate.as_mut()
     }

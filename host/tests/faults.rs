@@ -8,15 +8,10 @@ use std::collections::HashSet;
 use std::time::Duration;
 use weir::kafka::embedded::EmbeddedBroker;
 
-const TOPICS: [&str; 5] = ["user-login", "user-login-processed-production", "user-login-dead-letter", "user-login-dead-letter-parked", "user-login-analytics"];
 const LOGIN: &str = r#"{"user_id":"u","app_version":"2.3.0","device_type":"iOS","ip":"1.2.3.4","locale":"MD","device_id":"d","timestamp":1730244200,"note":"NOTE"}"#;
 
 fn broker() -> EmbeddedBroker {
-    let broker = EmbeddedBroker::start(1).unwrap();
-    for topic in TOPICS {
-        broker.create_topic(topic, 1, 1).unwrap();
-    }
-    broker
+    embedded(1)
 }
 
 /// A config whose transform panics on every record, with a breaker at 5 faults.

@@ -97,11 +97,8 @@ fn hostile_lines_through_weir_process() {
 /// 1 MB), plus an empty value and a tombstone.
 #[test]
 fn hostile_records_through_weir_run() {
-    let broker = weir::kafka::embedded::EmbeddedBroker::start(1).unwrap();
+    let broker = embedded(1);
     let brokers = broker.bootstrap_servers().to_string();
-    for topic in ["user-login", "user-login-processed-production", "user-login-dead-letter", "user-login-dead-letter-parked", "user-login-analytics"] {
-        broker.create_topic(topic, 1, 1).unwrap();
-    }
     let mut cases: Vec<(String, Option<Vec<u8>>, bool)> = cases()
         .into_iter()
         .filter(|(name, ..)| *name != "10 MB value")

@@ -8,7 +8,6 @@ use common::{login_config, plugin};
 use std::path::Path;
 use std::time::Duration;
 
-const TOPICS: [&str; 5] = ["user-login", "user-login-processed-production", "user-login-dead-letter", "user-login-dead-letter-parked", "user-login-analytics"];
 
 fn produce(brokers: &str, prefix: &str, n: usize) {
     let client = weir::kafka::client_config(brokers, &Default::default());
@@ -33,10 +32,7 @@ fn replace(path: &Path, bytes: &[u8]) {
 
 #[test]
 fn a_new_plugin_file_takes_over_between_batches_and_a_broken_one_is_refused() {
-    let broker = weir::kafka::embedded::EmbeddedBroker::start(1).unwrap();
-    for topic in TOPICS {
-        broker.create_topic(topic, 2, 1).unwrap();
-    }
+    let broker = embedded(2);
     let brokers = broker.bootstrap_servers().to_string();
     let dir = tempfile::tempdir().unwrap();
     let transform = dir.path().join("transform.wasm");
@@ -80,10 +76,7 @@ fn a_new_plugin_file_takes_over_between_batches_and_a_broken_one_is_refused() {
 /// another plugin file; a config that no longer parses is refused.
 #[test]
 fn sighup_reloads_the_config_and_its_plugins() {
-    let broker = weir::kafka::embedded::EmbeddedBroker::start(1).unwrap();
-    for topic in TOPICS {
-        broker.create_topic(topic, 1, 1).unwrap();
-    }
+    let broker = embedded(1);
     let brokers = broker.bootstrap_servers().to_string();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("weir.toml");

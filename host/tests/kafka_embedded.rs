@@ -9,20 +9,8 @@ use std::time::{Duration, Instant};
 use weir::kafka::embedded::EmbeddedBroker;
 use weir::kafka::headers;
 
-const TOPICS: [&str; 5] = [
-    "user-login",
-    "user-login-processed-production",
-    "user-login-dead-letter",
-    "user-login-dead-letter-parked",
-    "user-login-analytics",
-];
-
 fn broker() -> EmbeddedBroker {
-    let broker = EmbeddedBroker::start(1).unwrap();
-    for topic in TOPICS {
-        broker.create_topic(topic, 2, 1).unwrap();
-    }
-    broker
+    embedded(2)
 }
 
 #[test]

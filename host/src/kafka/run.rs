@@ -6,8 +6,8 @@ use crate::bindings::types::Message;
 use crate::breaker::Breaker;
 use crate::config::Config;
 use crate::hot_swap::HotSwap;
-use crate::pipeline::{plugin_name, Outcome, Pipeline};
-use crate::report::{Format, Report};
+use crate::pipeline::{Outcome, Pipeline};
+use crate::report::Format;
 use rdkafka::config::ClientConfig;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -185,21 +185,12 @@ fn route(config: &Config, outcome: Outcome) -> Outgoing {
     }
 }
 
-fn analytics(pipeline: &mut Pipeline) -> anyhow::Result<Option<(String, crate::bindings::aggregator::exports::weir::plugin::aggregate::Report)>> {
-    Ok(match pipeline.aggregator() {
-        Some(stage) => Some((plugin_name(stage.plugin_path()), stage.report()?)),
-        None => None,
-    })
-}
-
 fn report_json(pipeline: &mut Pipeline) -> anyhow::Result<serde_json::Value> {
-    let analytics = analytics(pipeline)?;
-    Ok(Report { stats: &pipeline.stats, extra: vec![], analytics }.json())
+    Ok(pipeline.report(Vec::new())?.json())
 }
 
 pub fn render(pipeline: &mut Pipeline, format: Format) -> anyhow::Result<String> {
-    let analytics = analytics(pipeline)?;
-    Ok(Report { stats: &pipeline.stats, extra: vec![], analytics }.render(format))
+    Ok(pipeline.report(Vec::new())?.render(format))
 }
 
 /// The report as JSON to the analytics topic, if one is configured.

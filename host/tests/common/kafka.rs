@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 use super::cache_dir;
-use rdkafka::consumer::Consumer;
 use rdkafka::Offset;
 use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};
@@ -11,6 +10,24 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use weir::bindings::types::Message;
+
+/// The topics of the default config, in `weir topics create` order.
+pub const TOPICS: [&str; 5] = [
+    "user-login",
+    "user-login-processed-production",
+    "user-login-dead-letter",
+    "user-login-dead-letter-parked",
+    "user-login-analytics",
+];
+
+/// The in-process mock cluster with the default topics.
+pub fn embedded(partitions: i32) -> weir::kafka::embedded::EmbeddedBroker {
+    let broker = weir::kafka::embedded::EmbeddedBroker::start(1).unwrap();
+    for topic in TOPICS {
+        broker.create_topic(topic, partitions, 1).unwrap();
+    }
+    broker
+}
 
 /// tansu, a Kafka-compatible broker, as a separate process on a free loopback port.
 pub struct Tansu {
