@@ -319,8 +319,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             eprintln!("{}", kafka::run::render(&mut pipeline, report)?);
             result.map(|_| ())
         }
-        Command::Repair { config, brokers, input: Some(input), output, unrepairable } => {
-            let _ = brokers;
+        Command::Repair { config, brokers: _, input: Some(input), output, unrepairable } => {
             let config = Config::load(&config)?;
             let runtime = weir::runtime_for(Some(&config))?;
             let mut repairer = Repairer::from_config(&runtime, &config)?;
