@@ -41,6 +41,12 @@ impl Breaker {
         Breaker { limit, consecutive: 0 }
     }
 
+    /// Whether a batch of `len` records could trip the breaker (if not, the caller need not
+    /// keep a copy of the batch to retry it).
+    pub fn could_trip(&self, len: usize) -> bool {
+        self.limit != 0 && self.consecutive as usize + len >= self.limit as usize
+    }
+
     /// Counts the faults of a batch, in order. The count carries over between batches;
     /// any record the plugins handled resets it.
     pub fn check(&mut self, outcomes: &[Outcome]) -> Result<(), Tripped> {
@@ -98,6 +104,16 @@ mod tests {
         let tripped = b.check(&[fault()]).unwrap_err();
         assert_eq!(tripped.consecutive, 3);
         assert!(tripped.to_string().contains("failed on 3 records in a row"));
+    }
+
+    #[test]
+    fn knows_when_a_batch_cannot_trip_it() {
+        let mut b = Breaker::new(5);
+        assert!(!b.could_trip(4));
+        assert!(b.could_trip(5));
+        b.check(&[fault(), fault()]).unwrap();
+        assert!(b.could_trip(3));
+        assert!(!Breaker::new(0).could_trip(1000));
     }
 
     #[test]

@@ -147,6 +147,12 @@ fn process_guarded(
     stop: &AtomicBool,
     cooldown: Duration,
 ) -> anyhow::Result<Vec<Outcome>> {
+    // Keep a copy to retry only when this batch could trip the breaker.
+    if !breaker.could_trip(batch.len()) {
+        let outcomes = pipeline.process(batch);
+        breaker.check(&outcomes).expect("a batch this short cannot trip the breaker");
+        return Ok(outcomes);
+    }
     loop {
         let stats = pipeline.stats.clone();
         let outcomes = pipeline.process(batch.clone());
