@@ -52,7 +52,7 @@ pub struct BenchResult {
 pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchResult> {
     let mut result = BenchResult { batch_size: config.pipeline.batch_size, ..Default::default() };
 
-    eprintln!("start-up: cold and warm compile cache ...");
+    crate::say!("start-up: cold and warm compile cache ...");
     let cold_dir = tempfile_dir()?;
     let started = Instant::now();
     let cold = Runtime::new(CompileCache::new(Some(cold_dir.clone())))?;
@@ -64,7 +64,7 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
     result.start_warm_ms = ms(started.elapsed());
     std::fs::remove_dir_all(&cold_dir).ok();
 
-    eprintln!("plugin chain: {} events, wasm vs native ...", options.chain_events);
+    crate::say!("plugin chain: {} events, wasm vs native ...", options.chain_events);
     let events = events(options.chain_events);
     let batches: Vec<Vec<Message>> = events.chunks(config.pipeline.batch_size).map(|c| c.to_vec()).collect();
     // Warm up both, then measure.
@@ -86,13 +86,13 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
     anyhow::ensure!(ok == events.len(), "native chain rejected {} generated events", events.len() - ok);
     result.stages = per_stage(&warm, config, &batches, &native)?;
 
-    eprintln!("embedded broker: {} events through the pipeline and a passthrough ...", options.broker_events);
+    crate::say!("embedded broker: {} events through the pipeline and a passthrough ...", options.broker_events);
     let runtime = Runtime::new(CompileCache::new(CompileCache::default_dir()))?;
     result.pipeline_per_s = through_broker(config, Pipeline::from_config(&runtime, config)?, options.broker_events)?;
     result.passthrough_per_s = through_broker(config, Pipeline::passthrough(), options.broker_events)?;
     result.pipeline_ratio = result.pipeline_per_s / result.passthrough_per_s;
 
-    eprintln!("latency at {} events/s ...", options.latency_rate);
+    crate::say!("latency at {} events/s ...", options.latency_rate);
     let (p50, p99) = latency(config, Pipeline::from_config(&runtime, config)?, options.latency_rate)?;
     result.latency_rate_per_s = options.latency_rate;
     result.latency_p50_ms = p50;

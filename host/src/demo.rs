@@ -23,7 +23,7 @@ pub fn demo(mut config: Config, options: &DemoOptions, stop: Arc<AtomicBool>) ->
     for topic in topics::names(&config) {
         broker.create_topic(&topic, config.kafka.partitions, 1)?;
     }
-    eprintln!("embedded Kafka broker at {} with topics {}", config.kafka.brokers, topics::names(&config).join(", "));
+    crate::say!("embedded Kafka broker at {} with topics {}", config.kafka.brokers, topics::names(&config).join(", "));
     let client = kafka::client_config(&config.kafka.brokers, &config.kafka.properties);
     let runtime = crate::runtime_for(Some(&config))?;
     let mut pipeline = Pipeline::from_config(&runtime, &config)?;
@@ -65,7 +65,7 @@ pub fn demo(mut config: Config, options: &DemoOptions, stop: Arc<AtomicBool>) ->
 
         while started.elapsed() < options.duration && !stop.load(Ordering::Relaxed) && !runner.is_finished() {
             std::thread::sleep(Duration::from_millis(1000));
-            eprintln!(
+            crate::say!(
                 "[{:>3} s] processed {} · dead letters {}",
                 started.elapsed().as_secs(),
                 processed.load(Ordering::Relaxed),

@@ -26,6 +26,15 @@ pub mod report;
 pub mod stage;
 
 use plugin::cache::CompileCache;
+
+/// Like `eprintln!`, but a closed stderr (`weir demo 2>&1 | head`) is not a panic.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 use std::sync::Arc;
 
 /// The plugin runtime for a config: its cache directory, else the default one.

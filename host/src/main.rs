@@ -274,7 +274,7 @@ fn main() -> ExitCode {
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            weir::say!("error: {error:#}");
             ExitCode::FAILURE
         }
     }
@@ -316,7 +316,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             };
             let hot_swap = weir::hot_swap::HotSwap::new(runtime.clone(), config.clone(), weir::hot_swap::HotSwap::on_sighup()?);
             let result = kafka::run::run(&config, &client, &mut pipeline, &options, Some(hot_swap));
-            eprintln!("{}", kafka::run::render(&mut pipeline, report)?);
+            weir::say!("{}", kafka::run::render(&mut pipeline, report)?);
             result.map(|_| ())
         }
         Command::Repair { config, brokers: _, input: Some(input), output, unrepairable } => {
@@ -325,7 +325,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             let mut repairer = Repairer::from_config(&runtime, &config)?;
             let files = Files { input: Some(input), output, rejects: unrepairable };
             let (fixed, unrepairable) = offline::repair(&mut repairer, &config, &files)?;
-            eprintln!("repaired {fixed} · unrepairable {unrepairable}");
+            weir::say!("repaired {fixed} · unrepairable {unrepairable}");
             Ok(())
         }
         Command::Repair { config, brokers, input: None, .. } => {
@@ -336,7 +336,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             kafka::ensure_reachable(&client, &config.kafka.brokers)?;
             let stop = kafka::stop_on_signals()?;
             let stats = kafka::stream_repair::run(&config, &client, &mut repairer, &stop, Duration::from_secs(30))?;
-            eprintln!(
+            weir::say!(
                 "dead letters in {} · repaired {} · parked {}",
                 stats.dead_letters_in, stats.repaired, stats.parked
             );
@@ -362,7 +362,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             let stop = kafka::stop_on_signals()?;
             let options = kafka::tail::TailOptions { topic, from_beginning, count, idle_exit, show_headers: headers, stop: &stop };
             let stats = kafka::tail::run(&client, &options, validator, &mut std::io::stdout().lock())?;
-            eprintln!("{} messages · {} invalid · {} duplicate keys", stats.messages, stats.invalid, stats.duplicate_keys);
+            weir::say!("{} messages · {} invalid · {} duplicate keys", stats.messages, stats.invalid, stats.duplicate_keys);
             Ok(())
         }
         Command::Schema { command: SchemaCommand::Register { config, registry } } => {
@@ -380,7 +380,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Schema { command: SchemaCommand::Get { subject, version, config, registry } } => {
             let (url, _) = registry_url(registry, &config)?;
             let found = weir::registry::Registry::new(&url).get(&subject, version)?;
-            eprintln!("{} version {} (id {}, {})", found.subject, found.version, found.id, found.schema_type.as_deref().unwrap_or("AVRO"));
+            weir::say!("{} version {} (id {}, {})", found.subject, found.version, found.id, found.schema_type.as_deref().unwrap_or("AVRO"));
             let pretty = serde_json::from_str::<serde_json::Value>(&found.schema)
                 .map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())
                 .unwrap_or(found.schema);
@@ -401,7 +401,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             let stop = kafka::stop_on_signals()?;
             let options = weir::demo::DemoOptions { duration, rate, invalid_ratio, seed };
             let report = weir::demo::demo(config, &options, stop)?;
-            eprintln!("{report}");
+            weir::say!("{report}");
             Ok(())
         }
         Command::Bench { config, events, broker_events, latency_rate, json } => {

@@ -136,7 +136,7 @@ pub fn process(pipeline: &mut Pipeline, config: &Config, files: &Files, report: 
 }
 
 pub fn print_report(pipeline: &mut Pipeline, format: Format) -> anyhow::Result<()> {
-    eprintln!("{}", pipeline.report(Vec::new())?.render(format));
+    crate::say!("{}", pipeline.report(Vec::new())?.render(format));
     Ok(())
 }
 

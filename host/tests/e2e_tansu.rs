@@ -21,11 +21,11 @@ fn nothing_is_lost_when_run_is_killed_midway() {
     let again = run_ok(weir(brokers, &["topics", "create"]));
     assert!(String::from_utf8_lossy(&again.stdout).contains("exists  user-login"), "idempotent");
 
-    // The pipeline runs while the generator streams 20,000 events over ~8 s.
+    // The pipeline runs while the generator streams 20,000 events over ~13 s.
     let repair = spawn(weir(brokers, &["repair"]));
     let mut run = spawn(weir(brokers, &["run"]));
     let generator = spawn(weir(brokers, &[
-        "generate", "--count", "20000", "--rate", "2500", "--invalid-ratio", "0.05", "--seed", "42",
+        "generate", "--count", "20000", "--rate", "1500", "--invalid-ratio", "0.05", "--seed", "42",
         "--manifest", manifest_path.to_str().unwrap(),
     ]));
     // Kill the pipeline once part of the stream is through: mid-batch, mid-commit.

@@ -211,7 +211,7 @@ pub fn run(config: &Config, client: &ClientConfig, options: &GenerateOptions) ->
         stats.invalid += u64::from(event.kind != Kind::Valid);
         if options.progress && last_progress.elapsed() >= Duration::from_secs(1) {
             last_progress = Instant::now();
-            eprintln!("generated {} ({} invalid) at {:.0}/s", stats.generated, stats.invalid, stats.generated as f64 / started.elapsed().as_secs_f64());
+            crate::say!("generated {} ({} invalid) at {:.0}/s", stats.generated, stats.invalid, stats.generated as f64 / started.elapsed().as_secs_f64());
         }
     }
     if let Some(mut m) = manifest {
@@ -220,7 +220,7 @@ pub fn run(config: &Config, client: &ClientConfig, options: &GenerateOptions) ->
     flow::wait_for(&ticket, Duration::from_secs(60))
         .map_err(|e| anyhow::anyhow!("generated events were not all delivered to {topic}: {e}"))?;
     if options.progress {
-        eprintln!("generated {} ({} invalid) in {:.1} s", stats.generated, stats.invalid, started.elapsed().as_secs_f64());
+        crate::say!("generated {} ({} invalid) in {:.1} s", stats.generated, stats.invalid, started.elapsed().as_secs_f64());
     }
     Ok(stats)
 }

@@ -124,7 +124,7 @@ fn process_batches(
             let mut report = None;
             if options.report_every.is_some_and(|every| last_report.elapsed() >= every) {
                 last_report = Instant::now();
-                eprintln!("{}", render(pipeline, options.report_format)?);
+                crate::say!("{}", render(pipeline, options.report_format)?);
                 report = Some(report_json(pipeline)?);
             }
             Ok(Processed { positions, outgoing, report })
