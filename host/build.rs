@@ -31,6 +31,7 @@ fn main() {
     for dir in &crates {
         println!("cargo:rerun-if-changed={}", dir.display());
     }
+    ensure_wasm_target();
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cargo
         .current_dir(&root)
@@ -43,12 +44,10 @@ fn main() {
     for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "RUSTC_WORKSPACE_WRAPPER", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET"] {
         cargo.env_remove(var);
     }
-    let status = cargo.status().expect("run cargo to build the plugins");
-    if !status.success() {
-        panic!(
-            "building the plugins for wasm32-wasip2 failed (see above). \
-             Is the target installed? `rustup target add wasm32-wasip2`"
-        );
+    match cargo.status() {
+        Ok(status) if status.success() => {}
+        Ok(_) => fail("building the plugins for wasm32-wasip2 failed; the compiler's errors are above"),
+        Err(e) => fail(&format!("could not run cargo to build the plugins: {e}")),
     }
     for (crates, out) in [(&shipped, plugins_out), (&hostile, target.join("test-plugins"))] {
         std::fs::create_dir_all(&out).unwrap();
@@ -58,6 +57,48 @@ fn main() {
             copy_if_changed(&built, &out.join(format!("{name}.wasm")));
         }
     }
+}
+
+/// A fresh machine has the toolchain but not its wasm target: rustup adds a toolchain
+/// file's `targets` only when it installs the toolchain itself. Add it here, once.
+fn ensure_wasm_target() {
+    const TARGET: &str = "wasm32-wasip2";
+    if wasm_std_installed(TARGET) {
+        return;
+    }
+    let mut rustup = Command::new("rustup");
+    rustup.args(["target", "add", TARGET]);
+    // The toolchain this build runs on (rust-toolchain.toml's), not rustup's default.
+    if let Ok(toolchain) = std::env::var("RUSTUP_TOOLCHAIN") {
+        rustup.args(["--toolchain", &toolchain]);
+    }
+    println!("cargo:warning=the {TARGET} target was missing: running `rustup target add {TARGET}`");
+    match rustup.status() {
+        Ok(status) if status.success() && wasm_std_installed(TARGET) => {}
+        Ok(_) => fail(&format!("`rustup target add {TARGET}` failed (see above); run it by hand, then build again")),
+        Err(_) => fail(&format!(
+            "the plugins need Rust's {TARGET} standard library, and there is no rustup to add it: \
+             install it for this rustc (with rustup: `rustup target add {TARGET}`), then build again"
+        )),
+    }
+}
+
+/// Whether `rustc` has a standard library for `target` (its target libdir holds libstd).
+fn wasm_std_installed(target: &str) -> bool {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let Ok(out) = Command::new(rustc).args(["--print", "target-libdir", "--target", target]).output() else {
+        return false;
+    };
+    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with("libstd-")))
+        .unwrap_or(false)
+}
+
+/// An expected failure: one clear message, no panic backtrace.
+fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(1);
 }
 
 /// Crates under `plugins/` written in Rust (other languages have their own builds).
