@@ -16,7 +16,11 @@ use crate::pipeline::Pipeline;
 use crate::plugin::cache::CompileCache;
 use crate::plugin::Runtime;
 use crate::report::Format;
+use json_schema_validator::logic::SchemaCheck;
+use login_analytics::logic::LoginAnalytics;
+use readable_timestamp::logic::Readable;
 use serde::Serialize;
+use weir_plugin::{Aggregator, Message as NativeMessage, Transformer, Validator};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -74,17 +78,17 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
         pipeline.process(batch.clone());
     }
     result.chain_wasm_per_s = per_s(events.len(), started.elapsed());
-    let native = NativeChain::new(config)?;
-    let mut analytics = login_analytics::logic::Analytics::default();
+    let mut native = NativeChain::new(config)?;
+    let native_in = native_batches(&batches);
     let started = Instant::now();
     let mut ok = 0usize;
-    for batch in &batches {
-        ok += native.run(batch.clone(), &mut analytics);
+    for batch in &native_in {
+        ok += native.run(batch.clone());
     }
     result.chain_native_per_s = per_s(events.len(), started.elapsed());
     result.chain_ratio = result.chain_wasm_per_s / result.chain_native_per_s;
     anyhow::ensure!(ok == events.len(), "native chain rejected {} generated events", events.len() - ok);
-    result.stages = per_stage(&warm, config, &batches, &native)?;
+    result.stages = per_stage(&warm, config, &batches, &mut native)?;
 
     crate::say!("embedded broker: {} events through the pipeline and a passthrough ...", options.broker_events);
     let runtime = Runtime::new(CompileCache::new(CompileCache::default_dir()))?;
@@ -139,38 +143,66 @@ weir bench (batch size {batch})
     }
 }
 
-/// The same three steps as the default pipeline, as plain Rust.
+/// The default pipeline's three plugins, their own code compiled natively into the host
+/// and called through the SDK's traits: the same logic, no wasm in between.
 struct NativeChain {
-    check: json_schema_validator::logic::SchemaCheck,
-    readable: readable_timestamp::logic::Readable,
+    validate: SchemaCheck,
+    transform: Readable,
+    aggregate: LoginAnalytics,
 }
 
 impl NativeChain {
     fn new(config: &Config) -> anyhow::Result<NativeChain> {
         let validate = config.validate.as_ref().ok_or_else(|| anyhow::anyhow!("bench needs a [validate] stage"))?;
         let transform = config.transform.first().ok_or_else(|| anyhow::anyhow!("bench needs a [transform] stage"))?;
+        let aggregate = config.aggregate.as_ref().ok_or_else(|| anyhow::anyhow!("bench needs an [aggregate] stage"))?;
+        let aggregate_config = weir_plugin::parse_config(&config.stage_json("aggregate", aggregate)?)?;
         Ok(NativeChain {
-            check: json_schema_validator::logic::SchemaCheck::from_config(&config.stage_json("validate", validate)?)
-                .map_err(anyhow::Error::msg)?,
-            readable: readable_timestamp::logic::Readable::from_config(&config.stage_json("transform", transform)?)
-                .map_err(anyhow::Error::msg)?,
+            validate: Validator::from_config(&config.stage_json("validate", validate)?)?,
+            transform: Transformer::from_config(&config.stage_json("transform", transform)?)?,
+            aggregate: Aggregator::new(&aggregate_config),
         })
     }
 
-    /// Validate, transform, aggregate each message; returns how many passed.
-    fn run(&self, batch: Vec<Message>, analytics: &mut login_analytics::logic::Analytics) -> usize {
-        let mut ok = 0;
-        for message in batch {
-            if self.check.check(&message.value).is_err() {
-                continue;
-            }
-            if let Ok(value) = self.readable.apply(&message.value) {
-                analytics.update(&value);
-                ok += 1;
-            }
-        }
-        ok
+    /// Validate, transform, aggregate a batch, stage by stage as the pipeline does;
+    /// returns how many passed.
+    fn run(&mut self, batch: Vec<NativeMessage>) -> usize {
+        let verdicts = self.validate.validate_batch(&batch);
+        let valid: Vec<NativeMessage> = batch.into_iter().zip(verdicts).filter(|(_, v)| v.is_ok()).map(|(m, _)| m).collect();
+        let transformed = self.transformed(valid);
+        self.aggregate.update_batch(&transformed);
+        transformed.len()
     }
+
+    fn transformed(&mut self, batch: Vec<NativeMessage>) -> Vec<NativeMessage> {
+        let outputs = self.transform.transform_batch(&batch);
+        batch
+            .into_iter()
+            .zip(outputs)
+            .filter_map(|(m, out)| out.ok().map(|value| NativeMessage { value, ..m }))
+            .collect()
+    }
+}
+
+/// The host's records as the SDK's (the same fields), converted before any clock starts.
+fn native_batches(batches: &[Vec<Message>]) -> Vec<Vec<NativeMessage>> {
+    batches
+        .iter()
+        .map(|batch| {
+            batch
+                .iter()
+                .map(|m| NativeMessage {
+                    key: m.key.clone(),
+                    value: m.value.clone(),
+                    headers: Vec::new(),
+                    topic: m.topic.clone(),
+                    partition: m.partition,
+                    offset: m.offset,
+                    timestamp: m.timestamp,
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// Each stage alone, wasm against native, on the same batches: where the time goes.
@@ -178,19 +210,18 @@ fn per_stage(
     runtime: &Runtime,
     config: &Config,
     batches: &[Vec<Message>],
-    native: &NativeChain,
+    native: &mut NativeChain,
 ) -> anyhow::Result<Vec<(String, f64, f64)>> {
     use crate::pipeline::load_stage;
     use crate::stage::{aggregator::Aggregate, transformer::Transform, validator::Validate};
     let n: usize = batches.iter().map(Vec::len).sum();
     let micros = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
+    let native_in = native_batches(batches);
+    let native_transformed: Vec<Vec<NativeMessage>> = native_in.iter().map(|b| native.transformed(b.clone())).collect();
     let transformed: Vec<Vec<Message>> = batches
         .iter()
-        .map(|b| {
-            b.iter()
-                .map(|m| Message { value: native.readable.apply(&m.value).unwrap_or_default(), ..m.clone() })
-                .collect()
-        })
+        .zip(&native_transformed)
+        .map(|(b, out)| b.iter().zip(out).map(|(m, o)| Message { value: o.value.clone(), ..m.clone() }).collect())
         .collect();
     let mut stages = Vec::new();
     if let Some(v) = &config.validate {
@@ -199,7 +230,7 @@ fn per_stage(
         batches.iter().for_each(|b| drop(stage.run(b)));
         let wasm = micros(t.elapsed());
         let t = Instant::now();
-        batches.iter().flatten().for_each(|m| drop(native.check.check(&m.value)));
+        native_in.iter().for_each(|b| drop(native.validate.validate_batch(b)));
         stages.push(("validate".to_string(), wasm, micros(t.elapsed())));
     }
     if let Some(tr) = config.transform.first() {
@@ -208,7 +239,7 @@ fn per_stage(
         batches.iter().for_each(|b| drop(stage.run(b)));
         let wasm = micros(t.elapsed());
         let t = Instant::now();
-        batches.iter().flatten().for_each(|m| drop(native.readable.apply(&m.value)));
+        native_in.iter().for_each(|b| drop(native.transform.transform_batch(b)));
         stages.push(("transform".to_string(), wasm, micros(t.elapsed())));
     }
     if let Some(a) = &config.aggregate {
@@ -216,9 +247,8 @@ fn per_stage(
         let t = Instant::now();
         transformed.iter().for_each(|b| drop(stage.run(b)));
         let wasm = micros(t.elapsed());
-        let mut analytics = login_analytics::logic::Analytics::default();
         let t = Instant::now();
-        transformed.iter().flatten().for_each(|m| analytics.update(&m.value));
+        native_transformed.iter().for_each(|b| native.aggregate.update_batch(b));
         stages.push(("aggregate".to_string(), wasm, micros(t.elapsed())));
     }
     Ok(stages)
@@ -229,15 +259,7 @@ fn events(n: usize) -> Vec<Message> {
     (0..n)
         .map(|i| {
             let event = generator.next_event();
-            Message {
-                key: Some(event.key.into_bytes()),
-                value: event.value,
-                headers: Vec::new(),
-                topic: "bench".into(),
-                partition: 0,
-                offset: i as i64,
-                timestamp: None,
-            }
+            Message { key: Some(event.key.into_bytes()), ..Message::read_from("bench", 0, i as i64, event.value) }
         })
         .collect()
 }
@@ -281,7 +303,7 @@ fn through_broker(config: &Config, mut pipeline: Pipeline, n: usize) -> anyhow::
         drain_timeout: Duration::from_secs(60),
         on_batch: Some(&on_batch),
     };
-    run::run(&config, &client, &mut pipeline, &options, None)?;
+    run::process_topic(&config, &client, &mut pipeline, &options, None)?;
     let started = first.lock().unwrap().expect("at least one batch");
     Ok(per_s(n, started.elapsed()))
 }
@@ -302,7 +324,7 @@ fn latency(config: &Config, mut pipeline: Pipeline, rate: f64) -> anyhow::Result
                 drain_timeout: Duration::from_secs(30),
                 on_batch: None,
             };
-            run::run(&config, &client, &mut pipeline, &options, None)
+            run::process_topic(&config, &client, &mut pipeline, &options, None)
         });
         std::thread::sleep(Duration::from_millis(500)); // let the group form
         let options = kafka::generate::GenerateOptions {
@@ -314,7 +336,7 @@ fn latency(config: &Config, mut pipeline: Pipeline, rate: f64) -> anyhow::Result
             progress: false,
             stop: &stop_generating,
         };
-        kafka::generate::run(&config, &client, &options)?;
+        kafka::generate::produce(&config, &client, &options)?;
         std::thread::sleep(Duration::from_secs(1));
         stop_running.store(true, Ordering::Relaxed);
         runner.join().expect("runner thread")?;

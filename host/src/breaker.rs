@@ -56,7 +56,7 @@ impl Breaker {
         let before = self.consecutive;
         for outcome in outcomes {
             match outcome {
-                Outcome::DeadLetter(_, rejection) if rejection.fault => {
+                Outcome::DeadLetter(_, rejection) if rejection.is_fault() => {
                     self.consecutive += 1;
                     if self.consecutive >= self.limit {
                         let tripped = Tripped {
@@ -88,12 +88,12 @@ mod tests {
     }
 
     fn fault() -> Outcome {
-        let rejection = Rejection { stage: "transform".into(), plugin: "p".into(), violations: vec![], fault: true };
+        let rejection = Rejection { stage: "transform".into(), plugin: "p".into(), violations: vec![], fault: Some(crate::plugin::FaultKind::Trap) };
         Outcome::DeadLetter(message(), rejection)
     }
 
     fn invalid() -> Outcome {
-        let rejection = Rejection { stage: "validate".into(), plugin: "v".into(), violations: vec![], fault: false };
+        let rejection = Rejection { stage: "validate".into(), plugin: "v".into(), violations: vec![], fault: None };
         Outcome::DeadLetter(message(), rejection)
     }
 

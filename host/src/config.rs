@@ -209,34 +209,47 @@ impl Config {
     }
 
     /// The stage's config as the JSON its plugin's `init` receives. A `schema` given as a
-    /// path is replaced by the schema document itself: plugins never read files.
+    /// path is replaced by the schema document itself, and `resources` by the documents
+    /// they name (with a registry schema's references): plugins never read files.
     pub fn stage_json(&self, key: &str, stage: &StageConfig) -> Result<String, ConfigError> {
+        use serde_json::Value;
         let mut json = serde_json::to_value(&stage.config)
             .map_err(|e| self.key_error(&format!("{key}.config"), &e.to_string()))?;
-        if let Some(serde_json::Value::String(schema)) = json.get("schema").cloned() {
-            let document = self
-                .schema_document(&schema)
-                .map_err(|reason| self.key_error(&format!("{key}.config.schema"), &reason))?;
+        let mut resources = match json.get("resources") {
+            Some(Value::Object(table)) => crate::resources::load(self, table)
+                .map_err(|reason| self.key_error(&format!("{key}.config.resources"), &reason))?,
+            Some(_) => return Err(self.key_error(&format!("{key}.config.resources"), "must be a table of URI = path")),
+            None => serde_json::Map::new(),
+        };
+        if let Some(Value::String(schema)) = json.get("schema").cloned() {
+            let schema_error = |reason: String| self.key_error(&format!("{key}.config.schema"), &reason);
+            let document = if schema.starts_with(crate::registry::SCHEME) {
+                let (document, references) = self.registry_schema(&schema).map_err(schema_error)?;
+                crate::resources::add_missing(&mut resources, references);
+                document
+            } else {
+                load_schema(&self.resolve(Path::new(&schema))).map_err(schema_error)?
+            };
             json["schema"] = document;
+        }
+        if !resources.is_empty() {
+            json["resources"] = Value::Object(resources);
         }
         Ok(json.to_string())
     }
 }
 
 impl Config {
-    /// A schema from a file, or from the registry for `registry://SUBJECT[@VERSION]`.
-    pub fn schema_document(&self, schema: &str) -> Result<serde_json::Value, String> {
-        let Some(reference) = crate::registry::parse_reference(schema) else {
-            return load_schema(&self.resolve(Path::new(schema)));
-        };
-        let (subject, version) = reference?;
+    /// A schema from the registry, `registry://SUBJECT[@VERSION]`, with the documents it
+    /// references (Confluent `references`, fetched with it), by the name it uses for each.
+    pub fn registry_schema(&self, schema: &str) -> Result<(serde_json::Value, serde_json::Map<String, serde_json::Value>), String> {
+        let (subject, version) = crate::registry::parse_reference(schema)
+            .unwrap_or_else(|| Err(format!("`{schema}` is not registry://SUBJECT[@VERSION]")))?;
         let url = std::env::var("WEIR_REGISTRY").ok().filter(|u| !u.is_empty()).or_else(|| self.registry.url.clone());
         let url = url.ok_or_else(|| {
             format!("`{schema}` needs a schema registry: set `registry.url` in the config or WEIR_REGISTRY")
         })?;
-        let found = crate::registry::Registry::new(&url).get(&subject, version).map_err(|e| format!("{e:#}"))?;
-        serde_json::from_str(&found.schema)
-            .map_err(|e| format!("schema `{subject}` version {} in registry {url} is not JSON: {e}", found.version))
+        crate::registry::Registry::new(&url).get_with_references(&subject, version).map_err(|e| format!("{e:#}"))
     }
 }
 

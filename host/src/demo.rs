@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::kafka::{self, embedded::EmbeddedBroker, generate, run, stream_repair, topics};
 use crate::pipeline::{Pipeline, Stats};
-use crate::repair::Repairer;
+use crate::repair::RepairPipeline;
 use crate::report::Format;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -27,7 +27,7 @@ pub fn demo(mut config: Config, options: &DemoOptions, stop: Arc<AtomicBool>) ->
     let client = kafka::client_config(&config.kafka.brokers, &config.kafka.properties);
     let runtime = crate::runtime_for(Some(&config))?;
     let mut pipeline = Pipeline::from_config(&runtime, &config)?;
-    let mut repairer = Repairer::from_config(&runtime, &config)?;
+    let mut repairer = RepairPipeline::from_config(&runtime, &config)?;
 
     let stop_generating = AtomicBool::new(false);
     let stop_processing = AtomicBool::new(false);
@@ -49,7 +49,7 @@ pub fn demo(mut config: Config, options: &DemoOptions, stop: Arc<AtomicBool>) ->
                 progress: false,
                 stop: &stop_generating,
             };
-            generate::run(&config, &client, &options)
+            generate::produce(&config, &client, &options)
         });
         let runner = scope.spawn(|| {
             let options = run::RunOptions {
@@ -59,9 +59,9 @@ pub fn demo(mut config: Config, options: &DemoOptions, stop: Arc<AtomicBool>) ->
                 drain_timeout: Duration::from_secs(10),
                 on_batch: Some(&on_batch),
             };
-            run::run(&config, &client, &mut pipeline, &options, None)
+            run::process_topic(&config, &client, &mut pipeline, &options, None)
         });
-        let repair = scope.spawn(|| stream_repair::run(&config, &client, &mut repairer, &stop_processing, Duration::from_secs(10)));
+        let repair = scope.spawn(|| stream_repair::repair_topic(&config, &client, &mut repairer, &stop_processing, Duration::from_secs(10)));
 
         while started.elapsed() < options.duration && !stop.load(Ordering::Relaxed) && !runner.is_finished() {
             std::thread::sleep(Duration::from_millis(1000));

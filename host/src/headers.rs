@@ -6,6 +6,8 @@ use crate::pipeline::Rejection;
 pub const STAGE: &str = "weir.error.stage";
 pub const PLUGIN: &str = "weir.error.plugin";
 pub const REASONS: &str = "weir.error.reasons";
+/// `violation`, or the kind of plugin fault (trap, cpu, memory, contract, oversize, instantiate).
+pub const KIND: &str = "weir.error.kind";
 pub const SOURCE_TOPIC: &str = "weir.source.topic";
 pub const SOURCE_PARTITION: &str = "weir.source.partition";
 pub const SOURCE_OFFSET: &str = "weir.source.offset";
@@ -46,6 +48,7 @@ pub fn dead_letter(message: &Message, rejection: &Rejection) -> Vec<Header> {
     headers.push(header(STAGE, rejection.stage.as_str()));
     headers.push(header(PLUGIN, rejection.plugin.as_str()));
     headers.push(header(REASONS, serde_json::to_vec(&rejection.violations).expect("violations serialise")));
+    headers.push(header(KIND, rejection.kind()));
     headers.extend(source(message));
     headers.push(header(REPAIR_ATTEMPTS, repair_attempts(&message.headers).to_string()));
     headers
@@ -101,11 +104,12 @@ mod tests {
             stage: "validate".into(),
             plugin: "json-schema-validator".into(),
             violations: vec![Violation { path: "/ip".into(), reason: "bad".into() }],
-            fault: false,
+            fault: None,
         };
         let h = dead_letter(&m, &rejection);
         assert_eq!(get(&h, "trace-id"), Some(&b"abc"[..]));
         assert_eq!(get(&h, STAGE), Some(&b"validate"[..]));
+        assert_eq!(get(&h, KIND), Some(&b"violation"[..]));
         assert_eq!(h.iter().filter(|x| x.key == STAGE).count(), 1);
         assert_eq!(get(&h, SOURCE_PARTITION), Some(&b"2"[..]));
         assert_eq!(get(&h, SOURCE_OFFSET), Some(&b"41"[..]));

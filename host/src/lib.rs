@@ -1,10 +1,11 @@
 //! weir: streams Kafka records through WebAssembly plugins.
 //!
 //! The host owns I/O, limits and delivery; plugins (components implementing a world of
-//! `wit/weir.wit`) own the logic. Modules, from the contract outwards:
-//! `bindings` (generated from WIT) → `plugin` (engine, sandbox, loading) → `stage`
-//! (one instance of one world, with fault isolation) → `pipeline` / `repair` (the
-//! stage chain, no I/O) → `offline` (files) and the CLI.
+//! `wit/weir.wit`) own the logic. Modules, from the contract outwards: `bindings`
+//! (generated from WIT) → `plugin` (engine, sandbox, limiter, faults, loading) → `stage`
+//! (one instance of one world, with fault isolation) → `pipeline` / `repair` (the stage
+//! chains, no I/O) → `driver` (the one loop: a `Source`, the plugins, a `Sink`) → `offline`
+//! (files) and `kafka` (topics) as sources and sinks → the CLI (`cmd/` in the binary).
 
 pub mod bench;
 pub mod bindings;
@@ -12,17 +13,20 @@ pub mod breaker;
 pub mod config;
 pub mod dead_letter;
 pub mod demo;
-pub mod error;
+pub mod driver;
+pub mod headers;
 pub mod hot_swap;
 pub mod kafka;
+pub mod metrics;
 pub mod offline;
 pub mod pipeline;
 pub mod plugin;
 pub mod plugin_tool;
 pub mod registry;
 pub mod repair;
-pub mod scaffold;
 pub mod report;
+pub mod resources;
+pub mod scaffold;
 pub mod stage;
 
 use plugin::cache::CompileCache;

@@ -1,14 +1,20 @@
-//! `weir process` and `weir repair --input`: the pipeline over JSON-lines files.
+//! Files as a source and a sink: `weir process` and `weir repair --input` over JSON lines.
 
-use crate::bindings::types::Message;
+use crate::bindings::types::{Header, Message};
 use crate::config::Config;
 use crate::dead_letter::DeadLetterLine;
+use crate::driver::process::{self, FinalReport, OnTrip};
+use crate::driver::repair::{RepairRoute, RepairStats};
+use crate::driver::{Flow, Sink, Source};
+use crate::headers;
 use crate::pipeline::{Outcome, Pipeline};
-use crate::repair::{Repaired, Repairer};
+use crate::repair::RepairPipeline;
 use crate::report::Format;
 use anyhow::Context;
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 /// Where lines come from and go to; `None` means stdin, stdout or stderr.
 pub struct Files {
@@ -18,25 +24,175 @@ pub struct Files {
     pub rejects: Option<PathBuf>,
 }
 
-impl Files {
-    fn reader(&self) -> anyhow::Result<(String, Box<dyn BufRead>)> {
-        Ok(match &self.input {
+/// `weir process`: every line ends up in the output or the dead-letter stream.
+pub fn process(pipeline: &mut Pipeline, config: &Config, files: &Files, report: Format) -> anyhow::Result<FinalReport> {
+    let mut io = FileIo::open(files)?;
+    let options = process::Options {
+        on_trip: OnTrip::Stop,
+        max_consecutive_faults: config.pipeline.max_consecutive_faults,
+        report_every: None,
+        report_format: report,
+        on_batch: None,
+    };
+    process::drive(&mut io, pipeline, &to_the_end(config), &options, None)
+}
+
+/// `weir repair --input`: repaired values out, unrepairable records with reasons.
+/// Input lines may be dead letters written by `weir process` or plain JSON values.
+pub fn repair(repairer: &mut RepairPipeline, config: &Config, files: &Files) -> anyhow::Result<RepairStats> {
+    let mut io = FileIo { dead_letters: true, ..FileIo::open(files)? };
+    crate::driver::repair::drive(&mut io, repairer, &to_the_end(config))
+}
+
+/// Files end by themselves: no stop signal, nothing to drain.
+fn to_the_end(config: &Config) -> Flow<'static> {
+    static NEVER: AtomicBool = AtomicBool::new(false);
+    Flow { batch_size: config.pipeline.batch_size, stop: &NEVER, drain: Duration::ZERO }
+}
+
+struct FileIo {
+    /// `input.jsonl` or `stdin`: the records' `topic`; their `offset` is the line number.
+    source: String,
+    reader: Box<dyn BufRead + Send>,
+    line_no: u64,
+    /// Lines are dead letters as `weir process` writes them (for repair).
+    dead_letters: bool,
+    output: Box<dyn Write>,
+    rejects: Box<dyn Write>,
+}
+
+impl FileIo {
+    fn open(files: &Files) -> anyhow::Result<FileIo> {
+        let (source, reader): (String, Box<dyn BufRead + Send>) = match &files.input {
             Some(path) => {
-                let file = std::fs::File::open(path)
-                    .with_context(|| format!("cannot open input {}", path.display()))?;
+                let file = std::fs::File::open(path).with_context(|| format!("cannot open input {}", path.display()))?;
                 (display_name(path), Box::new(std::io::BufReader::new(file)))
             }
-            None => ("stdin".to_string(), Box::new(std::io::stdin().lock())),
+            None => ("stdin".to_string(), Box::new(std::io::BufReader::new(std::io::stdin()))),
+        };
+        Ok(FileIo {
+            source,
+            reader,
+            line_no: 0,
+            dead_letters: false,
+            output: open_or(files.output.as_deref(), || Box::new(std::io::stdout().lock()))?,
+            rejects: open_or(files.rejects.as_deref(), || Box::new(std::io::stderr()))?,
         })
     }
 
-    fn output(&self) -> anyhow::Result<Box<dyn Write>> {
-        open_or(self.output.as_deref(), || Box::new(std::io::stdout().lock()))
+    /// The next non-blank line, its newline cut. Lines need not be UTF-8: whatever bytes
+    /// they hold become the record's value.
+    fn next_line(&mut self) -> anyhow::Result<Option<Vec<u8>>> {
+        loop {
+            let mut line = Vec::new();
+            if self.reader.read_until(b'\n', &mut line).context("cannot read input")? == 0 {
+                return Ok(None);
+            }
+            self.line_no += 1;
+            while matches!(line.last(), Some(b'\n' | b'\r')) {
+                line.pop();
+            }
+            if !line.is_empty() {
+                return Ok(Some(line));
+            }
+        }
     }
 
-    fn rejects(&self) -> anyhow::Result<Box<dyn Write>> {
-        open_or(self.rejects.as_deref(), || Box::new(std::io::stderr()))
+    fn record(&self, line: Vec<u8>) -> Message {
+        let message = Message::read_from(&self.source, 0, self.line_no as i64, line);
+        if self.dead_letters { from_dead_letter_line(message) } else { message }
     }
+}
+
+/// A `--dead-letter` line as the dead letter it was: original value, where it came from,
+/// and its violations as the `weir.error.reasons` header (as on the dead-letter topic).
+/// Any other line is a value whose violations are not known yet.
+fn from_dead_letter_line(message: Message) -> Message {
+    let Ok(letter) = serde_json::from_slice::<DeadLetterLine>(&message.value) else {
+        return message;
+    };
+    let Some(value) = letter.value_bytes() else {
+        return message;
+    };
+    let (topic, offset) = match letter.source.rsplit_once(':') {
+        Some((topic, offset)) if offset.parse::<i64>().is_ok() => (topic.to_string(), offset.parse().unwrap_or_default()),
+        _ => (letter.source.clone(), 0),
+    };
+    let mut headers = Vec::new();
+    if !letter.violations.is_empty() {
+        let reasons = serde_json::to_vec(&letter.violations).expect("violations serialise");
+        headers.push(Header { key: headers::REASONS.to_string(), value: reasons });
+    }
+    Message { value, headers, topic, offset, ..message }
+}
+
+impl Source for FileIo {
+    fn poll(&mut self, max: usize, _wait: Duration) -> anyhow::Result<Option<Vec<Message>>> {
+        let mut batch = Vec::with_capacity(max);
+        while batch.len() < max {
+            match self.next_line()? {
+                Some(line) => batch.push(self.record(line)),
+                None if batch.is_empty() => return Ok(None),
+                None => break,
+            }
+        }
+        Ok(Some(batch))
+    }
+}
+
+impl Sink<Outcome> for FileIo {
+    fn send(&mut self, outcomes: Vec<Outcome>) -> anyhow::Result<()> {
+        for outcome in outcomes {
+            match outcome {
+                Outcome::Processed(m) => write_line(&mut self.output, &m.value)?,
+                Outcome::DeadLetter(m, rejection) => {
+                    let (value, value_base64) = DeadLetterLine::encode_value(&m.value);
+                    let line = DeadLetterLine {
+                        source: format!("{}:{}", m.topic, m.offset),
+                        stage: rejection.stage,
+                        plugin: rejection.plugin,
+                        violations: rejection.violations,
+                        value,
+                        value_base64,
+                    };
+                    write_line(&mut self.rejects, &serde_json::to_vec(&line)?)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, _drain: Duration) -> anyhow::Result<()> {
+        self.output.flush()?;
+        self.rejects.flush()?;
+        Ok(())
+    }
+}
+
+impl Sink<RepairRoute> for FileIo {
+    fn send(&mut self, routes: Vec<RepairRoute>) -> anyhow::Result<()> {
+        for route in routes {
+            match route {
+                RepairRoute::Fixed { value, .. } => write_line(&mut self.output, &value)?,
+                RepairRoute::Parked { letter, reason } => {
+                    let (value, value_base64) = DeadLetterLine::encode_value(&letter.value);
+                    let source = format!("{}:{}", letter.topic, letter.offset);
+                    let line = UnrepairableLine { source, reason, value, value_base64 };
+                    write_line(&mut self.rejects, &serde_json::to_vec(&line)?)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, drain: Duration) -> anyhow::Result<()> {
+        <Self as Sink<Outcome>>::finish(self, drain)
+    }
+}
+
+fn write_line(out: &mut dyn Write, line: &[u8]) -> std::io::Result<()> {
+    out.write_all(line)?;
+    out.write_all(b"\n")
 }
 
 fn open_or(path: Option<&Path>, default: impl FnOnce() -> Box<dyn Write>) -> anyhow::Result<Box<dyn Write>> {
@@ -50,141 +206,6 @@ fn open_or(path: Option<&Path>, default: impl FnOnce() -> Box<dyn Write>) -> any
 
 fn display_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string())
-}
-
-/// Reads JSON lines in batches; blank lines are not records and are skipped.
-/// Lines need not be UTF-8: whatever bytes they hold become the record's value.
-fn for_each_batch(
-    mut reader: Box<dyn BufRead>,
-    batch_size: usize,
-    mut handle: impl FnMut(Vec<(u64, Vec<u8>)>) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let mut batch = Vec::with_capacity(batch_size);
-    let mut line_no = 0u64;
-    loop {
-        let mut line = Vec::new();
-        let read = reader.read_until(b'\n', &mut line).context("cannot read input")?;
-        if read == 0 {
-            break;
-        }
-        line_no += 1;
-        while matches!(line.last(), Some(b'\n' | b'\r')) {
-            line.pop();
-        }
-        if line.is_empty() {
-            continue;
-        }
-        batch.push((line_no, line));
-        if batch.len() == batch_size {
-            handle(std::mem::replace(&mut batch, Vec::with_capacity(batch_size)))?;
-        }
-    }
-    if !batch.is_empty() {
-        handle(batch)?;
-    }
-    Ok(())
-}
-
-fn message(source: &str, line_no: u64, value: Vec<u8>) -> Message {
-    Message {
-        key: None,
-        value,
-        headers: Vec::new(),
-        topic: source.to_string(),
-        partition: 0,
-        offset: line_no as i64,
-        timestamp: None,
-    }
-}
-
-/// `weir process`: every line ends up in the output or the dead-letter stream.
-pub fn process(pipeline: &mut Pipeline, config: &Config, files: &Files, report: Format) -> anyhow::Result<()> {
-    let (source, reader) = files.reader()?;
-    let mut output = files.output()?;
-    let mut dead = files.rejects()?;
-    let mut breaker = crate::breaker::Breaker::new(config.pipeline.max_consecutive_faults);
-    for_each_batch(reader, config.pipeline.batch_size, |batch| {
-        let messages = batch.into_iter().map(|(n, line)| message(&source, n, line)).collect();
-        let outcomes = pipeline.process(messages);
-        breaker.check(&outcomes).map_err(|tripped| anyhow::anyhow!("{tripped}; stopping"))?;
-        for outcome in outcomes {
-            match outcome {
-                Outcome::Processed(m) => {
-                    output.write_all(&m.value)?;
-                    output.write_all(b"\n")?;
-                }
-                Outcome::DeadLetter(m, rejection) => {
-                    let (value, value_base64) = DeadLetterLine::encode_value(&m.value);
-                    let line = DeadLetterLine {
-                        source: format!("{}:{}", m.topic, m.offset),
-                        stage: rejection.stage,
-                        plugin: rejection.plugin,
-                        violations: rejection.violations,
-                        value,
-                        value_base64,
-                    };
-                    serde_json::to_writer(&mut dead, &line)?;
-                    dead.write_all(b"\n")?;
-                }
-            }
-        }
-        Ok(())
-    })?;
-    output.flush()?;
-    dead.flush()?;
-    print_report(pipeline, report)
-}
-
-pub fn print_report(pipeline: &mut Pipeline, format: Format) -> anyhow::Result<()> {
-    crate::say!("{}", pipeline.report(Vec::new())?.render(format));
-    Ok(())
-}
-
-/// `weir repair --input`: repaired values out, unrepairable records with reasons.
-/// Input lines may be dead letters written by `weir process` or plain JSON values.
-pub fn repair(repairer: &mut Repairer, config: &Config, files: &Files) -> anyhow::Result<(u64, u64)> {
-    let (source, reader) = files.reader()?;
-    let mut output = files.output()?;
-    let mut rejects = files.rejects()?;
-    let (mut fixed, mut unrepairable) = (0u64, 0u64);
-    for_each_batch(reader, config.pipeline.batch_size, |batch| {
-        let mut origins = Vec::with_capacity(batch.len());
-        let items = batch
-            .into_iter()
-            .map(|(n, line)| {
-                let letter = serde_json::from_slice::<DeadLetterLine>(&line).ok();
-                let origin = letter.as_ref().map(|l| l.source.clone()).unwrap_or_else(|| format!("{source}:{n}"));
-                let (value, violations) = match letter.as_ref().and_then(|l| Some((l.value_bytes()?, l))) {
-                    Some((value, l)) if !l.violations.is_empty() => (value, Some(l.violations.clone())),
-                    Some((value, _)) => (value, None),
-                    None => (line, None),
-                };
-                origins.push(origin);
-                (message(&source, n, value), violations)
-            })
-            .collect::<Vec<_>>();
-        let values: Vec<Vec<u8>> = items.iter().map(|(m, _)| m.value.clone()).collect();
-        for ((result, origin), original) in repairer.repair(items).into_iter().zip(origins).zip(values) {
-            match result {
-                Repaired::Fixed(value) => {
-                    fixed += 1;
-                    output.write_all(&value)?;
-                    output.write_all(b"\n")?;
-                }
-                Repaired::Unrepairable(reason) => {
-                    unrepairable += 1;
-                    let (value, value_base64) = DeadLetterLine::encode_value(&original);
-                    let line = UnrepairableLine { source: origin, reason, value, value_base64 };
-                    serde_json::to_writer(&mut rejects, &line)?;
-                    rejects.write_all(b"\n")?;
-                }
-            }
-        }
-        Ok(())
-    })?;
-    output.flush()?;
-    rejects.flush()?;
-    Ok((fixed, unrepairable))
 }
 
 /// One line of an `--unrepairable` file.

@@ -5,8 +5,9 @@
 
 use crate::bindings::types::{Message, Violation};
 use crate::config::{Config, StageConfig};
-use crate::error::Fault;
+use crate::plugin::{Fault, FaultKind};
 use crate::plugin::Runtime;
+pub use crate::metrics::Stats;
 use crate::stage::aggregator::Aggregate;
 use crate::stage::transformer::Transform;
 use crate::stage::validator::Validate;
@@ -30,9 +31,10 @@ pub struct Rejection {
     pub stage: String,
     pub plugin: String,
     pub violations: Vec<Violation>,
-    /// The plugin failed (trap, limit, broken contract) rather than judging the record.
+    /// Set when the plugin failed (trap, limit, broken contract) rather than judging
+    /// the record.
     #[serde(skip)]
-    pub fault: bool,
+    pub fault: Option<FaultKind>,
 }
 
 impl Rejection {
@@ -41,12 +43,21 @@ impl Rejection {
             stage: stage.name().to_string(),
             plugin: plugin_name(stage.plugin_path()),
             violations,
-            fault: false,
+            fault: None,
         }
     }
 
     fn fault<K: Kind>(stage: &Stage<K>, fault: Fault) -> Rejection {
-        Rejection { fault: true, ..Rejection::new(stage, vec![root_violation(format!("plugin {}", fault.reason))]) }
+        Rejection { fault: Some(fault.kind), ..Rejection::new(stage, vec![root_violation(format!("plugin {}", fault.reason))]) }
+    }
+
+    pub fn is_fault(&self) -> bool {
+        self.fault.is_some()
+    }
+
+    /// `violation` when the plugin judged the record, else the fault's kind.
+    pub fn kind(&self) -> &'static str {
+        self.fault.map_or("violation", FaultKind::as_str)
     }
 
     /// The reasons as one line, for logs.
@@ -73,15 +84,6 @@ pub fn plugin_name(path: &Path) -> String {
     path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
-/// Counts since start, for reports and metrics.
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct Stats {
-    pub records_in: u64,
-    pub processed: u64,
-    pub dead_letters: u64,
-    /// Records the aggregator failed on: delivered, but missing from the analytics.
-    pub aggregate_faults: u64,
-}
 
 pub struct Pipeline {
     validate: Option<Stage<Validate>>,
@@ -144,7 +146,7 @@ impl Pipeline {
 
     /// The report so far: the counts, `extra` pipeline-level counts, and the aggregator's
     /// analytics if there is an aggregator.
-    pub fn report(&mut self, extra: Vec<(&'static str, u64)>) -> Result<crate::report::Report<'_>, crate::error::PluginError> {
+    pub fn report(&mut self, extra: Vec<(&'static str, u64)>) -> Result<crate::report::Report<'_>, crate::plugin::PluginError> {
         let analytics = match &mut self.aggregate {
             Some(stage) => Some((plugin_name(stage.plugin_path()), stage.report()?)),
             None => None,
@@ -166,7 +168,7 @@ impl Pipeline {
         self.stats.records_in += total as u64;
         let mut outcomes: Vec<Option<Outcome>> = (0..total).map(|_| None).collect();
         // Records still in flight, and the index in the batch of each.
-        let mut live = InFlight { index: (0..total).collect(), messages: batch };
+        let mut live = Remaining { index: (0..total).collect(), messages: batch };
 
         if let Some(stage) = &mut self.validate {
             let verdicts = stage.run(&live.messages);
@@ -232,16 +234,16 @@ impl Pipeline {
     }
 }
 
-/// The records of a batch that no stage has rejected yet.
-struct InFlight {
+/// The records of a batch that no stage has rejected yet, with their places in it.
+struct Remaining {
     index: Vec<usize>,
     messages: Vec<Message>,
 }
 
-impl InFlight {
+impl Remaining {
     /// Pairs each record with its stage result; `decide` keeps it (returns it) or settles it.
-    fn keep<R>(self, results: Vec<R>, mut decide: impl FnMut(usize, Message, R) -> Option<Message>) -> InFlight {
-        let mut kept = InFlight { index: Vec::with_capacity(self.index.len()), messages: Vec::with_capacity(self.index.len()) };
+    fn keep<R>(self, results: Vec<R>, mut decide: impl FnMut(usize, Message, R) -> Option<Message>) -> Remaining {
+        let mut kept = Remaining { index: Vec::with_capacity(self.index.len()), messages: Vec::with_capacity(self.index.len()) };
         for ((i, message), result) in self.index.into_iter().zip(self.messages).zip(results) {
             if let Some(message) = decide(i, message, result) {
                 kept.index.push(i);

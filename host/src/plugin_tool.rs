@@ -123,14 +123,9 @@ pub fn test(runtime: &Runtime, path: &Path, input: &Path, config: Option<&Path>)
         .split(|b| *b == b'\n')
         .enumerate()
         .filter(|(_, line)| !line.is_empty())
-        .map(|(i, line)| Message {
-            key: None,
-            value: line.strip_suffix(b"\r").unwrap_or(line).to_vec(),
-            headers: Vec::new(),
-            topic: input.display().to_string(),
-            partition: 0,
-            offset: i as i64 + 1,
-            timestamp: None,
+        .map(|(i, line)| {
+            let value = line.strip_suffix(b"\r").unwrap_or(line).to_vec();
+            Message::read_from(&input.display().to_string(), 0, i as i64 + 1, value)
         })
         .collect();
     let limits = Limits::default();

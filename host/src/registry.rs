@@ -24,7 +24,21 @@ pub struct SchemaVersion {
     pub schema_type: Option<String>,
     /// The schema document, as text.
     pub schema: String,
+    /// Other subjects the schema refers to, each by the name its `$ref`s use.
+    #[serde(default)]
+    pub references: Vec<Reference>,
 }
+
+/// A Confluent schema reference: `$ref: "<name>"` means `subject` at `version`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+pub struct Reference {
+    pub name: String,
+    pub subject: String,
+    pub version: i64,
+}
+
+/// References followed at most this deep (a cycle of references ends here too).
+const MAX_REFERENCE_DEPTH: usize = 16;
 
 impl Registry {
     pub fn new(url: &str) -> Registry {
@@ -34,11 +48,19 @@ impl Registry {
 
     /// Registers `schema` (JSON text) under `subject`; returns the registry's schema id.
     pub fn register(&self, subject: &str, schema: &str) -> anyhow::Result<i64> {
+        self.register_with_references(subject, schema, &[])
+    }
+
+    /// Registers a schema that refers to other subjects.
+    pub fn register_with_references(&self, subject: &str, schema: &str, references: &[Reference]) -> anyhow::Result<i64> {
         #[derive(Deserialize)]
         struct Registered {
             id: i64,
         }
-        let body = serde_json::json!({ "schemaType": "JSON", "schema": schema });
+        let mut body = serde_json::json!({ "schemaType": "JSON", "schema": schema });
+        if !references.is_empty() {
+            body["references"] = serde_json::to_value(references)?;
+        }
         let url = format!("{}/subjects/{subject}/versions", self.url);
         let response = self
             .agent
@@ -55,6 +77,40 @@ impl Registry {
         let url = format!("{}/subjects/{subject}/versions/{version}", self.url);
         let response = self.agent.get(&url).call().map_err(|e| self.error(subject, e))?;
         Ok(response.into_json()?)
+    }
+
+    /// A subject's schema document and, by name, every document it references (following
+    /// references of references).
+    pub fn get_with_references(
+        &self,
+        subject: &str,
+        version: Option<u32>,
+    ) -> anyhow::Result<(serde_json::Value, serde_json::Map<String, serde_json::Value>)> {
+        let found = self.get(subject, version)?;
+        let document = self.document(&found)?;
+        let mut documents = serde_json::Map::new();
+        let mut pending: Vec<(Reference, usize)> = found.references.into_iter().map(|r| (r, 1)).collect();
+        while let Some((reference, depth)) = pending.pop() {
+            if documents.contains_key(&reference.name) {
+                continue;
+            }
+            anyhow::ensure!(
+                depth <= MAX_REFERENCE_DEPTH,
+                "schema `{subject}` has references more than {MAX_REFERENCE_DEPTH} deep in registry {}",
+                self.url
+            );
+            let version = u32::try_from(reference.version).ok();
+            let referenced = self.get(&reference.subject, version)?;
+            documents.insert(reference.name.clone(), self.document(&referenced)?);
+            pending.extend(referenced.references.into_iter().map(|r| (r, depth + 1)));
+        }
+        Ok((document, documents))
+    }
+
+    fn document(&self, found: &SchemaVersion) -> anyhow::Result<serde_json::Value> {
+        serde_json::from_str(&found.schema).map_err(|e| {
+            anyhow::anyhow!("schema `{}` version {} in registry {} is not JSON: {e}", found.subject, found.version, self.url)
+        })
     }
 
     fn error(&self, subject: &str, error: ureq::Error) -> anyhow::Error {
@@ -93,13 +149,6 @@ pub fn parse_reference(reference: &str) -> Option<Result<(String, Option<u32>), 
     })
 }
 
-/// The subject weir registers a schema file under: Confluent's TopicNameStrategy.
-pub fn subjects(config: &crate::config::Config) -> Vec<(String, &'static str)> {
-    vec![
-        (format!("{}-value", config.kafka.input_topic), "schemas/user-login.json"),
-        (format!("{}-value", config.kafka.output_topic), "schemas/user-login-processed.json"),
-    ]
-}
 
 #[cfg(test)]
 mod tests {

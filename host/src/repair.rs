@@ -17,14 +17,15 @@ pub enum Repaired {
     Unrepairable(String),
 }
 
-pub struct Repairer {
+/// The repair chain: the repair plugin, then the validator on what it made.
+pub struct RepairPipeline {
     repair: Stage<Repair>,
     validate: Option<Stage<Validate>>,
     pub max_attempts: u32,
 }
 
-impl Repairer {
-    pub fn from_config(runtime: &Runtime, config: &Config) -> anyhow::Result<Repairer> {
+impl RepairPipeline {
+    pub fn from_config(runtime: &Runtime, config: &Config) -> anyhow::Result<RepairPipeline> {
         let Some(repair) = &config.repair else {
             anyhow::bail!(
                 "config {}: no [repair] stage. Add one with `plugin = \"target/plugins/dead-letter-repair.wasm\"`",
@@ -35,7 +36,7 @@ impl Repairer {
             Some(v) => Some(load_stage::<Validate>(runtime, config, "validate", v)?),
             None => None,
         };
-        Ok(Repairer {
+        Ok(RepairPipeline {
             repair: load_stage::<Repair>(runtime, config, "repair", &repair.stage)?,
             validate,
             max_attempts: repair.max_attempts,

@@ -13,31 +13,36 @@ pub enum Lang {
 
 const CONTRACT: &str = include_str!("../../wit/weir.wit");
 
+/// A template per world: `$dir/$world.$file.tmpl` for each of the four worlds.
+macro_rules! per_world {
+    ($world:expr, $dir:literal, $file:literal) => {
+        match $world {
+            World::Validator => include_str!(concat!("../templates/", $dir, "/validator.", $file, ".tmpl")),
+            World::Transformer => include_str!(concat!("../templates/", $dir, "/transformer.", $file, ".tmpl")),
+            World::Repairer => include_str!(concat!("../templates/", $dir, "/repairer.", $file, ".tmpl")),
+            World::Aggregator => include_str!(concat!("../templates/", $dir, "/aggregator.", $file, ".tmpl")),
+        }
+    };
+}
+
 /// (path in the project, template)
 fn rust_files(world: World) -> Vec<(&'static str, &'static str)> {
-    let (lib, logic) = match world {
-        World::Validator => (include_str!("../templates/rust/validator.lib.rs"), include_str!("../templates/rust/validator.logic.rs")),
-        World::Transformer => (include_str!("../templates/rust/transformer.lib.rs"), include_str!("../templates/rust/transformer.logic.rs")),
-        World::Repairer => (include_str!("../templates/rust/repairer.lib.rs"), include_str!("../templates/rust/repairer.logic.rs")),
-        World::Aggregator => (include_str!("../templates/rust/aggregator.lib.rs"), include_str!("../templates/rust/aggregator.logic.rs")),
-    };
     vec![
         ("Cargo.toml", include_str!("../templates/rust/Cargo.toml.tmpl")),
         ("rust-toolchain.toml", include_str!("../templates/rust/rust-toolchain.toml.tmpl")),
         ("README.md", include_str!("../templates/rust/README.md.tmpl")),
         ("sample.jsonl", include_str!("../templates/rust/sample.jsonl.tmpl")),
-        ("wit/weir.wit", CONTRACT),
-        ("src/lib.rs", lib),
-        ("src/logic.rs", logic),
+        ("src/lib.rs", per_world!(world, "rust", "lib.rs")),
+        ("src/logic.rs", per_world!(world, "rust", "logic.rs")),
     ]
 }
 
 const SAMPLE: &str = include_str!("../templates/rust/sample.jsonl.tmpl");
 
-fn js_files() -> Vec<(&'static str, &'static str)> {
+fn js_files(world: World) -> Vec<(&'static str, &'static str)> {
     vec![
-        ("plugin.js", include_str!("../templates/js/plugin.js.tmpl")),
-        ("plugin.test.js", include_str!("../templates/js/plugin.test.js.tmpl")),
+        ("plugin.js", per_world!(world, "js", "plugin.js")),
+        ("plugin.test.js", per_world!(world, "js", "test.js")),
         ("package.json", include_str!("../templates/js/package.json.tmpl")),
         ("build.sh", include_str!("../templates/js/build.sh.tmpl")),
         ("README.md", include_str!("../templates/js/README.md.tmpl")),
@@ -46,16 +51,41 @@ fn js_files() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
-fn python_files() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("logic.py", include_str!("../templates/python/logic.py.tmpl")),
-        ("app.py", include_str!("../templates/python/app.py.tmpl")),
-        ("test_logic.py", include_str!("../templates/python/test_logic.py.tmpl")),
+fn python_files(world: World) -> Vec<(&'static str, &'static str)> {
+    let mut files = vec![
+        ("app.py", per_world!(world, "python", "app.py")),
+        ("logic.py", per_world!(world, "python", "logic.py")),
+        ("test_logic.py", per_world!(world, "python", "test_logic.py")),
         ("build.sh", include_str!("../templates/python/build.sh.tmpl")),
         ("README.md", include_str!("../templates/python/README.md.tmpl")),
         ("sample.jsonl", SAMPLE),
         ("wit/weir.wit", CONTRACT),
-    ]
+    ];
+    if world == World::Aggregator {
+        files.push(("aggregate.py", include_str!("../templates/python/aggregate.py.tmpl")));
+    }
+    files
+}
+
+/// The SDK by path when this weir was built from a checkout that is still there, else by
+/// version from crates.io (once published).
+fn sdk_dependency() -> String {
+    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
+    match sdk.canonicalize() {
+        Ok(path) if path.join("Cargo.toml").exists() => {
+            format!("weir-plugin = {{ path = {:?} }}", path.display().to_string())
+        }
+        _ => format!("weir-plugin = \"{}\"", env!("CARGO_PKG_VERSION")),
+    }
+}
+
+fn trait_name(world: World) -> &'static str {
+    match world {
+        World::Validator => "Validator",
+        World::Transformer => "Transformer",
+        World::Repairer => "Repairer",
+        World::Aggregator => "Aggregator",
+    }
 }
 
 /// Creates `dir/NAME`. Refuses to overwrite anything.
@@ -68,15 +98,13 @@ pub fn new_plugin(dir: &Path, name: &str, world: World, lang: Lang) -> anyhow::R
     anyhow::ensure!(!root.exists(), "{} already exists; pick another name or directory", root.display());
     let files = match (lang, world) {
         (Lang::Rust, _) => rust_files(world),
-        (Lang::Js, World::Transformer) => js_files(),
-        (Lang::Python, World::Transformer) => python_files(),
-        (Lang::Js | Lang::Python, _) => anyhow::bail!(
-            "--lang {} generates `transformer` plugins only so far; use --lang rust for a {world}",
-            if lang == Lang::Js { "js" } else { "python" }
-        ),
+        (Lang::Js, _) => js_files(world),
+        (Lang::Python, _) => python_files(world),
     };
     for (path, template) in files {
         let text = template
+            .replace("{{sdk_dependency}}", &sdk_dependency())
+            .replace("{{trait}}", trait_name(world))
             .replace("{{name}}", name)
             .replace("{{lib}}", &name.replace('-', "_"))
             .replace("{{world}}", world.name());

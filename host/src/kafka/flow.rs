@@ -75,7 +75,7 @@ pub fn producer(base: &ClientConfig) -> anyhow::Result<ThreadedProducer<Acks>> {
     Ok(config.create_with_context(Acks)?)
 }
 
-struct InFlight {
+struct Unacked {
     ticket: Arc<Ticket>,
     /// Last offset of the batch per (topic, partition).
     offsets: Vec<(String, i32, i64)>,
@@ -84,7 +84,7 @@ struct InFlight {
 pub struct Flow {
     consumer: BaseConsumer,
     producer: ThreadedProducer<Acks>,
-    inflight: VecDeque<InFlight>,
+    inflight: VecDeque<Unacked>,
     max_inflight: usize,
     /// Consecutive poll errors, for backoff while a broker is away.
     poll_errors: u32,
@@ -155,7 +155,7 @@ impl Flow {
         for record in &outgoing {
             produce(&self.producer, record, ticket.clone())?;
         }
-        self.inflight.push_back(InFlight { ticket, offsets: positions.0 });
+        self.inflight.push_back(Unacked { ticket, offsets: positions.0 });
         while self.inflight.len() > self.max_inflight {
             self.settle()?;
             std::thread::sleep(Duration::from_millis(1));

@@ -176,7 +176,7 @@ pub struct GenerateStats {
     pub invalid: u64,
 }
 
-pub fn run(config: &Config, client: &ClientConfig, options: &GenerateOptions) -> anyhow::Result<GenerateStats> {
+pub fn produce(config: &Config, client: &ClientConfig, options: &GenerateOptions) -> anyhow::Result<GenerateStats> {
     if !(0.0..=1.0).contains(&options.invalid_ratio) {
         anyhow::bail!("--invalid-ratio must be between 0 and 1, got {}", options.invalid_ratio);
     }

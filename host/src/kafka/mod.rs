@@ -1,12 +1,11 @@
-//! Kafka: client settings, and the commands that stream through a broker.
-//!
-//! Each flow (run, repair) is one thread: it polls a batch, runs the plugins (CPU-bound,
-//! synchronous), hands the results to librdkafka's own I/O threads and moves on.
+//! Kafka: client settings, topics as a driver's source and sinks (`io`), at-least-once
+//! produce and commit (`flow`), and the commands that talk to a broker.
 
 pub mod embedded;
 pub mod flow;
 pub mod generate;
-pub mod headers;
+pub use crate::headers;
+pub mod io;
 pub mod run;
 pub mod stream_repair;
 pub mod tail;

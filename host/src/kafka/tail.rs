@@ -32,7 +32,7 @@ pub struct TailStats {
     pub duplicate_keys: u64,
 }
 
-pub fn run(
+pub fn follow(
     client: &ClientConfig,
     options: &TailOptions,
     mut validator: Option<Stage<Validate>>,

@@ -1,6 +1,6 @@
 //! Errors a user sees: each names the thing at fault and how to fix it.
 
-use crate::plugin::World;
+use super::World;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,23 +28,4 @@ pub enum PluginError {
 
     #[error("stage `{stage}` ({}) {reason}", path.display())]
     Call { stage: String, path: PathBuf, reason: String },
-}
-
-/// Why a plugin produced no result for a record: it trapped, ran out of time or memory,
-/// or broke the contract. The record becomes a dead letter carrying this reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fault {
-    pub reason: String,
-}
-
-impl Fault {
-    pub fn new(reason: impl Into<String>) -> Fault {
-        Fault { reason: reason.into() }
-    }
-}
-
-impl std::fmt::Display for Fault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.reason)
-    }
 }

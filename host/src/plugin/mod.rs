@@ -2,11 +2,15 @@
 //! telling a component's world before it is used.
 
 pub mod cache;
+pub mod error;
+pub mod fault;
+pub mod limiter;
 pub mod limits;
 pub mod sandbox;
 pub mod world;
 
-use crate::error::PluginError;
+pub use error::PluginError;
+pub use fault::{Fault, FaultKind};
 use cache::CompileCache;
 use sandbox::Sandbox;
 use std::path::{Path, PathBuf};
@@ -66,6 +70,11 @@ impl Runtime {
         })?;
         let pre = self.linker.instantiate_pre(&component).map_err(|e| PluginError::Link {
             path: path.to_path_buf(),
+            reason: format!("{e:#}"),
+        })?;
+        world.type_check(&pre).map_err(|e| PluginError::Instantiate {
+            path: path.to_path_buf(),
+            world,
             reason: format!("{e:#}"),
         })?;
         Ok(Plugin { path: path.to_path_buf(), component, world, pre, from_cache })

@@ -3,7 +3,7 @@
 use super::limits::Limits;
 use crate::bindings::host::{Host, Level};
 use wasmtime::component::ResourceTable;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use super::limiter::Limiter;
 use std::time::Duration;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
@@ -13,7 +13,7 @@ pub struct Sandbox {
     stage: String,
     wasi: WasiCtx,
     table: ResourceTable,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: Limiter,
 }
 
 impl Sandbox {
@@ -25,16 +25,11 @@ impl Sandbox {
             .wall_clock(FrozenClock)
             .monotonic_clock(FrozenClock)
             .build();
-        let memory = (limits.memory_mib as usize).saturating_mul(1024 * 1024);
         Sandbox {
             stage: stage.to_string(),
             wasi,
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(memory)
-                .instances(16)
-                .trap_on_grow_failure(true)
-                .build(),
+            limits: Limiter::new(limits),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The four stage kinds of the contract, and telling which one a component implements.
 
 use std::fmt;
-use wasmtime::component::Component;
+use super::sandbox::Sandbox;
+use crate::bindings::{aggregator, repairer, transformer, validator};
+use wasmtime::component::{Component, InstancePre};
 use wasmtime::Engine;
 
 /// A world of `wit/weir.wit`: what a plugin must export to serve as a kind of stage.
@@ -40,8 +42,19 @@ impl World {
         World::ALL.into_iter().find(|w| w.name() == name)
     }
 
-    /// Which world a component implements, judged by its exports; `None` if none.
-    /// The exact signatures are checked later, when the component is instantiated.
+    /// Checks a pre-linked component's exports against this world's types (the generated
+    /// `*Pre`), so a mismatch is refused at load rather than at the first call.
+    pub fn type_check(self, pre: &InstancePre<Sandbox>) -> wasmtime::Result<()> {
+        match self {
+            World::Validator => validator::ValidatorPre::new(pre.clone()).map(drop),
+            World::Transformer => transformer::TransformerPre::new(pre.clone()).map(drop),
+            World::Repairer => repairer::RepairerPre::new(pre.clone()).map(drop),
+            World::Aggregator => aggregator::AggregatorPre::new(pre.clone()).map(drop),
+        }
+    }
+
+    /// Which world a component implements, judged by its export names; `None` if none.
+    /// The types are checked by `type_check`.
     pub fn of(component: &Component, engine: &Engine) -> Option<World> {
         let ty = component.component_type();
         let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();

@@ -2,12 +2,12 @@
 
 use super::{Kind, Stage};
 use crate::bindings::aggregator::exports::weir::plugin::aggregate::Report;
-use crate::bindings::aggregator::Aggregator as Bindings;
+use crate::bindings::aggregator::{Aggregator as Bindings, AggregatorPre};
 use crate::bindings::types::Message;
-use crate::error::PluginError;
+use crate::plugin::{Fault, PluginError};
 use crate::plugin::sandbox::Sandbox;
 use crate::plugin::World;
-use wasmtime::component::{Instance, ResourceAny};
+use wasmtime::component::{InstancePre, ResourceAny};
 use wasmtime::Store;
 
 pub struct Aggregate;
@@ -26,12 +26,17 @@ impl WithState {
 
 impl Kind for Aggregate {
     const WORLD: World = World::Aggregator;
+    type Pre = AggregatorPre<Sandbox>;
     type Bindings = WithState;
     type Input = Message;
     type Output = ();
 
-    fn bind(store: &mut Store<Sandbox>, instance: &Instance) -> wasmtime::Result<WithState> {
-        Ok(WithState { bindings: Bindings::new(store, instance)?, state: None })
+    fn pre(pre: InstancePre<Sandbox>) -> wasmtime::Result<Self::Pre> {
+        AggregatorPre::new(pre)
+    }
+
+    fn instantiate(pre: &Self::Pre, store: &mut Store<Sandbox>) -> wasmtime::Result<WithState> {
+        Ok(WithState { bindings: pre.instantiate(store)?, state: None })
     }
 
     fn init(b: &WithState, store: &mut Store<Sandbox>, config: &str) -> wasmtime::Result<Result<(), String>> {
@@ -80,7 +85,8 @@ impl Stage<Aggregate> {
         &mut self,
         call: impl FnOnce(&WithState, &mut Store<Sandbox>) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
-        let budget = self.limits().cpu_ms_per_batch;
+        let limits = *self.limits();
+        let budget = limits.cpu_ms_per_batch;
         let name = self.name().to_string();
         let path = self.plugin_path().to_path_buf();
         let live = self.live()?;
@@ -88,7 +94,7 @@ impl Stage<Aggregate> {
         match call(&live.bindings, &mut live.store) {
             Ok(value) => Ok(value),
             Err(trap) => {
-                let reason = super::describe_trap(&trap, &self.limits, budget);
+                let reason = Fault::from_call(&trap, &limits, budget).reason;
                 self.live = None;
                 Err(PluginError::Call { stage: name, path, reason })
             }

@@ -10,23 +10,27 @@ pub mod repairer;
 pub mod transformer;
 pub mod validator;
 
-use crate::error::{Fault, PluginError};
+use crate::plugin::{Fault, FaultKind, PluginError};
 use crate::plugin::limits::Limits;
 use crate::plugin::sandbox::Sandbox;
 use crate::plugin::{Plugin, World, EPOCH_TICK};
 use std::path::PathBuf;
-use wasmtime::component::{Instance, InstancePre};
+use wasmtime::component::InstancePre;
 use wasmtime::Store;
 
 /// What distinguishes one world from another, for the host.
 pub trait Kind {
     const WORLD: World;
+    /// The component, pre-linked and type-checked against this world's exports.
+    type Pre: Clone;
     /// The typed exports of an instance (and any per-instance state such as a resource).
     type Bindings;
     type Input;
     type Output;
 
-    fn bind(store: &mut Store<Sandbox>, instance: &Instance) -> wasmtime::Result<Self::Bindings>;
+    /// Checks the export types once, at load; instantiating is then cheap.
+    fn pre(pre: InstancePre<Sandbox>) -> wasmtime::Result<Self::Pre>;
+    fn instantiate(pre: &Self::Pre, store: &mut Store<Sandbox>) -> wasmtime::Result<Self::Bindings>;
     fn init(
         bindings: &Self::Bindings,
         store: &mut Store<Sandbox>,
@@ -56,7 +60,8 @@ struct Live<B> {
 pub struct Stage<K: Kind> {
     name: String,
     path: PathBuf,
-    pre: InstancePre<Sandbox>,
+    pre: K::Pre,
+    engine: wasmtime::Engine,
     config: String,
     limits: Limits,
     live: Option<Live<K::Bindings>>,
@@ -68,10 +73,16 @@ impl<K: Kind> Stage<K> {
     /// Instantiates and initialises the plugin now, so a bad config fails at start.
     pub fn new(name: &str, plugin: &Plugin, config: String, limits: Limits) -> Result<Self, PluginError> {
         plugin.expect_world(name, K::WORLD)?;
+        let pre = K::pre(plugin.pre.clone()).map_err(|e| PluginError::Instantiate {
+            path: plugin.path.clone(),
+            world: K::WORLD,
+            reason: format!("{e:#}"),
+        })?;
         let mut stage = Stage {
             name: name.to_string(),
             path: plugin.path.clone(),
-            pre: plugin.pre.clone(),
+            engine: plugin.pre.engine().clone(),
+            pre,
             config,
             limits,
             live: None,
@@ -103,19 +114,18 @@ impl<K: Kind> Stage<K> {
             world: K::WORLD,
             reason: format!("{e:#}"),
         };
-        let mut store = Store::new(self.pre.engine(), Sandbox::new(&self.name, &self.limits));
+        let mut store = Store::new(&self.engine, Sandbox::new(&self.name, &self.limits));
         store.limiter(|sandbox| &mut sandbox.limits);
         store.set_epoch_deadline(ticks(self.limits.init_budget_ms()));
         store.epoch_deadline_trap();
-        let instance = self.pre.instantiate(&mut store).map_err(instantiate_error)?;
-        let bindings = K::bind(&mut store, &instance).map_err(instantiate_error)?;
+        let bindings = K::instantiate(&self.pre, &mut store).map_err(instantiate_error)?;
         let init_error = |reason: String| PluginError::Init {
             stage: self.name.clone(),
             path: self.path.clone(),
             reason,
         };
         K::init(&bindings, &mut store, &self.config)
-            .map_err(|trap| init_error(describe_trap(&trap, &self.limits, self.limits.init_budget_ms())))?
+            .map_err(|trap| init_error(Fault::from_call(&trap, &self.limits, self.limits.init_budget_ms()).reason))?
             .map_err(init_error)?;
         let bindings = K::ready(bindings, &mut store).map_err(instantiate_error)?;
         Ok(Live { store, bindings })
@@ -137,7 +147,7 @@ impl<K: Kind> Stage<K> {
         batch
             .iter()
             .map(|input| match K::value_len(input) {
-                len if len > max => Err(Fault::new(format!(
+                len if len > max => Err(Fault::new(FaultKind::Oversize, format!(
                     "value is {len} bytes, over the stage's limit of {} KiB (limits.max_message_kib)",
                     self.limits.max_message_kib
                 ))),
@@ -152,6 +162,8 @@ impl<K: Kind> Stage<K> {
         }
         match self.call_once(batch) {
             Ok(outputs) => outputs.into_iter().map(Ok).collect(),
+            // No instance could be made: no record is to blame, so none is singled out.
+            Err(fault) if fault.kind == FaultKind::Instantiate => batch.iter().map(|_| Err(fault.clone())).collect(),
             Err(fault) if batch.len() == 1 => vec![Err(fault)],
             Err(_) => {
                 let (left, right) = batch.split_at(batch.len() / 2);
@@ -168,15 +180,14 @@ impl<K: Kind> Stage<K> {
             Some(live) => live,
             None => {
                 self.restarts += 1;
-                self.instantiate().map_err(|e| Fault::new(e.to_string()))?
+                self.instantiate().map_err(|e| Fault::new(FaultKind::Instantiate, e.to_string()))?
             }
         };
         live.store.set_epoch_deadline(ticks(self.limits.cpu_ms_per_batch));
-        let outputs = K::call(&live.bindings, &mut live.store, batch).map_err(|trap| {
-            Fault::new(describe_trap(&trap, &self.limits, self.limits.cpu_ms_per_batch))
-        })?;
+        let outputs = K::call(&live.bindings, &mut live.store, batch)
+            .map_err(|trap| Fault::from_call(&trap, &self.limits, self.limits.cpu_ms_per_batch))?;
         if outputs.len() != batch.len() {
-            return Err(Fault::new(format!(
+            return Err(Fault::new(FaultKind::Contract, format!(
                 "broke the contract: returned {} results for {} messages",
                 outputs.len(),
                 batch.len()
@@ -198,23 +209,4 @@ impl<K: Kind> Stage<K> {
 
 fn ticks(budget_ms: u64) -> u64 {
     (budget_ms / EPOCH_TICK.as_millis() as u64).max(1) + 1
-}
-
-/// A trap as a sentence for a dead-letter header.
-fn describe_trap(error: &wasmtime::Error, limits: &Limits, budget_ms: u64) -> String {
-    match error.downcast_ref::<wasmtime::Trap>() {
-        Some(wasmtime::Trap::Interrupt) => format!("exceeded its {budget_ms} ms CPU budget"),
-        Some(wasmtime::Trap::UnreachableCodeReached) => {
-            "trapped: wasm `unreachable` executed (a Rust plugin panicked or aborted)".to_string()
-        }
-        Some(trap) => format!("trapped: {trap}"),
-        None => {
-            let text = format!("{error:#}");
-            if text.contains("forcing trap when growing memory") {
-                format!("exceeded its {} MiB memory limit", limits.memory_mib)
-            } else {
-                format!("failed: {}", text.lines().next().unwrap_or("unknown error"))
-            }
-        }
-    }
 }

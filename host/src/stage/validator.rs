@@ -2,22 +2,28 @@
 
 use super::Kind;
 use crate::bindings::types::{Message, Violation};
+use crate::bindings::validator::ValidatorPre;
 use crate::bindings::validator::Validator as Bindings;
 use crate::plugin::sandbox::Sandbox;
 use crate::plugin::World;
-use wasmtime::component::Instance;
+use wasmtime::component::InstancePre;
 use wasmtime::Store;
 
 pub struct Validate;
 
 impl Kind for Validate {
     const WORLD: World = World::Validator;
+    type Pre = ValidatorPre<Sandbox>;
     type Bindings = Bindings;
     type Input = Message;
     type Output = Result<(), Vec<Violation>>;
 
-    fn bind(store: &mut Store<Sandbox>, instance: &Instance) -> wasmtime::Result<Bindings> {
-        Bindings::new(store, instance)
+    fn pre(pre: InstancePre<Sandbox>) -> wasmtime::Result<Self::Pre> {
+        ValidatorPre::new(pre)
+    }
+
+    fn instantiate(pre: &Self::Pre, store: &mut Store<Sandbox>) -> wasmtime::Result<Bindings> {
+        pre.instantiate(store)
     }
 
     fn init(b: &Bindings, store: &mut Store<Sandbox>, config: &str) -> wasmtime::Result<Result<(), String>> {

@@ -1,6 +1,6 @@
 //! The `weir` binary end to end on files: golden outputs, repair, errors, plugin swap.
 
-mod common;
+use crate::common;
 
 use common::{cache_dir, login_config, plugin, repo};
 use sha2::{Digest, Sha256};

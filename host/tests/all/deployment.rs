@@ -3,7 +3,7 @@
 //! image's build script. `.ci/run` also runs Debian's `docker-compose config` on it and
 //! smoke-tests the image layout built by `.ci/build-dist`.
 
-mod common;
+use crate::common;
 
 use serde_yaml::Value;
 

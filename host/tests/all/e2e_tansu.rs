@@ -2,7 +2,7 @@
 //! topics create, 20,000 generated events (5% faulty), `weir run` and `weir repair` as
 //! separate processes, `weir run` killed with SIGKILL midway and restarted.
 
-mod common;
+use crate::common;
 
 use common::kafka::*;
 use std::collections::{HashMap, HashSet};

@@ -1,6 +1,6 @@
 //! Faults: a plugin that fails everything, a broker that goes away and comes back.
 
-mod common;
+use crate::common;
 
 use common::kafka::*;
 use common::{login_config, test_plugin};

@@ -2,7 +2,7 @@
 //! output records: whatever the bytes, every record gets exactly one outcome, outputs are
 //! well-formed, dead letters keep the original bytes and say why.
 
-mod common;
+use crate::common;
 
 use common::{login_config, message, plugin, runtime};
 use proptest::prelude::*;
@@ -100,7 +100,7 @@ proptest! {
                     prop_assert_eq!(&m.value, original, "dead letters keep the original bytes");
                     prop_assert!(!rejection.violations.is_empty());
                     prop_assert!(rejection.violations.iter().all(|v| !v.reason.is_empty()));
-                    prop_assert!(!rejection.fault, "a plugin faulted: {}", rejection.summary());
+                    prop_assert!(!rejection.is_fault(), "a plugin faulted: {}", rejection.summary());
                 }
             }
         }

@@ -1,7 +1,7 @@
 //! Hostile input through `weir process` and `weir run`: every record ends in the output
 //! or the dead letters with a clear reason, and the host never crashes.
 
-mod common;
+use crate::common;
 
 use common::kafka::*;
 use common::{cache_dir, login_config, plugin};

@@ -1,7 +1,7 @@
 //! Hot swap against a real broker: a plugin file replaced under a running `weir run`
 //! takes over between batches; a broken replacement is refused and the old one carries on.
 
-mod common;
+use crate::common;
 
 use common::kafka::*;
 use common::{login_config, plugin};

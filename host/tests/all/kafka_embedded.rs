@@ -1,7 +1,7 @@
 //! Streaming through a real Kafka-protocol broker: librdkafka's mock cluster, started
 //! in this test process on loopback ports; `weir` runs as separate processes.
 
-mod common;
+use crate::common;
 
 use common::kafka::*;
 use std::collections::HashSet;

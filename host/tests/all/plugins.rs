@@ -1,10 +1,10 @@
 //! Each plugin, loaded from its real `.wasm`, through the host's stage API.
 
-mod common;
+use crate::common;
 
 use common::{message, plugin, runtime, test_plugin};
 use weir::bindings::types::{Damaged, RepairOutcome, Violation};
-use weir::error::PluginError;
+use weir::plugin::PluginError;
 use weir::plugin::limits::Limits;
 use weir::stage::aggregator::Aggregate;
 use weir::stage::repairer::Repair;

@@ -2,7 +2,7 @@
 //! from `plugins/` by their own build scripts (both toolchains come from the public
 //! registries), swapped into a pipeline through the config only.
 
-mod common;
+use crate::common;
 
 use common::{cache_dir, login_config, plugin, repo};
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 /// Builds both once per test run, into `target/polyglot/`.
-fn built() -> &'static (PathBuf, PathBuf) {
+pub(crate) fn built() -> &'static (PathBuf, PathBuf) {
     static BUILT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     BUILT.get_or_init(|| {
         let out = Path::new(env!("WEIR_PLUGIN_DIR")).parent().unwrap().join("polyglot");

@@ -2,7 +2,7 @@
 //! in this test that follows the Confluent Schema Registry REST API as documented
 //! (no Confluent-compatible registry can run on these machines: see the README).
 
-mod common;
+use crate::common;
 
 use common::{cache_dir, login_config, plugin, repo};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -10,10 +10,10 @@ use std::net::TcpListener;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
-/// Subject → versions (schema text, schemaType); ids are global, from 1.
+/// Subject → versions (id, schema text, schemaType, references); ids are global, from 1.
 #[derive(Default)]
 struct Store {
-    subjects: std::collections::BTreeMap<String, Vec<(i64, String, String)>>,
+    subjects: std::collections::BTreeMap<String, Vec<(i64, String, String, serde_json::Value)>>,
     next_id: i64,
 }
 
@@ -53,7 +53,8 @@ fn registry() -> (String, Arc<Mutex<Store>>) {
                     let id = store.next_id;
                     let schema_type = request["schemaType"].as_str().unwrap_or("AVRO").to_string();
                     let schema = request["schema"].as_str().unwrap().to_string();
-                    store.subjects.entry(subject.to_string()).or_default().push((id, schema, schema_type));
+                    let references = request.get("references").cloned().unwrap_or(serde_json::json!([]));
+                    store.subjects.entry(subject.to_string()).or_default().push((id, schema, schema_type, references));
                     (200, serde_json::json!({ "id": id }))
                 }
                 ("GET", ["subjects", subject, "versions", version]) => {
@@ -63,8 +64,9 @@ fn registry() -> (String, Arc<Mutex<Store>>) {
                         n => n.parse::<usize>().ok(),
                     };
                     match versions.zip(index).and_then(|(v, i)| v.get(i.wrapping_sub(1)).map(|x| (i, x))) {
-                        Some((i, (id, schema, schema_type))) => (200, serde_json::json!({
+                        Some((i, (id, schema, schema_type, references))) => (200, serde_json::json!({
                             "subject": subject, "version": i, "id": id, "schemaType": schema_type, "schema": schema,
+                            "references": references,
                         })),
                         None => (404, serde_json::json!({ "error_code": 40401, "message": "Subject not found." })),
                     }
@@ -107,7 +109,7 @@ fn register_then_get_through_the_rest_api() {
     assert!(text(&out.stdout).contains("as user-login-processed-production-value (id 2)"));
     {
         let store = store.lock().unwrap();
-        let (_, schema, schema_type) = &store.subjects["user-login-value"][0];
+        let (_, schema, schema_type, _) = &store.subjects["user-login-value"][0];
         assert_eq!(schema_type, "JSON");
         let on_disk: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(repo().join("schemas/user-login.json")).unwrap()).unwrap();
@@ -148,6 +150,57 @@ fn a_stage_schema_can_come_from_the_registry() {
     assert!(!unknown.status.success());
     let err = text(&unknown.stderr);
     assert!(err.contains(&url) && err.contains("no subject `no-such-value`") && err.contains("validate.config.schema"), "{err}");
+}
+
+/// A registry schema's Confluent `references` come with it; file `resources` sit beside it.
+#[test]
+fn a_registry_schema_brings_the_schemas_it_references() {
+    use weir::registry::{Reference, Registry};
+    let (url, _store) = registry();
+    let registry = Registry::new(&url);
+    registry.register("city-value", r#"{"type":"string","minLength":2}"#).unwrap();
+    let address = r#"{"type":"object","required":["city"],"properties":{"city":{"$ref":"city.json"}}}"#;
+    let city = Reference { name: "city.json".into(), subject: "city-value".into(), version: 1 };
+    registry.register_with_references("address-value", address, &[city]).unwrap();
+    let order = r#"{"type":"object","required":["address","zip"],"properties":{"address":{"$ref":"address.json"},"zip":{"$ref":"http://example.com/zip.json"}}}"#;
+    let address = Reference { name: "address.json".into(), subject: "address-value".into(), version: 1 };
+    registry.register_with_references("order-value", order, &[address]).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("shared")).unwrap();
+    std::fs::write(dir.path().join("shared/zip.json"), r#"{"type":"string","pattern":"^[0-9]{5}$"}"#).unwrap();
+    let config = format!(
+        "[pipeline]\nbatch_size = 10\n[validate]\nplugin = \"{}\"\nconfig = {{ schema = \"registry://order-value\", \
+         resources = {{ \"http://example.com/\" = \"shared/\" }} }}\n[registry]\nurl = \"{url}\"\n",
+        plugin("json-schema-validator").display()
+    );
+    std::fs::write(dir.path().join("weir.toml"), config).unwrap();
+    let input = dir.path().join("orders.jsonl");
+    std::fs::write(
+        &input,
+        concat!(
+            r#"{"address":{"city":"Oslo"},"zip":"01234"}"#, "\n",
+            r#"{"address":{"city":"O"},"zip":"01234"}"#, "\n",
+            r#"{"address":{},"zip":"1"}"#, "\n",
+        ),
+    )
+    .unwrap();
+    let dead = dir.path().join("dead.jsonl");
+    let config = dir.path().join("weir.toml").display().to_string();
+    let out = weir(&["process", "--config", &config, "--input", input.to_str().unwrap(), "--dead-letter", dead.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "{\"address\":{\"city\":\"Oslo\"},\"zip\":\"01234\"}\n");
+    let dead = std::fs::read_to_string(dead).unwrap();
+    let paths: Vec<Vec<String>> = dead
+        .lines()
+        .map(|line| {
+            let letter: serde_json::Value = serde_json::from_str(line).unwrap();
+            let mut paths: Vec<String> = letter["violations"].as_array().unwrap().iter().map(|v| v["path"].as_str().unwrap().to_string()).collect();
+            paths.sort();
+            paths
+        })
+        .collect();
+    assert_eq!(paths, [vec!["/address/city".to_string()], vec!["/address".to_string(), "/zip".to_string()]], "{dead}");
 }
 
 #[test]

@@ -8,38 +8,46 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 /// A violation as reported by the validator stage.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
-    pub path: String,
-    pub reason: String,
-}
+pub use weir_plugin::Violation;
+use weir_plugin::{Damaged, Error, Repairer};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Config {
+pub struct Config {
     /// The schema the repaired value must satisfy (resolved by the host).
-    schema: Value,
+    pub schema: Value,
     /// Per-field defaults for missing required fields, e.g. `device_type = "unknown"`.
     #[serde(default)]
-    defaults: Map<String, Value>,
+    pub defaults: Map<String, Value>,
 }
 
-pub struct Repairer {
+pub struct DeadLetterRepair {
     schema: Value,
     defaults: Map<String, Value>,
 }
 
-impl Repairer {
-    pub fn from_config(config: &str) -> Result<Self, String> {
-        let config: Config = serde_json::from_str(config).map_err(|e| format!("bad config: {e}"))?;
+impl Repairer for DeadLetterRepair {
+    type Config = Config;
+
+    fn new(config: Config) -> Result<Self, Error> {
         if !config.schema.is_object() {
             return Err("config `schema` must be a JSON Schema object".into());
         }
-        Ok(Repairer { schema: config.schema, defaults: config.defaults })
+        Ok(DeadLetterRepair { schema: config.schema, defaults: config.defaults })
+    }
+
+    fn repair(&mut self, damaged: &Damaged) -> Result<Vec<u8>, Error> {
+        self.repair_value(&damaged.message.value, &damaged.violations).map_err(Error::from)
+    }
+}
+
+impl DeadLetterRepair {
+    pub fn from_config(config: &str) -> Result<Self, String> {
+        <DeadLetterRepair as Repairer>::from_config(config).map_err(String::from)
     }
 
     /// The repaired value, or why it cannot be repaired.
-    pub fn repair(&self, value: &[u8], violations: &[Violation]) -> Result<Vec<u8>, String> {
+    pub fn repair_value(&self, value: &[u8], violations: &[Violation]) -> Result<Vec<u8>, String> {
         let mut doc: Value = std::str::from_utf8(value)
             .ok()
             .and_then(|text| serde_json::from_str(text).ok())
@@ -178,8 +186,8 @@ fn coerce(value: &Value, wanted: &[String]) -> Option<Value> {
 mod tests {
     use super::*;
 
-    fn repairer() -> Repairer {
-        Repairer::from_config(
+    fn repairer() -> DeadLetterRepair {
+        DeadLetterRepair::from_config(
             r#"{
               "schema": {
                 "type": "object",
@@ -208,7 +216,7 @@ mod tests {
     }
 
     fn repaired(value: &str, violations: &[Violation]) -> String {
-        String::from_utf8(repairer().repair(value.as_bytes(), violations).unwrap()).unwrap()
+        String::from_utf8(repairer().repair_value(value.as_bytes(), violations).unwrap()).unwrap()
     }
 
     #[test]
@@ -239,30 +247,30 @@ mod tests {
     #[test]
     fn refuses_what_it_cannot_repair() {
         let r = repairer();
-        let err = r.repair(b"not json", &[wrong_type("")]).unwrap_err();
+        let err = r.repair_value(b"not json", &[wrong_type("")]).unwrap_err();
         assert!(err.contains("not JSON at all"), "{err}");
-        let err = r.repair(b"[1,2]", &[]).unwrap_err();
+        let err = r.repair_value(b"[1,2]", &[]).unwrap_err();
         assert!(err.contains("not an object"), "{err}");
-        let err = r.repair(br#"{"timestamp":"yesterday"}"#, &[wrong_type("/timestamp")]).unwrap_err();
+        let err = r.repair_value(br#"{"timestamp":"yesterday"}"#, &[wrong_type("/timestamp")]).unwrap_err();
         assert!(err.contains("cannot repair /timestamp"), "{err}");
         let err = r
-            .repair(br#"{"a":1}"#, &[Violation { path: String::new(), reason: "too many".into() }])
+            .repair_value(br#"{"a":1}"#, &[Violation { path: String::new(), reason: "too many".into() }])
             .unwrap_err();
         assert!(err.contains("too many"), "{err}");
     }
 
     #[test]
     fn a_missing_field_without_any_default_names_the_fix() {
-        let r = Repairer::from_config(
+        let r = DeadLetterRepair::from_config(
             r#"{"schema":{"required":["x"],"properties":{"x":{"enum":[1,2]}}}}"#,
         )
         .unwrap();
-        let err = r.repair(b"{}", &[missing("x")]).unwrap_err();
+        let err = r.repair_value(b"{}", &[missing("x")]).unwrap_err();
         assert!(err.contains("defaults.x"), "{err}");
     }
 
     #[test]
     fn refuses_a_config_without_schema() {
-        assert!(Repairer::from_config("{}").err().unwrap().contains("schema"));
+        assert!(DeadLetterRepair::from_config("{}").err().unwrap().contains("schema"));
     }
 }

@@ -1,45 +1,134 @@
 //! Validation logic, free of any wasm glue so it is unit-tested natively.
 
+use jsonschema::{Draft, Retrieve, Uri};
+use serde::Deserialize;
 use serde_json::Value;
-
+use std::collections::BTreeMap;
 /// Why a value failed: a JSON pointer into the value and a readable reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
-    pub path: String,
-    pub reason: String,
+pub use weir_plugin::Violation;
+use weir_plugin::{Error, Message, Validator};
+
+/// Stage config. The host loads `schema` and every `resources` document from files or the
+/// registry; the plugin never touches files or the network.
+#[derive(Debug, Deserialize)]
+pub struct Config {
+    pub schema: Option<Value>,
+    /// The draft for a schema that declares no `$schema` (which wins when present).
+    #[serde(default)]
+    pub draft: Option<DraftName>,
+    /// Documents the schema may `$ref`, by absolute URI.
+    #[serde(default)]
+    pub resources: BTreeMap<String, Value>,
+    /// Whether `format` is asserted. Default: as the draft says — yes for drafts 4, 6 and
+    /// 7, no (an annotation only) for 2019-09 and 2020-12.
+    #[serde(default)]
+    pub formats: Option<bool>,
+    /// Keys this plugin does not know: ignored with a warning (configs written for
+    /// earlier versions, or shared with the repair stage, keep working).
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
 }
 
-impl Violation {
-    fn at_root(reason: String) -> Self {
-        Violation { path: String::new(), reason }
+/// The drafts a config may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum DraftName {
+    #[serde(rename = "4")]
+    Draft4,
+    #[serde(rename = "6")]
+    Draft6,
+    #[serde(rename = "7")]
+    Draft7,
+    #[serde(rename = "2019-09")]
+    Draft201909,
+    #[serde(rename = "2020-12")]
+    Draft202012,
+}
+
+impl DraftName {
+    fn draft(self) -> Draft {
+        match self {
+            DraftName::Draft4 => Draft::Draft4,
+            DraftName::Draft6 => Draft::Draft6,
+            DraftName::Draft7 => Draft::Draft7,
+            DraftName::Draft201909 => Draft::Draft201909,
+            DraftName::Draft202012 => Draft::Draft202012,
+        }
     }
 }
+
+/// Serves `$ref`s from the documents the host handed over; anything else is named.
+struct Resources(BTreeMap<String, Value>);
+
+impl Retrieve for Resources {
+    fn retrieve(&self, uri: &Uri<String>) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+        let uri = uri.as_str();
+        let without_fragment = uri.split_once('#').map_or(uri, |(base, _)| base);
+        // A schema without `$id` resolves `$ref: "address.json"` against jsonschema's default
+        // base; Confluent names references just so, relative.
+        let relative = without_fragment.strip_prefix(DEFAULT_BASE);
+        let found = self.0.get(without_fragment).or_else(|| relative.and_then(|name| self.0.get(name)));
+        found.cloned().ok_or_else(|| {
+            format!("the schema references {uri}, which is not among the stage's `resources`; map it to a file or directory in weir.toml").into()
+        })
+    }
+}
+
+/// The base URI of a schema that declares no `$id`, in the jsonschema crate.
+const DEFAULT_BASE: &str = "json-schema:///";
+
+/// Longest reason a violation carries: dead-letter headers stay small whatever the value.
+const MAX_REASON_CHARS: usize = 300;
 
 /// A compiled schema, built once from the stage config and reused for every message.
 pub struct SchemaCheck {
     validator: jsonschema::Validator,
 }
 
-impl SchemaCheck {
-    /// Builds from the stage config: `{"schema": <schema document>}`.
-    pub fn from_config(config: &str) -> Result<Self, String> {
-        let config: Value =
-            serde_json::from_str(config).map_err(|e| format!("config is not JSON: {e}"))?;
-        let schema = config
-            .get("schema")
-            .ok_or("config has no `schema`: set `schema = \"path/to/schema.json\"` in the stage")?;
-        Self::from_schema(schema)
-    }
+impl Validator for SchemaCheck {
+    type Config = Config;
 
-    pub fn from_schema(schema: &Value) -> Result<Self, String> {
-        let validator = jsonschema::validator_for(schema)
+    fn new(config: Config) -> Result<Self, Error> {
+        let schema = config
+            .schema
+            .ok_or("config has no `schema`: set `schema = \"path/to/schema.json\"` in the stage")?;
+        if !config.other.is_empty() {
+            let keys: Vec<&str> = config.other.keys().map(String::as_str).collect();
+            weir_plugin::log::warn(&format!("ignoring config keys this validator does not know: {}", keys.join(", ")));
+        }
+        let mut options = jsonschema::options().with_retriever(Resources(config.resources));
+        let declares_draft = schema.get("$schema").is_some();
+        if let (Some(draft), false) = (config.draft, declares_draft) {
+            options = options.with_draft(draft.draft());
+        }
+        if let Some(formats) = config.formats {
+            options = options.should_validate_formats(formats);
+        }
+        let validator = options
+            .build(&schema)
             .map_err(|e| format!("invalid JSON Schema at {}: {e}", pointer_or_root(e.instance_path().as_str())))?;
         Ok(SchemaCheck { validator })
     }
 
+    fn validate(&mut self, message: &Message) -> Result<(), Vec<Violation>> {
+        self.check(&message.value)
+    }
+}
+
+impl SchemaCheck {
+    /// Builds from the stage config: `{"schema": <schema document>}`.
+    pub fn from_config(config: &str) -> Result<Self, String> {
+        <SchemaCheck as Validator>::from_config(config).map_err(String::from)
+    }
+
+    /// A schema alone: its own `$schema`, else 2020-12; no resources.
+    pub fn from_schema(schema: &Value) -> Result<Self, String> {
+        let config = Config { schema: Some(schema.clone()), draft: None, resources: BTreeMap::new(), formats: None, other: BTreeMap::new() };
+        <SchemaCheck as Validator>::new(config).map_err(String::from)
+    }
+
     /// Ok, or every violation found, each with its JSON pointer.
     pub fn check(&self, value: &[u8]) -> Result<(), Vec<Violation>> {
-        let instance = parse_json(value).map_err(|reason| vec![Violation::at_root(reason)])?;
+        let instance = parse_json(value).map_err(|reason| vec![Violation::new("", reason)])?;
         if self.validator.is_valid(&instance) {
             return Ok(());
         }
@@ -47,8 +136,8 @@ impl SchemaCheck {
             .validator
             .iter_errors(&instance)
             .map(|error| Violation {
-                path: error.instance_path().as_str().to_string(),
-                reason: error.to_string(),
+                path: bounded(error.instance_path().as_str()),
+                reason: bounded(&error.to_string()),
             })
             .collect();
         Err(violations)
@@ -63,6 +152,14 @@ pub fn parse_json(value: &[u8]) -> Result<Value, String> {
         return Err("value is empty, expected a JSON document".to_string());
     }
     serde_json::from_str(text).map_err(|e| format!("value is not valid JSON: {e}"))
+}
+
+/// At most `MAX_REASON_CHARS`, cut on a character boundary with an ellipsis.
+fn bounded(text: &str) -> String {
+    match text.char_indices().nth(MAX_REASON_CHARS) {
+        None => text.to_string(),
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+    }
 }
 
 fn pointer_or_root(pointer: &str) -> &str {
@@ -151,5 +248,54 @@ mod tests {
         assert!(err.starts_with("invalid JSON Schema"), "{err}");
         let err = SchemaCheck::from_config("{}").err().unwrap();
         assert!(err.contains("no `schema`"), "{err}");
+    }
+    #[test]
+    fn the_config_names_the_draft_unless_the_schema_does() {
+        // Array-form `items` is draft 7; 2020-12 refuses it.
+        let items = json!({"items": [{"type": "integer"}]});
+        assert!(SchemaCheck::from_schema(&items).is_err());
+        let config = json!({"schema": items, "draft": "7"}).to_string();
+        let check = SchemaCheck::from_config(&config).unwrap();
+        assert_eq!(check.check(b"[1]"), Ok(()));
+        assert!(check.check(br#"["x"]"#).is_err());
+        // `$schema` wins over the config.
+        let declared = json!({"$schema": "https://json-schema.org/draft/2020-12/schema", "prefixItems": [{"type": "integer"}]});
+        let config = json!({"schema": declared, "draft": "4"}).to_string();
+        assert!(SchemaCheck::from_config(&config).unwrap().check(br#"["x"]"#).is_err());
+        assert!(SchemaCheck::from_config(r#"{"schema":{},"draft":"5"}"#).err().unwrap().contains("unknown variant"));
+    }
+
+    #[test]
+    fn references_resolve_from_the_resources_the_host_hands_over() {
+        let schema = json!({"$ref": "http://localhost:1234/name.json"});
+        let config = json!({
+            "schema": schema,
+            "resources": {"http://localhost:1234/name.json": {"type": "string"}}
+        })
+        .to_string();
+        let check = SchemaCheck::from_config(&config).unwrap();
+        assert_eq!(check.check(br#""ada""#), Ok(()));
+        assert!(check.check(b"1").is_err());
+        let missing = SchemaCheck::from_config(&json!({"schema": schema}).to_string()).err().unwrap();
+        assert!(missing.contains("http://localhost:1234/name.json"), "{missing}");
+    }
+
+    #[test]
+    fn formats_follow_the_draft_unless_the_config_says() {
+        let schema = json!({"format": "ipv4"});
+        assert_eq!(SchemaCheck::from_schema(&schema).unwrap().check(br#""nope""#), Ok(()));
+        let asserted = json!({"schema": schema, "formats": true}).to_string();
+        assert!(SchemaCheck::from_config(&asserted).unwrap().check(br#""nope""#).is_err());
+        let draft7 = json!({"schema": schema, "draft": "7"}).to_string();
+        assert!(SchemaCheck::from_config(&draft7).unwrap().check(br#""nope""#).is_err());
+    }
+
+    #[test]
+    fn reasons_are_bounded_whatever_the_value() {
+        let check = SchemaCheck::from_schema(&json!({"type": "integer"})).unwrap();
+        let long = format!("\"{}\"", "é".repeat(100_000));
+        let errors = check.check(long.as_bytes()).unwrap_err();
+        assert!(errors[0].reason.chars().count() <= MAX_REASON_CHARS + 1, "{}", errors[0].reason.len());
+        assert!(errors[0].reason.ends_with('…'));
     }
 }

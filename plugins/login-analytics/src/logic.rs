@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use weir_plugin::{Aggregator, Counter, Error, Message, Row};
 
 #[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields, default)]
@@ -22,10 +23,41 @@ impl Default for Config {
 
 impl Config {
     pub fn parse(config: &str) -> Result<Self, String> {
-        if config.trim().is_empty() {
-            return Ok(Config::default());
-        }
-        serde_json::from_str(config).map_err(|e| format!("bad config: {e}"))
+        weir_plugin::parse_config(config).map_err(String::from)
+    }
+}
+
+/// The plugin: one aggregation state and the config its report follows.
+pub struct LoginAnalytics {
+    config: Config,
+    pub counts: Analytics,
+}
+
+impl Aggregator for LoginAnalytics {
+    type Config = Config;
+
+    fn new(config: &Config) -> Self {
+        LoginAnalytics { config: config.clone(), counts: Analytics::default() }
+    }
+
+    fn update(&mut self, message: &Message) {
+        self.counts.update(&message.value);
+    }
+
+    fn report(&self) -> weir_plugin::Report {
+        self.counts.report(&self.config).into()
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        self.counts.snapshot()
+    }
+
+    fn restore(config: &Config, snapshot: &[u8]) -> Result<Self, Error> {
+        Ok(LoginAnalytics { config: config.clone(), counts: Analytics::from_snapshot(snapshot)? })
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.counts.merge(other.counts);
     }
 }
 
@@ -148,6 +180,20 @@ impl Analytics {
             },
         ];
         Report { counters, tables }
+    }
+}
+
+impl From<Report> for weir_plugin::Report {
+    fn from(report: Report) -> Self {
+        let rows = |rows: Vec<(String, u64)>| rows.into_iter().map(|(label, count)| Row { label, count }).collect();
+        weir_plugin::Report {
+            counters: report.counters.into_iter().map(|(name, value)| Counter { name, value }).collect(),
+            tables: report
+                .tables
+                .into_iter()
+                .map(|t| weir_plugin::Table { name: t.name, title: t.title, rows: rows(t.rows) })
+                .collect(),
+        }
     }
 }
 

@@ -3,12 +3,13 @@
 use serde::Deserialize;
 use serde_json::Value;
 use std::net::IpAddr;
+use weir_plugin::{Error, Message, Transformer};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-struct Config {
+pub struct Config {
     /// The field holding the address.
-    field: String,
+    pub field: String,
 }
 
 impl Default for Config {
@@ -21,14 +22,21 @@ pub struct MaskIp {
     field: String,
 }
 
+impl Transformer for MaskIp {
+    type Config = Config;
+
+    fn new(config: Config) -> Result<Self, Error> {
+        Ok(MaskIp { field: config.field })
+    }
+
+    fn transform(&mut self, message: &Message) -> Result<Vec<u8>, Error> {
+        self.apply(&message.value).map_err(Error::from)
+    }
+}
+
 impl MaskIp {
     pub fn from_config(config: &str) -> Result<Self, String> {
-        let config: Config = if config.trim().is_empty() {
-            Config::default()
-        } else {
-            serde_json::from_str(config).map_err(|e| format!("bad config: {e}"))?
-        };
-        Ok(MaskIp { field: config.field })
+        <MaskIp as Transformer>::from_config(config).map_err(String::from)
     }
 
     /// IPv4 keeps its /24 (last octet zeroed); IPv6 keeps its /48.

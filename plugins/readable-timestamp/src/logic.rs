@@ -1,26 +1,44 @@
-//! Epoch seconds to a readable date, free of wasm glue so it is unit-tested natively.
+//! A timestamp field to readable text, with chrono; unit-tested natively.
 
+use chrono::format::{Item, StrftimeItems};
+use chrono::{DateTime, Datelike, FixedOffset, TimeZone, Utc};
 use serde::Deserialize;
 use serde_json::Value;
+use weir_plugin::{Error, Message, Transformer};
 
 /// Stage config; every key is optional.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// The field holding epoch seconds.
+    /// The field holding the timestamp.
     pub field: String,
-    /// strftime-style: %Y %m %d %H %M %S %j %z %%.
+    /// What the field holds: epoch `seconds`, epoch `milliseconds`, or `rfc3339` text.
+    pub input: Input,
+    /// chrono's strftime: every specifier it knows (%Y-%m-%d %H:%M:%S, %A, %B, %z, %Z, ...).
     pub format: String,
-    /// Offset from UTC as "+HH:MM" or "-HH:MM".
+    /// A fixed offset from UTC, "+HH:MM" or "-HH:MM".
     pub utc_offset: String,
+    /// An IANA time zone, e.g. "America/Chicago" (daylight saving applied); wins over
+    /// `utc_offset`.
+    pub timezone: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Input {
+    Seconds,
+    Milliseconds,
+    Rfc3339,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             field: "timestamp".into(),
+            input: Input::Seconds,
             format: "%Y-%m-%d %H:%M:%S".into(),
             utc_offset: "+00:00".into(),
+            timezone: None,
         }
     }
 }
@@ -29,38 +47,44 @@ impl Default for Config {
 #[derive(Debug)]
 pub struct Readable {
     field: String,
-    format: Vec<Piece>,
-    offset_seconds: i64,
+    input: Input,
+    format: Vec<Item<'static>>,
+    zone: Zone,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-enum Piece {
-    Literal(String),
-    Year,
-    Month,
-    Day,
-    Hour,
-    Minute,
-    Second,
-    DayOfYear,
-    Offset,
+#[derive(Debug, Clone, Copy)]
+enum Zone {
+    Fixed(FixedOffset),
+    Named(chrono_tz::Tz),
 }
 
-/// Years beyond this are refused rather than printed as nonsense.
-const MAX_ABS_SECONDS: i64 = 253_402_300_799; // 9999-12-31 23:59:59
+/// Years outside 0..=9999 are refused rather than printed in a form nobody parses.
+const YEARS: std::ops::RangeInclusive<i32> = 0..=9999;
+
+impl Transformer for Readable {
+    type Config = Config;
+
+    fn new(config: Config) -> Result<Self, Error> {
+        let format = StrftimeItems::new(&config.format)
+            .parse_to_owned()
+            .map_err(|_| format!("format `{}` has a specifier chrono does not know (see chrono's strftime docs)", config.format))?;
+        let zone = match &config.timezone {
+            Some(name) => Zone::Named(name.parse().map_err(|_| {
+                format!("timezone `{name}` is not an IANA time zone name like Europe/Paris or America/Chicago")
+            })?),
+            None => Zone::Fixed(parse_offset(&config.utc_offset)?),
+        };
+        Ok(Readable { field: config.field, input: config.input, format, zone })
+    }
+
+    fn transform(&mut self, message: &Message) -> Result<Vec<u8>, Error> {
+        self.apply(&message.value).map_err(Error::from)
+    }
+}
 
 impl Readable {
     pub fn from_config(config: &str) -> Result<Self, String> {
-        let config: Config = if config.trim().is_empty() {
-            Config::default()
-        } else {
-            serde_json::from_str(config).map_err(|e| format!("bad config: {e}"))?
-        };
-        Ok(Readable {
-            field: config.field,
-            format: parse_format(&config.format)?,
-            offset_seconds: parse_offset(&config.utc_offset)?,
-        })
+        <Readable as Transformer>::from_config(config).map_err(String::from)
     }
 
     /// The value with its timestamp field rewritten; other fields and their order untouched.
@@ -71,66 +95,64 @@ impl Readable {
         let slot = object
             .get_mut(&self.field)
             .ok_or_else(|| format!("field `{}` is missing", self.field))?;
-        let seconds = epoch_seconds(slot).map_err(|why| format!("field `{}` {why}", self.field))?;
-        *slot = Value::String(self.format_seconds(seconds)?);
+        let instant = self.instant(slot).map_err(|why| format!("field `{}` {why}", self.field))?;
+        *slot = Value::String(self.format(instant)?);
         serde_json::to_vec(&doc).map_err(|e| e.to_string())
     }
 
+    /// Epoch seconds in the configured zone and format.
     pub fn format_seconds(&self, seconds: i64) -> Result<String, String> {
-        let local = seconds
-            .checked_add(self.offset_seconds)
-            .filter(|s| s.abs() <= MAX_ABS_SECONDS)
-            .ok_or_else(|| format!("timestamp {seconds} is outside years 0..9999"))?;
-        let days = local.div_euclid(86_400);
-        let of_day = local.rem_euclid(86_400);
-        let (year, month, day) = civil_from_days(days);
-        if !(0..=9999).contains(&year) {
-            return Err(format!("timestamp {seconds} is outside years 0..9999"));
+        let instant = DateTime::from_timestamp(seconds, 0).ok_or_else(|| outside(seconds))?;
+        self.format(instant)
+    }
+
+    fn instant(&self, value: &Value) -> Result<DateTime<Utc>, String> {
+        match (self.input, value) {
+            (Input::Rfc3339, Value::String(text)) => DateTime::parse_from_rfc3339(text)
+                .map(|t| t.to_utc())
+                .map_err(|e| format!("is not an RFC 3339 timestamp ({e})")),
+            (Input::Rfc3339, other) => Err(format!("must be an RFC 3339 string, found {}", kind(other))),
+            (Input::Seconds, Value::Number(n)) => from_epoch(n, 1),
+            (Input::Milliseconds, Value::Number(n)) => from_epoch(n, 1000),
+            (_, other) => Err(format!("must be epoch {} as a number, found {}", self.unit(), kind(other))),
         }
-        let mut out = String::with_capacity(24);
-        for piece in &self.format {
-            match piece {
-                Piece::Literal(text) => out.push_str(text),
-                Piece::Year => push_padded(&mut out, year, 4),
-                Piece::Month => push_padded(&mut out, month, 2),
-                Piece::Day => push_padded(&mut out, day, 2),
-                Piece::Hour => push_padded(&mut out, of_day / 3600, 2),
-                Piece::Minute => push_padded(&mut out, of_day / 60 % 60, 2),
-                Piece::Second => push_padded(&mut out, of_day % 60, 2),
-                Piece::DayOfYear => {
-                    push_padded(&mut out, days - days_from_civil(year, 1, 1) + 1, 3)
-                }
-                Piece::Offset => {
-                    let sign = if self.offset_seconds < 0 { '-' } else { '+' };
-                    let abs = self.offset_seconds.abs();
-                    out.push(sign);
-                    push_padded(&mut out, abs / 3600, 2);
-                    push_padded(&mut out, abs / 60 % 60, 2);
-                }
-            }
-        }
-        Ok(out)
+    }
+
+    fn unit(&self) -> &'static str {
+        if self.input == Input::Milliseconds { "milliseconds" } else { "seconds" }
+    }
+
+    fn format(&self, instant: DateTime<Utc>) -> Result<String, String> {
+        let text = match self.zone {
+            Zone::Fixed(offset) => render(&instant.with_timezone(&offset), &self.format),
+            Zone::Named(tz) => render(&instant.with_timezone(&tz), &self.format),
+        };
+        text.ok_or_else(|| outside(instant.timestamp()))
     }
 }
 
-/// Whole epoch seconds from a JSON number; fractions are truncated toward the past.
-fn epoch_seconds(value: &Value) -> Result<i64, String> {
-    match value {
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Ok(i)
-            } else if let Some(f) = n.as_f64().filter(|f| f.is_finite()) {
-                if f.abs() > MAX_ABS_SECONDS as f64 {
-                    Err(format!("{n} is outside years 0..9999"))
-                } else {
-                    Ok(f.floor() as i64)
-                }
-            } else {
-                Err(format!("{n} is outside years 0..9999"))
-            }
-        }
-        other => Err(format!("must be epoch seconds as a number, found {}", kind(other))),
-    }
+/// The formatted text, or None outside years 0..=9999.
+fn render<Tz: TimeZone>(time: &DateTime<Tz>, format: &[Item<'static>]) -> Option<String>
+where
+    Tz::Offset: std::fmt::Display,
+{
+    YEARS.contains(&time.year()).then(|| time.format_with_items(format.iter()).to_string())
+}
+
+/// Whole epoch units to an instant; fractions are truncated toward the past.
+fn from_epoch(n: &serde_json::Number, per_second: i64) -> Result<DateTime<Utc>, String> {
+    let units = match (n.as_i64(), n.as_f64()) {
+        (Some(i), _) => i,
+        (None, Some(f)) if f.is_finite() && f.abs() < 1e18 => f.floor() as i64,
+        _ => return Err(format!("{n} is outside years 0..9999")),
+    };
+    let seconds = units.div_euclid(per_second);
+    let nanos = (units.rem_euclid(per_second) * (1_000_000_000 / per_second)) as u32;
+    DateTime::from_timestamp(seconds, nanos).ok_or_else(|| outside(seconds))
+}
+
+fn outside(seconds: i64) -> String {
+    format!("timestamp {seconds} is outside years 0..9999")
 }
 
 fn kind(value: &Value) -> &'static str {
@@ -144,52 +166,7 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
-fn push_padded(out: &mut String, n: i64, width: usize) {
-    use std::fmt::Write;
-    let _ = write!(out, "{n:0width$}");
-}
-
-fn parse_format(format: &str) -> Result<Vec<Piece>, String> {
-    let mut pieces = Vec::new();
-    let mut literal = String::new();
-    let mut chars = format.chars();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            literal.push(c);
-            continue;
-        }
-        let piece = match chars.next() {
-            Some('%') => {
-                literal.push('%');
-                continue;
-            }
-            Some('Y') => Piece::Year,
-            Some('m') => Piece::Month,
-            Some('d') => Piece::Day,
-            Some('H') => Piece::Hour,
-            Some('M') => Piece::Minute,
-            Some('S') => Piece::Second,
-            Some('j') => Piece::DayOfYear,
-            Some('z') => Piece::Offset,
-            Some(other) => {
-                return Err(format!(
-                    "format `{format}` uses %{other}; supported: %Y %m %d %H %M %S %j %z %%"
-                ))
-            }
-            None => return Err(format!("format `{format}` ends with a lone %")),
-        };
-        if !literal.is_empty() {
-            pieces.push(Piece::Literal(std::mem::take(&mut literal)));
-        }
-        pieces.push(piece);
-    }
-    if !literal.is_empty() {
-        pieces.push(Piece::Literal(literal));
-    }
-    Ok(pieces)
-}
-
-fn parse_offset(offset: &str) -> Result<i64, String> {
+fn parse_offset(offset: &str) -> Result<FixedOffset, String> {
     let bad = || format!("utc_offset `{offset}` must look like +02:00 or -05:30");
     let (sign, rest) = match offset.as_bytes().first() {
         Some(b'+') => (1, &offset[1..]),
@@ -197,36 +174,12 @@ fn parse_offset(offset: &str) -> Result<i64, String> {
         _ => return Err(bad()),
     };
     let (h, m) = rest.split_once(':').ok_or_else(bad)?;
-    let h: i64 = h.parse().map_err(|_| bad())?;
-    let m: i64 = m.parse().map_err(|_| bad())?;
+    let h: i32 = h.parse().map_err(|_| bad())?;
+    let m: i32 = m.parse().map_err(|_| bad())?;
     if h > 23 || m > 59 {
         return Err(bad());
     }
-    Ok(sign * (h * 3600 + m * 60))
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    FixedOffset::east_opt(sign * (h * 3600 + m * 60)).ok_or_else(bad)
 }
 
 #[cfg(test)]
@@ -290,13 +243,27 @@ mod tests {
         assert!(Readable::from_config(r#"{"format":"%Q"}"#).unwrap_err().contains("%Q"));
         assert!(Readable::from_config(r#"{"utc_offset":"5"}"#).unwrap_err().contains("utc_offset"));
         assert!(Readable::from_config(r#"{"colour":"red"}"#).unwrap_err().contains("unknown field"));
+        assert!(Readable::from_config(r#"{"timezone":"Mars/Olympus"}"#).unwrap_err().contains("Mars/Olympus"));
+        assert!(Readable::from_config(r#"{"input":"days"}"#).unwrap_err().contains("unknown variant"));
     }
 
     #[test]
-    fn day_conversion_round_trips() {
-        for days in (-800_000..800_000).step_by(997) {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
-        }
+    fn named_zones_follow_daylight_saving() {
+        let chicago = Readable::from_config(r#"{"timezone":"America/Chicago","format":"%Y-%m-%d %H:%M %Z"}"#).unwrap();
+        // 2024-07-01 12:00 UTC is CDT (-5), 2024-01-15 12:00 UTC is CST (-6).
+        assert_eq!(chicago.format_seconds(1_719_835_200).unwrap(), "2024-07-01 07:00 CDT");
+        assert_eq!(chicago.format_seconds(1_705_320_000).unwrap(), "2024-01-15 06:00 CST");
+    }
+
+    #[test]
+    fn every_chrono_specifier_and_other_inputs() {
+        let r = Readable::from_config(r#"{"format":"%A %e %B %Y, %I:%M %p","input":"milliseconds"}"#).unwrap();
+        assert_eq!(r.apply(br#"{"timestamp":1730244200123}"#).unwrap(), br#"{"timestamp":"Tuesday 29 October 2024, 11:23 PM"}"#);
+        let r = Readable::from_config(r#"{"input":"rfc3339","format":"%Y-%m-%d %H:%M:%S%.3f"}"#).unwrap();
+        assert_eq!(
+            r.apply(br#"{"timestamp":"2024-10-30T01:23:20.5+02:00"}"#).unwrap(),
+            br#"{"timestamp":"2024-10-29 23:23:20.500"}"#
+        );
+        assert!(r.apply(br#"{"timestamp":"yesterday"}"#).unwrap_err().contains("RFC 3339"));
     }
 }

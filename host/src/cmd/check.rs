@@ -1,0 +1,28 @@
+//! `weir check`: load the config and every plugin it names, run nothing.
+
+use super::Context;
+use std::path::PathBuf;
+use weir::pipeline::Pipeline;
+use weir::repair::RepairPipeline;
+
+#[derive(clap::Args)]
+pub struct Check {
+    #[arg(long, default_value = "weir.toml")]
+    config: PathBuf,
+}
+
+impl Check {
+    pub fn run(self) -> anyhow::Result<()> {
+        let context = Context::load(&self.config)?;
+        let (config, runtime) = (&context.config, context.runtime()?);
+        Pipeline::from_config(&runtime, config)?;
+        if config.repair.is_some() {
+            RepairPipeline::from_config(&runtime, config)?;
+        }
+        for (key, stage) in config.stages() {
+            println!("{key}: {} ok", config.resolve(&stage.plugin).display());
+        }
+        println!("config {} ok", config.source.display());
+        Ok(())
+    }
+}

@@ -1,0 +1,86 @@
+//! One type per subcommand, each with its own `run`, and the context they share.
+
+pub mod bench;
+pub mod check;
+pub mod demo;
+pub mod generate;
+pub mod plugin;
+pub mod process;
+pub mod repair;
+pub mod run;
+pub mod schema;
+pub mod tail;
+pub mod topics;
+
+use rdkafka::config::ClientConfig;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+use weir::config::Config;
+use weir::kafka;
+use weir::plugin::Runtime;
+
+/// `--brokers` / `WEIR_BROKERS`, shared by every command that talks to Kafka.
+#[derive(clap::Args)]
+pub struct Brokers {
+    /// Kafka bootstrap servers; default: `kafka.brokers` in the config.
+    #[arg(long = "brokers", env = "WEIR_BROKERS")]
+    pub brokers: Option<String>,
+}
+
+/// What a command works with: the loaded config, and on demand the plugin runtime, a
+/// checked Kafka client and the stop flag that SIGINT/SIGTERM raise.
+pub struct Context {
+    pub config: Config,
+}
+
+impl Context {
+    pub fn load(config: &Path) -> anyhow::Result<Context> {
+        Ok(Context { config: Config::load(config)? })
+    }
+
+    /// The config with `--brokers` applied.
+    pub fn with_brokers(config: &Path, brokers: &Brokers) -> anyhow::Result<Context> {
+        let mut context = Context::load(config)?;
+        if let Some(brokers) = &brokers.brokers {
+            context.config.kafka.brokers = brokers.clone();
+        }
+        Ok(context)
+    }
+
+    pub fn runtime(&self) -> anyhow::Result<Arc<Runtime>> {
+        weir::runtime_for(Some(&self.config))
+    }
+
+    /// Client settings for the config's brokers, once one of them has answered.
+    pub fn kafka(&self) -> anyhow::Result<ClientConfig> {
+        let client = self.client();
+        kafka::ensure_reachable(&client, &self.config.kafka.brokers)?;
+        Ok(client)
+    }
+
+    /// Client settings without asking the broker (for commands that check later).
+    pub fn client(&self) -> ClientConfig {
+        kafka::client_config(&self.config.kafka.brokers, &self.config.kafka.properties)
+    }
+
+    pub fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+        kafka::stop_on_signals()
+    }
+}
+
+/// `500ms`, `10s`, `2m`, or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len()));
+    let value: f64 = number.parse().map_err(|_| format!("`{text}` is not a duration like 500ms, 10s or 2m"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("`{text}`: unit must be ms, s, m or h")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("`{text}` is not a valid duration"))
+}

@@ -1,0 +1,62 @@
+//! `weir plugin new|inspect|test`: one plugin, outside any pipeline.
+
+use std::path::PathBuf;
+use weir::plugin::World;
+use weir::scaffold::{self, Lang};
+
+#[derive(clap::Subcommand)]
+pub enum PluginCommand {
+    /// Create a plugin project that builds and passes its own test out of the box.
+    New {
+        name: String,
+        /// validator, transformer, repairer or aggregator.
+        #[arg(long, value_parser = parse_world)]
+        world: World,
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: Lang,
+        /// Where to create it (default: the current directory).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Show the world a component implements, its exports and imports.
+    Inspect { file: PathBuf },
+    /// Run one plugin over a sample of JSON lines and print what it makes of each.
+    Test {
+        file: PathBuf,
+        #[arg(long)]
+        input: PathBuf,
+        /// The stage config as TOML or JSON (a `schema` path in it is loaded for the plugin).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+impl PluginCommand {
+    pub fn run(self) -> anyhow::Result<()> {
+        match self {
+            PluginCommand::New { name, world, lang, dir } => {
+                let root = scaffold::new_plugin(&dir, &name, world, lang)?;
+                println!("created {} ({world}, {lang:?})", root.display());
+                let steps = match lang {
+                    Lang::Rust => "cargo test && cargo build --release --target wasm32-wasip2",
+                    Lang::Js => "npm test && bash build.sh",
+                    Lang::Python => "python3 -m unittest && bash build.sh",
+                };
+                println!("  cd {} && {steps}", root.display());
+            }
+            PluginCommand::Inspect { file } => {
+                let runtime = weir::runtime_for(None)?;
+                print!("{}", weir::plugin_tool::inspect(&runtime, &file)?);
+            }
+            PluginCommand::Test { file, input, config } => {
+                let runtime = weir::runtime_for(None)?;
+                print!("{}", weir::plugin_tool::test(&runtime, &file, &input, config.as_deref())?);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_world(name: &str) -> Result<World, String> {
+    World::parse(name).ok_or_else(|| format!("`{name}` is not a world: validator, transformer, repairer or aggregator"))
+}

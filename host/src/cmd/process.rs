@@ -1,0 +1,35 @@
+//! `weir process`: the pipeline over JSON lines, files or stdin to stdout.
+
+use super::Context;
+use std::path::PathBuf;
+use weir::offline::{self, Files};
+use weir::pipeline::Pipeline;
+use weir::report::Format;
+
+#[derive(clap::Args)]
+pub struct Process {
+    #[arg(long, default_value = "weir.toml")]
+    config: PathBuf,
+    #[arg(long)]
+    input: Option<PathBuf>,
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Dead letters with their violations, one JSON object per line (default: stderr).
+    #[arg(long)]
+    dead_letter: Option<PathBuf>,
+    /// How the end-of-run report is printed to stderr.
+    #[arg(long, value_enum, default_value = "text")]
+    report: Format,
+}
+
+impl Process {
+    pub fn run(self) -> anyhow::Result<()> {
+        let context = Context::load(&self.config)?;
+        let runtime = context.runtime()?;
+        let mut pipeline = Pipeline::from_config(&runtime, &context.config)?;
+        let files = Files { input: self.input, output: self.output, rejects: self.dead_letter };
+        let report = offline::process(&mut pipeline, &context.config, &files, self.report)?;
+        weir::say!("{}", report.rendered);
+        Ok(())
+    }
+}

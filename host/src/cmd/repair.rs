@@ -1,0 +1,43 @@
+//! `weir repair`: dead letters back to the input topic (or parked), or a dead-letter file.
+
+use super::{Brokers, Context};
+use std::path::PathBuf;
+use std::time::Duration;
+use weir::kafka::stream_repair;
+use weir::offline::{self, Files};
+use weir::repair::RepairPipeline;
+
+#[derive(clap::Args)]
+pub struct Repair {
+    #[arg(long, default_value = "weir.toml")]
+    config: PathBuf,
+    #[command(flatten)]
+    brokers: Brokers,
+    /// Repair a file instead of the dead-letter topic.
+    #[arg(long)]
+    input: Option<PathBuf>,
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Records that could not be repaired, with the reason (default: stderr).
+    #[arg(long)]
+    unrepairable: Option<PathBuf>,
+}
+
+impl Repair {
+    pub fn run(self) -> anyhow::Result<()> {
+        let context = Context::with_brokers(&self.config, &self.brokers)?;
+        let runtime = context.runtime()?;
+        let mut repairer = RepairPipeline::from_config(&runtime, &context.config)?;
+        if let Some(input) = self.input {
+            let files = Files { input: Some(input), output: self.output, rejects: self.unrepairable };
+            let stats = offline::repair(&mut repairer, &context.config, &files)?;
+            weir::say!("repaired {} · unrepairable {}", stats.repaired, stats.parked);
+            return Ok(());
+        }
+        let client = context.kafka()?;
+        let stop = Context::stop_on_signals()?;
+        let stats = stream_repair::repair_topic(&context.config, &client, &mut repairer, &stop, Duration::from_secs(30))?;
+        weir::say!("dead letters in {} · repaired {} · parked {}", stats.dead_letters_in, stats.repaired, stats.parked);
+        Ok(())
+    }
+}

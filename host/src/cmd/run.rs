@@ -1,0 +1,51 @@
+//! `weir run`: the input topic through the stages to the output and dead-letter topics.
+
+use super::{Brokers, Context};
+use std::path::PathBuf;
+use std::time::Duration;
+use weir::hot_swap::HotSwap;
+use weir::kafka::run::{self, RunOptions};
+use weir::pipeline::Pipeline;
+use weir::report::Format;
+
+#[derive(clap::Args)]
+pub struct Run {
+    #[arg(long, default_value = "weir.toml")]
+    config: PathBuf,
+    #[command(flatten)]
+    brokers: Brokers,
+    /// Print the report this often while running (e.g. 10s); always printed at stop.
+    #[arg(long, value_parser = super::parse_duration)]
+    report_every: Option<Duration>,
+    #[arg(long, value_enum, default_value = "text")]
+    report: Format,
+}
+
+impl Run {
+    pub fn run(self) -> anyhow::Result<()> {
+        let context = Context::with_brokers(&self.config, &self.brokers)?;
+        let runtime = context.runtime()?;
+        let mut pipeline = Pipeline::from_config(&runtime, &context.config)?;
+        let client = context.kafka()?;
+        let stop = Context::stop_on_signals()?;
+        let options = RunOptions {
+            stop: &stop,
+            report_every: self.report_every,
+            report_format: self.report,
+            drain_timeout: Duration::from_secs(30),
+            on_batch: None,
+        };
+        let hot_swap = HotSwap::new(runtime.clone(), context.config.clone(), HotSwap::on_sighup()?);
+        match run::process_topic(&context.config, &client, &mut pipeline, &options, Some(hot_swap)) {
+            Ok(report) => weir::say!("{}", report.rendered),
+            Err(error) => {
+                // What was done before the failure still counts: show it, then the error.
+                if let Ok(report) = pipeline.report(Vec::new()) {
+                    weir::say!("{}", report.render(self.report));
+                }
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,73 @@
+//! `weir schema register|get`: weir's JSON Schemas in a Confluent-compatible registry.
+
+use std::path::{Path, PathBuf};
+use weir::config::Config;
+use weir::registry::Registry;
+
+#[derive(clap::Subcommand)]
+pub enum SchemaCommand {
+    /// Register schemas/user-login.json and schemas/user-login-processed.json under the
+    /// input and output topics' `-value` subjects (schemaType JSON).
+    Register {
+        #[arg(long, default_value = "weir.toml")]
+        config: PathBuf,
+        #[arg(long, env = "WEIR_REGISTRY")]
+        registry: Option<String>,
+    },
+    /// Show the latest (or --version) schema of a subject.
+    Get {
+        subject: String,
+        #[arg(long)]
+        version: Option<u32>,
+        #[arg(long, default_value = "weir.toml")]
+        config: PathBuf,
+        #[arg(long, env = "WEIR_REGISTRY")]
+        registry: Option<String>,
+    },
+}
+
+impl SchemaCommand {
+    pub fn run(self) -> anyhow::Result<()> {
+        match self {
+            SchemaCommand::Register { config, registry } => {
+                let (url, config) = registry_url(registry, &config)?;
+                let config = config.ok_or_else(|| anyhow::anyhow!("schema register needs the config (--config) to find the schemas"))?;
+                let registry = Registry::new(&url);
+                for (subject, file) in subjects(&config) {
+                    let path = config.resolve(Path::new(file));
+                    let schema = weir::config::load_schema(&path).map_err(anyhow::Error::msg)?;
+                    let id = registry.register(&subject, &schema.to_string())?;
+                    println!("registered {} as {subject} (id {id})", path.display());
+                }
+                Ok(())
+            }
+            SchemaCommand::Get { subject, version, config, registry } => {
+                let (url, _) = registry_url(registry, &config)?;
+                let found = Registry::new(&url).get(&subject, version)?;
+                weir::say!("{} version {} (id {}, {})", found.subject, found.version, found.id, found.schema_type.as_deref().unwrap_or("AVRO"));
+                let pretty = serde_json::from_str::<serde_json::Value>(&found.schema)
+                    .map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())
+                    .unwrap_or(found.schema);
+                println!("{pretty}");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The subjects `schema register` fills: `<topic>-value`, Confluent's TopicNameStrategy.
+fn subjects(config: &Config) -> Vec<(String, &'static str)> {
+    vec![
+        (format!("{}-value", config.kafka.input_topic), "schemas/user-login.json"),
+        (format!("{}-value", config.kafka.output_topic), "schemas/user-login-processed.json"),
+    ]
+}
+
+/// `--registry` / `WEIR_REGISTRY`, else `registry.url` in the config.
+fn registry_url(flag: Option<String>, config: &Path) -> anyhow::Result<(String, Option<Config>)> {
+    let config = if config.exists() { Some(Config::load(config)?) } else { None };
+    let url = flag
+        .or_else(|| config.as_ref().and_then(|c| c.registry.url.clone()))
+        .ok_or_else(|| anyhow::anyhow!("no schema registry: pass --registry URL, set WEIR_REGISTRY, or `registry.url` in the config"))?;
+    Ok((url, config))
+}

@@ -1,0 +1,67 @@
+//! `weir tail`: print a topic's records; with --schema, which fail validation and why.
+
+use super::{Brokers, Context};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use weir::config::Config;
+use weir::kafka::tail::{self, TailOptions};
+use weir::stage::{validator::Validate, Stage};
+
+#[derive(clap::Args)]
+pub struct Tail {
+    #[arg(long)]
+    topic: String,
+    #[arg(long, default_value = "weir.toml")]
+    config: PathBuf,
+    #[command(flatten)]
+    brokers: Brokers,
+    /// Validate each record against this JSON Schema (with the config's validator plugin).
+    #[arg(long)]
+    schema: Option<PathBuf>,
+    #[arg(long)]
+    from_beginning: bool,
+    /// Stop after this many records.
+    #[arg(long)]
+    count: Option<u64>,
+    /// Stop when nothing arrives for this long (e.g. 5s).
+    #[arg(long, value_parser = super::parse_duration)]
+    idle_exit: Option<Duration>,
+    /// Show each record's headers too.
+    #[arg(long)]
+    headers: bool,
+}
+
+impl Tail {
+    pub fn run(self) -> anyhow::Result<()> {
+        let context = Context::with_brokers(&self.config, &self.brokers)?;
+        let validator = match &self.schema {
+            Some(schema) => Some(validator(&context.config, schema)?),
+            None => None,
+        };
+        let client = context.kafka()?;
+        let stop = Context::stop_on_signals()?;
+        let options = TailOptions {
+            topic: self.topic,
+            from_beginning: self.from_beginning,
+            count: self.count,
+            idle_exit: self.idle_exit,
+            show_headers: self.headers,
+            stop: &stop,
+        };
+        let stats = tail::follow(&client, &options, validator, &mut std::io::stdout().lock())?;
+        weir::say!("{} messages · {} invalid · {} duplicate keys", stats.messages, stats.invalid, stats.duplicate_keys);
+        Ok(())
+    }
+}
+
+/// The config's validator plugin, checking against `schema` instead of its own.
+fn validator(config: &Config, schema: &Path) -> anyhow::Result<Stage<Validate>> {
+    let Some(stage) = &config.validate else {
+        anyhow::bail!("--schema needs a [validate] stage in {} to know which validator plugin to use", config.source.display());
+    };
+    let document = weir::config::load_schema(schema).map_err(anyhow::Error::msg)?;
+    let runtime = weir::runtime_for(Some(config))?;
+    let plugin = runtime.load(&config.resolve(&stage.plugin))?;
+    let json = serde_json::json!({ "schema": document }).to_string();
+    Ok(Stage::new("tail", &plugin, json, stage.limits)?)
+}

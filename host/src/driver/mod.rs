@@ -1,0 +1,126 @@
+//! The one loop every flow runs: records from a `Source`, through the plugins, to a
+//! `Sink` — files or Kafka, processing or repair.
+//!
+//! Two threads: the caller's does the I/O (polling, writing, acknowledgements), a plugin
+//! thread runs the stages. Batches go through in order, at most `IN_PROCESSING` at a time,
+//! so the plugins and the I/O are busy together while memory stays bounded. Where a batch
+//! came from (offsets to commit, line numbers) stays with the I/O side: the plugin thread
+//! sees records and returns one output per record, in order.
+
+pub mod process;
+pub mod repair;
+
+use crate::bindings::types::Message;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
+
+/// Batches handed to the plugin thread and not yet back.
+const IN_PROCESSING: usize = 2;
+
+/// Where records come from.
+pub trait Source {
+    /// Up to `max` records, waiting up to `wait` for the first. `Some(empty)` when
+    /// nothing is ready yet; `None` once the input has ended (a file's last line).
+    fn poll(&mut self, max: usize, wait: Duration) -> anyhow::Result<Option<Vec<Message>>>;
+}
+
+/// Where the outputs of each batch go, in the order the batches were polled.
+pub trait Sink<T> {
+    /// The outputs of the oldest batch not yet sent, one per record.
+    fn send(&mut self, outputs: Vec<T>) -> anyhow::Result<()>;
+
+    /// Nothing came back this time: a chance to settle acknowledgements.
+    fn idle(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// A report to publish while running (Kafka's analytics topic).
+    fn publish(&mut self, _report: &serde_json::Value) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// At the end: wait up to `drain` for what is in flight, then commit or flush.
+    fn finish(&mut self, drain: Duration) -> anyhow::Result<()>;
+}
+
+/// What the plugin thread makes of one batch.
+pub struct Done<T> {
+    pub outputs: Vec<T>,
+    /// A report to publish, when one is due.
+    pub report: Option<serde_json::Value>,
+}
+
+/// How a flow ends: with what `stop` asks, after the drain.
+pub struct Flow<'a> {
+    pub batch_size: usize,
+    pub stop: &'a AtomicBool,
+    pub drain: Duration,
+}
+
+/// Runs `work` over every batch of `io` until the source ends or `stop` is raised, then
+/// drains and finishes `io` — even after an error, so what is safe is committed.
+pub fn drive<T: Send, IO: Source + Sink<T>>(
+    io: &mut IO,
+    flow: &Flow,
+    work: impl FnMut(Vec<Message>) -> anyhow::Result<Done<T>> + Send,
+) -> anyhow::Result<()> {
+    let result = drive_batches(io, flow, work);
+    let finished = io.finish(flow.drain);
+    result.and(finished)
+}
+
+pub(crate) fn drive_batches<T: Send, IO: Source + Sink<T>>(
+    io: &mut IO,
+    flow: &Flow,
+    mut work: impl FnMut(Vec<Message>) -> anyhow::Result<Done<T>> + Send,
+) -> anyhow::Result<()> {
+    let (to_plugins, batches) = mpsc::sync_channel::<Vec<Message>>(IN_PROCESSING);
+    let (to_io, done) = mpsc::channel::<anyhow::Result<Done<T>>>();
+    std::thread::scope(|scope| {
+        let plugins = scope.spawn(move || {
+            for batch in batches {
+                let result = work(batch);
+                let failed = result.is_err();
+                if to_io.send(result).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let io_result = (|| -> anyhow::Result<()> {
+            let (mut in_processing, mut ended) = (0usize, false);
+            loop {
+                let stopping = ended || flow.stop.load(Ordering::Relaxed);
+                if !stopping && in_processing < IN_PROCESSING {
+                    match io.poll(flow.batch_size, Duration::from_millis(20))? {
+                        None => ended = true,
+                        Some(batch) if batch.is_empty() => {}
+                        Some(batch) => {
+                            to_plugins.send(batch).map_err(|_| anyhow::anyhow!("plugin thread ended"))?;
+                            in_processing += 1;
+                        }
+                    }
+                }
+                if (ended || flow.stop.load(Ordering::Relaxed)) && in_processing == 0 {
+                    return Ok(());
+                }
+                let busy = in_processing == IN_PROCESSING || ended || flow.stop.load(Ordering::Relaxed);
+                match done.recv_timeout(if busy { Duration::from_millis(20) } else { Duration::ZERO }) {
+                    Ok(batch) => {
+                        let batch = batch?;
+                        in_processing -= 1;
+                        io.send(batch.outputs)?;
+                        if let Some(report) = batch.report {
+                            io.publish(&report)?;
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => io.idle()?,
+                    Err(RecvTimeoutError::Disconnected) => anyhow::bail!("plugin thread ended unexpectedly"),
+                }
+            }
+        })();
+        drop(to_plugins);
+        plugins.join().expect("the plugin thread does not panic");
+        io_result
+    })
+}

@@ -1,0 +1,114 @@
+//! The processing driver: each batch through the stages, guarded by the circuit breaker,
+//! swapped between batches when a plugin changes, reported as it goes and once at the end.
+
+use super::{Done, Flow, Sink, Source};
+use crate::bindings::types::Message;
+use crate::breaker::Breaker;
+use crate::hot_swap::HotSwap;
+use crate::metrics::Stats;
+use crate::pipeline::{Outcome, Pipeline};
+use crate::report::Format;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// What to do when the circuit breaker trips (too many plugin faults in a row).
+#[derive(Debug, Clone, Copy)]
+pub enum OnTrip {
+    /// Stop with an error (files: nothing is waiting to be retried).
+    Stop,
+    /// Hold the batch back unsent and uncommitted — which pauses consumption — and retry
+    /// it on fresh instances after each cooldown (Kafka).
+    HoldAndRetry { cooldown: Duration },
+}
+
+pub struct Options<'a> {
+    pub on_trip: OnTrip,
+    pub max_consecutive_faults: u32,
+    /// Print (and publish) the report this often while running.
+    pub report_every: Option<Duration>,
+    pub report_format: Format,
+    /// Called after every batch, e.g. to show progress.
+    pub on_batch: Option<&'a (dyn Fn(&Stats) + Sync)>,
+}
+
+/// The report at the end, computed once: as JSON (published) and as the user asked.
+pub struct FinalReport {
+    pub json: serde_json::Value,
+    pub rendered: String,
+}
+
+/// Runs until the source ends or `flow.stop`; the final report is published to the sink
+/// (when all went well) before it finishes.
+pub fn drive<IO: Source + Sink<Outcome>>(
+    io: &mut IO,
+    pipeline: &mut Pipeline,
+    flow: &Flow,
+    options: &Options,
+    mut hot_swap: Option<HotSwap>,
+) -> anyhow::Result<FinalReport> {
+    let mut breaker = Breaker::new(options.max_consecutive_faults);
+    let mut last_report = Instant::now();
+    let result = super::drive_batches(io, flow, |batch| {
+        if let Some(hot_swap) = hot_swap.as_mut() {
+            hot_swap.between_batches(pipeline);
+        }
+        let outcomes = guarded(pipeline, &mut breaker, batch, options.on_trip, flow.stop)?;
+        if let Some(on_batch) = options.on_batch {
+            on_batch(&pipeline.stats);
+        }
+        let mut report = None;
+        if options.report_every.is_some_and(|every| last_report.elapsed() >= every) {
+            last_report = Instant::now();
+            let now = pipeline.report(Vec::new())?;
+            crate::say!("{}", now.render(options.report_format));
+            report = Some(now.json());
+        }
+        Ok(Done { outputs: outcomes, report })
+    });
+    let report = pipeline.report(Vec::new()).map(|r| FinalReport { json: r.json(), rendered: r.render(options.report_format) });
+    let published = match (&result, &report) {
+        (Ok(()), Ok(report)) => io.publish(&report.json),
+        _ => Ok(()),
+    };
+    let finished = io.finish(flow.drain);
+    result?;
+    published?;
+    finished?;
+    Ok(report?)
+}
+
+/// Processes a batch under the breaker's policy.
+fn guarded(
+    pipeline: &mut Pipeline,
+    breaker: &mut Breaker,
+    batch: Vec<Message>,
+    on_trip: OnTrip,
+    stop: &AtomicBool,
+) -> anyhow::Result<Vec<Outcome>> {
+    // Keep a copy to retry only when this batch could trip the breaker.
+    if !breaker.could_trip(batch.len()) {
+        let outcomes = pipeline.process(batch);
+        breaker.check(&outcomes).expect("a batch this short cannot trip the breaker");
+        return Ok(outcomes);
+    }
+    loop {
+        let stats = pipeline.stats.clone();
+        let outcomes = pipeline.process(batch.clone());
+        let tripped = match breaker.check(&outcomes) {
+            Ok(()) => return Ok(outcomes),
+            Err(tripped) => tripped,
+        };
+        let OnTrip::HoldAndRetry { cooldown } = on_trip else {
+            anyhow::bail!("{tripped}; stopping");
+        };
+        pipeline.stats = stats;
+        tracing::error!("{tripped}. Consumption paused; retrying the held batch every {} s", cooldown.as_secs());
+        let resume_at = Instant::now() + cooldown;
+        while Instant::now() < resume_at {
+            if stop.load(Ordering::Relaxed) {
+                anyhow::bail!("stopped while the {tripped}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Counts a pipeline keeps while it runs, for reports (and, later, exported metrics).
+
+use serde::Serialize;
+
+/// Counts since start, for reports and metrics.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Stats {
+    pub records_in: u64,
+    pub processed: u64,
+    pub dead_letters: u64,
+    /// Records the aggregator failed on: delivered, but missing from the analytics.
+    pub aggregate_faults: u64,
+}

@@ -1,0 +1,82 @@
+//! Why a plugin produced no result for a record, as a kind (for headers, metrics and
+//! policies) and a sentence (for people).
+
+use super::limiter::LimitExceeded;
+use super::limits::Limits;
+use std::fmt;
+
+/// The kinds of plugin failure. Dead letters carry it as `weir.error.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaultKind {
+    /// The guest trapped: a panic, `unreachable`, an out-of-bounds access.
+    Trap,
+    /// It ran past its CPU budget.
+    Cpu,
+    /// It asked for more memory (or table space) than its limit.
+    Memory,
+    /// It broke the contract, e.g. returned the wrong number of results.
+    Contract,
+    /// The record was over the stage's size limit and never reached the plugin.
+    Oversize,
+    /// No instance could be made: not the record's fault.
+    Instantiate,
+}
+
+impl FaultKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::Trap => "trap",
+            FaultKind::Cpu => "cpu",
+            FaultKind::Memory => "memory",
+            FaultKind::Contract => "contract",
+            FaultKind::Oversize => "oversize",
+            FaultKind::Instantiate => "instantiate",
+        }
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A record's failure in a plugin. The record becomes a dead letter carrying both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub kind: FaultKind,
+    pub reason: String,
+}
+
+impl Fault {
+    pub fn new(kind: FaultKind, reason: impl Into<String>) -> Fault {
+        Fault { kind, reason: reason.into() }
+    }
+
+    /// Classifies an error from a call into the guest: our limiter's typed errors and
+    /// wasmtime's trap codes, never the error's text.
+    pub fn from_call(error: &wasmtime::Error, limits: &Limits, budget_ms: u64) -> Fault {
+        if let Some(exceeded) = error.downcast_ref::<LimitExceeded>() {
+            return Fault::new(FaultKind::Memory, exceeded.to_string());
+        }
+        match error.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::Interrupt) => Fault::new(FaultKind::Cpu, format!("exceeded its {budget_ms} ms CPU budget")),
+            Some(wasmtime::Trap::UnreachableCodeReached) => Fault::new(
+                FaultKind::Trap,
+                "trapped: wasm `unreachable` executed (a Rust plugin panicked or aborted)",
+            ),
+            Some(wasmtime::Trap::AllocationTooLarge) => {
+                Fault::new(FaultKind::Memory, format!("exceeded its {} MiB memory limit", limits.memory_mib))
+            }
+            Some(trap) => Fault::new(FaultKind::Trap, format!("trapped: {trap}")),
+            None => Fault::new(FaultKind::Trap, format!("failed: {}", format!("{error:#}").lines().next().unwrap_or("unknown error"))),
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}

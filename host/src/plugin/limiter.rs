@@ -1,0 +1,57 @@
+//! Our `ResourceLimiter`: refuses growth past a stage's limits with a typed error, so a
+//! fault is classified by what happened, not by the text of wasmtime's message.
+
+use super::limits::Limits;
+use std::fmt;
+
+/// Table elements one instance may hold; past this, `table.grow` is refused before the
+/// host allocates for it.
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
+/// What a guest tried to grow past its limit, in bytes (memory) or elements (tables).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LimitExceeded {
+    Memory { desired: usize, max: usize },
+    Table { desired: usize, max: usize },
+}
+
+impl fmt::Display for LimitExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LimitExceeded::Memory { max, .. } => write!(f, "exceeded its {} MiB memory limit", max / (1024 * 1024)),
+            LimitExceeded::Table { desired, max } => write!(f, "grew a table to {desired} elements, over the limit of {max}"),
+        }
+    }
+}
+
+impl std::error::Error for LimitExceeded {}
+
+pub struct Limiter {
+    memory_bytes: usize,
+}
+
+impl Limiter {
+    pub fn new(limits: &Limits) -> Limiter {
+        Limiter { memory_bytes: (limits.memory_mib as usize).saturating_mul(1024 * 1024) }
+    }
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.memory_bytes {
+            return Err(LimitExceeded::Memory { desired, max: self.memory_bytes }.into());
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > MAX_TABLE_ELEMENTS {
+            return Err(LimitExceeded::Table { desired, max: MAX_TABLE_ELEMENTS }.into());
+        }
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        16
+    }
+}

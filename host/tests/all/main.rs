@@ -1,0 +1,20 @@
+//! weir's integration tests, one binary (as wasmtime's `tests/all`): wasmtime and rdkafka
+//! are linked once, not once per file. Every test runs the real `weir` binary or library
+//! against the real `.wasm` files built from `plugins/`, and Kafka tests against a real
+//! broker (librdkafka's mock cluster in-process, or tansu as a separate process).
+
+mod common;
+
+mod cli;
+mod deployment;
+mod e2e_tansu;
+mod faults;
+mod fuzz;
+mod hostile_input;
+mod hot_swap;
+mod json_schema_suite;
+mod kafka_embedded;
+mod plugin_new;
+mod plugins;
+mod polyglot;
+mod registry;
