@@ -277,7 +277,7 @@ fn broker_with_backlog(config: &Config, n: usize) -> anyhow::Result<(EmbeddedBro
     let producer = flow::producer(&client)?;
     let ticket = flow::detached_ticket(n);
     for event in events(n) {
-        let record = Outgoing { topic: config.kafka.input_topic.clone(), key: event.key, value: event.value, headers: vec![] };
+        let record = Outgoing::new(&config.kafka.input_topic, event.key, event.value, vec![]);
         flow::produce(&producer, &record, ticket.clone())?;
     }
     flow::wait_for(&ticket, Duration::from_secs(120))?;

@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::dead_letter::DeadLetterLine;
 use crate::driver::process::{self, FinalReport, OnTrip};
 use crate::driver::repair::{RepairRoute, RepairStats};
-use crate::driver::{Flow, Sink, Source};
+use crate::driver::{Flow, Poll, Sink, Source};
 use crate::headers;
 use crate::pipeline::{Outcome, Pipeline};
 use crate::repair::RepairPipeline;
@@ -127,16 +127,16 @@ fn from_dead_letter_line(message: Message) -> Message {
 }
 
 impl Source for FileIo {
-    fn poll(&mut self, max: usize, _wait: Duration) -> anyhow::Result<Option<Vec<Message>>> {
+    fn poll(&mut self, max: usize, _wait: Duration) -> anyhow::Result<Poll> {
         let mut batch = Vec::with_capacity(max);
         while batch.len() < max {
             match self.next_line()? {
                 Some(line) => batch.push(self.record(line)),
-                None if batch.is_empty() => return Ok(None),
+                None if batch.is_empty() => return Ok(Poll::Ended),
                 None => break,
             }
         }
-        Ok(Some(batch))
+        Ok(Poll::Batch(batch))
     }
 }
 

@@ -18,11 +18,21 @@ use std::time::Duration;
 /// Batches handed to the plugin thread and not yet back.
 const IN_PROCESSING: usize = 2;
 
+/// What a source has.
+pub enum Poll {
+    /// Records to process. May be empty when everything polled was settled by the source
+    /// itself (a record the contract cannot carry); its outputs are still awaited.
+    Batch(Vec<Message>),
+    /// Nothing yet.
+    Idle,
+    /// The input has ended (a file's last line).
+    Ended,
+}
+
 /// Where records come from.
 pub trait Source {
-    /// Up to `max` records, waiting up to `wait` for the first. `Some(empty)` when
-    /// nothing is ready yet; `None` once the input has ended (a file's last line).
-    fn poll(&mut self, max: usize, wait: Duration) -> anyhow::Result<Option<Vec<Message>>>;
+    /// Up to `max` records, waiting up to `wait` for the first.
+    fn poll(&mut self, max: usize, wait: Duration) -> anyhow::Result<Poll>;
 }
 
 /// Where the outputs of each batch go, in the order the batches were polled.
@@ -93,9 +103,9 @@ pub(crate) fn drive_batches<T: Send, IO: Source + Sink<T>>(
                 let stopping = ended || flow.stop.load(Ordering::Relaxed);
                 if !stopping && in_processing < IN_PROCESSING {
                     match io.poll(flow.batch_size, Duration::from_millis(20))? {
-                        None => ended = true,
-                        Some(batch) if batch.is_empty() => {}
-                        Some(batch) => {
+                        Poll::Ended => ended = true,
+                        Poll::Idle => {}
+                        Poll::Batch(batch) => {
                             to_plugins.send(batch).map_err(|_| anyhow::anyhow!("plugin thread ended"))?;
                             in_processing += 1;
                         }

@@ -10,7 +10,7 @@ use crate::bindings::types::{Header, Message};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Headers, Message as _, OwnedHeaders};
+use rdkafka::message::{BorrowedHeaders, BorrowedMessage, Headers, Message as _, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 use std::collections::{BTreeMap, VecDeque};
@@ -19,12 +19,48 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A record to produce.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Outgoing {
     pub topic: String,
     pub key: Option<Vec<u8>>,
     pub value: Vec<u8>,
     pub headers: Vec<Header>,
+    /// Headers exactly as consumed (raw keys), for a record the contract cannot carry;
+    /// `headers` follow them.
+    pub raw_headers: Option<OwnedHeaders>,
+}
+
+impl Outgoing {
+    pub fn new(topic: &str, key: Option<Vec<u8>>, value: Vec<u8>, headers: Vec<Header>) -> Outgoing {
+        Outgoing { topic: topic.to_string(), key, value, headers, raw_headers: None }
+    }
+}
+
+/// A consumed record the contract cannot carry: a header key that is not UTF-8 (a WIT
+/// `string`). It goes to the dead letters (or is parked) as it came, never to a plugin.
+pub struct Unreadable {
+    /// Where it came from, its key and value; headers left out (see `raw_headers`).
+    pub message: Message,
+    pub raw_headers: OwnedHeaders,
+    pub reason: String,
+}
+
+/// What one poll brought: records for the plugins, and records they cannot be given.
+#[derive(Default)]
+pub struct Polled {
+    pub messages: Vec<Message>,
+    pub unreadable: Vec<Unreadable>,
+}
+
+impl Polled {
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty() && self.unreadable.is_empty()
+    }
+
+    /// The last offset read in each partition, unreadable records included.
+    pub fn positions(&self) -> Positions {
+        positions(self.messages.iter().chain(self.unreadable.iter().map(|u| &u.message)))
+    }
 }
 
 /// Acknowledgements outstanding for one batch, and the first permanent failure.
@@ -120,15 +156,18 @@ impl Flow {
     }
 
     /// Up to `max` records: waits up to `wait` for the first, then takes what is ready.
-    pub fn poll_batch(&mut self, max: usize, wait: Duration) -> anyhow::Result<Vec<Message>> {
-        let mut batch = Vec::new();
+    pub fn poll_batch(&mut self, max: usize, wait: Duration) -> anyhow::Result<Polled> {
+        let mut batch = Polled::default();
         let mut timeout = wait;
-        while batch.len() < max {
+        while batch.messages.len() + batch.unreadable.len() < max {
             match self.consumer.poll(timeout) {
                 None => break,
                 Some(Ok(record)) => {
                     self.poll_errors = 0;
-                    batch.push(owned(&record));
+                    match read(&record) {
+                        Ok(message) => batch.messages.push(message),
+                        Err(unreadable) => batch.unreadable.push(unreadable),
+                    }
                 }
                 Some(Err(error)) => {
                     self.poll_errors += 1;
@@ -221,7 +260,7 @@ pub fn produce<C: ProducerContext<DeliveryOpaque = Arc<Ticket>>>(
     record: &Outgoing,
     ticket: Arc<Ticket>,
 ) -> anyhow::Result<()> {
-    let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+    let mut headers = record.raw_headers.clone().unwrap_or_else(|| OwnedHeaders::new_with_capacity(record.headers.len()));
     for h in &record.headers {
         headers = headers.insert(rdkafka::message::Header { key: &h.key, value: Some(&h.value) });
     }
@@ -269,7 +308,7 @@ pub fn wait_for(ticket: &Ticket, timeout: Duration) -> anyhow::Result<()> {
 /// The last offset of a batch in each partition it read.
 pub struct Positions(Vec<(String, i32, i64)>);
 
-pub fn positions(batch: &[Message]) -> Positions {
+pub fn positions<'a>(batch: impl IntoIterator<Item = &'a Message>) -> Positions {
     let mut last: BTreeMap<(&str, i32), i64> = BTreeMap::new();
     for m in batch {
         let slot = last.entry((m.topic.as_str(), m.partition)).or_insert(m.offset);
@@ -278,25 +317,75 @@ pub fn positions(batch: &[Message]) -> Positions {
     Positions(last.into_iter().map(|((t, p), o)| (t.to_string(), p, o)).collect())
 }
 
-/// A consumed record as the plugins see it. A null value (tombstone) is empty bytes.
-pub fn owned(record: &rdkafka::message::BorrowedMessage<'_>) -> Message {
-    let headers = record
-        .headers()
-        .map(|hs| {
-            hs.iter()
-                .map(|h| Header { key: h.key.to_string(), value: h.value.unwrap_or_default().to_vec() })
-                .collect()
-        })
-        .unwrap_or_default();
+/// A consumed record as the plugins see it (a null value, a tombstone, is empty bytes), or
+/// why it cannot be one.
+pub fn read(record: &BorrowedMessage<'_>) -> Result<Message, Unreadable> {
+    let mut message = without_headers(record);
+    for (i, (key, value)) in raw_headers(record).into_iter().enumerate() {
+        match String::from_utf8(key) {
+            Ok(key) => message.headers.push(Header { key, value }),
+            Err(key) => {
+                message.headers.clear();
+                let reason = format!(
+                    "header {i} has a key that is not UTF-8 ({} bytes), which weir's contract cannot carry; the record is kept as it came",
+                    key.as_bytes().len()
+                );
+                let raw_headers = record.headers().map(|h| h.detach()).unwrap_or_default();
+                return Err(Unreadable { message, raw_headers, reason });
+            }
+        }
+    }
+    Ok(message)
+}
+
+/// A consumed record for display: header keys that are not UTF-8 shown lossily.
+pub fn owned(record: &BorrowedMessage<'_>) -> Message {
+    let mut message = without_headers(record);
+    message.headers = raw_headers(record)
+        .into_iter()
+        .map(|(key, value)| Header { key: String::from_utf8_lossy(&key).into_owned(), value })
+        .collect();
+    message
+}
+
+fn without_headers(record: &BorrowedMessage<'_>) -> Message {
     Message {
         key: record.key().map(<[u8]>::to_vec),
         value: record.payload().unwrap_or_default().to_vec(),
-        headers,
+        headers: Vec::new(),
         topic: record.topic().to_string(),
         partition: record.partition(),
         offset: record.offset(),
         timestamp: record.timestamp().to_millis(),
     }
+}
+
+/// Every header as bytes. rdkafka 0.39's own accessor unwraps the key as UTF-8 (a panic
+/// on any other key), so this asks librdkafka directly.
+fn raw_headers(record: &BorrowedMessage<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let Some(headers) = record.headers() else {
+        return Vec::new();
+    };
+    // A `&BorrowedHeaders` is librdkafka's `rd_kafka_headers_t *` (rdkafka's own
+    // representation: the zero-sized type is never read, only its address).
+    let native = headers as *const BorrowedHeaders as *const rdkafka_sys::rd_kafka_headers_t;
+    (0..headers.count())
+        .filter_map(|i| {
+            let (mut name, mut value, mut size) = (std::ptr::null(), std::ptr::null(), 0usize);
+            // SAFETY: `native` is valid while `record` is borrowed; librdkafka returns a
+            // NUL-terminated name and a value of `size` bytes (or null), both owned by it.
+            unsafe {
+                let error = rdkafka_sys::rd_kafka_header_get_all(native, i, &mut name, &mut value, &mut size);
+                if error != rdkafka_sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || name.is_null() {
+                    return None;
+                }
+                let key = std::ffi::CStr::from_ptr(name).to_bytes().to_vec();
+                let value =
+                    if value.is_null() { Vec::new() } else { std::slice::from_raw_parts(value as *const u8, size).to_vec() };
+                Some((key, value))
+            }
+        })
+        .collect()
 }
 
 fn is_fatal(error: &KafkaError) -> bool {

@@ -201,7 +201,7 @@ pub fn produce(config: &Config, client: &ClientConfig, options: &GenerateOptions
         }
         let event = generator.next_event();
         ticket.expect(1);
-        let record = Outgoing { topic: topic.clone(), key: Some(event.key.clone().into_bytes()), value: event.value, headers: vec![] };
+        let record = Outgoing::new(&topic, Some(event.key.clone().into_bytes()), event.value, vec![]);
         flow::produce(&producer, &record, ticket.clone())?;
         if let Some(m) = manifest.as_mut() {
             serde_json::to_writer(&mut *m, &json!({"key": event.key, "kind": event.kind}))?;

@@ -4,13 +4,12 @@
 //! back (in the same order), and are stored for commit once the broker has acknowledged
 //! every record the batch produced.
 
-use super::flow::{self, Flow, Outgoing, Positions};
+use super::flow::{self, Flow, Outgoing, Positions, Unreadable};
 use crate::headers;
-use crate::bindings::types::Message;
 use crate::config::Config;
 use crate::driver::repair::RepairRoute;
-use crate::driver::{Sink, Source};
-use crate::pipeline::Outcome;
+use crate::driver::{Poll, Sink, Source};
+use crate::pipeline::{root_violation, Outcome, Rejection};
 use rdkafka::config::ClientConfig;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -18,8 +17,9 @@ use std::time::Duration;
 pub struct KafkaIo<'a> {
     config: &'a Config,
     flow: Option<Flow>,
-    /// Positions of the batches polled and not yet sent, oldest first.
-    polled: VecDeque<Positions>,
+    /// Batches polled and not yet sent, oldest first: their positions, and the records
+    /// settled here rather than by the plugins.
+    polled: VecDeque<(Positions, Vec<Unreadable>)>,
 }
 
 impl<'a> KafkaIo<'a> {
@@ -37,19 +37,27 @@ impl<'a> KafkaIo<'a> {
         self.flow.take().map_or(Ok(()), |flow| flow.finish(drain))
     }
 
-    fn send_batch(&mut self, outgoing: Vec<Outgoing>) -> anyhow::Result<()> {
-        let positions = self.polled.pop_front().expect("outputs come back for a polled batch");
+    /// The outputs of the oldest polled batch, plus a record per unreadable one of it
+    /// (`settle`: to which topic, with which headers).
+    fn send_batch(
+        &mut self,
+        mut outgoing: Vec<Outgoing>,
+        settle: impl Fn(&Config, Unreadable) -> Outgoing,
+    ) -> anyhow::Result<()> {
+        let (positions, unreadable) = self.polled.pop_front().expect("outputs come back for a polled batch");
+        outgoing.extend(unreadable.into_iter().map(|u| settle(self.config, u)));
         self.flow()?.send(positions, outgoing)
     }
 }
 
 impl Source for KafkaIo<'_> {
-    fn poll(&mut self, max: usize, wait: Duration) -> anyhow::Result<Option<Vec<Message>>> {
-        let batch = self.flow()?.poll_batch(max, wait)?;
-        if !batch.is_empty() {
-            self.polled.push_back(flow::positions(&batch));
+    fn poll(&mut self, max: usize, wait: Duration) -> anyhow::Result<Poll> {
+        let polled = self.flow()?.poll_batch(max, wait)?;
+        if polled.is_empty() {
+            return Ok(Poll::Idle);
         }
-        Ok(Some(batch))
+        self.polled.push_back((polled.positions(), polled.unreadable));
+        Ok(Poll::Batch(polled.messages))
     }
 }
 
@@ -61,21 +69,25 @@ impl Sink<Outcome> for KafkaIo<'_> {
         let outgoing = outcomes
             .into_iter()
             .map(|outcome| match outcome {
-                Outcome::Processed(m) => Outgoing {
-                    topic: kafka.output_topic.clone(),
-                    headers: headers::user_headers(&m.headers),
-                    key: m.key,
-                    value: m.value,
-                },
-                Outcome::DeadLetter(m, rejection) => Outgoing {
-                    topic: kafka.dead_letter_topic.clone(),
-                    headers: headers::dead_letter(&m, &rejection),
-                    key: m.key,
-                    value: m.value,
-                },
+                Outcome::Processed(m) => {
+                    Outgoing::new(&kafka.output_topic, m.key, m.value, headers::user_headers(&m.headers))
+                }
+                Outcome::DeadLetter(m, rejection) => {
+                    let headers = headers::dead_letter(&m, &rejection);
+                    Outgoing::new(&kafka.dead_letter_topic, m.key, m.value, headers)
+                }
             })
             .collect();
-        self.send_batch(outgoing)
+        self.send_batch(outgoing, |config, unreadable| {
+            let rejection = Rejection {
+                stage: "consume".into(),
+                plugin: "weir".into(),
+                violations: vec![root_violation(unreadable.reason.clone())],
+                fault: None,
+            };
+            let headers = headers::dead_letter(&unreadable.message, &rejection);
+            as_it_came(&config.kafka.dead_letter_topic, unreadable, headers)
+        })
     }
 
     /// The report as JSON to the analytics topic, if one is configured.
@@ -84,7 +96,7 @@ impl Sink<Outcome> for KafkaIo<'_> {
             return Ok(());
         };
         let key = Some(self.config.kafka.group_id.as_bytes().to_vec());
-        let record = Outgoing { topic: topic.clone(), key, value: report.to_string().into_bytes(), headers: vec![] };
+        let record = Outgoing::new(topic, key, report.to_string().into_bytes(), vec![]);
         flow::produce(self.flow()?.producer(), &record, flow::detached_ticket(1))
     }
 
@@ -104,21 +116,19 @@ impl Sink<RepairRoute> for KafkaIo<'_> {
         let outgoing = routes
             .into_iter()
             .map(|route| match route {
-                RepairRoute::Fixed { letter, value, attempts } => Outgoing {
-                    topic: kafka.input_topic.clone(),
-                    headers: headers::repaired(&letter, attempts),
-                    key: letter.key,
-                    value,
-                },
-                RepairRoute::Parked { letter, reason } => Outgoing {
-                    topic: kafka.parked_topic.clone(),
-                    headers: headers::parked(&letter, &reason),
-                    key: letter.key,
-                    value: letter.value,
-                },
+                RepairRoute::Fixed { letter, value, attempts } => {
+                    Outgoing::new(&kafka.input_topic, letter.key.clone(), value, headers::repaired(&letter, attempts))
+                }
+                RepairRoute::Parked { letter, reason } => {
+                    let headers = headers::parked(&letter, &reason);
+                    Outgoing::new(&kafka.parked_topic, letter.key, letter.value, headers)
+                }
             })
             .collect();
-        self.send_batch(outgoing)
+        self.send_batch(outgoing, |config, unreadable| {
+            let headers = headers::parked(&unreadable.message, &unreadable.reason);
+            as_it_came(&config.kafka.parked_topic, unreadable, headers)
+        })
     }
 
     fn idle(&mut self) -> anyhow::Result<()> {
@@ -128,4 +138,11 @@ impl Sink<RepairRoute> for KafkaIo<'_> {
     fn finish(&mut self, drain: Duration) -> anyhow::Result<()> {
         self.finish_flow(drain)
     }
+}
+
+/// An unreadable record to `topic` with its key, value and headers exactly as consumed,
+/// then weir's `headers`.
+fn as_it_came(topic: &str, unreadable: Unreadable, headers: Vec<crate::bindings::types::Header>) -> Outgoing {
+    let Unreadable { message, raw_headers, .. } = unreadable;
+    Outgoing { raw_headers: Some(raw_headers), ..Outgoing::new(topic, message.key, message.value, headers) }
 }

@@ -92,7 +92,7 @@ fn produce(brokers: &str, records: impl Iterator<Item = (String, String)>) {
     let ticket = weir::kafka::flow::detached_ticket(0);
     for (key, value) in records {
         ticket.expect(1);
-        let record = weir::kafka::flow::Outgoing { topic: TOPICS[0].into(), key: Some(key.into_bytes()), value: value.into_bytes(), headers: vec![] };
+        let record = weir::kafka::flow::Outgoing::new(TOPICS[0], Some(key.into_bytes()), value.into_bytes(), vec![]);
         weir::kafka::flow::produce(&producer, &record, ticket.clone()).unwrap();
     }
     weir::kafka::flow::wait_for(&ticket, Duration::from_secs(60)).unwrap();

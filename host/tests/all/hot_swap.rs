@@ -17,7 +17,7 @@ fn produce(brokers: &str, prefix: &str, n: usize) {
         let value = format!(
             r#"{{"user_id":"{prefix}{i}","app_version":"2.3.0","device_type":"iOS","ip":"164.116.28.203","locale":"MD","device_id":"d","timestamp":1730244200}}"#
         );
-        let record = weir::kafka::flow::Outgoing { topic: TOPICS[0].into(), key: Some(format!("{prefix}{i}").into_bytes()), value: value.into_bytes(), headers: vec![] };
+        let record = weir::kafka::flow::Outgoing::new(TOPICS[0], Some(format!("{prefix}{i}").into_bytes()), value.into_bytes(), vec![]);
         weir::kafka::flow::produce(&producer, &record, ticket.clone()).unwrap();
     }
     weir::kafka::flow::wait_for(&ticket, Duration::from_secs(30)).unwrap();

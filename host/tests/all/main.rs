@@ -16,5 +16,6 @@ mod json_schema_suite;
 mod kafka_embedded;
 mod plugin_new;
 mod plugins;
+mod poison;
 mod polyglot;
 mod registry;

@@ -1,0 +1,84 @@
+//! Records that used to stop weir for good: each must be settled (dead-lettered or
+//! parked, bytes intact, with a reason) while everything around it flows on.
+
+use crate::common::kafka::*;
+use rdkafka::message::{BorrowedHeaders, Header, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use std::time::Duration;
+
+const BAD_KEY: &[u8] = b"\xff\xfe-key";
+
+/// Headers with one key that is not UTF-8, added through librdkafka's C API (rdkafka's
+/// safe API takes `&str` keys; C and Go producers send any bytes).
+fn headers_with_a_raw_key() -> OwnedHeaders {
+    let headers = OwnedHeaders::new().insert(Header { key: "trace-id", value: Some("abc") });
+    let native = headers.as_borrowed() as *const BorrowedHeaders as *mut rdkafka_sys::rd_kafka_headers_t;
+    let value = b"x";
+    // SAFETY: `native` is the headers' own librdkafka pointer, alive while `headers` is.
+    let error = unsafe {
+        rdkafka_sys::rd_kafka_header_add(
+            native,
+            BAD_KEY.as_ptr() as *const std::ffi::c_char,
+            BAD_KEY.len() as isize,
+            value.as_ptr() as *const std::ffi::c_void,
+            value.len() as isize,
+        )
+    };
+    assert_eq!(error, rdkafka_sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR);
+    headers
+}
+
+fn login(user: &str) -> String {
+    format!(
+        r#"{{"user_id":"{user}","app_version":"2.3.0","device_type":"iOS","ip":"10.0.0.1","locale":"CA","device_id":"d-{user}","timestamp":1730244200}}"#
+    )
+}
+
+/// rdkafka 0.39 unwraps header keys as UTF-8; one such record used to panic `weir run`,
+/// `weir repair` and `weir tail` on every restart.
+#[test]
+fn a_header_key_that_is_not_utf8_is_settled_not_a_panic() {
+    let broker = embedded(1);
+    let brokers = broker.bootstrap_servers().to_string();
+    let producer: BaseProducer = weir::kafka::client_config(&brokers, &Default::default()).create().unwrap();
+    let valid: Vec<String> = (0..6).map(|i| format!("valid-{i}")).collect();
+    for (i, key) in valid.iter().enumerate() {
+        let value = login(key);
+        producer.send(BaseRecord::<str, str>::to("user-login").key(key).payload(&value)).map_err(|(e, _)| e).unwrap();
+        if i == 2 {
+            let record = BaseRecord::<str, str>::to("user-login").key("poison").payload(r#"{"user_id":"p"}"#);
+            producer.send(record.headers(headers_with_a_raw_key())).map_err(|(e, _)| e).unwrap();
+        }
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+
+    let run = spawn(weir(&brokers, &["run"]));
+    let processed = wait_for_topic(&brokers, "user-login-processed-production", Duration::from_secs(60), |r| r.len() >= 6);
+    let dead = wait_for_topic(&brokers, "user-login-dead-letter", Duration::from_secs(60), |r| !r.is_empty());
+    let out = terminate(run);
+    assert!(out.status.success(), "weir run: {}", String::from_utf8_lossy(&out.stderr));
+    let mut delivered: Vec<String> = processed.iter().map(key).collect();
+    delivered.sort();
+    assert_eq!(delivered, valid, "every valid event once, none lost around the poison record");
+
+    assert_eq!(dead.len(), 1, "only the poison record is a dead letter");
+    let letter = &dead[0];
+    assert_eq!(key(letter), "poison");
+    assert_eq!(letter.value, br#"{"user_id":"p"}"#, "value intact");
+    assert!(header(letter, weir::headers::REASONS).unwrap().contains("not UTF-8"));
+    assert_eq!(header(letter, "trace-id").as_deref(), Some("abc"));
+    let lossy_key = String::from_utf8_lossy(BAD_KEY).into_owned();
+    assert_eq!(header(letter, &lossy_key).as_deref(), Some("x"), "the raw header is still there");
+
+    // The dead letter still carries the raw key: repair parks it, tail shows it.
+    let repair = spawn(weir(&brokers, &["repair"]));
+    let parked = wait_for_topic(&brokers, "user-login-dead-letter-parked", Duration::from_secs(60), |r| !r.is_empty());
+    let out = terminate(repair);
+    assert!(out.status.success(), "weir repair: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].value, letter.value);
+    assert!(header(&parked[0], weir::headers::PARK_REASON).unwrap().contains("not UTF-8"));
+    let tail = run_ok(weir(&brokers, &["tail", "--topic", "user-login-dead-letter", "--from-beginning", "--count", "1", "--headers"]));
+    let shown = String::from_utf8_lossy(&tail.stdout);
+    assert!(shown.contains(r#"{"user_id":"p"}"#) && shown.contains("trace-id: abc"), "{shown}");
+}
