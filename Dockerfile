@@ -12,7 +12,8 @@ FROM debian:bookworm-slim
 RUN useradd --system --home /opt/weir weir
 COPY --from=build /dist /opt/weir
 ENV WEIR_CACHE_DIR=/var/cache/weir
-RUN mkdir -p /var/cache/weir && chown weir /var/cache/weir && ln -s /opt/weir/weir /usr/local/bin/weir
+# The compile cache holds native code: only weir may write it (weir refuses it otherwise).
+RUN mkdir -p -m 700 /var/cache/weir && chown weir /var/cache/weir && ln -s /opt/weir/weir /usr/local/bin/weir
 USER weir
 WORKDIR /opt/weir
 ENTRYPOINT ["weir"]

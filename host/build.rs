@@ -72,10 +72,12 @@ fn ensure_wasm_target() {
     if let Ok(toolchain) = std::env::var("RUSTUP_TOOLCHAIN") {
         rustup.args(["--toolchain", &toolchain]);
     }
-    println!("cargo:warning=the {TARGET} target was missing: running `rustup target add {TARGET}`");
     match rustup.status() {
-        Ok(status) if status.success() && wasm_std_installed(TARGET) => {}
-        Ok(_) => fail(&format!("`rustup target add {TARGET}` failed (see above); run it by hand, then build again")),
+        // Cargo replays this line on later builds until the script reruns: past tense holds.
+        Ok(status) if status.success() && wasm_std_installed(TARGET) => {
+            println!("cargo:warning=the {TARGET} target was missing; added it with `rustup target add {TARGET}`")
+        }
+        Ok(_) => fail(&format!("the {TARGET} target is missing and `rustup target add {TARGET}` failed (see above); run it by hand, then build again")),
         Err(_) => fail(&format!(
             "the plugins need Rust's {TARGET} standard library, and there is no rustup to add it: \
              install it for this rustc (with rustup: `rustup target add {TARGET}`), then build again"

@@ -54,19 +54,28 @@ pub struct BenchResult {
 }
 
 pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchResult> {
+    anyhow::ensure!(
+        options.chain_events >= config.pipeline.batch_size && options.broker_events > 0,
+        "--events must be at least one batch ({}) and --broker-events at least 1: nothing to measure otherwise",
+        config.pipeline.batch_size
+    );
+    anyhow::ensure!(
+        options.latency_rate.is_finite() && options.latency_rate >= 1.0,
+        "--latency-rate must be at least 1 event per second"
+    );
     let mut result = BenchResult { batch_size: config.pipeline.batch_size, ..Default::default() };
 
     crate::say!("start-up: cold and warm compile cache ...");
-    let cold_dir = tempfile_dir()?;
+    let cold_dir = tempfile::Builder::new().prefix("weir-bench-cache-").tempdir()?;
     let started = Instant::now();
-    let cold = Runtime::new(CompileCache::new(Some(cold_dir.clone())))?;
+    let cold = Runtime::new(CompileCache::new(Some(cold_dir.path().to_path_buf())))?;
     Pipeline::from_config(&cold, config)?;
     result.start_cold_ms = ms(started.elapsed());
     let started = Instant::now();
-    let warm = Runtime::new(CompileCache::new(Some(cold_dir.clone())))?;
+    let warm = Runtime::new(CompileCache::new(Some(cold_dir.path().to_path_buf())))?;
     let mut pipeline = Pipeline::from_config(&warm, config)?;
     result.start_warm_ms = ms(started.elapsed());
-    std::fs::remove_dir_all(&cold_dir).ok();
+    drop(cold_dir);
 
     crate::say!("plugin chain: {} events, wasm vs native ...", options.chain_events);
     let events = events(options.chain_events);
@@ -371,12 +380,6 @@ fn per_s(n: usize, elapsed: Duration) -> f64 {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("weir-bench-cache-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }
 
 /// The process's peak resident set (VmHWM), in MiB.

@@ -171,6 +171,41 @@ impl Config {
                 return Err(self.key_error("repair.max_attempts", "must be at least 1 (default 3)"));
             }
         }
+        self.check_topics()?;
+        self.check_properties()
+    }
+
+    /// Each topic has one role: reading what you write is an endless loop.
+    fn check_topics(&self) -> Result<(), ConfigError> {
+        let k = &self.kafka;
+        let mut roles = vec![
+            ("kafka.input_topic", &k.input_topic),
+            ("kafka.output_topic", &k.output_topic),
+            ("kafka.dead_letter_topic", &k.dead_letter_topic),
+            ("kafka.parked_topic", &k.parked_topic),
+        ];
+        if let Some(analytics) = &k.analytics_topic {
+            roles.push(("kafka.analytics_topic", analytics));
+        }
+        for (i, (key, topic)) in roles.iter().enumerate() {
+            if topic.is_empty() {
+                return Err(self.key_error(key, "must name a topic"));
+            }
+            if let Some((other, _)) = roles[..i].iter().find(|(_, t)| t == topic) {
+                return Err(self.key_error(key, &format!("`{topic}` is also `{other}`; give each role its own topic")));
+            }
+        }
+        Ok(())
+    }
+
+    /// `[kafka.properties]` tune librdkafka, and the user's value wins over weir's
+    /// defaults; but a few settings carry weir's delivery guarantees and are refused.
+    fn check_properties(&self) -> Result<(), ConfigError> {
+        for (key, value) in &self.kafka.properties {
+            if let Some((_, why)) = crate::kafka::GUARANTEES.iter().find(|(k, _)| k == key) {
+                return Err(self.key_error(&format!("kafka.properties.\"{key}\""), &format!("`{value}` refused: {why}")));
+            }
+        }
         Ok(())
     }
 
@@ -314,5 +349,22 @@ mod tests {
         let err = config.stage_json("validate", config.validate.as_ref().unwrap()).unwrap_err().to_string();
         assert!(err.contains("validate.config.schema"), "{err}");
         assert!(err.contains("/etc/weir/nope.json"), "{err}");
+    }
+
+    #[test]
+    fn a_topic_has_one_role() {
+        let err = parse("[kafka]\ninput_topic = \"t\"\noutput_topic = \"t\"\n").unwrap_err().to_string();
+        assert!(err.contains("`kafka.output_topic`") && err.contains("is also `kafka.input_topic`"), "{err}");
+        let err = parse("[kafka]\nparked_topic = \"user-login-dead-letter\"\n").unwrap_err().to_string();
+        assert!(err.contains("`kafka.parked_topic`") && err.contains("kafka.dead_letter_topic"), "{err}");
+    }
+
+    #[test]
+    fn properties_tune_but_cannot_break_the_guarantees() {
+        assert!(parse("[kafka.properties]\n\"linger.ms\" = \"50\"\n\"auto.offset.reset\" = \"latest\"\n").is_ok());
+        let err = parse("[kafka.properties]\n\"enable.auto.offset.store\" = \"true\"\n").unwrap_err().to_string();
+        assert!(err.contains("enable.auto.offset.store") && err.contains("refused"), "{err}");
+        let err = parse("[kafka.properties]\n\"group.id\" = \"g\"\n").unwrap_err().to_string();
+        assert!(err.contains("kafka.group_id"), "{err}");
     }
 }

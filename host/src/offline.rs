@@ -24,6 +24,31 @@ pub struct Files {
     pub rejects: Option<PathBuf>,
 }
 
+impl Files {
+    /// Creating an output truncates it: one that is the input would be read empty.
+    fn refuse_overwriting_the_input(&self) -> anyhow::Result<()> {
+        let Some(input) = self.input.as_deref().and_then(|p| p.canonicalize().ok()) else {
+            return Ok(());
+        };
+        for (flag, path) in [("--output", &self.output), ("the rejects file", &self.rejects)] {
+            let Some(path) = path else { continue };
+            if absolute(path).is_some_and(|p| p == input) {
+                anyhow::bail!("{flag} {} is the input file; write somewhere else", path.display());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where `path` is or would be created, through symbolic links; `None` if its directory
+/// does not exist (then it cannot be the input either).
+fn absolute(path: &Path) -> Option<PathBuf> {
+    path.canonicalize().ok().or_else(|| {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        Some(dir.canonicalize().ok()?.join(path.file_name()?))
+    })
+}
+
 /// `weir process`: every line ends up in the output or the dead-letter stream.
 pub fn process(pipeline: &mut Pipeline, config: &Config, files: &Files, report: Format) -> anyhow::Result<FinalReport> {
     let mut io = FileIo::open(files)?;
@@ -63,6 +88,7 @@ struct FileIo {
 
 impl FileIo {
     fn open(files: &Files) -> anyhow::Result<FileIo> {
+        files.refuse_overwriting_the_input()?;
         let (source, reader): (String, Box<dyn BufRead + Send>) = match &files.input {
             Some(path) => {
                 let file = std::fs::File::open(path).with_context(|| format!("cannot open input {}", path.display()))?;

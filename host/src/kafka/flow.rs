@@ -102,12 +102,8 @@ impl ProducerContext for Acks {
 /// a broker that goes away is waited for, not given up on.
 pub fn producer(base: &ClientConfig) -> anyhow::Result<ThreadedProducer<Acks>> {
     let mut config = base.clone();
-    config
-        .set("enable.idempotence", "true")
-        .set("message.timeout.ms", "0")
-        .set("linger.ms", "5")
-        .set("compression.type", "lz4")
-        .set("queue.buffering.max.messages", "1000000");
+    config.set("enable.idempotence", "true").set("message.timeout.ms", "0");
+    defaults(&mut config, &[("linger.ms", "5"), ("compression.type", "lz4"), ("queue.buffering.max.messages", "1000000")]);
     Ok(config.create_with_context(Acks)?)
 }
 
@@ -133,19 +129,21 @@ impl Flow {
         config
             .set("group.id", group)
             .set("enable.auto.commit", "true")
-            .set("auto.commit.interval.ms", "1000")
             .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("enable.partition.eof", "false")
-            // Low latency: a fetch returns after 10 ms even when there is little data.
-            .set("fetch.wait.max.ms", "10");
-        // A killed member is noticed in seconds, not the default 45 s, so a restarted
-        // `weir run` rejoins quickly. `[kafka.properties]` can override both.
-        for (key, value) in [("session.timeout.ms", "10000"), ("heartbeat.interval.ms", "1000")] {
-            if base.get(key).is_none() {
-                config.set(key, value);
-            }
-        }
+            .set("enable.partition.eof", "false");
+        defaults(
+            &mut config,
+            &[
+                ("auto.commit.interval.ms", "1000"),
+                ("auto.offset.reset", "earliest"),
+                // Low latency: a fetch returns after 10 ms even when there is little data.
+                ("fetch.wait.max.ms", "10"),
+                // A killed member is noticed in seconds, not the default 45 s, so a
+                // restarted `weir run` rejoins quickly.
+                ("session.timeout.ms", "10000"),
+                ("heartbeat.interval.ms", "1000"),
+            ],
+        );
         let consumer: BaseConsumer = config.create()?;
         consumer.subscribe(&[topic])?;
         Ok(Flow { consumer, producer: producer(base)?, inflight: VecDeque::new(), max_inflight: 64, poll_errors: 0 })
@@ -250,6 +248,16 @@ impl Flow {
             // Nothing new to commit since the last automatic commit.
             Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
             Err(e) => Err(anyhow::anyhow!("final offset commit failed ({e}); some records will be re-read on restart")),
+        }
+    }
+}
+
+/// weir's choices for settings the user may tune: `[kafka.properties]` (already in
+/// `config`) win.
+fn defaults(config: &mut ClientConfig, settings: &[(&str, &str)]) {
+    for (key, value) in settings {
+        if config.get(key).is_none() {
+            config.set(*key, *value);
         }
     }
 }

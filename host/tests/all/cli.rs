@@ -197,3 +197,30 @@ fn plugin_inspect_and_test_work_on_one_plugin() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), golden("plugin-test.validator.txt"));
 }
+
+/// Foot-guns refused with the fix: an output that is the input (it would be truncated
+/// before it is read), and a benchmark with nothing to measure.
+#[test]
+fn an_output_that_is_the_input_and_an_empty_bench_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::copy(repo().join("samples/user-login.jsonl"), &input).unwrap();
+    let before = std::fs::read(&input).unwrap();
+    let config = repo().join("weir.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["process", "--config", config.to_str().unwrap(), "--input", input.to_str().unwrap(), "--output", input.to_str().unwrap()])
+        .env("WEIR_CACHE_DIR", cache_dir())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is the input file"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(&input).unwrap(), before, "the input is untouched");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["bench", "--config", config.to_str().unwrap(), "--events", "0"])
+        .env("WEIR_CACHE_DIR", cache_dir())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--events must be at least one batch"));
+}

@@ -192,6 +192,37 @@ fn compiled_plugins_are_cached_and_an_unwritable_cache_is_survived() {
     );
 }
 
+/// Loading a cached artifact runs its native code: an entry swapped for another plugin's
+/// (measured before: the transform stage then ran mask-ip's code) is compiled afresh, and
+/// a cache directory others can write is not used at all.
+#[test]
+fn a_cache_entry_is_checked_before_its_code_runs() {
+    use sha2::{Digest, Sha256};
+    use std::os::unix::fs::PermissionsExt;
+    use weir::plugin::{cache::CompileCache, Runtime};
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("c");
+    let runtime = || Runtime::new(CompileCache::new(Some(cache.clone()))).unwrap();
+    runtime().load(&plugin("mask-ip")).unwrap();
+    runtime().load(&plugin("readable-timestamp")).unwrap();
+    assert_eq!(std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777, 0o700);
+    let entry_of = |name: &str| {
+        let hash = hex::encode(Sha256::digest(std::fs::read(plugin(name)).unwrap()));
+        std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().contains(&hash)).unwrap()
+    };
+    std::fs::copy(entry_of("mask-ip"), entry_of("readable-timestamp")).unwrap();
+
+    let swapped = runtime().load(&plugin("readable-timestamp")).unwrap();
+    assert!(!swapped.from_cache, "the swapped entry was loaded");
+    let mut stage = Stage::<Transform>::new("transform", &swapped, "{}".into(), Limits::default()).unwrap();
+    let out = stage.run(&[message(r#"{"ip":"1.2.3.4","timestamp":1730244200}"#)]).remove(0).unwrap().unwrap();
+    assert_eq!(out, br#"{"ip":"1.2.3.4","timestamp":"2024-10-29 23:23:20"}"#, "readable-timestamp's own code ran");
+    assert!(runtime().load(&plugin("readable-timestamp")).unwrap().from_cache, "and its entry was written again");
+
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+    assert!(!runtime().load(&plugin("mask-ip")).unwrap().from_cache, "a world-writable cache is not used");
+}
+
 /// The sandbox: no files (read, list or write), no environment or arguments, a clock
 /// frozen at the epoch, no network.
 #[test]
