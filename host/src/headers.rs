@@ -15,6 +15,8 @@ pub const SOURCE_TIMESTAMP: &str = "weir.source.timestamp";
 pub const REPAIR_ATTEMPTS: &str = "weir.repair.attempts";
 /// On parked records: why weir gave up on them.
 pub const PARK_REASON: &str = "weir.park.reason";
+/// On a parked pointer that stands in for a record the broker refused.
+pub const POINTER: &str = "weir.park.pointer";
 
 pub fn get<'a>(headers: &'a [Header], key: &str) -> Option<&'a [u8]> {
     headers.iter().rev().find(|h| h.key == key).map(|h| h.value.as_slice())
@@ -47,11 +49,34 @@ pub fn dead_letter(message: &Message, rejection: &Rejection) -> Vec<Header> {
     let mut headers = user_headers(&message.headers);
     headers.push(header(STAGE, rejection.stage.as_str()));
     headers.push(header(PLUGIN, rejection.plugin.as_str()));
-    headers.push(header(REASONS, serde_json::to_vec(&rejection.violations).expect("violations serialise")));
+    let reasons = bounded(&rejection.violations);
+    headers.push(header(REASONS, serde_json::to_vec(&reasons).expect("violations serialise")));
     headers.push(header(KIND, rejection.kind()));
     headers.extend(source(message));
     headers.push(header(REPAIR_ATTEMPTS, repair_attempts(&message.headers).to_string()));
     headers
+}
+
+/// Violations a dead letter's header carries at most, each reason and path cut to at most
+/// `MAX_REASON_CHARS`: a plugin's reasons never make a record too large to produce.
+const MAX_VIOLATIONS: usize = 20;
+const MAX_REASON_CHARS: usize = 300;
+
+fn bounded(violations: &[Violation]) -> Vec<Violation> {
+    let cut = |text: &str| match text.char_indices().nth(MAX_REASON_CHARS) {
+        None => text.to_string(),
+        Some((at, _)) => format!("{}…", &text[..at]),
+    };
+    let mut kept: Vec<Violation> = violations
+        .iter()
+        .take(MAX_VIOLATIONS)
+        .map(|v| Violation { path: cut(&v.path), reason: cut(&v.reason) })
+        .collect();
+    if violations.len() > MAX_VIOLATIONS {
+        let more = violations.len() - MAX_VIOLATIONS;
+        kept.push(Violation { path: String::new(), reason: format!("… and {more} more violations") });
+    }
+    kept
 }
 
 /// Where a record was read: topic, partition, offset, timestamp.
@@ -125,5 +150,17 @@ mod tests {
         assert_eq!(repair_attempts(&h), 1);
         assert!(get(&h, STAGE).is_none());
         assert_eq!(get(&h, "trace-id"), Some(&b"abc"[..]));
+    }
+
+    #[test]
+    fn reasons_are_bounded_whatever_the_plugin_says() {
+        let many: Vec<Violation> =
+            (0..1000).map(|i| Violation { path: format!("/{i}"), reason: "x".repeat(100_000) }).collect();
+        let rejection = Rejection { stage: "validate".into(), plugin: "v".into(), violations: many, fault: None };
+        let h = dead_letter(&message(vec![]), &rejection);
+        let reasons = reasons(&h).unwrap();
+        assert_eq!(reasons.len(), MAX_VIOLATIONS + 1);
+        assert_eq!(reasons.last().unwrap().reason, "… and 980 more violations");
+        assert!(get(&h, REASONS).unwrap().len() < 8_000, "{}", get(&h, REASONS).unwrap().len());
     }
 }

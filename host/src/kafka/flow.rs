@@ -6,6 +6,7 @@
 //! so a crash at any moment re-reads, never skips. Batches are pipelined: the next one
 //! is processed while the previous ones are still in flight.
 
+use super::park::Refused;
 use crate::bindings::types::{Header, Message};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -28,11 +29,32 @@ pub struct Outgoing {
     /// Headers exactly as consumed (raw keys), for a record the contract cannot carry;
     /// `headers` follow them.
     pub raw_headers: Option<OwnedHeaders>,
+    /// The consumed record this one comes from, for a pointer if the broker refuses it.
+    pub origin: Option<Origin>,
+}
+
+/// Where a consumed record was read.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
 }
 
 impl Outgoing {
     pub fn new(topic: &str, key: Option<Vec<u8>>, value: Vec<u8>, headers: Vec<Header>) -> Outgoing {
-        Outgoing { topic: topic.to_string(), key, value, headers, raw_headers: None }
+        Outgoing { topic: topic.to_string(), key, value, headers, raw_headers: None, origin: None }
+    }
+
+    /// Made from the consumed record at `origin`.
+    pub fn from(self, origin: Origin) -> Outgoing {
+        Outgoing { origin: Some(origin), ..self }
+    }
+}
+
+impl Origin {
+    pub fn of(message: &Message) -> Origin {
+        Origin { topic: message.topic.clone(), partition: message.partition, offset: message.offset }
     }
 }
 
@@ -63,10 +85,12 @@ impl Polled {
     }
 }
 
-/// Acknowledgements outstanding for one batch, and the first permanent failure.
+/// Acknowledgements outstanding for one batch, the records the broker refused, and the
+/// first failure that nothing can stand in for.
 #[derive(Default)]
 pub struct Ticket {
     outstanding: AtomicUsize,
+    refused: Mutex<Vec<Refused>>,
     failure: Mutex<Option<String>>,
 }
 
@@ -81,20 +105,35 @@ impl Ticket {
     }
 }
 
+/// What travels with a produced record to its acknowledgement.
+pub struct Delivery {
+    ticket: Arc<Ticket>,
+    origin: Option<Origin>,
+    /// A pointer to a refused record: if this is refused too, nothing can stand in.
+    pointer: bool,
+}
+
 /// Counts acknowledgements as librdkafka reports them.
 pub struct Acks;
 
 impl ClientContext for Acks {}
 
 impl ProducerContext for Acks {
-    type DeliveryOpaque = Arc<Ticket>;
+    type DeliveryOpaque = Box<Delivery>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, ticket: Arc<Ticket>) {
+    fn delivery(&self, result: &DeliveryResult<'_>, delivery: Box<Delivery>) {
+        // librdkafka retries without a timeout: an error here is permanent for the record.
         if let Err((error, message)) = result {
-            let mut failure = ticket.failure.lock().unwrap();
-            failure.get_or_insert_with(|| format!("the broker refused a record for {}: {error}", message.topic()));
+            let value = message.payload().unwrap_or_default();
+            let refused = Refused::new(message.topic(), message.key(), value, delivery.origin.clone(), error);
+            if delivery.pointer {
+                let mut failure = delivery.ticket.failure.lock().unwrap();
+                failure.get_or_insert_with(|| format!("not even a pointer to it could be parked: {}", refused.describe()));
+            } else {
+                delivery.ticket.refused.lock().unwrap().push(refused);
+            }
         }
-        ticket.outstanding.fetch_sub(1, Ordering::AcqRel);
+        delivery.ticket.outstanding.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -116,6 +155,8 @@ struct Unacked {
 pub struct Flow {
     consumer: BaseConsumer,
     producer: ThreadedProducer<Acks>,
+    /// Where pointers to records the broker refuses go; without one, a refusal stops.
+    parked_topic: Option<String>,
     inflight: VecDeque<Unacked>,
     max_inflight: usize,
     /// Consecutive poll errors, for backoff while a broker is away.
@@ -146,7 +187,12 @@ impl Flow {
         );
         let consumer: BaseConsumer = config.create()?;
         consumer.subscribe(&[topic])?;
-        Ok(Flow { consumer, producer: producer(base)?, inflight: VecDeque::new(), max_inflight: 64, poll_errors: 0 })
+        Ok(Flow { consumer, producer: producer(base)?, parked_topic: None, inflight: VecDeque::new(), max_inflight: 64, poll_errors: 0 })
+    }
+
+    /// Records the broker refuses for good are parked as pointers on `topic`.
+    pub fn park_refused_to(self, topic: &str) -> Flow {
+        Flow { parked_topic: Some(topic.to_string()), ..self }
     }
 
     pub fn producer(&self) -> &ThreadedProducer<Acks> {
@@ -190,7 +236,11 @@ impl Flow {
         let ticket = Arc::new(Ticket::default());
         ticket.outstanding.store(outgoing.len(), Ordering::Release);
         for record in &outgoing {
-            produce(&self.producer, record, ticket.clone())?;
+            if let Err(error) = try_produce(&self.producer, record, ticket.clone(), false) {
+                // librdkafka refuses some records before sending them (too large, say).
+                let refused = Refused::new(&record.topic, record.key.as_deref(), &record.value, record.origin.clone(), &error);
+                self.park(&ticket, refused)?;
+            }
         }
         self.inflight.push_back(Unacked { ticket, offsets: positions.0 });
         while self.inflight.len() > self.max_inflight {
@@ -210,6 +260,14 @@ impl Flow {
             if let Some(failure) = front.ticket.failure.lock().unwrap().clone() {
                 anyhow::bail!("{failure}; offsets from this batch on are not committed and will be re-read");
             }
+            let refused = std::mem::take(&mut *front.ticket.refused.lock().unwrap());
+            if !refused.is_empty() {
+                let ticket = front.ticket.clone();
+                for refused in refused {
+                    self.park(&ticket, refused)?;
+                }
+                continue; // the batch now waits for its pointers
+            }
             for (topic, partition, offset) in &front.offsets {
                 // Fails only if the partition was revoked meanwhile: its new owner re-reads.
                 if let Err(e) = self.consumer.store_offset(topic, *partition, *offset) {
@@ -219,6 +277,22 @@ impl Flow {
             self.inflight.pop_front();
         }
         Ok(())
+    }
+
+    /// Produces a pointer for a refused record, in its batch; stops when there is no
+    /// parked topic or even the pointer cannot be produced.
+    fn park(&self, ticket: &Arc<Ticket>, refused: Refused) -> anyhow::Result<()> {
+        let Some(parked_topic) = &self.parked_topic else {
+            anyhow::bail!("{}; offsets from this batch on are not committed and will be re-read", refused.describe());
+        };
+        tracing::warn!("parking a pointer to {}", refused.describe());
+        ticket.expect(1);
+        try_produce(&self.producer, &refused.pointer(parked_topic), ticket.clone(), true).map_err(|error| {
+            anyhow::anyhow!(
+                "cannot park a pointer to {} ({error}); offsets from this batch on are not committed",
+                refused.describe()
+            )
+        })
     }
 
     /// Waits for everything in flight, then commits. Records not acknowledged within
@@ -263,16 +337,18 @@ fn defaults(config: &mut ClientConfig, settings: &[(&str, &str)]) {
 }
 
 /// Enqueues one record, waiting while librdkafka's queue is full.
-pub fn produce<C: ProducerContext<DeliveryOpaque = Arc<Ticket>>>(
-    producer: &ThreadedProducer<C>,
-    record: &Outgoing,
-    ticket: Arc<Ticket>,
-) -> anyhow::Result<()> {
+pub fn produce(producer: &ThreadedProducer<Acks>, record: &Outgoing, ticket: Arc<Ticket>) -> anyhow::Result<()> {
+    try_produce(producer, record, ticket, false).map_err(|error| anyhow::anyhow!("cannot produce to {}: {error}", record.topic))
+}
+
+/// Enqueues one record; on an error the ticket no longer expects it.
+fn try_produce(producer: &ThreadedProducer<Acks>, record: &Outgoing, ticket: Arc<Ticket>, pointer: bool) -> Result<(), KafkaError> {
     let mut headers = record.raw_headers.clone().unwrap_or_else(|| OwnedHeaders::new_with_capacity(record.headers.len()));
     for h in &record.headers {
         headers = headers.insert(rdkafka::message::Header { key: &h.key, value: Some(&h.value) });
     }
-    let mut base = BaseRecord::with_opaque_to(&record.topic, ticket).payload(&record.value).headers(headers);
+    let delivery = Box::new(Delivery { ticket, origin: record.origin.clone(), pointer });
+    let mut base = BaseRecord::with_opaque_to(&record.topic, delivery).payload(&record.value).headers(headers);
     if let Some(key) = &record.key {
         base = base.key(key);
     }
@@ -284,8 +360,8 @@ pub fn produce<C: ProducerContext<DeliveryOpaque = Arc<Ticket>>>(
                 std::thread::sleep(Duration::from_millis(2));
             }
             Err((error, returned)) => {
-                returned.delivery_opaque.outstanding.fetch_sub(1, Ordering::AcqRel);
-                anyhow::bail!("cannot produce to {}: {error}", record.topic);
+                returned.delivery_opaque.ticket.outstanding.fetch_sub(1, Ordering::AcqRel);
+                return Err(error);
             }
         }
     }

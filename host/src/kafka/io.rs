@@ -4,7 +4,7 @@
 //! back (in the same order), and are stored for commit once the broker has acknowledged
 //! every record the batch produced.
 
-use super::flow::{self, Flow, Outgoing, Positions, Unreadable};
+use super::flow::{self, Flow, Origin, Outgoing, Positions, Unreadable};
 use crate::headers;
 use crate::config::Config;
 use crate::driver::repair::RepairRoute;
@@ -25,7 +25,8 @@ pub struct KafkaIo<'a> {
 impl<'a> KafkaIo<'a> {
     /// Joins `group` on `topic`.
     pub fn new(config: &'a Config, client: &ClientConfig, group: &str, topic: &str) -> anyhow::Result<KafkaIo<'a>> {
-        Ok(KafkaIo { config, flow: Some(Flow::new(client, group, topic)?), polled: VecDeque::new() })
+        let flow = Flow::new(client, group, topic)?.park_refused_to(&config.kafka.parked_topic);
+        Ok(KafkaIo { config, flow: Some(flow), polled: VecDeque::new() })
     }
 
     fn flow(&mut self) -> anyhow::Result<&mut Flow> {
@@ -70,11 +71,12 @@ impl Sink<Outcome> for KafkaIo<'_> {
             .into_iter()
             .map(|outcome| match outcome {
                 Outcome::Processed(m) => {
-                    Outgoing::new(&kafka.output_topic, m.key, m.value, headers::user_headers(&m.headers))
+                    let (origin, headers) = (Origin::of(&m), headers::user_headers(&m.headers));
+                    Outgoing::new(&kafka.output_topic, m.key, m.value, headers).from(origin)
                 }
                 Outcome::DeadLetter(m, rejection) => {
-                    let headers = headers::dead_letter(&m, &rejection);
-                    Outgoing::new(&kafka.dead_letter_topic, m.key, m.value, headers)
+                    let (origin, headers) = (Origin::of(&m), headers::dead_letter(&m, &rejection));
+                    Outgoing::new(&kafka.dead_letter_topic, m.key, m.value, headers).from(origin)
                 }
             })
             .collect();
@@ -117,11 +119,12 @@ impl Sink<RepairRoute> for KafkaIo<'_> {
             .into_iter()
             .map(|route| match route {
                 RepairRoute::Fixed { letter, value, attempts } => {
-                    Outgoing::new(&kafka.input_topic, letter.key.clone(), value, headers::repaired(&letter, attempts))
+                    let (origin, headers) = (Origin::of(&letter), headers::repaired(&letter, attempts));
+                    Outgoing::new(&kafka.input_topic, letter.key, value, headers).from(origin)
                 }
                 RepairRoute::Parked { letter, reason } => {
-                    let headers = headers::parked(&letter, &reason);
-                    Outgoing::new(&kafka.parked_topic, letter.key, letter.value, headers)
+                    let (origin, headers) = (Origin::of(&letter), headers::parked(&letter, &reason));
+                    Outgoing::new(&kafka.parked_topic, letter.key, letter.value, headers).from(origin)
                 }
             })
             .collect();
@@ -144,5 +147,6 @@ impl Sink<RepairRoute> for KafkaIo<'_> {
 /// then weir's `headers`.
 fn as_it_came(topic: &str, unreadable: Unreadable, headers: Vec<crate::bindings::types::Header>) -> Outgoing {
     let Unreadable { message, raw_headers, .. } = unreadable;
-    Outgoing { raw_headers: Some(raw_headers), ..Outgoing::new(topic, message.key, message.value, headers) }
+    let origin = Origin::of(&message);
+    Outgoing { raw_headers: Some(raw_headers), ..Outgoing::new(topic, message.key, message.value, headers).from(origin) }
 }

@@ -6,6 +6,7 @@ pub mod flow;
 pub mod generate;
 pub use crate::headers;
 pub mod io;
+pub mod park;
 pub mod run;
 pub mod stream_repair;
 pub mod tail;

@@ -118,14 +118,23 @@ fn hostile_records_through_weir_run() {
     rdkafka::producer::Producer::flush(&producer, Duration::from_secs(10)).unwrap();
 
     let run = spawn(weir(&brokers, &["run"]));
-    let processed = wait_for_topic(&brokers, "user-login-processed-production", Duration::from_secs(60), |r| {
+    wait_for_topic(&brokers, "user-login-processed-production", Duration::from_secs(60), |r| {
         r.len() >= cases.iter().filter(|c| c.2).count()
     });
-    let dead = wait_for_topic(&brokers, "user-login-dead-letter", Duration::from_secs(60), |r| {
+    wait_for_topic(&brokers, "user-login-dead-letter", Duration::from_secs(60), |r| {
         r.len() >= cases.iter().filter(|c| !c.2).count()
     });
     let out = terminate(run);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Read both again after the stop, and count losses and duplicates apart.
+    let (processed, dead) = (
+        read_topic(&brokers, "user-login-processed-production", Duration::from_secs(1)),
+        read_topic(&brokers, "user-login-dead-letter", Duration::from_secs(1)),
+    );
+    let everything: Vec<_> = processed.iter().chain(&dead).cloned().collect();
+    let (lost, duplicated) = losses_and_duplicates(cases.iter().map(|c| c.0.as_str()), &everything);
+    assert!(lost.is_empty(), "lost: {lost:?}");
+    assert!(duplicated.is_empty(), "delivered more than once: {duplicated:?}");
     let processed: HashMap<String, _> = processed.iter().map(|m| (key(m), m)).collect();
     let dead: HashMap<String, _> = dead.iter().map(|m| (key(m), m)).collect();
     for (name, value, ok) in &cases {

@@ -98,6 +98,7 @@ fn a_record_is_parked_after_its_last_repair_attempt() {
             weir::bindings::types::Header { key: headers::REASONS.into(), value: br#"[{"path":"","reason":"still broken"}]"#.to_vec() },
         ],
         raw_headers: None,
+        origin: None,
     };
     weir::kafka::flow::produce(&producer, &record, ticket.clone()).unwrap();
     weir::kafka::flow::wait_for(&ticket, Duration::from_secs(10)).unwrap();

@@ -82,3 +82,54 @@ fn a_header_key_that_is_not_utf8_is_settled_not_a_panic() {
     let shown = String::from_utf8_lossy(&tail.stdout);
     assert!(shown.contains(r#"{"user_id":"p"}"#) && shown.contains("trace-id: abc"), "{shown}");
 }
+
+/// A record the broker refuses for good (here: over `message.max.bytes`) used to stop
+/// `weir run`, and stop it again at every restart. It is now parked as a small pointer —
+/// where it came from, size, hash, reason, a bounded prefix — and the flow goes on.
+#[test]
+fn an_output_the_broker_refuses_is_parked_as_a_pointer() {
+    let broker = embedded(1);
+    let brokers = broker.bootstrap_servers().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("weir.toml");
+    let text = crate::common::login_config(&crate::common::plugin("readable-timestamp"));
+    std::fs::write(&config, format!("{text}\n[kafka.properties]\n\"message.max.bytes\" = \"20000\"\n")).unwrap();
+
+    let producer: BaseProducer = weir::kafka::client_config(&brokers, &Default::default()).create().unwrap();
+    let huge = login("huge").replace(r#""user_id""#, &format!(r#""padding":"{}","user_id""#, "x".repeat(30_000)));
+    let mut keys = Vec::new();
+    for i in 0..6 {
+        let key = format!("valid-{i}");
+        producer.send(BaseRecord::<str, str>::to("user-login").key(&key).payload(&login(&key))).map_err(|(e, _)| e).unwrap();
+        keys.push(key);
+        if i == 2 {
+            producer.send(BaseRecord::<str, str>::to("user-login").key("huge").payload(&huge)).map_err(|(e, _)| e).unwrap();
+        }
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+
+    let run = spawn(weir(&brokers, &["run", "--config", config.to_str().unwrap()]));
+    let processed = wait_for_topic(&brokers, "user-login-processed-production", Duration::from_secs(60), |r| r.len() >= 6);
+    let parked = wait_for_topic(&brokers, "user-login-dead-letter-parked", Duration::from_secs(60), |r| !r.is_empty());
+    let out = terminate(run);
+    assert!(out.status.success(), "weir run: {}", String::from_utf8_lossy(&out.stderr));
+    let mut delivered: Vec<String> = processed.iter().map(key).collect();
+    delivered.sort();
+    assert_eq!(delivered, keys, "every valid event once, the flow went on past the refused record");
+
+    assert_eq!(parked.len(), 1);
+    let pointer = &parked[0];
+    assert_eq!(key(pointer), "huge");
+    assert!(pointer.value.len() < 2_000, "a pointer is small: {} bytes", pointer.value.len());
+    assert_eq!(header(pointer, weir::headers::KIND).as_deref(), Some("oversize"));
+    assert_eq!(header(pointer, weir::headers::SOURCE_TOPIC).as_deref(), Some("user-login"));
+    assert_eq!(header(pointer, weir::headers::SOURCE_OFFSET).as_deref(), Some("3"));
+    let body: serde_json::Value = serde_json::from_slice(&pointer.value).unwrap();
+    assert_eq!(body["topic"], "user-login-processed-production");
+    assert!(body["size"].as_u64().unwrap() > 30_000);
+    assert_eq!(body["sha256"].as_str().unwrap().len(), 64);
+    assert!(body["reason"].as_str().unwrap().contains("too large"), "{body}");
+    assert_eq!(body["prefix"].as_str().unwrap().len(), 256);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("parking a pointer to a record of"), "{stderr}");
+}

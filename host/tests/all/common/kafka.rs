@@ -194,3 +194,24 @@ pub fn manifest(path: &Path) -> HashMap<String, String> {
         })
         .collect()
 }
+
+/// Each expected key once, against what a topic holds: the keys lost and the keys seen
+/// more than once (each extra copy listed), counted apart — a map keyed by record key
+/// would hide a duplicate, and a count alone lets a loss and a duplicate cancel out.
+pub fn losses_and_duplicates<'a>(expected: impl IntoIterator<Item = &'a str>, records: &[Message]) -> (Vec<String>, Vec<String>) {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for record in records {
+        *seen.entry(key(record)).or_default() += 1;
+    }
+    let mut lost = Vec::new();
+    for expected in expected {
+        match seen.remove(expected) {
+            None => lost.push(expected.to_string()),
+            Some(n) => seen.insert(expected.to_string(), n).map_or((), drop),
+        }
+    }
+    let mut duplicated: Vec<String> = seen.iter().flat_map(|(k, n)| std::iter::repeat_n(k.clone(), n - 1)).collect();
+    duplicated.sort();
+    lost.sort();
+    (lost, duplicated)
+}
