@@ -2,6 +2,7 @@
 //! telling a component's world before it is used.
 
 pub mod cache;
+mod clocks;
 pub mod error;
 pub mod fault;
 pub mod limiter;
@@ -37,6 +38,7 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         // WASI is linked because wasm32-wasip2 guests import it; the sandbox grants none of it.
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(wasm_error)?;
+        clocks::never_wait(&mut linker).map_err(wasm_error)?;
         crate::bindings::host::add_to_linker::<Sandbox, wasmtime::component::HasSelf<Sandbox>>(
             &mut linker,
             |sandbox| sandbox,

@@ -14,6 +14,16 @@ pub struct Sandbox {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) limits: Limiter,
+    log: LogBudget,
+}
+
+/// What a plugin may write to weir's log per call; past it, lines are counted, not written.
+const LOG_BYTES_PER_CALL: usize = 64 * 1024;
+
+#[derive(Default)]
+struct LogBudget {
+    logged: usize,
+    dropped: u64,
 }
 
 impl Sandbox {
@@ -30,6 +40,17 @@ impl Sandbox {
             wasi,
             table: ResourceTable::new(),
             limits: Limiter::new(limits),
+            log: LogBudget::default(),
+        }
+    }
+}
+
+impl Sandbox {
+    /// Ends a call: its log budget starts afresh, and the lines it dropped are counted.
+    pub(crate) fn end_call(&mut self) {
+        let dropped = std::mem::take(&mut self.log).dropped;
+        if dropped > 0 {
+            tracing::warn!(stage = self.stage, "dropped {dropped} log lines past {} KiB in one call", LOG_BYTES_PER_CALL / 1024);
         }
     }
 }
@@ -64,6 +85,11 @@ impl WasiView for Sandbox {
 
 impl Host for Sandbox {
     fn log(&mut self, level: Level, message: String) {
+        if self.log.logged >= LOG_BYTES_PER_CALL {
+            self.log.dropped += 1;
+            return;
+        }
+        self.log.logged += message.len().min(4096);
         let stage = self.stage.as_str();
         // Cap what a chatty plugin can write per line.
         let message = if message.len() > 4096 { &message[..message.floor_char_boundary(4096)] } else { &message };

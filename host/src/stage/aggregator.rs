@@ -91,7 +91,9 @@ impl Stage<Aggregate> {
         let path = self.plugin_path().to_path_buf();
         let live = self.live()?;
         live.store.set_epoch_deadline(super::ticks(budget));
-        match call(&live.bindings, &mut live.store) {
+        let result = call(&live.bindings, &mut live.store);
+        live.store.data_mut().end_call();
+        match result {
             Ok(value) => Ok(value),
             Err(trap) => {
                 let reason = Fault::from_call(&trap, &limits, budget).reason;

@@ -184,8 +184,9 @@ impl<K: Kind> Stage<K> {
             }
         };
         live.store.set_epoch_deadline(ticks(self.limits.cpu_ms_per_batch));
-        let outputs = K::call(&live.bindings, &mut live.store, batch)
-            .map_err(|trap| Fault::from_call(&trap, &self.limits, self.limits.cpu_ms_per_batch))?;
+        let outputs = K::call(&live.bindings, &mut live.store, batch);
+        live.store.data_mut().end_call();
+        let outputs = outputs.map_err(|trap| Fault::from_call(&trap, &self.limits, self.limits.cpu_ms_per_batch))?;
         if outputs.len() != batch.len() {
             return Err(Fault::new(FaultKind::Contract, format!(
                 "broke the contract: returned {} results for {} messages",

@@ -224,3 +224,26 @@ fn an_output_that_is_the_input_and_an_empty_bench_are_refused() {
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--events must be at least one batch"));
 }
+
+/// The log import is bounded: a plugin writes at most 64 KiB per call to weir's log; the
+/// rest is counted and said in one line.
+#[test]
+fn a_chatty_plugin_cannot_flood_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("weir.toml");
+    std::fs::write(&config, format!("[transform]\nplugin = \"{}\"\n", common::test_plugin("hostile").display())).unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, "CHATTY\nquiet\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["process", "--config", config.to_str().unwrap(), "--input", input.to_str().unwrap()])
+        .env("WEIR_CACHE_DIR", cache_dir())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "CHATTY\nquiet\n", "the records themselves went through");
+    let log = String::from_utf8_lossy(&out.stderr);
+    let written = log.lines().filter(|l| l.contains("xxxxxxxxxx")).count();
+    assert_eq!(written, 64, "64 lines of 1 KiB, then nothing");
+    assert!(log.contains("dropped 9936 log lines past 64 KiB in one call"), "{}", &log[log.len().saturating_sub(500)..]);
+    assert!(log.len() < 200_000, "{} bytes of log", log.len());
+}

@@ -159,6 +159,39 @@ fn hostile_records_fail_alone_and_the_stage_recovers() {
     assert_eq!(stage.run(&[message("g")])[0].as_ref().unwrap().as_ref().unwrap(), b"g");
 }
 
+/// Each fault comes with its kind (the `weir.error.kind` of its dead letter), classified by
+/// what happened, not by the text of wasmtime's message.
+#[test]
+fn faults_carry_their_kind() {
+    use weir::plugin::FaultKind;
+    let p = runtime().load(&test_plugin("hostile")).unwrap();
+    let limits = Limits { cpu_ms_per_batch: 200, memory_mib: 32, max_message_kib: 1 };
+    let mut stage = Stage::<Transform>::new("transform", &p, "{}".into(), limits).unwrap();
+    let batch: Vec<_> = ["PANIC", "LOOP", "ALLOC", "SHORT", &"x".repeat(2000)].iter().map(|v| message(v)).collect();
+    let kinds: Vec<FaultKind> = stage.run(&batch).into_iter().map(|r| r.unwrap_err().kind).collect();
+    assert_eq!(kinds, [FaultKind::Trap, FaultKind::Cpu, FaultKind::Memory, FaultKind::Contract, FaultKind::Oversize]);
+}
+
+/// A plugin that sleeps used to block inside WASI's clock, where the CPU budget cannot
+/// fire: 30 s per batch, and SIGTERM waited for it. Waiting is now never granted: a sleep
+/// returns at once, and one that waits for the (frozen) clock to move spins until the
+/// budget ends it like any loop.
+#[test]
+fn a_sleeping_plugin_never_blocks_the_host() {
+    let p = runtime().load(&test_plugin("hostile")).unwrap();
+    let limits = Limits { cpu_ms_per_batch: 200, ..Limits::default() };
+    let mut stage = Stage::<Transform>::new("transform", &p, "{}".into(), limits).unwrap();
+    let started = std::time::Instant::now();
+    let out = stage.run(&[message("a"), message("SLEEP"), message("WAIT"), message("b")]);
+    // Generous against a noisy machine; the plugin asked for 30 s twice.
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert_eq!(out[0].as_ref().unwrap().as_ref().unwrap(), b"a");
+    assert_eq!(out[1].as_ref().unwrap().as_ref().unwrap(), b"slept", "a sleep returns at once");
+    let fault = out[2].as_ref().unwrap_err();
+    assert_eq!((fault.kind, fault.reason.as_str()), (weir::plugin::FaultKind::Cpu, "exceeded its 200 ms CPU budget"));
+    assert_eq!(out[3].as_ref().unwrap().as_ref().unwrap(), b"b");
+}
+
 #[test]
 fn oversized_values_never_reach_the_plugin() {
     let rt = runtime();

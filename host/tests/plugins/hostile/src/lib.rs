@@ -2,7 +2,10 @@
 //! A value containing one of these words triggers the behaviour:
 //! `PANIC` panics, `LOOP` spins forever, `ALLOC` allocates without bound,
 //! `HUGE` returns a 64 MiB value, `SHORT` returns too few results,
-//! `ESCAPE` tries the filesystem, environment, clock and network and reports what it got.
+//! `ESCAPE` tries the filesystem, environment, clock and network and reports what it got,
+//! `SLEEP` sleeps 30 s (in WASI's clock, where no CPU budget can interrupt a host wait),
+//! `WAIT` waits for 30 s to pass on the monotonic clock, sleeping 10 ms at a time,
+//! `CHATTY` writes 10,000 lines of 1 KiB to the host's log.
 //! Anything else passes through unchanged.
 
 #![cfg(target_arch = "wasm32")]
@@ -49,6 +52,25 @@ impl Guest for Hostile {
             }
             if contains(v, "SHORT") {
                 return out;
+            }
+            if contains(v, "SLEEP") {
+                std::thread::sleep(std::time::Duration::from_secs(30));
+                out.push(Ok(b"slept".to_vec()));
+                continue;
+            }
+            if contains(v, "WAIT") {
+                let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+                while std::time::Instant::now() < until {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                out.push(Ok(b"waited".to_vec()));
+                continue;
+            }
+            if contains(v, "CHATTY") {
+                let line = "x".repeat(1024);
+                for _ in 0..10_000 {
+                    weir::plugin::host::log(weir::plugin::host::Level::Warn, &line);
+                }
             }
             if contains(v, "ESCAPE") {
                 out.push(Ok(escape().into_bytes()));
