@@ -62,7 +62,17 @@ impl HotSwap {
         self.last_check = Instant::now();
         let config = if sighup {
             match Config::load(&self.config.source) {
-                Ok(config) => config,
+                Ok(config) => match restart_only_changes(&self.config, &config) {
+                    changed if changed.is_empty() => config,
+                    changed => {
+                        tracing::error!(
+                            "reload refused, the running pipeline carries on: {} changed, which only a restart applies \
+                             (SIGHUP reloads the stages and their plugins)",
+                            changed.join(", ")
+                        );
+                        return;
+                    }
+                },
                 Err(e) => {
                     tracing::error!("reload refused, the running pipeline carries on: {e}");
                     return;
@@ -92,6 +102,33 @@ impl HotSwap {
             Err(e) => tracing::error!("new plugin refused, the running one carries on: {e:#}"),
         }
     }
+}
+
+/// Settings outside the stages that differ: the topics, the group, batching, the
+/// breaker, the registry. (`kafka.brokers` is left out: `--brokers` overrides it.)
+fn restart_only_changes(running: &Config, loaded: &Config) -> Vec<&'static str> {
+    let (a, b) = (&running.kafka, &loaded.kafka);
+    let (p, q) = (&running.pipeline, &loaded.pipeline);
+    [
+        ("kafka.group_id", a.group_id != b.group_id),
+        ("kafka.input_topic", a.input_topic != b.input_topic),
+        ("kafka.output_topic", a.output_topic != b.output_topic),
+        ("kafka.dead_letter_topic", a.dead_letter_topic != b.dead_letter_topic),
+        ("kafka.parked_topic", a.parked_topic != b.parked_topic),
+        ("kafka.analytics_topic", a.analytics_topic != b.analytics_topic),
+        ("kafka.partitions", a.partitions != b.partitions),
+        ("kafka.replication", a.replication != b.replication),
+        ("kafka.properties", a.properties != b.properties),
+        ("pipeline.batch_size", p.batch_size != q.batch_size),
+        ("pipeline.cache_dir", p.cache_dir != q.cache_dir),
+        ("pipeline.max_consecutive_faults", p.max_consecutive_faults != q.max_consecutive_faults),
+        ("pipeline.fault_cooldown_s", p.fault_cooldown_s != q.fault_cooldown_s),
+        ("registry.url", running.registry.url != loaded.registry.url),
+        ("repair.max_attempts", running.repair.as_ref().map(|r| r.max_attempts) != loaded.repair.as_ref().map(|r| r.max_attempts)),
+    ]
+    .into_iter()
+    .filter_map(|(key, changed)| changed.then_some(key))
+    .collect()
 }
 
 /// Counts, and the aggregator's state when the new aggregator can read the old snapshot.

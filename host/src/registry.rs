@@ -61,22 +61,22 @@ impl Registry {
         if !references.is_empty() {
             body["references"] = serde_json::to_value(references)?;
         }
-        let url = format!("{}/subjects/{subject}/versions", self.url);
+        let url = format!("{}/subjects/{}/versions", self.url, encoded(subject));
         let response = self
             .agent
             .post(&url)
             .set("Content-Type", CONTENT_TYPE)
             .send_json(body)
             .map_err(|e| self.error(subject, e))?;
-        Ok(response.into_json::<Registered>()?.id)
+        Ok(read_json::<Registered>(response, subject)?.id)
     }
 
     /// The latest version of `subject`, or `version`.
     pub fn get(&self, subject: &str, version: Option<u32>) -> anyhow::Result<SchemaVersion> {
         let version = version.map(|v| v.to_string()).unwrap_or_else(|| "latest".into());
-        let url = format!("{}/subjects/{subject}/versions/{version}", self.url);
+        let url = format!("{}/subjects/{}/versions/{version}", self.url, encoded(subject));
         let response = self.agent.get(&url).call().map_err(|e| self.error(subject, e))?;
-        Ok(response.into_json()?)
+        read_json(response, subject)
     }
 
     /// A subject's schema document and, by name, every document it references (following
@@ -136,6 +136,33 @@ impl Registry {
     }
 }
 
+/// Largest registry response weir reads: a schema is kilobytes; anything this big is not one.
+const MAX_RESPONSE_BYTES: u64 = 8 << 20;
+
+/// A subject as one path segment (`a/b` is `a%2Fb`, never another path): everything but
+/// RFC 3986's unreserved characters is encoded, and so are the dot segments `.` and `..`.
+fn encoded(subject: &str) -> String {
+    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+    const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+    match subject {
+        "." | ".." => subject.replace('.', "%2E"),
+        _ => utf8_percent_encode(subject, SEGMENT).to_string(),
+    }
+}
+
+/// The body as JSON, read up to `MAX_RESPONSE_BYTES`.
+fn read_json<T: serde::de::DeserializeOwned>(response: ureq::Response, subject: &str) -> anyhow::Result<T> {
+    use std::io::Read;
+    let mut body = Vec::new();
+    response.into_reader().take(MAX_RESPONSE_BYTES + 1).read_to_end(&mut body)?;
+    anyhow::ensure!(
+        body.len() as u64 <= MAX_RESPONSE_BYTES,
+        "the schema registry's answer for subject `{subject}` is over {} MiB; is the URL a schema registry?",
+        MAX_RESPONSE_BYTES >> 20
+    );
+    serde_json::from_slice(&body).map_err(|e| anyhow::anyhow!("the schema registry's answer for subject `{subject}` is not what its API returns: {e}"))
+}
+
 /// `registry://user-login-value@3` → (`user-login-value`, Some(3)).
 pub fn parse_reference(reference: &str) -> Option<Result<(String, Option<u32>), String>> {
     let rest = reference.strip_prefix(SCHEME)?;
@@ -161,5 +188,13 @@ mod tests {
         assert!(parse_reference("registry://s@x").unwrap().is_err());
         assert!(parse_reference("registry://").unwrap().is_err());
         assert_eq!(parse_reference("schemas/user-login.json"), None);
+    }
+
+    #[test]
+    fn subjects_are_one_path_segment() {
+        assert_eq!(encoded("user-login-value"), "user-login-value");
+        assert_eq!(encoded("com.example.User-value"), "com.example.User-value");
+        assert_eq!(encoded("a/../b c?#"), "a%2F..%2Fb%20c%3F%23");
+        assert_eq!(encoded(".."), "%2E%2E");
     }
 }

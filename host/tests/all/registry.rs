@@ -44,7 +44,12 @@ fn registry() -> (String, Arc<Mutex<Store>>) {
             reader.read_exact(&mut body).unwrap();
             let mut parts = request_line.split_whitespace();
             let (method, path) = (parts.next().unwrap(), parts.next().unwrap().to_string());
-            let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+            let decoded: Vec<String> = path
+                .trim_matches('/')
+                .split('/')
+                .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+                .collect();
+            let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
             let mut store = shared.lock().unwrap();
             let (status, reply) = match (method, segments.as_slice()) {
                 ("POST", ["subjects", subject, "versions"]) => {
