@@ -15,7 +15,7 @@ use rdkafka::message::{BorrowedHeaders, BorrowedMessage, Headers, Message as _, 
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -232,7 +232,9 @@ impl Flow {
 
     /// Produces the results of a consumed batch (`positions` from [`positions`]); the
     /// batch's offsets are stored once all of them are acknowledged.
-    pub fn send(&mut self, positions: Positions, outgoing: Vec<Outgoing>) -> anyhow::Result<()> {
+    /// Waiting for a slow or absent broker ends when `stop` is raised: what is not
+    /// acknowledged then is not committed, and is read again on the next start.
+    pub fn send(&mut self, positions: Positions, outgoing: Vec<Outgoing>, stop: &AtomicBool) -> anyhow::Result<()> {
         let ticket = Arc::new(Ticket::default());
         ticket.outstanding.store(outgoing.len(), Ordering::Release);
         for record in &outgoing {
@@ -244,6 +246,13 @@ impl Flow {
         }
         self.inflight.push_back(Unacked { ticket, offsets: positions.0 });
         while self.inflight.len() > self.max_inflight {
+            if stop.load(Ordering::Relaxed) {
+                anyhow::bail!(
+                    "stopped while {} batches waited for the broker's acknowledgements; \
+                     their offsets are not committed and they will be read again",
+                    self.inflight.len()
+                );
+            }
             self.settle()?;
             std::thread::sleep(Duration::from_millis(1));
         }

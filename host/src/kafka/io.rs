@@ -12,10 +12,13 @@ use crate::driver::{Poll, Sink, Source};
 use crate::pipeline::{root_violation, Outcome, Rejection};
 use rdkafka::config::ClientConfig;
 use std::collections::VecDeque;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 pub struct KafkaIo<'a> {
     config: &'a Config,
+    /// Raised by SIGTERM: waits for the broker end then.
+    stop: &'a AtomicBool,
     flow: Option<Flow>,
     /// Batches polled and not yet sent, oldest first: their positions, and the records
     /// settled here rather than by the plugins.
@@ -24,9 +27,9 @@ pub struct KafkaIo<'a> {
 
 impl<'a> KafkaIo<'a> {
     /// Joins `group` on `topic`.
-    pub fn new(config: &'a Config, client: &ClientConfig, group: &str, topic: &str) -> anyhow::Result<KafkaIo<'a>> {
+    pub fn new(config: &'a Config, client: &ClientConfig, group: &str, topic: &str, stop: &'a AtomicBool) -> anyhow::Result<KafkaIo<'a>> {
         let flow = Flow::new(client, group, topic)?.park_refused_to(&config.kafka.parked_topic);
-        Ok(KafkaIo { config, flow: Some(flow), polled: VecDeque::new() })
+        Ok(KafkaIo { config, stop, flow: Some(flow), polled: VecDeque::new() })
     }
 
     fn flow(&mut self) -> anyhow::Result<&mut Flow> {
@@ -47,7 +50,8 @@ impl<'a> KafkaIo<'a> {
     ) -> anyhow::Result<()> {
         let (positions, unreadable) = self.polled.pop_front().expect("outputs come back for a polled batch");
         outgoing.extend(unreadable.into_iter().map(|u| settle(self.config, u)));
-        self.flow()?.send(positions, outgoing)
+        let stop = self.stop;
+        self.flow()?.send(positions, outgoing, stop)
     }
 }
 

@@ -32,7 +32,7 @@ pub fn process_topic(
     hot_swap: Option<HotSwap>,
 ) -> anyhow::Result<FinalReport> {
     let kafka = &config.kafka;
-    let mut io = KafkaIo::new(config, client, &kafka.group_id, &kafka.input_topic)?;
+    let mut io = KafkaIo::new(config, client, &kafka.group_id, &kafka.input_topic, options.stop)?;
     tracing::info!(input = kafka.input_topic, output = kafka.output_topic, dead_letters = kafka.dead_letter_topic, "running");
     let flow = Flow { batch_size: config.pipeline.batch_size, stop: options.stop, drain: options.drain_timeout };
     let cooldown = Duration::from_secs(config.pipeline.fault_cooldown_s.max(1));
