@@ -10,4 +10,11 @@ pub struct Stats {
     pub dead_letters: u64,
     /// Records the aggregator failed on: delivered, but missing from the analytics.
     pub aggregate_faults: u64,
+    /// Times the aggregator's state was lost with a failed instance (analytics restarted).
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub analytics_resets: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

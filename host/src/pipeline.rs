@@ -16,6 +16,12 @@ use anyhow::Context;
 use serde::Serialize;
 use std::path::Path;
 
+/// Where a pipeline was before a batch: its counts and its aggregator's snapshot.
+pub struct SavePoint {
+    stats: Stats,
+    analytics: Option<Result<Vec<u8>, crate::plugin::PluginError>>,
+}
+
 /// Where one input record ends up.
 #[derive(Debug)]
 pub enum Outcome {
@@ -154,6 +160,26 @@ impl Pipeline {
         Ok(crate::report::Report { stats: &self.stats, extra, analytics })
     }
 
+    /// The counts and the aggregator's state now, to go back to if this batch is retried.
+    pub fn save_point(&mut self) -> SavePoint {
+        let analytics = self.aggregate.as_mut().map(|stage| stage.snapshot());
+        SavePoint { stats: self.stats.clone(), analytics }
+    }
+
+    /// Back to `saved`: a batch that is retried is not counted, nor folded, twice.
+    pub fn roll_back(&mut self, saved: SavePoint) {
+        self.stats = saved.stats;
+        let (Some(stage), Some(snapshot)) = (self.aggregate.as_mut(), saved.analytics) else { return };
+        let restored = snapshot.map_err(|e| e.to_string()).and_then(|s| match stage.restore(&s) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => Err(reason),
+            Err(e) => Err(e.to_string()),
+        });
+        if let Err(reason) = restored {
+            tracing::error!(stage = stage.name(), "could not roll the analytics back ({reason}); the retried batch may count twice");
+        }
+    }
+
     pub fn aggregator(&mut self) -> Option<&mut Stage<Aggregate>> {
         self.aggregate.as_mut()
     }
@@ -209,6 +235,7 @@ impl Pipeline {
 
         if let Some(stage) = &mut self.aggregate {
             let faults = stage.run(&live.messages).iter().filter(|r| r.is_err()).count();
+            self.stats.analytics_resets += stage.take_lost_states();
             if faults > 0 {
                 self.stats.aggregate_faults += faults as u64;
                 tracing::warn!(

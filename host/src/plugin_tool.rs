@@ -184,6 +184,7 @@ pub fn test(runtime: &Runtime, path: &Path, input: &Path, config: Option<&Path>)
                 processed: (messages.len() - faults) as u64,
                 dead_letters: 0,
                 aggregate_faults: faults as u64,
+                analytics_resets: stage.take_lost_states(),
             };
             let analytics = stage.report()?;
             let report = Report { stats: &stats, extra: vec![], analytics: Some((crate::pipeline::plugin_name(path), analytics)) };

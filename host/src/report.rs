@@ -45,6 +45,9 @@ impl Report<'_> {
         if s.aggregate_faults > 0 {
             let _ = writeln!(out, "aggregator failed on {} records (delivered, not counted)", s.aggregate_faults);
         }
+        if s.analytics_resets > 0 {
+            let _ = writeln!(out, "the analytics restarted from empty {} times (the aggregator's state was lost)", s.analytics_resets);
+        }
         let Some((plugin, analytics)) = &self.analytics else {
             return out;
         };
@@ -96,7 +99,7 @@ mod tests {
 
     #[test]
     fn text_has_counts_and_proportional_bars() {
-        let stats = Stats { records_in: 3, processed: 2, dead_letters: 1, aggregate_faults: 0 };
+        let stats = Stats { records_in: 3, processed: 2, dead_letters: 1, ..Stats::default() };
         let analytics = Analytics {
             counters: vec![Counter { name: "total_logins".into(), value: 2 }],
             tables: vec![Table {

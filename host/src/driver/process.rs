@@ -92,7 +92,7 @@ fn guarded(
         return Ok(outcomes);
     }
     loop {
-        let stats = pipeline.stats.clone();
+        let saved = pipeline.save_point();
         let outcomes = pipeline.process(batch.clone());
         let tripped = match breaker.check(&outcomes) {
             Ok(()) => return Ok(outcomes),
@@ -101,7 +101,7 @@ fn guarded(
         let OnTrip::HoldAndRetry { cooldown } = on_trip else {
             anyhow::bail!("{tripped}; stopping");
         };
-        pipeline.stats = stats;
+        pipeline.roll_back(saved);
         tracing::error!("{tripped}. Consumption paused; retrying the held batch every {} s", cooldown.as_secs());
         let resume_at = Instant::now() + cooldown;
         while Instant::now() < resume_at {

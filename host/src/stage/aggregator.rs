@@ -57,6 +57,14 @@ impl Kind for Aggregate {
     fn value_len(input: &Message) -> usize {
         input.value.len()
     }
+
+    fn save(b: &WithState, store: &mut Store<Sandbox>) -> wasmtime::Result<Option<Vec<u8>>> {
+        b.bindings.weir_plugin_aggregate().state().call_snapshot(store, b.state()).map(Some)
+    }
+
+    fn load(b: &WithState, store: &mut Store<Sandbox>, state: &[u8]) -> wasmtime::Result<Result<(), String>> {
+        b.bindings.weir_plugin_aggregate().state().call_restore(store, b.state(), state)
+    }
 }
 
 /// Report, snapshot, restore and merge: the calls only an aggregator has.

@@ -50,6 +50,14 @@ pub trait Kind {
     ) -> wasmtime::Result<Vec<Self::Output>>;
     /// Size of the value the stage's message limit applies to.
     fn value_len(input: &Self::Input) -> usize;
+    /// State that must outlive an instance (an aggregator's), as bytes; `None` for none.
+    fn save(_bindings: &Self::Bindings, _store: &mut Store<Sandbox>) -> wasmtime::Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+    /// Puts saved state into a fresh instance.
+    fn load(_bindings: &Self::Bindings, _store: &mut Store<Sandbox>, _state: &[u8]) -> wasmtime::Result<Result<(), String>> {
+        Ok(Ok(()))
+    }
 }
 
 struct Live<B> {
@@ -67,6 +75,13 @@ pub struct Stage<K: Kind> {
     live: Option<Live<K::Bindings>>,
     /// Fresh instances made after a failure, for metrics and tests.
     restarts: u64,
+    /// The state as it was before the call in progress, for the instance that replaces a
+    /// failed one (`Kind::save`); so a fault costs the poison records, not the analytics.
+    saved: Option<Vec<u8>>,
+    /// A call of this batch failed: save after each call that succeeds.
+    recovering: bool,
+    /// Times saved state could not be saved or put back: losses, reported.
+    lost_states: u64,
 }
 
 impl<K: Kind> Stage<K> {
@@ -87,6 +102,9 @@ impl<K: Kind> Stage<K> {
             limits,
             live: None,
             restarts: 0,
+            saved: None,
+            recovering: false,
+            lost_states: 0,
         };
         stage.live = Some(stage.instantiate()?);
         Ok(stage)
@@ -106,6 +124,30 @@ impl<K: Kind> Stage<K> {
 
     pub fn restarts(&self) -> u64 {
         self.restarts
+    }
+
+    /// Times the stage's state (an aggregator's) was lost with a failed instance since
+    /// the last call of this.
+    pub fn take_lost_states(&mut self) -> u64 {
+        std::mem::take(&mut self.lost_states)
+    }
+
+    /// Saves the live instance's state (if its kind has any) for a replacement instance.
+    fn save(&mut self) {
+        let Some(live) = self.live.as_mut() else { return };
+        live.store.set_epoch_deadline(ticks(self.limits.cpu_ms_per_batch));
+        let saved = K::save(&live.bindings, &mut live.store);
+        live.store.data_mut().end_call();
+        match saved {
+            Ok(saved) => self.saved = saved,
+            Err(trap) => {
+                let fault = Fault::from_call(&trap, &self.limits, self.limits.cpu_ms_per_batch);
+                tracing::error!(stage = self.name, "could not save the plugin's state ({fault}); it starts empty on the next instance");
+                self.lost_states += 1;
+                self.saved = None;
+                self.live = None;
+            }
+        }
     }
 
     fn instantiate(&self) -> Result<Live<K::Bindings>, PluginError> {
@@ -137,6 +179,8 @@ impl<K: Kind> Stage<K> {
     where
         K::Input: Clone,
     {
+        self.recovering = false;
+        self.save();
         let max = self.limits.max_message_bytes();
         if batch.iter().all(|input| K::value_len(input) <= max) {
             return self.run_bisecting(batch);
@@ -164,8 +208,12 @@ impl<K: Kind> Stage<K> {
             Ok(outputs) => outputs.into_iter().map(Ok).collect(),
             // No instance could be made: no record is to blame, so none is singled out.
             Err(fault) if fault.kind == FaultKind::Instantiate => batch.iter().map(|_| Err(fault.clone())).collect(),
-            Err(fault) if batch.len() == 1 => vec![Err(fault)],
+            Err(fault) if batch.len() == 1 => {
+                self.recovering = true;
+                vec![Err(fault)]
+            }
             Err(_) => {
+                self.recovering = true;
                 let (left, right) = batch.split_at(batch.len() / 2);
                 let mut results = self.run_bisecting(left);
                 results.extend(self.run_bisecting(right));
@@ -180,7 +228,9 @@ impl<K: Kind> Stage<K> {
             Some(live) => live,
             None => {
                 self.restarts += 1;
-                self.instantiate().map_err(|e| Fault::new(FaultKind::Instantiate, e.to_string()))?
+                let mut live = self.instantiate().map_err(|e| Fault::new(FaultKind::Instantiate, e.to_string()))?;
+                self.put_back_state(&mut live);
+                live
             }
         };
         live.store.set_epoch_deadline(ticks(self.limits.cpu_ms_per_batch));
@@ -195,14 +245,34 @@ impl<K: Kind> Stage<K> {
             )));
         }
         self.live = Some(live);
+        if self.recovering {
+            self.save();
+        }
         Ok(outputs)
+    }
+
+    /// Gives a fresh instance the state saved from the one it replaces.
+    fn put_back_state(&mut self, live: &mut Live<K::Bindings>) {
+        let Some(state) = &self.saved else { return };
+        live.store.set_epoch_deadline(ticks(self.limits.cpu_ms_per_batch));
+        let loaded = K::load(&live.bindings, &mut live.store, state);
+        live.store.data_mut().end_call();
+        let failure = match loaded {
+            Ok(Ok(())) => return,
+            Ok(Err(reason)) => reason,
+            Err(trap) => Fault::from_call(&trap, &self.limits, self.limits.cpu_ms_per_batch).reason,
+        };
+        tracing::error!(stage = self.name, "the new instance could not take the saved state ({failure}); it starts empty");
+        self.lost_states += 1;
     }
 
     /// The live instance, making a fresh one if the last call failed.
     fn live(&mut self) -> Result<&mut Live<K::Bindings>, PluginError> {
         if self.live.is_none() {
             self.restarts += 1;
-            self.live = Some(self.instantiate()?);
+            let mut live = self.instantiate()?;
+            self.put_back_state(&mut live);
+            self.live = Some(live);
         }
         Ok(self.live.as_mut().expect("just made"))
     }

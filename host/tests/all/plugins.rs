@@ -192,6 +192,28 @@ fn a_sleeping_plugin_never_blocks_the_host() {
     assert_eq!(out[3].as_ref().unwrap().as_ref().unwrap(), b"b");
 }
 
+/// A fault in the aggregator used to replace the instance and its state: every count so
+/// far was gone, silently. The state is now saved before each call and put into the new
+/// instance, so after poison records the analytics equal those of a run without them.
+#[test]
+fn the_analytics_survive_a_faulting_aggregator() {
+    let p = runtime().load(&test_plugin("hostile-aggregator")).unwrap();
+    let mut stage = Stage::<Aggregate>::new("aggregate", &p, "{}".into(), Limits::default()).unwrap();
+    let mut expected = 0;
+    for batch in 0..5 {
+        let values: Vec<String> =
+            (0..20).map(|i| if (batch + i) % 7 == 3 { "PANIC".to_string() } else { format!("r{batch}-{i}") }).collect();
+        expected += values.iter().filter(|v| !v.contains("PANIC")).count() as u64;
+        let messages: Vec<_> = values.iter().map(|v| message(v)).collect();
+        let faults = stage.run(&messages).iter().filter(|r| r.is_err()).count();
+        assert_eq!(faults, values.len() - values.iter().filter(|v| !v.contains("PANIC")).count());
+    }
+    assert!(stage.restarts() >= 5, "the poison records cost instances");
+    let report = stage.report().unwrap();
+    assert_eq!(report.counters[0].value, expected, "every good record counted once, none lost with an instance");
+    assert_eq!(stage.take_lost_states(), 0);
+}
+
 #[test]
 fn oversized_values_never_reach_the_plugin() {
     let rt = runtime();

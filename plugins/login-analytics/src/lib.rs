@@ -1,5 +1,6 @@
 //! `login-analytics`: counts logins by device type, locale, app version, user, device and minute.
 
+mod distinct;
 pub mod logic;
 
 weir_plugin::export_aggregator!(logic::LoginAnalytics);

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use crate::distinct::Distinct;
+use std::collections::{BTreeMap, HashMap};
 use weir_plugin::{Aggregator, Counter, Error, Message, Row};
 
 #[derive(Debug, Deserialize, Clone)]
@@ -70,10 +71,13 @@ pub struct Analytics {
     pub device_types: HashMap<String, u64>,
     pub locales: HashMap<String, u64>,
     pub app_versions: HashMap<String, u64>,
-    pub users: BTreeSet<String>,
-    pub devices: BTreeSet<String>,
+    pub users: Distinct,
+    pub devices: Distinct,
     /// Event-time minute ("YYYY-MM-DD HH:MM" or epoch minute) → logins.
     pub per_minute: BTreeMap<String, u64>,
+    /// Minutes older than the ones kept in `per_minute`.
+    #[serde(default)]
+    pub earlier_minutes: u64,
 }
 
 /// A report as the contract defines it: counters and ranked tables.
@@ -91,6 +95,12 @@ pub struct Table {
 }
 
 const MISSING: &str = "(missing)";
+/// Where labels past `MAX_LABELS` are counted.
+const OTHER: &str = "(other)";
+/// Distinct labels kept exactly per table (device types, locales, app versions).
+const MAX_LABELS: usize = 1000;
+/// Event-time minutes kept (a week).
+const MAX_MINUTES: usize = 7 * 24 * 60;
 
 impl Analytics {
     pub fn update(&mut self, value: &[u8]) {
@@ -104,13 +114,22 @@ impl Analytics {
             Some(Value::Null) | None => MISSING.to_string(),
             Some(other) => other.to_string(),
         };
-        *self.device_types.entry(text("device_type")).or_default() += 1;
-        *self.locales.entry(text("locale")).or_default() += 1;
-        *self.app_versions.entry(text("app_version")).or_default() += 1;
-        self.users.insert(text("user_id"));
-        self.devices.insert(text("device_id"));
+        count(&mut self.device_types, text("device_type"), 1);
+        count(&mut self.locales, text("locale"), 1);
+        count(&mut self.app_versions, text("app_version"), 1);
+        self.users.insert(&text("user_id"));
+        self.devices.insert(&text("device_id"));
         if let Some(minute) = login.get("timestamp").and_then(minute_of) {
             *self.per_minute.entry(minute).or_default() += 1;
+            self.forget_old_minutes();
+        }
+    }
+
+    /// Keeps the most recent `MAX_MINUTES`; older ones are counted in `earlier_minutes`.
+    fn forget_old_minutes(&mut self) {
+        while self.per_minute.len() > MAX_MINUTES {
+            self.per_minute.pop_first();
+            self.earlier_minutes += 1;
         }
     }
 
@@ -120,11 +139,13 @@ impl Analytics {
         add_counts(&mut self.device_types, other.device_types);
         add_counts(&mut self.locales, other.locales);
         add_counts(&mut self.app_versions, other.app_versions);
-        self.users.extend(other.users);
-        self.devices.extend(other.devices);
+        self.users.merge(&other.users);
+        self.devices.merge(&other.devices);
         for (minute, n) in other.per_minute {
             *self.per_minute.entry(minute).or_default() += n;
         }
+        self.earlier_minutes += other.earlier_minutes;
+        self.forget_old_minutes();
     }
 
     pub fn snapshot(&self) -> Vec<u8> {
@@ -139,9 +160,9 @@ impl Analytics {
         let peak = self.per_minute.values().copied().max().unwrap_or(0);
         let counters = vec![
             ("total_logins".to_string(), self.total),
-            ("distinct_users".to_string(), self.users.len() as u64),
-            ("distinct_devices".to_string(), self.devices.len() as u64),
-            ("minutes_seen".to_string(), self.per_minute.len() as u64),
+            ("distinct_users".to_string(), self.users.count()),
+            ("distinct_devices".to_string(), self.devices.count()),
+            ("minutes_seen".to_string(), self.per_minute.len() as u64 + self.earlier_minutes),
             ("peak_logins_per_minute".to_string(), peak),
             ("unreadable_records".to_string(), self.unreadable),
         ];
@@ -199,8 +220,15 @@ impl From<Report> for weir_plugin::Report {
 
 fn add_counts(into: &mut HashMap<String, u64>, from: HashMap<String, u64>) {
     for (k, n) in from {
-        *into.entry(k).or_default() += n;
+        count(into, k, n);
     }
+}
+
+/// Adds `n` under `label`; past `MAX_LABELS` distinct labels, new ones count as `OTHER`,
+/// so a field full of unique values cannot grow the state without bound.
+fn count(counts: &mut HashMap<String, u64>, label: String, n: u64) {
+    let label = if counts.len() >= MAX_LABELS && !counts.contains_key(&label) { OTHER.to_string() } else { label };
+    *counts.entry(label).or_default() += n;
 }
 
 /// Highest count first; ties broken by label so reports are deterministic.
@@ -294,5 +322,19 @@ mod tests {
         let report = a.report(&Config::default());
         assert_eq!(rows(&report, "device_types"), [("(missing)".into(), 1)]);
         assert_eq!(rows(&report, "logins_per_minute")[0].0, "epoch-minute 28837403");
+    }
+
+    #[test]
+    fn label_tables_are_bounded_with_an_other_bucket() {
+        let mut a = Analytics::default();
+        for i in 0..(MAX_LABELS + 500) {
+            a.update(format!(r#"{{"user_id":"u{i}","locale":"L{i}","timestamp":{}}}"#, i * 60).as_bytes());
+        }
+        assert_eq!(a.locales.len(), MAX_LABELS + 1);
+        assert_eq!(a.locales[OTHER], 500);
+        assert_eq!(a.per_minute.len(), MAX_MINUTES.min(MAX_LABELS + 500));
+        let report = a.report(&Config::default());
+        assert_eq!(counter(&report, "distinct_users"), (MAX_LABELS + 500) as u64);
+        assert_eq!(counter(&report, "minutes_seen"), (MAX_LABELS + 500) as u64);
     }
 }
