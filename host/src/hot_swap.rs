@@ -53,8 +53,15 @@ impl HotSwap {
         Ok(flag)
     }
 
-    /// Call between batches: swaps `pipeline` if a plugin changed or a reload was asked for.
-    pub fn between_batches(&mut self, pipeline: &mut Pipeline) {
+    /// Call between batches: swaps `pipeline` if a plugin changed or a reload was asked
+    /// for. Returns whether it swapped.
+    pub fn between_batches(&mut self, pipeline: &mut Pipeline) -> bool {
+        let swaps = self.swaps;
+        self.check(pipeline);
+        self.swaps != swaps
+    }
+
+    fn check(&mut self, pipeline: &mut Pipeline) {
         let sighup = self.reload_requested.swap(false, Ordering::Relaxed);
         if !sighup && self.last_check.elapsed() < CHECK_EVERY {
             return;

@@ -31,7 +31,7 @@ impl Generate {
     pub fn run(self) -> anyhow::Result<()> {
         let context = Context::with_brokers(&self.config, &self.brokers)?;
         let client = context.kafka()?;
-        let stop = Context::stop_on_signals()?;
+        let stop = Context::stop_on_signals_and_hangup()?;
         let options = GenerateOptions {
             rate: self.rate,
             count: self.count,

@@ -68,6 +68,14 @@ impl Context {
     pub fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
         kafka::stop_on_signals()
     }
+
+    /// For commands SIGHUP does not reload (repair, generate): a hang-up drains and stops
+    /// them like SIGTERM, instead of killing them mid-batch (its default).
+    pub fn stop_on_signals_and_hangup() -> anyhow::Result<Arc<AtomicBool>> {
+        let stop = kafka::stop_on_signals()?;
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, stop.clone())?;
+        Ok(stop)
+    }
 }
 
 /// `500ms`, `10s`, `2m`, or plain seconds.

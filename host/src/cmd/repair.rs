@@ -35,7 +35,7 @@ impl Repair {
             return Ok(());
         }
         let client = context.kafka()?;
-        let stop = Context::stop_on_signals()?;
+        let stop = Context::stop_on_signals_and_hangup()?;
         let stats = stream_repair::repair_topic(&context.config, &client, &mut repairer, &stop, Duration::from_secs(30))?;
         weir::say!("dead letters in {} · repaired {} · parked {}", stats.dead_letters_in, stats.repaired, stats.parked);
         Ok(())

@@ -52,7 +52,7 @@ pub fn drive<IO: Source + Sink<Outcome>>(
         if let Some(hot_swap) = hot_swap.as_mut() {
             hot_swap.between_batches(pipeline);
         }
-        let outcomes = guarded(pipeline, &mut breaker, batch, options.on_trip, flow.stop)?;
+        let outcomes = guarded(pipeline, &mut breaker, batch, options.on_trip, flow.stop, hot_swap.as_mut())?;
         if let Some(on_batch) = options.on_batch {
             on_batch(&pipeline.stats);
         }
@@ -84,6 +84,7 @@ fn guarded(
     batch: Vec<Message>,
     on_trip: OnTrip,
     stop: &AtomicBool,
+    mut hot_swap: Option<&mut HotSwap>,
 ) -> anyhow::Result<Vec<Outcome>> {
     // Keep a copy to retry only when this batch could trip the breaker.
     if !breaker.could_trip(batch.len()) {
@@ -107,6 +108,13 @@ fn guarded(
         while Instant::now() < resume_at {
             if stop.load(Ordering::Relaxed) {
                 anyhow::bail!("stopped while the {tripped}");
+            }
+            // A fixed (or rolled back) plugin is retried at once, not after the cooldown.
+            if let Some(hot_swap) = hot_swap.as_deref_mut() {
+                if hot_swap.between_batches(pipeline) {
+                    tracing::info!("new plugins swapped in while the breaker was open; retrying the held batch now");
+                    break;
+                }
             }
             std::thread::sleep(Duration::from_millis(100));
         }

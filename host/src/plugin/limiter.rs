@@ -26,21 +26,31 @@ impl fmt::Display for LimitExceeded {
 
 impl std::error::Error for LimitExceeded {}
 
+/// Linear memories and tables one instance may have: a component needs a few (one per
+/// core module and adapter); wasmtime's default allows 10,000 of each.
+const MAX_MEMORIES: usize = 32;
+const MAX_TABLES: usize = 64;
+
 pub struct Limiter {
     memory_bytes: usize,
+    /// Bytes of every memory of the instance together: `memory_mib` bounds the whole
+    /// instance, not each of its memories.
+    used_bytes: usize,
 }
 
 impl Limiter {
     pub fn new(limits: &Limits) -> Limiter {
-        Limiter { memory_bytes: (limits.memory_mib as usize).saturating_mul(1024 * 1024) }
+        Limiter { memory_bytes: (limits.memory_mib as usize).saturating_mul(1024 * 1024), used_bytes: 0 }
     }
 }
 
 impl wasmtime::ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.memory_bytes {
-            return Err(LimitExceeded::Memory { desired, max: self.memory_bytes }.into());
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let total = self.used_bytes.saturating_sub(current).saturating_add(desired);
+        if total > self.memory_bytes {
+            return Err(LimitExceeded::Memory { desired: total, max: self.memory_bytes }.into());
         }
+        self.used_bytes = total;
         Ok(true)
     }
 
@@ -53,5 +63,13 @@ impl wasmtime::ResourceLimiter for Limiter {
 
     fn instances(&self) -> usize {
         16
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
     }
 }

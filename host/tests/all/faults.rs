@@ -56,6 +56,39 @@ fn a_plugin_failing_everything_pauses_weir_run_instead_of_flooding_dead_letters(
     assert!(header(&dead[0], weir::kafka::headers::REASONS).unwrap().contains("panicked"));
 }
 
+/// Rolling the plugin back while the breaker is open takes effect at once: the held batch
+/// is retried with the new plugin instead of waiting out the cooldown (here 60 s) or a
+/// restart.
+#[test]
+fn a_fixed_plugin_swapped_in_while_the_breaker_is_open_resumes_the_flow() {
+    let broker = broker();
+    let brokers = broker.bootstrap_servers().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("transform.wasm");
+    std::fs::copy(test_plugin("hostile"), &plugin).unwrap();
+    let config = login_config(&plugin).replace("batch_size = 3", "batch_size = 3\nmax_consecutive_faults = 5\nfault_cooldown_s = 60");
+    std::fs::write(dir.path().join("weir.toml"), config).unwrap();
+    produce(&brokers, (0..30).map(|i| (format!("k{i}"), LOGIN.replace("NOTE", "PANIC"))));
+    let run = spawn(weir(&brokers, &["run", "--config", dir.path().join("weir.toml").to_str().unwrap(), "--log", "info"]));
+    std::thread::sleep(Duration::from_secs(3)); // the breaker trips on the second batch
+    let fixed = dir.path().join("fixed.wasm");
+    std::fs::copy(common::plugin("readable-timestamp"), &fixed).unwrap();
+    std::fs::rename(&fixed, &plugin).unwrap();
+    let started = std::time::Instant::now();
+    wait_for_count(&brokers, TOPICS[1], 27, Duration::from_secs(40));
+    let out = terminate(run);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(started.elapsed() < Duration::from_secs(40), "the flow resumed before the 60 s cooldown");
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("circuit breaker open") && err.contains("retrying the held batch now"), "{err}");
+    let processed = read_topic(&brokers, TOPICS[1], Duration::from_secs(1));
+    let dead = read_topic(&brokers, TOPICS[2], Duration::from_secs(1));
+    let everything: Vec<_> = processed.iter().chain(&dead).cloned().collect();
+    let (lost, duplicated) = losses_and_duplicates((0..30).map(|i| format!("k{i}")).collect::<Vec<_>>().iter().map(String::as_str), &everything);
+    assert!(lost.is_empty() && duplicated.is_empty(), "lost {lost:?}, duplicated {duplicated:?}");
+    assert_eq!(dead.len(), 3, "only the batch before the trip became dead letters");
+}
+
 /// The broker goes away while records are in flight (a backlog being processed, outputs
 /// not yet acknowledged) and more arrive meanwhile: nothing is lost; duplicates, which
 /// at-least-once allows, are counted apart.
