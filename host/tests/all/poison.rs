@@ -133,3 +133,50 @@ fn an_output_the_broker_refuses_is_parked_as_a_pointer() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("parking a pointer to a record of"), "{stderr}");
 }
+
+/// One `weir run` fed a stream mixing valid events with every poison record at once — a
+/// header key that is not UTF-8, an output over `message.max.bytes`, malformed JSON, a
+/// tombstone — keeps running and delivers every valid event, each exactly once.
+#[test]
+fn one_run_survives_every_poison_record_in_one_stream() {
+    let broker = embedded(1);
+    let brokers = broker.bootstrap_servers().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("weir.toml");
+    let text = crate::common::login_config(&crate::common::plugin("readable-timestamp"));
+    std::fs::write(&config, format!("{text}\n[kafka.properties]\n\"message.max.bytes\" = \"20000\"\n")).unwrap();
+    let producer: BaseProducer = weir::kafka::client_config(&brokers, &Default::default()).create().unwrap();
+    let huge = login("huge").replace(r#""user_id""#, &format!(r#""padding":"{}","user_id""#, "x".repeat(30_000)));
+    let mut valid = Vec::new();
+    for i in 0..20 {
+        let key = format!("valid-{i}");
+        producer.send(BaseRecord::<str, str>::to("user-login").key(&key).payload(&login(&key))).map_err(|(e, _)| e).unwrap();
+        valid.push(key);
+        let poison = match i % 5 {
+            0 => BaseRecord::<str, str>::to("user-login").key("raw-header").payload(r#"{"user_id":"p"}"#).headers(headers_with_a_raw_key()),
+            1 => BaseRecord::<str, str>::to("user-login").key("huge").payload(&huge),
+            2 => BaseRecord::<str, str>::to("user-login").key("not-json").payload("{\"user_id\": "),
+            3 => BaseRecord::<str, str>::to("user-login").key("tombstone"),
+            _ => continue,
+        };
+        producer.send(poison).map_err(|(e, _)| e).unwrap();
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+
+    let run = spawn(weir(&brokers, &["run", "--config", config.to_str().unwrap()]));
+    wait_for_count(&brokers, "user-login-processed-production", valid.len(), Duration::from_secs(60));
+    wait_for_count(&brokers, "user-login-dead-letter-parked", 4, Duration::from_secs(60));
+    let out = terminate(run);
+    assert!(out.status.success(), "weir run: {}", String::from_utf8_lossy(&out.stderr));
+    let processed = read_topic(&brokers, "user-login-processed-production", Duration::from_secs(1));
+    let (lost, duplicated) = losses_and_duplicates(valid.iter().map(String::as_str), &processed);
+    assert!(lost.is_empty() && duplicated.is_empty(), "lost {lost:?}, duplicated {duplicated:?}");
+    assert_eq!(processed.len(), valid.len(), "nothing but the valid events was processed");
+    let dead = read_topic(&brokers, "user-login-dead-letter", Duration::from_secs(1));
+    let parked = read_topic(&brokers, "user-login-dead-letter-parked", Duration::from_secs(1));
+    let count = |records: &[weir::bindings::types::Message], k: &str| records.iter().filter(|m| key(m) == k).count();
+    for k in ["raw-header", "not-json", "tombstone"] {
+        assert_eq!(count(&dead, k), 4, "{k}: each one a dead letter, once");
+    }
+    assert_eq!(count(&parked, "huge"), 4, "each oversize output parked as a pointer, once");
+}
