@@ -10,6 +10,7 @@ use super::park::Refused;
 use crate::bindings::types::{Header, Message};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::TopicPartitionList;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedHeaders, BorrowedMessage, Headers, Message as _, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
@@ -161,7 +162,17 @@ pub struct Flow {
     max_inflight: usize,
     /// Consecutive poll errors, for backoff while a broker is away.
     poll_errors: u32,
+    /// When the consumer was last polled: librdkafka leaves the group after
+    /// `max.poll.interval.ms` without a poll.
+    last_poll: Instant,
+    /// The assignment paused while the plugins hold batches (see `keep_alive`).
+    paused: Option<TopicPartitionList>,
+    /// Records a keep-alive poll returned anyway, for the next batch.
+    held: Polled,
 }
+
+/// How long the consumer may go unpolled while the plugins are busy or hold a batch.
+const KEEP_ALIVE: Duration = Duration::from_secs(1);
 
 impl Flow {
     /// Joins `group` on `topic`. Offsets are committed only as `settle` stores them.
@@ -187,7 +198,7 @@ impl Flow {
         );
         let consumer: BaseConsumer = config.create()?;
         consumer.subscribe(&[topic])?;
-        Ok(Flow { consumer, producer: producer(base)?, parked_topic: None, inflight: VecDeque::new(), max_inflight: 64, poll_errors: 0 })
+        Ok(Flow { consumer, producer: producer(base)?, parked_topic: None, inflight: VecDeque::new(), max_inflight: 64, poll_errors: 0, last_poll: Instant::now(), paused: None, held: Polled::default() })
     }
 
     /// Records the broker refuses for good are parked as pointers on `topic`.
@@ -201,8 +212,15 @@ impl Flow {
 
     /// Up to `max` records: waits up to `wait` for the first, then takes what is ready.
     pub fn poll_batch(&mut self, max: usize, wait: Duration) -> anyhow::Result<Polled> {
-        let mut batch = Polled::default();
-        let mut timeout = wait;
+        if let Some(paused) = self.paused.take() {
+            // Fails only for partitions revoked meanwhile, which are no longer ours.
+            if let Err(e) = self.consumer.resume(&paused) {
+                tracing::debug!("resuming consumption: {e}");
+            }
+        }
+        self.last_poll = Instant::now();
+        let mut batch = std::mem::take(&mut self.held);
+        let mut timeout = if batch.is_empty() { wait } else { Duration::ZERO };
         while batch.messages.len() + batch.unreadable.len() < max {
             match self.consumer.poll(timeout) {
                 None => break,
@@ -259,6 +277,31 @@ impl Flow {
         self.settle()
     }
 
+    /// Call while not polling for batches (the plugins busy, or a breaker holding one):
+    /// pauses the assignment and polls now and then, so the group membership, heartbeats
+    /// and rebalance callbacks go on and no record is fetched meanwhile.
+    pub fn keep_alive(&mut self) -> anyhow::Result<()> {
+        if self.last_poll.elapsed() < KEEP_ALIVE {
+            return Ok(());
+        }
+        if self.paused.is_none() {
+            let assignment = self.consumer.assignment()?;
+            self.consumer.pause(&assignment)?;
+            self.paused = Some(assignment);
+        }
+        self.last_poll = Instant::now();
+        match self.consumer.poll(Duration::ZERO) {
+            // Fetched before the pause: kept for the next batch, in order.
+            Some(Ok(record)) => match read(&record) {
+                Ok(message) => self.held.messages.push(message),
+                Err(unreadable) => self.held.unreadable.push(unreadable),
+            },
+            Some(Err(error)) => tracing::warn!("consumer: {error}"),
+            None => {}
+        }
+        Ok(())
+    }
+
     /// Stores the offsets of every finished batch at the front of the queue.
     /// A permanent delivery failure stops the flow without storing past it.
     pub fn settle(&mut self) -> anyhow::Result<()> {
@@ -307,6 +350,10 @@ impl Flow {
     /// Waits for everything in flight, then commits. Records not acknowledged within
     /// `timeout` keep their offsets uncommitted: they are re-read on the next start.
     pub fn finish(mut self, timeout: Duration) -> anyhow::Result<()> {
+        // A paused consumer does not close cleanly: resume before committing and leaving.
+        if let Some(paused) = self.paused.take() {
+            self.consumer.resume(&paused).ok();
+        }
         let deadline = Instant::now() + timeout;
         self.producer.flush(timeout).ok();
         loop {

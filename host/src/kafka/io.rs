@@ -107,7 +107,9 @@ impl Sink<Outcome> for KafkaIo<'_> {
     }
 
     fn idle(&mut self) -> anyhow::Result<()> {
-        self.flow()?.settle()
+        let flow = self.flow()?;
+        flow.settle()?;
+        flow.keep_alive()
     }
 
     fn finish(&mut self, drain: Duration) -> anyhow::Result<()> {
@@ -139,7 +141,9 @@ impl Sink<RepairRoute> for KafkaIo<'_> {
     }
 
     fn idle(&mut self) -> anyhow::Result<()> {
-        self.flow()?.settle()
+        let flow = self.flow()?;
+        flow.settle()?;
+        flow.keep_alive()
     }
 
     fn finish(&mut self, drain: Duration) -> anyhow::Result<()> {

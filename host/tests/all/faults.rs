@@ -89,6 +89,32 @@ fn a_fixed_plugin_swapped_in_while_the_breaker_is_open_resumes_the_flow() {
     assert_eq!(dead.len(), 3, "only the batch before the trip became dead letters");
 }
 
+/// While the breaker holds a batch, weir keeps polling (its partitions paused), so a hold
+/// longer than `max.poll.interval.ms` does not evict it from the group and rebalance.
+#[test]
+fn a_long_breaker_hold_keeps_the_group_membership() {
+    let broker = broker();
+    let brokers = broker.bootstrap_servers().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("transform.wasm");
+    std::fs::copy(test_plugin("hostile"), &plugin).unwrap();
+    let config = login_config(&plugin).replace("batch_size = 3", "batch_size = 3\nmax_consecutive_faults = 5\nfault_cooldown_s = 1")
+        + "\n[kafka.properties]\n\"session.timeout.ms\" = \"3000\"\n\"heartbeat.interval.ms\" = \"500\"\n\"max.poll.interval.ms\" = \"4000\"\n";
+    std::fs::write(dir.path().join("weir.toml"), config).unwrap();
+    produce(&brokers, (0..30).map(|i| (format!("k{i}"), LOGIN.replace("NOTE", "PANIC"))));
+    let run = spawn(weir(&brokers, &["run", "--config", dir.path().join("weir.toml").to_str().unwrap()]));
+    std::thread::sleep(Duration::from_secs(10)); // held well past max.poll.interval.ms
+    let fixed = dir.path().join("fixed.wasm");
+    std::fs::copy(common::plugin("readable-timestamp"), &fixed).unwrap();
+    std::fs::rename(&fixed, &plugin).unwrap();
+    wait_for_count(&brokers, TOPICS[1], 27, Duration::from_secs(40));
+    let out = terminate(run);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("circuit breaker open"), "{err}");
+    assert!(!err.to_lowercase().contains("poll interval"), "evicted from the group while holding: {err}");
+}
+
 /// The broker goes away while records are in flight (a backlog being processed, outputs
 /// not yet acknowledged) and more arrive meanwhile: nothing is lost; duplicates, which
 /// at-least-once allows, are counted apart.
