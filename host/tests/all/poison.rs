@@ -28,6 +28,19 @@ fn headers_with_a_raw_key() -> OwnedHeaders {
     headers
 }
 
+/// The login pipeline with `message.max.bytes` at 20,000: a larger output is refused.
+fn small_records_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let config = dir.join("weir.toml");
+    let text = crate::common::login_config(&crate::common::plugin("readable-timestamp"));
+    std::fs::write(&config, format!("{text}\n[kafka.properties]\n\"message.max.bytes\" = \"20000\"\n")).unwrap();
+    config
+}
+
+/// A valid login event of about 30 KB: its output is over `small_records_config`'s limit.
+fn huge_login() -> String {
+    login("huge").replace(r#""user_id""#, &format!(r#""padding":"{}","user_id""#, "x".repeat(30_000)))
+}
+
 fn login(user: &str) -> String {
     format!(
         r#"{{"user_id":"{user}","app_version":"2.3.0","device_type":"iOS","ip":"10.0.0.1","locale":"CA","device_id":"d-{user}","timestamp":1730244200}}"#
@@ -91,12 +104,10 @@ fn an_output_the_broker_refuses_is_parked_as_a_pointer() {
     let broker = embedded(1);
     let brokers = broker.bootstrap_servers().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("weir.toml");
-    let text = crate::common::login_config(&crate::common::plugin("readable-timestamp"));
-    std::fs::write(&config, format!("{text}\n[kafka.properties]\n\"message.max.bytes\" = \"20000\"\n")).unwrap();
+    let config = small_records_config(dir.path());
 
     let producer: BaseProducer = weir::kafka::client_config(&brokers, &Default::default()).create().unwrap();
-    let huge = login("huge").replace(r#""user_id""#, &format!(r#""padding":"{}","user_id""#, "x".repeat(30_000)));
+    let huge = huge_login();
     let mut keys = Vec::new();
     for i in 0..6 {
         let key = format!("valid-{i}");
@@ -142,11 +153,9 @@ fn one_run_survives_every_poison_record_in_one_stream() {
     let broker = embedded(1);
     let brokers = broker.bootstrap_servers().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("weir.toml");
-    let text = crate::common::login_config(&crate::common::plugin("readable-timestamp"));
-    std::fs::write(&config, format!("{text}\n[kafka.properties]\n\"message.max.bytes\" = \"20000\"\n")).unwrap();
+    let config = small_records_config(dir.path());
     let producer: BaseProducer = weir::kafka::client_config(&brokers, &Default::default()).create().unwrap();
-    let huge = login("huge").replace(r#""user_id""#, &format!(r#""padding":"{}","user_id""#, "x".repeat(30_000)));
+    let huge = huge_login();
     let mut valid = Vec::new();
     for i in 0..20 {
         let key = format!("valid-{i}");
