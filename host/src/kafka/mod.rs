@@ -1,12 +1,14 @@
 //! Kafka: client settings, topics as a driver's source and sinks (`io`), at-least-once
 //! produce and commit (`flow`), and the commands that talk to a broker.
 
+pub mod consumed;
 pub mod embedded;
 pub mod flow;
 pub mod generate;
 pub use crate::headers;
 pub mod io;
 pub mod park;
+pub mod produce;
 pub mod run;
 pub mod stream_repair;
 pub mod tail;
