@@ -130,6 +130,18 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<StageConfig
     })
 }
 
+/// librdkafka settings weir's delivery guarantees rest on: set by weir, refused in
+/// `[kafka.properties]` with the reason.
+pub const GUARANTEES: &[(&str, &str)] = &[
+    ("bootstrap.servers", "set `kafka.brokers` (or --brokers) instead"),
+    ("group.id", "set `kafka.group_id` instead"),
+    ("enable.auto.offset.store", "weir stores an offset only once every output of its batch is acknowledged"),
+    ("enable.auto.commit", "weir commits the offsets it stored; turning commits off re-reads everything"),
+    ("enable.idempotence", "the producer must be idempotent so retries never duplicate or reorder"),
+    ("message.timeout.ms", "weir never gives up on a record (0: retry until delivered or stopped)"),
+    ("enable.partition.eof", "weir reads partitions as endless streams"),
+];
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config {}: {reason}. Pass `--config PATH` to a weir.toml (the repository root has one)", path.display())]
@@ -202,7 +214,7 @@ impl Config {
     /// defaults; but a few settings carry weir's delivery guarantees and are refused.
     fn check_properties(&self) -> Result<(), ConfigError> {
         for (key, value) in &self.kafka.properties {
-            if let Some((_, why)) = crate::kafka::GUARANTEES.iter().find(|(k, _)| k == key) {
+            if let Some((_, why)) = GUARANTEES.iter().find(|(k, _)| k == key) {
                 return Err(self.key_error(&format!("kafka.properties.\"{key}\""), &format!("`{value}` refused: {why}")));
             }
         }
@@ -251,7 +263,7 @@ impl Config {
         let mut json = serde_json::to_value(&stage.config)
             .map_err(|e| self.key_error(&format!("{key}.config"), &e.to_string()))?;
         let mut resources = match json.get("resources") {
-            Some(Value::Object(table)) => crate::resources::load(self, table)
+            Some(Value::Object(table)) => crate::resources::load(&self.resolve(Path::new(".")), table, |s| self.registry_schema(s))
                 .map_err(|reason| self.key_error(&format!("{key}.config.resources"), &reason))?,
             Some(_) => return Err(self.key_error(&format!("{key}.config.resources"), "must be a table of URI = path")),
             None => serde_json::Map::new(),

@@ -11,24 +11,31 @@
 //!     "https://example.com/customer.json" = "registry://customer-value" } }
 //! ```
 
-use crate::config::Config;
 use serde_json::{Map, Value};
 use std::path::Path;
 
-/// The table from weir.toml, resolved to documents.
-pub fn load(config: &Config, table: &Map<String, Value>) -> Result<Map<String, Value>, String> {
+/// A registry subject's document and the documents it references, by name.
+pub type RegistrySchema = (Value, Map<String, Value>);
+
+/// The table from weir.toml, resolved to documents. Paths are relative to `base` (the
+/// config's directory) and must stay under it; `registry` fetches `registry://` subjects.
+pub fn load(
+    base: &Path,
+    table: &Map<String, Value>,
+    registry: impl Fn(&str) -> Result<RegistrySchema, String>,
+) -> Result<Map<String, Value>, String> {
     let mut documents = Map::new();
     for (uri, target) in table {
         let Value::String(target) = target else {
             return Err(format!("`{uri}` must map to a file, a directory or registry://SUBJECT"));
         };
         if target.starts_with(crate::registry::SCHEME) {
-            let (document, references) = config.registry_schema(target)?;
+            let (document, references) = registry(target)?;
             documents.insert(uri.clone(), document);
             add_missing(&mut documents, references);
             continue;
         }
-        let path = under_config_dir(config, target)?;
+        let path = under(base, target)?;
         if path.is_dir() {
             if !uri.ends_with('/') {
                 return Err(format!("`{uri}` maps to directory {target}: a directory needs a URI prefix ending in `/`"));
@@ -49,10 +56,9 @@ pub fn add_missing(documents: &mut Map<String, Value>, more: Map<String, Value>)
 }
 
 /// A path from weir.toml, refused when it leads outside the config's directory.
-fn under_config_dir(config: &Config, target: &str) -> Result<std::path::PathBuf, String> {
-    let path = config.resolve(Path::new(target));
+fn under(base: &Path, target: &str) -> Result<std::path::PathBuf, String> {
+    let path = base.join(target);
     let canonical = path.canonicalize().map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let base = config.resolve(Path::new("."));
     let base = base.canonicalize().map_err(|e| format!("cannot read {}: {e}", base.display()))?;
     if !canonical.starts_with(&base) {
         return Err(format!("{target} is outside the config's directory {}; resources must live under it", base.display()));
@@ -87,8 +93,8 @@ fn load_json(path: &Path) -> Result<Value, String> {
 mod tests {
     use super::*;
 
-    fn config_in(dir: &Path) -> Config {
-        Config::parse("", &dir.join("weir.toml")).unwrap()
+    fn no_registry(subject: &str) -> Result<RegistrySchema, String> {
+        Err(format!("no registry for {subject}"))
     }
 
     #[test]
@@ -103,7 +109,7 @@ mod tests {
             "http://localhost:1234/": "remotes/",
             "https://example.com/address.json": "address.json",
         });
-        let documents = load(&config_in(dir.path()), table.as_object().unwrap()).unwrap();
+        let documents = load(dir.path(), table.as_object().unwrap(), no_registry).unwrap();
         let uris: Vec<&str> = documents.keys().map(String::as_str).collect();
         assert_eq!(
             uris,
@@ -116,8 +122,7 @@ mod tests {
     fn bad_mappings_are_named() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("remotes")).unwrap();
-        let config = config_in(dir.path());
-        let err = |table: Value| load(&config, table.as_object().unwrap()).unwrap_err();
+        let err = |table: Value| load(dir.path(), table.as_object().unwrap(), no_registry).unwrap_err();
         assert!(err(serde_json::json!({"http://x/a.json": "missing.json"})).contains("missing.json"));
         assert!(err(serde_json::json!({"http://x/a": "remotes/"})).contains("ending in `/`"));
         assert!(err(serde_json::json!({"http://x/a.json": "../../etc/passwd"})).contains("outside the config's directory"));

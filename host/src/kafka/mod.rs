@@ -18,18 +18,6 @@ use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, Producer};
 use std::time::Duration;
 
-/// librdkafka settings weir's delivery guarantees rest on: set by weir, refused in
-/// `[kafka.properties]` with the reason.
-pub const GUARANTEES: &[(&str, &str)] = &[
-    ("bootstrap.servers", "set `kafka.brokers` (or --brokers) instead"),
-    ("group.id", "set `kafka.group_id` instead"),
-    ("enable.auto.offset.store", "weir stores an offset only once every output of its batch is acknowledged"),
-    ("enable.auto.commit", "weir commits the offsets it stored; turning commits off re-reads everything"),
-    ("enable.idempotence", "the producer must be idempotent so retries never duplicate or reorder"),
-    ("message.timeout.ms", "weir never gives up on a record (0: retry until delivered or stopped)"),
-    ("enable.partition.eof", "weir reads partitions as endless streams"),
-];
-
 /// How long to wait for a broker at start before saying it cannot be reached.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
