@@ -7,8 +7,8 @@
 //! is processed while the previous ones are still in flight.
 
 pub use super::consumed::{owned, positions, read, Polled, Positions, Unreadable};
-use super::park::Refused;
-pub use super::produce::{detached_ticket, produce, producer, wait_for, Acks, Origin, Outgoing, Ticket};
+use super::park;
+pub use super::produce::{detached_ticket, produce, producer, wait_for, Acks, Origin, Outgoing, Refused, Ticket};
 use super::produce::{defaults, try_produce};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -212,7 +212,7 @@ impl Flow {
         };
         tracing::warn!("parking a pointer to {}", refused.describe());
         ticket.expect(1);
-        try_produce(&self.producer, &refused.pointer(parked_topic), ticket.clone(), true).map_err(|error| {
+        try_produce(&self.producer, &park::pointer(&refused, parked_topic), ticket.clone(), true).map_err(|error| {
             anyhow::anyhow!(
                 "cannot park a pointer to {} ({error}); offsets from this batch on are not committed",
                 refused.describe()

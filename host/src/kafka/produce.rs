@@ -1,13 +1,13 @@
 //! Producing with acknowledgements: each record carries its batch's `Ticket`, which
 //! counts what the broker has acknowledged and collects what it refused for good.
 
-use super::park::Refused;
 use crate::bindings::types::{Header, Message};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Message as _, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
+use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -172,5 +172,46 @@ pub fn wait_for(ticket: &Ticket, timeout: Duration) -> anyhow::Result<()> {
     match ticket.failure.lock().unwrap().clone() {
         Some(failure) => Err(anyhow::anyhow!(failure)),
         None => Ok(()),
+    }
+}
+
+/// How much of a refused value a pointer quotes.
+const PREFIX_BYTES: usize = 256;
+
+/// A record the broker refused, as much of it as a pointer needs.
+pub struct Refused {
+    pub(super) origin: Option<Origin>,
+    pub(super) topic: String,
+    pub(super) key: Option<Vec<u8>>,
+    pub(super) size: usize,
+    pub(super) sha256: String,
+    pub(super) prefix: String,
+    pub(super) reason: String,
+    pub(super) kind: &'static str,
+}
+
+impl Refused {
+    pub fn new(topic: &str, key: Option<&[u8]>, value: &[u8], origin: Option<Origin>, error: &KafkaError) -> Refused {
+        let oversize = matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::InvalidMessageSize)
+        );
+        let cut = value.len().min(PREFIX_BYTES);
+        Refused {
+            origin,
+            topic: topic.to_string(),
+            key: key.map(<[u8]>::to_vec),
+            size: value.len(),
+            sha256: hex::encode(Sha256::digest(value)),
+            prefix: String::from_utf8_lossy(&value[..cut]).into_owned(),
+            reason: format!("the broker refused it for {topic}: {error}"),
+            kind: if oversize { "oversize" } else { "produce" },
+        }
+    }
+
+    /// What the logs say about it.
+    pub fn describe(&self) -> String {
+        let origin = self.origin.as_ref().map_or_else(String::new, |o| format!(" from {}[{}]@{}", o.topic, o.partition, o.offset));
+        format!("a record of {} bytes{origin}: {}", self.size, self.reason)
     }
 }
