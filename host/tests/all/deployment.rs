@@ -1,6 +1,6 @@
 //! docker-compose.yml and the Dockerfile, checked without a Docker engine (none runs
 //! here): the compose file's services, images, health checks and start order, and the
-//! image's build script. `.ci/run` also runs Debian's `docker-compose config` on it and
+//! image's build script. `.ci/run` also runs Debian's `docker-compose config` on it (where installed) and
 //! smoke-tests the image layout built by `.ci/build-dist`.
 
 use crate::common;
