@@ -26,6 +26,7 @@ impl WithState {
 
 impl Kind for Aggregate {
     const WORLD: World = World::Aggregator;
+    const STATEFUL: bool = true;
     type Pre = AggregatorPre<Sandbox>;
     type Bindings = WithState;
     type Input = Message;
@@ -78,15 +79,23 @@ impl Stage<Aggregate> {
     }
 
     pub fn restore(&mut self, snapshot: &[u8]) -> Result<Result<(), String>, PluginError> {
-        self.with_state(|b, store| {
+        let restored = self.with_state(|b, store| {
             b.bindings.weir_plugin_aggregate().state().call_restore(store, b.state(), snapshot)
-        })
+        })?;
+        if restored.is_ok() {
+            self.state_replaced(snapshot);
+        }
+        Ok(restored)
     }
 
     pub fn merge(&mut self, snapshot: &[u8]) -> Result<Result<(), String>, PluginError> {
-        self.with_state(|b, store| {
+        let merged = self.with_state(|b, store| {
             b.bindings.weir_plugin_aggregate().state().call_merge(store, b.state(), snapshot)
-        })
+        })?;
+        if merged.is_ok() {
+            self.save(); // a merge is no batch to fold again: start the log from here
+        }
+        Ok(merged)
     }
 
     fn with_state<R>(

@@ -50,6 +50,8 @@ pub trait Kind {
     ) -> wasmtime::Result<Vec<Self::Output>>;
     /// Size of the value the stage's message limit applies to.
     fn value_len(input: &Self::Input) -> usize;
+    /// Whether instances hold state that must outlive them (an aggregator's).
+    const STATEFUL: bool = false;
     /// State that must outlive an instance (an aggregator's), as bytes; `None` for none.
     fn save(_bindings: &Self::Bindings, _store: &mut Store<Sandbox>) -> wasmtime::Result<Option<Vec<u8>>> {
         Ok(None)
@@ -75,11 +77,12 @@ pub struct Stage<K: Kind> {
     live: Option<Live<K::Bindings>>,
     /// Fresh instances made after a failure, for metrics and tests.
     restarts: u64,
-    /// The state as it was before the call in progress, for the instance that replaces a
-    /// failed one (`Kind::save`); so a fault costs the poison records, not the analytics.
+    /// The state as last saved (`Kind::save`) and the inputs folded into it since, for the
+    /// instance that replaces a failed one: it loads the one and folds the others again, so
+    /// a fault costs the poison records, not the analytics. Saving every call would cost a
+    /// whole snapshot per batch; keeping the inputs costs a copy of them.
     saved: Option<Vec<u8>>,
-    /// A call of this batch failed: save after each call that succeeds.
-    recovering: bool,
+    folded_since_save: Vec<Vec<K::Input>>,
     /// Times saved state could not be saved or put back: losses, reported.
     lost_states: u64,
 }
@@ -103,7 +106,7 @@ impl<K: Kind> Stage<K> {
             live: None,
             restarts: 0,
             saved: None,
-            recovering: false,
+            folded_since_save: Vec::new(),
             lost_states: 0,
         };
         stage.live = Some(stage.instantiate()?);
@@ -139,12 +142,16 @@ impl<K: Kind> Stage<K> {
         let saved = K::save(&live.bindings, &mut live.store);
         live.store.data_mut().end_call();
         match saved {
-            Ok(saved) => self.saved = saved,
+            Ok(saved) => {
+                self.saved = saved;
+                self.folded_since_save.clear();
+            }
             Err(trap) => {
                 let fault = Fault::from_call(&trap, &self.limits, self.limits.cpu_ms_per_batch);
                 tracing::error!(stage = self.name, "could not save the plugin's state ({fault}); it starts empty on the next instance");
                 self.lost_states += 1;
                 self.saved = None;
+                self.folded_since_save.clear();
                 self.live = None;
             }
         }
@@ -179,8 +186,9 @@ impl<K: Kind> Stage<K> {
     where
         K::Input: Clone,
     {
-        self.recovering = false;
-        self.save();
+        if K::STATEFUL && (self.saved.is_none() || self.folded_since_save.len() >= SAVE_EVERY_CALLS) {
+            self.save();
+        }
         let max = self.limits.max_message_bytes();
         if batch.iter().all(|input| K::value_len(input) <= max) {
             return self.run_bisecting(batch);
@@ -200,7 +208,10 @@ impl<K: Kind> Stage<K> {
             .collect()
     }
 
-    fn run_bisecting(&mut self, batch: &[K::Input]) -> Vec<Result<K::Output, Fault>> {
+    fn run_bisecting(&mut self, batch: &[K::Input]) -> Vec<Result<K::Output, Fault>>
+    where
+        K::Input: Clone,
+    {
         if batch.is_empty() {
             return Vec::new();
         }
@@ -208,12 +219,8 @@ impl<K: Kind> Stage<K> {
             Ok(outputs) => outputs.into_iter().map(Ok).collect(),
             // No instance could be made: no record is to blame, so none is singled out.
             Err(fault) if fault.kind == FaultKind::Instantiate => batch.iter().map(|_| Err(fault.clone())).collect(),
-            Err(fault) if batch.len() == 1 => {
-                self.recovering = true;
-                vec![Err(fault)]
-            }
+            Err(fault) if batch.len() == 1 => vec![Err(fault)],
             Err(_) => {
-                self.recovering = true;
                 let (left, right) = batch.split_at(batch.len() / 2);
                 let mut results = self.run_bisecting(left);
                 results.extend(self.run_bisecting(right));
@@ -223,7 +230,10 @@ impl<K: Kind> Stage<K> {
     }
 
     /// Calls the live instance (making one if needed); any failure discards it.
-    fn call_once(&mut self, batch: &[K::Input]) -> Result<Vec<K::Output>, Fault> {
+    fn call_once(&mut self, batch: &[K::Input]) -> Result<Vec<K::Output>, Fault>
+    where
+        K::Input: Clone,
+    {
         let mut live = match self.live.take() {
             Some(live) => live,
             None => {
@@ -245,25 +255,52 @@ impl<K: Kind> Stage<K> {
             )));
         }
         self.live = Some(live);
-        if self.recovering {
-            self.save();
+        if K::STATEFUL {
+            self.folded_since_save.push(batch.to_vec());
         }
         Ok(outputs)
     }
 
-    /// Gives a fresh instance the state saved from the one it replaces.
+    /// Gives a fresh instance the state of the one it replaces: the saved state, then the
+    /// inputs folded since (they went through before, so they do again).
     fn put_back_state(&mut self, live: &mut Live<K::Bindings>) {
-        let Some(state) = &self.saved else { return };
-        live.store.set_epoch_deadline(ticks(self.limits.cpu_ms_per_batch));
-        let loaded = K::load(&live.bindings, &mut live.store, state);
-        live.store.data_mut().end_call();
-        let failure = match loaded {
-            Ok(Ok(())) => return,
-            Ok(Err(reason)) => reason,
-            Err(trap) => Fault::from_call(&trap, &self.limits, self.limits.cpu_ms_per_batch).reason,
-        };
-        tracing::error!(stage = self.name, "the new instance could not take the saved state ({failure}); it starts empty");
+        if let Some(state) = &self.saved {
+            live.store.set_epoch_deadline(ticks(self.limits.cpu_ms_per_batch));
+            let loaded = K::load(&live.bindings, &mut live.store, state);
+            live.store.data_mut().end_call();
+            let failure = match loaded {
+                Ok(Ok(())) => None,
+                Ok(Err(reason)) => Some(reason),
+                Err(trap) => Some(Fault::from_call(&trap, &self.limits, self.limits.cpu_ms_per_batch).reason),
+            };
+            if let Some(failure) = failure {
+                return self.lose_state(&format!("the new instance could not take the saved state ({failure})"));
+            }
+        }
+        for batch in &self.folded_since_save {
+            live.store.set_epoch_deadline(ticks(self.limits.cpu_ms_per_batch));
+            let folded = K::call(&live.bindings, &mut live.store, batch);
+            live.store.data_mut().end_call();
+            if let Err(trap) = folded {
+                let fault = Fault::from_call(&trap, &self.limits, self.limits.cpu_ms_per_batch);
+                return self.lose_state(&format!("folding the records since the last save again failed ({fault})"));
+            }
+        }
+    }
+
+    /// Counts and says a loss of state; the next save starts from what the instance has.
+    fn lose_state(&mut self, why: &str) {
+        tracing::error!(stage = self.name, "{why}; the analytics restart from what is left");
         self.lost_states += 1;
+        self.saved = None;
+        self.folded_since_save.clear();
+    }
+
+    /// After the state was replaced from outside (a snapshot restored): that is the saved
+    /// state now.
+    pub(crate) fn state_replaced(&mut self, state: &[u8]) {
+        self.saved = Some(state.to_vec());
+        self.folded_since_save.clear();
     }
 
     /// The live instance, making a fresh one if the last call failed.
@@ -277,6 +314,9 @@ impl<K: Kind> Stage<K> {
         Ok(self.live.as_mut().expect("just made"))
     }
 }
+
+/// Calls of a stateful stage between two saves of its state.
+const SAVE_EVERY_CALLS: usize = 64;
 
 fn ticks(budget_ms: u64) -> u64 {
     (budget_ms / EPOCH_TICK.as_millis() as u64).max(1) + 1
