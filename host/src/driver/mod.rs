@@ -106,7 +106,15 @@ pub(crate) fn drive_batches<T: Send, IO: Source + Sink<T>>(
                         Poll::Ended => ended = true,
                         Poll::Idle => {}
                         Poll::Batch(batch) => {
-                            to_plugins.send(batch).map_err(|_| anyhow::anyhow!("plugin thread ended"))?;
+                            if to_plugins.send(batch).is_err() {
+                                // The plugin thread stopped (a breaker that stops, say): what it
+                                // finished still goes out, in order, then its own error.
+                                for finished in done.iter() {
+                                    let finished = finished?;
+                                    io.send(finished.outputs)?;
+                                }
+                                anyhow::bail!("plugin thread ended");
+                            }
                             in_processing += 1;
                         }
                     }
