@@ -160,8 +160,9 @@ impl Analytics {
         let peak = self.per_minute.values().copied().max().unwrap_or(0);
         let counters = vec![
             ("total_logins".to_string(), self.total),
-            ("distinct_users".to_string(), self.users.count()),
-            ("distinct_devices".to_string(), self.devices.count()),
+            // Estimates (about 0.8% error) never read above the logins they come from.
+            ("distinct_users".to_string(), self.users.count().min(self.total)),
+            ("distinct_devices".to_string(), self.devices.count().min(self.total)),
             ("minutes_seen".to_string(), self.per_minute.len() as u64 + self.earlier_minutes),
             ("peak_logins_per_minute".to_string(), peak),
             ("unreadable_records".to_string(), self.unreadable),
