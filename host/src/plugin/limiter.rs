@@ -13,6 +13,8 @@ const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 pub enum LimitExceeded {
     Memory { desired: usize, max: usize },
     Table { desired: usize, max: usize },
+    /// Bytes of strings and lists one call returned (see `returned`).
+    Returned { desired: usize, max: usize },
 }
 
 impl fmt::Display for LimitExceeded {
@@ -20,6 +22,11 @@ impl fmt::Display for LimitExceeded {
         match self {
             LimitExceeded::Memory { max, .. } => write!(f, "exceeded its {} MiB memory limit", max / (1024 * 1024)),
             LimitExceeded::Table { desired, max } => write!(f, "grew a table to {desired} elements, over the limit of {max}"),
+            LimitExceeded::Returned { desired, max } => write!(
+                f,
+                "returned at least {desired} bytes in one call, over its limit of {} MiB (limits.memory_mib)",
+                max / (1024 * 1024)
+            ),
         }
     }
 }
@@ -40,7 +47,7 @@ pub struct Limiter {
 
 impl Limiter {
     pub fn new(limits: &Limits) -> Limiter {
-        Limiter { memory_bytes: (limits.memory_mib as usize).saturating_mul(1024 * 1024), used_bytes: 0 }
+        Limiter { memory_bytes: limits.memory_bytes(), used_bytes: 0 }
     }
 }
 

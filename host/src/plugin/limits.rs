@@ -26,6 +26,11 @@ impl Limits {
         self.cpu_ms_per_batch.saturating_mul(10)
     }
 
+    /// The memory cap in bytes; also the most one call may return (`returned`).
+    pub fn memory_bytes(&self) -> usize {
+        (self.memory_mib as usize).saturating_mul(1024 * 1024)
+    }
+
     pub fn max_message_bytes(&self) -> usize {
         (self.max_message_kib as usize).saturating_mul(1024)
     }

@@ -7,6 +7,7 @@ pub mod error;
 pub mod fault;
 pub mod limiter;
 pub mod limits;
+pub mod returned;
 pub mod sandbox;
 pub mod world;
 

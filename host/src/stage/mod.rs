@@ -12,6 +12,7 @@ pub mod validator;
 
 use crate::plugin::{Fault, FaultKind, PluginError};
 use crate::plugin::limits::Limits;
+use crate::plugin::returned;
 use crate::plugin::sandbox::Sandbox;
 use crate::plugin::{Plugin, World, EPOCH_TICK};
 use std::path::PathBuf;
@@ -138,9 +139,7 @@ impl<K: Kind> Stage<K> {
     /// Saves the live instance's state (if its kind has any) for a replacement instance.
     fn save(&mut self) {
         let Some(live) = self.live.as_mut() else { return };
-        live.store.set_epoch_deadline(ticks(self.limits.cpu_ms_per_batch));
-        let saved = K::save(&live.bindings, &mut live.store);
-        live.store.data_mut().end_call();
+        let saved = guarded(live, &self.limits, self.limits.cpu_ms_per_batch, K::save);
         match saved {
             Ok(saved) => {
                 self.saved = saved;
@@ -243,9 +242,7 @@ impl<K: Kind> Stage<K> {
                 live
             }
         };
-        live.store.set_epoch_deadline(ticks(self.limits.cpu_ms_per_batch));
-        let outputs = K::call(&live.bindings, &mut live.store, batch);
-        live.store.data_mut().end_call();
+        let outputs = guarded(&mut live, &self.limits, self.limits.cpu_ms_per_batch, |b, store| K::call(b, store, batch));
         let outputs = outputs.map_err(|trap| Fault::from_call(&trap, &self.limits, self.limits.cpu_ms_per_batch))?;
         if outputs.len() != batch.len() {
             return Err(Fault::new(FaultKind::Contract, format!(
@@ -265,9 +262,7 @@ impl<K: Kind> Stage<K> {
     /// inputs folded since (they went through before, so they do again).
     fn put_back_state(&mut self, live: &mut Live<K::Bindings>) {
         if let Some(state) = &self.saved {
-            live.store.set_epoch_deadline(ticks(self.limits.cpu_ms_per_batch));
-            let loaded = K::load(&live.bindings, &mut live.store, state);
-            live.store.data_mut().end_call();
+            let loaded = guarded(live, &self.limits, self.limits.cpu_ms_per_batch, |b, store| K::load(b, store, state));
             let failure = match loaded {
                 Ok(Ok(())) => None,
                 Ok(Err(reason)) => Some(reason),
@@ -278,9 +273,7 @@ impl<K: Kind> Stage<K> {
             }
         }
         for batch in &self.folded_since_save {
-            live.store.set_epoch_deadline(ticks(self.limits.cpu_ms_per_batch));
-            let folded = K::call(&live.bindings, &mut live.store, batch);
-            live.store.data_mut().end_call();
+            let folded = guarded(live, &self.limits, self.limits.cpu_ms_per_batch, |b, store| K::call(b, store, batch));
             if let Err(trap) = folded {
                 let fault = Fault::from_call(&trap, &self.limits, self.limits.cpu_ms_per_batch);
                 return self.lose_state(&format!("folding the records since the last save again failed ({fault})"));
@@ -313,6 +306,37 @@ impl<K: Kind> Stage<K> {
         }
         Ok(self.live.as_mut().expect("just made"))
     }
+}
+
+/// Instantiates `pre`, returning its generated bindings (made by `bindings`) and its export
+/// `name`, checked for lifting its results bounded (`returned`).
+fn instantiate_with<P, R, B>(
+    pre: &InstancePre<Sandbox>,
+    store: &mut Store<Sandbox>,
+    bindings: impl FnOnce(&mut Store<Sandbox>, &wasmtime::component::Instance) -> wasmtime::Result<B>,
+    name: &str,
+) -> wasmtime::Result<(B, wasmtime::component::Func)>
+where
+    P: wasmtime::component::ComponentNamedList + wasmtime::component::Lower,
+    R: wasmtime::component::ComponentNamedList + wasmtime::component::Lift,
+{
+    let instance = pre.instantiate(&mut *store)?;
+    let export = returned::export::<P, R>(&instance, &mut *store, None, name)?;
+    Ok((bindings(store, &instance)?, export))
+}
+
+/// Runs one call into `live` within the stage's limits: its CPU budget and the bytes it
+/// may hand back.
+fn guarded<B, R>(
+    live: &mut Live<B>,
+    limits: &Limits,
+    budget_ms: u64,
+    call: impl FnOnce(&B, &mut Store<Sandbox>) -> wasmtime::Result<R>,
+) -> wasmtime::Result<R> {
+    live.store.set_epoch_deadline(ticks(budget_ms));
+    let result = returned::bounded(limits.memory_bytes(), || call(&live.bindings, &mut live.store));
+    live.store.data_mut().end_call();
+    result
 }
 
 /// Calls of a stateful stage between two saves of its state.

@@ -4,17 +4,26 @@ use super::Kind;
 use crate::bindings::transformer::TransformerPre;
 use crate::bindings::transformer::Transformer as Bindings;
 use crate::bindings::types::Message;
+use crate::plugin::returned::Bounded;
 use crate::plugin::sandbox::Sandbox;
 use crate::plugin::World;
-use wasmtime::component::InstancePre;
+use wasmtime::component::{Func, InstancePre, TypedFunc};
 use wasmtime::Store;
 
 pub struct Transform;
 
+type Returned = (Bounded<Vec<Result<Bounded<Vec<u8>>, Bounded<String>>>>,);
+
+/// The exports, with `transform` lifted bounded.
+pub struct Exports {
+    bindings: Bindings,
+    transform: Func,
+}
+
 impl Kind for Transform {
     const WORLD: World = World::Transformer;
     type Pre = TransformerPre<Sandbox>;
-    type Bindings = Bindings;
+    type Bindings = Exports;
     type Input = Message;
     type Output = Result<Vec<u8>, String>;
 
@@ -22,16 +31,21 @@ impl Kind for Transform {
         TransformerPre::new(pre)
     }
 
-    fn instantiate(pre: &Self::Pre, store: &mut Store<Sandbox>) -> wasmtime::Result<Bindings> {
-        pre.instantiate(store)
+    fn instantiate(pre: &Self::Pre, store: &mut Store<Sandbox>) -> wasmtime::Result<Exports> {
+        let (bindings, transform) =
+            super::instantiate_with::<(&[Message],), Returned, _>(pre.instance_pre(), store, |s, i| Bindings::new(s, i), "transform")?;
+        Ok(Exports { bindings, transform })
     }
 
-    fn init(b: &Bindings, store: &mut Store<Sandbox>, config: &str) -> wasmtime::Result<Result<(), String>> {
-        b.call_init(store, config)
+    fn init(b: &Exports, store: &mut Store<Sandbox>, config: &str) -> wasmtime::Result<Result<(), String>> {
+        b.bindings.call_init(store, config)
     }
 
-    fn call(b: &Bindings, store: &mut Store<Sandbox>, batch: &[Message]) -> wasmtime::Result<Vec<Self::Output>> {
-        b.call_transform(store, batch)
+    fn call(b: &Exports, store: &mut Store<Sandbox>, batch: &[Message]) -> wasmtime::Result<Vec<Self::Output>> {
+        // SAFETY: the types were checked in `instantiate`.
+        let transform = unsafe { TypedFunc::<(&[Message],), Returned>::new_unchecked(b.transform) };
+        let (outcomes,) = transform.call(store, (batch,))?;
+        Ok(outcomes.into_inner().into_iter().map(|outcome| outcome.map(Bounded::into_inner).map_err(Bounded::into_inner)).collect())
     }
 
     fn value_len(input: &Self::Input) -> usize {

@@ -172,6 +172,21 @@ fn faults_carry_their_kind() {
     assert_eq!(kinds, [FaultKind::Trap, FaultKind::Cpu, FaultKind::Memory, FaultKind::Contract, FaultKind::Oversize]);
 }
 
+/// Results that all point at one buffer cost the guest its memory once but the host a copy
+/// each: two results of one 40 MiB buffer would have the host copy 80 MiB from an instance
+/// limited to 64. Returned bytes are charged before they are copied, so that call fails
+/// as a memory fault and the halves, each within the limit, go through.
+#[test]
+fn results_that_alias_one_buffer_are_refused_before_the_host_copies_them() {
+    let p = runtime().load(&test_plugin("hostile")).unwrap();
+    let limits = Limits { memory_mib: 64, ..Limits::default() };
+    let mut stage = Stage::<Transform>::new("transform", &p, "{}".into(), limits).unwrap();
+    let out = stage.run(&[message("ALIAS"), message("x")]);
+    assert_eq!(stage.restarts(), 1, "the aliasing call was refused and its instance replaced");
+    assert_eq!(out[0].as_ref().unwrap().as_ref().unwrap().len(), 40 << 20, "alone, the result is within the limit");
+    assert_eq!(out[1].as_ref().unwrap().as_ref().unwrap(), b"x");
+}
+
 /// A plugin that sleeps used to block inside WASI's clock, where the CPU budget cannot
 /// fire: 30 s per batch, and SIGTERM waited for it. Waiting is now never granted: a sleep
 /// returns at once, and one that waits for the (frozen) clock to move spins until the

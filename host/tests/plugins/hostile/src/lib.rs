@@ -5,7 +5,9 @@
 //! `ESCAPE` tries the filesystem, environment, clock and network and reports what it got,
 //! `SLEEP` sleeps 30 s (in WASI's clock, where no CPU budget can interrupt a host wait),
 //! `WAIT` waits for 30 s to pass on the monotonic clock, sleeping 10 ms at a time,
-//! `CHATTY` writes 10,000 lines of 1 KiB to the host's log.
+//! `CHATTY` writes 10,000 lines of 1 KiB to the host's log,
+//! `ALIAS` anywhere in a batch makes every result of that batch point at one 40 MiB
+//! buffer (results that cost the host a copy each, and the guest's memory once).
 //! Anything else passes through unchanged.
 
 #![cfg(target_arch = "wasm32")]
@@ -27,6 +29,9 @@ impl Guest for Hostile {
     }
 
     fn transform(batch: Vec<Message>) -> Vec<Result<Vec<u8>, String>> {
+        if batch.iter().any(|m| contains(&m.value, "ALIAS")) {
+            return aliased(batch.len(), 40 << 20);
+        }
         let mut out = Vec::new();
         for message in &batch {
             let v = &message.value;
@@ -80,6 +85,14 @@ impl Guest for Hostile {
         }
         out
     }
+}
+
+/// `count` results sharing one buffer of `len` bytes. Only a hostile plugin does this: the
+/// bindings free each result after the call, so the buffer would be freed `count` times.
+fn aliased(count: usize, len: usize) -> Vec<Result<Vec<u8>, String>> {
+    let buffer = std::mem::ManuallyDrop::new(vec![b'a'; len]);
+    let ptr = buffer.as_ptr() as *mut u8;
+    (0..count).map(|_| Ok(unsafe { Vec::from_raw_parts(ptr, len, len) })).collect()
 }
 
 /// What a plugin can reach of the outside world, as JSON.
