@@ -21,6 +21,8 @@ pub struct Config {
     pub repair: Option<RepairConfig>,
     #[serde(default)]
     pub registry: RegistryConfig,
+    #[serde(default)]
+    pub state: StateConfig,
     /// Where the file was read from; relative paths resolve against its directory.
     #[serde(skip)]
     pub source: PathBuf,
@@ -65,6 +67,25 @@ pub struct RegistryConfig {
     /// Confluent-compatible schema registry, for `registry://SUBJECT[@VERSION]` schemas.
     /// `--registry` or `WEIR_REGISTRY` override it.
     pub url: Option<String>,
+}
+
+/// The aggregator's state per input partition, checkpointed to a compacted topic so it
+/// survives restarts and moves with its partition to another instance (`weir run`).
+#[derive(Debug, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// On whenever there is an `[aggregate]` stage; `false` keeps the analytics in memory.
+    pub enabled: bool,
+    /// The changelog topic; default `<group_id>-state`.
+    pub topic: Option<String>,
+    /// Seconds between checkpoints (also taken when a partition is revoked and at a stop).
+    pub checkpoint_interval_s: u64,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig { enabled: true, topic: None, checkpoint_interval_s: 5 }
+    }
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -183,6 +204,9 @@ impl Config {
                 return Err(self.key_error("repair.max_attempts", "must be at least 1 (default 3)"));
             }
         }
+        if self.state.checkpoint_interval_s == 0 {
+            return Err(self.key_error("state.checkpoint_interval_s", "must be at least 1 (default 5)"));
+        }
         self.check_topics()?;
         self.check_properties()
     }
@@ -196,6 +220,10 @@ impl Config {
             ("kafka.dead_letter_topic", &k.dead_letter_topic),
             ("kafka.parked_topic", &k.parked_topic),
         ];
+        let state_topic = self.state_topic();
+        if let Some(state) = &state_topic {
+            roles.push(("state.topic", state));
+        }
         if let Some(analytics) = &k.analytics_topic {
             roles.push(("kafka.analytics_topic", analytics));
         }
@@ -222,6 +250,14 @@ impl Config {
     }
 
     /// Every configured stage with the key it sits under.
+    /// The changelog topic of the aggregator's partition states, when they are kept.
+    pub fn state_topic(&self) -> Option<String> {
+        if !self.state.enabled || self.aggregate.is_none() {
+            return None;
+        }
+        Some(self.state.topic.clone().unwrap_or_else(|| format!("{}-state", self.kafka.group_id)))
+    }
+
     pub fn stages(&self) -> Vec<(String, &StageConfig)> {
         let mut stages = Vec::new();
         if let Some(s) = &self.validate {

@@ -131,6 +131,7 @@ fn restart_only_changes(running: &Config, loaded: &Config) -> Vec<&'static str> 
         ("pipeline.max_consecutive_faults", p.max_consecutive_faults != q.max_consecutive_faults),
         ("pipeline.fault_cooldown_s", p.fault_cooldown_s != q.fault_cooldown_s),
         ("registry.url", running.registry.url != loaded.registry.url),
+        ("state", running.state != loaded.state),
         ("repair.max_attempts", running.repair.as_ref().map(|r| r.max_attempts) != loaded.repair.as_ref().map(|r| r.max_attempts)),
     ]
     .into_iter()
@@ -141,6 +142,7 @@ fn restart_only_changes(running: &Config, loaded: &Config) -> Vec<&'static str> 
 /// Counts, and the aggregator's state when the new aggregator can read the old snapshot.
 fn carry_over(old: &mut Pipeline, next: &mut Pipeline) {
     next.stats = old.stats.clone();
+    old.hand_over_partitions(next);
     let snapshot = old.aggregator().map(|a| a.snapshot());
     if let Some(Err(e)) = &snapshot {
         tracing::warn!("the old aggregator's state could not be read ({e}); the new one starts empty");

@@ -28,6 +28,7 @@ pub mod report;
 pub mod resources;
 pub mod scaffold;
 pub mod stage;
+pub mod state;
 
 use plugin::cache::CompileCache;
 

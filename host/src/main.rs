@@ -29,6 +29,8 @@ enum Command {
     Generate(cmd::generate::Generate),
     /// Print a topic's records; with --schema, say which fail validation and why.
     Tail(cmd::tail::Tail),
+    /// The analytics of the whole consumer group, merged from every partition's state.
+    Report(cmd::report::Report),
     /// Register or fetch JSON Schemas in a Confluent-compatible schema registry.
     Schema {
         #[command(subcommand)]
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Repair(command) => command.run(),
         Command::Generate(command) => command.run(),
         Command::Tail(command) => command.run(),
+        Command::Report(command) => command.run(),
         Command::Schema { command } => command.run(),
         Command::Topics { command } => command.run(),
         Command::Demo(command) => command.run(),

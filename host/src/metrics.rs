@@ -13,6 +13,12 @@ pub struct Stats {
     /// Times the aggregator's state was lost with a failed instance (analytics restarted).
     #[serde(skip_serializing_if = "is_zero", default)]
     pub analytics_resets: u64,
+    /// Partition states whose saved snapshot the aggregator refused (they started empty).
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub state_restore_failures: u64,
+    /// Partition checkpoints that could not be taken or written.
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub checkpoint_failures: u64,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -14,6 +14,7 @@ use crate::stage::validator::Validate;
 use crate::stage::{Kind, Stage};
 use anyhow::Context;
 use serde::Serialize;
+use crate::state::{Coverage, PartitionKey, PartitionSnapshot, StateChange};
 use std::path::Path;
 
 /// Where a pipeline was before a batch: its counts and its aggregator's snapshot.
@@ -96,6 +97,10 @@ pub struct Pipeline {
     transforms: Vec<Stage<Transform>>,
     aggregate: Option<Stage<Aggregate>>,
     pub stats: Stats,
+    /// Which records of each input partition the aggregator's states hold.
+    coverage: Coverage,
+    /// Partition states are checkpointed (Kafka with `[state]`), not only kept in memory.
+    checkpoints: bool,
 }
 
 /// Loads one stage's plugin and starts it, with errors naming the config key.
@@ -142,12 +147,19 @@ impl Pipeline {
                 config.source.display()
             );
         }
-        Ok(Pipeline { validate, transforms, aggregate, stats: Stats::default() })
+        Ok(Pipeline { validate, transforms, aggregate, stats: Stats::default(), coverage: Coverage::default(), checkpoints: false })
     }
 
     /// No stages: every record passes through unchanged (the benchmark's baseline).
     pub fn passthrough() -> Pipeline {
-        Pipeline { validate: None, transforms: Vec::new(), aggregate: None, stats: Stats::default() }
+        Pipeline {
+            validate: None,
+            transforms: Vec::new(),
+            aggregate: None,
+            stats: Stats::default(),
+            coverage: Coverage::default(),
+            checkpoints: false,
+        }
     }
 
     /// The report so far: the counts, `extra` pipeline-level counts, and the aggregator's
@@ -157,7 +169,79 @@ impl Pipeline {
             Some(stage) => Some((plugin_name(stage.plugin_path()), stage.report()?)),
             None => None,
         };
-        Ok(crate::report::Report { stats: &self.stats, extra, analytics })
+        let partitions = match self.checkpoints {
+            true => self.coverage.partitions().map(|(topic, partition)| format!("{topic}/{partition}")).collect(),
+            false => Vec::new(),
+        };
+        Ok(crate::report::Report { stats: &self.stats, extra, analytics, partitions })
+    }
+
+    /// Checkpoint the aggregator's partition states (Kafka); partitions are then held
+    /// only as `apply` assigns them.
+    pub fn keep_partition_states(&mut self) {
+        self.checkpoints = true;
+    }
+
+    /// Partitions assigned (their states restored) or revoked (their final snapshots
+    /// returned, their states dropped).
+    pub fn apply(&mut self, change: StateChange) -> Vec<PartitionSnapshot> {
+        let Some(stage) = self.aggregate.as_mut() else { return Vec::new() };
+        match change {
+            StateChange::Assigned(restores) => {
+                for restore in restores {
+                    let snapshot = restore.snapshot.as_ref();
+                    let offset = snapshot.map(|s| s.offset);
+                    let failure = match stage.restore_partition(&restore.key, snapshot.map(|s| s.state.as_slice())) {
+                        Ok(Ok(())) => None,
+                        Ok(Err(reason)) => Some(reason),
+                        Err(e) => Some(e.to_string()),
+                    };
+                    if let Some(reason) = failure {
+                        self.stats.state_restore_failures += 1;
+                        tracing::error!(
+                            "the saved state of {}/{} (to offset {}) was refused: {reason}; its analytics start empty there",
+                            restore.key.0, restore.key.1, offset.unwrap_or(0)
+                        );
+                    }
+                    self.coverage.restored(restore.key, offset);
+                }
+                Vec::new()
+            }
+            StateChange::Revoked(keys) => {
+                let snapshots = self.snapshots(|key| keys.contains(key));
+                for key in &keys {
+                    if let Err(e) = stage_drop(self.aggregate.as_mut(), key) {
+                        tracing::warn!("dropping the state of {}/{}: {e}", key.0, key.1);
+                    }
+                    self.coverage.dropped(key);
+                }
+                snapshots
+            }
+        }
+    }
+
+    /// The snapshots of the partitions changed since the last checkpoint.
+    pub fn checkpoint(&mut self) -> Vec<PartitionSnapshot> {
+        match self.checkpoints {
+            true => self.snapshots(|_| true),
+            false => Vec::new(),
+        }
+    }
+
+    /// Snapshots of the changed partitions `wanted` picks; a failure is counted and said.
+    fn snapshots(&mut self, wanted: impl Fn(&PartitionKey) -> bool) -> Vec<PartitionSnapshot> {
+        let Some(stage) = self.aggregate.as_mut() else { return Vec::new() };
+        let mut snapshots = Vec::new();
+        for (key, offset) in self.coverage.take_dirty(&wanted) {
+            match stage.partition_snapshot(&key) {
+                Ok(state) => snapshots.push(PartitionSnapshot { topic: key.0, partition: key.1, offset, state }),
+                Err(e) => {
+                    self.stats.checkpoint_failures += 1;
+                    tracing::error!("no checkpoint of {}/{}: {e}; it is retried at the next one", key.0, key.1);
+                }
+            }
+        }
+        snapshots
     }
 
     /// The counts and the aggregator's state now, to go back to if this batch is retried.
@@ -180,6 +264,13 @@ impl Pipeline {
         }
     }
 
+    /// Moves what a hot swap keeps to the next pipeline: the partitions held and how
+    /// often they are checkpointed.
+    pub fn hand_over_partitions(&mut self, next: &mut Pipeline) {
+        next.coverage = std::mem::take(&mut self.coverage);
+        next.checkpoints = self.checkpoints;
+    }
+
     pub fn aggregator(&mut self) -> Option<&mut Stage<Aggregate>> {
         self.aggregate.as_mut()
     }
@@ -192,6 +283,11 @@ impl Pipeline {
     pub fn process(&mut self, batch: Vec<Message>) -> Vec<Outcome> {
         let total = batch.len();
         self.stats.records_in += total as u64;
+        // Whether the aggregator folds each record: not if its partition's state has it.
+        let fold: Vec<bool> = match self.aggregate {
+            Some(_) => batch.iter().map(|m| self.coverage.note(&m.topic, m.partition, m.offset)).collect(),
+            None => Vec::new(),
+        };
         let mut outcomes: Vec<Option<Outcome>> = (0..total).map(|_| None).collect();
         // Records still in flight, and the index in the batch of each.
         let mut live = Remaining { index: (0..total).collect(), messages: batch };
@@ -234,7 +330,9 @@ impl Pipeline {
         }
 
         if let Some(stage) = &mut self.aggregate {
-            let faults = stage.run(&live.messages).iter().filter(|r| r.is_err()).count();
+            let faults: usize = runs_to_fold(&live, &fold)
+                .map(|run| stage.run(&live.messages[run]).iter().filter(|r| r.is_err()).count())
+                .sum();
             self.stats.analytics_resets += stage.take_lost_states();
             if faults > 0 {
                 self.stats.aggregate_faults += faults as u64;
@@ -259,6 +357,33 @@ impl Pipeline {
         }
         outcomes
     }
+}
+
+/// Ranges of `live` to fold: records of one partition in a row, each to be folded (a
+/// partition's state takes its own records, in order, with no copy of them).
+fn runs_to_fold<'a>(live: &'a Remaining, fold: &'a [bool]) -> impl Iterator<Item = std::ops::Range<usize>> + 'a {
+    let folds = move |i: usize| fold[live.index[i]];
+    let same = move |a: &Message, b: &Message| a.partition == b.partition && a.topic == b.topic;
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        while start < live.messages.len() && !folds(start) {
+            start += 1;
+        }
+        if start == live.messages.len() {
+            return None;
+        }
+        let mut end = start + 1;
+        while end < live.messages.len() && folds(end) && same(&live.messages[start], &live.messages[end]) {
+            end += 1;
+        }
+        let run = start..end;
+        start = end;
+        Some(run)
+    })
+}
+
+fn stage_drop(stage: Option<&mut Stage<Aggregate>>, key: &PartitionKey) -> Result<(), crate::plugin::PluginError> {
+    stage.map_or(Ok(()), |stage| stage.drop_partition(key))
 }
 
 /// The records of a batch that no stage has rejected yet, with their places in it.

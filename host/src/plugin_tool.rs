@@ -185,9 +185,10 @@ pub fn test(runtime: &Runtime, path: &Path, input: &Path, config: Option<&Path>)
                 dead_letters: 0,
                 aggregate_faults: faults as u64,
                 analytics_resets: stage.take_lost_states(),
+                ..Default::default()
             };
             let analytics = stage.report()?;
-            let report = Report { stats: &stats, extra: vec![], analytics: Some((crate::pipeline::plugin_name(path), analytics)) };
+            let report = Report { stats: &stats, extra: vec![], analytics: Some((crate::pipeline::plugin_name(path), analytics)), partitions: vec![] };
             out.push_str(&report.render(Format::Text));
         }
     }

@@ -11,6 +11,8 @@ pub struct Report<'a> {
     /// Extra pipeline-level counters (e.g. duplicates seen, repairs), shown with the stats.
     pub extra: Vec<(&'static str, u64)>,
     pub analytics: Option<(String, Analytics)>,
+    /// The input partitions the analytics cover, when they are kept per partition.
+    pub partitions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -48,26 +50,15 @@ impl Report<'_> {
         if s.analytics_resets > 0 {
             let _ = writeln!(out, "the analytics restarted from empty {} times (the aggregator's state was lost)", s.analytics_resets);
         }
-        let Some((plugin, analytics)) = &self.analytics else {
-            return out;
-        };
-        let _ = writeln!(out, "\n{plugin}");
-        let width = analytics.counters.iter().map(|c| c.name.len()).max().unwrap_or(0);
-        for counter in &analytics.counters {
-            let _ = writeln!(out, "  {:<width$}  {:>10}", counter.name, counter.value);
+        if s.state_restore_failures > 0 {
+            let _ = writeln!(out, "{} partition states could not be restored and started empty", s.state_restore_failures);
         }
-        for table in &analytics.tables {
-            let _ = writeln!(out, "\n{}:", table.title);
-            if table.rows.is_empty() {
-                let _ = writeln!(out, "  (none)");
-                continue;
-            }
-            let label_width = table.rows.iter().map(|r| r.label.chars().count()).max().unwrap_or(0);
-            let max = table.rows.iter().map(|r| r.count).max().unwrap_or(1).max(1);
-            for row in &table.rows {
-                let bar = "█".repeat(((row.count * BAR_WIDTH).div_ceil(max)) as usize);
-                let _ = writeln!(out, "  {:<label_width$}  {bar} {}", row.label, row.count);
-            }
+        if s.checkpoint_failures > 0 {
+            let _ = writeln!(out, "{} partition checkpoints failed", s.checkpoint_failures);
+        }
+        if let Some((plugin, analytics)) = &self.analytics {
+            out.push('\n');
+            out.push_str(&analytics_text(plugin, analytics, &self.partitions));
         }
         out
     }
@@ -77,19 +68,52 @@ impl Report<'_> {
         for (name, value) in &self.extra {
             pipeline[*name] = json!(value);
         }
-        let analytics = self.analytics.as_ref().map(|(plugin, a)| {
-            json!({
-                "plugin": plugin,
-                "counters": a.counters.iter().map(|c| (c.name.clone(), json!(c.value))).collect::<serde_json::Map<_, _>>(),
-                "tables": a.tables.iter().map(|t| json!({
-                    "name": t.name,
-                    "title": t.title,
-                    "rows": t.rows.iter().map(|r| json!({"label": r.label, "count": r.count})).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>(),
-            })
-        });
-        json!({ "pipeline": pipeline, "analytics": analytics })
+        let analytics = self.analytics.as_ref().map(|(plugin, a)| analytics_json(plugin, a));
+        let mut report = json!({ "pipeline": pipeline, "analytics": analytics });
+        if !self.partitions.is_empty() {
+            report["partitions"] = json!(self.partitions);
+        }
+        report
     }
+}
+
+/// A plugin's analytics as text: counters, then each table with bars.
+pub fn analytics_text(plugin: &str, analytics: &Analytics, partitions: &[String]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{plugin}");
+    if !partitions.is_empty() {
+        let _ = writeln!(out, "  (partitions {})", partitions.join(", "));
+    }
+    let width = analytics.counters.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    for counter in &analytics.counters {
+        let _ = writeln!(out, "  {:<width$}  {:>10}", counter.name, counter.value);
+    }
+    for table in &analytics.tables {
+        let _ = writeln!(out, "\n{}:", table.title);
+        if table.rows.is_empty() {
+            let _ = writeln!(out, "  (none)");
+            continue;
+        }
+        let label_width = table.rows.iter().map(|r| r.label.chars().count()).max().unwrap_or(0);
+        let max = table.rows.iter().map(|r| r.count).max().unwrap_or(1).max(1);
+        for row in &table.rows {
+            let bar = "█".repeat(((row.count * BAR_WIDTH).div_ceil(max)) as usize);
+            let _ = writeln!(out, "  {:<label_width$}  {bar} {}", row.label, row.count);
+        }
+    }
+    out
+}
+
+pub fn analytics_json(plugin: &str, a: &Analytics) -> Value {
+    json!({
+        "plugin": plugin,
+        "counters": a.counters.iter().map(|c| (c.name.clone(), json!(c.value))).collect::<serde_json::Map<_, _>>(),
+        "tables": a.tables.iter().map(|t| json!({
+            "name": t.name,
+            "title": t.title,
+            "rows": t.rows.iter().map(|r| json!({"label": r.label, "count": r.count})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 #[cfg(test)]
@@ -108,7 +132,7 @@ mod tests {
                 rows: vec![Row { label: "iOS".into(), count: 116 }, Row { label: "android".into(), count: 58 }],
             }],
         };
-        let report = Report { stats: &stats, extra: vec![], analytics: Some(("login-analytics".into(), analytics)) };
+        let report = Report { stats: &stats, extra: vec![], analytics: Some(("login-analytics".into(), analytics)), partitions: vec![] };
         let text = report.text();
         assert!(text.contains("processed 2 · dead letters 1"), "{text}");
         assert!(text.contains(&format!("iOS      {} 116", "█".repeat(40))), "{text}");

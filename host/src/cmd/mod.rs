@@ -7,6 +7,7 @@ pub mod generate;
 pub mod plugin;
 pub mod process;
 pub mod repair;
+pub mod report;
 pub mod run;
 pub mod schema;
 pub mod tail;

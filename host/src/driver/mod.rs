@@ -11,11 +11,12 @@ pub mod process;
 pub mod repair;
 
 use crate::bindings::types::Message;
+use crate::state::{PartitionSnapshot, StateChange};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// Batches handed to the plugin thread and not yet back.
+/// Tasks handed to the plugin thread and not yet back.
 const IN_PROCESSING: usize = 2;
 
 /// What a source has.
@@ -23,6 +24,9 @@ pub enum Poll {
     /// Records to process. May be empty when everything polled was settled by the source
     /// itself (a record the contract cannot carry); its outputs are still awaited.
     Batch(Vec<Message>),
+    /// The partitions it reads from changed: their aggregator states come or go, in order
+    /// with the batches around.
+    State(StateChange),
     /// Nothing yet.
     Idle,
     /// The input has ended (a file's last line).
@@ -45,6 +49,11 @@ pub trait Sink<T> {
         Ok(())
     }
 
+    /// Snapshots of aggregator partition states to keep (Kafka's changelog topic).
+    fn checkpoint(&mut self, _snapshots: Vec<PartitionSnapshot>) -> anyhow::Result<()> {
+        Ok(())
+    }
+
     /// A report to publish while running (Kafka's analytics topic).
     fn publish(&mut self, _report: &serde_json::Value) -> anyhow::Result<()> {
         Ok(())
@@ -54,11 +63,33 @@ pub trait Sink<T> {
     fn finish(&mut self, drain: Duration) -> anyhow::Result<()>;
 }
 
-/// What the plugin thread makes of one batch.
+/// What the plugin thread is handed, in order.
+pub enum Task {
+    Batch(Vec<Message>),
+    State(StateChange),
+    /// Snapshots of every changed partition state now (a graceful stop).
+    Checkpoint,
+}
+
+/// What the plugin thread makes of one task.
 pub struct Done<T> {
-    pub outputs: Vec<T>,
+    /// One per record of a `Task::Batch`.
+    pub outputs: Option<Vec<T>>,
     /// A report to publish, when one is due.
     pub report: Option<serde_json::Value>,
+    /// Partition states to checkpoint.
+    pub snapshots: Vec<PartitionSnapshot>,
+}
+
+impl<T> Done<T> {
+    pub fn outputs(outputs: Vec<T>) -> Done<T> {
+        Done { outputs: Some(outputs), report: None, snapshots: Vec::new() }
+    }
+
+    /// Partition states to checkpoint, and nothing else.
+    pub fn snapshots(snapshots: Vec<PartitionSnapshot>) -> Done<T> {
+        Done { outputs: None, report: None, snapshots }
+    }
 }
 
 /// How a flow ends: with what `stop` asks, after the drain.
@@ -66,6 +97,8 @@ pub struct Flow<'a> {
     pub batch_size: usize,
     pub stop: &'a AtomicBool,
     pub drain: Duration,
+    /// How often the partition states are checkpointed (`None`: they are not).
+    pub checkpoint_every: Option<Duration>,
 }
 
 /// Runs `work` over every batch of `io` until the source ends or `stop` is raised, then
@@ -73,7 +106,7 @@ pub struct Flow<'a> {
 pub fn drive<T: Send, IO: Source + Sink<T>>(
     io: &mut IO,
     flow: &Flow,
-    work: impl FnMut(Vec<Message>) -> anyhow::Result<Done<T>> + Send,
+    work: impl FnMut(Task) -> anyhow::Result<Done<T>> + Send,
 ) -> anyhow::Result<()> {
     let result = drive_batches(io, flow, work);
     let finished = io.finish(flow.drain);
@@ -83,14 +116,14 @@ pub fn drive<T: Send, IO: Source + Sink<T>>(
 pub(crate) fn drive_batches<T: Send, IO: Source + Sink<T>>(
     io: &mut IO,
     flow: &Flow,
-    mut work: impl FnMut(Vec<Message>) -> anyhow::Result<Done<T>> + Send,
+    mut work: impl FnMut(Task) -> anyhow::Result<Done<T>> + Send,
 ) -> anyhow::Result<()> {
-    let (to_plugins, batches) = mpsc::sync_channel::<Vec<Message>>(IN_PROCESSING);
+    let (to_plugins, tasks) = mpsc::sync_channel::<Task>(IN_PROCESSING);
     let (to_io, done) = mpsc::channel::<anyhow::Result<Done<T>>>();
     std::thread::scope(|scope| {
         let plugins = scope.spawn(move || {
-            for batch in batches {
-                let result = work(batch);
+            for task in tasks {
+                let result = work(task);
                 let failed = result.is_err();
                 if to_io.send(result).is_err() || failed {
                     break;
@@ -99,38 +132,53 @@ pub(crate) fn drive_batches<T: Send, IO: Source + Sink<T>>(
         });
         let io_result = (|| -> anyhow::Result<()> {
             let (mut in_processing, mut ended) = (0usize, false);
+            let mut last_checkpoint = Instant::now();
             loop {
                 let stopping = ended || flow.stop.load(Ordering::Relaxed);
                 if !stopping && in_processing < IN_PROCESSING {
-                    match io.poll(flow.batch_size, Duration::from_millis(20))? {
-                        Poll::Ended => ended = true,
-                        Poll::Idle => {}
-                        Poll::Batch(batch) => {
-                            if to_plugins.send(batch).is_err() {
-                                // The plugin thread stopped (a breaker that stops, say): what it
-                                // finished still goes out, in order, then its own error.
-                                for finished in done.iter() {
-                                    let finished = finished?;
-                                    io.send(finished.outputs)?;
-                                }
-                                anyhow::bail!("plugin thread ended");
+                    // Checkpoints are due by time, busy or idle.
+                    let checkpoint = flow.checkpoint_every.is_some_and(|every| last_checkpoint.elapsed() >= every);
+                    let task = if checkpoint {
+                        last_checkpoint = Instant::now();
+                        Some(Task::Checkpoint)
+                    } else {
+                        match io.poll(flow.batch_size, Duration::from_millis(20))? {
+                            Poll::Ended => {
+                                ended = true;
+                                None
                             }
-                            in_processing += 1;
+                            Poll::Idle => None,
+                            Poll::Batch(batch) => Some(Task::Batch(batch)),
+                            Poll::State(change) => Some(Task::State(change)),
                         }
+                    };
+                    if let Some(task) = task {
+                        if to_plugins.send(task).is_err() {
+                            // The plugin thread stopped (a breaker that stops, say): what it
+                            // finished still goes out, in order, then its own error.
+                            for finished in done.iter() {
+                                settle(io, finished?)?;
+                            }
+                            anyhow::bail!("plugin thread ended");
+                        }
+                        in_processing += 1;
                     }
                 }
                 if (ended || flow.stop.load(Ordering::Relaxed)) && in_processing == 0 {
+                    // The last word on the partition states, before the flow finishes.
+                    if to_plugins.send(Task::Checkpoint).is_ok() {
+                        match done.recv() {
+                            Ok(finished) => settle(io, finished?)?,
+                            Err(_) => anyhow::bail!("plugin thread ended unexpectedly"),
+                        }
+                    }
                     return Ok(());
                 }
                 let busy = in_processing == IN_PROCESSING || ended || flow.stop.load(Ordering::Relaxed);
                 match done.recv_timeout(if busy { Duration::from_millis(20) } else { Duration::ZERO }) {
-                    Ok(batch) => {
-                        let batch = batch?;
+                    Ok(finished) => {
                         in_processing -= 1;
-                        io.send(batch.outputs)?;
-                        if let Some(report) = batch.report {
-                            io.publish(&report)?;
-                        }
+                        settle(io, finished?)?;
                     }
                     Err(RecvTimeoutError::Timeout) => io.idle()?,
                     Err(RecvTimeoutError::Disconnected) => anyhow::bail!("plugin thread ended unexpectedly"),
@@ -141,4 +189,18 @@ pub(crate) fn drive_batches<T: Send, IO: Source + Sink<T>>(
         plugins.join().expect("the plugin thread does not panic");
         io_result
     })
+}
+
+/// What a finished task hands the I/O side: outputs, checkpoints, a report.
+fn settle<T, IO: Sink<T>>(io: &mut IO, done: Done<T>) -> anyhow::Result<()> {
+    if let Some(outputs) = done.outputs {
+        io.send(outputs)?;
+    }
+    if !done.snapshots.is_empty() {
+        io.checkpoint(done.snapshots)?;
+    }
+    if let Some(report) = done.report {
+        io.publish(&report)?;
+    }
+    Ok(())
 }

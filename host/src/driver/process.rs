@@ -1,7 +1,7 @@
 //! The processing driver: each batch through the stages, guarded by the circuit breaker,
 //! swapped between batches when a plugin changes, reported as it goes and once at the end.
 
-use super::{Done, Flow, Sink, Source};
+use super::{Done, Flow, Sink, Source, Task};
 use crate::bindings::types::Message;
 use crate::breaker::Breaker;
 use crate::hot_swap::HotSwap;
@@ -48,7 +48,12 @@ pub fn drive<IO: Source + Sink<Outcome>>(
 ) -> anyhow::Result<FinalReport> {
     let mut breaker = Breaker::new(options.max_consecutive_faults);
     let mut last_report = Instant::now();
-    let result = super::drive_batches(io, flow, |batch| {
+    let result = super::drive_batches(io, flow, |task| {
+        let batch = match task {
+            Task::Batch(batch) => batch,
+            Task::State(change) => return Ok(Done::snapshots(pipeline.apply(change))),
+            Task::Checkpoint => return Ok(Done::snapshots(pipeline.checkpoint())),
+        };
         if let Some(hot_swap) = hot_swap.as_mut() {
             hot_swap.between_batches(pipeline);
         }
@@ -63,7 +68,7 @@ pub fn drive<IO: Source + Sink<Outcome>>(
             crate::say!("{}", now.render(options.report_format));
             report = Some(now.json());
         }
-        Ok(Done { outputs: outcomes, report })
+        Ok(Done { outputs: Some(outcomes), report, snapshots: Vec::new() })
     });
     let report = pipeline.report(Vec::new()).map(|r| FinalReport { json: r.json(), rendered: r.render(options.report_format) });
     let published = match (&result, &report) {

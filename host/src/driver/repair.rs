@@ -2,7 +2,7 @@
 //! makes), each either fixed — back to the input — or parked with the reason. A record
 //! comes back through repair at most `max_attempts` times: never an endless loop.
 
-use super::{Done, Flow, Sink, Source};
+use super::{Done, Flow, Sink, Source, Task};
 use crate::bindings::types::Message;
 use crate::headers;
 use crate::repair::{RepairPipeline, Repaired};
@@ -26,7 +26,9 @@ pub struct RepairStats {
 
 pub fn drive<IO: Source + Sink<RepairRoute>>(io: &mut IO, repairer: &mut RepairPipeline, flow: &Flow) -> anyhow::Result<RepairStats> {
     let mut stats = RepairStats::default();
-    super::drive(io, flow, |batch| {
+    super::drive(io, flow, |task| {
+        // Repair keeps no partition state: only batches matter.
+        let Task::Batch(batch) = task else { return Ok(Done::snapshots(Vec::new())) };
         let outputs = route(repairer, batch);
         stats.dead_letters_in += outputs.len() as u64;
         for route in &outputs {
@@ -35,7 +37,7 @@ pub fn drive<IO: Source + Sink<RepairRoute>>(io: &mut IO, repairer: &mut RepairP
                 RepairRoute::Parked { .. } => stats.parked += 1,
             }
         }
-        Ok(Done { outputs, report: None })
+        Ok(Done::outputs(outputs))
     })?;
     Ok(stats)
 }

@@ -7,6 +7,7 @@
 //! is processed while the previous ones are still in flight.
 
 pub use super::consumed::{owned, positions, read, Polled, Positions, Unreadable};
+use super::group::{GroupContext, Rebalanced, StateTopic};
 use super::park;
 pub use super::produce::{detached_ticket, produce, producer, wait_for, Acks, Origin, Outgoing, Refused, Ticket};
 use super::produce::{defaults, try_produce};
@@ -27,7 +28,7 @@ struct Unacked {
 }
 
 pub struct Flow {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<GroupContext>,
     producer: ThreadedProducer<Acks>,
     /// Where pointers to records the broker refuses go; without one, a refusal stops.
     parked_topic: Option<String>,
@@ -49,7 +50,8 @@ const KEEP_ALIVE: Duration = Duration::from_secs(1);
 
 impl Flow {
     /// Joins `group` on `topic`. Offsets are committed only as `settle` stores them.
-    pub fn new(base: &ClientConfig, group: &str, topic: &str) -> anyhow::Result<Flow> {
+    /// With `state`, assigned partitions resume where their checkpointed states allow.
+    pub fn new(base: &ClientConfig, group: &str, topic: &str, state: Option<StateTopic>) -> anyhow::Result<Flow> {
         let mut config = base.clone();
         config
             .set("group.id", group)
@@ -69,7 +71,7 @@ impl Flow {
                 ("heartbeat.interval.ms", "1000"),
             ],
         );
-        let consumer: BaseConsumer = config.create()?;
+        let consumer: BaseConsumer<GroupContext> = config.create_with_context(GroupContext::new(state))?;
         consumer.subscribe(&[topic])?;
         Ok(Flow { consumer, producer: producer(base)?, parked_topic: None, inflight: VecDeque::new(), max_inflight: 64, poll_errors: 0, last_poll: Instant::now(), paused: None, held: Polled::default() })
     }
@@ -99,9 +101,11 @@ impl Flow {
                 None => break,
                 Some(Ok(record)) => {
                     self.poll_errors = 0;
+                    // A record after a rebalance waits until the flow has acted on it.
+                    let next = if self.consumer.context().has_events() { &mut self.held } else { &mut batch };
                     match read(&record) {
-                        Ok(message) => batch.messages.push(message),
-                        Err(unreadable) => batch.unreadable.push(unreadable),
+                        Ok(message) => next.messages.push(message),
+                        Err(unreadable) => next.unreadable.push(unreadable),
                     }
                 }
                 Some(Err(error)) => {
@@ -116,9 +120,26 @@ impl Flow {
                     break;
                 }
             }
+            if self.consumer.context().has_events() {
+                break;
+            }
             timeout = Duration::ZERO;
         }
         Ok(batch)
+    }
+
+    /// What rebalances happened since the last call, in order. Records held back from
+    /// revoked partitions are dropped: their new owner reads them.
+    pub fn take_rebalanced(&mut self) -> Vec<Rebalanced> {
+        let events = self.consumer.context().take_events();
+        for event in &events {
+            if let Rebalanced::Revoked(keys) = event {
+                let ours = |m: &crate::bindings::types::Message| !keys.iter().any(|(t, p)| *p == m.partition && *t == m.topic);
+                self.held.messages.retain(|m| ours(m));
+                self.held.unreadable.retain(|u| ours(&u.message));
+            }
+        }
+        events
     }
 
     /// Produces the results of a consumed batch (`positions` from [`positions`]); the

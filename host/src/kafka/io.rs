@@ -4,12 +4,15 @@
 //! back (in the same order), and are stored for commit once the broker has acknowledged
 //! every record the batch produced.
 
+use super::changelog;
 use super::flow::{self, Flow, Origin, Outgoing, Positions, Unreadable};
+use super::group::{Rebalanced, StateTopic};
 use crate::headers;
 use crate::config::Config;
 use crate::driver::repair::RepairRoute;
 use crate::driver::{Poll, Sink, Source};
 use crate::pipeline::{root_violation, Outcome, Rejection};
+use crate::state::{PartitionKey, PartitionSnapshot};
 use rdkafka::config::ClientConfig;
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicBool;
@@ -23,13 +26,54 @@ pub struct KafkaIo<'a> {
     /// Batches polled and not yet sent, oldest first: their positions, and the records
     /// settled here rather than by the plugins.
     polled: VecDeque<(Positions, Vec<Unreadable>)>,
+    /// Where partition states are checkpointed, when they are.
+    state_topic: Option<String>,
+    /// Rebalances not yet handed to the plugins.
+    rebalanced: VecDeque<Rebalanced>,
+    /// Per partition, the committed offset records before which are replayed into the
+    /// aggregator's state but not produced (they were, before).
+    replay_until: Vec<(PartitionKey, i64)>,
 }
 
 impl<'a> KafkaIo<'a> {
-    /// Joins `group` on `topic`.
-    pub fn new(config: &'a Config, client: &ClientConfig, group: &str, topic: &str, stop: &'a AtomicBool) -> anyhow::Result<KafkaIo<'a>> {
-        let flow = Flow::new(client, group, topic)?.park_refused_to(&config.kafka.parked_topic);
-        Ok(KafkaIo { config, stop, flow: Some(flow), polled: VecDeque::new() })
+    /// Joins `group` on `topic`; with `state_topic`, keeps aggregator states per partition.
+    pub fn new(
+        config: &'a Config,
+        client: &ClientConfig,
+        group: &str,
+        topic: &str,
+        state_topic: Option<String>,
+        stop: &'a AtomicBool,
+    ) -> anyhow::Result<KafkaIo<'a>> {
+        let state = state_topic.clone().map(|topic| StateTopic { client: client.clone(), topic });
+        let flow = Flow::new(client, group, topic, state)?.park_refused_to(&config.kafka.parked_topic);
+        Ok(KafkaIo {
+            config,
+            stop,
+            flow: Some(flow),
+            polled: VecDeque::new(),
+            state_topic,
+            rebalanced: VecDeque::new(),
+            replay_until: Vec::new(),
+        })
+    }
+
+    /// The next rebalance for the plugins, if any; a changelog that cannot be read stops.
+    fn next_state_change(&mut self) -> anyhow::Result<Option<crate::state::StateChange>> {
+        let events = self.flow()?.take_rebalanced();
+        self.rebalanced.extend(events);
+        let Some(event) = self.rebalanced.pop_front() else { return Ok(None) };
+        match &event {
+            Rebalanced::Failed(reason) => anyhow::bail!("{reason}"),
+            Rebalanced::Assigned { replay_until, .. } => self.replay_until.extend(replay_until.iter().cloned()),
+            Rebalanced::Revoked(keys) => self.replay_until.retain(|(key, _)| !keys.contains(key)),
+        }
+        Ok(event.state_change())
+    }
+
+    /// Whether a record is only replayed into the state: its outputs were produced before.
+    fn replayed(&self, topic: &str, partition: i32, offset: i64) -> bool {
+        self.replay_until.iter().any(|((t, p), until)| *p == partition && offset < *until && t == topic)
     }
 
     fn flow(&mut self) -> anyhow::Result<&mut Flow> {
@@ -48,8 +92,14 @@ impl<'a> KafkaIo<'a> {
         mut outgoing: Vec<Outgoing>,
         settle: impl Fn(&Config, Unreadable) -> Outgoing,
     ) -> anyhow::Result<()> {
-        let (positions, unreadable) = self.polled.pop_front().expect("outputs come back for a polled batch");
+        let (mut positions, unreadable) = self.polled.pop_front().expect("outputs come back for a polled batch");
         outgoing.extend(unreadable.into_iter().map(|u| settle(self.config, u)));
+        if !self.replay_until.is_empty() {
+            let replayed = |origin: &Option<Origin>| origin.as_ref().is_some_and(|o| self.replayed(&o.topic, o.partition, o.offset));
+            outgoing.retain(|record| !replayed(&record.origin));
+            // Their offsets are committed already; storing them again would go back.
+            positions.0.retain(|(topic, partition, offset)| !self.replayed(topic, *partition, *offset));
+        }
         let stop = self.stop;
         self.flow()?.send(positions, outgoing, stop)
     }
@@ -57,9 +107,15 @@ impl<'a> KafkaIo<'a> {
 
 impl Source for KafkaIo<'_> {
     fn poll(&mut self, max: usize, wait: Duration) -> anyhow::Result<Poll> {
+        if let Some(change) = self.next_state_change()? {
+            return Ok(Poll::State(change));
+        }
         let polled = self.flow()?.poll_batch(max, wait)?;
         if polled.is_empty() {
-            return Ok(Poll::Idle);
+            return Ok(match self.next_state_change()? {
+                Some(change) => Poll::State(change),
+                None => Poll::Idle,
+            });
         }
         self.polled.push_back((polled.positions(), polled.unreadable));
         Ok(Poll::Batch(polled.messages))
@@ -94,6 +150,26 @@ impl Sink<Outcome> for KafkaIo<'_> {
             let headers = headers::dead_letter(&unreadable.message, &rejection);
             as_it_came(&config.kafka.dead_letter_topic, unreadable, headers)
         })
+    }
+
+    /// Each snapshot to the changelog. One the broker refuses (too large, say) is said
+    /// and counted there; the partition's previous snapshot stays, so the analytics stay
+    /// exact at the cost of a longer replay.
+    fn checkpoint(&mut self, snapshots: Vec<PartitionSnapshot>) -> anyhow::Result<()> {
+        let Some(state_topic) = self.state_topic.clone() else { return Ok(()) };
+        for snapshot in &snapshots {
+            tracing::debug!(topic = snapshot.topic, partition = snapshot.partition, offset = snapshot.offset, bytes = snapshot.state.len(), "checkpoint");
+            let record = changelog::record(&state_topic, snapshot);
+            if let Err(e) = flow::produce(self.flow()?.producer(), &record, flow::detached_ticket(1)) {
+                tracing::error!(
+                    "the state of {}/{} ({} bytes) was not checkpointed: {e:#}. A snapshot is one record: \
+                     raise `message.max.bytes` in [kafka.properties] (and the topic's max.message.bytes) \
+                     or bound the aggregator's state",
+                    snapshot.topic, snapshot.partition, snapshot.state.len()
+                );
+            }
+        }
+        Ok(())
     }
 
     /// The report as JSON to the analytics topic, if one is configured.

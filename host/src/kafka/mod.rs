@@ -1,10 +1,12 @@
 //! Kafka: client settings, topics as a driver's source and sinks (`io`), at-least-once
 //! produce and commit (`flow`), and the commands that talk to a broker.
 
+pub mod changelog;
 pub mod consumed;
 pub mod embedded;
 pub mod flow;
 pub mod generate;
+pub mod group;
 pub use crate::headers;
 pub mod io;
 pub mod park;

@@ -32,9 +32,19 @@ pub fn process_topic(
     hot_swap: Option<HotSwap>,
 ) -> anyhow::Result<FinalReport> {
     let kafka = &config.kafka;
-    let mut io = KafkaIo::new(config, client, &kafka.group_id, &kafka.input_topic, options.stop)?;
+    let state_topic = config.state_topic();
+    if state_topic.is_some() {
+        super::topics::ensure_state_topic(config, client)?;
+        pipeline.keep_partition_states();
+    }
+    let mut io = KafkaIo::new(config, client, &kafka.group_id, &kafka.input_topic, state_topic.clone(), options.stop)?;
     tracing::info!(input = kafka.input_topic, output = kafka.output_topic, dead_letters = kafka.dead_letter_topic, "running");
-    let flow = Flow { batch_size: config.pipeline.batch_size, stop: options.stop, drain: options.drain_timeout };
+    let flow = Flow {
+        batch_size: config.pipeline.batch_size,
+        stop: options.stop,
+        drain: options.drain_timeout,
+        checkpoint_every: state_topic.is_some().then(|| Duration::from_secs(config.state.checkpoint_interval_s)),
+    };
     let cooldown = Duration::from_secs(config.pipeline.fault_cooldown_s.max(1));
     let process = process::Options {
         on_trip: OnTrip::HoldAndRetry { cooldown },

@@ -17,8 +17,8 @@ pub fn repair_topic(
     drain_timeout: Duration,
 ) -> anyhow::Result<RepairStats> {
     let kafka = &config.kafka;
-    let mut io = KafkaIo::new(config, client, &format!("{}-repair", kafka.group_id), &kafka.dead_letter_topic, stop)?;
+    let mut io = KafkaIo::new(config, client, &format!("{}-repair", kafka.group_id), &kafka.dead_letter_topic, None, stop)?;
     tracing::info!(dead_letters = kafka.dead_letter_topic, back_to = kafka.input_topic, parked = kafka.parked_topic, "repairing");
-    let flow = Flow { batch_size: config.pipeline.batch_size, stop, drain: drain_timeout };
+    let flow = Flow { batch_size: config.pipeline.batch_size, stop, drain: drain_timeout, checkpoint_every: None };
     crate::driver::repair::drive(&mut io, repairer, &flow)
 }

@@ -7,11 +7,12 @@ use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
 use std::time::Duration;
 
-/// Input, output, dead-letter, parked and (if set) analytics topics.
+/// Input, output, dead-letter, parked and (if set) analytics and state topics.
 pub fn names(config: &Config) -> Vec<String> {
     let k = &config.kafka;
     let mut topics = vec![k.input_topic.clone(), k.output_topic.clone(), k.dead_letter_topic.clone(), k.parked_topic.clone()];
     topics.extend(k.analytics_topic.clone());
+    topics.extend(config.state_topic());
     topics
 }
 
@@ -20,21 +21,48 @@ pub fn create(config: &Config, client: &ClientConfig) -> anyhow::Result<Vec<Stri
     let admin: AdminClient<DefaultClientContext> = client.create()?;
     let k = &config.kafka;
     let names = names(config);
+    let state_topic = config.state_topic();
     let topics: Vec<NewTopic> = names
         .iter()
-        .map(|name| NewTopic::new(name, k.partitions, TopicReplication::Fixed(k.replication)))
+        .map(|name| match Some(name) == state_topic.as_ref() {
+            // Compacted: the latest snapshot per input partition is all that is kept.
+            true => NewTopic::new(name, 1, TopicReplication::Fixed(k.replication)).set("cleanup.policy", "compact"),
+            false => NewTopic::new(name, k.partitions, TopicReplication::Fixed(k.replication)),
+        })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     let results = run_blocking(admin.create_topics(&topics, &options))?;
     let mut lines = Vec::new();
     for result in results {
         match result {
+            Ok(name) if Some(&name) == state_topic.as_ref() => {
+                lines.push(format!("created {name} (compacted, 1 partition, replication {})", k.replication))
+            }
             Ok(name) => lines.push(format!("created {name} ({} partitions, replication {})", k.partitions, k.replication)),
             Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => lines.push(format!("exists  {name}")),
             Err((name, code)) => anyhow::bail!("cannot create topic {name}: {code}"),
         }
     }
     Ok(lines)
+}
+
+/// Creates the state topic if it is missing (compacted, as `create` does), so turning
+/// the state on needs no extra step.
+pub fn ensure_state_topic(config: &Config, client: &ClientConfig) -> anyhow::Result<()> {
+    let Some(name) = config.state_topic() else { return Ok(()) };
+    let admin: AdminClient<DefaultClientContext> = client.create()?;
+    let metadata = admin.inner().fetch_metadata(Some(&name), super::CONNECT_TIMEOUT)?;
+    if metadata.topics().iter().any(|t| t.name() == name && t.error().is_none() && !t.partitions().is_empty()) {
+        return Ok(());
+    }
+    let topic = NewTopic::new(&name, 1, TopicReplication::Fixed(config.kafka.replication)).set("cleanup.policy", "compact");
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    match run_blocking(admin.create_topics([&topic], &options))?.pop() {
+        Some(Ok(_)) => tracing::info!("created the state topic {name} (compacted)"),
+        Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) | None => {}
+        Some(Err((_, code))) => anyhow::bail!("cannot create the state topic {name}: {code} (create it compacted, or set [state] enabled = false)"),
+    }
+    Ok(())
 }
 
 /// Runs one of rdkafka's admin futures to completion on this thread.

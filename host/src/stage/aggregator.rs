@@ -1,4 +1,6 @@
-//! Stage kind `aggregator`: state kept in the plugin, folded batch by batch.
+//! Stage kind `aggregator`: state kept in the plugin, one per input partition, folded
+//! batch by batch. Each batch folds into the state of the partition it came from, so a
+//! partition's state can be checkpointed, moved to another instance and merged.
 
 use super::{Kind, Stage};
 use crate::bindings::aggregator::exports::weir::plugin::aggregate::{Counter, Report, Row, Table};
@@ -8,6 +10,8 @@ use crate::plugin::{Fault, PluginError};
 use crate::plugin::returned::{self, Bounded};
 use crate::plugin::sandbox::Sandbox;
 use crate::plugin::World;
+use crate::state::{self, PartitionKey};
+use std::collections::BTreeMap;
 use wasmtime::component::{ComponentType, Func, InstancePre, Lift, ResourceAny, TypedFunc};
 use wasmtime::Store;
 
@@ -58,29 +62,99 @@ impl ReturnedReport {
     }
 }
 
-/// The exports plus the plugin's state resource; `report` and `snapshot` lifted bounded.
+/// The exports plus the plugin's state resources, one per input partition.
 pub struct WithState {
     bindings: Bindings,
-    state: Option<ResourceAny>,
     report: Func,
     snapshot: Func,
+    states: BTreeMap<PartitionKey, ResourceAny>,
+}
+
+fn key_of(message: &Message) -> PartitionKey {
+    (message.topic.clone(), message.partition)
 }
 
 impl WithState {
-    fn state(&self) -> ResourceAny {
-        self.state.expect("state is made in `ready`")
+    fn new_state(&self, store: &mut Store<Sandbox>) -> wasmtime::Result<ResourceAny> {
+        self.bindings.weir_plugin_aggregate().state().call_constructor(store)
     }
 
-    fn report(&self, store: &mut Store<Sandbox>) -> wasmtime::Result<Report> {
+    /// The state of `key`, made empty if the partition has none yet.
+    fn state(&mut self, store: &mut Store<Sandbox>, key: &PartitionKey) -> wasmtime::Result<ResourceAny> {
+        if let Some(state) = self.states.get(key) {
+            return Ok(*state);
+        }
+        let state = self.new_state(store)?;
+        self.states.insert(key.clone(), state);
+        Ok(state)
+    }
+
+    fn drop_state(&mut self, store: &mut Store<Sandbox>, key: &PartitionKey) -> wasmtime::Result<()> {
+        match self.states.remove(key) {
+            Some(state) => state.resource_drop(store),
+            None => Ok(()),
+        }
+    }
+
+    fn report_of(&self, store: &mut Store<Sandbox>, state: ResourceAny) -> wasmtime::Result<Report> {
         // SAFETY: the types were checked in `instantiate`.
         let report = unsafe { TypedFunc::<(ResourceAny,), (ReturnedReport,)>::new_unchecked(self.report) };
-        Ok(report.call(store, (self.state(),))?.0.into_report())
+        Ok(report.call(store, (state,))?.0.into_report())
     }
 
-    fn snapshot(&self, store: &mut Store<Sandbox>) -> wasmtime::Result<Vec<u8>> {
+    fn snapshot_of(&self, store: &mut Store<Sandbox>, state: ResourceAny) -> wasmtime::Result<Vec<u8>> {
         // SAFETY: the types were checked in `instantiate`.
         let snapshot = unsafe { TypedFunc::<(ResourceAny,), (Bounded<Vec<u8>>,)>::new_unchecked(self.snapshot) };
-        Ok(snapshot.call(store, (self.state(),))?.0.into_inner())
+        Ok(snapshot.call(store, (state,))?.0.into_inner())
+    }
+
+    /// Every partition's state as one blob (`state::encode`).
+    fn snapshot_all(&self, store: &mut Store<Sandbox>) -> wasmtime::Result<Vec<u8>> {
+        let mut states = Vec::with_capacity(self.states.len());
+        for (key, state) in &self.states {
+            states.push((key.clone(), self.snapshot_of(store, *state)?));
+        }
+        Ok(state::encode(&states))
+    }
+
+    /// Replaces every state with those of a blob from `snapshot_all`.
+    fn restore_all(&mut self, store: &mut Store<Sandbox>, blob: &[u8]) -> wasmtime::Result<Result<(), String>> {
+        let states = match state::decode(blob) {
+            Ok(states) => states,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        for key in self.states.keys().cloned().collect::<Vec<_>>() {
+            self.drop_state(store, &key)?;
+        }
+        for (key, bytes) in states {
+            let state = self.state(store, &key)?;
+            let aggregate = self.bindings.weir_plugin_aggregate();
+            if let Err(reason) = aggregate.state().call_restore(&mut *store, state, &bytes)? {
+                return Ok(Err(format!("{}/{}: {reason}", key.0, key.1)));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// One report over every partition's state plus `extra` snapshots: merged into a
+    /// fresh state, which is dropped after.
+    fn merged_report(&self, store: &mut Store<Sandbox>, extra: &[Vec<u8>]) -> wasmtime::Result<Result<Report, String>> {
+        let merged = self.new_state(store)?;
+        let mut snapshots = Vec::with_capacity(self.states.len() + extra.len());
+        for state in self.states.values() {
+            snapshots.push(self.snapshot_of(store, *state)?);
+        }
+        snapshots.extend_from_slice(extra);
+        let aggregate = self.bindings.weir_plugin_aggregate();
+        for (i, snapshot) in snapshots.iter().enumerate() {
+            if let Err(reason) = aggregate.state().call_merge(&mut *store, merged, snapshot)? {
+                merged.resource_drop(&mut *store)?;
+                return Ok(Err(format!("snapshot {} of {} cannot be merged: {reason}", i + 1, snapshots.len())));
+            }
+        }
+        let report = self.report_of(store, merged);
+        merged.resource_drop(&mut *store)?;
+        report.map(Ok)
     }
 }
 
@@ -100,9 +174,9 @@ impl Kind for Aggregate {
         let instance = pre.instance_pre().instantiate(&mut *store)?;
         Ok(WithState {
             bindings: Bindings::new(&mut *store, &instance)?,
-            state: None,
             report: returned::export::<(ResourceAny,), (ReturnedReport,)>(&instance, &mut *store, Some(INTERFACE), "[method]state.report")?,
             snapshot: returned::export::<(ResourceAny,), (Bounded<Vec<u8>>,)>(&instance, &mut *store, Some(INTERFACE), "[method]state.snapshot")?,
+            states: BTreeMap::new(),
         })
     }
 
@@ -110,14 +184,12 @@ impl Kind for Aggregate {
         b.bindings.call_init(store, config)
     }
 
-    fn ready(mut b: WithState, store: &mut Store<Sandbox>) -> wasmtime::Result<WithState> {
-        b.state = Some(b.bindings.weir_plugin_aggregate().state().call_constructor(store)?);
-        Ok(b)
-    }
-
-    /// One `()` per message so a batch lines up with its inputs like other kinds.
-    fn call(b: &WithState, store: &mut Store<Sandbox>, batch: &[Message]) -> wasmtime::Result<Vec<()>> {
-        b.bindings.weir_plugin_aggregate().state().call_update(store, b.state(), batch)?;
+    /// Folds the batch into its partition's state: the pipeline hands over one partition
+    /// at a time. One `()` per message so a batch lines up with its inputs like other kinds.
+    fn call(b: &mut WithState, store: &mut Store<Sandbox>, batch: &[Message]) -> wasmtime::Result<Vec<()>> {
+        let Some(first) = batch.first() else { return Ok(Vec::new()) };
+        let state = b.state(store, &key_of(first))?;
+        b.bindings.weir_plugin_aggregate().state().call_update(store, state, batch)?;
         Ok(vec![(); batch.len()])
     }
 
@@ -125,48 +197,82 @@ impl Kind for Aggregate {
         input.value.len()
     }
 
-    fn save(b: &WithState, store: &mut Store<Sandbox>) -> wasmtime::Result<Option<Vec<u8>>> {
-        b.snapshot(store).map(Some)
+    fn save(b: &mut WithState, store: &mut Store<Sandbox>) -> wasmtime::Result<Option<Vec<u8>>> {
+        b.snapshot_all(store).map(Some)
     }
 
-    fn load(b: &WithState, store: &mut Store<Sandbox>, state: &[u8]) -> wasmtime::Result<Result<(), String>> {
-        b.bindings.weir_plugin_aggregate().state().call_restore(store, b.state(), state)
+    fn load(b: &mut WithState, store: &mut Store<Sandbox>, blob: &[u8]) -> wasmtime::Result<Result<(), String>> {
+        b.restore_all(store, blob)
     }
 }
 
-/// Report, snapshot, restore and merge: the calls only an aggregator has.
+/// Reports, snapshots and restores: the calls only an aggregator has.
 impl Stage<Aggregate> {
+    /// One report over every partition this stage holds.
     pub fn report(&mut self) -> Result<Report, PluginError> {
-        self.with_state(|b, store| b.report(store))
+        self.merged_report(&[])?.map_err(|reason| self.call_error(reason))
     }
 
+    /// The report over this stage's partitions and the plugin snapshots `extra` (other
+    /// instances' partitions); `Ok(Err)` when the plugin cannot read one of them.
+    pub fn merged_report(&mut self, extra: &[Vec<u8>]) -> Result<Result<Report, String>, PluginError> {
+        self.with_state(|b, store| b.merged_report(store, extra))
+    }
+
+    /// Every partition's state as one blob, for `restore` (roll-backs, hot swaps).
     pub fn snapshot(&mut self) -> Result<Vec<u8>, PluginError> {
-        self.with_state(|b, store| b.snapshot(store))
+        self.with_state(|b, store| b.snapshot_all(store))
     }
 
-    pub fn restore(&mut self, snapshot: &[u8]) -> Result<Result<(), String>, PluginError> {
-        let restored = self.with_state(|b, store| {
-            b.bindings.weir_plugin_aggregate().state().call_restore(store, b.state(), snapshot)
-        })?;
+    pub fn restore(&mut self, blob: &[u8]) -> Result<Result<(), String>, PluginError> {
+        let restored = self.with_state(|b, store| b.restore_all(store, blob))?;
         if restored.is_ok() {
-            self.state_replaced(snapshot);
+            self.state_replaced(blob);
         }
         Ok(restored)
     }
 
-    pub fn merge(&mut self, snapshot: &[u8]) -> Result<Result<(), String>, PluginError> {
-        let merged = self.with_state(|b, store| {
-            b.bindings.weir_plugin_aggregate().state().call_merge(store, b.state(), snapshot)
+    /// The partitions that have a state.
+    pub fn partitions(&self) -> Vec<PartitionKey> {
+        self.live.as_ref().map(|live| live.bindings.states.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    /// The plugin's snapshot of one partition's state (empty if it has none yet).
+    pub fn partition_snapshot(&mut self, key: &PartitionKey) -> Result<Vec<u8>, PluginError> {
+        self.with_state(|b, store| {
+            let state = b.state(store, key)?;
+            b.snapshot_of(store, state)
+        })
+    }
+
+    /// A partition's state from a plugin snapshot, or empty for `None`; `Ok(Err)` when
+    /// the plugin refuses the snapshot (the partition's state is then empty).
+    pub fn restore_partition(&mut self, key: &PartitionKey, snapshot: Option<&[u8]>) -> Result<Result<(), String>, PluginError> {
+        let restored = self.with_state(|b, store| {
+            b.drop_state(store, key)?;
+            let state = b.state(store, key)?;
+            match snapshot {
+                Some(bytes) => b.bindings.weir_plugin_aggregate().state().call_restore(store, state, bytes),
+                None => Ok(Ok(())),
+            }
         })?;
-        if merged.is_ok() {
-            self.save(); // a merge is no batch to fold again: start the log from here
-        }
-        Ok(merged)
+        self.save(); // the replacement instance starts from here
+        Ok(restored)
+    }
+
+    pub fn drop_partition(&mut self, key: &PartitionKey) -> Result<(), PluginError> {
+        self.with_state(|b, store| b.drop_state(store, key))?;
+        self.save();
+        Ok(())
+    }
+
+    fn call_error(&self, reason: String) -> PluginError {
+        PluginError::Call { stage: self.name().to_string(), path: self.plugin_path().to_path_buf(), reason }
     }
 
     fn with_state<R>(
         &mut self,
-        call: impl FnOnce(&WithState, &mut Store<Sandbox>) -> wasmtime::Result<R>,
+        call: impl FnOnce(&mut WithState, &mut Store<Sandbox>) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
         let limits = *self.limits();
         let budget = limits.cpu_ms_per_batch;

@@ -45,7 +45,7 @@ pub trait Kind {
         Ok(bindings)
     }
     fn call(
-        bindings: &Self::Bindings,
+        bindings: &mut Self::Bindings,
         store: &mut Store<Sandbox>,
         batch: &[Self::Input],
     ) -> wasmtime::Result<Vec<Self::Output>>;
@@ -54,11 +54,11 @@ pub trait Kind {
     /// Whether instances hold state that must outlive them (an aggregator's).
     const STATEFUL: bool = false;
     /// State that must outlive an instance (an aggregator's), as bytes; `None` for none.
-    fn save(_bindings: &Self::Bindings, _store: &mut Store<Sandbox>) -> wasmtime::Result<Option<Vec<u8>>> {
+    fn save(_bindings: &mut Self::Bindings, _store: &mut Store<Sandbox>) -> wasmtime::Result<Option<Vec<u8>>> {
         Ok(None)
     }
     /// Puts saved state into a fresh instance.
-    fn load(_bindings: &Self::Bindings, _store: &mut Store<Sandbox>, _state: &[u8]) -> wasmtime::Result<Result<(), String>> {
+    fn load(_bindings: &mut Self::Bindings, _store: &mut Store<Sandbox>, _state: &[u8]) -> wasmtime::Result<Result<(), String>> {
         Ok(Ok(()))
     }
 }
@@ -137,7 +137,7 @@ impl<K: Kind> Stage<K> {
     }
 
     /// Saves the live instance's state (if its kind has any) for a replacement instance.
-    fn save(&mut self) {
+    pub(crate) fn save(&mut self) {
         let Some(live) = self.live.as_mut() else { return };
         let saved = guarded(live, &self.limits, self.limits.cpu_ms_per_batch, K::save);
         match saved {
@@ -331,10 +331,10 @@ fn guarded<B, R>(
     live: &mut Live<B>,
     limits: &Limits,
     budget_ms: u64,
-    call: impl FnOnce(&B, &mut Store<Sandbox>) -> wasmtime::Result<R>,
+    call: impl FnOnce(&mut B, &mut Store<Sandbox>) -> wasmtime::Result<R>,
 ) -> wasmtime::Result<R> {
     live.store.set_epoch_deadline(ticks(budget_ms));
-    let result = returned::bounded(limits.memory_bytes(), || call(&live.bindings, &mut live.store));
+    let result = returned::bounded(limits.memory_bytes(), || call(&mut live.bindings, &mut live.store));
     live.store.data_mut().end_call();
     result
 }

@@ -51,7 +51,7 @@ impl Kind for Repair {
         b.bindings.call_init(store, config)
     }
 
-    fn call(b: &Exports, store: &mut Store<Sandbox>, batch: &[Damaged]) -> wasmtime::Result<Vec<RepairOutcome>> {
+    fn call(b: &mut Exports, store: &mut Store<Sandbox>, batch: &[Damaged]) -> wasmtime::Result<Vec<RepairOutcome>> {
         // SAFETY: the types were checked in `instantiate`.
         let repair = unsafe { TypedFunc::<(&[Damaged],), Returned>::new_unchecked(b.repair) };
         let (outcomes,) = repair.call(store, (batch,))?;

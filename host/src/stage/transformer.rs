@@ -41,7 +41,7 @@ impl Kind for Transform {
         b.bindings.call_init(store, config)
     }
 
-    fn call(b: &Exports, store: &mut Store<Sandbox>, batch: &[Message]) -> wasmtime::Result<Vec<Self::Output>> {
+    fn call(b: &mut Exports, store: &mut Store<Sandbox>, batch: &[Message]) -> wasmtime::Result<Vec<Self::Output>> {
         // SAFETY: the types were checked in `instantiate`.
         let transform = unsafe { TypedFunc::<(&[Message],), Returned>::new_unchecked(b.transform) };
         let (outcomes,) = transform.call(store, (batch,))?;

@@ -49,7 +49,7 @@ impl Kind for Validate {
         b.bindings.call_init(store, config)
     }
 
-    fn call(b: &Exports, store: &mut Store<Sandbox>, batch: &[Message]) -> wasmtime::Result<Vec<Self::Output>> {
+    fn call(b: &mut Exports, store: &mut Store<Sandbox>, batch: &[Message]) -> wasmtime::Result<Vec<Self::Output>> {
         // SAFETY: the types were checked in `instantiate`.
         let validate = unsafe { TypedFunc::<(&[Message],), Returned>::new_unchecked(b.validate) };
         let (outcomes,) = validate.call(store, (batch,))?;

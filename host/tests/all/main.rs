@@ -19,3 +19,4 @@ mod plugins;
 mod poison;
 mod polyglot;
 mod registry;
+mod state;

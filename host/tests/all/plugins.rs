@@ -83,16 +83,55 @@ fn aggregator_reports_snapshots_and_merges_across_instances() {
     let mut b = Stage::<Aggregate>::new("aggregate", &p, "{}".into(), Limits::default()).unwrap();
     a.run(&[message(VALID), message(&VALID.replace("iOS", "android").replace("u1", "u2"))]);
     b.run(&[message(VALID)]);
-    b.merge(&a.snapshot().unwrap()).unwrap().unwrap();
-    let report = b.report().unwrap();
+    let key = ("test".to_string(), 0);
+    let report = b.merged_report(&[a.partition_snapshot(&key).unwrap()]).unwrap().unwrap();
     let counter = |name: &str| report.counters.iter().find(|c| c.name == name).unwrap().value;
     assert_eq!(counter("total_logins"), 3);
     assert_eq!(counter("distinct_users"), 2);
     let devices = &report.tables.iter().find(|t| t.name == "device_types").unwrap().rows;
     assert_eq!((devices[0].label.as_str(), devices[0].count), ("iOS", 2));
-    assert!(b.merge(b"not a snapshot").unwrap().is_err());
+    assert!(b.merged_report(&[b"not a snapshot".to_vec()]).unwrap().is_err());
     a.restore(&b.snapshot().unwrap()).unwrap().unwrap();
-    assert_eq!(a.report().unwrap(), report);
+    assert_eq!(a.report().unwrap(), b.report().unwrap());
+}
+
+/// One state per input partition: each batch folds into its partition's state, a
+/// partition's snapshot restores into another instance, and N of them merge into the
+/// report of the whole.
+#[test]
+fn aggregator_state_is_kept_per_partition_and_merges_back_to_the_whole() {
+    let p = runtime().load(&plugin("login-analytics")).unwrap();
+    let mut whole = Stage::<Aggregate>::new("aggregate", &p, "{}".into(), Limits::default()).unwrap();
+    let on = |partition: i32, user: usize| {
+        let value = VALID.replace("u1", &format!("user-{user}")).replace("iOS", if user.is_multiple_of(3) { "android" } else { "iOS" });
+        weir::bindings::types::Message { partition, offset: user as i64, ..message(&value) }
+    };
+    for partition in 0..3 {
+        let batch: Vec<_> = (0..10 * (partition as usize + 1)).map(|u| on(partition, u + 100 * partition as usize)).collect();
+        whole.run(&batch);
+    }
+    let keys: Vec<_> = (0..3).map(|p| ("test".to_string(), p)).collect();
+    assert_eq!(whole.partitions(), keys);
+    let snapshots: Vec<Vec<u8>> = keys.iter().map(|k| whole.partition_snapshot(k).unwrap()).collect();
+
+    // Each partition moved to another instance, on its own.
+    let mut moved = Stage::<Aggregate>::new("aggregate", &p, "{}".into(), Limits::default()).unwrap();
+    for (key, snapshot) in keys.iter().zip(&snapshots) {
+        moved.restore_partition(key, Some(snapshot)).unwrap().unwrap();
+    }
+    assert_eq!(moved.report().unwrap(), whole.report().unwrap());
+    // A revoked partition's counts leave with it.
+    moved.drop_partition(&keys[2]).unwrap();
+    let total = |r: &weir::bindings::aggregator::exports::weir::plugin::aggregate::Report| r.counters[0].value;
+    assert_eq!(total(&moved.report().unwrap()), 30);
+
+    // N snapshots merged on an empty instance: the report of the whole.
+    let mut empty = Stage::<Aggregate>::new("aggregate", &p, "{}".into(), Limits::default()).unwrap();
+    assert_eq!(empty.merged_report(&snapshots).unwrap().unwrap(), whole.report().unwrap());
+    // A snapshot the plugin cannot read is refused and the partition starts empty.
+    let refused = empty.restore_partition(&keys[0], Some(b"garbage")).unwrap();
+    assert!(refused.is_err());
+    assert_eq!(total(&empty.report().unwrap()), 0);
 }
 
 #[test]
@@ -309,4 +348,34 @@ fn a_plugin_cannot_reach_files_env_clock_or_network() {
     assert_eq!(report["args"], 0);
     assert_eq!(report["clock_secs"], 0);
     assert!(!std::path::Path::new("/tmp/weir-escape").exists());
+}
+
+/// A partition's state is one Kafka record: login-analytics' stays bounded (HyperLogLog
+/// distinct counts, capped label sets) however many users it has seen.
+#[test]
+fn a_million_distinct_users_fit_in_one_small_snapshot() {
+    let p = runtime().load(&plugin("login-analytics")).unwrap();
+    let mut stage = Stage::<Aggregate>::new("aggregate", &p, "{}".into(), Limits::default()).unwrap();
+    let key = ("test".to_string(), 0);
+    let mut sizes = Vec::new();
+    for chunk in 0..1000 {
+        let batch: Vec<_> = (0..1000)
+            .map(|i| {
+                let user = chunk * 1000 + i;
+                message(&VALID.replace("u1", &format!("user-{user}")).replace("d1", &format!("device-{user}")))
+            })
+            .collect();
+        assert!(stage.run(&batch).iter().all(|r| r.is_ok()));
+        if [9, 99, 999].contains(&chunk) {
+            sizes.push(stage.partition_snapshot(&key).unwrap().len());
+        }
+    }
+    let report = stage.report().unwrap();
+    let counter = |name: &str| report.counters.iter().find(|c| c.name == name).unwrap().value;
+    assert_eq!(counter("total_logins"), 1_000_000);
+    let distinct = counter("distinct_users") as f64;
+    assert!((distinct - 1e6).abs() / 1e6 < 0.02, "HyperLogLog estimate {distinct} within 2%");
+    println!("login-analytics snapshot after 10k / 100k / 1M distinct users: {sizes:?} bytes; distinct_users estimate {distinct}");
+    assert!(sizes[2] < 256 * 1024, "a snapshot fits in one record: {sizes:?}");
+    assert!(sizes[2] < sizes[0] * 4, "bounded, not growing with users: {sizes:?}");
 }

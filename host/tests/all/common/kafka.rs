@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use weir::bindings::types::Message;
+use serde_json::Value;
 
 /// The topics of the default config, in `weir topics create` order.
 pub const TOPICS: [&str; 5] = [
@@ -215,3 +216,24 @@ pub fn losses_and_duplicates<'a>(expected: impl IntoIterator<Item = &'a str>, re
     lost.sort();
     (lost, duplicated)
 }
+
+/// A `weir` command with `--config`.
+pub fn with_config(brokers: &str, config: &Path, args: &[&str]) -> std::process::Command {
+    let mut command = weir(brokers, args);
+    command.arg("--config").arg(config);
+    command
+}
+
+/// The analytics one `weir process` makes of `records`, read from a file in one go.
+pub fn single_process_analytics(config: &Path, records: &[Message], dir: &Path) -> Value {
+    let input = dir.join("input.jsonl");
+    let lines: Vec<String> = records.iter().map(|m| String::from_utf8_lossy(&m.value).replace('\n', " ")).collect();
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let mut command = with_config("", config, &["process", "--output", "/dev/null", "--dead-letter", "/dev/null", "--report", "json"]);
+    command.arg("--input").arg(&input);
+    let out = run_ok(command);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report: Value = stderr.lines().rev().find_map(|l| serde_json::from_str(l).ok()).expect("a JSON report");
+    report["analytics"].clone()
+}
+

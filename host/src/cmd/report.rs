@@ -1,0 +1,64 @@
+//! `weir report`: the group-wide analytics, merged from every partition's latest state in
+//! the changelog — while instances run or after all have stopped.
+
+use super::{Brokers, Context};
+use serde_json::json;
+use std::path::PathBuf;
+use weir::kafka::changelog;
+use weir::pipeline::{load_stage, plugin_name};
+use weir::report::{analytics_json, analytics_text, Format};
+use weir::stage::aggregator::Aggregate;
+
+#[derive(clap::Args)]
+pub struct Report {
+    #[arg(long, default_value = "weir.toml")]
+    config: PathBuf,
+    #[command(flatten)]
+    brokers: Brokers,
+    #[arg(long, value_enum, default_value = "text")]
+    report: Format,
+}
+
+impl Report {
+    pub fn run(self) -> anyhow::Result<()> {
+        let context = Context::with_brokers(&self.config, &self.brokers)?;
+        let config = &context.config;
+        let (Some(stage), Some(state_topic)) = (&config.aggregate, config.state_topic()) else {
+            anyhow::bail!(
+                "config {}: no partition states to report: it needs an [aggregate] stage with [state] enabled",
+                config.source.display()
+            );
+        };
+        let client = context.kafka()?;
+        let mut snapshots: Vec<_> = changelog::read_latest(&client, &state_topic)?
+            .into_values()
+            .filter(|s| s.topic == config.kafka.input_topic)
+            .collect();
+        snapshots.sort_by_key(|s| s.partition);
+        let mut aggregate = load_stage::<Aggregate>(&*context.runtime()?, config, "aggregate", stage)?;
+        let states: Vec<Vec<u8>> = snapshots.iter().map(|s| s.state.clone()).collect();
+        let analytics = aggregate
+            .merged_report(&states)?
+            .map_err(|reason| anyhow::anyhow!("the state topic {state_topic} holds a state the aggregator cannot read: {reason}"))?;
+        let plugin = plugin_name(&config.resolve(&stage.plugin));
+        let covered: Vec<String> =
+            snapshots.iter().map(|s| format!("{}/{} to offset {}", s.topic, s.partition, s.offset)).collect();
+        match self.report {
+            Format::Json => {
+                let partitions: Vec<_> = snapshots
+                    .iter()
+                    .map(|s| json!({ "topic": s.topic, "partition": s.partition, "offset": s.offset, "bytes": s.state.len() }))
+                    .collect();
+                println!("{}", json!({ "state_topic": state_topic, "partitions": partitions, "analytics": analytics_json(&plugin, &analytics) }));
+            }
+            Format::Text => {
+                println!("── weir report: group {} ({state_topic}) ──", config.kafka.group_id);
+                if covered.is_empty() {
+                    println!("no partition state checkpointed yet");
+                }
+                print!("{}", analytics_text(&plugin, &analytics, &covered));
+            }
+        }
+        Ok(())
+    }
+}

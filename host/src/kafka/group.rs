@@ -1,0 +1,165 @@
+//! Joining the consumer group: what happens when partitions are assigned or revoked.
+//!
+//! With aggregator state kept per partition, an assigned partition resumes where its
+//! state and its committed offset allow: its latest snapshot is read from the changelog,
+//! and consumption starts at the snapshot's offset when that is behind the committed one.
+//! The records in between are folded into the state again but not produced again
+//! (`replay_until`): their outputs were acknowledged before.
+
+use super::changelog;
+use crate::state::{PartitionKey, Restore, StateChange};
+use rdkafka::client::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Where partition states are checkpointed.
+pub struct StateTopic {
+    pub client: ClientConfig,
+    pub topic: String,
+}
+
+/// What a rebalance changed, for the flow to act on in order with the records.
+pub enum Rebalanced {
+    Assigned {
+        restores: Vec<Restore>,
+        /// Per partition, the committed offset when it is ahead of where reading starts:
+        /// records before it are replayed into the state, not produced.
+        replay_until: Vec<(PartitionKey, i64)>,
+    },
+    Revoked(Vec<PartitionKey>),
+    /// The changelog could not be read: weir stops rather than count wrong.
+    Failed(String),
+}
+
+impl Rebalanced {
+    /// What the plugin side must know of it.
+    pub fn state_change(&self) -> Option<StateChange> {
+        match self {
+            Rebalanced::Assigned { restores, .. } => Some(StateChange::Assigned(restores.clone())),
+            Rebalanced::Revoked(keys) => Some(StateChange::Revoked(keys.clone())),
+            Rebalanced::Failed(_) => None,
+        }
+    }
+}
+
+pub struct GroupContext {
+    state: Option<StateTopic>,
+    events: Mutex<Vec<Rebalanced>>,
+}
+
+impl GroupContext {
+    pub fn new(state: Option<StateTopic>) -> GroupContext {
+        GroupContext { state, events: Mutex::new(Vec::new()) }
+    }
+
+    pub fn take_events(&self) -> Vec<Rebalanced> {
+        std::mem::take(&mut *self.events.lock().unwrap())
+    }
+
+    pub fn has_events(&self) -> bool {
+        !self.events.lock().unwrap().is_empty()
+    }
+
+    /// Sets where each assigned partition starts; the restores and replays that go with it.
+    fn prepare(&self, state: &StateTopic, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) -> anyhow::Result<Rebalanced> {
+        let mut snapshots = changelog::read_latest(&state.client, &state.topic)?;
+        let committed = consumer.committed_offsets(tpl.clone(), Duration::from_secs(10))?;
+        let committed: HashMap<PartitionKey, i64> = committed
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) => Some(((e.topic().to_string(), e.partition()), o)),
+                _ => None,
+            })
+            .collect();
+        let (mut restores, mut replay_until, mut starts) = (Vec::new(), Vec::new(), Vec::new());
+        for element in tpl.elements() {
+            let key = (element.topic().to_string(), element.partition());
+            let snapshot = snapshots.remove(&key);
+            let commit = committed.get(&key).copied();
+            let start = start(snapshot.as_ref().map(|s| s.offset), commit);
+            if let Some(start) = start {
+                if let Some(commit) = commit {
+                    replay_until.push((key.clone(), commit));
+                    tracing::info!(topic = key.0, partition = key.1, "partition assigned: its state is brought up to date from {start:?} (replayed, not produced, up to the committed offset {commit})");
+                }
+                starts.push((key.clone(), start));
+            }
+            restores.push(Restore { key, snapshot });
+        }
+        for ((topic, partition), start) in starts {
+            tpl.set_partition_offset(&topic, partition, start)?;
+        }
+        Ok(Rebalanced::Assigned { restores, replay_until })
+    }
+}
+
+/// Where an assigned partition is read from, given the offset its snapshot covers and
+/// its committed offset; `None`: from the committed offset, as usual. The state covers
+/// the records before `covered` (none without a snapshot), so reading starts there when
+/// the commit is further on.
+fn start(covered: Option<i64>, commit: Option<i64>) -> Option<Offset> {
+    match (covered, commit) {
+        (Some(covered), Some(commit)) if covered >= commit => None,
+        (Some(covered), _) => Some(Offset::Offset(covered)),
+        (None, _) => Some(Offset::Beginning),
+    }
+}
+
+impl ClientContext for GroupContext {}
+
+impl ConsumerContext for GroupContext {
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        tracing::debug!(?err, partitions = ?tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect::<Vec<_>>(), "rebalance");
+        let keys = || tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect::<Vec<_>>();
+        let result = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                if let Some(state) = &self.state {
+                    let event = self.prepare(state, consumer, tpl).unwrap_or_else(|e| {
+                        Rebalanced::Failed(format!("cannot read the partition states from {}: {e:#}", state.topic))
+                    });
+                    self.events.lock().unwrap().push(event);
+                }
+                if cooperative { consumer.incremental_assign(tpl) } else { consumer.assign(tpl) }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                if self.state.is_some() {
+                    self.events.lock().unwrap().push(Rebalanced::Revoked(keys()));
+                }
+                if cooperative { consumer.incremental_unassign(tpl) } else { consumer.unassign() }
+            }
+            other => {
+                tracing::warn!("consumer group rebalance: {:?}", rdkafka::types::RDKafkaErrorCode::from(other));
+                consumer.unassign()
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!("consumer group rebalance: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reading_starts_where_the_state_needs_it() {
+        // The snapshot is behind the commit: replay from the snapshot.
+        assert_eq!(start(Some(10), Some(50)), Some(Offset::Offset(10)));
+        // It is ahead (outputs not yet acknowledged were folded): read from the commit;
+        // records before the snapshot's offset are produced but not folded again.
+        assert_eq!(start(Some(50), Some(10)), None);
+        assert_eq!(start(Some(10), Some(10)), None);
+        // No commit yet: from the snapshot.
+        assert_eq!(start(Some(10), None), Some(Offset::Offset(10)));
+        // No snapshot: the state is empty, so every record is needed.
+        assert_eq!(start(None, Some(50)), Some(Offset::Beginning));
+    }
+}
