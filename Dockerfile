@@ -9,6 +9,9 @@ COPY . .
 RUN .ci/build-dist /dist
 
 FROM debian:bookworm-slim
+# TLS to Kafka and the schema registry: OpenSSL and the system CAs (managed clusters).
+RUN apt-get update && apt-get install -y --no-install-recommends libssl3 ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --home /opt/weir weir
 COPY --from=build /dist /opt/weir
 ENV WEIR_CACHE_DIR=/var/cache/weir

@@ -42,6 +42,79 @@ pub struct KafkaConfig {
     pub replication: i32,
     /// Extra librdkafka properties, passed through as they are.
     pub properties: std::collections::BTreeMap<String, String>,
+    /// TLS and SASL to the brokers.
+    pub security: SecurityConfig,
+}
+
+/// How weir connects to a secured cluster: TLS (with a client certificate for mutual
+/// TLS) and SASL. Secrets come from the environment or a file, never from weir.toml.
+#[derive(Debug, Deserialize, Clone, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// `PLAINTEXT` (default), `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`.
+    pub protocol: Option<Protocol>,
+    /// CA certificates (PEM) the brokers' certificates must chain to; default: the system's.
+    pub ca: Option<PathBuf>,
+    /// Client certificate and key (PEM), for brokers that require mutual TLS.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub sasl: Option<SaslConfig>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    #[serde(rename = "PLAINTEXT")]
+    Plaintext,
+    #[serde(rename = "SSL")]
+    Ssl,
+    #[serde(rename = "SASL_PLAINTEXT")]
+    SaslPlaintext,
+    #[serde(rename = "SASL_SSL")]
+    SaslSsl,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Plaintext => "PLAINTEXT",
+            Protocol::Ssl => "SSL",
+            Protocol::SaslPlaintext => "SASL_PLAINTEXT",
+            Protocol::SaslSsl => "SASL_SSL",
+        }
+    }
+
+    pub fn sasl(self) -> bool {
+        matches!(self, Protocol::SaslPlaintext | Protocol::SaslSsl)
+    }
+
+    pub fn tls(self) -> bool {
+        matches!(self, Protocol::Ssl | Protocol::SaslSsl)
+    }
+}
+
+/// `[kafka.security.sasl]`: the mechanism, the user, and where the password is.
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SaslConfig {
+    /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    pub mechanism: String,
+    pub username: Option<String>,
+    /// The environment variable that holds the password.
+    pub password_env: Option<String>,
+    /// Or a file that holds it (a Kubernetes or Docker secret), trailing newline ignored.
+    pub password_file: Option<PathBuf>,
+}
+
+/// Never prints where the password is read from beyond its source's name.
+impl std::fmt::Debug for SaslConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SaslConfig")
+            .field("mechanism", &self.mechanism)
+            .field("username", &self.username)
+            .field("password_env", &self.password_env)
+            .field("password_file", &self.password_file)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for KafkaConfig {
@@ -57,6 +130,7 @@ impl Default for KafkaConfig {
             partitions: 3,
             replication: 1,
             properties: Default::default(),
+            security: SecurityConfig::default(),
         }
     }
 }
@@ -65,8 +139,15 @@ impl Default for KafkaConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct RegistryConfig {
     /// Confluent-compatible schema registry, for `registry://SUBJECT[@VERSION]` schemas.
-    /// `--registry` or `WEIR_REGISTRY` override it.
+    /// `--registry` or `WEIR_REGISTRY` override it. `https://` for TLS.
     pub url: Option<String>,
+    /// CA certificates (PEM) the registry's certificate must chain to; default: the system's.
+    pub ca: Option<PathBuf>,
+    /// Basic auth (Confluent Cloud: the API key); the password from `password_env` or
+    /// `password_file`, never from weir.toml.
+    pub username: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
 }
 
 /// The aggregator's state per input partition, checkpointed to a compacted topic so it
@@ -245,6 +326,54 @@ impl Config {
             if let Some((_, why)) = GUARANTEES.iter().find(|(k, _)| k == key) {
                 return Err(self.key_error(&format!("kafka.properties.\"{key}\""), &format!("`{value}` refused: {why}")));
             }
+            let tls_or_sasl = ["security.", "sasl.", "ssl."].iter().any(|prefix| key.starts_with(prefix));
+            if tls_or_sasl && self.kafka.security != SecurityConfig::default() {
+                return Err(self.key_error(
+                    &format!("kafka.properties.\"{key}\""),
+                    "set either [kafka.security] or TLS/SASL properties, not both",
+                ));
+            }
+        }
+        self.check_security()
+    }
+
+    fn check_security(&self) -> Result<(), ConfigError> {
+        let security = &self.kafka.security;
+        let protocol = security.protocol.unwrap_or(Protocol::Plaintext);
+        let tls_only = [("ca", security.ca.is_some()), ("cert", security.cert.is_some()), ("key", security.key.is_some())];
+        if let Some((key, _)) = tls_only.iter().find(|(_, set)| *set).filter(|_| !protocol.tls()) {
+            return Err(self.key_error(&format!("kafka.security.{key}"), "needs `protocol = \"SSL\"` or `\"SASL_SSL\"`"));
+        }
+        if security.cert.is_some() != security.key.is_some() {
+            return Err(self.key_error("kafka.security.cert", "mutual TLS needs both `cert` and `key`"));
+        }
+        match (&security.sasl, protocol.sasl()) {
+            (Some(_), false) => Err(self.key_error("kafka.security.sasl", "needs `protocol = \"SASL_SSL\"` (or `\"SASL_PLAINTEXT\"`)")),
+            (None, true) => Err(self.key_error("kafka.security.protocol", "SASL needs a [kafka.security.sasl] section")),
+            (Some(sasl), true) => self.check_sasl(sasl),
+            (None, false) => Ok(()),
+        }
+    }
+
+    fn check_sasl(&self, sasl: &SaslConfig) -> Result<(), ConfigError> {
+        const MECHANISMS: [&str; 3] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
+        if sasl.mechanism == "OAUTHBEARER" {
+            return Err(self.key_error(
+                "kafka.security.sasl.mechanism",
+                "OAUTHBEARER (OIDC) is not in this build: librdkafka needs libcurl for it. Use PLAIN or SCRAM with an API key",
+            ));
+        }
+        if !MECHANISMS.contains(&sasl.mechanism.as_str()) {
+            return Err(self.key_error("kafka.security.sasl.mechanism", &format!("`{}` is not one of {}", sasl.mechanism, MECHANISMS.join(", "))));
+        }
+        if sasl.password_env.is_some() == sasl.password_file.is_some() {
+            return Err(self.key_error(
+                "kafka.security.sasl",
+                "give the password's source: `password_env` (an environment variable) or `password_file`, one of them",
+            ));
+        }
+        if sasl.username.is_none() {
+            return Err(self.key_error("kafka.security.sasl.username", "is required (the user, or a Confluent Cloud API key)"));
         }
         Ok(())
     }
@@ -332,7 +461,8 @@ impl Config {
         let url = url.ok_or_else(|| {
             format!("`{schema}` needs a schema registry: set `registry.url` in the config or WEIR_REGISTRY")
         })?;
-        crate::registry::Registry::new(&url).get_with_references(&subject, version).map_err(|e| format!("{e:#}"))
+        let registry = crate::registry::Registry::for_config(self, &url).map_err(|e| format!("{e:#}"))?;
+        registry.get_with_references(&subject, version).map_err(|e| format!("{e:#}"))
     }
 }
 
@@ -358,6 +488,22 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("/etc/weir/weir.toml"))
+    }
+
+    #[test]
+    fn security_settings_that_cannot_work_are_named() {
+        let err = |text: &str| parse(text).unwrap_err().to_string();
+        assert!(err("[kafka.security]\nca = \"ca.pem\"\n").contains("`kafka.security.ca`"));
+        assert!(err("[kafka.security]\nprotocol = \"SASL_SSL\"\n").contains("[kafka.security.sasl]"));
+        let no_password = "[kafka.security]\nprotocol = \"SASL_SSL\"\n[kafka.security.sasl]\nmechanism = \"PLAIN\"\nusername = \"u\"\n";
+        assert!(err(no_password).contains("password_env"));
+        let oauth = no_password.replace("PLAIN", "OAUTHBEARER");
+        assert!(err(&oauth).contains("libcurl"));
+        let twice = "[kafka.properties]\n\"sasl.password\" = \"x\"\n[kafka.security]\nprotocol = \"SSL\"\n";
+        assert!(err(twice).contains("not both"));
+        let ok = format!("{no_password}password_env = \"KAFKA_SECRET\"\n");
+        parse(&ok).unwrap();
+        assert!(parse("[kafka.security]\nprotocol = \"SSL\"\ncert = \"c.pem\"\n").unwrap_err().to_string().contains("both `cert` and `key`"));
     }
 
     #[test]

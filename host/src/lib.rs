@@ -27,6 +27,7 @@ pub mod repair;
 pub mod report;
 pub mod resources;
 pub mod scaffold;
+pub mod secret;
 pub mod stage;
 pub mod state;
 

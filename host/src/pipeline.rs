@@ -17,10 +17,12 @@ use serde::Serialize;
 use crate::state::{Coverage, PartitionKey, PartitionSnapshot, StateChange};
 use std::path::Path;
 
-/// Where a pipeline was before a batch: its counts and its aggregator's snapshot.
+/// Where a pipeline was before a batch: its counts, its aggregator's snapshot and which
+/// records that snapshot covers.
 pub struct SavePoint {
     stats: Stats,
     analytics: Option<Result<Vec<u8>, crate::plugin::PluginError>>,
+    coverage: Coverage,
 }
 
 /// Where one input record ends up.
@@ -247,12 +249,13 @@ impl Pipeline {
     /// The counts and the aggregator's state now, to go back to if this batch is retried.
     pub fn save_point(&mut self) -> SavePoint {
         let analytics = self.aggregate.as_mut().map(|stage| stage.snapshot());
-        SavePoint { stats: self.stats.clone(), analytics }
+        SavePoint { stats: self.stats.clone(), analytics, coverage: self.coverage.clone() }
     }
 
     /// Back to `saved`: a batch that is retried is not counted, nor folded, twice.
     pub fn roll_back(&mut self, saved: SavePoint) {
         self.stats = saved.stats;
+        self.coverage = saved.coverage;
         let (Some(stage), Some(snapshot)) = (self.aggregate.as_mut(), saved.analytics) else { return };
         let restored = snapshot.map_err(|e| e.to_string()).and_then(|s| match stage.restore(&s) {
             Ok(Ok(())) => Ok(()),

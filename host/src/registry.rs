@@ -1,7 +1,8 @@
 //! A Confluent-compatible schema registry: register weir's JSON Schemas, fetch them back,
 //! and resolve `registry://SUBJECT[@VERSION]` schema references in stage configs.
 //!
-//! Speaks the documented REST API (`/subjects/{subject}/versions`), plain HTTP.
+//! Speaks the documented REST API (`/subjects/{subject}/versions`), over HTTP or HTTPS
+//! (a custom CA with `registry.ca`), with basic auth when `registry.username` is set.
 
 use serde::Deserialize;
 use std::time::Duration;
@@ -12,6 +13,8 @@ const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 pub struct Registry {
     url: String,
     agent: ureq::Agent,
+    /// The `Authorization` header, for basic auth; never printed.
+    authorization: Option<String>,
 }
 
 /// One version of a subject, as the registry returns it.
@@ -42,8 +45,37 @@ const MAX_REFERENCE_DEPTH: usize = 16;
 
 impl Registry {
     pub fn new(url: &str) -> Registry {
-        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(10)).build();
-        Registry { url: url.trim_end_matches('/').to_string(), agent }
+        let agent = agent(None).expect("the system's TLS settings load");
+        Registry { url: url.trim_end_matches('/').to_string(), agent, authorization: None }
+    }
+
+    /// The registry at `url` with the config's `[registry]` CA and credentials.
+    pub fn for_config(config: &crate::config::Config, url: &str) -> anyhow::Result<Registry> {
+        let r = &config.registry;
+        let ca = match &r.ca {
+            Some(path) => {
+                let path = config.resolve(path);
+                let pem = std::fs::read(&path).map_err(|e| anyhow::anyhow!("registry.ca {}: {e}", path.display()))?;
+                Some(native_tls::Certificate::from_pem(&pem).map_err(|e| anyhow::anyhow!("registry.ca {} is not a PEM certificate: {e}", path.display()))?)
+            }
+            None => None,
+        };
+        let authorization = match &r.username {
+            Some(username) => {
+                use base64::Engine;
+                let password = crate::secret::read("registry", r.password_env.as_deref(), r.password_file.as_deref().map(|p| config.resolve(p)).as_deref())?;
+                Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))))
+            }
+            None => None,
+        };
+        Ok(Registry { url: url.trim_end_matches('/').to_string(), agent: agent(ca)?, authorization })
+    }
+
+    fn authorized(&self, request: ureq::Request) -> ureq::Request {
+        match &self.authorization {
+            Some(value) => request.set("Authorization", value),
+            None => request,
+        }
     }
 
     /// Registers `schema` (JSON text) under `subject`; returns the registry's schema id.
@@ -63,8 +95,7 @@ impl Registry {
         }
         let url = format!("{}/subjects/{}/versions", self.url, encoded(subject));
         let response = self
-            .agent
-            .post(&url)
+            .authorized(self.agent.post(&url))
             .set("Content-Type", CONTENT_TYPE)
             .send_json(body)
             .map_err(|e| self.error(subject, e))?;
@@ -75,7 +106,7 @@ impl Registry {
     pub fn get(&self, subject: &str, version: Option<u32>) -> anyhow::Result<SchemaVersion> {
         let version = version.map(|v| v.to_string()).unwrap_or_else(|| "latest".into());
         let url = format!("{}/subjects/{}/versions/{version}", self.url, encoded(subject));
-        let response = self.agent.get(&url).call().map_err(|e| self.error(subject, e))?;
+        let response = self.authorized(self.agent.get(&url)).call().map_err(|e| self.error(subject, e))?;
         read_json(response, subject)
     }
 
@@ -122,6 +153,11 @@ impl Registry {
                 response.into_string().unwrap_or_default(),
                 self.url
             ),
+            ureq::Error::Status(code @ (401 | 403), _) => anyhow::anyhow!(
+                "schema registry {} refused the credentials (HTTP {code}) for subject `{subject}`: check \
+                 registry.username and the password in registry.password_env or registry.password_file",
+                self.url
+            ),
             ureq::Error::Status(code, response) => anyhow::anyhow!(
                 "schema registry {} refused subject `{subject}` (HTTP {code}): {}",
                 self.url,
@@ -134,6 +170,16 @@ impl Registry {
             ),
         }
     }
+}
+
+/// An HTTP(S) agent trusting the system's CAs, plus `ca` if given.
+fn agent(ca: Option<native_tls::Certificate>) -> anyhow::Result<ureq::Agent> {
+    let mut tls = native_tls::TlsConnector::builder();
+    if let Some(ca) = ca {
+        tls.add_root_certificate(ca);
+    }
+    let tls = tls.build().map_err(|e| anyhow::anyhow!("TLS for the schema registry: {e}"))?;
+    Ok(ureq::AgentBuilder::new().timeout(Duration::from_secs(10)).tls_connector(std::sync::Arc::new(tls)).build())
 }
 
 /// Largest registry response weir reads: a schema is kilobytes; anything this big is not one.

@@ -43,7 +43,7 @@ pub enum StateChange {
 /// Which records of each input partition the aggregator holds: those before `next`. A
 /// record at or past it is folded and moves `next` past it; one before it is in the
 /// state already (in the snapshot it was restored from, or read again after a seek).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Coverage {
     partitions: BTreeMap<PartitionKey, Covered>,
     /// Partitions are added by `restored` only (Kafka with checkpoints: a record of a
@@ -51,7 +51,7 @@ pub struct Coverage {
     managed: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Covered {
     next: i64,
     /// Records were folded since the last checkpoint.

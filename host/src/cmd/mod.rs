@@ -56,14 +56,17 @@ impl Context {
 
     /// Client settings for the config's brokers, once one of them has answered.
     pub fn kafka(&self) -> anyhow::Result<ClientConfig> {
-        let client = self.client();
+        let client = self.client()?;
         kafka::ensure_reachable(&client, &self.config.kafka.brokers)?;
         Ok(client)
     }
 
-    /// Client settings without asking the broker (for commands that check later).
-    pub fn client(&self) -> ClientConfig {
-        kafka::client_config(&self.config.kafka.brokers, &self.config.kafka.properties)
+    /// Client settings, with `[kafka.security]`, without asking the broker (for commands
+    /// that check later).
+    pub fn client(&self) -> anyhow::Result<ClientConfig> {
+        let mut client = kafka::client_config(&self.config.kafka.brokers, &self.config.kafka.properties);
+        kafka::security::apply(&mut client, &self.config)?;
+        Ok(client)
     }
 
     pub fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {

@@ -32,7 +32,7 @@ impl SchemaCommand {
             SchemaCommand::Register { config, registry } => {
                 let (url, config) = registry_url(registry, &config)?;
                 let config = config.ok_or_else(|| anyhow::anyhow!("schema register needs the config (--config) to find the schemas"))?;
-                let registry = Registry::new(&url);
+                let registry = Registry::for_config(&config, &url)?;
                 for (subject, file) in subjects(&config) {
                     let path = config.resolve(Path::new(file));
                     let schema = weir::config::load_schema(&path).map_err(anyhow::Error::msg)?;
@@ -42,8 +42,12 @@ impl SchemaCommand {
                 Ok(())
             }
             SchemaCommand::Get { subject, version, config, registry } => {
-                let (url, _) = registry_url(registry, &config)?;
-                let found = Registry::new(&url).get(&subject, version)?;
+                let (url, config) = registry_url(registry, &config)?;
+                let registry = match &config {
+                    Some(config) => Registry::for_config(config, &url)?,
+                    None => Registry::new(&url),
+                };
+                let found = registry.get(&subject, version)?;
                 weir::say!("{} version {} (id {}, {})", found.subject, found.version, found.id, found.schema_type.as_deref().unwrap_or("AVRO"));
                 let pretty = serde_json::from_str::<serde_json::Value>(&found.schema)
                     .map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())

@@ -33,12 +33,12 @@ pub fn record(state_topic: &str, snapshot: &PartitionSnapshot) -> Outgoing {
 /// its end as they are now. Records that are not snapshots are skipped, with a warning.
 pub fn read_latest(client: &ClientConfig, state_topic: &str) -> anyhow::Result<HashMap<PartitionKey, PartitionSnapshot>> {
     let consumer = super::tail::reader(client, state_topic, Offset::Beginning)?;
-    let metadata = consumer.fetch_metadata(Some(state_topic), super::CONNECT_TIMEOUT)?;
+    let metadata = consumer.fetch_metadata(Some(state_topic), READ_TIMEOUT / 3)?;
     let partitions = metadata.topics().iter().find(|t| t.name() == state_topic).map_or(0, |t| t.partitions().len());
     // Where each partition of the changelog ends now; read up to there.
     let mut ends: HashMap<i32, i64> = HashMap::new();
     for partition in 0..partitions as i32 {
-        let (low, high) = consumer.fetch_watermarks(state_topic, partition, super::CONNECT_TIMEOUT)?;
+        let (low, high) = consumer.fetch_watermarks(state_topic, partition, READ_TIMEOUT / 3)?;
         if high > low {
             ends.insert(partition, high);
         }

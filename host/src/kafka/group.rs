@@ -65,6 +65,21 @@ impl GroupContext {
         !self.events.lock().unwrap().is_empty()
     }
 
+    /// `prepare`, tried again on a busy or restarting broker before weir gives up.
+    fn prepare_retrying(&self, state: &StateTopic, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) -> anyhow::Result<Rebalanced> {
+        let mut attempt = 1;
+        loop {
+            match self.prepare(state, consumer, tpl) {
+                Err(e) if attempt < 4 => {
+                    tracing::warn!("reading the partition states from {} (attempt {attempt}): {e:#}; retrying", state.topic);
+                    std::thread::sleep(Duration::from_secs(attempt));
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
     /// Sets where each assigned partition starts; the restores and replays that go with it.
     fn prepare(&self, state: &StateTopic, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) -> anyhow::Result<Rebalanced> {
         let mut snapshots = changelog::read_latest(&state.client, &state.topic)?;
@@ -121,7 +136,7 @@ impl ConsumerContext for GroupContext {
         let result = match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 if let Some(state) = &self.state {
-                    let event = self.prepare(state, consumer, tpl).unwrap_or_else(|e| {
+                    let event = self.prepare_retrying(state, consumer, tpl).unwrap_or_else(|e| {
                         Rebalanced::Failed(format!("cannot read the partition states from {}: {e:#}", state.topic))
                     });
                     self.events.lock().unwrap().push(event);

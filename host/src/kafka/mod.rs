@@ -12,6 +12,7 @@ pub mod io;
 pub mod park;
 pub mod produce;
 pub mod run;
+pub mod security;
 pub mod stream_repair;
 pub mod tail;
 pub mod topics;
@@ -39,17 +40,85 @@ pub fn client_config(brokers: &str, properties: &std::collections::BTreeMap<Stri
     config
 }
 
-/// Fails within seconds, with the fix, when no broker answers.
+/// Fails within seconds, with the fix, when no broker answers — naming the cause when
+/// the connection failed on TLS or SASL.
 pub fn ensure_reachable(config: &ClientConfig, brokers: &str) -> anyhow::Result<()> {
-    let producer: BaseProducer = config.create()?;
-    producer.client().fetch_metadata(None, CONNECT_TIMEOUT).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot reach Kafka at {brokers} within {} s ({e}). Start a broker, or point weir at one \
-             with --brokers HOST:PORT or WEIR_BROKERS (`weir demo` runs one in-process)",
-            CONNECT_TIMEOUT.as_secs()
-        )
-    })?;
-    Ok(())
+    let Err(e) = connect(config) else { return Ok(()) };
+    let (error, seen) = e;
+    if let Some((line, fix)) = seen.iter().find_map(|line| security::explain(line).map(|fix| (line, fix))) {
+        // OpenSSL says only "certificate verify failed" for a certificate of another host:
+        // tell the two apart by trying once more without checking the host name.
+        let unverified_host = || {
+            let mut lenient = config.clone();
+            lenient.set("ssl.endpoint.identification.algorithm", "none");
+            connect(&lenient).is_ok()
+        };
+        if line.contains("certificate verify failed") && unverified_host() {
+            anyhow::bail!(
+                "cannot connect to Kafka at {brokers}: the broker's certificate is not for the address weir connects \
+                 to (host name mismatch): use a host name the certificate names in --brokers and in the broker's \
+                 advertised listener"
+            );
+        }
+        anyhow::bail!("cannot connect to Kafka at {brokers}: {fix} (librdkafka: {line})");
+    }
+    if let Some(fix) = security::diagnose(config) {
+        anyhow::bail!("cannot connect to Kafka at {brokers}: {fix}");
+    }
+    // Connections that came up and were dropped before any answer: the broker accepted
+    // TCP (and TLS) but not what came next.
+    let unreachable = seen.iter().any(|line| line.contains("Connect to ") || line.contains("resolve"));
+    if !unreachable && seen.iter().any(|line| line.contains("AllBrokersDown") && line.contains(": 0/")) {
+        let tls = config.get("security.protocol").is_some_and(|p| p.ends_with("SSL"));
+        let fix = match (tls, config.get("ssl.certificate.location").is_some()) {
+            (true, false) => "it likely requires a client certificate (kafka.security.cert and key) signed by a CA it trusts",
+            (true, true) => "check that it trusts the CA of kafka.security.cert, and kafka.security.protocol",
+            (false, _) => "it may expect TLS or SASL: set kafka.security.protocol to what its listener speaks",
+        };
+        anyhow::bail!("cannot connect to Kafka at {brokers}: the broker closes each connection before answering: {fix}");
+    }
+    anyhow::bail!(
+        "cannot reach Kafka at {brokers} within {} s ({error}). Start a broker, or point weir at one \
+         with --brokers HOST:PORT or WEIR_BROKERS (`weir demo` runs one in-process)",
+        CONNECT_TIMEOUT.as_secs()
+    )
+}
+
+/// Asks a broker for metadata; on failure, what librdkafka reported meanwhile.
+fn connect(config: &ClientConfig) -> Result<(), (rdkafka::error::KafkaError, Vec<String>)> {
+    // Disconnects are logged at info level: capture them too (they are not printed).
+    let mut probe = config.clone();
+    probe.set("log_level", "6");
+    let producer: BaseProducer<ConnectionErrors> =
+        probe.create_with_context(ConnectionErrors::default()).map_err(|e| (e, Vec::new()))?;
+    let Err(e) = producer.client().fetch_metadata(None, CONNECT_TIMEOUT) else { return Ok(()) };
+    // librdkafka hands its errors and logs over when polled, one per poll: take them all.
+    let until = std::time::Instant::now() + Duration::from_millis(300);
+    while std::time::Instant::now() < until {
+        producer.poll(Duration::from_millis(10));
+    }
+    let seen = producer.context().0.lock().unwrap().clone();
+    tracing::debug!(?seen, "connection errors");
+    Err((e, seen))
+}
+
+/// The errors librdkafka reports while connecting, for `ensure_reachable` to explain.
+#[derive(Default)]
+struct ConnectionErrors(std::sync::Mutex<Vec<String>>);
+
+impl rdkafka::ClientContext for ConnectionErrors {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.0.lock().unwrap().push(format!("{error}: {reason}"));
+    }
+
+    fn log(&self, _level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        self.0.lock().unwrap().push(format!("{facility}: {message}"));
+    }
+}
+
+impl rdkafka::producer::ProducerContext for ConnectionErrors {
+    type DeliveryOpaque = ();
+    fn delivery(&self, _: &rdkafka::message::DeliveryResult<'_>, _: ()) {}
 }
 
 /// A stop flag set by SIGINT or SIGTERM; a second signal exits at once.

@@ -19,4 +19,5 @@ mod plugins;
 mod poison;
 mod polyglot;
 mod registry;
+mod secured;
 mod state;

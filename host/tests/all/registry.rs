@@ -19,6 +19,11 @@ struct Store {
 
 /// Serves the registry API on a loopback port until the test process ends.
 fn registry() -> (String, Arc<Mutex<Store>>) {
+    registry_requiring(None)
+}
+
+/// The same, answering 401 unless a request carries `authorization` (basic auth).
+fn registry_requiring(authorization: Option<String>) -> (String, Arc<Mutex<Store>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let store = Arc::new(Mutex::new(Store::default()));
@@ -29,7 +34,7 @@ fn registry() -> (String, Arc<Mutex<Store>>) {
             let mut reader = BufReader::new(stream.try_clone().unwrap());
             let mut request_line = String::new();
             reader.read_line(&mut request_line).unwrap();
-            let mut length = 0;
+            let (mut length, mut authorized) = (0, authorization.is_none());
             loop {
                 let mut line = String::new();
                 reader.read_line(&mut line).unwrap();
@@ -38,6 +43,9 @@ fn registry() -> (String, Arc<Mutex<Store>>) {
                 }
                 if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
                     length = v.trim().parse().unwrap();
+                }
+                if let Some((name, value)) = line.split_once(':') {
+                    authorized |= name.eq_ignore_ascii_case("authorization") && Some(value.trim()) == authorization.as_deref();
                 }
             }
             let mut body = vec![0; length];
@@ -52,6 +60,7 @@ fn registry() -> (String, Arc<Mutex<Store>>) {
             let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
             let mut store = shared.lock().unwrap();
             let (status, reply) = match (method, segments.as_slice()) {
+                _ if !authorized => (401, serde_json::json!({ "error_code": 401, "message": "Unauthorized" })),
                 ("POST", ["subjects", subject, "versions"]) => {
                     let request: serde_json::Value = serde_json::from_slice(&body).unwrap();
                     store.next_id += 1;
@@ -79,7 +88,11 @@ fn registry() -> (String, Arc<Mutex<Store>>) {
                 _ => (404, serde_json::json!({ "error_code": 404, "message": "HTTP 404 Not Found" })),
             };
             let body = reply.to_string();
-            let reason = if status == 200 { "OK" } else { "Not Found" };
+            let reason = match status {
+                200 => "OK",
+                401 => "Unauthorized",
+                _ => "Not Found",
+            };
             write!(
                 stream,
                 "HTTP/1.1 {status} {reason}\r\nContent-Type: application/vnd.schemaregistry.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -215,4 +228,61 @@ fn an_unreachable_registry_is_named_with_the_subject() {
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(err.contains(&format!("cannot reach schema registry http://127.0.0.1:{port} for subject `user-login-value`")), "{err}");
+}
+
+/// The registry behind TLS (a CA of our own, given as `registry.ca`) with basic auth,
+/// the password from the environment: good credentials register and fetch; bad ones are
+/// a clear error; the password shows nowhere.
+#[test]
+fn an_https_registry_with_basic_auth() {
+    use base64::Engine;
+    const PASSWORD: &str = "registry-secret-93c1";
+    let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("weir-key:{PASSWORD}")));
+    let (plain_url, _store) = registry_requiring(Some(expected));
+    let dir = tempfile::tempdir().unwrap();
+    let pki = common::tls::Pki::new(dir.path(), "ca");
+    let (cert, key) = pki.issue("ca", "registry", "DNS:localhost");
+    let tls_port = common::kafka::free_port();
+    let plain_port: u16 = plain_url.rsplit(':').next().unwrap().parse().unwrap();
+    let _terminator = common::tls::Terminator::start(tls_port, plain_port, &cert, &key, None);
+    let url = format!("https://localhost:{tls_port}");
+    // `schema register` finds the schemas next to the config.
+    std::os::unix::fs::symlink(repo().join("schemas"), dir.path().join("schemas")).unwrap();
+    let config = dir.path().join("weir.toml");
+    std::fs::write(&config, format!(
+        "{}\n[registry]\nurl = \"{url}\"\nca = \"{}\"\nusername = \"weir-key\"\npassword_env = \"WEIR_TEST_REGISTRY_PASSWORD\"\n",
+        common::absolute_weir_toml(), pki.ca("ca").display()
+    )).unwrap();
+    let config = config.to_str().unwrap();
+    let run = |password: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(args)
+            .args(["--config", config])
+            .env("WEIR_CACHE_DIR", cache_dir())
+            .env("WEIR_TEST_REGISTRY_PASSWORD", password)
+            .env_remove("WEIR_REGISTRY")
+            .output()
+            .unwrap()
+    };
+    let out = run(PASSWORD, &["schema", "register"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(PASSWORD, &["schema", "get", "user-login-value"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!format!("{}{}", text(&out.stdout), text(&out.stderr)).contains(PASSWORD));
+
+    let out = run("wrong", &["schema", "get", "user-login-value"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("refused the credentials (HTTP 401)"), "{}", text(&out.stderr));
+
+    // Without the CA, the registry's certificate is not trusted.
+    let untrusting = dir.path().join("untrusting.toml");
+    std::fs::write(&untrusting, std::fs::read_to_string(config).unwrap().replace(&format!("ca = \"{}\"\n", pki.ca("ca").display()), "")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["schema", "get", "user-login-value", "--config", untrusting.to_str().unwrap()])
+        .env("WEIR_TEST_REGISTRY_PASSWORD", PASSWORD)
+        .env_remove("WEIR_REGISTRY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("cannot reach schema registry"), "{}", text(&out.stderr));
 }

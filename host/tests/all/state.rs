@@ -16,11 +16,7 @@ const SESSION: Duration = Duration::from_secs(11);
 
 /// weir.toml with absolute paths, `partitions` input partitions and checkpoints every 2 s.
 fn state_config(dir: &Path, partitions: u32) -> PathBuf {
-    let text = std::fs::read_to_string(common::repo().join("weir.toml")).unwrap();
-    let plugins = common::plugin("login-analytics").parent().unwrap().to_path_buf();
-    let text = text
-        .replace("\"target/plugins/", &format!("\"{}/", plugins.display()))
-        .replace("\"schemas/", &format!("\"{}/schemas/", common::repo().display()))
+    let text = common::absolute_weir_toml()
         .replace("partitions = 3", &format!("partitions = {partitions}"))
         .replace("checkpoint_interval_s = 5", "checkpoint_interval_s = 2");
     assert!(text.contains("checkpoint_interval_s = 2"), "weir.toml sets [state] checkpoint_interval_s");
@@ -187,4 +183,20 @@ fn a_corrupt_snapshot_is_refused_and_the_report_says_so() {
     assert!(report.text().contains("1 partition states could not be restored and started empty"), "{}", report.text());
     assert_eq!(report.analytics.as_ref().unwrap().1.counters[0].value, 0, "empty, not garbage");
     assert!(report.text().contains("(partitions user-login/1)"));
+}
+
+/// A batch the breaker holds is rolled back and processed again: counted once, not
+/// twice (the state goes back) and not zero times (nor do the records it covers).
+#[test]
+fn a_rolled_back_batch_is_folded_once_when_retried() {
+    let config = weir::config::Config::load(&common::repo().join("weir.toml")).unwrap();
+    let mut pipeline = weir::pipeline::Pipeline::from_config(&common::runtime(), &config).unwrap();
+    let valid = r#"{"user_id":"u1","app_version":"2.3.0","device_type":"iOS","ip":"164.116.28.203","locale":"MD","device_id":"d1","timestamp":1730244200}"#;
+    let batch: Vec<_> = (0..5).map(|i| weir::bindings::types::Message { offset: i, ..common::message(valid) }).collect();
+    let saved = pipeline.save_point();
+    pipeline.process(batch.clone());
+    pipeline.roll_back(saved);
+    pipeline.process(batch);
+    let report = pipeline.report(Vec::new()).unwrap();
+    assert_eq!(report.analytics.as_ref().unwrap().1.counters[0].value, 5);
 }

@@ -38,11 +38,19 @@ pub struct Tansu {
 
 impl Tansu {
     pub fn start() -> Tansu {
+        Tansu::start_with(None, &[])
+    }
+
+    /// tansu telling clients to connect to `advertised` (a TLS terminator in front of it,
+    /// say), with extra arguments.
+    pub fn start_with(advertised: Option<&str>, args: &[&str]) -> Tansu {
         let binary = tansu_binary();
         let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised = advertised.map_or(url.clone(), |a| format!("tcp://{a}"));
         let child = Command::new(&binary)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &advertised, "--storage-engine", "memory://tansu/"])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -53,6 +61,12 @@ impl Tansu {
             std::thread::sleep(Duration::from_millis(50));
         }
         Tansu { child, brokers: format!("127.0.0.1:{port}") }
+    }
+}
+
+impl Tansu {
+    pub fn port(&self) -> u16 {
+        self.brokers.rsplit(':').next().unwrap().parse().unwrap()
     }
 }
 

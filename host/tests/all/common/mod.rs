@@ -73,3 +73,12 @@ pub fn message(value: &str) -> weir::bindings::types::Message {
 }
 
 pub mod kafka;
+pub mod tls;
+
+/// The repository's weir.toml with absolute paths, to be written anywhere.
+pub fn absolute_weir_toml() -> String {
+    let text = std::fs::read_to_string(repo().join("weir.toml")).unwrap();
+    let plugins = plugin("login-analytics").parent().unwrap().to_path_buf();
+    text.replace("\"target/plugins/", &format!("\"{}/", plugins.display()))
+        .replace("\"schemas/", &format!("\"{}/schemas/", repo().display()))
+}

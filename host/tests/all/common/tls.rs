@@ -1,0 +1,75 @@
+//! TLS for the tests: certificates made with the `openssl` command, and a TLS terminator
+//! (`host/tests/support/tls_terminator.py`, Python's standard library) in front of tansu.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// A CA and what it signed, as PEM files in `dir`.
+pub struct Pki {
+    pub dir: PathBuf,
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+impl Pki {
+    /// A CA named `name` (`name.pem`, `name.key`).
+    pub fn new(dir: &Path, name: &str) -> Pki {
+        let key = format!("{name}.key");
+        let pem = format!("{name}.pem");
+        openssl(dir, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &key]);
+        openssl(dir, &["req", "-x509", "-new", "-key", &key, "-out", &pem, "-days", "2", "-subj", &format!("/CN={name}")]);
+        Pki { dir: dir.to_path_buf() }
+    }
+
+    pub fn ca(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.pem"))
+    }
+
+    /// A certificate `name.pem` / `name.key` signed by CA `ca`, for `san` (e.g.
+    /// `DNS:localhost`), usable by servers and clients.
+    pub fn issue(&self, ca: &str, name: &str, san: &str) -> (PathBuf, PathBuf) {
+        let dir = &self.dir;
+        let key = format!("{name}.key");
+        openssl(dir, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &key]);
+        openssl(dir, &["req", "-new", "-key", &key, "-out", &format!("{name}.csr"), "-subj", &format!("/CN={name}")]);
+        std::fs::write(dir.join(format!("{name}.ext")), format!("subjectAltName={san}\nextendedKeyUsage=serverAuth,clientAuth\n")).unwrap();
+        openssl(dir, &[
+            "x509", "-req", "-in", &format!("{name}.csr"), "-CA", &format!("{ca}.pem"), "-CAkey", &format!("{ca}.key"),
+            "-CAcreateserial", "-out", &format!("{name}.pem"), "-days", "2", "-extfile", &format!("{name}.ext"),
+        ]);
+        (dir.join(format!("{name}.pem")), dir.join(key))
+    }
+}
+
+/// TLS on `listen`, forwarded to `target`; with `client_ca`, mutual TLS.
+pub struct Terminator {
+    child: Child,
+}
+
+impl Terminator {
+    pub fn start(listen: u16, target: u16, cert: &Path, key: &Path, client_ca: Option<&Path>) -> Terminator {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/tls_terminator.py");
+        let mut command = Command::new("python3");
+        command.arg(script).arg(listen.to_string()).arg(target.to_string()).arg(cert).arg(key);
+        if let Some(ca) = client_ca {
+            command.arg(ca);
+        }
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("run python3");
+        let mut ready = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut ready).unwrap();
+        assert_eq!(ready.trim(), "ready", "the TLS terminator did not start");
+        Terminator { child }
+    }
+}
+
+impl Drop for Terminator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
