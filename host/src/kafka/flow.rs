@@ -43,6 +43,9 @@ pub struct Flow {
     paused: Option<TopicPartitionList>,
     /// Records a keep-alive poll returned anyway, for the next batch.
     held: Polled,
+    /// Records returned by the poll that delivered a rebalance: they belong to the new
+    /// assignment, so they wait until the flow has acted on it (`take_rebalanced`).
+    after_rebalance: Polled,
 }
 
 /// How long the consumer may go unpolled while the plugins are busy or hold a batch.
@@ -73,7 +76,7 @@ impl Flow {
         );
         let consumer: BaseConsumer<GroupContext> = config.create_with_context(GroupContext::new(state))?;
         consumer.subscribe(&[topic])?;
-        Ok(Flow { consumer, producer: producer(base)?, parked_topic: None, inflight: VecDeque::new(), max_inflight: 64, poll_errors: 0, last_poll: Instant::now(), paused: None, held: Polled::default() })
+        Ok(Flow { consumer, producer: producer(base)?, parked_topic: None, inflight: VecDeque::new(), max_inflight: 64, poll_errors: 0, last_poll: Instant::now(), paused: None, held: Polled::default(), after_rebalance: Polled::default() })
     }
 
     /// Records the broker refuses for good are parked as pointers on `topic`.
@@ -102,7 +105,7 @@ impl Flow {
                 Some(Ok(record)) => {
                     self.poll_errors = 0;
                     // A record after a rebalance waits until the flow has acted on it.
-                    let next = if self.consumer.context().has_events() { &mut self.held } else { &mut batch };
+                    let next = if self.consumer.context().has_events() { &mut self.after_rebalance } else { &mut batch };
                     match read(&record) {
                         Ok(message) => next.messages.push(message),
                         Err(unreadable) => next.unreadable.push(unreadable),
@@ -139,6 +142,9 @@ impl Flow {
                 self.held.unreadable.retain(|u| ours(&u.message));
             }
         }
+        let after = std::mem::take(&mut self.after_rebalance);
+        self.held.messages.extend(after.messages);
+        self.held.unreadable.extend(after.unreadable);
         events
     }
 
@@ -185,11 +191,15 @@ impl Flow {
         }
         self.last_poll = Instant::now();
         match self.consumer.poll(Duration::ZERO) {
-            // Fetched before the pause: kept for the next batch, in order.
-            Some(Ok(record)) => match read(&record) {
-                Ok(message) => self.held.messages.push(message),
-                Err(unreadable) => self.held.unreadable.push(unreadable),
-            },
+            // Fetched before the pause (or, after a rebalance, for the new assignment):
+            // kept for the next batch, in order.
+            Some(Ok(record)) => {
+                let keep = if self.consumer.context().has_events() { &mut self.after_rebalance } else { &mut self.held };
+                match read(&record) {
+                    Ok(message) => keep.messages.push(message),
+                    Err(unreadable) => keep.unreadable.push(unreadable),
+                }
+            }
             Some(Err(error)) => tracing::warn!("consumer: {error}"),
             None => {}
         }

@@ -12,6 +12,7 @@ use weir::kafka::headers;
 
 #[test]
 fn nothing_is_lost_when_run_is_killed_midway() {
+    let _alone = one_group_test_at_a_time();
     let tansu = Tansu::start();
     let brokers = tansu.brokers.as_str();
     let dir = tempfile::tempdir().unwrap();
@@ -123,6 +124,7 @@ fn nothing_is_lost_when_run_is_killed_midway() {
 /// zero records lost, duplicates counted and reported.
 #[test]
 fn twenty_sigkills_in_a_row_lose_nothing() {
+    let _alone = one_group_test_at_a_time();
     let tansu = Tansu::start();
     let brokers = tansu.brokers.as_str();
     let dir = tempfile::tempdir().unwrap();

@@ -58,6 +58,7 @@ fn sigkill(mut child: Child) {
 /// exactly, while the output holds duplicates (at-least-once), counted apart.
 #[test]
 fn analytics_count_every_record_once_across_sigkills() {
+    let _alone = one_group_test_at_a_time();
     let tansu = Tansu::start();
     let brokers = tansu.brokers.as_str();
     let dir = tempfile::tempdir().unwrap();
@@ -121,6 +122,7 @@ fn analytics_count_every_record_once_across_sigkills() {
 /// partition's latest state: the answer of one process over the same input, exactly.
 #[test]
 fn three_instances_and_a_kill_report_what_one_process_would() {
+    let _alone = one_group_test_at_a_time();
     let tansu = Tansu::start();
     let brokers = tansu.brokers.as_str();
     let dir = tempfile::tempdir().unwrap();

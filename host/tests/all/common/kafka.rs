@@ -30,6 +30,14 @@ pub fn embedded(partitions: i32) -> weir::kafka::embedded::EmbeddedBroker {
     broker
 }
 
+/// For the tests whose timing rests on a consumer group's rebalances after SIGKILLs:
+/// they run one at a time, since two at once on two cores slow each other's group joins
+/// past their waits. Held for the test's length.
+pub fn one_group_test_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static GROUP_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    GROUP_TESTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// tansu, a Kafka-compatible broker, as a separate process on a free loopback port.
 pub struct Tansu {
     child: Child,
