@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::kafka::embedded::EmbeddedBroker;
 use crate::kafka::flow::{self, Outgoing};
 use crate::kafka::{self, generate::Generator, run, topics};
+use crate::ops::Ops;
 use crate::pipeline::Pipeline;
 use crate::plugin::cache::CompileCache;
 use crate::plugin::Runtime;
@@ -42,6 +43,8 @@ pub struct BenchResult {
     pub pipeline_per_s: f64,
     pub passthrough_per_s: f64,
     pub pipeline_ratio: f64,
+    /// The pipeline again with metrics kept and `/metrics` scraped every second.
+    pub pipeline_metrics_per_s: f64,
     pub latency_rate_per_s: f64,
     pub latency_p50_ms: f64,
     pub latency_p99_ms: f64,
@@ -101,8 +104,11 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
 
     crate::say!("embedded broker: {} events through the pipeline and a passthrough ...", options.broker_events);
     let runtime = Runtime::new(CompileCache::new(CompileCache::default_dir()))?;
-    result.pipeline_per_s = through_broker(config, Pipeline::from_config(&runtime, config)?, options.broker_events)?;
-    result.passthrough_per_s = through_broker(config, Pipeline::passthrough(), options.broker_events)?;
+    result.pipeline_per_s = through_broker(config, Pipeline::from_config(&runtime, config)?, options.broker_events, None)?;
+    result.passthrough_per_s = through_broker(config, Pipeline::passthrough(), options.broker_events, None)?;
+    crate::say!("embedded broker: the pipeline again, with metrics scraped every second ...");
+    let ops = Ops::default();
+    result.pipeline_metrics_per_s = through_broker(config, Pipeline::from_config(&runtime, config)?, options.broker_events, Some(&ops))?;
     result.pipeline_ratio = result.pipeline_per_s / result.passthrough_per_s;
 
     crate::say!("latency at {} events/s ...", options.latency_rate);
@@ -125,6 +131,7 @@ weir bench (batch size {batch})
   pipeline via broker        {pipe:>12.0} msg/s
   passthrough via broker     {pass:>12.0} msg/s
   ratio pipeline / pass      {pratio:>12.2}
+  pipeline with /metrics     {metered:>12.0} msg/s   ({metered_ratio:.2} of the pipeline)
   latency p50 / p99          {p50:>8.1} / {p99:.1} ms at {rate:.0} msg/s
   start, cold cache          {cold:>12.0} ms
   start, warm cache          {warm:>12.1} ms
@@ -137,6 +144,8 @@ weir bench (batch size {batch})
             pipe = self.pipeline_per_s,
             pass = self.passthrough_per_s,
             pratio = self.pipeline_ratio,
+            metered = self.pipeline_metrics_per_s,
+            metered_ratio = self.pipeline_metrics_per_s / self.pipeline_per_s,
             p50 = self.latency_p50_ms,
             p99 = self.latency_p99_ms,
             rate = self.latency_rate_per_s,
@@ -293,8 +302,16 @@ fn broker_with_backlog(config: &Config, n: usize) -> anyhow::Result<(EmbeddedBro
     Ok((broker, config))
 }
 
-/// Messages per second from the first batch to the last.
-fn through_broker(config: &Config, mut pipeline: Pipeline, n: usize) -> anyhow::Result<f64> {
+/// Messages per second from the first batch to the last. With `ops`, the pipeline keeps
+/// metrics, served on a local port and scraped every second (Prometheus' default is 15 s).
+fn through_broker(config: &Config, mut pipeline: Pipeline, n: usize, ops: Option<&Ops>) -> anyhow::Result<f64> {
+    let server = match ops {
+        Some(ops) => {
+            pipeline.observe(&ops.metrics);
+            Some(crate::ops::server::serve("127.0.0.1:0", ops.clone())?)
+        }
+        None => None,
+    };
     let (_broker, config) = broker_with_backlog(config, n)?;
     let client = kafka::client_config(&config.kafka.brokers, &config.kafka.properties);
     let stop = AtomicBool::new(false);
@@ -311,8 +328,21 @@ fn through_broker(config: &Config, mut pipeline: Pipeline, n: usize) -> anyhow::
         report_format: Format::Text,
         drain_timeout: Duration::from_secs(60),
         on_batch: Some(&on_batch),
+        ops,
     };
-    run::process_topic(&config, &client, &mut pipeline, &options, None)?;
+    std::thread::scope(|scope| {
+        if let Some(server) = &server {
+            let url = format!("http://{}/metrics", server.addr);
+            scope.spawn(|| {
+                let url = url;
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = ureq::get(&url).call().map(|r| r.into_string());
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            });
+        }
+        run::process_topic(&config, &client, &mut pipeline, &options, None)
+    })?;
     let started = first.lock().unwrap().expect("at least one batch");
     Ok(per_s(n, started.elapsed()))
 }
@@ -332,6 +362,7 @@ fn latency(config: &Config, mut pipeline: Pipeline, rate: f64) -> anyhow::Result
                 report_format: Format::Text,
                 drain_timeout: Duration::from_secs(30),
                 on_batch: None,
+                ops: None,
             };
             run::process_topic(&config, &client, &mut pipeline, &options, None)
         });

@@ -23,6 +23,8 @@ pub struct Config {
     pub registry: RegistryConfig,
     #[serde(default)]
     pub state: StateConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// Where the file was read from; relative paths resolve against its directory.
     #[serde(skip)]
     pub source: PathBuf,
@@ -167,6 +169,14 @@ impl Default for StateConfig {
     fn default() -> Self {
         StateConfig { enabled: true, topic: None, checkpoint_interval_s: 5 }
     }
+}
+
+/// Where `weir run` and `weir repair` serve `/metrics`, `/healthz` and `/readyz`.
+#[derive(Debug, Deserialize, Clone, Default, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// An address such as `0.0.0.0:9100`; `--metrics` overrides it. None: not served.
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Clone)]

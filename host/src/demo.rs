@@ -58,10 +58,11 @@ pub fn demo(mut config: Config, options: &DemoOptions, stop: Arc<AtomicBool>) ->
                 report_format: Format::Text,
                 drain_timeout: Duration::from_secs(10),
                 on_batch: Some(&on_batch),
+                ops: None,
             };
             run::process_topic(&config, &client, &mut pipeline, &options, None)
         });
-        let repair = scope.spawn(|| stream_repair::repair_topic(&config, &client, &mut repairer, &stop_processing, Duration::from_secs(10)));
+        let repair = scope.spawn(|| stream_repair::repair_topic(&config, &client, &mut repairer, &stop_processing, Duration::from_secs(10), None));
 
         while started.elapsed() < options.duration && !stop.load(Ordering::Relaxed) && !runner.is_finished() {
             std::thread::sleep(Duration::from_millis(1000));

@@ -143,6 +143,9 @@ fn restart_only_changes(running: &Config, loaded: &Config) -> Vec<&'static str> 
 fn carry_over(old: &mut Pipeline, next: &mut Pipeline) {
     next.stats = old.stats.clone();
     old.hand_over_partitions(next);
+    if let Some(metrics) = old.metrics() {
+        next.observe(&metrics.clone());
+    }
     let snapshot = old.aggregator().map(|a| a.snapshot());
     if let Some(Err(e)) = &snapshot {
         tracing::warn!("the old aggregator's state could not be read ({e}); the new one starts empty");

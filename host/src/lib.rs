@@ -5,7 +5,8 @@
 //! (generated from WIT) → `plugin` (engine, sandbox, limiter, faults, loading) → `stage`
 //! (one instance of one world, with fault isolation) → `pipeline` / `repair` (the stage
 //! chains, no I/O) → `driver` (the one loop: a `Source`, the plugins, a `Sink`) → `offline`
-//! (files) and `kafka` (topics) as sources and sinks → the CLI (`cmd/` in the binary).
+//! (files) and `kafka` (topics) as sources and sinks → `ops` (metrics, health, their HTTP
+//! server) → the CLI (`cmd/` in the binary).
 
 pub mod bench;
 pub mod bindings;
@@ -17,8 +18,8 @@ pub mod driver;
 pub mod headers;
 pub mod hot_swap;
 pub mod kafka;
-pub mod metrics;
 pub mod offline;
+pub mod ops;
 pub mod pipeline;
 pub mod plugin;
 pub mod plugin_tool;
@@ -30,6 +31,7 @@ pub mod scaffold;
 pub mod secret;
 pub mod stage;
 pub mod state;
+pub mod stats;
 
 use plugin::cache::CompileCache;
 

@@ -72,7 +72,7 @@ pub fn repair(repairer: &mut RepairPipeline, config: &Config, files: &Files) -> 
 /// Files end by themselves: no stop signal, nothing to drain.
 fn to_the_end(config: &Config) -> Flow<'static> {
     static NEVER: AtomicBool = AtomicBool::new(false);
-    Flow { batch_size: config.pipeline.batch_size, stop: &NEVER, drain: Duration::ZERO, checkpoint_every: None }
+    Flow { batch_size: config.pipeline.batch_size, stop: &NEVER, drain: Duration::ZERO, checkpoint_every: None, ops: None }
 }
 
 struct FileIo {

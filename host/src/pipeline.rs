@@ -6,8 +6,10 @@
 use crate::bindings::types::{Message, Violation};
 use crate::config::{Config, StageConfig};
 use crate::plugin::{Fault, FaultKind};
+use crate::ops::Metrics;
 use crate::plugin::Runtime;
-pub use crate::metrics::Stats;
+use sha2::Digest as _;
+pub use crate::stats::Stats;
 use crate::stage::aggregator::Aggregate;
 use crate::stage::transformer::Transform;
 use crate::stage::validator::Validate;
@@ -103,6 +105,8 @@ pub struct Pipeline {
     coverage: Coverage,
     /// Partition states are checkpointed (Kafka with `[state]`), not only kept in memory.
     checkpoints: bool,
+    /// Where dead letters and each stage's batches are recorded, when watched.
+    metrics: Option<Metrics>,
 }
 
 /// Loads one stage's plugin and starts it, with errors naming the config key.
@@ -149,7 +153,7 @@ impl Pipeline {
                 config.source.display()
             );
         }
-        Ok(Pipeline { validate, transforms, aggregate, stats: Stats::default(), coverage: Coverage::default(), checkpoints: false })
+        Ok(Pipeline { validate, transforms, aggregate, stats: Stats::default(), coverage: Coverage::default(), checkpoints: false, metrics: None })
     }
 
     /// No stages: every record passes through unchanged (the benchmark's baseline).
@@ -161,6 +165,7 @@ impl Pipeline {
             stats: Stats::default(),
             coverage: Coverage::default(),
             checkpoints: false,
+            metrics: None,
         }
     }
 
@@ -176,6 +181,24 @@ impl Pipeline {
             false => Vec::new(),
         };
         Ok(crate::report::Report { stats: &self.stats, extra, analytics, partitions })
+    }
+
+    /// Records what each stage does in `metrics` from now on, and which plugin runs where.
+    pub fn observe(&mut self, metrics: &Metrics) {
+        if let Some(stage) = &mut self.validate {
+            observe_stage(stage, metrics);
+        }
+        for stage in &mut self.transforms {
+            observe_stage(stage, metrics);
+        }
+        if let Some(stage) = &mut self.aggregate {
+            observe_stage(stage, metrics);
+        }
+        self.metrics = Some(metrics.clone());
+    }
+
+    pub fn metrics(&self) -> Option<&Metrics> {
+        self.metrics.as_ref()
     }
 
     /// Checkpoint the aggregator's partition states (Kafka); partitions are then held
@@ -355,7 +378,12 @@ impl Pipeline {
         for outcome in &outcomes {
             match outcome {
                 Outcome::Processed(_) => self.stats.processed += 1,
-                Outcome::DeadLetter(..) => self.stats.dead_letters += 1,
+                Outcome::DeadLetter(_, rejection) => {
+                    self.stats.dead_letters += 1;
+                    if let Some(metrics) = &self.metrics {
+                        metrics.dead_letter(&rejection.stage, rejection.kind());
+                    }
+                }
             }
         }
         outcomes
@@ -383,6 +411,16 @@ fn runs_to_fold<'a>(live: &'a Remaining, fold: &'a [bool]) -> impl Iterator<Item
         start = end;
         Some(run)
     })
+}
+
+/// Gives `stage` its meter, labelled with its plugin's name and digest.
+pub(crate) fn observe_stage<K: Kind>(stage: &mut Stage<K>, metrics: &Metrics) {
+    let path = stage.plugin_path();
+    let sha256 = std::fs::read(path).map(|wasm| hex::encode(sha2::Sha256::digest(wasm))).unwrap_or_default();
+    // An aggregator's faults are counted, but its records are delivered, never dead letters.
+    let rejects = K::WORLD != crate::plugin::World::Aggregator;
+    let meter = metrics.stage(stage.name(), &plugin_name(path), &sha256, rejects);
+    stage.observe(meter);
 }
 
 fn stage_drop(stage: Option<&mut Stage<Aggregate>>, key: &PartitionKey) -> Result<(), crate::plugin::PluginError> {

@@ -43,6 +43,14 @@ impl RepairPipeline {
         })
     }
 
+    /// Records what each stage does in `metrics` from now on.
+    pub fn observe(&mut self, metrics: &crate::ops::Metrics) {
+        crate::pipeline::observe_stage(&mut self.repair, metrics);
+        if let Some(validate) = &mut self.validate {
+            crate::pipeline::observe_stage(validate, metrics);
+        }
+    }
+
     /// Repairs a batch. Violations that are not known are found by validating first.
     pub fn repair(&mut self, batch: Vec<(Message, Option<Vec<Violation>>)>) -> Vec<Repaired> {
         let unknown: Vec<Message> =

@@ -2,7 +2,7 @@
 //! rendered as text with bar charts for people, or as JSON for machines.
 
 use crate::bindings::aggregator::exports::weir::plugin::aggregate::Report as Analytics;
-use crate::metrics::Stats;
+use crate::stats::Stats;
 use serde_json::{json, Value};
 use std::fmt::Write;
 

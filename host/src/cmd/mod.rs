@@ -20,6 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use weir::config::Config;
 use weir::kafka;
+use weir::ops::server::Server;
+use weir::ops::Ops;
 use weir::plugin::Runtime;
 
 /// `--brokers` / `WEIR_BROKERS`, shared by every command that talks to Kafka.
@@ -28,6 +30,15 @@ pub struct Brokers {
     /// Kafka bootstrap servers; default: `kafka.brokers` in the config.
     #[arg(long = "brokers", env = "WEIR_BROKERS")]
     pub brokers: Option<String>,
+}
+
+/// `--metrics ADDR`, for the long-running commands.
+#[derive(clap::Args)]
+pub struct Serve {
+    /// Serve Prometheus metrics at http://ADDR/metrics, and /healthz and /readyz
+    /// (e.g. 0.0.0.0:9100); default: `[metrics] listen` in the config, else not served.
+    #[arg(long = "metrics", value_name = "ADDR")]
+    pub metrics: Option<String>,
 }
 
 /// What a command works with: the loaded config, and on demand the plugin runtime, a
@@ -67,6 +78,17 @@ impl Context {
         let mut client = kafka::client_config(&self.config.kafka.brokers, &self.config.kafka.properties);
         kafka::security::apply(&mut client, &self.config)?;
         Ok(client)
+    }
+
+    /// Metrics and health for a flow, served when `--metrics` or `[metrics] listen` asks;
+    /// the server stops when the returned handle is dropped.
+    pub fn serve(&self, serve: &Serve) -> anyhow::Result<(Ops, Option<Server>)> {
+        let ops = Ops::default();
+        let server = match serve.metrics.as_ref().or(self.config.metrics.listen.as_ref()) {
+            Some(addr) => Some(weir::ops::server::serve(addr, ops.clone())?),
+            None => None,
+        };
+        Ok((ops, server))
     }
 
     pub fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {

@@ -1,6 +1,6 @@
 //! `weir repair`: dead letters back to the input topic (or parked), or a dead-letter file.
 
-use super::{Brokers, Context};
+use super::{Brokers, Context, Serve};
 use std::path::PathBuf;
 use std::time::Duration;
 use weir::kafka::stream_repair;
@@ -21,6 +21,8 @@ pub struct Repair {
     /// Records that could not be repaired, with the reason (default: stderr).
     #[arg(long)]
     unrepairable: Option<PathBuf>,
+    #[command(flatten)]
+    serve: Serve,
 }
 
 impl Repair {
@@ -34,9 +36,13 @@ impl Repair {
             weir::say!("repaired {} · unrepairable {}", stats.repaired, stats.parked);
             return Ok(());
         }
+        let (ops, _server) = context.serve(&self.serve)?;
+        repairer.observe(&ops.metrics);
+        ops.health.plugins_loaded();
         let client = context.kafka()?;
+        ops.health.broker_up(true);
         let stop = Context::stop_on_signals_and_hangup()?;
-        let stats = stream_repair::repair_topic(&context.config, &client, &mut repairer, &stop, Duration::from_secs(30))?;
+        let stats = stream_repair::repair_topic(&context.config, &client, &mut repairer, &stop, Duration::from_secs(30), Some(&ops))?;
         weir::say!("dead letters in {} · repaired {} · parked {}", stats.dead_letters_in, stats.repaired, stats.parked);
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! `weir run`: the input topic through the stages to the output and dead-letter topics.
 
-use super::{Brokers, Context};
+use super::{Brokers, Context, Serve};
 use std::path::PathBuf;
 use std::time::Duration;
 use weir::hot_swap::HotSwap;
@@ -19,14 +19,21 @@ pub struct Run {
     report_every: Option<Duration>,
     #[arg(long, value_enum, default_value = "text")]
     report: Format,
+    #[command(flatten)]
+    serve: Serve,
 }
 
 impl Run {
     pub fn run(self) -> anyhow::Result<()> {
         let context = Context::with_brokers(&self.config, &self.brokers)?;
+        // Served from the start: /readyz says what is not ready yet while plugins load.
+        let (ops, _server) = context.serve(&self.serve)?;
         let runtime = context.runtime()?;
         let mut pipeline = Pipeline::from_config(&runtime, &context.config)?;
+        pipeline.observe(&ops.metrics);
+        ops.health.plugins_loaded();
         let client = context.kafka()?;
+        ops.health.broker_up(true);
         let stop = Context::stop_on_signals()?;
         let options = RunOptions {
             stop: &stop,
@@ -34,6 +41,7 @@ impl Run {
             report_format: self.report,
             drain_timeout: Duration::from_secs(30),
             on_batch: None,
+            ops: Some(&ops),
         };
         let hot_swap = HotSwap::new(runtime.clone(), context.config.clone(), HotSwap::on_sighup()?);
         match run::process_topic(&context.config, &client, &mut pipeline, &options, Some(hot_swap)) {

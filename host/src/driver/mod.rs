@@ -11,9 +11,11 @@ pub mod process;
 pub mod repair;
 
 use crate::bindings::types::Message;
+use crate::ops::{Health, Ops};
 use crate::state::{PartitionSnapshot, StateChange};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Tasks handed to the plugin thread and not yet back.
@@ -99,6 +101,8 @@ pub struct Flow<'a> {
     pub drain: Duration,
     /// How often the partition states are checkpointed (`None`: they are not).
     pub checkpoint_every: Option<Duration>,
+    /// Where the loop reports its health and in-flight batches, when it is watched.
+    pub ops: Option<&'a Ops>,
 }
 
 /// Runs `work` over every batch of `io` until the source ends or `stop` is raised, then
@@ -121,19 +125,30 @@ pub(crate) fn drive_batches<T: Send, IO: Source + Sink<T>>(
     let (to_plugins, tasks) = mpsc::sync_channel::<Task>(IN_PROCESSING);
     let (to_io, done) = mpsc::channel::<anyhow::Result<Done<T>>>();
     std::thread::scope(|scope| {
+        let health = flow.ops.map(|ops| ops.health.clone());
         let plugins = scope.spawn(move || {
+            // Marks the thread dead for `/healthz` if it ends in an error or a panic.
+            let mut watch = PluginThreadWatch { health, died: Some("it panicked".to_string()) };
             for task in tasks {
                 let result = work(task);
+                if let Err(e) = &result {
+                    watch.died = Some(format!("{e:#}"));
+                }
                 let failed = result.is_err();
                 if to_io.send(result).is_err() || failed {
-                    break;
+                    return;
                 }
             }
+            watch.died = None;
         });
         let io_result = (|| -> anyhow::Result<()> {
             let (mut in_processing, mut ended) = (0usize, false);
             let mut last_checkpoint = Instant::now();
             loop {
+                if let Some(ops) = flow.ops {
+                    ops.health.io_turned();
+                    ops.metrics.inflight_batches.set(in_processing as i64);
+                }
                 let stopping = ended || flow.stop.load(Ordering::Relaxed);
                 if !stopping && in_processing < IN_PROCESSING {
                     // Checkpoints are due by time, busy or idle.
@@ -203,4 +218,18 @@ fn settle<T, IO: Sink<T>>(io: &mut IO, done: Done<T>) -> anyhow::Result<()> {
         io.publish(&report)?;
     }
     Ok(())
+}
+
+/// Tells `Health` when the plugin thread dies: set `died` to why, cleared on a clean end.
+struct PluginThreadWatch {
+    health: Option<Arc<Health>>,
+    died: Option<String>,
+}
+
+impl Drop for PluginThreadWatch {
+    fn drop(&mut self) {
+        if let (Some(health), Some(died)) = (&self.health, self.died.take()) {
+            health.plugin_thread_died(died);
+        }
+    }
 }

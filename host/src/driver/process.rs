@@ -5,7 +5,7 @@ use super::{Done, Flow, Sink, Source, Task};
 use crate::bindings::types::Message;
 use crate::breaker::Breaker;
 use crate::hot_swap::HotSwap;
-use crate::metrics::Stats;
+use crate::stats::Stats;
 use crate::pipeline::{Outcome, Pipeline};
 use crate::report::Format;
 use std::sync::atomic::{AtomicBool, Ordering};

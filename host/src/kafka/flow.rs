@@ -10,7 +10,8 @@ pub use super::consumed::{owned, positions, read, Polled, Positions, Unreadable}
 use super::group::{GroupContext, Rebalanced, StateTopic};
 use super::park;
 pub use super::produce::{detached_ticket, produce, producer, wait_for, Acks, Origin, Outgoing, Refused, Ticket};
-use super::produce::{defaults, try_produce};
+use super::produce::{defaults, producer_with, try_produce};
+use crate::ops::Ops;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -54,7 +55,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(1);
 impl Flow {
     /// Joins `group` on `topic`. Offsets are committed only as `settle` stores them.
     /// With `state`, assigned partitions resume where their checkpointed states allow.
-    pub fn new(base: &ClientConfig, group: &str, topic: &str, state: Option<StateTopic>) -> anyhow::Result<Flow> {
+    pub fn new(base: &ClientConfig, group: &str, topic: &str, state: Option<StateTopic>, ops: Option<&Ops>) -> anyhow::Result<Flow> {
         let mut config = base.clone();
         config
             .set("group.id", group)
@@ -74,9 +75,12 @@ impl Flow {
                 ("heartbeat.interval.ms", "1000"),
             ],
         );
-        let consumer: BaseConsumer<GroupContext> = config.create_with_context(GroupContext::new(state))?;
+        if ops.is_some() {
+            defaults(&mut config, &[("statistics.interval.ms", crate::ops::statistics::INTERVAL_MS)]);
+        }
+        let consumer: BaseConsumer<GroupContext> = config.create_with_context(GroupContext::new(state, ops.cloned()))?;
         consumer.subscribe(&[topic])?;
-        Ok(Flow { consumer, producer: producer(base)?, parked_topic: None, inflight: VecDeque::new(), max_inflight: 64, poll_errors: 0, last_poll: Instant::now(), paused: None, held: Polled::default(), after_rebalance: Polled::default() })
+        Ok(Flow { consumer, producer: producer_with(base, ops.map(|ops| ops.metrics.clone()))?, parked_topic: None, inflight: VecDeque::new(), max_inflight: 64, poll_errors: 0, last_poll: Instant::now(), paused: None, held: Polled::default(), after_rebalance: Polled::default() })
     }
 
     /// Records the broker refuses for good are parked as pointers on `topic`.

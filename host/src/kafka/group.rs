@@ -7,7 +7,9 @@
 //! (`replay_until`): their outputs were acknowledged before.
 
 use super::changelog;
+use crate::ops::Ops;
 use crate::state::{PartitionKey, Restore, StateChange};
+use rdkafka::statistics::Statistics;
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
@@ -50,11 +52,13 @@ impl Rebalanced {
 pub struct GroupContext {
     state: Option<StateTopic>,
     events: Mutex<Vec<Rebalanced>>,
+    /// Lag and broker state from librdkafka's statistics; joined on the first assignment.
+    ops: Option<Ops>,
 }
 
 impl GroupContext {
-    pub fn new(state: Option<StateTopic>) -> GroupContext {
-        GroupContext { state, events: Mutex::new(Vec::new()) }
+    pub fn new(state: Option<StateTopic>, ops: Option<Ops>) -> GroupContext {
+        GroupContext { state, events: Mutex::new(Vec::new()), ops }
     }
 
     pub fn take_events(&self) -> Vec<Rebalanced> {
@@ -126,7 +130,13 @@ fn start(covered: Option<i64>, commit: Option<i64>) -> Option<Offset> {
     }
 }
 
-impl ClientContext for GroupContext {}
+impl ClientContext for GroupContext {
+    fn stats(&self, statistics: Statistics) {
+        if let Some(ops) = &self.ops {
+            crate::ops::statistics::consumer(ops, &statistics);
+        }
+    }
+}
 
 impl ConsumerContext for GroupContext {
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
@@ -135,6 +145,9 @@ impl ConsumerContext for GroupContext {
         let keys = || tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect::<Vec<_>>();
         let result = match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                if let Some(ops) = &self.ops {
+                    ops.health.group_joined(true);
+                }
                 if let Some(state) = &self.state {
                     let event = self.prepare_retrying(state, consumer, tpl).unwrap_or_else(|e| {
                         Rebalanced::Failed(format!("cannot read the partition states from {}: {e:#}", state.topic))

@@ -12,8 +12,10 @@ use crate::config::Config;
 use crate::driver::repair::RepairRoute;
 use crate::driver::{Poll, Sink, Source};
 use crate::pipeline::{root_violation, Outcome, Rejection};
+use crate::ops::{Metrics, Ops};
 use crate::state::{PartitionKey, PartitionSnapshot};
 use rdkafka::config::ClientConfig;
+use rdkafka::producer::Producer as _;
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -33,6 +35,7 @@ pub struct KafkaIo<'a> {
     /// Per partition, the committed offset records before which are replayed into the
     /// aggregator's state but not produced (they were, before).
     replay_until: Vec<(PartitionKey, i64)>,
+    ops: Option<Ops>,
 }
 
 impl<'a> KafkaIo<'a> {
@@ -44,9 +47,10 @@ impl<'a> KafkaIo<'a> {
         topic: &str,
         state_topic: Option<String>,
         stop: &'a AtomicBool,
+        ops: Option<&Ops>,
     ) -> anyhow::Result<KafkaIo<'a>> {
         let state = state_topic.clone().map(|topic| StateTopic { client: client.clone(), topic });
-        let flow = Flow::new(client, group, topic, state)?.park_refused_to(&config.kafka.parked_topic);
+        let flow = Flow::new(client, group, topic, state, ops)?.park_refused_to(&config.kafka.parked_topic);
         Ok(KafkaIo {
             config,
             stop,
@@ -55,6 +59,7 @@ impl<'a> KafkaIo<'a> {
             state_topic,
             rebalanced: VecDeque::new(),
             replay_until: Vec::new(),
+            ops: ops.cloned(),
         })
     }
 
@@ -74,6 +79,17 @@ impl<'a> KafkaIo<'a> {
     /// Whether a record is only replayed into the state: its outputs were produced before.
     fn replayed(&self, topic: &str, partition: i32, offset: i64) -> bool {
         self.replay_until.iter().any(|((t, p), until)| *p == partition && offset < *until && t == topic)
+    }
+
+    /// Nothing came back from the plugins: settle acknowledgements, stay in the group.
+    fn idle_flow(&mut self) -> anyhow::Result<()> {
+        let queued = self.ops.as_ref().map(|ops| ops.metrics.producer_queue.clone());
+        let flow = self.flow()?;
+        flow.settle()?;
+        if let Some(queued) = queued {
+            queued.set(flow.producer().in_flight_count() as i64);
+        }
+        flow.keep_alive()
     }
 
     fn flow(&mut self) -> anyhow::Result<&mut Flow> {
@@ -116,6 +132,9 @@ impl Source for KafkaIo<'_> {
                 Some(change) => Poll::State(change),
                 None => Poll::Idle,
             });
+        }
+        if let Some(ops) = &self.ops {
+            count_consumed(&ops.metrics, &polled);
         }
         self.polled.push_back((polled.positions(), polled.unreadable));
         Ok(Poll::Batch(polled.messages))
@@ -183,9 +202,7 @@ impl Sink<Outcome> for KafkaIo<'_> {
     }
 
     fn idle(&mut self) -> anyhow::Result<()> {
-        let flow = self.flow()?;
-        flow.settle()?;
-        flow.keep_alive()
+        self.idle_flow()
     }
 
     fn finish(&mut self, drain: Duration) -> anyhow::Result<()> {
@@ -217,9 +234,7 @@ impl Sink<RepairRoute> for KafkaIo<'_> {
     }
 
     fn idle(&mut self) -> anyhow::Result<()> {
-        let flow = self.flow()?;
-        flow.settle()?;
-        flow.keep_alive()
+        self.idle_flow()
     }
 
     fn finish(&mut self, drain: Duration) -> anyhow::Result<()> {
@@ -233,4 +248,24 @@ fn as_it_came(topic: &str, unreadable: Unreadable, headers: Vec<crate::bindings:
     let Unreadable { message, raw_headers, .. } = unreadable;
     let origin = Origin::of(&message);
     Outgoing { raw_headers: Some(raw_headers), ..Outgoing::new(topic, message.key, message.value, headers).from(origin) }
+}
+
+/// Records read, per topic (a batch is nearly always of one topic).
+fn count_consumed(metrics: &Metrics, polled: &flow::Polled) {
+    let topics = polled.messages.iter().map(|m| m.topic.as_str()).chain(polled.unreadable.iter().map(|u| u.message.topic.as_str()));
+    let mut run: Option<(&str, usize)> = None;
+    for topic in topics {
+        match run {
+            Some((current, n)) if current == topic => run = Some((current, n + 1)),
+            _ => {
+                if let Some((current, n)) = run {
+                    metrics.consumed(current, n);
+                }
+                run = Some((topic, 1));
+            }
+        }
+    }
+    if let Some((current, n)) = run {
+        metrics.consumed(current, n);
+    }
 }

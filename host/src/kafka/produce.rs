@@ -2,6 +2,7 @@
 //! counts what the broker has acknowledged and collects what it refused for good.
 
 use crate::bindings::types::{Header, Message};
+use crate::ops::Metrics;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Message as _, OwnedHeaders};
@@ -79,8 +80,12 @@ pub struct Delivery {
     pointer: bool,
 }
 
-/// Counts acknowledgements as librdkafka reports them.
-pub struct Acks;
+/// Counts acknowledgements as librdkafka reports them (and, with metrics, each record
+/// delivered to its topic).
+#[derive(Default)]
+pub struct Acks {
+    metrics: Option<Metrics>,
+}
 
 impl ClientContext for Acks {}
 
@@ -99,6 +104,9 @@ impl ProducerContext for Acks {
                 delivery.ticket.refused.lock().unwrap().push(refused);
             }
         }
+        if let (Ok(message), Some(metrics)) = (result, &self.metrics) {
+            metrics.produced(message.topic());
+        }
         delivery.ticket.outstanding.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -106,10 +114,15 @@ impl ProducerContext for Acks {
 /// A producer whose records are retried by librdkafka until delivered (no timeout):
 /// a broker that goes away is waited for, not given up on.
 pub fn producer(base: &ClientConfig) -> anyhow::Result<ThreadedProducer<Acks>> {
+    producer_with(base, None)
+}
+
+/// A `producer` counting what it delivers in `metrics`.
+pub fn producer_with(base: &ClientConfig, metrics: Option<Metrics>) -> anyhow::Result<ThreadedProducer<Acks>> {
     let mut config = base.clone();
     config.set("enable.idempotence", "true").set("message.timeout.ms", "0");
     defaults(&mut config, &[("linger.ms", "5"), ("compression.type", "lz4"), ("queue.buffering.max.messages", "1000000")]);
-    Ok(config.create_with_context(Acks)?)
+    Ok(config.create_with_context(Acks { metrics })?)
 }
 
 /// weir's choices for settings the user may tune: `[kafka.properties]` (already in

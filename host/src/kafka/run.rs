@@ -5,7 +5,8 @@ use crate::config::Config;
 use crate::driver::process::{self, FinalReport, OnTrip};
 use crate::driver::Flow;
 use crate::hot_swap::HotSwap;
-use crate::metrics::Stats;
+use crate::ops::Ops;
+use crate::stats::Stats;
 use crate::pipeline::Pipeline;
 use crate::report::Format;
 use rdkafka::config::ClientConfig;
@@ -21,6 +22,8 @@ pub struct RunOptions<'a> {
     pub drain_timeout: Duration,
     /// Called after every batch, e.g. to show progress.
     pub on_batch: Option<&'a (dyn Fn(&Stats) + Sync)>,
+    /// Metrics and health to keep, for `/metrics`, `/healthz` and `/readyz`.
+    pub ops: Option<&'a Ops>,
 }
 
 /// Runs until stopped; returns the final report (also published to the analytics topic).
@@ -37,13 +40,14 @@ pub fn process_topic(
         super::topics::ensure_state_topic(config, client)?;
         pipeline.keep_partition_states();
     }
-    let mut io = KafkaIo::new(config, client, &kafka.group_id, &kafka.input_topic, state_topic.clone(), options.stop)?;
+    let mut io = KafkaIo::new(config, client, &kafka.group_id, &kafka.input_topic, state_topic.clone(), options.stop, options.ops)?;
     tracing::info!(input = kafka.input_topic, output = kafka.output_topic, dead_letters = kafka.dead_letter_topic, "running");
     let flow = Flow {
         batch_size: config.pipeline.batch_size,
         stop: options.stop,
         drain: options.drain_timeout,
         checkpoint_every: state_topic.is_some().then(|| Duration::from_secs(config.state.checkpoint_interval_s)),
+        ops: options.ops,
     };
     let cooldown = Duration::from_secs(config.pipeline.fault_cooldown_s.max(1));
     let process = process::Options {

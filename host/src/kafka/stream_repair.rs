@@ -4,6 +4,7 @@ use super::io::KafkaIo;
 use crate::config::Config;
 pub use crate::driver::repair::RepairStats;
 use crate::driver::Flow;
+use crate::ops::Ops;
 use crate::repair::RepairPipeline;
 use rdkafka::config::ClientConfig;
 use std::sync::atomic::AtomicBool;
@@ -15,10 +16,11 @@ pub fn repair_topic(
     repairer: &mut RepairPipeline,
     stop: &AtomicBool,
     drain_timeout: Duration,
+    ops: Option<&Ops>,
 ) -> anyhow::Result<RepairStats> {
     let kafka = &config.kafka;
-    let mut io = KafkaIo::new(config, client, &format!("{}-repair", kafka.group_id), &kafka.dead_letter_topic, None, stop)?;
+    let mut io = KafkaIo::new(config, client, &format!("{}-repair", kafka.group_id), &kafka.dead_letter_topic, None, stop, ops)?;
     tracing::info!(dead_letters = kafka.dead_letter_topic, back_to = kafka.input_topic, parked = kafka.parked_topic, "repairing");
-    let flow = Flow { batch_size: config.pipeline.batch_size, stop, drain: drain_timeout, checkpoint_every: None };
+    let flow = Flow { batch_size: config.pipeline.batch_size, stop, drain: drain_timeout, checkpoint_every: None, ops };
     crate::driver::repair::drive(&mut io, repairer, &flow)
 }

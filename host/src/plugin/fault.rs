@@ -24,6 +24,9 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
+    pub const ALL: [FaultKind; 6] =
+        [FaultKind::Trap, FaultKind::Cpu, FaultKind::Memory, FaultKind::Contract, FaultKind::Oversize, FaultKind::Instantiate];
+
     pub fn as_str(self) -> &'static str {
         match self {
             FaultKind::Trap => "trap",

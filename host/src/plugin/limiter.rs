@@ -49,6 +49,11 @@ impl Limiter {
     pub fn new(limits: &Limits) -> Limiter {
         Limiter { memory_bytes: limits.memory_bytes(), used_bytes: 0 }
     }
+
+    /// Bytes of linear memory the instance has now.
+    pub fn used_bytes(&self) -> usize {
+        self.used_bytes
+    }
 }
 
 impl wasmtime::ResourceLimiter for Limiter {

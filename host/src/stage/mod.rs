@@ -10,6 +10,7 @@ pub mod repairer;
 pub mod transformer;
 pub mod validator;
 
+use crate::ops::metrics::StageMeter;
 use crate::plugin::{Fault, FaultKind, PluginError};
 use crate::plugin::limits::Limits;
 use crate::plugin::returned;
@@ -86,6 +87,8 @@ pub struct Stage<K: Kind> {
     folded_since_save: Vec<Vec<K::Input>>,
     /// Times saved state could not be saved or put back: losses, reported.
     lost_states: u64,
+    /// Where each batch is recorded, when the stage is watched (`observe`).
+    meter: Option<StageMeter>,
 }
 
 impl<K: Kind> Stage<K> {
@@ -109,6 +112,7 @@ impl<K: Kind> Stage<K> {
             saved: None,
             folded_since_save: Vec::new(),
             lost_states: 0,
+            meter: None,
         };
         stage.live = Some(stage.instantiate()?);
         Ok(stage)
@@ -128,6 +132,16 @@ impl<K: Kind> Stage<K> {
 
     pub fn restarts(&self) -> u64 {
         self.restarts
+    }
+
+    /// Records every batch from now on in `meter`.
+    pub fn observe(&mut self, meter: StageMeter) {
+        self.meter = Some(meter);
+    }
+
+    /// Linear memory of the live instance (0 between a failure and the next instance).
+    pub fn memory_bytes(&self) -> usize {
+        self.live.as_ref().map_or(0, |live| live.store.data().limits.used_bytes())
     }
 
     /// Times the stage's state (an aggregator's) was lost with a failed instance since
@@ -182,6 +196,20 @@ impl<K: Kind> Stage<K> {
     /// One result per input, in order. Never fails as a whole: faults are per record.
     /// Values over the stage's size limit fail without reaching the plugin.
     pub fn run(&mut self, batch: &[K::Input]) -> Vec<Result<K::Output, Fault>>
+    where
+        K::Input: Clone,
+    {
+        let started = std::time::Instant::now();
+        let results = self.run_unmetered(batch);
+        if let Some(mut meter) = self.meter.take() {
+            let faults = results.iter().filter_map(|r| r.as_ref().err().map(|f| f.kind));
+            meter.batch(started.elapsed(), batch.len(), faults, self.restarts, self.memory_bytes());
+            self.meter = Some(meter);
+        }
+        results
+    }
+
+    fn run_unmetered(&mut self, batch: &[K::Input]) -> Vec<Result<K::Output, Fault>>
     where
         K::Input: Clone,
     {

@@ -1,8 +1,8 @@
-//! Counts a pipeline keeps while it runs, for reports (and, later, exported metrics).
+//! Counts a pipeline keeps while it runs, for its reports.
 
 use serde::Serialize;
 
-/// Counts since start, for reports and metrics.
+/// Counts since start, for reports.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Stats {
     pub records_in: u64,
