@@ -56,6 +56,8 @@ enum Command {
     Bench(cmd::bench::Bench),
     /// Check a config and load every plugin it names, without running anything.
     Check(cmd::check::Check),
+    /// Ask a running weir's /healthz (or /readyz): the container health check.
+    Health(cmd::health::Health),
     /// Look at or try a single plugin.
     Plugin {
         #[command(subcommand)]
@@ -78,6 +80,7 @@ fn main() -> ExitCode {
         Command::Demo(command) => command.run(),
         Command::Bench(command) => command.run(),
         Command::Check(command) => command.run(),
+        Command::Health(command) => command.run(),
         Command::Plugin { command } => command.run(),
     };
     match result {

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod check;
 pub mod demo;
 pub mod generate;
+pub mod health;
 pub mod plugin;
 pub mod process;
 pub mod repair;

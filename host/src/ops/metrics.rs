@@ -60,8 +60,8 @@ fn batch_duration() -> Histogram {
 #[derive(Clone)]
 pub struct Metrics {
     registry: Arc<Registry>,
-    pub consumed: Family<TopicLabels, Counter>,
-    pub produced: Family<TopicLabels, Counter>,
+    consumed: TopicCounters,
+    produced: TopicCounters,
     pub dead_letters: Family<StageKindLabels, Counter>,
     stage_duration: Histograms,
     stage_records: Family<StageLabels, Counter>,
@@ -89,8 +89,8 @@ impl Metrics {
         let mut registry = Registry::default();
         let metrics = Metrics {
             registry: Arc::default(),
-            consumed: Family::default(),
-            produced: Family::default(),
+            consumed: TopicCounters::default(),
+            produced: TopicCounters::default(),
             dead_letters: Family::default(),
             stage_duration: Family::new_with_constructor(batch_duration),
             stage_records: Family::default(),
@@ -107,11 +107,11 @@ impl Metrics {
         };
         let m = &metrics;
         // Counters are registered without `_total`: the encoder adds it.
-        registry.register("weir_records_consumed", "Records read from each input topic", m.consumed.clone());
+        registry.register("weir_records_consumed", "Records read from each input topic", m.consumed.family.clone());
         registry.register(
             "weir_records_produced",
             "Records acknowledged by the broker, by destination topic (outputs, dead letters, repaired, parked)",
-            m.produced.clone(),
+            m.produced.family.clone(),
         );
         registry.register("weir_dead_letters", "Dead letters by the stage that rejected them and why (violation or a fault kind)", m.dead_letters.clone());
         registry.register("weir_stage_duration_seconds", "Time a stage took per batch", m.stage_duration.clone());
@@ -181,11 +181,33 @@ impl Metrics {
 
     /// Counts `n` records read from `topic`.
     pub fn consumed(&self, topic: &str, n: usize) {
-        self.consumed.get_or_create(&TopicLabels { topic: topic.to_string() }).inc_by(n as u64);
+        self.consumed.add(topic, n as u64);
     }
 
+    /// Counts a record the broker acknowledged on `topic` (once per record: no allocation).
     pub fn produced(&self, topic: &str) {
-        self.produced.get_or_create(&TopicLabels { topic: topic.to_string() }).inc();
+        self.produced.add(topic, 1);
+    }
+}
+
+/// A counter per topic, found by name without allocating a label set: a flow reads and
+/// writes a handful of topics, and acknowledgements are counted one by one.
+#[derive(Clone, Default)]
+struct TopicCounters {
+    family: Family<TopicLabels, Counter>,
+    known: Arc<Mutex<Vec<(String, Counter)>>>,
+}
+
+impl TopicCounters {
+    fn add(&self, topic: &str, n: u64) {
+        let mut known = self.known.lock().unwrap();
+        if let Some((_, counter)) = known.iter().find(|(t, _)| t == topic) {
+            counter.inc_by(n);
+            return;
+        }
+        let counter = self.family.get_or_create_owned(&TopicLabels { topic: topic.to_string() });
+        counter.inc_by(n);
+        known.push((topic.to_string(), counter));
     }
 }
 

@@ -30,7 +30,7 @@ fn compose_names_every_service_in_start_order() {
     let c = compose();
     let services = &c["services"];
     let names: Vec<&str> = services.as_mapping().unwrap().keys().map(|k| k.as_str().unwrap()).collect();
-    assert_eq!(names, ["kafka", "schema-registry", "topics", "schemas", "generator", "pipeline", "repair"]);
+    assert_eq!(names, ["kafka", "schema-registry", "topics", "schemas", "generator", "pipeline", "repair", "prometheus", "grafana"]);
 
     let kafka = &services["kafka"];
     assert!(kafka["image"].as_str().unwrap().starts_with("apache/kafka:"));
@@ -56,6 +56,48 @@ fn compose_names_every_service_in_start_order() {
         assert!(depends(&services[weir]).contains(&after_topics), "{weir} waits for the topics");
     }
     assert!(depends(&services["pipeline"]).contains(&("schemas".into(), "service_completed_successfully".into())));
+
+    // The long-running services serve metrics and are healthy when weir says it is ready.
+    for weir in ["pipeline", "repair"] {
+        let s = &services[weir];
+        let command: Vec<&str> = s["command"].as_sequence().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+        assert!(command.windows(2).any(|w| w == ["--metrics", "0.0.0.0:9100"]), "{weir}: {command:?}");
+        let check: Vec<&str> = s["healthcheck"]["test"].as_sequence().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+        assert_eq!(check, ["CMD", "weir", "health", "--ready", "--addr", "127.0.0.1:9100"], "{weir}");
+    }
+}
+
+#[test]
+fn compose_runs_prometheus_and_grafana_with_the_shipped_rules_and_dashboard() {
+    let c = compose();
+    let services = &c["services"];
+    let mounts = |service: &str| -> Vec<String> {
+        services[service]["volumes"].as_sequence().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+    };
+    assert!(mounts("prometheus").contains(&"./deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro".to_string()));
+    let prometheus: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(common::repo().join("deploy/prometheus/prometheus.yml")).unwrap()).unwrap();
+    assert_eq!(prometheus["rule_files"][0], "/etc/prometheus/alerts.yml");
+    let targets = &prometheus["scrape_configs"][0]["static_configs"][0]["targets"];
+    assert_eq!(targets.as_sequence().unwrap().len(), 2);
+    assert!(mounts("grafana").contains(&"./deploy/grafana/weir.json:/var/lib/grafana/dashboards/weir.json:ro".to_string()));
+    // Grafana's provisioned data source is the one every dashboard panel names.
+    let source: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(common::repo().join("deploy/grafana/provisioning/datasources/prometheus.yml")).unwrap(),
+    )
+    .unwrap();
+    let uid = source["datasources"][0]["uid"].as_str().unwrap();
+    assert!(source["datasources"][0]["url"].as_str().unwrap().starts_with("http://prometheus:9090"));
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(common::repo().join("deploy/grafana/weir.json")).unwrap()).unwrap();
+    let panels = dashboard["panels"].as_array().unwrap();
+    let titles: Vec<&str> = panels.iter().map(|p| p["title"].as_str().unwrap()).collect();
+    for wanted in ["Throughput", "lag", "Dead letters", "latency", "faults", "Plugin versions"] {
+        assert!(titles.iter().any(|t| t.contains(wanted)), "no panel for {wanted}: {titles:?}");
+    }
+    for panel in panels {
+        assert_eq!(panel["datasource"]["uid"], uid, "{}", panel["title"]);
+    }
 }
 
 #[test]

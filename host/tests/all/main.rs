@@ -14,6 +14,7 @@ mod hostile_input;
 mod hot_swap;
 mod json_schema_suite;
 mod kafka_embedded;
+mod ops;
 mod plugin_new;
 mod plugins;
 mod poison;

@@ -74,6 +74,7 @@ pub fn message(value: &str) -> weir::bindings::types::Message {
 
 pub mod kafka;
 pub mod tls;
+pub mod tools;
 
 /// The repository's weir.toml with absolute paths, to be written anywhere.
 pub fn absolute_weir_toml() -> String {
