@@ -354,6 +354,11 @@ fn latency(config: &Config, mut pipeline: Pipeline, rate: f64) -> anyhow::Result
     let stop_generating = AtomicBool::new(false);
     let stop_running = AtomicBool::new(false);
     let count = (rate * 3.0) as u64;
+    // Steady state: events start once the group is joined and the partition states are
+    // read, as `/readyz` would say (not after a guessed pause).
+    let ops = Ops::default();
+    ops.health.plugins_loaded();
+    ops.health.broker_up(true);
     std::thread::scope(|scope| -> anyhow::Result<()> {
         let runner = scope.spawn(|| {
             let options = run::RunOptions {
@@ -362,11 +367,15 @@ fn latency(config: &Config, mut pipeline: Pipeline, rate: f64) -> anyhow::Result
                 report_format: Format::Text,
                 drain_timeout: Duration::from_secs(30),
                 on_batch: None,
-                ops: None,
+                ops: Some(&ops),
             };
             run::process_topic(&config, &client, &mut pipeline, &options, None)
         });
-        std::thread::sleep(Duration::from_millis(500)); // let the group form
+        let joining = Instant::now();
+        while ops.health.ready().is_err() && !runner.is_finished() {
+            anyhow::ensure!(joining.elapsed() < Duration::from_secs(60), "the latency run did not join its group within 60 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let options = kafka::generate::GenerateOptions {
             rate,
             count: Some(count),

@@ -26,7 +26,7 @@ pub struct Tail {
     /// Stop when nothing arrives for this long (e.g. 5s).
     #[arg(long, value_parser = super::parse_duration)]
     idle_exit: Option<Duration>,
-    /// Show each record's headers too.
+    /// Show each record's key and headers too.
     #[arg(long)]
     headers: bool,
 }

@@ -145,9 +145,6 @@ impl ConsumerContext for GroupContext {
         let keys = || tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect::<Vec<_>>();
         let result = match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                if let Some(ops) = &self.ops {
-                    ops.health.group_joined(true);
-                }
                 if let Some(state) = &self.state {
                     let event = self.prepare_retrying(state, consumer, tpl).unwrap_or_else(|e| {
                         Rebalanced::Failed(format!("cannot read the partition states from {}: {e:#}", state.topic))
@@ -167,8 +164,15 @@ impl ConsumerContext for GroupContext {
                 consumer.unassign()
             }
         };
-        if let Err(e) = result {
-            tracing::warn!("consumer group rebalance: {e}");
+        match result {
+            Err(e) => tracing::warn!("consumer group rebalance: {e}"),
+            // Joined once partitions are assigned and their states read: ready to work.
+            Ok(()) if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                if let Some(ops) = &self.ops {
+                    ops.health.group_joined(true);
+                }
+            }
+            Ok(()) => {}
         }
     }
 }

@@ -114,6 +114,9 @@ fn show(
         }
     }
     if show_headers {
+        if let Some(key) = &record.key {
+            writeln!(out, "         key: {}", String::from_utf8_lossy(key))?;
+        }
         for h in &record.headers {
             writeln!(out, "         {}: {}", h.key, String::from_utf8_lossy(&h.value))?;
         }
