@@ -22,6 +22,9 @@ fn main() {
     }
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
     println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
+    // The SDK every plugin links, and the workspace's `wasm` profile.
+    println!("cargo:rerun-if-changed={}", root.join("sdk").display());
+    println!("cargo:rerun-if-changed={}", root.join("Cargo.toml").display());
 
     let shipped = rust_plugins(&root.join("plugins"));
     // Misbehaving plugins for the tests; built alongside, never shipped.
@@ -44,6 +47,8 @@ fn main() {
     for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "RUSTC_WORKSPACE_WRAPPER", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET"] {
         cargo.env_remove(var);
     }
+    // 128-bit SIMD: Cranelift compiles it well, and memchr and serde_json's scanning use it.
+    cargo.env("CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS", "-C target-feature=+simd128");
     match cargo.status() {
         Ok(status) if status.success() => {}
         Ok(_) => fail("building the plugins for wasm32-wasip2 failed; the compiler's errors are above"),

@@ -25,6 +25,7 @@
 //! does something when compiling for `wasm32`.
 
 mod error;
+pub mod json;
 pub mod log;
 mod slot;
 

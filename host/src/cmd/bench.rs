@@ -1,8 +1,8 @@
 //! `weir bench`: throughput, latency, start-up and memory, each against its own baseline.
 
-use super::Context;
+use super::{Brokers, Context};
 use std::path::PathBuf;
-use weir::bench::BenchOptions;
+use weir::bench::{BenchOptions, ClusterOptions};
 
 #[derive(clap::Args)]
 pub struct Bench {
@@ -17,20 +17,49 @@ pub struct Bench {
     /// Input rate for the latency measurement, events per second.
     #[arg(long, default_value_t = 5_000.0)]
     latency_rate: f64,
+    /// Also run `weir run` processes on the config's brokers (or --brokers): one, then two
+    /// in a group, on fresh topics named weir-bench-*.
+    #[arg(long)]
+    cluster: bool,
+    #[command(flatten)]
+    brokers: Brokers,
+    /// Events for each --cluster run.
+    #[arg(long, default_value_t = 300_000)]
+    cluster_events: usize,
     /// Print the result as JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Rewrite this README's generated performance section with the result.
+    #[arg(long, value_name = "README")]
+    readme: Option<PathBuf>,
 }
 
 impl Bench {
     pub fn run(self) -> anyhow::Result<()> {
-        let context = Context::load(&self.config)?;
-        let options = BenchOptions { chain_events: self.events, broker_events: self.broker_events, latency_rate: self.latency_rate };
+        let context = Context::with_brokers(&self.config, &self.brokers)?;
+        // Before the run, not after minutes of it: the README must have the section.
+        let readme = match &self.readme {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+                weir::bench::render::section(&text)?;
+                Some((path, text))
+            }
+            None => None,
+        };
+        let cluster = match self.cluster {
+            true => Some(ClusterOptions { config_path: self.config.clone(), client: context.kafka()?, events: self.cluster_events }),
+            false => None,
+        };
+        let options = BenchOptions { chain_events: self.events, broker_events: self.broker_events, latency_rate: self.latency_rate, cluster };
         let result = weir::bench::bench(&context.config, &options)?;
         if self.json {
             println!("{}", serde_json::to_string_pretty(&result)?);
         } else {
             println!("{}", result.table());
+        }
+        if let Some((path, text)) = readme {
+            std::fs::write(path, weir::bench::render::update_readme(&text, &result)?)?;
+            weir::say!("wrote the bench section of {}", path.display());
         }
         Ok(())
     }

@@ -157,7 +157,10 @@ pub(crate) fn drive_batches<T: Send, IO: Source + Sink<T>>(
                         last_checkpoint = Instant::now();
                         Some(Task::Checkpoint)
                     } else {
-                        match io.poll(flow.batch_size, Duration::from_millis(20))? {
+                        // With a batch in the plugins, come back within a millisecond to
+                        // send its outputs: latency, not a 20 ms nap on an idle input.
+                        let wait = Duration::from_millis(if in_processing > 0 { 1 } else { 20 });
+                        match io.poll(flow.batch_size, wait)? {
                             Poll::Ended => {
                                 ended = true;
                                 None

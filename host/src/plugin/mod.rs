@@ -122,6 +122,10 @@ fn engine_config() -> Config {
     // CPU budgets: a call that runs past its deadline traps instead of hanging the host.
     config.epoch_interruption(true);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    // `perf record` can name the plugins' functions (a /tmp/perf-PID.map per process).
+    if std::env::var_os("WEIR_PERF_MAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     config
 }
 

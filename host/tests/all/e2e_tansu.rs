@@ -174,3 +174,54 @@ fn twenty_sigkills_in_a_row_lose_nothing() {
     let duplicates = processed.len() - keys.len();
     println!("kill loop on tansu: {kills} SIGKILLs during a stream of 15000 records: 0 lost, {duplicates} duplicates");
 }
+
+/// `weir bench` with every part: the chain (total, per stage, by value and batch size), the
+/// embedded broker, and `--cluster`: `weir run` processes on tansu, one and then two.
+#[test]
+fn bench_measures_every_figure_and_weir_run_on_tansu() {
+    let _alone = one_group_test_at_a_time();
+    let tansu = Tansu::start();
+    let out = run_ok(weir(&tansu.brokers, &[
+        "bench", "--events", "3000", "--broker-events", "3000", "--latency-rate", "1000", "--cluster", "--cluster-events",
+        "3000", "--json",
+    ]));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let positive = |v: &serde_json::Value| v.as_f64().is_some_and(|v| v.is_finite() && v > 0.0);
+    for field in [
+        "chain_wasm_per_s", "chain_native_per_s", "chain_ratio", "pipeline_per_s", "passthrough_per_s",
+        "pipeline_ratio", "pipeline_metrics_per_s", "latency_p99_ms", "start_cold_ms", "start_warm_ms", "peak_memory_mib",
+    ] {
+        assert!(positive(&result[field]), "{field}: {result}");
+    }
+    let ratio = result["chain_wasm_per_s"].as_f64().unwrap() / result["chain_native_per_s"].as_f64().unwrap();
+    assert!((ratio - result["chain_ratio"].as_f64().unwrap()).abs() < 1e-9);
+    let list = |name: &str, key: &str| -> Vec<String> {
+        result[name].as_array().unwrap_or_else(|| panic!("{name}: {result}")).iter().map(|row| {
+            for cost in ["wasm_us", "native_us"] {
+                assert!(row.get(cost).is_none_or(positive), "{name}.{cost}: {row}");
+            }
+            row[key].to_string()
+        }).collect()
+    };
+    assert_eq!(list("stages", "stage"), ["\"validate\"", "\"transform\"", "\"aggregate\""]);
+    assert_eq!(list("record_sizes", "value_bytes"), ["250", "2000", "20000"]);
+    assert_eq!(list("batch_sizes", "batch_size"), ["1", "10", "100", "1000"]);
+    let cluster = result["cluster"].as_array().unwrap();
+    assert_eq!(cluster.iter().map(|run| run["members"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 2], "{result}");
+    for run in cluster {
+        assert!(positive(&run["per_s"]) && positive(&run["peak_rss_mib"]) && run["events"] == 3000, "{run}");
+    }
+    // The renamed copies of the config it ran `weir run` with are gone.
+    let left: Vec<_> = std::fs::read_dir(repo()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".weir-bench-")).collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// The README's performance section is what `weir bench --readme` made of the run whose
+/// JSON it carries: a hand-edited figure fails here.
+#[test]
+fn the_readme_performance_section_is_generated_from_one_bench_run() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let result = weir::bench::BenchResult::from_readme(&readme).unwrap();
+    assert_eq!(weir::bench::render::section(&readme).unwrap(), result.markdown().unwrap());
+    assert_eq!(result.cluster.len(), 2, "the README's run includes --cluster on tansu");
+}

@@ -36,7 +36,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Expect)> {
         ("huge timestamp", login("99999999999999"), Dead("transform", "outside years 0..9999")),
         ("fractional timestamp", login("1730244200.5"), Dead("validate", "is not of type \\\"integer\\\"")),
         ("timestamp as string", login("\"1730244200\""), Dead("validate", "is not of type \\\"integer\\\"")),
-        ("escaped unicode", format!("{{{LOGIN},\"timestamp\":1730244200,\"note\":\"\\u00e9\\ud83d\\ude00\"}}").into_bytes(), Out("\"note\":\"é😀\"")),
+        ("escaped unicode", format!("{{{LOGIN},\"timestamp\":1730244200,\"note\":\"\\u00e9\\ud83d\\ude00\"}}").into_bytes(), Out("\"note\":\"\\u00e9\\ud83d\\ude00\"")), // kept byte for byte
         ("extra fields", format!("{{{LOGIN},\"timestamp\":1730244200,\"extra\":{{\"a\":[1]}}}}").into_bytes(), Out(r#""extra":{"a":[1]}"#)),
     ]
 }

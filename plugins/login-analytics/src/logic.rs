@@ -1,7 +1,9 @@
 //! Login analytics state, free of wasm glue so it is unit-tested natively.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
+use std::borrow::Cow;
 use crate::distinct::Distinct;
 use std::collections::{BTreeMap, HashMap};
 use weir_plugin::{Aggregator, Counter, Error, Message, Row};
@@ -104,22 +106,20 @@ const MAX_MINUTES: usize = 7 * 24 * 60;
 
 impl Analytics {
     pub fn update(&mut self, value: &[u8]) {
-        let Ok(Value::Object(login)) = serde_json::from_slice::<Value>(value) else {
+        // Only the six fields counted are read, borrowed from the value.
+        let Ok([device_type, locale, app_version, user_id, device_id, timestamp]) =
+            weir_plugin::json::fields(value, ["device_type", "locale", "app_version", "user_id", "device_id", "timestamp"])
+        else {
             self.unreadable += 1;
             return;
         };
         self.total += 1;
-        let text = |field: &str| match login.get(field) {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Null) | None => MISSING.to_string(),
-            Some(other) => other.to_string(),
-        };
-        count(&mut self.device_types, text("device_type"), 1);
-        count(&mut self.locales, text("locale"), 1);
-        count(&mut self.app_versions, text("app_version"), 1);
-        self.users.insert(&text("user_id"));
-        self.devices.insert(&text("device_id"));
-        if let Some(minute) = login.get("timestamp").and_then(minute_of) {
+        count(&mut self.device_types, &label(device_type), 1);
+        count(&mut self.locales, &label(locale), 1);
+        count(&mut self.app_versions, &label(app_version), 1);
+        self.users.insert(&label(user_id));
+        self.devices.insert(&label(device_id));
+        if let Some(minute) = timestamp.and_then(minute_of) {
             *self.per_minute.entry(minute).or_default() += 1;
             self.forget_old_minutes();
         }
@@ -221,15 +221,33 @@ impl From<Report> for weir_plugin::Report {
 
 fn add_counts(into: &mut HashMap<String, u64>, from: HashMap<String, u64>) {
     for (k, n) in from {
-        count(into, k, n);
+        count(into, &k, n);
     }
 }
 
 /// Adds `n` under `label`; past `MAX_LABELS` distinct labels, new ones count as `OTHER`,
-/// so a field full of unique values cannot grow the state without bound.
-fn count(counts: &mut HashMap<String, u64>, label: String, n: u64) {
-    let label = if counts.len() >= MAX_LABELS && !counts.contains_key(&label) { OTHER.to_string() } else { label };
-    *counts.entry(label).or_default() += n;
+/// so a field full of unique values cannot grow the state without bound. A label seen
+/// before costs no allocation.
+fn count(counts: &mut HashMap<String, u64>, label: &str, n: u64) {
+    if let Some(total) = counts.get_mut(label) {
+        *total += n;
+        return;
+    }
+    let label = if counts.len() >= MAX_LABELS { OTHER } else { label };
+    *counts.entry(label.to_string()).or_default() += n;
+}
+
+/// A field as a label: a string as itself, null or absent as `MISSING`, anything else
+/// as its compact JSON text.
+fn label(raw: Option<&RawValue>) -> Cow<'_, str> {
+    match raw {
+        None => Cow::Borrowed(MISSING),
+        Some(raw) => match weir_plugin::json::as_str(raw) {
+            Some(text) => text,
+            None if raw.get() == "null" => Cow::Borrowed(MISSING),
+            None => Cow::Owned(serde_json::from_str::<Value>(raw.get()).map_or_else(|_| raw.get().to_string(), |v| v.to_string())),
+        },
+    }
 }
 
 /// Highest count first; ties broken by label so reports are deterministic.
@@ -241,11 +259,10 @@ fn table(name: &str, title: &str, counts: &HashMap<String, u64>, limit: usize) -
 }
 
 /// The minute a timestamp falls in: readable "YYYY-MM-DD HH:MM:SS" or epoch seconds.
-fn minute_of(timestamp: &Value) -> Option<String> {
-    match timestamp {
-        Value::String(s) if s.len() >= 16 => Some(s[..16].to_string()),
-        Value::Number(n) => n.as_i64().map(|secs| format!("epoch-minute {}", secs.div_euclid(60))),
-        _ => None,
+fn minute_of(timestamp: &RawValue) -> Option<String> {
+    match weir_plugin::json::as_str(timestamp) {
+        Some(text) => text.get(..16).map(str::to_string),
+        None => serde_json::from_str::<i64>(timestamp.get()).ok().map(|secs| format!("epoch-minute {}", secs.div_euclid(60))),
     }
 }
 

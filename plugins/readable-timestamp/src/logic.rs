@@ -87,17 +87,23 @@ impl Readable {
         <Readable as Transformer>::from_config(config).map_err(String::from)
     }
 
-    /// The value with its timestamp field rewritten; other fields and their order untouched.
+    /// The value with its timestamp field rewritten in place: every other byte (fields,
+    /// their order, spacing) untouched, no tree built.
     pub fn apply(&self, value: &[u8]) -> Result<Vec<u8>, String> {
-        let mut doc: Value =
-            serde_json::from_slice(value).map_err(|e| format!("value is not valid JSON: {e}"))?;
-        let object = doc.as_object_mut().ok_or("value is not a JSON object")?;
-        let slot = object
-            .get_mut(&self.field)
-            .ok_or_else(|| format!("field `{}` is missing", self.field))?;
-        let instant = self.instant(slot).map_err(|why| format!("field `{}` {why}", self.field))?;
-        *slot = Value::String(self.format(instant)?);
-        serde_json::to_vec(&doc).map_err(|e| e.to_string())
+        let [slot] = weir_plugin::json::fields(value, [self.field.as_str()]).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => "value is not a JSON object".to_string(),
+            _ => format!("value is not valid JSON: {e}"),
+        })?;
+        let slot = slot.ok_or_else(|| format!("field `{}` is missing", self.field))?;
+        let current: Value = serde_json::from_str(slot.get()).map_err(|e| e.to_string())?;
+        let instant = self.instant(&current).map_err(|why| format!("field `{}` {why}", self.field))?;
+        let text = self.format(instant)?;
+        let span = weir_plugin::json::span(value, slot);
+        let mut out = Vec::with_capacity(value.len() + text.len());
+        out.extend_from_slice(&value[..span.start]);
+        serde_json::to_writer(&mut out, &text).map_err(|e| e.to_string())?;
+        out.extend_from_slice(&value[span.end..]);
+        Ok(out)
     }
 
     /// Epoch seconds in the configured zone and format.
@@ -203,6 +209,14 @@ mod tests {
             String::from_utf8(output).unwrap(),
             r#"{"user_id":"a","timestamp":"2024-10-29 23:23:20","device_type":"iOS"}"#
         );
+        // Only the field's bytes change: spacing, nesting and escapes elsewhere stay as sent.
+        let spaced = br#"{ "n": {"timestamp": 1}, "t\u00e9": [1, 2],  "timestamp" : 1730244200 }"#;
+        assert_eq!(
+            String::from_utf8(default().apply(spaced).unwrap()).unwrap(),
+            r#"{ "n": {"timestamp": 1}, "t\u00e9": [1, 2],  "timestamp" : "2024-10-29 23:23:20" }"#
+        );
+        assert_eq!(default().apply(b"[1]").unwrap_err(), "value is not a JSON object");
+        assert!(default().apply(b"{\"timestamp\": 1").unwrap_err().starts_with("value is not valid JSON"));
     }
 
     #[test]

@@ -1,0 +1,183 @@
+//! The whole pipeline through librdkafka's embedded broker: throughput against a
+//! passthrough on the same broker, and end-to-end latency at a steady rate.
+
+use super::chain::{events, per_s};
+use crate::config::Config;
+use crate::kafka::embedded::EmbeddedBroker;
+use crate::kafka::flow::{self, Outgoing};
+use crate::kafka::{self, run, topics};
+use crate::ops::Ops;
+use crate::pipeline::Pipeline;
+use crate::report::Format;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The embedded broker keeps at most 100,000 records (and 5 MiB) per partition and drops
+/// the oldest beyond that; the backlog is spread so that no partition gets near it.
+const RECORDS_PER_PARTITION: usize = 50_000;
+
+/// A fresh embedded broker, its topics, and `n` events already in the input topic.
+fn broker_with_backlog(config: &Config, n: usize) -> anyhow::Result<(EmbeddedBroker, Config)> {
+    let broker = EmbeddedBroker::start(1)?;
+    let mut config = config.clone();
+    config.kafka.brokers = broker.bootstrap_servers().to_string();
+    config.kafka.analytics_topic = None;
+    config.kafka.partitions = config.kafka.partitions.max(n.div_ceil(RECORDS_PER_PARTITION) as i32);
+    for topic in topics::names(&config) {
+        broker.create_topic(&topic, config.kafka.partitions, 1)?;
+    }
+    let client = kafka::client_config(&config.kafka.brokers, &config.kafka.properties);
+    let producer = flow::producer(&client)?;
+    let ticket = flow::detached_ticket(n);
+    for event in events(n) {
+        let record = Outgoing::new(&config.kafka.input_topic, event.key, event.value, vec![]);
+        flow::produce(&producer, &record, ticket.clone())?;
+    }
+    flow::wait_for(&ticket, Duration::from_secs(120))?;
+    let kept = records_kept(&client, &config.kafka.input_topic, config.kafka.partitions)?;
+    anyhow::ensure!(kept == n as i64, "the embedded broker kept {kept} of the {n} records loaded: it drops the oldest beyond 100,000 records or 5 MiB per partition");
+    Ok((broker, config))
+}
+
+/// Records between the low and high watermarks of every partition of `topic`.
+fn records_kept(client: &rdkafka::ClientConfig, topic: &str, partitions: i32) -> anyhow::Result<i64> {
+    let consumer: BaseConsumer = client.create()?;
+    let mut kept = 0;
+    for partition in 0..partitions {
+        let (low, high) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(10))?;
+        kept += high - low;
+    }
+    Ok(kept)
+}
+
+/// Messages per second from the first batch to the last. With `ops`, the pipeline keeps
+/// metrics, served on a local port and scraped every second (Prometheus' default is 15 s).
+pub fn through_broker(config: &Config, mut pipeline: Pipeline, n: usize, ops: Option<&Ops>) -> anyhow::Result<f64> {
+    let server = match ops {
+        Some(ops) => {
+            pipeline.observe(&ops.metrics);
+            Some(crate::ops::server::serve("127.0.0.1:0", ops.clone())?)
+        }
+        None => None,
+    };
+    let (_broker, config) = broker_with_backlog(config, n)?;
+    let client = kafka::client_config(&config.kafka.brokers, &config.kafka.properties);
+    let stop = AtomicBool::new(false);
+    let first = std::sync::Mutex::new(None::<Instant>);
+    let on_batch = |stats: &crate::pipeline::Stats| {
+        first.lock().unwrap().get_or_insert_with(Instant::now);
+        if stats.records_in as usize >= n {
+            stop.store(true, Ordering::Relaxed);
+        }
+    };
+    let options = run::RunOptions {
+        stop: &stop,
+        report_every: None,
+        report_format: Format::Text,
+        drain_timeout: Duration::from_secs(60),
+        on_batch: Some(&on_batch),
+        ops,
+    };
+    std::thread::scope(|scope| {
+        if let Some(server) = &server {
+            let url = format!("http://{}/metrics", server.addr);
+            scope.spawn(|| {
+                let url = url;
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = ureq::get(&url).call().map(|r| r.into_string());
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            });
+        }
+        run::process_topic(&config, &client, &mut pipeline, &options, None)
+    })?;
+    let started = first.lock().unwrap().expect("at least one batch");
+    Ok(per_s(n, started.elapsed()))
+}
+
+/// p50 and p99 of (output record time − input record time) at a steady input rate.
+pub fn latency(config: &Config, mut pipeline: Pipeline, rate: f64) -> anyhow::Result<Latency> {
+    let (_broker, config) = broker_with_backlog(config, 0)?;
+    let client = kafka::client_config(&config.kafka.brokers, &config.kafka.properties);
+    let stop_generating = AtomicBool::new(false);
+    let stop_running = AtomicBool::new(false);
+    let count = (rate * 3.0) as u64;
+    // Steady state: events start once the group is joined and the partition states are
+    // read, as `/readyz` would say (not after a guessed pause).
+    let ops = Ops::default();
+    ops.health.plugins_loaded();
+    ops.health.broker_up(true);
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let runner = scope.spawn(|| {
+            let options = run::RunOptions {
+                stop: &stop_running,
+                report_every: None,
+                report_format: Format::Text,
+                drain_timeout: Duration::from_secs(30),
+                on_batch: None,
+                ops: Some(&ops),
+            };
+            run::process_topic(&config, &client, &mut pipeline, &options, None)
+        });
+        let joining = Instant::now();
+        while ops.health.ready().is_err() && !runner.is_finished() {
+            anyhow::ensure!(joining.elapsed() < Duration::from_secs(60), "the latency run did not join its group within 60 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let options = kafka::generate::GenerateOptions {
+            rate,
+            count: Some(count),
+            invalid_ratio: 0.0,
+            seed: Some(2),
+            manifest: None,
+            progress: false,
+            stop: &stop_generating,
+        };
+        kafka::generate::produce(&config, &client, &options)?;
+        std::thread::sleep(Duration::from_secs(1));
+        stop_running.store(true, Ordering::Relaxed);
+        runner.join().expect("runner thread")?;
+        Ok(())
+    })?;
+    let read = |topic: &str| -> anyhow::Result<HashMap<Vec<u8>, i64>> {
+        let consumer = kafka::tail::reader(&client, topic, rdkafka::Offset::Beginning)?;
+        let mut times = HashMap::new();
+        let mut idle = Instant::now();
+        while idle.elapsed() < Duration::from_millis(500) {
+            if let Some(Ok(record)) = consumer.poll(Duration::from_millis(50)) {
+                let m = flow::owned(&record);
+                times.insert(m.key.unwrap_or_default(), m.timestamp.unwrap_or_default());
+                idle = Instant::now();
+            }
+        }
+        Ok(times)
+    };
+    let produced = read(&config.kafka.input_topic)?;
+    let processed = read(&config.kafka.output_topic)?;
+    // Steady state starts when the first record has come out: records made before then
+    // waited for the consumer's first fetch (0.5–1 s on the embedded broker after the
+    // group is joined) — start-up, counted apart.
+    let flowing_from = processed.values().min().copied().unwrap_or_default();
+    let (mut latencies, mut warm_up) = (Vec::new(), 0);
+    for (key, out) in &processed {
+        match produced.get(key) {
+            Some(input) if *input >= flowing_from => latencies.push(out - input),
+            Some(_) => warm_up += 1,
+            None => {}
+        }
+    }
+    anyhow::ensure!(latencies.len() >= processed.len() / 2, "only {} of {} records were produced after the flow started", latencies.len(), processed.len());
+    latencies.sort_unstable();
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize] as f64;
+    Ok(Latency { p50_ms: at(0.5), p99_ms: at(0.99), records: latencies.len(), warm_up_records: warm_up })
+}
+
+/// Latency at a steady rate, and the records left out as start-up.
+pub struct Latency {
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub records: usize,
+    pub warm_up_records: usize,
+}

@@ -1,0 +1,274 @@
+//! The plugin chain in wasm against the same logic compiled natively, on the same records:
+//! in total, per stage, and as records and batches grow.
+
+use crate::bindings::types::Message;
+use crate::config::Config;
+use crate::kafka::generate::Generator;
+use crate::pipeline::{Outcome, Pipeline};
+use crate::plugin::Runtime;
+use json_schema_validator::logic::SchemaCheck;
+use login_analytics::logic::LoginAnalytics;
+use readable_timestamp::logic::Readable;
+use serde::Serialize;
+use std::time::{Duration, Instant};
+use weir_plugin::{Aggregator, Message as NativeMessage, Transformer, Validator};
+
+/// Records per second through the whole chain, wasm and native, on the same batches.
+#[derive(Debug, Serialize, Default, Clone, Copy)]
+pub struct Throughput {
+    pub wasm_per_s: f64,
+    pub native_per_s: f64,
+}
+
+impl Throughput {
+    pub fn ratio(&self) -> f64 {
+        self.wasm_per_s / self.native_per_s
+    }
+}
+
+/// One stage alone: µs per record, wasm and native.
+#[derive(Debug, Serialize, serde::Deserialize, Default, Clone)]
+pub struct StageCost {
+    pub stage: String,
+    pub wasm_us: f64,
+    pub native_us: f64,
+}
+
+/// The chain at one value size: µs per record and MB of values per second.
+#[derive(Debug, Serialize, serde::Deserialize, Default, Clone)]
+pub struct SizeCost {
+    pub value_bytes: usize,
+    pub records: usize,
+    pub wasm_us: f64,
+    pub native_us: f64,
+    pub wasm_mb_per_s: f64,
+    pub native_mb_per_s: f64,
+}
+
+/// The chain at one batch size: µs per record.
+#[derive(Debug, Serialize, serde::Deserialize, Default, Clone)]
+pub struct BatchCost {
+    pub batch_size: usize,
+    pub wasm_us: f64,
+    pub native_us: f64,
+}
+
+/// The value sizes `weir bench` measures (bytes, about).
+pub const VALUE_SIZES: [usize; 3] = [250, 2_000, 20_000];
+/// The batch sizes `weir bench` measures.
+pub const BATCH_SIZES: [usize; 4] = [1, 10, 100, 1_000];
+
+/// The default pipeline's three plugins, their own code compiled natively into the host
+/// and called through the SDK's traits: the same logic, no wasm in between.
+pub struct NativeChain {
+    validate: SchemaCheck,
+    transform: Readable,
+    aggregate: LoginAnalytics,
+}
+
+impl NativeChain {
+    pub fn new(config: &Config) -> anyhow::Result<NativeChain> {
+        let validate = config.validate.as_ref().ok_or_else(|| anyhow::anyhow!("bench needs a [validate] stage"))?;
+        let transform = config.transform.first().ok_or_else(|| anyhow::anyhow!("bench needs a [transform] stage"))?;
+        let aggregate = config.aggregate.as_ref().ok_or_else(|| anyhow::anyhow!("bench needs an [aggregate] stage"))?;
+        let aggregate_config = weir_plugin::parse_config(&config.stage_json("aggregate", aggregate)?)?;
+        Ok(NativeChain {
+            validate: Validator::from_config(&config.stage_json("validate", validate)?)?,
+            transform: Transformer::from_config(&config.stage_json("transform", transform)?)?,
+            aggregate: Aggregator::new(&aggregate_config),
+        })
+    }
+
+    /// Validate, transform, aggregate a batch, stage by stage as the pipeline does;
+    /// returns how many passed.
+    fn run(&mut self, batch: Vec<NativeMessage>) -> usize {
+        let verdicts = self.validate.validate_batch(&batch);
+        let valid: Vec<NativeMessage> = batch.into_iter().zip(verdicts).filter(|(_, v)| v.is_ok()).map(|(m, _)| m).collect();
+        let transformed = self.transformed(valid);
+        self.aggregate.update_batch(&transformed);
+        transformed.len()
+    }
+
+    fn transformed(&mut self, batch: Vec<NativeMessage>) -> Vec<NativeMessage> {
+        let outputs = self.transform.transform_batch(&batch);
+        batch
+            .into_iter()
+            .zip(outputs)
+            .filter_map(|(m, out)| out.ok().map(|value| NativeMessage { value, ..m }))
+            .collect()
+    }
+}
+
+/// Both chains over `records` in batches of `batch_size`, after one warm-up batch each.
+/// Every record must pass both: a benchmark of rejections would measure something else.
+pub fn measure(pipeline: &mut Pipeline, native: &mut NativeChain, records: &[Message], batch_size: usize) -> anyhow::Result<Throughput> {
+    let batches: Vec<Vec<Message>> = records.chunks(batch_size).map(<[Message]>::to_vec).collect();
+    pipeline.process(batches[0].clone());
+    let started = Instant::now();
+    let mut rejected = 0;
+    for batch in &batches {
+        rejected += pipeline.process(batch.clone()).iter().filter(|o| matches!(o, Outcome::DeadLetter(..))).count();
+    }
+    let wasm_per_s = per_s(records.len(), started.elapsed());
+    anyhow::ensure!(rejected == 0, "the wasm chain rejected {rejected} of {} generated records", records.len());
+
+    let native_in = native_batches(&batches);
+    native.run(native_in[0].clone());
+    let started = Instant::now();
+    let passed: usize = native_in.iter().map(|batch| native.run(batch.clone())).sum();
+    let native_per_s = per_s(records.len(), started.elapsed());
+    anyhow::ensure!(passed == records.len(), "the native chain rejected {} generated records", records.len() - passed);
+    Ok(Throughput { wasm_per_s, native_per_s })
+}
+
+/// Each stage alone, wasm against native, on the same batches: where the time goes.
+pub fn per_stage(runtime: &Runtime, config: &Config, records: &[Message], native: &mut NativeChain) -> anyhow::Result<Vec<StageCost>> {
+    use crate::pipeline::load_stage;
+    use crate::stage::{aggregator::Aggregate, transformer::Transform, validator::Validate};
+    let batches: Vec<Vec<Message>> = records.chunks(config.pipeline.batch_size).map(<[Message]>::to_vec).collect();
+    let n = records.len();
+    let micros = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
+    let native_in = native_batches(&batches);
+    let native_transformed: Vec<Vec<NativeMessage>> = native_in.iter().map(|b| native.transformed(b.clone())).collect();
+    let transformed: Vec<Vec<Message>> = batches
+        .iter()
+        .zip(&native_transformed)
+        .map(|(b, out)| b.iter().zip(out).map(|(m, o)| Message { value: o.value.clone(), ..m.clone() }).collect())
+        .collect();
+    let cost = |stage: &str, wasm: Duration, native: Duration| StageCost { stage: stage.into(), wasm_us: micros(wasm), native_us: micros(native) };
+    let mut stages = Vec::new();
+    if let Some(v) = &config.validate {
+        let mut stage = load_stage::<Validate>(runtime, config, "validate", v)?;
+        let wasm = timed(|| batches.iter().for_each(|b| drop(stage.run(b))));
+        let native = timed(|| native_in.iter().for_each(|b| drop(native.validate.validate_batch(b))));
+        stages.push(cost("validate", wasm, native));
+    }
+    if let Some(tr) = config.transform.first() {
+        let mut stage = load_stage::<Transform>(runtime, config, "transform", tr)?;
+        let wasm = timed(|| batches.iter().for_each(|b| drop(stage.run(b))));
+        let native = timed(|| native_in.iter().for_each(|b| drop(native.transform.transform_batch(b))));
+        stages.push(cost("transform", wasm, native));
+    }
+    if let Some(a) = &config.aggregate {
+        let mut stage = load_stage::<Aggregate>(runtime, config, "aggregate", a)?;
+        let wasm = timed(|| transformed.iter().for_each(|b| drop(stage.run(b))));
+        let native = timed(|| native_transformed.iter().for_each(|b| native.aggregate.update_batch(b)));
+        stages.push(cost("aggregate", wasm, native));
+    }
+    Ok(stages)
+}
+
+/// The chain with values of each of `VALUE_SIZES`, at the config's batch size. Fewer
+/// records for bigger values: about the same bytes each time.
+pub fn record_sizes(runtime: &Runtime, config: &Config, chain_events: usize) -> anyhow::Result<Vec<SizeCost>> {
+    let mut costs = Vec::new();
+    for value_bytes in VALUE_SIZES {
+        let n = (40_000_000 / value_bytes).clamp(config.pipeline.batch_size * 4, chain_events.max(config.pipeline.batch_size * 4));
+        let records = sized_events(n, value_bytes);
+        let (mut pipeline, mut native) = (Pipeline::from_config(runtime, config)?, NativeChain::new(config)?);
+        let throughput = measure(&mut pipeline, &mut native, &records, config.pipeline.batch_size)?;
+        let bytes = records.iter().map(|m| m.value.len()).sum::<usize>() as f64 / n as f64;
+        costs.push(SizeCost {
+            value_bytes,
+            records: n,
+            wasm_us: 1e6 / throughput.wasm_per_s,
+            native_us: 1e6 / throughput.native_per_s,
+            wasm_mb_per_s: throughput.wasm_per_s * bytes / 1e6,
+            native_mb_per_s: throughput.native_per_s * bytes / 1e6,
+        });
+    }
+    Ok(costs)
+}
+
+/// The chain at each of `BATCH_SIZES`: where the per-call cost stops mattering.
+pub fn batch_sizes(runtime: &Runtime, config: &Config, records: &[Message]) -> anyhow::Result<Vec<BatchCost>> {
+    let mut costs = Vec::new();
+    for batch_size in BATCH_SIZES {
+        // Per-call costs dominate small batches: fewer records keep the run short.
+        let n = records.len().min(batch_size * 2_000).max(batch_size * 2);
+        let (mut pipeline, mut native) = (Pipeline::from_config(runtime, config)?, NativeChain::new(config)?);
+        let throughput = measure(&mut pipeline, &mut native, &records[..n.min(records.len())], batch_size)?;
+        costs.push(BatchCost { batch_size, wasm_us: 1e6 / throughput.wasm_per_s, native_us: 1e6 / throughput.native_per_s });
+    }
+    Ok(costs)
+}
+
+/// `n` valid login events from a seeded generator, keyed.
+pub fn events(n: usize) -> Vec<Message> {
+    let mut generator = Generator::new(Some(1), 0.0, 1000.0);
+    (0..n)
+        .map(|i| {
+            let event = generator.next_event();
+            Message { key: Some(event.key.into_bytes()), ..Message::read_from("bench", 0, i as i64, event.value) }
+        })
+        .collect()
+}
+
+/// Login events grown to about `value_bytes` with an `attributes` object of short
+/// fields, as wide events carry: more to parse, validate and copy, the same logic.
+pub fn sized_events(n: usize, value_bytes: usize) -> Vec<Message> {
+    events(n)
+        .into_iter()
+        .map(|mut message| {
+            let mut value: serde_json::Value = serde_json::from_slice(&message.value).expect("generated JSON");
+            let mut attributes = serde_json::Map::new();
+            let mut size = message.value.len() + r#","attributes":{}"#.len();
+            while size < value_bytes {
+                let (name, text) = (format!("attribute_{:04}", attributes.len()), "x".repeat(24));
+                size += name.len() + text.len() + 6;
+                attributes.insert(name, serde_json::Value::String(text));
+            }
+            value["attributes"] = serde_json::Value::Object(attributes);
+            message.value = serde_json::to_vec(&value).expect("JSON");
+            message
+        })
+        .collect()
+}
+
+/// The host's records as the SDK's (the same fields), converted before any clock starts.
+fn native_batches(batches: &[Vec<Message>]) -> Vec<Vec<NativeMessage>> {
+    batches
+        .iter()
+        .map(|batch| {
+            batch
+                .iter()
+                .map(|m| NativeMessage {
+                    key: m.key.clone(),
+                    value: m.value.clone(),
+                    headers: Vec::new(),
+                    topic: m.topic.clone(),
+                    partition: m.partition,
+                    offset: m.offset,
+                    timestamp: m.timestamp,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn timed(work: impl FnOnce()) -> Duration {
+    let started = Instant::now();
+    work();
+    started.elapsed()
+}
+
+pub fn per_s(n: usize, elapsed: Duration) -> f64 {
+    n as f64 / elapsed.as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sized_events_are_about_the_size_asked_and_still_logins() {
+        for size in VALUE_SIZES {
+            for message in sized_events(20, size) {
+                let len = message.value.len();
+                assert!(len >= size && len < size + 60, "{size}: {len}");
+                let value: serde_json::Value = serde_json::from_slice(&message.value).unwrap();
+                assert!(value["timestamp"].is_i64() && value["device_type"].is_string(), "{value}");
+            }
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! `weir run` as users run it, on the config's own brokers (tansu, Kafka): one process,
+//! then two in one consumer group, each its own process so its memory is its own.
+//!
+//! Each run gets fresh topics and a fresh group named `weir-bench-<pid>-<members>-...`,
+//! from a copy of the config written beside it (its relative paths stay right) and
+//! removed afterwards. The members join first; then the events are produced while they
+//! consume, and the clock runs from their first record to their last.
+
+use super::chain::per_s;
+use crate::config::Config;
+use crate::kafka::flow::{self, Outgoing};
+use crate::kafka::{generate::Generator, topics};
+use rdkafka::ClientConfig;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One group of `weir run` processes through `events` records.
+#[derive(Debug, Serialize, serde::Deserialize, Default, Clone)]
+pub struct GroupRun {
+    pub members: usize,
+    pub events: usize,
+    /// Records consumed per second by the whole group, first record to last.
+    pub per_s: f64,
+    /// The largest peak resident set (VmHWM) of its members.
+    pub peak_rss_mib: f64,
+}
+
+/// Faulty events in the load, as the generator's default makes them.
+const INVALID_RATIO: f64 = 0.05;
+
+/// One member, then two: `events` records each time.
+pub fn measure(config_path: &Path, config: &Config, client: &ClientConfig, events: usize) -> anyhow::Result<Vec<GroupRun>> {
+    [1, 2].into_iter().map(|members| group_run(config_path, config, client, events, members)).collect()
+}
+
+fn group_run(config_path: &Path, config: &Config, client: &ClientConfig, events: usize, members: usize) -> anyhow::Result<GroupRun> {
+    let name = format!("weir-bench-{}-{members}", std::process::id());
+    let copy = ConfigCopy::write(config_path, &name)?;
+    let mut config = config.clone();
+    rename(&mut config, &name);
+    topics::create(&config, client)?;
+    let mut group = Vec::new();
+    for _ in 0..members {
+        // One at a time: each joins (and the group settles) before the next starts.
+        let member = Member::start(&copy.path, &config.kafka.brokers)?;
+        member.wait_ready(Duration::from_secs(90))?;
+        group.push(member);
+    }
+    let (first, last) = std::thread::scope(|scope| -> anyhow::Result<(Instant, Instant)> {
+        let loading = scope.spawn(|| load(&config, client, events));
+        let deadline = Instant::now() + Duration::from_secs(300);
+        let mut first = None;
+        loop {
+            let consumed: u64 = group.iter_mut().map(Member::consumed).sum::<anyhow::Result<u64>>()?;
+            let now = Instant::now();
+            if consumed > 0 {
+                first.get_or_insert(now);
+            }
+            if consumed >= events as u64 {
+                loading.join().expect("loading thread")?;
+                return Ok((first.unwrap_or(now), now));
+            }
+            anyhow::ensure!(now < deadline, "{members} `weir run` consumed {consumed} of {events} records in 300 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })?;
+    let peak_rss_mib = group.iter().map(Member::peak_rss_mib).fold(0.0, f64::max);
+    for member in group {
+        member.stop()?;
+    }
+    Ok(GroupRun { members, events, per_s: per_s(events, last - first), peak_rss_mib })
+}
+
+/// Fresh topics and group for one run.
+fn rename(config: &mut Config, name: &str) {
+    let k = &mut config.kafka;
+    k.group_id = name.to_string();
+    k.input_topic = format!("{name}-input");
+    k.output_topic = format!("{name}-output");
+    k.dead_letter_topic = format!("{name}-dead-letter");
+    k.parked_topic = format!("{name}-parked");
+    k.analytics_topic = None;
+}
+
+/// `events` generated login events, produced as fast as the broker takes them.
+fn load(config: &Config, client: &ClientConfig, events: usize) -> anyhow::Result<()> {
+    let producer = flow::producer(client)?;
+    let ticket = flow::detached_ticket(events);
+    let mut generator = Generator::new(Some(3), INVALID_RATIO, 1000.0);
+    for _ in 0..events {
+        let event = generator.next_event();
+        let record = Outgoing::new(&config.kafka.input_topic, Some(event.key.into_bytes()), event.value, vec![]);
+        flow::produce(&producer, &record, ticket.clone())?;
+    }
+    flow::wait_for(&ticket, Duration::from_secs(300))
+}
+
+/// The user's config with one run's group and topics, beside the original so that its
+/// relative paths resolve the same way; removed on drop.
+struct ConfigCopy {
+    path: PathBuf,
+}
+
+impl ConfigCopy {
+    fn write(original: &Path, name: &str) -> anyhow::Result<ConfigCopy> {
+        let text = std::fs::read_to_string(original).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", original.display()))?;
+        let mut table: toml::Table = toml::from_str(&text)?;
+        let kafka = table.entry("kafka").or_insert_with(|| toml::Table::new().into());
+        let kafka = kafka.as_table_mut().ok_or_else(|| anyhow::anyhow!("[kafka] in {} is not a table", original.display()))?;
+        let mut renamed = Config::parse(&text, original)?;
+        rename(&mut renamed, name);
+        let k = &renamed.kafka;
+        for (key, value) in [
+            ("group_id", &k.group_id),
+            ("input_topic", &k.input_topic),
+            ("output_topic", &k.output_topic),
+            ("dead_letter_topic", &k.dead_letter_topic),
+            ("parked_topic", &k.parked_topic),
+        ] {
+            kafka.insert(key.into(), value.clone().into());
+        }
+        kafka.remove("analytics_topic");
+        let path = original.with_file_name(format!(".{name}.toml"));
+        std::fs::write(&path, toml::to_string(&table)?).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        Ok(ConfigCopy { path })
+    }
+}
+
+impl Drop for ConfigCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A `weir run` child process serving its metrics on a local port.
+struct Member {
+    child: Child,
+    addr: String,
+    log: tempfile::NamedTempFile,
+}
+
+impl Drop for Member {
+    /// A run that failed midway leaves no process behind (after `stop`, a no-op).
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Member {
+    fn start(config: &Path, brokers: &str) -> anyhow::Result<Member> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let addr = format!("127.0.0.1:{port}");
+        let log = tempfile::NamedTempFile::new()?;
+        let child = Command::new(std::env::current_exe()?)
+            .args(["run", "--config"])
+            .arg(config)
+            .args(["--brokers", brokers, "--metrics", &addr])
+            .env("WEIR_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log.reopen()?)
+            .spawn()?;
+        Ok(Member { child, addr, log })
+    }
+
+    fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let url = format!("http://{}/readyz", self.addr);
+        while ureq::get(&url).call().is_err() {
+            anyhow::ensure!(started.elapsed() < timeout, "`weir run` was not ready within {timeout:?}: {}", self.log_text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
+    /// Records consumed so far, from its `/metrics`.
+    fn consumed(&mut self) -> anyhow::Result<u64> {
+        if let Some(status) = self.child.try_wait()? {
+            anyhow::bail!("`weir run` ended ({status}): {}", self.log_text());
+        }
+        let text = ureq::get(&format!("http://{}/metrics", self.addr)).call()?.into_string()?;
+        Ok(text
+            .lines()
+            .filter(|line| line.starts_with("weir_records_consumed_total{"))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64)
+    }
+
+    fn peak_rss_mib(&self) -> f64 {
+        super::peak_memory_mib(&format!("/proc/{}/status", self.child.id()))
+    }
+
+    /// SIGTERM, as an orchestrator stops it; it drains and commits.
+    fn stop(mut self) -> anyhow::Result<()> {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait()?;
+        anyhow::ensure!(status.success(), "`weir run` stopped with {status}: {}", self.log_text());
+        Ok(())
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default().trim().to_string()
+    }
+}

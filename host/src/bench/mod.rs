@@ -1,0 +1,161 @@
+//! `weir bench`: throughput, latency, start-up and memory, measured in one run on one
+//! machine, each against its own baseline so the ratios mean something on a noisy box.
+//!
+//! 1. `chain`: the plugin chain (validate + transform + aggregate) in wasm vs the same
+//!    logic compiled natively into the host; per stage; as values and batches grow;
+//! 2. `broker`: the whole pipeline through the embedded broker vs a passthrough (consume
+//!    → produce, no plugins) on the same broker, plus end-to-end latency at a steady rate;
+//! 3. start-up with a cold and a warm compile cache; peak memory;
+//! 4. `cluster` (with `--cluster`): `weir run` processes on the config's brokers, one and
+//!    then two in a group.
+//!
+//! `render` turns a result into the text table and into the README's section.
+
+pub mod broker;
+pub mod chain;
+pub mod cluster;
+pub mod render;
+
+use crate::config::Config;
+use crate::ops::Ops;
+use crate::pipeline::Pipeline;
+use crate::plugin::cache::CompileCache;
+use crate::plugin::Runtime;
+use chain::{BatchCost, NativeChain, SizeCost, StageCost};
+use cluster::GroupRun;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+pub struct BenchOptions {
+    /// Events for the plugin-chain measurement.
+    pub chain_events: usize,
+    /// Events for the broker measurements.
+    pub broker_events: usize,
+    /// Events per second for the latency measurement.
+    pub latency_rate: f64,
+    /// `weir run` on the config's brokers, when asked for.
+    pub cluster: Option<ClusterOptions>,
+}
+
+pub struct ClusterOptions {
+    /// The config file the `weir run` processes load (a copy of it, renamed topics).
+    pub config_path: PathBuf,
+    /// Client settings for the config's brokers, security applied.
+    pub client: rdkafka::ClientConfig,
+    pub events: usize,
+}
+
+#[derive(Debug, Serialize, Deserialize, Default, Clone)]
+#[serde(default)]
+pub struct BenchResult {
+    pub weir_version: String,
+    pub cores: usize,
+    pub batch_size: usize,
+    pub chain_wasm_per_s: f64,
+    pub chain_native_per_s: f64,
+    pub chain_ratio: f64,
+    pub pipeline_per_s: f64,
+    pub passthrough_per_s: f64,
+    pub pipeline_ratio: f64,
+    /// The pipeline again with metrics kept and `/metrics` scraped every second.
+    pub pipeline_metrics_per_s: f64,
+    pub latency_rate_per_s: f64,
+    pub latency_p50_ms: f64,
+    pub latency_p99_ms: f64,
+    /// Records the percentiles are over, and those left out: made before the first
+    /// record came out (the consumer's first fetch), start-up rather than steady state.
+    pub latency_records: usize,
+    pub latency_warm_up_records: usize,
+    pub start_cold_ms: f64,
+    pub start_warm_ms: f64,
+    pub peak_memory_mib: f64,
+    pub stages: Vec<StageCost>,
+    pub record_sizes: Vec<SizeCost>,
+    pub batch_sizes: Vec<BatchCost>,
+    /// `weir run` processes on a real broker: one, then two in a group (`--cluster`).
+    pub cluster: Vec<GroupRun>,
+}
+
+pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchResult> {
+    let batch_size = config.pipeline.batch_size;
+    anyhow::ensure!(
+        options.chain_events >= batch_size && options.broker_events > 0,
+        "--events must be at least one batch ({batch_size}) and --broker-events at least 1: nothing to measure otherwise"
+    );
+    anyhow::ensure!(
+        options.latency_rate.is_finite() && options.latency_rate >= 1.0,
+        "--latency-rate must be at least 1 event per second"
+    );
+    let mut result = BenchResult {
+        weir_version: env!("CARGO_PKG_VERSION").to_string(),
+        cores: std::thread::available_parallelism().map_or(1, usize::from),
+        batch_size,
+        ..Default::default()
+    };
+
+    crate::say!("start-up: cold and warm compile cache ...");
+    let cold_dir = tempfile::Builder::new().prefix("weir-bench-cache-").tempdir()?;
+    let started = Instant::now();
+    let cold = Runtime::new(CompileCache::new(Some(cold_dir.path().to_path_buf())))?;
+    Pipeline::from_config(&cold, config)?;
+    result.start_cold_ms = ms(started.elapsed());
+    let started = Instant::now();
+    let warm = Runtime::new(CompileCache::new(Some(cold_dir.path().to_path_buf())))?;
+    let mut pipeline = Pipeline::from_config(&warm, config)?;
+    result.start_warm_ms = ms(started.elapsed());
+    drop(cold_dir);
+
+    crate::say!("plugin chain: {} events, wasm vs native ...", options.chain_events);
+    let events = chain::events(options.chain_events);
+    let mut native = NativeChain::new(config)?;
+    let throughput = chain::measure(&mut pipeline, &mut native, &events, batch_size)?;
+    (result.chain_wasm_per_s, result.chain_native_per_s) = (throughput.wasm_per_s, throughput.native_per_s);
+    result.chain_ratio = throughput.ratio();
+    result.stages = chain::per_stage(&warm, config, &events, &mut native)?;
+    crate::say!("plugin chain: values of {:?} bytes ...", chain::VALUE_SIZES);
+    result.record_sizes = chain::record_sizes(&warm, config, options.chain_events)?;
+    crate::say!("plugin chain: batches of {:?} ...", chain::BATCH_SIZES);
+    result.batch_sizes = chain::batch_sizes(&warm, config, &events)?;
+    drop(events);
+
+    crate::say!("embedded broker: {} events through the pipeline and a passthrough ...", options.broker_events);
+    let runtime = Runtime::new(CompileCache::new(CompileCache::default_dir()))?;
+    result.pipeline_per_s = broker::through_broker(config, Pipeline::from_config(&runtime, config)?, options.broker_events, None)?;
+    result.passthrough_per_s = broker::through_broker(config, Pipeline::passthrough(), options.broker_events, None)?;
+    crate::say!("embedded broker: the pipeline again, with metrics scraped every second ...");
+    let ops = Ops::default();
+    result.pipeline_metrics_per_s = broker::through_broker(config, Pipeline::from_config(&runtime, config)?, options.broker_events, Some(&ops))?;
+    result.pipeline_ratio = result.pipeline_per_s / result.passthrough_per_s;
+
+    crate::say!("latency at {} events/s ...", options.latency_rate);
+    let latency = broker::latency(config, Pipeline::from_config(&runtime, config)?, options.latency_rate)?;
+    result.latency_rate_per_s = options.latency_rate;
+    (result.latency_p50_ms, result.latency_p99_ms) = (latency.p50_ms, latency.p99_ms);
+    (result.latency_records, result.latency_warm_up_records) = (latency.records, latency.warm_up_records);
+    result.peak_memory_mib = peak_memory_mib("/proc/self/status");
+
+    if let Some(cluster) = &options.cluster {
+        crate::say!("weir run on {}: {} events, one process then two in a group ...", config.kafka.brokers, cluster.events);
+        result.cluster = cluster::measure(&cluster.config_path, config, &cluster.client, cluster.events)?;
+    }
+    Ok(result)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// A process's peak resident set (VmHWM) from its `/proc/…/status`, in MiB.
+fn peak_memory_mib(status: &str) -> f64 {
+    std::fs::read_to_string(status)
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
