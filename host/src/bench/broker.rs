@@ -14,9 +14,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// The embedded broker keeps at most 100,000 records (and 5 MiB) per partition and drops
-/// the oldest beyond that; the backlog is spread so that no partition gets near it.
-const RECORDS_PER_PARTITION: usize = 50_000;
+/// The embedded broker keeps at most 100,000 records and 5 MiB per partition and drops
+/// the oldest beyond that; 5 MiB is ~35,000 generated logins (lz4 batches). The backlog is
+/// spread so that no partition holds more than the 33,334 of 100k over 3 partitions.
+const RECORDS_PER_PARTITION: usize = 34_000;
 
 /// A fresh embedded broker, its topics, and `n` events already in the input topic.
 fn broker_with_backlog(config: &Config, n: usize) -> anyhow::Result<(EmbeddedBroker, Config)> {
