@@ -4,7 +4,8 @@
 //! Each run gets fresh topics and a fresh group named `weir-bench-<pid>-<members>-...`,
 //! from a copy of the config written beside it (its relative paths stay right) and
 //! removed afterwards. The members join first; then the events are produced while they
-//! consume, and the clock runs from their first record to their last.
+//! consume, and the clock runs from the first record produced to the last one consumed
+//! (a small run can be consumed between two looks at the members' counters).
 
 use super::chain::per_s;
 use crate::config::Config;
@@ -21,7 +22,8 @@ use std::time::{Duration, Instant};
 pub struct GroupRun {
     pub members: usize,
     pub events: usize,
-    /// Records consumed per second by the whole group, first record to last.
+    /// Records consumed per second by the whole group, from the first produced to the
+    /// last consumed.
     pub per_s: f64,
     /// The largest peak resident set (VmHWM) of its members.
     pub peak_rss_mib: f64,
@@ -48,19 +50,16 @@ fn group_run(config_path: &Path, config: &Config, client: &ClientConfig, events:
         member.wait_ready(Duration::from_secs(90))?;
         group.push(member);
     }
-    let (first, last) = std::thread::scope(|scope| -> anyhow::Result<(Instant, Instant)> {
+    let (started, done) = std::thread::scope(|scope| -> anyhow::Result<(Instant, Instant)> {
+        let started = Instant::now();
         let loading = scope.spawn(|| load(&config, client, events));
-        let deadline = Instant::now() + Duration::from_secs(300);
-        let mut first = None;
+        let deadline = started + Duration::from_secs(300);
         loop {
             let consumed: u64 = group.iter_mut().map(Member::consumed).sum::<anyhow::Result<u64>>()?;
             let now = Instant::now();
-            if consumed > 0 {
-                first.get_or_insert(now);
-            }
             if consumed >= events as u64 {
                 loading.join().expect("loading thread")?;
-                return Ok((first.unwrap_or(now), now));
+                return Ok((started, now));
             }
             anyhow::ensure!(now < deadline, "{members} `weir run` consumed {consumed} of {events} records in 300 s");
             std::thread::sleep(Duration::from_millis(20));
@@ -70,7 +69,7 @@ fn group_run(config_path: &Path, config: &Config, client: &ClientConfig, events:
     for member in group {
         member.stop()?;
     }
-    Ok(GroupRun { members, events, per_s: per_s(events, last - first), peak_rss_mib })
+    Ok(GroupRun { members, events, per_s: per_s(events, done - started), peak_rss_mib })
 }
 
 /// Fresh topics and group for one run.
