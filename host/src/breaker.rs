@@ -2,13 +2,19 @@
 //! say) stops the flow instead of flooding the dead-letter topic.
 //!
 //! Policy: `pipeline.max_consecutive_faults` (default 50; 0 turns it off) plugin faults in
-//! a row — traps, blown limits, broken contracts, not ordinary validation rejections —
-//! trip the breaker. The batch that tripped it is held back, unsent and uncommitted.
+//! a row — traps, blown limits, broken contracts, not ordinary validation rejections nor
+//! records the host refused by itself (oversize) — trip the breaker. Before it holds,
+//! the canaries decide whose fault it is: recently handled records run again on a fresh
+//! instance. If they still go through, the plugin works and the records are poison: they
+//! are dead-lettered with their faults and the flow goes on. If they fail too (or there
+//! are none yet), the plugin is broken: the batch is held back, unsent and uncommitted.
 //! `weir run` then pauses consumption and retries that batch on fresh instances every
 //! `pipeline.fault_cooldown_s` seconds (half-open), resuming when it goes through;
 //! `weir process` stops with an error.
 
-use crate::pipeline::Outcome;
+use crate::bindings::types::Message;
+use crate::pipeline::{Outcome, Pipeline};
+use std::collections::VecDeque;
 
 #[derive(Debug, Clone)]
 pub struct Breaker {
@@ -56,7 +62,7 @@ impl Breaker {
         let before = self.consecutive;
         for outcome in outcomes {
             match outcome {
-                Outcome::DeadLetter(_, rejection) if rejection.is_fault() => {
+                Outcome::DeadLetter(_, rejection) if rejection.blames_plugin() => {
                     self.consecutive += 1;
                     if self.consecutive >= self.limit {
                         let tripped = Tripped {
@@ -70,10 +76,56 @@ impl Breaker {
                         return Err(tripped);
                     }
                 }
+                // The record's fault, not the plugin's: it neither counts nor clears.
+                Outcome::DeadLetter(_, rejection) if rejection.is_fault() => {}
                 _ => self.consecutive = 0,
             }
         }
         Ok(())
+    }
+
+    /// The faults so far were the records' (the canaries passed): count afresh.
+    pub fn reset(&mut self) {
+        self.consecutive = 0;
+    }
+}
+
+/// How many recently handled records the canaries keep.
+pub const CANARIES: usize = 8;
+
+/// Input records the plugins recently handled (processed, not faulted), replayed when
+/// the breaker trips to tell a broken plugin from poison records.
+#[derive(Default)]
+pub struct Canaries {
+    kept: VecDeque<Message>,
+}
+
+impl Canaries {
+    /// Keeps the handled ones of `inputs` (the last records of a batch) given the batch's
+    /// `outcomes`, which end with theirs.
+    pub fn keep(&mut self, inputs: &[Message], outcomes: &[Outcome]) {
+        let Some(first) = outcomes.len().checked_sub(inputs.len()) else { return };
+        for (input, outcome) in inputs.iter().zip(&outcomes[first..]) {
+            if matches!(outcome, Outcome::Processed(_)) {
+                if self.kept.len() == CANARIES {
+                    self.kept.pop_front();
+                }
+                self.kept.push_back(input.clone());
+            }
+        }
+    }
+
+    /// Whether the plugins still handle the canaries, run on `pipeline` and rolled back
+    /// (state, counts): true says the plugin works, so the records that tripped the
+    /// breaker are poison. False when there are none to run: then no one can tell.
+    pub fn pass(&self, pipeline: &mut Pipeline) -> bool {
+        if self.kept.is_empty() {
+            return false;
+        }
+        let before = pipeline.save_point();
+        let outcomes = pipeline.process(self.kept.iter().cloned().collect());
+        pipeline.roll_back(before);
+        outcomes.iter().all(|outcome| !matches!(outcome, Outcome::DeadLetter(_, rejection) if rejection.blames_plugin()))
     }
 }
 
@@ -114,6 +166,34 @@ mod tests {
         b.check(&[fault(), fault()]).unwrap();
         assert!(b.could_trip(3));
         assert!(!Breaker::new(0).could_trip(1000));
+    }
+
+    fn oversize() -> Outcome {
+        let rejection = Rejection { stage: "validate".into(), plugin: "v".into(), violations: vec![], fault: Some(crate::plugin::FaultKind::Oversize) };
+        Outcome::DeadLetter(message(), rejection)
+    }
+
+    #[test]
+    fn records_the_host_refused_by_itself_never_trip_it() {
+        let mut b = Breaker::new(3);
+        assert!(b.check(&(0..100).map(|_| oversize()).collect::<Vec<_>>()).is_ok());
+        // Nor do they clear the plugin's own faults around them.
+        assert!(b.check(&[fault(), oversize(), fault()]).is_ok());
+        assert!(b.check(&[oversize(), fault()]).is_err());
+    }
+
+    #[test]
+    fn canaries_keep_the_last_handled_inputs_of_a_batch() {
+        let mut canaries = Canaries::default();
+        let inputs: Vec<Message> = (0..3).map(|i| Message { offset: i, ..message() }).collect();
+        // Five outcomes; the three inputs are the last three records: one processed, one faulted, one processed.
+        let outcomes = vec![fault(), fault(), Outcome::Processed(message()), fault(), Outcome::Processed(message())];
+        canaries.keep(&inputs, &outcomes);
+        assert_eq!(canaries.kept.iter().map(|m| m.offset).collect::<Vec<_>>(), [0, 2]);
+        for _ in 0..10 {
+            canaries.keep(&inputs, &outcomes);
+        }
+        assert_eq!(canaries.kept.len(), CANARIES, "bounded");
     }
 
     #[test]

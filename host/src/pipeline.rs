@@ -66,6 +66,11 @@ impl Rejection {
         self.fault.is_some()
     }
 
+    /// A fault of the plugin's (not an input the host refused by itself).
+    pub fn blames_plugin(&self) -> bool {
+        self.fault.is_some_and(FaultKind::blames_plugin)
+    }
+
     /// `violation` when the plugin judged the record, else the fault's kind.
     pub fn kind(&self) -> &'static str {
         self.fault.map_or("violation", FaultKind::as_str)

@@ -3,7 +3,7 @@
 
 use super::{Done, Flow, Sink, Source, Task};
 use crate::bindings::types::Message;
-use crate::breaker::Breaker;
+use crate::breaker::{Breaker, Canaries, CANARIES};
 use crate::hot_swap::HotSwap;
 use crate::stats::Stats;
 use crate::pipeline::{Outcome, Pipeline};
@@ -47,6 +47,7 @@ pub fn drive<IO: Source + Sink<Outcome>>(
     mut hot_swap: Option<HotSwap>,
 ) -> anyhow::Result<FinalReport> {
     let mut breaker = Breaker::new(options.max_consecutive_faults);
+    let mut canaries = Canaries::default();
     let mut last_report = Instant::now();
     let result = super::drive_batches(io, flow, |task| {
         let batch = match task {
@@ -57,7 +58,7 @@ pub fn drive<IO: Source + Sink<Outcome>>(
         if let Some(hot_swap) = hot_swap.as_mut() {
             hot_swap.between_batches(pipeline);
         }
-        let outcomes = guarded(pipeline, &mut breaker, batch, options.on_trip, flow.stop, hot_swap.as_mut())?;
+        let outcomes = guarded(pipeline, &mut breaker, &mut canaries, batch, options.on_trip, flow.stop, hot_swap.as_mut())?;
         if let Some(on_batch) = options.on_batch {
             on_batch(&pipeline.stats);
         }
@@ -86,6 +87,7 @@ pub fn drive<IO: Source + Sink<Outcome>>(
 fn guarded(
     pipeline: &mut Pipeline,
     breaker: &mut Breaker,
+    canaries: &mut Canaries,
     batch: Vec<Message>,
     on_trip: OnTrip,
     stop: &AtomicBool,
@@ -93,8 +95,10 @@ fn guarded(
 ) -> anyhow::Result<Vec<Outcome>> {
     // Keep a copy to retry only when this batch could trip the breaker.
     if !breaker.could_trip(batch.len()) {
+        let last = batch[batch.len().saturating_sub(CANARIES)..].to_vec();
         let outcomes = pipeline.process(batch);
         breaker.check(&outcomes).expect("a batch this short cannot trip the breaker");
+        canaries.keep(&last, &outcomes);
         return Ok(outcomes);
     }
     // The stage whose breaker is open while this batch is held, for `weir_breaker_open`.
@@ -107,10 +111,25 @@ fn guarded(
                 if let (Some(stage), Some(metrics)) = (open, pipeline.metrics()) {
                     metrics.breaker(&stage, false);
                 }
+                canaries.keep(&batch[batch.len().saturating_sub(CANARIES)..], &outcomes);
                 return Ok(outcomes);
             }
             Err(tripped) => tripped,
         };
+        // Whose fault: recently handled records on a fresh instance (the faulting one
+        // was discarded). If they pass, these records are poison: dead letters.
+        if canaries.pass(pipeline) {
+            tracing::warn!(
+                "{} records in a row failed in plugin {} (stage `{}`), yet it still handles recent good records: \
+                 the records are poison, not the plugin; they go to the dead letters with their faults (last: {})",
+                tripped.consecutive, tripped.plugin, tripped.stage, tripped.last_reason
+            );
+            breaker.reset();
+            if let (Some(stage), Some(metrics)) = (open, pipeline.metrics()) {
+                metrics.breaker(&stage, false);
+            }
+            return Ok(outcomes);
+        }
         if let Some(metrics) = pipeline.metrics() {
             metrics.breaker(&tripped.stage, true);
         }

@@ -64,6 +64,13 @@ impl EmbeddedBroker {
         // SAFETY: `cluster` is live.
         unsafe { rdsys::rd_kafka_mock_broker_set_up(self.cluster, id) };
     }
+
+    /// The next requests of `api_key` (e.g. 0, Produce), from any client, fail with
+    /// `errors`, one each, in order.
+    pub fn fail_requests(&self, api_key: i16, errors: &[rdsys::rd_kafka_resp_err_t]) {
+        // SAFETY: `cluster` is live and `errors` is valid for `errors.len()` elements.
+        unsafe { rdsys::rd_kafka_mock_push_request_errors_array(self.cluster, api_key, errors.len(), errors.as_ptr()) };
+    }
 }
 
 impl Drop for EmbeddedBroker {

@@ -18,6 +18,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{Producer, ThreadedProducer};
 use rdkafka::TopicPartitionList;
 use std::collections::VecDeque;
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,7 +30,11 @@ struct Unacked {
 }
 
 pub struct Flow {
-    consumer: BaseConsumer<GroupContext>,
+    /// Closed within a deadline on drop (see `Drop for Flow`), never by rdkafka's own
+    /// drop alone, which waits for the broker without end.
+    consumer: ManuallyDrop<BaseConsumer<GroupContext>>,
+    /// By when the consumer must have left the group; set by `finish` to its deadline.
+    close_by: Option<Instant>,
     producer: ThreadedProducer<Acks>,
     /// Where pointers to records the broker refuses go; without one, a refusal stops.
     parked_topic: Option<String>,
@@ -51,6 +56,10 @@ pub struct Flow {
 
 /// How long the consumer may go unpolled while the plugins are busy or hold a batch.
 const KEEP_ALIVE: Duration = Duration::from_secs(1);
+
+/// How long closing the consumer may take when no drain deadline is set (an error
+/// path), and at least after a drain that used all of its time.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Flow {
     /// Joins `group` on `topic`. Offsets are committed only as `settle` stores them.
@@ -78,17 +87,24 @@ impl Flow {
                 ("heartbeat.interval.ms", "1000"),
             ],
         );
+        // Also the rebalance timeout a join announces: how long a coordinator may hold the
+        // group's next join waiting for a member that was killed (tansu waits it out).
+        // weir polls at least every second however busy its plugins (`keep_alive`), so
+        // 20 s instead of 300 s costs nothing; librdkafka wants it ≥ the session timeout.
+        let session_ms: u64 = config.get("session.timeout.ms").and_then(|v| v.parse().ok()).unwrap_or(10_000);
+        defaults(&mut config, &[("max.poll.interval.ms", &session_ms.max(20_000).to_string())]);
         if ops.is_some() {
             defaults(&mut config, &[("statistics.interval.ms", crate::ops::statistics::INTERVAL_MS)]);
         }
         let consumer: BaseConsumer<GroupContext> = config.create_with_context(GroupContext::new(state, ops.cloned()))?;
         consumer.subscribe(&[topic])?;
-        Ok(Flow { consumer, producer: producer_with(base, ops.map(|ops| ops.metrics.clone()))?, parked_topic: None, inflight: VecDeque::new(), max_inflight: 64, poll_errors: 0, last_poll: Instant::now(), paused: None, held: Polled::default(), after_rebalance: Polled::default() })
+        Ok(Flow { consumer: ManuallyDrop::new(consumer), close_by: None, producer: producer_with(base, ops.map(|ops| ops.metrics.clone()))?, parked_topic: None, inflight: VecDeque::new(), max_inflight: 64, poll_errors: 0, last_poll: Instant::now(), paused: None, held: Polled::default(), after_rebalance: Polled::default() })
     }
 
     /// Records the broker refuses for good are parked as pointers on `topic`.
-    pub fn park_refused_to(self, topic: &str) -> Flow {
-        Flow { parked_topic: Some(topic.to_string()), ..self }
+    pub fn park_refused_to(mut self, topic: &str) -> Flow {
+        self.parked_topic = Some(topic.to_string());
+        self
     }
 
     pub fn producer(&self) -> &ThreadedProducer<Acks> {
@@ -164,6 +180,9 @@ impl Flow {
         ticket.outstanding.store(outgoing.len(), Ordering::Release);
         for record in &outgoing {
             if let Err(error) = try_produce(&self.producer, record, ticket.clone(), false) {
+                if !super::produce::refuses_the_record(&error) {
+                    anyhow::bail!("cannot produce to {}: {error}; offsets from this batch on are not committed and will be re-read", record.topic);
+                }
                 // librdkafka refuses some records before sending them (too large, say).
                 let refused = Refused::new(&record.topic, record.key.as_deref(), &record.value, record.origin.clone(), &error);
                 self.park(&ticket, refused)?;
@@ -179,6 +198,7 @@ impl Flow {
                 );
             }
             self.settle()?;
+            self.keep_alive()?;
             std::thread::sleep(Duration::from_millis(1));
         }
         self.settle()
@@ -260,12 +280,14 @@ impl Flow {
 
     /// Waits for everything in flight, then commits. Records not acknowledged within
     /// `timeout` keep their offsets uncommitted: they are re-read on the next start.
+    /// Leaving the group (on drop) is bounded by the same deadline, or `CLOSE_TIMEOUT`.
     pub fn finish(mut self, timeout: Duration) -> anyhow::Result<()> {
         // A paused consumer does not close cleanly: resume before committing and leaving.
         if let Some(paused) = self.paused.take() {
             self.consumer.resume(&paused).ok();
         }
         let deadline = Instant::now() + timeout;
+        self.close_by = Some(deadline.max(Instant::now() + CLOSE_TIMEOUT));
         self.producer.flush(timeout).ok();
         loop {
             self.settle()?;
@@ -274,8 +296,7 @@ impl Flow {
             }
             if Instant::now() > deadline {
                 let pending: usize = self.inflight.iter().map(|b| b.ticket.outstanding.load(Ordering::Acquire)).sum();
-                // Commit what is safe, then say what is not.
-                self.consumer.commit_consumer_state(CommitMode::Sync).ok();
+                // What is safe is committed as the consumer closes (auto commit).
                 anyhow::bail!(
                     "{pending} records were not acknowledged by the broker within {} s; \
                      their input offsets are not committed and will be re-read on restart",
@@ -284,13 +305,48 @@ impl Flow {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        match self.consumer.commit_consumer_state(CommitMode::Sync) {
-            Ok(()) => Ok(()),
-            // Nothing new to commit since the last automatic commit.
-            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
+        // Asynchronous: a broker that is gone cannot hold the stop. Closing the consumer
+        // (on drop) waits, within the deadline, for this commit and leaves the group.
+        match self.consumer.commit_consumer_state(CommitMode::Async) {
+            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
             Err(e) => Err(anyhow::anyhow!("final offset commit failed ({e}); some records will be re-read on restart")),
         }
     }
+}
+
+impl Drop for Flow {
+    /// Leaves the group within the deadline. A consumer that cannot (the broker is gone)
+    /// is left to the process's exit rather than closed without end: the group then sees
+    /// the member leave when its session times out, and offsets stored since the last
+    /// automatic commit (about a second's worth) are read again on the next start.
+    fn drop(&mut self) {
+        let deadline = self.close_by.unwrap_or_else(|| Instant::now() + CLOSE_TIMEOUT);
+        if close_within(&self.consumer, deadline) {
+            // SAFETY: dropped once, here, and never used after.
+            unsafe { ManuallyDrop::drop(&mut self.consumer) }
+        } else {
+            crate::say!(
+                "weir: the broker did not answer while leaving the consumer group; offsets stored since the \
+                 last commit (about a second's worth) are not committed and will be read again on restart"
+            );
+        }
+    }
+}
+
+/// Closes `consumer` (its final commit, leaving the group), serving its queue meanwhile;
+/// whether it closed before `deadline`.
+fn close_within(consumer: &BaseConsumer<GroupContext>, deadline: Instant) -> bool {
+    if consumer.close_queue().is_err() {
+        return consumer.closed();
+    }
+    while !consumer.closed() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let _ = consumer.poll(left.min(Duration::from_millis(100)));
+    }
+    true
 }
 
 fn is_fatal(error: &KafkaError) -> bool {

@@ -47,13 +47,9 @@ pub fn ensure_reachable(config: &ClientConfig, brokers: &str) -> anyhow::Result<
     let (error, seen) = e;
     if let Some((line, fix)) = seen.iter().find_map(|line| security::explain(line).map(|fix| (line, fix))) {
         // OpenSSL says only "certificate verify failed" for a certificate of another host:
-        // tell the two apart by trying once more without checking the host name.
-        let unverified_host = || {
-            let mut lenient = config.clone();
-            lenient.set("ssl.endpoint.identification.algorithm", "none");
-            connect(&lenient).is_ok()
-        };
-        if line.contains("certificate verify failed") && unverified_host() {
+        // tell the two apart with bare TLS handshakes, never a Kafka connection — that
+        // would log in, and hand the SASL password to whoever holds that certificate.
+        if line.contains("certificate verify failed") && security::host_name_mismatch(config) {
             anyhow::bail!(
                 "cannot connect to Kafka at {brokers}: the broker's certificate is not for the address weir connects \
                  to (host name mismatch): use a host name the certificate names in --brokers and in the broker's \

@@ -97,7 +97,12 @@ impl ProducerContext for Acks {
         if let Err((error, message)) = result {
             let value = message.payload().unwrap_or_default();
             let refused = Refused::new(message.topic(), message.key(), value, delivery.origin.clone(), error);
-            if delivery.pointer {
+            if !refuses_the_record(error) {
+                // The topic or the cluster, not this record: a pointer would stand in for
+                // an output that every record would lose. Nothing is committed past it.
+                let mut failure = delivery.ticket.failure.lock().unwrap();
+                failure.get_or_insert_with(|| format!("producing to {} failed: {error}", message.topic()));
+            } else if delivery.pointer {
                 let mut failure = delivery.ticket.failure.lock().unwrap();
                 failure.get_or_insert_with(|| format!("not even a pointer to it could be parked: {}", refused.describe()));
             } else {
@@ -186,6 +191,25 @@ pub fn wait_for(ticket: &Ticket, timeout: Duration) -> anyhow::Result<()> {
         Some(failure) => Err(anyhow::anyhow!(failure)),
         None => Ok(()),
     }
+}
+
+/// Whether a produce error is about the record itself — too large, invalid, corrupt, a
+/// bad timestamp — so that a pointer may stand in for it. Every other error (the topic
+/// unknown or deleted, authorization, a fatal producer, an outage) is the topic's or the
+/// cluster's: weir stops without committing rather than park every record.
+pub fn refuses_the_record(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::InvalidMessageSize
+                | RDKafkaErrorCode::InvalidMessage
+                | RDKafkaErrorCode::InvalidRecord
+                | RDKafkaErrorCode::MessageBatchTooLarge
+                | RDKafkaErrorCode::InvalidTimestamp
+                | RDKafkaErrorCode::BadMessage
+        )
+    )
 }
 
 /// How much of a refused value a pointer quotes.

@@ -58,26 +58,50 @@ pub fn explain(error: &str) -> Option<&'static str> {
     causes.iter().find(|(needles, _)| needles.iter().any(|n| e.contains(n))).map(|(_, fix)| *fix)
 }
 
-/// When librdkafka's reports say nothing telling: one TLS handshake of weir's own with
-/// the first bootstrap broker, and one Kafka request over it, to name the cause. Only
-/// without a client certificate (the case it tells apart: a broker that requires one).
-pub fn diagnose(client: &ClientConfig) -> Option<&'static str> {
-    use std::io::{Read, Write};
-    use std::net::ToSocketAddrs;
-    if !client.get("security.protocol")?.ends_with("SSL") || client.get("ssl.certificate.location").is_some() {
-        return None;
-    }
+/// The first bootstrap broker as (host, "host:port"); an IPv6 address comes in
+/// brackets (`[::1]:9092`), its host without them.
+fn first_broker(client: &ClientConfig) -> Option<(String, String)> {
     let first = client.get("bootstrap.servers")?.split(',').next()?.trim().to_string();
-    let (host, _) = first.rsplit_once(':')?;
+    let (host, port) = first.rsplit_once(':')?;
+    port.parse::<u16>().ok()?;
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    Some((host.to_string(), first))
+}
+
+/// A TLS handshake of weir's own with the first bootstrap broker, trusting what the
+/// client trusts (its CA, else the system's); `check_host`: whether the certificate must
+/// name the host. No Kafka request is sent: no credentials can leave.
+fn handshake(client: &ClientConfig, check_host: bool) -> Option<Result<native_tls::TlsStream<std::net::TcpStream>, native_tls::HandshakeError<std::net::TcpStream>>> {
+    use std::net::ToSocketAddrs;
+    let (host, address) = first_broker(client)?;
     let mut tls = native_tls::TlsConnector::builder();
+    tls.danger_accept_invalid_hostnames(!check_host);
     if let Some(ca) = client.get("ssl.ca.location") {
         tls.add_root_certificate(native_tls::Certificate::from_pem(&std::fs::read(ca).ok()?).ok()?);
     }
     let tls = tls.build().ok()?;
     let timeout = std::time::Duration::from_secs(3);
-    let tcp = first.to_socket_addrs().ok()?.find_map(|a| std::net::TcpStream::connect_timeout(&a, timeout).ok())?;
+    let tcp = address.to_socket_addrs().ok()?.find_map(|a| std::net::TcpStream::connect_timeout(&a, timeout).ok())?;
     tcp.set_read_timeout(Some(timeout)).ok()?;
-    let mut stream = match tls.connect(host, tcp) {
+    Some(tls.connect(&host, tcp))
+}
+
+/// Whether the broker's certificate is trusted but names another host: a handshake
+/// that checks the host name fails where one that does not succeeds.
+pub fn host_name_mismatch(client: &ClientConfig) -> bool {
+    matches!(handshake(client, true), Some(Err(_))) && matches!(handshake(client, false), Some(Ok(_)))
+}
+
+/// When librdkafka's reports say nothing telling: one TLS handshake of weir's own with
+/// the first bootstrap broker, and one ApiVersions request over it (sent before any
+/// authentication), to name the cause. Only without a client certificate (the case it
+/// tells apart: a broker that requires one).
+pub fn diagnose(client: &ClientConfig) -> Option<&'static str> {
+    use std::io::{Read, Write};
+    if !client.get("security.protocol")?.ends_with("SSL") || client.get("ssl.certificate.location").is_some() {
+        return None;
+    }
+    let mut stream = match handshake(client, true)? {
         Ok(stream) => stream,
         Err(e) => return explain(&e.to_string()),
     };
@@ -103,5 +127,18 @@ mod tests {
         assert!(explain("Disconnected: SSL connection closed by peer (after 0ms in state APIVERSION_QUERY)").unwrap().contains("client certificate"));
         assert!(explain("SASL authentication error: Authentication failed: Invalid username or password").unwrap().contains("credentials"));
         assert!(explain("Connection refused").is_none());
+    }
+
+    #[test]
+    fn the_first_broker_is_split_into_host_and_address_ipv6_too() {
+        let client = |brokers: &str| {
+            let mut client = ClientConfig::new();
+            client.set("bootstrap.servers", brokers);
+            client
+        };
+        assert_eq!(first_broker(&client("[::1]:9092,b:1")), Some(("::1".into(), "[::1]:9092".into())));
+        assert_eq!(first_broker(&client("kafka.example.com:9093")), Some(("kafka.example.com".into(), "kafka.example.com:9093".into())));
+        assert_eq!(first_broker(&client(" localhost:9092 , other:1")), Some(("localhost".into(), "localhost:9092".into())));
+        assert_eq!(first_broker(&client("no-port")), None);
     }
 }

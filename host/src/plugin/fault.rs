@@ -27,6 +27,13 @@ impl FaultKind {
     pub const ALL: [FaultKind; 6] =
         [FaultKind::Trap, FaultKind::Cpu, FaultKind::Memory, FaultKind::Contract, FaultKind::Oversize, FaultKind::Instantiate];
 
+    /// Whether the fault says something about the plugin. A record the host refused by
+    /// itself (over the size limit) never reached it: an input fault, which the circuit
+    /// breaker does not count.
+    pub fn blames_plugin(self) -> bool {
+        !matches!(self, FaultKind::Oversize)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             FaultKind::Trap => "trap",

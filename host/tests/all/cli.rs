@@ -12,7 +12,7 @@ fn weir(args: &[&str]) -> Output {
 }
 
 fn weir_with_stdin(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+    let mut child = common::child::Guarded::new(Command::new(env!("CARGO_BIN_EXE_weir"))
         .args(args)
         .env("WEIR_CACHE_DIR", cache_dir())
         .env("WEIR_LOG", "warn")
@@ -20,7 +20,7 @@ fn weir_with_stdin(args: &[&str], stdin: Option<&[u8]>) -> Output {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap());
     {
         use std::io::Write;
         let mut pipe = child.stdin.take().unwrap();

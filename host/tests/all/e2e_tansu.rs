@@ -32,10 +32,11 @@ fn nothing_is_lost_when_run_is_killed_midway() {
     ]));
     // Kill the pipeline once part of the stream is through: mid-batch, mid-commit.
     wait_for_count(brokers, "user-login-processed-production", 6_000, Duration::from_secs(120));
-    std::thread::sleep(Duration::from_secs(6)); // past an offset commit and a state checkpoint
+    // Past an offset commit on every partition and a state checkpoint.
+    wait_for_commits(brokers, "weir-user-login", "user-login", 1, Duration::from_secs(60));
+    wait_for_count(brokers, "weir-user-login-state", 3, Duration::from_secs(60));
     run.kill().unwrap();
     run.wait().unwrap();
-    std::thread::sleep(Duration::from_millis(500));
     let run = spawn(weir(brokers, &["run"]));
     let generated = generator.wait_with_output().unwrap();
     assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
@@ -57,7 +58,7 @@ fn nothing_is_lost_when_run_is_killed_midway() {
     // The repairer first, so the input topic is final, then the pipeline once it has it all.
     let repair = terminate(repair);
     assert!(repair.status.success(), "{}", String::from_utf8_lossy(&repair.stderr));
-    std::thread::sleep(Duration::from_secs(3));
+    wait_for_no_lag(brokers, "weir-user-login", "user-login", Duration::from_secs(60));
     let run = terminate(run);
     let report = String::from_utf8_lossy(&run.stderr).into_owned();
     assert!(run.status.success(), "{report}");
@@ -224,4 +225,32 @@ fn the_readme_performance_section_is_generated_from_one_bench_run() {
     let result = weir::bench::BenchResult::from_readme(&readme).unwrap();
     assert_eq!(weir::bench::render::section(&readme).unwrap(), result.markdown().unwrap());
     assert_eq!(result.cluster.len(), 2, "the README's run includes --cluster on tansu");
+}
+
+/// The broker goes away for good with `weir run` joined and working, then SIGTERM (and,
+/// in a second round, SIGINT): weir ends within its 30 s drain plus a margin, saying what
+/// it could not commit — leaving the group is bounded too, not waited for without end.
+#[test]
+fn a_stop_signal_ends_weir_run_when_the_broker_is_gone() {
+    let _alone = one_group_test_at_a_time();
+    for signal in ["TERM", "INT"] {
+        let tansu = Tansu::start();
+        let brokers = tansu.brokers.clone();
+        run_ok(weir(&brokers, &["topics", "create"]));
+        let mut run = spawn(weir(&brokers, &["run"]));
+        run_ok(weir(&brokers, &["generate", "--count", "300", "--rate", "3000", "--invalid-ratio", "0"]));
+        wait_for_count(&brokers, "user-login-processed-production", 300, Duration::from_secs(120));
+        drop(tansu);
+        run.signal(signal);
+        let signalled = std::time::Instant::now();
+        let bound = Duration::from_secs(45);
+        while run.try_wait().unwrap().is_none() {
+            assert!(signalled.elapsed() < bound, "SIG{signal} with the broker gone: still running after {bound:?}:\n{}", run.stderr_so_far());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let out = run.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("not committed"), "SIG{signal}: says what was not committed:\n{err}");
+        println!("SIG{signal} with the broker gone: weir run ended in {:.1} s", signalled.elapsed().as_secs_f64());
+    }
 }

@@ -44,8 +44,8 @@ fn a_plugin_failing_everything_pauses_weir_run_instead_of_flooding_dead_letters(
     let dir = tempfile::tempdir().unwrap();
     let config = broken_plugin_config(dir.path());
     produce(&brokers, (0..30).map(|i| (format!("k{i}"), LOGIN.replace("NOTE", "PANIC"))));
-    let run = spawn(weir(&brokers, &["run", "--config", config.to_str().unwrap()]));
-    std::thread::sleep(Duration::from_secs(6));
+    let mut run = spawn(weir(&brokers, &["run", "--config", config.to_str().unwrap()]));
+    run.wait_for_log("Consumption paused", Duration::from_secs(60));
     let out = terminate(run);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a stop while the breaker is open is an error");
@@ -70,8 +70,8 @@ fn a_fixed_plugin_swapped_in_while_the_breaker_is_open_resumes_the_flow() {
     std::fs::write(dir.path().join("weir.toml"), config).unwrap();
     produce(&brokers, (0..30).map(|i| (format!("k{i}"), LOGIN.replace("NOTE", "PANIC"))));
     let metrics = format!("127.0.0.1:{}", free_port());
-    let run = spawn(weir(&brokers, &["run", "--config", dir.path().join("weir.toml").to_str().unwrap(), "--log", "info", "--metrics", &metrics]));
-    std::thread::sleep(Duration::from_secs(3)); // the breaker trips on the second batch
+    let mut run = spawn(weir(&brokers, &["run", "--config", dir.path().join("weir.toml").to_str().unwrap(), "--log", "info", "--metrics", &metrics]));
+    run.wait_for_log("Consumption paused", Duration::from_secs(60)); // the breaker trips on the second batch
     let breaker_open = || {
         let text = ureq::get(&format!("http://{metrics}/metrics")).call().unwrap().into_string().unwrap();
         text.lines().find(|l| l.starts_with("weir_breaker_open{stage=\"transform\"}")).map(|l| l.ends_with(" 1"))
@@ -109,8 +109,10 @@ fn a_long_breaker_hold_keeps_the_group_membership() {
         + "\n[kafka.properties]\n\"session.timeout.ms\" = \"3000\"\n\"heartbeat.interval.ms\" = \"500\"\n\"max.poll.interval.ms\" = \"4000\"\n";
     std::fs::write(dir.path().join("weir.toml"), config).unwrap();
     produce(&brokers, (0..30).map(|i| (format!("k{i}"), LOGIN.replace("NOTE", "PANIC"))));
-    let run = spawn(weir(&brokers, &["run", "--config", dir.path().join("weir.toml").to_str().unwrap()]));
-    std::thread::sleep(Duration::from_secs(10)); // held well past max.poll.interval.ms
+    let mut run = spawn(weir(&brokers, &["run", "--config", dir.path().join("weir.toml").to_str().unwrap()]));
+    run.wait_for_log("Consumption paused", Duration::from_secs(60));
+    // The length of the hold is what is tested: well past max.poll.interval.ms.
+    std::thread::sleep(Duration::from_secs(10));
     let fixed = dir.path().join("fixed.wasm");
     std::fs::copy(common::plugin("readable-timestamp"), &fixed).unwrap();
     std::fs::rename(&fixed, &plugin).unwrap();
@@ -154,16 +156,48 @@ fn a_broker_that_goes_away_mid_run_is_waited_for_and_nothing_is_lost() {
     println!("broker outage mid-run: {} records, {} duplicates", processed.len(), duplicated.len());
 }
 
-/// Produces keyed records and waits for the broker to acknowledge them (retrying while
-/// it is down).
-fn produce(brokers: &str, records: impl Iterator<Item = (String, String)>) {
-    let client = weir::kafka::client_config(brokers, &Default::default());
-    let producer = weir::kafka::flow::producer(&client).unwrap();
-    let ticket = weir::kafka::flow::detached_ticket(0);
-    for (key, value) in records {
-        ticket.expect(1);
-        let record = weir::kafka::flow::Outgoing::new(TOPICS[0], Some(key.into_bytes()), value.into_bytes(), vec![]);
-        weir::kafka::flow::produce(&producer, &record, ticket.clone()).unwrap();
+/// A produce error that is the topic's or the cluster's, not the record's (here injected
+/// by the mock cluster on the output's first Produce request): weir used to park every
+/// record of the batch as a pointer and commit its input — the outputs were gone. Now it
+/// parks nothing, commits nothing past the last acknowledged output and stops, naming
+/// the topic and the cause; the restart puts every record on the output.
+#[test]
+fn a_topic_level_produce_error_loses_nothing_and_parks_nothing() {
+    use rdkafka_sys::rd_kafka_resp_err_t as E;
+    for error in [E::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, E::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART] {
+        let broker = broker();
+        let brokers = broker.bootstrap_servers().to_string();
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("weir.toml");
+        std::fs::write(&config, login_config(&common::plugin("readable-timestamp")) + "\n[state]\nenabled = false\n").unwrap();
+        let keys: Vec<String> = (0..20).map(|i| format!("k{i}")).collect();
+        produce(&brokers, keys.iter().map(|k| (k.clone(), LOGIN.replace("NOTE", "fine"))));
+        broker.fail_requests(0, &[error]);
+
+        let mut run = spawn(weir(&brokers, &["run", "--config", config.to_str().unwrap()]));
+        let ended = std::time::Instant::now();
+        // Stops (authorization) or retries through (unknown topic, which librdkafka retries).
+        while run.try_wait().unwrap().is_none() && read_topic(&brokers, TOPICS[1], Duration::from_millis(300)).len() < keys.len() {
+            assert!(ended.elapsed() < Duration::from_secs(60), "{error:?}: neither stopped nor delivered:\n{}", run.stderr_so_far());
+        }
+        let first = match run.try_wait().unwrap() {
+            Some(_) => run.wait_with_output().unwrap(),
+            None => terminate(run),
+        };
+        let log = String::from_utf8_lossy(&first.stderr).into_owned();
+        let parked = read_topic(&brokers, TOPICS[3], Duration::from_secs(1));
+        assert!(parked.is_empty(), "{error:?}: {} records parked:\n{log}", parked.len());
+        if !first.status.success() {
+            assert!(log.contains("producing to user-login-processed-production failed"), "{error:?}: names the topic:\n{log}");
+            let delivered = read_topic(&brokers, TOPICS[1], Duration::from_secs(1)).len() as i64;
+            let committed: i64 = group_progress(&brokers, "weir-user-login", TOPICS[0]).iter().filter_map(|(c, _)| *c).sum();
+            assert!(committed <= delivered, "{error:?}: {committed} input offsets committed for {delivered} outputs");
+        }
+        let rerun = spawn(weir(&brokers, &["run", "--config", config.to_str().unwrap()]));
+        let processed = wait_for_topic(&brokers, TOPICS[1], Duration::from_secs(60), |r| r.iter().map(key).collect::<HashSet<_>>().len() >= keys.len());
+        let out = terminate(rerun);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let (lost, _) = losses_and_duplicates(keys.iter().map(String::as_str), &processed);
+        assert!(lost.is_empty(), "{error:?}: lost {lost:?}");
     }
-    weir::kafka::flow::wait_for(&ticket, Duration::from_secs(60)).unwrap();
 }

@@ -10,17 +10,10 @@ use std::time::Duration;
 
 
 fn produce(brokers: &str, prefix: &str, n: usize) {
-    let client = weir::kafka::client_config(brokers, &Default::default());
-    let producer = weir::kafka::flow::producer(&client).unwrap();
-    let ticket = weir::kafka::flow::detached_ticket(n);
-    for i in 0..n {
-        let value = format!(
-            r#"{{"user_id":"{prefix}{i}","app_version":"2.3.0","device_type":"iOS","ip":"164.116.28.203","locale":"MD","device_id":"d","timestamp":1730244200}}"#
-        );
-        let record = weir::kafka::flow::Outgoing::new(TOPICS[0], Some(format!("{prefix}{i}").into_bytes()), value.into_bytes(), vec![]);
-        weir::kafka::flow::produce(&producer, &record, ticket.clone()).unwrap();
-    }
-    weir::kafka::flow::wait_for(&ticket, Duration::from_secs(30)).unwrap();
+    let value = |i: usize| format!(
+        r#"{{"user_id":"{prefix}{i}","app_version":"2.3.0","device_type":"iOS","ip":"164.116.28.203","locale":"MD","device_id":"d","timestamp":1730244200}}"#
+    );
+    common::kafka::produce(brokers, (0..n).map(|i| (format!("{prefix}{i}"), value(i))));
 }
 
 /// Replaces a file the way a deploy should: write aside, then rename over.
@@ -88,9 +81,7 @@ fn sighup_reloads_the_config_and_its_plugins() {
     let config = dir.path().join("weir.toml");
     let timestamped = login_config(&plugin("readable-timestamp"));
     std::fs::write(&config, &timestamped).unwrap();
-    let hup = |run: &std::process::Child| {
-        assert!(std::process::Command::new("kill").args(["-HUP", &run.id().to_string()]).status().unwrap().success());
-    };
+    let hup = |run: &Guarded| run.signal("HUP");
 
     let run = spawn(weir(&brokers, &["run", "--config", config.to_str().unwrap(), "--log", "info"]));
     produce(&brokers, "a", 10);

@@ -7,12 +7,12 @@ use crate::common::{self, kafka::*, tools};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A Prometheus scraping `target` every second, with weir's alert rules loaded.
 struct Prometheus {
-    child: Child,
+    _child: Guarded,
     url: String,
     _dir: tempfile::TempDir,
 }
@@ -37,7 +37,7 @@ impl Prometheus {
             .stderr(Stdio::null())
             .spawn()
             .expect("start prometheus");
-        let prometheus = Prometheus { child, url: format!("http://127.0.0.1:{port}"), _dir: dir };
+        let prometheus = Prometheus { _child: Guarded::new(child), url: format!("http://127.0.0.1:{port}"), _dir: dir };
         wait_until(Duration::from_secs(30), "Prometheus to be ready", || {
             ureq::get(&format!("{}/-/ready", prometheus.url)).call().is_ok()
         });
@@ -63,12 +63,6 @@ impl Prometheus {
     }
 }
 
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn wait_until(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
@@ -168,13 +162,13 @@ fn prometheus_scrapes_weir_run_and_every_dashboard_and_alert_query_has_data() {
 
     // The exposition passes promtool's linter.
     let exposition = get(&format!("http://{addr}/metrics")).unwrap().1;
-    let mut promtool = Command::new(tools::prometheus_bin().join("promtool"))
+    let mut promtool = Guarded::new(Command::new(tools::prometheus_bin().join("promtool"))
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap());
     std::io::Write::write_all(&mut promtool.stdin.take().unwrap(), exposition.as_bytes()).unwrap();
     let checked = promtool.wait_with_output().unwrap();
     assert!(checked.status.success() && checked.stdout.is_empty() && checked.stderr.is_empty(), "promtool check metrics: {checked:?}");

@@ -189,3 +189,59 @@ fn one_run_survives_every_poison_record_in_one_stream() {
     }
     assert_eq!(count(&parked, "huge"), 4, "each oversize output parked as a pointer, once");
 }
+
+/// The login pipeline on `transform`, with `validate_limits` in `[validate]` and the
+/// default breaker (50 faults in a row).
+fn breaker_config(dir: &std::path::Path, transform: &std::path::Path, validate_limits: &str) -> std::path::PathBuf {
+    let config = dir.join("weir.toml");
+    let text = crate::common::login_config(transform).replacen("[validate]\n", &format!("[validate]\n{validate_limits}\n"), 1);
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+/// 60 poison records in a row between good ones: all good ones delivered once, the 60
+/// dead-lettered with their fault, and `weir run` never holding.
+fn poison_run(config: &std::path::Path, poison: impl Fn(usize) -> String, fault_kind: &str) {
+    let broker = embedded(1);
+    let brokers = broker.bootstrap_servers().to_string();
+    let before: Vec<String> = (0..6).map(|i| format!("before-{i}")).collect();
+    let after: Vec<String> = (0..6).map(|i| format!("after-{i}")).collect();
+    produce(&brokers, before.iter().map(|k| (k.clone(), login(k))));
+    produce(&brokers, (0..60).map(|i| (format!("poison-{i}"), poison(i))));
+    produce(&brokers, after.iter().map(|k| (k.clone(), login(k))));
+
+    let run = spawn(weir(&brokers, &["run", "--config", config.to_str().unwrap()]));
+    let processed = wait_for_topic(&brokers, "user-login-processed-production", Duration::from_secs(60), |r| r.len() >= 12);
+    let dead = wait_for_topic(&brokers, "user-login-dead-letter", Duration::from_secs(60), |r| r.len() >= 60);
+    let log = run.stderr_so_far();
+    let out = terminate(run);
+    assert!(out.status.success(), "weir run: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(!log.contains("Consumption paused"), "the breaker held the flow: {log}");
+    let good: Vec<&str> = before.iter().chain(&after).map(String::as_str).collect();
+    let (lost, duplicated) = losses_and_duplicates(good, &processed);
+    assert!(lost.is_empty() && duplicated.is_empty(), "lost {lost:?}, duplicated {duplicated:?}");
+    let (lost, duplicated) = losses_and_duplicates((0..60).map(|i| format!("poison-{i}")).collect::<Vec<_>>().iter().map(String::as_str), &dead);
+    assert!(lost.is_empty() && duplicated.is_empty(), "dead letters: lost {lost:?}, duplicated {duplicated:?}");
+    assert!(dead.iter().all(|m| header(m, weir::headers::KIND).as_deref() == Some(fault_kind)), "{:?}", dead.iter().map(|m| header(m, weir::headers::KIND)).collect::<Vec<_>>());
+}
+
+/// Records over the stage's size limit never reach the plugin: input faults, which the
+/// breaker does not count. 60 in a row used to trip it (50) and hold `weir run` forever.
+#[test]
+fn sixty_oversize_records_in_a_row_never_hold_the_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = breaker_config(dir.path(), &crate::common::plugin("readable-timestamp"), "limits = { max_message_kib = 4 }");
+    let oversize = |i: usize| login(&format!("poison-{i}")).replace(r#""user_id""#, &format!(r#""padding":"{}","user_id""#, "x".repeat(6_000)));
+    poison_run(&config, oversize, "oversize");
+}
+
+/// 60 records that make a healthy plugin trap, in a row: the breaker trips, the canaries
+/// (recent good records on a fresh instance) still pass, so the records are poison and
+/// go to the dead letters — the flow goes on.
+#[test]
+fn sixty_records_that_make_a_plugin_trap_are_dead_lettered_not_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = breaker_config(dir.path(), &crate::common::test_plugin("hostile"), "");
+    let trapping = |i: usize| login(&format!("poison-{i}")).replace(r#""device_id""#, r#""note":"PANIC","device_id""#);
+    poison_run(&config, trapping, "trap");
+}

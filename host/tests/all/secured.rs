@@ -3,7 +3,7 @@
 //! wrong CA, a wrong host name, a missing client certificate or a refused SASL handshake
 //! say. Passwords never show in output.
 
-use crate::common::{self, kafka::*, tls::{Pki, Terminator}};
+use crate::common::{self, kafka::*, tls::{support_script, Pki, Terminator}};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -152,4 +152,47 @@ fn a_refused_sasl_handshake_is_named_and_the_password_never_shows() {
     let out = check.output().unwrap();
     let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
     assert!(!printed.contains(PASSWORD), "weir check shows the password: {printed}");
+}
+
+/// A trusted certificate for another host name in front of a SASL PLAIN login: the
+/// endpoint (host/tests/support/sasl_recorder.py) records every byte it receives and
+/// answers ApiVersions and SaslHandshake(PLAIN), so a client about to send the password
+/// would. weir tells the host name mismatch apart with bare TLS handshakes: the password
+/// never reaches it, and the error names the cause.
+#[test]
+fn a_certificate_for_another_host_never_receives_the_sasl_password() {
+    const PASSWORD: &str = "pa55-weir-leak-check-91c4";
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let (cert, key) = pki.issue("ca", "elsewhere", "DNS:kafka.example.com");
+    let record = dir.path().join("received.bin");
+    std::fs::write(&record, b"").unwrap();
+    let port = free_port();
+    let _endpoint = support_script("sasl_recorder.py", &[port.to_string().into(), cert.into(), key.into(), record.clone().into()]);
+    let sasl = config(dir.path(), "sasl-ssl", &format!(
+        "protocol = \"SASL_SSL\"\nca = \"{}\"\n[kafka.security.sasl]\nmechanism = \"PLAIN\"\nusername = \"weir\"\npassword_env = \"WEIR_TEST_KAFKA_PASSWORD\"",
+        pki.ca("ca").display()
+    ));
+    let mut command = with_config(&format!("localhost:{port}"), &sasl, &["topics", "create"]);
+    command.env("WEIR_TEST_KAFKA_PASSWORD", PASSWORD);
+    let out = command.output().unwrap();
+    let message = stderr(&out);
+    assert!(!out.status.success(), "{message}");
+    assert!(message.contains("host name mismatch"), "the cause is named: {message}");
+    let received = std::fs::read(&record).unwrap();
+    let leaked = received.windows(PASSWORD.len()).any(|w| w == PASSWORD.as_bytes());
+    assert!(!leaked, "the endpoint received the SASL password ({} bytes received)", received.len());
+
+    // The control: the same endpoint with a certificate for the host weir connects to
+    // receives the password, as a broker should — the check above can fail.
+    let (cert, key) = pki.issue("ca", "localhost", "DNS:localhost");
+    let record = dir.path().join("received-by-localhost.bin");
+    std::fs::write(&record, b"").unwrap();
+    let port = free_port();
+    let _endpoint = support_script("sasl_recorder.py", &[port.to_string().into(), cert.into(), key.into(), record.clone().into()]);
+    let mut command = with_config(&format!("localhost:{port}"), &sasl, &["topics", "create"]);
+    command.env("WEIR_TEST_KAFKA_PASSWORD", PASSWORD);
+    let _ = command.output().unwrap();
+    let received = std::fs::read(&record).unwrap();
+    assert!(received.windows(PASSWORD.len()).any(|w| w == PASSWORD.as_bytes()), "a checked endpoint is sent the PLAIN login");
 }

@@ -7,7 +7,6 @@ use crate::common::{self, kafka::*};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// librdkafka's session timeout as weir sets it: tansu lets a SIGKILLed member's
@@ -47,7 +46,7 @@ fn counter(analytics: &Value, name: &str) -> u64 {
     analytics["counters"][name].as_u64().unwrap()
 }
 
-fn sigkill(mut child: Child) {
+fn sigkill(mut child: Guarded) {
     child.kill().unwrap();
     child.wait().unwrap();
 }
@@ -133,7 +132,7 @@ fn three_instances_and_a_kill_report_what_one_process_would() {
         "generate", "--count", "20000", "--rate", "700", "--invalid-ratio", "0.05", "--seed", "12",
         "--manifest", manifest_path.to_str().unwrap(),
     ]));
-    let mut instances: Vec<Child> = (0..3).map(|_| spawn(with_config(brokers, &config, &["run"]))).collect();
+    let mut instances: Vec<Guarded> = (0..3).map(|_| spawn(with_config(brokers, &config, &["run"]))).collect();
     wait_for_count(brokers, "user-login-processed-production", 4_000, Duration::from_secs(120));
     sigkill(instances.remove(1));
     std::thread::sleep(SESSION);

@@ -3,11 +3,12 @@
 #![allow(dead_code)]
 
 use super::cache_dir;
+pub use super::child::Guarded;
 use rdkafka::Offset;
 use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use weir::bindings::types::Message;
 use serde_json::Value;
@@ -40,7 +41,7 @@ pub fn one_group_test_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 
 /// tansu, a Kafka-compatible broker, as a separate process on a free loopback port.
 pub struct Tansu {
-    child: Child,
+    child: Guarded,
     pub brokers: String,
 }
 
@@ -68,20 +69,13 @@ impl Tansu {
             assert!(Instant::now() < deadline, "tansu did not listen on port {port} within 20 s");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Tansu { child, brokers: format!("127.0.0.1:{port}") }
+        Tansu { child: Guarded::new(child), brokers: format!("127.0.0.1:{port}") }
     }
 }
 
 impl Tansu {
     pub fn port(&self) -> u16 {
         self.brokers.rsplit(':').next().unwrap().parse().unwrap()
-    }
-}
-
-impl Drop for Tansu {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -133,15 +127,15 @@ pub fn run_ok(mut command: Command) -> Output {
     out
 }
 
-/// Starts a long-running `weir` command with its output captured.
-pub fn spawn(mut command: Command) -> Child {
-    command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+/// Starts a long-running `weir` command with its output captured; killed when the test
+/// ends, pass or fail.
+pub fn spawn(mut command: Command) -> Guarded {
+    Guarded::new(command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
 }
 
 /// SIGTERM, then the output of a graceful stop.
-pub fn terminate(child: Child) -> Output {
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
+pub fn terminate(child: Guarded) -> Output {
+    child.signal("TERM");
     child.wait_with_output().unwrap()
 }
 
@@ -252,3 +246,69 @@ pub fn single_process_analytics(config: &Path, records: &[Message], dir: &Path) 
     report["analytics"].clone()
 }
 
+
+/// Per partition of `topic`: the group's committed offset (`None`: nothing committed) and
+/// the high watermark.
+pub fn group_progress(brokers: &str, group: &str, topic: &str) -> Vec<(Option<i64>, i64)> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let mut client = weir::kafka::client_config(brokers, &Default::default());
+    client.set("group.id", group);
+    let consumer: BaseConsumer = client.create().unwrap();
+    let timeout = Duration::from_secs(10);
+    let metadata = consumer.fetch_metadata(Some(topic), timeout).unwrap();
+    let mut partitions = rdkafka::TopicPartitionList::new();
+    for partition in metadata.topics()[0].partitions() {
+        partitions.add_partition(topic, partition.id());
+    }
+    let committed = consumer.committed_offsets(partitions, timeout).unwrap();
+    committed
+        .elements()
+        .iter()
+        .map(|e| {
+            let (_, high) = consumer.fetch_watermarks(topic, e.partition(), timeout).unwrap();
+            (match e.offset() { Offset::Offset(o) => Some(o), _ => None }, high)
+        })
+        .collect()
+}
+
+/// Returns once `group` has committed offsets on every partition of `topic` (at least
+/// `at_least` records in all), or panics after `timeout`.
+pub fn wait_for_commits(brokers: &str, group: &str, topic: &str, at_least: i64, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let progress = group_progress(brokers, group, topic);
+        let total: i64 = progress.iter().filter_map(|(c, _)| *c).sum();
+        if progress.iter().all(|(c, _)| c.is_some()) && total >= at_least {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{group} on {topic}: {progress:?} (committed, end) after {timeout:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Returns once `group` has committed every record of `topic` (no lag), or panics.
+pub fn wait_for_no_lag(brokers: &str, group: &str, topic: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let progress = group_progress(brokers, group, topic);
+        if progress.iter().all(|(c, high)| c.unwrap_or(0) >= *high) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{group} on {topic}: lag left {progress:?} (committed, end) after {timeout:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Produces keyed records to the input topic and waits for the broker to acknowledge
+/// them (retrying while it is down).
+pub fn produce(brokers: &str, records: impl Iterator<Item = (String, String)>) {
+    let client = weir::kafka::client_config(brokers, &Default::default());
+    let producer = weir::kafka::flow::producer(&client).unwrap();
+    let ticket = weir::kafka::flow::detached_ticket(0);
+    for (key, value) in records {
+        ticket.expect(1);
+        let record = weir::kafka::flow::Outgoing::new(TOPICS[0], Some(key.into_bytes()), value.into_bytes(), vec![]);
+        weir::kafka::flow::produce(&producer, &record, ticket.clone()).unwrap();
+    }
+    weir::kafka::flow::wait_for(&ticket, Duration::from_secs(60)).unwrap();
+}

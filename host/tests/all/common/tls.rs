@@ -4,7 +4,8 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use super::child::Guarded;
+use std::process::{Command, Stdio};
 
 /// A CA and what it signed, as PEM files in `dir`.
 pub struct Pki {
@@ -48,28 +49,25 @@ impl Pki {
 
 /// TLS on `listen`, forwarded to `target`; with `client_ca`, mutual TLS.
 pub struct Terminator {
-    child: Child,
+    _child: Guarded,
 }
 
 impl Terminator {
     pub fn start(listen: u16, target: u16, cert: &Path, key: &Path, client_ca: Option<&Path>) -> Terminator {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/tls_terminator.py");
-        let mut command = Command::new("python3");
-        command.arg(script).arg(listen.to_string()).arg(target.to_string()).arg(cert).arg(key);
-        if let Some(ca) = client_ca {
-            command.arg(ca);
-        }
-        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("run python3");
-        let mut ready = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut ready).unwrap();
-        assert_eq!(ready.trim(), "ready", "the TLS terminator did not start");
-        Terminator { child }
+        let mut args = vec![listen.to_string().into(), target.to_string().into(), cert.into(), key.into()];
+        args.extend(client_ca.map(Into::into));
+        Terminator { _child: support_script("tls_terminator.py", &args) }
     }
 }
 
-impl Drop for Terminator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A script of `host/tests/support/`, run with `args` until the guard drops; returns once
+/// it printed "ready".
+pub fn support_script(name: &str, args: &[std::ffi::OsString]) -> Guarded {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support").join(name);
+    let mut child = Command::new("python3").arg(script).args(args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("run python3");
+    let mut ready = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut ready).unwrap();
+    assert_eq!(ready.trim(), "ready", "{name} did not start");
+    Guarded::new(child)
 }
+

@@ -1,6 +1,6 @@
 //! Third-party tools the operations tests run for real, installed on first use into
 //! `target/` from the registries a newcomer's machine reaches (as tansu is): Debian's
-//! `prometheus` package (Prometheus and promtool, 2.42) and PyPI's `kubernetes-validate`.
+//! `prometheus` package (Prometheus and promtool, the 2.42 line) and PyPI's `kubernetes-validate`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,11 +10,9 @@ fn target_dir() -> PathBuf {
     Path::new(env!("WEIR_PLUGIN_DIR")).parent().unwrap().to_path_buf()
 }
 
-/// Debian's package, pinned; `$WEIR_PROMETHEUS_DIR` (holding `prometheus` and `promtool`)
-/// instead, if set.
-const PROMETHEUS_PACKAGE: &str = "prometheus=2.42.0+ds-5+deb12u1";
-
-/// The directory holding the `prometheus` and `promtool` binaries.
+/// The directory holding the `prometheus` and `promtool` binaries: Debian's package
+/// (the 2.42 line the machine's lists offer, see `.ci/fetch-prometheus`) unpacked under
+/// `target/prometheus`, or `$WEIR_PROMETHEUS_DIR` if set.
 pub fn prometheus_bin() -> PathBuf {
     if let Some(dir) = std::env::var_os("WEIR_PROMETHEUS_DIR") {
         return PathBuf::from(dir);
@@ -23,29 +21,17 @@ pub fn prometheus_bin() -> PathBuf {
     INSTALLED.get_or_init(install_prometheus).clone()
 }
 
-/// `apt-get download` needs no root and installs nothing system-wide: the package is
-/// unpacked under `target/prometheus`.
+/// The same script `.ci/compose-e2e` uses: it needs no root and installs nothing
+/// system-wide.
 fn install_prometheus() -> PathBuf {
     let dir = target_dir().join("prometheus");
-    let bin = dir.join("usr/bin");
-    if bin.join("promtool").exists() {
-        return bin;
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    let downloaded = Command::new("apt-get").args(["download", PROMETHEUS_PACKAGE]).current_dir(&dir).status();
+    let fetched = Command::new(super::repo().join(".ci/fetch-prometheus")).arg(&dir).status();
     assert!(
-        downloaded.is_ok_and(|s| s.success()),
-        "could not download Debian's {PROMETHEUS_PACKAGE} with `apt-get download` (the operations tests run a real \
+        fetched.is_ok_and(|s| s.success()),
+        "could not fetch Debian's prometheus 2.42 with .ci/fetch-prometheus (the operations tests run a real \
          Prometheus); on a machine without apt, set WEIR_PROMETHEUS_DIR to a directory with prometheus and promtool 2.42+"
     );
-    let deb = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "deb"))
-        .expect("the downloaded .deb");
-    let unpacked = Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&dir).status().unwrap();
-    assert!(unpacked.success(), "dpkg-deb -x {}", deb.display());
-    bin
+    dir.join("usr/bin")
 }
 
 /// `python3 -m kubernetes_validate`, with its pinned wheels under `target/kubernetes-validate`.
