@@ -336,6 +336,15 @@ impl Config {
             if let Some((_, why)) = GUARANTEES.iter().find(|(k, _)| k == key) {
                 return Err(self.key_error(&format!("kafka.properties.\"{key}\""), &format!("`{value}` refused: {why}")));
             }
+            // A secret in weir.toml ends up in backups, repositories and `ps`-visible
+            // config maps: it comes from the environment or a file instead.
+            let secret = matches!(key.as_str(), "sasl.password" | "ssl.key.password" | "ssl.keystore.password" | "sasl.oauthbearer.client.secret");
+            if secret {
+                return Err(self.key_error(
+                    &format!("kafka.properties.\"{key}\""),
+                    "a secret in plain text is refused: set [kafka.security.sasl] password_env = \"VAR\" or password_file = \"PATH\" (and the protocol, mechanism and username there)",
+                ));
+            }
             let tls_or_sasl = ["security.", "sasl.", "ssl."].iter().any(|prefix| key.starts_with(prefix));
             if tls_or_sasl && self.kafka.security != SecurityConfig::default() {
                 return Err(self.key_error(
@@ -509,7 +518,7 @@ mod tests {
         assert!(err(no_password).contains("password_env"));
         let oauth = no_password.replace("PLAIN", "OAUTHBEARER");
         assert!(err(&oauth).contains("libcurl"));
-        let twice = "[kafka.properties]\n\"sasl.password\" = \"x\"\n[kafka.security]\nprotocol = \"SSL\"\n";
+        let twice = "[kafka.properties]\n\"sasl.username\" = \"x\"\n[kafka.security]\nprotocol = \"SSL\"\n";
         assert!(err(twice).contains("not both"));
         let ok = format!("{no_password}password_env = \"KAFKA_SECRET\"\n");
         parse(&ok).unwrap();
@@ -521,6 +530,13 @@ mod tests {
         let err = parse("[pipeline]\nbatch_sise = 5\n").unwrap_err().to_string();
         assert!(err.contains("/etc/weir/weir.toml"), "{err}");
         assert!(err.contains("batch_sise"), "{err}");
+    }
+
+    #[test]
+    fn a_password_in_the_properties_is_refused_with_the_fix() {
+        let err = parse("[kafka.properties]\n\"sasl.password\" = \"hunter2\"\n").unwrap_err().to_string();
+        assert!(err.contains("kafka.properties.\"sasl.password\"") && err.contains("password_env"), "{err}");
+        assert!(!err.contains("hunter2"), "the error never echoes the secret: {err}");
     }
 
     #[test]

@@ -62,11 +62,16 @@ pub fn dead_letter(message: &Message, rejection: &Rejection) -> Vec<Header> {
 const MAX_VIOLATIONS: usize = 20;
 const MAX_REASON_CHARS: usize = 300;
 
-fn bounded(violations: &[Violation]) -> Vec<Violation> {
-    let cut = |text: &str| match text.char_indices().nth(MAX_REASON_CHARS) {
+/// `text` cut to at most `max` characters, marked with `…` when cut.
+fn cut_to(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
         None => text.to_string(),
         Some((at, _)) => format!("{}…", &text[..at]),
-    };
+    }
+}
+
+fn bounded(violations: &[Violation]) -> Vec<Violation> {
+    let cut = |text: &str| cut_to(text, MAX_REASON_CHARS);
     let mut kept: Vec<Violation> = violations
         .iter()
         .take(MAX_VIOLATIONS)
@@ -99,10 +104,14 @@ pub fn repaired(message: &Message, attempts: u32) -> Vec<Header> {
     headers
 }
 
-/// Headers of a parked record: everything the dead letter had, plus the reason.
+/// How long a park reason may be: a repairer's reason never makes the parked record too
+/// large to produce.
+const MAX_PARK_REASON_CHARS: usize = 1_000;
+
+/// Headers of a parked record: everything the dead letter had, plus the reason (bounded).
 pub fn parked(message: &Message, reason: &str) -> Vec<Header> {
     let mut headers: Vec<Header> = message.headers.iter().filter(|h| h.key != PARK_REASON).cloned().collect();
-    headers.push(header(PARK_REASON, reason));
+    headers.push(header(PARK_REASON, cut_to(reason, MAX_PARK_REASON_CHARS)));
     headers
 }
 
@@ -150,6 +159,15 @@ mod tests {
         assert_eq!(repair_attempts(&h), 1);
         assert!(get(&h, STAGE).is_none());
         assert_eq!(get(&h, "trace-id"), Some(&b"abc"[..]));
+    }
+
+    #[test]
+    fn park_reasons_are_bounded_whatever_the_repairer_says() {
+        let h = parked(&message(vec![]), &"y".repeat(64 << 20));
+        let reason = std::str::from_utf8(get(&h, PARK_REASON).unwrap()).unwrap();
+        assert_eq!(reason.chars().count(), MAX_PARK_REASON_CHARS + 1);
+        assert!(reason.ends_with('…'));
+        assert_eq!(std::str::from_utf8(get(&parked(&message(vec![]), "short"), PARK_REASON).unwrap()).unwrap(), "short");
     }
 
     #[test]

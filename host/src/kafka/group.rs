@@ -84,6 +84,27 @@ impl GroupContext {
         }
     }
 
+    /// Whether a snapshot's offset lies in 0..=the partition's end. The changelog is
+    /// weir's own, but not beyond reach: an offset before 0 would fail every start and one
+    /// past the end would skip the partition's analytics for good. Such a snapshot is
+    /// refused by name and the partition starts empty, as for a corrupt one.
+    fn covers_a_real_offset(consumer: &BaseConsumer<Self>, snapshot: &crate::state::PartitionSnapshot) -> bool {
+        let end = consumer.fetch_watermarks(&snapshot.topic, snapshot.partition, Duration::from_secs(10)).map(|(_, high)| high);
+        match end {
+            Ok(end) if valid_snapshot_offset(snapshot.offset, end) => true,
+            Ok(end) => {
+                tracing::error!(
+                    "the state snapshot of {}/{} claims offset {}, outside 0..={end} (the partition's end): refused; \
+                     the partition's state starts empty and is rebuilt from its first record",
+                    snapshot.topic, snapshot.partition, snapshot.offset
+                );
+                false
+            }
+            // The broker cannot say now: trust the snapshot as before rather than rebuild.
+            Err(_) => true,
+        }
+    }
+
     /// Sets where each assigned partition starts; the restores and replays that go with it.
     fn prepare(&self, state: &StateTopic, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) -> anyhow::Result<Rebalanced> {
         let mut snapshots = changelog::read_latest(&state.client, &state.topic)?;
@@ -99,7 +120,7 @@ impl GroupContext {
         let (mut restores, mut replay_until, mut starts) = (Vec::new(), Vec::new(), Vec::new());
         for element in tpl.elements() {
             let key = (element.topic().to_string(), element.partition());
-            let snapshot = snapshots.remove(&key);
+            let snapshot = snapshots.remove(&key).filter(|s| Self::covers_a_real_offset(consumer, s));
             let commit = committed.get(&key).copied();
             let start = start(snapshot.as_ref().map(|s| s.offset), commit);
             if let Some(start) = start {
@@ -128,6 +149,11 @@ fn start(covered: Option<i64>, commit: Option<i64>) -> Option<Offset> {
         (Some(covered), _) => Some(Offset::Offset(covered)),
         (None, _) => Some(Offset::Beginning),
     }
+}
+
+/// A snapshot covers the records before its offset: anything from 0 to the partition's end.
+fn valid_snapshot_offset(offset: i64, end: i64) -> bool {
+    (0..=end).contains(&offset)
 }
 
 impl ClientContext for GroupContext {
@@ -180,6 +206,15 @@ impl ConsumerContext for GroupContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn snapshot_offsets_outside_the_partition_are_refused() {
+        assert!(valid_snapshot_offset(0, 0));
+        assert!(valid_snapshot_offset(500, 500));
+        assert!(!valid_snapshot_offset(-1, 500));
+        assert!(!valid_snapshot_offset(501, 500));
+        assert!(!valid_snapshot_offset(i64::MAX, 500));
+    }
 
     #[test]
     fn reading_starts_where_the_state_needs_it() {

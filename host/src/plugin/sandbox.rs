@@ -17,6 +17,14 @@ pub struct Sandbox {
     log: LogBudget,
 }
 
+/// Host resources (clock subscriptions, streams…) one instance may hold at once: WASI's
+/// own cap is a million, each costing the host memory outside the memory limit.
+const MAX_RESOURCES: usize = 10_000;
+
+/// Random bytes one WASI call may ask for (WASI's own cap is 64 MiB, allocated by the host
+/// before the guest's memory limit can see it); no plugin needs more.
+const MAX_RANDOM_BYTES: u64 = 1 << 20;
+
 /// What a plugin may write to weir's log per call; past it, lines are counted, not written.
 const LOG_BYTES_PER_CALL: usize = 64 * 1024;
 
@@ -34,11 +42,14 @@ impl Sandbox {
             .allow_ip_name_lookup(false)
             .wall_clock(FrozenClock)
             .monotonic_clock(FrozenClock)
+            .max_random_size(MAX_RANDOM_BYTES.min(limits.memory_bytes() as u64))
             .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         Sandbox {
             stage: stage.to_string(),
             wasi,
-            table: ResourceTable::new(),
+            table,
             limits: Limiter::new(limits),
             log: LogBudget::default(),
         }

@@ -163,17 +163,21 @@ fn twenty_sigkills_in_a_row_lose_nothing() {
     let kinds = manifest(&manifest_path);
     assert_eq!(kinds.len(), 15_000);
 
+    // The last run catches up at its normal rate: within a minute, not the minutes a
+    // restart after crashes once crawled through.
+    let started = std::time::Instant::now();
     let run = spawn(weir(brokers, &["run", "--config", config]));
-    let processed = wait_for_topic(brokers, "user-login-processed-production", Duration::from_secs(240), |records| {
+    let processed = wait_for_topic(brokers, "user-login-processed-production", Duration::from_secs(60), |records| {
         records.iter().map(key).collect::<HashSet<_>>().len() >= kinds.len()
     });
+    let catch_up = started.elapsed();
     let out = terminate(run);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let keys: HashSet<String> = processed.iter().map(key).collect();
     let lost = kinds.keys().filter(|k| !keys.contains(*k)).count();
     assert_eq!(lost, 0, "records lost after {kills} SIGKILLs");
     let duplicates = processed.len() - keys.len();
-    println!("kill loop on tansu: {kills} SIGKILLs during a stream of 15000 records: 0 lost, {duplicates} duplicates");
+    println!("kill loop on tansu: {kills} SIGKILLs during a stream of 15000 records: 0 lost, {duplicates} duplicates; the last run caught up in {:.1} s", catch_up.as_secs_f64());
 }
 
 /// `weir bench` with every part: the chain (total, per stage, by value and batch size), the
@@ -253,4 +257,88 @@ fn a_stop_signal_ends_weir_run_when_the_broker_is_gone() {
         assert!(err.contains("not committed"), "SIG{signal}: says what was not committed:\n{err}");
         println!("SIG{signal} with the broker gone: weir run ended in {:.1} s", signalled.elapsed().as_secs_f64());
     }
+}
+
+/// Java clients often write with `compression.type=zstd`: records compressed with each
+/// codec librdkafka knows — gzip, snappy, lz4, zstd — are consumed and processed, and the
+/// outputs are written with the codec `[kafka.properties]` names (zstd here). Without zstd
+/// in librdkafka, a zstd batch was undecodable and held its partition for good.
+#[test]
+fn records_of_every_compression_codec_are_processed() {
+    let tansu = Tansu::start();
+    let brokers = tansu.brokers.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("weir.toml");
+    std::fs::write(&config, format!("{}\n[kafka.properties]\n\"compression.type\" = \"zstd\"\n", common::absolute_weir_toml())).unwrap();
+    run_ok(with_config(brokers, &config, &["topics", "create"]));
+    let codecs = ["gzip", "snappy", "lz4", "zstd"];
+    let login = |key: &str| format!(
+        r#"{{"user_id":"{key}","app_version":"2.3.0","device_type":"iOS","ip":"10.0.0.1","locale":"CA","device_id":"d","timestamp":1730244200}}"#
+    );
+    for codec in codecs {
+        let mut client = weir::kafka::client_config(brokers, &Default::default());
+        client.set("compression.type", codec);
+        produce_with(&client, (0..5).map(|i| format!("{codec}-{i}")).map(|k| (k.clone(), login(&k))));
+    }
+    let run = spawn(with_config(brokers, &config, &["run"]));
+    let processed = wait_for_topic(brokers, "user-login-processed-production", Duration::from_secs(90), |r| r.len() >= 20);
+    let out = terminate(run);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let expected: Vec<String> = codecs.iter().flat_map(|c| (0..5).map(move |i| format!("{c}-{i}"))).collect();
+    let (lost, duplicated) = losses_and_duplicates(expected.iter().map(String::as_str), &processed);
+    assert!(lost.is_empty() && duplicated.is_empty(), "lost {lost:?}, duplicated {duplicated:?}");
+}
+
+/// Churn, as Kubernetes makes it: five instances during a stream, three SIGKILLed (a pod
+/// killed after its grace period) and two SIGTERMed, then one new instance. A coordinator
+/// may hold the next join until the killed members' rebalance timeout runs out (tansu does;
+/// it was librdkafka's 300 s default, during which the new instance processed nothing).
+/// weir announces 20 s: the new instance is processing within a minute and catches up.
+#[test]
+fn a_new_instance_after_churn_is_processing_within_a_minute() {
+    let _alone = one_group_test_at_a_time();
+    let tansu = Tansu::start();
+    let brokers = tansu.brokers.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("weir.toml");
+    std::fs::write(&config, common::absolute_weir_toml().replace("partitions = 3", "partitions = 6")).unwrap();
+    let config = config.to_str().unwrap();
+    let manifest_path = dir.path().join("manifest.jsonl");
+    run_ok(weir(brokers, &["topics", "create", "--config", config]));
+    let generator = spawn(weir(brokers, &[
+        "generate", "--config", config, "--count", "30000", "--rate", "2000", "--invalid-ratio", "0", "--seed", "9",
+        "--manifest", manifest_path.to_str().unwrap(),
+    ]));
+    let mut instances: Vec<_> = (0..3).map(|_| spawn(weir(brokers, &["run", "--config", config]))).collect();
+    wait_for_count(brokers, "user-login-processed-production", 3_000, Duration::from_secs(120));
+    // Two more join, and the group rebalances: killed in the middle of it, as in a
+    // rolling restart whose pods miss their grace period.
+    instances.extend((0..2).map(|_| spawn(weir(brokers, &["run", "--config", config]))));
+    std::thread::sleep(Duration::from_millis(1500)); // the moment of the kills, mid-join, is the scenario
+    for mut killed in instances.drain(..3) {
+        killed.kill().unwrap();
+        killed.wait().unwrap();
+    }
+    for stopped in instances.drain(..) {
+        let _ = terminate(stopped);
+    }
+    let before = read_topic(brokers, "user-login-processed-production", Duration::from_millis(500)).len();
+    let started = std::time::Instant::now();
+    let run = spawn(weir(brokers, &["run", "--config", config]));
+    wait_for_count(brokers, "user-login-processed-production", before + 1, Duration::from_secs(60));
+    let processing_after = started.elapsed();
+    let generated = generator.wait_with_output().unwrap();
+    assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+    let kinds = manifest(&manifest_path);
+    let processed = wait_for_topic(brokers, "user-login-processed-production", Duration::from_secs(120), |records| {
+        records.iter().map(key).collect::<HashSet<_>>().len() >= kinds.len()
+    });
+    let out = terminate(run);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (lost, duplicated) = losses_and_duplicates(kinds.keys().map(String::as_str), &processed);
+    assert!(lost.is_empty(), "{} lost", lost.len());
+    println!(
+        "churn on tansu: 5 instances, 3 SIGKILLed, 2 SIGTERMed; a new one processing after {:.1} s; 0 lost, {} duplicates",
+        processing_after.as_secs_f64(), duplicated.len()
+    );
 }

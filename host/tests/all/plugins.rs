@@ -226,6 +226,22 @@ fn results_that_alias_one_buffer_are_refused_before_the_host_copies_them() {
     assert_eq!(out[1].as_ref().unwrap().as_ref().unwrap(), b"x");
 }
 
+/// Host resources and WASI's random bytes live outside the guest's memory limit: 100,000
+/// clock subscriptions held at once (WASI allows a million) and 64 MiB of random bytes in
+/// one call (WASI's own cap) are refused as faults of their records; the rest carries on.
+#[test]
+fn host_resources_and_random_bytes_are_bounded() {
+    let p = runtime().load(&test_plugin("hostile")).unwrap();
+    let mut stage = Stage::<Transform>::new("transform", &p, "{}".into(), Limits::default()).unwrap();
+    let out = stage.run(&[message("a"), message("POLLABLES"), message("RANDOM"), message("b")]);
+    assert_eq!(out[0].as_ref().unwrap().as_ref().unwrap(), b"a");
+    for (i, what) in [(1, "pollables"), (2, "random bytes")] {
+        let fault = out[i].as_ref().expect_err(what);
+        assert_eq!(fault.kind, weir::plugin::FaultKind::Trap, "{what}: {}", fault.reason);
+    }
+    assert_eq!(out[3].as_ref().unwrap().as_ref().unwrap(), b"b");
+}
+
 /// A plugin that sleeps used to block inside WASI's clock, where the CPU budget cannot
 /// fire: 30 s per batch, and SIGTERM waited for it. Waiting is now never granted: a sleep
 /// returns at once, and one that waits for the (frozen) clock to move spins until the

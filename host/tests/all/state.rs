@@ -201,3 +201,52 @@ fn a_rolled_back_batch_is_folded_once_when_retried() {
     let report = pipeline.report(Vec::new()).unwrap();
     assert_eq!(report.analytics.as_ref().unwrap().1.counters[0].value, 5);
 }
+
+/// The changelog is weir's own but not beyond reach: snapshots rewritten to claim offsets
+/// before 0 (which failed every start) and past their partition's end (which skipped the
+/// partition's analytics for good) are refused by name, those partitions start empty and
+/// are rebuilt from their first record: the analytics stay exact.
+#[test]
+fn snapshots_claiming_offsets_outside_their_partition_are_refused() {
+    let _alone = one_group_test_at_a_time();
+    let tansu = Tansu::start();
+    let brokers = tansu.brokers.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let config = state_config(dir.path(), 3);
+    run_ok(with_config(brokers, &config, &["topics", "create"]));
+    let generate = |seed: &str| run_ok(with_config(brokers, &config, &["generate", "--count", "60", "--rate", "0", "--invalid-ratio", "0", "--seed", seed]));
+    generate("3");
+    let run = spawn(with_config(brokers, &config, &["run"]));
+    wait_for_count(brokers, "user-login-processed-production", 60, Duration::from_secs(120));
+    let out = terminate(run);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // The latest snapshot of each partition, written again claiming impossible offsets.
+    let mut latest = std::collections::BTreeMap::new();
+    for record in read_topic(brokers, "weir-user-login-state", Duration::from_secs(2)) {
+        latest.insert(key(&record), record);
+    }
+    assert_eq!(latest.len(), 3, "a snapshot per partition after a graceful stop");
+    let client = weir::kafka::client_config(brokers, &Default::default());
+    let producer = weir::kafka::flow::producer(&client).unwrap();
+    let ticket = weir::kafka::flow::detached_ticket(latest.len());
+    for (i, (partition, record)) in latest.iter().enumerate() {
+        let claimed = if i == 1 { "1000000" } else { "-5" };
+        let headers = vec![weir::bindings::types::Header { key: weir::kafka::changelog::OFFSET_HEADER.into(), value: claimed.into() }];
+        let bogus = weir::kafka::flow::Outgoing::new("weir-user-login-state", Some(partition.clone().into_bytes()), record.value.clone(), headers);
+        weir::kafka::flow::produce(&producer, &bogus, ticket.clone()).unwrap();
+    }
+    weir::kafka::flow::wait_for(&ticket, Duration::from_secs(30)).unwrap();
+
+    generate("4");
+    let run = spawn(with_config(brokers, &config, &["run"]));
+    let input = read_topic(brokers, "user-login", Duration::from_secs(2));
+    assert_eq!(input.len(), 120);
+    let expected = single_process_analytics(&config, &input, dir.path());
+    let report = group_report_reaching(brokers, &config, &expected, Duration::from_secs(120));
+    let out = terminate(run);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert_eq!(report["analytics"], expected, "exact after the refused snapshots:\n{log}");
+    assert_eq!(log.matches("outside 0..=").count(), 3, "each refused by name:\n{log}");
+}

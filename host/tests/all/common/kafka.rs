@@ -302,8 +302,12 @@ pub fn wait_for_no_lag(brokers: &str, group: &str, topic: &str, timeout: Duratio
 /// Produces keyed records to the input topic and waits for the broker to acknowledge
 /// them (retrying while it is down).
 pub fn produce(brokers: &str, records: impl Iterator<Item = (String, String)>) {
-    let client = weir::kafka::client_config(brokers, &Default::default());
-    let producer = weir::kafka::flow::producer(&client).unwrap();
+    produce_with(&weir::kafka::client_config(brokers, &Default::default()), records);
+}
+
+/// `produce` with a client of the test's (e.g. another compression codec).
+pub fn produce_with(client: &rdkafka::config::ClientConfig, records: impl Iterator<Item = (String, String)>) {
+    let producer = weir::kafka::flow::producer(client).unwrap();
     let ticket = weir::kafka::flow::detached_ticket(0);
     for (key, value) in records {
         ticket.expect(1);

@@ -6,6 +6,8 @@
 //! `SLEEP` sleeps 30 s (in WASI's clock, where no CPU budget can interrupt a host wait),
 //! `WAIT` waits for 30 s to pass on the monotonic clock, sleeping 10 ms at a time,
 //! `CHATTY` writes 10,000 lines of 1 KiB to the host's log,
+//! `POLLABLES` keeps 100,000 clock subscriptions (host resources) alive at once,
+//! `RANDOM` asks WASI for 64 MiB of random bytes in one call,
 //! `ALIAS` anywhere in a batch makes every result of that batch point at one 40 MiB
 //! buffer (results that cost the host a copy each, and the guest's memory once).
 //! Anything else passes through unchanged.
@@ -76,6 +78,16 @@ impl Guest for Hostile {
                 for _ in 0..10_000 {
                     weir::plugin::host::log(weir::plugin::host::Level::Warn, &line);
                 }
+            }
+            if contains(v, "POLLABLES") {
+                let kept: Vec<_> = (0..100_000).map(|_| wasip2::clocks::monotonic_clock::subscribe_duration(1)).collect();
+                out.push(Ok(format!("kept {}", kept.len()).into_bytes()));
+                continue;
+            }
+            if contains(v, "RANDOM") {
+                let bytes = wasip2::random::random::get_random_bytes(64 << 20);
+                out.push(Ok(format!("got {}", bytes.len()).into_bytes()));
+                continue;
             }
             if contains(v, "ESCAPE") {
                 out.push(Ok(escape().into_bytes()));
