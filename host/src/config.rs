@@ -150,6 +150,8 @@ pub struct RegistryConfig {
     pub username: Option<String>,
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,
+    /// Send the credentials over plain `http://` all the same (a registry on loopback, say).
+    pub allow_insecure: bool,
 }
 
 /// The aggregator's state per input partition, checkpointed to a compacted topic so it
@@ -458,8 +460,17 @@ impl Config {
                 let (document, references) = self.registry_schema(&schema).map_err(schema_error)?;
                 crate::resources::add_missing(&mut resources, references);
                 document
+            } else if Path::new(&schema).is_absolute() {
+                // An absolute path is the operator's explicit choice.
+                load_schema(Path::new(&schema)).map_err(schema_error)?
             } else {
-                load_schema(&self.resolve(Path::new(&schema))).map_err(schema_error)?
+                // A relative one stays under the config's directory, as resources do (its
+                // document reaches the plugin, which can copy it into records).
+                let path = self.resolve(Path::new(&schema));
+                if path.exists() {
+                    crate::resources::under(&self.resolve(Path::new(".")), &schema).map_err(schema_error)?;
+                }
+                load_schema(&path).map_err(schema_error)?
             };
             json["schema"] = document;
         }
@@ -569,6 +580,26 @@ mod tests {
         let err = config.stage_json("validate", config.validate.as_ref().unwrap()).unwrap_err().to_string();
         assert!(err.contains("validate.config.schema"), "{err}");
         assert!(err.contains("/etc/weir/nope.json"), "{err}");
+    }
+
+    #[test]
+    fn a_relative_schema_path_stays_under_the_config_directory() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.json"), "{}").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret.json"), dir.path().join("linked.json")).unwrap();
+        std::fs::write(dir.path().join("own.json"), "{}").unwrap();
+        let stage = |schema: &str| {
+            let text = format!("[validate]\nplugin = \"v.wasm\"\nconfig = {{ schema = \"{schema}\" }}\n");
+            let config = Config::parse(&text, &dir.path().join("weir.toml")).unwrap();
+            config.stage_json("validate", config.validate.as_ref().unwrap()).map_err(|e| e.to_string())
+        };
+        stage("own.json").unwrap();
+        assert!(stage("linked.json").unwrap_err().contains("outside the config's directory"));
+        let up = format!("../{}/secret.json", outside.path().file_name().unwrap().to_string_lossy());
+        assert!(stage(&up).unwrap_err().contains("outside the config's directory"));
+        // An absolute path is the operator's explicit choice.
+        stage(outside.path().join("secret.json").to_str().unwrap()).unwrap();
     }
 
     #[test]

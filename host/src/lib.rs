@@ -32,6 +32,7 @@ pub mod secret;
 pub mod stage;
 pub mod state;
 pub mod stats;
+pub mod text;
 
 use plugin::cache::CompileCache;
 

@@ -43,6 +43,23 @@ pub struct Reference {
 /// References followed at most this deep (a cycle of references ends here too).
 const MAX_REFERENCE_DEPTH: usize = 16;
 
+/// Documents one schema may pull in through its references, and their bytes together:
+/// a registry (or whoever answers as one) cannot make weir fetch without end.
+const MAX_REFERENCES: usize = 256;
+const MAX_REFERENCED_BYTES: usize = 8 << 20;
+
+/// `user:password@` in a URL ends up in every error that echoes it: refused, with the fix.
+fn refuse_credentials_in(url: &str) -> anyhow::Result<()> {
+    let authority = url.split_once("://").map_or(url, |(_, rest)| rest).split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        anyhow::bail!(
+            "the registry URL carries credentials (user:password@): remove them and set registry.username \
+             and registry.password_env (or password_file) instead"
+        );
+    }
+    Ok(())
+}
+
 impl Registry {
     pub fn new(url: &str) -> Registry {
         let agent = agent(None).expect("the system's TLS settings load");
@@ -52,6 +69,13 @@ impl Registry {
     /// The registry at `url` with the config's `[registry]` CA and credentials.
     pub fn for_config(config: &crate::config::Config, url: &str) -> anyhow::Result<Registry> {
         let r = &config.registry;
+        refuse_credentials_in(url)?;
+        if r.username.is_some() && url.to_ascii_lowercase().starts_with("http://") && !r.allow_insecure {
+            anyhow::bail!(
+                "refusing to send the registry's credentials over plain HTTP to {url}: use https:// (with registry.ca \
+                 for a private CA), or set registry.allow_insecure = true for a registry on a trusted network"
+            );
+        }
         let ca = match &r.ca {
             Some(path) => {
                 let path = config.resolve(path);
@@ -121,6 +145,7 @@ impl Registry {
         let document = self.document(&found)?;
         let mut documents = serde_json::Map::new();
         let mut pending: Vec<(Reference, usize)> = found.references.into_iter().map(|r| (r, 1)).collect();
+        let mut fetched_bytes = 0usize;
         while let Some((reference, depth)) = pending.pop() {
             if documents.contains_key(&reference.name) {
                 continue;
@@ -130,8 +155,15 @@ impl Registry {
                 "schema `{subject}` has references more than {MAX_REFERENCE_DEPTH} deep in registry {}",
                 self.url
             );
+            anyhow::ensure!(
+                documents.len() < MAX_REFERENCES && fetched_bytes <= MAX_REFERENCED_BYTES,
+                "schema `{subject}` pulls in more than {MAX_REFERENCES} referenced schemas or {} MiB of them from registry {}",
+                MAX_REFERENCED_BYTES >> 20,
+                self.url
+            );
             let version = u32::try_from(reference.version).ok();
             let referenced = self.get(&reference.subject, version)?;
+            fetched_bytes += referenced.schema.len();
             documents.insert(reference.name.clone(), self.document(&referenced)?);
             pending.extend(referenced.references.into_iter().map(|r| (r, depth + 1)));
         }
@@ -234,6 +266,15 @@ mod tests {
         assert!(parse_reference("registry://s@x").unwrap().is_err());
         assert!(parse_reference("registry://").unwrap().is_err());
         assert_eq!(parse_reference("schemas/user-login.json"), None);
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_refused() {
+        assert!(refuse_credentials_in("https://user:secret@registry.example.com/").is_err());
+        assert!(refuse_credentials_in("http://key@localhost:8081").is_err());
+        assert!(!format!("{:#}", refuse_credentials_in("https://u:hunter2@r").unwrap_err()).contains("hunter2"));
+        assert!(refuse_credentials_in("https://registry.example.com/path@v1").is_ok(), "an @ in the path is no credential");
+        assert!(refuse_credentials_in("http://localhost:8081").is_ok());
     }
 
     #[test]

@@ -98,7 +98,7 @@ pub fn analytics_text(plugin: &str, analytics: &Analytics, partitions: &[String]
         let max = table.rows.iter().map(|r| r.count).max().unwrap_or(1).max(1);
         for row in &table.rows {
             let bar = "█".repeat(((row.count * BAR_WIDTH).div_ceil(max)) as usize);
-            let _ = writeln!(out, "  {:<label_width$}  {bar} {}", row.label, row.count);
+            let _ = writeln!(out, "  {:<label_width$}  {bar} {}", crate::text::escape_controls(&row.label), row.count);
         }
     }
     out

@@ -40,7 +40,8 @@ pub fn load(
             if !uri.ends_with('/') {
                 return Err(format!("`{uri}` maps to directory {target}: a directory needs a URI prefix ending in `/`"));
             }
-            load_dir(&path, &path, uri, &mut documents)?;
+            let base = base.canonicalize().map_err(|e| format!("cannot read {}: {e}", base.display()))?;
+            load_dir(&Walk { base: &base, root: &path, prefix: uri }, &path, &mut vec![path.clone()], &mut documents)?;
         } else {
             documents.insert(uri.clone(), load_json(&path)?);
         }
@@ -55,8 +56,9 @@ pub fn add_missing(documents: &mut Map<String, Value>, more: Map<String, Value>)
     }
 }
 
-/// A path from weir.toml, refused when it leads outside the config's directory.
-fn under(base: &Path, target: &str) -> Result<std::path::PathBuf, String> {
+/// A path from weir.toml, refused when it leads outside the config's directory (through
+/// `..` or a symbolic link).
+pub fn under(base: &Path, target: &str) -> Result<std::path::PathBuf, String> {
     let path = base.join(target);
     let canonical = path.canonicalize().map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let base = base.canonicalize().map_err(|e| format!("cannot read {}: {e}", base.display()))?;
@@ -66,19 +68,39 @@ fn under(base: &Path, target: &str) -> Result<std::path::PathBuf, String> {
     Ok(canonical)
 }
 
-fn load_dir(root: &Path, dir: &Path, prefix: &str, documents: &mut Map<String, Value>) -> Result<(), String> {
+/// A directory of resources being read: the config's directory (nothing may lead out of
+/// it), the mapped directory and its URI prefix.
+struct Walk<'a> {
+    base: &'a Path,
+    root: &'a Path,
+    prefix: &'a str,
+}
+
+/// Every `.json` file below `dir`. A symbolic link is followed only to somewhere under the
+/// config's directory, and a link back to a directory being walked (`ancestors`) is a
+/// loop: each refused by name.
+fn load_dir(walk: &Walk, dir: &Path, ancestors: &mut Vec<std::path::PathBuf>, documents: &mut Map<String, Value>) -> Result<(), String> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| format!("cannot read directory {}: {e}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     entries.sort();
     for path in entries {
-        if path.is_dir() {
-            load_dir(root, &path, prefix, documents)?;
+        let target = path.canonicalize().map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if !target.starts_with(walk.base) {
+            return Err(format!("{} leads outside the config's directory {}; resources must live under it", path.display(), walk.base.display()));
+        }
+        if target.is_dir() {
+            if ancestors.contains(&target) {
+                return Err(format!("{} links back to {}: a loop of directories", path.display(), target.display()));
+            }
+            ancestors.push(target);
+            load_dir(walk, &path, ancestors, documents)?;
+            ancestors.pop();
         } else if path.extension().is_some_and(|e| e == "json") {
-            let relative = path.strip_prefix(root).expect("below the root");
+            let relative = path.strip_prefix(walk.root).expect("below the root");
             let parts: Vec<String> = relative.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
-            documents.insert(format!("{prefix}{}", parts.join("/")), load_json(&path)?);
+            documents.insert(format!("{}{}", walk.prefix, parts.join("/")), load_json(&path)?);
         }
     }
     Ok(())
@@ -127,5 +149,30 @@ mod tests {
         assert!(err(serde_json::json!({"http://x/a": "remotes/"})).contains("ending in `/`"));
         assert!(err(serde_json::json!({"http://x/a.json": "../../etc/passwd"})).contains("outside the config's directory"));
         assert!(err(serde_json::json!({"http://x/a.json": 3})).contains("must map to"));
+    }
+
+    #[test]
+    fn links_out_of_the_config_directory_and_loops_are_refused_by_name() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.json"), r#"{"secret":true}"#).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("remotes/inner")).unwrap();
+        std::fs::write(dir.path().join("remotes/inner/a.json"), "true").unwrap();
+        let table = serde_json::json!({"http://x/": "remotes/"});
+        let load_remotes = || load(dir.path(), table.as_object().unwrap(), no_registry);
+        // A link inside the config's directory is fine.
+        std::os::unix::fs::symlink(dir.path().join("remotes/inner"), dir.path().join("remotes/alias")).unwrap();
+        assert_eq!(load_remotes().unwrap().len(), 2);
+        std::fs::remove_file(dir.path().join("remotes/alias")).unwrap();
+
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("remotes/out")).unwrap();
+        assert!(load_remotes().unwrap_err().contains("remotes/out leads outside the config's directory"));
+        std::fs::remove_file(dir.path().join("remotes/out")).unwrap();
+
+        // Two links to `.`: without the check, a walk without end.
+        std::os::unix::fs::symlink(".", dir.path().join("remotes/inner/self")).unwrap();
+        std::os::unix::fs::symlink("..", dir.path().join("remotes/inner/up")).unwrap();
+        let err = load_remotes().unwrap_err();
+        assert!(err.contains("a loop of directories"), "{err}");
     }
 }

@@ -52,7 +52,12 @@ pub struct Flow {
     /// Records returned by the poll that delivered a rebalance: they belong to the new
     /// assignment, so they wait until the flow has acted on it (`take_rebalanced`).
     after_rebalance: Polled,
+    /// Told while the flow waits for acknowledgements: alive, but the broker is away.
+    health: Option<Arc<crate::ops::Health>>,
 }
+
+/// How long a wait for acknowledgements lasts before `/readyz` says the broker is away.
+const BROKER_AWAY: Duration = Duration::from_secs(5);
 
 /// How long the consumer may go unpolled while the plugins are busy or hold a batch.
 const KEEP_ALIVE: Duration = Duration::from_secs(1);
@@ -98,7 +103,7 @@ impl Flow {
         }
         let consumer: BaseConsumer<GroupContext> = config.create_with_context(GroupContext::new(state, ops.cloned()))?;
         consumer.subscribe(&[topic])?;
-        Ok(Flow { consumer: ManuallyDrop::new(consumer), close_by: None, producer: producer_with(base, ops.map(|ops| ops.metrics.clone()))?, parked_topic: None, inflight: VecDeque::new(), max_inflight: 64, poll_errors: 0, last_poll: Instant::now(), paused: None, held: Polled::default(), after_rebalance: Polled::default() })
+        Ok(Flow { consumer: ManuallyDrop::new(consumer), close_by: None, producer: producer_with(base, ops.map(|ops| ops.metrics.clone()))?, parked_topic: None, inflight: VecDeque::new(), max_inflight: 64, poll_errors: 0, last_poll: Instant::now(), paused: None, held: Polled::default(), after_rebalance: Polled::default(), health: ops.map(|ops| ops.health.clone()) })
     }
 
     /// Records the broker refuses for good are parked as pointers on `topic`.
@@ -189,7 +194,16 @@ impl Flow {
             }
         }
         self.inflight.push_back(Unacked { ticket, offsets: positions.0 });
+        let waiting_since = Instant::now();
         while self.inflight.len() > self.max_inflight {
+            // Waiting for a broker is not being stuck: `/healthz` stays live (a restart
+            // would not bring the broker back), `/readyz` says the broker is away.
+            if let Some(health) = &self.health {
+                health.io_turned();
+                if waiting_since.elapsed() > BROKER_AWAY {
+                    health.broker_up(false);
+                }
+            }
             if stop.load(Ordering::Relaxed) {
                 anyhow::bail!(
                     "stopped while {} batches waited for the broker's acknowledgements; \
@@ -200,6 +214,9 @@ impl Flow {
             self.settle()?;
             self.keep_alive()?;
             std::thread::sleep(Duration::from_millis(1));
+        }
+        if let Some(health) = &self.health {
+            health.broker_up(true);
         }
         self.settle()
     }

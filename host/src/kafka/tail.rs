@@ -99,14 +99,14 @@ fn show(
     stats: &mut TailStats,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let value = String::from_utf8_lossy(&record.value);
+    let value = crate::text::printable(&record.value);
     let verdict = validator.map(|v| v.run(std::slice::from_ref(record)).remove(0));
     match verdict {
         None => writeln!(out, "{value}")?,
         Some(Ok(Ok(()))) => writeln!(out, "valid    {value}")?,
         Some(Ok(Err(violations))) => {
             stats.invalid += 1;
-            writeln!(out, "INVALID  {value}\n         {}", crate::pipeline::summary(&violations))?;
+            writeln!(out, "INVALID  {value}\n         {}", crate::text::escape_controls(&crate::pipeline::summary(&violations)))?;
         }
         Some(Err(fault)) => {
             stats.invalid += 1;
@@ -115,10 +115,10 @@ fn show(
     }
     if show_headers {
         if let Some(key) = &record.key {
-            writeln!(out, "         key: {}", String::from_utf8_lossy(key))?;
+            writeln!(out, "         key: {}", crate::text::printable(key))?;
         }
         for h in &record.headers {
-            writeln!(out, "         {}: {}", h.key, String::from_utf8_lossy(&h.value))?;
+            writeln!(out, "         {}: {}", crate::text::escape_controls(&h.key), crate::text::printable(&h.value))?;
         }
     }
     Ok(())

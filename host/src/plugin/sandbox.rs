@@ -4,7 +4,8 @@ use super::limits::Limits;
 use crate::bindings::host::{Host, Level};
 use wasmtime::component::ResourceTable;
 use super::limiter::Limiter;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 /// No files, no network, no environment, no arguments, no clock; stdio closed.
@@ -25,17 +26,46 @@ const MAX_RESOURCES: usize = 10_000;
 /// before the guest's memory limit can see it); no plugin needs more.
 const MAX_RANDOM_BYTES: u64 = 1 << 20;
 
-/// What a plugin may write to weir's log per call; past it, lines are counted, not written.
-const LOG_BYTES_PER_CALL: usize = 64 * 1024;
+/// What a stage's plugin may write to weir's log per second, all its instances together
+/// (a fault's bisection makes up to 2n−1 calls, each with a fresh instance); past it,
+/// lines are counted, not written.
+const LOG_BYTES_PER_SECOND: usize = 64 * 1024;
+
+/// The log budget of one stage, shared by its instances.
+#[derive(Clone, Default)]
+pub struct LogBudget(Arc<Mutex<LogWindow>>);
 
 #[derive(Default)]
-struct LogBudget {
+struct LogWindow {
+    started: Option<Instant>,
     logged: usize,
     dropped: u64,
 }
 
+impl LogBudget {
+    /// Whether `bytes` more may be written now; each second starts afresh.
+    fn take(&self, bytes: usize) -> bool {
+        let mut window = self.0.lock().unwrap();
+        if window.started.is_none_or(|started| started.elapsed() >= Duration::from_secs(1)) {
+            window.started = Some(Instant::now());
+            window.logged = 0;
+        }
+        if window.logged >= LOG_BYTES_PER_SECOND {
+            window.dropped += 1;
+            return false;
+        }
+        window.logged += bytes;
+        true
+    }
+
+    /// Lines dropped since the last call.
+    fn take_dropped(&self) -> u64 {
+        std::mem::take(&mut self.0.lock().unwrap().dropped)
+    }
+}
+
 impl Sandbox {
-    pub fn new(stage: &str, limits: &Limits) -> Sandbox {
+    pub fn new(stage: &str, limits: &Limits, log: LogBudget) -> Sandbox {
         let wasi = WasiCtx::builder()
             .allow_tcp(false)
             .allow_udp(false)
@@ -51,17 +81,17 @@ impl Sandbox {
             wasi,
             table,
             limits: Limiter::new(limits),
-            log: LogBudget::default(),
+            log,
         }
     }
 }
 
 impl Sandbox {
-    /// Ends a call: its log budget starts afresh, and the lines it dropped are counted.
+    /// Ends a call: the lines dropped meanwhile are counted in one warning.
     pub(crate) fn end_call(&mut self) {
-        let dropped = std::mem::take(&mut self.log).dropped;
+        let dropped = self.log.take_dropped();
         if dropped > 0 {
-            tracing::warn!(stage = self.stage, "dropped {dropped} log lines past {} KiB in one call", LOG_BYTES_PER_CALL / 1024);
+            tracing::warn!(stage = self.stage, "dropped {dropped} plugin log lines past {} KiB per second", LOG_BYTES_PER_SECOND / 1024);
         }
     }
 }
@@ -96,14 +126,13 @@ impl WasiView for Sandbox {
 
 impl Host for Sandbox {
     fn log(&mut self, level: Level, message: String) {
-        if self.log.logged >= LOG_BYTES_PER_CALL {
-            self.log.dropped += 1;
+        if !self.log.take(message.len().min(4096)) {
             return;
         }
-        self.log.logged += message.len().min(4096);
         let stage = self.stage.as_str();
-        // Cap what a chatty plugin can write per line.
+        // Cap what a chatty plugin can write per line; one line stays one line.
         let message = if message.len() > 4096 { &message[..message.floor_char_boundary(4096)] } else { &message };
+        let message = crate::text::escape_controls(message);
         match level {
             Level::Trace => tracing::trace!(stage, "{message}"),
             Level::Debug => tracing::debug!(stage, "{message}"),

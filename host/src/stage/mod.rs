@@ -14,7 +14,7 @@ use crate::ops::metrics::StageMeter;
 use crate::plugin::{Fault, FaultKind, PluginError};
 use crate::plugin::limits::Limits;
 use crate::plugin::returned;
-use crate::plugin::sandbox::Sandbox;
+use crate::plugin::sandbox::{LogBudget, Sandbox};
 use crate::plugin::{Plugin, World, EPOCH_TICK};
 use std::path::PathBuf;
 use wasmtime::component::InstancePre;
@@ -85,10 +85,14 @@ pub struct Stage<K: Kind> {
     /// whole snapshot per batch; keeping the inputs costs a copy of them.
     saved: Option<Vec<u8>>,
     folded_since_save: Vec<Vec<K::Input>>,
+    /// Value bytes kept in `folded_since_save`: bounded too (`SAVE_EVERY_BYTES`).
+    folded_bytes: usize,
     /// Times saved state could not be saved or put back: losses, reported.
     lost_states: u64,
     /// Where each batch is recorded, when the stage is watched (`observe`).
     meter: Option<StageMeter>,
+    /// What its instances may write to weir's log, shared across restarts.
+    log_budget: LogBudget,
 }
 
 impl<K: Kind> Stage<K> {
@@ -111,8 +115,10 @@ impl<K: Kind> Stage<K> {
             restarts: 0,
             saved: None,
             folded_since_save: Vec::new(),
+            folded_bytes: 0,
             lost_states: 0,
             meter: None,
+            log_budget: LogBudget::default(),
         };
         stage.live = Some(stage.instantiate()?);
         Ok(stage)
@@ -132,6 +138,11 @@ impl<K: Kind> Stage<K> {
 
     pub fn restarts(&self) -> u64 {
         self.restarts
+    }
+
+    /// Value bytes a stateful stage keeps to fold again after a fault (since its last save).
+    pub fn kept_bytes(&self) -> usize {
+        self.folded_bytes
     }
 
     /// Records every batch from now on in `meter`.
@@ -157,14 +168,14 @@ impl<K: Kind> Stage<K> {
         match saved {
             Ok(saved) => {
                 self.saved = saved;
-                self.folded_since_save.clear();
+                self.forget_folded();
             }
             Err(trap) => {
                 let fault = Fault::from_call(&trap, &self.limits, self.limits.cpu_ms_per_batch);
                 tracing::error!(stage = self.name, "could not save the plugin's state ({fault}); it starts empty on the next instance");
                 self.lost_states += 1;
                 self.saved = None;
-                self.folded_since_save.clear();
+                self.forget_folded();
                 self.live = None;
             }
         }
@@ -176,7 +187,7 @@ impl<K: Kind> Stage<K> {
             world: K::WORLD,
             reason: format!("{e:#}"),
         };
-        let mut store = Store::new(&self.engine, Sandbox::new(&self.name, &self.limits));
+        let mut store = Store::new(&self.engine, Sandbox::new(&self.name, &self.limits, self.log_budget.clone()));
         store.limiter(|sandbox| &mut sandbox.limits);
         store.set_epoch_deadline(ticks(self.limits.init_budget_ms()));
         store.epoch_deadline_trap();
@@ -213,7 +224,8 @@ impl<K: Kind> Stage<K> {
     where
         K::Input: Clone,
     {
-        if K::STATEFUL && (self.saved.is_none() || self.folded_since_save.len() >= SAVE_EVERY_CALLS) {
+        let kept_enough = self.folded_since_save.len() >= SAVE_EVERY_CALLS || self.folded_bytes >= SAVE_EVERY_BYTES;
+        if K::STATEFUL && (self.saved.is_none() || kept_enough) {
             self.save();
         }
         let max = self.limits.max_message_bytes();
@@ -281,6 +293,7 @@ impl<K: Kind> Stage<K> {
         }
         self.live = Some(live);
         if K::STATEFUL {
+            self.folded_bytes += batch.iter().map(K::value_len).sum::<usize>();
             self.folded_since_save.push(batch.to_vec());
         }
         Ok(outputs)
@@ -309,19 +322,25 @@ impl<K: Kind> Stage<K> {
         }
     }
 
+    /// The inputs kept since the last save are no longer needed (saved, or lost).
+    fn forget_folded(&mut self) {
+        self.folded_since_save.clear();
+        self.folded_bytes = 0;
+    }
+
     /// Counts and says a loss of state; the next save starts from what the instance has.
     fn lose_state(&mut self, why: &str) {
         tracing::error!(stage = self.name, "{why}; the analytics restart from what is left");
         self.lost_states += 1;
         self.saved = None;
-        self.folded_since_save.clear();
+        self.forget_folded();
     }
 
     /// After the state was replaced from outside (a snapshot restored): that is the saved
     /// state now.
     pub(crate) fn state_replaced(&mut self, state: &[u8]) {
         self.saved = Some(state.to_vec());
-        self.folded_since_save.clear();
+        self.forget_folded();
     }
 
     /// The live instance, making a fresh one if the last call failed.
@@ -367,8 +386,10 @@ fn guarded<B, R>(
     result
 }
 
-/// Calls of a stateful stage between two saves of its state.
+/// Calls of a stateful stage between two saves of its state, and value bytes kept for
+/// them at most: 64 batches of large records (100 × 900 KB each) would be 6 GB.
 const SAVE_EVERY_CALLS: usize = 64;
+const SAVE_EVERY_BYTES: usize = 32 << 20;
 
 fn ticks(budget_ms: u64) -> u64 {
     (budget_ms / EPOCH_TICK.as_millis() as u64).max(1) + 1

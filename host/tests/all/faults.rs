@@ -201,3 +201,40 @@ fn a_topic_level_produce_error_loses_nothing_and_parks_nothing() {
         assert!(lost.is_empty(), "{error:?}: lost {lost:?}");
     }
 }
+
+/// A broker outage is not death: while weir waits for acknowledgements, `/healthz` stays
+/// live past its 30 s stall bound (Kubernetes would otherwise restart it into a crash
+/// loop that brings no broker back) and `/readyz` says the broker is unreachable; both
+/// recover when it returns, and nothing is lost.
+#[test]
+fn a_broker_outage_keeps_weir_live_and_says_so_in_readyz() {
+    const BACKLOG: usize = 20_000;
+    let broker = broker();
+    let brokers = broker.bootstrap_servers().to_string();
+    produce(&brokers, (0..BACKLOG).map(|i| (format!("k{i}"), LOGIN.to_string())));
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let run = spawn(weir(&brokers, &["run", "--metrics", &metrics]));
+    wait_for_count(&brokers, TOPICS[1], 1, Duration::from_secs(60));
+    broker.down(1);
+    let down = std::time::Instant::now();
+    let mut said_unreachable = false;
+    // The outage's length is what is tested: past the 30 s after which a stalled I/O
+    // loop counts as dead.
+    while down.elapsed() < Duration::from_secs(40) {
+        let (live, body) = crate::ops::get(&format!("http://{metrics}/healthz")).expect("the metrics server answers");
+        assert_eq!(live, 200, "not live {:?} into the outage: {body}", down.elapsed());
+        let (ready, body) = crate::ops::get(&format!("http://{metrics}/readyz")).unwrap();
+        said_unreachable |= ready == 503 && body.contains("no broker is reachable");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(said_unreachable, "/readyz never said the broker is unreachable");
+    broker.up(1);
+    wait_for_topic(&brokers, TOPICS[1], Duration::from_secs(120), |r| r.iter().map(key).collect::<HashSet<_>>().len() >= BACKLOG);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while crate::ops::get(&format!("http://{metrics}/readyz")).unwrap().0 != 200 {
+        assert!(std::time::Instant::now() < deadline, "not ready again after the outage");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = terminate(run);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -23,6 +23,9 @@ fn replace(path: &Path, bytes: &[u8]) {
     std::fs::rename(&aside, path).unwrap();
 }
 
+/// Past the second between two looks at the plugin files.
+const FILE_CHECK_INTERVAL_PASSED: Duration = Duration::from_millis(1500);
+
 #[test]
 fn a_new_plugin_file_takes_over_between_batches_and_a_broken_one_is_refused() {
     let broker = embedded(2);
@@ -38,12 +41,14 @@ fn a_new_plugin_file_takes_over_between_batches_and_a_broken_one_is_refused() {
     wait_for_count(&brokers, TOPICS[1], 100, Duration::from_secs(60));
 
     replace(&transform, &std::fs::read(plugin("mask-ip")).unwrap());
-    std::thread::sleep(Duration::from_millis(1500));
+    // Not a condition: weir looks at its plugin files at most once a second, between
+    // batches; the next batch must come after that second has passed.
+    std::thread::sleep(FILE_CHECK_INTERVAL_PASSED);
     produce(&brokers, "b", 100);
     wait_for_count(&brokers, TOPICS[1], 200, Duration::from_secs(60));
 
     replace(&transform, b"not a component");
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(FILE_CHECK_INTERVAL_PASSED);
     produce(&brokers, "c", 100);
     wait_for_topic(&brokers, TOPICS[1], Duration::from_secs(60), |r| r.len() >= 300);
     let out = terminate(run);
@@ -87,21 +92,18 @@ fn sighup_reloads_the_config_and_its_plugins() {
     produce(&brokers, "a", 10);
     wait_for_count(&brokers, TOPICS[1], 10, Duration::from_secs(60));
     replace(&config, format!("{timestamped}\n[bogus]\n").as_bytes());
-    hup(&run);
+    hup(&run); // returns once weir has taken the signal
     // Reloads happen between batches: this one sees the broken config and refuses it.
-    std::thread::sleep(Duration::from_millis(500));
     produce(&brokers, "x", 1);
     wait_for_count(&brokers, TOPICS[1], 11, Duration::from_secs(60));
     replace(&config, timestamped.replace(&plugin("readable-timestamp").display().to_string(), &plugin("mask-ip").display().to_string()).as_bytes());
     hup(&run);
-    std::thread::sleep(Duration::from_millis(500));
     produce(&brokers, "b", 10);
     wait_for_count(&brokers, TOPICS[1], 21, Duration::from_secs(60));
     // Settings outside the stages need a restart: such a reload is refused by name.
     let masked = timestamped.replace(&plugin("readable-timestamp").display().to_string(), &plugin("mask-ip").display().to_string());
     replace(&config, masked.replace("batch_size = 3", "batch_size = 4").as_bytes());
     hup(&run);
-    std::thread::sleep(Duration::from_millis(500));
     produce(&brokers, "z", 1);
     wait_for_count(&brokers, TOPICS[1], 22, Duration::from_secs(60));
     let out = terminate(run);

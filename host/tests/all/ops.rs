@@ -73,7 +73,7 @@ fn wait_until(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
 }
 
 /// Status and body of a GET; `None` while nothing listens.
-fn get(url: &str) -> Option<(u16, String)> {
+pub(crate) fn get(url: &str) -> Option<(u16, String)> {
     match ureq::get(url).timeout(Duration::from_secs(5)).call() {
         Ok(response) => Some((response.status(), response.into_string().unwrap())),
         Err(ureq::Error::Status(status, response)) => Some((status, response.into_string().unwrap())),

@@ -319,7 +319,8 @@ fn compiled_plugins_are_cached_and_an_unwritable_cache_is_survived() {
 
 /// Loading a cached artifact runs its native code: an entry swapped for another plugin's
 /// (measured before: the transform stage then ran mask-ip's code) is compiled afresh, and
-/// a cache directory others can write is not used at all.
+/// an entries directory others can write, or one that is a link, is not used at all. The
+/// cache directory itself may be shared: entries live in weir's own `weir-<uid>` in it.
 #[test]
 fn a_cache_entry_is_checked_before_its_code_runs() {
     use sha2::{Digest, Sha256};
@@ -327,13 +328,15 @@ fn a_cache_entry_is_checked_before_its_code_runs() {
     use weir::plugin::{cache::CompileCache, Runtime};
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("c");
+    // SAFETY: getuid has no preconditions.
+    let own = cache.join(format!("weir-{}", unsafe { libc::getuid() }));
     let runtime = || Runtime::new(CompileCache::new(Some(cache.clone()))).unwrap();
     runtime().load(&plugin("mask-ip")).unwrap();
     runtime().load(&plugin("readable-timestamp")).unwrap();
-    assert_eq!(std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(std::fs::metadata(&own).unwrap().permissions().mode() & 0o777, 0o700);
     let entry_of = |name: &str| {
         let hash = hex::encode(Sha256::digest(std::fs::read(plugin(name)).unwrap()));
-        std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().contains(&hash)).unwrap()
+        std::fs::read_dir(&own).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().contains(&hash)).unwrap()
     };
     std::fs::copy(entry_of("mask-ip"), entry_of("readable-timestamp")).unwrap();
 
@@ -344,8 +347,57 @@ fn a_cache_entry_is_checked_before_its_code_runs() {
     assert_eq!(out, br#"{"ip":"1.2.3.4","timestamp":"2024-10-29 23:23:20"}"#, "readable-timestamp's own code ran");
     assert!(runtime().load(&plugin("readable-timestamp")).unwrap().from_cache, "and its entry was written again");
 
-    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
-    assert!(!runtime().load(&plugin("mask-ip")).unwrap().from_cache, "a world-writable cache is not used");
+    // A shared cache directory (a Kubernetes emptyDir: group-writable, setgid) is fine.
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o2777)).unwrap();
+    assert!(runtime().load(&plugin("mask-ip")).unwrap().from_cache, "weir's own subdirectory in a shared cache is used");
+    // Its own subdirectory writable by others is not.
+    std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o777)).unwrap();
+    assert!(!runtime().load(&plugin("mask-ip")).unwrap().from_cache, "a world-writable entries directory is not used");
+    // Nor one swapped for a link to a directory that holds the same entries.
+    std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::rename(&own, &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &own).unwrap();
+    assert!(!runtime().load(&plugin("mask-ip")).unwrap().from_cache, "a link is not followed");
+}
+
+/// The shipped Kubernetes manifests' cache, exactly: an emptyDir is root-owned, setgid and
+/// writable by all (fsGroup 999), and weir runs as user 999. weir makes its own 0700
+/// `weir-999` in it and the second start loads the plugins from there.
+#[test]
+fn the_kubernetes_cache_layout_is_used() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cache = dir.path().join("cache");
+    std::fs::create_dir(&cache).unwrap();
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o2777)).unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, "{\"ip\":\"1.2.3.4\"}\n").unwrap();
+    std::fs::set_permissions(&input, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = dir.path().join("weir.toml");
+    std::fs::write(&config, format!("[transform]\nplugin = \"{}\"\n", plugin("mask-ip").display())).unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let start = || {
+        std::process::Command::new("setpriv")
+            .args(["--reuid=999", "--regid=999", "--clear-groups", env!("CARGO_BIN_EXE_weir"), "process", "--config"])
+            .arg(&config)
+            .arg("--input")
+            .arg(&input)
+            .env("WEIR_CACHE_DIR", &cache)
+            .env("WEIR_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let first = start();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let own = cache.join("weir-999");
+    let meta = std::fs::metadata(&own).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o777), (999, 0o700));
+    assert!(std::fs::read_dir(&own).unwrap().any(|e| e.unwrap().path().extension().is_some_and(|x| x == "cwasm")), "an entry was written");
+    let second = start();
+    let log = String::from_utf8_lossy(&second.stderr);
+    assert!(second.status.success() && !log.contains("compile cache"), "the cache was refused or unwritable: {log}");
 }
 
 /// The sandbox: no files (read, list or write), no environment or arguments, a clock
@@ -364,6 +416,27 @@ fn a_plugin_cannot_reach_files_env_clock_or_network() {
     assert_eq!(report["args"], 0);
     assert_eq!(report["clock_secs"], 0);
     assert!(!std::path::Path::new("/tmp/weir-escape").exists());
+}
+
+/// The records an aggregator folded since its last save are kept, to fold again into the
+/// instance that replaces a failed one — 64 batches of them, which for large records was
+/// gigabytes (100 × 900 KB × 64 ≈ 6 GB, an OOM kill and a crash loop). They are bounded in
+/// bytes too: the state is saved once they pass 32 MiB.
+#[test]
+fn an_aggregator_keeps_a_bounded_number_of_bytes_to_replay() {
+    let p = runtime().load(&plugin("login-analytics")).unwrap();
+    let mut stage = Stage::<Aggregate>::new("aggregate", &p, "{}".into(), Limits::default()).unwrap();
+    let padding = "x".repeat(900_000);
+    let large = VALID.replace(r#""user_id""#, &format!(r#""padding":"{padding}","user_id""#));
+    let mut most = 0;
+    for call in 0..64 {
+        let batch: Vec<_> = (0..10).map(|i| message(&large.replace("u1", &format!("u{call}-{i}")))).collect();
+        stage.run(&batch);
+        most = most.max(stage.kept_bytes());
+    }
+    assert!(most > 0, "records are kept between saves");
+    let one_batch = 10 * large.len();
+    assert!(most <= (32 << 20) + one_batch, "kept {} MiB to replay", most >> 20);
 }
 
 /// A partition's state is one Kafka record: login-analytics' stays bounded (HyperLogLog

@@ -245,3 +245,22 @@ fn sixty_records_that_make_a_plugin_trap_are_dead_lettered_not_held() {
     let trapping = |i: usize| login(&format!("poison-{i}")).replace(r#""device_id""#, r#""note":"PANIC","device_id""#);
     poison_run(&config, trapping, "trap");
 }
+
+/// `weir tail` prints record bytes with control characters escaped: a record cannot clear
+/// the terminal, recolour it or forge lines of output.
+#[test]
+fn tail_prints_control_characters_escaped() {
+    let broker = embedded(1);
+    let brokers = broker.bootstrap_servers().to_string();
+    let producer: BaseProducer = weir::kafka::client_config(&brokers, &Default::default()).create().unwrap();
+    let value = "{\"user_id\":\"\x1b[2J\x1b[31mred\"}\nforged line";
+    let headers = OwnedHeaders::new().insert(Header { key: "trace\x07id", value: Some("bell\x07") });
+    producer.send(BaseRecord::<str, str>::to("user-login").key("k\r\n").payload(value).headers(headers)).map_err(|(e, _)| e).unwrap();
+    producer.flush(Duration::from_secs(10)).unwrap();
+    let tail = run_ok(weir(&brokers, &["tail", "--topic", "user-login", "--from-beginning", "--count", "1", "--headers"]));
+    let shown = String::from_utf8_lossy(&tail.stdout);
+    assert!(!shown.bytes().any(|b| b == 0x1b || b == 0x07 || b == b'\r'), "raw control bytes: {shown:?}");
+    assert!(shown.contains(r"\u{1b}[2J\u{1b}[31mred") && shown.contains(r"\nforged line"), "{shown}");
+    assert!(shown.contains(r"key: k\r\n") && shown.contains(r"trace\u{7}id: bell\u{7}"), "{shown}");
+    assert!(!shown.lines().any(|l| l.starts_with("forged")), "{shown}");
+}

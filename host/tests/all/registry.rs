@@ -286,3 +286,61 @@ fn an_https_registry_with_basic_auth() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("cannot reach schema registry"), "{}", text(&out.stderr));
 }
+
+/// Basic-auth credentials never cross plain HTTP unless the config says so, and never sit
+/// in the URL (where every error would echo them).
+#[test]
+fn registry_credentials_never_cross_plain_http_unasked() {
+    use base64::Engine;
+    const PASSWORD: &str = "registry-secret-plain-5d2e";
+    let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("weir-key:{PASSWORD}")));
+    let (url, _store) = registry_requiring(Some(expected));
+    let dir = tempfile::tempdir().unwrap();
+    let config = |name: &str, registry: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("{}\n[registry]\n{registry}\nusername = \"weir-key\"\npassword_env = \"WEIR_TEST_REGISTRY_PASSWORD\"\n", common::absolute_weir_toml())).unwrap();
+        path
+    };
+    let get = |config: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["schema", "get", "user-login-value", "--config", config.to_str().unwrap()])
+            .env("WEIR_CACHE_DIR", cache_dir())
+            .env("WEIR_TEST_REGISTRY_PASSWORD", PASSWORD)
+            .env_remove("WEIR_REGISTRY")
+            .output()
+            .unwrap()
+    };
+    let out = get(&config("plain.toml", &format!("url = \"{url}\"")));
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("refusing to send the registry's credentials over plain HTTP"), "{}", text(&out.stderr));
+
+    let in_url = url.replace("http://", &format!("http://weir-key:{PASSWORD}@"));
+    let out = get(&config("in-url.toml", &format!("url = \"{in_url}\"\nallow_insecure = true")));
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("carries credentials") && !text(&out.stderr).contains(PASSWORD), "{}", text(&out.stderr));
+
+    // Asked for: sent, and the registry answers (404: nothing registered yet, not 401).
+    let out = get(&config("insecure.toml", &format!("url = \"{url}\"\nallow_insecure = true")));
+    assert!(text(&out.stderr).contains("has no subject `user-login-value`"), "{}", text(&out.stderr));
+}
+
+/// A schema's references are followed within bounds: whoever answers as the registry
+/// cannot make weir fetch documents without end (here 300 referenced subjects).
+#[test]
+fn a_schema_pulling_in_too_many_references_is_refused() {
+    use weir::registry::{Reference, Registry};
+    let (url, _store) = registry();
+    let registry = Registry::new(&url);
+    let references: Vec<Reference> = (0..300)
+        .map(|i| {
+            registry.register(&format!("part-{i}"), r#"{"type":"string"}"#).unwrap();
+            Reference { name: format!("part-{i}.json"), subject: format!("part-{i}"), version: 1 }
+        })
+        .collect();
+    registry.register_with_references("whole-value", r#"{"type":"object"}"#, &references).unwrap();
+    let err = format!("{:#}", registry.get_with_references("whole-value", None).unwrap_err());
+    assert!(err.contains("more than 256 referenced schemas"), "{err}");
+    // A handful is fine.
+    registry.register_with_references("small-value", r#"{"type":"object"}"#, &references[..5]).unwrap();
+    assert_eq!(registry.get_with_references("small-value", None).unwrap().1.len(), 5);
+}

@@ -9,10 +9,6 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// librdkafka's session timeout as weir sets it: tansu lets a SIGKILLed member's
-/// partitions go only once it has expired and another member joins.
-const SESSION: Duration = Duration::from_secs(11);
-
 /// weir.toml with absolute paths, `partitions` input partitions and checkpoints every 2 s.
 fn state_config(dir: &Path, partitions: u32) -> PathBuf {
     let text = common::absolute_weir_toml()
@@ -76,10 +72,11 @@ fn analytics_count_every_record_once_across_sigkills() {
         // Past some progress, a commit and a checkpoint, then at any moment.
         let so_far = read_topic(brokers, "user-login-processed-production", Duration::from_millis(500)).len();
         wait_for_count(brokers, "user-login-processed-production", so_far + more, Duration::from_secs(120));
-        std::thread::sleep(Duration::from_secs(3));
+        let checkpoints = read_topic(brokers, "weir-user-login-state", Duration::from_millis(500)).len();
+        wait_for_commits(brokers, "weir-user-login", "user-login", (so_far + more / 2) as i64, Duration::from_secs(60));
+        wait_for_count(brokers, "weir-user-login-state", checkpoints + 1, Duration::from_secs(60));
         sigkill(run);
         kills += 1;
-        std::thread::sleep(SESSION);
         run = spawn(with_config(brokers, &config, &["run"]));
     }
     let generated = generator.wait_with_output().unwrap();
@@ -135,7 +132,6 @@ fn three_instances_and_a_kill_report_what_one_process_would() {
     let mut instances: Vec<Guarded> = (0..3).map(|_| spawn(with_config(brokers, &config, &["run"]))).collect();
     wait_for_count(brokers, "user-login-processed-production", 4_000, Duration::from_secs(120));
     sigkill(instances.remove(1));
-    std::thread::sleep(SESSION);
     instances.push(spawn(with_config(brokers, &config, &["run"])));
     let generated = generator.wait_with_output().unwrap();
     assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));

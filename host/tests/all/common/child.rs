@@ -65,11 +65,28 @@ impl Guarded {
         }
     }
 
-    /// Sends `signal` (e.g. "TERM", "INT", "HUP").
+    /// Sends `signal` (e.g. "TERM", "INT", "HUP") and returns once the process has taken
+    /// it: no longer pending in /proc (its handler ran, or it ended).
     pub fn signal(&self, signal: &str) {
         let status = std::process::Command::new("kill").arg(format!("-{signal}")).arg(self.id().to_string()).status().unwrap();
         assert!(status.success(), "kill -{signal} {}", self.id());
+        let number: u32 = String::from_utf8(std::process::Command::new("kill").args(["-l", signal]).output().unwrap().stdout)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pending_signals(self.id()) & (1 << (number - 1)) != 0 {
+            assert!(Instant::now() < deadline, "SIG{signal} still pending after 10 s");
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
+}
+
+/// The signals pending for process `pid` as a whole (`ShdPnd`); none once it is gone.
+fn pending_signals(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix("ShdPnd:")).and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok()).unwrap_or(0)
 }
 
 impl Deref for Guarded {

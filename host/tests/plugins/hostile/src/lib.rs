@@ -8,6 +8,7 @@
 //! `CHATTY` writes 10,000 lines of 1 KiB to the host's log,
 //! `POLLABLES` keeps 100,000 clock subscriptions (host resources) alive at once,
 //! `RANDOM` asks WASI for 64 MiB of random bytes in one call,
+//! `FORGE` logs a line holding a newline, a forged log line and a terminal escape,
 //! `ALIAS` anywhere in a batch makes every result of that batch point at one 40 MiB
 //! buffer (results that cost the host a copy each, and the guest's memory once).
 //! Anything else passes through unchanged.
@@ -72,6 +73,9 @@ impl Guest for Hostile {
                 }
                 out.push(Ok(b"waited".to_vec()));
                 continue;
+            }
+            if contains(v, "FORGE") {
+                weir::plugin::host::log(weir::plugin::host::Level::Warn, "innocent\nERROR forged by a plugin\x1b[2J");
             }
             if contains(v, "CHATTY") {
                 let line = "x".repeat(1024);
