@@ -236,12 +236,15 @@ fn a_chatty_plugin_cannot_flood_the_log() {
     let config = dir.path().join("weir.toml");
     std::fs::write(&config, format!("[transform]\nplugin = \"{}\"\n", common::test_plugin("hostile").display())).unwrap();
     let input = dir.path().join("in.jsonl");
-    std::fs::write(&input, "CHATTY\nquiet\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["process", "--config", config.to_str().unwrap(), "--input", input.to_str().unwrap()])
-        .env("WEIR_CACHE_DIR", cache_dir())
-        .output()
-        .unwrap();
+    let process = |lines: &str| {
+        std::fs::write(&input, lines).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["process", "--config", config.to_str().unwrap(), "--input", input.to_str().unwrap(), "--dead-letter", "/dev/null"])
+            .env("WEIR_CACHE_DIR", cache_dir())
+            .output()
+            .unwrap()
+    };
+    let out = process("CHATTY\nquiet\n");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "CHATTY\nquiet\n", "the records themselves went through");
     let log = String::from_utf8_lossy(&out.stderr);
@@ -251,24 +254,14 @@ fn a_chatty_plugin_cannot_flood_the_log() {
     assert!(log.len() < 200_000, "{} bytes of log", log.len());
 
     // Four chatty records and a panic in one batch: bisection calls the plugin 2n−1 times.
-    std::fs::write(&input, "CHATTY\nCHATTY\nCHATTY\nCHATTY\nPANIC\n").unwrap();
     let started = std::time::Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["process", "--config", config.to_str().unwrap(), "--input", input.to_str().unwrap(), "--dead-letter", "/dev/null"])
-        .env("WEIR_CACHE_DIR", cache_dir())
-        .output()
-        .unwrap();
+    let out = process("CHATTY\nCHATTY\nCHATTY\nCHATTY\nPANIC\n");
     let seconds = started.elapsed().as_secs() as usize + 1;
     let log = String::from_utf8_lossy(&out.stderr);
     let written = log.lines().filter(|l| l.contains("xxxxxxxxxx")).count();
     assert!(written <= 64 * seconds, "{written} lines of 1 KiB in {seconds} s, over 64 KiB per second");
 
-    std::fs::write(&input, "FORGE\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["process", "--config", config.to_str().unwrap(), "--input", input.to_str().unwrap()])
-        .env("WEIR_CACHE_DIR", cache_dir())
-        .output()
-        .unwrap();
+    let out = process("FORGE\n");
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("innocent\\nERROR forged by a plugin\\u{1b}[2J"), "escaped, on one line: {}", &log[log.len().saturating_sub(800)..]);
     assert!(!log.lines().any(|l| l.starts_with("ERROR forged")), "a forged line: {log}");

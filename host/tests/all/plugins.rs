@@ -375,17 +375,26 @@ fn the_kubernetes_cache_layout_is_used() {
     let input = dir.path().join("in.jsonl");
     std::fs::write(&input, "{\"ip\":\"1.2.3.4\"}\n").unwrap();
     std::fs::set_permissions(&input, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // User 999 may not reach the checkout (it may live under /root): what it runs and
+    // reads is copied beside the cache.
+    let (binary, wasm) = (dir.path().join("weir"), dir.path().join("mask-ip.wasm"));
+    std::fs::copy(env!("CARGO_BIN_EXE_weir"), &binary).unwrap();
+    std::fs::copy(plugin("mask-ip"), &wasm).unwrap();
+    std::fs::set_permissions(&wasm, std::fs::Permissions::from_mode(0o644)).unwrap();
     let config = dir.path().join("weir.toml");
-    std::fs::write(&config, format!("[transform]\nplugin = \"{}\"\n", plugin("mask-ip").display())).unwrap();
+    std::fs::write(&config, format!("[transform]\nplugin = \"{}\"\n", wasm.display())).unwrap();
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
     let start = || {
         std::process::Command::new("setpriv")
-            .args(["--reuid=999", "--regid=999", "--clear-groups", env!("CARGO_BIN_EXE_weir"), "process", "--config"])
+            .args(["--reuid=999", "--regid=999", "--clear-groups"])
+            .arg(&binary)
+            .args(["process", "--config"])
             .arg(&config)
             .arg("--input")
             .arg(&input)
             .env("WEIR_CACHE_DIR", &cache)
             .env("WEIR_LOG", "warn")
+            .current_dir(dir.path())
             .output()
             .unwrap()
     };
