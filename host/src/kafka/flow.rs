@@ -194,14 +194,15 @@ impl Flow {
             }
         }
         self.inflight.push_back(Unacked { ticket, offsets: positions.0 });
-        let waiting_since = Instant::now();
+        let (waiting_since, mut said_away) = (Instant::now(), false);
         while self.inflight.len() > self.max_inflight {
             // Waiting for a broker is not being stuck: `/healthz` stays live (a restart
             // would not bring the broker back), `/readyz` says the broker is away.
             if let Some(health) = &self.health {
                 health.io_turned();
-                if waiting_since.elapsed() > BROKER_AWAY {
+                if !said_away && waiting_since.elapsed() > BROKER_AWAY {
                     health.broker_up(false);
+                    said_away = true;
                 }
             }
             if stop.load(Ordering::Relaxed) {
@@ -215,7 +216,7 @@ impl Flow {
             self.keep_alive()?;
             std::thread::sleep(Duration::from_millis(1));
         }
-        if let Some(health) = &self.health {
+        if let (Some(health), true) = (&self.health, said_away) {
             health.broker_up(true);
         }
         self.settle()
