@@ -30,8 +30,8 @@ struct Unacked {
 }
 
 pub struct Flow {
-    /// Closed within a deadline on drop (see `Drop for Flow`), never by rdkafka's own
-    /// drop alone, which waits for the broker without end.
+    /// Closed within a deadline on drop (see `Drop for Flow`): rdkafka's own drop waits
+    /// for the broker without end.
     consumer: ManuallyDrop<BaseConsumer<GroupContext>>,
     /// By when the consumer must have left the group; set by `finish` to its deadline.
     close_by: Option<Instant>,
@@ -333,38 +333,28 @@ impl Flow {
 }
 
 impl Drop for Flow {
-    /// Leaves the group within the deadline. A consumer that cannot (the broker is gone)
-    /// is left to the process's exit rather than closed without end: the group then sees
-    /// the member leave when its session times out, and offsets stored since the last
-    /// automatic commit (about a second's worth) are read again on the next start.
+    /// Leaves the group within the deadline. rdkafka's own close (its drop) waits for the
+    /// broker without end, so it runs on a thread of its own: when the broker does not
+    /// answer in time, weir goes on (to exit) without it. The group then sees the member
+    /// leave when its session times out, and offsets stored since the last automatic
+    /// commit (about a second's worth) are read again on the next start.
     fn drop(&mut self) {
         let deadline = self.close_by.unwrap_or_else(|| Instant::now() + CLOSE_TIMEOUT);
-        if close_within(&self.consumer, deadline) {
-            // SAFETY: dropped once, here, and never used after.
-            unsafe { ManuallyDrop::drop(&mut self.consumer) }
-        } else {
+        // SAFETY: taken once, here; the field is never used again.
+        let consumer = unsafe { ManuallyDrop::take(&mut self.consumer) };
+        let (closed, done) = std::sync::mpsc::channel();
+        let closing = std::thread::Builder::new().name("weir-consumer-close".into()).spawn(move || {
+            drop(consumer);
+            let _ = closed.send(());
+        });
+        let left = deadline.saturating_duration_since(Instant::now());
+        if closing.is_err() || done.recv_timeout(left).is_err() {
             crate::say!(
                 "weir: the broker did not answer while leaving the consumer group; offsets stored since the \
                  last commit (about a second's worth) are not committed and will be read again on restart"
             );
         }
     }
-}
-
-/// Closes `consumer` (its final commit, leaving the group), serving its queue meanwhile;
-/// whether it closed before `deadline`.
-fn close_within(consumer: &BaseConsumer<GroupContext>, deadline: Instant) -> bool {
-    if consumer.close_queue().is_err() {
-        return consumer.closed();
-    }
-    while !consumer.closed() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return false;
-        }
-        let _ = consumer.poll(left.min(Duration::from_millis(100)));
-    }
-    true
 }
 
 fn is_fatal(error: &KafkaError) -> bool {
