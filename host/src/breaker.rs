@@ -13,7 +13,7 @@
 //! `weir process` stops with an error.
 
 use crate::bindings::types::Message;
-use crate::pipeline::{Outcome, Pipeline};
+use crate::pipeline::{Pipeline, Rejection};
 use std::collections::VecDeque;
 
 #[derive(Debug, Clone)]
@@ -53,16 +53,17 @@ impl Breaker {
         self.limit != 0 && self.consecutive as usize + len >= self.limit as usize
     }
 
-    /// Counts the faults of a batch, in order. The count carries over between batches;
-    /// any record the plugins handled resets it.
-    pub fn check(&mut self, outcomes: &[Outcome]) -> Result<(), Tripped> {
+    /// Counts the faults of a batch from its verdicts (per record, in order: why it was
+    /// refused, or `None`). The count carries over between batches; any record the plugins
+    /// handled resets it.
+    pub fn check<'a>(&mut self, verdicts: impl IntoIterator<Item = Option<&'a Rejection>>) -> Result<(), Tripped> {
         if self.limit == 0 {
             return Ok(());
         }
         let before = self.consecutive;
-        for outcome in outcomes {
-            match outcome {
-                Outcome::DeadLetter(_, rejection) if rejection.blames_plugin() => {
+        for verdict in verdicts {
+            match verdict {
+                Some(rejection) if rejection.blames_plugin() => {
                     self.consecutive += 1;
                     if self.consecutive >= self.limit {
                         let tripped = Tripped {
@@ -77,7 +78,7 @@ impl Breaker {
                     }
                 }
                 // The record's fault, not the plugin's: it neither counts nor clears.
-                Outcome::DeadLetter(_, rejection) if rejection.is_fault() => {}
+                Some(rejection) if rejection.is_fault() => {}
                 _ => self.consecutive = 0,
             }
         }
@@ -102,11 +103,11 @@ pub struct Canaries {
 
 impl Canaries {
     /// Keeps the handled ones of `inputs` (the last records of a batch) given the batch's
-    /// `outcomes`, which end with theirs.
-    pub fn keep(&mut self, inputs: &[Message], outcomes: &[Outcome]) {
-        let Some(first) = outcomes.len().checked_sub(inputs.len()) else { return };
-        for (input, outcome) in inputs.iter().zip(&outcomes[first..]) {
-            if matches!(outcome, Outcome::Processed(_)) {
+    /// verdicts, which end with theirs.
+    pub fn keep<'a>(&mut self, inputs: &[Message], verdicts: impl ExactSizeIterator<Item = Option<&'a Rejection>>) {
+        let Some(first) = verdicts.len().checked_sub(inputs.len()) else { return };
+        for (input, verdict) in inputs.iter().zip(verdicts.skip(first)) {
+            if verdict.is_none() {
                 if self.kept.len() == CANARIES {
                     self.kept.pop_front();
                 }
@@ -115,17 +116,16 @@ impl Canaries {
         }
     }
 
-    /// Whether the plugins still handle the canaries, run on `pipeline` and rolled back
-    /// (state, counts): true says the plugin works, so the records that tripped the
+    /// Whether the plugins still handle the canaries, judged on `pipeline` (no count or
+    /// state is touched): true says the plugin works, so the records that tripped the
     /// breaker are poison. False when there are none to run: then no one can tell.
     pub fn pass(&self, pipeline: &mut Pipeline) -> bool {
         if self.kept.is_empty() {
             return false;
         }
-        let before = pipeline.save_point();
-        let outcomes = pipeline.process(self.kept.iter().cloned().collect());
-        pipeline.roll_back(before);
-        outcomes.iter().all(|outcome| !matches!(outcome, Outcome::DeadLetter(_, rejection) if rejection.blames_plugin()))
+        let judged = pipeline.judge(self.kept.iter().cloned().collect());
+        let pass = judged.verdicts().all(|verdict| !verdict.is_some_and(Rejection::blames_plugin));
+        pass
     }
 }
 
@@ -133,7 +133,11 @@ impl Canaries {
 mod tests {
     use super::*;
     use crate::bindings::types::Message;
-    use crate::pipeline::Rejection;
+    use crate::pipeline::{Outcome, Rejection};
+
+    fn verdicts(outcomes: &[Outcome]) -> impl ExactSizeIterator<Item = Option<&Rejection>> {
+        outcomes.iter().map(Outcome::rejection)
+    }
 
     fn message() -> Message {
         Message { key: None, value: vec![], headers: vec![], topic: "t".into(), partition: 0, offset: 0, timestamp: None }
@@ -152,8 +156,8 @@ mod tests {
     #[test]
     fn trips_on_consecutive_faults_across_batches() {
         let mut b = Breaker::new(3);
-        assert!(b.check(&[fault(), fault()]).is_ok());
-        let tripped = b.check(&[fault()]).unwrap_err();
+        assert!(b.check(verdicts(&[fault(), fault()])).is_ok());
+        let tripped = b.check(verdicts(&[fault()])).unwrap_err();
         assert_eq!(tripped.consecutive, 3);
         assert!(tripped.to_string().contains("failed on 3 records in a row"));
     }
@@ -163,7 +167,7 @@ mod tests {
         let mut b = Breaker::new(5);
         assert!(!b.could_trip(4));
         assert!(b.could_trip(5));
-        b.check(&[fault(), fault()]).unwrap();
+        b.check(verdicts(&[fault(), fault()])).unwrap();
         assert!(b.could_trip(3));
         assert!(!Breaker::new(0).could_trip(1000));
     }
@@ -176,10 +180,10 @@ mod tests {
     #[test]
     fn records_the_host_refused_by_itself_never_trip_it() {
         let mut b = Breaker::new(3);
-        assert!(b.check(&(0..100).map(|_| oversize()).collect::<Vec<_>>()).is_ok());
+        assert!(b.check(verdicts(&(0..100).map(|_| oversize()).collect::<Vec<_>>())).is_ok());
         // Nor do they clear the plugin's own faults around them.
-        assert!(b.check(&[fault(), oversize(), fault()]).is_ok());
-        assert!(b.check(&[oversize(), fault()]).is_err());
+        assert!(b.check(verdicts(&[fault(), oversize(), fault()])).is_ok());
+        assert!(b.check(verdicts(&[oversize(), fault()])).is_err());
     }
 
     #[test]
@@ -188,10 +192,10 @@ mod tests {
         let inputs: Vec<Message> = (0..3).map(|i| Message { offset: i, ..message() }).collect();
         // Five outcomes; the three inputs are the last three records: one processed, one faulted, one processed.
         let outcomes = vec![fault(), fault(), Outcome::Processed(message()), fault(), Outcome::Processed(message())];
-        canaries.keep(&inputs, &outcomes);
+        canaries.keep(&inputs, verdicts(&outcomes));
         assert_eq!(canaries.kept.iter().map(|m| m.offset).collect::<Vec<_>>(), [0, 2]);
         for _ in 0..10 {
-            canaries.keep(&inputs, &outcomes);
+            canaries.keep(&inputs, verdicts(&outcomes));
         }
         assert_eq!(canaries.kept.len(), CANARIES, "bounded");
     }
@@ -199,8 +203,8 @@ mod tests {
     #[test]
     fn handled_records_and_rejections_reset_the_count() {
         let mut b = Breaker::new(3);
-        assert!(b.check(&[fault(), fault(), invalid(), fault(), fault()]).is_ok());
-        assert!(b.check(&[Outcome::Processed(message()), fault(), fault()]).is_ok());
-        assert!(Breaker::new(0).check(&(0..100).map(|_| fault()).collect::<Vec<_>>()).is_ok());
+        assert!(b.check(verdicts(&[fault(), fault(), invalid(), fault(), fault()])).is_ok());
+        assert!(b.check(verdicts(&[Outcome::Processed(message()), fault(), fault()])).is_ok());
+        assert!(Breaker::new(0).check(verdicts(&(0..100).map(|_| fault()).collect::<Vec<_>>())).is_ok());
     }
 }

@@ -440,72 +440,6 @@ impl Config {
             _ => path.to_path_buf(),
         }
     }
-
-    /// The stage's config as the JSON its plugin's `init` receives. A `schema` given as a
-    /// path is replaced by the schema document itself, and `resources` by the documents
-    /// they name (with a registry schema's references): plugins never read files.
-    pub fn stage_json(&self, key: &str, stage: &StageConfig) -> Result<String, ConfigError> {
-        use serde_json::Value;
-        let mut json = serde_json::to_value(&stage.config)
-            .map_err(|e| self.key_error(&format!("{key}.config"), &e.to_string()))?;
-        let mut resources = match json.get("resources") {
-            Some(Value::Object(table)) => crate::resources::load(&self.resolve(Path::new(".")), table, |s| self.registry_schema(s))
-                .map_err(|reason| self.key_error(&format!("{key}.config.resources"), &reason))?,
-            Some(_) => return Err(self.key_error(&format!("{key}.config.resources"), "must be a table of URI = path")),
-            None => serde_json::Map::new(),
-        };
-        if let Some(Value::String(schema)) = json.get("schema").cloned() {
-            let schema_error = |reason: String| self.key_error(&format!("{key}.config.schema"), &reason);
-            let document = if schema.starts_with(crate::registry::SCHEME) {
-                let (document, references) = self.registry_schema(&schema).map_err(schema_error)?;
-                crate::resources::add_missing(&mut resources, references);
-                document
-            } else if Path::new(&schema).is_absolute() {
-                // An absolute path is the operator's explicit choice.
-                load_schema(Path::new(&schema)).map_err(schema_error)?
-            } else {
-                // A relative one stays under the config's directory, as resources do (its
-                // document reaches the plugin, which can copy it into records).
-                let path = self.resolve(Path::new(&schema));
-                if path.exists() {
-                    crate::resources::under(&self.resolve(Path::new(".")), &schema).map_err(schema_error)?;
-                }
-                load_schema(&path).map_err(schema_error)?
-            };
-            json["schema"] = document;
-        }
-        if !resources.is_empty() {
-            json["resources"] = Value::Object(resources);
-        }
-        Ok(json.to_string())
-    }
-}
-
-impl Config {
-    /// A schema from the registry, `registry://SUBJECT[@VERSION]`, with the documents it
-    /// references (Confluent `references`, fetched with it), by the name it uses for each.
-    pub fn registry_schema(&self, schema: &str) -> Result<(serde_json::Value, serde_json::Map<String, serde_json::Value>), String> {
-        let (subject, version) = crate::registry::parse_reference(schema)
-            .unwrap_or_else(|| Err(format!("`{schema}` is not registry://SUBJECT[@VERSION]")))?;
-        let url = std::env::var("WEIR_REGISTRY").ok().filter(|u| !u.is_empty()).or_else(|| self.registry.url.clone());
-        let url = url.ok_or_else(|| {
-            format!("`{schema}` needs a schema registry: set `registry.url` in the config or WEIR_REGISTRY")
-        })?;
-        let registry = crate::registry::Registry::for_config(self, &url).map_err(|e| format!("{e:#}"))?;
-        registry.get_with_references(&subject, version).map_err(|e| format!("{e:#}"))
-    }
-}
-
-/// Reads a JSON Schema file: the error says which file and what is wrong with it.
-pub fn load_schema(path: &Path) -> Result<serde_json::Value, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read schema {}: {e}", path.display()))?;
-    let document: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| format!("schema {} is not JSON: {e}", path.display()))?;
-    if !document.is_object() && !document.is_boolean() {
-        return Err(format!("schema {} must be a JSON object", path.display()));
-    }
-    Ok(document)
 }
 
 fn one_line(text: &str) -> String {
@@ -572,34 +506,6 @@ mod tests {
         let config = parse("").unwrap();
         assert_eq!(config.resolve(Path::new("p.wasm")), PathBuf::from("/etc/weir/p.wasm"));
         assert_eq!(config.resolve(Path::new("/abs.wasm")), PathBuf::from("/abs.wasm"));
-    }
-
-    #[test]
-    fn a_missing_schema_file_is_named() {
-        let config = parse("[validate]\nplugin = \"v.wasm\"\nconfig = { schema = \"nope.json\" }\n").unwrap();
-        let err = config.stage_json("validate", config.validate.as_ref().unwrap()).unwrap_err().to_string();
-        assert!(err.contains("validate.config.schema"), "{err}");
-        assert!(err.contains("/etc/weir/nope.json"), "{err}");
-    }
-
-    #[test]
-    fn a_relative_schema_path_stays_under_the_config_directory() {
-        let outside = tempfile::tempdir().unwrap();
-        std::fs::write(outside.path().join("secret.json"), "{}").unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        std::os::unix::fs::symlink(outside.path().join("secret.json"), dir.path().join("linked.json")).unwrap();
-        std::fs::write(dir.path().join("own.json"), "{}").unwrap();
-        let stage = |schema: &str| {
-            let text = format!("[validate]\nplugin = \"v.wasm\"\nconfig = {{ schema = \"{schema}\" }}\n");
-            let config = Config::parse(&text, &dir.path().join("weir.toml")).unwrap();
-            config.stage_json("validate", config.validate.as_ref().unwrap()).map_err(|e| e.to_string())
-        };
-        stage("own.json").unwrap();
-        assert!(stage("linked.json").unwrap_err().contains("outside the config's directory"));
-        let up = format!("../{}/secret.json", outside.path().file_name().unwrap().to_string_lossy());
-        assert!(stage(&up).unwrap_err().contains("outside the config's directory"));
-        // An absolute path is the operator's explicit choice.
-        stage(outside.path().join("secret.json").to_str().unwrap()).unwrap();
     }
 
     #[test]

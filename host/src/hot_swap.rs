@@ -139,22 +139,8 @@ fn restart_only_changes(running: &Config, loaded: &Config) -> Vec<&'static str> 
     .collect()
 }
 
-/// Counts, and the aggregator's state when the new aggregator can read the old snapshot.
+/// Counts, metrics, and the aggregator's partitions and state when the new aggregator can
+/// read the old snapshot.
 fn carry_over(old: &mut Pipeline, next: &mut Pipeline) {
-    next.stats = old.stats.clone();
-    old.hand_over_partitions(next);
-    if let Some(metrics) = old.metrics() {
-        next.observe(&metrics.clone());
-    }
-    let snapshot = old.aggregator().map(|a| a.snapshot());
-    if let Some(Err(e)) = &snapshot {
-        tracing::warn!("the old aggregator's state could not be read ({e}); the new one starts empty");
-    }
-    if let (Some(Ok(snapshot)), Some(aggregator)) = (snapshot, next.aggregator()) {
-        match aggregator.restore(&snapshot) {
-            Ok(Ok(())) => {}
-            Ok(Err(reason)) => tracing::warn!("the new aggregator cannot read the old state ({reason}); it starts empty"),
-            Err(e) => tracing::warn!("the new aggregator failed to restore the old state ({e}); it starts empty"),
-        }
-    }
+    old.hand_over(next);
 }

@@ -26,6 +26,7 @@ pub mod plugin_tool;
 pub mod registry;
 pub mod repair;
 pub mod report;
+pub mod resolve;
 pub mod resources;
 pub mod scaffold;
 pub mod secret;

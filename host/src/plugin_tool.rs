@@ -1,7 +1,7 @@
 //! `weir plugin inspect` and `weir plugin test`: look at and try one plugin on its own.
 
 use crate::bindings::types::{Damaged, Message};
-use crate::config::load_schema;
+use crate::resolve::load_schema;
 use crate::dead_letter::DeadLetterLine;
 use crate::plugin::limits::Limits;
 use crate::plugin::{Runtime, World};

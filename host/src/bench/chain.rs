@@ -71,10 +71,10 @@ impl NativeChain {
         let validate = config.validate.as_ref().ok_or_else(|| anyhow::anyhow!("bench needs a [validate] stage"))?;
         let transform = config.transform.first().ok_or_else(|| anyhow::anyhow!("bench needs a [transform] stage"))?;
         let aggregate = config.aggregate.as_ref().ok_or_else(|| anyhow::anyhow!("bench needs an [aggregate] stage"))?;
-        let aggregate_config = weir_plugin::parse_config(&config.stage_json("aggregate", aggregate)?)?;
+        let aggregate_config = weir_plugin::parse_config(&crate::resolve::stage_json(&config, "aggregate", aggregate)?)?;
         Ok(NativeChain {
-            validate: Validator::from_config(&config.stage_json("validate", validate)?)?,
-            transform: Transformer::from_config(&config.stage_json("transform", transform)?)?,
+            validate: Validator::from_config(&crate::resolve::stage_json(&config, "validate", validate)?)?,
+            transform: Transformer::from_config(&crate::resolve::stage_json(&config, "transform", transform)?)?,
             aggregate: Aggregator::new(&aggregate_config),
         })
     }

@@ -35,7 +35,7 @@ impl SchemaCommand {
                 let registry = Registry::for_config(&config, &url)?;
                 for (subject, file) in subjects(&config) {
                     let path = config.resolve(Path::new(file));
-                    let schema = weir::config::load_schema(&path).map_err(anyhow::Error::msg)?;
+                    let schema = weir::resolve::load_schema(&path).map_err(anyhow::Error::msg)?;
                     let id = registry.register(&subject, &schema.to_string())?;
                     println!("registered {} as {subject} (id {id})", path.display());
                 }

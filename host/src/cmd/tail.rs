@@ -59,7 +59,7 @@ fn validator(config: &Config, schema: &Path) -> anyhow::Result<Stage<Validate>> 
     let Some(stage) = &config.validate else {
         anyhow::bail!("--schema needs a [validate] stage in {} to know which validator plugin to use", config.source.display());
     };
-    let document = weir::config::load_schema(schema).map_err(anyhow::Error::msg)?;
+    let document = weir::resolve::load_schema(schema).map_err(anyhow::Error::msg)?;
     let runtime = weir::runtime_for(Some(config))?;
     let plugin = runtime.load(&config.resolve(&stage.plugin))?;
     let json = serde_json::json!({ "schema": document }).to_string();

@@ -236,3 +236,6 @@ impl Drop for PluginThreadWatch {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -83,7 +83,9 @@ pub fn drive<IO: Source + Sink<Outcome>>(
     Ok(report?)
 }
 
-/// Processes a batch under the breaker's policy.
+/// Processes a batch under the breaker's policy. The breaker weighs the verdicts of
+/// validate and transform before anything is counted or folded, so a held batch leaves no
+/// trace to roll back: it is judged again from its inputs, and settled once.
 fn guarded(
     pipeline: &mut Pipeline,
     breaker: &mut Breaker,
@@ -93,26 +95,26 @@ fn guarded(
     stop: &AtomicBool,
     mut hot_swap: Option<&mut HotSwap>,
 ) -> anyhow::Result<Vec<Outcome>> {
-    // Keep a copy to retry only when this batch could trip the breaker.
-    if !breaker.could_trip(batch.len()) {
-        let last = batch[batch.len().saturating_sub(CANARIES)..].to_vec();
-        let outcomes = pipeline.process(batch);
-        breaker.check(&outcomes).expect("a batch this short cannot trip the breaker");
-        canaries.keep(&last, &outcomes);
-        return Ok(outcomes);
-    }
+    let last = batch[batch.len().saturating_sub(CANARIES)..].to_vec();
+    // Keep the inputs to judge again only when this batch could trip the breaker.
+    let held = breaker.could_trip(batch.len()).then(|| batch.clone());
+    let mut inputs = Some(batch);
     // The stage whose breaker is open while this batch is held, for `weir_breaker_open`.
     let mut open: Option<String> = None;
     loop {
-        let saved = pipeline.save_point();
-        let outcomes = pipeline.process(batch.clone());
-        let tripped = match breaker.check(&outcomes) {
+        let batch = match (inputs.take(), &held) {
+            (Some(batch), _) => batch,
+            (None, Some(held)) => held.clone(),
+            (None, None) => unreachable!("a batch that cannot trip the breaker is judged once"),
+        };
+        let judged = pipeline.judge(batch);
+        let tripped = match breaker.check(judged.verdicts()) {
             Ok(()) => {
                 if let (Some(stage), Some(metrics)) = (open, pipeline.metrics()) {
                     metrics.breaker(&stage, false);
                 }
-                canaries.keep(&batch[batch.len().saturating_sub(CANARIES)..], &outcomes);
-                return Ok(outcomes);
+                canaries.keep(&last, judged.verdicts());
+                return Ok(pipeline.settle(judged));
             }
             Err(tripped) => tripped,
         };
@@ -128,7 +130,7 @@ fn guarded(
             if let (Some(stage), Some(metrics)) = (open, pipeline.metrics()) {
                 metrics.breaker(&stage, false);
             }
-            return Ok(outcomes);
+            return Ok(pipeline.settle(judged));
         }
         if let Some(metrics) = pipeline.metrics() {
             metrics.breaker(&tripped.stage, true);
@@ -137,7 +139,7 @@ fn guarded(
         let OnTrip::HoldAndRetry { cooldown } = on_trip else {
             anyhow::bail!("{tripped}; stopping");
         };
-        pipeline.roll_back(saved);
+        drop(judged);
         tracing::error!("{tripped}. Consumption paused; retrying the held batch every {} s", cooldown.as_secs());
         let resume_at = Instant::now() + cooldown;
         while Instant::now() < resume_at {

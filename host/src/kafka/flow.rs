@@ -9,6 +9,7 @@
 pub use super::consumed::{owned, positions, read, Polled, Positions, Unreadable};
 use super::group::{GroupContext, Rebalanced, StateTopic};
 use super::park;
+use super::in_flight::{Front, InFlight};
 pub use super::produce::{detached_ticket, produce, producer, wait_for, Acks, Origin, Outgoing, Refused, Ticket};
 use super::produce::{defaults, producer_with, try_produce};
 use crate::ops::Ops;
@@ -17,17 +18,10 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{Producer, ThreadedProducer};
 use rdkafka::TopicPartitionList;
-use std::collections::VecDeque;
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-struct Unacked {
-    ticket: Arc<Ticket>,
-    /// Last offset of the batch per (topic, partition).
-    offsets: Vec<(String, i32, i64)>,
-}
 
 pub struct Flow {
     /// Closed within a deadline on drop (see `Drop for Flow`): rdkafka's own drop waits
@@ -38,7 +32,8 @@ pub struct Flow {
     producer: ThreadedProducer<Acks>,
     /// Where pointers to records the broker refuses go; without one, a refusal stops.
     parked_topic: Option<String>,
-    inflight: VecDeque<Unacked>,
+    /// Batches produced, with the last offset of each per (topic, partition).
+    inflight: InFlight<Vec<(String, i32, i64)>>,
     max_inflight: usize,
     /// Consecutive poll errors, for backoff while a broker is away.
     poll_errors: u32,
@@ -103,7 +98,7 @@ impl Flow {
         }
         let consumer: BaseConsumer<GroupContext> = config.create_with_context(GroupContext::new(state, ops.cloned()))?;
         consumer.subscribe(&[topic])?;
-        Ok(Flow { consumer: ManuallyDrop::new(consumer), close_by: None, producer: producer_with(base, ops.map(|ops| ops.metrics.clone()))?, parked_topic: None, inflight: VecDeque::new(), max_inflight: 64, poll_errors: 0, last_poll: Instant::now(), paused: None, held: Polled::default(), after_rebalance: Polled::default(), health: ops.map(|ops| ops.health.clone()) })
+        Ok(Flow { consumer: ManuallyDrop::new(consumer), close_by: None, producer: producer_with(base, ops.map(|ops| ops.metrics.clone()))?, parked_topic: None, inflight: InFlight::default(), max_inflight: 64, poll_errors: 0, last_poll: Instant::now(), paused: None, held: Polled::default(), after_rebalance: Polled::default(), health: ops.map(|ops| ops.health.clone()) })
     }
 
     /// Records the broker refuses for good are parked as pointers on `topic`.
@@ -193,7 +188,7 @@ impl Flow {
                 self.park(&ticket, refused)?;
             }
         }
-        self.inflight.push_back(Unacked { ticket, offsets: positions.0 });
+        self.inflight.push(ticket, positions.0);
         let (waiting_since, mut said_away) = (Instant::now(), false);
         while self.inflight.len() > self.max_inflight {
             // Waiting for a broker is not being stuck: `/healthz` stays live (a restart
@@ -254,30 +249,28 @@ impl Flow {
     /// Stores the offsets of every finished batch at the front of the queue.
     /// A permanent delivery failure stops the flow without storing past it.
     pub fn settle(&mut self) -> anyhow::Result<()> {
-        while let Some(front) = self.inflight.front() {
-            if !front.ticket.done() {
-                break;
-            }
-            if let Some(failure) = front.ticket.failure.lock().unwrap().clone() {
-                anyhow::bail!("{failure}; offsets from this batch on are not committed and will be re-read");
-            }
-            let refused = std::mem::take(&mut *front.ticket.refused.lock().unwrap());
-            if !refused.is_empty() {
-                let ticket = front.ticket.clone();
-                for refused in refused {
-                    self.park(&ticket, refused)?;
+        loop {
+            let front = self.inflight.front().map_err(|failure| {
+                anyhow::anyhow!("{failure}; offsets from this batch on are not committed and will be re-read")
+            })?;
+            match front {
+                Front::Waiting => return Ok(()),
+                // The batch now waits for its pointers.
+                Front::Refused(ticket, refused) => {
+                    for refused in refused {
+                        self.park(&ticket, refused)?;
+                    }
                 }
-                continue; // the batch now waits for its pointers
-            }
-            for (topic, partition, offset) in &front.offsets {
-                // Fails only if the partition was revoked meanwhile: its new owner re-reads.
-                if let Err(e) = self.consumer.store_offset(topic, *partition, *offset) {
-                    tracing::debug!(topic, partition, offset, "offset not stored: {e}");
+                Front::Acknowledged(offsets) => {
+                    for (topic, partition, offset) in &offsets {
+                        // Fails only if the partition was revoked meanwhile: its new owner re-reads.
+                        if let Err(e) = self.consumer.store_offset(topic, *partition, *offset) {
+                            tracing::debug!(topic, partition, offset, "offset not stored: {e}");
+                        }
+                    }
                 }
             }
-            self.inflight.pop_front();
         }
-        Ok(())
     }
 
     /// Produces a pointer for a refused record, in its batch; stops when there is no
@@ -313,7 +306,7 @@ impl Flow {
                 break;
             }
             if Instant::now() > deadline {
-                let pending: usize = self.inflight.iter().map(|b| b.ticket.outstanding.load(Ordering::Acquire)).sum();
+                let pending = self.inflight.outstanding();
                 // What is safe is committed as the consumer closes (auto commit).
                 anyhow::bail!(
                     "{pending} records were not acknowledged by the broker within {} s; \

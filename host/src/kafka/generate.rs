@@ -9,7 +9,7 @@
 use super::flow::{self, Outgoing, Ticket};
 use crate::config::Config;
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use rdkafka::config::ClientConfig;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -64,7 +64,7 @@ impl Generator {
     pub fn new(seed: Option<u64>, invalid_ratio: f64, rate: f64) -> Generator {
         let (rng, start) = match seed {
             Some(seed) => (SmallRng::seed_from_u64(seed), SEEDED_START),
-            None => (SmallRng::from_os_rng(), now_seconds()),
+            None => (rand::make_rng::<SmallRng>(), now_seconds()),
         };
         Generator { rng, invalid_ratio, start, rate: if rate > 0.0 { rate } else { 1000.0 }, produced: 0 }
     }

@@ -7,6 +7,7 @@ pub mod embedded;
 pub mod flow;
 pub mod generate;
 pub mod group;
+mod in_flight;
 pub use crate::headers;
 pub mod io;
 pub mod park;

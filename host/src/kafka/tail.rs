@@ -1,7 +1,7 @@
 //! `weir tail`: the display consumer. Prints a topic's records and, with `--schema`,
 //! says which fail validation and why.
 
-use super::flow::owned;
+use super::consumed::owned;
 use crate::bindings::types::Message;
 use crate::stage::validator::Validate;
 use crate::stage::Stage;

@@ -169,7 +169,7 @@ fn verified<'a>(bytes: &'a [u8], wasm_hash: &[u8]) -> Result<&'a [u8], &'static 
 /// concurrent start never reads half a file, and nobody can plant the file being written.
 fn store(dir: &OwnedFd, entry: &str, wasm_hash: &[u8], component: &Component) -> std::io::Result<()> {
     let artifact = component.serialize().map_err(std::io::Error::other)?;
-    let temporary = format!(".{entry}.{}", uuid::Uuid::new_v4().simple());
+    let temporary = format!(".{entry}.{}", uuid::Builder::from_random_bytes(rand::random()).into_uuid().simple());
     let written = (|| {
         let mut file = open_in(dir, &temporary, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL)?;
         file.write_all(MAGIC)?;

@@ -127,4 +127,19 @@ mod tests {
         });
         assert!(charge(usize::MAX).is_ok(), "no budget outside a bounded call");
     }
+
+    /// `Bounded` implements `Lift` through `wasmtime::component::__internal`, which has no
+    /// stability promise. Its tests (here and the oversize-result integration tests) were
+    /// written against wasmtime 48.0; another minor version must be checked by hand
+    /// before this line moves.
+    #[test]
+    fn wasmtime_is_the_line_bounded_lifting_was_checked_against() {
+        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock")).unwrap();
+        let version = lock
+            .split("[[package]]")
+            .find(|p| p.contains("\nname = \"wasmtime\"\n"))
+            .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = \"")))
+            .expect("wasmtime in Cargo.lock");
+        assert!(version.starts_with("48.0."), "wasmtime {version}: re-check `Bounded`'s Lift against it, then update this test");
+    }
 }

@@ -184,12 +184,14 @@ impl Kind for Aggregate {
         b.bindings.call_init(store, config)
     }
 
-    /// Folds the batch into its partition's state: the pipeline hands over one partition
-    /// at a time. One `()` per message so a batch lines up with its inputs like other kinds.
+    /// Folds each run of records from one partition into that partition's state (a
+    /// batch may mix partitions). One `()` per message so a batch lines up with its inputs
+    /// like other kinds.
     fn call(b: &mut WithState, store: &mut Store<Sandbox>, batch: &[Message]) -> wasmtime::Result<Vec<()>> {
-        let Some(first) = batch.first() else { return Ok(Vec::new()) };
-        let state = b.state(store, &key_of(first))?;
-        b.bindings.weir_plugin_aggregate().state().call_update(store, state, batch)?;
+        for run in batch.chunk_by(|a, b| a.partition == b.partition && a.topic == b.topic) {
+            let state = b.state(store, &key_of(&run[0]))?;
+            b.bindings.weir_plugin_aggregate().state().call_update(&mut *store, state, run)?;
+        }
         Ok(vec![(); batch.len()])
     }
 

@@ -6,6 +6,8 @@
 //! records are found. Only those records fail; the rest of the batch goes on.
 
 pub mod aggregator;
+mod bisect;
+mod recovery;
 pub mod repairer;
 pub mod transformer;
 pub mod validator;
@@ -16,6 +18,7 @@ use crate::plugin::limits::Limits;
 use crate::plugin::returned;
 use crate::plugin::sandbox::{LogBudget, Sandbox};
 use crate::plugin::{Plugin, World, EPOCH_TICK};
+use recovery::Recovery;
 use std::path::PathBuf;
 use wasmtime::component::InstancePre;
 use wasmtime::Store;
@@ -79,16 +82,8 @@ pub struct Stage<K: Kind> {
     live: Option<Live<K::Bindings>>,
     /// Fresh instances made after a failure, for metrics and tests.
     restarts: u64,
-    /// The state as last saved (`Kind::save`) and the inputs folded into it since, for the
-    /// instance that replaces a failed one: it loads the one and folds the others again, so
-    /// a fault costs the poison records, not the analytics. Saving every call would cost a
-    /// whole snapshot per batch; keeping the inputs costs a copy of them.
-    saved: Option<Vec<u8>>,
-    folded_since_save: Vec<Vec<K::Input>>,
-    /// Value bytes kept in `folded_since_save`: bounded too (`SAVE_EVERY_BYTES`).
-    folded_bytes: usize,
-    /// Times saved state could not be saved or put back: losses, reported.
-    lost_states: u64,
+    /// For a stateful kind: what a replacement instance needs to have the state back.
+    recovery: Option<Recovery<K::Input>>,
     /// Where each batch is recorded, when the stage is watched (`observe`).
     meter: Option<StageMeter>,
     /// What its instances may write to weir's log, shared across restarts.
@@ -113,10 +108,7 @@ impl<K: Kind> Stage<K> {
             limits,
             live: None,
             restarts: 0,
-            saved: None,
-            folded_since_save: Vec::new(),
-            folded_bytes: 0,
-            lost_states: 0,
+            recovery: K::STATEFUL.then(Recovery::new),
             meter: None,
             log_budget: LogBudget::default(),
         };
@@ -142,7 +134,7 @@ impl<K: Kind> Stage<K> {
 
     /// Value bytes a stateful stage keeps to fold again after a fault (since its last save).
     pub fn kept_bytes(&self) -> usize {
-        self.folded_bytes
+        self.recovery.as_ref().map_or(0, Recovery::kept_bytes)
     }
 
     /// Records every batch from now on in `meter`.
@@ -158,24 +150,18 @@ impl<K: Kind> Stage<K> {
     /// Times the stage's state (an aggregator's) was lost with a failed instance since
     /// the last call of this.
     pub fn take_lost_states(&mut self) -> u64 {
-        std::mem::take(&mut self.lost_states)
+        self.recovery.as_mut().map_or(0, Recovery::take_lost)
     }
 
     /// Saves the live instance's state (if its kind has any) for a replacement instance.
     pub(crate) fn save(&mut self) {
-        let Some(live) = self.live.as_mut() else { return };
-        let saved = guarded(live, &self.limits, self.limits.cpu_ms_per_batch, K::save);
-        match saved {
-            Ok(saved) => {
-                self.saved = saved;
-                self.forget_folded();
-            }
+        let (Some(live), Some(recovery)) = (self.live.as_mut(), self.recovery.as_mut()) else { return };
+        match guarded(live, &self.limits, self.limits.cpu_ms_per_batch, K::save) {
+            Ok(saved) => recovery.saved(saved),
             Err(trap) => {
                 let fault = Fault::from_call(&trap, &self.limits, self.limits.cpu_ms_per_batch);
                 tracing::error!(stage = self.name, "could not save the plugin's state ({fault}); it starts empty on the next instance");
-                self.lost_states += 1;
-                self.saved = None;
-                self.forget_folded();
+                recovery.lost();
                 self.live = None;
             }
         }
@@ -224,8 +210,7 @@ impl<K: Kind> Stage<K> {
     where
         K::Input: Clone,
     {
-        let kept_enough = self.folded_since_save.len() >= SAVE_EVERY_CALLS || self.folded_bytes >= SAVE_EVERY_BYTES;
-        if K::STATEFUL && (self.saved.is_none() || kept_enough) {
+        if self.recovery.as_ref().is_some_and(Recovery::save_due) {
             self.save();
         }
         let max = self.limits.max_message_bytes();
@@ -251,21 +236,7 @@ impl<K: Kind> Stage<K> {
     where
         K::Input: Clone,
     {
-        if batch.is_empty() {
-            return Vec::new();
-        }
-        match self.call_once(batch) {
-            Ok(outputs) => outputs.into_iter().map(Ok).collect(),
-            // No instance could be made: no record is to blame, so none is singled out.
-            Err(fault) if fault.kind == FaultKind::Instantiate => batch.iter().map(|_| Err(fault.clone())).collect(),
-            Err(fault) if batch.len() == 1 => vec![Err(fault)],
-            Err(_) => {
-                let (left, right) = batch.split_at(batch.len() / 2);
-                let mut results = self.run_bisecting(left);
-                results.extend(self.run_bisecting(right));
-                results
-            }
-        }
+        bisect::bisect(batch, &mut |part| self.call_once(part))
     }
 
     /// Calls the live instance (making one if needed); any failure discards it.
@@ -292,9 +263,8 @@ impl<K: Kind> Stage<K> {
             )));
         }
         self.live = Some(live);
-        if K::STATEFUL {
-            self.folded_bytes += batch.iter().map(K::value_len).sum::<usize>();
-            self.folded_since_save.push(batch.to_vec());
+        if let Some(recovery) = &mut self.recovery {
+            recovery.folded(batch.to_vec(), batch.iter().map(K::value_len).sum());
         }
         Ok(outputs)
     }
@@ -302,45 +272,34 @@ impl<K: Kind> Stage<K> {
     /// Gives a fresh instance the state of the one it replaces: the saved state, then the
     /// inputs folded since (they went through before, so they do again).
     fn put_back_state(&mut self, live: &mut Live<K::Bindings>) {
-        if let Some(state) = &self.saved {
-            let loaded = guarded(live, &self.limits, self.limits.cpu_ms_per_batch, |b, store| K::load(b, store, state));
-            let failure = match loaded {
+        let Some(recovery) = &mut self.recovery else { return };
+        let budget = self.limits.cpu_ms_per_batch;
+        if let Some(state) = recovery.state() {
+            let failure = match guarded(live, &self.limits, budget, |b, store| K::load(b, store, state)) {
                 Ok(Ok(())) => None,
                 Ok(Err(reason)) => Some(reason),
-                Err(trap) => Some(Fault::from_call(&trap, &self.limits, self.limits.cpu_ms_per_batch).reason),
+                Err(trap) => Some(Fault::from_call(&trap, &self.limits, budget).reason),
             };
             if let Some(failure) = failure {
-                return self.lose_state(&format!("the new instance could not take the saved state ({failure})"));
+                tracing::error!(stage = self.name, "the new instance could not take the saved state ({failure}); the analytics restart from what is left");
+                return recovery.lost();
             }
         }
-        for batch in &self.folded_since_save {
-            let folded = guarded(live, &self.limits, self.limits.cpu_ms_per_batch, |b, store| K::call(b, store, batch));
-            if let Err(trap) = folded {
-                let fault = Fault::from_call(&trap, &self.limits, self.limits.cpu_ms_per_batch);
-                return self.lose_state(&format!("folding the records since the last save again failed ({fault})"));
+        for batch in recovery.since_save() {
+            if let Err(trap) = guarded(live, &self.limits, budget, |b, store| K::call(b, store, batch)) {
+                let fault = Fault::from_call(&trap, &self.limits, budget);
+                tracing::error!(stage = self.name, "folding the records since the last save again failed ({fault}); the analytics restart from what is left");
+                return recovery.lost();
             }
         }
-    }
-
-    /// The inputs kept since the last save are no longer needed (saved, or lost).
-    fn forget_folded(&mut self) {
-        self.folded_since_save.clear();
-        self.folded_bytes = 0;
-    }
-
-    /// Counts and says a loss of state; the next save starts from what the instance has.
-    fn lose_state(&mut self, why: &str) {
-        tracing::error!(stage = self.name, "{why}; the analytics restart from what is left");
-        self.lost_states += 1;
-        self.saved = None;
-        self.forget_folded();
     }
 
     /// After the state was replaced from outside (a snapshot restored): that is the saved
     /// state now.
     pub(crate) fn state_replaced(&mut self, state: &[u8]) {
-        self.saved = Some(state.to_vec());
-        self.forget_folded();
+        if let Some(recovery) = &mut self.recovery {
+            recovery.saved(Some(state.to_vec()));
+        }
     }
 
     /// The live instance, making a fresh one if the last call failed.
@@ -385,11 +344,6 @@ fn guarded<B, R>(
     live.store.data_mut().end_call();
     result
 }
-
-/// Calls of a stateful stage between two saves of its state, and value bytes kept for
-/// them at most: 64 batches of large records (100 × 900 KB each) would be 6 GB.
-const SAVE_EVERY_CALLS: usize = 64;
-const SAVE_EVERY_BYTES: usize = 32 << 20;
 
 fn ticks(budget_ms: u64) -> u64 {
     (budget_ms / EPOCH_TICK.as_millis() as u64).max(1) + 1

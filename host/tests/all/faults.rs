@@ -83,6 +83,14 @@ fn a_fixed_plugin_swapped_in_while_the_breaker_is_open_resumes_the_flow() {
     let started = std::time::Instant::now();
     wait_for_count(&brokers, TOPICS[1], 27, Duration::from_secs(40));
     assert_eq!(breaker_open(), Some(false), "weir_breaker_open is 0 once the held batch went through");
+    // What the metric counts is what was produced: the held batch's faults, seen on each
+    // attempt, are not dead letters until it is settled.
+    let text = ureq::get(&format!("http://{metrics}/metrics")).call().unwrap().into_string().unwrap();
+    let counted: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("weir_dead_letters_total{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum();
     let out = terminate(run);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(started.elapsed() < Duration::from_secs(40), "the flow resumed before the 60 s cooldown");
@@ -94,6 +102,7 @@ fn a_fixed_plugin_swapped_in_while_the_breaker_is_open_resumes_the_flow() {
     let (lost, duplicated) = losses_and_duplicates((0..30).map(|i| format!("k{i}")).collect::<Vec<_>>().iter().map(String::as_str), &everything);
     assert!(lost.is_empty() && duplicated.is_empty(), "lost {lost:?}, duplicated {duplicated:?}");
     assert_eq!(dead.len(), 3, "only the batch before the trip became dead letters");
+    assert_eq!(counted, dead.len() as f64, "weir_dead_letters_total counts each dead letter once:\n{text}");
 }
 
 /// While the breaker holds a batch, weir keeps polling (its partitions paused), so a hold

@@ -13,6 +13,7 @@ mod fuzz;
 mod hostile_input;
 mod hot_swap;
 mod json_schema_suite;
+mod layering;
 mod kafka_embedded;
 mod ops;
 mod plugin_new;

@@ -360,7 +360,7 @@ fn kubernetes_manifests_validate_against_the_kubernetes_schemas() {
     // manifests agree with it: probes on its metrics port, no more replicas than
     // partitions, a grace period longer than the 30 s drain.
     let config = weir::config::Config::load(&generated.path().join("weir.toml")).unwrap();
-    assert!(config.stage_json("validate", config.validate.as_ref().unwrap()).is_ok(), "the schema resolves beside weir.toml");
+    assert!(weir::resolve::stage_json(&config, "validate", config.validate.as_ref().unwrap()).is_ok(), "the schema resolves beside weir.toml");
     let port: u16 = config.metrics.listen.as_deref().unwrap().rsplit(':').next().unwrap().parse().unwrap();
     for (file, command) in [("run.yaml", "run"), ("repair.yaml", "repair")] {
         let deployment = yaml(&dir.join(file));

@@ -182,20 +182,31 @@ fn a_corrupt_snapshot_is_refused_and_the_report_says_so() {
     assert!(report.text().contains("(partitions user-login/1)"));
 }
 
-/// A batch the breaker holds is rolled back and processed again: counted once, not
-/// twice (the state goes back) and not zero times (nor do the records it covers).
+/// A batch the breaker holds is judged (validated, transformed) but not settled: judged
+/// again and settled once, it is folded once, counted once, and its dead letters are
+/// counted once in `weir_dead_letters_total` — not once per attempt.
 #[test]
-fn a_rolled_back_batch_is_folded_once_when_retried() {
+fn a_held_batch_is_folded_and_counted_once_when_retried() {
     let config = weir::config::Config::load(&common::repo().join("weir.toml")).unwrap();
     let mut pipeline = weir::pipeline::Pipeline::from_config(&common::runtime(), &config).unwrap();
+    let metrics = weir::ops::Metrics::new();
+    pipeline.observe(&metrics);
     let valid = r#"{"user_id":"u1","app_version":"2.3.0","device_type":"iOS","ip":"164.116.28.203","locale":"MD","device_id":"d1","timestamp":1730244200}"#;
-    let batch: Vec<_> = (0..5).map(|i| weir::bindings::types::Message { offset: i, ..common::message(valid) }).collect();
-    let saved = pipeline.save_point();
-    pipeline.process(batch.clone());
-    pipeline.roll_back(saved);
-    pipeline.process(batch);
+    let mut batch: Vec<_> = (0..5).map(|i| weir::bindings::types::Message { offset: i, ..common::message(valid) }).collect();
+    batch.push(weir::bindings::types::Message { offset: 5, ..common::message(r#"{"user_id":"u1"}"#) });
+    for _ in 0..3 {
+        let held = pipeline.judge(batch.clone());
+        assert_eq!(held.verdicts().filter(|v| v.is_some()).count(), 1, "the invalid record is refused each time");
+    }
+    let outcomes = pipeline.process(batch);
+    assert_eq!(outcomes.len(), 6);
+    assert_eq!((pipeline.stats.records_in, pipeline.stats.processed, pipeline.stats.dead_letters), (6, 5, 1));
     let report = pipeline.report(Vec::new()).unwrap();
     assert_eq!(report.analytics.as_ref().unwrap().1.counters[0].value, 5);
+    let exposed = metrics.encode();
+    let dead_letters: Vec<&str> = exposed.lines().filter(|l| l.starts_with("weir_dead_letters_total{")).collect();
+    assert_eq!(dead_letters.len(), 1, "{exposed}");
+    assert!(dead_letters[0].ends_with(" 1"), "counted once, not once per attempt: {}", dead_letters[0]);
 }
 
 /// The changelog is weir's own but not beyond reach: snapshots rewritten to claim offsets

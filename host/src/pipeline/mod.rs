@@ -1,0 +1,289 @@
+//! The stage chain, free of any I/O: validate → transform… → aggregate.
+//!
+//! Both `weir process` (files) and `weir run` (Kafka) feed batches through a
+//! `Pipeline`; every input comes back as exactly one `Outcome`, in input order. A batch
+//! goes in two steps: `judge` (validate and transform: the verdicts the circuit breaker
+//! weighs, with no count or state touched) and `settle` (the aggregator folds what is
+//! delivered, the counts and metrics are taken). A batch the breaker holds is judged
+//! again later and settled once.
+
+pub mod aggregate;
+pub mod outcome;
+
+use crate::bindings::types::Message;
+use crate::config::{Config, StageConfig};
+use crate::ops::Metrics;
+use crate::plugin::Runtime;
+use crate::stage::aggregator::Aggregate;
+use crate::stage::transformer::Transform;
+use crate::stage::validator::Validate;
+use crate::stage::{Kind, Stage};
+use crate::state::{PartitionSnapshot, StateChange};
+use aggregate::AggregateOperator;
+use anyhow::Context;
+pub use outcome::{plugin_name, root_violation, summary, Outcome, Rejection};
+use sha2::Digest as _;
+pub use crate::stats::Stats;
+
+pub struct Pipeline {
+    validate: Option<Stage<Validate>>,
+    transforms: Vec<Stage<Transform>>,
+    aggregate: Option<AggregateOperator>,
+    pub stats: Stats,
+    /// Partition states are checkpointed (Kafka with `[state]`): kept across hot swaps.
+    keep_states: bool,
+    /// Where dead letters and each stage's batches are recorded, when watched.
+    metrics: Option<Metrics>,
+}
+
+/// A batch validated and transformed, not yet settled: which records were refused (and
+/// why), and those still going on.
+pub struct Judged {
+    /// The dead letter of each input the stages refused, by its place in the batch.
+    refused: Vec<Option<Outcome>>,
+    live: Remaining,
+}
+
+impl Judged {
+    /// Per input, in order: why it was refused, or `None` if it goes on.
+    pub fn verdicts(&self) -> impl ExactSizeIterator<Item = Option<&Rejection>> {
+        self.refused.iter().map(|o| o.as_ref().and_then(Outcome::rejection))
+    }
+}
+
+/// Loads one stage's plugin and starts it, with errors naming the config key.
+pub fn load_stage<K: Kind>(
+    runtime: &Runtime,
+    config: &Config,
+    key: &str,
+    stage: &StageConfig,
+) -> anyhow::Result<Stage<K>> {
+    let name = stage.name.clone().unwrap_or_else(|| key.to_string());
+    let json = crate::resolve::stage_json(config, key, stage)?;
+    let path = config.resolve(&stage.plugin);
+    let plugin = runtime
+        .load(&path)
+        .with_context(|| format!("config {}: `{key}.plugin`", config.source.display()))?;
+    let stage = Stage::<K>::new(&name, &plugin, json, stage.limits)
+        .with_context(|| format!("config {}: `{key}`", config.source.display()))?;
+    tracing::debug!(stage = name, plugin = %path.display(), cached = plugin.from_cache, "stage ready");
+    Ok(stage)
+}
+
+impl Pipeline {
+    pub fn from_config(runtime: &Runtime, config: &Config) -> anyhow::Result<Pipeline> {
+        let keys = config.stages();
+        let key_of = |target: &StageConfig| {
+            keys.iter().find(|(_, s)| std::ptr::eq(*s, target)).map(|(k, _)| k.clone()).unwrap()
+        };
+        let validate = match &config.validate {
+            Some(s) => Some(load_stage::<Validate>(runtime, config, &key_of(s), s)?),
+            None => None,
+        };
+        let transforms = config
+            .transform
+            .iter()
+            .map(|s| load_stage::<Transform>(runtime, config, &key_of(s), s))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let aggregate = match &config.aggregate {
+            Some(s) => Some(AggregateOperator::new(load_stage::<Aggregate>(runtime, config, &key_of(s), s)?)),
+            None => None,
+        };
+        if validate.is_none() && transforms.is_empty() && aggregate.is_none() {
+            anyhow::bail!(
+                "config {}: no stages. Add a [validate], [transform] or [aggregate] section",
+                config.source.display()
+            );
+        }
+        Ok(Pipeline { validate, transforms, aggregate, stats: Stats::default(), keep_states: false, metrics: None })
+    }
+
+    /// No stages: every record passes through unchanged (the benchmark's baseline).
+    pub fn passthrough() -> Pipeline {
+        Pipeline { validate: None, transforms: Vec::new(), aggregate: None, stats: Stats::default(), keep_states: false, metrics: None }
+    }
+
+    /// The report so far: the counts, `extra` pipeline-level counts, and the aggregator's
+    /// analytics if there is an aggregator.
+    pub fn report(&mut self, extra: Vec<(&'static str, u64)>) -> Result<crate::report::Report<'_>, crate::plugin::PluginError> {
+        let (analytics, partitions) = match &mut self.aggregate {
+            Some(operator) => (Some(operator.report()?), operator.partitions()),
+            None => (None, Vec::new()),
+        };
+        Ok(crate::report::Report { stats: &self.stats, extra, analytics, partitions })
+    }
+
+    /// Records what each stage does in `metrics` from now on, and which plugin runs where.
+    pub fn observe(&mut self, metrics: &Metrics) {
+        if let Some(stage) = &mut self.validate {
+            observe_stage(stage, metrics);
+        }
+        for stage in &mut self.transforms {
+            observe_stage(stage, metrics);
+        }
+        if let Some(operator) = &mut self.aggregate {
+            observe_stage(operator.stage(), metrics);
+        }
+        self.metrics = Some(metrics.clone());
+    }
+
+    pub fn metrics(&self) -> Option<&Metrics> {
+        self.metrics.as_ref()
+    }
+
+    /// Checkpoint the aggregator's partition states (Kafka); partitions are then held
+    /// only as `apply` assigns them.
+    pub fn keep_partition_states(&mut self) {
+        self.keep_states = true;
+        if let Some(operator) = &mut self.aggregate {
+            operator.keep_partition_states();
+        }
+    }
+
+    /// Partitions assigned (their states restored) or revoked (their final snapshots
+    /// returned, their states dropped).
+    pub fn apply(&mut self, change: StateChange) -> Vec<PartitionSnapshot> {
+        match &mut self.aggregate {
+            Some(operator) => operator.apply(change, &mut self.stats),
+            None => Vec::new(),
+        }
+    }
+
+    /// The snapshots of the partitions changed since the last checkpoint.
+    pub fn checkpoint(&mut self) -> Vec<PartitionSnapshot> {
+        match &mut self.aggregate {
+            Some(operator) => operator.checkpoint(&mut self.stats),
+            None => Vec::new(),
+        }
+    }
+
+    /// Moves what a hot swap keeps to the next pipeline: the counts, the metrics, and the
+    /// aggregator's partitions and states.
+    pub fn hand_over(&mut self, next: &mut Pipeline) {
+        next.stats = self.stats.clone();
+        if let Some(metrics) = &self.metrics {
+            next.observe(metrics);
+        }
+        if self.keep_states {
+            next.keep_partition_states();
+        }
+        if let (Some(old), Some(new)) = (&mut self.aggregate, &mut next.aggregate) {
+            old.hand_over(new);
+        }
+    }
+
+    pub fn aggregator(&mut self) -> Option<&mut Stage<Aggregate>> {
+        self.aggregate.as_mut().map(AggregateOperator::stage)
+    }
+
+    pub fn validator(&mut self) -> Option<&mut Stage<Validate>> {
+        self.validate.as_mut()
+    }
+
+    /// Runs a batch through every stage. One outcome per input, in input order.
+    pub fn process(&mut self, batch: Vec<Message>) -> Vec<Outcome> {
+        let judged = self.judge(batch);
+        self.settle(judged)
+    }
+
+    /// Validates and transforms a batch: the verdicts, with no count, metric or
+    /// aggregator state touched (the batch may yet be held and judged again).
+    pub fn judge(&mut self, batch: Vec<Message>) -> Judged {
+        let total = batch.len();
+        let mut refused: Vec<Option<Outcome>> = (0..total).map(|_| None).collect();
+        // Records still in flight, and the index in the batch of each.
+        let mut live = Remaining { index: (0..total).collect(), messages: batch };
+
+        if let Some(stage) = &mut self.validate {
+            let verdicts = stage.run(&live.messages);
+            live = live.keep(verdicts, |i, message, verdict| match verdict {
+                Ok(Ok(())) => Some(message),
+                Ok(Err(violations)) => {
+                    refused[i] = Some(Outcome::DeadLetter(message, Rejection::new(stage, violations)));
+                    None
+                }
+                Err(fault) => {
+                    refused[i] = Some(Outcome::DeadLetter(message, Rejection::fault(stage, fault)));
+                    None
+                }
+            });
+        }
+
+        // The original value of each record a transform has changed, for its dead letter.
+        let mut originals: Vec<Option<Vec<u8>>> = (0..total).map(|_| None).collect();
+        for stage in &mut self.transforms {
+            let results = stage.run(&live.messages);
+            live = live.keep(results, |i, mut message, result| {
+                let rejection = match result {
+                    Ok(Ok(value)) => {
+                        let before = std::mem::replace(&mut message.value, value);
+                        originals[i].get_or_insert(before);
+                        return Some(message);
+                    }
+                    Ok(Err(reason)) => Rejection::new(stage, vec![root_violation(reason)]),
+                    Err(fault) => Rejection::fault(stage, fault),
+                };
+                if let Some(original) = originals[i].take() {
+                    message.value = original;
+                }
+                refused[i] = Some(Outcome::DeadLetter(message, rejection));
+                None
+            });
+        }
+        Judged { refused, live }
+    }
+
+    /// Delivers a judged batch: the aggregator folds what goes on, the counts and the
+    /// dead-letter metrics are taken — once per record, however often it was judged.
+    pub fn settle(&mut self, judged: Judged) -> Vec<Outcome> {
+        let Judged { mut refused, live } = judged;
+        if let Some(operator) = &mut self.aggregate {
+            let dead_letters = refused.iter().flatten().map(|outcome| match outcome {
+                Outcome::Processed(message) | Outcome::DeadLetter(message, _) => message,
+            });
+            operator.fold(&live.messages, dead_letters, &mut self.stats);
+        }
+        self.stats.records_in += refused.len() as u64;
+        self.stats.processed += live.messages.len() as u64;
+        for rejection in refused.iter().flatten().filter_map(Outcome::rejection) {
+            self.stats.dead_letters += 1;
+            if let Some(metrics) = &self.metrics {
+                metrics.dead_letter(&rejection.stage, rejection.kind());
+            }
+        }
+        for (i, message) in live.index.into_iter().zip(live.messages) {
+            refused[i] = Some(Outcome::Processed(message));
+        }
+        refused.into_iter().map(|o| o.expect("every record has an outcome")).collect()
+    }
+}
+
+/// Gives `stage` its meter, labelled with its plugin's name and digest.
+pub(crate) fn observe_stage<K: Kind>(stage: &mut Stage<K>, metrics: &Metrics) {
+    let path = stage.plugin_path();
+    let sha256 = std::fs::read(path).map(|wasm| hex::encode(sha2::Sha256::digest(wasm))).unwrap_or_default();
+    // An aggregator's faults are counted, but its records are delivered, never dead letters.
+    let rejects = K::WORLD != crate::plugin::World::Aggregator;
+    let meter = metrics.stage(stage.name(), &plugin_name(path), &sha256, rejects);
+    stage.observe(meter);
+}
+
+/// The records of a batch that no stage has rejected yet, with their places in it.
+struct Remaining {
+    index: Vec<usize>,
+    messages: Vec<Message>,
+}
+
+impl Remaining {
+    /// Pairs each record with its stage result; `decide` keeps it (returns it) or settles it.
+    fn keep<R>(self, results: Vec<R>, mut decide: impl FnMut(usize, Message, R) -> Option<Message>) -> Remaining {
+        let mut kept = Remaining { index: Vec::with_capacity(self.index.len()), messages: Vec::with_capacity(self.index.len()) };
+        for ((i, message), result) in self.index.into_iter().zip(self.messages).zip(results) {
+            if let Some(message) = decide(i, message, result) {
+                kept.index.push(i);
+                kept.messages.push(message);
+            }
+        }
+        kept
+    }
+}

@@ -1,0 +1,90 @@
+//! Where one input record ends up, and why a record was refused.
+
+use crate::bindings::types::{Message, Violation};
+use crate::plugin::{Fault, FaultKind};
+use crate::stage::{Kind, Stage};
+use serde::Serialize;
+use std::path::Path;
+
+/// Where one input record ends up.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The transformed record (key and headers kept).
+    Processed(Message),
+    /// The original record, unchanged, with why it was rejected.
+    DeadLetter(Message, Rejection),
+}
+
+impl Outcome {
+    /// Why the record was refused; `None` when the plugins handled it.
+    pub fn rejection(&self) -> Option<&Rejection> {
+        match self {
+            Outcome::Processed(_) => None,
+            Outcome::DeadLetter(_, rejection) => Some(rejection),
+        }
+    }
+}
+
+/// Provenance of a dead letter: which stage and plugin said no, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rejection {
+    pub stage: String,
+    pub plugin: String,
+    pub violations: Vec<Violation>,
+    /// Set when the plugin failed (trap, limit, broken contract) rather than judging
+    /// the record.
+    #[serde(skip)]
+    pub fault: Option<FaultKind>,
+}
+
+impl Rejection {
+    pub(crate) fn new<K: Kind>(stage: &Stage<K>, violations: Vec<Violation>) -> Rejection {
+        Rejection {
+            stage: stage.name().to_string(),
+            plugin: plugin_name(stage.plugin_path()),
+            violations,
+            fault: None,
+        }
+    }
+
+    pub(crate) fn fault<K: Kind>(stage: &Stage<K>, fault: Fault) -> Rejection {
+        Rejection { fault: Some(fault.kind), ..Rejection::new(stage, vec![root_violation(format!("plugin {}", fault.reason))]) }
+    }
+
+    pub fn is_fault(&self) -> bool {
+        self.fault.is_some()
+    }
+
+    /// A fault of the plugin's (not an input the host refused by itself).
+    pub fn blames_plugin(&self) -> bool {
+        self.fault.is_some_and(FaultKind::blames_plugin)
+    }
+
+    /// `violation` when the plugin judged the record, else the fault's kind.
+    pub fn kind(&self) -> &'static str {
+        self.fault.map_or("violation", FaultKind::as_str)
+    }
+
+    /// The reasons as one line, for logs.
+    pub fn summary(&self) -> String {
+        summary(&self.violations)
+    }
+}
+
+/// Violations as one line: `/timestamp: "x" is not of type "integer"; ...`.
+pub fn summary(violations: &[Violation]) -> String {
+    violations
+        .iter()
+        .map(|v| if v.path.is_empty() { v.reason.clone() } else { format!("{}: {}", v.path, v.reason) })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+pub fn root_violation(reason: String) -> Violation {
+    Violation { path: String::new(), reason }
+}
+
+/// `target/plugins/readable-timestamp.wasm` → `readable-timestamp`.
+pub fn plugin_name(path: &Path) -> String {
+    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}

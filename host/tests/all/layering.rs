@@ -1,0 +1,151 @@
+//! The host's modules form no import cycle: each file's `crate::…` and `super::…` paths
+//! (outside its tests) name the modules it depends on, and following them never leads
+//! back. A cycle (config ⇄ registry, say, or flow → group → changelog → tail → flow, both
+//! removed) makes the layers impossible to split into crates and hard to read in order.
+//! A parent module leads to its children (what reaches it reaches them); a child's uses of
+//! its own ancestors are left out, as a child is part of its parent. Crates cannot form
+//! cycles at all (Cargo refuses them).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Module path (`kafka::flow`) → the source of that module, tests cut off.
+fn modules(src: &Path) -> BTreeMap<String, String> {
+    let mut modules = BTreeMap::new();
+    let mut dirs = vec![src.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let relative = path.strip_prefix(src).unwrap().with_extension("");
+            let mut parts: Vec<String> = relative.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+            if parts.last().is_some_and(|p| p == "mod") {
+                parts.pop();
+            }
+            if parts == ["lib"] || parts == ["main"] || parts.last().is_some_and(|p| p == "tests") || parts.is_empty() {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap().to_string();
+            modules.insert(parts.join("::"), code);
+        }
+    }
+    modules
+}
+
+/// The modules `code` (of module `from`) names through `crate::` and `super::` paths,
+/// braced groups included.
+fn uses(from: &str, code: &str, known: &BTreeMap<String, String>) -> BTreeSet<String> {
+    let parent: Vec<&str> = from.split("::").collect::<Vec<_>>()[..from.split("::").count() - 1].to_vec();
+    let mut found = BTreeSet::new();
+    let mut resolve = |path: Vec<String>| {
+        for n in (1..=path.len()).rev() {
+            let module = path[..n].join("::");
+            if known.contains_key(&module) {
+                let ancestor = from.starts_with(&format!("{module}::"));
+                if module != from && !ancestor {
+                    found.insert(module);
+                }
+                return;
+            }
+        }
+    };
+    let bytes = code.as_bytes();
+    for root in ["crate::", "super::"] {
+        let mut at = 0;
+        while let Some(i) = code[at..].find(root).map(|i| at + i) {
+            at = i + root.len();
+            if i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_') {
+                continue;
+            }
+            let mut base: Vec<String> = match root {
+                "crate::" => Vec::new(),
+                _ => parent.iter().map(|s| s.to_string()).collect(),
+            };
+            let rest = &code[at..];
+            let path_end = rest.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')).unwrap_or(rest.len());
+            let mut path: Vec<String> = rest[..path_end].split("::").filter(|s| !s.is_empty()).map(String::from).collect();
+            while path.first().is_some_and(|p| p == "super") {
+                base.pop();
+                path.remove(0);
+            }
+            // `use crate::{a, b::c}`: each member of the group.
+            if rest[path_end..].starts_with('{') {
+                let group = &rest[path_end + 1..rest[path_end..].find('}').map_or(rest.len(), |e| path_end + e)];
+                for member in group.split(',') {
+                    let member: Vec<String> = member.trim().split("::").filter(|s| !s.is_empty()).map(String::from).collect();
+                    resolve(base.iter().chain(&path).chain(&member).cloned().collect());
+                }
+            }
+            resolve(base.into_iter().chain(path).collect());
+        }
+    }
+    found
+}
+
+/// A cycle in `graph`, as the modules along it, if there is one.
+fn cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(node: &str, graph: &BTreeMap<String, BTreeSet<String>>, path: &mut Vec<String>, done: &mut BTreeSet<String>) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|p| p == node) {
+            return Some(path[start..].iter().cloned().chain([node.to_string()]).collect());
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_string());
+        for next in &graph[node] {
+            if let Some(cycle) = visit(next, graph, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(node.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph.keys().find_map(|node| visit(node, graph, &mut Vec::new(), &mut done))
+}
+
+/// Each module → what it uses, and its own child modules (a parent stands for its
+/// children: what reaches it reaches them).
+fn graph_of(modules: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<String>> {
+    let children = |name: &str| {
+        let prefix = format!("{name}::");
+        modules.keys().filter(move |m| m.strip_prefix(&prefix).is_some_and(|rest| !rest.contains("::"))).cloned()
+    };
+    modules.iter().map(|(name, code)| (name.clone(), uses(name, code, modules).into_iter().chain(children(name)).collect())).collect()
+}
+
+#[test]
+fn the_host_modules_import_no_cycle() {
+    let modules = modules(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    assert!(modules.len() > 50 && modules.contains_key("kafka::flow"), "the sources are found: {:?}", modules.keys());
+    let graph = graph_of(&modules);
+    assert!(graph["pipeline"].contains("stage::aggregator"), "crate:: paths are followed");
+    assert!(graph["kafka::flow"].contains("kafka::group"), "super:: groups are followed");
+    if let Some(cycle) = cycle(&graph) {
+        panic!("import cycle: {}", cycle.join(" → "));
+    }
+}
+
+/// The check finds a cycle when there is one (so it can fail).
+#[test]
+fn the_cycle_check_sees_a_cycle_through_super_and_crate_paths() {
+    let modules: BTreeMap<String, String> = [
+        ("a", "use crate::b::thing;"),
+        ("b", "use crate::c;"),
+        ("c", "mod x;"),
+        ("c::x", "use super::super::{a, b};"),
+    ]
+    .into_iter()
+    .map(|(m, code)| (m.to_string(), code.to_string()))
+    .collect();
+    let cycle = cycle(&graph_of(&modules)).expect("a → b → c::x → a");
+    assert!(cycle.contains(&"a".to_string()) && cycle.contains(&"c::x".to_string()), "{cycle:?}");
+}
