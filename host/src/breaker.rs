@@ -13,8 +13,21 @@
 //! `weir process` stops with an error.
 
 use crate::bindings::types::Message;
-use crate::pipeline::{Pipeline, Rejection};
+use crate::ops::Metrics;
+use crate::pipeline::outcome::{Outcome, Rejection};
 use std::collections::VecDeque;
+
+/// What the breaker's policy needs of the stages: verdicts first (validate, transform),
+/// with nothing counted or folded, then — once accepted — the settlement. `Pipeline` is
+/// the one the product runs; the policy's tests run native stand-ins.
+pub trait Judge {
+    type Judged;
+    fn judge(&mut self, batch: Vec<Message>) -> Self::Judged;
+    /// Per input, in order: why it was refused, or `None` if it goes on.
+    fn verdicts(judged: &Self::Judged) -> impl ExactSizeIterator<Item = Option<&Rejection>>;
+    fn settle(&mut self, judged: Self::Judged) -> Vec<Outcome>;
+    fn metrics(&self) -> Option<&Metrics>;
+}
 
 #[derive(Debug, Clone)]
 pub struct Breaker {
@@ -119,12 +132,12 @@ impl Canaries {
     /// Whether the plugins still handle the canaries, judged on `pipeline` (no count or
     /// state is touched): true says the plugin works, so the records that tripped the
     /// breaker are poison. False when there are none to run: then no one can tell.
-    pub fn pass(&self, pipeline: &mut Pipeline) -> bool {
+    pub fn pass<J: Judge>(&self, stages: &mut J) -> bool {
         if self.kept.is_empty() {
             return false;
         }
-        let judged = pipeline.judge(self.kept.iter().cloned().collect());
-        let pass = judged.verdicts().all(|verdict| !verdict.is_some_and(Rejection::blames_plugin));
+        let judged = stages.judge(self.kept.iter().cloned().collect());
+        let pass = J::verdicts(&judged).all(|verdict| !verdict.is_some_and(Rejection::blames_plugin));
         pass
     }
 }
@@ -133,7 +146,6 @@ impl Canaries {
 mod tests {
     use super::*;
     use crate::bindings::types::Message;
-    use crate::pipeline::{Outcome, Rejection};
 
     fn verdicts(outcomes: &[Outcome]) -> impl ExactSizeIterator<Item = Option<&Rejection>> {
         outcomes.iter().map(Outcome::rejection)

@@ -3,9 +3,9 @@
 use crate::bindings::types::{Header, Message};
 use crate::config::Config;
 use crate::dead_letter::DeadLetterLine;
-use crate::driver::process::{self, FinalReport, OnTrip};
+use crate::driver::pipeline::{self as through_pipeline, FinalReport, OnTrip};
 use crate::driver::repair::{RepairRoute, RepairStats};
-use crate::driver::{Flow, Poll, Sink, Source};
+use crate::driver::{Controls, Poll, Sink, Source};
 use crate::headers;
 use crate::pipeline::{Outcome, Pipeline};
 use crate::repair::RepairPipeline;
@@ -52,14 +52,14 @@ fn absolute(path: &Path) -> Option<PathBuf> {
 /// `weir process`: every line ends up in the output or the dead-letter stream.
 pub fn process(pipeline: &mut Pipeline, config: &Config, files: &Files, report: Format) -> anyhow::Result<FinalReport> {
     let mut io = FileIo::open(files)?;
-    let options = process::Options {
+    let options = through_pipeline::Options {
         on_trip: OnTrip::Stop,
         max_consecutive_faults: config.pipeline.max_consecutive_faults,
         report_every: None,
         report_format: report,
         on_batch: None,
     };
-    process::drive(&mut io, pipeline, &to_the_end(config), &options, None)
+    through_pipeline::drive(&mut io, pipeline, &to_the_end(config), &options, None)
 }
 
 /// `weir repair --input`: repaired values out, unrepairable records with reasons.
@@ -70,9 +70,9 @@ pub fn repair(repairer: &mut RepairPipeline, config: &Config, files: &Files) -> 
 }
 
 /// Files end by themselves: no stop signal, nothing to drain.
-fn to_the_end(config: &Config) -> Flow<'static> {
+fn to_the_end(config: &Config) -> Controls<'static> {
     static NEVER: AtomicBool = AtomicBool::new(false);
-    Flow { batch_size: config.pipeline.batch_size, stop: &NEVER, drain: Duration::ZERO, checkpoint_every: None, ops: None }
+    Controls { batch_size: config.pipeline.batch_size, stop: &NEVER, drain: Duration::ZERO, checkpoint_every: None, ops: None }
 }
 
 struct FileIo {

@@ -7,7 +7,7 @@
 //! came from (offsets to commit, line numbers) stays with the I/O side: the plugin thread
 //! sees records and returns one output per record, in order.
 
-pub mod process;
+pub mod pipeline;
 pub mod repair;
 
 use crate::bindings::types::Message;
@@ -94,8 +94,9 @@ impl<T> Done<T> {
     }
 }
 
-/// How a flow ends: with what `stop` asks, after the drain.
-pub struct Flow<'a> {
+/// What the caller controls of the loop: batch size, when it stops (`stop`, then the
+/// drain), how often partition states are checkpointed, where it reports.
+pub struct Controls<'a> {
     pub batch_size: usize,
     pub stop: &'a AtomicBool,
     pub drain: Duration,
@@ -109,23 +110,23 @@ pub struct Flow<'a> {
 /// drains and finishes `io` — even after an error, so what is safe is committed.
 pub fn drive<T: Send, IO: Source + Sink<T>>(
     io: &mut IO,
-    flow: &Flow,
+    controls: &Controls,
     work: impl FnMut(Task) -> anyhow::Result<Done<T>> + Send,
 ) -> anyhow::Result<()> {
-    let result = drive_batches(io, flow, work);
-    let finished = io.finish(flow.drain);
+    let result = drive_batches(io, controls, work);
+    let finished = io.finish(controls.drain);
     result.and(finished)
 }
 
 pub(crate) fn drive_batches<T: Send, IO: Source + Sink<T>>(
     io: &mut IO,
-    flow: &Flow,
+    controls: &Controls,
     mut work: impl FnMut(Task) -> anyhow::Result<Done<T>> + Send,
 ) -> anyhow::Result<()> {
     let (to_plugins, tasks) = mpsc::sync_channel::<Task>(IN_PROCESSING);
     let (to_io, done) = mpsc::channel::<anyhow::Result<Done<T>>>();
     std::thread::scope(|scope| {
-        let health = flow.ops.map(|ops| ops.health.clone());
+        let health = controls.ops.map(|ops| ops.health.clone());
         let plugins = scope.spawn(move || {
             // Marks the thread dead for `/healthz` if it ends in an error or a panic.
             let mut watch = PluginThreadWatch { health, died: Some("it panicked".to_string()) };
@@ -145,14 +146,14 @@ pub(crate) fn drive_batches<T: Send, IO: Source + Sink<T>>(
             let (mut in_processing, mut ended) = (0usize, false);
             let mut last_checkpoint = Instant::now();
             loop {
-                if let Some(ops) = flow.ops {
+                if let Some(ops) = controls.ops {
                     ops.health.io_turned();
                     ops.metrics.inflight_batches.set(in_processing as i64);
                 }
-                let stopping = ended || flow.stop.load(Ordering::Relaxed);
+                let stopping = ended || controls.stop.load(Ordering::Relaxed);
                 if !stopping && in_processing < IN_PROCESSING {
                     // Checkpoints are due by time, busy or idle.
-                    let checkpoint = flow.checkpoint_every.is_some_and(|every| last_checkpoint.elapsed() >= every);
+                    let checkpoint = controls.checkpoint_every.is_some_and(|every| last_checkpoint.elapsed() >= every);
                     let task = if checkpoint {
                         last_checkpoint = Instant::now();
                         Some(Task::Checkpoint)
@@ -160,7 +161,7 @@ pub(crate) fn drive_batches<T: Send, IO: Source + Sink<T>>(
                         // With a batch in the plugins, come back within a millisecond to
                         // send its outputs: latency, not a 20 ms nap on an idle input.
                         let wait = Duration::from_millis(if in_processing > 0 { 1 } else { 20 });
-                        match io.poll(flow.batch_size, wait)? {
+                        match io.poll(controls.batch_size, wait)? {
                             Poll::Ended => {
                                 ended = true;
                                 None
@@ -182,7 +183,7 @@ pub(crate) fn drive_batches<T: Send, IO: Source + Sink<T>>(
                         in_processing += 1;
                     }
                 }
-                if (ended || flow.stop.load(Ordering::Relaxed)) && in_processing == 0 {
+                if (ended || controls.stop.load(Ordering::Relaxed)) && in_processing == 0 {
                     // The last word on the partition states, before the flow finishes.
                     if to_plugins.send(Task::Checkpoint).is_ok() {
                         match done.recv() {
@@ -192,7 +193,7 @@ pub(crate) fn drive_batches<T: Send, IO: Source + Sink<T>>(
                     }
                     return Ok(());
                 }
-                let busy = in_processing == IN_PROCESSING || ended || flow.stop.load(Ordering::Relaxed);
+                let busy = in_processing == IN_PROCESSING || ended || controls.stop.load(Ordering::Relaxed);
                 match done.recv_timeout(if busy { Duration::from_millis(20) } else { Duration::ZERO }) {
                     Ok(finished) => {
                         in_processing -= 1;

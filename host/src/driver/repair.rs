@@ -2,7 +2,7 @@
 //! makes), each either fixed — back to the input — or parked with the reason. A record
 //! comes back through repair at most `max_attempts` times: never an endless loop.
 
-use super::{Done, Flow, Sink, Source, Task};
+use super::{Done, Controls, Sink, Source, Task};
 use crate::bindings::types::Message;
 use crate::headers;
 use crate::repair::{RepairPipeline, Repaired};
@@ -24,9 +24,9 @@ pub struct RepairStats {
     pub parked: u64,
 }
 
-pub fn drive<IO: Source + Sink<RepairRoute>>(io: &mut IO, repairer: &mut RepairPipeline, flow: &Flow) -> anyhow::Result<RepairStats> {
+pub fn drive<IO: Source + Sink<RepairRoute>>(io: &mut IO, repairer: &mut RepairPipeline, controls: &Controls) -> anyhow::Result<RepairStats> {
     let mut stats = RepairStats::default();
-    super::drive(io, flow, |task| {
+    super::drive(io, controls, |task| {
         // Repair keeps no partition state: only batches matter.
         let Task::Batch(batch) = task else { return Ok(Done::snapshots(Vec::new())) };
         let outputs = route(repairer, batch);

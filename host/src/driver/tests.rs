@@ -122,8 +122,8 @@ fn native_plugins<'a>(seen: &'a mut Vec<Seen>, delays: &'a [u64]) -> impl FnMut(
     }
 }
 
-fn flow(stop: &AtomicBool) -> Flow<'_> {
-    Flow { batch_size: 4, stop, drain: Duration::ZERO, checkpoint_every: None, ops: None }
+fn controls(stop: &AtomicBool) -> Controls<'_> {
+    Controls { batch_size: 4, stop, drain: Duration::ZERO, checkpoint_every: None, ops: None }
 }
 
 fn steps() -> impl Strategy<Value = Vec<Step>> {
@@ -146,7 +146,7 @@ proptest! {
         let stop = AtomicBool::new(false);
         let mut io = Memory::new(script);
         let mut handed = Vec::new();
-        drive(&mut io, &flow(&stop), native_plugins(&mut handed, &delays)).unwrap();
+        drive(&mut io, &controls(&stop), native_plugins(&mut handed, &delays)).unwrap();
         // The plugins were handed the tasks in poll order, then the last checkpoint.
         prop_assert_eq!(&handed, &io.polled.iter().cloned().chain([Seen::Checkpoint]).collect::<Vec<_>>());
         prop_assert_eq!(&io.settled, &expected(&io.polled));
@@ -158,7 +158,7 @@ proptest! {
         let mut io = Memory::new(script);
         io.stop_after = Some((after, &stop));
         let mut handed = Vec::new();
-        drive(&mut io, &flow(&stop), native_plugins(&mut handed, &delays)).unwrap();
+        drive(&mut io, &controls(&stop), native_plugins(&mut handed, &delays)).unwrap();
         // The poll that raised the stop still returns what it read: that is drained too.
         prop_assert!(io.polled.len() <= after + 1, "{} polled after the stop at {}", io.polled.len(), after);
         prop_assert_eq!(&io.settled, &expected(&io.polled));
@@ -172,7 +172,7 @@ fn a_failing_task_ends_the_flow_after_what_finished_before_it() {
     let stop = AtomicBool::new(false);
     let mut io = Memory::new((0..6).map(|_| Step::Batch(2)).collect());
     let mut tasks = 0;
-    let result = drive(&mut io, &flow(&stop), |task| {
+    let result = drive(&mut io, &controls(&stop), |task| {
         tasks += 1;
         match task {
             Task::Batch(batch) if batch[0].offset == 6 => anyhow::bail!("plugin thread failed on batch 4"),
@@ -196,8 +196,8 @@ fn checkpoints_come_by_time_between_batches() {
     script.push(Step::Batch(3));
     let mut io = Memory::new(script);
     let mut handed = Vec::new();
-    let flow = Flow { checkpoint_every: Some(Duration::from_millis(1)), ..flow(&stop) };
-    drive(&mut io, &flow, native_plugins(&mut handed, &[0])).unwrap();
+    let controls = Controls { checkpoint_every: Some(Duration::from_millis(1)), ..controls(&stop) };
+    drive(&mut io, &controls, native_plugins(&mut handed, &[0])).unwrap();
     let checkpoints = io.settled.iter().filter(|s| **s == Seen::Checkpoint).count();
     assert!(checkpoints > 2, "{:?}", io.settled);
     let batches: Vec<&Seen> = io.settled.iter().filter(|s| matches!(s, Seen::Batch(_))).collect();

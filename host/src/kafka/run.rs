@@ -2,8 +2,8 @@
 
 use super::io::KafkaIo;
 use crate::config::Config;
-use crate::driver::process::{self, FinalReport, OnTrip};
-use crate::driver::Flow;
+use crate::driver::pipeline::{self as through_pipeline, FinalReport, OnTrip};
+use crate::driver::Controls;
 use crate::hot_swap::HotSwap;
 use crate::ops::Ops;
 use crate::stats::Stats;
@@ -42,7 +42,7 @@ pub fn process_topic(
     }
     let mut io = KafkaIo::new(config, client, &kafka.group_id, &kafka.input_topic, state_topic.clone(), options.stop, options.ops)?;
     tracing::info!(input = kafka.input_topic, output = kafka.output_topic, dead_letters = kafka.dead_letter_topic, "running");
-    let flow = Flow {
+    let controls = Controls {
         batch_size: config.pipeline.batch_size,
         stop: options.stop,
         drain: options.drain_timeout,
@@ -50,12 +50,12 @@ pub fn process_topic(
         ops: options.ops,
     };
     let cooldown = Duration::from_secs(config.pipeline.fault_cooldown_s.max(1));
-    let process = process::Options {
+    let process = through_pipeline::Options {
         on_trip: OnTrip::HoldAndRetry { cooldown },
         max_consecutive_faults: config.pipeline.max_consecutive_faults,
         report_every: options.report_every,
         report_format: options.report_format,
         on_batch: options.on_batch,
     };
-    process::drive(&mut io, pipeline, &flow, &process, hot_swap)
+    through_pipeline::drive(&mut io, pipeline, &controls, &process, hot_swap)
 }

@@ -3,7 +3,7 @@
 use super::io::KafkaIo;
 use crate::config::Config;
 pub use crate::driver::repair::RepairStats;
-use crate::driver::Flow;
+use crate::driver::Controls;
 use crate::ops::Ops;
 use crate::repair::RepairPipeline;
 use rdkafka::config::ClientConfig;
@@ -21,6 +21,6 @@ pub fn repair_topic(
     let kafka = &config.kafka;
     let mut io = KafkaIo::new(config, client, &format!("{}-repair", kafka.group_id), &kafka.dead_letter_topic, None, stop, ops)?;
     tracing::info!(dead_letters = kafka.dead_letter_topic, back_to = kafka.input_topic, parked = kafka.parked_topic, "repairing");
-    let flow = Flow { batch_size: config.pipeline.batch_size, stop, drain: drain_timeout, checkpoint_every: None, ops };
-    crate::driver::repair::drive(&mut io, repairer, &flow)
+    let controls = Controls { batch_size: config.pipeline.batch_size, stop, drain: drain_timeout, checkpoint_every: None, ops };
+    crate::driver::repair::drive(&mut io, repairer, &controls)
 }

@@ -11,7 +11,7 @@ use std::fmt;
 pub enum FaultKind {
     /// The guest trapped: a panic, `unreachable`, an out-of-bounds access.
     Trap,
-    /// It ran past its CPU budget.
+    /// It ran past its call timeout (`limits.call_timeout_ms`); `cpu` on the wire, as before.
     Cpu,
     /// It asked for more memory (or table space) than its limit.
     Memory,
@@ -71,7 +71,7 @@ impl Fault {
             return Fault::new(FaultKind::Memory, exceeded.to_string());
         }
         match error.downcast_ref::<wasmtime::Trap>() {
-            Some(wasmtime::Trap::Interrupt) => Fault::new(FaultKind::Cpu, format!("exceeded its {budget_ms} ms CPU budget")),
+            Some(wasmtime::Trap::Interrupt) => Fault::new(FaultKind::Cpu, format!("ran past its {budget_ms} ms call timeout (limits.call_timeout_ms)")),
             Some(wasmtime::Trap::UnreachableCodeReached) => Fault::new(
                 FaultKind::Trap,
                 "trapped: wasm `unreachable` executed (a Rust plugin panicked or aborted)",

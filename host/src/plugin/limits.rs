@@ -6,8 +6,12 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Wall-clock budget for one call (a whole batch), in milliseconds.
-    pub cpu_ms_per_batch: u64,
+    /// How long one call (a whole batch) may run, in milliseconds of wall-clock time
+    /// while it runs: an epoch deadline, counted in the engine's 5 ms ticks, so a call
+    /// descheduled by a busy machine spends it too. `cpu_ms_per_batch` is its old name,
+    /// still accepted.
+    #[serde(alias = "cpu_ms_per_batch")]
+    pub call_timeout_ms: u64,
     /// Linear memory cap per instance, in MiB.
     pub memory_mib: u64,
     /// Values larger than this are dead letters before they reach the plugin, in KiB.
@@ -16,14 +20,14 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { cpu_ms_per_batch: 100, memory_mib: 64, max_message_kib: 1024 }
+        Limits { call_timeout_ms: 100, memory_mib: 64, max_message_kib: 1024 }
     }
 }
 
 impl Limits {
-    /// `init` compiles schemas and the like: it gets ten times the per-batch budget.
+    /// `init` compiles schemas and the like: it gets ten times the call timeout.
     pub fn init_budget_ms(&self) -> u64 {
-        self.cpu_ms_per_batch.saturating_mul(10)
+        self.call_timeout_ms.saturating_mul(10)
     }
 
     /// The memory cap in bytes; also the most one call may return (`returned`).
@@ -36,8 +40,8 @@ impl Limits {
     }
 
     pub fn check(&self) -> Result<(), String> {
-        if self.cpu_ms_per_batch == 0 {
-            return Err("`cpu_ms_per_batch` must be at least 1".into());
+        if self.call_timeout_ms == 0 {
+            return Err("`call_timeout_ms` must be at least 1".into());
         }
         if self.memory_mib < 2 {
             return Err("`memory_mib` must be at least 2 (a wasm instance needs a few pages)".into());
@@ -46,5 +50,17 @@ impl Limits {
             return Err("`max_message_kib` must be at least 1".into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Limits;
+
+    #[test]
+    fn the_call_timeout_is_read_by_its_name_and_its_old_one() {
+        let new: Limits = toml::from_str("call_timeout_ms = 250").unwrap();
+        let old: Limits = toml::from_str("cpu_ms_per_batch = 250").unwrap();
+        assert_eq!((new.call_timeout_ms, old.call_timeout_ms), (250, 250));
     }
 }

@@ -277,7 +277,7 @@ impl Stage<Aggregate> {
         call: impl FnOnce(&mut WithState, &mut Store<Sandbox>) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
         let limits = *self.limits();
-        let budget = limits.cpu_ms_per_batch;
+        let budget = limits.call_timeout_ms;
         let name = self.name().to_string();
         let path = self.plugin_path().to_path_buf();
         let live = self.live()?;

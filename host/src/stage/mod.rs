@@ -156,10 +156,10 @@ impl<K: Kind> Stage<K> {
     /// Saves the live instance's state (if its kind has any) for a replacement instance.
     pub(crate) fn save(&mut self) {
         let (Some(live), Some(recovery)) = (self.live.as_mut(), self.recovery.as_mut()) else { return };
-        match guarded(live, &self.limits, self.limits.cpu_ms_per_batch, K::save) {
+        match guarded(live, &self.limits, self.limits.call_timeout_ms, K::save) {
             Ok(saved) => recovery.saved(saved),
             Err(trap) => {
-                let fault = Fault::from_call(&trap, &self.limits, self.limits.cpu_ms_per_batch);
+                let fault = Fault::from_call(&trap, &self.limits, self.limits.call_timeout_ms);
                 tracing::error!(stage = self.name, "could not save the plugin's state ({fault}); it starts empty on the next instance");
                 recovery.lost();
                 self.live = None;
@@ -253,8 +253,8 @@ impl<K: Kind> Stage<K> {
                 live
             }
         };
-        let outputs = guarded(&mut live, &self.limits, self.limits.cpu_ms_per_batch, |b, store| K::call(b, store, batch));
-        let outputs = outputs.map_err(|trap| Fault::from_call(&trap, &self.limits, self.limits.cpu_ms_per_batch))?;
+        let outputs = guarded(&mut live, &self.limits, self.limits.call_timeout_ms, |b, store| K::call(b, store, batch));
+        let outputs = outputs.map_err(|trap| Fault::from_call(&trap, &self.limits, self.limits.call_timeout_ms))?;
         if outputs.len() != batch.len() {
             return Err(Fault::new(FaultKind::Contract, format!(
                 "broke the contract: returned {} results for {} messages",
@@ -273,7 +273,7 @@ impl<K: Kind> Stage<K> {
     /// inputs folded since (they went through before, so they do again).
     fn put_back_state(&mut self, live: &mut Live<K::Bindings>) {
         let Some(recovery) = &mut self.recovery else { return };
-        let budget = self.limits.cpu_ms_per_batch;
+        let budget = self.limits.call_timeout_ms;
         if let Some(state) = recovery.state() {
             let failure = match guarded(live, &self.limits, budget, |b, store| K::load(b, store, state)) {
                 Ok(Ok(())) => None,

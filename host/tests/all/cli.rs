@@ -174,7 +174,7 @@ fn config_errors_name_the_file_the_key_and_the_fix() {
     fails_with(&["check", "--config", &w.arg("weir.toml")], &["stage `validate`", "invalid JSON Schema"]);
 
     let w = Workdir::new(&format!("{}\n[validate.limits]\ncpu_ms_per_batch = 0\n", login_config(&plugin("mask-ip"))));
-    fails_with(&["check", "--config", &w.arg("weir.toml")], &["`validate.limits`", "cpu_ms_per_batch"]);
+    fails_with(&["check", "--config", &w.arg("weir.toml")], &["`validate.limits`", "call_timeout_ms"]);
 }
 
 #[test]

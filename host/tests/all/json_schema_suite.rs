@@ -66,7 +66,7 @@ fn run_files(draft: &str, dir: &str, files: &[PathBuf], formats: Option<bool>, t
             if let Some(formats) = formats {
                 stage_config["formats"] = Value::Bool(formats);
             }
-            let limits = Limits { cpu_ms_per_batch: 10_000, ..Limits::default() };
+            let limits = Limits { call_timeout_ms: 10_000, ..Limits::default() };
             let stage = Stage::<Validate>::new("suite", &validator, stage_config.to_string(), limits);
             let tests = group["tests"].as_array().unwrap();
             let verdicts: Vec<Option<bool>> = match stage {

@@ -247,7 +247,7 @@ fn healthz_fails_once_the_plugin_thread_has_died() {
     assert_eq!(get(&healthz), Some((200, "ok\n".to_string())));
 
     let stop = std::sync::atomic::AtomicBool::new(false);
-    let flow = weir::driver::Flow { batch_size: 1, stop: &stop, drain: Duration::ZERO, checkpoint_every: None, ops: Some(&ops) };
+    let flow = weir::driver::Controls { batch_size: 1, stop: &stop, drain: Duration::ZERO, checkpoint_every: None, ops: Some(&ops) };
     let mut batches = 0;
     let result = weir::driver::drive(&mut Endless, &flow, |_task| {
         batches += 1;
@@ -269,7 +269,7 @@ fn healthz_fails_once_the_plugin_thread_has_died() {
 fn a_stopped_flow_stays_healthy() {
     let ops = weir::ops::Ops::default();
     let stop = std::sync::atomic::AtomicBool::new(false);
-    let flow = weir::driver::Flow { batch_size: 1, stop: &stop, drain: Duration::ZERO, checkpoint_every: None, ops: Some(&ops) };
+    let flow = weir::driver::Controls { batch_size: 1, stop: &stop, drain: Duration::ZERO, checkpoint_every: None, ops: Some(&ops) };
     weir::driver::drive(&mut Endless, &flow, |_task| {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(weir::driver::Done::outputs(vec![()]))

@@ -176,7 +176,7 @@ fn a_config_the_plugin_refuses_fails_at_start() {
 fn hostile_records_fail_alone_and_the_stage_recovers() {
     let rt = runtime();
     let p = rt.load(&test_plugin("hostile")).unwrap();
-    let limits = Limits { cpu_ms_per_batch: 200, memory_mib: 32, max_message_kib: 1024 };
+    let limits = Limits { call_timeout_ms: 200, memory_mib: 32, max_message_kib: 1024 };
     let mut stage = Stage::<Transform>::new("transform", &p, "{}".into(), limits).unwrap();
     let batch: Vec<_> = ["a", "PANIC", "b", "LOOP", "c", "ALLOC", "d", "HUGE", "e", "SHORT", "f"]
         .iter()
@@ -189,7 +189,7 @@ fn hostile_records_fail_alone_and_the_stage_recovers() {
         assert_eq!(out[i].as_ref().unwrap().as_ref().unwrap(), v.as_bytes(), "record {i}");
     }
     assert!(reason(1).contains("panicked"), "{}", reason(1));
-    assert_eq!(reason(3), "exceeded its 200 ms CPU budget");
+    assert_eq!(reason(3), "ran past its 200 ms call timeout (limits.call_timeout_ms)");
     assert_eq!(reason(5), "exceeded its 32 MiB memory limit");
     assert_eq!(reason(7), "exceeded its 32 MiB memory limit");
     assert_eq!(reason(9), "broke the contract: returned 0 results for 1 messages");
@@ -204,7 +204,7 @@ fn hostile_records_fail_alone_and_the_stage_recovers() {
 fn faults_carry_their_kind() {
     use weir::plugin::FaultKind;
     let p = runtime().load(&test_plugin("hostile")).unwrap();
-    let limits = Limits { cpu_ms_per_batch: 200, memory_mib: 32, max_message_kib: 1 };
+    let limits = Limits { call_timeout_ms: 200, memory_mib: 32, max_message_kib: 1 };
     let mut stage = Stage::<Transform>::new("transform", &p, "{}".into(), limits).unwrap();
     let batch: Vec<_> = ["PANIC", "LOOP", "ALLOC", "SHORT", &"x".repeat(2000)].iter().map(|v| message(v)).collect();
     let kinds: Vec<FaultKind> = stage.run(&batch).into_iter().map(|r| r.unwrap_err().kind).collect();
@@ -249,7 +249,7 @@ fn host_resources_and_random_bytes_are_bounded() {
 #[test]
 fn a_sleeping_plugin_never_blocks_the_host() {
     let p = runtime().load(&test_plugin("hostile")).unwrap();
-    let limits = Limits { cpu_ms_per_batch: 200, ..Limits::default() };
+    let limits = Limits { call_timeout_ms: 200, ..Limits::default() };
     let mut stage = Stage::<Transform>::new("transform", &p, "{}".into(), limits).unwrap();
     let started = std::time::Instant::now();
     let out = stage.run(&[message("a"), message("SLEEP"), message("WAIT"), message("b")]);
@@ -258,7 +258,7 @@ fn a_sleeping_plugin_never_blocks_the_host() {
     assert_eq!(out[0].as_ref().unwrap().as_ref().unwrap(), b"a");
     assert_eq!(out[1].as_ref().unwrap().as_ref().unwrap(), b"slept", "a sleep returns at once");
     let fault = out[2].as_ref().unwrap_err();
-    assert_eq!((fault.kind, fault.reason.as_str()), (weir::plugin::FaultKind::Cpu, "exceeded its 200 ms CPU budget"));
+    assert_eq!((fault.kind, fault.reason.as_str()), (weir::plugin::FaultKind::Cpu, "ran past its 200 ms call timeout (limits.call_timeout_ms)"));
     assert_eq!(out[3].as_ref().unwrap().as_ref().unwrap(), b"b");
 }
 
