@@ -26,8 +26,8 @@ pub fn demo(mut config: Config, options: &DemoOptions, stop: Arc<AtomicBool>) ->
     crate::say!("embedded Kafka broker at {} with topics {}", config.kafka.brokers, topics::names(&config).join(", "));
     let client = kafka::client_config(&config.kafka.brokers, &config.kafka.properties);
     let runtime = crate::runtime_for(Some(&config))?;
-    let mut pipeline = Pipeline::from_config(&runtime, &config)?;
-    let mut repairer = RepairPipeline::from_config(&runtime, &config)?;
+    let mut pipeline = Pipeline::from_config(&runtime, &config, &crate::resolve::Resolver)?;
+    let mut repairer = RepairPipeline::from_config(&runtime, &config, &crate::resolve::Resolver)?;
 
     let stop_generating = AtomicBool::new(false);
     let stop_processing = AtomicBool::new(false);

@@ -3,8 +3,18 @@
 //! from the registry. The config itself stays data; reading files and the registry
 //! happens here.
 
-use crate::config::{Config, ConfigError, StageConfig};
+use crate::config::{Config, ConfigError, Resolve, StageConfig};
 use std::path::Path;
+
+/// weir's resolver: schema files and `resources` under the config's directory, schemas
+/// from the registry.
+pub struct Resolver;
+
+impl Resolve for Resolver {
+    fn stage_json(&self, config: &Config, key: &str, stage: &StageConfig) -> Result<String, ConfigError> {
+        stage_json(config, key, stage)
+    }
+}
 
 /// The stage's config as the JSON its plugin's `init` receives. A `schema` given as a
 /// path is replaced by the schema document itself, and `resources` by the documents

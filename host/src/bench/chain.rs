@@ -138,19 +138,19 @@ pub fn per_stage(runtime: &Runtime, config: &Config, records: &[Message], native
     let cost = |stage: &str, wasm: Duration, native: Duration| StageCost { stage: stage.into(), wasm_us: micros(wasm), native_us: micros(native) };
     let mut stages = Vec::new();
     if let Some(v) = &config.validate {
-        let mut stage = load_stage::<Validate>(runtime, config, "validate", v)?;
+        let mut stage = load_stage::<Validate>(runtime, config, "validate", v, &crate::resolve::Resolver)?;
         let wasm = timed(|| batches.iter().for_each(|b| drop(stage.run(b))));
         let native = timed(|| native_in.iter().for_each(|b| drop(native.validate.validate_batch(b))));
         stages.push(cost("validate", wasm, native));
     }
     if let Some(tr) = config.transform.first() {
-        let mut stage = load_stage::<Transform>(runtime, config, "transform", tr)?;
+        let mut stage = load_stage::<Transform>(runtime, config, "transform", tr, &crate::resolve::Resolver)?;
         let wasm = timed(|| batches.iter().for_each(|b| drop(stage.run(b))));
         let native = timed(|| native_in.iter().for_each(|b| drop(native.transform.transform_batch(b))));
         stages.push(cost("transform", wasm, native));
     }
     if let Some(a) = &config.aggregate {
-        let mut stage = load_stage::<Aggregate>(runtime, config, "aggregate", a)?;
+        let mut stage = load_stage::<Aggregate>(runtime, config, "aggregate", a, &crate::resolve::Resolver)?;
         let wasm = timed(|| transformed.iter().for_each(|b| drop(stage.run(b))));
         let native = timed(|| native_transformed.iter().for_each(|b| native.aggregate.update_batch(b)));
         stages.push(cost("aggregate", wasm, native));
@@ -165,7 +165,7 @@ pub fn record_sizes(runtime: &Runtime, config: &Config, chain_events: usize) -> 
     for value_bytes in VALUE_SIZES {
         let n = (40_000_000 / value_bytes).clamp(config.pipeline.batch_size * 4, chain_events.max(config.pipeline.batch_size * 4));
         let records = sized_events(n, value_bytes);
-        let (mut pipeline, mut native) = (Pipeline::from_config(runtime, config)?, NativeChain::new(config)?);
+        let (mut pipeline, mut native) = (Pipeline::from_config(runtime, config, &crate::resolve::Resolver)?, NativeChain::new(config)?);
         let throughput = measure(&mut pipeline, &mut native, &records, config.pipeline.batch_size)?;
         let bytes = records.iter().map(|m| m.value.len()).sum::<usize>() as f64 / n as f64;
         costs.push(SizeCost {
@@ -186,7 +186,7 @@ pub fn batch_sizes(runtime: &Runtime, config: &Config, records: &[Message]) -> a
     for batch_size in BATCH_SIZES {
         // Per-call costs dominate small batches: fewer records keep the run short.
         let n = records.len().min(batch_size * 2_000).max(batch_size * 2);
-        let (mut pipeline, mut native) = (Pipeline::from_config(runtime, config)?, NativeChain::new(config)?);
+        let (mut pipeline, mut native) = (Pipeline::from_config(runtime, config, &crate::resolve::Resolver)?, NativeChain::new(config)?);
         let throughput = measure(&mut pipeline, &mut native, &records[..n.min(records.len())], batch_size)?;
         costs.push(BatchCost { batch_size, wasm_us: 1e6 / throughput.wasm_per_s, native_us: 1e6 / throughput.native_per_s });
     }

@@ -98,11 +98,11 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
     let cold_dir = tempfile::Builder::new().prefix("weir-bench-cache-").tempdir()?;
     let started = Instant::now();
     let cold = Runtime::new(CompileCache::new(Some(cold_dir.path().to_path_buf())))?;
-    Pipeline::from_config(&cold, config)?;
+    Pipeline::from_config(&cold, config, &crate::resolve::Resolver)?;
     result.start_cold_ms = ms(started.elapsed());
     let started = Instant::now();
     let warm = Runtime::new(CompileCache::new(Some(cold_dir.path().to_path_buf())))?;
-    let mut pipeline = Pipeline::from_config(&warm, config)?;
+    let mut pipeline = Pipeline::from_config(&warm, config, &crate::resolve::Resolver)?;
     result.start_warm_ms = ms(started.elapsed());
     drop(cold_dir);
 
@@ -121,15 +121,15 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
 
     crate::say!("embedded broker: {} events through the pipeline and a passthrough ...", options.broker_events);
     let runtime = Runtime::new(CompileCache::new(CompileCache::default_dir()))?;
-    result.pipeline_per_s = broker::through_broker(config, Pipeline::from_config(&runtime, config)?, options.broker_events, None)?;
+    result.pipeline_per_s = broker::through_broker(config, Pipeline::from_config(&runtime, config, &crate::resolve::Resolver)?, options.broker_events, None)?;
     result.passthrough_per_s = broker::through_broker(config, Pipeline::passthrough(), options.broker_events, None)?;
     crate::say!("embedded broker: the pipeline again, with metrics scraped every second ...");
     let ops = Ops::default();
-    result.pipeline_metrics_per_s = broker::through_broker(config, Pipeline::from_config(&runtime, config)?, options.broker_events, Some(&ops))?;
+    result.pipeline_metrics_per_s = broker::through_broker(config, Pipeline::from_config(&runtime, config, &crate::resolve::Resolver)?, options.broker_events, Some(&ops))?;
     result.pipeline_ratio = result.pipeline_per_s / result.passthrough_per_s;
 
     crate::say!("latency at {} events/s ...", options.latency_rate);
-    let latency = broker::latency(config, Pipeline::from_config(&runtime, config)?, options.latency_rate)?;
+    let latency = broker::latency(config, Pipeline::from_config(&runtime, config, &crate::resolve::Resolver)?, options.latency_rate)?;
     result.latency_rate_per_s = options.latency_rate;
     (result.latency_p50_ms, result.latency_p99_ms) = (latency.p50_ms, latency.p99_ms);
     (result.latency_records, result.latency_warm_up_records) = (latency.records, latency.warm_up_records);

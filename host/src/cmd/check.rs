@@ -15,9 +15,9 @@ impl Check {
     pub fn run(self) -> anyhow::Result<()> {
         let context = Context::load(&self.config)?;
         let (config, runtime) = (&context.config, context.runtime()?);
-        Pipeline::from_config(&runtime, config)?;
+        Pipeline::from_config(&runtime, config, &weir::resolve::Resolver)?;
         if config.repair.is_some() {
-            RepairPipeline::from_config(&runtime, config)?;
+            RepairPipeline::from_config(&runtime, config, &weir::resolve::Resolver)?;
         }
         for (key, stage) in config.stages() {
             println!("{key}: {} ok", config.resolve(&stage.plugin).display());

@@ -29,7 +29,7 @@ impl Repair {
     pub fn run(self) -> anyhow::Result<()> {
         let context = Context::with_brokers(&self.config, &self.brokers)?;
         let runtime = context.runtime()?;
-        let mut repairer = RepairPipeline::from_config(&runtime, &context.config)?;
+        let mut repairer = RepairPipeline::from_config(&runtime, &context.config, &weir::resolve::Resolver)?;
         if let Some(input) = self.input {
             let files = Files { input: Some(input), output: self.output, rejects: self.unrepairable };
             let stats = offline::repair(&mut repairer, &context.config, &files)?;

@@ -35,7 +35,7 @@ impl Report {
             .filter(|s| s.topic == config.kafka.input_topic)
             .collect();
         snapshots.sort_by_key(|s| s.partition);
-        let mut aggregate = load_stage::<Aggregate>(&*context.runtime()?, config, "aggregate", stage)?;
+        let mut aggregate = load_stage::<Aggregate>(&*context.runtime()?, config, "aggregate", stage, &weir::resolve::Resolver)?;
         let states: Vec<Vec<u8>> = snapshots.iter().map(|s| s.state.clone()).collect();
         let analytics = aggregate
             .merged_report(&states)?

@@ -29,7 +29,7 @@ impl Run {
         // Served from the start: /readyz says what is not ready yet while plugins load.
         let (ops, _server) = context.serve(&self.serve)?;
         let runtime = context.runtime()?;
-        let mut pipeline = Pipeline::from_config(&runtime, &context.config)?;
+        let mut pipeline = Pipeline::from_config(&runtime, &context.config, &weir::resolve::Resolver)?;
         pipeline.observe(&ops.metrics);
         ops.health.plugins_loaded();
         let client = context.kafka()?;
@@ -43,7 +43,7 @@ impl Run {
             on_batch: None,
             ops: Some(&ops),
         };
-        let hot_swap = HotSwap::new(runtime.clone(), context.config.clone(), HotSwap::on_sighup()?);
+        let hot_swap = HotSwap::new(runtime.clone(), context.config.clone(), HotSwap::on_sighup()?, &weir::resolve::Resolver);
         match run::process_topic(&context.config, &client, &mut pipeline, &options, Some(hot_swap)) {
             Ok(report) => weir::say!("{}", report.rendered),
             Err(error) => {

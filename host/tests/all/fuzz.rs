@@ -16,7 +16,7 @@ fn pipeline() -> &'static Mutex<Pipeline> {
     PIPELINE.get_or_init(|| {
         let text = login_config(&plugin("readable-timestamp"));
         let config = Config::parse(&text, std::path::Path::new("fuzz.toml")).unwrap();
-        Mutex::new(Pipeline::from_config(&runtime(), &config).unwrap())
+        Mutex::new(Pipeline::from_config(&runtime(), &config, &weir::resolve::Resolver).unwrap())
     })
 }
 

@@ -1,4 +1,6 @@
-//! The host's modules form no import cycle: each file's `crate::…` and `super::…` paths
+//! weir's modules form no import cycle, in any of its crates (`weir-core`, `weir-kafka`,
+//! `weir`): each
+//! file's `crate::…` and `super::…` paths
 //! (outside its tests) name the modules it depends on, and following them never leads
 //! back. A cycle (config ⇄ registry, say, or flow → group → changelog → tail → flow, both
 //! removed) makes the layers impossible to split into crates and hard to read in order.
@@ -123,15 +125,32 @@ fn graph_of(modules: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<Str
 }
 
 #[test]
-fn the_host_modules_import_no_cycle() {
-    let modules = modules(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
-    assert!(modules.len() > 50 && modules.contains_key("kafka::flow"), "the sources are found: {:?}", modules.keys());
-    let graph = graph_of(&modules);
+fn the_modules_of_each_crate_import_no_cycle() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let core = modules(&root.join("core/src"));
+    assert!(core.len() > 30 && core.contains_key("pipeline::aggregate"), "the sources are found: {:?}", core.keys());
+    let graph = graph_of(&core);
     assert!(graph["pipeline"].contains("stage::aggregator"), "crate:: paths are followed");
-    assert!(graph["kafka::flow"].contains("kafka::group"), "super:: groups are followed");
-    if let Some(cycle) = cycle(&graph) {
-        panic!("import cycle: {}", cycle.join(" → "));
+    assert!(graph["driver::pipeline"].contains("breaker"), "crate:: groups are followed");
+    let kafka = modules(&root.join("kafka/src"));
+    assert!(graph_of(&kafka)["flow"].contains("group"), "super:: groups are followed");
+    let host = modules(&root.join("host/src"));
+    for (name, modules) in [("weir-core", core), ("weir-kafka", kafka), ("weir", host)] {
+        if let Some(cycle) = cycle(&graph_of(&modules)) {
+            panic!("import cycle in {name}: {}", cycle.join(" → "));
+        }
     }
+}
+
+/// The core runs plugins and nothing else: no Kafka client, no HTTP, no CLI unless asked.
+#[test]
+fn the_core_crate_links_no_kafka_and_no_http() {
+    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/Cargo.toml")).unwrap();
+    let dependencies = manifest.split("[dependencies]").nth(1).unwrap().split("\n[").next().unwrap();
+    for crate_name in ["rdkafka", "axum", "tokio", "ureq", "native-tls", "hyper"] {
+        assert!(!dependencies.lines().any(|l| l.starts_with(crate_name)), "weir-core depends on {crate_name}");
+    }
+    assert!(dependencies.lines().any(|l| l.starts_with("clap") && l.contains("optional = true")), "clap only as a feature");
 }
 
 /// The check finds a cycle when there is one (so it can fail).

@@ -170,7 +170,7 @@ fn three_instances_and_a_kill_report_what_one_process_would() {
 fn a_corrupt_snapshot_is_refused_and_the_report_says_so() {
     use weir::state::{PartitionSnapshot, Restore, StateChange};
     let config = weir::config::Config::load(&common::repo().join("weir.toml")).unwrap();
-    let mut pipeline = weir::pipeline::Pipeline::from_config(&common::runtime(), &config).unwrap();
+    let mut pipeline = weir::pipeline::Pipeline::from_config(&common::runtime(), &config, &weir::resolve::Resolver).unwrap();
     pipeline.keep_partition_states();
     let key = ("user-login".to_string(), 1);
     let corrupt = PartitionSnapshot { topic: key.0.clone(), partition: 1, offset: 40, state: b"not a snapshot".to_vec() };
@@ -188,7 +188,7 @@ fn a_corrupt_snapshot_is_refused_and_the_report_says_so() {
 #[test]
 fn a_held_batch_is_folded_and_counted_once_when_retried() {
     let config = weir::config::Config::load(&common::repo().join("weir.toml")).unwrap();
-    let mut pipeline = weir::pipeline::Pipeline::from_config(&common::runtime(), &config).unwrap();
+    let mut pipeline = weir::pipeline::Pipeline::from_config(&common::runtime(), &config, &weir::resolve::Resolver).unwrap();
     let metrics = weir::ops::Metrics::new();
     pipeline.observe(&metrics);
     let valid = r#"{"user_id":"u1","app_version":"2.3.0","device_type":"iOS","ip":"164.116.28.203","locale":"MD","device_id":"d1","timestamp":1730244200}"#;

@@ -159,7 +159,7 @@ fn valid_snapshot_offset(offset: i64, end: i64) -> bool {
 impl ClientContext for GroupContext {
     fn stats(&self, statistics: Statistics) {
         if let Some(ops) = &self.ops {
-            crate::ops::statistics::consumer(ops, &statistics);
+            crate::statistics::consumer(ops, &statistics);
         }
     }
 }

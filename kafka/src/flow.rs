@@ -94,7 +94,7 @@ impl Flow {
         let session_ms: u64 = config.get("session.timeout.ms").and_then(|v| v.parse().ok()).unwrap_or(10_000);
         defaults(&mut config, &[("max.poll.interval.ms", &session_ms.max(20_000).to_string())]);
         if ops.is_some() {
-            defaults(&mut config, &[("statistics.interval.ms", crate::ops::statistics::INTERVAL_MS)]);
+            defaults(&mut config, &[("statistics.interval.ms", crate::statistics::INTERVAL_MS)]);
         }
         let consumer: BaseConsumer<GroupContext> = config.create_with_context(GroupContext::new(state, ops.cloned()))?;
         consumer.subscribe(&[topic])?;

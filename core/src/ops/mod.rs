@@ -1,10 +1,8 @@
 //! What an operator sees of a running `weir run` or `weir repair`: Prometheus metrics,
-//! liveness and readiness, and the HTTP server that serves them beside the flow.
+//! liveness and readiness (served over HTTP by the `weir` crate's `ops::server`).
 
 pub mod health;
 pub mod metrics;
-pub mod server;
-pub mod statistics;
 
 pub use health::Health;
 pub use metrics::Metrics;

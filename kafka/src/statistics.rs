@@ -1,8 +1,8 @@
 //! librdkafka's statistics (every `statistics.interval.ms`) into metrics and health:
 //! consumer lag per assigned partition, whether any broker connection is up.
 
-use super::metrics::PartitionLabels;
-use super::Ops;
+use crate::ops::metrics::PartitionLabels;
+use crate::ops::Ops;
 use rdkafka::statistics::Statistics;
 
 /// How often librdkafka reports, unless `[kafka.properties]` says otherwise.

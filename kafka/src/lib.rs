@@ -1,5 +1,11 @@
-//! Kafka: client settings, topics as a driver's source and sinks (`io`), at-least-once
-//! produce and commit (`flow`), and the commands that talk to a broker.
+//! weir's Kafka adapter: client settings, topics as the driver's source and sinks (`io`),
+//! at-least-once produce and commit (`flow`), partition states across rebalances (`group`,
+//! `changelog`), librdkafka's statistics into metrics, and the commands that talk to a
+//! broker (`generate`, `tail`, `topics`; `embedded`: librdkafka's mock cluster).
+
+// The core's modules, under the names this crate's code uses for them.
+use weir_core::{bindings, config, driver, hot_swap, ops, pipeline, repair, report, say, secret, stage, state, stats, text};
+pub use weir_core::headers;
 
 pub mod changelog;
 pub mod consumed;
@@ -8,12 +14,12 @@ pub mod flow;
 pub mod generate;
 pub mod group;
 mod in_flight;
-pub use crate::headers;
 pub mod io;
 pub mod park;
 pub mod produce;
 pub mod run;
 pub mod security;
+pub mod statistics;
 pub mod stream_repair;
 pub mod tail;
 pub mod topics;

@@ -442,6 +442,13 @@ impl Config {
     }
 }
 
+/// Turns a stage's config into the JSON its plugin's `init` receives, reading the
+/// documents it names (schema files, `resources`, registry schemas). Passed in by the
+/// caller: the config stays data, and the stages need not know files or HTTP.
+pub trait Resolve: Sync {
+    fn stage_json(&self, config: &Config, key: &str, stage: &StageConfig) -> Result<String, ConfigError>;
+}
+
 fn one_line(text: &str) -> String {
     text.split('\n').map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
 }

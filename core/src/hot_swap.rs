@@ -7,7 +7,7 @@
 //! A plugin that fails is refused with a log line and the old one keeps running. Counts and
 //! the aggregator's state carry over (snapshot → restore).
 
-use crate::config::Config;
+use crate::config::{Config, Resolve};
 use crate::pipeline::Pipeline;
 use crate::plugin::Runtime;
 use std::path::PathBuf;
@@ -24,6 +24,8 @@ pub struct HotSwap {
     runtime: Arc<Runtime>,
     config: Config,
     reload_requested: Arc<AtomicBool>,
+    /// How a reloaded stage's config becomes its plugin's `init` JSON.
+    resolve: &'static dyn Resolve,
     watched: Vec<(PathBuf, Signature)>,
     last_check: Instant,
     /// Swaps done, for logs and tests.
@@ -41,9 +43,9 @@ fn plugin_files(config: &Config) -> Vec<(PathBuf, Signature)> {
 
 impl HotSwap {
     /// Watches the config's plugin files; `reload_requested` is set by SIGHUP.
-    pub fn new(runtime: Arc<Runtime>, config: Config, reload_requested: Arc<AtomicBool>) -> HotSwap {
+    pub fn new(runtime: Arc<Runtime>, config: Config, reload_requested: Arc<AtomicBool>, resolve: &'static dyn Resolve) -> HotSwap {
         let watched = plugin_files(&config);
-        HotSwap { runtime, config, reload_requested, watched, last_check: Instant::now(), swaps: 0 }
+        HotSwap { runtime, config, reload_requested, resolve, watched, last_check: Instant::now(), swaps: 0 }
     }
 
     /// A flag set by SIGHUP.
@@ -97,7 +99,7 @@ impl HotSwap {
             tracing::info!(files = changed.join(", "), "plugin files changed; loading the new version");
             self.config.clone()
         };
-        match Pipeline::from_config(&self.runtime, &config) {
+        match Pipeline::from_config(&self.runtime, &config, self.resolve) {
             Ok(mut next) => {
                 carry_over(pipeline, &mut next);
                 *pipeline = next;

@@ -11,7 +11,7 @@ pub mod aggregate;
 pub mod outcome;
 
 use crate::bindings::types::Message;
-use crate::config::{Config, StageConfig};
+use crate::config::{Config, Resolve, StageConfig};
 use crate::ops::Metrics;
 use crate::plugin::Runtime;
 use crate::stage::aggregator::Aggregate;
@@ -57,9 +57,10 @@ pub fn load_stage<K: Kind>(
     config: &Config,
     key: &str,
     stage: &StageConfig,
+    resolve: &dyn Resolve,
 ) -> anyhow::Result<Stage<K>> {
     let name = stage.name.clone().unwrap_or_else(|| key.to_string());
-    let json = crate::resolve::stage_json(config, key, stage)?;
+    let json = resolve.stage_json(config, key, stage)?;
     let path = config.resolve(&stage.plugin);
     let plugin = runtime
         .load(&path)
@@ -71,22 +72,22 @@ pub fn load_stage<K: Kind>(
 }
 
 impl Pipeline {
-    pub fn from_config(runtime: &Runtime, config: &Config) -> anyhow::Result<Pipeline> {
+    pub fn from_config(runtime: &Runtime, config: &Config, resolve: &dyn Resolve) -> anyhow::Result<Pipeline> {
         let keys = config.stages();
         let key_of = |target: &StageConfig| {
             keys.iter().find(|(_, s)| std::ptr::eq(*s, target)).map(|(k, _)| k.clone()).unwrap()
         };
         let validate = match &config.validate {
-            Some(s) => Some(load_stage::<Validate>(runtime, config, &key_of(s), s)?),
+            Some(s) => Some(load_stage::<Validate>(runtime, config, &key_of(s), s, resolve)?),
             None => None,
         };
         let transforms = config
             .transform
             .iter()
-            .map(|s| load_stage::<Transform>(runtime, config, &key_of(s), s))
+            .map(|s| load_stage::<Transform>(runtime, config, &key_of(s), s, resolve))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let aggregate = match &config.aggregate {
-            Some(s) => Some(AggregateOperator::new(load_stage::<Aggregate>(runtime, config, &key_of(s), s)?)),
+            Some(s) => Some(AggregateOperator::new(load_stage::<Aggregate>(runtime, config, &key_of(s), s, resolve)?)),
             None => None,
         };
         if validate.is_none() && transforms.is_empty() && aggregate.is_none() {

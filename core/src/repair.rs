@@ -25,7 +25,7 @@ pub struct RepairPipeline {
 }
 
 impl RepairPipeline {
-    pub fn from_config(runtime: &Runtime, config: &Config) -> anyhow::Result<RepairPipeline> {
+    pub fn from_config(runtime: &Runtime, config: &Config, resolve: &dyn crate::config::Resolve) -> anyhow::Result<RepairPipeline> {
         let Some(repair) = &config.repair else {
             anyhow::bail!(
                 "config {}: no [repair] stage. Add one with `plugin = \"target/plugins/dead-letter-repair.wasm\"`",
@@ -33,11 +33,11 @@ impl RepairPipeline {
             );
         };
         let validate = match &config.validate {
-            Some(v) => Some(load_stage::<Validate>(runtime, config, "validate", v)?),
+            Some(v) => Some(load_stage::<Validate>(runtime, config, "validate", v, resolve)?),
             None => None,
         };
         Ok(RepairPipeline {
-            repair: load_stage::<Repair>(runtime, config, "repair", &repair.stage)?,
+            repair: load_stage::<Repair>(runtime, config, "repair", &repair.stage, resolve)?,
             validate,
             max_attempts: repair.max_attempts,
         })

@@ -1,0 +1,46 @@
+//! weir's core: what runs the plugins, with no Kafka and no HTTP in it.
+//!
+//! From the contract outwards: `bindings` (generated from WIT) → `plugin` (engine,
+//! sandbox, limiter, faults, loading) → `stage` (one instance of one world, with fault
+//! isolation) → `pipeline` / `repair` (the stage chains, no I/O) → `breaker` → `driver`
+//! (the one loop: a `Source`, the plugins, a `Sink`). `config` is weir.toml as data; `ops`
+//! holds the metrics and health the loop reports to. Sources and sinks (files, Kafka), the
+//! HTTP server and the CLI live in the `weir` crate.
+
+pub mod bindings;
+pub mod breaker;
+pub mod config;
+pub mod dead_letter;
+pub mod driver;
+pub mod headers;
+pub mod hot_swap;
+pub mod ops;
+pub mod pipeline;
+pub mod plugin;
+pub mod repair;
+pub mod report;
+pub mod secret;
+pub mod stage;
+pub mod state;
+pub mod stats;
+pub mod text;
+
+use plugin::cache::CompileCache;
+use std::sync::Arc;
+
+/// Like `eprintln!`, but a closed stderr (`weir demo 2>&1 | head`) is not a panic.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// The plugin runtime for a config: its cache directory, else the default one.
+pub fn runtime_for(config: Option<&config::Config>) -> anyhow::Result<Arc<plugin::Runtime>> {
+    let dir = config
+        .and_then(|c| c.pipeline.cache_dir.as_ref().map(|d| c.resolve(d)))
+        .or_else(CompileCache::default_dir);
+    plugin::Runtime::new(CompileCache::new(dir))
+}
