@@ -22,6 +22,8 @@ pub struct Config {
     #[serde(default)]
     pub registry: RegistryConfig,
     #[serde(default)]
+    pub schemas: TopicSchemas,
+    #[serde(default)]
     pub state: StateConfig,
     #[serde(default)]
     pub metrics: MetricsConfig,
@@ -152,6 +154,16 @@ pub struct RegistryConfig {
     pub password_file: Option<PathBuf>,
     /// Send the credentials over plain `http://` all the same (a registry on loopback, say).
     pub allow_insecure: bool,
+}
+
+/// The JSON Schemas of the topics' values: what `weir schema register` registers under
+/// `<input_topic>-value` and `<output_topic>-value` (Confluent's TopicNameStrategy).
+#[derive(Debug, Deserialize, Clone, Default, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopicSchemas {
+    /// Default: the `[validate]` stage's `schema`, when it is a file.
+    pub input: Option<PathBuf>,
+    pub output: Option<PathBuf>,
 }
 
 /// The aggregator's state per input partition, checkpointed to a compacted topic so it

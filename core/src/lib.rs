@@ -2,7 +2,7 @@
 //!
 //! From the contract outwards: `bindings` (generated from WIT) → `plugin` (engine,
 //! sandbox, limiter, faults, loading) → `stage` (one instance of one world, with fault
-//! isolation) → `pipeline` / `repair` (the stage chains, no I/O) → `breaker` → `driver`
+//! isolation) → `pipeline` (the stage chains, no I/O: processing, and `pipeline::repair`) → `breaker` → `driver`
 //! (the one loop: a `Source`, the plugins, a `Sink`). `config` is weir.toml as data; `ops`
 //! holds the metrics and health the loop reports to. Sources and sinks (files, Kafka), the
 //! HTTP server and the CLI live in the `weir` crate.
@@ -17,7 +17,6 @@ pub mod hot_swap;
 pub mod ops;
 pub mod pipeline;
 pub mod plugin;
-pub mod repair;
 pub mod report;
 pub mod secret;
 pub mod stage;

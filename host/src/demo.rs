@@ -2,9 +2,9 @@
 //! the topics, and generate + run + repair together, with live progress and a report.
 
 use crate::config::Config;
-use crate::kafka::{self, embedded::EmbeddedBroker, generate, run, stream_repair, topics};
+use crate::kafka::{self, embedded::EmbeddedBroker, generate, run, run_repair, topics};
 use crate::pipeline::{Pipeline, Stats};
-use crate::repair::RepairPipeline;
+use crate::pipeline::repair::RepairPipeline;
 use crate::report::Format;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -62,7 +62,7 @@ pub fn demo(mut config: Config, options: &DemoOptions, stop: Arc<AtomicBool>) ->
             };
             run::process_topic(&config, &client, &mut pipeline, &options, None)
         });
-        let repair = scope.spawn(|| stream_repair::repair_topic(&config, &client, &mut repairer, &stop_processing, Duration::from_secs(10), None));
+        let repair = scope.spawn(|| run_repair::repair_topic(&config, &client, &mut repairer, &stop_processing, Duration::from_secs(10), None));
 
         while started.elapsed() < options.duration && !stop.load(Ordering::Relaxed) && !runner.is_finished() {
             std::thread::sleep(Duration::from_millis(1000));

@@ -9,7 +9,7 @@
 //! The CLI is `cmd/` in the binary.
 
 pub use weir_core::{
-    bindings, breaker, config, dead_letter, driver, headers, hot_swap, pipeline, plugin, repair, report, runtime_for, say,
+    bindings, breaker, config, dead_letter, driver, headers, hot_swap, pipeline, plugin, report, runtime_for, say,
     secret, stage, state, stats, text,
 };
 

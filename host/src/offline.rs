@@ -8,7 +8,7 @@ use crate::driver::repair::{RepairRoute, RepairStats};
 use crate::driver::{Controls, Poll, Sink, Source};
 use crate::headers;
 use crate::pipeline::{Outcome, Pipeline};
-use crate::repair::RepairPipeline;
+use crate::pipeline::repair::RepairPipeline;
 use crate::report::Format;
 use anyhow::Context;
 use std::io::{BufRead, BufWriter, Write};
@@ -66,7 +66,7 @@ pub fn process(pipeline: &mut Pipeline, config: &Config, files: &Files, report: 
 /// Input lines may be dead letters written by `weir process` or plain JSON values.
 pub fn repair(repairer: &mut RepairPipeline, config: &Config, files: &Files) -> anyhow::Result<RepairStats> {
     let mut io = FileIo { dead_letters: true, ..FileIo::open(files)? };
-    crate::driver::repair::drive(&mut io, repairer, &to_the_end(config))
+    crate::driver::repair::drive::<(), (), _>(&mut io, repairer, &to_the_end(config))
 }
 
 /// Files end by themselves: no stop signal, nothing to drain.
@@ -152,8 +152,9 @@ fn from_dead_letter_line(message: Message) -> Message {
     Message { value, headers, topic, offset, ..message }
 }
 
-impl Source for FileIo {
-    fn poll(&mut self, max: usize, _wait: Duration) -> anyhow::Result<Poll> {
+/// Files have no events: whatever the driver's event type, none comes.
+impl<E> Source<E> for FileIo {
+    fn poll(&mut self, max: usize, _wait: Duration) -> anyhow::Result<Poll<E>> {
         let mut batch = Vec::with_capacity(max);
         while batch.len() < max {
             match self.next_line()? {
@@ -166,7 +167,8 @@ impl Source for FileIo {
     }
 }
 
-impl Sink<Outcome> for FileIo {
+/// Files keep no state: what the plugins' side hands back to keep is theirs alone.
+impl<S> Sink<Outcome, S> for FileIo {
     fn send(&mut self, outcomes: Vec<Outcome>) -> anyhow::Result<()> {
         for outcome in outcomes {
             match outcome {
@@ -195,7 +197,7 @@ impl Sink<Outcome> for FileIo {
     }
 }
 
-impl Sink<RepairRoute> for FileIo {
+impl<S> Sink<RepairRoute, S> for FileIo {
     fn send(&mut self, routes: Vec<RepairRoute>) -> anyhow::Result<()> {
         for route in routes {
             match route {
@@ -212,7 +214,7 @@ impl Sink<RepairRoute> for FileIo {
     }
 
     fn finish(&mut self, drain: Duration) -> anyhow::Result<()> {
-        <Self as Sink<Outcome>>::finish(self, drain)
+        <Self as Sink<Outcome, S>>::finish(self, drain)
     }
 }
 

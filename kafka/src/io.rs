@@ -7,13 +7,14 @@
 use super::changelog;
 use super::flow::{self, Flow, Origin, Outgoing, Positions, Unreadable};
 use super::group::{Rebalanced, StateTopic};
+use super::replay::Replay;
 use crate::headers;
 use crate::config::Config;
 use crate::driver::repair::RepairRoute;
 use crate::driver::{Poll, Sink, Source};
 use crate::pipeline::{root_violation, Outcome, Rejection};
 use crate::ops::{Metrics, Ops};
-use crate::state::{PartitionKey, PartitionSnapshot};
+use crate::state::{PartitionSnapshot, StateChange};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::Producer as _;
 use std::collections::VecDeque;
@@ -32,9 +33,8 @@ pub struct KafkaIo<'a> {
     state_topic: Option<String>,
     /// Rebalances not yet handed to the plugins.
     rebalanced: VecDeque<Rebalanced>,
-    /// Per partition, the committed offset records before which are replayed into the
-    /// aggregator's state but not produced (they were, before).
-    replay_until: Vec<(PartitionKey, i64)>,
+    /// Records replayed into the aggregator's state but not produced (they were, before).
+    replay: Replay,
     ops: Option<Ops>,
 }
 
@@ -58,7 +58,7 @@ impl<'a> KafkaIo<'a> {
             polled: VecDeque::new(),
             state_topic,
             rebalanced: VecDeque::new(),
-            replay_until: Vec::new(),
+            replay: Replay::default(),
             ops: ops.cloned(),
         })
     }
@@ -70,15 +70,10 @@ impl<'a> KafkaIo<'a> {
         let Some(event) = self.rebalanced.pop_front() else { return Ok(None) };
         match &event {
             Rebalanced::Failed(reason) => anyhow::bail!("{reason}"),
-            Rebalanced::Assigned { replay_until, .. } => self.replay_until.extend(replay_until.iter().cloned()),
-            Rebalanced::Revoked(keys) => self.replay_until.retain(|(key, _)| !keys.contains(key)),
+            Rebalanced::Assigned { replay_until, .. } => self.replay.assigned(replay_until.iter().cloned()),
+            Rebalanced::Revoked(keys) => self.replay.revoked(keys),
         }
         Ok(event.state_change())
-    }
-
-    /// Whether a record is only replayed into the state: its outputs were produced before.
-    fn replayed(&self, topic: &str, partition: i32, offset: i64) -> bool {
-        self.replay_until.iter().any(|((t, p), until)| *p == partition && offset < *until && t == topic)
     }
 
     /// Nothing came back from the plugins: settle acknowledgements, stay in the group.
@@ -110,26 +105,21 @@ impl<'a> KafkaIo<'a> {
     ) -> anyhow::Result<()> {
         let (mut positions, unreadable) = self.polled.pop_front().expect("outputs come back for a polled batch");
         outgoing.extend(unreadable.into_iter().map(|u| settle(self.config, u)));
-        if !self.replay_until.is_empty() {
-            let replayed = |origin: &Option<Origin>| origin.as_ref().is_some_and(|o| self.replayed(&o.topic, o.partition, o.offset));
-            outgoing.retain(|record| !replayed(&record.origin));
-            // Their offsets are committed already; storing them again would go back.
-            positions.0.retain(|(topic, partition, offset)| !self.replayed(topic, *partition, *offset));
-        }
+        self.replay.filter(&mut outgoing, &mut positions);
         let stop = self.stop;
         self.flow()?.send(positions, outgoing, stop)
     }
 }
 
-impl Source for KafkaIo<'_> {
-    fn poll(&mut self, max: usize, wait: Duration) -> anyhow::Result<Poll> {
+impl Source<StateChange> for KafkaIo<'_> {
+    fn poll(&mut self, max: usize, wait: Duration) -> anyhow::Result<Poll<StateChange>> {
         if let Some(change) = self.next_state_change()? {
-            return Ok(Poll::State(change));
+            return Ok(Poll::Event(change));
         }
         let polled = self.flow()?.poll_batch(max, wait)?;
         if polled.is_empty() {
             return Ok(match self.next_state_change()? {
-                Some(change) => Poll::State(change),
+                Some(change) => Poll::Event(change),
                 None => Poll::Idle,
             });
         }
@@ -141,7 +131,7 @@ impl Source for KafkaIo<'_> {
     }
 }
 
-impl Sink<Outcome> for KafkaIo<'_> {
+impl Sink<Outcome, PartitionSnapshot> for KafkaIo<'_> {
     /// A processed record to the output topic; a dead letter, unchanged and with
     /// provenance, to the dead-letter topic. Keys are kept.
     fn send(&mut self, outcomes: Vec<Outcome>) -> anyhow::Result<()> {
@@ -210,7 +200,7 @@ impl Sink<Outcome> for KafkaIo<'_> {
     }
 }
 
-impl Sink<RepairRoute> for KafkaIo<'_> {
+impl Sink<RepairRoute, PartitionSnapshot> for KafkaIo<'_> {
     /// Repaired records back to the input topic, the rest to the parked topic.
     fn send(&mut self, routes: Vec<RepairRoute>) -> anyhow::Result<()> {
         let kafka = &self.config.kafka;

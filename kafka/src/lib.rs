@@ -4,7 +4,7 @@
 //! broker (`generate`, `tail`, `topics`; `embedded`: librdkafka's mock cluster).
 
 // The core's modules, under the names this crate's code uses for them.
-use weir_core::{bindings, config, driver, hot_swap, ops, pipeline, repair, report, say, secret, stage, state, stats, text};
+use weir_core::{bindings, config, driver, hot_swap, ops, pipeline, report, say, secret, stage, state, stats, text};
 pub use weir_core::headers;
 
 pub mod changelog;
@@ -17,10 +17,11 @@ mod in_flight;
 pub mod io;
 pub mod park;
 pub mod produce;
+mod replay;
 pub mod run;
 pub mod security;
 pub mod statistics;
-pub mod stream_repair;
+pub mod run_repair;
 pub mod tail;
 pub mod topics;
 

@@ -12,7 +12,6 @@ pub mod repair;
 
 use crate::bindings::types::Message;
 use crate::ops::{Health, Ops};
-use crate::state::{PartitionSnapshot, StateChange};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
@@ -21,14 +20,14 @@ use std::time::{Duration, Instant};
 /// Tasks handed to the plugin thread and not yet back.
 const IN_PROCESSING: usize = 2;
 
-/// What a source has.
-pub enum Poll {
+/// What a source has. `E`: events the plugins' side must see in order with the batches
+/// (Kafka's rebalances, which move partition states); files have none.
+pub enum Poll<E = ()> {
     /// Records to process. May be empty when everything polled was settled by the source
     /// itself (a record the contract cannot carry); its outputs are still awaited.
     Batch(Vec<Message>),
-    /// The partitions it reads from changed: their aggregator states come or go, in order
-    /// with the batches around.
-    State(StateChange),
+    /// An event for the plugins' side, in order with the batches around it.
+    Event(E),
     /// Nothing yet.
     Idle,
     /// The input has ended (a file's last line).
@@ -36,13 +35,14 @@ pub enum Poll {
 }
 
 /// Where records come from.
-pub trait Source {
+pub trait Source<E = ()> {
     /// Up to `max` records, waiting up to `wait` for the first.
-    fn poll(&mut self, max: usize, wait: Duration) -> anyhow::Result<Poll>;
+    fn poll(&mut self, max: usize, wait: Duration) -> anyhow::Result<Poll<E>>;
 }
 
-/// Where the outputs of each batch go, in the order the batches were polled.
-pub trait Sink<T> {
+/// Where the outputs of each batch go, in the order the batches were polled. `S`: state
+/// the plugins' side hands back to keep (Kafka's partition snapshots, for its changelog).
+pub trait Sink<T, S = ()> {
     /// The outputs of the oldest batch not yet sent, one per record.
     fn send(&mut self, outputs: Vec<T>) -> anyhow::Result<()>;
 
@@ -51,8 +51,8 @@ pub trait Sink<T> {
         Ok(())
     }
 
-    /// Snapshots of aggregator partition states to keep (Kafka's changelog topic).
-    fn checkpoint(&mut self, _snapshots: Vec<PartitionSnapshot>) -> anyhow::Result<()> {
+    /// State to keep (Kafka: aggregator partition snapshots, to its changelog topic).
+    fn checkpoint(&mut self, _states: Vec<S>) -> anyhow::Result<()> {
         Ok(())
     }
 
@@ -66,41 +66,41 @@ pub trait Sink<T> {
 }
 
 /// What the plugin thread is handed, in order.
-pub enum Task {
+pub enum Task<E = ()> {
     Batch(Vec<Message>),
-    State(StateChange),
-    /// Snapshots of every changed partition state now (a graceful stop).
+    Event(E),
+    /// State to keep now: due by time, and once more at the end (a graceful stop).
     Checkpoint,
 }
 
 /// What the plugin thread makes of one task.
-pub struct Done<T> {
+pub struct Done<T, S = ()> {
     /// One per record of a `Task::Batch`.
     pub outputs: Option<Vec<T>>,
     /// A report to publish, when one is due.
     pub report: Option<serde_json::Value>,
-    /// Partition states to checkpoint.
-    pub snapshots: Vec<PartitionSnapshot>,
+    /// State to keep (`Sink::checkpoint`).
+    pub states: Vec<S>,
 }
 
-impl<T> Done<T> {
-    pub fn outputs(outputs: Vec<T>) -> Done<T> {
-        Done { outputs: Some(outputs), report: None, snapshots: Vec::new() }
+impl<T, S> Done<T, S> {
+    pub fn outputs(outputs: Vec<T>) -> Done<T, S> {
+        Done { outputs: Some(outputs), report: None, states: Vec::new() }
     }
 
-    /// Partition states to checkpoint, and nothing else.
-    pub fn snapshots(snapshots: Vec<PartitionSnapshot>) -> Done<T> {
-        Done { outputs: None, report: None, snapshots }
+    /// State to keep, and nothing else.
+    pub fn states(states: Vec<S>) -> Done<T, S> {
+        Done { outputs: None, report: None, states }
     }
 }
 
 /// What the caller controls of the loop: batch size, when it stops (`stop`, then the
-/// drain), how often partition states are checkpointed, where it reports.
+/// drain), how often the plugins' state is checkpointed, where it reports.
 pub struct Controls<'a> {
     pub batch_size: usize,
     pub stop: &'a AtomicBool,
     pub drain: Duration,
-    /// How often the partition states are checkpointed (`None`: they are not).
+    /// How often the plugins' state is checkpointed (`None`: never).
     pub checkpoint_every: Option<Duration>,
     /// Where the loop reports its health and in-flight batches, when it is watched.
     pub ops: Option<&'a Ops>,
@@ -108,23 +108,23 @@ pub struct Controls<'a> {
 
 /// Runs `work` over every batch of `io` until the source ends or `stop` is raised, then
 /// drains and finishes `io` — even after an error, so what is safe is committed.
-pub fn drive<T: Send, IO: Source + Sink<T>>(
+pub fn drive<T: Send, E: Send, S: Send, IO: Source<E> + Sink<T, S>>(
     io: &mut IO,
     controls: &Controls,
-    work: impl FnMut(Task) -> anyhow::Result<Done<T>> + Send,
+    work: impl FnMut(Task<E>) -> anyhow::Result<Done<T, S>> + Send,
 ) -> anyhow::Result<()> {
     let result = drive_batches(io, controls, work);
     let finished = io.finish(controls.drain);
     result.and(finished)
 }
 
-pub(crate) fn drive_batches<T: Send, IO: Source + Sink<T>>(
+pub(crate) fn drive_batches<T: Send, E: Send, S: Send, IO: Source<E> + Sink<T, S>>(
     io: &mut IO,
     controls: &Controls,
-    mut work: impl FnMut(Task) -> anyhow::Result<Done<T>> + Send,
+    mut work: impl FnMut(Task<E>) -> anyhow::Result<Done<T, S>> + Send,
 ) -> anyhow::Result<()> {
-    let (to_plugins, tasks) = mpsc::sync_channel::<Task>(IN_PROCESSING);
-    let (to_io, done) = mpsc::channel::<anyhow::Result<Done<T>>>();
+    let (to_plugins, tasks) = mpsc::sync_channel::<Task<E>>(IN_PROCESSING);
+    let (to_io, done) = mpsc::channel::<anyhow::Result<Done<T, S>>>();
     std::thread::scope(|scope| {
         let health = controls.ops.map(|ops| ops.health.clone());
         let plugins = scope.spawn(move || {
@@ -168,7 +168,7 @@ pub(crate) fn drive_batches<T: Send, IO: Source + Sink<T>>(
                             }
                             Poll::Idle => None,
                             Poll::Batch(batch) => Some(Task::Batch(batch)),
-                            Poll::State(change) => Some(Task::State(change)),
+                            Poll::Event(event) => Some(Task::Event(event)),
                         }
                     };
                     if let Some(task) = task {
@@ -184,7 +184,7 @@ pub(crate) fn drive_batches<T: Send, IO: Source + Sink<T>>(
                     }
                 }
                 if (ended || controls.stop.load(Ordering::Relaxed)) && in_processing == 0 {
-                    // The last word on the partition states, before the flow finishes.
+                    // The last checkpoint of the plugins' state, before the flow finishes.
                     if to_plugins.send(Task::Checkpoint).is_ok() {
                         match done.recv() {
                             Ok(finished) => settle(io, finished?)?,
@@ -211,12 +211,12 @@ pub(crate) fn drive_batches<T: Send, IO: Source + Sink<T>>(
 }
 
 /// What a finished task hands the I/O side: outputs, checkpoints, a report.
-fn settle<T, IO: Sink<T>>(io: &mut IO, done: Done<T>) -> anyhow::Result<()> {
+fn settle<T, S, IO: Sink<T, S>>(io: &mut IO, done: Done<T, S>) -> anyhow::Result<()> {
     if let Some(outputs) = done.outputs {
         io.send(outputs)?;
     }
-    if !done.snapshots.is_empty() {
-        io.checkpoint(done.snapshots)?;
+    if !done.states.is_empty() {
+        io.checkpoint(done.states)?;
     }
     if let Some(report) = done.report {
         io.publish(&report)?;

@@ -9,6 +9,7 @@ use crate::stats::Stats;
 use crate::ops::Metrics;
 use crate::pipeline::{Judged, Outcome, Pipeline, Rejection};
 use crate::report::Format;
+use crate::state::{PartitionSnapshot, StateChange};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -40,7 +41,7 @@ pub struct FinalReport {
 
 /// Runs until the source ends or `controls.stop`; the final report is published to the sink
 /// (when all went well) before it finishes.
-pub fn drive<IO: Source + Sink<Outcome>>(
+pub fn drive<IO: Source<StateChange> + Sink<Outcome, PartitionSnapshot>>(
     io: &mut IO,
     pipeline: &mut Pipeline,
     controls: &Controls,
@@ -53,8 +54,8 @@ pub fn drive<IO: Source + Sink<Outcome>>(
     let result = super::drive_batches(io, controls, |task| {
         let batch = match task {
             Task::Batch(batch) => batch,
-            Task::State(change) => return Ok(Done::snapshots(pipeline.apply(change))),
-            Task::Checkpoint => return Ok(Done::snapshots(pipeline.checkpoint())),
+            Task::Event(change) => return Ok(Done::states(pipeline.apply(change))),
+            Task::Checkpoint => return Ok(Done::states(pipeline.checkpoint())),
         };
         if let Some(hot_swap) = hot_swap.as_mut() {
             hot_swap.between_batches(pipeline);
@@ -71,7 +72,7 @@ pub fn drive<IO: Source + Sink<Outcome>>(
             crate::say!("{}", now.render(options.report_format));
             report = Some(now.json());
         }
-        Ok(Done { outputs: Some(outcomes), report, snapshots: Vec::new() })
+        Ok(Done { outputs: Some(outcomes), report, states: Vec::new() })
     });
     let report = pipeline.report(Vec::new()).map(|r| FinalReport { json: r.json(), rendered: r.render(options.report_format) });
     let published = match (&result, &report) {

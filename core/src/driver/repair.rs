@@ -5,7 +5,7 @@
 use super::{Done, Controls, Sink, Source, Task};
 use crate::bindings::types::Message;
 use crate::headers;
-use crate::repair::{RepairPipeline, Repaired};
+use crate::pipeline::repair::{RepairPipeline, Repaired};
 use serde::Serialize;
 
 /// Where one dead letter goes; each carries the dead letter as it came in.
@@ -24,11 +24,15 @@ pub struct RepairStats {
     pub parked: u64,
 }
 
-pub fn drive<IO: Source + Sink<RepairRoute>>(io: &mut IO, repairer: &mut RepairPipeline, controls: &Controls) -> anyhow::Result<RepairStats> {
+pub fn drive<E: Send, S: Send, IO: Source<E> + Sink<RepairRoute, S>>(
+    io: &mut IO,
+    repairer: &mut RepairPipeline,
+    controls: &Controls,
+) -> anyhow::Result<RepairStats> {
     let mut stats = RepairStats::default();
     super::drive(io, controls, |task| {
-        // Repair keeps no partition state: only batches matter.
-        let Task::Batch(batch) = task else { return Ok(Done::snapshots(Vec::new())) };
+        // Repair keeps no state: only batches matter.
+        let Task::Batch(batch) = task else { return Ok(Done::states(Vec::new())) };
         let outputs = route(repairer, batch);
         stats.dead_letters_in += outputs.len() as u64;
         for route in &outputs {

@@ -9,6 +9,7 @@
 
 pub mod aggregate;
 pub mod outcome;
+pub mod repair;
 
 use crate::bindings::types::Message;
 use crate::config::{Config, Resolve, StageConfig};

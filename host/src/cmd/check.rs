@@ -3,7 +3,7 @@
 use super::Context;
 use std::path::PathBuf;
 use weir::pipeline::Pipeline;
-use weir::repair::RepairPipeline;
+use weir::pipeline::repair::RepairPipeline;
 
 #[derive(clap::Args)]
 pub struct Check {

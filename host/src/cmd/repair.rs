@@ -3,9 +3,9 @@
 use super::{Brokers, Context, Serve};
 use std::path::PathBuf;
 use std::time::Duration;
-use weir::kafka::stream_repair;
+use weir::kafka::run_repair;
 use weir::offline::{self, Files};
-use weir::repair::RepairPipeline;
+use weir::pipeline::repair::RepairPipeline;
 
 #[derive(clap::Args)]
 pub struct Repair {
@@ -42,7 +42,7 @@ impl Repair {
         let client = context.kafka()?;
         ops.health.broker_up(true);
         let stop = Context::stop_on_signals_and_hangup()?;
-        let stats = stream_repair::repair_topic(&context.config, &client, &mut repairer, &stop, Duration::from_secs(30), Some(&ops))?;
+        let stats = run_repair::repair_topic(&context.config, &client, &mut repairer, &stop, Duration::from_secs(30), Some(&ops))?;
         weir::say!("dead letters in {} · repaired {} · parked {}", stats.dead_letters_in, stats.repaired, stats.parked);
         Ok(())
     }

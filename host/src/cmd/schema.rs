@@ -6,8 +6,9 @@ use weir::registry::Registry;
 
 #[derive(clap::Subcommand)]
 pub enum SchemaCommand {
-    /// Register schemas/user-login.json and schemas/user-login-processed.json under the
-    /// input and output topics' `-value` subjects (schemaType JSON).
+    /// Register the config's `[schemas]` (`input`: by default the `[validate]` stage's
+    /// schema file; `output`) under the input and output topics' `-value` subjects
+    /// (schemaType JSON).
     Register {
         #[arg(long, default_value = "weir.toml")]
         config: PathBuf,
@@ -33,8 +34,15 @@ impl SchemaCommand {
                 let (url, config) = registry_url(registry, &config)?;
                 let config = config.ok_or_else(|| anyhow::anyhow!("schema register needs the config (--config) to find the schemas"))?;
                 let registry = Registry::for_config(&config, &url)?;
-                for (subject, file) in subjects(&config) {
-                    let path = config.resolve(Path::new(file));
+                let subjects = subjects(&config);
+                if subjects.is_empty() {
+                    anyhow::bail!(
+                        "config {}: no schema to register: set `[schemas] input` (or a [validate] stage's `schema` file) and `output`",
+                        config.source.display()
+                    );
+                }
+                for (subject, file) in subjects {
+                    let path = config.resolve(&file);
                     let schema = weir::resolve::load_schema(&path).map_err(anyhow::Error::msg)?;
                     let id = registry.register(&subject, &schema.to_string())?;
                     println!("registered {} as {subject} (id {id})", path.display());
@@ -60,11 +68,16 @@ impl SchemaCommand {
 }
 
 /// The subjects `schema register` fills: `<topic>-value`, Confluent's TopicNameStrategy.
-fn subjects(config: &Config) -> Vec<(String, &'static str)> {
-    vec![
-        (format!("{}-value", config.kafka.input_topic), "schemas/user-login.json"),
-        (format!("{}-value", config.kafka.output_topic), "schemas/user-login-processed.json"),
-    ]
+fn subjects(config: &Config) -> Vec<(String, PathBuf)> {
+    let validate_schema = || {
+        let schema = config.validate.as_ref()?.config.get("schema")?.as_str()?;
+        (!schema.starts_with(weir::registry::SCHEME)).then(|| PathBuf::from(schema))
+    };
+    let input = config.schemas.input.clone().or_else(validate_schema);
+    [(&config.kafka.input_topic, input), (&config.kafka.output_topic, config.schemas.output.clone())]
+        .into_iter()
+        .filter_map(|(topic, schema)| Some((format!("{topic}-value"), schema?)))
+        .collect()
 }
 
 /// `--registry` / `WEIR_REGISTRY`, else `registry.url` in the config.

@@ -5,7 +5,7 @@ use crate::config::Config;
 pub use crate::driver::repair::RepairStats;
 use crate::driver::Controls;
 use crate::ops::Ops;
-use crate::repair::RepairPipeline;
+use crate::pipeline::repair::RepairPipeline;
 use rdkafka::config::ClientConfig;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
