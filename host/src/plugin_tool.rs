@@ -1,7 +1,7 @@
 //! `weir plugin inspect` and `weir plugin test`: look at and try one plugin on its own.
 
 use crate::bindings::types::{Damaged, Message};
-use crate::resolve::load_schema;
+use crate::config::{Config, StageConfig};
 use crate::dead_letter::DeadLetterLine;
 use crate::plugin::limits::Limits;
 use crate::plugin::{Runtime, World};
@@ -13,7 +13,7 @@ use crate::stage::validator::Validate;
 use crate::stage::Stage;
 use anyhow::Context;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 use wasmtime::component::types::{ComponentItem, Type};
 
@@ -93,25 +93,25 @@ fn describe(ty: &Type) -> String {
     }
 }
 
-/// A stage config for one plugin, from a TOML or JSON file; a `schema` path in it is
-/// replaced by the schema document, as weir.toml's stages are.
+/// A stage config for one plugin, from a TOML or JSON file, resolved exactly as a
+/// weir.toml stage's is (`resolve`): a `schema` path or `registry://` reference becomes the
+/// document, `resources` the documents they name, relative to the file's directory.
 pub fn stage_config_json(path: Option<&Path>) -> anyhow::Result<String> {
     let Some(path) = path else {
         return Ok("{}".into());
     };
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
-    let mut json: serde_json::Value = if path.extension().is_some_and(|e| e == "json") {
-        serde_json::from_str(&text).with_context(|| format!("config {} is not JSON", path.display()))?
+    let table: toml::Table = if path.extension().is_some_and(|e| e == "json") {
+        let json: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("config {} is not JSON", path.display()))?;
+        toml::Table::try_from(json).with_context(|| format!("config {} is not a JSON object TOML can hold (no nulls)", path.display()))?
     } else {
-        let table: toml::Table =
-            toml::from_str(&text).with_context(|| format!("config {} is not TOML", path.display()))?;
-        serde_json::to_value(table)?
+        toml::from_str(&text).with_context(|| format!("config {} is not TOML", path.display()))?
     };
-    if let Some(serde_json::Value::String(schema)) = json.get("schema").cloned() {
-        let base = path.parent().unwrap_or(Path::new("."));
-        json["schema"] = load_schema(&base.join(schema)).map_err(anyhow::Error::msg)?;
-    }
-    Ok(json.to_string())
+    // The file stands for a weir.toml holding only this stage: paths resolve beside it.
+    let config = Config::parse("", path)?;
+    let stage = StageConfig { name: None, plugin: PathBuf::new(), config: table, limits: Limits::default() };
+    Ok(crate::resolve::stage_json(&config, "", &stage)?)
 }
 
 /// Runs one plugin over a sample file and prints what it makes of each line.

@@ -22,15 +22,15 @@ impl Resolve for Resolver {
 pub fn stage_json(config: &Config, key: &str, stage: &StageConfig) -> Result<String, ConfigError> {
     use serde_json::Value;
     let mut json = serde_json::to_value(&stage.config)
-        .map_err(|e| config.key_error(&format!("{key}.config"), &e.to_string()))?;
+        .map_err(|e| config.key_error(&config_key(key, ""), &e.to_string()))?;
     let mut resources = match json.get("resources") {
         Some(Value::Object(table)) => crate::resources::load(&config.resolve(Path::new(".")), table, |s| registry_schema(config, s))
-            .map_err(|reason| config.key_error(&format!("{key}.config.resources"), &reason))?,
-        Some(_) => return Err(config.key_error(&format!("{key}.config.resources"), "must be a table of URI = path")),
+            .map_err(|reason| config.key_error(&config_key(key, "resources"), &reason))?,
+        Some(_) => return Err(config.key_error(&config_key(key, "resources"), "must be a table of URI = path")),
         None => serde_json::Map::new(),
     };
     if let Some(Value::String(schema)) = json.get("schema").cloned() {
-        let schema_error = |reason: String| config.key_error(&format!("{key}.config.schema"), &reason);
+        let schema_error = |reason: String| config.key_error(&config_key(key, "schema"), &reason);
         let document = if schema.starts_with(crate::registry::SCHEME) {
             let (document, references) = registry_schema(config, &schema).map_err(schema_error)?;
             crate::resources::add_missing(&mut resources, references);
@@ -66,6 +66,16 @@ pub fn registry_schema(config: &Config, schema: &str) -> Result<(serde_json::Val
     })?;
     let registry = crate::registry::Registry::for_config(config, &url).map_err(|e| format!("{e:#}"))?;
     registry.get_with_references(&subject, version).map_err(|e| format!("{e:#}"))
+}
+
+/// How an error names a key of a stage's config: `validate.config.schema` in weir.toml;
+/// just `schema` in a file that holds one stage's config (`key` empty).
+fn config_key(key: &str, field: &str) -> String {
+    match (key.is_empty(), field.is_empty()) {
+        (true, _) => field.to_string(),
+        (false, true) => format!("{key}.config"),
+        (false, false) => format!("{key}.config.{field}"),
+    }
 }
 
 /// Reads a JSON Schema file: the error says which file and what is wrong with it.

@@ -132,3 +132,44 @@ fn optional_format_assertion_is_measured() {
         assert!(tally.passed > 0, "{dir}: no optional/format test ran");
     }
 }
+
+/// `weir plugin test` resolves a stage's config as a pipeline stage does (one resolver):
+/// the suite's remote references, with `resources` mapped in the stage file, pass through
+/// it as they pass through `weir process` — every `refRemote.json` group of every draft.
+#[test]
+fn remote_references_resolve_through_weir_plugin_test() {
+    // The stage file sits in the suite's directory: `resources` stay under it.
+    let prefix = format!("plugin-test-{}", std::process::id());
+    let [stage, schema, input] = ["toml", "schema.json", "jsonl"].map(|ext| suite().join(format!("{prefix}.{ext}")));
+    struct Cleanup(Vec<PathBuf>);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            self.0.iter().for_each(|p| drop(std::fs::remove_file(p)));
+        }
+    }
+    let _cleanup = Cleanup(vec![stage.clone(), schema.clone(), input.clone()]);
+    let (mut checked, mut failures) = (0, Vec::new());
+    for (dir, draft) in DRAFTS {
+        let file = suite().join("tests").join(dir).join("refRemote.json");
+        let groups: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        for group in groups {
+            std::fs::write(&schema, group["schema"].to_string()).unwrap();
+            let schema_name = schema.file_name().unwrap().to_string_lossy();
+            std::fs::write(&stage, format!("schema = \"{schema_name}\"\ndraft = \"{draft}\"\n[resources]\n\"http://localhost:1234/\" = \"remotes/\"\n")).unwrap();
+            let tests = group["tests"].as_array().unwrap();
+            std::fs::write(&input, tests.iter().map(|t| format!("{}\n", t["data"])).collect::<String>()).unwrap();
+            let shown = weir::plugin_tool::test(&runtime(), &plugin("json-schema-validator"), &input, Some(&stage))
+                .unwrap_or_else(|e| panic!("{dir} {}: {e:#}", group["description"]));
+            for (test, line) in tests.iter().zip(shown.lines()) {
+                checked += 1;
+                let valid = line.ends_with(": valid");
+                if valid != test["valid"].as_bool().unwrap() {
+                    failures.push(format!("{dir}: {}: {}: {line}", group["description"], test["description"]));
+                }
+            }
+        }
+    }
+    println!("refRemote through `weir plugin test`: {checked} tests, {} failed", failures.len());
+    assert!(checked > 100, "too few remote-reference tests ran: {checked}");
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}
