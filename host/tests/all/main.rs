@@ -6,6 +6,7 @@
 mod common;
 
 mod cli;
+mod contract;
 mod deployment;
 mod e2e_tansu;
 mod faults;
