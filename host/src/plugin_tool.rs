@@ -26,7 +26,7 @@ pub fn inspect(runtime: &Runtime, path: &Path) -> anyhow::Result<String> {
     let ty = plugin.component.component_type();
     let mut out = String::new();
     let _ = writeln!(out, "{}", path.display());
-    let _ = writeln!(out, "  world:   {} (weir:plugin@0.1.0)", plugin.world);
+    let _ = writeln!(out, "  world:   {} ({})", plugin.world, plugin.contract);
     let _ = writeln!(
         out,
         "  size:    {:.1} KiB, loaded in {} ms ({})",

@@ -14,6 +14,9 @@ pub enum PluginError {
     #[error("{} implements none of weir's worlds (validator, transformer, repairer, aggregator); it exports: {}", path.display(), exports.join(", "))]
     NoWorld { path: PathBuf, exports: Vec<String> },
 
+    #[error("{} is built for contract {found}, which this weir does not know (it runs up to {newest}): upgrade weir, or build the plugin against {newest}", path.display())]
+    UnknownContract { path: PathBuf, found: super::contract::Version, newest: super::contract::Version },
+
     #[error("{} implements `{found}`; stage `{stage}` needs `{needed}`", path.display())]
     WrongWorld { path: PathBuf, found: World, stage: String, needed: World },
 

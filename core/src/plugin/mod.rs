@@ -3,6 +3,7 @@
 
 pub mod cache;
 mod clocks;
+pub mod contract;
 pub mod error;
 pub mod fault;
 pub mod limiter;
@@ -63,6 +64,11 @@ impl Runtime {
                 path: path.to_path_buf(),
                 reason: format!("{e:#}"),
             })?;
+        // A newer contract is refused by name, before its exports are judged by ours.
+        let contract = contract::version_of(&component, &self.engine);
+        if let Some(found) = contract.filter(|found| !contract::KNOWN.contains(found)) {
+            return Err(PluginError::UnknownContract { path: path.to_path_buf(), found, newest: contract::Version::newest_known() });
+        }
         let world = World::of(&component, &self.engine).ok_or_else(|| PluginError::NoWorld {
             path: path.to_path_buf(),
             exports: component
@@ -80,7 +86,8 @@ impl Runtime {
             world,
             reason: format!("{e:#}"),
         })?;
-        Ok(Plugin { path: path.to_path_buf(), component, world, pre, from_cache })
+        let contract = contract.unwrap_or_else(contract::Version::newest_known);
+        Ok(Plugin { path: path.to_path_buf(), component, world, contract, pre, from_cache })
     }
 }
 
@@ -89,6 +96,8 @@ pub struct Plugin {
     pub path: PathBuf,
     pub component: Component,
     pub world: World,
+    /// The contract version it was built against.
+    pub contract: contract::Version,
     pub pre: InstancePre<Sandbox>,
     pub from_cache: bool,
 }

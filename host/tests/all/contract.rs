@@ -37,3 +37,41 @@ fn plugins_built_against_contract_0_1_0_run_in_every_world() {
         }
     }
 }
+
+/// `bytes` with every `weir:plugin/<interface>@0.1.0` name moved to `@{to}` (same length).
+fn renamed_contract(bytes: &[u8], to: &str) -> Vec<u8> {
+    assert_eq!(to.len(), "0.1.0".len());
+    let mut out = bytes.to_vec();
+    let prefix = b"weir:plugin/";
+    let mut at = 0;
+    while let Some(found) = out[at..].windows(prefix.len()).position(|w| w == prefix) {
+        let start = at + found + prefix.len();
+        let name_end = start + out[start..].iter().take_while(|b| b.is_ascii_lowercase() || **b == b'-').count();
+        if out[name_end..].starts_with(b"@0.1.0") {
+            out[name_end + 1..name_end + 6].copy_from_slice(to.as_bytes());
+        }
+        at = name_end;
+    }
+    out
+}
+
+/// A plugin built for a newer contract than this weir knows is refused in one line naming
+/// both versions, not misread as a broken plugin of a known one. (It is a kept 0.1.0
+/// plugin with its `weir:plugin/…@0.1.0` names rewritten to 0.9.0: the version is read
+/// from those names.)
+#[test]
+fn a_plugin_built_for_a_newer_contract_is_refused_naming_both_versions() {
+    let kept = std::fs::read(repo().join("host/tests/fixtures/contract-0.1.0/validator.wasm")).unwrap();
+    let future = renamed_contract(&kept, "0.9.0");
+    assert_ne!(future, kept, "the kept plugin names weir:plugin interfaces");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("future.wasm");
+    std::fs::write(&path, &future).unwrap();
+    let refused = runtime().load(&path).err().expect("refused").to_string();
+    assert!(refused.contains("built for contract weir:plugin@0.9.0"), "{refused}");
+    assert!(refused.contains("runs up to weir:plugin@0.1.0"), "{refused}");
+    assert!(!refused.contains('\n'), "one line: {refused}");
+    // The same plugin at its own version loads, and says which contract it was built for.
+    let inspected = weir::plugin_tool::inspect(&runtime(), &repo().join("host/tests/fixtures/contract-0.1.0/validator.wasm")).unwrap();
+    assert!(inspected.contains("world:   validator (weir:plugin@0.1.0)"), "{inspected}");
+}
