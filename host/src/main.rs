@@ -9,9 +9,9 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "weir", version, about = "Stream Kafka records through WebAssembly plugins")]
 struct Cli {
-    /// Log filter, e.g. `info`, `debug`, `weir=trace`.
-    #[arg(long, global = true, env = "WEIR_LOG", default_value = "info")]
-    log: String,
+    /// Log filter, e.g. `info`, `debug`, `weir=trace`; else `RUST_LOG`, else `info`.
+    #[arg(long, global = true, env = "WEIR_LOG")]
+    log: Option<String>,
     /// `json`: one JSON object per log line on stderr, for log shippers.
     #[arg(long, global = true, env = "WEIR_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -67,7 +67,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log, cli.log_format);
+    if let Err(error) = init_logging(cli.log, cli.log_format) {
+        weir::say!("error: {error}");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Process(command) => command.run(),
         Command::Run(command) => command.run(),
@@ -92,12 +95,21 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(filter: &str, format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+/// Logging to stderr with the filter from `--log` / `WEIR_LOG`, else `RUST_LOG` (as other
+/// Rust tools), else `info`. A filter that does not parse is an error naming it, not a
+/// silent `info`.
+fn init_logging(flag: Option<String>, format: LogFormat) -> Result<(), String> {
+    let (filter, from) = match (flag, std::env::var("RUST_LOG").ok().filter(|f| !f.is_empty())) {
+        (Some(filter), _) => (filter, "--log / WEIR_LOG"),
+        (None, Some(filter)) => (filter, "RUST_LOG"),
+        (None, None) => ("info".to_string(), "the default"),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .map_err(|e| format!("log filter `{filter}` (from {from}) is not valid: {e}; e.g. `info`, `debug`, `weir=trace`"))?;
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
     match format {
         LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
         LogFormat::Json => logs.json().flatten_event(true).init(),
     }
+    Ok(())
 }

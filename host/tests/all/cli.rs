@@ -266,3 +266,29 @@ fn a_chatty_plugin_cannot_flood_the_log() {
     assert!(log.contains("innocent\\nERROR forged by a plugin\\u{1b}[2J"), "escaped, on one line: {}", &log[log.len().saturating_sub(800)..]);
     assert!(!log.lines().any(|l| l.starts_with("ERROR forged")), "a forged line: {log}");
 }
+
+/// `RUST_LOG` is honoured as other Rust tools do (after `--log` / `WEIR_LOG`), and a log
+/// filter that does not parse is an error naming it and where it came from (exit 2), not
+/// a silent `info`.
+#[test]
+fn rust_log_is_honoured_and_a_bad_log_filter_is_an_error() {
+    let check = |env: &[(&str, &str)], args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_weir"));
+        command.args(["check", "--config"]).arg(repo().join("weir.toml")).args(args).env("WEIR_CACHE_DIR", cache_dir()).env_remove("WEIR_LOG").env_remove("RUST_LOG");
+        command.envs(env.iter().copied());
+        common::child::Guarded::new(command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()).wait_with_output().unwrap()
+    };
+    let debug_lines = |out: &Output| text(&out.stderr).lines().filter(|l| l.contains("DEBUG")).count();
+    let quiet = check(&[], &[]);
+    assert!(quiet.status.success() && debug_lines(&quiet) == 0, "{}", text(&quiet.stderr));
+    let rust_log = check(&[("RUST_LOG", "debug")], &[]);
+    assert!(rust_log.status.success() && debug_lines(&rust_log) > 0, "RUST_LOG=debug shows debug lines: {}", text(&rust_log.stderr));
+    let flag_wins = check(&[("RUST_LOG", "debug")], &["--log", "warn"]);
+    assert_eq!(debug_lines(&flag_wins), 0, "--log wins over RUST_LOG");
+    let bad = check(&[], &["--log", "weir=nonsense"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("log filter `weir=nonsense` (from --log / WEIR_LOG) is not valid"), "{}", text(&bad.stderr));
+    let bad_env = check(&[("RUST_LOG", "weir=loud")], &[]);
+    assert_eq!(bad_env.status.code(), Some(2));
+    assert!(text(&bad_env.stderr).contains("(from RUST_LOG)"), "{}", text(&bad_env.stderr));
+}
