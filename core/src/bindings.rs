@@ -1,11 +1,14 @@
-//! Host-side bindings for the WIT contract in `wit/`, one module per world.
+//! Host-side bindings for the WIT contract in `wit/`, one module per world and version:
+//! contract 0.1 (`wit/0.1.0/`) at the top, contract 0.2 (`wit/weir.wit`) in `v2`.
 //!
-//! The shared `types` and `host` interfaces are generated once (in `validator`) and
-//! reused by the other worlds, so a `Message` is the same Rust type in every stage.
+//! The shared `types` and `host` interfaces are generated once per version (in
+//! `validator`) and reused by the other worlds, so a `Message` is the same Rust type in
+//! every stage. The host's own types are 0.1's: a 0.2 plugin's batches are framed from
+//! and read into them (`stage::frame`).
 
 pub mod validator {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../wit/0.1.0",
         world: "validator",
         additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
     });
@@ -13,7 +16,7 @@ pub mod validator {
 
 pub mod transformer {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../wit/0.1.0",
         world: "transformer",
         with: {
             "weir:plugin/types": super::validator::weir::plugin::types,
@@ -24,7 +27,7 @@ pub mod transformer {
 
 pub mod repairer {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../wit/0.1.0",
         world: "repairer",
         additional_derives: [PartialEq],
         with: {
@@ -36,7 +39,7 @@ pub mod repairer {
 
 pub mod aggregator {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../wit/0.1.0",
         world: "aggregator",
         additional_derives: [PartialEq],
         with: {
@@ -44,6 +47,48 @@ pub mod aggregator {
             "weir:plugin/host": super::validator::weir::plugin::host,
         },
     });
+}
+
+/// Contract 0.2: the batch crosses as one buffer (`frame`) in every world.
+pub mod v2 {
+    pub mod validator {
+        wasmtime::component::bindgen!({ path: "../wit", world: "validator" });
+    }
+
+    pub mod transformer {
+        wasmtime::component::bindgen!({
+            path: "../wit",
+            world: "transformer",
+            with: {
+                "weir:plugin/types": super::validator::weir::plugin::types,
+                "weir:plugin/host": super::validator::weir::plugin::host,
+            },
+        });
+    }
+
+    pub mod repairer {
+        wasmtime::component::bindgen!({
+            path: "../wit",
+            world: "repairer",
+            with: {
+                "weir:plugin/types": super::validator::weir::plugin::types,
+                "weir:plugin/host": super::validator::weir::plugin::host,
+            },
+        });
+    }
+
+    pub mod aggregator {
+        wasmtime::component::bindgen!({
+            path: "../wit",
+            world: "aggregator",
+            with: {
+                "weir:plugin/types": super::validator::weir::plugin::types,
+                "weir:plugin/host": super::validator::weir::plugin::host,
+            },
+        });
+    }
+
+    pub use validator::weir::plugin::host;
 }
 
 pub use validator::weir::plugin::host;

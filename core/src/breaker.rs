@@ -203,7 +203,7 @@ mod tests {
         let mut canaries = Canaries::default();
         let inputs: Vec<Message> = (0..3).map(|i| Message { offset: i, ..message() }).collect();
         // Five outcomes; the three inputs are the last three records: one processed, one faulted, one processed.
-        let outcomes = vec![fault(), fault(), Outcome::Processed(message()), fault(), Outcome::Processed(message())];
+        let outcomes = vec![fault(), fault(), Outcome::processed(message()), fault(), Outcome::processed(message())];
         canaries.keep(&inputs, verdicts(&outcomes));
         assert_eq!(canaries.kept.iter().map(|m| m.offset).collect::<Vec<_>>(), [0, 2]);
         for _ in 0..10 {
@@ -216,7 +216,7 @@ mod tests {
     fn handled_records_and_rejections_reset_the_count() {
         let mut b = Breaker::new(3);
         assert!(b.check(verdicts(&[fault(), fault(), invalid(), fault(), fault()])).is_ok());
-        assert!(b.check(verdicts(&[Outcome::Processed(message()), fault(), fault()])).is_ok());
+        assert!(b.check(verdicts(&[Outcome::processed(message()), fault(), fault()])).is_ok());
         assert!(Breaker::new(0).check(verdicts(&(0..100).map(|_| fault()).collect::<Vec<_>>())).is_ok());
     }
 }

@@ -223,6 +223,11 @@ pub struct StageConfig {
     pub config: toml::Table,
     #[serde(default)]
     pub limits: Limits,
+    /// A transformer's named outputs (contract 0.2), each to its topic:
+    /// `[transform.outputs] v2 = "user-login-v2"`. A record emitted without a name goes
+    /// to the output topic.
+    #[serde(default)]
+    pub outputs: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize, Clone)]

@@ -172,7 +172,13 @@ impl<S> Sink<Outcome, S> for FileIo {
     fn send(&mut self, outcomes: Vec<Outcome>) -> anyhow::Result<()> {
         for outcome in outcomes {
             match outcome {
-                Outcome::Processed(m) => write_line(&mut self.output, &m.value)?,
+                // A file has one output: records a transformer routed to a named output
+                // are written there too, in order.
+                Outcome::Processed(outputs) => {
+                    for output in outputs {
+                        write_line(&mut self.output, &output.message.value)?;
+                    }
+                }
                 Outcome::DeadLetter(m, rejection) => {
                     let (value, value_base64) = DeadLetterLine::encode_value(&m.value);
                     let line = DeadLetterLine {

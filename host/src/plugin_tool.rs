@@ -8,7 +8,7 @@ use crate::plugin::{Runtime, World};
 use crate::report::{Format, Report};
 use crate::stage::aggregator::Aggregate;
 use crate::stage::repairer::Repair;
-use crate::stage::transformer::Transform;
+use crate::stage::transformer::{Emitted, Transform, Transformed};
 use crate::stage::validator::Validate;
 use crate::stage::Stage;
 use anyhow::Context;
@@ -110,7 +110,7 @@ pub fn stage_config_json(path: Option<&Path>) -> anyhow::Result<String> {
     };
     // The file stands for a weir.toml holding only this stage: paths resolve beside it.
     let config = Config::parse("", path)?;
-    let stage = StageConfig { name: None, plugin: PathBuf::new(), config: table, limits: Limits::default() };
+    let stage = StageConfig { name: None, plugin: PathBuf::new(), config: table, limits: Limits::default(), outputs: Default::default() };
     Ok(crate::resolve::stage_json(&config, "", &stage)?)
 }
 
@@ -147,7 +147,12 @@ pub fn test(runtime: &Runtime, path: &Path, input: &Path, config: Option<&Path>)
             let mut stage = Stage::<Transform>::new(name, &plugin, json, limits)?;
             for (m, r) in messages.iter().zip(stage.run(&messages)) {
                 let _ = match r {
-                    Ok(Ok(value)) => writeln!(out, "line {}: {}", line(m), String::from_utf8_lossy(&value)),
+                    Ok(Ok(Transformed::Value(value))) => writeln!(out, "line {}: {}", line(m), String::from_utf8_lossy(&value)),
+                    Ok(Ok(Transformed::Records(records))) if records.is_empty() => writeln!(out, "line {}: filtered out", line(m)),
+                    Ok(Ok(Transformed::Records(records))) => {
+                        let shown: Vec<String> = records.iter().map(describe_emitted).collect();
+                        writeln!(out, "line {}: {}", line(m), shown.join(" | "))
+                    }
                     Ok(Err(reason)) => writeln!(out, "line {}: error: {reason}", line(m)),
                     Err(fault) => writeln!(out, "line {}: plugin {}", line(m), fault),
                 };
@@ -193,4 +198,20 @@ pub fn test(runtime: &Runtime, path: &Path, input: &Path, config: Option<&Path>)
         }
     }
     Ok(out)
+}
+
+/// An emitted record as `plugin test` shows it: the value, then any key, headers and
+/// output it was given.
+fn describe_emitted(e: &Emitted) -> String {
+    let mut text = String::from_utf8_lossy(&e.value).into_owned();
+    if let Some(key) = &e.key {
+        text += &format!(" [key {}]", String::from_utf8_lossy(key));
+    }
+    for h in &e.headers {
+        text += &format!(" [{}: {}]", h.key, String::from_utf8_lossy(&h.value));
+    }
+    if let Some(output) = &e.output {
+        text += &format!(" → output `{output}`");
+    }
+    text
 }

@@ -11,7 +11,7 @@ pub enum Lang {
     Python,
 }
 
-const CONTRACT: &str = include_str!("../../wit/weir.wit");
+const CONTRACT: &str = include_str!("../../wit/0.1.0/weir.wit");
 
 /// A template per world: `$dir/$world.$file.tmpl` for each of the four worlds.
 macro_rules! per_world {
@@ -75,7 +75,7 @@ fn sdk_dependency() -> String {
         Ok(path) if path.join("Cargo.toml").exists() => {
             format!("weir-plugin = {{ path = {:?} }}", path.display().to_string())
         }
-        _ => format!("weir-plugin = \"{}\"", env!("CARGO_PKG_VERSION")),
+        _ => format!("weir-plugin = \"{}\"", weir_plugin::CONTRACT.trim_start_matches("weir:plugin@")),
     }
 }
 

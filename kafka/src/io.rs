@@ -12,7 +12,7 @@ use crate::headers;
 use crate::config::Config;
 use crate::driver::repair::RepairRoute;
 use crate::driver::{Poll, Sink, Source};
-use crate::pipeline::{root_violation, Outcome, Rejection};
+use crate::pipeline::{root_violation, Outcome, Output, Rejection};
 use crate::ops::{Metrics, Ops};
 use crate::state::{PartitionSnapshot, StateChange};
 use rdkafka::config::ClientConfig;
@@ -136,19 +136,19 @@ impl Sink<Outcome, PartitionSnapshot> for KafkaIo<'_> {
     /// provenance, to the dead-letter topic. Keys are kept.
     fn send(&mut self, outcomes: Vec<Outcome>) -> anyhow::Result<()> {
         let kafka = &self.config.kafka;
-        let outgoing = outcomes
-            .into_iter()
-            .map(|outcome| match outcome {
-                Outcome::Processed(m) => {
+        let mut outgoing = Vec::with_capacity(outcomes.len());
+        for outcome in outcomes {
+            match outcome {
+                Outcome::Processed(outputs) => outgoing.extend(outputs.into_iter().map(|Output { message: m, topic }| {
                     let (origin, headers) = (Origin::of(&m), headers::user_headers(&m.headers));
-                    Outgoing::new(&kafka.output_topic, m.key, m.value, headers).from(origin)
-                }
+                    Outgoing::new(topic.as_deref().unwrap_or(&kafka.output_topic), m.key, m.value, headers).from(origin)
+                })),
                 Outcome::DeadLetter(m, rejection) => {
                     let (origin, headers) = (Origin::of(&m), headers::dead_letter(&m, &rejection));
-                    Outgoing::new(&kafka.dead_letter_topic, m.key, m.value, headers).from(origin)
+                    outgoing.push(Outgoing::new(&kafka.dead_letter_topic, m.key, m.value, headers).from(origin));
                 }
-            })
-            .collect();
+            }
+        }
         self.send_batch(outgoing, |config, unreadable| {
             let rejection = Rejection {
                 stage: "consume".into(),

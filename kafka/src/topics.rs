@@ -7,10 +7,17 @@ use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
 use std::time::Duration;
 
-/// Input, output, dead-letter, parked and (if set) analytics and state topics.
+/// Input, output, the transformers' named outputs, dead-letter, parked and (if set)
+/// analytics and state topics.
 pub fn names(config: &Config) -> Vec<String> {
     let k = &config.kafka;
-    let mut topics = vec![k.input_topic.clone(), k.output_topic.clone(), k.dead_letter_topic.clone(), k.parked_topic.clone()];
+    let mut topics = vec![k.input_topic.clone(), k.output_topic.clone()];
+    for routed in config.transform.iter().flat_map(|t| t.outputs.values()) {
+        if !topics.contains(routed) {
+            topics.push(routed.clone());
+        }
+    }
+    topics.extend([k.dead_letter_topic.clone(), k.parked_topic.clone()]);
     topics.extend(k.analytics_topic.clone());
     topics.extend(config.state_topic());
     topics

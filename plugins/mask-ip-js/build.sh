@@ -12,5 +12,5 @@ if [ ! -f "$tools/node_modules/@bytecodealliance/componentize-js/src/cli.js" ]; 
     (cd "$tools" && npm install --silent --no-audit --no-fund)
 fi
 node "$tools/node_modules/@bytecodealliance/componentize-js/src/cli.js" "$here/mask-ip.js" \
-    --wit "$here/../../wit" --world-name transformer -d http fetch-event \
+    --wit "$here/../../wit/0.1.0" --world-name transformer -d http fetch-event \
     -o "$out/mask-ip-js.wasm"

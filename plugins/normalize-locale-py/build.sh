@@ -10,5 +10,5 @@ if [ ! -x "$tools/bin/componentize-py" ]; then
 fi
 mkdir -p "$out"
 cd "$here"
-PYTHONPATH="$tools" "$tools/bin/componentize-py" -d ../../wit -w transformer \
+PYTHONPATH="$tools" "$tools/bin/componentize-py" -d ../../wit/0.1.0 -w transformer \
     componentize app -o "$out/normalize-locale-py.wasm"

@@ -1,19 +1,20 @@
 //! The `aggregator` world: running state, reported by the host, snapshotted and merged.
 
 wit_bindgen::generate!({
-    path: "../wit",
+    path: "wit",
     world: "aggregator",
     default_bindings_module: "weir_plugin::aggregator",
     pub_export_macro: true,
     export_macro_name: "export_aggregator_world",
     with: {
-        "weir:plugin/types@0.1.0": crate::validator::weir::plugin::types,
-        "weir:plugin/host@0.1.0": crate::validator::weir::plugin::host,
+        "weir:plugin/types@0.2.0": crate::validator::weir::plugin::types,
+        "weir:plugin/host@0.2.0": crate::validator::weir::plugin::host,
     },
     additional_derives: [PartialEq],
 });
 
-use crate::{Error, Message, Report};
+use crate::frame::{self, Record};
+use crate::{Error, Report};
 
 /// Aggregation state: the host creates one or more (each a `state` resource), folds
 /// batches into them, asks for reports, and moves them around as snapshots.
@@ -24,13 +25,7 @@ pub trait Aggregator: Sized + 'static {
     /// A fresh, empty state.
     fn new(config: &Self::Config) -> Self;
 
-    fn update(&mut self, message: &Message);
-
-    fn update_batch(&mut self, batch: &[Message]) {
-        for message in batch {
-            self.update(message);
-        }
-    }
+    fn update(&mut self, record: &Record<'_>);
 
     fn report(&self) -> Report;
 
@@ -41,6 +36,13 @@ pub trait Aggregator: Sized + 'static {
 
     /// Add another state (from its snapshot) to this one.
     fn merge(&mut self, other: Self);
+}
+
+/// Folds a batch frame into `state`: what the exported `update` does.
+pub fn fold<A: Aggregator>(state: &mut A, batch: &[u8]) {
+    for record in frame::records(batch).expect("weir-plugin: the host sends well-formed frames") {
+        state.update(&record);
+    }
 }
 
 /// Exports an [`Aggregator`] as the component's `aggregator` world.
@@ -71,8 +73,8 @@ macro_rules! export_aggregator {
                 fn new() -> Self {
                     State(::std::cell::RefCell::new(<$plugin as $crate::Aggregator>::new(&config())))
                 }
-                fn update(&self, batch: ::std::vec::Vec<$crate::Message>) {
-                    <$plugin as $crate::Aggregator>::update_batch(&mut self.0.borrow_mut(), &batch)
+                fn update(&self, batch: ::std::vec::Vec<u8>) {
+                    $crate::aggregator::fold(&mut *self.0.borrow_mut(), &batch)
                 }
                 fn report(&self) -> $crate::Report {
                     <$plugin as $crate::Aggregator>::report(&self.0.borrow())

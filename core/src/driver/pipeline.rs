@@ -233,7 +233,7 @@ mod tests {
                 .into_iter()
                 .zip(judged.verdicts)
                 .map(|(m, verdict)| match verdict {
-                    None => Outcome::Processed(m),
+                    None => Outcome::processed(m),
                     Some(rejection) => Outcome::DeadLetter(m, rejection),
                 })
                 .collect()

@@ -41,7 +41,19 @@ impl AggregateOperator {
     /// only move the coverage past them. Faults are counted: the records are delivered
     /// anyway, not counted in the analytics.
     pub fn fold<'a>(&mut self, delivered: &[Message], refused: impl Iterator<Item = &'a Message>, stats: &mut Stats) {
-        let fold: Vec<bool> = delivered.iter().map(|m| self.coverage.note(&m.topic, m.partition, m.offset)).collect();
+        // Records one input became (a fan-out) share its offset: one decision for them all.
+        let mut last: Option<(&Message, bool)> = None;
+        let fold: Vec<bool> = delivered
+            .iter()
+            .map(|m| match last {
+                Some((prev, decided)) if prev.offset == m.offset && prev.partition == m.partition && prev.topic == m.topic => decided,
+                _ => {
+                    let decided = self.coverage.note(&m.topic, m.partition, m.offset);
+                    last = Some((m, decided));
+                    decided
+                }
+            })
+            .collect();
         for m in refused {
             self.coverage.note(&m.topic, m.partition, m.offset);
         }

@@ -22,13 +22,17 @@ use crate::stage::{Kind, Stage};
 use crate::state::{PartitionSnapshot, StateChange};
 use aggregate::AggregateOperator;
 use anyhow::Context;
-pub use outcome::{plugin_name, root_violation, summary, Outcome, Rejection};
+pub use outcome::{plugin_name, root_violation, summary, Outcome, Output, Rejection};
+use crate::stage::transformer::{Emitted, Transformed};
+use std::collections::BTreeMap;
 use sha2::Digest as _;
 pub use crate::stats::Stats;
 
 pub struct Pipeline {
     validate: Option<Stage<Validate>>,
     transforms: Vec<Stage<Transform>>,
+    /// Each transform's named outputs (`[transform.outputs]`): name → topic.
+    outputs: Vec<BTreeMap<String, String>>,
     aggregate: Option<AggregateOperator>,
     pub stats: Stats,
     /// Partition states are checkpointed (Kafka with `[state]`): kept across hot swaps.
@@ -87,6 +91,13 @@ impl Pipeline {
             .iter()
             .map(|s| load_stage::<Transform>(runtime, config, &key_of(s), s, resolve))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let outputs = config.transform.iter().map(|s| s.outputs.clone()).collect();
+        for (key, stage) in &keys {
+            let transform = config.transform.iter().any(|t| std::ptr::eq(t, *stage));
+            if !transform && !stage.outputs.is_empty() {
+                anyhow::bail!("config {}: `{key}.outputs`: only a transformer emits records to named outputs", config.source.display());
+            }
+        }
         let aggregate = match &config.aggregate {
             Some(s) => Some(AggregateOperator::new(load_stage::<Aggregate>(runtime, config, &key_of(s), s, resolve)?)),
             None => None,
@@ -97,12 +108,12 @@ impl Pipeline {
                 config.source.display()
             );
         }
-        Ok(Pipeline { validate, transforms, aggregate, stats: Stats::default(), keep_states: false, metrics: None })
+        Ok(Pipeline { validate, transforms, outputs, aggregate, stats: Stats::default(), keep_states: false, metrics: None })
     }
 
     /// No stages: every record passes through unchanged (the benchmark's baseline).
     pub fn passthrough() -> Pipeline {
-        Pipeline { validate: None, transforms: Vec::new(), aggregate: None, stats: Stats::default(), keep_states: false, metrics: None }
+        Pipeline { validate: None, transforms: Vec::new(), outputs: Vec::new(), aggregate: None, stats: Stats::default(), keep_states: false, metrics: None }
     }
 
     /// The report so far: the counts, `extra` pipeline-level counts, and the aggregator's
@@ -194,7 +205,7 @@ impl Pipeline {
         let total = batch.len();
         let mut refused: Vec<Option<Outcome>> = (0..total).map(|_| None).collect();
         // Records still in flight, and the index in the batch of each.
-        let mut live = Remaining { index: (0..total).collect(), messages: batch };
+        let mut live = Remaining { index: (0..total).collect(), topics: vec![None; total], messages: batch };
 
         if let Some(stage) = &mut self.validate {
             let verdicts = stage.run(&live.messages);
@@ -211,26 +222,45 @@ impl Pipeline {
             });
         }
 
-        // The original value of each record a transform has changed, for its dead letter.
-        let mut originals: Vec<Option<Vec<u8>>> = (0..total).map(|_| None).collect();
-        for stage in &mut self.transforms {
+        // What each record was before a transform changed it, for its dead letter.
+        let mut originals: Vec<Option<Original>> = (0..total).map(|_| None).collect();
+        for (stage, outputs) in self.transforms.iter_mut().zip(&self.outputs) {
             let results = stage.run(&live.messages);
-            live = live.keep(results, |i, mut message, result| {
+            let mut next = Remaining::with_capacity(live.messages.len());
+            let mut any_refused = false;
+            let inputs = live.index.into_iter().zip(live.topics).zip(live.messages);
+            for (((i, topic), mut message), result) in inputs.zip(results) {
+                if refused[i].is_some() {
+                    continue; // another record it became was refused: so is it, whole
+                }
                 let rejection = match result {
-                    Ok(Ok(value)) => {
+                    Ok(Ok(Transformed::Value(value))) => {
                         let before = std::mem::replace(&mut message.value, value);
-                        originals[i].get_or_insert(before);
-                        return Some(message);
+                        originals[i].get_or_insert(Original::Value(before));
+                        next.push(i, topic, message);
+                        continue;
                     }
+                    Ok(Ok(Transformed::Records(records))) => match routed(records, outputs, &topic) {
+                        Ok(routed) => {
+                            for (emitted, topic) in routed {
+                                next.push(i, topic, emitted.into_message(&message));
+                            }
+                            Original::keep(&mut originals[i], message);
+                            continue;
+                        }
+                        Err(reason) => Rejection::new(stage, vec![root_violation(reason)]),
+                    },
                     Ok(Err(reason)) => Rejection::new(stage, vec![root_violation(reason)]),
                     Err(fault) => Rejection::fault(stage, fault),
                 };
-                if let Some(original) = originals[i].take() {
-                    message.value = original;
-                }
-                refused[i] = Some(Outcome::DeadLetter(message, rejection));
-                None
-            });
+                let original = Original::restore(originals[i].take(), message);
+                refused[i] = Some(Outcome::DeadLetter(original, rejection));
+                any_refused = true;
+            }
+            if any_refused {
+                next.drop_refused(&refused);
+            }
+            live = next;
         }
         Judged { refused, live }
     }
@@ -238,25 +268,29 @@ impl Pipeline {
     /// Delivers a judged batch: the aggregator folds what goes on, the counts and the
     /// dead-letter metrics are taken — once per record, however often it was judged.
     pub fn settle(&mut self, judged: Judged) -> Vec<Outcome> {
-        let Judged { mut refused, live } = judged;
+        let Judged { refused, live } = judged;
         if let Some(operator) = &mut self.aggregate {
-            let dead_letters = refused.iter().flatten().map(|outcome| match outcome {
-                Outcome::Processed(message) | Outcome::DeadLetter(message, _) => message,
+            let dead_letters = refused.iter().flatten().filter_map(|outcome| match outcome {
+                Outcome::DeadLetter(message, _) => Some(message),
+                Outcome::Processed(_) => None,
             });
             operator.fold(&live.messages, dead_letters, &mut self.stats);
         }
+        let dead_letters = refused.iter().flatten().count();
         self.stats.records_in += refused.len() as u64;
-        self.stats.processed += live.messages.len() as u64;
+        self.stats.processed += (refused.len() - dead_letters) as u64;
         for rejection in refused.iter().flatten().filter_map(Outcome::rejection) {
             self.stats.dead_letters += 1;
             if let Some(metrics) = &self.metrics {
                 metrics.dead_letter(&rejection.stage, rejection.kind());
             }
         }
-        for (i, message) in live.index.into_iter().zip(live.messages) {
-            refused[i] = Some(Outcome::Processed(message));
+        // Every input not refused went through: its records, in order (none if filtered).
+        let mut outputs: Vec<Vec<Output>> = (0..refused.len()).map(|_| Vec::new()).collect();
+        for ((i, topic), message) in live.index.into_iter().zip(live.topics).zip(live.messages) {
+            outputs[i].push(Output { message, topic });
         }
-        refused.into_iter().map(|o| o.expect("every record has an outcome")).collect()
+        refused.into_iter().zip(outputs).map(|(refused, outputs)| refused.unwrap_or(Outcome::Processed(outputs))).collect()
     }
 }
 
@@ -270,22 +304,116 @@ pub(crate) fn observe_stage<K: Kind>(stage: &mut Stage<K>, metrics: &Metrics) {
     stage.observe(meter);
 }
 
-/// The records of a batch that no stage has rejected yet, with their places in it.
+/// The records of a batch that no stage has rejected yet, with the place in the batch
+/// of the input each comes from (several for an input fanned out, none for one filtered
+/// out) and the topic of the output a transformer routed it to.
 struct Remaining {
     index: Vec<usize>,
+    topics: Vec<Option<String>>,
     messages: Vec<Message>,
 }
 
 impl Remaining {
+    fn with_capacity(n: usize) -> Remaining {
+        Remaining { index: Vec::with_capacity(n), topics: Vec::with_capacity(n), messages: Vec::with_capacity(n) }
+    }
+
+    fn push(&mut self, index: usize, topic: Option<String>, message: Message) {
+        self.index.push(index);
+        self.topics.push(topic);
+        self.messages.push(message);
+    }
+
     /// Pairs each record with its stage result; `decide` keeps it (returns it) or settles it.
     fn keep<R>(self, results: Vec<R>, mut decide: impl FnMut(usize, Message, R) -> Option<Message>) -> Remaining {
-        let mut kept = Remaining { index: Vec::with_capacity(self.index.len()), messages: Vec::with_capacity(self.index.len()) };
-        for ((i, message), result) in self.index.into_iter().zip(self.messages).zip(results) {
+        let mut kept = Remaining::with_capacity(self.index.len());
+        for (((i, topic), message), result) in self.index.into_iter().zip(self.topics).zip(self.messages).zip(results) {
             if let Some(message) = decide(i, message, result) {
-                kept.index.push(i);
-                kept.messages.push(message);
+                kept.push(i, topic, message);
             }
         }
         kept
+    }
+
+    /// Drops the records of inputs refused since (another record of theirs was).
+    fn drop_refused(&mut self, refused: &[Option<Outcome>]) {
+        let taken = std::mem::replace(self, Remaining::with_capacity(self.index.len()));
+        for ((i, topic), message) in taken.index.into_iter().zip(taken.topics).zip(taken.messages) {
+            if refused[i].is_none() {
+                self.push(i, topic, message);
+            }
+        }
+    }
+}
+
+/// What an input was before the first transform changed it.
+enum Original {
+    /// Only its value changed (contract 0.1 transforms): key and headers are still its own.
+    Value(Vec<u8>),
+    /// The whole record, once a 0.2 transform made records of it.
+    Whole(Message),
+}
+
+impl Original {
+    /// Keeps `message` (about to be replaced by what a transform made of it) as the
+    /// original, unless an earlier original is kept already.
+    fn keep(slot: &mut Option<Original>, mut message: Message) {
+        *slot = Some(match slot.take() {
+            None => Original::Whole(message),
+            Some(Original::Value(value)) => {
+                message.value = value;
+                Original::Whole(message)
+            }
+            Some(whole) => whole,
+        });
+    }
+
+    /// The input as it came in, from its original and `message` (what it is now).
+    fn restore(original: Option<Original>, mut message: Message) -> Message {
+        match original {
+            None => message,
+            Some(Original::Value(value)) => {
+                message.value = value;
+                message
+            }
+            Some(Original::Whole(original)) => original,
+        }
+    }
+}
+
+/// The topic each emitted record goes to: its output's, the input's (`inherited`) when
+/// it names none; an error naming an output the stage does not have.
+fn routed(records: Vec<Emitted>, outputs: &BTreeMap<String, String>, inherited: &Option<String>) -> Result<Vec<(Emitted, Option<String>)>, String> {
+    records
+        .into_iter()
+        .map(|emitted| {
+            let topic = match &emitted.output {
+                None => inherited.clone(),
+                Some(name) => Some(outputs.get(name).cloned().ok_or_else(|| unknown_output(name, outputs))?),
+            };
+            Ok((emitted, topic))
+        })
+        .collect()
+}
+
+fn unknown_output(name: &str, outputs: &BTreeMap<String, String>) -> String {
+    let known = if outputs.is_empty() { "none".to_string() } else { outputs.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ") };
+    format!("emitted a record to output `{name}`, which the stage does not have (its `outputs`: {known})")
+}
+
+impl Emitted {
+    /// The record to deliver: what the plugin emitted, from where `input` came. Headers
+    /// starting with `weir.` are the host's: a plugin's are dropped.
+    fn into_message(self, input: &Message) -> Message {
+        let headers = self.headers.into_iter().filter(|h| !h.key.starts_with("weir.")).collect();
+        Message {
+            key: self.key,
+            value: self.value,
+            headers,
+            topic: input.topic.clone(),
+            partition: input.partition,
+            offset: input.offset,
+            timestamp: input.timestamp,
+        }
     }
 }

@@ -9,13 +9,27 @@ use std::path::Path;
 /// Where one input record ends up.
 #[derive(Debug)]
 pub enum Outcome {
-    /// The transformed record (key and headers kept).
-    Processed(Message),
+    /// What the stages made of it: one record, unless a transformer (contract 0.2)
+    /// filtered it out (none) or fanned it out (several).
+    Processed(Vec<Output>),
     /// The original record, unchanged, with why it was rejected.
     DeadLetter(Message, Rejection),
 }
 
+/// A record to deliver, and where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    pub message: Message,
+    /// The topic of the named output a transformer chose; `None`: the output topic.
+    pub topic: Option<String>,
+}
+
 impl Outcome {
+    /// The input went through unchanged in number: one record to the output topic.
+    pub fn processed(message: Message) -> Outcome {
+        Outcome::Processed(vec![Output { message, topic: None }])
+    }
+
     /// Why the record was refused; `None` when the plugins handled it.
     pub fn rejection(&self) -> Option<&Rejection> {
         match self {

@@ -11,13 +11,21 @@ use wasmtime::Engine;
 pub struct Version(pub u32, pub u32, pub u32);
 
 /// The versions this host runs, oldest first.
-pub const KNOWN: &[Version] = &[Version(0, 1, 0)];
+pub const KNOWN: &[Version] = &[Version(0, 1, 0), Version(0, 2, 0)];
+
+/// Contract 0.2: batches and answers cross as one buffer each (`frame`).
+pub const FRAMED: Version = Version(0, 2, 0);
 
 impl Version {
     pub fn parse(text: &str) -> Option<Version> {
         let mut parts = text.split('.').map(|p| p.parse::<u32>().ok());
         let version = Version(parts.next()??, parts.next()??, parts.next()??);
         parts.next().is_none().then_some(version)
+    }
+
+    /// Whether batches cross as frames (0.2 on) rather than as lists of records.
+    pub fn framed(self) -> bool {
+        self >= FRAMED
     }
 
     /// The newest version this host runs.

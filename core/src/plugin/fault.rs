@@ -52,6 +52,19 @@ impl fmt::Display for FaultKind {
     }
 }
 
+/// A plugin's answer (contract 0.2's frame) the host cannot read: a contract fault of
+/// the whole call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenAnswer(pub String);
+
+impl fmt::Display for BrokenAnswer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "broke the contract: its answer is not a well-formed frame ({})", self.0)
+    }
+}
+
+impl std::error::Error for BrokenAnswer {}
+
 /// A record's failure in a plugin. The record becomes a dead letter carrying both.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
@@ -67,6 +80,9 @@ impl Fault {
     /// Classifies an error from a call into the guest: our limiter's typed errors and
     /// wasmtime's trap codes, never the error's text.
     pub fn from_call(error: &wasmtime::Error, limits: &Limits, budget_ms: u64) -> Fault {
+        if let Some(broken) = error.downcast_ref::<BrokenAnswer>() {
+            return Fault::new(FaultKind::Contract, broken.to_string());
+        }
         if let Some(exceeded) = error.downcast_ref::<LimitExceeded>() {
             return Fault::new(FaultKind::Memory, exceeded.to_string());
         }

@@ -46,6 +46,11 @@ impl Runtime {
             |sandbox| sandbox,
         )
         .map_err(wasm_error)?;
+        crate::bindings::v2::host::add_to_linker::<Sandbox, wasmtime::component::HasSelf<Sandbox>>(
+            &mut linker,
+            |sandbox| sandbox,
+        )
+        .map_err(wasm_error)?;
         Ok(Arc::new(Runtime { engine, linker, cache }))
     }
 
@@ -81,12 +86,12 @@ impl Runtime {
             path: path.to_path_buf(),
             reason: format!("{e:#}"),
         })?;
-        world.type_check(&pre).map_err(|e| PluginError::Instantiate {
+        let contract = contract.unwrap_or_else(contract::Version::newest_known);
+        world.type_check(&pre, contract).map_err(|e| PluginError::Instantiate {
             path: path.to_path_buf(),
             world,
             reason: format!("{e:#}"),
         })?;
-        let contract = contract.unwrap_or_else(contract::Version::newest_known);
         Ok(Plugin { path: path.to_path_buf(), component, world, contract, pre, from_cache })
     }
 }

@@ -25,7 +25,8 @@ pub fn bounded<R>(budget: usize, call: impl FnOnce() -> R) -> R {
     result
 }
 
-fn charge(bytes: usize) -> wasmtime::Result<()> {
+/// Charges `bytes` against the running call's budget (nothing outside a bounded call).
+pub fn charge(bytes: usize) -> wasmtime::Result<()> {
     LEFT.with(|left| match left.get() {
         None => Ok(()),
         Some((remaining, budget)) if bytes <= remaining => {

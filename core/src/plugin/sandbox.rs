@@ -142,3 +142,18 @@ impl Host for Sandbox {
         }
     }
 }
+
+/// Contract 0.2's `host` is 0.1's: the same log.
+impl crate::bindings::v2::host::Host for Sandbox {
+    fn log(&mut self, level: crate::bindings::v2::host::Level, message: String) {
+        use crate::bindings::v2::host::Level as V2;
+        let level = match level {
+            V2::Trace => Level::Trace,
+            V2::Debug => Level::Debug,
+            V2::Info => Level::Info,
+            V2::Warn => Level::Warn,
+            V2::Error => Level::Error,
+        };
+        Host::log(self, level, message)
+    }
+}

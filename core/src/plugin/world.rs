@@ -2,7 +2,8 @@
 
 use std::fmt;
 use super::sandbox::Sandbox;
-use crate::bindings::{aggregator, repairer, transformer, validator};
+use super::contract::Version;
+use crate::bindings::{aggregator, repairer, transformer, v2, validator};
 use wasmtime::component::{Component, InstancePre};
 use wasmtime::Engine;
 
@@ -28,13 +29,13 @@ impl World {
         }
     }
 
-    /// The export that only this world has.
-    fn signature_export(self) -> &'static str {
+    /// Whether `export` is the export only this world has (in any contract version).
+    fn is_signature_export(self, export: &str) -> bool {
         match self {
-            World::Validator => "validate",
-            World::Transformer => "transform",
-            World::Repairer => "repair",
-            World::Aggregator => "weir:plugin/aggregate@0.1.0",
+            World::Validator => export == "validate",
+            World::Transformer => export == "transform",
+            World::Repairer => export == "repair",
+            World::Aggregator => export.starts_with("weir:plugin/aggregate@"),
         }
     }
 
@@ -42,14 +43,20 @@ impl World {
         World::ALL.into_iter().find(|w| w.name() == name)
     }
 
-    /// Checks a pre-linked component's exports against this world's types (the generated
-    /// `*Pre`), so a mismatch is refused at load rather than at the first call.
-    pub fn type_check(self, pre: &InstancePre<Sandbox>) -> wasmtime::Result<()> {
-        match self {
-            World::Validator => validator::ValidatorPre::new(pre.clone()).map(drop),
-            World::Transformer => transformer::TransformerPre::new(pre.clone()).map(drop),
-            World::Repairer => repairer::RepairerPre::new(pre.clone()).map(drop),
-            World::Aggregator => aggregator::AggregatorPre::new(pre.clone()).map(drop),
+    /// Checks a pre-linked component's exports against this world's types in the
+    /// contract version it was built for (the generated `*Pre`), so a mismatch is refused
+    /// at load rather than at the first call.
+    pub fn type_check(self, pre: &InstancePre<Sandbox>, contract: Version) -> wasmtime::Result<()> {
+        let pre = pre.clone();
+        match (self, contract.framed()) {
+            (World::Validator, false) => validator::ValidatorPre::new(pre).map(drop),
+            (World::Transformer, false) => transformer::TransformerPre::new(pre).map(drop),
+            (World::Repairer, false) => repairer::RepairerPre::new(pre).map(drop),
+            (World::Aggregator, false) => aggregator::AggregatorPre::new(pre).map(drop),
+            (World::Validator, true) => v2::validator::ValidatorPre::new(pre).map(drop),
+            (World::Transformer, true) => v2::transformer::TransformerPre::new(pre).map(drop),
+            (World::Repairer, true) => v2::repairer::RepairerPre::new(pre).map(drop),
+            (World::Aggregator, true) => v2::aggregator::AggregatorPre::new(pre).map(drop),
         }
     }
 
@@ -59,7 +66,7 @@ impl World {
         let ty = component.component_type();
         let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
         World::ALL.into_iter().find(|w| {
-            exports.contains(&w.signature_export()) && exports.contains(&"init")
+            exports.iter().any(|e| w.is_signature_export(e)) && exports.contains(&"init")
         })
     }
 }

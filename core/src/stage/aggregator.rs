@@ -2,9 +2,8 @@
 //! batch by batch. Each batch folds into the state of the partition it came from, so a
 //! partition's state can be checkpointed, moved to another instance and merged.
 
-use super::{Kind, Stage};
+use super::{frame, Kind, Linked, Stage};
 use crate::bindings::aggregator::exports::weir::plugin::aggregate::{Counter, Report, Row, Table};
-use crate::bindings::aggregator::{Aggregator as Bindings, AggregatorPre};
 use crate::bindings::types::Message;
 use crate::plugin::{Fault, PluginError};
 use crate::plugin::returned::{self, Bounded};
@@ -12,12 +11,10 @@ use crate::plugin::sandbox::Sandbox;
 use crate::plugin::World;
 use crate::state::{self, PartitionKey};
 use std::collections::BTreeMap;
-use wasmtime::component::{ComponentType, Func, InstancePre, Lift, ResourceAny, TypedFunc};
+use wasmtime::component::{ComponentType, Func, Lift, ResourceAny, TypedFunc};
 use wasmtime::Store;
 
 pub struct Aggregate;
-
-const INTERFACE: &str = "weir:plugin/aggregate@0.1.0";
 
 /// `report` as returned, lifted within the call's budget.
 #[derive(ComponentType, Lift)]
@@ -62,13 +59,23 @@ impl ReturnedReport {
     }
 }
 
-/// The exports plus the plugin's state resources, one per input partition.
+/// The exports plus the plugin's state resources, one per input partition. The
+/// `aggregate` interface is the same in both contract versions except `update`, which
+/// takes a list of records (0.1) or one frame (0.2).
 pub struct WithState {
-    bindings: Bindings,
+    init: Func,
+    constructor: Func,
+    update: Func,
+    framed: bool,
     report: Func,
     snapshot: Func,
+    restore: Func,
+    merge: Func,
     states: BTreeMap<PartitionKey, ResourceAny>,
 }
+
+/// `restore` and `merge`: a snapshot in, whether the plugin took it out.
+type TakeSnapshot = (Result<(), Bounded<String>>,);
 
 fn key_of(message: &Message) -> PartitionKey {
     (message.topic.clone(), message.partition)
@@ -76,7 +83,26 @@ fn key_of(message: &Message) -> PartitionKey {
 
 impl WithState {
     fn new_state(&self, store: &mut Store<Sandbox>) -> wasmtime::Result<ResourceAny> {
-        self.bindings.weir_plugin_aggregate().state().call_constructor(store)
+        // SAFETY: the types were checked in `instantiate`.
+        let constructor = unsafe { TypedFunc::<(), (ResourceAny,)>::new_unchecked(self.constructor) };
+        Ok(constructor.call(store, ())?.0)
+    }
+
+    fn update(&self, store: &mut Store<Sandbox>, state: ResourceAny, run: &[Message]) -> wasmtime::Result<()> {
+        // SAFETY (both): the types were checked in `instantiate`.
+        if self.framed {
+            let update = unsafe { TypedFunc::<(ResourceAny, &[u8]), ()>::new_unchecked(self.update) };
+            return update.call(store, (state, &frame::batch(run)));
+        }
+        let update = unsafe { TypedFunc::<(ResourceAny, &[Message]), ()>::new_unchecked(self.update) };
+        update.call(store, (state, run))
+    }
+
+    /// `restore` or `merge` (`take`) of a snapshot into `state`.
+    fn take(&self, store: &mut Store<Sandbox>, take: Func, state: ResourceAny, snapshot: &[u8]) -> wasmtime::Result<Result<(), String>> {
+        // SAFETY: the types were checked in `instantiate`.
+        let take = unsafe { TypedFunc::<(ResourceAny, &[u8]), TakeSnapshot>::new_unchecked(take) };
+        Ok(take.call(store, (state, snapshot))?.0.map_err(Bounded::into_inner))
     }
 
     /// The state of `key`, made empty if the partition has none yet.
@@ -128,8 +154,7 @@ impl WithState {
         }
         for (key, bytes) in states {
             let state = self.state(store, &key)?;
-            let aggregate = self.bindings.weir_plugin_aggregate();
-            if let Err(reason) = aggregate.state().call_restore(&mut *store, state, &bytes)? {
+            if let Err(reason) = self.take(store, self.restore, state, &bytes)? {
                 return Ok(Err(format!("{}/{}: {reason}", key.0, key.1)));
             }
         }
@@ -145,9 +170,8 @@ impl WithState {
             snapshots.push(self.snapshot_of(store, *state)?);
         }
         snapshots.extend_from_slice(extra);
-        let aggregate = self.bindings.weir_plugin_aggregate();
         for (i, snapshot) in snapshots.iter().enumerate() {
-            if let Err(reason) = aggregate.state().call_merge(&mut *store, merged, snapshot)? {
+            if let Err(reason) = self.take(store, self.merge, merged, snapshot)? {
                 merged.resource_drop(&mut *store)?;
                 return Ok(Err(format!("snapshot {} of {} cannot be merged: {reason}", i + 1, snapshots.len())));
             }
@@ -161,27 +185,41 @@ impl WithState {
 impl Kind for Aggregate {
     const WORLD: World = World::Aggregator;
     const STATEFUL: bool = true;
-    type Pre = AggregatorPre<Sandbox>;
     type Bindings = WithState;
     type Input = Message;
     type Output = ();
 
-    fn pre(pre: InstancePre<Sandbox>) -> wasmtime::Result<Self::Pre> {
-        AggregatorPre::new(pre)
-    }
-
-    fn instantiate(pre: &Self::Pre, store: &mut Store<Sandbox>) -> wasmtime::Result<WithState> {
-        let instance = pre.instance_pre().instantiate(&mut *store)?;
+    fn instantiate(linked: &Linked, store: &mut Store<Sandbox>) -> wasmtime::Result<WithState> {
+        let instance = linked.pre.instantiate(&mut *store)?;
+        let contract = linked.contract;
+        let interface = format!("weir:plugin/aggregate@{}.{}.{}", contract.0, contract.1, contract.2);
+        let interface = Some(interface.as_str());
+        let framed = contract.framed();
+        let method = |store: &mut Store<Sandbox>, name: &str| -> wasmtime::Result<Func> {
+            match name {
+                "[constructor]state" => returned::export::<(), (ResourceAny,)>(&instance, store, interface, name),
+                "[method]state.update" if framed => returned::export::<(ResourceAny, &[u8]), ()>(&instance, store, interface, name),
+                "[method]state.update" => returned::export::<(ResourceAny, &[Message]), ()>(&instance, store, interface, name),
+                "[method]state.report" => returned::export::<(ResourceAny,), (ReturnedReport,)>(&instance, store, interface, name),
+                "[method]state.snapshot" => returned::export::<(ResourceAny,), (Bounded<Vec<u8>>,)>(&instance, store, interface, name),
+                _ => returned::export::<(ResourceAny, &[u8]), TakeSnapshot>(&instance, store, interface, name),
+            }
+        };
         Ok(WithState {
-            bindings: Bindings::new(&mut *store, &instance)?,
-            report: returned::export::<(ResourceAny,), (ReturnedReport,)>(&instance, &mut *store, Some(INTERFACE), "[method]state.report")?,
-            snapshot: returned::export::<(ResourceAny,), (Bounded<Vec<u8>>,)>(&instance, &mut *store, Some(INTERFACE), "[method]state.snapshot")?,
+            init: returned::export::<(&str,), (Result<(), String>,)>(&instance, &mut *store, None, "init")?,
+            constructor: method(store, "[constructor]state")?,
+            update: method(store, "[method]state.update")?,
+            framed,
+            report: method(store, "[method]state.report")?,
+            snapshot: method(store, "[method]state.snapshot")?,
+            restore: method(store, "[method]state.restore")?,
+            merge: method(store, "[method]state.merge")?,
             states: BTreeMap::new(),
         })
     }
 
     fn init(b: &WithState, store: &mut Store<Sandbox>, config: &str) -> wasmtime::Result<Result<(), String>> {
-        b.bindings.call_init(store, config)
+        super::call_init(b.init, store, config)
     }
 
     /// Folds each run of records from one partition into that partition's state (a
@@ -190,7 +228,7 @@ impl Kind for Aggregate {
     fn call(b: &mut WithState, store: &mut Store<Sandbox>, batch: &[Message]) -> wasmtime::Result<Vec<()>> {
         for run in batch.chunk_by(|a, b| a.partition == b.partition && a.topic == b.topic) {
             let state = b.state(store, &key_of(&run[0]))?;
-            b.bindings.weir_plugin_aggregate().state().call_update(&mut *store, state, run)?;
+            b.update(store, state, run)?;
         }
         Ok(vec![(); batch.len()])
     }
@@ -254,7 +292,7 @@ impl Stage<Aggregate> {
             b.drop_state(store, key)?;
             let state = b.state(store, key)?;
             match snapshot {
-                Some(bytes) => b.bindings.weir_plugin_aggregate().state().call_restore(store, state, bytes),
+                Some(bytes) => b.take(store, b.restore, state, bytes),
                 None => Ok(Ok(())),
             }
         })?;

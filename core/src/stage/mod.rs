@@ -7,6 +7,7 @@
 
 pub mod aggregator;
 mod bisect;
+pub mod frame;
 mod recovery;
 pub mod repairer;
 pub mod transformer;
@@ -17,25 +18,30 @@ use crate::plugin::{Fault, FaultKind, PluginError};
 use crate::plugin::limits::Limits;
 use crate::plugin::returned;
 use crate::plugin::sandbox::{LogBudget, Sandbox};
+use crate::plugin::contract::Version;
 use crate::plugin::{Plugin, World, EPOCH_TICK};
 use recovery::Recovery;
 use std::path::PathBuf;
-use wasmtime::component::InstancePre;
+use wasmtime::component::{ComponentNamedList, Func, InstancePre, Lift, Lower, TypedFunc};
 use wasmtime::Store;
+
+/// A plugin ready to instantiate (pre-linked, its exports type-checked at load), and the
+/// contract version it was built for.
+#[derive(Clone)]
+pub struct Linked {
+    pub pre: InstancePre<Sandbox>,
+    pub contract: Version,
+}
 
 /// What distinguishes one world from another, for the host.
 pub trait Kind {
     const WORLD: World;
-    /// The component, pre-linked and type-checked against this world's exports.
-    type Pre: Clone;
     /// The typed exports of an instance (and any per-instance state such as a resource).
     type Bindings;
     type Input;
     type Output;
 
-    /// Checks the export types once, at load; instantiating is then cheap.
-    fn pre(pre: InstancePre<Sandbox>) -> wasmtime::Result<Self::Pre>;
-    fn instantiate(pre: &Self::Pre, store: &mut Store<Sandbox>) -> wasmtime::Result<Self::Bindings>;
+    fn instantiate(linked: &Linked, store: &mut Store<Sandbox>) -> wasmtime::Result<Self::Bindings>;
     fn init(
         bindings: &Self::Bindings,
         store: &mut Store<Sandbox>,
@@ -75,7 +81,7 @@ struct Live<B> {
 pub struct Stage<K: Kind> {
     name: String,
     path: PathBuf,
-    pre: K::Pre,
+    linked: Linked,
     engine: wasmtime::Engine,
     config: String,
     limits: Limits,
@@ -94,16 +100,11 @@ impl<K: Kind> Stage<K> {
     /// Instantiates and initialises the plugin now, so a bad config fails at start.
     pub fn new(name: &str, plugin: &Plugin, config: String, limits: Limits) -> Result<Self, PluginError> {
         plugin.expect_world(name, K::WORLD)?;
-        let pre = K::pre(plugin.pre.clone()).map_err(|e| PluginError::Instantiate {
-            path: plugin.path.clone(),
-            world: K::WORLD,
-            reason: format!("{e:#}"),
-        })?;
         let mut stage = Stage {
             name: name.to_string(),
             path: plugin.path.clone(),
             engine: plugin.pre.engine().clone(),
-            pre,
+            linked: Linked { pre: plugin.pre.clone(), contract: plugin.contract },
             config,
             limits,
             live: None,
@@ -122,6 +123,11 @@ impl<K: Kind> Stage<K> {
 
     pub fn plugin_path(&self) -> &std::path::Path {
         &self.path
+    }
+
+    /// The contract version its plugin was built for.
+    pub fn contract(&self) -> Version {
+        self.linked.contract
     }
 
     pub fn limits(&self) -> &Limits {
@@ -177,7 +183,7 @@ impl<K: Kind> Stage<K> {
         store.limiter(|sandbox| &mut sandbox.limits);
         store.set_epoch_deadline(ticks(self.limits.init_budget_ms()));
         store.epoch_deadline_trap();
-        let bindings = K::instantiate(&self.pre, &mut store).map_err(instantiate_error)?;
+        let bindings = K::instantiate(&self.linked, &mut store).map_err(instantiate_error)?;
         let init_error = |reason: String| PluginError::Init {
             stage: self.name.clone(),
             path: self.path.clone(),
@@ -314,21 +320,53 @@ impl<K: Kind> Stage<K> {
     }
 }
 
-/// Instantiates `pre`, returning its generated bindings (made by `bindings`) and its export
-/// `name`, checked for lifting its results bounded (`returned`).
-fn instantiate_with<P, R, B>(
-    pre: &InstancePre<Sandbox>,
-    store: &mut Store<Sandbox>,
-    bindings: impl FnOnce(&mut Store<Sandbox>, &wasmtime::component::Instance) -> wasmtime::Result<B>,
-    name: &str,
-) -> wasmtime::Result<(B, wasmtime::component::Func)>
-where
-    P: wasmtime::component::ComponentNamedList + wasmtime::component::Lower,
-    R: wasmtime::component::ComponentNamedList + wasmtime::component::Lift,
-{
-    let instance = pre.instantiate(&mut *store)?;
-    let export = returned::export::<P, R>(&instance, &mut *store, None, name)?;
-    Ok((bindings(store, &instance)?, export))
+/// A world's two exports: `init`, and the batch function (`validate`, `transform`…).
+pub struct Exports {
+    init: Func,
+    batch: Func,
+}
+
+impl Exports {
+    /// Instantiates `linked` and checks its exports: `init`, and `name` with parameters
+    /// `P` and results `R` (lifted bounded: `returned`).
+    fn of<P, R>(linked: &Linked, store: &mut Store<Sandbox>, name: &str) -> wasmtime::Result<Exports>
+    where
+        P: ComponentNamedList + Lower,
+        R: ComponentNamedList + Lift,
+    {
+        let instance = linked.pre.instantiate(&mut *store)?;
+        let init = returned::export::<(&str,), (Result<(), String>,)>(&instance, &mut *store, None, "init")?;
+        let batch = returned::export::<P, R>(&instance, &mut *store, None, name)?;
+        Ok(Exports { init, batch })
+    }
+
+    fn init(&self, store: &mut Store<Sandbox>, config: &str) -> wasmtime::Result<Result<(), String>> {
+        call_init(self.init, store, config)
+    }
+
+    /// Calls the batch function with `P` and `R`, the types it was checked for in `of`.
+    fn call<P, R>(&self, store: &mut Store<Sandbox>, params: P) -> wasmtime::Result<R>
+    where
+        P: ComponentNamedList + Lower,
+        R: ComponentNamedList + Lift,
+    {
+        // SAFETY: the types were checked in `of`.
+        unsafe { TypedFunc::<P, R>::new_unchecked(self.batch) }.call(store, params)
+    }
+
+    /// Contract 0.2: one frame in, one frame out (charged against the call's budget before
+    /// it is copied).
+    fn call_framed(&self, store: &mut Store<Sandbox>, frame: &[u8]) -> wasmtime::Result<Vec<u8>> {
+        let (answer,) = self.call::<(&[u8],), (returned::Bounded<Vec<u8>>,)>(store, (frame,))?;
+        Ok(answer.into_inner())
+    }
+}
+
+/// `init(config)`, checked as `(&str) -> result<_, string>` when it was found.
+fn call_init(init: Func, store: &mut Store<Sandbox>, config: &str) -> wasmtime::Result<Result<(), String>> {
+    // SAFETY: the types were checked by `returned::export`.
+    let init = unsafe { TypedFunc::<(&str,), (Result<(), String>,)>::new_unchecked(init) };
+    Ok(init.call(store, (config,))?.0)
 }
 
 /// Runs one call into `live` within the stage's limits: its CPU budget and the bytes it

@@ -1,18 +1,16 @@
 //! Stage kind `repairer`: a repaired value, or why the record is unrepairable.
 
-use super::Kind;
-use crate::bindings::repairer::RepairerPre;
-use crate::bindings::repairer::Repairer as Bindings;
+use super::{frame, Exports, Kind, Linked};
 use crate::bindings::types::{Damaged, RepairOutcome};
 use crate::plugin::returned::Bounded;
 use crate::plugin::sandbox::Sandbox;
 use crate::plugin::World;
-use wasmtime::component::{ComponentType, Func, InstancePre, Lift, TypedFunc};
+use wasmtime::component::{ComponentType, Lift};
 use wasmtime::Store;
 
 pub struct Repair;
 
-/// `repair-outcome` as returned, lifted within the call's budget.
+/// `repair-outcome` as returned (contract 0.1), lifted within the call's budget.
 #[derive(ComponentType, Lift)]
 #[component(variant)]
 enum ReturnedOutcome {
@@ -22,39 +20,39 @@ enum ReturnedOutcome {
     Unrepairable(Bounded<String>),
 }
 
-type Returned = (Bounded<Vec<ReturnedOutcome>>,);
+type ReturnedV1 = (Bounded<Vec<ReturnedOutcome>>,);
 
-/// The exports, with `repair` lifted bounded.
-pub struct Exports {
-    bindings: Bindings,
-    repair: Func,
+/// The exports, and whether batches cross as frames (0.2) or lists (0.1).
+pub struct Bindings {
+    exports: Exports,
+    framed: bool,
 }
 
 impl Kind for Repair {
     const WORLD: World = World::Repairer;
-    type Pre = RepairerPre<Sandbox>;
-    type Bindings = Exports;
+    type Bindings = Bindings;
     type Input = Damaged;
     type Output = RepairOutcome;
 
-    fn pre(pre: InstancePre<Sandbox>) -> wasmtime::Result<Self::Pre> {
-        RepairerPre::new(pre)
+    fn instantiate(linked: &Linked, store: &mut Store<Sandbox>) -> wasmtime::Result<Bindings> {
+        let framed = linked.contract.framed();
+        let exports = match framed {
+            true => Exports::of::<(&[u8],), (Bounded<Vec<u8>>,)>(linked, store, "repair")?,
+            false => Exports::of::<(&[Damaged],), ReturnedV1>(linked, store, "repair")?,
+        };
+        Ok(Bindings { exports, framed })
     }
 
-    fn instantiate(pre: &Self::Pre, store: &mut Store<Sandbox>) -> wasmtime::Result<Exports> {
-        let (bindings, repair) =
-            super::instantiate_with::<(&[Damaged],), Returned, _>(pre.instance_pre(), store, |s, i| Bindings::new(s, i), "repair")?;
-        Ok(Exports { bindings, repair })
+    fn init(b: &Bindings, store: &mut Store<Sandbox>, config: &str) -> wasmtime::Result<Result<(), String>> {
+        b.exports.init(store, config)
     }
 
-    fn init(b: &Exports, store: &mut Store<Sandbox>, config: &str) -> wasmtime::Result<Result<(), String>> {
-        b.bindings.call_init(store, config)
-    }
-
-    fn call(b: &mut Exports, store: &mut Store<Sandbox>, batch: &[Damaged]) -> wasmtime::Result<Vec<RepairOutcome>> {
-        // SAFETY: the types were checked in `instantiate`.
-        let repair = unsafe { TypedFunc::<(&[Damaged],), Returned>::new_unchecked(b.repair) };
-        let (outcomes,) = repair.call(store, (batch,))?;
+    fn call(b: &mut Bindings, store: &mut Store<Sandbox>, batch: &[Damaged]) -> wasmtime::Result<Vec<RepairOutcome>> {
+        if b.framed {
+            let answer = b.exports.call_framed(store, &frame::damaged(batch))?;
+            return Ok(frame::repaired(&answer, batch.len())?);
+        }
+        let (outcomes,) = b.exports.call::<(&[Damaged],), ReturnedV1>(store, (batch,))?;
         Ok(outcomes.into_inner().into_iter().map(|outcome| match outcome {
             ReturnedOutcome::Repaired(value) => RepairOutcome::Repaired(value.0),
             ReturnedOutcome::Unrepairable(reason) => RepairOutcome::Unrepairable(reason.0),

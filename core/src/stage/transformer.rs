@@ -1,51 +1,94 @@
-//! Stage kind `transformer`: a new value, or why there is none.
+//! Stage kind `transformer`: what each record becomes, or why it cannot go on.
+//! Contract 0.1 answers a new value; 0.2 answers 0..N records (value, key, headers and
+//! the output each goes to).
 
-use super::Kind;
-use crate::bindings::transformer::TransformerPre;
-use crate::bindings::transformer::Transformer as Bindings;
-use crate::bindings::types::Message;
+use super::{frame, Exports, Kind, Linked};
+use crate::bindings::types::{Header, Message};
 use crate::plugin::returned::Bounded;
 use crate::plugin::sandbox::Sandbox;
 use crate::plugin::World;
-use wasmtime::component::{Func, InstancePre, TypedFunc};
 use wasmtime::Store;
 
 pub struct Transform;
 
-type Returned = (Bounded<Vec<Result<Bounded<Vec<u8>>, Bounded<String>>>>,);
+/// What a transformer made of one record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transformed {
+    /// Contract 0.1: a new value; key and headers stay the record's.
+    Value(Vec<u8>),
+    /// Contract 0.2: the records it becomes (none: it is filtered out).
+    Records(Vec<Emitted>),
+}
 
-/// The exports, with `transform` lifted bounded.
-pub struct Exports {
-    bindings: Bindings,
-    transform: Func,
+impl Transformed {
+    /// The value, if it is one record (always, for contract 0.1).
+    pub fn single_value(&self) -> Option<&[u8]> {
+        match self {
+            Transformed::Value(value) => Some(value),
+            Transformed::Records(records) => match records.as_slice() {
+                [one] => Some(&one.value),
+                _ => None,
+            },
+        }
+    }
+
+    pub fn into_single_value(self) -> Option<Vec<u8>> {
+        match self {
+            Transformed::Value(value) => Some(value),
+            Transformed::Records(mut records) if records.len() == 1 => records.pop().map(|r| r.value),
+            Transformed::Records(_) => None,
+        }
+    }
+}
+
+/// One record a 0.2 transformer emitted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Emitted {
+    pub value: Vec<u8>,
+    pub key: Option<Vec<u8>>,
+    pub headers: Vec<Header>,
+    /// A name among the stage's `outputs`; `None`: the output topic.
+    pub output: Option<String>,
+}
+
+type ReturnedV1 = (Bounded<Vec<Result<Bounded<Vec<u8>>, Bounded<String>>>>,);
+
+/// The exports, and whether batches cross as frames (0.2) or lists (0.1).
+pub struct Bindings {
+    exports: Exports,
+    framed: bool,
 }
 
 impl Kind for Transform {
     const WORLD: World = World::Transformer;
-    type Pre = TransformerPre<Sandbox>;
-    type Bindings = Exports;
+    type Bindings = Bindings;
     type Input = Message;
-    type Output = Result<Vec<u8>, String>;
+    type Output = Result<Transformed, String>;
 
-    fn pre(pre: InstancePre<Sandbox>) -> wasmtime::Result<Self::Pre> {
-        TransformerPre::new(pre)
+    fn instantiate(linked: &Linked, store: &mut Store<Sandbox>) -> wasmtime::Result<Bindings> {
+        let framed = linked.contract.framed();
+        let exports = match framed {
+            true => Exports::of::<(&[u8],), (Bounded<Vec<u8>>,)>(linked, store, "transform")?,
+            false => Exports::of::<(&[Message],), ReturnedV1>(linked, store, "transform")?,
+        };
+        Ok(Bindings { exports, framed })
     }
 
-    fn instantiate(pre: &Self::Pre, store: &mut Store<Sandbox>) -> wasmtime::Result<Exports> {
-        let (bindings, transform) =
-            super::instantiate_with::<(&[Message],), Returned, _>(pre.instance_pre(), store, |s, i| Bindings::new(s, i), "transform")?;
-        Ok(Exports { bindings, transform })
+    fn init(b: &Bindings, store: &mut Store<Sandbox>, config: &str) -> wasmtime::Result<Result<(), String>> {
+        b.exports.init(store, config)
     }
 
-    fn init(b: &Exports, store: &mut Store<Sandbox>, config: &str) -> wasmtime::Result<Result<(), String>> {
-        b.bindings.call_init(store, config)
-    }
-
-    fn call(b: &mut Exports, store: &mut Store<Sandbox>, batch: &[Message]) -> wasmtime::Result<Vec<Self::Output>> {
-        // SAFETY: the types were checked in `instantiate`.
-        let transform = unsafe { TypedFunc::<(&[Message],), Returned>::new_unchecked(b.transform) };
-        let (outcomes,) = transform.call(store, (batch,))?;
-        Ok(outcomes.into_inner().into_iter().map(|outcome| outcome.map(Bounded::into_inner).map_err(Bounded::into_inner)).collect())
+    fn call(b: &mut Bindings, store: &mut Store<Sandbox>, batch: &[Message]) -> wasmtime::Result<Vec<Self::Output>> {
+        if b.framed {
+            let answer = b.exports.call_framed(store, &frame::batch(batch))?;
+            return Ok(frame::transformed(&answer, batch.len())?);
+        }
+        let (outcomes,) = b.exports.call::<(&[Message],), ReturnedV1>(store, (batch,))?;
+        Ok(outcomes
+            .into_inner()
+            .into_iter()
+            .map(|outcome| outcome.map(|value| Transformed::Value(value.into_inner())).map_err(Bounded::into_inner))
+            .collect())
     }
 
     fn value_len(input: &Self::Input) -> usize {

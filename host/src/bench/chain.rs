@@ -11,7 +11,7 @@ use login_analytics::logic::LoginAnalytics;
 use readable_timestamp::logic::Readable;
 use serde::Serialize;
 use std::time::{Duration, Instant};
-use weir_plugin::{Aggregator, Message as NativeMessage, Transformer, Validator};
+use weir_plugin::{Aggregator, Headers, Record, Transformer, Validator};
 
 /// Records per second through the whole chain, wasm and native, on the same batches.
 #[derive(Debug, Serialize, Default, Clone, Copy)]
@@ -81,22 +81,38 @@ impl NativeChain {
 
     /// Validate, transform, aggregate a batch, stage by stage as the pipeline does;
     /// returns how many passed.
-    fn run(&mut self, batch: Vec<NativeMessage>) -> usize {
-        let verdicts = self.validate.validate_batch(&batch);
-        let valid: Vec<NativeMessage> = batch.into_iter().zip(verdicts).filter(|(_, v)| v.is_ok()).map(|(m, _)| m).collect();
-        let transformed = self.transformed(valid);
-        self.aggregate.update_batch(&transformed);
+    fn run(&mut self, batch: Vec<Message>) -> usize {
+        let valid: Vec<Message> = batch.into_iter().filter(|m| self.validate.validate(&view(m)).is_ok()).collect();
+        let transformed = self.transformed(&valid);
+        self.aggregate_batch(&transformed);
         transformed.len()
     }
 
-    fn transformed(&mut self, batch: Vec<NativeMessage>) -> Vec<NativeMessage> {
-        let outputs = self.transform.transform_batch(&batch);
-        batch
-            .into_iter()
-            .zip(outputs)
-            .filter_map(|(m, out)| out.ok().map(|value| NativeMessage { value, ..m }))
-            .collect()
+    fn validate_batch(&mut self, batch: &[Message]) -> usize {
+        batch.iter().filter(|m| self.validate.validate(&view(m)).is_ok()).count()
     }
+
+    /// What the transform emits for each record, read back into the host's records as
+    /// the pipeline reads a plugin's answer.
+    fn transformed(&mut self, batch: &[Message]) -> Vec<Message> {
+        let mut out = Vec::with_capacity(batch.len());
+        for m in batch {
+            let Ok(emitted) = weir_plugin::transformer::transform(&mut self.transform, &view(m)) else { continue };
+            out.extend(emitted.into_iter().map(|e| Message { value: e.value, ..m.clone() }));
+        }
+        out
+    }
+
+    fn aggregate_batch(&mut self, batch: &[Message]) {
+        for m in batch {
+            self.aggregate.update(&view(m));
+        }
+    }
+}
+
+/// A host record as the SDK's borrowed view (the bench's records carry no headers).
+fn view(m: &Message) -> Record<'_> {
+    Record { value: &m.value, key: m.key.as_deref(), headers: Headers::NONE, topic: &m.topic, partition: m.partition, offset: m.offset, timestamp: m.timestamp }
 }
 
 /// Both chains over `records` in batches of `batch_size`, after one warm-up batch each.
@@ -112,10 +128,9 @@ pub fn measure(pipeline: &mut Pipeline, native: &mut NativeChain, records: &[Mes
     let wasm_per_s = per_s(records.len(), started.elapsed());
     anyhow::ensure!(rejected == 0, "the wasm chain rejected {rejected} of {} generated records", records.len());
 
-    let native_in = native_batches(&batches);
-    native.run(native_in[0].clone());
+    native.run(batches[0].clone());
     let started = Instant::now();
-    let passed: usize = native_in.iter().map(|batch| native.run(batch.clone())).sum();
+    let passed: usize = batches.iter().map(|batch| native.run(batch.clone())).sum();
     let native_per_s = per_s(records.len(), started.elapsed());
     anyhow::ensure!(passed == records.len(), "the native chain rejected {} generated records", records.len() - passed);
     Ok(Throughput { wasm_per_s, native_per_s })
@@ -128,31 +143,25 @@ pub fn per_stage(runtime: &Runtime, config: &Config, records: &[Message], native
     let batches: Vec<Vec<Message>> = records.chunks(config.pipeline.batch_size).map(<[Message]>::to_vec).collect();
     let n = records.len();
     let micros = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
-    let native_in = native_batches(&batches);
-    let native_transformed: Vec<Vec<NativeMessage>> = native_in.iter().map(|b| native.transformed(b.clone())).collect();
-    let transformed: Vec<Vec<Message>> = batches
-        .iter()
-        .zip(&native_transformed)
-        .map(|(b, out)| b.iter().zip(out).map(|(m, o)| Message { value: o.value.clone(), ..m.clone() }).collect())
-        .collect();
+    let transformed: Vec<Vec<Message>> = batches.iter().map(|b| native.transformed(b)).collect();
     let cost = |stage: &str, wasm: Duration, native: Duration| StageCost { stage: stage.into(), wasm_us: micros(wasm), native_us: micros(native) };
     let mut stages = Vec::new();
     if let Some(v) = &config.validate {
         let mut stage = load_stage::<Validate>(runtime, config, "validate", v, &crate::resolve::Resolver)?;
         let wasm = timed(|| batches.iter().for_each(|b| drop(stage.run(b))));
-        let native = timed(|| native_in.iter().for_each(|b| drop(native.validate.validate_batch(b))));
+        let native = timed(|| batches.iter().for_each(|b| { native.validate_batch(b); }));
         stages.push(cost("validate", wasm, native));
     }
     if let Some(tr) = config.transform.first() {
         let mut stage = load_stage::<Transform>(runtime, config, "transform", tr, &crate::resolve::Resolver)?;
         let wasm = timed(|| batches.iter().for_each(|b| drop(stage.run(b))));
-        let native = timed(|| native_in.iter().for_each(|b| drop(native.transform.transform_batch(b))));
+        let native = timed(|| batches.iter().for_each(|b| drop(native.transformed(b))));
         stages.push(cost("transform", wasm, native));
     }
     if let Some(a) = &config.aggregate {
         let mut stage = load_stage::<Aggregate>(runtime, config, "aggregate", a, &crate::resolve::Resolver)?;
         let wasm = timed(|| transformed.iter().for_each(|b| drop(stage.run(b))));
-        let native = timed(|| native_transformed.iter().for_each(|b| native.aggregate.update_batch(b)));
+        let native = timed(|| transformed.iter().for_each(|b| native.aggregate_batch(b)));
         stages.push(cost("aggregate", wasm, native));
     }
     Ok(stages)
@@ -225,26 +234,6 @@ pub fn sized_events(n: usize, value_bytes: usize) -> Vec<Message> {
         .collect()
 }
 
-/// The host's records as the SDK's (the same fields), converted before any clock starts.
-fn native_batches(batches: &[Vec<Message>]) -> Vec<Vec<NativeMessage>> {
-    batches
-        .iter()
-        .map(|batch| {
-            batch
-                .iter()
-                .map(|m| NativeMessage {
-                    key: m.key.clone(),
-                    value: m.value.clone(),
-                    headers: Vec::new(),
-                    topic: m.topic.clone(),
-                    partition: m.partition,
-                    offset: m.offset,
-                    timestamp: m.timestamp,
-                })
-                .collect()
-        })
-        .collect()
-}
 
 fn timed(work: impl FnOnce()) -> Duration {
     let started = Instant::now();

@@ -88,8 +88,9 @@ proptest! {
         PROCESSED.fetch_add(outcomes.iter().filter(|o| matches!(o, Outcome::Processed(_))).count(), std::sync::atomic::Ordering::Relaxed);
         for (outcome, original) in outcomes.iter().zip(&values) {
             match outcome {
-                Outcome::Processed(m) => {
-                    let v: serde_json::Value = serde_json::from_slice(&m.value).expect("output is JSON");
+                Outcome::Processed(outputs) => {
+                    prop_assert_eq!(outputs.len(), 1, "one record per input");
+                    let v: serde_json::Value = serde_json::from_slice(&outputs[0].message.value).expect("output is JSON");
                     let ts = v["timestamp"].as_str().expect("readable timestamp");
                     prop_assert_eq!(ts.len(), 19, "{}", ts);
                     for field in FIELDS {

@@ -22,5 +22,6 @@ mod plugins;
 mod poison;
 mod polyglot;
 mod registry;
+mod routing;
 mod secured;
 mod state;

@@ -50,7 +50,7 @@ fn readable_timestamp_formats_the_exercise_example() {
     let mut stage = Stage::<Transform>::new("transform", &p, "{}".into(), Limits::default()).unwrap();
     let out = stage.run(&[message(VALID), message(r#"{"timestamp":"soon"}"#)]);
     assert_eq!(
-        String::from_utf8(out[0].clone().unwrap().unwrap()).unwrap(),
+        String::from_utf8(out[0].clone().unwrap().unwrap().into_single_value().unwrap()).unwrap(),
         VALID.replace("1730244200", r#""2024-10-29 23:23:20""#)
     );
     assert_eq!(
@@ -186,7 +186,7 @@ fn hostile_records_fail_alone_and_the_stage_recovers() {
     assert_eq!(out.len(), batch.len());
     let reason = |i: usize| out[i].as_ref().unwrap_err().reason.clone();
     for (i, v) in [(0, "a"), (2, "b"), (4, "c"), (6, "d"), (8, "e"), (10, "f")] {
-        assert_eq!(out[i].as_ref().unwrap().as_ref().unwrap(), v.as_bytes(), "record {i}");
+        assert_eq!(out[i].as_ref().unwrap().as_ref().unwrap().single_value().unwrap(), v.as_bytes(), "record {i}");
     }
     assert!(reason(1).contains("panicked"), "{}", reason(1));
     assert_eq!(reason(3), "ran past its 200 ms call timeout (limits.call_timeout_ms)");
@@ -195,7 +195,7 @@ fn hostile_records_fail_alone_and_the_stage_recovers() {
     assert_eq!(reason(9), "broke the contract: returned 0 results for 1 messages");
     assert!(stage.restarts() >= 5);
     // Still healthy afterwards.
-    assert_eq!(stage.run(&[message("g")])[0].as_ref().unwrap().as_ref().unwrap(), b"g");
+    assert_eq!(stage.run(&[message("g")])[0].as_ref().unwrap().as_ref().unwrap().single_value().unwrap(), b"g");
 }
 
 /// Each fault comes with its kind (the `weir.error.kind` of its dead letter), classified by
@@ -222,8 +222,8 @@ fn results_that_alias_one_buffer_are_refused_before_the_host_copies_them() {
     let mut stage = Stage::<Transform>::new("transform", &p, "{}".into(), limits).unwrap();
     let out = stage.run(&[message("ALIAS"), message("x")]);
     assert_eq!(stage.restarts(), 1, "the aliasing call was refused and its instance replaced");
-    assert_eq!(out[0].as_ref().unwrap().as_ref().unwrap().len(), 40 << 20, "alone, the result is within the limit");
-    assert_eq!(out[1].as_ref().unwrap().as_ref().unwrap(), b"x");
+    assert_eq!(out[0].as_ref().unwrap().as_ref().unwrap().single_value().unwrap().len(), 40 << 20, "alone, the result is within the limit");
+    assert_eq!(out[1].as_ref().unwrap().as_ref().unwrap().single_value().unwrap(), b"x");
 }
 
 /// Host resources and WASI's random bytes live outside the guest's memory limit: 100,000
@@ -234,12 +234,12 @@ fn host_resources_and_random_bytes_are_bounded() {
     let p = runtime().load(&test_plugin("hostile")).unwrap();
     let mut stage = Stage::<Transform>::new("transform", &p, "{}".into(), Limits::default()).unwrap();
     let out = stage.run(&[message("a"), message("POLLABLES"), message("RANDOM"), message("b")]);
-    assert_eq!(out[0].as_ref().unwrap().as_ref().unwrap(), b"a");
+    assert_eq!(out[0].as_ref().unwrap().as_ref().unwrap().single_value().unwrap(), b"a");
     for (i, what) in [(1, "pollables"), (2, "random bytes")] {
         let fault = out[i].as_ref().expect_err(what);
         assert_eq!(fault.kind, weir::plugin::FaultKind::Trap, "{what}: {}", fault.reason);
     }
-    assert_eq!(out[3].as_ref().unwrap().as_ref().unwrap(), b"b");
+    assert_eq!(out[3].as_ref().unwrap().as_ref().unwrap().single_value().unwrap(), b"b");
 }
 
 /// A plugin that sleeps used to block inside WASI's clock, where the CPU budget cannot
@@ -255,11 +255,11 @@ fn a_sleeping_plugin_never_blocks_the_host() {
     let out = stage.run(&[message("a"), message("SLEEP"), message("WAIT"), message("b")]);
     // Generous against a noisy machine; the plugin asked for 30 s twice.
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
-    assert_eq!(out[0].as_ref().unwrap().as_ref().unwrap(), b"a");
-    assert_eq!(out[1].as_ref().unwrap().as_ref().unwrap(), b"slept", "a sleep returns at once");
+    assert_eq!(out[0].as_ref().unwrap().as_ref().unwrap().single_value().unwrap(), b"a");
+    assert_eq!(out[1].as_ref().unwrap().as_ref().unwrap().single_value().unwrap(), b"slept", "a sleep returns at once");
     let fault = out[2].as_ref().unwrap_err();
     assert_eq!((fault.kind, fault.reason.as_str()), (weir::plugin::FaultKind::Cpu, "ran past its 200 ms call timeout (limits.call_timeout_ms)"));
-    assert_eq!(out[3].as_ref().unwrap().as_ref().unwrap(), b"b");
+    assert_eq!(out[3].as_ref().unwrap().as_ref().unwrap().single_value().unwrap(), b"b");
 }
 
 /// A fault in the aggregator used to replace the instance and its state: every count so
@@ -312,7 +312,7 @@ fn compiled_plugins_are_cached_and_an_unwritable_cache_is_survived() {
     assert!(!p.from_cache);
     let mut stage = Stage::<Transform>::new("transform", &p, "{}".into(), Limits::default()).unwrap();
     assert_eq!(
-        stage.run(&[message(r#"{"ip":"1.2.3.4"}"#)])[0].as_ref().unwrap().as_ref().unwrap(),
+        stage.run(&[message(r#"{"ip":"1.2.3.4"}"#)])[0].as_ref().unwrap().as_ref().unwrap().single_value().unwrap(),
         br#"{"ip":"1.2.3.0"}"#
     );
 }
@@ -343,7 +343,7 @@ fn a_cache_entry_is_checked_before_its_code_runs() {
     let swapped = runtime().load(&plugin("readable-timestamp")).unwrap();
     assert!(!swapped.from_cache, "the swapped entry was loaded");
     let mut stage = Stage::<Transform>::new("transform", &swapped, "{}".into(), Limits::default()).unwrap();
-    let out = stage.run(&[message(r#"{"ip":"1.2.3.4","timestamp":1730244200}"#)]).remove(0).unwrap().unwrap();
+    let out = stage.run(&[message(r#"{"ip":"1.2.3.4","timestamp":1730244200}"#)]).remove(0).unwrap().unwrap().into_single_value().unwrap();
     assert_eq!(out, br#"{"ip":"1.2.3.4","timestamp":"2024-10-29 23:23:20"}"#, "readable-timestamp's own code ran");
     assert!(runtime().load(&plugin("readable-timestamp")).unwrap().from_cache, "and its entry was written again");
 
@@ -417,7 +417,7 @@ fn a_plugin_cannot_reach_files_env_clock_or_network() {
     let p = rt.load(&test_plugin("hostile")).unwrap();
     let mut stage = Stage::<Transform>::new("transform", &p, "{}".into(), Limits::default()).unwrap();
     let out = stage.run(&[message("ESCAPE")]);
-    let report: serde_json::Value = serde_json::from_slice(out[0].as_ref().unwrap().as_ref().unwrap()).unwrap();
+    let report: serde_json::Value = serde_json::from_slice(out[0].as_ref().unwrap().as_ref().unwrap().single_value().unwrap()).unwrap();
     for denied in ["file", "dir", "write", "net"] {
         assert!(report[denied].as_str().unwrap().starts_with("denied"), "{denied}: {report}");
     }

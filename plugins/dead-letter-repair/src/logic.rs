@@ -37,7 +37,7 @@ impl Repairer for DeadLetterRepair {
     }
 
     fn repair(&mut self, damaged: &Damaged) -> Result<Vec<u8>, Error> {
-        self.repair_value(&damaged.message.value, &damaged.violations).map_err(Error::from)
+        self.repair_value(damaged.record.value, &damaged.violations).map_err(Error::from)
     }
 }
 

@@ -6,7 +6,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 /// Why a value failed: a JSON pointer into the value and a readable reason.
 pub use weir_plugin::Violation;
-use weir_plugin::{Error, Message, Validator};
+use weir_plugin::{Error, Record, Validator};
 
 /// Stage config. The host loads `schema` and every `resources` document from files or the
 /// registry; the plugin never touches files or the network.
@@ -109,8 +109,8 @@ impl Validator for SchemaCheck {
         Ok(SchemaCheck { validator })
     }
 
-    fn validate(&mut self, message: &Message) -> Result<(), Vec<Violation>> {
-        self.check(&message.value)
+    fn validate(&mut self, record: &Record) -> Result<(), Vec<Violation>> {
+        self.check(record.value)
     }
 }
 

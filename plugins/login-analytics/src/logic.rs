@@ -6,7 +6,7 @@ use serde_json::Value;
 use std::borrow::Cow;
 use crate::distinct::Distinct;
 use std::collections::{BTreeMap, HashMap};
-use weir_plugin::{Aggregator, Counter, Error, Message, Row};
+use weir_plugin::{Aggregator, Counter, Error, Record, Row};
 
 #[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields, default)]
@@ -43,8 +43,8 @@ impl Aggregator for LoginAnalytics {
         LoginAnalytics { config: config.clone(), counts: Analytics::default() }
     }
 
-    fn update(&mut self, message: &Message) {
-        self.counts.update(&message.value);
+    fn update(&mut self, record: &Record) {
+        self.counts.update(record.value);
     }
 
     fn report(&self) -> weir_plugin::Report {

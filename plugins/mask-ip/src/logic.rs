@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 use std::net::IpAddr;
-use weir_plugin::{Error, Message, Transformer};
+use weir_plugin::{Emit, Error, Record, Transformer};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -29,8 +29,9 @@ impl Transformer for MaskIp {
         Ok(MaskIp { field: config.field })
     }
 
-    fn transform(&mut self, message: &Message) -> Result<Vec<u8>, Error> {
-        self.apply(&message.value).map_err(Error::from)
+    fn transform(&mut self, record: &Record, out: &mut Emit) -> Result<(), Error> {
+        out.value(&self.apply(record.value)?);
+        Ok(())
     }
 }
 

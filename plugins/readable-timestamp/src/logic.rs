@@ -4,7 +4,7 @@ use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, Datelike, FixedOffset, TimeZone, Utc};
 use serde::Deserialize;
 use serde_json::Value;
-use weir_plugin::{Error, Message, Transformer};
+use weir_plugin::{Emit, Error, Record, Transformer};
 
 /// Stage config; every key is optional.
 #[derive(Debug, Deserialize)]
@@ -77,8 +77,9 @@ impl Transformer for Readable {
         Ok(Readable { field: config.field, input: config.input, format, zone })
     }
 
-    fn transform(&mut self, message: &Message) -> Result<Vec<u8>, Error> {
-        self.apply(&message.value).map_err(Error::from)
+    fn transform(&mut self, record: &Record, out: &mut Emit) -> Result<(), Error> {
+        out.value(&self.apply(record.value)?);
+        Ok(())
     }
 }
 

@@ -1,7 +1,7 @@
 //! An aggregator that counts records and panics on a value containing `PANIC`, for
 //! testing that its state survives the instance the panic costs.
 
-use weir_plugin::{Aggregator, Counter, Error, Message, Report};
+use weir_plugin::{Aggregator, Counter, Error, Record, Report};
 
 #[derive(Clone, Default, serde::Deserialize)]
 pub struct Config {}
@@ -15,8 +15,8 @@ impl Aggregator for Count {
         Count(0)
     }
 
-    fn update(&mut self, message: &Message) {
-        if message.value.windows(5).any(|w| w == b"PANIC") {
+    fn update(&mut self, record: &Record) {
+        if record.value.windows(5).any(|w| w == b"PANIC") {
             panic!("hostile aggregator panicked on purpose");
         }
         self.0 += 1;

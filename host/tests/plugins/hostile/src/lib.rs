@@ -15,7 +15,7 @@
 
 #![cfg(target_arch = "wasm32")]
 
-wit_bindgen::generate!({ path: "../../../../wit", world: "transformer" });
+wit_bindgen::generate!({ path: "../../../../wit/0.1.0", world: "transformer" });
 
 struct Hostile;
 
