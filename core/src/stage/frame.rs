@@ -3,7 +3,7 @@
 //! SDK's, so both sides share one implementation). An answer that does not read is
 //! the plugin's broken contract, never a host panic.
 
-use super::transformer::{Emitted, Transformed};
+use super::emitted::{Emitted, Transformed};
 use crate::bindings::types::{Damaged, Header, Message, RepairOutcome, Violation};
 pub use crate::plugin::fault::BrokenAnswer;
 use crate::plugin::returned;

@@ -7,6 +7,7 @@
 
 pub mod aggregator;
 mod bisect;
+mod emitted;
 pub mod frame;
 mod recovery;
 pub mod repairer;

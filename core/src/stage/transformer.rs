@@ -3,53 +3,14 @@
 //! the output each goes to).
 
 use super::{frame, Exports, Kind, Linked};
-use crate::bindings::types::{Header, Message};
+pub use super::emitted::{Emitted, Transformed};
+use crate::bindings::types::Message;
 use crate::plugin::returned::Bounded;
 use crate::plugin::sandbox::Sandbox;
 use crate::plugin::World;
 use wasmtime::Store;
 
 pub struct Transform;
-
-/// What a transformer made of one record.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Transformed {
-    /// Contract 0.1: a new value; key and headers stay the record's.
-    Value(Vec<u8>),
-    /// Contract 0.2: the records it becomes (none: it is filtered out).
-    Records(Vec<Emitted>),
-}
-
-impl Transformed {
-    /// The value, if it is one record (always, for contract 0.1).
-    pub fn single_value(&self) -> Option<&[u8]> {
-        match self {
-            Transformed::Value(value) => Some(value),
-            Transformed::Records(records) => match records.as_slice() {
-                [one] => Some(&one.value),
-                _ => None,
-            },
-        }
-    }
-
-    pub fn into_single_value(self) -> Option<Vec<u8>> {
-        match self {
-            Transformed::Value(value) => Some(value),
-            Transformed::Records(mut records) if records.len() == 1 => records.pop().map(|r| r.value),
-            Transformed::Records(_) => None,
-        }
-    }
-}
-
-/// One record a 0.2 transformer emitted.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Emitted {
-    pub value: Vec<u8>,
-    pub key: Option<Vec<u8>>,
-    pub headers: Vec<Header>,
-    /// A name among the stage's `outputs`; `None`: the output topic.
-    pub output: Option<String>,
-}
 
 type ReturnedV1 = (Bounded<Vec<Result<Bounded<Vec<u8>>, Bounded<String>>>>,);
 

@@ -190,7 +190,8 @@ fn plugin_inspect_and_test_work_on_one_plugin() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let shown = text(&out.stdout);
     assert!(shown.contains("world:   validator"), "{shown}");
-    assert!(shown.contains("validate: func(batch: list<record{key, value, headers, topic, partition, offset, timestamp}>)"), "{shown}");
+    assert!(shown.contains("world:   validator (weir:plugin@0.2.0)"), "{shown}");
+    assert!(shown.contains("validate: func(batch: list<u8>) -> list<u8>"), "a batch crosses as one frame: {shown}");
 
     let w = Workdir::new("");
     std::fs::write(w.path("stage.toml"), format!("schema = \"{}\"\n", repo().join("schemas/user-login.json").display())).unwrap();
