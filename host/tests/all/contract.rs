@@ -76,3 +76,85 @@ fn a_plugin_built_for_a_newer_contract_is_refused_naming_both_versions() {
     let inspected = weir::plugin_tool::inspect(&runtime(), &repo().join("host/tests/fixtures/contract-0.1.0/validator.wasm")).unwrap();
     assert!(inspected.contains("world:   validator (weir:plugin@0.1.0)"), "{inspected}");
 }
+
+/// The user-login pipeline (validate, transform, aggregate, repair) on the plugins in `dir`.
+fn login_pipeline_config(dir: &Path) -> weir::config::Config {
+    let schema = repo().join("schemas/user-login.json");
+    let text = format!(
+        r#"
+[pipeline]
+batch_size = 50
+[validate]
+plugin = "{dir}/json-schema-validator.wasm"
+config = {{ schema = "{schema}" }}
+[[transform]]
+plugin = "{dir}/readable-timestamp.wasm"
+[[transform]]
+plugin = "{dir}/mask-ip.wasm"
+[aggregate]
+plugin = "{dir}/login-analytics.wasm"
+[repair]
+plugin = "{dir}/dead-letter-repair.wasm"
+config = {{ schema = "{schema}", defaults = {{ device_type = "unknown" }} }}
+"#,
+        dir = dir.display(),
+        schema = schema.display()
+    );
+    weir::config::Config::parse(&text, Path::new("login.toml")).unwrap()
+}
+
+/// What a pipeline made of each input, and its report, as comparable text.
+fn run_login_pipeline(dir: &Path, batches: &[Vec<weir::bindings::types::Message>]) -> (Vec<String>, Vec<String>, serde_json::Value) {
+    use weir::pipeline::{repair::RepairPipeline, Outcome, Pipeline};
+    let config = login_pipeline_config(dir);
+    let mut pipeline = Pipeline::from_config(&runtime(), &config, &weir::resolve::Resolver).unwrap();
+    let mut repair = RepairPipeline::from_config(&runtime(), &config, &weir::resolve::Resolver).unwrap();
+    let (mut outcomes, mut repaired) = (Vec::new(), Vec::new());
+    for batch in batches {
+        let mut letters = Vec::new();
+        for outcome in pipeline.process(batch.clone()) {
+            outcomes.push(match outcome {
+                Outcome::Processed(outputs) => {
+                    assert_eq!(outputs.len(), 1);
+                    format!("processed {}", String::from_utf8_lossy(&outputs[0].message.value))
+                }
+                Outcome::DeadLetter(message, rejection) => {
+                    let line = format!("dead letter at {}: {} ({})", rejection.stage, rejection.summary(), rejection.kind());
+                    letters.push((message, Some(rejection.violations)));
+                    line
+                }
+            });
+        }
+        repaired.extend(repair.repair(letters).into_iter().map(|r| format!("{r:?}")));
+    }
+    let report = pipeline.report(vec![]).unwrap().json();
+    (outcomes, repaired, report)
+}
+
+/// The shipped plugins as they were built for contract 0.1 (kept in `shipped/`) and as
+/// built now for 0.2 make the same of the same input: every output, every dead letter with
+/// its reasons, every repair, and the report.
+#[test]
+fn the_shipped_plugins_built_for_0_1_and_for_0_2_make_the_same_of_the_same_input() {
+    let kept = repo().join("host/tests/fixtures/contract-0.1.0/shipped");
+    check_digests(&kept);
+    let now = crate::common::plugin("login-analytics").parent().unwrap().to_path_buf();
+    let mut generator = weir::kafka::generate::Generator::new(Some(7), 0.2, 1000.0);
+    let records: Vec<_> = (0..1_000)
+        .map(|i| {
+            let event = generator.next_event();
+            weir::bindings::types::Message { key: Some(event.key.into_bytes()), ..weir::bindings::types::Message::read_from("in", i % 3, i as i64, event.value) }
+        })
+        .collect();
+    let batches: Vec<Vec<_>> = records.chunks(50).map(<[_]>::to_vec).collect();
+    let (old, new) = (run_login_pipeline(&kept, &batches), run_login_pipeline(&now, &batches));
+    assert!(old.0.iter().any(|o| o.starts_with("dead letter")) && old.0.iter().any(|o| o.starts_with("processed")), "both kinds of outcome");
+    assert!(!old.1.is_empty(), "some dead letters to repair");
+    assert_eq!(old.0, new.0, "outcomes");
+    assert_eq!(old.1, new.1, "repairs");
+    assert_eq!(old.2, new.2, "report");
+    for plugin in ["json-schema-validator", "readable-timestamp", "login-analytics", "dead-letter-repair", "mask-ip"] {
+        assert_eq!(runtime().load(&kept.join(format!("{plugin}.wasm"))).unwrap().contract.to_string(), "weir:plugin@0.1.0");
+        assert_eq!(runtime().load(&now.join(format!("{plugin}.wasm"))).unwrap().contract.to_string(), "weir:plugin@0.2.0");
+    }
+}
