@@ -28,10 +28,13 @@ impl Throughput {
 
 /// One stage alone: µs per record, wasm and native.
 #[derive(Debug, Serialize, serde::Deserialize, Default, Clone)]
+#[serde(default)]
 pub struct StageCost {
     pub stage: String,
     pub wasm_us: f64,
     pub native_us: f64,
+    /// The same plugin as built for contract 0.1 (0: not measured).
+    pub wasm_v1_us: f64,
 }
 
 /// The chain at one value size: µs per record and MB of values per second.
@@ -115,6 +118,25 @@ fn view(m: &Message) -> Record<'_> {
     Record { value: &m.value, key: m.key.as_deref(), headers: Headers::NONE, topic: &m.topic, partition: m.partition, offset: m.offset, timestamp: m.timestamp }
 }
 
+/// Where a checkout keeps the shipped plugins as built for contract 0.1.
+const CONTRACT_0_1_PLUGINS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/contract-0.1.0/shipped");
+
+/// `config` with its chain's plugins (validate, first transform, aggregate) as built for
+/// contract 0.1, when this weir was built from a checkout that keeps them.
+pub fn contract_0_1(config: &Config) -> Option<Config> {
+    let kept = std::path::Path::new(CONTRACT_0_1_PLUGINS);
+    let mut old = config.clone();
+    let stages = [old.validate.as_mut()?, old.transform.first_mut()?, old.aggregate.as_mut()?];
+    for stage in stages {
+        let path = kept.join(stage.plugin.file_name()?);
+        if !path.exists() {
+            return None;
+        }
+        stage.plugin = path;
+    }
+    Some(old)
+}
+
 /// Both chains over `records` in batches of `batch_size`, after one warm-up batch each.
 /// Every record must pass both: a benchmark of rejections would measure something else.
 pub fn measure(pipeline: &mut Pipeline, native: &mut NativeChain, records: &[Message], batch_size: usize) -> anyhow::Result<Throughput> {
@@ -144,7 +166,7 @@ pub fn per_stage(runtime: &Runtime, config: &Config, records: &[Message], native
     let n = records.len();
     let micros = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
     let transformed: Vec<Vec<Message>> = batches.iter().map(|b| native.transformed(b)).collect();
-    let cost = |stage: &str, wasm: Duration, native: Duration| StageCost { stage: stage.into(), wasm_us: micros(wasm), native_us: micros(native) };
+    let cost = |stage: &str, wasm: Duration, native: Duration| StageCost { stage: stage.into(), wasm_us: micros(wasm), native_us: micros(native), wasm_v1_us: 0.0 };
     let mut stages = Vec::new();
     if let Some(v) = &config.validate {
         let mut stage = load_stage::<Validate>(runtime, config, "validate", v, &crate::resolve::Resolver)?;

@@ -55,6 +55,10 @@ pub struct BenchResult {
     pub chain_wasm_per_s: f64,
     pub chain_native_per_s: f64,
     pub chain_ratio: f64,
+    /// The chain with the same plugins as built for contract 0.1 (0: not measured, as
+    /// outside a checkout), against the same native baseline.
+    pub chain_v1_wasm_per_s: f64,
+    pub chain_v1_ratio: f64,
     pub pipeline_per_s: f64,
     pub passthrough_per_s: f64,
     pub pipeline_ratio: f64,
@@ -113,6 +117,15 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
     (result.chain_wasm_per_s, result.chain_native_per_s) = (throughput.wasm_per_s, throughput.native_per_s);
     result.chain_ratio = throughput.ratio();
     result.stages = chain::per_stage(&warm, config, &events, &mut native)?;
+    if let Some(old) = chain::contract_0_1(config) {
+        crate::say!("plugin chain: the same plugins built for contract 0.1 ...");
+        let mut pipeline = Pipeline::from_config(&warm, &old, &crate::resolve::Resolver)?;
+        let throughput = chain::measure(&mut pipeline, &mut native, &events, batch_size)?;
+        (result.chain_v1_wasm_per_s, result.chain_v1_ratio) = (throughput.wasm_per_s, throughput.ratio());
+        for (stage, old) in result.stages.iter_mut().zip(chain::per_stage(&warm, &old, &events, &mut native)?) {
+            stage.wasm_v1_us = old.wasm_us;
+        }
+    }
     crate::say!("plugin chain: values of {:?} bytes ...", chain::VALUE_SIZES);
     result.record_sizes = chain::record_sizes(&warm, config, options.chain_events)?;
     crate::say!("plugin chain: batches of {:?} ...", chain::BATCH_SIZES);
