@@ -11,7 +11,8 @@ pub enum Lang {
     Python,
 }
 
-const CONTRACT: &str = include_str!("../../wit/0.1.0/weir.wit");
+/// The contract generated projects are built against (the SDK carries it for Rust).
+const CONTRACT: &str = include_str!("../../wit/weir.wit");
 
 /// A template per world: `$dir/$world.$file.tmpl` for each of the four worlds.
 macro_rules! per_world {
@@ -43,6 +44,7 @@ fn js_files(world: World) -> Vec<(&'static str, &'static str)> {
     vec![
         ("plugin.js", per_world!(world, "js", "plugin.js")),
         ("plugin.test.js", per_world!(world, "js", "test.js")),
+        ("frame.js", include_str!("../templates/js/frame.js.tmpl")),
         ("package.json", include_str!("../templates/js/package.json.tmpl")),
         ("build.sh", include_str!("../templates/js/build.sh.tmpl")),
         ("README.md", include_str!("../templates/js/README.md.tmpl")),
@@ -56,6 +58,7 @@ fn python_files(world: World) -> Vec<(&'static str, &'static str)> {
         ("app.py", per_world!(world, "python", "app.py")),
         ("logic.py", per_world!(world, "python", "logic.py")),
         ("test_logic.py", per_world!(world, "python", "test_logic.py")),
+        ("weir_frame.py", include_str!("../templates/python/weir_frame.py.tmpl")),
         ("build.sh", include_str!("../templates/python/build.sh.tmpl")),
         ("README.md", include_str!("../templates/python/README.md.tmpl")),
         ("sample.jsonl", SAMPLE),

@@ -158,3 +158,22 @@ fn the_shipped_plugins_built_for_0_1_and_for_0_2_make_the_same_of_the_same_input
         assert_eq!(runtime().load(&now.join(format!("{plugin}.wasm"))).unwrap().contract.to_string(), "weir:plugin@0.2.0");
     }
 }
+
+/// The SDK is publishable alone: its package carries the contract (`sdk/wit/weir.wit`,
+/// the WIT its bindings are generated from) and builds from the packaged files only.
+#[test]
+fn the_sdk_packages_with_its_contract_and_builds_alone() {
+    let target = tempfile::tempdir().unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args(["publish", "--dry-run", "--allow-dirty", "-p", "weir-plugin", "--target-dir"])
+        .arg(target.path())
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "cargo publish --dry-run -p weir-plugin:\n{stderr}");
+    assert!(stderr.contains("Compiling weir-plugin v0.2.0") && stderr.contains("aborting upload due to dry run"), "{stderr}");
+    let packaged = target.path().join("package/weir-plugin-0.2.0/wit/weir.wit");
+    assert_eq!(std::fs::read_to_string(packaged).unwrap(), std::fs::read_to_string(repo().join("wit/weir.wit")).unwrap());
+}

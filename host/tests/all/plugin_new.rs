@@ -42,7 +42,7 @@ fn generated_rust_plugins_build_and_pass_their_tests() {
         cargo(&project, &["build", "--quiet", "--release", "--target", "wasm32-wasip2"], &target);
         let wasm = target.join("wasm32-wasip2/release").join(format!("{}.wasm", name.replace('-', "_")));
         let inspected = weir(&["plugin", "inspect", wasm.to_str().unwrap()]);
-        assert!(inspected.contains(&format!("world:   {world}")), "{inspected}");
+        assert!(inspected.contains(&format!("world:   {world} (weir:plugin@0.2.0)")), "{inspected}");
         let tested = weir(&["plugin", "test", wasm.to_str().unwrap(), "--input", project.join("sample.jsonl").to_str().unwrap()]);
         assert!(tested.contains(shows), "{world}: {tested}");
     }
@@ -71,7 +71,7 @@ fn generated_js_and_python_plugins_build_and_pass_their_tests() {
             assert!(built.status.success(), "{lang} {world} build: {}", String::from_utf8_lossy(&built.stderr));
             let wasm = out.join(format!("{}.wasm", name.replace('-', "_")));
             let inspected = weir(&["plugin", "inspect", wasm.to_str().unwrap()]);
-            assert!(inspected.contains(&format!("world:   {world}")), "{inspected}");
+            assert!(inspected.contains(&format!("world:   {world} (weir:plugin@0.2.0)")), "{lang} {world}: generated on contract 0.2: {inspected}");
             let shown = weir(&["plugin", "test", wasm.to_str().unwrap(), "--input", project.join("sample.jsonl").to_str().unwrap()]);
             let tagged = format!(r#"line 2: {{"user_id":"u2","timestamp":1730244201,"processed_by":"{name}"}}"#);
             let expected: &[&str] = match world {
