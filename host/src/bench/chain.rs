@@ -67,6 +67,8 @@ pub struct NativeChain {
     validate: SchemaCheck,
     transform: Readable,
     aggregate: LoginAnalytics,
+    /// The transform's answer, reused record to record.
+    answer: Vec<u8>,
 }
 
 impl NativeChain {
@@ -79,6 +81,7 @@ impl NativeChain {
             validate: Validator::from_config(&crate::resolve::stage_json(&config, "validate", validate)?)?,
             transform: Transformer::from_config(&crate::resolve::stage_json(&config, "transform", transform)?)?,
             aggregate: Aggregator::new(&aggregate_config),
+            answer: Vec::new(),
         })
     }
 
@@ -86,7 +89,7 @@ impl NativeChain {
     /// returns how many passed.
     fn run(&mut self, batch: Vec<Message>) -> usize {
         let valid: Vec<Message> = batch.into_iter().filter(|m| self.validate.validate(&view(m)).is_ok()).collect();
-        let transformed = self.transformed(&valid);
+        let transformed = self.transformed(valid);
         self.aggregate_batch(&transformed);
         transformed.len()
     }
@@ -95,15 +98,41 @@ impl NativeChain {
         batch.iter().filter(|m| self.validate.validate(&view(m)).is_ok()).count()
     }
 
-    /// What the transform emits for each record, read back into the host's records as
-    /// the pipeline reads a plugin's answer.
-    fn transformed(&mut self, batch: &[Message]) -> Vec<Message> {
+    /// What the transform emits for each record; one emitted record takes the input's
+    /// place (its value moved in), as the pipeline does.
+    fn transformed(&mut self, batch: Vec<Message>) -> Vec<Message> {
         let mut out = Vec::with_capacity(batch.len());
-        for m in batch {
-            let Ok(emitted) = weir_plugin::transformer::transform(&mut self.transform, &view(m)) else { continue };
-            out.extend(emitted.into_iter().map(|e| Message { value: e.value, ..m.clone() }));
+        for mut m in batch {
+            let Some(mut values) = self.transform_values(&m) else { continue };
+            if values.len() == 1 {
+                m.value = values.pop().expect("one value");
+                out.push(m);
+            } else {
+                out.extend(values.into_iter().map(|value| Message { value, ..m.clone() }));
+            }
         }
         out
+    }
+
+    /// The values the transform emits for `m`, read from its answer as the host reads a
+    /// plugin's (the SDK writes the same frame natively), or `None` if it refused `m`.
+    fn transform_values(&mut self, m: &Message) -> Option<Vec<Vec<u8>>> {
+        use weir_plugin::frame::{Reader, ACCEPTED};
+        self.answer.clear();
+        weir_plugin::transformer::answer_one(&mut self.transform, &view(m), &mut self.answer);
+        let mut r = Reader::new(&self.answer);
+        if r.u8().ok()? != ACCEPTED {
+            return None;
+        }
+        let count = r.u32().ok()?;
+        let mut values = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            values.push(r.bytes().ok()?.to_vec());
+            r.maybe_bytes().ok()?;
+            Headers::read(&mut r).ok()?;
+            r.maybe_text().ok()?;
+        }
+        Some(values)
     }
 
     fn aggregate_batch(&mut self, batch: &[Message]) {
@@ -165,7 +194,7 @@ pub fn per_stage(runtime: &Runtime, config: &Config, records: &[Message], native
     let batches: Vec<Vec<Message>> = records.chunks(config.pipeline.batch_size).map(<[Message]>::to_vec).collect();
     let n = records.len();
     let micros = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
-    let transformed: Vec<Vec<Message>> = batches.iter().map(|b| native.transformed(b)).collect();
+    let transformed: Vec<Vec<Message>> = batches.iter().map(|b| native.transformed(b.clone())).collect();
     let cost = |stage: &str, wasm: Duration, native: Duration| StageCost { stage: stage.into(), wasm_us: micros(wasm), native_us: micros(native), wasm_v1_us: 0.0 };
     let mut stages = Vec::new();
     if let Some(v) = &config.validate {
@@ -177,7 +206,7 @@ pub fn per_stage(runtime: &Runtime, config: &Config, records: &[Message], native
     if let Some(tr) = config.transform.first() {
         let mut stage = load_stage::<Transform>(runtime, config, "transform", tr, &crate::resolve::Resolver)?;
         let wasm = timed(|| batches.iter().for_each(|b| drop(stage.run(b))));
-        let native = timed(|| batches.iter().for_each(|b| drop(native.transformed(b))));
+        let native = timed(|| batches.iter().flatten().for_each(|m| drop(native.transform_values(m))));
         stages.push(cost("transform", wasm, native));
     }
     if let Some(a) = &config.aggregate {
