@@ -156,12 +156,12 @@ mod tests {
     }
 
     fn fault() -> Outcome {
-        let rejection = Rejection { stage: "transform".into(), plugin: "p".into(), violations: vec![], fault: Some(crate::plugin::FaultKind::Trap) };
+        let rejection = Rejection { stage: "transform".into(), plugin: "p".into(), violations: vec![], fault: Some(crate::plugin::FaultKind::Trap), late: false };
         Outcome::DeadLetter(message(), rejection)
     }
 
     fn invalid() -> Outcome {
-        let rejection = Rejection { stage: "validate".into(), plugin: "v".into(), violations: vec![], fault: None };
+        let rejection = Rejection { stage: "validate".into(), plugin: "v".into(), violations: vec![], fault: None, late: false };
         Outcome::DeadLetter(message(), rejection)
     }
 
@@ -185,7 +185,7 @@ mod tests {
     }
 
     fn oversize() -> Outcome {
-        let rejection = Rejection { stage: "validate".into(), plugin: "v".into(), violations: vec![], fault: Some(crate::plugin::FaultKind::Oversize) };
+        let rejection = Rejection { stage: "validate".into(), plugin: "v".into(), violations: vec![], fault: Some(crate::plugin::FaultKind::Oversize), late: false };
         Outcome::DeadLetter(message(), rejection)
     }
 

@@ -228,6 +228,78 @@ pub struct StageConfig {
     /// to the output topic.
     #[serde(default)]
     pub outputs: std::collections::BTreeMap<String, String>,
+    /// An aggregator's event-time windows (`[aggregate.window]`): results per window as
+    /// records, instead of one running report.
+    pub window: Option<WindowConfig>,
+}
+
+/// `[aggregate.window]`: tumbling (`size`) or hopping (`size` and `step`) windows on event
+/// time, closed when the partition's watermark (latest event time − `allowed_lateness`)
+/// passes their end.
+#[derive(Debug, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WindowConfig {
+    /// `1m`, `30s`, `1h`…
+    pub size: String,
+    /// Hopping windows start every `step`; default `size` (tumbling).
+    pub step: Option<String>,
+    /// `"record"` (the Kafka record timestamp, the default) or `{ field = "timestamp",
+    /// unit = "seconds" | "milliseconds" | "text" }`: a top-level field of the JSON value,
+    /// a number since the epoch, or text like `2026-11-27 22:05:00` or RFC 3339 (UTC
+    /// unless it has an offset).
+    #[serde(default)]
+    pub time: EventTimeConfig,
+    /// How far behind the latest event time a record may come and still count.
+    #[serde(default = "no_lateness")]
+    pub allowed_lateness: String,
+    /// Where window results go; default `<output_topic>-windows`.
+    pub topic: Option<String>,
+    /// Where late records go; default the dead-letter topic (kind `late`).
+    pub late_topic: Option<String>,
+}
+
+impl Default for WindowConfig {
+    fn default() -> Self {
+        WindowConfig { size: "1m".into(), step: None, time: EventTimeConfig::default(), allowed_lateness: no_lateness(), topic: None, late_topic: None }
+    }
+}
+
+fn no_lateness() -> String {
+    "0s".into()
+}
+
+#[derive(Debug, Deserialize, Clone, PartialEq)]
+#[serde(untagged)]
+pub enum EventTimeConfig {
+    Record(RecordTimestamp),
+    Field {
+        field: String,
+        #[serde(default)]
+        unit: TimeUnit,
+    },
+}
+
+impl Default for EventTimeConfig {
+    fn default() -> Self {
+        EventTimeConfig::Record(RecordTimestamp::Record)
+    }
+}
+
+/// `time = "record"`: the Kafka record's timestamp.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Default)]
+pub enum RecordTimestamp {
+    #[default]
+    #[serde(rename = "record")]
+    Record,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeUnit {
+    #[default]
+    Seconds,
+    Milliseconds,
+    Text,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -317,8 +389,27 @@ impl Config {
         if self.state.checkpoint_interval_s == 0 {
             return Err(self.key_error("state.checkpoint_interval_s", "must be at least 1 (default 5)"));
         }
+        self.check_windows()?;
         self.check_topics()?;
         self.check_properties()
+    }
+
+    /// Only an aggregator has windows, and they must make sense.
+    fn check_windows(&self) -> Result<(), ConfigError> {
+        for (key, stage) in self.stages() {
+            let Some(window) = &stage.window else { continue };
+            if key != "aggregate" {
+                return Err(self.key_error(&format!("{key}.window"), "only an [aggregate] stage has windows"));
+            }
+            crate::window::WindowSpec::from_config(window).map_err(|reason| self.key_error("aggregate.window", &reason))?;
+        }
+        Ok(())
+    }
+
+    /// The topic window results go to, when the aggregator has windows.
+    pub fn window_topic(&self) -> Option<String> {
+        let window = self.aggregate.as_ref()?.window.as_ref()?;
+        Some(window.topic.clone().unwrap_or_else(|| format!("{}-windows", self.kafka.output_topic)))
     }
 
     /// Each topic has one role: reading what you write is an endless loop.
@@ -336,6 +427,10 @@ impl Config {
         }
         if let Some(analytics) = &k.analytics_topic {
             roles.push(("kafka.analytics_topic", analytics));
+        }
+        let window_topic = self.window_topic();
+        if let Some(windows) = &window_topic {
+            roles.push(("aggregate.window.topic", windows));
         }
         for (i, (key, topic)) in roles.iter().enumerate() {
             if topic.is_empty() {

@@ -13,6 +13,9 @@ pub struct DeadLetterLine {
     pub stage: String,
     pub plugin: String,
     pub violations: Vec<Violation>,
+    /// `late` for a record that missed its window (it was delivered too); else absent.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub kind: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub value: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]

@@ -23,6 +23,7 @@ pub mod stage;
 pub mod state;
 pub mod stats;
 pub mod text;
+pub mod window;
 
 use plugin::cache::CompileCache;
 use std::sync::Arc;

@@ -13,6 +13,9 @@ pub struct Report<'a> {
     pub analytics: Option<(String, Analytics)>,
     /// The input partitions the analytics cover, when they are kept per partition.
     pub partitions: Vec<String>,
+    /// A windowed aggregator's last closed windows (result values, oldest first); its
+    /// analytics then cover the windows still open.
+    pub windows: Option<Vec<Value>>,
 }
 
 /// How a report is shown (`--report` on the CLI, with the `clap` feature).
@@ -58,7 +61,13 @@ impl Report<'_> {
         if s.checkpoint_failures > 0 {
             let _ = writeln!(out, "{} partition checkpoints failed", s.checkpoint_failures);
         }
-        if let Some((plugin, analytics)) = &self.analytics {
+        if let Some(windows) = &self.windows {
+            out.push('\n');
+            out.push_str(&windows_text(windows, s));
+        }
+        // A windowed aggregator's results are its windows (the analytics would be those
+        // of the windows still open: in the JSON report only).
+        if let (Some((plugin, analytics)), None) = (&self.analytics, &self.windows) {
             out.push('\n');
             out.push_str(&analytics_text(plugin, analytics, &self.partitions));
         }
@@ -74,6 +83,9 @@ impl Report<'_> {
         let mut report = json!({ "pipeline": pipeline, "analytics": analytics });
         if !self.partitions.is_empty() {
             report["partitions"] = json!(self.partitions);
+        }
+        if let Some(windows) = &self.windows {
+            report["windows"] = json!({ "closed": self.stats.windows_closed, "late": self.stats.window_late, "last": windows });
         }
         report
     }
@@ -106,6 +118,28 @@ pub fn analytics_text(plugin: &str, analytics: &Analytics, partitions: &[String]
     out
 }
 
+/// The last windows closed, one line each: when, where, and the counters.
+fn windows_text(windows: &[Value], stats: &Stats) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "windows closed {} · late records {}", stats.windows_closed, stats.window_late);
+    if !windows.is_empty() {
+        let _ = writeln!(out, "last closed:");
+    }
+    for w in windows {
+        let counters = w["counters"].as_object().map(|c| c.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(" · "));
+        let line = format!(
+            "  {} → {}  {}/{}  {}",
+            w["window"]["start"].as_str().unwrap_or("?"),
+            w["window"]["end"].as_str().unwrap_or("?"),
+            w["topic"].as_str().unwrap_or("?"),
+            w["partition"],
+            counters.unwrap_or_default()
+        );
+        let _ = writeln!(out, "{}", crate::text::escape_controls(&line));
+    }
+    out
+}
+
 pub fn analytics_json(plugin: &str, a: &Analytics) -> Value {
     json!({
         "plugin": plugin,
@@ -134,7 +168,7 @@ mod tests {
                 rows: vec![Row { label: "iOS".into(), count: 116 }, Row { label: "android".into(), count: 58 }],
             }],
         };
-        let report = Report { stats: &stats, extra: vec![], analytics: Some(("login-analytics".into(), analytics)), partitions: vec![] };
+        let report = Report { stats: &stats, extra: vec![], analytics: Some(("login-analytics".into(), analytics)), partitions: vec![], windows: None };
         let text = report.text();
         assert!(text.contains("processed 2 · dead letters 1"), "{text}");
         assert!(text.contains(&format!("iOS      {} 116", "█".repeat(40))), "{text}");

@@ -10,6 +10,10 @@ use std::collections::BTreeMap;
 /// An input partition: (topic, partition). Records read from files are `("-", 0)`.
 pub type PartitionKey = (String, i32);
 
+/// One aggregator state: a partition's, or (windowed) one window's of a partition, by
+/// the window's start in ms.
+pub type Slot = (PartitionKey, Option<i64>);
+
 /// One partition's state as the plugin's snapshot bytes, covering the records before `offset`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartitionSnapshot {
@@ -105,22 +109,23 @@ impl Coverage {
     }
 }
 
-/// Several (key, bytes) pairs as one blob: an aggregator's states for a replacement
-/// instance. Length-prefixed, little-endian.
-pub fn encode(states: &[(PartitionKey, Vec<u8>)]) -> Vec<u8> {
+/// Several (slot, bytes) pairs as one blob: an aggregator's states for a replacement
+/// instance. Length-prefixed, little-endian; a window start of `i64::MIN` is none.
+pub fn encode(states: &[(Slot, Vec<u8>)]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend((states.len() as u32).to_le_bytes());
-    for ((topic, partition), bytes) in states {
+    for (((topic, partition), window), bytes) in states {
         out.extend((topic.len() as u32).to_le_bytes());
         out.extend(topic.as_bytes());
         out.extend(partition.to_le_bytes());
+        out.extend(window.unwrap_or(i64::MIN).to_le_bytes());
         out.extend((bytes.len() as u32).to_le_bytes());
         out.extend(bytes);
     }
     out
 }
 
-pub fn decode(mut blob: &[u8]) -> Result<Vec<(PartitionKey, Vec<u8>)>, String> {
+pub fn decode(mut blob: &[u8]) -> Result<Vec<(Slot, Vec<u8>)>, String> {
     fn take<'a>(blob: &mut &'a [u8], n: usize) -> Result<&'a [u8], String> {
         if blob.len() < n {
             return Err("saved states are cut short".into());
@@ -136,8 +141,10 @@ pub fn decode(mut blob: &[u8]) -> Result<Vec<(PartitionKey, Vec<u8>)>, String> {
         let len = u32_at(&mut blob)?;
         let topic = String::from_utf8(take(&mut blob, len)?.to_vec()).map_err(|_| "a saved topic name is not UTF-8")?;
         let partition = i32::from_le_bytes(take(&mut blob, 4)?.try_into().unwrap());
+        let window = i64::from_le_bytes(take(&mut blob, 8)?.try_into().unwrap());
+        let window = (window != i64::MIN).then_some(window);
         let len = u32_at(&mut blob)?;
-        states.push(((topic, partition), take(&mut blob, len)?.to_vec()));
+        states.push((((topic, partition), window), take(&mut blob, len)?.to_vec()));
     }
     Ok(states)
 }
@@ -148,7 +155,7 @@ mod tests {
 
     #[test]
     fn states_round_trip_and_a_cut_blob_is_refused() {
-        let states = vec![(("user-login".to_string(), 2), b"abc".to_vec()), (("-".to_string(), 0), vec![])];
+        let states = vec![((("user-login".to_string(), 2), None), b"abc".to_vec()), ((("-".to_string(), 0), Some(-60_000)), vec![])];
         let blob = encode(&states);
         assert_eq!(decode(&blob).unwrap(), states);
         assert_eq!(decode(&blob[..blob.len() - 1]).unwrap_err(), "saved states are cut short");

@@ -16,6 +16,13 @@ pub struct Stats {
     /// Partition states whose saved snapshot the aggregator refused (they started empty).
     #[serde(skip_serializing_if = "is_zero", default)]
     pub state_restore_failures: u64,
+    /// Windows closed, each one result record (windowed aggregators).
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub windows_closed: u64,
+    /// Records that came after their window closed (or had no event time): delivered, and
+    /// a copy to the dead letters (kind `late`); not in any window.
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub window_late: u64,
     /// Partition checkpoints that could not be taken or written.
     #[serde(skip_serializing_if = "is_zero", default)]
     pub checkpoint_failures: u64,

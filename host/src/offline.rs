@@ -7,7 +7,7 @@ use crate::driver::pipeline::{self as through_pipeline, FinalReport, OnTrip};
 use crate::driver::repair::{RepairRoute, RepairStats};
 use crate::driver::{Controls, Poll, Sink, Source};
 use crate::headers;
-use crate::pipeline::{Outcome, Pipeline};
+use crate::pipeline::{Outcome, Pipeline, Rejection, Role};
 use crate::pipeline::repair::RepairPipeline;
 use crate::report::Format;
 use anyhow::Context;
@@ -22,6 +22,8 @@ pub struct Files {
     pub output: Option<PathBuf>,
     /// Rejected records (dead letters, or unrepairable records).
     pub rejects: Option<PathBuf>,
+    /// Window results of a windowed aggregator; `None`: with the output.
+    pub windows: Option<PathBuf>,
 }
 
 impl Files {
@@ -30,7 +32,7 @@ impl Files {
         let Some(input) = self.input.as_deref().and_then(|p| p.canonicalize().ok()) else {
             return Ok(());
         };
-        for (flag, path) in [("--output", &self.output), ("the rejects file", &self.rejects)] {
+        for (flag, path) in [("--output", &self.output), ("the rejects file", &self.rejects), ("--windows", &self.windows)] {
             let Some(path) = path else { continue };
             if absolute(path).is_some_and(|p| p == input) {
                 anyhow::bail!("{flag} {} is the input file; write somewhere else", path.display());
@@ -84,6 +86,8 @@ struct FileIo {
     dead_letters: bool,
     output: Box<dyn Write>,
     rejects: Box<dyn Write>,
+    /// Window results, when they have a file of their own.
+    windows: Option<Box<dyn Write>>,
 }
 
 impl FileIo {
@@ -103,6 +107,10 @@ impl FileIo {
             dead_letters: false,
             output: open_or(files.output.as_deref(), || Box::new(std::io::stdout().lock()))?,
             rejects: open_or(files.rejects.as_deref(), || Box::new(std::io::stderr()))?,
+            windows: match &files.windows {
+                Some(path) => Some(open_or(Some(path), || unreachable!())?),
+                None => None,
+            },
         })
     }
 
@@ -122,6 +130,22 @@ impl FileIo {
                 return Ok(Some(line));
             }
         }
+    }
+
+    /// A dead letter as a line of the rejects file.
+    fn reject(&mut self, m: &Message, rejection: Rejection) -> anyhow::Result<()> {
+        let (value, value_base64) = DeadLetterLine::encode_value(&m.value);
+        let kind = rejection.late.then(|| rejection.kind().to_string());
+        let line = DeadLetterLine {
+            source: format!("{}:{}", m.topic, m.offset),
+            stage: rejection.stage,
+            plugin: rejection.plugin,
+            violations: rejection.violations,
+            kind,
+            value,
+            value_base64,
+        };
+        Ok(write_line(&mut self.rejects, &serde_json::to_vec(&line)?)?)
     }
 
     fn record(&self, line: Vec<u8>) -> Message {
@@ -173,24 +197,18 @@ impl<S> Sink<Outcome, S> for FileIo {
         for outcome in outcomes {
             match outcome {
                 // A file has one output: records a transformer routed to a named output
-                // are written there too, in order.
+                // are written there too, in order; window results too, unless they have
+                // a file of their own; late records are dead letters of kind `late`.
                 Outcome::Processed(outputs) => {
                     for output in outputs {
-                        write_line(&mut self.output, &output.message.value)?;
+                        match output.role {
+                            Role::Record => write_line(&mut self.output, &output.message.value)?,
+                            Role::Window => write_line(self.windows.as_mut().unwrap_or(&mut self.output), &output.message.value)?,
+                            Role::Late(rejection) => self.reject(&output.message, rejection)?,
+                        }
                     }
                 }
-                Outcome::DeadLetter(m, rejection) => {
-                    let (value, value_base64) = DeadLetterLine::encode_value(&m.value);
-                    let line = DeadLetterLine {
-                        source: format!("{}:{}", m.topic, m.offset),
-                        stage: rejection.stage,
-                        plugin: rejection.plugin,
-                        violations: rejection.violations,
-                        value,
-                        value_base64,
-                    };
-                    write_line(&mut self.rejects, &serde_json::to_vec(&line)?)?;
-                }
+                Outcome::DeadLetter(m, rejection) => self.reject(&m, rejection)?,
             }
         }
         Ok(())
@@ -199,6 +217,9 @@ impl<S> Sink<Outcome, S> for FileIo {
     fn finish(&mut self, _drain: Duration) -> anyhow::Result<()> {
         self.output.flush()?;
         self.rejects.flush()?;
+        if let Some(windows) = &mut self.windows {
+            windows.flush()?;
+        }
         Ok(())
     }
 }

@@ -110,7 +110,7 @@ pub fn stage_config_json(path: Option<&Path>) -> anyhow::Result<String> {
     };
     // The file stands for a weir.toml holding only this stage: paths resolve beside it.
     let config = Config::parse("", path)?;
-    let stage = StageConfig { name: None, plugin: PathBuf::new(), config: table, limits: Limits::default(), outputs: Default::default() };
+    let stage = StageConfig { name: None, plugin: PathBuf::new(), config: table, limits: Limits::default(), outputs: Default::default(), window: None };
     Ok(crate::resolve::stage_json(&config, "", &stage)?)
 }
 
@@ -193,7 +193,7 @@ pub fn test(runtime: &Runtime, path: &Path, input: &Path, config: Option<&Path>)
                 ..Default::default()
             };
             let analytics = stage.report()?;
-            let report = Report { stats: &stats, extra: vec![], analytics: Some((crate::pipeline::plugin_name(path), analytics)), partitions: vec![] };
+            let report = Report { stats: &stats, extra: vec![], analytics: Some((crate::pipeline::plugin_name(path), analytics)), partitions: vec![], windows: None };
             out.push_str(&report.render(Format::Text));
         }
     }

@@ -8,6 +8,7 @@
 
 pub use super::consumed::{owned, positions, read, Polled, Positions, Unreadable};
 use super::group::{GroupContext, Rebalanced, StateTopic};
+use super::after_acks::AfterAcks;
 use super::park;
 use super::in_flight::{Front, InFlight};
 pub use super::produce::{detached_ticket, produce, producer, wait_for, Acks, Origin, Outgoing, Refused, Ticket};
@@ -49,6 +50,8 @@ pub struct Flow {
     after_rebalance: Polled,
     /// Told while the flow waits for acknowledgements: alive, but the broker is away.
     health: Option<Arc<crate::ops::Health>>,
+    /// Changelog checkpoints, each written once the outputs sent before it are acknowledged.
+    checkpoints: AfterAcks<Outgoing>,
 }
 
 /// How long a wait for acknowledgements lasts before `/readyz` says the broker is away.
@@ -98,7 +101,7 @@ impl Flow {
         }
         let consumer: BaseConsumer<GroupContext> = config.create_with_context(GroupContext::new(state, ops.cloned()))?;
         consumer.subscribe(&[topic])?;
-        Ok(Flow { consumer: ManuallyDrop::new(consumer), close_by: None, producer: producer_with(base, ops.map(|ops| ops.metrics.clone()))?, parked_topic: None, inflight: InFlight::default(), max_inflight: 64, poll_errors: 0, last_poll: Instant::now(), paused: None, held: Polled::default(), after_rebalance: Polled::default(), health: ops.map(|ops| ops.health.clone()) })
+        Ok(Flow { consumer: ManuallyDrop::new(consumer), close_by: None, producer: producer_with(base, ops.map(|ops| ops.metrics.clone()))?, parked_topic: None, inflight: InFlight::default(), max_inflight: 64, poll_errors: 0, last_poll: Instant::now(), paused: None, held: Polled::default(), after_rebalance: Polled::default(), health: ops.map(|ops| ops.health.clone()), checkpoints: AfterAcks::default() })
     }
 
     /// Records the broker refuses for good are parked as pointers on `topic`.
@@ -189,6 +192,7 @@ impl Flow {
             }
         }
         self.inflight.push(ticket, positions.0);
+        self.checkpoints.batch_sent();
         let (waiting_since, mut said_away) = (Instant::now(), false);
         while self.inflight.len() > self.max_inflight {
             // Waiting for a broker is not being stuck: `/healthz` stays live (a restart
@@ -254,7 +258,10 @@ impl Flow {
                 anyhow::anyhow!("{failure}; offsets from this batch on are not committed and will be re-read")
             })?;
             match front {
-                Front::Waiting => return Ok(()),
+                Front::Waiting => {
+                    self.write_checkpoints();
+                    return Ok(());
+                }
                 // The batch now waits for its pointers.
                 Front::Refused(ticket, refused) => {
                     for refused in refused {
@@ -262,6 +269,7 @@ impl Flow {
                     }
                 }
                 Front::Acknowledged(offsets) => {
+                    self.checkpoints.batch_acked();
                     for (topic, partition, offset) in &offsets {
                         // Fails only if the partition was revoked meanwhile: its new owner re-reads.
                         if let Err(e) = self.consumer.store_offset(topic, *partition, *offset) {
@@ -269,6 +277,27 @@ impl Flow {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// A changelog record (`changelog::record`), written once every output sent before it
+    /// is acknowledged: a snapshot never claims records whose results are not out.
+    pub fn checkpoint(&mut self, record: Outgoing) {
+        self.checkpoints.push(record);
+        self.write_checkpoints();
+    }
+
+    fn write_checkpoints(&mut self) {
+        for record in self.checkpoints.ready() {
+            if let Err(e) = super::produce::produce(&self.producer, &record, super::produce::detached_ticket(1)) {
+                let key = record.key.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+                tracing::error!(
+                    "the state of {key} ({} bytes) was not checkpointed: {e:#}. A snapshot is one record: \
+                     raise `message.max.bytes` in [kafka.properties] (and the topic's max.message.bytes) \
+                     or bound the aggregator's state",
+                    record.value.len()
+                );
             }
         }
     }
@@ -303,6 +332,9 @@ impl Flow {
         loop {
             self.settle()?;
             if self.inflight.is_empty() {
+                // The last checkpoints, now that everything before them is acknowledged.
+                self.write_checkpoints();
+                self.producer.flush(deadline.saturating_duration_since(Instant::now())).ok();
                 break;
             }
             if Instant::now() > deadline {

@@ -12,7 +12,7 @@ use crate::headers;
 use crate::config::Config;
 use crate::driver::repair::RepairRoute;
 use crate::driver::{Poll, Sink, Source};
-use crate::pipeline::{root_violation, Outcome, Output, Rejection};
+use crate::pipeline::{root_violation, Outcome, Output, Rejection, Role};
 use crate::ops::{Metrics, Ops};
 use crate::state::{PartitionSnapshot, StateChange};
 use rdkafka::config::ClientConfig;
@@ -139,9 +139,14 @@ impl Sink<Outcome, PartitionSnapshot> for KafkaIo<'_> {
         let mut outgoing = Vec::with_capacity(outcomes.len());
         for outcome in outcomes {
             match outcome {
-                Outcome::Processed(outputs) => outgoing.extend(outputs.into_iter().map(|Output { message: m, topic }| {
-                    let (origin, headers) = (Origin::of(&m), headers::user_headers(&m.headers));
-                    Outgoing::new(topic.as_deref().unwrap_or(&kafka.output_topic), m.key, m.value, headers).from(origin)
+                Outcome::Processed(outputs) => outgoing.extend(outputs.into_iter().map(|Output { message: m, topic, role }| {
+                    let origin = Origin::of(&m);
+                    let (default_topic, headers) = match &role {
+                        Role::Record => (&kafka.output_topic, headers::user_headers(&m.headers)),
+                        Role::Window => (&kafka.output_topic, m.headers),
+                        Role::Late(rejection) => (&kafka.dead_letter_topic, headers::dead_letter(&m, rejection)),
+                    };
+                    Outgoing::new(topic.as_deref().unwrap_or(default_topic), m.key, m.value, headers).from(origin)
                 })),
                 Outcome::DeadLetter(m, rejection) => {
                     let (origin, headers) = (Origin::of(&m), headers::dead_letter(&m, &rejection));
@@ -155,6 +160,7 @@ impl Sink<Outcome, PartitionSnapshot> for KafkaIo<'_> {
                 plugin: "weir".into(),
                 violations: vec![root_violation(unreadable.reason.clone())],
                 fault: None,
+                late: false,
             };
             let headers = headers::dead_letter(&unreadable.message, &rejection);
             as_it_came(&config.kafka.dead_letter_topic, unreadable, headers)
@@ -169,14 +175,7 @@ impl Sink<Outcome, PartitionSnapshot> for KafkaIo<'_> {
         for snapshot in &snapshots {
             tracing::debug!(topic = snapshot.topic, partition = snapshot.partition, offset = snapshot.offset, bytes = snapshot.state.len(), "checkpoint");
             let record = changelog::record(&state_topic, snapshot);
-            if let Err(e) = flow::produce(self.flow()?.producer(), &record, flow::detached_ticket(1)) {
-                tracing::error!(
-                    "the state of {}/{} ({} bytes) was not checkpointed: {e:#}. A snapshot is one record: \
-                     raise `message.max.bytes` in [kafka.properties] (and the topic's max.message.bytes) \
-                     or bound the aggregator's state",
-                    snapshot.topic, snapshot.partition, snapshot.state.len()
-                );
-            }
+            self.flow()?.checkpoint(record);
         }
         Ok(())
     }

@@ -7,6 +7,7 @@
 use weir_core::{bindings, config, driver, hot_swap, ops, pipeline, report, say, secret, stage, state, stats, text};
 pub use weir_core::headers;
 
+mod after_acks;
 pub mod changelog;
 pub mod consumed;
 pub mod embedded;

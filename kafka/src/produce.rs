@@ -25,6 +25,8 @@ pub struct Outgoing {
     pub raw_headers: Option<OwnedHeaders>,
     /// The consumed record this one comes from, for a pointer if the broker refuses it.
     pub origin: Option<Origin>,
+    /// A partition chosen by the caller; `None`: the partitioner's (by key).
+    pub partition: Option<i32>,
 }
 
 /// Where a consumed record was read.
@@ -37,7 +39,12 @@ pub struct Origin {
 
 impl Outgoing {
     pub fn new(topic: &str, key: Option<Vec<u8>>, value: Vec<u8>, headers: Vec<Header>) -> Outgoing {
-        Outgoing { topic: topic.to_string(), key, value, headers, raw_headers: None, origin: None }
+        Outgoing { topic: topic.to_string(), key, value, headers, raw_headers: None, origin: None, partition: None }
+    }
+
+    /// To `partition` rather than where its key hashes.
+    pub fn to_partition(self, partition: i32) -> Outgoing {
+        Outgoing { partition: Some(partition), ..self }
     }
 
     /// Made from the consumed record at `origin`.
@@ -155,6 +162,9 @@ pub(super) fn try_produce(producer: &ThreadedProducer<Acks>, record: &Outgoing, 
     let mut base = BaseRecord::with_opaque_to(&record.topic, delivery).payload(&record.value).headers(headers);
     if let Some(key) = &record.key {
         base = base.key(key);
+    }
+    if let Some(partition) = record.partition {
+        base = base.partition(partition);
     }
     loop {
         match producer.send(base) {

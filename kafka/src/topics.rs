@@ -8,7 +8,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use std::time::Duration;
 
 /// Input, output, the transformers' named outputs, dead-letter, parked and (if set)
-/// analytics and state topics.
+/// analytics, window, late and state topics.
 pub fn names(config: &Config) -> Vec<String> {
     let k = &config.kafka;
     let mut topics = vec![k.input_topic.clone(), k.output_topic.clone()];
@@ -19,6 +19,9 @@ pub fn names(config: &Config) -> Vec<String> {
     }
     topics.extend([k.dead_letter_topic.clone(), k.parked_topic.clone()]);
     topics.extend(k.analytics_topic.clone());
+    topics.extend(config.window_topic());
+    let late = config.aggregate.as_ref().and_then(|a| a.window.as_ref()).and_then(|w| w.late_topic.clone());
+    topics.extend(late.filter(|late| !topics.contains(late)));
     topics.extend(config.state_topic());
     topics
 }

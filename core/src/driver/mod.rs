@@ -71,6 +71,9 @@ pub enum Task<E = ()> {
     Event(E),
     /// State to keep now: due by time, and once more at the end (a graceful stop).
     Checkpoint,
+    /// The input has ended (a file's last line, never Kafka): what waits for more input
+    /// is settled now — windows close. Its outputs, if any, come as one batch's.
+    Ended,
 }
 
 /// What the plugin thread makes of one task.
@@ -184,8 +187,13 @@ pub(crate) fn drive_batches<T: Send, E: Send, S: Send, IO: Source<E> + Sink<T, S
                     }
                 }
                 if (ended || controls.stop.load(Ordering::Relaxed)) && in_processing == 0 {
-                    // The last checkpoint of the plugins' state, before the flow finishes.
-                    if to_plugins.send(Task::Checkpoint).is_ok() {
+                    // At the end of the input, windows close; then the last checkpoint of
+                    // the plugins' state, before the flow finishes.
+                    let last: &[fn() -> Task<E>] = if ended { &[|| Task::Ended, || Task::Checkpoint] } else { &[|| Task::Checkpoint] };
+                    for task in last {
+                        if to_plugins.send(task()).is_err() {
+                            break;
+                        }
                         match done.recv() {
                             Ok(finished) => settle(io, finished?)?,
                             Err(_) => anyhow::bail!("plugin thread ended unexpectedly"),

@@ -56,6 +56,10 @@ pub fn drive<IO: Source<StateChange> + Sink<Outcome, PartitionSnapshot>>(
             Task::Batch(batch) => batch,
             Task::Event(change) => return Ok(Done::states(pipeline.apply(change))),
             Task::Checkpoint => return Ok(Done::states(pipeline.checkpoint())),
+            Task::Ended => {
+                let closed = pipeline.close_windows();
+                return Ok(if closed.is_empty() { Done::states(Vec::new()) } else { Done::outputs(vec![Outcome::Processed(closed)]) });
+            }
         };
         if let Some(hot_swap) = hot_swap.as_mut() {
             hot_swap.between_batches(pipeline);
@@ -203,7 +207,7 @@ mod tests {
     }
 
     fn rejection(fault: Option<FaultKind>) -> Rejection {
-        Rejection { stage: "transform".into(), plugin: "native".into(), violations: Vec::new(), fault }
+        Rejection { stage: "transform".into(), plugin: "native".into(), violations: Vec::new(), fault, late: false }
     }
 
     impl Judge for Native {

@@ -113,6 +113,7 @@ fn native_plugins<'a>(seen: &'a mut Vec<Seen>, delays: &'a [u64]) -> impl FnMut(
                 seen.push(Seen::Checkpoint);
                 Done::states(vec![0])
             }
+            Task::Ended => Done::states(Vec::new()),
         })
     }
 }

@@ -5,7 +5,8 @@
 //! It folds only what the pipeline has settled: records the circuit breaker may still hold
 //! back never reach it, so nothing is ever folded twice or rolled back.
 
-use super::outcome::plugin_name;
+use super::outcome::{plugin_name, Output};
+use super::windows::{Emitted, Windows};
 use crate::bindings::aggregator::exports::weir::plugin::aggregate::Report;
 use crate::bindings::types::Message;
 use crate::plugin::PluginError;
@@ -20,11 +21,13 @@ pub struct AggregateOperator {
     coverage: Coverage,
     /// Partition states are checkpointed (Kafka with `[state]`), not only kept in memory.
     checkpoints: bool,
+    /// Event-time windows (`[aggregate.window]`): a state per window, results as records.
+    windows: Option<Windows>,
 }
 
 impl AggregateOperator {
-    pub fn new(stage: Stage<Aggregate>) -> AggregateOperator {
-        AggregateOperator { stage, coverage: Coverage::default(), checkpoints: false }
+    pub fn new(stage: Stage<Aggregate>, windows: Option<Windows>) -> AggregateOperator {
+        AggregateOperator { stage, coverage: Coverage::default(), checkpoints: false, windows }
     }
 
     pub fn stage(&mut self) -> &mut Stage<Aggregate> {
@@ -39,8 +42,10 @@ impl AggregateOperator {
     /// Folds the records the pipeline delivers (`delivered`, in input order) into their
     /// partitions' states, skipping those a state covers already; `refused` (dead letters)
     /// only move the coverage past them. Faults are counted: the records are delivered
-    /// anyway, not counted in the analytics.
-    pub fn fold<'a>(&mut self, delivered: &[Message], refused: impl Iterator<Item = &'a Message>, stats: &mut Stats) {
+    /// anyway, not counted in the analytics. With windows: the results of the windows
+    /// closed and the late records' dead letters, each after the delivered record it
+    /// comes with.
+    pub fn fold<'a>(&mut self, delivered: &[Message], refused: impl Iterator<Item = &'a Message>, stats: &mut Stats) -> Emitted {
         // Records one input became (a fan-out) share its offset: one decision for them all.
         let mut last: Option<(&Message, bool)> = None;
         let fold: Vec<bool> = delivered
@@ -57,6 +62,9 @@ impl AggregateOperator {
         for m in refused {
             self.coverage.note(&m.topic, m.partition, m.offset);
         }
+        if let Some(windows) = &mut self.windows {
+            return windows.fold(&mut self.stage, delivered, &fold, stats);
+        }
         let faults: usize =
             runs_of_true(&fold).map(|run| self.stage.run(&delivered[run]).iter().filter(|r| r.is_err()).count()).sum();
         stats.analytics_resets += self.stage.take_lost_states();
@@ -64,6 +72,20 @@ impl AggregateOperator {
             stats.aggregate_faults += faults as u64;
             tracing::warn!(stage = self.stage.name(), faults, "aggregator failed on records; they are delivered but not counted");
         }
+        Vec::new()
+    }
+
+    /// The input ended (files): every open window closes, its result out.
+    pub fn close_windows(&mut self, stats: &mut Stats) -> Vec<Output> {
+        match &mut self.windows {
+            Some(windows) => windows.close_all(&mut self.stage, stats),
+            None => Vec::new(),
+        }
+    }
+
+    /// The last windows closed (their result values), for reports.
+    pub fn last_windows(&self) -> Option<Vec<serde_json::Value>> {
+        self.windows.as_ref().map(Windows::last_closed)
     }
 
     /// Partitions assigned (their states restored) or revoked (their final snapshots
@@ -74,10 +96,14 @@ impl AggregateOperator {
                 for restore in restores {
                     let snapshot = restore.snapshot.as_ref();
                     let offset = snapshot.map(|s| s.offset);
-                    let failure = match self.stage.restore_partition(&restore.key, snapshot.map(|s| s.state.as_slice())) {
-                        Ok(Ok(())) => None,
-                        Ok(Err(reason)) => Some(reason),
-                        Err(e) => Some(e.to_string()),
+                    let state = snapshot.map(|s| s.state.as_slice());
+                    let failure = match &mut self.windows {
+                        Some(windows) => windows.restore(&mut self.stage, &restore.key, state).err(),
+                        None => match self.stage.restore_slot(&(restore.key.clone(), None), state) {
+                            Ok(Ok(())) => None,
+                            Ok(Err(reason)) => Some(reason),
+                            Err(e) => Some(e.to_string()),
+                        },
                     };
                     if let Some(reason) = failure {
                         stats.state_restore_failures += 1;
@@ -88,6 +114,7 @@ impl AggregateOperator {
                     }
                     self.coverage.restored(restore.key, offset);
                 }
+                self.stage.saved(); // a replacement instance starts from here
                 Vec::new()
             }
             StateChange::Revoked(keys) => {
@@ -95,6 +122,9 @@ impl AggregateOperator {
                 for key in &keys {
                     if let Err(e) = self.stage.drop_partition(key) {
                         tracing::warn!("dropping the state of {}/{}: {e}", key.0, key.1);
+                    }
+                    if let Some(windows) = &mut self.windows {
+                        windows.dropped(key);
                     }
                     self.coverage.dropped(key);
                 }
@@ -115,7 +145,11 @@ impl AggregateOperator {
     fn snapshots(&mut self, wanted: impl Fn(&PartitionKey) -> bool, stats: &mut Stats) -> Vec<PartitionSnapshot> {
         let mut snapshots = Vec::new();
         for (key, offset) in self.coverage.take_dirty(&wanted) {
-            match self.stage.partition_snapshot(&key) {
+            let snapshot = match &self.windows {
+                Some(windows) => windows.snapshot(&mut self.stage, &key),
+                None => self.stage.partition_snapshot(&key),
+            };
+            match snapshot {
                 Ok(state) => snapshots.push(PartitionSnapshot { topic: key.0, partition: key.1, offset, state }),
                 Err(e) => {
                     stats.checkpoint_failures += 1;
@@ -144,6 +178,9 @@ impl AggregateOperator {
     pub fn hand_over(&mut self, next: &mut AggregateOperator) {
         next.coverage = std::mem::take(&mut self.coverage);
         next.checkpoints = self.checkpoints;
+        if let (Some(old), Some(new)) = (&mut self.windows, &mut next.windows) {
+            old.hand_over(new);
+        }
         let snapshot = match self.stage.snapshot() {
             Ok(snapshot) => snapshot,
             Err(e) => return tracing::warn!("the old aggregator's state could not be read ({e}); the new one starts empty"),

@@ -10,6 +10,7 @@
 pub mod aggregate;
 pub mod outcome;
 pub mod repair;
+pub mod windows;
 
 use crate::bindings::types::Message;
 use crate::config::{Config, Resolve, StageConfig};
@@ -22,7 +23,7 @@ use crate::stage::{Kind, Stage};
 use crate::state::{PartitionSnapshot, StateChange};
 use aggregate::AggregateOperator;
 use anyhow::Context;
-pub use outcome::{plugin_name, root_violation, summary, Outcome, Output, Rejection};
+pub use outcome::{plugin_name, root_violation, summary, Outcome, Output, Rejection, Role};
 use crate::stage::transformer::{Emitted, Transformed};
 use std::collections::BTreeMap;
 use sha2::Digest as _;
@@ -99,7 +100,17 @@ impl Pipeline {
             }
         }
         let aggregate = match &config.aggregate {
-            Some(s) => Some(AggregateOperator::new(load_stage::<Aggregate>(runtime, config, &key_of(s), s, resolve)?)),
+            Some(s) => {
+                let stage = load_stage::<Aggregate>(runtime, config, &key_of(s), s, resolve)?;
+                let windows = match &s.window {
+                    Some(window) => {
+                        let spec = crate::window::WindowSpec::from_config(window).map_err(|e| anyhow::anyhow!("`aggregate.window`: {e}"))?;
+                        Some(windows::Windows::new(spec, config.window_topic(), window.late_topic.clone()))
+                    }
+                    None => None,
+                };
+                Some(AggregateOperator::new(stage, windows))
+            }
             None => None,
         };
         if validate.is_none() && transforms.is_empty() && aggregate.is_none() {
@@ -119,11 +130,11 @@ impl Pipeline {
     /// The report so far: the counts, `extra` pipeline-level counts, and the aggregator's
     /// analytics if there is an aggregator.
     pub fn report(&mut self, extra: Vec<(&'static str, u64)>) -> Result<crate::report::Report<'_>, crate::plugin::PluginError> {
-        let (analytics, partitions) = match &mut self.aggregate {
-            Some(operator) => (Some(operator.report()?), operator.partitions()),
-            None => (None, Vec::new()),
+        let (analytics, partitions, windows) = match &mut self.aggregate {
+            Some(operator) => (Some(operator.report()?), operator.partitions(), operator.last_windows()),
+            None => (None, Vec::new(), None),
         };
-        Ok(crate::report::Report { stats: &self.stats, extra, analytics, partitions })
+        Ok(crate::report::Report { stats: &self.stats, extra, analytics, partitions, windows })
     }
 
     /// Records what each stage does in `metrics` from now on, and which plugin runs where.
@@ -166,6 +177,14 @@ impl Pipeline {
     pub fn checkpoint(&mut self) -> Vec<PartitionSnapshot> {
         match &mut self.aggregate {
             Some(operator) => operator.checkpoint(&mut self.stats),
+            None => Vec::new(),
+        }
+    }
+
+    /// The input ended (files): every open window closes; their results.
+    pub fn close_windows(&mut self) -> Vec<Output> {
+        match &mut self.aggregate {
+            Some(operator) => operator.close_windows(&mut self.stats),
             None => Vec::new(),
         }
     }
@@ -269,12 +288,13 @@ impl Pipeline {
     /// dead-letter metrics are taken — once per record, however often it was judged.
     pub fn settle(&mut self, judged: Judged) -> Vec<Outcome> {
         let Judged { refused, live } = judged;
+        let mut emitted = Vec::new();
         if let Some(operator) = &mut self.aggregate {
             let dead_letters = refused.iter().flatten().filter_map(|outcome| match outcome {
                 Outcome::DeadLetter(message, _) => Some(message),
                 Outcome::Processed(_) => None,
             });
-            operator.fold(&live.messages, dead_letters, &mut self.stats);
+            emitted = operator.fold(&live.messages, dead_letters, &mut self.stats);
         }
         let dead_letters = refused.iter().flatten().count();
         self.stats.records_in += refused.len() as u64;
@@ -287,8 +307,16 @@ impl Pipeline {
         }
         // Every input not refused went through: its records, in order (none if filtered).
         let mut outputs: Vec<Vec<Output>> = (0..refused.len()).map(|_| Vec::new()).collect();
-        for ((i, topic), message) in live.index.into_iter().zip(live.topics).zip(live.messages) {
-            outputs[i].push(Output { message, topic });
+        // Window results and late copies go with the input of the record they came with.
+        let mut emitted = emitted.into_iter().peekable();
+        for (j, ((i, topic), message)) in live.index.into_iter().zip(live.topics).zip(live.messages).enumerate() {
+            outputs[i].push(Output::record(message, topic));
+            while let Some((_, extra)) = emitted.next_if(|(at, _)| *at == j) {
+                if let (Role::Late(rejection), Some(metrics)) = (&extra.role, &self.metrics) {
+                    metrics.dead_letter(&rejection.stage, rejection.kind());
+                }
+                outputs[i].push(extra);
+            }
         }
         refused.into_iter().zip(outputs).map(|(refused, outputs)| refused.unwrap_or(Outcome::Processed(outputs))).collect()
     }

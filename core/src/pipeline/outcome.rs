@@ -20,14 +20,35 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Output {
     pub message: Message,
-    /// The topic of the named output a transformer chose; `None`: the output topic.
+    /// The topic of the named output a transformer chose; `None`: the output topic (for
+    /// a late record: the dead-letter topic).
     pub topic: Option<String>,
+    pub role: Role,
+}
+
+/// What an output is, which decides its headers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Role {
+    /// A record the stages made: the user's headers only.
+    Record,
+    /// A window's result, made by the host: its `weir.window.*` headers are kept.
+    Window,
+    /// A copy of a record that came too late for its window (or had no event time): a
+    /// dead letter of kind `late`, with provenance. The record itself was delivered.
+    Late(Rejection),
+}
+
+impl Output {
+    /// A record the stages made, to `topic` (`None`: the output topic).
+    pub fn record(message: Message, topic: Option<String>) -> Output {
+        Output { message, topic, role: Role::Record }
+    }
 }
 
 impl Outcome {
     /// The input went through unchanged in number: one record to the output topic.
     pub fn processed(message: Message) -> Outcome {
-        Outcome::Processed(vec![Output { message, topic: None }])
+        Outcome::Processed(vec![Output::record(message, None)])
     }
 
     /// Why the record was refused; `None` when the plugins handled it.
@@ -49,6 +70,9 @@ pub struct Rejection {
     /// the record.
     #[serde(skip)]
     pub fault: Option<FaultKind>,
+    /// The record came after its window closed (a windowed aggregator's verdict).
+    #[serde(skip)]
+    pub late: bool,
 }
 
 impl Rejection {
@@ -58,6 +82,7 @@ impl Rejection {
             plugin: plugin_name(stage.plugin_path()),
             violations,
             fault: None,
+            late: false,
         }
     }
 
@@ -74,9 +99,14 @@ impl Rejection {
         self.fault.is_some_and(FaultKind::blames_plugin)
     }
 
-    /// `violation` when the plugin judged the record, else the fault's kind.
+    /// `violation` when the plugin judged the record, else the fault's kind; `late` for a
+    /// record that missed its window.
     pub fn kind(&self) -> &'static str {
-        self.fault.map_or("violation", FaultKind::as_str)
+        match (self.fault, self.late) {
+            (Some(fault), _) => fault.as_str(),
+            (None, true) => "late",
+            (None, false) => "violation",
+        }
     }
 
     /// The reasons as one line, for logs.

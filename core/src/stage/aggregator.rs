@@ -9,7 +9,7 @@ use crate::plugin::{Fault, PluginError};
 use crate::plugin::returned::{self, Bounded};
 use crate::plugin::sandbox::Sandbox;
 use crate::plugin::World;
-use crate::state::{self, PartitionKey};
+use crate::state::{self, PartitionKey, Slot};
 use std::collections::BTreeMap;
 use wasmtime::component::{ComponentType, Func, Lift, ResourceAny, TypedFunc};
 use wasmtime::Store;
@@ -71,14 +71,15 @@ pub struct WithState {
     snapshot: Func,
     restore: Func,
     merge: Func,
-    states: BTreeMap<PartitionKey, ResourceAny>,
+    states: BTreeMap<Slot, ResourceAny>,
 }
 
 /// `restore` and `merge`: a snapshot in, whether the plugin took it out.
 type TakeSnapshot = (Result<(), Bounded<String>>,);
 
-fn key_of(message: &Message) -> PartitionKey {
-    (message.topic.clone(), message.partition)
+/// The partition-wide state of the message's partition.
+fn slot_of(message: &Message) -> Slot {
+    ((message.topic.clone(), message.partition), None)
 }
 
 impl WithState {
@@ -86,6 +87,17 @@ impl WithState {
         // SAFETY: the types were checked in `instantiate`.
         let constructor = unsafe { TypedFunc::<(), (ResourceAny,)>::new_unchecked(self.constructor) };
         Ok(constructor.call(store, ())?.0)
+    }
+
+    /// `update` with records that are not side by side (a window's, picked from a batch).
+    fn update_picked(&self, store: &mut Store<Sandbox>, state: ResourceAny, run: &[&Message]) -> wasmtime::Result<()> {
+        if self.framed {
+            // SAFETY: the types were checked in `instantiate`.
+            let update = unsafe { TypedFunc::<(ResourceAny, &[u8]), ()>::new_unchecked(self.update) };
+            return update.call(store, (state, &frame::batch_of(run)));
+        }
+        let owned: Vec<Message> = run.iter().map(|m| (*m).clone()).collect();
+        self.update(store, state, &owned)
     }
 
     fn update(&self, store: &mut Store<Sandbox>, state: ResourceAny, run: &[Message]) -> wasmtime::Result<()> {
@@ -105,18 +117,18 @@ impl WithState {
         Ok(take.call(store, (state, snapshot))?.0.map_err(Bounded::into_inner))
     }
 
-    /// The state of `key`, made empty if the partition has none yet.
-    fn state(&mut self, store: &mut Store<Sandbox>, key: &PartitionKey) -> wasmtime::Result<ResourceAny> {
-        if let Some(state) = self.states.get(key) {
+    /// The state of `slot`, made empty if there is none yet.
+    fn state(&mut self, store: &mut Store<Sandbox>, slot: &Slot) -> wasmtime::Result<ResourceAny> {
+        if let Some(state) = self.states.get(slot) {
             return Ok(*state);
         }
         let state = self.new_state(store)?;
-        self.states.insert(key.clone(), state);
+        self.states.insert(slot.clone(), state);
         Ok(state)
     }
 
-    fn drop_state(&mut self, store: &mut Store<Sandbox>, key: &PartitionKey) -> wasmtime::Result<()> {
-        match self.states.remove(key) {
+    fn drop_state(&mut self, store: &mut Store<Sandbox>, slot: &Slot) -> wasmtime::Result<()> {
+        match self.states.remove(slot) {
             Some(state) => state.resource_drop(store),
             None => Ok(()),
         }
@@ -155,7 +167,7 @@ impl WithState {
         for (key, bytes) in states {
             let state = self.state(store, &key)?;
             if let Err(reason) = self.take(store, self.restore, state, &bytes)? {
-                return Ok(Err(format!("{}/{}: {reason}", key.0, key.1)));
+                return Ok(Err(format!("{}/{}: {reason}", key.0.0, key.0.1)));
             }
         }
         Ok(Ok(()))
@@ -227,7 +239,7 @@ impl Kind for Aggregate {
     /// like other kinds.
     fn call(b: &mut WithState, store: &mut Store<Sandbox>, batch: &[Message]) -> wasmtime::Result<Vec<()>> {
         for run in batch.chunk_by(|a, b| a.partition == b.partition && a.topic == b.topic) {
-            let state = b.state(store, &key_of(&run[0]))?;
+            let state = b.state(store, &slot_of(&run[0]))?;
             b.update(store, state, run)?;
         }
         Ok(vec![(); batch.len()])
@@ -274,36 +286,78 @@ impl Stage<Aggregate> {
 
     /// The partitions that have a state.
     pub fn partitions(&self) -> Vec<PartitionKey> {
-        self.live.as_ref().map(|live| live.bindings.states.keys().cloned().collect()).unwrap_or_default()
+        let mut keys: Vec<PartitionKey> =
+            self.live.as_ref().map(|live| live.bindings.states.keys().map(|(key, _)| key.clone()).collect()).unwrap_or_default();
+        keys.dedup();
+        keys
+    }
+
+    /// The plugin's snapshot of one state (empty if it has none yet).
+    pub fn slot_snapshot(&mut self, slot: &Slot) -> Result<Vec<u8>, PluginError> {
+        self.with_state(|b, store| {
+            let state = b.state(store, slot)?;
+            b.snapshot_of(store, state)
+        })
     }
 
     /// The plugin's snapshot of one partition's state (empty if it has none yet).
     pub fn partition_snapshot(&mut self, key: &PartitionKey) -> Result<Vec<u8>, PluginError> {
+        self.slot_snapshot(&(key.clone(), None))
+    }
+
+    /// A state from a plugin snapshot, or empty for `None`; `Ok(Err)` when the plugin
+    /// refuses the snapshot (the state is then empty). Call `saved` after a series.
+    pub fn restore_slot(&mut self, slot: &Slot, snapshot: Option<&[u8]>) -> Result<Result<(), String>, PluginError> {
         self.with_state(|b, store| {
-            let state = b.state(store, key)?;
-            b.snapshot_of(store, state)
+            b.drop_state(store, slot)?;
+            let state = b.state(store, slot)?;
+            match snapshot {
+                Some(bytes) => b.take(store, b.restore, state, bytes),
+                None => Ok(Ok(())),
+            }
         })
     }
 
     /// A partition's state from a plugin snapshot, or empty for `None`; `Ok(Err)` when
     /// the plugin refuses the snapshot (the partition's state is then empty).
     pub fn restore_partition(&mut self, key: &PartitionKey, snapshot: Option<&[u8]>) -> Result<Result<(), String>, PluginError> {
-        let restored = self.with_state(|b, store| {
-            b.drop_state(store, key)?;
-            let state = b.state(store, key)?;
-            match snapshot {
-                Some(bytes) => b.take(store, b.restore, state, bytes),
-                None => Ok(Ok(())),
-            }
-        })?;
-        self.save(); // the replacement instance starts from here
+        let restored = self.restore_slot(&(key.clone(), None), snapshot)?;
+        self.saved();
         Ok(restored)
     }
 
+    /// States were restored or dropped from outside: a replacement instance starts from here.
+    pub fn saved(&mut self) {
+        self.save();
+    }
+
+    /// Drops every state of the partition (its windows' too).
     pub fn drop_partition(&mut self, key: &PartitionKey) -> Result<(), PluginError> {
-        self.with_state(|b, store| b.drop_state(store, key))?;
+        self.with_state(|b, store| {
+            let slots: Vec<Slot> = b.states.keys().filter(|(k, _)| k == key).cloned().collect();
+            slots.iter().try_for_each(|slot| b.drop_state(store, slot))
+        })?;
         self.save();
         Ok(())
+    }
+
+    /// Folds records (picked from a batch, in order) into a window's state, made empty if
+    /// the window has none yet.
+    pub fn fold_window(&mut self, slot: &Slot, records: &[&Message]) -> Result<(), PluginError> {
+        self.with_state(|b, store| {
+            let state = b.state(store, slot)?;
+            b.update_picked(store, state, records)
+        })
+    }
+
+    /// A window's report, its state dropped: the window is closed.
+    pub fn close_window(&mut self, slot: &Slot) -> Result<Report, PluginError> {
+        self.with_state(|b, store| {
+            let state = b.state(store, slot)?;
+            let report = b.report_of(store, state);
+            b.drop_state(store, slot)?;
+            report
+        })
     }
 
     fn call_error(&self, reason: String) -> PluginError {

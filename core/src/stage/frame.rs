@@ -28,6 +28,16 @@ pub fn batch(messages: &[Message]) -> Vec<u8> {
     buf
 }
 
+/// A batch of records picked from elsewhere (a window's, out of a mixed batch).
+pub fn batch_of(messages: &[&Message]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(frame_size(messages.iter().map(|m| m.value.len())));
+    frame::put_u32(&mut buf, messages.len() as u32);
+    for message in messages {
+        write_message(&mut buf, message);
+    }
+    buf
+}
+
 /// A repairer's batch: each record followed by its violations.
 pub fn damaged(letters: &[Damaged]) -> Vec<u8> {
     let mut buf = Vec::with_capacity(frame_size(letters.iter().map(|d| d.message.value.len())));

@@ -17,6 +17,9 @@ pub struct Process {
     /// Dead letters with their violations, one JSON object per line (default: stderr).
     #[arg(long)]
     dead_letter: Option<PathBuf>,
+    /// Window results of a windowed aggregator, one JSON object per line (default: with the output).
+    #[arg(long)]
+    windows: Option<PathBuf>,
     /// How the end-of-run report is printed to stderr.
     #[arg(long, value_enum, default_value = "text")]
     report: Format,
@@ -27,7 +30,7 @@ impl Process {
         let context = Context::load(&self.config)?;
         let runtime = context.runtime()?;
         let mut pipeline = Pipeline::from_config(&runtime, &context.config, &weir::resolve::Resolver)?;
-        let files = Files { input: self.input, output: self.output, rejects: self.dead_letter };
+        let files = Files { input: self.input, output: self.output, rejects: self.dead_letter, windows: self.windows };
         let report = offline::process(&mut pipeline, &context.config, &files, self.report)?;
         weir::say!("{}", report.rendered);
         Ok(())

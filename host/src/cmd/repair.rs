@@ -31,7 +31,7 @@ impl Repair {
         let runtime = context.runtime()?;
         let mut repairer = RepairPipeline::from_config(&runtime, &context.config, &weir::resolve::Resolver)?;
         if let Some(input) = self.input {
-            let files = Files { input: Some(input), output: self.output, rejects: self.unrepairable };
+            let files = Files { input: Some(input), output: self.output, rejects: self.unrepairable, windows: None };
             let stats = offline::repair(&mut repairer, &context.config, &files)?;
             weir::say!("repaired {} · unrepairable {}", stats.repaired, stats.parked);
             return Ok(());

@@ -29,6 +29,14 @@ impl Report {
                 config.source.display()
             );
         };
+        if stage.window.is_some() {
+            anyhow::bail!(
+                "config {}: the aggregator has windows: its results are records on {} (`weir tail {0}`), one per closed window \
+                 and partition; `weir report` merges running states only",
+                config.source.display(),
+                config.window_topic().unwrap_or_default()
+            );
+        }
         let client = context.kafka()?;
         let mut snapshots: Vec<_> = changelog::read_latest(&client, &state_topic)?
             .into_values()

@@ -99,6 +99,7 @@ fn a_record_is_parked_after_its_last_repair_attempt() {
         ],
         raw_headers: None,
         origin: None,
+        partition: None,
     };
     weir::kafka::flow::produce(&producer, &record, ticket.clone()).unwrap();
     weir::kafka::flow::wait_for(&ticket, Duration::from_secs(10)).unwrap();
