@@ -25,3 +25,4 @@ mod registry;
 mod routing;
 mod secured;
 mod state;
+mod windows;
