@@ -126,14 +126,20 @@ fn windows_text(windows: &[Value], stats: &Stats) -> String {
         let _ = writeln!(out, "last closed:");
     }
     for w in windows {
-        let counters = w["counters"].as_object().map(|c| c.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(" · "));
+        // The first counters and the first table's leading rows: one line per window.
+        let counters = w["counters"].as_object().map(|c| c.iter().take(2).map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(" · "));
+        let table = w["tables"].as_object().and_then(|t| t.iter().next()).map(|(name, rows)| {
+            let rows = rows.as_array().map(|r| r.iter().take(3).map(|r| format!("{} {}", r["label"].as_str().unwrap_or("?"), r["count"])).collect::<Vec<_>>().join(", "));
+            format!(" · {name}: {}", rows.unwrap_or_default())
+        });
         let line = format!(
-            "  {} → {}  {}/{}  {}",
+            "  {} → {}  {}/{}  {}{}",
             w["window"]["start"].as_str().unwrap_or("?"),
             w["window"]["end"].as_str().unwrap_or("?"),
             w["topic"].as_str().unwrap_or("?"),
             w["partition"],
-            counters.unwrap_or_default()
+            counters.unwrap_or_default(),
+            table.unwrap_or_default()
         );
         let _ = writeln!(out, "{}", crate::text::escape_controls(&line));
     }

@@ -218,6 +218,27 @@ pub fn per_stage(runtime: &Runtime, config: &Config, records: &[Message], native
     Ok(stages)
 }
 
+/// The aggregate stage alone in a pipeline over the transformed records, µs per record:
+/// as configured (a running state per partition), then on tumbling 1-minute windows of
+/// the events' time (a state per window, results when they close).
+pub fn windowed_aggregate(runtime: &Runtime, config: &Config, records: &[Message], native: &mut NativeChain) -> anyhow::Result<(f64, f64)> {
+    use crate::config::{EventTimeConfig, TimeUnit, WindowConfig};
+    let batches: Vec<Vec<Message>> = records.chunks(config.pipeline.batch_size).map(|b| native.transformed(b.to_vec())).collect();
+    let mut running = config.clone();
+    (running.validate, running.transform) = (None, Vec::new());
+    let mut windowed = running.clone();
+    let time = EventTimeConfig::Field { field: "timestamp".into(), unit: TimeUnit::Text };
+    if let Some(aggregate) = windowed.aggregate.as_mut() {
+        aggregate.window = Some(WindowConfig { size: "1m".into(), time, ..WindowConfig::default() });
+    }
+    let per_record = |config: &Config| -> anyhow::Result<f64> {
+        let mut pipeline = Pipeline::from_config(runtime, config, &crate::resolve::Resolver)?;
+        let elapsed = timed(|| batches.iter().for_each(|b| drop(pipeline.process(b.clone()))));
+        Ok(elapsed.as_secs_f64() * 1e6 / records.len() as f64)
+    };
+    Ok((per_record(&running)?, per_record(&windowed)?))
+}
+
 /// The chain with values of each of `VALUE_SIZES`, at the config's batch size. Fewer
 /// records for bigger values: about the same bytes each time.
 pub fn record_sizes(runtime: &Runtime, config: &Config, chain_events: usize) -> anyhow::Result<Vec<SizeCost>> {

@@ -75,6 +75,10 @@ pub struct BenchResult {
     pub start_warm_ms: f64,
     pub peak_memory_mib: f64,
     pub stages: Vec<StageCost>,
+    /// The aggregate stage alone in a pipeline, µs per record: one running state per
+    /// partition, then tumbling 1-minute event-time windows (a state per window).
+    pub aggregate_running_us: f64,
+    pub aggregate_windowed_us: f64,
     pub record_sizes: Vec<SizeCost>,
     pub batch_sizes: Vec<BatchCost>,
     /// `weir run` processes on a real broker: one, then two in a group (`--cluster`).
@@ -125,6 +129,10 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
         for (stage, old) in result.stages.iter_mut().zip(chain::per_stage(&warm, &old, &events, &mut native)?) {
             stage.wasm_v1_us = old.wasm_us;
         }
+    }
+    if config.aggregate.is_some() {
+        crate::say!("aggregate stage: a running state vs 1-minute windows ...");
+        (result.aggregate_running_us, result.aggregate_windowed_us) = chain::windowed_aggregate(&warm, config, &events, &mut native)?;
     }
     crate::say!("plugin chain: values of {:?} bytes ...", chain::VALUE_SIZES);
     result.record_sizes = chain::record_sizes(&warm, config, options.chain_events)?;

@@ -17,11 +17,19 @@ pub struct Demo {
     invalid_ratio: f64,
     #[arg(long)]
     seed: Option<u64>,
+    /// Aggregate on tumbling windows of this size (e.g. `5s`) of the records' Kafka
+    /// timestamps instead of one running report: the report shows the last closed windows.
+    #[arg(long, value_parser = super::parse_duration)]
+    window: Option<Duration>,
 }
 
 impl Demo {
     pub fn run(self) -> anyhow::Result<()> {
-        let context = Context::load(&self.config)?;
+        let mut context = Context::load(&self.config)?;
+        if let (Some(size), Some(aggregate)) = (self.window, context.config.aggregate.as_mut()) {
+            let size = format!("{}ms", size.as_millis());
+            aggregate.window = Some(weir::config::WindowConfig { size, allowed_lateness: "1s".into(), ..Default::default() });
+        }
         let stop = Context::stop_on_signals()?;
         let options = DemoOptions { duration: self.duration, rate: self.rate, invalid_ratio: self.invalid_ratio, seed: self.seed };
         let report = weir::demo::demo(context.config, &options, stop)?;

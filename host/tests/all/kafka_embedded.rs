@@ -147,3 +147,15 @@ fn the_demo_runs_the_whole_pipeline_in_process() {
     // A clean run ends cleanly: leaving the consumer groups logs no error.
     assert!(!err.contains("ERROR"), "{err}");
 }
+
+#[test]
+fn the_demo_on_windows_shows_the_last_closed_windows() {
+    let out = run_ok(weir("unused:1", &["demo", "--duration", "5s", "--rate", "300", "--seed", "9", "--window", "1s"]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err.lines().find(|l| l.starts_with("windows closed")).unwrap_or_else(|| panic!("{err}"));
+    let closed: u64 = line["windows closed ".len()..].split(' ').next().unwrap().parse().unwrap();
+    assert!(closed >= 3, "1 s windows over a 5 s run: {line}");
+    let last: Vec<&str> = err.lines().skip_while(|l| *l != "last closed:").skip(1).take_while(|l| l.starts_with("  ")).collect();
+    assert!(!last.is_empty() && last.iter().all(|l| l.contains(" → ") && l.contains("total_logins")), "{err}");
+    assert!(!err.contains("Top 2 device types by login count"), "windows instead of one running report: {err}");
+}
