@@ -4,6 +4,7 @@
 //! to the file's own directory, so `weir --config /etc/weir/weir.toml` works anywhere.
 
 use crate::plugin::limits::Limits;
+pub use crate::window::{EventTimeConfig, RecordTimestamp, TimeUnit, WindowConfig};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -231,75 +232,6 @@ pub struct StageConfig {
     /// An aggregator's event-time windows (`[aggregate.window]`): results per window as
     /// records, instead of one running report.
     pub window: Option<WindowConfig>,
-}
-
-/// `[aggregate.window]`: tumbling (`size`) or hopping (`size` and `step`) windows on event
-/// time, closed when the partition's watermark (latest event time − `allowed_lateness`)
-/// passes their end.
-#[derive(Debug, Deserialize, Clone, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct WindowConfig {
-    /// `1m`, `30s`, `1h`…
-    pub size: String,
-    /// Hopping windows start every `step`; default `size` (tumbling).
-    pub step: Option<String>,
-    /// `"record"` (the Kafka record timestamp, the default) or `{ field = "timestamp",
-    /// unit = "seconds" | "milliseconds" | "text" }`: a top-level field of the JSON value,
-    /// a number since the epoch, or text like `2026-11-27 22:05:00` or RFC 3339 (UTC
-    /// unless it has an offset).
-    #[serde(default)]
-    pub time: EventTimeConfig,
-    /// How far behind the latest event time a record may come and still count.
-    #[serde(default = "no_lateness")]
-    pub allowed_lateness: String,
-    /// Where window results go; default `<output_topic>-windows`.
-    pub topic: Option<String>,
-    /// Where late records go; default the dead-letter topic (kind `late`).
-    pub late_topic: Option<String>,
-}
-
-impl Default for WindowConfig {
-    fn default() -> Self {
-        WindowConfig { size: "1m".into(), step: None, time: EventTimeConfig::default(), allowed_lateness: no_lateness(), topic: None, late_topic: None }
-    }
-}
-
-fn no_lateness() -> String {
-    "0s".into()
-}
-
-#[derive(Debug, Deserialize, Clone, PartialEq)]
-#[serde(untagged)]
-pub enum EventTimeConfig {
-    Record(RecordTimestamp),
-    Field {
-        field: String,
-        #[serde(default)]
-        unit: TimeUnit,
-    },
-}
-
-impl Default for EventTimeConfig {
-    fn default() -> Self {
-        EventTimeConfig::Record(RecordTimestamp::Record)
-    }
-}
-
-/// `time = "record"`: the Kafka record's timestamp.
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Default)]
-pub enum RecordTimestamp {
-    #[default]
-    #[serde(rename = "record")]
-    Record,
-}
-
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum TimeUnit {
-    #[default]
-    Seconds,
-    Milliseconds,
-    Text,
 }
 
 #[derive(Debug, Deserialize, Clone)]

@@ -6,9 +6,81 @@
 //! taking the partition over, closes the same windows with the same records in them.
 
 use crate::bindings::types::Message;
-use crate::config::{EventTimeConfig, TimeUnit, WindowConfig};
+use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::time::Duration;
+
+// The config's types live here (weir.toml's `[aggregate.window]`, re-exported by
+// `config`), so that windows need nothing of the config module.
+
+/// `[aggregate.window]`: tumbling (`size`) or hopping (`size` and `step`) windows on event
+/// time, closed when the partition's watermark (latest event time − `allowed_lateness`)
+/// passes their end.
+#[derive(Debug, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WindowConfig {
+    /// `1m`, `30s`, `1h`…
+    pub size: String,
+    /// Hopping windows start every `step`; default `size` (tumbling).
+    pub step: Option<String>,
+    /// `"record"` (the Kafka record timestamp, the default) or `{ field = "timestamp",
+    /// unit = "seconds" | "milliseconds" | "text" }`: a top-level field of the JSON value,
+    /// a number since the epoch, or text like `2026-11-27 22:05:00` or RFC 3339 (UTC
+    /// unless it has an offset).
+    #[serde(default)]
+    pub time: EventTimeConfig,
+    /// How far behind the latest event time a record may come and still count.
+    #[serde(default = "no_lateness")]
+    pub allowed_lateness: String,
+    /// Where window results go; default `<output_topic>-windows`.
+    pub topic: Option<String>,
+    /// Where late records go; default the dead-letter topic (kind `late`).
+    pub late_topic: Option<String>,
+}
+
+impl Default for WindowConfig {
+    fn default() -> Self {
+        WindowConfig { size: "1m".into(), step: None, time: EventTimeConfig::default(), allowed_lateness: no_lateness(), topic: None, late_topic: None }
+    }
+}
+
+fn no_lateness() -> String {
+    "0s".into()
+}
+
+#[derive(Debug, Deserialize, Clone, PartialEq)]
+#[serde(untagged)]
+pub enum EventTimeConfig {
+    Record(RecordTimestamp),
+    Field {
+        field: String,
+        #[serde(default)]
+        unit: TimeUnit,
+    },
+}
+
+impl Default for EventTimeConfig {
+    fn default() -> Self {
+        EventTimeConfig::Record(RecordTimestamp::Record)
+    }
+}
+
+/// `time = "record"`: the Kafka record's timestamp.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Default)]
+pub enum RecordTimestamp {
+    #[default]
+    #[serde(rename = "record")]
+    Record,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeUnit {
+    #[default]
+    Seconds,
+    Milliseconds,
+    Text,
+}
 
 /// A stage's windows: their size and step (tumbling when equal), where event time is read,
 /// and how late a record may come.
