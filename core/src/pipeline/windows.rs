@@ -115,7 +115,12 @@ impl Windows {
             Ok(report) => report,
             Err(e) => {
                 stats.aggregate_faults += 1;
-                tracing::error!("the window [{}, {}) of {topic}/{partition} is lost: {e}", rfc3339(*start), rfc3339(end));
+                stats.analytics_resets += 1;
+                tracing::error!(
+                    "the window [{}, {}) of {topic}/{partition} is lost: {e}; the other open windows lost what they folded \
+                     since their partitions were assigned",
+                    rfc3339(*start), rfc3339(end)
+                );
                 return None;
             }
         };
@@ -194,10 +199,19 @@ impl Windows {
     }
 }
 
+/// A failed call discards the plugin instance, and with it what the open windows folded
+/// since their partitions were assigned (the replacement starts from that save): counted
+/// and said, never silent.
 fn fold_into(stage: &mut Stage<Aggregate>, slot: &Slot, records: &[&Message], stats: &mut Stats) {
     if let Err(e) = stage.fold_window(slot, records) {
         stats.aggregate_faults += records.len() as u64;
-        tracing::warn!(stage = stage.name(), "aggregator failed on {} records of a window; they are delivered but not counted: {e}", records.len());
+        stats.analytics_resets += 1;
+        tracing::error!(
+            stage = stage.name(),
+            "aggregator failed on {} records of a window ({e}); they are delivered but not counted, and the open windows \
+             lost what they folded since their partitions were assigned: their results will be short",
+            records.len()
+        );
     }
 }
 
