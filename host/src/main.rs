@@ -3,7 +3,7 @@
 
 mod cmd;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -28,17 +28,23 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Run the pipeline over JSON lines: stdin (or --input) to stdout (or --output).
+    #[command(after_help = "Examples:\n  weir process --input samples/user-login.jsonl --dead-letter dead.jsonl\n  cat events.jsonl | weir process --report json > out.jsonl")]
     Process(cmd::process::Process),
     /// Stream the input topic through the stages to the output and dead-letter topics.
+    #[command(after_help = "Examples:\n  weir run --config weir.toml --brokers kafka:9092\n  WEIR_CONFIG=/etc/weir/weir.toml WEIR_METRICS=0.0.0.0:9100 weir run")]
     Run(cmd::run::Run),
     /// Repair dead letters: from the dead-letter topic back to the input topic (or park
     /// them), or, with --input, from a file written by `weir process --dead-letter`.
+    #[command(after_help = "Examples:\n  weir repair --config weir.toml\n  weir repair --input dead.jsonl --output fixed.jsonl --unrepairable parked.jsonl")]
     Repair(cmd::repair::Repair),
     /// Produce simulated user-login events to the input topic.
+    #[command(after_help = "Examples:\n  weir generate --rate 100 --count 1000 --invalid-ratio 0.05")]
     Generate(cmd::generate::Generate),
     /// Print a topic's records; with --schema, say which fail validation and why.
+    #[command(after_help = "Examples:\n  weir tail --topic user-login-processed-production --from-beginning --count 10\n  weir tail --topic user-login --schema schemas/user-login.json --headers")]
     Tail(cmd::tail::Tail),
     /// The analytics of the whole consumer group, merged from every partition's state.
+    #[command(after_help = "Examples:\n  weir report --config weir.toml --report json")]
     Report(cmd::report::Report),
     /// Register or fetch JSON Schemas in a Confluent-compatible schema registry.
     Schema {
@@ -51,13 +57,26 @@ enum Command {
         command: cmd::topics::TopicsCommand,
     },
     /// Zero set-up: an embedded broker with generate + run + repair, then the report.
+    #[command(after_help = "Examples:\n  weir demo\n  weir demo --duration 10s --rate 1000 --window 5s")]
     Demo(cmd::demo::Demo),
     /// Measure throughput (wasm vs native, pipeline vs passthrough), latency, start-up, memory.
+    #[command(after_help = "Examples:\n  weir bench\n  weir bench --cluster --brokers 127.0.0.1:19092 --json")]
     Bench(cmd::bench::Bench),
     /// Check a config and load every plugin it names, without running anything.
+    #[command(after_help = "Examples:\n  weir check --config weir.toml")]
     Check(cmd::check::Check),
     /// Ask a running weir's /healthz (or /readyz): the container health check.
+    #[command(after_help = "Examples:\n  weir health --addr 127.0.0.1:9100 --ready")]
     Health(cmd::health::Health),
+    /// Print a shell completion script to stdout.
+    #[command(after_help = "Examples:\n  weir completions bash > ~/.local/share/bash-completion/completions/weir\n  weir completions zsh > ~/.zfunc/_weir")]
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print weir's man page (roff) to stdout.
+    #[command(after_help = "Examples:\n  weir man > /usr/local/share/man/man1/weir.1 && man weir")]
+    Man,
     /// Look at or try a single plugin.
     Plugin {
         #[command(subcommand)]
@@ -85,6 +104,11 @@ fn main() -> ExitCode {
         Command::Check(command) => command.run(),
         Command::Health(command) => command.run(),
         Command::Plugin { command } => command.run(),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "weir", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -112,4 +136,38 @@ fn init_logging(flag: Option<String>, format: LogFormat) -> Result<(), String> {
         LogFormat::Json => logs.json().flatten_event(true).init(),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every command and every argument says what it is for, and every command that does
+    /// something shows an example: `weir … --help` is the manual at hand.
+    #[test]
+    fn every_command_and_argument_has_help_and_every_command_an_example() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", command.get_name()).trim().to_string();
+            if command.get_about().is_none() {
+                missing.push(format!("`{path}`: no about"));
+            }
+            let leaf = command.get_subcommands().next().is_none();
+            if leaf && !command.get_after_help().is_some_and(|h| h.to_string().contains("Example")) {
+                missing.push(format!("`{path}`: no example (after_help)"));
+            }
+            for arg in command.get_arguments().filter(|a| !matches!(a.get_id().as_str(), "help" | "version")) {
+                if arg.get_help().is_none() {
+                    missing.push(format!("`{path}`: argument `{}` has no help", arg.get_id()));
+                }
+            }
+            for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        let cli = Cli::command();
+        walk(&cli, "", &mut missing);
+        assert!(missing.is_empty(), "{} gaps in the help:\n{}", missing.len(), missing.join("\n"));
+    }
 }

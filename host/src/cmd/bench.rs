@@ -6,8 +6,8 @@ use weir::bench::{BenchOptions, ClusterOptions};
 
 #[derive(clap::Args)]
 pub struct Bench {
-    #[arg(long, default_value = "weir.toml")]
-    config: PathBuf,
+    #[command(flatten)]
+    config: super::ConfigFile,
     /// Events through the plugin chain (wasm and native).
     #[arg(long, default_value_t = 200_000)]
     events: usize,
@@ -47,7 +47,7 @@ impl Bench {
             None => None,
         };
         let cluster = match self.cluster {
-            true => Some(ClusterOptions { config_path: self.config.clone(), client: context.kafka()?, events: self.cluster_events }),
+            true => Some(ClusterOptions { config_path: self.config.path.clone(), client: context.kafka()?, events: self.cluster_events }),
             false => None,
         };
         let options = BenchOptions { chain_events: self.events, broker_events: self.broker_events, latency_rate: self.latency_rate, cluster };

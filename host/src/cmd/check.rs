@@ -1,14 +1,13 @@
 //! `weir check`: load the config and every plugin it names, run nothing.
 
 use super::Context;
-use std::path::PathBuf;
 use weir::pipeline::Pipeline;
 use weir::pipeline::repair::RepairPipeline;
 
 #[derive(clap::Args)]
 pub struct Check {
-    #[arg(long, default_value = "weir.toml")]
-    config: PathBuf,
+    #[command(flatten)]
+    config: super::ConfigFile,
 }
 
 impl Check {

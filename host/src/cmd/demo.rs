@@ -1,20 +1,23 @@
 //! `weir demo`: an embedded broker with generate + run + repair, then the report.
 
 use super::Context;
-use std::path::PathBuf;
 use std::time::Duration;
 use weir::demo::DemoOptions;
 
 #[derive(clap::Args)]
 pub struct Demo {
-    #[arg(long, default_value = "weir.toml")]
-    config: PathBuf,
+    #[command(flatten)]
+    config: super::ConfigFile,
+    /// How long to generate before stopping and printing the report.
     #[arg(long, default_value = "20s", value_parser = super::parse_duration)]
     duration: Duration,
+    /// Events generated per second.
     #[arg(long, default_value_t = 500.0)]
     rate: f64,
+    /// The share of generated events that are invalid (they go to the dead letters).
     #[arg(long, default_value_t = 0.05)]
     invalid_ratio: f64,
+    /// Seed the generator for the same events every time.
     #[arg(long)]
     seed: Option<u64>,
     /// Aggregate on tumbling windows of this size (e.g. `5s`) of the records' Kafka

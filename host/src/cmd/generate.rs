@@ -6,8 +6,8 @@ use weir::kafka::generate::{self, GenerateOptions};
 
 #[derive(clap::Args)]
 pub struct Generate {
-    #[arg(long, default_value = "weir.toml")]
-    config: PathBuf,
+    #[command(flatten)]
+    config: super::ConfigFile,
     #[command(flatten)]
     brokers: Brokers,
     /// Events per second (0: as fast as possible).

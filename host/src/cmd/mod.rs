@@ -24,6 +24,22 @@ use weir::ops::server::Server;
 use weir::ops::Ops;
 use weir::plugin::Runtime;
 
+/// `--config FILE` / `WEIR_CONFIG`, shared by every command that reads weir.toml.
+#[derive(clap::Args, Clone)]
+pub struct ConfigFile {
+    /// The weir.toml to read; paths in it are relative to its own directory.
+    #[arg(long = "config", env = "WEIR_CONFIG", default_value = "weir.toml", value_name = "FILE")]
+    pub path: std::path::PathBuf,
+}
+
+impl std::ops::Deref for ConfigFile {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
 /// `--brokers` / `WEIR_BROKERS`, shared by every command that talks to Kafka.
 #[derive(clap::Args)]
 pub struct Brokers {
@@ -37,7 +53,7 @@ pub struct Brokers {
 pub struct Serve {
     /// Serve Prometheus metrics at http://ADDR/metrics, and /healthz and /readyz
     /// (e.g. 0.0.0.0:9100); default: `[metrics] listen` in the config, else not served.
-    #[arg(long = "metrics", value_name = "ADDR")]
+    #[arg(long = "metrics", env = "WEIR_METRICS", value_name = "ADDR")]
     pub metrics: Option<String>,
 }
 

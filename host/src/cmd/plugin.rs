@@ -7,11 +7,14 @@ use weir::scaffold::{self, Lang};
 #[derive(clap::Subcommand)]
 pub enum PluginCommand {
     /// Create a plugin project that builds and passes its own test out of the box.
+    #[command(after_help = "Examples:\n  weir plugin new drop-health-checks --world transformer\n  weir plugin new my-validator --world validator --lang python --dir plugins")]
     New {
+        /// The project's name (a directory of that name is created).
         name: String,
         /// validator, transformer, repairer or aggregator.
         #[arg(long, value_parser = parse_world)]
         world: World,
+        /// The language: rust, javascript or python.
         #[arg(long, value_enum, default_value = "rust")]
         lang: Lang,
         /// Where to create it (default: the current directory).
@@ -19,11 +22,18 @@ pub enum PluginCommand {
         dir: PathBuf,
     },
     /// Show the world a component implements, its exports and imports.
-    Inspect { file: PathBuf },
-    /// Run one plugin over a sample of JSON lines and print what it makes of each.
-    Test {
+    #[command(after_help = "Examples:\n  weir plugin inspect target/plugins/login-analytics.wasm")]
+    Inspect {
+        /// The plugin, a `.wasm` component.
         file: PathBuf,
-        #[arg(long)]
+    },
+    /// Run one plugin over a sample of JSON lines and print what it makes of each.
+    #[command(after_help = "Examples:\n  weir plugin test target/plugins/json-schema-validator.wasm --input samples/user-login.jsonl --config stage.toml")]
+    Test {
+        /// The plugin, a `.wasm` component.
+        file: PathBuf,
+        /// A sample of JSON lines to run it over.
+        #[arg(long, value_name = "FILE")]
         input: PathBuf,
         /// The stage config as TOML or JSON (a `schema` path in it is loaded for the plugin).
         #[arg(long)]

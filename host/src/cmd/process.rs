@@ -8,11 +8,13 @@ use weir::report::Format;
 
 #[derive(clap::Args)]
 pub struct Process {
-    #[arg(long, default_value = "weir.toml")]
-    config: PathBuf,
-    #[arg(long)]
+    #[command(flatten)]
+    config: super::ConfigFile,
+    /// JSON lines to read (default: stdin).
+    #[arg(long, value_name = "FILE")]
     input: Option<PathBuf>,
-    #[arg(long)]
+    /// Where processed records go, one per line (default: stdout).
+    #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// Dead letters with their violations, one JSON object per line (default: stderr).
     #[arg(long)]

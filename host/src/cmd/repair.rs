@@ -9,14 +9,15 @@ use weir::pipeline::repair::RepairPipeline;
 
 #[derive(clap::Args)]
 pub struct Repair {
-    #[arg(long, default_value = "weir.toml")]
-    config: PathBuf,
+    #[command(flatten)]
+    config: super::ConfigFile,
     #[command(flatten)]
     brokers: Brokers,
     /// Repair a file instead of the dead-letter topic.
     #[arg(long)]
     input: Option<PathBuf>,
-    #[arg(long)]
+    /// With --input: where repaired values go, one per line (default: stdout).
+    #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// Records that could not be repaired, with the reason (default: stderr).
     #[arg(long)]

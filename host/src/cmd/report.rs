@@ -3,7 +3,6 @@
 
 use super::{Brokers, Context};
 use serde_json::json;
-use std::path::PathBuf;
 use weir::kafka::changelog;
 use weir::pipeline::{load_stage, plugin_name};
 use weir::report::{analytics_json, analytics_text, Format};
@@ -11,10 +10,11 @@ use weir::stage::aggregator::Aggregate;
 
 #[derive(clap::Args)]
 pub struct Report {
-    #[arg(long, default_value = "weir.toml")]
-    config: PathBuf,
+    #[command(flatten)]
+    config: super::ConfigFile,
     #[command(flatten)]
     brokers: Brokers,
+    /// `text` (bars) or `json` (one object on stdout).
     #[arg(long, value_enum, default_value = "text")]
     report: Format,
 }

@@ -1,7 +1,6 @@
 //! `weir run`: the input topic through the stages to the output and dead-letter topics.
 
 use super::{Brokers, Context, Serve};
-use std::path::PathBuf;
 use std::time::Duration;
 use weir::hot_swap::HotSwap;
 use weir::kafka::run::{self, RunOptions};
@@ -10,14 +9,15 @@ use weir::report::Format;
 
 #[derive(clap::Args)]
 pub struct Run {
-    #[arg(long, default_value = "weir.toml")]
-    config: PathBuf,
+    #[command(flatten)]
+    config: super::ConfigFile,
     #[command(flatten)]
     brokers: Brokers,
     /// Print the report this often while running (e.g. 10s); always printed at stop.
     #[arg(long, value_parser = super::parse_duration)]
     report_every: Option<Duration>,
-    #[arg(long, value_enum, default_value = "text")]
+    /// How reports are printed to stderr: `text` (bars) or `json` (one object).
+    #[arg(long, value_enum, default_value = "text", env = "WEIR_REPORT")]
     report: Format,
     #[command(flatten)]
     serve: Serve,

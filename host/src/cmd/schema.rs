@@ -9,19 +9,25 @@ pub enum SchemaCommand {
     /// Register the config's `[schemas]` (`input`: by default the `[validate]` stage's
     /// schema file; `output`) under the input and output topics' `-value` subjects
     /// (schemaType JSON).
+    #[command(after_help = "Examples:\n  weir schema register --registry http://127.0.0.1:8081")]
     Register {
-        #[arg(long, default_value = "weir.toml")]
-        config: PathBuf,
+        #[command(flatten)]
+        config: super::ConfigFile,
+        /// The registry's URL (e.g. http://127.0.0.1:8081); default: `[registry] url`.
         #[arg(long, env = "WEIR_REGISTRY")]
         registry: Option<String>,
     },
     /// Show the latest (or --version) schema of a subject.
+    #[command(after_help = "Examples:\n  weir schema get user-login-value --registry http://127.0.0.1:8081\n  weir schema get user-login-value --version 1")]
     Get {
+        /// The subject, e.g. `user-login-value`.
         subject: String,
+        /// A version number instead of the latest.
         #[arg(long)]
         version: Option<u32>,
-        #[arg(long, default_value = "weir.toml")]
-        config: PathBuf,
+        #[command(flatten)]
+        config: super::ConfigFile,
+        /// The registry's URL (e.g. http://127.0.0.1:8081); default: `[registry] url`.
         #[arg(long, env = "WEIR_REGISTRY")]
         registry: Option<String>,
     },

@@ -9,15 +9,17 @@ use weir::stage::{validator::Validate, Stage};
 
 #[derive(clap::Args)]
 pub struct Tail {
+    /// The topic to read, e.g. `user-login-processed-production`.
     #[arg(long)]
     topic: String,
-    #[arg(long, default_value = "weir.toml")]
-    config: PathBuf,
+    #[command(flatten)]
+    config: super::ConfigFile,
     #[command(flatten)]
     brokers: Brokers,
     /// Validate each record against this JSON Schema (with the config's validator plugin).
     #[arg(long)]
     schema: Option<PathBuf>,
+    /// Read from the topic's first record instead of only new ones.
     #[arg(long)]
     from_beginning: bool,
     /// Stop after this many records.

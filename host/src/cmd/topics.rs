@@ -1,14 +1,14 @@
 //! `weir topics create`: the pipeline's topics, idempotently.
 
 use super::{Brokers, Context};
-use std::path::PathBuf;
 
 #[derive(clap::Subcommand)]
 pub enum TopicsCommand {
     /// Create the input, output, dead-letter, parked and analytics topics (idempotent).
+    #[command(after_help = "Examples:\n  weir topics create --config weir.toml --brokers kafka:9092")]
     Create {
-        #[arg(long, default_value = "weir.toml")]
-        config: PathBuf,
+        #[command(flatten)]
+        config: super::ConfigFile,
         #[command(flatten)]
         brokers: Brokers,
     },

@@ -293,3 +293,31 @@ fn rust_log_is_honoured_and_a_bad_log_filter_is_an_error() {
     assert_eq!(bad_env.status.code(), Some(2));
     assert!(text(&bad_env.stderr).contains("(from RUST_LOG)"), "{}", text(&bad_env.stderr));
 }
+
+/// Completion scripts and the man page cover every subcommand `weir --help` lists.
+#[test]
+fn completions_and_the_man_page_name_every_command() {
+    let rendered = |args: &[&str]| {
+        let out = weir(args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let help = rendered(&["--help"]);
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(commands.len() >= 15 && commands.contains(&"completions") && commands.contains(&"man"), "{help}");
+    let (bash, man) = (rendered(&["completions", "bash"]), rendered(&["man"]));
+    assert!(man.contains(".TH weir"), "{}", &man[..200.min(man.len())]);
+    for command in &commands {
+        assert!(bash.contains(command), "bash completion lacks `{command}`");
+        assert!(man.contains(command), "the man page lacks `{command}`");
+    }
+    assert!(rendered(&["completions", "zsh"]).contains("#compdef weir"));
+    assert!(rendered(&["completions", "fish"]).contains("complete -c weir"));
+}
