@@ -114,8 +114,20 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             weir::say!("error: {error:#}");
-            ExitCode::FAILURE
+            ExitCode::from(exit_code(&error))
         }
+    }
+}
+
+/// 2: the config (or the command line) is wrong; 3: no broker answered; 1: anything else.
+/// (0 is done; clap's usage errors are 2; a second SIGINT/SIGTERM exits 130/143.)
+fn exit_code(error: &anyhow::Error) -> u8 {
+    if error.chain().any(|e| e.is::<weir::config::ConfigError>()) {
+        2
+    } else if error.chain().any(|e| e.is::<weir::kafka::BrokerUnreachable>()) {
+        3
+    } else {
+        1
     }
 }
 

@@ -52,6 +52,11 @@ pub fn client_config(brokers: &str, properties: &std::collections::BTreeMap<Stri
 /// Fails within seconds, with the fix, when no broker answers — naming the cause when
 /// the connection failed on TLS or SASL.
 pub fn ensure_reachable(config: &ClientConfig, brokers: &str) -> anyhow::Result<()> {
+    unreachable_reason(config, brokers).map_err(|reason| anyhow::Error::new(BrokerUnreachable(reason)))
+}
+
+/// Why no broker answered (`Err`), with the fix.
+fn unreachable_reason(config: &ClientConfig, brokers: &str) -> Result<(), String> {
     let Err(e) = connect(config) else { return Ok(()) };
     let (error, seen) = e;
     if let Some((line, fix)) = seen.iter().find_map(|line| security::explain(line).map(|fix| (line, fix))) {
@@ -59,16 +64,16 @@ pub fn ensure_reachable(config: &ClientConfig, brokers: &str) -> anyhow::Result<
         // tell the two apart with bare TLS handshakes, never a Kafka connection — that
         // would log in, and hand the SASL password to whoever holds that certificate.
         if line.contains("certificate verify failed") && security::host_name_mismatch(config) {
-            anyhow::bail!(
+            return Err(format!(
                 "cannot connect to Kafka at {brokers}: the broker's certificate is not for the address weir connects \
                  to (host name mismatch): use a host name the certificate names in --brokers and in the broker's \
                  advertised listener"
-            );
+            ));
         }
-        anyhow::bail!("cannot connect to Kafka at {brokers}: {fix} (librdkafka: {line})");
+        return Err(format!("cannot connect to Kafka at {brokers}: {fix} (librdkafka: {line})"));
     }
     if let Some(fix) = security::diagnose(config) {
-        anyhow::bail!("cannot connect to Kafka at {brokers}: {fix}");
+        return Err(format!("cannot connect to Kafka at {brokers}: {fix}"));
     }
     // Connections that came up and were dropped before any answer: the broker accepted
     // TCP (and TLS) but not what came next.
@@ -80,13 +85,13 @@ pub fn ensure_reachable(config: &ClientConfig, brokers: &str) -> anyhow::Result<
             (true, true) => "check that it trusts the CA of kafka.security.cert, and kafka.security.protocol",
             (false, _) => "it may expect TLS or SASL: set kafka.security.protocol to what its listener speaks",
         };
-        anyhow::bail!("cannot connect to Kafka at {brokers}: the broker closes each connection before answering: {fix}");
+        return Err(format!("cannot connect to Kafka at {brokers}: the broker closes each connection before answering: {fix}"));
     }
-    anyhow::bail!(
+    Err(format!(
         "cannot reach Kafka at {brokers} within {} s ({error}). Start a broker, or point weir at one \
          with --brokers HOST:PORT or WEIR_BROKERS (`weir demo` runs one in-process)",
         CONNECT_TIMEOUT.as_secs()
-    )
+    ))
 }
 
 /// Asks a broker for metadata; on failure, what librdkafka reported meanwhile.
@@ -126,12 +131,25 @@ impl rdkafka::producer::ProducerContext for ConnectionErrors {
     fn delivery(&self, _: &rdkafka::message::DeliveryResult<'_>, _: ()) {}
 }
 
-/// A stop flag set by SIGINT or SIGTERM; a second signal exits at once.
+/// No broker answered: what `weir` exits with code 3 for.
+#[derive(Debug)]
+pub struct BrokerUnreachable(pub String);
+
+impl std::fmt::Display for BrokerUnreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BrokerUnreachable {}
+
+/// A stop flag set by SIGINT or SIGTERM; a second signal exits at once, with 128 + its
+/// number (130 for SIGINT, 143 for SIGTERM) as shells do.
 pub fn stop_on_signals() -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for signal in [SIGINT, SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone())?;
+        signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, stop.clone())?;
         signal_hook::flag::register(signal, stop.clone())?;
     }
     Ok(stop)

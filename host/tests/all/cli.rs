@@ -321,3 +321,28 @@ fn completions_and_the_man_page_name_every_command() {
     assert!(rendered(&["completions", "zsh"]).contains("#compdef weir"));
     assert!(rendered(&["completions", "fish"]).contains("complete -c weir"));
 }
+
+/// Exit codes a script can act on: 0 done, 1 a failure while working, 2 the command line
+/// or the config is wrong (also a bad log filter). (3, no broker: `kafka_embedded`; 130 and
+/// 143, a second signal: `kafka_embedded` too.)
+#[test]
+fn exit_codes_tell_a_wrong_config_from_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[pipeline]\nbatch_size = 0\n").unwrap();
+    let code = |args: &[&str]| weir(args).status.code();
+    assert_eq!(code(&["process", "--config", bad.to_str().unwrap()]), Some(2), "an invalid config");
+    assert_eq!(code(&["check", "--config", dir.path().join("missing.toml").to_str().unwrap()]), Some(2), "no config");
+    assert_eq!(code(&["process", "--no-such-flag"]), Some(2), "a usage error");
+    let good = repo().join("weir.toml");
+    let missing = dir.path().join("missing.jsonl");
+    assert_eq!(code(&["process", "--config", good.to_str().unwrap(), "--input", missing.to_str().unwrap()]), Some(1), "a failure");
+    let with_env = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["check"])
+        .env("WEIR_CONFIG", &bad)
+        .env("WEIR_CACHE_DIR", cache_dir())
+        .output()
+        .unwrap();
+    assert_eq!(with_env.status.code(), Some(2), "WEIR_CONFIG is read: {}", String::from_utf8_lossy(&with_env.stderr));
+    assert!(String::from_utf8_lossy(&with_env.stderr).contains("bad.toml"), "{}", String::from_utf8_lossy(&with_env.stderr));
+}

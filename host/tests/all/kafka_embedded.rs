@@ -120,8 +120,8 @@ fn an_unreachable_broker_is_a_clear_error_within_seconds() {
     let started = Instant::now();
     let out = weir(&format!("127.0.0.1:{port}"), &["run"]).output().unwrap();
     assert!(started.elapsed() < Duration::from_secs(15));
-    assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "exit code 3: no broker answered\n{err}");
     assert!(err.contains(&format!("cannot reach Kafka at 127.0.0.1:{port}")), "{err}");
     assert!(err.contains("--brokers"), "{err}");
 }
@@ -158,4 +158,20 @@ fn the_demo_on_windows_shows_the_last_closed_windows() {
     let last: Vec<&str> = err.lines().skip_while(|l| *l != "last closed:").skip(1).take_while(|l| l.starts_with("  ")).collect();
     assert!(!last.is_empty() && last.iter().all(|l| l.contains(" → ") && l.contains("total_logins")), "{err}");
     assert!(!err.contains("Top 2 device types by login count"), "windows instead of one running report: {err}");
+}
+
+/// A second SIGTERM (or SIGINT) while weir drains after the first exits at once, with
+/// 128 + the signal's number as shells report it.
+#[test]
+fn a_second_signal_exits_at_once_with_128_plus_its_number() {
+    for (signal, code) in [("TERM", 143), ("INT", 130)] {
+        let mut demo = spawn(weir("unused:1", &["demo", "--duration", "60s", "--rate", "100"]));
+        demo.wait_for_log("[  1 s]", Duration::from_secs(60));
+        demo.signal(signal);
+        demo.signal(signal);
+        let started = Instant::now();
+        let out = demo.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "a second SIG{signal}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(started.elapsed() < Duration::from_secs(5), "at once");
+    }
 }
