@@ -135,6 +135,9 @@ fn exit_code(error: &anyhow::Error) -> u8 {
 /// Rust tools), else `info`. A filter that does not parse is an error naming it, not a
 /// silent `info`.
 fn init_logging(flag: Option<String>, format: LogFormat) -> Result<(), String> {
+    if let LogFormat::Json = format {
+        weir::json_stderr(); // what weir says besides logs (reports, errors) too
+    }
     let (filter, from) = match (flag, std::env::var("RUST_LOG").ok().filter(|f| !f.is_empty())) {
         (Some(filter), _) => (filter, "--log / WEIR_LOG"),
         (None, Some(filter)) => (filter, "RUST_LOG"),

@@ -175,3 +175,26 @@ fn a_second_signal_exits_at_once_with_128_plus_its_number() {
         assert!(started.elapsed() < Duration::from_secs(5), "at once");
     }
 }
+
+/// `--log-format json`: every line weir writes to stderr is one JSON object — logs,
+/// progress, the report and the final error alike.
+#[test]
+fn under_json_logs_every_stderr_line_is_one_json_object() {
+    let demo = run_ok(weir("unused:1", &["--log-format", "json", "--log", "info", "demo", "--duration", "2s", "--rate", "100"]));
+    let failed = weir("unused:1", &["--log-format", "json", "check", "--config", "/nonexistent/weir.toml"]).output().unwrap();
+    assert_eq!(failed.status.code(), Some(2));
+    for (what, stderr) in [("demo", &demo.stderr), ("a failed check", &failed.stderr)] {
+        let text = String::from_utf8_lossy(stderr);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines.len() >= 2 || what == "a failed check", "{what}: {text}");
+        for line in &lines {
+            let parsed: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {line}"));
+            assert!(parsed["level"].is_string() && parsed["timestamp"].is_string(), "{what}: {line}");
+        }
+    }
+    let report = String::from_utf8_lossy(&demo.stderr);
+    assert!(report.lines().any(|l| l.contains("weir report") && l.contains("records in")), "the report is one object: {report}");
+    let error: serde_json::Value = serde_json::from_slice(failed.stderr.trim_ascii()).unwrap();
+    assert_eq!(error["level"], "ERROR");
+    assert!(error["message"].as_str().unwrap().contains("cannot read config"), "{error}");
+}
