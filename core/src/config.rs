@@ -43,6 +43,10 @@ pub struct KafkaConfig {
     pub dead_letter_topic: String,
     pub parked_topic: String,
     pub analytics_topic: Option<String>,
+    /// Where a group with no committed offsets starts (`weir run --from` overrides):
+    /// `earliest`, `latest`, an offset, or a time like `2026-11-27T22:05:00Z`. Default:
+    /// `auto.offset.reset` (earliest).
+    pub from: Option<String>,
     pub partitions: i32,
     pub replication: i32,
     /// Extra librdkafka properties, passed through as they are.
@@ -132,6 +136,7 @@ impl Default for KafkaConfig {
             dead_letter_topic: "user-login-dead-letter".into(),
             parked_topic: "user-login-dead-letter-parked".into(),
             analytics_topic: None,
+            from: None,
             partitions: 3,
             replication: 1,
             properties: Default::default(),

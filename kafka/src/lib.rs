@@ -4,7 +4,7 @@
 //! broker (`generate`, `tail`, `topics`; `embedded`: librdkafka's mock cluster).
 
 // The core's modules, under the names this crate's code uses for them.
-use weir_core::{bindings, config, driver, hot_swap, ops, pipeline, report, say, secret, stage, state, stats, text};
+use weir_core::{bindings, config, driver, hot_swap, ops, pipeline, report, say, secret, stage, state, stats, text, window};
 pub use weir_core::headers;
 
 mod after_acks;
@@ -21,6 +21,7 @@ pub mod produce;
 mod replay;
 pub mod run;
 pub mod security;
+pub mod start;
 pub mod statistics;
 pub mod run_repair;
 pub mod tail;

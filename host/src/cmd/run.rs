@@ -21,6 +21,14 @@ pub struct Run {
     report: Format,
     #[command(flatten)]
     serve: Serve,
+    /// Where a group with no committed offsets starts: earliest, latest, an offset, or a
+    /// time (RFC 3339, e.g. 2026-11-27T22:05:00Z: the first record at or after it in each
+    /// partition); default `kafka.from`, else earliest.
+    #[arg(long, value_name = "WHERE")]
+    from: Option<weir::kafka::start::StartAt>,
+    /// Move a group that has committed offsets to --from (refused while it has members).
+    #[arg(long, requires = "from")]
+    reset: bool,
 }
 
 impl Run {
@@ -34,6 +42,21 @@ impl Run {
         ops.health.plugins_loaded();
         let client = context.kafka()?;
         ops.health.broker_up(true);
+        let from = match (self.from, &context.config.kafka.from) {
+            (Some(from), _) => Some(from),
+            (None, Some(text)) => Some(text.parse().map_err(|e: String| anyhow::anyhow!("config {}: `kafka.from`: {e}", context.config.source.display()))?),
+            (None, None) => None,
+        };
+        if let Some(from) = from {
+            let kafka = &context.config.kafka;
+            let committed = weir::kafka::start::position_group(&client, &kafka.group_id, &kafka.input_topic, from, self.reset);
+            match committed {
+                Ok(_) => {}
+                // From weir.toml: a group that has offsets goes on from them.
+                Err(e) if self.from.is_none() => tracing::debug!("kafka.from not applied: {e:#}"),
+                Err(e) => return Err(e),
+            }
+        }
         let stop = Context::stop_on_signals()?;
         let options = RunOptions {
             stop: &stop,

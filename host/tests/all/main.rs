@@ -22,6 +22,7 @@ mod plugins;
 mod poison;
 mod polyglot;
 mod registry;
+mod replay;
 mod routing;
 mod secured;
 mod state;

@@ -1,0 +1,87 @@
+//! Replay and dead-letter operations against tansu: where a group starts (`--from`).
+
+use crate::common::{self, kafka::*};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+fn login(key: &str) -> (String, String) {
+    let value = format!(
+        r#"{{"user_id":"{key}","app_version":"2.3.0","device_type":"android","ip":"10.0.0.1","locale":"RU","device_id":"{key}","timestamp":1700000000}}"#
+    );
+    (key.to_string(), value)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+fn keys(records: &[weir::bindings::types::Message]) -> Vec<String> {
+    let mut keys: Vec<String> = records.iter().map(key).collect();
+    keys.sort();
+    keys
+}
+
+/// `weir run --from TIME` on a new group starts each partition at its first record at or
+/// after the time; a group with offsets is moved only with `--reset`, and not while a
+/// member runs.
+#[test]
+fn run_from_a_time_starts_at_the_first_record_at_or_after_it_in_each_partition() {
+    let _alone = one_group_test_at_a_time();
+    let tansu = Tansu::start();
+    let brokers = tansu.brokers.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("weir.toml");
+    std::fs::write(&config, common::absolute_weir_toml()).unwrap();
+    run_ok(with_config(brokers, &config, &["topics", "create"]));
+
+    let before: Vec<_> = (0..30).map(|i| login(&format!("a{i:02}"))).collect();
+    produce(brokers, before.clone().into_iter());
+    // A boundary after every record of the first batch (their timestamps are their
+    // produce times): wait until the clock has passed it.
+    let boundary = now_ms() + 1;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while now_ms() <= boundary {
+        assert!(Instant::now() < deadline);
+        std::thread::yield_now();
+    }
+    let after: Vec<_> = (0..30).map(|i| login(&format!("b{i:02}"))).collect();
+    produce(brokers, after.clone().into_iter());
+    let input = read_topic(brokers, TOPICS[0], Duration::from_secs(1));
+    assert_eq!(input.len(), 60);
+    for m in &input {
+        let ts = m.timestamp.unwrap();
+        assert_eq!(key(m).starts_with('b'), ts >= boundary, "{} at {ts}, boundary {boundary}", key(m));
+    }
+
+    let from = weir::window::rfc3339(boundary);
+    let run = spawn(with_config(brokers, &config, &["run", "--from", &from]));
+    wait_for_count(brokers, TOPICS[1], 30, Duration::from_secs(60));
+    let out = read_topic(brokers, TOPICS[1], Duration::from_secs(2));
+    let expected: Vec<String> = after.iter().map(|(k, _)| k.clone()).collect();
+    assert_eq!(keys(&out), expected, "exactly the records at or after {from}");
+
+    // A member runs: moving the group is refused, naming it.
+    let refused = with_config(brokers, &config, &["run", "--from", "earliest", "--reset"]).output().unwrap();
+    let text = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && text.contains("has members running"), "{text}");
+    let stopped = terminate(run);
+    assert!(stopped.status.success(), "{}", String::from_utf8_lossy(&stopped.stderr));
+
+    // Offsets committed: --from alone is refused, with --reset the group moves.
+    let refused = with_config(brokers, &config, &["run", "--from", "earliest"]).output().unwrap();
+    let text = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && text.contains("has committed offsets"), "{text}");
+    let run = spawn(with_config(brokers, &config, &["run", "--from", "earliest", "--reset"]));
+    wait_for_count(brokers, TOPICS[1], 90, Duration::from_secs(60));
+    let out = read_topic(brokers, TOPICS[1], Duration::from_secs(2));
+    assert_eq!(out.len(), 90);
+    let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
+    for k in keys(&out) {
+        *seen.entry(k).or_default() += 1;
+    }
+    let twice: BTreeSet<&String> = seen.iter().filter(|(_, n)| **n == 2).map(|(k, _)| k).collect();
+    let once: BTreeSet<&String> = seen.iter().filter(|(_, n)| **n == 1).map(|(k, _)| k).collect();
+    assert_eq!(twice, after.iter().map(|(k, _)| k).collect(), "from the earliest: the later records a second time");
+    assert_eq!(once, before.iter().map(|(k, _)| k).collect(), "and the earlier ones for the first time");
+    terminate(run);
+}
