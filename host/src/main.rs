@@ -51,6 +51,11 @@ enum Command {
         #[command(subcommand)]
         command: cmd::schema::SchemaCommand,
     },
+    /// Look into the dead-letter and parked topics.
+    Dlq {
+        #[command(subcommand)]
+        command: cmd::dlq::DlqCommand,
+    },
     /// Manage the pipeline's topics.
     Topics {
         #[command(subcommand)]
@@ -99,6 +104,7 @@ fn main() -> ExitCode {
         Command::Report(command) => command.run(),
         Command::Schema { command } => command.run(),
         Command::Topics { command } => command.run(),
+        Command::Dlq { command } => command.run(),
         Command::Demo(command) => command.run(),
         Command::Bench(command) => command.run(),
         Command::Check(command) => command.run(),

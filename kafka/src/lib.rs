@@ -10,6 +10,7 @@ pub use weir_core::headers;
 mod after_acks;
 pub mod changelog;
 pub mod consumed;
+pub mod dlq;
 pub mod embedded;
 pub mod flow;
 pub mod generate;

@@ -69,6 +69,42 @@ pub fn follow(
     Ok(stats)
 }
 
+/// Every record of `topic` from its start to its end as they are now, handed to `each`;
+/// then it stops. Commits nothing. Past the ends it reads on until nothing more comes at
+/// once: a broker may report an end short of the last batch written (tansu does).
+pub fn read_to_end(client: &ClientConfig, topic: &str, timeout: Duration, mut each: impl FnMut(&rdkafka::message::BorrowedMessage<'_>)) -> anyhow::Result<()> {
+    let consumer = reader(client, topic, Offset::Beginning)?;
+    let metadata = consumer.fetch_metadata(Some(topic), timeout / 3)?;
+    let partitions = metadata.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len());
+    // Where each partition ends now; read up to there.
+    let mut ends: std::collections::HashMap<i32, i64> = std::collections::HashMap::new();
+    for partition in 0..partitions as i32 {
+        let (low, high) = consumer.fetch_watermarks(topic, partition, timeout / 3)?;
+        if high > low {
+            ends.insert(partition, high);
+        }
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        if Instant::now() > deadline {
+            anyhow::bail!("reading {topic} to its end took over {} s", timeout.as_secs());
+        }
+        let wait = if ends.is_empty() { Duration::from_millis(200) } else { Duration::from_millis(100) };
+        let Some(polled) = consumer.poll(wait) else {
+            if ends.is_empty() {
+                return Ok(());
+            }
+            continue;
+        };
+        let record = polled.map_err(|e| anyhow::anyhow!("reading {topic}: {e}"))?;
+        let (partition, offset) = (rdkafka::Message::partition(&record), rdkafka::Message::offset(&record));
+        if ends.get(&partition).is_some_and(|end| offset + 1 >= *end) {
+            ends.remove(&partition);
+        }
+        each(&record);
+    }
+}
+
 /// A consumer assigned every partition of `topic` at `start`. It joins no group, so it
 /// commits nothing and needs no group coordinator.
 pub fn reader(client: &ClientConfig, topic: &str, start: Offset) -> anyhow::Result<BaseConsumer> {

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod check;
 pub mod demo;
+pub mod dlq;
 pub mod generate;
 pub mod health;
 pub mod plugin;

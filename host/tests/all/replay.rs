@@ -85,3 +85,57 @@ fn run_from_a_time_starts_at_the_first_record_at_or_after_it_in_each_partition()
     assert_eq!(once, before.iter().map(|(k, _)| k).collect(), "and the earlier ones for the first time");
     terminate(run);
 }
+
+/// `weir dlq stats` over a dead-letter topic with known contents: the known counts, by
+/// stage, kind, path and reason (two missing fields group as one reason), sample keys from
+/// the rows' own records; it reads to the end and stops, and a second run says the same.
+#[test]
+fn dlq_stats_counts_what_the_dead_letters_hold() {
+    let _alone = one_group_test_at_a_time();
+    let tansu = Tansu::start();
+    let brokers = tansu.brokers.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("weir.toml");
+    std::fs::write(&config, common::absolute_weir_toml()).unwrap();
+    run_ok(with_config(brokers, &config, &["topics", "create"]));
+    let mut records: Vec<(String, String)> = (0..10).map(|i| login(&format!("ok{i}"))).collect();
+    let without = |key: String, field: &str| {
+        let mut value: serde_json::Value = serde_json::from_str(&login(&key).1).unwrap();
+        value.as_object_mut().unwrap().remove(field);
+        (key, value.to_string())
+    };
+    records.extend((0..4).map(|i| without(format!("nodevice{i}"), "device_type")));
+    records.extend((0..3).map(|i| without(format!("nolocale{i}"), "locale")));
+    records.extend((0..5).map(|i| (format!("soon{i}"), login("x").1.replace("1700000000", "\"soon\""))));
+    records.extend((0..3).map(|i| (format!("junk{i}"), format!("not json {i}"))));
+    produce(brokers, records.into_iter());
+    let run = spawn(with_config(brokers, &config, &["run"]));
+    wait_for_count(brokers, TOPICS[1], 10, Duration::from_secs(60));
+    wait_for_count(brokers, TOPICS[2], 15, Duration::from_secs(60));
+    terminate(run);
+
+    let stats = || -> serde_json::Value { serde_json::from_slice(&run_ok(with_config(brokers, &config, &["dlq", "stats", "--json"])).stdout).unwrap() };
+    let first = stats();
+    assert_eq!(first["topics"][TOPICS[2]], 15, "{first}");
+    assert_eq!(first["topics"][TOPICS[3]], 0, "{first}");
+    let rows: Vec<(u64, String, String, String)> = first["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["count"].as_u64().unwrap(), r["kind"].as_str().unwrap().into(), r["path"].as_str().unwrap().into(), r["reason"].as_str().unwrap().into()))
+        .collect();
+    assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), [7, 5, 3], "{first}");
+    assert_eq!(rows[0].3, "\"…\" is a required property", "missing device_type and locale group");
+    assert_eq!((rows[1].2.as_str(), rows[1].3.as_str()), ("/timestamp", "\"…\" is not of type \"…\""));
+    assert!(rows[2].3.starts_with("value is not valid JSON"), "{}", rows[2].3);
+    assert!(rows.iter().all(|r| r.1 == "violation"));
+    for (row, prefixes) in first["rows"].as_array().unwrap().iter().zip([&["nodevice", "nolocale"][..], &["soon"], &["junk"]]) {
+        let keys = row["sample_keys"].as_array().unwrap();
+        assert_eq!(keys.len(), 3);
+        assert!(keys.iter().all(|k| prefixes.iter().any(|p| k.as_str().unwrap().starts_with(p))), "{row}");
+        assert!(row["oldest"].as_i64().unwrap() <= row["newest"].as_i64().unwrap());
+    }
+    assert_eq!(stats()["rows"], first["rows"], "it commits nothing: a second run reads the same");
+    let text = String::from_utf8(run_ok(with_config(brokers, &config, &["dlq", "stats"])).stdout).unwrap();
+    assert!(text.contains("user-login-dead-letter: 15 records") && text.contains("is a required property"), "{text}");
+}

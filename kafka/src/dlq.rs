@@ -1,0 +1,164 @@
+//! `weir dlq stats`: what the dead-letter and parked topics hold, grouped by where and why
+//! records were refused. Reads each topic to its end and stops; commits nothing.
+
+use super::consumed::owned;
+use crate::bindings::types::Message;
+use crate::headers;
+use rdkafka::config::ClientConfig;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Sample keys kept per row.
+const SAMPLES: usize = 3;
+/// How long reading one topic to its end may take.
+const READ_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Dead letters alike: the same topic, stage, kind, path and reason (its values masked).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Cause {
+    pub topic: String,
+    pub stage: String,
+    pub kind: String,
+    pub path: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    #[serde(flatten)]
+    pub cause: Cause,
+    pub count: u64,
+    /// Record timestamps (ms since the epoch), when the records have them.
+    pub oldest: Option<i64>,
+    pub newest: Option<i64>,
+    pub sample_keys: Vec<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Stats {
+    /// Records read per topic.
+    pub topics: BTreeMap<String, u64>,
+    /// Most frequent first.
+    pub rows: Vec<Row>,
+}
+
+/// Reads `topics` to their ends and groups their records.
+pub fn stats(client: &ClientConfig, topics: &[&str]) -> anyhow::Result<Stats> {
+    let mut rows: BTreeMap<Cause, Row> = BTreeMap::new();
+    let mut totals = BTreeMap::new();
+    for topic in topics {
+        let mut read = 0u64;
+        super::tail::read_to_end(client, topic, READ_TIMEOUT, |record| {
+            read += 1;
+            let message = owned(record);
+            let cause = cause_of(topic, &message);
+            let row = rows.entry(cause.clone()).or_insert_with(|| Row { cause, count: 0, oldest: None, newest: None, sample_keys: Vec::new() });
+            row.count += 1;
+            if let Some(t) = message.timestamp {
+                row.oldest = Some(row.oldest.map_or(t, |o| o.min(t)));
+                row.newest = Some(row.newest.map_or(t, |n| n.max(t)));
+            }
+            if row.sample_keys.len() < SAMPLES {
+                if let Some(key) = &message.key {
+                    row.sample_keys.push(crate::text::printable(key));
+                }
+            }
+        })?;
+        totals.insert(topic.to_string(), read);
+    }
+    let mut rows: Vec<Row> = rows.into_values().collect();
+    rows.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.cause.cmp(&b.cause)));
+    Ok(Stats { topics: totals, rows })
+}
+
+/// Why a dead letter (or parked record) was refused, from its provenance headers.
+fn cause_of(topic: &str, m: &Message) -> Cause {
+    let text = |key: &str| headers::get(&m.headers, key).map(|v| String::from_utf8_lossy(v).into_owned());
+    let first = headers::reasons(&m.headers).and_then(|v| v.into_iter().next());
+    let (path, reason) = match (text(headers::PARK_REASON), first) {
+        (Some(parked), _) => (String::new(), parked),
+        (None, Some(v)) => (v.path, v.reason),
+        (None, None) => (String::new(), "(no reason header)".to_string()),
+    };
+    Cause {
+        topic: topic.to_string(),
+        stage: text(headers::STAGE).unwrap_or_else(|| "?".into()),
+        kind: text(headers::KIND).unwrap_or_else(|| "?".into()),
+        path,
+        reason: normalised(&reason),
+    }
+}
+
+/// A reason with the values in it masked, so reasons that differ only in them group:
+/// quoted text becomes `"…"` (`'…'`), numbers `N`; cut to 160 characters.
+pub fn normalised(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len());
+    let mut chars = reason.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' | '\'' => {
+                // A quote that closes later on: mask what it holds.
+                let rest: String = chars.clone().collect();
+                match rest.find(c) {
+                    Some(end) => {
+                        out.push(c);
+                        out.push('…');
+                        out.push(c);
+                        for _ in 0..=rest[..end].chars().count() {
+                            chars.next();
+                        }
+                    }
+                    None => out.push(c),
+                }
+            }
+            '0'..='9' => {
+                while chars.peek().is_some_and(|d| d.is_ascii_digit() || *d == '.') {
+                    chars.next();
+                }
+                out.push('N');
+            }
+            c => out.push(c),
+        }
+    }
+    crate::text::escape_controls(&out).chars().take(160).collect()
+}
+
+impl Stats {
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        for (topic, n) in &self.topics {
+            out += &format!("{topic}: {n} records\n");
+        }
+        if self.rows.is_empty() {
+            return out;
+        }
+        out += &format!("\n{:>7}  {:<10} {:<10} {:<14} reason\n", "count", "stage", "kind", "path");
+        for row in &self.rows {
+            let c = &row.cause;
+            let path = if c.path.is_empty() { "(root)" } else { &c.path };
+            out += &format!("{:>7}  {:<10} {:<10} {:<14} {}\n", row.count, c.stage, c.kind, path, c.reason);
+            let when = match (row.oldest, row.newest) {
+                (Some(o), Some(n)) => format!("{} → {}", crate::window::rfc3339(o), crate::window::rfc3339(n)),
+                _ => "no timestamps".into(),
+            };
+            out += &format!("         on {} · {when} · keys {}\n", c.topic, row.sample_keys.join(", "));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalised;
+
+    #[test]
+    fn reasons_that_differ_only_in_values_group() {
+        assert_eq!(normalised("\"device_type\" is a required property"), "\"…\" is a required property");
+        assert_eq!(normalised("'locale' is a required property"), "'…' is a required property");
+        assert_eq!(normalised("\"soon\" is not of type \"integer\""), "\"…\" is not of type \"…\"");
+        assert_eq!(normalised("gave up after 3 repair attempts; last: 12.5 > 10"), "gave up after N repair attempts; last: N > N");
+        assert_eq!(normalised("it's odd"), "it's odd", "an apostrophe that closes nothing stays");
+        assert_eq!(normalised("line\nforged"), "line\\nforged");
+    }
+}
