@@ -12,7 +12,7 @@ use std::time::Duration;
 /// Sample keys kept per row.
 const SAMPLES: usize = 3;
 /// How long reading one topic to its end may take.
-const READ_TIMEOUT: Duration = Duration::from_secs(120);
+pub const READ_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Dead letters alike: the same topic, stage, kind, path and reason (its values masked).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -45,35 +45,53 @@ pub struct Stats {
 
 /// Reads `topics` to their ends and groups their records.
 pub fn stats(client: &ClientConfig, topics: &[&str]) -> anyhow::Result<Stats> {
-    let mut rows: BTreeMap<Cause, Row> = BTreeMap::new();
-    let mut totals = BTreeMap::new();
+    let mut tally = Tally::default();
     for topic in topics {
-        let mut read = 0u64;
-        super::tail::read_to_end(client, topic, READ_TIMEOUT, |record| {
-            read += 1;
-            let message = owned(record);
-            let cause = cause_of(topic, &message);
-            let row = rows.entry(cause.clone()).or_insert_with(|| Row { cause, count: 0, oldest: None, newest: None, sample_keys: Vec::new() });
-            row.count += 1;
-            if let Some(t) = message.timestamp {
-                row.oldest = Some(row.oldest.map_or(t, |o| o.min(t)));
-                row.newest = Some(row.newest.map_or(t, |n| n.max(t)));
-            }
-            if row.sample_keys.len() < SAMPLES {
-                if let Some(key) = &message.key {
-                    row.sample_keys.push(crate::text::printable(key));
-                }
-            }
-        })?;
-        totals.insert(topic.to_string(), read);
+        tally.topic(topic);
+        super::tail::read_to_end(client, topic, READ_TIMEOUT, |record| tally.add(topic, &owned(record)))?;
     }
-    let mut rows: Vec<Row> = rows.into_values().collect();
-    rows.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.cause.cmp(&b.cause)));
-    Ok(Stats { topics: totals, rows })
+    Ok(tally.stats())
+}
+
+/// Records counted into rows as they are read.
+#[derive(Default)]
+pub struct Tally {
+    rows: BTreeMap<Cause, Row>,
+    totals: BTreeMap<String, u64>,
+}
+
+impl Tally {
+    /// A topic read, even if it holds nothing.
+    pub fn topic(&mut self, topic: &str) {
+        self.totals.entry(topic.to_string()).or_default();
+    }
+
+    pub fn add(&mut self, topic: &str, message: &Message) {
+        *self.totals.entry(topic.to_string()).or_default() += 1;
+        let cause = cause_of(topic, message);
+        let row = self.rows.entry(cause.clone()).or_insert_with(|| Row { cause, count: 0, oldest: None, newest: None, sample_keys: Vec::new() });
+        row.count += 1;
+        if let Some(t) = message.timestamp {
+            row.oldest = Some(row.oldest.map_or(t, |o| o.min(t)));
+            row.newest = Some(row.newest.map_or(t, |n| n.max(t)));
+        }
+        if row.sample_keys.len() < SAMPLES {
+            if let Some(key) = &message.key {
+                row.sample_keys.push(crate::text::printable(key));
+            }
+        }
+    }
+
+    /// The rows, most frequent first.
+    pub fn stats(self) -> Stats {
+        let mut rows: Vec<Row> = self.rows.into_values().collect();
+        rows.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.cause.cmp(&b.cause)));
+        Stats { topics: self.totals, rows }
+    }
 }
 
 /// Why a dead letter (or parked record) was refused, from its provenance headers.
-fn cause_of(topic: &str, m: &Message) -> Cause {
+pub fn cause_of(topic: &str, m: &Message) -> Cause {
     let text = |key: &str| headers::get(&m.headers, key).map(|v| String::from_utf8_lossy(v).into_owned());
     let first = headers::reasons(&m.headers).and_then(|v| v.into_iter().next());
     let (path, reason) = match (text(headers::PARK_REASON), first) {

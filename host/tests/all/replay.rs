@@ -139,3 +139,84 @@ fn dlq_stats_counts_what_the_dead_letters_hold() {
     let text = String::from_utf8(run_ok(with_config(brokers, &config, &["dlq", "stats"])).stdout).unwrap();
     assert!(text.contains("user-login-dead-letter: 15 records") && text.contains("is a required property"), "{text}");
 }
+
+/// Records parked because the repair could not fix them (no default for `locale`) are
+/// sent back with `weir dlq redrive` once the repair is fixed: `--dry-run` moves nothing;
+/// the redrive keeps the rate, resumes after a SIGKILL without sending again what was
+/// committed (at most the one record in flight at the kill), and every parked record
+/// reaches the output.
+#[test]
+fn a_redrive_after_a_fix_brings_every_parked_record_to_the_output() {
+    let _alone = one_group_test_at_a_time();
+    let tansu = Tansu::start();
+    let brokers = tansu.brokers.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("weir.toml");
+    let text = common::absolute_weir_toml();
+    std::fs::write(&broken, &text).unwrap();
+    let fixed = dir.path().join("fixed.toml");
+    let with_locale = text.replace("defaults = { device_type = \"unknown\" }", "defaults = { device_type = \"unknown\", locale = \"unknown\" }");
+    assert_ne!(with_locale, text, "weir.toml's repair has defaults to extend");
+    std::fs::write(&fixed, with_locale).unwrap();
+    run_ok(with_config(brokers, &broken, &["topics", "create"]));
+
+    let parked_keys: Vec<String> = (0..40).map(|i| format!("nolocale{i:02}")).collect();
+    let mut records: Vec<(String, String)> = (0..10).map(|i| login(&format!("ok{i}"))).collect();
+    records.extend(parked_keys.iter().map(|k| {
+        let mut value: serde_json::Value = serde_json::from_str(&login(k).1).unwrap();
+        value.as_object_mut().unwrap().remove("locale");
+        (k.clone(), value.to_string())
+    }));
+    produce(brokers, records.into_iter());
+    let run = spawn(with_config(brokers, &broken, &["run"]));
+    let repair = spawn(with_config(brokers, &broken, &["repair"]));
+    wait_for_count(brokers, TOPICS[3], 40, Duration::from_secs(90));
+    terminate(repair);
+    let repair = spawn(with_config(brokers, &fixed, &["repair"]));
+
+    let dry = run_ok(with_config(brokers, &fixed, &["dlq", "redrive", "--dry-run"]));
+    let dry = String::from_utf8_lossy(&dry.stdout);
+    assert!(dry.contains("would send 40 records from user-login-dead-letter-parked back to user-login"), "{dry}");
+    assert_eq!(read_topic(brokers, TOPICS[0], Duration::from_secs(1)).len(), 50, "a dry run moves nothing");
+
+    let redriven = |records: &[weir::bindings::types::Message]| -> Vec<weir::bindings::types::Message> {
+        records.iter().filter(|m| header(m, "weir.redrive.count").is_some()).cloned().collect()
+    };
+    let first = spawn(with_config(brokers, &fixed, &["dlq", "redrive", "--rate", "4"]));
+    // Eight more records on the input (sent back, or repaired after): mid-redrive.
+    wait_for_count(brokers, TOPICS[0], 58, Duration::from_secs(60));
+    let mut first = first;
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let before_resume = redriven(&read_topic(brokers, TOPICS[0], Duration::from_secs(1))).len();
+    let second = run_ok(with_config(brokers, &fixed, &["dlq", "redrive", "--rate", "4"]));
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(said.contains("redrive user-login-dead-letter-parked → user-login: sent"), "{said}");
+
+    let input = read_topic(brokers, TOPICS[0], Duration::from_secs(1));
+    let mut sent = redriven(&input);
+    sent.sort_by_key(|m| m.timestamp);
+    let (lost, duplicates) = losses_and_duplicates(parked_keys.iter().map(String::as_str), &sent);
+    assert!(lost.is_empty(), "never sent back: {lost:?}");
+    assert!(duplicates.len() <= 1, "sent again after the SIGKILL: {duplicates:?} (at most the one in flight)");
+    for m in &sent {
+        assert_eq!(header(m, "weir.repair.attempts").as_deref(), Some("0"));
+        assert_eq!(header(m, "weir.redrive.count").as_deref(), Some("1"));
+        assert!(header(m, "weir.error.stage").is_none() && header(m, "weir.park.reason").is_none(), "provenance is not sent back");
+    }
+    // The resumed run's pace: its records over their span.
+    let resumed = &sent[before_resume.min(sent.len() - 2)..];
+    let span_s = (resumed.last().unwrap().timestamp.unwrap() - resumed[0].timestamp.unwrap()) as f64 / 1000.0;
+    let rate = (resumed.len() - 1) as f64 / span_s;
+    assert!(span_s >= 5.0 && (3.2..=4.8).contains(&rate), "{} records over {span_s:.1} s = {rate:.2}/s, asked 4/s", resumed.len());
+
+    let output = wait_for_topic(brokers, TOPICS[1], Duration::from_secs(90), |records| {
+        let keys: BTreeSet<String> = records.iter().map(key).collect();
+        parked_keys.iter().all(|k| keys.contains(k))
+    });
+    let (lost, duplicates) = losses_and_duplicates(parked_keys.iter().map(String::as_str), &output);
+    assert!(lost.is_empty());
+    println!("redrive: 40 parked records back on the output, {} duplicates there, {} re-sent after the SIGKILL; resumed at {rate:.2}/s", duplicates.len(), sent.len() - 40);
+    terminate(repair);
+    terminate(run);
+}
