@@ -37,6 +37,9 @@ enum Command {
     /// them), or, with --input, from a file written by `weir process --dead-letter`.
     #[command(after_help = "Examples:\n  weir repair --config weir.toml\n  weir repair --input dead.jsonl --output fixed.jsonl --unrepairable parked.jsonl")]
     Repair(cmd::repair::Repair),
+    /// Reprocess a range of the input in a group of its own, and stop at its end.
+    #[command(after_help = "Examples:\n  weir replay --from 2026-11-27T10:00:00Z --to 2026-11-27T11:00:00Z --to-topic user-login-replayed\n  weir replay --from earliest --to 5000")]
+    Replay(cmd::replay::Replay),
     /// Produce simulated user-login events to the input topic.
     #[command(after_help = "Examples:\n  weir generate --rate 100 --count 1000 --invalid-ratio 0.05")]
     Generate(cmd::generate::Generate),
@@ -99,6 +102,7 @@ fn main() -> ExitCode {
         Command::Process(command) => command.run(),
         Command::Run(command) => command.run(),
         Command::Repair(command) => command.run(),
+        Command::Replay(command) => command.run(),
         Command::Generate(command) => command.run(),
         Command::Tail(command) => command.run(),
         Command::Report(command) => command.run(),

@@ -35,6 +35,8 @@ pub struct KafkaIo<'a> {
     rebalanced: VecDeque<Rebalanced>,
     /// Records replayed into the aggregator's state but not produced (they were, before).
     replay: Replay,
+    /// Where a bounded read ends (`weir replay`); `None`: the input never ends.
+    range: Option<super::range::RangeEnd>,
     ops: Option<Ops>,
 }
 
@@ -59,8 +61,15 @@ impl<'a> KafkaIo<'a> {
             state_topic,
             rebalanced: VecDeque::new(),
             replay: Replay::default(),
+            range: None,
             ops: ops.cloned(),
         })
+    }
+
+    /// Reads up to `range`'s ends only; the input ends there.
+    pub fn bounded(mut self, range: super::range::RangeEnd) -> Self {
+        self.range = Some(range);
+        self
     }
 
     /// The next rebalance for the plugins, if any; a changelog that cannot be read stops.
@@ -116,7 +125,15 @@ impl Source<StateChange> for KafkaIo<'_> {
         if let Some(change) = self.next_state_change()? {
             return Ok(Poll::Event(change));
         }
-        let polled = self.flow()?.poll_batch(max, wait)?;
+        if self.range.as_ref().is_some_and(|r| r.ended()) {
+            return Ok(Poll::Ended);
+        }
+        let mut polled = self.flow()?.poll_batch(max, wait)?;
+        if let Some(range) = &mut self.range {
+            polled.messages.retain(|m| range.keeps(m));
+            polled.unreadable.retain(|u| range.keeps(&u.message));
+            polled.messages.iter().chain(polled.unreadable.iter().map(|u| &u.message)).for_each(|m| range.read(m));
+        }
         if polled.is_empty() {
             return Ok(match self.next_state_change()? {
                 Some(change) => Poll::Event(change),

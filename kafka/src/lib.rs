@@ -19,6 +19,7 @@ mod in_flight;
 pub mod io;
 pub mod park;
 pub mod produce;
+pub mod range;
 pub mod redrive;
 mod replay;
 pub mod run;

@@ -34,6 +34,22 @@ pub fn process_topic(
     options: &RunOptions,
     hot_swap: Option<HotSwap>,
 ) -> anyhow::Result<FinalReport> {
+    process(config, client, pipeline, options, hot_swap, None)
+}
+
+/// The input from each partition's position up to `range`'s end, then a stop: `weir replay`.
+pub fn process_range(config: &Config, client: &ClientConfig, pipeline: &mut Pipeline, options: &RunOptions, range: super::range::RangeEnd) -> anyhow::Result<FinalReport> {
+    process(config, client, pipeline, options, None, Some(range))
+}
+
+fn process(
+    config: &Config,
+    client: &ClientConfig,
+    pipeline: &mut Pipeline,
+    options: &RunOptions,
+    hot_swap: Option<HotSwap>,
+    range: Option<super::range::RangeEnd>,
+) -> anyhow::Result<FinalReport> {
     let kafka = &config.kafka;
     let state_topic = config.state_topic();
     if state_topic.is_some() {
@@ -41,6 +57,9 @@ pub fn process_topic(
         pipeline.keep_partition_states();
     }
     let mut io = KafkaIo::new(config, client, &kafka.group_id, &kafka.input_topic, state_topic.clone(), options.stop, options.ops)?;
+    if let Some(range) = range {
+        io = io.bounded(range);
+    }
     tracing::info!(input = kafka.input_topic, output = kafka.output_topic, dead_letters = kafka.dead_letter_topic, "running");
     let controls = Controls {
         batch_size: config.pipeline.batch_size,

@@ -44,14 +44,7 @@ pub fn position_group(client: &ClientConfig, group: &str, topic: &str, at: Start
     let mut config = client.clone();
     config.set("group.id", group).set("enable.auto.commit", "false");
     let consumer: BaseConsumer = config.create()?;
-    let metadata = consumer.fetch_metadata(Some(topic), TIMEOUT)?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic && t.error().is_none())
-        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
-        .filter(|p: &Vec<i32>| !p.is_empty())
-        .ok_or_else(|| anyhow::anyhow!("topic {topic} does not exist; create it with `weir topics create`"))?;
+    let partitions = partitions(&consumer, topic)?;
     let mut all = TopicPartitionList::new();
     for partition in &partitions {
         all.add_partition(topic, *partition);
@@ -86,6 +79,25 @@ pub fn position_group(client: &ClientConfig, group: &str, topic: &str, at: Start
     consumer.commit(&commit, CommitMode::Sync)?;
     tracing::info!(group, topic, "the group starts at {}", positions(&targets));
     Ok(targets)
+}
+
+/// The offset `at` means in each partition of `topic`, without moving any group.
+pub fn resolve(client: &ClientConfig, topic: &str, at: StartAt) -> anyhow::Result<Vec<(i32, i64)>> {
+    let mut config = client.clone();
+    config.set("group.id", "weir-offsets").set("enable.auto.commit", "false");
+    let consumer: BaseConsumer = config.create()?;
+    partitions(&consumer, topic)?.into_iter().map(|p| Ok((p, target(&consumer, topic, p, at)?))).collect()
+}
+
+fn partitions(consumer: &BaseConsumer, topic: &str) -> anyhow::Result<Vec<i32>> {
+    let metadata = consumer.fetch_metadata(Some(topic), TIMEOUT)?;
+    metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+        .filter(|p: &Vec<i32>| !p.is_empty())
+        .ok_or_else(|| anyhow::anyhow!("topic {topic} does not exist; create it with `weir topics create`"))
 }
 
 /// The offset `at` means in one partition.

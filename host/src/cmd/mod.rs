@@ -9,6 +9,7 @@ pub mod health;
 pub mod plugin;
 pub mod process;
 pub mod repair;
+pub mod replay;
 pub mod report;
 pub mod run;
 pub mod schema;

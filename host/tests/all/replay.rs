@@ -220,3 +220,52 @@ fn a_redrive_after_a_fix_brings_every_parked_record_to_the_output() {
     terminate(repair);
     terminate(run);
 }
+
+/// A boundary after every record produced so far: waits until the clock has passed it.
+fn boundary_now() -> i64 {
+    let boundary = now_ms() + 1;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while now_ms() <= boundary {
+        assert!(Instant::now() < deadline);
+        std::thread::yield_now();
+    }
+    boundary
+}
+
+/// `weir replay --from T1 --to T2` processes exactly the records written in [T1, T2) —
+/// counted by offsets — into its own topic, stops by itself, and leaves the main group's
+/// committed offsets as they were.
+#[test]
+fn a_replay_processes_exactly_its_range_and_leaves_the_main_group_alone() {
+    let _alone = one_group_test_at_a_time();
+    let tansu = Tansu::start();
+    let brokers = tansu.brokers.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("weir.toml");
+    std::fs::write(&config, common::absolute_weir_toml()).unwrap();
+    run_ok(with_config(brokers, &config, &["topics", "create"]));
+    produce(brokers, (0..20).map(|i| login(&format!("a{i:02}"))));
+    let t1 = boundary_now();
+    produce(brokers, (0..30).map(|i| login(&format!("b{i:02}"))));
+    let t2 = boundary_now();
+    produce(brokers, (0..20).map(|i| login(&format!("c{i:02}"))));
+
+    let run = spawn(with_config(brokers, &config, &["run"]));
+    wait_for_no_lag(brokers, "weir-user-login", TOPICS[0], Duration::from_secs(60));
+    terminate(run);
+    let main_before = group_progress(brokers, "weir-user-login", TOPICS[0]);
+
+    let (from, to) = (weir::window::rfc3339(t1), weir::window::rfc3339(t2));
+    let started = Instant::now();
+    let out = run_ok(with_config(brokers, &config, &["replay", "--from", &from, "--to", &to, "--to-topic", "user-login-replayed"]));
+    assert!(started.elapsed() < Duration::from_secs(60), "it stops at the range's end by itself");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("replaying 30 records of user-login"), "counted by offsets: {said}");
+    assert!(said.contains("records in 30 · processed 30"), "its own report: {said}");
+
+    let replayed = read_topic(brokers, "user-login-replayed", Duration::from_secs(2));
+    let expected: Vec<String> = (0..30).map(|i| format!("b{i:02}")).collect();
+    assert_eq!(keys(&replayed), expected, "exactly the range, once");
+    assert_eq!(group_progress(brokers, "weir-user-login", TOPICS[0]), main_before, "the main group's offsets are untouched");
+    assert_eq!(read_topic(brokers, TOPICS[1], Duration::from_secs(1)).len(), 70, "nothing more on the main output");
+}

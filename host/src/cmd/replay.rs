@@ -1,0 +1,69 @@
+//! `weir replay`: the pipeline over a range of the input, in a group of its own.
+
+use super::{Brokers, Context};
+use weir::kafka::run::{self, RunOptions};
+use weir::kafka::start::{self, StartAt};
+use weir::pipeline::Pipeline;
+use weir::report::Format;
+
+/// Reprocess a range of the input (after fixing a plugin, say) in a consumer group of its
+/// own (`<group_id>-replay`), and stop at the range's end. The main group's offsets and
+/// partition states are not touched; the replay's analytics are its own report.
+#[derive(clap::Args)]
+pub struct Replay {
+    #[command(flatten)]
+    config: super::ConfigFile,
+    #[command(flatten)]
+    brokers: Brokers,
+    /// Where the range starts in each partition: earliest, an offset, or a time (RFC 3339).
+    #[arg(long, value_name = "WHERE")]
+    from: StartAt,
+    /// Where it ends (exclusive): latest, an offset, or a time (RFC 3339).
+    #[arg(long, value_name = "WHERE", default_value = "latest")]
+    to: StartAt,
+    /// Write the processed records here instead of the output topic.
+    #[arg(long, value_name = "TOPIC")]
+    to_topic: Option<String>,
+    /// How the replay's report is printed to stderr: `text` or `json`.
+    #[arg(long, value_enum, default_value = "text")]
+    report: Format,
+}
+
+impl Replay {
+    pub fn run(self) -> anyhow::Result<()> {
+        let context = Context::with_brokers(&self.config, &self.brokers)?;
+        let mut config = context.config.clone();
+        config.kafka.group_id = format!("{}-replay", config.kafka.group_id);
+        // Its own analytics, in memory: nothing of the main group's state or reports.
+        config.state.enabled = false;
+        config.kafka.analytics_topic = None;
+        if let Some(topic) = self.to_topic {
+            config.kafka.output_topic = topic;
+        }
+        let client = context.kafka()?;
+        let input = config.kafka.input_topic.clone();
+        let starts = start::position_group(&client, &config.kafka.group_id, &input, self.from, true)?;
+        let ends = start::resolve(&client, &input, self.to)?;
+        let range = starts.iter().map(|(p, start)| {
+            let end = ends.iter().find(|(q, _)| q == p).map_or(*start, |(_, end)| *end);
+            ((input.clone(), *p), *start, end)
+        });
+        let range = weir::kafka::range::RangeEnd::new(range.collect::<Vec<_>>());
+        let total: i64 = starts.iter().map(|(p, s)| ends.iter().find(|(q, _)| q == p).map_or(0, |(_, e)| (e - s).max(0))).sum();
+        weir::say!("replaying {total} records of {input} into {} (group {})", config.kafka.output_topic, config.kafka.group_id);
+        let runtime = context.runtime()?;
+        let mut pipeline = Pipeline::from_config(&runtime, &config, &weir::resolve::Resolver)?;
+        let stop = Context::stop_on_signals()?;
+        let options = RunOptions {
+            stop: &stop,
+            report_every: None,
+            report_format: self.report,
+            drain_timeout: std::time::Duration::from_secs(30),
+            on_batch: None,
+            ops: None,
+        };
+        let report = run::process_range(&config, &client, &mut pipeline, &options, range)?;
+        weir::say!("{}", report.rendered);
+        Ok(())
+    }
+}
