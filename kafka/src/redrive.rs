@@ -60,6 +60,8 @@ pub struct Redrive<'a> {
     pub rate: Option<f64>,
     pub max_redrives: u32,
     pub stop: &'a AtomicBool,
+    /// Where `weir_redriven_records_total` is counted, when served.
+    pub metrics: Option<crate::ops::Metrics>,
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -172,6 +174,9 @@ pub fn run(client: &ClientConfig, redrive: &Redrive) -> anyhow::Result<Redriven>
                 produce(&producer, &back(&redrive.target, &m), ticket.clone())?;
                 wait_for(&ticket, Duration::from_secs(60))?;
                 done.sent += 1;
+                if let Some(metrics) = &redrive.metrics {
+                    metrics.redriven.inc();
+                }
             }
             Decision::NotSelected => done.not_selected += 1,
             Decision::Exhausted => done.exhausted += 1,
@@ -211,7 +216,7 @@ mod tests {
     #[test]
     fn a_selection_picks_by_stage_reason_and_time_and_loops_stay_bounded() {
         let stop = AtomicBool::new(false);
-        let mut redrive = Redrive { source: "parked".into(), target: "in".into(), group: "g".into(), selection: Selection::default(), rate: None, max_redrives: 2, stop: &stop };
+        let mut redrive = Redrive { source: "parked".into(), target: "in".into(), group: "g".into(), selection: Selection::default(), rate: None, max_redrives: 2, stop: &stop, metrics: None };
         let m = letter("validate", "\"locale\" is a required property", &[("trace", "t1"), (headers::REPAIR_ATTEMPTS, "3")], 100);
         assert_eq!(decide(&redrive, &m), Decision::Send);
         redrive.selection = Selection { stage: Some("validate".into()), reason: Some("locale".into()), since: Some(100), until: Some(101), ..Selection::default() };

@@ -73,6 +73,9 @@ pub struct Metrics {
     pub consumer_lag: Family<PartitionLabels, Gauge>,
     pub producer_queue: Gauge,
     pub ready: Gauge,
+    /// Records `weir dlq redrive` sent back, and records `weir replay` read.
+    pub redriven: Counter,
+    pub replayed: Counter,
     plugin_info: Family<PluginLabels, Gauge>,
     /// The info series of each stage's plugin now.
     plugins: Arc<Mutex<HashMap<String, PluginLabels>>>,
@@ -102,6 +105,8 @@ impl Metrics {
             consumer_lag: Family::default(),
             producer_queue: Gauge::default(),
             ready: Gauge::default(),
+            redriven: Counter::default(),
+            replayed: Counter::default(),
             plugin_info: Family::default(),
             plugins: Arc::default(),
         };
@@ -124,6 +129,8 @@ impl Metrics {
         registry.register("weir_consumer_lag", "Records behind the partition's end (librdkafka statistics)", m.consumer_lag.clone());
         registry.register("weir_producer_queue", "Records produced and not yet acknowledged", m.producer_queue.clone());
         registry.register("weir_ready", "1 when plugins are loaded, the group is joined and a broker is up", m.ready.clone());
+        registry.register("weir_redriven_records", "Records `weir dlq redrive` sent back to the input topic", m.redriven.clone());
+        registry.register("weir_replayed_records", "Records `weir replay` read from its range", m.replayed.clone());
         registry.register("weir_plugin_info", "Which plugin (file stem and SHA-256) runs in which stage", m.plugin_info.clone());
         let build: Family<VersionLabels, Gauge> = Family::default();
         build.get_or_create(&VersionLabels { version: env!("CARGO_PKG_VERSION").to_string() }).set(1);

@@ -1,6 +1,6 @@
 //! `weir dlq`: what the dead-letter and parked topics hold.
 
-use super::{Brokers, Context};
+use super::{Brokers, Context, Serve};
 
 #[derive(clap::Subcommand)]
 pub enum DlqCommand {
@@ -53,6 +53,8 @@ pub enum DlqCommand {
         /// Print what would be sent, grouped by reason, and send nothing.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        serve: Serve,
     },
 }
 
@@ -80,7 +82,7 @@ impl DlqCommand {
                 }
                 Ok(())
             }
-            DlqCommand::Redrive { config, brokers, from, stage, kind, reason, since, until, rate, max_redrives, dry_run } => {
+            DlqCommand::Redrive { config, brokers, from, stage, kind, reason, since, until, rate, max_redrives, dry_run, serve } => {
                 if rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
                     anyhow::bail!("--rate must be a positive number of records per second");
                 }
@@ -92,6 +94,7 @@ impl DlqCommand {
                     Source::DeadLetter => kafka.dead_letter_topic.clone(),
                 };
                 let stop = Context::stop_on_signals()?;
+                let (ops, _server) = context.serve_if_asked(&serve)?;
                 let redrive = weir::kafka::redrive::Redrive {
                     source,
                     target: kafka.input_topic.clone(),
@@ -100,6 +103,7 @@ impl DlqCommand {
                     rate,
                     max_redrives,
                     stop: &stop,
+                    metrics: Some(ops.metrics.clone()),
                 };
                 if dry_run {
                     let stats = weir::kafka::redrive::dry_run(&client, &redrive)?;

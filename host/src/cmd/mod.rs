@@ -109,6 +109,15 @@ impl Context {
         Ok((ops, server))
     }
 
+    /// For one-off commands beside a running `weir run` (replay, redrive): served only when
+    /// `--metrics` asks, never from `[metrics] listen` (that address is the run's).
+    pub fn serve_if_asked(&self, serve: &Serve) -> anyhow::Result<(Ops, Option<Server>)> {
+        match serve.metrics {
+            Some(_) => self.serve(serve),
+            None => Ok((Ops::default(), None)),
+        }
+    }
+
     pub fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
         kafka::stop_on_signals()
     }

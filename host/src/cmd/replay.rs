@@ -1,6 +1,6 @@
 //! `weir replay`: the pipeline over a range of the input, in a group of its own.
 
-use super::{Brokers, Context};
+use super::{Brokers, Context, Serve};
 use weir::kafka::run::{self, RunOptions};
 use weir::kafka::start::{self, StartAt};
 use weir::pipeline::Pipeline;
@@ -27,6 +27,8 @@ pub struct Replay {
     /// How the replay's report is printed to stderr: `text` or `json`.
     #[arg(long, value_enum, default_value = "text")]
     report: Format,
+    #[command(flatten)]
+    serve: Serve,
 }
 
 impl Replay {
@@ -53,14 +55,21 @@ impl Replay {
         weir::say!("replaying {total} records of {input} into {} (group {})", config.kafka.output_topic, config.kafka.group_id);
         let runtime = context.runtime()?;
         let mut pipeline = Pipeline::from_config(&runtime, &config, &weir::resolve::Resolver)?;
+        let (ops, _server) = context.serve_if_asked(&self.serve)?;
+        pipeline.observe(&ops.metrics);
         let stop = Context::stop_on_signals()?;
+        let counted = std::sync::atomic::AtomicU64::new(0);
+        let count = |stats: &weir::stats::Stats| {
+            let before = counted.swap(stats.records_in, std::sync::atomic::Ordering::Relaxed);
+            ops.metrics.replayed.inc_by(stats.records_in.saturating_sub(before));
+        };
         let options = RunOptions {
             stop: &stop,
             report_every: None,
             report_format: self.report,
             drain_timeout: std::time::Duration::from_secs(30),
-            on_batch: None,
-            ops: None,
+            on_batch: Some(&count),
+            ops: Some(&ops),
         };
         let report = run::process_range(&config, &client, &mut pipeline, &options, range)?;
         weir::say!("{}", report.rendered);
