@@ -174,7 +174,12 @@ fn a_redrive_after_a_fix_brings_every_parked_record_to_the_output() {
     terminate(repair);
     let repair = spawn(with_config(brokers, &fixed, &["repair"]));
 
+    let stats = run_ok(with_config(brokers, &fixed, &["dlq", "stats"]));
+    let stats = String::from_utf8_lossy(&stats.stdout);
+    assert!(stats.contains("user-login-dead-letter-parked: 40 records"), "{stats}");
+    println!("{stats}");
     let dry = run_ok(with_config(brokers, &fixed, &["dlq", "redrive", "--dry-run"]));
+    println!("{}", String::from_utf8_lossy(&dry.stdout));
     let dry = String::from_utf8_lossy(&dry.stdout);
     assert!(dry.contains("would send 40 records from user-login-dead-letter-parked back to user-login"), "{dry}");
     assert_eq!(read_topic(brokers, TOPICS[0], Duration::from_secs(1)).len(), 50, "a dry run moves nothing");
