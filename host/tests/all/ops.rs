@@ -289,8 +289,10 @@ fn logs_are_json_lines_with_log_format_json() {
     let served = served.unwrap_or_else(|| panic!("no JSON log line says where metrics are served:\n{stderr}"));
     assert_eq!(served["level"], "INFO");
     assert!(served["timestamp"].is_string());
-    // The final error is for the user, in plain words.
-    assert!(stderr.lines().last().unwrap().starts_with("error: cannot reach Kafka at 127.0.0.1:1"), "{stderr}");
+    // The final error is a JSON line too (a log shipper reads every line), in plain words.
+    let last: Value = serde_json::from_str(stderr.lines().last().unwrap()).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert_eq!(last["level"], "ERROR");
+    assert!(last["message"].as_str().unwrap().starts_with("error: cannot reach Kafka at 127.0.0.1:1"), "{stderr}");
 }
 
 #[test]
