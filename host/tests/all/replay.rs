@@ -15,6 +15,17 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
+/// tansu with the topics of the repository's weir.toml (written, with absolute paths, to
+/// the returned directory).
+fn set_up() -> (Tansu, tempfile::TempDir, std::path::PathBuf) {
+    let tansu = Tansu::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("weir.toml");
+    std::fs::write(&config, common::absolute_weir_toml()).unwrap();
+    run_ok(with_config(&tansu.brokers, &config, &["topics", "create"]));
+    (tansu, dir, config)
+}
+
 fn keys(records: &[weir::bindings::types::Message]) -> Vec<String> {
     let mut keys: Vec<String> = records.iter().map(key).collect();
     keys.sort();
@@ -27,23 +38,14 @@ fn keys(records: &[weir::bindings::types::Message]) -> Vec<String> {
 #[test]
 fn run_from_a_time_starts_at_the_first_record_at_or_after_it_in_each_partition() {
     let _alone = one_group_test_at_a_time();
-    let tansu = Tansu::start();
+    let (tansu, _dir, config) = set_up();
     let brokers = tansu.brokers.as_str();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("weir.toml");
-    std::fs::write(&config, common::absolute_weir_toml()).unwrap();
-    run_ok(with_config(brokers, &config, &["topics", "create"]));
 
     let before: Vec<_> = (0..30).map(|i| login(&format!("a{i:02}"))).collect();
     produce(brokers, before.clone().into_iter());
     // A boundary after every record of the first batch (their timestamps are their
-    // produce times): wait until the clock has passed it.
-    let boundary = now_ms() + 1;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while now_ms() <= boundary {
-        assert!(Instant::now() < deadline);
-        std::thread::yield_now();
-    }
+    // produce times).
+    let boundary = boundary_now();
     let after: Vec<_> = (0..30).map(|i| login(&format!("b{i:02}"))).collect();
     produce(brokers, after.clone().into_iter());
     let input = read_topic(brokers, TOPICS[0], Duration::from_secs(1));
@@ -92,12 +94,8 @@ fn run_from_a_time_starts_at_the_first_record_at_or_after_it_in_each_partition()
 #[test]
 fn dlq_stats_counts_what_the_dead_letters_hold() {
     let _alone = one_group_test_at_a_time();
-    let tansu = Tansu::start();
+    let (tansu, _dir, config) = set_up();
     let brokers = tansu.brokers.as_str();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("weir.toml");
-    std::fs::write(&config, common::absolute_weir_toml()).unwrap();
-    run_ok(with_config(brokers, &config, &["topics", "create"]));
     let mut records: Vec<(String, String)> = (0..10).map(|i| login(&format!("ok{i}"))).collect();
     let without = |key: String, field: &str| {
         let mut value: serde_json::Value = serde_json::from_str(&login(&key).1).unwrap();
@@ -148,17 +146,13 @@ fn dlq_stats_counts_what_the_dead_letters_hold() {
 #[test]
 fn a_redrive_after_a_fix_brings_every_parked_record_to_the_output() {
     let _alone = one_group_test_at_a_time();
-    let tansu = Tansu::start();
+    let (tansu, dir, broken) = set_up();
     let brokers = tansu.brokers.as_str();
-    let dir = tempfile::tempdir().unwrap();
-    let broken = dir.path().join("weir.toml");
-    let text = common::absolute_weir_toml();
-    std::fs::write(&broken, &text).unwrap();
+    let text = std::fs::read_to_string(&broken).unwrap();
     let fixed = dir.path().join("fixed.toml");
     let with_locale = text.replace("defaults = { device_type = \"unknown\" }", "defaults = { device_type = \"unknown\", locale = \"unknown\" }");
     assert_ne!(with_locale, text, "weir.toml's repair has defaults to extend");
     std::fs::write(&fixed, with_locale).unwrap();
-    run_ok(with_config(brokers, &broken, &["topics", "create"]));
 
     let parked_keys: Vec<String> = (0..40).map(|i| format!("nolocale{i:02}")).collect();
     let mut records: Vec<(String, String)> = (0..10).map(|i| login(&format!("ok{i}"))).collect();
@@ -190,9 +184,7 @@ fn a_redrive_after_a_fix_brings_every_parked_record_to_the_output() {
     let first = spawn(with_config(brokers, &fixed, &["dlq", "redrive", "--rate", "4"]));
     // Eight more records on the input (sent back, or repaired after): mid-redrive.
     wait_for_count(brokers, TOPICS[0], 58, Duration::from_secs(60));
-    let mut first = first;
-    first.kill().unwrap();
-    first.wait().unwrap();
+    sigkill(first);
     let before_resume = redriven(&read_topic(brokers, TOPICS[0], Duration::from_secs(1))).len();
     let second = run_ok(with_config(brokers, &fixed, &["dlq", "redrive", "--rate", "4"]));
     let said = String::from_utf8_lossy(&second.stderr);
@@ -243,12 +235,8 @@ fn boundary_now() -> i64 {
 #[test]
 fn a_replay_processes_exactly_its_range_and_leaves_the_main_group_alone() {
     let _alone = one_group_test_at_a_time();
-    let tansu = Tansu::start();
+    let (tansu, _dir, config) = set_up();
     let brokers = tansu.brokers.as_str();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("weir.toml");
-    std::fs::write(&config, common::absolute_weir_toml()).unwrap();
-    run_ok(with_config(brokers, &config, &["topics", "create"]));
     produce(brokers, (0..20).map(|i| login(&format!("a{i:02}"))));
     let t1 = boundary_now();
     produce(brokers, (0..30).map(|i| login(&format!("b{i:02}"))));

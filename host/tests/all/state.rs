@@ -42,11 +42,6 @@ fn counter(analytics: &Value, name: &str) -> u64 {
     analytics["counters"][name].as_u64().unwrap()
 }
 
-fn sigkill(mut child: Guarded) {
-    child.kill().unwrap();
-    child.wait().unwrap();
-}
-
 /// 20,000 events, 5% invalid; `weir run` SIGKILLed twice mid-stream and restarted. Each
 /// restart restores the partition states from the changelog and replays what they miss
 /// without producing it again: the group's analytics equal one process over the input,

@@ -156,11 +156,6 @@ fn assert_windows_match(emitted: &BTreeMap<(i32, i64), Vec<Value>>, expected: &W
     duplicates
 }
 
-fn sigkill(mut child: Guarded) {
-    child.kill().unwrap();
-    child.wait().unwrap();
-}
-
 /// Four partitions: in order (a), shuffled within the allowed lateness (b), with records
 /// later than it (c), and one that goes silent after five records (f). Every window of the
 /// first three that their watermarks close is emitted, equal to the offline answer, while

@@ -133,6 +133,12 @@ pub fn spawn(mut command: Command) -> Guarded {
     Guarded::new(command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
 }
 
+/// SIGKILL, and reaped.
+pub fn sigkill(mut child: Guarded) {
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// SIGTERM, then the output of a graceful stop.
 pub fn terminate(child: Guarded) -> Output {
     child.signal("TERM");
