@@ -181,9 +181,20 @@ fn a_redrive_after_a_fix_brings_every_parked_record_to_the_output() {
     let redriven = |records: &[weir::bindings::types::Message]| -> Vec<weir::bindings::types::Message> {
         records.iter().filter(|m| header(m, "weir.redrive.count").is_some()).cloned().collect()
     };
-    let first = spawn(with_config(brokers, &fixed, &["dlq", "redrive", "--rate", "4"]));
-    // Eight more records on the input (sent back, or repaired after): mid-redrive.
-    wait_for_count(brokers, TOPICS[0], 58, Duration::from_secs(60));
+    let addr = format!("127.0.0.1:{}", free_port());
+    let first = spawn(with_config(brokers, &fixed, &["dlq", "redrive", "--rate", "4", "--metrics", &addr]));
+    // Mid-redrive, as its own metric says: eight records sent back.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let redriven = crate::ops::get(&format!("http://{addr}/metrics")).and_then(|(_, body)| {
+            body.lines().find_map(|l| l.strip_prefix("weir_redriven_records_total ")).and_then(|v| v.trim().parse::<f64>().ok())
+        });
+        if redriven.is_some_and(|n| n >= 8.0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "weir_redriven_records_total did not reach 8 within 60 s: {redriven:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     sigkill(first);
     let before_resume = redriven(&read_topic(brokers, TOPICS[0], Duration::from_secs(1))).len();
     let second = run_ok(with_config(brokers, &fixed, &["dlq", "redrive", "--rate", "4"]));
