@@ -24,6 +24,7 @@ pub mod redrive;
 mod replay;
 pub mod run;
 pub mod security;
+pub mod sent_marks;
 pub mod start;
 pub mod statistics;
 pub mod run_repair;

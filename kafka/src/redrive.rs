@@ -5,11 +5,13 @@
 //!
 //! Resumable: the redrive is a consumer group of its own (`<group_id>-redrive`) whose
 //! offsets are committed as records are acknowledged, so a second run goes on where the
-//! first stopped. It reads to the source topic's end, and stops.
+//! first stopped, and skips what the first sent but did not live to commit
+//! (`sent_marks`). It reads to the source topic's end, and stops.
 
 use super::consumed::owned;
 use super::dlq::{cause_of, Stats, Tally};
 use super::produce::{detached_ticket, produce, wait_for, Outgoing};
+use super::sent_marks::{origin, SentMarks, REDRIVEN_FROM};
 use crate::bindings::types::{Header, Message};
 use crate::headers;
 use rdkafka::config::ClientConfig;
@@ -74,6 +76,8 @@ pub struct Redriven {
     pub exhausted: u64,
     /// Pointers to records the broker refused: their bytes are not on the topic.
     pub pointers: u64,
+    /// Sent by an interrupted run that did not live to commit them: not sent again.
+    pub sent_before: u64,
 }
 
 /// What a redrive would send, grouped as `weir dlq stats` groups; moves nothing.
@@ -142,6 +146,8 @@ pub fn run(client: &ClientConfig, redrive: &Redrive) -> anyhow::Result<Redriven>
     let mut done = Redriven::default();
     consumer.assign(&assignment)?;
     let producer = super::produce::producer(client)?;
+    let mut marks = SentMarks::new(client, &redrive.group, &redrive.target)?;
+    let mut sent_before = if ends.is_empty() { Default::default() } else { marks.sent_since_mark(client)? };
     let started = Instant::now();
     loop {
         if redrive.stop.load(Ordering::Relaxed) {
@@ -162,6 +168,7 @@ pub fn run(client: &ClientConfig, redrive: &Redrive) -> anyhow::Result<Redriven>
         drop(record);
         done.read += 1;
         match decide(redrive, &m) {
+            Decision::Send if sent_before.remove(&origin(topic, partition, offset)) => done.sent_before += 1,
             Decision::Send => {
                 if let Some(rate) = redrive.rate {
                     // The n-th record goes out no sooner than n / rate seconds after the start.
@@ -170,6 +177,7 @@ pub fn run(client: &ClientConfig, redrive: &Redrive) -> anyhow::Result<Redriven>
                         std::thread::sleep((due - Instant::now()).min(Duration::from_millis(50)));
                     }
                 }
+                marks.before_send()?;
                 let ticket = detached_ticket(1);
                 produce(&producer, &back(&redrive.target, &m), ticket.clone())?;
                 wait_for(&ticket, Duration::from_secs(60))?;
@@ -193,11 +201,12 @@ pub fn run(client: &ClientConfig, redrive: &Redrive) -> anyhow::Result<Redriven>
 }
 
 /// The record as it came in: its key and bytes, the user's headers, no repair attempts,
-/// one more redrive.
+/// one more redrive, and where it came from.
 fn back(target: &str, m: &Message) -> Outgoing {
     let mut headers = headers::user_headers(&m.headers);
     headers.push(Header { key: headers::REPAIR_ATTEMPTS.into(), value: b"0".to_vec() });
     headers.push(Header { key: REDRIVE_COUNT.into(), value: (redrives(m) + 1).to_string().into_bytes() });
+    headers.push(Header { key: REDRIVEN_FROM.into(), value: origin(&m.topic, m.partition, m.offset).into_bytes() });
     Outgoing::new(target, m.key.clone(), m.value.clone(), headers)
 }
 

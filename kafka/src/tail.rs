@@ -9,7 +9,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -72,15 +72,28 @@ pub fn follow(
 /// Every record of `topic` from its start to its end as they are now, handed to `each`;
 /// then it stops. Commits nothing. Past the ends it reads on until nothing more comes at
 /// once: a broker may report an end short of the last batch written (tansu does).
-pub fn read_to_end(client: &ClientConfig, topic: &str, timeout: Duration, mut each: impl FnMut(&rdkafka::message::BorrowedMessage<'_>)) -> anyhow::Result<()> {
-    let consumer = reader(client, topic, Offset::Beginning)?;
+pub fn read_to_end(client: &ClientConfig, topic: &str, timeout: Duration, each: impl FnMut(&rdkafka::message::BorrowedMessage<'_>)) -> anyhow::Result<()> {
+    read_to_end_from(client, topic, &HashMap::new(), timeout, each)
+}
+
+/// As [`read_to_end`], from `from`'s offset in each partition it names (the start in
+/// the others).
+pub fn read_to_end_from(
+    client: &ClientConfig,
+    topic: &str,
+    from: &HashMap<i32, i64>,
+    timeout: Duration,
+    mut each: impl FnMut(&rdkafka::message::BorrowedMessage<'_>),
+) -> anyhow::Result<()> {
+    let start = |partition: i32| from.get(&partition).map_or(Offset::Beginning, |o| Offset::Offset(*o));
+    let consumer = reader_at(client, topic, start)?;
     let metadata = consumer.fetch_metadata(Some(topic), timeout / 3)?;
     let partitions = metadata.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len());
     // Where each partition ends now; read up to there.
-    let mut ends: std::collections::HashMap<i32, i64> = std::collections::HashMap::new();
+    let mut ends: HashMap<i32, i64> = HashMap::new();
     for partition in 0..partitions as i32 {
         let (low, high) = consumer.fetch_watermarks(topic, partition, timeout / 3)?;
-        if high > low {
+        if high > from.get(&partition).copied().unwrap_or(low).max(low) {
             ends.insert(partition, high);
         }
     }
@@ -108,6 +121,11 @@ pub fn read_to_end(client: &ClientConfig, topic: &str, timeout: Duration, mut ea
 /// A consumer assigned every partition of `topic` at `start`. It joins no group, so it
 /// commits nothing and needs no group coordinator.
 pub fn reader(client: &ClientConfig, topic: &str, start: Offset) -> anyhow::Result<BaseConsumer> {
+    reader_at(client, topic, |_| start)
+}
+
+/// As [`reader`], each partition at its own start.
+fn reader_at(client: &ClientConfig, topic: &str, start: impl Fn(i32) -> Offset) -> anyhow::Result<BaseConsumer> {
     let mut config = client.clone();
     config.set("group.id", "weir-tail").set("enable.auto.commit", "false").set("enable.partition.eof", "false");
     let consumer: BaseConsumer = config.create()?;
@@ -121,7 +139,7 @@ pub fn reader(client: &ClientConfig, topic: &str, start: Offset) -> anyhow::Resu
         .ok_or_else(|| anyhow::anyhow!("topic {topic} does not exist; create it with `weir topics create`"))?;
     let mut assignment = TopicPartitionList::new();
     for partition in 0..partitions as i32 {
-        assignment.add_partition_offset(topic, partition, start)?;
+        assignment.add_partition_offset(topic, partition, start(partition))?;
     }
     consumer.assign(&assignment)?;
     drop(assignment);

@@ -113,8 +113,9 @@ impl DlqCommand {
                 }
                 let done = weir::kafka::redrive::run(&client, &redrive)?;
                 weir::say!(
-                    "redrive {} → {}: sent {} of {} read ({} not selected, {} redriven {max_redrives} times already, {} pointers)",
-                    redrive.source, redrive.target, done.sent, done.read, done.not_selected, done.exhausted, done.pointers
+                    "redrive {} → {}: sent {} of {} read ({} not selected, {} redriven {max_redrives} times already, {} pointers, \
+                     {} sent by an interrupted run and not again)",
+                    redrive.source, redrive.target, done.sent, done.read, done.not_selected, done.exhausted, done.pointers, done.sent_before
                 );
                 Ok(())
             }

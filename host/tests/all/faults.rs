@@ -211,6 +211,33 @@ fn a_topic_level_produce_error_loses_nothing_and_parks_nothing() {
     }
 }
 
+/// A redrive that dies after the target acknowledged a record but before its offset is
+/// committed — made certain here: the mock cluster refuses that commit. The next run
+/// finds the record past the mark its predecessor committed before sending, and does not
+/// send it again; every parked record is on the input once.
+#[test]
+fn a_redrive_interrupted_between_send_and_commit_sends_nothing_twice() {
+    use rdkafka_sys::rd_kafka_resp_err_t as E;
+    let broker = broker();
+    let brokers = broker.bootstrap_servers().to_string();
+    let parked: Vec<String> = (0..5).map(|i| format!("parked{i}")).collect();
+    produce_to(&brokers, TOPICS[3], parked.iter().map(|k| (k.clone(), LOGIN.replace("NOTE", "parked"))));
+    // OffsetCommit requests: the mark's goes through, the first record's is refused.
+    broker.fail_requests(8, &[E::RD_KAFKA_RESP_ERR_NO_ERROR, E::RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED]);
+    let first = weir(&brokers, &["dlq", "redrive"]).output().unwrap();
+    let log = String::from_utf8_lossy(&first.stderr);
+    assert!(!first.status.success(), "the refused commit stops the first run:\n{log}");
+    let sent_first: Vec<String> = read_topic(&brokers, TOPICS[0], Duration::from_secs(1)).iter().map(key).collect();
+    assert_eq!(sent_first, ["parked0"], "acknowledged, not committed:\n{log}");
+
+    let second = run_ok(weir(&brokers, &["dlq", "redrive"]));
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(said.contains("sent 4 of 5 read") && said.contains("1 sent by an interrupted run and not again"), "{said}");
+    let input = read_topic(&brokers, TOPICS[0], Duration::from_secs(1));
+    let (lost, duplicates) = losses_and_duplicates(parked.iter().map(String::as_str), &input);
+    assert!(lost.is_empty() && duplicates.is_empty(), "lost {lost:?}, sent twice {duplicates:?}");
+}
+
 /// A broker outage is not death: while weir waits for acknowledgements, `/healthz` stays
 /// live past its 30 s stall bound (Kubernetes would otherwise restart it into a crash
 /// loop that brings no broker back) and `/readyz` says the broker is unreachable; both

@@ -268,8 +268,8 @@ fn windows_are_exact_across_two_sigkills() {
     for more in [5_000, 6_000] {
         let so_far = read_topic(brokers, TOPICS[1], Duration::from_millis(500)).len();
         wait_for_count(brokers, TOPICS[1], so_far + more, Duration::from_secs(120));
-        let checkpoints = read_topic(brokers, "weir-user-login-state", Duration::from_millis(500)).len();
-        wait_for_count(brokers, "weir-user-login-state", checkpoints + 1, Duration::from_secs(60));
+        wait_for_commits(brokers, "weir-user-login", TOPICS[0], (so_far + more / 2) as i64, Duration::from_secs(60));
+        wait_for_checkpoints_covering(brokers, "weir-user-login-state", (so_far + more / 2) as i64, Duration::from_secs(60));
         sigkill(run);
         run = spawn(with_config(brokers, &config, &["run"]));
     }
@@ -296,8 +296,8 @@ fn windows_are_exact_with_three_instances_and_one_killed() {
     let mut runs = runs.into_iter();
     let victim = runs.next().unwrap();
     wait_for_count(brokers, TOPICS[1], 6_000, Duration::from_secs(120));
-    let checkpoints = read_topic(brokers, "weir-user-login-state", Duration::from_millis(500)).len();
-    wait_for_count(brokers, "weir-user-login-state", checkpoints + 1, Duration::from_secs(60));
+    wait_for_commits(brokers, "weir-user-login", TOPICS[0], 3_000, Duration::from_secs(60));
+    wait_for_checkpoints_covering(brokers, "weir-user-login-state", 3_000, Duration::from_secs(60));
     sigkill(victim);
     producing.join().unwrap();
     check_stream(brokers, &config, dir.path(), count, "with three instances, one killed");

@@ -292,6 +292,24 @@ pub fn wait_for_commits(brokers: &str, group: &str, topic: &str, at_least: i64, 
     }
 }
 
+/// Returns once the changelog's latest snapshots together cover at least `records` input
+/// records (the sum of their offsets), or panics after `timeout`. A count of changelog
+/// records would not do: a partition is checkpointed only when it changed, so once the
+/// input is all folded no new checkpoint comes.
+pub fn wait_for_checkpoints_covering(brokers: &str, state_topic: &str, records: i64, timeout: Duration) {
+    let client = weir::kafka::client_config(brokers, &Default::default());
+    let deadline = Instant::now() + timeout;
+    loop {
+        let latest = weir::kafka::changelog::read_latest(&client, state_topic).unwrap();
+        let covered: i64 = latest.values().map(|snapshot| snapshot.offset).sum();
+        if covered >= records {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{state_topic}: snapshots cover {covered} of {records} records after {timeout:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Returns once `group` has committed every record of `topic` (no lag), or panics.
 pub fn wait_for_no_lag(brokers: &str, group: &str, topic: &str, timeout: Duration) {
     let deadline = Instant::now() + timeout;
@@ -313,11 +331,20 @@ pub fn produce(brokers: &str, records: impl Iterator<Item = (String, String)>) {
 
 /// `produce` with a client of the test's (e.g. another compression codec).
 pub fn produce_with(client: &rdkafka::config::ClientConfig, records: impl Iterator<Item = (String, String)>) {
+    produce_to_with(client, TOPICS[0], records);
+}
+
+/// As [`produce`], to `topic`.
+pub fn produce_to(brokers: &str, topic: &str, records: impl Iterator<Item = (String, String)>) {
+    produce_to_with(&weir::kafka::client_config(brokers, &Default::default()), topic, records);
+}
+
+fn produce_to_with(client: &rdkafka::config::ClientConfig, topic: &str, records: impl Iterator<Item = (String, String)>) {
     let producer = weir::kafka::flow::producer(client).unwrap();
     let ticket = weir::kafka::flow::detached_ticket(0);
     for (key, value) in records {
         ticket.expect(1);
-        let record = weir::kafka::flow::Outgoing::new(TOPICS[0], Some(key.into_bytes()), value.into_bytes(), vec![]);
+        let record = weir::kafka::flow::Outgoing::new(topic, Some(key.into_bytes()), value.into_bytes(), vec![]);
         weir::kafka::flow::produce(&producer, &record, ticket.clone()).unwrap();
     }
     weir::kafka::flow::wait_for(&ticket, Duration::from_secs(60)).unwrap();
