@@ -73,6 +73,8 @@ impl Replay {
         };
         let report = run::process_range(&config, &client, &mut pipeline, &options, range)?;
         weir::say!("{}", report.rendered);
+        // The metric's final value: a replay often ends before any scrape sees it.
+        weir::say!("replayed {} records (weir_replayed_records_total)", ops.metrics.replayed.get());
         Ok(())
     }
 }

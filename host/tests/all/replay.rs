@@ -267,6 +267,7 @@ fn a_replay_processes_exactly_its_range_and_leaves_the_main_group_alone() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("replaying 30 records of user-login"), "counted by offsets: {said}");
     assert!(said.contains("records in 30 · processed 30"), "its own report: {said}");
+    assert!(said.contains("replayed 30 records (weir_replayed_records_total)"), "its metric: {said}");
 
     let replayed = read_topic(brokers, "user-login-replayed", Duration::from_secs(2));
     let expected: Vec<String> = (0..30).map(|i| format!("b{i:02}")).collect();
