@@ -38,8 +38,7 @@ impl SentMarks {
         let mut config = client.clone();
         config.set("group.id", format!("{redrive_group}-mark")).set("enable.auto.commit", "false");
         let consumer: BaseConsumer = config.create()?;
-        let metadata = consumer.fetch_metadata(Some(target), TIMEOUT)?;
-        let partitions = metadata.topics().iter().find(|t| t.name() == target).map(|t| t.partitions().iter().map(|p| p.id()).collect()).unwrap_or_default();
+        let partitions = super::start::partitions(&consumer, target)?;
         Ok(SentMarks { consumer, target: target.to_string(), partitions, marked: None })
     }
 
@@ -62,19 +61,7 @@ impl SentMarks {
     /// The origins of the records on the target past the last mark an earlier run left:
     /// those it sent, whether or not it lived to commit them. Empty on a first run.
     pub fn sent_since_mark(&self, client: &ClientConfig) -> anyhow::Result<HashSet<String>> {
-        let mut wanted = TopicPartitionList::new();
-        for p in &self.partitions {
-            wanted.add_partition(&self.target, *p);
-        }
-        let committed = self.consumer.committed_offsets(wanted, TIMEOUT)?;
-        let from: HashMap<i32, i64> = committed
-            .elements()
-            .iter()
-            .filter_map(|e| match e.offset() {
-                Offset::Offset(o) => Some((e.partition(), o)),
-                _ => None,
-            })
-            .collect();
+        let from: HashMap<i32, i64> = super::start::committed(&self.consumer, &self.target, &self.partitions)?.into_iter().collect();
         let mut sent = HashSet::new();
         if from.is_empty() {
             return Ok(sent);

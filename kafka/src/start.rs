@@ -45,19 +45,7 @@ pub fn position_group(client: &ClientConfig, group: &str, topic: &str, at: Start
     config.set("group.id", group).set("enable.auto.commit", "false");
     let consumer: BaseConsumer = config.create()?;
     let partitions = partitions(&consumer, topic)?;
-    let mut all = TopicPartitionList::new();
-    for partition in &partitions {
-        all.add_partition(topic, *partition);
-    }
-    let committed: Vec<(i32, i64)> = consumer
-        .committed_offsets(all, TIMEOUT)?
-        .elements()
-        .iter()
-        .filter_map(|e| match e.offset() {
-            Offset::Offset(o) => Some((e.partition(), o)),
-            _ => None,
-        })
-        .collect();
+    let committed = committed(&consumer, topic, &partitions)?;
     if !committed.is_empty() && !reset {
         anyhow::bail!(
             "group {group} has committed offsets on {topic} already ({}): --from starts a group that has none; \
@@ -89,7 +77,24 @@ pub fn resolve(client: &ClientConfig, topic: &str, at: StartAt) -> anyhow::Resul
     partitions(&consumer, topic)?.into_iter().map(|p| Ok((p, target(&consumer, topic, p, at)?))).collect()
 }
 
-fn partitions(consumer: &BaseConsumer, topic: &str) -> anyhow::Result<Vec<i32>> {
+/// The offsets the consumer's group has committed on those of `partitions` that have one.
+pub(crate) fn committed(consumer: &BaseConsumer, topic: &str, partitions: &[i32]) -> anyhow::Result<Vec<(i32, i64)>> {
+    let mut all = TopicPartitionList::new();
+    for partition in partitions {
+        all.add_partition(topic, *partition);
+    }
+    Ok(consumer
+        .committed_offsets(all, TIMEOUT)?
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some((e.partition(), o)),
+            _ => None,
+        })
+        .collect())
+}
+
+pub(crate) fn partitions(consumer: &BaseConsumer, topic: &str) -> anyhow::Result<Vec<i32>> {
     let metadata = consumer.fetch_metadata(Some(topic), TIMEOUT)?;
     metadata
         .topics()
