@@ -349,26 +349,30 @@ impl Config {
         Some(window.topic.clone().unwrap_or_else(|| format!("{}-windows", self.kafka.output_topic)))
     }
 
-    /// Each topic has one role: reading what you write is an endless loop.
-    fn check_topics(&self) -> Result<(), ConfigError> {
+    /// Each topic of the flow with the key that names it, input first.
+    pub fn topic_roles(&self) -> Vec<(&'static str, String)> {
         let k = &self.kafka;
         let mut roles = vec![
-            ("kafka.input_topic", &k.input_topic),
-            ("kafka.output_topic", &k.output_topic),
-            ("kafka.dead_letter_topic", &k.dead_letter_topic),
-            ("kafka.parked_topic", &k.parked_topic),
+            ("kafka.input_topic", k.input_topic.clone()),
+            ("kafka.output_topic", k.output_topic.clone()),
+            ("kafka.dead_letter_topic", k.dead_letter_topic.clone()),
+            ("kafka.parked_topic", k.parked_topic.clone()),
         ];
-        let state_topic = self.state_topic();
-        if let Some(state) = &state_topic {
+        if let Some(state) = self.state_topic() {
             roles.push(("state.topic", state));
         }
         if let Some(analytics) = &k.analytics_topic {
-            roles.push(("kafka.analytics_topic", analytics));
+            roles.push(("kafka.analytics_topic", analytics.clone()));
         }
-        let window_topic = self.window_topic();
-        if let Some(windows) = &window_topic {
+        if let Some(windows) = self.window_topic() {
             roles.push(("aggregate.window.topic", windows));
         }
+        roles
+    }
+
+    /// Each topic has one role: reading what you write is an endless loop.
+    fn check_topics(&self) -> Result<(), ConfigError> {
+        let roles = self.topic_roles();
         for (i, (key, topic)) in roles.iter().enumerate() {
             if topic.is_empty() {
                 return Err(self.key_error(key, "must name a topic"));

@@ -15,6 +15,8 @@ pub struct DemoOptions {
     pub rate: f64,
     pub invalid_ratio: f64,
     pub seed: Option<u64>,
+    /// Where the status page is served while the demo runs (`127.0.0.1:0`: a free port).
+    pub status: Option<String>,
 }
 
 pub fn demo(mut config: Config, options: &DemoOptions, stop: Arc<AtomicBool>) -> anyhow::Result<String> {
@@ -27,6 +29,14 @@ pub fn demo(mut config: Config, options: &DemoOptions, stop: Arc<AtomicBool>) ->
     let client = kafka::client_config(&config.kafka.brokers, &config.kafka.properties);
     let runtime = crate::runtime_for(Some(&config))?;
     let mut pipeline = Pipeline::from_config(&runtime, &config, &crate::resolve::Resolver)?;
+    let ops = crate::ops::Ops::default();
+    pipeline.observe(&ops.metrics);
+    ops.health.plugins_loaded();
+    let _server = match &options.status {
+        // The server says where (the status page's address) as it starts.
+        Some(addr) => Some(crate::ops::server::serve(addr, ops.clone())?),
+        None => None,
+    };
     let mut repairer = RepairPipeline::from_config(&runtime, &config, &crate::resolve::Resolver)?;
 
     let stop_generating = AtomicBool::new(false);
@@ -58,7 +68,7 @@ pub fn demo(mut config: Config, options: &DemoOptions, stop: Arc<AtomicBool>) ->
                 report_format: Format::Text,
                 drain_timeout: Duration::from_secs(10),
                 on_batch: Some(&on_batch),
-                ops: None,
+                ops: Some(&ops),
             };
             run::process_topic(&config, &client, &mut pipeline, &options, None)
         });

@@ -65,7 +65,7 @@ enum Command {
         command: cmd::topics::TopicsCommand,
     },
     /// Zero set-up: an embedded broker with generate + run + repair, then the report.
-    #[command(after_help = "Examples:\n  weir demo\n  weir demo --duration 10s --rate 1000 --window 5s")]
+    #[command(after_help = "Examples:\n  weir demo\n  weir demo --duration 10s --rate 1000 --window 5s\n  weir demo --status 127.0.0.1:8080   # the status page at a fixed address")]
     Demo(cmd::demo::Demo),
     /// Measure throughput (wasm vs native, pipeline vs passthrough), latency, start-up, memory.
     #[command(after_help = "Examples:\n  weir bench\n  weir bench --cluster --brokers 127.0.0.1:19092 --json")]

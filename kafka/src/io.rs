@@ -193,6 +193,9 @@ impl Sink<Outcome, PartitionSnapshot> for KafkaIo<'_> {
             tracing::debug!(topic = snapshot.topic, partition = snapshot.partition, offset = snapshot.offset, bytes = snapshot.state.len(), "checkpoint");
             let record = changelog::record(&state_topic, snapshot);
             self.flow()?.checkpoint(record);
+            if let Some(ops) = &self.ops {
+                ops.metrics.board().checkpointed(&snapshot.topic, snapshot.partition);
+            }
         }
         Ok(())
     }

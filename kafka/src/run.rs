@@ -61,6 +61,9 @@ fn process(
         io = io.bounded(range);
     }
     tracing::info!(input = kafka.input_topic, output = kafka.output_topic, dead_letters = kafka.dead_letter_topic, "running");
+    if let Some(ops) = options.ops {
+        ops.metrics.board().topics_of(config);
+    }
     let controls = Controls {
         batch_size: config.pipeline.batch_size,
         stop: options.stop,

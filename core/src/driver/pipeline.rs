@@ -76,6 +76,10 @@ pub fn drive<IO: Source<StateChange> + Sink<Outcome, PartitionSnapshot>>(
             crate::say!("{}", now.render(options.report_format));
             report = Some(now.json());
         }
+        // The status page's bars, while someone watches it.
+        if let Some(board) = pipeline.metrics().map(|m| m.board().clone()).filter(|board| board.report_due()) {
+            board.report(pipeline.report(Vec::new())?.json());
+        }
         Ok(Done { outputs: Some(outcomes), report, states: Vec::new() })
     });
     let report = pipeline.report(Vec::new()).map(|r| FinalReport { json: r.json(), rendered: r.render(options.report_format) });

@@ -79,6 +79,8 @@ pub struct Metrics {
     plugin_info: Family<PluginLabels, Gauge>,
     /// The info series of each stage's plugin now.
     plugins: Arc<Mutex<HashMap<String, PluginLabels>>>,
+    /// What the status page adds to these numbers.
+    board: super::status::Board,
 }
 
 impl Default for Metrics {
@@ -109,6 +111,7 @@ impl Metrics {
             replayed: Counter::default(),
             plugin_info: Family::default(),
             plugins: Arc::default(),
+            board: Default::default(),
         };
         let m = &metrics;
         // Counters are registered without `_total`: the encoder adds it.
@@ -136,6 +139,10 @@ impl Metrics {
         build.get_or_create(&VersionLabels { version: env!("CARGO_PKG_VERSION").to_string() }).set(1);
         registry.register("weir_build_info", "weir's version", build);
         Metrics { registry: Arc::new(registry), ..metrics }
+    }
+
+    pub fn board(&self) -> &super::status::Board {
+        &self.board
     }
 
     /// The exposition in Prometheus' text format (0.0.4), which every scraper reads.

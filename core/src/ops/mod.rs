@@ -1,8 +1,10 @@
 //! What an operator sees of a running `weir run` or `weir repair`: Prometheus metrics,
 //! liveness and readiness (served over HTTP by the `weir` crate's `ops::server`).
 
+pub mod exposition;
 pub mod health;
 pub mod metrics;
+pub mod status;
 
 pub use health::Health;
 pub use metrics::Metrics;

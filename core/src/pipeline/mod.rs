@@ -299,10 +299,22 @@ impl Pipeline {
         let dead_letters = refused.iter().flatten().count();
         self.stats.records_in += refused.len() as u64;
         self.stats.processed += (refused.len() - dead_letters) as u64;
-        for rejection in refused.iter().flatten().filter_map(Outcome::rejection) {
+        for outcome in refused.iter().flatten() {
+            let Outcome::DeadLetter(message, rejection) = outcome else { continue };
             self.stats.dead_letters += 1;
             if let Some(metrics) = &self.metrics {
                 metrics.dead_letter(&rejection.stage, rejection.kind());
+                let reason = rejection.violations.first().map_or(String::new(), |v| match v.path.as_str() {
+                    "" => v.reason.clone(),
+                    path => format!("{path}: {}", v.reason),
+                });
+                metrics.board().dead_letter(crate::ops::status::DeadLetterCard {
+                    stage: &rejection.stage,
+                    kind: rejection.kind(),
+                    reason: &reason,
+                    key: message.key.as_deref(),
+                    value: &message.value,
+                });
             }
         }
         // Every input not refused went through: its records, in order (none if filtered).
@@ -329,6 +341,15 @@ pub(crate) fn observe_stage<K: Kind>(stage: &mut Stage<K>, metrics: &Metrics) {
     // An aggregator's faults are counted, but its records are delivered, never dead letters.
     let rejects = K::WORLD != crate::plugin::World::Aggregator;
     let meter = metrics.stage(stage.name(), &plugin_name(path), &sha256, rejects);
+    let contract = stage.contract();
+    metrics.board().stage(crate::ops::status::StageCard {
+        name: stage.name(),
+        kind: K::WORLD.name(),
+        plugin: &plugin_name(path),
+        sha256: &sha256,
+        contract: format!("{}.{}.{}", contract.0, contract.1, contract.2),
+        memory_limit_bytes: stage.limits().memory_bytes() as u64,
+    });
     stage.observe(meter);
 }
 

@@ -24,6 +24,10 @@ pub struct Demo {
     /// timestamps instead of one running report: the report shows the last closed windows.
     #[arg(long, value_parser = super::parse_duration)]
     window: Option<Duration>,
+    /// Serve the status page (the flow, live) at this address while the demo runs;
+    /// `off` to serve nothing. Default: a free port on loopback, printed at start.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    status: String,
 }
 
 impl Demo {
@@ -34,7 +38,7 @@ impl Demo {
             aggregate.window = Some(weir::config::WindowConfig { size, allowed_lateness: "1s".into(), ..Default::default() });
         }
         let stop = Context::stop_on_signals()?;
-        let options = DemoOptions { duration: self.duration, rate: self.rate, invalid_ratio: self.invalid_ratio, seed: self.seed };
+        let options = DemoOptions { duration: self.duration, rate: self.rate, invalid_ratio: self.invalid_ratio, seed: self.seed, status: (self.status != "off").then_some(self.status) };
         let report = weir::demo::demo(context.config, &options, stop)?;
         weir::say!("{report}");
         Ok(())

@@ -26,4 +26,5 @@ mod replay;
 mod routing;
 mod secured;
 mod state;
+mod status_page;
 mod windows;

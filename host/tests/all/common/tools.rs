@@ -49,3 +49,33 @@ pub fn kubernetes_validate() -> Command {
     command.args(["-m", "kubernetes_validate"]).env("PYTHONPATH", lib);
     command
 }
+
+/// Headless Chromium (Debian's `chromium`, installed by `.ci/fetch-chromium` on first use
+/// unless one is on the PATH), run with the flags a closed network needs and a fresh
+/// profile; `args` end with the URL.
+pub fn chromium(profile: &Path, args: &[&str]) -> std::process::Output {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let fetched = Command::new(super::repo().join(".ci/fetch-chromium")).status();
+        assert!(
+            fetched.is_ok_and(|s| s.success()),
+            "could not install Debian's chromium with .ci/fetch-chromium (the status page is tested in a real browser)"
+        );
+    });
+    // A browser that hangs ends the test rather than holding it (the dump is read whole).
+    let mut command = Command::new("timeout");
+    command
+        .args(["--kill-after=5", "120", "chromium"])
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
+        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .stdin(std::process::Stdio::null());
+    let child = super::child::Guarded::new(command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap());
+    child.wait_with_output().unwrap()
+}
+
+/// `target/`, where tests leave what a person may want to look at (screenshots).
+pub fn target() -> PathBuf {
+    target_dir()
+}

@@ -1,0 +1,325 @@
+//! The status page's data (`GET /api/status`): the flow as the page draws it. Counts,
+//! durations, faults, memory and lag are read back from the metrics' own exposition
+//! (`exposition`), so the page and Prometheus never disagree; the board adds what the
+//! metrics do not carry: which stage runs what, each topic's role, the last dead letters,
+//! the aggregator's report and when each partition was last checkpointed.
+//!
+//! Everything here comes from records or plugins as plain JSON strings: the page puts
+//! them in the DOM as text, never as markup.
+
+use super::exposition::{self, Sample};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Dead letters kept for the page, newest last.
+const RECENT: usize = 8;
+/// Distinct (stage, kind, reason) rows counted; past this, rows go to "(other reasons)".
+const REASON_ROWS: usize = 40;
+/// Characters of a dead letter's key and value shown.
+const SHOWN_CHARS: usize = 120;
+/// Rates are taken over this much of the recent samples.
+const RATE_WINDOW: Duration = Duration::from_secs(5);
+/// While the page was asked within this, the aggregator's report is refreshed for it.
+const WATCHED: Duration = Duration::from_secs(10);
+const REPORT_EVERY: Duration = Duration::from_secs(2);
+
+#[derive(Clone, Default)]
+pub struct Board(Arc<Mutex<Shown>>);
+
+#[derive(Default)]
+struct Shown {
+    /// Each topic of the flow with its role (`input`, `output`, `dead_letter`…), input first.
+    topics: Vec<(String, String)>,
+    stages: Vec<Value>,
+    reasons: BTreeMap<(String, String, String), u64>,
+    recent: VecDeque<Value>,
+    report: Option<(Instant, Value)>,
+    checkpoints: HashMap<(String, i32), Instant>,
+    /// Counter values by series, a second apart: the rates on the page's edges.
+    samples: VecDeque<(Instant, HashMap<String, f64>)>,
+    asked: Option<Instant>,
+}
+
+/// What the board needs to know of a stage.
+pub struct StageCard<'a> {
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub plugin: &'a str,
+    pub sha256: &'a str,
+    pub contract: String,
+    pub memory_limit_bytes: u64,
+}
+
+/// A dead letter as the board shows it.
+pub struct DeadLetterCard<'a> {
+    pub stage: &'a str,
+    pub kind: &'a str,
+    pub reason: &'a str,
+    pub key: Option<&'a [u8]>,
+    pub value: &'a [u8],
+}
+
+impl Board {
+    fn shown(&self) -> std::sync::MutexGuard<'_, Shown> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The flow's topics and their roles, input first.
+    pub fn topics(&self, roles: Vec<(String, String)>) {
+        self.shown().topics = roles;
+    }
+
+    /// The topics `config` names, each with its role.
+    pub fn topics_of(&self, config: &crate::config::Config) {
+        let role = |key: &str| match key {
+            "kafka.input_topic" => "input",
+            "kafka.output_topic" => "output",
+            "kafka.dead_letter_topic" => "dead_letter",
+            "kafka.parked_topic" => "parked",
+            "state.topic" => "state",
+            "kafka.analytics_topic" => "analytics",
+            "aggregate.window.topic" => "windows",
+            _ => "other",
+        };
+        self.topics(config.topic_roles().into_iter().map(|(key, topic)| (topic, role(key).to_string())).collect());
+    }
+
+    /// A stage and its plugin; a hot swap replaces the stage's card.
+    pub fn stage(&self, card: StageCard) {
+        let value = json!({
+            "name": card.name, "kind": card.kind, "plugin": card.plugin, "sha256": card.sha256,
+            "contract": card.contract, "memory_limit_bytes": card.memory_limit_bytes,
+        });
+        let mut shown = self.shown();
+        match shown.stages.iter_mut().find(|s| s["name"] == card.name) {
+            Some(existing) => *existing = value,
+            None => shown.stages.push(value),
+        }
+    }
+
+    pub fn dead_letter(&self, card: DeadLetterCard) {
+        let text = |bytes: &[u8]| crate::text::printable(bytes).chars().take(SHOWN_CHARS).collect::<String>();
+        let mut shown = self.shown();
+        let row = (card.stage.to_string(), card.kind.to_string(), crate::text::normalised(card.reason));
+        let row = if shown.reasons.len() >= REASON_ROWS && !shown.reasons.contains_key(&row) {
+            (row.0, row.1, "(other reasons)".to_string())
+        } else {
+            row
+        };
+        *shown.reasons.entry(row).or_default() += 1;
+        if shown.recent.len() == RECENT {
+            shown.recent.pop_front();
+        }
+        shown.recent.push_back(json!({
+            "at_ms": now_ms(), "stage": card.stage, "kind": card.kind,
+            "reason": crate::text::escape_controls(card.reason).chars().take(SHOWN_CHARS * 2).collect::<String>(),
+            "key": card.key.map(text), "value": text(card.value),
+        }));
+    }
+
+    /// Whether the page is watched and its report is stale: the flow then computes one.
+    pub fn report_due(&self) -> bool {
+        let shown = self.shown();
+        shown.asked.is_some_and(|at| at.elapsed() < WATCHED) && shown.report.as_ref().is_none_or(|(at, _)| at.elapsed() >= REPORT_EVERY)
+    }
+
+    pub fn report(&self, report: Value) {
+        self.shown().report = Some((Instant::now(), report));
+    }
+
+    pub fn checkpointed(&self, topic: &str, partition: i32) {
+        self.shown().checkpoints.insert((topic.to_string(), partition), Instant::now());
+    }
+
+    /// Keeps the counters of `exposition` for the rates (called about once a second).
+    pub fn sample(&self, exposition: &str) {
+        let counters = counters(&exposition::parse(exposition));
+        let mut shown = self.shown();
+        let now = Instant::now();
+        while shown.samples.front().is_some_and(|(at, _)| now.duration_since(*at) > RATE_WINDOW + Duration::from_secs(1)) {
+            shown.samples.pop_front();
+        }
+        shown.samples.push_back((now, counters));
+    }
+
+    /// `/api/status`: the board and the metrics (`exposition`) as one document.
+    pub fn status(&self, exposition: &str, ready: Result<(), Vec<String>>) -> Value {
+        let samples = exposition::parse(exposition);
+        let now_counters = counters(&samples);
+        let mut shown = self.shown();
+        shown.asked = Some(Instant::now());
+        let now = Instant::now();
+        // The rate base: the oldest sample within the window, at least half a second old.
+        let base = shown.samples.iter().find(|(at, _)| now.duration_since(*at) <= RATE_WINDOW + Duration::from_millis(500) && now.duration_since(*at) >= Duration::from_millis(500));
+        let rate = |series: &str| -> Value {
+            let Some((at, old)) = base else { return Value::Null };
+            let (Some(new), old) = (now_counters.get(series), old.get(series).copied().unwrap_or(0.0)) else { return json!(0.0) };
+            json!(((new - old) / now.duration_since(*at).as_secs_f64()).max(0.0))
+        };
+        let value = |name: &str, label: &str, of: &str| -> f64 {
+            samples.iter().find(|s| s.name == name && s.label(label) == Some(of)).map_or(0.0, |s| s.value)
+        };
+
+        let input = shown.topics.first().map(|(t, _)| t.clone()).unwrap_or_default();
+        let stages: Vec<Value> = shown
+            .stages
+            .iter()
+            .map(|card| {
+                let name = card["name"].as_str().unwrap_or_default();
+                let buckets: Vec<(f64, f64)> = samples
+                    .iter()
+                    .filter(|s| s.name == "weir_stage_duration_seconds_bucket" && s.label("stage") == Some(name))
+                    .filter_map(|s| Some((le(s.label("le")?)?, s.value)))
+                    .collect();
+                let ms = |q: f64| exposition::quantile(&buckets, q).map(|s| (s * 1e6).round() / 1e3);
+                let faults: BTreeMap<&str, f64> = samples
+                    .iter()
+                    .filter(|s| s.name == "weir_plugin_faults_total" && s.label("stage") == Some(name))
+                    .filter_map(|s| Some((s.label("kind")?, s.value)))
+                    .collect();
+                let mut stage = card.clone();
+                stage["records"] = json!(value("weir_stage_records_total", "stage", name));
+                stage["per_s"] = rate(&series("weir_stage_records_total", "stage", name));
+                stage["batch_p50_ms"] = json!(ms(0.5));
+                stage["batch_p99_ms"] = json!(ms(0.99));
+                stage["faults"] = json!(faults);
+                stage["restarts"] = json!(value("weir_plugin_restarts_total", "stage", name));
+                stage["memory_bytes"] = json!(value("weir_plugin_memory_bytes", "stage", name));
+                stage["breaker"] = json!(if value("weir_breaker_open", "stage", name) > 0.0 { "open" } else { "closed" });
+                stage["dead_letters"] = json!(samples
+                    .iter()
+                    .filter(|s| s.name == "weir_dead_letters_total" && s.label("stage") == Some(name))
+                    .fold(0.0, |sum, s| sum + s.value));
+                stage
+            })
+            .collect();
+
+        // Every topic written to, with its role if the config names it.
+        let mut outputs: Vec<Value> = shown
+            .topics
+            .iter()
+            .skip(1)
+            .map(|(topic, role)| json!({ "topic": topic, "role": role }))
+            .collect();
+        for s in samples.iter().filter(|s| s.name == "weir_records_produced_total") {
+            let topic = s.label("topic").unwrap_or_default();
+            if !outputs.iter().any(|o| o["topic"] == topic) {
+                outputs.push(json!({ "topic": topic, "role": "routed" }));
+            }
+        }
+        for output in &mut outputs {
+            let topic = output["topic"].as_str().unwrap_or_default().to_string();
+            output["records"] = json!(value("weir_records_produced_total", "topic", &topic));
+            output["per_s"] = rate(&series("weir_records_produced_total", "topic", &topic));
+        }
+
+        let partitions: Vec<Value> = samples
+            .iter()
+            .filter(|s| s.name == "weir_consumer_lag")
+            .map(|s| {
+                let (topic, partition) = (s.label("topic").unwrap_or_default(), s.label("partition").and_then(|p| p.parse::<i32>().ok()).unwrap_or(-1));
+                let checkpoint = shown.checkpoints.get(&(topic.to_string(), partition));
+                json!({ "topic": topic, "partition": partition, "lag": s.value, "checkpoint_age_s": checkpoint.map(|at| at.elapsed().as_secs_f64()) })
+            })
+            .collect();
+        let by_reason: Vec<Value> = shown
+            .reasons
+            .iter()
+            .map(|((stage, kind, reason), count)| json!({ "stage": stage, "kind": kind, "reason": reason, "count": count }))
+            .collect();
+        let ready = match ready {
+            Ok(()) => json!({ "ready": true, "missing": [] }),
+            Err(missing) => json!({ "ready": false, "missing": missing }),
+        };
+        json!({
+            "weir": env!("CARGO_PKG_VERSION"),
+            "at_ms": now_ms(),
+            "readiness": ready,
+            "input": {
+                "topic": input,
+                "records": value("weir_records_consumed_total", "topic", &input),
+                "per_s": rate(&series("weir_records_consumed_total", "topic", &input)),
+            },
+            "stages": stages,
+            "outputs": outputs,
+            "dead_letters": { "by_reason": by_reason, "recent": shown.recent.iter().rev().collect::<Vec<_>>() },
+            "partitions": partitions,
+            "report": shown.report.as_ref().map(|(at, report)| json!({ "age_s": at.elapsed().as_secs_f64(), "report": report })),
+        })
+    }
+}
+
+fn counters(samples: &[Sample]) -> HashMap<String, f64> {
+    samples
+        .iter()
+        .filter(|s| s.name.ends_with("_total"))
+        .map(|s| (key(&s.name, &s.labels), s.value))
+        .collect()
+}
+
+fn key(name: &str, labels: &[(String, String)]) -> String {
+    let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{name}{{{}}}", labels.join(","))
+}
+
+fn series(name: &str, label: &str, value: &str) -> String {
+    key(name, &[(label.to_string(), value.to_string())])
+}
+
+fn le(text: &str) -> Option<f64> {
+    if text == "+Inf" {
+        return Some(f64::INFINITY);
+    }
+    text.parse().ok()
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::Metrics;
+
+    #[test]
+    fn the_status_reads_the_metrics_and_adds_the_board() {
+        let metrics = Metrics::new();
+        let board = metrics.board().clone();
+        board.topics(vec![("in".into(), "input".into()), ("out".into(), "output".into()), ("dlq".into(), "dead_letter".into())]);
+        let mut meter = metrics.stage("validate", "schema-validator", "abc", true);
+        board.stage(StageCard { name: "validate", kind: "validator", plugin: "schema-validator", sha256: "abc", contract: "0.2.0".into(), memory_limit_bytes: 64 << 20 });
+        metrics.consumed("in", 10);
+        board.sample(&metrics.encode());
+        std::thread::sleep(Duration::from_millis(600));
+        metrics.consumed("in", 30);
+        meter.batch(Duration::from_millis(2), 40, std::iter::empty(), 0, 1 << 20);
+        for i in 0..12 {
+            metrics.produced("out");
+            metrics.dead_letter("validate", "violation");
+            board.dead_letter(DeadLetterCard { stage: "validate", kind: "violation", reason: &format!("\"k{i}\" is a required property"), key: Some(b"<b>k</b>"), value: b"{\"x\":1}\n" });
+        }
+        let status = board.status(&metrics.encode(), Ok(()));
+        assert_eq!(status["input"]["records"], 40.0);
+        let rate = status["input"]["per_s"].as_f64().unwrap();
+        assert!(rate > 0.0 && rate <= 30.0 / 0.6, "30 records over at least 0.6 s: {rate}");
+        let stage = &status["stages"][0];
+        assert_eq!((stage["name"].as_str(), stage["plugin"].as_str(), stage["contract"].as_str()), (Some("validate"), Some("schema-validator"), Some("0.2.0")));
+        assert_eq!((stage["records"].as_f64(), stage["dead_letters"].as_f64(), stage["breaker"].as_str()), (Some(40.0), Some(12.0), Some("closed")));
+        assert!(stage["batch_p50_ms"].as_f64().unwrap() > 1.0 && stage["batch_p99_ms"].as_f64().unwrap() <= 3.3, "{stage}");
+        assert_eq!(status["outputs"][0]["records"], 12.0);
+        assert_eq!(status["outputs"][1]["role"], "dead_letter");
+        let rows = status["dead_letters"]["by_reason"].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "reasons that differ only in values are one row: {rows:?}");
+        assert_eq!(rows[0]["count"], 12);
+        let recent = status["dead_letters"]["recent"].as_array().unwrap();
+        assert_eq!(recent.len(), RECENT);
+        assert_eq!(recent[0]["reason"], "\"k11\" is a required property", "newest first");
+        assert_eq!((recent[0]["key"].as_str(), recent[0]["value"].as_str()), (Some("<b>k</b>"), Some("{\"x\":1}\\n")), "text as it came, controls escaped");
+        assert!(board.report_due(), "asked just now, no report yet");
+        board.report(json!({"analytics": null}));
+        assert!(!board.report_due());
+    }
+}
