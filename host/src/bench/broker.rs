@@ -53,16 +53,31 @@ fn records_kept(client: &rdkafka::ClientConfig, topic: &str, partitions: i32) ->
     Ok(kept)
 }
 
-/// Messages per second from the first batch to the last. With `ops`, the pipeline keeps
-/// metrics, served on a local port and scraped every second (Prometheus' default is 15 s).
-pub fn through_broker(config: &Config, mut pipeline: Pipeline, n: usize, ops: Option<&Ops>) -> anyhow::Result<f64> {
-    let server = match ops {
-        Some(ops) => {
-            pipeline.observe(&ops.metrics);
-            Some(crate::ops::server::serve("127.0.0.1:0", ops.clone())?)
-        }
-        None => None,
+/// Who watches a run while it is measured.
+#[derive(Clone, Copy)]
+pub enum Watched {
+    Not,
+    /// `/metrics` scraped every second (Prometheus' default is 15 s).
+    ByPrometheus,
+    /// The status page open: the page once, then `/api/status` every second as it polls.
+    ByStatusPage,
+}
+
+/// Messages per second from the first batch to the last, and the bytes of the last
+/// answer to a watcher's poll (0 unwatched). Watched, the pipeline keeps metrics, served
+/// on a local port.
+pub fn through_broker(config: &Config, mut pipeline: Pipeline, n: usize, watched: Watched) -> anyhow::Result<(f64, usize)> {
+    let ops = Ops::default();
+    let (server, polled) = match watched {
+        Watched::Not => (None, ""),
+        Watched::ByPrometheus => (Some(crate::ops::server::serve("127.0.0.1:0", ops.clone())?), "/metrics"),
+        Watched::ByStatusPage => (Some(crate::ops::server::serve("127.0.0.1:0", ops.clone())?), "/api/status"),
     };
+    if server.is_some() {
+        pipeline.observe(&ops.metrics);
+    }
+    let ops = server.as_ref().map(|_| &ops);
+    let answer_bytes = std::sync::atomic::AtomicUsize::new(0);
     let (_broker, config) = broker_with_backlog(config, n)?;
     let client = kafka::client_config(&config.kafka.brokers, &config.kafka.properties);
     let stop = AtomicBool::new(false);
@@ -83,11 +98,19 @@ pub fn through_broker(config: &Config, mut pipeline: Pipeline, n: usize, ops: Op
     };
     std::thread::scope(|scope| {
         if let Some(server) = &server {
-            let url = format!("http://{}/metrics", server.addr);
-            scope.spawn(|| {
-                let url = url;
+            let base = format!("http://{}", server.addr);
+            if let Watched::ByStatusPage = watched {
+                for page in ["/", "/status.js"] {
+                    let _ = ureq::get(&format!("{base}{page}")).call().map(|r| r.into_string());
+                }
+            }
+            let url = format!("{base}{polled}");
+            let (answer_bytes, stop) = (&answer_bytes, &stop);
+            scope.spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    let _ = ureq::get(&url).call().map(|r| r.into_string());
+                    if let Ok(Ok(body)) = ureq::get(&url).call().map(|r| r.into_string()) {
+                        answer_bytes.store(body.len(), Ordering::Relaxed);
+                    }
                     std::thread::sleep(Duration::from_secs(1));
                 }
             });
@@ -95,7 +118,7 @@ pub fn through_broker(config: &Config, mut pipeline: Pipeline, n: usize, ops: Op
         run::process_topic(&config, &client, &mut pipeline, &options, None)
     })?;
     let started = first.lock().unwrap().expect("at least one batch");
-    Ok(per_s(n, started.elapsed()))
+    Ok((per_s(n, started.elapsed()), answer_bytes.into_inner()))
 }
 
 /// p50 and p99 of (output record time − input record time) at a steady input rate.

@@ -17,7 +17,7 @@ pub mod cluster;
 pub mod render;
 
 use crate::config::Config;
-use crate::ops::Ops;
+use broker::Watched;
 use crate::pipeline::Pipeline;
 use crate::plugin::cache::CompileCache;
 use crate::plugin::Runtime;
@@ -64,6 +64,15 @@ pub struct BenchResult {
     pub pipeline_ratio: f64,
     /// The pipeline again with metrics kept and `/metrics` scraped every second.
     pub pipeline_metrics_per_s: f64,
+    /// The pipeline again with the status page open: `/api/status` polled every second.
+    #[serde(default)]
+    pub pipeline_status_page_per_s: f64,
+    /// Bytes of one `/api/status` answer (one refresh of the page), and of the page itself
+    /// (HTML and script, loaded once).
+    #[serde(default)]
+    pub status_refresh_bytes: usize,
+    #[serde(default)]
+    pub status_page_bytes: usize,
     pub latency_rate_per_s: f64,
     pub latency_p50_ms: f64,
     pub latency_p99_ms: f64,
@@ -142,11 +151,14 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
 
     crate::say!("embedded broker: {} events through the pipeline and a passthrough ...", options.broker_events);
     let runtime = Runtime::new(CompileCache::new(CompileCache::default_dir()))?;
-    result.pipeline_per_s = broker::through_broker(config, Pipeline::from_config(&runtime, config, &crate::resolve::Resolver)?, options.broker_events, None)?;
-    result.passthrough_per_s = broker::through_broker(config, Pipeline::passthrough(), options.broker_events, None)?;
+    let pipeline = || Pipeline::from_config(&runtime, config, &crate::resolve::Resolver);
+    (result.pipeline_per_s, _) = broker::through_broker(config, pipeline()?, options.broker_events, Watched::Not)?;
+    (result.passthrough_per_s, _) = broker::through_broker(config, Pipeline::passthrough(), options.broker_events, Watched::Not)?;
     crate::say!("embedded broker: the pipeline again, with metrics scraped every second ...");
-    let ops = Ops::default();
-    result.pipeline_metrics_per_s = broker::through_broker(config, Pipeline::from_config(&runtime, config, &crate::resolve::Resolver)?, options.broker_events, Some(&ops))?;
+    (result.pipeline_metrics_per_s, _) = broker::through_broker(config, pipeline()?, options.broker_events, Watched::ByPrometheus)?;
+    crate::say!("embedded broker: the pipeline again, with the status page open (polling every second) ...");
+    (result.pipeline_status_page_per_s, result.status_refresh_bytes) = broker::through_broker(config, pipeline()?, options.broker_events, Watched::ByStatusPage)?;
+    result.status_page_bytes = crate::ops::server::PAGE_BYTES;
     result.pipeline_ratio = result.pipeline_per_s / result.passthrough_per_s;
 
     crate::say!("latency at {} events/s ...", options.latency_rate);

@@ -20,6 +20,7 @@ weir bench (batch size {batch}, {cores} cores)
   passthrough via broker     {pass:>12.0} msg/s
   ratio pipeline / pass      {pratio:>12.2}
   pipeline with /metrics     {metered:>12.0} msg/s   ({metered_ratio:.2} of the pipeline)
+  pipeline, status page open {paged:>12.0} msg/s   ({paged_ratio:.2} of the pipeline; {refresh} B per refresh, page {page} B)
   latency p50 / p99          {p50:>8.1} / {p99:.1} ms at {rate:.0} msg/s ({warm_up} start-up records left out)
   start, cold cache          {cold:>12.0} ms
   start, warm cache          {warm:>12.1} ms
@@ -35,6 +36,10 @@ weir bench (batch size {batch}, {cores} cores)
             pratio = self.pipeline_ratio,
             metered = self.pipeline_metrics_per_s,
             metered_ratio = self.pipeline_metrics_per_s / self.pipeline_per_s,
+            paged = self.pipeline_status_page_per_s,
+            paged_ratio = self.pipeline_status_page_per_s / self.pipeline_per_s,
+            refresh = self.status_refresh_bytes,
+            page = self.status_page_bytes,
             p50 = self.latency_p50_ms,
             p99 = self.latency_p99_ms,
             rate = self.latency_rate_per_s,
@@ -117,6 +122,17 @@ weir bench (batch size {batch}, {cores} cores)
         rows.extend([
             row("pipeline / passthrough, embedded broker", format!("{} / {} msg/s = **{:.2}**", k(self.pipeline_per_s), k(self.passthrough_per_s), self.pipeline_ratio), "≥ 0.7"),
             row("pipeline with `/metrics` scraped every second", format!("{} msg/s ({:.2} of the pipeline)", k(self.pipeline_metrics_per_s), self.pipeline_metrics_per_s / self.pipeline_per_s), "—"),
+            row(
+                "pipeline with the status page open (`/api/status` every second)",
+                format!(
+                    "{} msg/s ({:.2} of the pipeline); {:.1} KB per refresh, the page {:.1} KB once",
+                    k(self.pipeline_status_page_per_s),
+                    self.pipeline_status_page_per_s / self.pipeline_per_s,
+                    self.status_refresh_bytes as f64 / 1000.0,
+                    self.status_page_bytes as f64 / 1000.0
+                ),
+                "—",
+            ),
             row(
                 &format!("latency p50 / p99 at {:.0} msg/s", self.latency_rate_per_s),
                 format!("{:.0} / **{:.0}** ms over {} records ({} before the first came out left out)", self.latency_p50_ms, self.latency_p99_ms, self.latency_records, self.latency_warm_up_records),

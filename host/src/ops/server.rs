@@ -69,7 +69,7 @@ pub fn serve(addr: &str, ops: Ops) -> anyhow::Result<Server> {
             }
         })
     })?;
-    tracing::info!("status page at http://{bound}/, metrics at /metrics, probes at /healthz and /readyz");
+    tracing::info!("metrics at http://{bound}/metrics, the status page at http://{bound}/, probes at /healthz and /readyz");
     Ok(Server { addr: bound, shutdown: Some(shutdown), thread: Some(thread) })
 }
 
@@ -95,6 +95,9 @@ async fn readyz(State(ops): State<Ops>) -> impl IntoResponse {
 /// The page's own script only (`script-src 'self'`): markup a record smuggled in could not
 /// run even if it reached the DOM as markup, which the script never lets it.
 const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'";
+
+/// What loading the page costs once: its HTML and script (`/api/status` then, each second).
+pub const PAGE_BYTES: usize = include_str!("status.html").len() + include_str!("status.js").len();
 
 async fn page() -> impl IntoResponse {
     (

@@ -194,7 +194,8 @@ fn bench_measures_every_figure_and_weir_run_on_tansu() {
     let positive = |v: &serde_json::Value| v.as_f64().is_some_and(|v| v.is_finite() && v > 0.0);
     for field in [
         "chain_wasm_per_s", "chain_native_per_s", "chain_ratio", "pipeline_per_s", "passthrough_per_s",
-        "pipeline_ratio", "pipeline_metrics_per_s", "latency_p99_ms", "start_cold_ms", "start_warm_ms", "peak_memory_mib",
+        "pipeline_ratio", "pipeline_metrics_per_s", "pipeline_status_page_per_s", "status_refresh_bytes", "status_page_bytes",
+        "latency_p99_ms", "start_cold_ms", "start_warm_ms", "peak_memory_mib",
     ] {
         assert!(positive(&result[field]), "{field}: {result}");
     }

@@ -1,6 +1,6 @@
 //! Replay and dead-letter operations against tansu: where a group starts (`--from`).
 
-use crate::common::{self, kafka::*};
+use crate::common::kafka::*;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -15,17 +15,6 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
-/// tansu with the topics of the repository's weir.toml (written, with absolute paths, to
-/// the returned directory).
-fn set_up() -> (Tansu, tempfile::TempDir, std::path::PathBuf) {
-    let tansu = Tansu::start();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("weir.toml");
-    std::fs::write(&config, common::absolute_weir_toml()).unwrap();
-    run_ok(with_config(&tansu.brokers, &config, &["topics", "create"]));
-    (tansu, dir, config)
-}
-
 fn keys(records: &[weir::bindings::types::Message]) -> Vec<String> {
     let mut keys: Vec<String> = records.iter().map(key).collect();
     keys.sort();
@@ -38,7 +27,7 @@ fn keys(records: &[weir::bindings::types::Message]) -> Vec<String> {
 #[test]
 fn run_from_a_time_starts_at_the_first_record_at_or_after_it_in_each_partition() {
     let _alone = one_group_test_at_a_time();
-    let (tansu, _dir, config) = set_up();
+    let (tansu, _dir, config) = tansu_with_topics();
     let brokers = tansu.brokers.as_str();
 
     let before: Vec<_> = (0..30).map(|i| login(&format!("a{i:02}"))).collect();
@@ -94,7 +83,7 @@ fn run_from_a_time_starts_at_the_first_record_at_or_after_it_in_each_partition()
 #[test]
 fn dlq_stats_counts_what_the_dead_letters_hold() {
     let _alone = one_group_test_at_a_time();
-    let (tansu, _dir, config) = set_up();
+    let (tansu, _dir, config) = tansu_with_topics();
     let brokers = tansu.brokers.as_str();
     let mut records: Vec<(String, String)> = (0..10).map(|i| login(&format!("ok{i}"))).collect();
     let without = |key: String, field: &str| {
@@ -147,7 +136,7 @@ fn dlq_stats_counts_what_the_dead_letters_hold() {
 #[test]
 fn a_redrive_after_a_fix_brings_every_parked_record_to_the_output() {
     let _alone = one_group_test_at_a_time();
-    let (tansu, dir, broken) = set_up();
+    let (tansu, dir, broken) = tansu_with_topics();
     let brokers = tansu.brokers.as_str();
     let text = std::fs::read_to_string(&broken).unwrap();
     let fixed = dir.path().join("fixed.toml");
@@ -247,7 +236,7 @@ fn boundary_now() -> i64 {
 #[test]
 fn a_replay_processes_exactly_its_range_and_leaves_the_main_group_alone() {
     let _alone = one_group_test_at_a_time();
-    let (tansu, _dir, config) = set_up();
+    let (tansu, _dir, config) = tansu_with_topics();
     let brokers = tansu.brokers.as_str();
     produce(brokers, (0..20).map(|i| login(&format!("a{i:02}"))));
     let t1 = boundary_now();

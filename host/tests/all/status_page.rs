@@ -2,7 +2,7 @@
 //! tansu with the generator, the page opened in headless Chromium, its DOM checked, a
 //! screenshot left at `target/status-page.png` (the README's is a copy of it).
 
-use crate::common::{self, kafka::*, tools};
+use crate::common::{kafka::*, tools};
 use crate::ops::get;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -24,12 +24,8 @@ fn status(addr: &str) -> Value {
 #[test]
 fn the_status_page_shows_the_live_flow_in_a_browser_and_runs_no_record_as_markup() {
     let _alone = one_group_test_at_a_time();
-    let tansu = Tansu::start();
+    let (tansu, _dir, config) = tansu_with_topics();
     let brokers = tansu.brokers.as_str();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("weir.toml");
-    std::fs::write(&config, common::absolute_weir_toml()).unwrap();
-    run_ok(with_config(brokers, &config, &["topics", "create"]));
     produce(brokers, HOSTILE.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let addr = format!("127.0.0.1:{}", free_port());
     let _generator = spawn(with_config(brokers, &config, &["generate", "--count", "1000000", "--rate", "200", "--invalid-ratio", "0"]));

@@ -100,6 +100,17 @@ fn install_tansu() -> PathBuf {
     binary
 }
 
+/// tansu with the topics of the repository's weir.toml (written, with absolute paths, to
+/// the returned directory).
+pub fn tansu_with_topics() -> (Tansu, tempfile::TempDir, PathBuf) {
+    let tansu = Tansu::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("weir.toml");
+    std::fs::write(&config, super::absolute_weir_toml()).unwrap();
+    run_ok(with_config(&tansu.brokers, &config, &["topics", "create"]));
+    (tansu, dir, config)
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
