@@ -483,6 +483,19 @@ impl Config {
         ConfigError::Key { path: self.source.clone(), key: key.to_string(), reason: reason.to_string() }
     }
 
+    /// Where a stage's plugin file is: `plugin` relative to the config file (or absolute)
+    /// when it is there; else its file name in the plugin directories ([`plugin_dirs`]),
+    /// so a weir installed elsewhere finds the plugins installed with it. Found nowhere:
+    /// the config-relative path, which the error then names.
+    pub fn plugin_path(&self, plugin: &Path) -> PathBuf {
+        let beside = self.resolve(plugin);
+        if beside.exists() || plugin.is_absolute() {
+            return beside;
+        }
+        let Some(name) = plugin.file_name() else { return beside };
+        plugin_dirs().into_iter().map(|dir| dir.join(name)).find(|p| p.is_file()).unwrap_or(beside)
+    }
+
     /// A path from the file, made relative to the file's directory.
     pub fn resolve(&self, path: &Path) -> PathBuf {
         if path.is_absolute() {
@@ -493,6 +506,20 @@ impl Config {
             _ => path.to_path_buf(),
         }
     }
+}
+
+/// Where plugins named in a config but not beside it are looked for, in order:
+/// `$WEIR_PLUGIN_DIR`, then `plugins/` beside the weir binary (the image's and `dist/`'s
+/// layout, and where to put them beside a `cargo install`ed weir).
+pub fn plugin_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(dir) = std::env::var_os("WEIR_PLUGIN_DIR").filter(|d| !d.is_empty()) {
+        dirs.push(PathBuf::from(dir));
+    }
+    if let Some(beside) = std::env::current_exe().ok().and_then(|exe| exe.parent().map(|dir| dir.join("plugins"))) {
+        dirs.push(beside);
+    }
+    dirs
 }
 
 /// Turns a stage's config into the JSON its plugin's `init` receives, reading the

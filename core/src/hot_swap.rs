@@ -38,7 +38,7 @@ fn signature(path: &PathBuf) -> Signature {
 }
 
 fn plugin_files(config: &Config) -> Vec<(PathBuf, Signature)> {
-    config.stages().iter().map(|(_, s)| config.resolve(&s.plugin)).map(|p| { let sig = signature(&p); (p, sig) }).collect()
+    config.stages().iter().map(|(_, s)| config.plugin_path(&s.plugin)).map(|p| { let sig = signature(&p); (p, sig) }).collect()
 }
 
 impl HotSwap {

@@ -67,7 +67,7 @@ pub fn load_stage<K: Kind>(
 ) -> anyhow::Result<Stage<K>> {
     let name = stage.name.clone().unwrap_or_else(|| key.to_string());
     let json = resolve.stage_json(config, key, stage)?;
-    let path = config.resolve(&stage.plugin);
+    let path = config.plugin_path(&stage.plugin);
     let plugin = runtime
         .load(&path)
         .with_context(|| format!("config {}: `{key}.plugin`", config.source.display()))?;

@@ -19,7 +19,7 @@ impl Check {
             RepairPipeline::from_config(&runtime, config, &weir::resolve::Resolver)?;
         }
         for (key, stage) in config.stages() {
-            println!("{key}: {} ok", config.resolve(&stage.plugin).display());
+            println!("{key}: {} ok", config.plugin_path(&stage.plugin).display());
         }
         println!("config {} ok", config.source.display());
         Ok(())

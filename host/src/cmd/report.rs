@@ -48,7 +48,7 @@ impl Report {
         let analytics = aggregate
             .merged_report(&states)?
             .map_err(|reason| anyhow::anyhow!("the state topic {state_topic} holds a state the aggregator cannot read: {reason}"))?;
-        let plugin = plugin_name(&config.resolve(&stage.plugin));
+        let plugin = plugin_name(&config.plugin_path(&stage.plugin));
         let covered: Vec<String> =
             snapshots.iter().map(|s| format!("{}/{} to offset {}", s.topic, s.partition, s.offset)).collect();
         match self.report {

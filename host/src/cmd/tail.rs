@@ -63,7 +63,7 @@ fn validator(config: &Config, schema: &Path) -> anyhow::Result<Stage<Validate>> 
     };
     let document = weir::resolve::load_schema(schema).map_err(anyhow::Error::msg)?;
     let runtime = weir::runtime_for(Some(config))?;
-    let plugin = runtime.load(&config.resolve(&stage.plugin))?;
+    let plugin = runtime.load(&config.plugin_path(&stage.plugin))?;
     let json = serde_json::json!({ "schema": document }).to_string();
     Ok(Stage::new("tail", &plugin, json, stage.limits)?)
 }

@@ -346,3 +346,42 @@ fn exit_codes_tell_a_wrong_config_from_a_failure() {
     assert_eq!(with_env.status.code(), Some(2), "WEIR_CONFIG is read: {}", String::from_utf8_lossy(&with_env.stderr));
     assert!(String::from_utf8_lossy(&with_env.stderr).contains("bad.toml"), "{}", String::from_utf8_lossy(&with_env.stderr));
 }
+
+/// A config that names its plugins by file name only, away from them (as an installed weir
+/// is used): they are found in `$WEIR_PLUGIN_DIR`, else in `plugins/` beside the weir
+/// binary; found nowhere, the error names the file and where to put it.
+#[test]
+fn plugins_named_by_file_are_found_in_the_plugin_directories() {
+    let by_name = std::fs::read_to_string(repo().join("weir.toml"))
+        .unwrap()
+        .replace("\"target/plugins/", "\"")
+        .replace("\"schemas/", &format!("\"{}/schemas/", repo().display()));
+    assert!(by_name.contains("plugin = \"json-schema-validator.wasm\""), "weir.toml names target/plugins/*.wasm");
+    let w = Workdir::new(&by_name);
+    let plugins = plugin("login-analytics").parent().unwrap().to_path_buf();
+    let run = |exe: &Path, plugin_dir: &str, args: &[&str]| {
+        let mut child = Command::new(exe);
+        child.args(args).env("WEIR_PLUGIN_DIR", plugin_dir).env("WEIR_CACHE_DIR", cache_dir()).env("WEIR_LOG", "warn");
+        common::child::Guarded::new(child.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()).wait_with_output().unwrap()
+    };
+    let installed = Path::new(env!("CARGO_BIN_EXE_weir"));
+    let config = w.arg("weir.toml");
+
+    let nowhere = run(installed, "", &["check", "--config", &config]);
+    assert!(!nowhere.status.success());
+    let said = text(&nowhere.stderr);
+    assert!(said.contains("json-schema-validator.wasm") && said.contains("$WEIR_PLUGIN_DIR") && said.contains("beside the weir binary"), "{said}");
+
+    let from_env = run(installed, &plugins.display().to_string(), &["check", "--config", &config]);
+    assert!(from_env.status.success(), "{}", text(&from_env.stderr));
+    assert!(text(&from_env.stdout).contains(&format!("validate: {} ok", plugins.join("json-schema-validator.wasm").display())), "{}", text(&from_env.stdout));
+
+    // A weir with its plugins beside it (the image's and dist/'s layout), no variable set.
+    let bin = w.path("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::copy(installed, bin.join("weir")).unwrap();
+    std::os::unix::fs::symlink(&plugins, bin.join("plugins")).unwrap();
+    let beside = run(&bin.join("weir"), "", &["process", "--config", &config, "--input", &sample(), "--dead-letter", &w.arg("dead.jsonl")]);
+    assert!(beside.status.success(), "{}", text(&beside.stderr));
+    assert!(text(&beside.stdout).lines().count() > 0 && !w.read("dead.jsonl").is_empty(), "the sample went through the pipeline");
+}
