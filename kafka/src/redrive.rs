@@ -126,18 +126,11 @@ pub fn run(client: &ClientConfig, redrive: &Redrive) -> anyhow::Result<Redriven>
     let topic = redrive.source.as_str();
     let metadata = consumer.fetch_metadata(Some(topic), TIMEOUT)?;
     let partitions: Vec<i32> = metadata.topics().iter().find(|t| t.name() == topic).map(|t| t.partitions().iter().map(|p| p.id()).collect()).unwrap_or_default();
-    let mut all = TopicPartitionList::new();
-    for p in &partitions {
-        all.add_partition(topic, *p);
-    }
-    let committed = consumer.committed_offsets(all, TIMEOUT)?;
+    let committed: HashMap<i32, i64> = super::start::committed(&consumer, topic, &partitions)?.into_iter().collect();
     let (mut assignment, mut ends) = (TopicPartitionList::new(), HashMap::new());
     for p in &partitions {
         let (low, high) = consumer.fetch_watermarks(topic, *p, TIMEOUT)?;
-        let start = match committed.find_partition(topic, *p).map(|e| e.offset()) {
-            Some(Offset::Offset(o)) => o.max(low),
-            _ => low,
-        };
+        let start = committed.get(p).map_or(low, |o| (*o).max(low));
         assignment.add_partition_offset(topic, *p, Offset::Offset(start))?;
         if start < high {
             ends.insert(*p, high);

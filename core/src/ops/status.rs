@@ -135,9 +135,12 @@ impl Board {
 
     /// Keeps the counters of `exposition` for the rates (called about once a second).
     pub fn sample(&self, exposition: &str) {
+        self.sample_at(Instant::now(), exposition);
+    }
+
+    fn sample_at(&self, now: Instant, exposition: &str) {
         let counters = counters(&exposition::parse(exposition));
         let mut shown = self.shown();
-        let now = Instant::now();
         while shown.samples.front().is_some_and(|(at, _)| now.duration_since(*at) > RATE_WINDOW + Duration::from_secs(1)) {
             shown.samples.pop_front();
         }
@@ -146,11 +149,14 @@ impl Board {
 
     /// `/api/status`: the board and the metrics (`exposition`) as one document.
     pub fn status(&self, exposition: &str, ready: Result<(), Vec<String>>) -> Value {
+        self.status_at(Instant::now(), exposition, ready)
+    }
+
+    fn status_at(&self, now: Instant, exposition: &str, ready: Result<(), Vec<String>>) -> Value {
         let samples = exposition::parse(exposition);
         let now_counters = counters(&samples);
         let mut shown = self.shown();
-        shown.asked = Some(Instant::now());
-        let now = Instant::now();
+        shown.asked = Some(now);
         // The rate base: the oldest sample within the window, at least half a second old.
         let base = shown.samples.iter().find(|(at, _)| now.duration_since(*at) <= RATE_WINDOW + Duration::from_millis(500) && now.duration_since(*at) >= Duration::from_millis(500));
         let rate = |series: &str| -> Value {
@@ -292,8 +298,8 @@ mod tests {
         let mut meter = metrics.stage("validate", "schema-validator", "abc", true);
         board.stage(StageCard { name: "validate", kind: "validator", plugin: "schema-validator", sha256: "abc", contract: "0.2.0".into(), memory_limit_bytes: 64 << 20 });
         metrics.consumed("in", 10);
-        board.sample(&metrics.encode());
-        std::thread::sleep(Duration::from_millis(600));
+        let sampled = Instant::now();
+        board.sample_at(sampled, &metrics.encode());
         metrics.consumed("in", 30);
         meter.batch(Duration::from_millis(2), 40, std::iter::empty(), 0, 1 << 20);
         for i in 0..12 {
@@ -301,7 +307,7 @@ mod tests {
             metrics.dead_letter("validate", "violation");
             board.dead_letter(DeadLetterCard { stage: "validate", kind: "violation", reason: &format!("\"k{i}\" is a required property"), key: Some(b"<b>k</b>"), value: b"{\"x\":1}\n" });
         }
-        let status = board.status(&metrics.encode(), Ok(()));
+        let status = board.status_at(sampled + Duration::from_millis(600), &metrics.encode(), Ok(()));
         assert_eq!(status["input"]["records"], 40.0);
         let rate = status["input"]["per_s"].as_f64().unwrap();
         assert!(rate > 0.0 && rate <= 30.0 / 0.6, "30 records over at least 0.6 s: {rate}");
