@@ -156,12 +156,12 @@ mod tests {
     }
 
     fn fault() -> Outcome {
-        let rejection = Rejection { stage: "transform".into(), plugin: "p".into(), violations: vec![], fault: Some(crate::plugin::FaultKind::Trap), late: false };
+        let rejection = Rejection { stage: "transform".into(), plugin: "p".into(), violations: vec![], fault: Some(crate::plugin::FaultKind::Trap), cause: Default::default() };
         Outcome::DeadLetter(message(), rejection)
     }
 
     fn invalid() -> Outcome {
-        let rejection = Rejection { stage: "validate".into(), plugin: "v".into(), violations: vec![], fault: None, late: false };
+        let rejection = Rejection { stage: "validate".into(), plugin: "v".into(), violations: vec![], fault: None, cause: Default::default() };
         Outcome::DeadLetter(message(), rejection)
     }
 
@@ -185,7 +185,7 @@ mod tests {
     }
 
     fn oversize() -> Outcome {
-        let rejection = Rejection { stage: "validate".into(), plugin: "v".into(), violations: vec![], fault: Some(crate::plugin::FaultKind::Oversize), late: false };
+        let rejection = Rejection { stage: "validate".into(), plugin: "v".into(), violations: vec![], fault: Some(crate::plugin::FaultKind::Oversize), cause: Default::default() };
         Outcome::DeadLetter(message(), rejection)
     }
 

@@ -4,6 +4,7 @@
 //! to the file's own directory, so `weir --config /etc/weir/weir.toml` works anywhere.
 
 use crate::plugin::limits::Limits;
+pub use crate::format::{Format, TopicConfig};
 pub use crate::window::{EventTimeConfig, RecordTimestamp, TimeUnit, WindowConfig};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,9 @@ pub struct Config {
     pub state: StateConfig,
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// `[topics."NAME"]`: a topic's record format (Confluent-framed JSON or Avro).
+    #[serde(default)]
+    pub topics: std::collections::BTreeMap<String, TopicConfig>,
     /// Where the file was read from; relative paths resolve against its directory.
     #[serde(skip)]
     pub source: PathBuf,
@@ -328,6 +332,7 @@ impl Config {
         }
         self.check_windows()?;
         self.check_topics()?;
+        self.check_formats()?;
         self.check_properties()
     }
 
@@ -379,6 +384,30 @@ impl Config {
             }
             if let Some((other, _)) = roles[..i].iter().find(|(_, t)| t == topic) {
                 return Err(self.key_error(key, &format!("`{topic}` is also `{other}`; give each role its own topic")));
+            }
+        }
+        Ok(())
+    }
+
+    /// A format is for the topics records are read from or written to by the stages:
+    /// dead letters keep their bytes as they came, and the host's own topics are JSON.
+    fn check_formats(&self) -> Result<(), ConfigError> {
+        for (topic, _) in self.topics.iter().filter(|(_, t)| t.format != Format::Json) {
+            let key = format!("topics.\"{topic}\".format");
+            let read = *topic == self.kafka.input_topic;
+            let written = *topic == self.kafka.output_topic || self.transform.iter().any(|t| t.outputs.values().any(|o| o == topic));
+            if !read && !written {
+                let role = self.topic_roles().into_iter().find(|(_, t)| t == topic).map(|(k, _)| format!(" (it is `{k}`)")).unwrap_or_default();
+                return Err(self.key_error(
+                    &key,
+                    &format!("`{topic}` is neither the input, the output nor a named output{role}; only those topics have a format (dead letters keep the bytes they came with)"),
+                ));
+            }
+            if self.repair.is_some() && read {
+                return Err(self.key_error(
+                    &key,
+                    "the [repair] stage sends repaired records back to the input as JSON, which a formatted input would not take; remove [repair] (redrive parked records after a fix with `weir dlq redrive`)",
+                ));
             }
         }
         Ok(())
@@ -516,10 +545,13 @@ pub fn plugin_dirs() -> Vec<PathBuf> {
     if let Some(dir) = std::env::var_os("WEIR_PLUGIN_DIR").filter(|d| !d.is_empty()) {
         dirs.push(PathBuf::from(dir));
     }
-    if let Some(beside) = std::env::current_exe().ok().and_then(|exe| exe.parent().map(|dir| dir.join("plugins"))) {
-        dirs.push(beside);
-    }
+    dirs.extend(plugins_beside_binary());
     dirs
+}
+
+/// `plugins/` beside the running weir binary.
+pub fn plugins_beside_binary() -> Option<PathBuf> {
+    std::env::current_exe().ok().and_then(|exe| exe.parent().map(|dir| dir.join("plugins")))
 }
 
 /// Turns a stage's config into the JSON its plugin's `init` receives, reading the
@@ -527,6 +559,11 @@ pub fn plugin_dirs() -> Vec<PathBuf> {
 /// caller: the config stays data, and the stages need not know files or HTTP.
 pub trait Resolve: Sync {
     fn stage_json(&self, config: &Config, key: &str, stage: &StageConfig) -> Result<String, ConfigError>;
+
+    /// The schema registry `[topics]` formats read writers' schemas from.
+    fn schema_source(&self, _config: &Config) -> Result<std::sync::Arc<dyn crate::format::SchemaSource>, String> {
+        Err("no schema registry is reachable from here".into())
+    }
 }
 
 fn one_line(text: &str) -> String {
@@ -539,6 +576,19 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("/etc/weir/weir.toml"))
+    }
+
+    #[test]
+    fn formats_are_only_for_the_topics_the_stages_read_and_write() {
+        let ok = parse("[topics.\"user-login\"]\nformat = \"avro\"\n[topics.\"user-login-processed-production\"]\nformat = \"confluent-json\"\n").unwrap();
+        assert_eq!(ok.topics["user-login"].format, Format::Avro);
+        let err = |text: &str| parse(text).unwrap_err().to_string();
+        let dead = err("[topics.\"user-login-dead-letter\"]\nformat = \"avro\"\n");
+        assert!(dead.contains("topics.\"user-login-dead-letter\".format") && dead.contains("kafka.dead_letter_topic"), "{dead}");
+        let repair = err("[repair]\nplugin = \"r.wasm\"\n[topics.\"user-login\"]\nformat = \"avro\"\n");
+        assert!(repair.contains("[repair]") && repair.contains("weir dlq redrive"), "{repair}");
+        assert!(err("[topics.\"user-login\"]\nformat = \"protobuf\"\n").contains("protobuf"));
+        parse("[topics.\"user-login-dead-letter\"]\nformat = \"json\"\n").expect("plain JSON is every topic's default");
     }
 
     #[test]

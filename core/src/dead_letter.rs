@@ -13,7 +13,8 @@ pub struct DeadLetterLine {
     pub stage: String,
     pub plugin: String,
     pub violations: Vec<Violation>,
-    /// `late` for a record that missed its window (it was delivered too); else absent.
+    /// The host's verdicts: `late` for a record that missed its window (it was delivered
+    /// too), `format` for one not in its topic's format; else absent.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub kind: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]

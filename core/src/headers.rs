@@ -139,7 +139,7 @@ mod tests {
             plugin: "json-schema-validator".into(),
             violations: vec![Violation { path: "/ip".into(), reason: "bad".into() }],
             fault: None,
-            late: false,
+            cause: Default::default(),
         };
         let h = dead_letter(&m, &rejection);
         assert_eq!(get(&h, "trace-id"), Some(&b"abc"[..]));
@@ -175,7 +175,7 @@ mod tests {
     fn reasons_are_bounded_whatever_the_plugin_says() {
         let many: Vec<Violation> =
             (0..1000).map(|i| Violation { path: format!("/{i}"), reason: "x".repeat(100_000) }).collect();
-        let rejection = Rejection { stage: "validate".into(), plugin: "v".into(), violations: many, fault: None, late: false };
+        let rejection = Rejection { stage: "validate".into(), plugin: "v".into(), violations: many, fault: None, cause: Default::default() };
         let h = dead_letter(&message(vec![]), &rejection);
         let reasons = reasons(&h).unwrap();
         assert_eq!(reasons.len(), MAX_VIOLATIONS + 1);

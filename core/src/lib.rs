@@ -12,6 +12,7 @@ pub mod breaker;
 pub mod config;
 pub mod dead_letter;
 pub mod driver;
+pub mod format;
 pub mod headers;
 pub mod hot_swap;
 pub mod ops;

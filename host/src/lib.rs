@@ -9,7 +9,7 @@
 //! The CLI is `cmd/` in the binary.
 
 pub use weir_core::{
-    bindings, breaker, config, dead_letter, driver, headers, hot_swap, json_stderr, pipeline, plugin, report, runtime_for,
+    bindings, breaker, config, dead_letter, driver, format, headers, hot_swap, json_stderr, pipeline, plugin, report, runtime_for,
     say, secret, stage, state, stats, text, window,
 };
 

@@ -135,7 +135,7 @@ impl FileIo {
     /// A dead letter as a line of the rejects file.
     fn reject(&mut self, m: &Message, rejection: Rejection) -> anyhow::Result<()> {
         let (value, value_base64) = DeadLetterLine::encode_value(&m.value);
-        let kind = rejection.late.then(|| rejection.kind().to_string());
+        let kind = (rejection.cause != weir_core::pipeline::Cause::Plugin).then(|| rejection.kind().to_string());
         let line = DeadLetterLine {
             source: format!("{}:{}", m.topic, m.offset),
             stage: rejection.stage,

@@ -102,18 +102,18 @@ impl Registry {
         }
     }
 
-    /// Registers `schema` (JSON text) under `subject`; returns the registry's schema id.
+    /// Registers a JSON Schema (its text) under `subject`; returns the registry's schema id.
     pub fn register(&self, subject: &str, schema: &str) -> anyhow::Result<i64> {
-        self.register_with_references(subject, schema, &[])
+        self.register_with_references(subject, "JSON", schema, &[])
     }
 
-    /// Registers a schema that refers to other subjects.
-    pub fn register_with_references(&self, subject: &str, schema: &str, references: &[Reference]) -> anyhow::Result<i64> {
+    /// Registers a schema of `schema_type` (`JSON`, `AVRO`) that may refer to other subjects.
+    pub fn register_with_references(&self, subject: &str, schema_type: &str, schema: &str, references: &[Reference]) -> anyhow::Result<i64> {
         #[derive(Deserialize)]
         struct Registered {
             id: i64,
         }
-        let mut body = serde_json::json!({ "schemaType": "JSON", "schema": schema });
+        let mut body = serde_json::json!({ "schemaType": schema_type, "schema": schema });
         if !references.is_empty() {
             body["references"] = serde_json::to_value(references)?;
         }
@@ -132,6 +132,28 @@ impl Registry {
         let url = format!("{}/subjects/{}/versions/{version}", self.url, encoded(subject));
         let response = self.authorized(self.agent.get(&url)).call().map_err(|e| self.error(subject, e))?;
         read_json(response, subject)
+    }
+
+    /// The schema registered under `id` (`GET /schemas/ids/{id}`): its type and text;
+    /// `None` when the registry has no such id.
+    pub fn by_id(&self, id: u32) -> anyhow::Result<Option<(String, String)>> {
+        #[derive(Deserialize)]
+        struct ById {
+            #[serde(default, rename = "schemaType")]
+            schema_type: Option<String>,
+            schema: String,
+        }
+        let what = format!("schema id {id}");
+        let url = format!("{}/schemas/ids/{id}", self.url);
+        match self.authorized(self.agent.get(&url)).call() {
+            Ok(response) => {
+                let found: ById = read_json(response, &what)?;
+                // The registry leaves the type out for Avro, its first and default type.
+                Ok(Some((found.schema_type.unwrap_or_else(|| "AVRO".into()), found.schema)))
+            }
+            Err(ureq::Error::Status(404, _)) => Ok(None),
+            Err(e) => Err(self.error(&what, e)),
+        }
     }
 
     /// A subject's schema document and, by name, every document it references (following
@@ -283,5 +305,20 @@ mod tests {
         assert_eq!(encoded("com.example.User-value"), "com.example.User-value");
         assert_eq!(encoded("a/../b c?#"), "a%2F..%2Fb%20c%3F%23");
         assert_eq!(encoded(".."), "%2E%2E");
+    }
+}
+
+/// The registry as `[topics]` formats read it: writers' schemas by id, output subjects'
+/// latest versions.
+impl weir_core::format::SchemaSource for Registry {
+    fn by_id(&self, id: u32) -> Result<Option<weir_core::format::Registered>, String> {
+        let found = Registry::by_id(self, id).map_err(|e| format!("{e:#}"))?;
+        Ok(found.map(|(schema_type, schema)| weir_core::format::Registered { id, schema_type, schema }))
+    }
+
+    fn latest(&self, subject: &str) -> Result<weir_core::format::Registered, String> {
+        let found = self.get(subject, None).map_err(|e| format!("{e:#}"))?;
+        let id = u32::try_from(found.id).map_err(|_| format!("subject `{subject}` has schema id {}, not a 32-bit id", found.id))?;
+        Ok(weir_core::format::Registered { id, schema_type: found.schema_type.unwrap_or_else(|| "AVRO".into()), schema: found.schema })
     }
 }

@@ -14,6 +14,17 @@ impl Resolve for Resolver {
     fn stage_json(&self, config: &Config, key: &str, stage: &StageConfig) -> Result<String, ConfigError> {
         stage_json(config, key, stage)
     }
+
+    fn schema_source(&self, config: &Config) -> Result<std::sync::Arc<dyn weir_core::format::SchemaSource>, String> {
+        let url = registry_url(config).ok_or("`[topics]` formats read schemas from a schema registry: set `registry.url` in the config or WEIR_REGISTRY")?;
+        let registry = crate::registry::Registry::for_config(config, &url).map_err(|e| format!("{e:#}"))?;
+        Ok(std::sync::Arc::new(registry))
+    }
+}
+
+/// The registry's URL: `WEIR_REGISTRY`, else `registry.url`.
+fn registry_url(config: &Config) -> Option<String> {
+    std::env::var("WEIR_REGISTRY").ok().filter(|u| !u.is_empty()).or_else(|| config.registry.url.clone())
 }
 
 /// The stage's config as the JSON its plugin's `init` receives. A `schema` given as a
@@ -60,8 +71,7 @@ pub fn stage_json(config: &Config, key: &str, stage: &StageConfig) -> Result<Str
 pub fn registry_schema(config: &Config, schema: &str) -> Result<(serde_json::Value, serde_json::Map<String, serde_json::Value>), String> {
     let (subject, version) = crate::registry::parse_reference(schema)
         .unwrap_or_else(|| Err(format!("`{schema}` is not registry://SUBJECT[@VERSION]")))?;
-    let url = std::env::var("WEIR_REGISTRY").ok().filter(|u| !u.is_empty()).or_else(|| config.registry.url.clone());
-    let url = url.ok_or_else(|| {
+    let url = registry_url(config).ok_or_else(|| {
         format!("`{schema}` needs a schema registry: set `registry.url` in the config or WEIR_REGISTRY")
     })?;
     let registry = crate::registry::Registry::for_config(config, &url).map_err(|e| format!("{e:#}"))?;

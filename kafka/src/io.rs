@@ -12,7 +12,7 @@ use crate::headers;
 use crate::config::Config;
 use crate::driver::repair::RepairRoute;
 use crate::driver::{Poll, Sink, Source};
-use crate::pipeline::{root_violation, Outcome, Output, Rejection, Role};
+use crate::pipeline::{Outcome, Output, Rejection, Role};
 use crate::ops::{Metrics, Ops};
 use crate::state::{PartitionSnapshot, StateChange};
 use rdkafka::config::ClientConfig;
@@ -172,13 +172,7 @@ impl Sink<Outcome, PartitionSnapshot> for KafkaIo<'_> {
             }
         }
         self.send_batch(outgoing, |config, unreadable| {
-            let rejection = Rejection {
-                stage: "consume".into(),
-                plugin: "weir".into(),
-                violations: vec![root_violation(unreadable.reason.clone())],
-                fault: None,
-                late: false,
-            };
+            let rejection = Rejection::host("consume", Default::default(), unreadable.reason.clone());
             let headers = headers::dead_letter(&unreadable.message, &rejection);
             as_it_came(&config.kafka.dead_letter_topic, unreadable, headers)
         })

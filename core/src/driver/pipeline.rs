@@ -211,7 +211,7 @@ mod tests {
     }
 
     fn rejection(fault: Option<FaultKind>) -> Rejection {
-        Rejection { stage: "transform".into(), plugin: "native".into(), violations: Vec::new(), fault, late: false }
+        Rejection { stage: "transform".into(), plugin: "native".into(), violations: Vec::new(), fault, cause: Default::default() }
     }
 
     impl Judge for Native {

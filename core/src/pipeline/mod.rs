@@ -23,9 +23,10 @@ use crate::stage::{Kind, Stage};
 use crate::state::{PartitionSnapshot, StateChange};
 use aggregate::AggregateOperator;
 use anyhow::Context;
-pub use outcome::{plugin_name, root_violation, summary, Outcome, Output, Rejection, Role};
+pub use outcome::{plugin_name, root_violation, summary, Cause, Outcome, Output, Rejection, Role};
 use crate::stage::transformer::{Emitted, Transformed};
 use std::collections::BTreeMap;
+use crate::format::Formats;
 use sha2::Digest as _;
 pub use crate::stats::Stats;
 
@@ -40,6 +41,8 @@ pub struct Pipeline {
     keep_states: bool,
     /// Where dead letters and each stage's batches are recorded, when watched.
     metrics: Option<Metrics>,
+    /// The topics' formats (`[topics]`), when a topic is not plain JSON.
+    formats: Option<Formats>,
 }
 
 /// A batch validated and transformed, not yet settled: which records were refused (and
@@ -48,6 +51,9 @@ pub struct Judged {
     /// The dead letter of each input the stages refused, by its place in the batch.
     refused: Vec<Option<Outcome>>,
     live: Remaining,
+    /// Each live record's bytes in its topic's format, when that is not plain JSON
+    /// (empty when no topic has a format): put in place once the aggregator has folded.
+    encoded: Vec<Option<Vec<u8>>>,
 }
 
 impl Judged {
@@ -113,18 +119,26 @@ impl Pipeline {
             }
             None => None,
         };
+        let formats = Formats::new(
+            &config.topics,
+            &config.kafka.input_topic,
+            &config.kafka.output_topic,
+            |path| std::fs::read_to_string(config.resolve(path)).map_err(|e| e.to_string()),
+            || resolve.schema_source(config),
+        )
+        .map_err(|(key, reason)| config.key_error(&key, &reason))?;
         if validate.is_none() && transforms.is_empty() && aggregate.is_none() {
             anyhow::bail!(
                 "config {}: no stages. Add a [validate], [transform] or [aggregate] section",
                 config.source.display()
             );
         }
-        Ok(Pipeline { validate, transforms, outputs, aggregate, stats: Stats::default(), keep_states: false, metrics: None })
+        Ok(Pipeline { validate, transforms, outputs, aggregate, stats: Stats::default(), keep_states: false, metrics: None, formats })
     }
 
     /// No stages: every record passes through unchanged (the benchmark's baseline).
     pub fn passthrough() -> Pipeline {
-        Pipeline { validate: None, transforms: Vec::new(), outputs: Vec::new(), aggregate: None, stats: Stats::default(), keep_states: false, metrics: None }
+        Pipeline { validate: None, transforms: Vec::new(), outputs: Vec::new(), aggregate: None, stats: Stats::default(), keep_states: false, metrics: None, formats: None }
     }
 
     /// The report so far: the counts, `extra` pipeline-level counts, and the aggregator's
@@ -225,24 +239,38 @@ impl Pipeline {
         let mut refused: Vec<Option<Outcome>> = (0..total).map(|_| None).collect();
         // Records still in flight, and the index in the batch of each.
         let mut live = Remaining { index: (0..total).collect(), topics: vec![None; total], messages: batch };
+        // What each record was before it was decoded or a transform changed it, for its
+        // dead letter.
+        let mut originals: Vec<Option<Original>> = (0..total).map(|_| None).collect();
 
-        if let Some(stage) = &mut self.validate {
-            let verdicts = stage.run(&live.messages);
-            live = live.keep(verdicts, |i, message, verdict| match verdict {
-                Ok(Ok(())) => Some(message),
-                Ok(Err(violations)) => {
-                    refused[i] = Some(Outcome::DeadLetter(message, Rejection::new(stage, violations)));
-                    None
+        if let Some(formats) = &mut self.formats {
+            let each = vec![(); live.messages.len()];
+            live = live.keep(each, |i, mut message, ()| match formats.decode(&message.topic, &message.value) {
+                None => Some(message),
+                Some(Ok(json)) => {
+                    originals[i] = Some(Original::Value(std::mem::replace(&mut message.value, json)));
+                    Some(message)
                 }
-                Err(fault) => {
-                    refused[i] = Some(Outcome::DeadLetter(message, Rejection::fault(stage, fault)));
+                Some(Err(reason)) => {
+                    refused[i] = Some(Outcome::DeadLetter(message, Rejection::host("format", Cause::Format, reason)));
                     None
                 }
             });
         }
 
-        // What each record was before a transform changed it, for its dead letter.
-        let mut originals: Vec<Option<Original>> = (0..total).map(|_| None).collect();
+        if let Some(stage) = &mut self.validate {
+            let verdicts = stage.run(&live.messages);
+            live = live.keep(verdicts, |i, message, verdict| {
+                let rejection = match verdict {
+                    Ok(Ok(())) => return Some(message),
+                    Ok(Err(violations)) => Rejection::new(stage, violations),
+                    Err(fault) => Rejection::fault(stage, fault),
+                };
+                refused[i] = Some(Outcome::DeadLetter(Original::restore(originals[i].take(), message), rejection));
+                None
+            });
+        }
+
         for (stage, outputs) in self.transforms.iter_mut().zip(&self.outputs) {
             let results = stage.run(&live.messages);
             let mut next = Remaining::with_capacity(live.messages.len());
@@ -281,13 +309,17 @@ impl Pipeline {
             }
             live = next;
         }
-        Judged { refused, live }
+        let encoded = match &self.formats {
+            Some(formats) => encode(formats, &mut live, &mut refused, &mut originals),
+            None => Vec::new(),
+        };
+        Judged { refused, live, encoded }
     }
 
     /// Delivers a judged batch: the aggregator folds what goes on, the counts and the
     /// dead-letter metrics are taken — once per record, however often it was judged.
     pub fn settle(&mut self, judged: Judged) -> Vec<Outcome> {
-        let Judged { refused, live } = judged;
+        let Judged { refused, live, mut encoded } = judged;
         let mut emitted = Vec::new();
         if let Some(operator) = &mut self.aggregate {
             let dead_letters = refused.iter().flatten().filter_map(|outcome| match outcome {
@@ -321,7 +353,10 @@ impl Pipeline {
         let mut outputs: Vec<Vec<Output>> = (0..refused.len()).map(|_| Vec::new()).collect();
         // Window results and late copies go with the input of the record they came with.
         let mut emitted = emitted.into_iter().peekable();
-        for (j, ((i, topic), message)) in live.index.into_iter().zip(live.topics).zip(live.messages).enumerate() {
+        for (j, ((i, topic), mut message)) in live.index.into_iter().zip(live.topics).zip(live.messages).enumerate() {
+            if let Some(bytes) = encoded.get_mut(j).and_then(Option::take) {
+                message.value = bytes;
+            }
             outputs[i].push(Output::record(message, topic));
             while let Some((_, extra)) = emitted.next_if(|(at, _)| *at == j) {
                 if let (Role::Late(rejection), Some(metrics)) = (&extra.role, &self.metrics) {
@@ -332,6 +367,34 @@ impl Pipeline {
         }
         refused.into_iter().zip(outputs).map(|(refused, outputs)| refused.unwrap_or(Outcome::Processed(outputs))).collect()
     }
+}
+
+/// Each live record in its topic's format (`None`: plain JSON, left as it is). An input
+/// one of whose records does not fit is refused whole, as it came.
+fn encode(formats: &Formats, live: &mut Remaining, refused: &mut [Option<Outcome>], originals: &mut [Option<Original>]) -> Vec<Option<Vec<u8>>> {
+    let taken = std::mem::replace(live, Remaining::with_capacity(live.index.len()));
+    let mut encoded = Vec::with_capacity(taken.index.len());
+    for ((i, topic), message) in taken.index.into_iter().zip(taken.topics).zip(taken.messages) {
+        if refused[i].is_some() {
+            continue;
+        }
+        match formats.encode(topic.as_deref(), &message.value) {
+            Some(Err(reason)) => {
+                let original = Original::restore(originals[i].take(), message);
+                refused[i] = Some(Outcome::DeadLetter(original, Rejection::host("format", Cause::Format, reason)));
+            }
+            bytes => {
+                encoded.push(bytes.and_then(Result::ok));
+                live.push(i, topic, message);
+            }
+        }
+    }
+    // Records kept before another record of their input was refused go too.
+    let kept: Vec<bool> = live.index.iter().map(|&i| refused[i].is_none()).collect();
+    let mut keep = kept.iter();
+    encoded.retain(|_| *keep.next().unwrap());
+    live.drop_refused(refused);
+    encoded
 }
 
 /// Gives `stage` its meter, labelled with its plugin's name and digest.

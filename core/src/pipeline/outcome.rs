@@ -70,9 +70,22 @@ pub struct Rejection {
     /// the record.
     #[serde(skip)]
     pub fault: Option<FaultKind>,
-    /// The record came after its window closed (a windowed aggregator's verdict).
+    /// Who said no when no plugin faulted: the plugin, or the host by itself.
     #[serde(skip)]
-    pub late: bool,
+    pub cause: Cause,
+}
+
+/// Who refused a record when no plugin faulted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Cause {
+    /// The plugin judged it (a violation).
+    #[default]
+    Plugin,
+    /// It came after its window closed (a windowed aggregator's verdict).
+    Late,
+    /// Its bytes are not in its topic's format (broken framing, unknown schema id, Avro
+    /// that does not match), or what became of it does not fit the output's schema.
+    Format,
 }
 
 impl Rejection {
@@ -82,8 +95,14 @@ impl Rejection {
             plugin: plugin_name(stage.plugin_path()),
             violations,
             fault: None,
-            late: false,
+            cause: Cause::Plugin,
         }
+    }
+
+    /// The host refused a record by itself, before or after the plugins: `stage` says
+    /// where (`format`, `consume`), the plugin is `weir`.
+    pub fn host(stage: &str, cause: Cause, reason: String) -> Rejection {
+        Rejection { stage: stage.into(), plugin: "weir".into(), violations: vec![root_violation(reason)], fault: None, cause }
     }
 
     pub(crate) fn fault<K: Kind>(stage: &Stage<K>, fault: Fault) -> Rejection {
@@ -100,12 +119,13 @@ impl Rejection {
     }
 
     /// `violation` when the plugin judged the record, else the fault's kind; `late` for a
-    /// record that missed its window.
+    /// record that missed its window; `format` for one not in its topic's format.
     pub fn kind(&self) -> &'static str {
-        match (self.fault, self.late) {
+        match (self.fault, self.cause) {
             (Some(fault), _) => fault.as_str(),
-            (None, true) => "late",
-            (None, false) => "violation",
+            (None, Cause::Late) => "late",
+            (None, Cause::Format) => "format",
+            (None, Cause::Plugin) => "violation",
         }
     }
 

@@ -150,7 +150,7 @@ impl Windows {
 
     fn late(&self, stage: &Stage<Aggregate>, m: &Message, reason: String) -> Output {
         let mut rejection = Rejection::new(stage, vec![root_violation(reason)]);
-        rejection.late = true;
+        rejection.cause = super::Cause::Late;
         Output { message: m.clone(), topic: self.late_topic.clone(), role: Role::Late(rejection) }
     }
 

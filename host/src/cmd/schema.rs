@@ -7,8 +7,8 @@ use weir::registry::Registry;
 #[derive(clap::Subcommand)]
 pub enum SchemaCommand {
     /// Register the config's `[schemas]` (`input`: by default the `[validate]` stage's
-    /// schema file; `output`) under the input and output topics' `-value` subjects
-    /// (schemaType JSON).
+    /// schema file; `output`) under the input and output topics' subjects (`<topic>-value`,
+    /// or `[topics."T"] subject`): schemaType AVRO for a `.avsc` file, else JSON.
     #[command(after_help = "Examples:\n  weir schema register --registry http://127.0.0.1:8081")]
     Register {
         #[command(flatten)]
@@ -50,8 +50,10 @@ impl SchemaCommand {
                 for (subject, file) in subjects {
                     let path = config.resolve(&file);
                     let schema = weir::resolve::load_schema(&path).map_err(anyhow::Error::msg)?;
-                    let id = registry.register(&subject, &schema.to_string())?;
-                    println!("registered {} as {subject} (id {id})", path.display());
+                    // An Avro schema is a `.avsc` file, as Avro's own tools name them.
+                    let schema_type = if path.extension().is_some_and(|e| e == "avsc") { "AVRO" } else { "JSON" };
+                    let id = registry.register_with_references(&subject, schema_type, &schema.to_string(), &[])?;
+                    println!("registered {} as {subject} (id {id}, {schema_type})", path.display());
                 }
                 Ok(())
             }
@@ -82,7 +84,10 @@ fn subjects(config: &Config) -> Vec<(String, PathBuf)> {
     let input = config.schemas.input.clone().or_else(validate_schema);
     [(&config.kafka.input_topic, input), (&config.kafka.output_topic, config.schemas.output.clone())]
         .into_iter()
-        .filter_map(|(topic, schema)| Some((format!("{topic}-value"), schema?)))
+        .filter_map(|(topic, schema)| {
+            let subject = config.topics.get(topic).and_then(|t| t.subject.clone()).unwrap_or_else(|| format!("{topic}-value"));
+            Some((subject, schema?))
+        })
         .collect()
 }
 

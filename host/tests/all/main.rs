@@ -10,6 +10,7 @@ mod contract;
 mod deployment;
 mod e2e_tansu;
 mod faults;
+mod formats;
 mod fuzz;
 mod hostile_input;
 mod hot_swap;

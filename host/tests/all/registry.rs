@@ -1,108 +1,11 @@
-//! The schema registry commands and `registry://` schemas, against a small HTTP server
-//! in this test that follows the Confluent Schema Registry REST API as documented
-//! (no Confluent-compatible registry can run on these machines: see the README).
+//! The schema registry commands and `registry://` schemas, against the tests' registry
+//! (`common::registry`, a small server following Confluent's documented REST API).
 
 use crate::common;
 
+use common::registry::{registry, registry_requiring};
 use common::{cache_dir, login_config, plugin, repo};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::process::{Command, Output};
-use std::sync::{Arc, Mutex};
-
-/// Subject → versions (id, schema text, schemaType, references); ids are global, from 1.
-#[derive(Default)]
-struct Store {
-    subjects: std::collections::BTreeMap<String, Vec<(i64, String, String, serde_json::Value)>>,
-    next_id: i64,
-}
-
-/// Serves the registry API on a loopback port until the test process ends.
-fn registry() -> (String, Arc<Mutex<Store>>) {
-    registry_requiring(None)
-}
-
-/// The same, answering 401 unless a request carries `authorization` (basic auth).
-fn registry_requiring(authorization: Option<String>) -> (String, Arc<Mutex<Store>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let store = Arc::new(Mutex::new(Store::default()));
-    let shared = store.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let mut stream = stream.unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            reader.read_line(&mut request_line).unwrap();
-            let (mut length, mut authorized) = (0, authorization.is_none());
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                if line.trim().is_empty() {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap();
-                }
-                if let Some((name, value)) = line.split_once(':') {
-                    authorized |= name.eq_ignore_ascii_case("authorization") && Some(value.trim()) == authorization.as_deref();
-                }
-            }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            let mut parts = request_line.split_whitespace();
-            let (method, path) = (parts.next().unwrap(), parts.next().unwrap().to_string());
-            let decoded: Vec<String> = path
-                .trim_matches('/')
-                .split('/')
-                .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
-                .collect();
-            let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
-            let mut store = shared.lock().unwrap();
-            let (status, reply) = match (method, segments.as_slice()) {
-                _ if !authorized => (401, serde_json::json!({ "error_code": 401, "message": "Unauthorized" })),
-                ("POST", ["subjects", subject, "versions"]) => {
-                    let request: serde_json::Value = serde_json::from_slice(&body).unwrap();
-                    store.next_id += 1;
-                    let id = store.next_id;
-                    let schema_type = request["schemaType"].as_str().unwrap_or("AVRO").to_string();
-                    let schema = request["schema"].as_str().unwrap().to_string();
-                    let references = request.get("references").cloned().unwrap_or(serde_json::json!([]));
-                    store.subjects.entry(subject.to_string()).or_default().push((id, schema, schema_type, references));
-                    (200, serde_json::json!({ "id": id }))
-                }
-                ("GET", ["subjects", subject, "versions", version]) => {
-                    let versions = store.subjects.get(*subject);
-                    let index = match *version {
-                        "latest" => versions.map(|v| v.len()),
-                        n => n.parse::<usize>().ok(),
-                    };
-                    match versions.zip(index).and_then(|(v, i)| v.get(i.wrapping_sub(1)).map(|x| (i, x))) {
-                        Some((i, (id, schema, schema_type, references))) => (200, serde_json::json!({
-                            "subject": subject, "version": i, "id": id, "schemaType": schema_type, "schema": schema,
-                            "references": references,
-                        })),
-                        None => (404, serde_json::json!({ "error_code": 40401, "message": "Subject not found." })),
-                    }
-                }
-                _ => (404, serde_json::json!({ "error_code": 404, "message": "HTTP 404 Not Found" })),
-            };
-            let body = reply.to_string();
-            let reason = match status {
-                200 => "OK",
-                401 => "Unauthorized",
-                _ => "Not Found",
-            };
-            write!(
-                stream,
-                "HTTP/1.1 {status} {reason}\r\nContent-Type: application/vnd.schemaregistry.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            )
-            .unwrap();
-        }
-    });
-    (url, store)
-}
 
 fn weir(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_weir"))
@@ -123,8 +26,8 @@ fn register_then_get_through_the_rest_api() {
     let (url, store) = registry();
     let out = weir(&["schema", "register", "--registry", &url]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("as user-login-value (id 1)"), "{}", text(&out.stdout));
-    assert!(text(&out.stdout).contains("as user-login-processed-production-value (id 2)"));
+    assert!(text(&out.stdout).contains("as user-login-value (id 1, JSON)"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("as user-login-processed-production-value (id 2, JSON)"));
     {
         let store = store.lock().unwrap();
         let (_, schema, schema_type, _) = &store.subjects["user-login-value"][0];
@@ -179,10 +82,10 @@ fn a_registry_schema_brings_the_schemas_it_references() {
     registry.register("city-value", r#"{"type":"string","minLength":2}"#).unwrap();
     let address = r#"{"type":"object","required":["city"],"properties":{"city":{"$ref":"city.json"}}}"#;
     let city = Reference { name: "city.json".into(), subject: "city-value".into(), version: 1 };
-    registry.register_with_references("address-value", address, &[city]).unwrap();
+    registry.register_with_references("address-value", "JSON", address, &[city]).unwrap();
     let order = r#"{"type":"object","required":["address","zip"],"properties":{"address":{"$ref":"address.json"},"zip":{"$ref":"http://example.com/zip.json"}}}"#;
     let address = Reference { name: "address.json".into(), subject: "address-value".into(), version: 1 };
-    registry.register_with_references("order-value", order, &[address]).unwrap();
+    registry.register_with_references("order-value", "JSON", order, &[address]).unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("shared")).unwrap();
@@ -337,10 +240,10 @@ fn a_schema_pulling_in_too_many_references_is_refused() {
             Reference { name: format!("part-{i}.json"), subject: format!("part-{i}"), version: 1 }
         })
         .collect();
-    registry.register_with_references("whole-value", r#"{"type":"object"}"#, &references).unwrap();
+    registry.register_with_references("whole-value", "JSON", r#"{"type":"object"}"#, &references).unwrap();
     let err = format!("{:#}", registry.get_with_references("whole-value", None).unwrap_err());
     assert!(err.contains("more than 256 referenced schemas"), "{err}");
     // A handful is fine.
-    registry.register_with_references("small-value", r#"{"type":"object"}"#, &references[..5]).unwrap();
+    registry.register_with_references("small-value", "JSON", r#"{"type":"object"}"#, &references[..5]).unwrap();
     assert_eq!(registry.get_with_references("small-value", None).unwrap().1.len(), 5);
 }

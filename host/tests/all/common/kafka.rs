@@ -345,17 +345,17 @@ pub fn produce_with(client: &rdkafka::config::ClientConfig, records: impl Iterat
     produce_to_with(client, TOPICS[0], records);
 }
 
-/// As [`produce`], to `topic`.
-pub fn produce_to(brokers: &str, topic: &str, records: impl Iterator<Item = (String, String)>) {
+/// As [`produce`], to `topic`, with values as text or bytes.
+pub fn produce_to<V: Into<Vec<u8>>>(brokers: &str, topic: &str, records: impl Iterator<Item = (String, V)>) {
     produce_to_with(&weir::kafka::client_config(brokers, &Default::default()), topic, records);
 }
 
-fn produce_to_with(client: &rdkafka::config::ClientConfig, topic: &str, records: impl Iterator<Item = (String, String)>) {
+fn produce_to_with<V: Into<Vec<u8>>>(client: &rdkafka::config::ClientConfig, topic: &str, records: impl Iterator<Item = (String, V)>) {
     let producer = weir::kafka::flow::producer(client).unwrap();
     let ticket = weir::kafka::flow::detached_ticket(0);
     for (key, value) in records {
         ticket.expect(1);
-        let record = weir::kafka::flow::Outgoing::new(topic, Some(key.into_bytes()), value.into_bytes(), vec![]);
+        let record = weir::kafka::flow::Outgoing::new(topic, Some(key.into_bytes()), value.into(), vec![]);
         weir::kafka::flow::produce(&producer, &record, ticket.clone()).unwrap();
     }
     weir::kafka::flow::wait_for(&ticket, Duration::from_secs(60)).unwrap();

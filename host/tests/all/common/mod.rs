@@ -74,6 +74,7 @@ pub fn message(value: &str) -> weir::bindings::types::Message {
 
 pub mod child;
 pub mod kafka;
+pub mod registry;
 pub mod tls;
 pub mod tools;
 

@@ -50,6 +50,24 @@ pub fn kubernetes_validate() -> Command {
     command
 }
 
+/// `python3 host/tests/support/confluent_serde.py`: Confluent's own serializers and
+/// deserializers (confluent-kafka with its Avro and JSON Schema extras), its pinned
+/// wheels under `target/confluent-kafka`.
+pub fn confluent_serde() -> Command {
+    static INSTALLED: OnceLock<PathBuf> = OnceLock::new();
+    let lib = INSTALLED.get_or_init(|| {
+        let lib = target_dir().join("confluent-kafka");
+        if !lib.join("confluent_kafka").exists() {
+            let requirements = super::repo().join(".ci/confluent-kafka-requirements.txt");
+            super::pip_install(&requirements, &lib, "confluent-kafka");
+        }
+        lib
+    });
+    let mut command = Command::new("python3");
+    command.arg(super::repo().join("host/tests/support/confluent_serde.py")).env("PYTHONPATH", lib);
+    command
+}
+
 /// Headless Chromium (Debian's `chromium`, installed by `.ci/fetch-chromium` on first use
 /// unless one is on the PATH), run with the flags a closed network needs and a fresh
 /// profile; `args` end with the URL.

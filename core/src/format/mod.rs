@@ -1,0 +1,161 @@
+//! Record formats per topic: plain JSON (the default), and Confluent's wire format with
+//! JSON or Avro inside, for topics shared with Confluent's serializers. Plugins always
+//! see JSON: a framed record is unwrapped (Avro decoded) before the first stage, and what
+//! goes to a formatted topic is wrapped (Avro encoded) after the last. A record that
+//! cannot be is a dead letter of kind `format`, with its bytes as they came.
+
+pub mod avro;
+pub mod framing;
+mod writers;
+
+use avro::AvroSchema;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+pub use writers::{Registered, SchemaSource};
+
+/// How a topic's record values are written.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    /// JSON text, no framing.
+    #[default]
+    Json,
+    /// Confluent's framing (a zero byte, the schema id) around JSON text.
+    ConfluentJson,
+    /// Confluent's framing around one Avro datum.
+    Avro,
+}
+
+impl Format {
+    /// As weir.toml spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::ConfluentJson => "confluent-json",
+            Format::Avro => "avro",
+        }
+    }
+
+    fn schema_type(self) -> &'static str {
+        match self {
+            Format::Json | Format::ConfluentJson => "JSON",
+            Format::Avro => "AVRO",
+        }
+    }
+}
+
+/// `[topics."NAME"]`: how one topic's records are written.
+#[derive(Debug, Deserialize, Clone, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TopicConfig {
+    #[serde(default)]
+    pub format: Format,
+    /// The subject whose latest schema frames what weir writes to the topic (looked up
+    /// at start, never registered by weir on its own). Default: `<topic>-value`.
+    pub subject: Option<String>,
+    /// Avro input: the schema plugins read records as, resolved against each writer's
+    /// (fields added with defaults, fields dropped). Default: the writer's schema.
+    pub reader_schema: Option<PathBuf>,
+}
+
+/// A topic weir writes with a format: the id to frame with and, for Avro, its schema.
+struct Writer {
+    format: Format,
+    id: u32,
+    avro: Option<AvroSchema>,
+}
+
+/// The formats of the topics a pipeline reads and writes, with the registry's schemas.
+pub struct Formats {
+    /// Input topic → its format and Avro reader schema.
+    readers: HashMap<String, (Format, Option<AvroSchema>)>,
+    writers: HashMap<String, Writer>,
+    /// Where a record with no named output goes.
+    output_topic: String,
+    schemas: writers::WriterSchemas,
+}
+
+impl Formats {
+    /// The formats `topics` sets, `None` when every topic is plain JSON. The output
+    /// subjects' schemas are looked up now: a missing one is an error before any record,
+    /// as (the config key, why).
+    pub fn new(
+        topics: &std::collections::BTreeMap<String, TopicConfig>,
+        input_topic: &str,
+        output_topic: &str,
+        read_file: impl Fn(&std::path::Path) -> Result<String, String>,
+        source: impl FnOnce() -> Result<Arc<dyn SchemaSource>, String>,
+    ) -> Result<Option<Formats>, (String, String)> {
+        if topics.values().all(|t| t.format == Format::Json) {
+            return Ok(None);
+        }
+        let source = source().map_err(|e| ("registry.url".to_string(), e))?;
+        let mut readers = HashMap::new();
+        let mut writers = HashMap::new();
+        for (topic, config) in topics.iter().filter(|(_, t)| t.format != Format::Json) {
+            let key = format!("topics.\"{topic}\"");
+            let error = |field: &str, reason: String| (format!("{key}{field}"), reason);
+            if topic == input_topic {
+                let reader = match (&config.reader_schema, config.format) {
+                    (Some(path), Format::Avro) => Some(
+                        read_file(path)
+                            .and_then(|text| AvroSchema::parse(&text))
+                            .map_err(|e| error(".reader_schema", format!("{}: {e}", path.display())))?,
+                    ),
+                    (Some(_), _) => return Err(error(".reader_schema", "only an Avro topic has a reader schema".into())),
+                    (None, _) => None,
+                };
+                readers.insert(topic.clone(), (config.format, reader));
+                continue;
+            }
+            let subject = config.subject.clone().unwrap_or_else(|| format!("{topic}-value"));
+            let latest = source
+                .latest(&subject)
+                .map_err(|e| error("", format!("weir frames what it writes with the latest schema of subject `{subject}`: {e}")))?;
+            if latest.schema_type != config.format.schema_type() {
+                let reason = format!("subject `{subject}`'s latest schema (id {}) is {}, not {}", latest.id, latest.schema_type, config.format.schema_type());
+                return Err(error(".format", reason));
+            }
+            let avro = match config.format {
+                Format::Avro => Some(AvroSchema::parse(&latest.schema).map_err(|e| error("", format!("subject `{subject}` (id {}): {e}", latest.id)))?),
+                _ => None,
+            };
+            writers.insert(topic.clone(), Writer { format: config.format, id: latest.id, avro });
+        }
+        Ok(Some(Formats { readers, writers, output_topic: output_topic.to_string(), schemas: writers::WriterSchemas::new(source) }))
+    }
+
+    /// The JSON plugins see of a record read from `topic`; `None` when the topic is
+    /// plain JSON; an error saying why the record cannot be read.
+    pub fn decode(&mut self, topic: &str, value: &[u8]) -> Option<Result<Vec<u8>, String>> {
+        let (format, reader) = self.readers.get(topic)?;
+        Some((|| {
+            let (id, payload) = framing::unframe(value)?;
+            let written = self.schemas.get(id)?;
+            if written.schema_type != format.schema_type() {
+                return Err(format!("written with a {} schema (id {id}), but topic `{topic}` is {}", written.schema_type, format.name()));
+            }
+            match &written.avro {
+                Some(schema) => schema.decode(payload, reader.as_ref()).map_err(|e| format!("{e} (schema id {id})")),
+                None => Ok(payload.to_vec()),
+            }
+        })())
+    }
+
+    /// The bytes to write to `topic` (`None`: the output topic) for a record's JSON;
+    /// `None` when the topic is plain JSON; an error naming what does not fit.
+    pub fn encode(&self, topic: Option<&str>, value: &[u8]) -> Option<Result<Vec<u8>, String>> {
+        let topic = topic.unwrap_or(&self.output_topic);
+        let writer = self.writers.get(topic)?;
+        Some(match (&writer.avro, writer.format) {
+            (Some(schema), _) => schema.encode(value).map(|datum| framing::frame(writer.id, &datum)),
+            (None, _) => match serde_json::from_slice::<serde::de::IgnoredAny>(value) {
+                Ok(_) => Ok(framing::frame(writer.id, value)),
+                Err(e) => Err(format!("not JSON, so not for a confluent-json topic: {e}")),
+            },
+        }
+        .map_err(|e| format!("for topic `{topic}` (schema id {}): {e}", writer.id)))
+    }
+}

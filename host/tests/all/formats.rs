@@ -1,0 +1,281 @@
+//! Topics in Confluent's wire format: records written by Confluent's own serializers
+//! (Python confluent-kafka, pinned) go through the plugins as JSON, and what weir writes
+//! is read back by Confluent's deserializers. Broken framing, unknown schema ids, Avro that
+//! does not match and output that does not fit its schema are dead letters of kind
+//! `format`, with the record's bytes as they came.
+
+use crate::common;
+use common::kafka::{header, key, produce_to, read_topic, run_ok, spawn, terminate, wait_for_topic, weir, Tansu};
+use common::registry::registry;
+use common::{plugin, repo};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use weir::format::{avro::AvroSchema, framing};
+
+/// `weir` with the registry the config names (not one from the environment).
+fn weir_here(brokers: &str, args: &[&str]) -> std::process::Command {
+    let mut command = weir(brokers, args);
+    command.env_remove("WEIR_REGISTRY");
+    command
+}
+
+/// A valid login; `i` makes it unique.
+fn login(i: usize) -> Value {
+    let device_type = ["android", "iOS", "web"][i % 3];
+    json!({
+        "user_id": format!("user-{i}"), "app_version": "2.3.0", "device_type": device_type,
+        "ip": format!("10.0.0.{i}"), "locale": "RU", "device_id": format!("device-{i}"), "timestamp": 1_730_244_200 + i as i64,
+    })
+}
+
+/// A config reading `input` and writing `output` in `format`, validating with the JSON
+/// Schema and adding the readable timestamp; `[schemas]` say what `schema register` registers.
+fn config(dir: &Path, registry: &str, format: &str, input_schema: &Path, output_schema: &Path) -> std::path::PathBuf {
+    let text = format!(
+        r#"
+[kafka]
+input_topic = "logins"
+output_topic = "logins-processed"
+dead_letter_topic = "logins-dead-letter"
+parked_topic = "logins-parked"
+partitions = 1
+
+[pipeline]
+batch_size = 10
+
+[validate]
+plugin = "{validator}"
+config = {{ schema = "{schema}" }}
+
+[transform]
+plugin = "{transform}"
+
+[topics."logins"]
+format = "{format}"
+
+[topics."logins-processed"]
+format = "{format}"
+
+[schemas]
+input = "{input_schema}"
+output = "{output_schema}"
+
+[registry]
+url = "{registry}"
+"#,
+        validator = plugin("json-schema-validator").display(),
+        schema = repo().join("schemas/user-login.json").display(),
+        transform = plugin("readable-timestamp").display(),
+        input_schema = input_schema.display(),
+        output_schema = output_schema.display(),
+    );
+    let path = dir.join("weir.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Produces `records` (key → value) with Confluent's serializer of `kind`, the schema
+/// looked up in the registry as a producer in a shop with a registry does.
+fn produce_with_confluent(kind: &str, brokers: &str, registry: &str, topic: &str, schema: &Path, records: &[(String, Value)]) {
+    let mut child = common::tools::confluent_serde()
+        .args(["produce", kind, brokers, registry, topic])
+        .arg(schema)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for (key, value) in records {
+        writeln!(stdin, "{}", json!({ "key": key, "value": value })).unwrap();
+    }
+    drop(stdin);
+    let child = common::kafka::Guarded::new(child);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "confluent-kafka's {kind} producer failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// `count` records of `topic` as Confluent's deserializer of `kind` reads them: key →
+/// the value (or the deserializer's error) and the schema id they were framed with.
+fn consume_with_confluent(kind: &str, brokers: &str, registry: &str, topic: &str, count: usize, schema: Option<&Path>) -> BTreeMap<String, Value> {
+    let mut command = common::tools::confluent_serde();
+    command.args(["consume", kind, brokers, registry, topic, &count.to_string()]);
+    if let Some(schema) = schema {
+        command.arg(schema);
+    }
+    let child = common::kafka::Guarded::new(command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "confluent-kafka's {kind} consumer failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let record: Value = serde_json::from_str(line).unwrap();
+            (record["key"].as_str().unwrap().to_string(), record)
+        })
+        .collect()
+}
+
+/// The latest id of `subject` in the tests' registry.
+fn id_of(store: &std::sync::Mutex<common::registry::Store>, subject: &str) -> u32 {
+    store.lock().unwrap().subjects[subject].last().unwrap().0 as u32
+}
+
+#[test]
+fn avro_from_confluents_serializer_goes_through_the_plugins_and_back_to_confluents_deserializer() {
+    let tansu = Tansu::start();
+    let (url, store) = registry();
+    let dir = tempfile::tempdir().unwrap();
+    // The output schema allows three device types: a fourth is a record that does not fit.
+    let processed: Value = serde_json::from_str(&std::fs::read_to_string(repo().join("schemas/user-login-processed.avsc")).unwrap()).unwrap();
+    let mut strict = processed.clone();
+    strict["fields"][2]["type"] = json!({ "type": "enum", "name": "DeviceType", "symbols": ["android", "iOS", "web"] });
+    let output_schema = dir.path().join("processed-strict.avsc");
+    std::fs::write(&output_schema, strict.to_string()).unwrap();
+    let input_schema = repo().join("schemas/user-login.avsc");
+    let config = config(dir.path(), &url, "avro", &input_schema, &output_schema);
+    let brokers = &tansu.brokers;
+    let registered = run_ok(weir_here(brokers, &["schema", "register", "--config", config.to_str().unwrap()]));
+    assert!(String::from_utf8_lossy(&registered.stdout).contains("as logins-value (id 1, AVRO)"), "{registered:?}");
+    run_ok(weir(brokers, &["topics", "create", "--config", config.to_str().unwrap()]));
+
+    // 20 good records, one the JSON Schema refuses (an empty locale) and one whose device
+    // type the output schema has no symbol for: all written by AvroSerializer.
+    let mut records: Vec<(String, Value)> = (0..20).map(|i| (format!("good-{i}"), login(i))).collect();
+    let mut empty_locale = login(20);
+    empty_locale["locale"] = json!("");
+    records.push(("empty-locale".into(), empty_locale));
+    let mut fridge = login(21);
+    fridge["device_type"] = json!("smart-fridge");
+    records.push(("fridge".into(), fridge));
+    produce_with_confluent("avro", brokers, &url, "logins", &input_schema, &records);
+
+    // And four records no Avro deserializer could read.
+    let input_id = id_of(&store, "logins-value");
+    let datum = AvroSchema::parse(&std::fs::read_to_string(&input_schema).unwrap()).unwrap().encode(login(30).to_string().as_bytes()).unwrap();
+    let broken: Vec<(String, Vec<u8>)> = vec![
+        ("plain-json".into(), login(31).to_string().into_bytes()),
+        ("unknown-id".into(), framing::frame(9999, &datum)),
+        ("truncated-framing".into(), vec![0, 0, 0]),
+        ("not-the-writers-avro".into(), framing::frame(input_id, &datum[..datum.len() - 3])),
+    ];
+    produce_to(brokers, "logins", broken.clone().into_iter());
+
+    let run = spawn(weir_here(brokers, &["run", "--config", config.to_str().unwrap()]));
+    let dead = wait_for_topic(brokers, "logins-dead-letter", Duration::from_secs(120), |r| r.len() >= 6);
+    let output_id = id_of(&store, "logins-processed-value");
+    let out = consume_with_confluent("avro", brokers, &url, "logins-processed", 20, None);
+    let stopped = terminate(run);
+    assert!(stopped.status.success(), "{}", String::from_utf8_lossy(&stopped.stderr));
+
+    // Every good record, read by AvroDeserializer, with the readable timestamp.
+    let expected: Vec<String> = (0..20).map(|i| format!("good-{i}")).collect();
+    assert_eq!(out.keys().cloned().collect::<std::collections::BTreeSet<_>>(), expected.iter().cloned().collect());
+    for (i, key) in expected.iter().enumerate() {
+        let record = &out[key];
+        assert!(record.get("error").is_none(), "{key}: {record}");
+        assert_eq!(record["schema_id"], output_id, "framed with the output subject's id");
+        let mut want = login(i);
+        want["timestamp"] = json!(weir_timestamp(1_730_244_200 + i as i64));
+        assert_eq!(record["value"], want, "{key}");
+    }
+    assert_eq!(read_topic(brokers, "logins-processed", Duration::from_secs(1)).len(), 20, "nothing else on the output");
+
+    // The six dead letters: their bytes as they came, and why.
+    let produced: BTreeMap<String, Vec<u8>> = broken.into_iter().collect();
+    let dead: BTreeMap<String, _> = dead.iter().map(|m| (key(m), m)).collect();
+    assert_eq!(dead.len(), 6, "{:?}", dead.keys());
+    let why = |k: &str| (header(dead[k], "weir.error.kind").unwrap(), header(dead[k], "weir.error.reasons").unwrap());
+    for (k, reason) in [
+        ("plain-json", "not Confluent-framed"),
+        ("unknown-id", "schema id 9999 is not in the registry"),
+        ("truncated-framing", "truncated Confluent framing"),
+        ("not-the-writers-avro", "does not match its writer's schema"),
+    ] {
+        let (kind, reasons) = why(k);
+        assert_eq!(kind, "format", "{k}: {reasons}");
+        assert!(reasons.contains(reason), "{k}: {reasons}");
+        assert_eq!(dead[k].value, produced[k], "{k}: the bytes as they came");
+        assert_eq!(header(dead[k], "weir.error.stage").as_deref(), Some("format"));
+    }
+    let (kind, reasons) = why("fridge");
+    assert_eq!(kind, "format");
+    assert!(reasons.contains("/device_type: expected one of android, iOS, web"), "{reasons}");
+    let (kind, reasons) = why("empty-locale");
+    assert_eq!(kind, "violation", "{reasons}");
+    // A refused Avro record is kept as Avro, framed with the id it was written with.
+    for k in ["fridge", "empty-locale"] {
+        let (id, _) = framing::unframe(&dead[k].value).unwrap();
+        assert_eq!(id, input_id, "{k}");
+    }
+}
+
+/// readable-timestamp's format: `YYYY-MM-DD HH:MM:SS`, UTC.
+fn weir_timestamp(epoch: i64) -> String {
+    let out = std::process::Command::new("date").args(["-u", "-d", &format!("@{epoch}"), "+%Y-%m-%d %H:%M:%S"]).output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn confluent_json_from_confluents_serializer_is_read_back_by_confluents_deserializer() {
+    let tansu = Tansu::start();
+    let (url, store) = registry();
+    let dir = tempfile::tempdir().unwrap();
+    let input_schema = repo().join("schemas/user-login.json");
+    let output_schema = repo().join("schemas/user-login-processed.json");
+    let config = config(dir.path(), &url, "confluent-json", &input_schema, &output_schema);
+    let brokers = &tansu.brokers;
+    run_ok(weir_here(brokers, &["schema", "register", "--config", config.to_str().unwrap()]));
+    run_ok(weir(brokers, &["topics", "create", "--config", config.to_str().unwrap()]));
+    let records: Vec<(String, Value)> = (0..10).map(|i| (format!("good-{i}"), login(i))).collect();
+    produce_with_confluent("json", brokers, &url, "logins", &input_schema, &records);
+    // Plain JSON on a framed topic, and an Avro schema's id on a JSON topic.
+    let json_id = id_of(&store, "logins-value");
+    let avro = weir::registry::Registry::new(&url)
+        .register_with_references("other-value", "AVRO", &std::fs::read_to_string(repo().join("schemas/user-login.avsc")).unwrap(), &[])
+        .unwrap() as u32;
+    assert_ne!(avro, json_id);
+    produce_to(
+        brokers,
+        "logins",
+        vec![("plain-json".to_string(), login(11).to_string().into_bytes()), ("avro-id".to_string(), framing::frame(avro, login(12).to_string().as_bytes()))].into_iter(),
+    );
+
+    let run = spawn(weir_here(brokers, &["run", "--config", config.to_str().unwrap()]));
+    let dead = wait_for_topic(brokers, "logins-dead-letter", Duration::from_secs(120), |r| r.len() >= 2);
+    // JSONDeserializer with the output JSON Schema: it validates every record it reads.
+    let out = consume_with_confluent("json", brokers, &url, "logins-processed", 10, Some(&output_schema));
+    let stopped = terminate(run);
+    assert!(stopped.status.success(), "{}", String::from_utf8_lossy(&stopped.stderr));
+
+    let output_id = id_of(&store, "logins-processed-value");
+    assert_eq!(out.len(), 10);
+    for (i, (key, record)) in records.iter().map(|(k, _)| (k, &out[k])).enumerate() {
+        assert!(record.get("error").is_none(), "{key}: {record}");
+        assert_eq!(record["schema_id"], output_id);
+        assert_eq!(record["value"]["user_id"], format!("user-{i}"));
+        assert_eq!(record["value"]["timestamp"], weir_timestamp(1_730_244_200 + i as i64));
+    }
+    let reasons: BTreeMap<String, (String, String)> =
+        dead.iter().map(|m| (key(m), (header(m, "weir.error.kind").unwrap(), header(m, "weir.error.reasons").unwrap()))).collect();
+    assert_eq!(reasons["plain-json"].0, "format");
+    assert!(reasons["plain-json"].1.contains("plain JSON"), "{:?}", reasons);
+    assert_eq!(reasons["avro-id"].0, "format");
+    assert!(reasons["avro-id"].1.contains("written with a AVRO schema"), "{:?}", reasons);
+}
+
+/// An output subject that is not registered stops weir before any record, naming it.
+#[test]
+fn a_missing_output_subject_is_an_error_before_any_record() {
+    let (url, _store) = registry();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &url, "avro", &repo().join("schemas/user-login.avsc"), &repo().join("schemas/user-login-processed.avsc"));
+    let out = weir_here("127.0.0.1:1", &["check", "--config", config.to_str().unwrap()]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("subject `logins-processed-value`") && err.contains("weir schema register"), "{err}");
+}
