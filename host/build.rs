@@ -17,7 +17,9 @@ fn main() {
     let plugins_out = target.join("plugins");
     println!("cargo:rustc-env=WEIR_PLUGIN_DIR={}", plugins_out.display());
     println!("cargo:rerun-if-env-changed=WEIR_SKIP_PLUGIN_BUILD");
+    let shipped = rust_plugins(&root.join("plugins"));
     if std::env::var_os("WEIR_SKIP_PLUGIN_BUILD").is_some() {
+        embed(&shipped, &plugins_out);
         return;
     }
     println!("cargo:rerun-if-changed={}", root.join("wit").display());
@@ -26,7 +28,6 @@ fn main() {
     println!("cargo:rerun-if-changed={}", root.join("sdk").display());
     println!("cargo:rerun-if-changed={}", root.join("Cargo.toml").display());
 
-    let shipped = rust_plugins(&root.join("plugins"));
     // Misbehaving plugins for the tests; built alongside, never shipped.
     let hostile = rust_plugins(&host.join("tests/plugins"));
     println!("cargo:rustc-env=WEIR_TEST_PLUGIN_DIR={}", target.join("test-plugins").display());
@@ -54,13 +55,33 @@ fn main() {
         Ok(_) => fail("building the plugins for wasm32-wasip2 failed; the compiler's errors are above"),
         Err(e) => fail(&format!("could not run cargo to build the plugins: {e}")),
     }
-    for (crates, out) in [(&shipped, plugins_out), (&hostile, target.join("test-plugins"))] {
+    for (crates, out) in [(&shipped, plugins_out.clone()), (&hostile, target.join("test-plugins"))] {
         std::fs::create_dir_all(&out).unwrap();
         for dir in crates {
             let name = dir.file_name().unwrap().to_string_lossy().into_owned();
             let built = target.join("wasm/wasm32-wasip2/wasm").join(format!("{}.wasm", name.replace('-', "_")));
             copy_if_changed(&built, &out.join(format!("{name}.wasm")));
         }
+    }
+    embed(&shipped, &plugins_out);
+}
+
+/// The shipped plugins go into the binary too (`weir plugin install` writes them out), so
+/// a weir installed with `cargo install` has its plugins. Only those built are embedded.
+fn embed(shipped: &[PathBuf], plugins_out: &Path) {
+    let mut list = String::from("/// The shipped plugins built with this binary: file name, component.\npub const SHIPPED: &[(&str, &[u8])] = &[\n");
+    for dir in shipped {
+        let file = format!("{}.wasm", dir.file_name().unwrap().to_string_lossy());
+        let path = plugins_out.join(&file);
+        if path.exists() {
+            println!("cargo:rerun-if-changed={}", path.display());
+            list.push_str(&format!("    ({file:?}, include_bytes!({:?})),\n", path.display().to_string()));
+        }
+    }
+    list.push_str("];\n");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("shipped_plugins.rs");
+    if std::fs::read_to_string(&out).ok().as_deref() != Some(list.as_str()) {
+        std::fs::write(out, list).unwrap();
     }
 }
 

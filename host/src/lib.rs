@@ -29,3 +29,4 @@ pub mod registry;
 pub mod resolve;
 pub mod resources;
 pub mod scaffold;
+pub mod shipped;

@@ -1,4 +1,5 @@
-//! `weir plugin new|inspect|test`: one plugin, outside any pipeline.
+//! `weir plugin new|inspect|test|install`: one plugin, outside any pipeline; the shipped
+//! ones written out.
 
 use std::path::PathBuf;
 use weir::plugin::World;
@@ -39,6 +40,19 @@ pub enum PluginCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Write the shipped plugins (embedded in this binary) where weir looks for plugins
+    /// named by file: after `cargo install`, the one step that gives weir its plugins.
+    #[command(after_help = "Examples:\n  weir plugin install                 # plugins/ beside the weir binary\n  weir plugin install --dir /opt/weir/plugins --force")]
+    Install {
+        /// Where to write them (default: `plugins/` beside the weir binary; or set
+        /// WEIR_PLUGIN_DIR to the directory you choose).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Replace a file of the same name that differs (by default it is kept: it may be
+        /// your own build of that plugin).
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 impl PluginCommand {
@@ -61,6 +75,16 @@ impl PluginCommand {
             PluginCommand::Test { file, input, config } => {
                 let runtime = weir::runtime_for(None)?;
                 print!("{}", weir::plugin_tool::test(&runtime, &file, &input, config.as_deref())?);
+            }
+            PluginCommand::Install { dir, force } => {
+                let dir = dir.or_else(weir::config::plugins_beside_binary).ok_or_else(|| anyhow::anyhow!("where is this weir binary? Pass --dir"))?;
+                for installed in weir::shipped::install(&dir, force)? {
+                    match installed {
+                        weir::shipped::Installed::Written(path) => println!("wrote {}", path.display()),
+                        weir::shipped::Installed::Unchanged(path) => println!("{} is already the shipped one", path.display()),
+                        weir::shipped::Installed::Kept(path) => println!("kept {}: it differs from the shipped one (--force replaces it)", path.display()),
+                    }
+                }
             }
         }
         Ok(())

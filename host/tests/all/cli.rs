@@ -384,4 +384,25 @@ fn plugins_named_by_file_are_found_in_the_plugin_directories() {
     let beside = run(&bin.join("weir"), "", &["process", "--config", &config, "--input", &sample(), "--dead-letter", &w.arg("dead.jsonl")]);
     assert!(beside.status.success(), "{}", text(&beside.stderr));
     assert!(text(&beside.stdout).lines().count() > 0 && !w.read("dead.jsonl").is_empty(), "the sample went through the pipeline");
+
+    // A weir alone (as `cargo install` leaves it) writes its own plugins beside itself.
+    let alone = w.path("alone");
+    std::fs::create_dir(&alone).unwrap();
+    std::fs::copy(installed, alone.join("weir")).unwrap();
+    let install = run(&alone.join("weir"), "", &["plugin", "install"]);
+    assert!(install.status.success(), "{}", text(&install.stderr));
+    for wasm in std::fs::read_dir(&plugins).unwrap().map(|e| e.unwrap().path()) {
+        let written = alone.join("plugins").join(wasm.file_name().unwrap());
+        assert_eq!(std::fs::read(&written).unwrap(), std::fs::read(&wasm).unwrap(), "{} as built", written.display());
+    }
+    let processed = run(&alone.join("weir"), "", &["process", "--config", &config, "--input", &sample(), "--dead-letter", &w.arg("dead2.jsonl")]);
+    assert!(processed.status.success(), "{}", text(&processed.stderr));
+    assert_eq!(text(&processed.stdout), text(&beside.stdout), "the installed plugins are the shipped ones");
+    // A plugin the user swapped in is kept unless --force.
+    let swapped = alone.join("plugins/readable-timestamp.wasm");
+    std::fs::write(&swapped, b"mine").unwrap();
+    let again = run(&alone.join("weir"), "", &["plugin", "install"]);
+    assert!(text(&again.stdout).contains("kept") && std::fs::read(&swapped).unwrap() == b"mine", "{}", text(&again.stdout));
+    run(&alone.join("weir"), "", &["plugin", "install", "--force"]);
+    assert_eq!(std::fs::read(&swapped).unwrap(), std::fs::read(plugins.join("readable-timestamp.wasm")).unwrap());
 }
