@@ -403,12 +403,6 @@ impl Config {
                     &format!("`{topic}` is neither the input, the output nor a named output{role}; only those topics have a format (dead letters keep the bytes they came with)"),
                 ));
             }
-            if self.repair.is_some() && read {
-                return Err(self.key_error(
-                    &key,
-                    "the [repair] stage sends repaired records back to the input as JSON, which a formatted input would not take; remove [repair] (redrive parked records after a fix with `weir dlq redrive`)",
-                ));
-            }
         }
         Ok(())
     }
@@ -585,8 +579,6 @@ mod tests {
         let err = |text: &str| parse(text).unwrap_err().to_string();
         let dead = err("[topics.\"user-login-dead-letter\"]\nformat = \"avro\"\n");
         assert!(dead.contains("topics.\"user-login-dead-letter\".format") && dead.contains("kafka.dead_letter_topic"), "{dead}");
-        let repair = err("[repair]\nplugin = \"r.wasm\"\n[topics.\"user-login\"]\nformat = \"avro\"\n");
-        assert!(repair.contains("[repair]") && repair.contains("weir dlq redrive"), "{repair}");
         assert!(err("[topics.\"user-login\"]\nformat = \"protobuf\"\n").contains("protobuf"));
         parse("[topics.\"user-login-dead-letter\"]\nformat = \"json\"\n").expect("plain JSON is every topic's default");
     }

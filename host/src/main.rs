@@ -44,7 +44,7 @@ enum Command {
     #[command(after_help = "Examples:\n  weir generate --rate 100 --count 1000 --invalid-ratio 0.05")]
     Generate(cmd::generate::Generate),
     /// Print a topic's records; with --schema, say which fail validation and why.
-    #[command(after_help = "Examples:\n  weir tail --topic user-login-processed-production --from-beginning --count 10\n  weir tail --topic user-login --schema schemas/user-login.json --headers")]
+    #[command(after_help = "Examples:\n  weir tail --topic user-login-processed-production --from-beginning --count 10\n  weir tail --topic user-login --schema schemas/user-login.json --headers\n  weir tail --topic user-login-dead-letter --format avro --from-beginning   # Avro, decoded with the registry")]
     Tail(cmd::tail::Tail),
     /// The analytics of the whole consumer group, merged from every partition's state.
     #[command(after_help = "Examples:\n  weir report --config weir.toml --report json")]

@@ -4,7 +4,7 @@
 //! broker (`generate`, `tail`, `topics`; `embedded`: librdkafka's mock cluster).
 
 // The core's modules, under the names this crate's code uses for them.
-use weir_core::{bindings, config, driver, hot_swap, ops, pipeline, report, say, secret, stage, state, stats, text, window};
+use weir_core::{bindings, config, driver, format, hot_swap, ops, pipeline, report, say, secret, stage, state, stats, text, window};
 pub use weir_core::headers;
 
 mod after_acks;

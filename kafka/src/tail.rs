@@ -32,9 +32,12 @@ pub struct TailStats {
     pub duplicate_keys: u64,
 }
 
+/// Prints the records of `options.topic`: decoded first when the topic has a format
+/// (`formats`), then checked by `validator` if given.
 pub fn follow(
     client: &ClientConfig,
     options: &TailOptions,
+    mut formats: Option<crate::format::Formats>,
     mut validator: Option<Stage<Validate>>,
     out: &mut dyn Write,
 ) -> anyhow::Result<TailStats> {
@@ -57,11 +60,22 @@ pub fn follow(
             }
             Some(Ok(record)) => owned(&record),
         };
+        let mut record = record;
         last_seen = Instant::now();
         stats.messages += 1;
         if let Some(key) = &record.key {
             if !keys.insert(key.clone()) {
                 stats.duplicate_keys += 1;
+            }
+        }
+        if let Some(decoded) = formats.as_mut().and_then(|f| f.decode(&record.topic, &record.value)) {
+            match decoded {
+                Ok(json) => record.value = json,
+                Err(reason) => {
+                    stats.invalid += 1;
+                    writeln!(out, "UNREADABLE {}\n         {}", crate::text::printable(&record.value), crate::text::escape_controls(&reason))?;
+                    continue;
+                }
             }
         }
         show(&record, validator.as_mut(), options.show_headers, &mut stats, out)?;

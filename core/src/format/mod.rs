@@ -67,6 +67,26 @@ struct Writer {
     avro: Option<AvroSchema>,
 }
 
+impl Writer {
+    /// The latest schema of `topic`'s subject, which must be of the topic's format.
+    fn looked_up(topic: &str, config: &TopicConfig, source: &dyn SchemaSource) -> Result<Writer, (String, String)> {
+        let error = |field: &str, reason: String| (format!("topics.\"{topic}\"{field}"), reason);
+        let subject = config.subject.clone().unwrap_or_else(|| format!("{topic}-value"));
+        let latest = source
+            .latest(&subject)
+            .map_err(|e| error("", format!("weir frames what it writes with the latest schema of subject `{subject}`: {e}")))?;
+        if latest.schema_type != config.format.schema_type() {
+            let reason = format!("subject `{subject}`'s latest schema (id {}) is {}, not {}", latest.id, latest.schema_type, config.format.schema_type());
+            return Err(error(".format", reason));
+        }
+        let avro = match config.format {
+            Format::Avro => Some(AvroSchema::parse(&latest.schema).map_err(|e| error("", format!("subject `{subject}` (id {}): {e}", latest.id)))?),
+            _ => None,
+        };
+        Ok(Writer { format: config.format, id: latest.id, avro })
+    }
+}
+
 /// The formats of the topics a pipeline reads and writes, with the registry's schemas.
 pub struct Formats {
     /// Input topic → its format and Avro reader schema.
@@ -95,8 +115,7 @@ impl Formats {
         let mut readers = HashMap::new();
         let mut writers = HashMap::new();
         for (topic, config) in topics.iter().filter(|(_, t)| t.format != Format::Json) {
-            let key = format!("topics.\"{topic}\"");
-            let error = |field: &str, reason: String| (format!("{key}{field}"), reason);
+            let error = |field: &str, reason: String| (format!("topics.\"{topic}\"{field}"), reason);
             if topic == input_topic {
                 let reader = match (&config.reader_schema, config.format) {
                     (Some(path), Format::Avro) => Some(
@@ -110,21 +129,38 @@ impl Formats {
                 readers.insert(topic.clone(), (config.format, reader));
                 continue;
             }
-            let subject = config.subject.clone().unwrap_or_else(|| format!("{topic}-value"));
-            let latest = source
-                .latest(&subject)
-                .map_err(|e| error("", format!("weir frames what it writes with the latest schema of subject `{subject}`: {e}")))?;
-            if latest.schema_type != config.format.schema_type() {
-                let reason = format!("subject `{subject}`'s latest schema (id {}) is {}, not {}", latest.id, latest.schema_type, config.format.schema_type());
-                return Err(error(".format", reason));
-            }
-            let avro = match config.format {
-                Format::Avro => Some(AvroSchema::parse(&latest.schema).map_err(|e| error("", format!("subject `{subject}` (id {}): {e}", latest.id)))?),
-                _ => None,
-            };
-            writers.insert(topic.clone(), Writer { format: config.format, id: latest.id, avro });
+            writers.insert(topic.clone(), Writer::looked_up(topic, config, source.as_ref())?);
         }
         Ok(Some(Formats { readers, writers, output_topic: output_topic.to_string(), schemas: writers::WriterSchemas::new(source) }))
+    }
+
+    /// The repairer's: dead letters (the input's bytes as they came) read in the input
+    /// topic's format, repaired records written back to the input in it. `None` when the
+    /// input is plain JSON.
+    pub fn for_repair(
+        topics: &std::collections::BTreeMap<String, TopicConfig>,
+        input_topic: &str,
+        dead_letter_topic: &str,
+        source: impl FnOnce() -> Result<Arc<dyn SchemaSource>, String>,
+    ) -> Result<Option<Formats>, (String, String)> {
+        let Some(input) = topics.get(input_topic).filter(|t| t.format != Format::Json) else { return Ok(None) };
+        let source = source().map_err(|e| ("registry.url".to_string(), e))?;
+        Ok(Some(Formats {
+            readers: HashMap::from([(dead_letter_topic.to_string(), (input.format, None))]),
+            writers: HashMap::from([(input_topic.to_string(), Writer::looked_up(input_topic, input, source.as_ref())?)]),
+            output_topic: input_topic.to_string(),
+            schemas: writers::WriterSchemas::new(source),
+        }))
+    }
+
+    /// Reads `topic` in `format` only (the display consumer's view of any topic).
+    pub fn reading(topic: &str, format: Format, source: Arc<dyn SchemaSource>) -> Formats {
+        Formats {
+            readers: HashMap::from([(topic.to_string(), (format, None))]),
+            writers: HashMap::new(),
+            output_topic: String::new(),
+            schemas: writers::WriterSchemas::new(source),
+        }
     }
 
     /// The JSON plugins see of a record read from `topic`; `None` when the topic is

@@ -2,6 +2,7 @@
 
 use crate::bindings::types::{Damaged, Message, RepairOutcome, Violation};
 use crate::config::Config;
+use crate::format::Formats;
 use crate::pipeline::load_stage;
 use crate::plugin::Runtime;
 use crate::stage::repairer::Repair;
@@ -22,6 +23,9 @@ pub struct RepairPipeline {
     repair: Stage<Repair>,
     validate: Option<Stage<Validate>>,
     pub max_attempts: u32,
+    /// The input topic's format, when it has one: dead letters are read in it and the
+    /// repaired records written back in it.
+    formats: Option<Formats>,
 }
 
 impl RepairPipeline {
@@ -36,10 +40,14 @@ impl RepairPipeline {
             Some(v) => Some(load_stage::<Validate>(runtime, config, "validate", v, resolve)?),
             None => None,
         };
+        let k = &config.kafka;
+        let formats = Formats::for_repair(&config.topics, &k.input_topic, &k.dead_letter_topic, || resolve.schema_source(config))
+            .map_err(|(key, reason)| config.key_error(&key, &reason))?;
         Ok(RepairPipeline {
             repair: load_stage::<Repair>(runtime, config, "repair", &repair.stage, resolve)?,
             validate,
             max_attempts: repair.max_attempts,
+            formats,
         })
     }
 
@@ -51,8 +59,43 @@ impl RepairPipeline {
         }
     }
 
-    /// Repairs a batch. Violations that are not known are found by validating first.
+    /// Repairs a batch. Violations that are not known are found by validating first. With
+    /// a formatted input, a dead letter that cannot be read, or a repair that does not fit
+    /// the input's schema, is unrepairable, saying why.
     pub fn repair(&mut self, batch: Vec<(Message, Option<Vec<Violation>>)>) -> Vec<Repaired> {
+        let Some(formats) = &mut self.formats else { return self.repair_json(batch) };
+        let mut unreadable: Vec<Option<String>> = Vec::with_capacity(batch.len());
+        let mut readable = Vec::with_capacity(batch.len());
+        for (mut message, violations) in batch {
+            match formats.decode(&message.topic, &message.value) {
+                Some(Err(reason)) => unreadable.push(Some(format!("not in the input's format: {reason}"))),
+                decoded => {
+                    if let Some(Ok(json)) = decoded {
+                        message.value = json;
+                    }
+                    unreadable.push(None);
+                    readable.push((message, violations));
+                }
+            }
+        }
+        let mut repaired = self.repair_json(readable).into_iter();
+        let formats = self.formats.as_ref().expect("set above");
+        unreadable
+            .into_iter()
+            .map(|unreadable| match (unreadable, repaired.next()) {
+                (Some(reason), _) => Repaired::Unrepairable(reason),
+                (None, Some(Repaired::Fixed(json))) => match formats.encode(None, &json) {
+                    Some(Err(reason)) => Repaired::Unrepairable(format!("repaired, but {reason}")),
+                    Some(Ok(bytes)) => Repaired::Fixed(bytes),
+                    None => Repaired::Fixed(json),
+                },
+                (None, Some(unrepairable)) => unrepairable,
+                (None, None) => unreachable!("one answer per readable dead letter"),
+            })
+            .collect()
+    }
+
+    fn repair_json(&mut self, batch: Vec<(Message, Option<Vec<Violation>>)>) -> Vec<Repaired> {
         let unknown: Vec<Message> =
             batch.iter().filter(|(_, v)| v.is_none()).map(|(m, _)| m.clone()).collect();
         let mut found = self.violations_of(&unknown).into_iter();

@@ -31,6 +31,14 @@ pub struct Tail {
     /// Show each record's key and headers too.
     #[arg(long)]
     headers: bool,
+    /// How the topic's values are written: json, confluent-json or avro (decoded with the
+    /// writer's schema from the registry). Default: the topic's `[topics]` entry, else json.
+    #[arg(long, value_parser = parse_format)]
+    format: Option<weir::format::Format>,
+}
+
+fn parse_format(name: &str) -> Result<weir::format::Format, String> {
+    serde_json::from_value(serde_json::Value::String(name.into())).map_err(|_| format!("`{name}` is not a format: json, confluent-json or avro"))
 }
 
 impl Tail {
@@ -39,6 +47,14 @@ impl Tail {
         let validator = match &self.schema {
             Some(schema) => Some(validator(&context.config, schema)?),
             None => None,
+        };
+        let format = self.format.unwrap_or_else(|| context.config.topics.get(&self.topic).map(|t| t.format).unwrap_or_default());
+        let formats = match format {
+            weir::format::Format::Json => None,
+            format => {
+                let source = weir::config::Resolve::schema_source(&weir::resolve::Resolver, &context.config).map_err(anyhow::Error::msg)?;
+                Some(weir::format::Formats::reading(&self.topic, format, source))
+            }
         };
         let client = context.kafka()?;
         let stop = Context::stop_on_signals()?;
@@ -50,7 +66,7 @@ impl Tail {
             show_headers: self.headers,
             stop: &stop,
         };
-        let stats = tail::follow(&client, &options, validator, &mut std::io::stdout().lock())?;
+        let stats = tail::follow(&client, &options, formats, validator, &mut std::io::stdout().lock())?;
         weir::say!("{} messages · {} invalid · {} duplicate keys", stats.messages, stats.invalid, stats.duplicate_keys);
         Ok(())
     }

@@ -172,6 +172,19 @@ fn avro_from_confluents_serializer_goes_through_the_plugins_and_back_to_confluen
     let stopped = terminate(run);
     assert!(stopped.status.success(), "{}", String::from_utf8_lossy(&stopped.stderr));
 
+    // The display consumer decodes the topics too: the output by its `[topics]` entry, the
+    // dead letters (the input's bytes) with --format.
+    let tail = |args: &[&str]| {
+        let mut all = vec!["tail", "--config", config.to_str().unwrap(), "--from-beginning", "--idle-exit", "3s"];
+        all.extend(args);
+        String::from_utf8(run_ok(weir_here(brokers, &all)).stdout).unwrap()
+    };
+    let shown = tail(&["--topic", "logins-processed", "--count", "20"]);
+    assert_eq!(shown.lines().filter(|l| l.starts_with("{\"user_id\":\"user-")).count(), 20, "{shown}");
+    let shown = tail(&["--topic", "logins-dead-letter", "--count", "6", "--format", "avro"]);
+    assert!(shown.contains("\"device_type\":\"smart-fridge\"") && shown.contains("\"locale\":\"\""), "{shown}");
+    assert_eq!(shown.matches("UNREADABLE").count(), 4, "{shown}");
+
     // Every good record, read by AvroDeserializer, with the readable timestamp.
     let expected: Vec<String> = (0..20).map(|i| format!("good-{i}")).collect();
     assert_eq!(out.keys().cloned().collect::<std::collections::BTreeSet<_>>(), expected.iter().cloned().collect());
@@ -278,4 +291,56 @@ fn a_missing_output_subject_is_an_error_before_any_record() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("subject `logins-processed-value`") && err.contains("weir schema register"), "{err}");
+}
+
+/// With an Avro input, `weir repair` reads dead letters as Avro, repairs the JSON and writes
+/// the repaired record back as Avro (framed with the input subject's id); a dead letter that
+/// is not Avro at all is parked, saying so.
+#[test]
+fn an_avro_dead_letter_is_repaired_back_into_avro_and_through_the_pipeline() {
+    let tansu = Tansu::start();
+    let (url, _store) = registry();
+    let dir = tempfile::tempdir().unwrap();
+    // Producers that sometimes send the timestamp as text: the JSON Schema wants an
+    // integer (a dead letter), the repairer turns numeric text into a number.
+    let mut loose: Value = serde_json::from_str(&std::fs::read_to_string(repo().join("schemas/user-login.avsc")).unwrap()).unwrap();
+    loose["fields"][6]["type"] = json!(["long", "string"]);
+    let input_schema = dir.path().join("user-login-loose.avsc");
+    std::fs::write(&input_schema, loose.to_string()).unwrap();
+    let config = config(dir.path(), &url, "avro", &input_schema, &repo().join("schemas/user-login-processed.avsc"));
+    let repair = format!(
+        "\n[repair]\nplugin = \"{}\"\nconfig = {{ schema = \"{}\", defaults = {{ device_type = \"unknown\" }} }}\n",
+        plugin("dead-letter-repair").display(),
+        repo().join("schemas/user-login.json").display()
+    );
+    std::fs::write(&config, std::fs::read_to_string(&config).unwrap() + &repair).unwrap();
+    let brokers = &tansu.brokers;
+    let path = config.to_str().unwrap();
+    run_ok(weir_here(brokers, &["schema", "register", "--config", path]));
+    run_ok(weir_here(brokers, &["topics", "create", "--config", path]));
+
+    let mut records: Vec<(String, Value)> = (0..5).map(|i| (format!("good-{i}"), login(i))).collect();
+    let mut text_time = login(5);
+    text_time["timestamp"] = json!("1730244299");
+    records.push(("text-time".into(), text_time));
+    produce_with_confluent("avro", brokers, &url, "logins", &input_schema, &records);
+    produce_to(brokers, "logins", std::iter::once(("plain-json".to_string(), login(6).to_string())));
+
+    let run = spawn(weir_here(brokers, &["run", "--config", path]));
+    let repairer = spawn(weir_here(brokers, &["repair", "--config", path]));
+    let parked = wait_for_topic(brokers, "logins-parked", Duration::from_secs(120), |r| !r.is_empty());
+    let out = consume_with_confluent("avro", brokers, &url, "logins-processed", 6, None);
+    for child in [run, repairer] {
+        let stopped = terminate(child);
+        assert!(stopped.status.success(), "{}", String::from_utf8_lossy(&stopped.stderr));
+    }
+
+    assert_eq!(out.len(), 6, "{out:?}");
+    let repaired = &out["text-time"];
+    assert!(repaired.get("error").is_none(), "{repaired}");
+    assert_eq!(repaired["value"]["timestamp"], weir_timestamp(1_730_244_299), "repaired, back through the pipeline");
+    assert_eq!(parked.len(), 1);
+    assert_eq!(key(&parked[0]), "plain-json");
+    let reason = header(&parked[0], "weir.park.reason").unwrap_or_default();
+    assert!(reason.contains("not in the input's format") && reason.contains("not Confluent-framed"), "{reason}");
 }
