@@ -348,6 +348,12 @@ impl Config {
         Ok(())
     }
 
+    /// This config for JSON-lines files (`weir process`, `weir repair --input`): the
+    /// `[topics]` formats are for Kafka's topics, a file is JSON either way.
+    pub fn for_files(&self) -> Config {
+        Config { topics: Default::default(), ..self.clone() }
+    }
+
     /// The topic window results go to, when the aggregator has windows.
     pub fn window_topic(&self) -> Option<String> {
         let window = self.aggregate.as_ref()?.window.as_ref()?;

@@ -30,8 +30,10 @@ pub struct Written {
 
 /// Schemas kept at most; ids beyond are fetched again (a topic rarely has many).
 const CAPACITY: usize = 1000;
-/// An id the registry did not know is asked again after this (it may be registered since).
-const UNKNOWN_FOR: Duration = Duration::from_secs(30);
+/// An id the registry did not know, or could not be asked for, is asked again after this
+/// (it may be registered since, the registry back): records meanwhile are refused at once,
+/// so a registry that is down costs one round of tries per id and period, not per record.
+const RETRY_AFTER: Duration = Duration::from_secs(30);
 /// A registry that does not answer is asked this many times before the record is refused.
 const ATTEMPTS: u32 = 3;
 
@@ -50,17 +52,18 @@ impl WriterSchemas {
     pub fn get(&mut self, id: u32) -> Result<Arc<Written>, String> {
         match self.known.get(&id) {
             Some(Ok(written)) => return Ok(written.clone()),
-            Some(Err((since, reason))) if since.elapsed() < UNKNOWN_FOR => return Err(reason.clone()),
+            Some(Err((since, reason))) if since.elapsed() < RETRY_AFTER => return Err(reason.clone()),
             _ => {}
         }
-        let fetched = match self.fetch(id)? {
-            Some(registered) => Ok(Arc::new(Written {
+        let fetched = match self.fetch(id) {
+            Err(reason) => Err((Instant::now(), reason)),
+            Ok(None) => Err((Instant::now(), format!("schema id {id} is not in the registry"))),
+            Ok(Some(registered)) => Ok(Arc::new(Written {
                 avro: (registered.schema_type == "AVRO")
                     .then(|| AvroSchema::parse(&registered.schema).map_err(|e| format!("schema id {id}: {e}")))
                     .transpose()?,
                 schema_type: registered.schema_type,
             })),
-            None => Err((Instant::now(), format!("schema id {id} is not in the registry"))),
         };
         if self.order.len() >= CAPACITY {
             if let Some(oldest) = self.order.pop_front() {
@@ -103,6 +106,28 @@ mod tests {
         fn latest(&self, _: &str) -> Result<Registered, String> {
             unreachable!()
         }
+    }
+
+    struct Down(AtomicU32);
+
+    impl SchemaSource for Down {
+        fn by_id(&self, _: u32) -> Result<Option<Registered>, String> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Err("connection refused".into())
+        }
+        fn latest(&self, _: &str) -> Result<Registered, String> {
+            unreachable!()
+        }
+    }
+
+    #[test]
+    fn a_registry_that_is_down_is_tried_once_per_id_and_period_not_per_record() {
+        let source = Arc::new(Down(AtomicU32::new(0)));
+        let mut schemas = WriterSchemas::new(source.clone());
+        for _ in 0..100 {
+            assert!(schemas.get(7).err().unwrap().contains("did not answer"));
+        }
+        assert_eq!(source.0.load(Ordering::SeqCst), ATTEMPTS, "one round of tries for 100 records");
     }
 
     #[test]

@@ -31,9 +31,10 @@ impl Process {
     pub fn run(self) -> anyhow::Result<()> {
         let context = Context::load(&self.config)?;
         let runtime = context.runtime()?;
-        let mut pipeline = Pipeline::from_config(&runtime, &context.config, &weir::resolve::Resolver)?;
+        let config = context.config.for_files();
+        let mut pipeline = Pipeline::from_config(&runtime, &config, &weir::resolve::Resolver)?;
         let files = Files { input: self.input, output: self.output, rejects: self.dead_letter, windows: self.windows };
-        let report = offline::process(&mut pipeline, &context.config, &files, self.report)?;
+        let report = offline::process(&mut pipeline, &config, &files, self.report)?;
         weir::say!("{}", report.rendered);
         Ok(())
     }

@@ -30,13 +30,15 @@ impl Repair {
     pub fn run(self) -> anyhow::Result<()> {
         let context = Context::with_brokers(&self.config, &self.brokers)?;
         let runtime = context.runtime()?;
-        let mut repairer = RepairPipeline::from_config(&runtime, &context.config, &weir::resolve::Resolver)?;
         if let Some(input) = self.input {
+            let config = context.config.for_files();
+            let mut repairer = RepairPipeline::from_config(&runtime, &config, &weir::resolve::Resolver)?;
             let files = Files { input: Some(input), output: self.output, rejects: self.unrepairable, windows: None };
-            let stats = offline::repair(&mut repairer, &context.config, &files)?;
+            let stats = offline::repair(&mut repairer, &config, &files)?;
             weir::say!("repaired {} · unrepairable {}", stats.repaired, stats.parked);
             return Ok(());
         }
+        let mut repairer = RepairPipeline::from_config(&runtime, &context.config, &weir::resolve::Resolver)?;
         let (ops, _server) = context.serve(&self.serve)?;
         repairer.observe(&ops.metrics);
         ops.health.plugins_loaded();

@@ -281,7 +281,8 @@ fn confluent_json_from_confluents_serializer_is_read_back_by_confluents_deserial
     assert!(reasons["avro-id"].1.contains("written with a AVRO schema"), "{:?}", reasons);
 }
 
-/// An output subject that is not registered stops weir before any record, naming it.
+/// An output subject that is not registered stops weir before any record, naming it;
+/// files (`weir process`) are JSON and need no registry.
 #[test]
 fn a_missing_output_subject_is_an_error_before_any_record() {
     let (url, _store) = registry();
@@ -291,6 +292,11 @@ fn a_missing_output_subject_is_an_error_before_any_record() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("subject `logins-processed-value`") && err.contains("weir schema register"), "{err}");
+    // Files are JSON lines whatever the topics' formats: `weir process` needs no registry.
+    let sample = repo().join("samples/user-login.jsonl");
+    let out = weir_here("127.0.0.1:1", &["process", "--config", config.to_str().unwrap(), "--input", sample.to_str().unwrap(), "--dead-letter", "/dev/null"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).lines().all(|l| l.starts_with('{')), "JSON out");
 }
 
 /// With an Avro input, `weir repair` reads dead letters as Avro, repairs the JSON and writes
