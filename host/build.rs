@@ -17,6 +17,12 @@ fn main() {
     let plugins_out = target.join("plugins");
     println!("cargo:rustc-env=WEIR_PLUGIN_DIR={}", plugins_out.display());
     println!("cargo:rerun-if-env-changed=WEIR_SKIP_PLUGIN_BUILD");
+    if !root.join("plugins").is_dir() || !root.join("wit").is_dir() {
+        // Built from the crates.io package: the plugins' sources are not in it.
+        println!("cargo:warning=no plugins/ beside this crate: weir is built without its plugins (install from the repository, `cargo install --git`, to have them)");
+        embed(&[], &plugins_out);
+        return;
+    }
     let shipped = rust_plugins(&root.join("plugins"));
     if std::env::var_os("WEIR_SKIP_PLUGIN_BUILD").is_some() {
         embed(&shipped, &plugins_out);
@@ -42,7 +48,7 @@ fn main() {
         .args(["build", "--target", "wasm32-wasip2", "--profile", "wasm", "--target-dir"])
         .arg(target.join("wasm"));
     for dir in &crates {
-        cargo.arg("-p").arg(dir.file_name().unwrap());
+        cargo.arg("-p").arg(package_name(dir));
     }
     // The outer build's flags and wrappers are for the host, not for wasm.
     for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "RUSTC_WORKSPACE_WRAPPER", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET"] {
@@ -130,6 +136,15 @@ fn fail(message: &str) -> ! {
 }
 
 /// Crates under `plugins/` written in Rust (other languages have their own builds).
+/// The `name` in a crate's `[package]` (a plugin's package may differ from its directory,
+/// whose name its `.wasm` file keeps).
+fn package_name(dir: &Path) -> String {
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    let package = manifest.split("[package]").nth(1).unwrap_or_default();
+    let line = package.lines().find(|l| l.trim_start().starts_with("name")).unwrap_or_else(|| panic!("no package name in {}", dir.display()));
+    line.split('"').nth(1).unwrap().to_string()
+}
+
 fn rust_plugins(dir: &Path) -> Vec<PathBuf> {
     let mut crates: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()

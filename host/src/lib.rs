@@ -2,7 +2,7 @@
 //!
 //! The host owns I/O, limits and delivery; plugins (components implementing a world of
 //! `wit/weir.wit`) own the logic. The plugin engine, stages, pipeline and the driver loop
-//! are `weir-core`, Kafka is `weir-kafka` (both re-exported here under their own names);
+//! are `weir-stream-core` (`weir_core`), Kafka is `weir-kafka` (both re-exported here under their own names);
 //! this crate adds `offline` (files as a source and sinks), `resolve` (what a stage's plugin
 //! receives at `init`: schema files, resources, the schema `registry`), the operator's
 //! HTTP server (`ops::server`) and the tools: `bench`, `demo`, `scaffold`, `plugin_tool`.

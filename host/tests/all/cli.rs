@@ -406,3 +406,28 @@ fn plugins_named_by_file_are_found_in_the_plugin_directories() {
     run(&alone.join("weir"), "", &["plugin", "install", "--force"]);
     assert_eq!(std::fs::read(&swapped).unwrap(), std::fs::read(plugins.join("readable-timestamp.wasm")).unwrap());
 }
+
+/// `weir` packages for crates.io as `weir-stream` (crates.io's `weir` is another project's),
+/// its binary still `weir`, with every crate it links packaged too (no path-only
+/// dependency), and without the tests' fixtures.
+#[test]
+fn weir_packages_for_crates_io_as_weir_stream_with_the_crates_it_links() {
+    let target = tempfile::tempdir().unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let packages = ["weir-plugin", "weir-stream-core", "weir-kafka", "weir-json-schema-validator", "weir-readable-timestamp", "weir-login-analytics", "weir-stream"];
+    let mut command = Command::new(cargo);
+    command.args(["publish", "--dry-run", "--no-verify", "--allow-dirty", "--target-dir"]).arg(target.path()).current_dir(repo());
+    for package in packages {
+        command.args(["-p", package]);
+    }
+    let out = command.output().unwrap();
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "cargo publish --dry-run:\n{stderr}");
+    for package in packages {
+        assert!(stderr.contains(&format!("Uploading {package} v")), "{package} not packaged:\n{stderr}");
+    }
+    let manifest = std::fs::read_to_string(target.path().join("package/weir-stream-0.1.0/Cargo.toml")).unwrap();
+    let manifest: toml::Table = toml::from_str(&manifest).unwrap();
+    assert_eq!(manifest["bin"][0]["name"].as_str(), Some("weir"), "the binary stays weir");
+    assert!(!target.path().join("package/weir-stream-0.1.0/tests").exists(), "the tests' fixtures stay out of the package");
+}
