@@ -347,6 +347,34 @@ fn exit_codes_tell_a_wrong_config_from_a_failure() {
     assert!(String::from_utf8_lossy(&with_env.stderr).contains("bad.toml"), "{}", String::from_utf8_lossy(&with_env.stderr));
 }
 
+/// What a container sets in its environment reaches the flags: each variable read
+/// (shown by a value weir refuses, naming it).
+#[test]
+fn the_flags_a_container_sets_come_from_the_environment() {
+    let with = |vars: &[(&str, &str)], args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_weir"));
+        command.args(args).env("WEIR_CACHE_DIR", cache_dir()).current_dir(repo());
+        for var in ["WEIR_CONFIG", "WEIR_BROKERS", "WEIR_METRICS", "WEIR_REPORT", "WEIR_LOG", "WEIR_LOG_FORMAT", "WEIR_REGISTRY", "RUST_LOG"] {
+            command.env_remove(var);
+        }
+        command.envs(vars.iter().copied());
+        command.output().unwrap()
+    };
+    let said = |out: &Output| text(&out.stderr);
+    let metrics = with(&[("WEIR_METRICS", "nowhere"), ("WEIR_BROKERS", "127.0.0.1:1")], &["run"]);
+    assert!(said(&metrics).contains("cannot serve metrics on nowhere"), "{}", said(&metrics));
+    let report = with(&[("WEIR_REPORT", "xml")], &["run"]);
+    assert_eq!(report.status.code(), Some(2));
+    assert!(said(&report).contains("invalid value 'xml' for '--report"), "{}", said(&report));
+    let log = with(&[("WEIR_LOG", "weir=loud")], &["check"]);
+    assert!(said(&log).contains("weir=loud") && said(&log).contains("WEIR_LOG"), "{}", said(&log));
+    let json = with(&[("WEIR_LOG_FORMAT", "json"), ("WEIR_CONFIG", "/nonexistent/weir.toml")], &["check"]);
+    let line: serde_json::Value = serde_json::from_str(said(&json).lines().last().unwrap()).unwrap();
+    assert!(line["message"].as_str().unwrap().contains("/nonexistent/weir.toml"), "{line}");
+    let registry = with(&[("WEIR_REGISTRY", "http://127.0.0.1:1")], &["schema", "get", "user-login-value"]);
+    assert!(said(&registry).contains("http://127.0.0.1:1"), "{}", said(&registry));
+}
+
 /// A config that names its plugins by file name only, away from them (as an installed weir
 /// is used): they are found in `$WEIR_PLUGIN_DIR`, else in `plugins/` beside the weir
 /// binary; found nowhere, the error names the file and where to put it.
