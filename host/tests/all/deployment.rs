@@ -110,7 +110,7 @@ fn the_image_is_built_by_the_script_ci_runs_and_ships_what_weir_needs() {
     assert!(dockerfile.contains("FROM scratch AS prebuilt\nCOPY dist /dist"));
     assert_eq!(dockerfile.matches("FROM debian:bookworm-slim").count(), 1);
     let script = std::fs::read_to_string(common::repo().join(".ci/build-dist")).unwrap();
-    for shipped in ["target/release/weir", "target/plugins/*.wasm", "schemas/*.json", "weir.toml"] {
+    for shipped in ["--profile dist", "target/dist/weir", "target/plugins/*.wasm", "schemas/*.json schemas/*.avsc", "weir.toml", "THIRD-PARTY-NOTICES"] {
         assert!(script.contains(shipped), "{shipped}");
     }
     // The shipped weir.toml finds its plugins at the paths the image lays them out at.

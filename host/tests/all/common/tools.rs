@@ -37,16 +37,8 @@ fn install_prometheus() -> PathBuf {
 /// `python3 -m kubernetes_validate`, with its pinned wheels under `target/kubernetes-validate`.
 pub fn kubernetes_validate() -> Command {
     static INSTALLED: OnceLock<PathBuf> = OnceLock::new();
-    let lib = INSTALLED.get_or_init(|| {
-        let lib = target_dir().join("kubernetes-validate");
-        if !lib.join("kubernetes_validate").exists() {
-            let requirements = super::repo().join(".ci/kubernetes-validate-requirements.txt");
-            super::pip_install(&requirements, &lib, "kubernetes-validate");
-        }
-        lib
-    });
-    let mut command = Command::new("python3");
-    command.args(["-m", "kubernetes_validate"]).env("PYTHONPATH", lib);
+    let mut command = python_with(&INSTALLED, "kubernetes-validate", "kubernetes_validate");
+    command.args(["-m", "kubernetes_validate"]);
     command
 }
 
@@ -55,16 +47,23 @@ pub fn kubernetes_validate() -> Command {
 /// wheels under `target/confluent-kafka`.
 pub fn confluent_serde() -> Command {
     static INSTALLED: OnceLock<PathBuf> = OnceLock::new();
-    let lib = INSTALLED.get_or_init(|| {
-        let lib = target_dir().join("confluent-kafka");
-        if !lib.join("confluent_kafka").exists() {
-            let requirements = super::repo().join(".ci/confluent-kafka-requirements.txt");
-            super::pip_install(&requirements, &lib, "confluent-kafka");
+    let mut command = python_with(&INSTALLED, "confluent-kafka", "confluent_kafka");
+    command.arg(super::repo().join("host/tests/support/confluent_serde.py"));
+    command
+}
+
+/// `python3` with `name`'s pinned wheels (`.ci/<name>-requirements.txt`) on its path,
+/// installed into `target/<name>` once (`module` is there when they are).
+fn python_with(installed: &'static OnceLock<PathBuf>, name: &str, module: &str) -> Command {
+    let lib = installed.get_or_init(|| {
+        let lib = target_dir().join(name);
+        if !lib.join(module).exists() {
+            super::pip_install(&super::repo().join(format!(".ci/{name}-requirements.txt")), &lib, name);
         }
         lib
     });
     let mut command = Command::new("python3");
-    command.arg(super::repo().join("host/tests/support/confluent_serde.py")).env("PYTHONPATH", lib);
+    command.env("PYTHONPATH", lib);
     command
 }
 
