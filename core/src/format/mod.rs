@@ -60,9 +60,9 @@ pub struct TopicConfig {
     pub reader_schema: Option<PathBuf>,
 }
 
-/// A topic weir writes with a format: the id to frame with and, for Avro, its schema.
+/// A topic weir writes with a format: the id to frame with and, for Avro, its schema
+/// (none: framed JSON).
 struct Writer {
-    format: Format,
     id: u32,
     avro: Option<AvroSchema>,
 }
@@ -83,7 +83,7 @@ impl Writer {
             Format::Avro => Some(AvroSchema::parse(&latest.schema).map_err(|e| error("", format!("subject `{subject}` (id {}): {e}", latest.id)))?),
             _ => None,
         };
-        Ok(Writer { format: config.format, id: latest.id, avro })
+        Ok(Writer { id: latest.id, avro })
     }
 }
 
@@ -185,9 +185,9 @@ impl Formats {
     pub fn encode(&self, topic: Option<&str>, value: &[u8]) -> Option<Result<Vec<u8>, String>> {
         let topic = topic.unwrap_or(&self.output_topic);
         let writer = self.writers.get(topic)?;
-        Some(match (&writer.avro, writer.format) {
-            (Some(schema), _) => schema.encode(value).map(|datum| framing::frame(writer.id, &datum)),
-            (None, _) => match serde_json::from_slice::<serde::de::IgnoredAny>(value) {
+        Some(match &writer.avro {
+            Some(schema) => schema.encode(value).map(|datum| framing::frame(writer.id, &datum)),
+            None => match serde_json::from_slice::<serde::de::IgnoredAny>(value) {
                 Ok(_) => Ok(framing::frame(writer.id, value)),
                 Err(e) => Err(format!("not JSON, so not for a confluent-json topic: {e}")),
             },
