@@ -10,7 +10,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Sample keys kept per row.
+/// Sample keys kept per row: the newest records', so two reads of the same topic show the
+/// same keys whatever order its partitions arrive in.
 const SAMPLES: usize = 3;
 /// How long reading one topic to its end may take.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(120);
@@ -33,7 +34,11 @@ pub struct Row {
     /// Record timestamps (ms since the epoch), when the records have them.
     pub oldest: Option<i64>,
     pub newest: Option<i64>,
+    /// Keys of the newest records (by timestamp, then partition and offset), newest first.
     pub sample_keys: Vec<String>,
+    /// Where those keys come from, to keep the newest while reading.
+    #[serde(skip)]
+    newest_records: Vec<(Option<i64>, i32, i64, String)>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -70,22 +75,26 @@ impl Tally {
     pub fn add(&mut self, topic: &str, message: &Message) {
         *self.totals.entry(topic.to_string()).or_default() += 1;
         let cause = cause_of(topic, message);
-        let row = self.rows.entry(cause.clone()).or_insert_with(|| Row { cause, count: 0, oldest: None, newest: None, sample_keys: Vec::new() });
+        let row = self.rows.entry(cause.clone()).or_insert_with(|| Row { cause, count: 0, oldest: None, newest: None, sample_keys: Vec::new(), newest_records: Vec::new() });
         row.count += 1;
         if let Some(t) = message.timestamp {
             row.oldest = Some(row.oldest.map_or(t, |o| o.min(t)));
             row.newest = Some(row.newest.map_or(t, |n| n.max(t)));
         }
-        if row.sample_keys.len() < SAMPLES {
-            if let Some(key) = &message.key {
-                row.sample_keys.push(crate::text::printable(key));
-            }
+        if let Some(key) = &message.key {
+            let samples = &mut row.newest_records;
+            samples.push((message.timestamp, message.partition, message.offset, crate::text::printable(key)));
+            samples.sort_unstable_by(|a, b| b.cmp(a));
+            samples.truncate(SAMPLES);
         }
     }
 
     /// The rows, most frequent first.
     pub fn stats(self) -> Stats {
         let mut rows: Vec<Row> = self.rows.into_values().collect();
+        for row in &mut rows {
+            row.sample_keys = row.newest_records.iter().map(|(_, _, _, key)| key.clone()).collect();
+        }
         rows.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.cause.cmp(&b.cause)));
         Stats { topics: self.totals, rows }
     }
@@ -130,5 +139,28 @@ impl Stats {
             out += &format!("         on {} · {when} · keys {}\n", c.topic, row.sample_keys.join(", "));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dead_letter(key: &str, partition: i32, offset: i64, timestamp: i64) -> Message {
+        Message { key: Some(key.as_bytes().to_vec()), value: b"{}".to_vec(), headers: vec![], topic: "dl".into(), partition, offset, timestamp: Some(timestamp) }
+    }
+
+    #[test]
+    fn sample_keys_are_the_newest_whatever_order_the_partitions_arrive_in() {
+        let records = [dead_letter("a", 0, 0, 10), dead_letter("b", 1, 0, 10), dead_letter("c", 0, 1, 20), dead_letter("d", 1, 1, 30), dead_letter("e", 2, 0, 5)];
+        let keys = |order: &[usize]| {
+            let mut tally = Tally::default();
+            for &i in order {
+                tally.add("dl", &records[i]);
+            }
+            tally.stats().rows.remove(0).sample_keys
+        };
+        assert_eq!(keys(&[0, 1, 2, 3, 4]), ["d", "c", "b"]);
+        assert_eq!(keys(&[4, 3, 1, 0, 2]), ["d", "c", "b"], "same records, partitions interleaved otherwise");
     }
 }

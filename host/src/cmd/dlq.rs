@@ -5,7 +5,7 @@ use super::{Brokers, Context, Serve};
 #[derive(clap::Subcommand)]
 pub enum DlqCommand {
     /// Count the dead-letter and parked records by stage, kind and reason (values in the
-    /// reasons masked so alike rows group), with their oldest/newest times and sample keys.
+    /// reasons masked so alike rows group), with their oldest/newest times and the newest keys.
     /// Reads to the end and stops; commits nothing.
     #[command(after_help = "Examples:\n  weir dlq stats --config weir.toml\n  weir dlq stats --json | jq '.rows[0]'")]
     Stats {
