@@ -110,6 +110,14 @@ pub fn stage_config_json(path: Option<&Path>) -> anyhow::Result<String> {
     };
     // The file stands for a weir.toml holding only this stage: paths resolve beside it.
     let config = Config::parse("", path)?;
+    if table.get("schema").and_then(|s| s.as_str()) == Some(weir_core::format::WRITERS_SCHEMA) {
+        anyhow::bail!(
+            "config {}: `schema = \"{}\"` takes each record's schema from its Confluent framing, and a sample \
+             file holds JSON lines: name the schema here (a file, or registry://SUBJECT[@VERSION])",
+            path.display(),
+            weir_core::format::WRITERS_SCHEMA
+        );
+    }
     let stage = StageConfig { name: None, plugin: PathBuf::new(), config: table, limits: Limits::default(), outputs: Default::default(), window: None };
     Ok(crate::resolve::stage_json(&config, "", &stage)?)
 }

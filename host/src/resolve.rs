@@ -42,7 +42,10 @@ pub fn stage_json(config: &Config, key: &str, stage: &StageConfig) -> Result<Str
     };
     if let Some(Value::String(schema)) = json.get("schema").cloned() {
         let schema_error = |reason: String| config.key_error(&config_key(key, "schema"), &reason);
-        let document = if schema.starts_with(crate::registry::SCHEME) {
+        let document = if schema == weir_core::format::WRITERS_SCHEMA {
+            // Each record's writer's schema, given per instance by the pipeline.
+            Value::String(schema)
+        } else if schema.starts_with(crate::registry::SCHEME) {
             let (document, references) = registry_schema(config, &schema).map_err(schema_error)?;
             crate::resources::add_missing(&mut resources, references);
             document

@@ -13,7 +13,11 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-pub use writers::{Registered, SchemaSource};
+pub use writers::{Registered, SchemaSource, Written};
+
+/// A validator's `schema` that means "each record's writer's schema": the JSON Schema
+/// whose id frames the record (a `confluent-json` input).
+pub const WRITERS_SCHEMA: &str = "registry://by-id";
 
 /// How a topic's record values are written.
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
@@ -178,6 +182,16 @@ impl Formats {
                 None => Ok(payload.to_vec()),
             }
         })())
+    }
+
+    /// The format `topic` is read in, when it is not plain JSON.
+    pub fn input_format(&self, topic: &str) -> Option<Format> {
+        self.readers.get(topic).map(|(format, _)| *format)
+    }
+
+    /// The schema registered with `id` (fetched once, kept).
+    pub fn writers_schema(&mut self, id: u32) -> Result<Arc<Written>, String> {
+        self.schemas.get(id)
     }
 
     /// The bytes to write to `topic` (`None`: the output topic) for a record's JSON;

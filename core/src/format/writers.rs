@@ -22,10 +22,12 @@ pub trait SchemaSource: Send + Sync {
     fn latest(&self, subject: &str) -> Result<Registered, String>;
 }
 
-/// A writer's schema, parsed when it is Avro.
+/// A writer's schema, parsed when it is Avro; a JSON Schema's document is kept for
+/// validators that check each record against its writer's (`registry://by-id`).
 pub struct Written {
     pub schema_type: String,
     pub avro: Option<AvroSchema>,
+    pub json_schema: Option<String>,
 }
 
 /// Schemas kept at most; ids beyond are fetched again (a topic rarely has many).
@@ -62,6 +64,7 @@ impl WriterSchemas {
                 avro: (registered.schema_type == "AVRO")
                     .then(|| AvroSchema::parse(&registered.schema).map_err(|e| format!("schema id {id}: {e}")))
                     .transpose()?,
+                json_schema: (registered.schema_type == "JSON").then_some(registered.schema),
                 schema_type: registered.schema_type,
             })),
         };

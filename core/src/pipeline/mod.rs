@@ -9,6 +9,7 @@
 
 pub mod aggregate;
 pub mod outcome;
+mod per_writer;
 pub mod repair;
 pub mod windows;
 
@@ -30,8 +31,14 @@ use crate::format::Formats;
 use sha2::Digest as _;
 pub use crate::stats::Stats;
 
+/// How records are validated: by one validator, or each by its writer's schema.
+enum Validation {
+    One(Stage<Validate>),
+    PerWriterSchema(per_writer::PerWriterSchema),
+}
+
 pub struct Pipeline {
-    validate: Option<Stage<Validate>>,
+    validate: Option<Validation>,
     transforms: Vec<Stage<Transform>>,
     /// Each transform's named outputs (`[transform.outputs]`): name → topic.
     outputs: Vec<BTreeMap<String, String>>,
@@ -83,6 +90,30 @@ pub fn load_stage<K: Kind>(
     Ok(stage)
 }
 
+/// Whether a validator's `schema` is each record's writer's (`registry://by-id`).
+fn by_writers_schema(stage: &StageConfig) -> bool {
+    stage.config.get("schema").and_then(|s| s.as_str()) == Some(crate::format::WRITERS_SCHEMA)
+}
+
+/// A validator per writer's schema; the input must carry schema ids (`confluent-json`).
+fn per_writer_schema(runtime: &Runtime, config: &Config, key: &str, stage: &StageConfig, resolve: &dyn Resolve) -> anyhow::Result<Validation> {
+    let input = &config.kafka.input_topic;
+    if config.topics.get(input).map(|t| t.format) != Some(crate::format::Format::ConfluentJson) {
+        let reason = format!(
+            "`{}` validates each record against the JSON Schema whose id frames it: the input topic must be \
+             Confluent-framed JSON ([topics.\"{input}\"] format = \"confluent-json\"); files are never framed",
+            crate::format::WRITERS_SCHEMA
+        );
+        return Err(config.key_error(&format!("{key}.config.schema"), &reason).into());
+    }
+    let name = stage.name.clone().unwrap_or_else(|| key.to_string());
+    let json: serde_json::Value = serde_json::from_str(&resolve.stage_json(config, key, stage)?)?;
+    let path = config.plugin_path(&stage.plugin);
+    let plugin = runtime.load(&path).with_context(|| format!("config {}: `{key}.plugin`", config.source.display()))?;
+    plugin.expect_world(&name, crate::plugin::World::Validator).with_context(|| format!("config {}: `{key}`", config.source.display()))?;
+    Ok(Validation::PerWriterSchema(per_writer::PerWriterSchema::new(&name, plugin, json, stage.limits)))
+}
+
 impl Pipeline {
     pub fn from_config(runtime: &Runtime, config: &Config, resolve: &dyn Resolve) -> anyhow::Result<Pipeline> {
         let keys = config.stages();
@@ -90,7 +121,8 @@ impl Pipeline {
             keys.iter().find(|(_, s)| std::ptr::eq(*s, target)).map(|(k, _)| k.clone()).unwrap()
         };
         let validate = match &config.validate {
-            Some(s) => Some(load_stage::<Validate>(runtime, config, &key_of(s), s, resolve)?),
+            Some(s) if by_writers_schema(s) => Some(per_writer_schema(runtime, config, &key_of(s), s, resolve)?),
+            Some(s) => Some(Validation::One(load_stage::<Validate>(runtime, config, &key_of(s), s, resolve)?)),
             None => None,
         };
         let transforms = config
@@ -153,8 +185,10 @@ impl Pipeline {
 
     /// Records what each stage does in `metrics` from now on, and which plugin runs where.
     pub fn observe(&mut self, metrics: &Metrics) {
-        if let Some(stage) = &mut self.validate {
-            observe_stage(stage, metrics);
+        match &mut self.validate {
+            Some(Validation::One(stage)) => observe_stage(stage, metrics),
+            Some(Validation::PerWriterSchema(validators)) => validators.observe(metrics),
+            None => {}
         }
         for stage in &mut self.transforms {
             observe_stage(stage, metrics);
@@ -222,8 +256,12 @@ impl Pipeline {
         self.aggregate.as_mut().map(AggregateOperator::stage)
     }
 
+    /// The validator, unless records are validated each by its writer's schema.
     pub fn validator(&mut self) -> Option<&mut Stage<Validate>> {
-        self.validate.as_mut()
+        match &mut self.validate {
+            Some(Validation::One(stage)) => Some(stage),
+            _ => None,
+        }
     }
 
     /// Runs a batch through every stage. One outcome per input, in input order.
@@ -242,12 +280,15 @@ impl Pipeline {
         // What each record was before it was decoded or a transform changed it, for its
         // dead letter.
         let mut originals: Vec<Option<Original>> = (0..total).map(|_| None).collect();
+        // The schema id that framed each input, for validation by the writer's schema.
+        let mut writers_ids: Vec<Option<u32>> = vec![None; total];
 
         if let Some(formats) = &mut self.formats {
             let each = vec![(); live.messages.len()];
             live = live.keep(each, |i, mut message, ()| match formats.decode(&message.topic, &message.value) {
                 None => Some(message),
                 Some(Ok(json)) => {
+                    writers_ids[i] = crate::format::framing::unframe(&message.value).ok().map(|(id, _)| id);
                     originals[i] = Some(Original::Value(std::mem::replace(&mut message.value, json)));
                     Some(message)
                 }
@@ -258,14 +299,28 @@ impl Pipeline {
             });
         }
 
-        if let Some(stage) = &mut self.validate {
-            let verdicts = stage.run(&live.messages);
+        let verdicts: Option<Vec<Result<(), Rejection>>> = match &mut self.validate {
+            Some(Validation::One(stage)) => Some(
+                stage
+                    .run(&live.messages)
+                    .into_iter()
+                    .map(|verdict| match verdict {
+                        Ok(Ok(())) => Ok(()),
+                        Ok(Err(violations)) => Err(Rejection::new(stage, violations)),
+                        Err(fault) => Err(Rejection::fault(stage, fault)),
+                    })
+                    .collect(),
+            ),
+            Some(Validation::PerWriterSchema(validators)) => {
+                let ids: Vec<Option<u32>> = live.index.iter().map(|&i| writers_ids[i]).collect();
+                let formats = self.formats.as_mut().expect("checked at start: the input is confluent-json");
+                Some(validators.run(&live.messages, &ids, formats))
+            }
+            None => None,
+        };
+        if let Some(verdicts) = verdicts {
             live = live.keep(verdicts, |i, message, verdict| {
-                let rejection = match verdict {
-                    Ok(Ok(())) => return Some(message),
-                    Ok(Err(violations)) => Rejection::new(stage, violations),
-                    Err(fault) => Rejection::fault(stage, fault),
-                };
+                let Err(rejection) = verdict else { return Some(message) };
                 refused[i] = Some(Outcome::DeadLetter(Original::restore(originals[i].take(), message), rejection));
                 None
             });

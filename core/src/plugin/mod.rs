@@ -97,6 +97,7 @@ impl Runtime {
 }
 
 /// A compiled, linked component, ready to be instantiated as many times as needed.
+#[derive(Clone)]
 pub struct Plugin {
     pub path: PathBuf,
     pub component: Component,

@@ -281,6 +281,84 @@ fn confluent_json_from_confluents_serializer_is_read_back_by_confluents_deserial
     assert!(reasons["avro-id"].1.contains("written with a AVRO schema"), "{:?}", reasons);
 }
 
+/// `schema = "registry://by-id"`: each Confluent-framed JSON record is validated against
+/// the schema its producer wrote it with. The subject has two versions (the second
+/// requires `country`): records of both pass, each by its own version — a validator with
+/// the latest alone would refuse the first version's — a record framed with the second
+/// version but lacking `country` is a violation, and one framed with an id whose schema
+/// cannot validate is a `format` dead letter naming the id. Without a framed input, the
+/// config is refused before any record; `weir plugin test` says it needs a named schema.
+#[test]
+fn confluent_json_is_validated_against_each_records_writers_schema() {
+    let tansu = Tansu::start();
+    let (url, store) = registry();
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = repo().join("schemas/user-login.json");
+    let output_schema = repo().join("schemas/user-login-processed.json");
+    let config = config(dir.path(), &url, "confluent-json", &v1, &output_schema);
+    let text = std::fs::read_to_string(&config).unwrap().replace(&format!("schema = \"{}\"", v1.display()), "schema = \"registry://by-id\"");
+    std::fs::write(&config, &text).unwrap();
+    let brokers = &tansu.brokers;
+    run_ok(weir_here(brokers, &["schema", "register", "--config", config.to_str().unwrap()]));
+    run_ok(weir(brokers, &["topics", "create", "--config", config.to_str().unwrap()]));
+    let v1_id = id_of(&store, "logins-value");
+    let mut with_country: Value = serde_json::from_str(&std::fs::read_to_string(&v1).unwrap()).unwrap();
+    with_country["$id"] = json!("https://github.com/weir/schemas/user-login-v2.json");
+    with_country["required"].as_array_mut().unwrap().push(json!("country"));
+    with_country["properties"]["country"] = json!({ "type": "string", "minLength": 2 });
+    let v2 = dir.path().join("user-login-v2.json");
+    std::fs::write(&v2, with_country.to_string()).unwrap();
+    let registry = weir::registry::Registry::new(&url);
+    let v2_id = registry.register_with_references("logins-value", "JSON", &with_country.to_string(), &[]).unwrap() as u32;
+    let unusable = registry.register_with_references("broken-value", "JSON", r#"{"type": 12}"#, &[]).unwrap() as u32;
+    assert!(v1_id != v2_id && v2_id != unusable);
+
+    let first: Vec<(String, Value)> = (0..3).map(|i| (format!("v1-{i}"), login(i))).collect();
+    let second: Vec<(String, Value)> = (3..6)
+        .map(|i| {
+            let mut value = login(i);
+            value["country"] = json!("DE");
+            (format!("v2-{i}"), value)
+        })
+        .collect();
+    produce_with_confluent("json", brokers, &url, "logins", &v1, &first);
+    produce_with_confluent("json", brokers, &url, "logins", &v2, &second);
+    let framed = |id: u32, value: &Value| framing::frame(id, value.to_string().as_bytes());
+    produce_to(brokers, "logins", vec![("v2-no-country".to_string(), framed(v2_id, &login(6))), ("unusable".to_string(), framed(unusable, &login(7)))].into_iter());
+
+    let run = spawn(weir_here(brokers, &["run", "--config", config.to_str().unwrap()]));
+    let dead = wait_for_topic(brokers, "logins-dead-letter", Duration::from_secs(120), |r| r.len() >= 2);
+    let out = wait_for_topic(brokers, "logins-processed", Duration::from_secs(60), |r| r.len() >= 6);
+    let stopped = terminate(run);
+    assert!(stopped.status.success(), "{}", String::from_utf8_lossy(&stopped.stderr));
+
+    let processed: std::collections::BTreeSet<String> = out.iter().map(key).collect();
+    let expected: std::collections::BTreeSet<String> = first.iter().chain(&second).map(|(k, _)| k.clone()).collect();
+    assert_eq!(processed, expected, "each version's records pass by their own schema");
+    let reasons: BTreeMap<String, (String, String)> =
+        dead.iter().map(|m| (key(m), (header(m, "weir.error.kind").unwrap(), header(m, "weir.error.reasons").unwrap()))).collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert_eq!(reasons["v2-no-country"].0, "violation");
+    assert!(reasons["v2-no-country"].1.contains("country"), "{reasons:?}");
+    assert_eq!(reasons["unusable"].0, "format");
+    assert!(reasons["unusable"].1.contains(&format!("schema (id {unusable}) cannot validate")), "{reasons:?}");
+
+    // Without Confluent-framed input there is no writer's schema: refused at start.
+    let plain = dir.path().join("plain.toml");
+    std::fs::write(&plain, text.replace("format = \"confluent-json\"", "format = \"json\"")).unwrap();
+    let out = weir_here(brokers, &["check", "--config", plain.to_str().unwrap()]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("validate.config.schema") && err.contains("confluent-json"), "{err}");
+    let stage = dir.path().join("stage.toml");
+    std::fs::write(&stage, "schema = \"registry://by-id\"\n").unwrap();
+    let sample = repo().join("samples/user-login.jsonl");
+    let validator = plugin("json-schema-validator");
+    let out = weir_here(brokers, &["plugin", "test", validator.to_str().unwrap(), "--input", sample.to_str().unwrap(), "--config", stage.to_str().unwrap()]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("registry://SUBJECT"), "{err}");
+}
+
 /// An output subject that is not registered stops weir before any record, naming it;
 /// files (`weir process`) are JSON and need no registry.
 #[test]
