@@ -80,14 +80,18 @@ pub fn load_stage<K: Kind>(
 ) -> anyhow::Result<Stage<K>> {
     let name = stage.name.clone().unwrap_or_else(|| key.to_string());
     let json = resolve.stage_json(config, key, stage)?;
-    let path = config.plugin_path(&stage.plugin);
-    let plugin = runtime
-        .load(&path)
-        .with_context(|| format!("config {}: `{key}.plugin`", config.source.display()))?;
+    let (plugin, path) = load_plugin(runtime, config, key, stage)?;
     let stage = Stage::<K>::new(&name, &plugin, json, stage.limits)
         .with_context(|| format!("config {}: `{key}`", config.source.display()))?;
     tracing::debug!(stage = name, plugin = %path.display(), cached = plugin.from_cache, "stage ready");
     Ok(stage)
+}
+
+/// A stage's plugin, compiled (or from the cache), with errors naming the config key.
+fn load_plugin(runtime: &Runtime, config: &Config, key: &str, stage: &StageConfig) -> anyhow::Result<(crate::plugin::Plugin, std::path::PathBuf)> {
+    let path = config.plugin_path(&stage.plugin);
+    let plugin = runtime.load(&path).with_context(|| format!("config {}: `{key}.plugin`", config.source.display()))?;
+    Ok((plugin, path))
 }
 
 /// Whether a validator's `schema` is each record's writer's (`registry://by-id`).
@@ -108,8 +112,7 @@ fn per_writer_schema(runtime: &Runtime, config: &Config, key: &str, stage: &Stag
     }
     let name = stage.name.clone().unwrap_or_else(|| key.to_string());
     let json: serde_json::Value = serde_json::from_str(&resolve.stage_json(config, key, stage)?)?;
-    let path = config.plugin_path(&stage.plugin);
-    let plugin = runtime.load(&path).with_context(|| format!("config {}: `{key}.plugin`", config.source.display()))?;
+    let (plugin, _) = load_plugin(runtime, config, key, stage)?;
     plugin.expect_world(&name, crate::plugin::World::Validator).with_context(|| format!("config {}: `{key}`", config.source.display()))?;
     Ok(Validation::PerWriterSchema(per_writer::PerWriterSchema::new(&name, plugin, json, stage.limits)))
 }
@@ -280,15 +283,12 @@ impl Pipeline {
         // What each record was before it was decoded or a transform changed it, for its
         // dead letter.
         let mut originals: Vec<Option<Original>> = (0..total).map(|_| None).collect();
-        // The schema id that framed each input, for validation by the writer's schema.
-        let mut writers_ids: Vec<Option<u32>> = vec![None; total];
 
         if let Some(formats) = &mut self.formats {
             let each = vec![(); live.messages.len()];
             live = live.keep(each, |i, mut message, ()| match formats.decode(&message.topic, &message.value) {
                 None => Some(message),
                 Some(Ok(json)) => {
-                    writers_ids[i] = crate::format::framing::unframe(&message.value).ok().map(|(id, _)| id);
                     originals[i] = Some(Original::Value(std::mem::replace(&mut message.value, json)));
                     Some(message)
                 }
@@ -312,7 +312,12 @@ impl Pipeline {
                     .collect(),
             ),
             Some(Validation::PerWriterSchema(validators)) => {
-                let ids: Vec<Option<u32>> = live.index.iter().map(|&i| writers_ids[i]).collect();
+                // Before any transform, a decoded record's original is its framed value.
+                let framed_with = |original: &Option<Original>| match original {
+                    Some(Original::Value(framed)) => crate::format::framing::unframe(framed).ok().map(|(id, _)| id),
+                    _ => None,
+                };
+                let ids: Vec<Option<u32>> = live.index.iter().map(|&i| framed_with(&originals[i])).collect();
                 let formats = self.formats.as_mut().expect("checked at start: the input is confluent-json");
                 Some(validators.run(&live.messages, &ids, formats))
             }
