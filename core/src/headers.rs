@@ -64,13 +64,12 @@ const MAX_REASON_CHARS: usize = 300;
 
 /// `text` cut to at most `max` characters, marked with `…` when cut.
 fn cut_to(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        None => text.to_string(),
-        Some((at, _)) => format!("{}…", &text[..at]),
-    }
+    let kept = crate::text::prefix(text, max);
+    if kept.len() == text.len() { kept.to_string() } else { format!("{kept}…") }
 }
 
-fn bounded(violations: &[Violation]) -> Vec<Violation> {
+/// At most `MAX_VIOLATIONS`, each path and reason cut to `MAX_REASON_CHARS`.
+pub(crate) fn bounded(violations: &[Violation]) -> Vec<Violation> {
     let cut = |text: &str| cut_to(text, MAX_REASON_CHARS);
     let mut kept: Vec<Violation> = violations
         .iter()

@@ -22,6 +22,7 @@ pub struct DemoOptions {
 pub fn demo(mut config: Config, options: &DemoOptions, stop: Arc<AtomicBool>) -> anyhow::Result<String> {
     let broker = EmbeddedBroker::start(1)?;
     config.kafka.brokers = broker.bootstrap_servers().to_string();
+    EmbeddedBroker::tune(&mut config.kafka.properties);
     for topic in topics::names(&config) {
         broker.create_topic(&topic, config.kafka.partitions, 1)?;
     }

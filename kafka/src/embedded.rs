@@ -8,6 +8,12 @@ use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka_sys as rdsys;
 use std::ffi::{CStr, CString};
 
+/// The mock cluster answers a fetch only when its wait is over, so the wait is the
+/// largest part of the latency (p99 26 ms at 10 ms, 9 ms at 2); unlike tansu it hands out
+/// a whole backlog of small batches at once whatever the wait (measured: 15,000
+/// one-record batches read in 0.7 s at 2 ms and at 500 ms).
+pub const FETCH_WAIT_MS: &str = "2";
+
 pub struct EmbeddedBroker {
     cluster: *mut rdsys::rd_kafka_mock_cluster_t,
     // The mock cluster runs on this client's handle; it must outlive the cluster.
@@ -39,6 +45,11 @@ impl EmbeddedBroker {
 
     pub fn bootstrap_servers(&self) -> &str {
         &self.bootstrap
+    }
+
+    /// Client settings for this broker, unless `properties` name them: its short fetch wait.
+    pub fn tune(properties: &mut std::collections::BTreeMap<String, String>) {
+        properties.entry("fetch.wait.max.ms".into()).or_insert_with(|| FETCH_WAIT_MS.into());
     }
 
     /// The mock cluster does not implement the admin CreateTopics request.

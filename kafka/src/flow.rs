@@ -54,6 +54,25 @@ pub struct Flow {
     checkpoints: AfterAcks<Outgoing>,
 }
 
+/// How long a fetch may wait at the broker: librdkafka's and Kafka's own default.
+/// Kafka and Redpanda answer as soon as records arrive, so it costs them nothing. tansu
+/// waits it out, and answers with what it gathered within it: over a backlog of
+/// one-record batches, the 2 ms weir once chose for latency read one record per fetch
+/// (3 records/s where 500 ms reads ~90k/s; README, "Latency and catch-up"). The embedded
+/// broker keeps its own short wait (`embedded::FETCH_WAIT_MS`).
+pub const FETCH_WAIT_MS: &str = "500";
+
+/// The consumer's fetch wait and where it comes from, as `weir check` says it.
+pub fn fetch_wait(properties: &std::collections::BTreeMap<String, String>) -> String {
+    match properties.get("fetch.wait.max.ms") {
+        Some(ms) => format!("fetch.wait.max.ms = {ms} (from [kafka.properties])"),
+        None => format!(
+            "fetch.wait.max.ms = {FETCH_WAIT_MS} (the default: catches up over any backlog; a broker that waits a fetch out, \
+             like tansu, adds up to that much latency — README, \"Latency and catch-up\")"
+        ),
+    }
+}
+
 /// How long a wait for acknowledgements lasts before `/readyz` says the broker is away.
 const BROKER_AWAY: Duration = Duration::from_secs(5);
 
@@ -79,11 +98,7 @@ impl Flow {
             &[
                 ("auto.commit.interval.ms", "1000"),
                 ("auto.offset.reset", "earliest"),
-                // Latency: a fetch that finds no data waits at most 2 ms. Kafka answers
-                // early when records arrive; brokers that wait out the whole time (like the
-                // embedded one) made this the largest part of the p99 at 10 ms. The cost is
-                // an idle consumer's fetch rate (500/s per broker), not throughput.
-                ("fetch.wait.max.ms", "2"),
+                ("fetch.wait.max.ms", FETCH_WAIT_MS),
                 // A killed member is noticed in seconds, not the default 45 s, so a
                 // restarted `weir run` rejoins quickly.
                 ("session.timeout.ms", "10000"),

@@ -99,10 +99,22 @@ impl Board {
         }
     }
 
+    /// Everything is cut and escaped before the board's lock is taken: the probes and
+    /// the sampler wait on that lock, never on a record's size.
     pub fn dead_letter(&self, card: DeadLetterCard) {
-        let text = |bytes: &[u8]| crate::text::printable(bytes).chars().take(SHOWN_CHARS).collect::<String>();
-        let mut shown = self.shown();
+        // A printed byte is at most 4 characters wide (`\u{1b}` is 6 for a 1-byte
+        // control): 8 bytes a shown character are more than it can need.
+        let text = |bytes: &[u8]| {
+            crate::text::prefix(&crate::text::printable(&bytes[..bytes.len().min(SHOWN_CHARS * 8)]), SHOWN_CHARS).to_string()
+        };
         let row = (card.stage.to_string(), card.kind.to_string(), crate::text::normalised(card.reason));
+        let reason = crate::text::escape_controls(crate::text::prefix(card.reason, SHOWN_CHARS * 2));
+        let recent = json!({
+            "at_ms": now_ms(), "stage": card.stage, "kind": card.kind,
+            "reason": crate::text::prefix(&reason, SHOWN_CHARS * 2),
+            "key": card.key.map(text), "value": text(card.value),
+        });
+        let mut shown = self.shown();
         let row = if shown.reasons.len() >= REASON_ROWS && !shown.reasons.contains_key(&row) {
             (row.0, row.1, "(other reasons)".to_string())
         } else {
@@ -112,11 +124,7 @@ impl Board {
         if shown.recent.len() == RECENT {
             shown.recent.pop_front();
         }
-        shown.recent.push_back(json!({
-            "at_ms": now_ms(), "stage": card.stage, "kind": card.kind,
-            "reason": crate::text::escape_controls(card.reason).chars().take(SHOWN_CHARS * 2).collect::<String>(),
-            "key": card.key.map(text), "value": text(card.value),
-        }));
+        shown.recent.push_back(recent);
     }
 
     /// Whether the page is watched and its report is stale: the flow then computes one.

@@ -89,11 +89,13 @@ pub enum Cause {
 }
 
 impl Rejection {
+    /// The violations are cut as they come (a plugin's reason can be as long as its
+    /// record): nothing after this pays for more than `headers::bounded` keeps.
     pub(crate) fn new<K: Kind>(stage: &Stage<K>, violations: Vec<Violation>) -> Rejection {
         Rejection {
             stage: stage.name().to_string(),
             plugin: plugin_name(stage.plugin_path()),
-            violations,
+            violations: crate::headers::bounded(&violations),
             fault: None,
             cause: Cause::Plugin,
         }
@@ -102,7 +104,7 @@ impl Rejection {
     /// The host refused a record by itself, before or after the plugins: `stage` says
     /// where (`format`, `consume`), the plugin is `weir`.
     pub fn host(stage: &str, cause: Cause, reason: String) -> Rejection {
-        Rejection { stage: stage.into(), plugin: "weir".into(), violations: vec![root_violation(reason)], fault: None, cause }
+        Rejection { stage: stage.into(), plugin: "weir".into(), violations: crate::headers::bounded(&[root_violation(reason)]), fault: None, cause }
     }
 
     pub(crate) fn fault<K: Kind>(stage: &Stage<K>, fault: Fault) -> Rejection {

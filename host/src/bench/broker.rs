@@ -24,6 +24,7 @@ fn broker_with_backlog(config: &Config, n: usize) -> anyhow::Result<(EmbeddedBro
     let broker = EmbeddedBroker::start(1)?;
     let mut config = config.clone();
     config.kafka.brokers = broker.bootstrap_servers().to_string();
+    EmbeddedBroker::tune(&mut config.kafka.properties);
     config.kafka.analytics_topic = None;
     config.kafka.partitions = config.kafka.partitions.max(n.div_ceil(RECORDS_PER_PARTITION) as i32);
     for topic in topics::names(&config) {

@@ -21,6 +21,7 @@ impl Check {
         for (key, stage) in config.stages() {
             println!("{key}: {} ok", config.plugin_path(&stage.plugin).display());
         }
+        println!("kafka: {}", weir::kafka::flow::fetch_wait(&config.kafka.properties));
         println!("config {} ok", config.source.display());
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! topics create, 20,000 generated events (5% faulty), `weir run` and `weir repair` as
 //! separate processes, `weir run` killed with SIGKILL midway and restarted.
 
+use crate::catch_up;
 use crate::common;
 use common::repo;
 
@@ -138,10 +139,13 @@ fn twenty_sigkills_in_a_row_lose_nothing() {
     )
     .unwrap();
     let config = config.to_str().unwrap();
+    // The generator writes one record per batch, as any producer at 250/s does.
+    let generator_config = dir.path().join("generator.toml");
+    std::fs::write(&generator_config, std::fs::read_to_string(config).unwrap() + "\"batch.num.messages\" = \"1\"\n").unwrap();
     let manifest_path = dir.path().join("manifest.jsonl");
     run_ok(weir(brokers, &["topics", "create", "--config", config]));
     let generator = spawn(weir(brokers, &[
-        "generate", "--config", config, "--count", "15000", "--rate", "250", "--seed", "7",
+        "generate", "--config", generator_config.to_str().unwrap(), "--count", "15000", "--rate", "250", "--seed", "7",
         "--manifest", manifest_path.to_str().unwrap(),
     ]));
 
@@ -163,11 +167,13 @@ fn twenty_sigkills_in_a_row_lose_nothing() {
     let kinds = manifest(&manifest_path);
     assert_eq!(kinds.len(), 15_000);
 
-    // The last run catches up at its normal rate: within a minute, not the minutes a
-    // restart after crashes once crawled through.
+    // The last run catches up what the killed ones left at the rate of a backlog in big
+    // batches, not the 3 records/s a restart after crashes once crawled at.
+    let reference = catch_up::big_batch_rate(brokers, dir.path(), 15_000);
     let started = std::time::Instant::now();
+    let started_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     let run = spawn(weir(brokers, &["run", "--config", config]));
-    let processed = wait_for_topic(brokers, "user-login-processed-production", Duration::from_secs(60), |records| {
+    let processed = wait_for_topic(brokers, "user-login-processed-production", Duration::from_secs(90), |records| {
         records.iter().map(key).collect::<HashSet<_>>().len() >= kinds.len()
     });
     let catch_up = started.elapsed();
@@ -177,7 +183,15 @@ fn twenty_sigkills_in_a_row_lose_nothing() {
     let lost = kinds.keys().filter(|k| !keys.contains(*k)).count();
     assert_eq!(lost, 0, "records lost after {kills} SIGKILLs");
     let duplicates = processed.len() - keys.len();
-    println!("kill loop on tansu: {kills} SIGKILLs during a stream of 15000 records: 0 lost, {duplicates} duplicates; the last run caught up in {:.1} s", catch_up.as_secs_f64());
+    let last_run: Vec<_> = processed.into_iter().filter(|m| m.timestamp.is_some_and(|t| t >= started_ms)).collect();
+    assert!(last_run.len() >= 1_000, "the kills left a backlog to catch up: {} records", last_run.len());
+    let rate = catch_up::output_rate(&last_run);
+    println!(
+        "kill loop on tansu: {kills} SIGKILLs during a stream of 15000 records in one-record batches: 0 lost, {duplicates} \
+         duplicates; the last run caught up {} records in {:.1} s at {rate:.0}/s, big batches at {reference:.0}/s: {:.2}",
+        last_run.len(), catch_up.as_secs_f64(), rate / reference
+    );
+    assert!(rate >= catch_up::CATCH_UP_FLOOR * reference, "the last run caught up at {rate:.0}/s, big batches at {reference:.0}/s");
 }
 
 /// `weir bench` with every part: the chain (total, per stage, by value and batch size), the
@@ -304,10 +318,14 @@ fn a_new_instance_after_churn_is_processing_within_a_minute() {
     let config = dir.path().join("weir.toml");
     std::fs::write(&config, common::absolute_weir_toml().replace("partitions = 3", "partitions = 6")).unwrap();
     let config = config.to_str().unwrap();
+    // One record per batch, as a producer that flushes each record writes.
+    let generator_config = dir.path().join("generator.toml");
+    std::fs::write(&generator_config, std::fs::read_to_string(config).unwrap() + "\n" + catch_up::ONE_RECORD_PER_BATCH).unwrap();
     let manifest_path = dir.path().join("manifest.jsonl");
     run_ok(weir(brokers, &["topics", "create", "--config", config]));
+    let reference = catch_up::big_batch_rate(brokers, dir.path(), 15_000);
     let generator = spawn(weir(brokers, &[
-        "generate", "--config", config, "--count", "30000", "--rate", "2000", "--invalid-ratio", "0", "--seed", "9",
+        "generate", "--config", generator_config.to_str().unwrap(), "--count", "30000", "--rate", "2000", "--invalid-ratio", "0", "--seed", "9",
         "--manifest", manifest_path.to_str().unwrap(),
     ]));
     let mut instances: Vec<_> = (0..3).map(|_| spawn(weir(brokers, &["run", "--config", config]))).collect();
@@ -323,13 +341,15 @@ fn a_new_instance_after_churn_is_processing_within_a_minute() {
     for stopped in instances.drain(..) {
         let _ = terminate(stopped);
     }
+    // The stream ends before the new instance starts, so all it reads is a backlog.
+    let generated = generator.wait_with_output().unwrap();
+    assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
     let before = read_topic(brokers, "user-login-processed-production", Duration::from_millis(500)).len();
     let started = std::time::Instant::now();
+    let started_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     let run = spawn(weir(brokers, &["run", "--config", config]));
     wait_for_count(brokers, "user-login-processed-production", before + 1, Duration::from_secs(60));
     let processing_after = started.elapsed();
-    let generated = generator.wait_with_output().unwrap();
-    assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
     let kinds = manifest(&manifest_path);
     let processed = wait_for_topic(brokers, "user-login-processed-production", Duration::from_secs(120), |records| {
         records.iter().map(key).collect::<HashSet<_>>().len() >= kinds.len()
@@ -338,8 +358,13 @@ fn a_new_instance_after_churn_is_processing_within_a_minute() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let (lost, duplicated) = losses_and_duplicates(kinds.keys().map(String::as_str), &processed);
     assert!(lost.is_empty(), "{} lost", lost.len());
+    // The new instance caught up what the churn left at the rate of a big-batch backlog.
+    let new_instance: Vec<_> = processed.into_iter().filter(|m| m.timestamp.is_some_and(|t| t >= started_ms)).collect();
+    let rate = catch_up::output_rate(&new_instance);
     println!(
-        "churn on tansu: 5 instances, 3 SIGKILLed, 2 SIGTERMed; a new one processing after {:.1} s; 0 lost, {} duplicates",
-        processing_after.as_secs_f64(), duplicated.len()
+        "churn on tansu: 5 instances, 3 SIGKILLed, 2 SIGTERMed; a new one processing after {:.1} s; 0 lost, {} duplicates; \
+         it caught up {} records at {rate:.0}/s, big batches at {reference:.0}/s: {:.2}",
+        processing_after.as_secs_f64(), duplicated.len(), new_instance.len(), rate / reference
     );
+    assert!(rate >= catch_up::CATCH_UP_FLOOR * reference, "the new instance caught up at {rate:.0}/s, big batches at {reference:.0}/s");
 }

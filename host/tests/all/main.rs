@@ -5,6 +5,7 @@
 
 mod common;
 
+mod catch_up;
 mod cli;
 mod contract;
 mod deployment;
