@@ -10,6 +10,8 @@
 pub mod bindings;
 pub mod breaker;
 pub mod config;
+#[cfg(test)]
+mod counting_alloc;
 pub mod dead_letter;
 pub mod driver;
 pub mod format;

@@ -29,6 +29,7 @@ impl AvroSchema {
     /// The JSON text of one Avro datum written with this schema (`reader`: resolved
     /// against it). Every byte must belong to the datum.
     pub fn decode(&self, datum: &[u8], reader: Option<&AvroSchema>) -> Result<Vec<u8>, String> {
+        super::avro_bounds::check(&self.schema, &self.names, datum)?;
         let mut rest = datum;
         let value = apache_avro::reader::datum::GenericDatumReader::builder(&self.schema)
             .maybe_reader_schema(reader.map(|r| &r.schema))

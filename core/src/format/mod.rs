@@ -5,6 +5,7 @@
 //! cannot be is a dead letter of kind `format`, with its bytes as they came.
 
 pub mod avro;
+mod avro_bounds;
 pub mod framing;
 mod writers;
 
