@@ -32,6 +32,11 @@ pub struct WindowConfig {
     /// How far behind the latest event time a record may come and still count.
     #[serde(default = "no_lateness")]
     pub allowed_lateness: String,
+    /// How far ahead of the wall clock an event time may be (`1h` by default): a record
+    /// further ahead is late (it would move the partition's watermark, closing every open
+    /// window early and making every later record late).
+    #[serde(default = "default_max_future")]
+    pub max_future: String,
     /// Where window results go; default `<output_topic>-windows`.
     pub topic: Option<String>,
     /// Where late records go; default the dead-letter topic (kind `late`).
@@ -40,9 +45,25 @@ pub struct WindowConfig {
 
 impl Default for WindowConfig {
     fn default() -> Self {
-        WindowConfig { size: "1m".into(), step: None, time: EventTimeConfig::default(), allowed_lateness: no_lateness(), topic: None, late_topic: None }
+        WindowConfig {
+            size: "1m".into(),
+            step: None,
+            time: EventTimeConfig::default(),
+            allowed_lateness: no_lateness(),
+            max_future: default_max_future(),
+            topic: None,
+            late_topic: None,
+        }
     }
 }
+
+fn default_max_future() -> String {
+    "1h".into()
+}
+
+/// Event times further from the epoch than this (~3,000 years) are refused, whatever
+/// their source, so that no window arithmetic nears the ends of an i64.
+const MAX_EVENT_TIME_MS: i64 = 100_000_000_000_000_000;
 
 fn no_lateness() -> String {
     "0s".into()
@@ -89,6 +110,7 @@ pub struct WindowSpec {
     pub size_ms: i64,
     pub step_ms: i64,
     pub lateness_ms: i64,
+    pub max_future_ms: i64,
     pub time: EventTimeConfig,
 }
 
@@ -104,6 +126,7 @@ impl WindowSpec {
             None => size_ms,
         };
         let lateness_ms = ms("allowed_lateness", &config.allowed_lateness)?;
+        let max_future_ms = ms("max_future", &config.max_future)?;
         if size_ms <= 0 || step_ms <= 0 {
             return Err("`size` and `step` must be at least 1ms".into());
         }
@@ -113,7 +136,7 @@ impl WindowSpec {
         if size_ms / step_ms > MAX_WINDOWS_PER_RECORD {
             return Err(format!("`size` / `step` puts each record in over {MAX_WINDOWS_PER_RECORD} windows; use a longer step"));
         }
-        Ok(WindowSpec { size_ms, step_ms, lateness_ms, time: config.time.clone() })
+        Ok(WindowSpec { size_ms, step_ms, lateness_ms, max_future_ms, time: config.time.clone() })
     }
 
     /// The starts of the windows `t` falls in, earliest first: every multiple of the step
@@ -128,10 +151,25 @@ impl WindowSpec {
         start.saturating_add(self.size_ms)
     }
 
+    /// Why a record of event time `t` may not move its partition's clock when the wall
+    /// clock reads `now` (ms): `None` if it may.
+    pub fn too_far_ahead(&self, t: i64, now: i64) -> Option<String> {
+        (t > now.saturating_add(self.max_future_ms)).then(|| {
+            format!(
+                "event time {} is more than max_future ({} ms) ahead of the wall clock ({}): it would close the open windows early",
+                rfc3339(t), self.max_future_ms, rfc3339(now)
+            )
+        })
+    }
+
     /// The record's event time in milliseconds since the epoch, or why it has none.
     pub fn event_time(&self, m: &Message) -> Result<i64, String> {
         match &self.time {
-            EventTimeConfig::Record(_) => m.timestamp.ok_or_else(|| "the record has no Kafka timestamp".to_string()),
+            EventTimeConfig::Record(_) => match m.timestamp {
+                None => Err("the record has no Kafka timestamp".to_string()),
+                Some(t) if !(-MAX_EVENT_TIME_MS..=MAX_EVENT_TIME_MS).contains(&t) => Err(format!("the Kafka timestamp {t} is out of range for a time")),
+                Some(t) => Ok(t),
+            },
             EventTimeConfig::Field { field, unit } => {
                 let [raw] = weir_plugin::json::fields(&m.value, [field.as_str()])
                     .map_err(|_| format!("the value is not a JSON object, so it has no `{field}`"))?;
@@ -146,7 +184,7 @@ impl WindowSpec {
                     TimeUnit::Milliseconds => number,
                     _ => number * 1000.0,
                 };
-                if !ms.is_finite() || ms.abs() > 1e17 {
+                if !ms.is_finite() || ms.abs() > MAX_EVENT_TIME_MS as f64 {
                     return Err(format!("`{field}` = {number} is out of range for a time"));
                 }
                 Ok(ms.floor() as i64)
@@ -300,7 +338,7 @@ mod tests {
     use super::*;
 
     fn spec(size: i64, step: i64, lateness: i64) -> WindowSpec {
-        WindowSpec { size_ms: size, step_ms: step, lateness_ms: lateness, time: EventTimeConfig::Record(Default::default()) }
+        WindowSpec { size_ms: size, step_ms: step, lateness_ms: lateness, max_future_ms: 3_600_000, time: EventTimeConfig::Record(Default::default()) }
     }
 
     #[test]
@@ -360,6 +398,26 @@ mod tests {
         assert_eq!(rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
         assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
         assert_eq!(rfc3339(-1), "1969-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn an_event_time_far_ahead_of_the_wall_clock_may_not_move_the_clock() {
+        let spec = spec(10, 10, 0);
+        let now = 1_764_800_000_000;
+        assert_eq!(spec.too_far_ahead(now + 3_600_000, now), None, "up to max_future ahead is fine");
+        let reason = spec.too_far_ahead(99_999_999_999_999_000, now).unwrap();
+        assert!(reason.contains("max_future (3600000 ms)") && reason.contains("wall clock (2025-12-03"), "{reason}");
+        // Extreme Kafka timestamps have no event time (no arithmetic near the ends of an i64).
+        for t in [i64::MAX, i64::MIN, MAX_EVENT_TIME_MS + 1] {
+            let m = Message { key: None, value: vec![], headers: vec![], topic: "t".into(), partition: 0, offset: 0, timestamp: Some(t) };
+            assert!(spec.event_time(&m).unwrap_err().contains("out of range"), "{t}");
+        }
+        // At the bounds, placing and closing do not wrap.
+        let mut clock = PartitionClock::default();
+        for t in [-MAX_EVENT_TIME_MS, MAX_EVENT_TIME_MS] {
+            clock.place(&spec, t);
+        }
+        assert_eq!(clock.close_due(&spec), [-MAX_EVENT_TIME_MS]);
     }
 
     #[test]

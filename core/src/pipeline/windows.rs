@@ -64,6 +64,11 @@ impl Windows {
                     continue;
                 }
             };
+            if let Some(reason) = self.spec.too_far_ahead(t, wall_clock_ms()) {
+                stats.window_late += 1;
+                emitted.push((j, self.late(stage, m, reason)));
+                continue;
+            }
             let before = clock.watermark(&self.spec);
             let placed = clock.place(&self.spec, t);
             for start in &placed.into {
@@ -286,4 +291,9 @@ mod tests {
         assert_eq!(decode(&blob[..blob.len() - 1]).unwrap_err(), "the windowed state is cut short");
         assert!(decode(b"{\"total\":3}").unwrap_err().contains("not a windowed state"));
     }
+}
+
+/// Milliseconds since the epoch by the wall clock (0 if it reads before the epoch).
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }

@@ -305,3 +305,32 @@ fn windows_are_exact_with_three_instances_and_one_killed() {
         terminate(run);
     }
 }
+
+/// One record whose event time is far in the future (issue #38, item 3) once moved its
+/// partition's watermark there: the open window closed with what it had and every later
+/// record was late, and the checkpointed watermark kept it so. Now such a record is late
+/// itself (more than `max_future` ahead of the wall clock), and the window is whole.
+#[test]
+fn a_far_future_event_time_is_late_and_leaves_the_windows_as_they_were() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = windowed_config(dir.path(), 1);
+    let mut lines: Vec<String> = (0..5).map(|n| login(n, T0 + n as i64)).collect();
+    lines.push(login(5, 99_999_999_999));
+    lines.extend((6..11).map(|n| login(n, T0 + n as i64 - 1)));
+    let input = dir.path().join("input.jsonl");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let (results, rejects) = (dir.path().join("windows.jsonl"), dir.path().join("rejects.jsonl"));
+    let mut command = with_config("", &config, &["process", "--output", "/dev/null"]);
+    command.arg("--input").arg(&input).arg("--windows").arg(&results).arg("--dead-letter").arg(&rejects);
+    run_ok(command);
+    let windows: Vec<Value> = std::fs::read_to_string(&results).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(windows.len(), 1, "one window, closed at the end of the file: {windows:?}");
+    assert_eq!(windows[0]["window"]["start_ms"], T0 * 1000);
+    let counted = windows[0].to_string();
+    assert!(counted.contains("\"total_logins\":10"), "all ten on-time logins in the window: {counted}");
+    let letters: Vec<Value> = std::fs::read_to_string(&rejects).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0]["kind"], "late");
+    assert_eq!(device_id(letters[0]["value"].as_str().unwrap().as_bytes()), "d5");
+    assert!(letters[0].to_string().contains("max_future"), "{}", letters[0]);
+}
