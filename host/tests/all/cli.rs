@@ -435,6 +435,38 @@ fn plugins_named_by_file_are_found_in_the_plugin_directories() {
     assert_eq!(std::fs::read(&swapped).unwrap(), std::fs::read(plugins.join("readable-timestamp.wasm")).unwrap());
 }
 
+/// `weir plugin install` writes through nothing planted in its directory (issue #38, item
+/// 9): a symlink at the name it once wrote beside the plugin (`.NAME.partial`) made it
+/// overwrite the link's target and leave the plugin's name pointing at it. And a directory
+/// that others can write is refused: whoever can write it could swap the plugins.
+#[test]
+fn plugin_install_writes_through_no_planted_link_and_refuses_a_shared_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    let shipped: Vec<_> = std::fs::read_dir(common::plugin("login-analytics").parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".wasm") && !name.starts_with("hostile"))
+        .collect();
+    for name in &shipped {
+        std::os::unix::fs::symlink(&victim, plugins.join(format!(".{name}.partial"))).unwrap();
+    }
+    let install = Command::new(env!("CARGO_BIN_EXE_weir")).args(["plugin", "install", "--dir", plugins.to_str().unwrap()]).output().unwrap();
+    assert!(install.status.success(), "{}", text(&install.stderr));
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious", "the link's target is untouched");
+    let written = std::fs::symlink_metadata(plugins.join("readable-timestamp.wasm")).unwrap();
+    assert!(written.file_type().is_file(), "the plugin is a file of its own, not a link");
+
+    std::fs::set_permissions(&plugins, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let shared = Command::new(env!("CARGO_BIN_EXE_weir")).args(["plugin", "install", "--dir", plugins.to_str().unwrap(), "--force"]).output().unwrap();
+    assert!(!shared.status.success(), "a directory others can write is refused");
+    assert!(text(&shared.stderr).contains("others can write it (mode 777)"), "{}", text(&shared.stderr));
+}
+
 /// `weir` packages for crates.io as `weir-stream` (crates.io's `weir` is another project's),
 /// its binary still `weir`, with every crate it links packaged too (no path-only
 /// dependency), and without the tests' fixtures.
