@@ -27,6 +27,8 @@ pub trait SchemaSource: Send + Sync {
 pub struct Written {
     pub schema_type: String,
     pub avro: Option<AvroSchema>,
+    /// The Avro schema's text length, what it is charged in the cache.
+    avro_text_len: usize,
     pub json_schema: Option<String>,
 }
 
@@ -38,50 +40,118 @@ const CAPACITY: usize = 1000;
 const RETRY_AFTER: Duration = Duration::from_secs(30);
 /// A registry that does not answer is asked this many times before the record is refused.
 const ATTEMPTS: u32 = 3;
+/// The bytes of schema text kept at most (a registry's schema can be megabytes).
+const MAX_BYTES: usize = 64 << 20;
+/// Ids never seen that may be fetched at once, and how many more a second after that:
+/// the producer names the ids, and each new one is a registry round trip on the plugin
+/// thread. Records naming a new id beyond that are refused at once (not remembered).
+const NEW_IDS_BURST: f64 = 100.0;
+const NEW_IDS_PER_SECOND: f64 = 10.0;
 
 pub struct WriterSchemas {
     source: Arc<dyn SchemaSource>,
-    known: HashMap<u32, Result<Arc<Written>, (Instant, String)>>,
+    known: HashMap<u32, (usize, Result<Arc<Written>, (Instant, String)>)>,
     /// Ids in the order they were fetched: the oldest goes first when full.
     order: VecDeque<u32>,
+    /// Bytes of schema text (or reason) kept.
+    bytes: usize,
+    /// Fetches of new ids allowed now (a token bucket of `burst`), as of `refilled`.
+    allowance: f64,
+    burst: f64,
+    refilled: Instant,
+    /// Since when, and why, the registry does not answer: until `RETRY_AFTER` has passed,
+    /// no id is asked for, and then one try (not `ATTEMPTS`) says whether it is back.
+    away: Option<(Instant, String)>,
 }
 
 impl WriterSchemas {
     pub fn new(source: Arc<dyn SchemaSource>) -> WriterSchemas {
-        WriterSchemas { source, known: HashMap::new(), order: VecDeque::new() }
+        WriterSchemas { source, known: HashMap::new(), order: VecDeque::new(), bytes: 0, allowance: NEW_IDS_BURST, burst: NEW_IDS_BURST, refilled: Instant::now(), away: None }
     }
 
     pub fn get(&mut self, id: u32) -> Result<Arc<Written>, String> {
         match self.known.get(&id) {
-            Some(Ok(written)) => return Ok(written.clone()),
-            Some(Err((since, reason))) if since.elapsed() < RETRY_AFTER => return Err(reason.clone()),
+            Some((_, Ok(written))) => return Ok(written.clone()),
+            Some((_, Err((since, reason)))) if since.elapsed() < RETRY_AFTER => return Err(reason.clone()),
             _ => {}
         }
-        let fetched = match self.fetch(id) {
-            Err(reason) => Err((Instant::now(), reason)),
-            Ok(None) => Err((Instant::now(), format!("schema id {id} is not in the registry"))),
-            Ok(Some(registered)) => Ok(Arc::new(Written {
-                avro: (registered.schema_type == "AVRO")
-                    .then(|| AvroSchema::parse(&registered.schema).map_err(|e| format!("schema id {id}: {e}")))
-                    .transpose()?,
-                json_schema: (registered.schema_type == "JSON").then_some(registered.schema),
-                schema_type: registered.schema_type,
-            })),
-        };
-        if self.order.len() >= CAPACITY {
-            if let Some(oldest) = self.order.pop_front() {
-                self.known.remove(&oldest);
+        if let Some((since, reason)) = &self.away {
+            if since.elapsed() < RETRY_AFTER {
+                return Err(format!("schema id {id}: {reason}; asked again {} s after it failed", RETRY_AFTER.as_secs()));
             }
         }
-        self.order.push_back(id);
-        self.known.insert(id, fetched.clone());
+        if !self.may_fetch() {
+            return Err(format!(
+                "schema id {id} not fetched: more than {NEW_IDS_BURST} new schema ids, then {NEW_IDS_PER_SECOND} a second (weir's limit on registry work)"
+            ));
+        }
+        let tries = if self.away.is_some() { 1 } else { ATTEMPTS };
+        let fetched = match self.fetch(id, tries) {
+            Err(reason) => {
+                self.away = Some((Instant::now(), reason.clone()));
+                Err((Instant::now(), reason))
+            }
+            Ok(found) => {
+                self.away = None;
+                match found {
+                    None => Err((Instant::now(), format!("schema id {id} is not in the registry"))),
+                    // A schema that does not parse is remembered as such, not fetched again per record.
+                    Some(registered) => Self::parsed(id, registered).map_err(|reason| (Instant::now(), reason)),
+                }
+            }
+        };
+        let size = match &fetched {
+            Ok(written) => written.json_schema.as_ref().map_or(0, String::len) + written.avro_text_len,
+            Err((_, reason)) => reason.len(),
+        };
+        self.remember(id, size, fetched.clone());
         fetched.map_err(|(_, reason)| reason)
     }
 
-    /// The registry's answer, asked again a few times if it does not answer at all.
-    fn fetch(&self, id: u32) -> Result<Option<Registered>, String> {
+    fn parsed(id: u32, registered: Registered) -> Result<Arc<Written>, String> {
+        let avro = (registered.schema_type == "AVRO")
+            .then(|| AvroSchema::parse(&registered.schema).map_err(|e| format!("schema id {id}: {e}")))
+            .transpose()?;
+        Ok(Arc::new(Written {
+            avro_text_len: if avro.is_some() { registered.schema.len() } else { 0 },
+            avro,
+            json_schema: (registered.schema_type == "JSON").then_some(registered.schema),
+            schema_type: registered.schema_type,
+        }))
+    }
+
+    /// Keeps `id`'s answer, the oldest going first while over `CAPACITY` or `MAX_BYTES`.
+    fn remember(&mut self, id: u32, size: usize, answer: Result<Arc<Written>, (Instant, String)>) {
+        if let Some((old, _)) = self.known.remove(&id) {
+            self.bytes -= old;
+            self.order.retain(|kept| *kept != id);
+        }
+        while self.order.len() >= CAPACITY || (self.bytes + size > MAX_BYTES && !self.order.is_empty()) {
+            if let Some((old, _)) = self.order.pop_front().and_then(|oldest| self.known.remove(&oldest)) {
+                self.bytes -= old;
+            }
+        }
+        self.order.push_back(id);
+        self.bytes += size;
+        self.known.insert(id, (size, answer));
+    }
+
+    /// Whether a new id may be fetched now (and if so, one fetch is spent).
+    fn may_fetch(&mut self) -> bool {
+        let now = Instant::now();
+        self.allowance = (self.allowance + now.duration_since(self.refilled).as_secs_f64() * NEW_IDS_PER_SECOND).min(self.burst);
+        self.refilled = now;
+        if self.allowance < 1.0 {
+            return false;
+        }
+        self.allowance -= 1.0;
+        true
+    }
+
+    /// The registry's answer, asked again up to `tries` times if it does not answer at all.
+    fn fetch(&self, id: u32, tries: u32) -> Result<Option<Registered>, String> {
         let mut last = String::new();
-        for attempt in 0..ATTEMPTS {
+        for attempt in 0..tries {
             if attempt > 0 {
                 std::thread::sleep(Duration::from_millis(200 << attempt));
             }
@@ -90,7 +160,7 @@ impl WriterSchemas {
                 Err(reason) => last = reason,
             }
         }
-        Err(format!("the schema registry did not answer for schema id {id} ({ATTEMPTS} tries): {last}"))
+        Err(format!("the schema registry did not answer for schema id {id} ({tries} tries): {last}"))
     }
 }
 
@@ -124,19 +194,68 @@ mod tests {
     }
 
     #[test]
-    fn a_registry_that_is_down_is_tried_once_per_id_and_period_not_per_record() {
+    fn a_registry_that_is_down_is_tried_once_per_period_not_per_record_or_id() {
         let source = Arc::new(Down(AtomicU32::new(0)));
         let mut schemas = WriterSchemas::new(source.clone());
-        for _ in 0..100 {
+        for id in 0..100 {
             assert!(schemas.get(7).err().unwrap().contains("did not answer"));
+            // A fresh id each record (the producer picks them): no more tries either.
+            assert!(schemas.get(1000 + id).err().unwrap().contains("did not answer"));
         }
-        assert_eq!(source.0.load(Ordering::SeqCst), ATTEMPTS, "one round of tries for 100 records");
+        assert_eq!(source.0.load(Ordering::SeqCst), ATTEMPTS, "one round of tries for 200 records and 101 ids");
+    }
+
+    /// A registry whose every schema is `text` (of type `kind`).
+    struct Serving(AtomicU32, &'static str, String);
+
+    impl SchemaSource for Serving {
+        fn by_id(&self, id: u32) -> Result<Option<Registered>, String> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(Some(Registered { id, schema_type: self.1.into(), schema: self.2.clone() }))
+        }
+        fn latest(&self, _: &str) -> Result<Registered, String> {
+            unreachable!()
+        }
+    }
+
+    #[test]
+    fn a_schema_that_does_not_parse_is_fetched_once_not_per_record() {
+        let source = Arc::new(Serving(AtomicU32::new(0), "AVRO", "{\"type\": \"no such type\"}".into()));
+        let mut schemas = WriterSchemas::new(source.clone());
+        for _ in 0..100 {
+            assert!(schemas.get(3).err().unwrap().contains("schema id 3: not an Avro schema"));
+        }
+        assert_eq!(source.0.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn new_ids_beyond_the_burst_are_refused_without_asking_the_registry() {
+        let source = Arc::new(Counting(AtomicU32::new(0)));
+        let mut schemas = WriterSchemas::new(source.clone());
+        let refused = (0..1000).filter(|id| schemas.get(*id).is_err()).count();
+        let fetched = source.0.load(Ordering::SeqCst) as usize;
+        assert!((100..=110).contains(&fetched), "the burst, and what a second refills at most: {fetched}");
+        assert_eq!(refused, 1000 - fetched);
+        assert!(schemas.get(999).err().unwrap().contains("weir's limit on registry work"));
+        assert!(schemas.get(0).is_ok(), "a known id is served without a fetch");
+    }
+
+    #[test]
+    fn the_cache_is_bounded_by_bytes() {
+        let source = Arc::new(Serving(AtomicU32::new(0), "JSON", "x".repeat(1 << 20)));
+        let mut schemas = WriterSchemas::new(source.clone());
+        for id in 0..100 {
+            schemas.get(id).unwrap();
+        }
+        assert!(schemas.bytes <= MAX_BYTES && schemas.known.len() == MAX_BYTES >> 20, "{} bytes in {} schemas", schemas.bytes, schemas.known.len());
+        assert_eq!(schemas.bytes, schemas.known.values().map(|(size, _)| size).sum::<usize>());
     }
 
     #[test]
     fn each_id_is_fetched_once_and_the_cache_stays_bounded() {
         let source = Arc::new(Counting(AtomicU32::new(0)));
         let mut schemas = WriterSchemas::new(source.clone());
+        (schemas.burst, schemas.allowance) = (f64::INFINITY, f64::INFINITY);
         for _ in 0..3 {
             assert_eq!(schemas.get(1).unwrap().schema_type, "JSON");
         }
