@@ -29,6 +29,53 @@ pub struct GroupRun {
     pub peak_rss_mib: f64,
 }
 
+/// One `weir run` catching up a backlog already in its input, written one record per
+/// batch (as any producer at a low rate writes) and in big batches (issue #39).
+#[derive(Debug, Serialize, serde::Deserialize, Default, Clone)]
+pub struct CatchUp {
+    pub events: usize,
+    /// Records per second, from the first consumed to the last.
+    pub one_record_batches_per_s: f64,
+    pub big_batches_per_s: f64,
+}
+
+/// Events in each catch-up backlog at most: one-record batches are slow to write.
+const CATCH_UP_EVENTS: usize = 50_000;
+
+/// The catch-up of a backlog of one-record batches, then of big batches.
+pub fn catch_up(config_path: &Path, config: &Config, client: &ClientConfig, events: usize) -> anyhow::Result<CatchUp> {
+    let events = events.min(CATCH_UP_EVENTS);
+    let rate = |batches: &str, producer: &ClientConfig| -> anyhow::Result<f64> {
+        let name = format!("weir-bench-{}-catch-up-{batches}", std::process::id());
+        let copy = ConfigCopy::write(config_path, &name)?;
+        let mut config = config.clone();
+        rename(&mut config, &name);
+        topics::create(&config, client)?;
+        load(&config, producer, events)?;
+        let mut member = Member::start(&copy.path, &config.kafka.brokers)?;
+        let deadline = Instant::now() + Duration::from_secs(300);
+        let mut first = None;
+        loop {
+            let consumed = member.consumed().unwrap_or(0);
+            let now = Instant::now();
+            if consumed > 0 {
+                first.get_or_insert(now);
+            }
+            if consumed >= events as u64 {
+                member.stop()?;
+                // From the first look that saw records to the one that saw them all: the
+                // 20 ms between looks is the resolution.
+                return Ok(per_s(events, now - first.unwrap_or(now)));
+            }
+            anyhow::ensure!(now < deadline, "`weir run` caught up {consumed} of {events} records ({batches} batches) in 300 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let mut one_per_batch = client.clone();
+    one_per_batch.set("batch.num.messages", "1");
+    Ok(CatchUp { events, one_record_batches_per_s: rate("small", &one_per_batch)?, big_batches_per_s: rate("big", client)? })
+}
+
 /// Faulty events in the load, as the generator's default makes them.
 const INVALID_RATIO: f64 = 0.05;
 

@@ -92,6 +92,9 @@ pub struct BenchResult {
     pub batch_sizes: Vec<BatchCost>,
     /// `weir run` processes on a real broker: one, then two in a group (`--cluster`).
     pub cluster: Vec<GroupRun>,
+    /// One `weir run` catching up a backlog of one-record batches and of big ones (`--cluster`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catch_up: Option<cluster::CatchUp>,
 }
 
 pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchResult> {
@@ -171,6 +174,8 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
     if let Some(cluster) = &options.cluster {
         crate::say!("weir run on {}: {} events, one process then two in a group ...", config.kafka.brokers, cluster.events);
         result.cluster = cluster::measure(&cluster.config_path, config, &cluster.client, cluster.events)?;
+        crate::say!("catch-up on {}: a backlog of one-record batches, then of big batches ...", config.kafka.brokers);
+        result.catch_up = Some(cluster::catch_up(&cluster.config_path, config, &cluster.client, cluster.events)?);
     }
     Ok(result)
 }

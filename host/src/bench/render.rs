@@ -88,6 +88,12 @@ weir bench (batch size {batch}, {cores} cores)
                 run.members, run.per_s, run.events, run.peak_rss_mib
             );
         }
+        if let Some(c) = &self.catch_up {
+            out += &format!(
+                "\n  catch-up, one-record / big batches  {:.0} / {:.0} msg/s = {:.2}   {} events",
+                c.one_record_batches_per_s, c.big_batches_per_s, c.one_record_batches_per_s / c.big_batches_per_s, c.events
+            );
+        }
         out
     }
 
@@ -148,6 +154,13 @@ weir bench (batch size {batch}, {cores} cores)
             };
             let target = if run.members == 1 { "≥ 150k msg/s, ≤ 150 MiB" } else { "—" };
             rows.push(row(&what, format!("{} msg/s over {} events, peak RSS {:.0} MiB", k(run.per_s), k(run.events as f64), run.peak_rss_mib), target));
+        }
+        if let Some(c) = &self.catch_up {
+            rows.push(row(
+                "`weir run` catching up a backlog: one-record / big batches",
+                format!("{} / {} msg/s = **{:.2}** over {} events", k(c.one_record_batches_per_s), k(c.big_batches_per_s), c.one_record_batches_per_s / c.big_batches_per_s, k(c.events as f64)),
+                "≥ 0.8",
+            ));
         }
         let mut out = format!("{BEGIN}\n\nweir {}, {} cores, batches of {}.\n\n| figure | this run | target |\n|---|---|---|\n", self.weir_version, self.cores, self.batch_size);
         out += &rows.concat();

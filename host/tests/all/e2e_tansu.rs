@@ -231,6 +231,8 @@ fn bench_measures_every_figure_and_weir_run_on_tansu() {
     for run in cluster {
         assert!(positive(&run["per_s"]) && positive(&run["peak_rss_mib"]) && run["events"] == 3000, "{run}");
     }
+    let catch_up = &result["catch_up"];
+    assert!(positive(&catch_up["one_record_batches_per_s"]) && positive(&catch_up["big_batches_per_s"]) && catch_up["events"] == 3000, "{catch_up}");
     // The renamed copies of the config it ran `weir run` with are gone.
     let left: Vec<_> = std::fs::read_dir(repo()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".weir-bench-")).collect();
     assert!(left.is_empty(), "{left:?}");
