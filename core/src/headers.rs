@@ -49,7 +49,7 @@ pub fn dead_letter(message: &Message, rejection: &Rejection) -> Vec<Header> {
     let mut headers = user_headers(&message.headers);
     headers.push(header(STAGE, rejection.stage.as_str()));
     headers.push(header(PLUGIN, rejection.plugin.as_str()));
-    let reasons = bounded(&rejection.violations);
+    let reasons = crate::pipeline::outcome::bounded(&rejection.violations);
     headers.push(header(REASONS, serde_json::to_vec(&reasons).expect("violations serialise")));
     headers.push(header(KIND, rejection.kind()));
     headers.extend(source(message));
@@ -57,30 +57,9 @@ pub fn dead_letter(message: &Message, rejection: &Rejection) -> Vec<Header> {
     headers
 }
 
-/// Violations a dead letter's header carries at most, each reason and path cut to at most
-/// `MAX_REASON_CHARS`: a plugin's reasons never make a record too large to produce.
-const MAX_VIOLATIONS: usize = 20;
-const MAX_REASON_CHARS: usize = 300;
-
 /// `text` cut to at most `max` characters, marked with `…` when cut.
 fn cut_to(text: &str, max: usize) -> String {
-    let kept = crate::text::prefix(text, max);
-    if kept.len() == text.len() { kept.to_string() } else { format!("{kept}…") }
-}
-
-/// At most `MAX_VIOLATIONS`, each path and reason cut to `MAX_REASON_CHARS`.
-pub(crate) fn bounded(violations: &[Violation]) -> Vec<Violation> {
-    let cut = |text: &str| cut_to(text, MAX_REASON_CHARS);
-    let mut kept: Vec<Violation> = violations
-        .iter()
-        .take(MAX_VIOLATIONS)
-        .map(|v| Violation { path: cut(&v.path), reason: cut(&v.reason) })
-        .collect();
-    if violations.len() > MAX_VIOLATIONS {
-        let more = violations.len() - MAX_VIOLATIONS;
-        kept.push(Violation { path: String::new(), reason: format!("… and {more} more violations") });
-    }
-    kept
+    crate::text::cut(text, max)
 }
 
 /// Where a record was read: topic, partition, offset, timestamp.
@@ -117,6 +96,7 @@ pub fn parked(message: &Message, reason: &str) -> Vec<Header> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::outcome::MAX_VIOLATIONS;
 
     fn message(headers: Vec<Header>) -> Message {
         Message {

@@ -23,6 +23,12 @@ pub fn prefix(text: &str, max: usize) -> &str {
     }
 }
 
+/// `text` cut to at most `max` characters, marked with `…` when cut.
+pub fn cut(text: &str, max: usize) -> String {
+    let kept = prefix(text, max);
+    if kept.len() == text.len() { kept.to_string() } else { format!("{kept}…") }
+}
+
 /// Characters of a normalised reason.
 const NORMALISED_CHARS: usize = 160;
 

@@ -136,6 +136,15 @@ impl WindowSpec {
         if size_ms / step_ms > MAX_WINDOWS_PER_RECORD {
             return Err(format!("`size` / `step` puts each record in over {MAX_WINDOWS_PER_RECORD} windows; use a longer step"));
         }
+        // A window is open while its end is past the watermark and its start not past the
+        // latest event time: so at most this many per partition, whatever the records.
+        let open = size_ms.saturating_add(lateness_ms) / step_ms + 1;
+        if open > MAX_OPEN_WINDOWS {
+            return Err(format!(
+                "`size` ({size_ms} ms) + `allowed_lateness` ({lateness_ms} ms) over `step` ({step_ms} ms) keeps up to {open} windows \
+                 open per partition, over weir's limit of {MAX_OPEN_WINDOWS}: use a longer step or less lateness"
+            ));
+        }
         Ok(WindowSpec { size_ms, step_ms, lateness_ms, max_future_ms, time: config.time.clone() })
     }
 
@@ -241,6 +250,10 @@ pub fn parse_time(text: &str) -> Option<i64> {
 
 /// Windows a record may fall in at most (size / step).
 const MAX_WINDOWS_PER_RECORD: i64 = 1000;
+
+/// Windows open at once per input partition at most (each holds a plugin state): a config
+/// that could open more is refused at load.
+pub const MAX_OPEN_WINDOWS: i64 = 10_000;
 
 /// `500ms`, `10s`, `2m`, `1h`, or plain seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -429,5 +442,31 @@ mod tests {
         assert!(WindowSpec::from_config(&config("1h", Some("1ms"))).unwrap_err().contains("over 1000 windows"));
         let ok = WindowSpec::from_config(&config("1m", Some("30s"))).unwrap();
         assert_eq!((ok.size_ms, ok.step_ms), (60_000, 30_000));
+        // The issue's config: 600 records opened 600,000 windows (765 MB) before.
+        let late = WindowConfig { allowed_lateness: "1h".into(), ..config("1s", Some("1ms")) };
+        let err = WindowSpec::from_config(&late).unwrap_err();
+        assert!(err.contains("keeps up to 3601001 windows open per partition, over weir's limit of 10000"), "{err}");
+    }
+
+    proptest::proptest! {
+        /// Whatever the event times, an accepted config never has more windows open in a
+        /// partition than the bound it was accepted under.
+        #[test]
+        fn open_windows_stay_within_the_bound_checked_at_load(
+            size in 1i64..5_000, step_div in 1i64..50, lateness in 0i64..20_000,
+            times in proptest::collection::vec(0i64..1_000_000, 1..300),
+        ) {
+            let step = (size / step_div).max(1);
+            let config = WindowConfig { size: format!("{size}ms"), step: Some(format!("{step}ms")), allowed_lateness: format!("{lateness}ms"), ..WindowConfig::default() };
+            let Ok(spec) = WindowSpec::from_config(&config) else { return Ok(()) };
+            let bound = (size + lateness) / step + 1;
+            proptest::prop_assert!(bound <= MAX_OPEN_WINDOWS);
+            let mut clock = PartitionClock::default();
+            for t in times {
+                clock.place(&spec, t);
+                clock.close_due(&spec);
+                proptest::prop_assert!(clock.open.len() as i64 <= bound, "{} open, bound {bound}", clock.open.len());
+            }
+        }
     }
 }

@@ -88,6 +88,27 @@ pub enum Cause {
     Format,
 }
 
+/// Violations a rejection (and so a dead letter's header) carries at most, each reason
+/// and path cut to at most `MAX_REASON_CHARS`: a plugin's reasons never make a record too
+/// large to produce, nor cost the host more than this to carry.
+pub(crate) const MAX_VIOLATIONS: usize = 20;
+const MAX_REASON_CHARS: usize = 300;
+
+/// At most `MAX_VIOLATIONS`, each path and reason cut to `MAX_REASON_CHARS`.
+pub(crate) fn bounded(violations: &[Violation]) -> Vec<Violation> {
+    let cut = |text: &str| crate::text::cut(text, MAX_REASON_CHARS);
+    let mut kept: Vec<Violation> = violations
+        .iter()
+        .take(MAX_VIOLATIONS)
+        .map(|v| Violation { path: cut(&v.path), reason: cut(&v.reason) })
+        .collect();
+    if violations.len() > MAX_VIOLATIONS {
+        let more = violations.len() - MAX_VIOLATIONS;
+        kept.push(Violation { path: String::new(), reason: format!("… and {more} more violations") });
+    }
+    kept
+}
+
 impl Rejection {
     /// The violations are cut as they come (a plugin's reason can be as long as its
     /// record): nothing after this pays for more than `headers::bounded` keeps.
@@ -95,7 +116,7 @@ impl Rejection {
         Rejection {
             stage: stage.name().to_string(),
             plugin: plugin_name(stage.plugin_path()),
-            violations: crate::headers::bounded(&violations),
+            violations: bounded(&violations),
             fault: None,
             cause: Cause::Plugin,
         }
@@ -104,7 +125,7 @@ impl Rejection {
     /// The host refused a record by itself, before or after the plugins: `stage` says
     /// where (`format`, `consume`), the plugin is `weir`.
     pub fn host(stage: &str, cause: Cause, reason: String) -> Rejection {
-        Rejection { stage: stage.into(), plugin: "weir".into(), violations: crate::headers::bounded(&[root_violation(reason)]), fault: None, cause }
+        Rejection { stage: stage.into(), plugin: "weir".into(), violations: bounded(&[root_violation(reason)]), fault: None, cause }
     }
 
     pub(crate) fn fault<K: Kind>(stage: &Stage<K>, fault: Fault) -> Rejection {
