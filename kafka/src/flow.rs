@@ -131,11 +131,9 @@ impl Flow {
 
     /// Up to `max` records: waits up to `wait` for the first, then takes what is ready.
     pub fn poll_batch(&mut self, max: usize, wait: Duration) -> anyhow::Result<Polled> {
-        if let Some(paused) = self.paused.take() {
-            // Fails only for partitions revoked meanwhile, which are no longer ours.
-            if let Err(e) = self.consumer.resume(&paused) {
-                tracing::debug!("resuming consumption: {e}");
-            }
+        if self.paused.take().is_some() {
+            // What is assigned now: a rebalance while paused may have changed it.
+            self.resume_assignment();
         }
         self.last_poll = Instant::now();
         let mut batch = std::mem::take(&mut self.held);
@@ -186,7 +184,22 @@ impl Flow {
         let after = std::mem::take(&mut self.after_rebalance);
         self.held.messages.extend(after.messages);
         self.held.unreadable.extend(after.unreadable);
+        // librdkafka keeps a partition's application pause across its revoke and a new
+        // assignment (it resets only its own pause flag, rdkafka_assignment.c): a partition
+        // `keep_alive` paused, revoked and assigned again would never be fetched. Unless
+        // the flow holds the assignment paused now (`poll_batch` resumes it then), what is
+        // assigned is fetched.
+        if self.paused.is_none() && events.iter().any(|e| matches!(e, Rebalanced::Assigned { .. })) {
+            self.resume_assignment();
+        }
         events
+    }
+
+    fn resume_assignment(&self) {
+        let resumed = self.consumer.assignment().and_then(|assignment| self.consumer.resume(&assignment));
+        if let Err(e) = resumed {
+            tracing::debug!("resuming consumption: {e}");
+        }
     }
 
     /// Produces the results of a consumed batch (`positions` from [`positions`]); the
