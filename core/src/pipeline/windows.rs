@@ -53,6 +53,8 @@ impl Windows {
         // Records waiting to be folded into each window, in order: folded in one call per
         // window, before the window closes or at the end of the batch.
         let mut pending: BTreeMap<Slot, Vec<&Message>> = BTreeMap::new();
+        // Read once a batch: `max_future` is an hour by default, not a precise instant.
+        let now = wall_clock_ms();
         for (j, m) in delivered.iter().enumerate().filter(|(j, _)| fold[*j]) {
             let key = (m.topic.clone(), m.partition);
             let clock = self.clocks.entry(key.clone()).or_default();
@@ -64,7 +66,7 @@ impl Windows {
                     continue;
                 }
             };
-            if let Some(reason) = self.spec.too_far_ahead(t, wall_clock_ms()) {
+            if let Some(reason) = self.spec.too_far_ahead(t, now) {
                 stats.window_late += 1;
                 emitted.push((j, self.late(stage, m, reason)));
                 continue;
