@@ -13,6 +13,9 @@ pub const SOURCE_PARTITION: &str = "weir.source.partition";
 pub const SOURCE_OFFSET: &str = "weir.source.offset";
 pub const SOURCE_TIMESTAMP: &str = "weir.source.timestamp";
 pub const REPAIR_ATTEMPTS: &str = "weir.repair.attempts";
+/// Times `weir dlq redrive` sent a record back; carried through dead letters and repairs
+/// so that `--max-redrives` bounds a loop of a record no fix helps.
+pub const REDRIVE_COUNT: &str = "weir.redrive.count";
 /// On parked records: why weir gave up on them.
 pub const PARK_REASON: &str = "weir.park.reason";
 /// On a parked pointer that stands in for a record the broker refused.
@@ -40,13 +43,21 @@ pub fn user_headers(headers: &[Header]) -> Vec<Header> {
     headers.iter().filter(|h| !h.key.starts_with("weir.")).cloned().collect()
 }
 
+/// The user's headers and the redrive count, if any: what a record keeps on its way
+/// through a dead letter or a repair back to the input.
+fn kept(headers: &[Header]) -> Vec<Header> {
+    let mut kept = user_headers(headers);
+    kept.extend(get(headers, REDRIVE_COUNT).map(|count| header(REDRIVE_COUNT, count)));
+    kept
+}
+
 fn header(key: &str, value: impl Into<Vec<u8>>) -> Header {
     Header { key: key.to_string(), value: value.into() }
 }
 
 /// Headers of a dead letter: the user's headers, then where it came from and why.
 pub fn dead_letter(message: &Message, rejection: &Rejection) -> Vec<Header> {
-    let mut headers = user_headers(&message.headers);
+    let mut headers = kept(&message.headers);
     headers.push(header(STAGE, rejection.stage.as_str()));
     headers.push(header(PLUGIN, rejection.plugin.as_str()));
     let reasons = crate::pipeline::outcome::bounded(&rejection.violations);
@@ -75,9 +86,10 @@ pub fn source(message: &Message) -> Vec<Header> {
     headers
 }
 
-/// Headers of a repaired record sent back to the input: the user's, and the new count.
+/// Headers of a repaired record sent back to the input: the user's, the redrive count,
+/// and the new repair count.
 pub fn repaired(message: &Message, attempts: u32) -> Vec<Header> {
-    let mut headers = user_headers(&message.headers);
+    let mut headers = kept(&message.headers);
     headers.push(header(REPAIR_ATTEMPTS, attempts.to_string()));
     headers
 }

@@ -21,8 +21,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// Times a record was redriven, on the records a redrive sends.
-pub const REDRIVE_COUNT: &str = "weir.redrive.count";
+pub use crate::headers::REDRIVE_COUNT;
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Which records to send back; every condition given must hold.
@@ -142,13 +141,18 @@ pub fn run(client: &ClientConfig, redrive: &Redrive) -> anyhow::Result<Redriven>
     let mut marks = SentMarks::new(client, &redrive.group, &redrive.target)?;
     let mut sent_before = if ends.is_empty() { Default::default() } else { marks.sent_since_mark(client)? };
     let started = Instant::now();
+    let mut past_ends = ends.is_empty().then(Instant::now);
     loop {
         if redrive.stop.load(Ordering::Relaxed) {
             tracing::info!("stopped; a second run goes on from here");
             break;
         }
-        // Up to the ends, then on until nothing more comes at once: a broker may report an
-        // end short of the last batch written (tansu does).
+        // Up to the ends, then on until nothing more comes at once, for a bounded time: a
+        // broker may report an end short of the last batch written (tansu does), and
+        // steady traffic to the source must not keep a redrive going.
+        if past_ends.is_some_and(|at| at.elapsed() > super::tail::PAST_ENDS) {
+            break;
+        }
         let Some(polled) = consumer.poll(Duration::from_millis(100)) else {
             if ends.is_empty() {
                 break;
@@ -161,7 +165,7 @@ pub fn run(client: &ClientConfig, redrive: &Redrive) -> anyhow::Result<Redriven>
         drop(record);
         done.read += 1;
         match decide(redrive, &m) {
-            Decision::Send if sent_before.remove(&origin(topic, partition, offset)) => done.sent_before += 1,
+            Decision::Send if sent_before.take(origin(topic, partition, offset), m.key.as_deref(), &m.value) => done.sent_before += 1,
             Decision::Send => {
                 if let Some(rate) = redrive.rate {
                     // The n-th record goes out no sooner than n / rate seconds after the start.
@@ -188,6 +192,9 @@ pub fn run(client: &ClientConfig, redrive: &Redrive) -> anyhow::Result<Redriven>
         consumer.commit(&commit, CommitMode::Sync)?;
         if ends.get(&partition).is_some_and(|end| offset + 1 >= *end) {
             ends.remove(&partition);
+            if ends.is_empty() {
+                past_ends = Some(Instant::now());
+            }
         }
     }
     Ok(done)
@@ -236,5 +243,27 @@ mod tests {
         assert_eq!(decide(&redrive, &twice), Decision::Exhausted, "redriven twice already");
         let pointer = letter("produce", "too large", &[(headers::POINTER, "1")], 100);
         assert_eq!(decide(&redrive, &pointer), Decision::Pointer);
+    }
+
+    /// A record no fix helps: redriven, refused again by the validator, repaired and
+    /// refused, parked — each round keeps the count, so the third redrive leaves it.
+    #[test]
+    fn the_redrive_count_survives_dead_letters_and_repairs_so_loops_end() {
+        let stop = AtomicBool::new(false);
+        let redrive = Redrive { source: "parked".into(), target: "in".into(), group: "g".into(), selection: Selection::default(), rate: None, max_redrives: 2, stop: &stop, metrics: None };
+        let rejection = crate::pipeline::Rejection { stage: "validate".into(), plugin: "v".into(), violations: vec![], fault: None, cause: Default::default() };
+        let mut parked = letter("validate", "x", &[("trace", "t1")], 100);
+        for round in 1..=2 {
+            assert_eq!(decide(&redrive, &parked), Decision::Send, "round {round}");
+            let sent = back("in", &parked);
+            let input = Message { key: sent.key, value: sent.value, headers: sent.headers, topic: "in".into(), partition: 0, offset: round, timestamp: Some(100) };
+            let dead = Message { headers: headers::dead_letter(&input, &rejection), topic: "dead".into(), ..input.clone() };
+            let repaired = Message { headers: headers::repaired(&dead, 1), topic: "in".into(), ..dead.clone() };
+            let dead_again = Message { headers: headers::dead_letter(&repaired, &rejection), topic: "dead".into(), ..repaired };
+            parked = Message { headers: headers::parked(&dead_again, "unrepairable"), topic: "parked".into(), ..dead_again };
+            assert_eq!(redrives(&parked), round as u32);
+            assert_eq!(headers::get(&parked.headers, "trace"), Some(&b"t1"[..]));
+        }
+        assert_eq!(decide(&redrive, &parked), Decision::Exhausted, "redriven twice: left where it is");
     }
 }

@@ -7,11 +7,16 @@
 //! broker). Whatever it sends next lands past them. The next run reads the target from
 //! the mark to its end and skips the records it finds there (each carries where it came
 //! from in `weir.redrive.from`): nothing is sent twice.
+//!
+//! Anyone who may write to the target can write that header too. So a record found
+//! there counts as sent only if it also holds the source record's key and bytes: a
+//! forged origin on other bytes cannot make a redrive skip a dead letter.
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
 use std::time::{Duration, Instant};
 
 /// Where a redriven record came from: `topic/partition/offset` of the source record.
@@ -58,19 +63,42 @@ impl SentMarks {
         Ok(())
     }
 
-    /// The origins of the records on the target past the last mark an earlier run left:
-    /// those it sent, whether or not it lived to commit them. Empty on a first run.
-    pub fn sent_since_mark(&self, client: &ClientConfig) -> anyhow::Result<HashSet<String>> {
+    /// The records on the target past the last mark an earlier run left: those it sent,
+    /// whether or not it lived to commit them. Empty on a first run.
+    pub fn sent_since_mark(&self, client: &ClientConfig) -> anyhow::Result<SentBefore> {
         let from: HashMap<i32, i64> = super::start::committed(&self.consumer, &self.target, &self.partitions)?.into_iter().collect();
-        let mut sent = HashSet::new();
+        let mut sent = SentBefore::default();
         if from.is_empty() {
             return Ok(sent);
         }
         super::tail::read_to_end_from(client, &self.target, &from, Duration::from_secs(120), |record| {
             let record = super::consumed::owned(record);
-            let from_header = crate::headers::get(&record.headers, REDRIVEN_FROM).map(|v| String::from_utf8_lossy(v).into_owned());
-            sent.extend(from_header);
+            if let Some(origin) = crate::headers::get(&record.headers, REDRIVEN_FROM) {
+                let print = sent.fingerprint(record.key.as_deref(), &record.value);
+                sent.found.insert((String::from_utf8_lossy(origin).into_owned(), print));
+            }
         })?;
         Ok(sent)
+    }
+}
+
+/// What an interrupted run sent: each record's origin with a fingerprint of its key
+/// and bytes, keyed by this process alone (a producer cannot aim at a collision).
+#[derive(Default)]
+pub struct SentBefore {
+    found: HashSet<(String, u64)>,
+    keys: RandomState,
+}
+
+impl SentBefore {
+    fn fingerprint(&self, key: Option<&[u8]>, value: &[u8]) -> u64 {
+        self.keys.hash_one((key, value))
+    }
+
+    /// Whether the source record at `origin`, with this key and value, was sent by an
+    /// earlier run; each is found once.
+    pub fn take(&mut self, origin: String, key: Option<&[u8]>, value: &[u8]) -> bool {
+        let print = self.fingerprint(key, value);
+        self.found.remove(&(origin, print))
     }
 }

@@ -85,7 +85,8 @@ pub fn follow(
 
 /// Every record of `topic` from its start to its end as they are now, handed to `each`;
 /// then it stops. Commits nothing. Past the ends it reads on until nothing more comes at
-/// once: a broker may report an end short of the last batch written (tansu does).
+/// once, for `PAST_ENDS` at most: a broker may report an end short of the last batch
+/// written (tansu does), and producers may never pause.
 pub fn read_to_end(client: &ClientConfig, topic: &str, timeout: Duration, each: impl FnMut(&rdkafka::message::BorrowedMessage<'_>)) -> anyhow::Result<()> {
     read_to_end_from(client, topic, &HashMap::new(), timeout, each)
 }
@@ -112,8 +113,12 @@ pub fn read_to_end_from(
         }
     }
     let deadline = Instant::now() + timeout;
+    let mut past_ends = ends.is_empty().then(Instant::now);
     loop {
-        if Instant::now() > deadline {
+        if past_ends.is_some_and(|at| at.elapsed() > PAST_ENDS) {
+            return Ok(());
+        }
+        if past_ends.is_none() && Instant::now() > deadline {
             anyhow::bail!("reading {topic} to its end took over {} s", timeout.as_secs());
         }
         let wait = if ends.is_empty() { Duration::from_millis(200) } else { Duration::from_millis(100) };
@@ -127,10 +132,17 @@ pub fn read_to_end_from(
         let (partition, offset) = (rdkafka::Message::partition(&record), rdkafka::Message::offset(&record));
         if ends.get(&partition).is_some_and(|end| offset + 1 >= *end) {
             ends.remove(&partition);
+            if ends.is_empty() {
+                past_ends = Some(Instant::now());
+            }
         }
         each(&record);
     }
 }
+
+/// How long a read to the ends goes on past them, for what a broker reported short:
+/// bounded, so that a topic written without pause still ends the read.
+pub const PAST_ENDS: Duration = Duration::from_secs(2);
 
 /// A consumer assigned every partition of `topic` at `start`. It joins no group, so it
 /// commits nothing and needs no group coordinator.

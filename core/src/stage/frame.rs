@@ -54,6 +54,15 @@ pub fn damaged(letters: &[Damaged]) -> Vec<u8> {
 /// cost the host many times the plugin's memory limit.
 pub const HOST_BYTES_PER_RECORD: usize = 128;
 
+/// Host memory a violation or a header costs beyond its bytes: an 8-byte entry in the
+/// frame becomes two owned strings, so a frame of empty ones would multiply its size.
+pub const HOST_BYTES_PER_PART: usize = 64;
+
+/// Charges a violation or header before the host copies it: its structs and its bytes.
+fn charge_part(first: &str, second: usize) -> wasmtime::Result<()> {
+    returned::charge(HOST_BYTES_PER_PART.saturating_add(first.len()).saturating_add(second))
+}
+
 /// Reads `count` answers, each with `read`, and checks nothing follows. A frame that does
 /// not read is a `BrokenAnswer` naming where; other errors (a limit) pass through.
 fn answers<T>(bytes: &[u8], count: usize, mut read: impl FnMut(&mut Reader<'_>) -> wasmtime::Result<T>) -> wasmtime::Result<Vec<T>> {
@@ -83,8 +92,16 @@ pub fn validated(bytes: &[u8], count: usize) -> wasmtime::Result<Vec<Result<(), 
         if tag(r)? {
             return Ok(Ok(()));
         }
-        let violations = frame::read_violations(r)?;
-        Ok(Err(violations.into_iter().map(|(path, reason)| Violation { path: path.into(), reason: reason.into() }).collect()))
+        // Read one by one (not `frame::read_violations`' list): each is charged before
+        // the host holds anything for it.
+        let count = r.count(8)?;
+        let mut violations = Vec::new();
+        for _ in 0..count {
+            let (path, reason) = (r.text()?, r.text()?);
+            charge_part(path, reason.len())?;
+            violations.push(Violation { path: path.into(), reason: reason.into() });
+        }
+        Ok(Err(violations))
     })
 }
 
@@ -97,12 +114,14 @@ pub fn transformed(bytes: &[u8], count: usize) -> wasmtime::Result<Vec<Result<Tr
         returned::charge(emitted.saturating_mul(HOST_BYTES_PER_RECORD))?;
         let mut records = Vec::with_capacity(emitted);
         for _ in 0..emitted {
-            records.push(Emitted {
-                value: r.bytes()?.to_vec(),
-                key: r.maybe_bytes()?.map(<[u8]>::to_vec),
-                headers: frame::Headers::read(r)?.iter().map(|(key, value)| Header { key: key.into(), value: value.into() }).collect(),
-                output: r.maybe_text()?.map(str::to_string),
-            });
+            let value = r.bytes()?.to_vec();
+            let key = r.maybe_bytes()?.map(<[u8]>::to_vec);
+            let mut headers = Vec::new();
+            for (key, value) in frame::Headers::read(r)?.iter() {
+                charge_part(key, value.len())?;
+                headers.push(Header { key: key.into(), value: value.into() });
+            }
+            records.push(Emitted { value, key, headers, output: r.maybe_text()?.map(str::to_string) });
         }
         Ok(Ok(Transformed::Records(records)))
     })
@@ -147,5 +166,76 @@ mod tests {
         let mut refused = vec![1];
         frame::put_bytes(&mut refused, b"no");
         assert_eq!(repaired(&refused, 1).unwrap(), vec![RepairOutcome::Unrepairable("no".into())]);
+    }
+
+    /// A frame of `answers` answers, each accepted or refused with `parts` violations or
+    /// headers of `part_len` bytes, then damaged at one byte (or not).
+    fn a_frame(transformer: bool, answers: &[(bool, usize)], part_len: usize, damage: Option<(usize, u8)>) -> Vec<u8> {
+        let mut frame = Vec::new();
+        let part = "p".repeat(part_len);
+        for &(accepted, parts) in answers {
+            frame.push(if accepted { ACCEPTED } else { REFUSED });
+            let parts = std::iter::repeat_n((part.as_str(), part.as_str()), parts);
+            match (transformer, accepted) {
+                (false, true) => {}
+                (false, false) => frame::put_violations(&mut frame, parts),
+                (true, false) => frame::put_bytes(&mut frame, b"why"),
+                (true, true) => {
+                    frame::put_u32(&mut frame, 1);
+                    frame::put_bytes(&mut frame, b"{}");
+                    frame::put_maybe_bytes(&mut frame, None);
+                    frame::put_headers(&mut frame, parts.map(|(k, v)| (k, v.as_bytes())));
+                    frame::put_maybe_text(&mut frame, None);
+                }
+            }
+        }
+        if let Some((at, byte)) = damage.filter(|_| !frame.is_empty()) {
+            let at = at % frame.len();
+            frame[at] = byte;
+        }
+        frame
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, failure_persistence: None, ..Default::default() })]
+
+        /// Whatever a plugin answers — well-formed, damaged at any byte — reading it never
+        /// panics and the host holds at most a few times the call's budget, however many
+        /// parts the frame claims.
+        #[test]
+        fn any_answer_reads_within_the_calls_budget(
+            transformer: bool,
+            answers in proptest::collection::vec((proptest::bool::ANY, 0usize..6000), 1..4),
+            part_len in 0usize..40,
+            damage in proptest::option::of((proptest::num::usize::ANY, proptest::num::u8::ANY)),
+        ) {
+            const BUDGET: usize = 64 * 1024;
+            let frame = a_frame(transformer, &answers, part_len, damage);
+            let count = answers.len();
+            let (_, peak) = crate::counting_alloc::peak_of(|| returned::bounded(BUDGET, || {
+                if transformer { transformed(&frame, count).map(drop) } else { validated(&frame, count).map(drop) }
+            }));
+            proptest::prop_assert!(peak <= 4 * BUDGET + 16 * 1024, "peak {peak} for a {} byte frame", frame.len());
+        }
+    }
+
+    /// A refusal of 10,000 empty violations, or a record of 10,000 empty headers: 80 KB
+    /// of frame that would become ~0.5-0.8 MB of host structs if not charged.
+    fn many_empty_parts(transformer: bool) -> Vec<u8> {
+        a_frame(transformer, &[(transformer, 10_000)], 0, None)
+    }
+
+    #[test]
+    fn violations_and_headers_are_charged_like_records_before_the_host_copies_them() {
+        let over = |e: wasmtime::Error| e.downcast::<crate::plugin::limiter::LimitExceeded>().is_ok();
+        for transformer in [false, true] {
+            let frame = many_empty_parts(transformer);
+            // The frame alone fits the budget; its parts as host structs do not.
+            let budget = frame.len() * 4;
+            let answer = || if transformer { transformed(&frame, 1).map(drop) } else { validated(&frame, 1).map(drop) };
+            assert!(answer().is_ok(), "outside a bounded call nothing is charged");
+            assert!(over(returned::bounded(budget, answer).unwrap_err()), "transformer: {transformer}");
+            assert!(returned::bounded(10_000 * (HOST_BYTES_PER_PART + 8) + 1024, answer).is_ok());
+        }
     }
 }

@@ -238,6 +238,70 @@ fn a_redrive_interrupted_between_send_and_commit_sends_nothing_twice() {
     assert!(lost.is_empty() && duplicates.is_empty(), "lost {lost:?}, sent twice {duplicates:?}");
 }
 
+/// A producer who may write to the input can write `weir.redrive.from` too. A record
+/// claiming to come from a parked record, past the mark a redrive left, with other bytes,
+/// does not make the next redrive skip that parked record.
+#[test]
+fn a_forged_redrive_origin_on_the_input_skips_no_dead_letter() {
+    let broker = broker();
+    let brokers = broker.bootstrap_servers().to_string();
+    produce_to(&brokers, TOPICS[3], std::iter::once(("parked0".to_string(), LOGIN.replace("NOTE", "parked"))));
+    let first = run_ok(weir(&brokers, &["dlq", "redrive"]));
+    assert!(String::from_utf8_lossy(&first.stderr).contains("sent 1 of 1 read"), "{}", String::from_utf8_lossy(&first.stderr));
+    produce_to(&brokers, TOPICS[3], std::iter::once(("parked1".to_string(), LOGIN.replace("NOTE", "parked"))));
+    let target = read_topic(&brokers, TOPICS[3], Duration::from_secs(1)).into_iter().find(|m| key(m) == "parked1").expect("parked1 on the parked topic");
+    // The forgery: the origin of the parked record not yet sent, on a record of other bytes.
+    let origin = format!("{}/{}/{}", TOPICS[3], target.partition, target.offset);
+    let forged = weir::bindings::types::Header { key: "weir.redrive.from".into(), value: origin.into_bytes() };
+    produce_records(&brokers, std::iter::once(weir::kafka::flow::Outgoing::new(TOPICS[0], Some(b"forged".to_vec()), b"{}".to_vec(), vec![forged])), || false);
+
+    let second = run_ok(weir(&brokers, &["dlq", "redrive"]));
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(said.contains("sent 1 of 1 read"), "the forged origin made the redrive skip parked1:\n{said}");
+    let mut input: Vec<String> = read_topic(&brokers, TOPICS[0], Duration::from_secs(1)).iter().map(key).collect();
+    input.sort();
+    assert_eq!(input, ["forged", "parked0", "parked1"]);
+}
+
+/// `dlq stats` and `dlq redrive` read to the ends the topics had when they started: a
+/// producer that never pauses (here, dead letters arriving every few milliseconds) keeps
+/// neither going, and neither fails for it.
+#[test]
+fn dlq_commands_end_under_steady_traffic() {
+    let broker = broker();
+    let brokers = broker.bootstrap_servers().to_string();
+    produce_to(&brokers, TOPICS[3], (0..20).map(|i| (format!("parked{i}"), LOGIN.replace("NOTE", "parked"))));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let steady = {
+        let (brokers, stop) = (brokers.clone(), stop.clone());
+        // A bound, so that a command that does not end under traffic fails the test
+        // (below) instead of hanging it.
+        let give_up = std::time::Instant::now() + Duration::from_secs(100);
+        std::thread::spawn(move || {
+            let late = (0..).map(|n| weir::kafka::flow::Outgoing::new(TOPICS[3], Some(format!("late{n}").into_bytes()), LOGIN.replace("NOTE", "parked").into_bytes(), vec![]));
+            let written = produce_records(&brokers, late, || {
+                std::thread::sleep(Duration::from_millis(5));
+                stop.load(std::sync::atomic::Ordering::Relaxed) || std::time::Instant::now() > give_up
+            });
+            (written, !stop.load(std::sync::atomic::Ordering::Relaxed))
+        })
+    };
+    let stats = weir(&brokers, &["dlq", "stats", "--json"]).output().unwrap();
+    let redrive = weir(&brokers, &["dlq", "redrive"]).output().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (written, gave_up) = steady.join().unwrap();
+    assert!(written > 0, "the steady producer wrote nothing");
+    assert!(!gave_up, "the dlq commands ran until the traffic stopped ({written} records later)");
+    for (what, out) in [("stats", &stats), ("redrive", &redrive)] {
+        assert!(out.status.success(), "dlq {what} under steady traffic:\n{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let said = String::from_utf8_lossy(&redrive.stderr);
+    let sent: Vec<String> = read_topic(&brokers, TOPICS[0], Duration::from_secs(1)).iter().map(key).collect();
+    for i in 0..20 {
+        assert!(sent.contains(&format!("parked{i}")), "parked{i} was on the topic at the start and not redriven:\n{said}");
+    }
+}
+
 /// A broker outage is not death: while weir waits for acknowledgements, `/healthz` stays
 /// live past its 30 s stall bound (Kubernetes would otherwise restart it into a crash
 /// loop that brings no broker back) and `/readyz` says the broker is unreachable; both

@@ -350,6 +350,24 @@ pub fn produce_to<V: Into<Vec<u8>>>(brokers: &str, topic: &str, records: impl It
     produce_to_with(&weir::kafka::client_config(brokers, &Default::default()), topic, records);
 }
 
+/// Produces `records` through one producer, without waiting between them, until they end
+/// or `done` (asked after each) says so; then waits for every acknowledgement. How many.
+pub fn produce_records(brokers: &str, records: impl Iterator<Item = weir::kafka::flow::Outgoing>, mut done: impl FnMut() -> bool) -> usize {
+    let producer = weir::kafka::flow::producer(&weir::kafka::client_config(brokers, &Default::default())).unwrap();
+    let ticket = weir::kafka::flow::detached_ticket(0);
+    let mut sent = 0;
+    for record in records {
+        ticket.expect(1);
+        weir::kafka::flow::produce(&producer, &record, ticket.clone()).unwrap();
+        sent += 1;
+        if done() {
+            break;
+        }
+    }
+    weir::kafka::flow::wait_for(&ticket, Duration::from_secs(60)).unwrap();
+    sent
+}
+
 fn produce_to_with<V: Into<Vec<u8>>>(client: &rdkafka::config::ClientConfig, topic: &str, records: impl Iterator<Item = (String, V)>) {
     let producer = weir::kafka::flow::producer(client).unwrap();
     let ticket = weir::kafka::flow::detached_ticket(0);
