@@ -76,9 +76,18 @@ pub fn drive<IO: Source<StateChange> + Sink<Outcome, PartitionSnapshot>>(
             crate::say!("{}", now.render(options.report_format));
             report = Some(now.json());
         }
-        // The status page's bars, while someone watches it.
+        // The status page's bars, while someone watches it. Serving a page never stops
+        // the flow: a report that fails is said on the page (and in the log), and the
+        // page asks again only after a while (each failure costs the aggregator its
+        // instance; its state is put back into the next).
         if let Some(board) = pipeline.metrics().map(|m| m.board().clone()).filter(|board| board.report_due()) {
-            board.report(pipeline.report(Vec::new())?.json());
+            match pipeline.report(Vec::new()) {
+                Ok(now) => board.report(now.json()),
+                Err(e) => {
+                    tracing::warn!("the status page's report failed: {e}; the flow goes on, the page asks again in {} s", crate::ops::status::REPORT_FAILED_WAIT.as_secs());
+                    board.report_failed(&e.to_string());
+                }
+            }
         }
         Ok(Done { outputs: Some(outcomes), report, states: Vec::new() })
     });

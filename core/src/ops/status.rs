@@ -24,6 +24,8 @@ const RATE_WINDOW: Duration = Duration::from_secs(5);
 /// While the page was asked within this, the aggregator's report is refreshed for it.
 const WATCHED: Duration = Duration::from_secs(10);
 const REPORT_EVERY: Duration = Duration::from_secs(2);
+/// After a report failed, how long the page waits before asking for another.
+pub const REPORT_FAILED_WAIT: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Default)]
 pub struct Board(Arc<Mutex<Shown>>);
@@ -130,11 +132,17 @@ impl Board {
     /// Whether the page is watched and its report is stale: the flow then computes one.
     pub fn report_due(&self) -> bool {
         let shown = self.shown();
-        shown.asked.is_some_and(|at| at.elapsed() < WATCHED) && shown.report.as_ref().is_none_or(|(at, _)| at.elapsed() >= REPORT_EVERY)
+        let wait = |report: &Value| if report.get("error").is_some() { REPORT_FAILED_WAIT } else { REPORT_EVERY };
+        shown.asked.is_some_and(|at| at.elapsed() < WATCHED) && shown.report.as_ref().is_none_or(|(at, report)| at.elapsed() >= wait(report))
     }
 
     pub fn report(&self, report: Value) {
         self.shown().report = Some((Instant::now(), report));
+    }
+
+    /// The report could not be made: the page says why instead.
+    pub fn report_failed(&self, error: &str) {
+        self.report(json!({ "error": crate::text::cut(error, 1_000) }));
     }
 
     pub fn checkpointed(&self, topic: &str, partition: i32) {
@@ -335,5 +343,11 @@ mod tests {
         assert!(board.report_due(), "asked just now, no report yet");
         board.report(json!({"analytics": null}));
         assert!(!board.report_due());
+        board.report_failed("trapped");
+        assert!(!board.report_due(), "a failed report is not asked for again at once");
+        board.shown().report.as_mut().unwrap().0 -= REPORT_EVERY;
+        assert!(!board.report_due(), "nor after the usual 2 s");
+        board.shown().report.as_mut().unwrap().0 -= REPORT_FAILED_WAIT;
+        assert!(board.report_due(), "after a while it is");
     }
 }

@@ -188,9 +188,11 @@ impl WithState {
                 return Ok(Err(format!("snapshot {} of {} cannot be merged: {reason}", i + 1, snapshots.len())));
             }
         }
-        let report = self.report_of(store, merged);
+        // A report that traps says why (dropping the state after a trap would fail and
+        // hide it); the instance is thrown away with its borrowed state.
+        let report = self.report_of(store, merged)?;
         merged.resource_drop(&mut *store)?;
-        report.map(Ok)
+        Ok(Ok(report))
     }
 }
 

@@ -77,6 +77,8 @@ function drawFlow(s) {
 function drawReport(report) {
   const holder = document.getElementById("report");
   document.getElementById("report-age").textContent = report ? `(${num(report.age_s, 0)} s old)` : "";
+  const failed = report && report.report && report.report.error;
+  if (failed) { holder.replaceChildren(el("p", { class: "mute" }, `the report failed: ${failed}`)); return; }
   const analytics = report && report.report && report.report.analytics;
   if (!analytics) { holder.replaceChildren(el("p", { class: "mute" }, "no aggregator report yet")); return; }
   const parts = [el("p", { class: "mute" }, analytics.plugin)];

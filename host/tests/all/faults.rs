@@ -302,6 +302,59 @@ fn dlq_commands_end_under_steady_traffic() {
     }
 }
 
+/// Watching the status page makes the flow compute the aggregator's report every 2 s. A
+/// report that fails (here the aggregator's report traps) used to end `weir run`; now
+/// the page says why and the flow goes on: every record after it is processed. (The
+/// final report fails too, and weir says so as it stops.)
+#[test]
+fn a_report_failing_for_the_status_page_stops_nothing() {
+    let broker = broker();
+    let brokers = broker.bootstrap_servers().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("weir.toml");
+    let hostile = test_plugin("hostile-aggregator");
+    let text = common::absolute_weir_toml();
+    let analytics = common::plugin("login-analytics");
+    let text = text.replacen(&analytics.display().to_string(), &hostile.display().to_string(), 1).replacen("config = { top_device_types", "# config = { top_device_types", 1);
+    std::fs::write(&config, text).unwrap();
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let mut run = spawn(with_config(&brokers, &config, &["run", "--metrics", &metrics]));
+    produce(&brokers, std::iter::once(("trap".to_string(), LOGIN.replace("NOTE", "REPORT_TRAP"))));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut sent = vec!["trap".to_string()];
+    // Watch the page while records flow, until it shows the failed report.
+    let failed = loop {
+        assert!(std::time::Instant::now() < deadline, "the page never said the report failed; weir said:\n{}", run.stderr_so_far());
+        assert!(run.try_wait().unwrap().is_none(), "weir run ended:\n{}", run.stderr_so_far());
+        let key = format!("after{}", sent.len());
+        produce(&brokers, std::iter::once((key.clone(), LOGIN.to_string())));
+        sent.push(key);
+        if let Some((200, body)) = crate::ops::get(&format!("http://{metrics}/api/status")) {
+            let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+            if let Some(error) = status["report"]["report"]["error"].as_str() {
+                break error.to_string();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(failed.contains("trapped") && failed.contains("panicked"), "the page says why: {failed}");
+    for _ in 0..5 {
+        let key = format!("after{}", sent.len());
+        produce(&brokers, std::iter::once((key.clone(), LOGIN.to_string())));
+        sent.push(key);
+    }
+    let processed = wait_for_topic(&brokers, TOPICS[1], Duration::from_secs(60), |r| {
+        let keys: HashSet<String> = r.iter().map(key).collect();
+        sent.iter().all(|k| keys.contains(k))
+    });
+    let (lost, _) = losses_and_duplicates(sent.iter().map(String::as_str), &processed);
+    assert!(lost.is_empty(), "lost {lost:?} after the failed report:\n{}", run.stderr_so_far());
+    assert!(run.try_wait().unwrap().is_none(), "weir run ended:\n{}", run.stderr_so_far());
+    let out = terminate(run);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() || said.contains("trapped"), "{said}");
+}
+
 /// A broker outage is not death: while weir waits for acknowledgements, `/healthz` stays
 /// live past its 30 s stall bound (Kubernetes would otherwise restart it into a crash
 /// loop that brings no broker back) and `/readyz` says the broker is unreachable; both
