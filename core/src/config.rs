@@ -201,6 +201,12 @@ impl Default for StateConfig {
 pub struct MetricsConfig {
     /// An address such as `0.0.0.0:9100`; `--metrics` overrides it. None: not served.
     pub listen: Option<String>,
+    /// Whether the status page shows dead letters' keys, values and reasons as they
+    /// are. Default: only when served on a loopback address (else hidden, reasons masked).
+    pub show_records: Option<bool>,
+    /// Host names the status page answers to, besides IP addresses and `localhost`
+    /// (a page asked by another name is refused: DNS rebinding).
+    pub page_hosts: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, Clone)]

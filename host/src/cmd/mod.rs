@@ -103,7 +103,7 @@ impl Context {
     pub fn serve(&self, serve: &Serve) -> anyhow::Result<(Ops, Option<Server>)> {
         let ops = Ops::default();
         let server = match serve.metrics.as_ref().or(self.config.metrics.listen.as_ref()) {
-            Some(addr) => Some(weir::ops::server::serve(addr, ops.clone())?),
+            Some(addr) => Some(weir::ops::server::serve_page(addr, ops.clone(), weir::ops::server::Page::of(&self.config.metrics))?),
             None => None,
         };
         Ok((ops, server))

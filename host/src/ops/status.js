@@ -118,8 +118,10 @@ function draw(s) {
   table("partitions", ["partition", "lag", "last checkpoint"],
     s.partitions.map(p => [`${p.topic}/${p.partition}`, num(p.lag), p.checkpoint_age_s === null ? "–" : num(p.checkpoint_age_s, 0) + " s ago"]));
   table("recent", ["when", "stage", "key", "reason", "value (first bytes)"],
-    s.dead_letters.recent.map(d => [new Date(d.at_ms).toLocaleTimeString(), d.stage, el("code", {}, d.key === null ? "(no key)" : d.key),
-      el("span", { class: "reason" }, d.reason), el("span", { class: "value" }, d.value)]));
+    s.dead_letters.recent.map(d => [new Date(d.at_ms).toLocaleTimeString(), d.stage,
+      el("code", {}, s.dead_letters.hidden ? "(hidden)" : d.key === null ? "(no key)" : d.key),
+      el("span", { class: "reason" }, d.reason),
+      el("span", { class: "value" }, s.dead_letters.hidden ? "(hidden: [metrics] show_records)" : d.value)]));
   drawReport(s.report);
 }
 

@@ -383,3 +383,82 @@ fn kubernetes_manifests_validate_against_the_kubernetes_schemas() {
     assert_eq!(hpa["spec"]["metrics"][0]["external"]["metric"]["name"], "weir_consumer_lag");
     assert!(yaml(&dir.join("run.yaml"))["spec"]["replicas"].as_i64().unwrap() <= i64::from(config.kafka.partitions));
 }
+
+/// The status of a raw HTTP/1.1 GET with the given `Host` header.
+fn status_with_host(addr: std::net::SocketAddr, path: &str, host: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let code = answer.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, answer.split("\r\n\r\n").nth(1).unwrap_or_default().to_string())
+}
+
+/// Anyone who reaches the port reaches the server. A page elsewhere that rebinds its
+/// name to weir's address cannot read the status (names are checked; the probes and
+/// `/metrics` answer any); records are hidden unless the config shows them (by default
+/// only on loopback); and 300 clients that send half a request from one address
+/// neither starve the probes nor stay connected (they stayed open 50 s and more).
+#[test]
+fn the_metrics_server_answers_its_own_names_hides_records_and_bounds_slow_clients() {
+    use weir::ops::server::{serve_page, Page, HEADER_TIME};
+    let ops = weir::ops::Ops::default();
+    let page = Page { show_records: Some(false), hosts: vec!["weir.example".into()] };
+    let server = serve_page("127.0.0.1:0", ops.clone(), page).unwrap();
+    let addr = server.addr;
+    ops.metrics.board().dead_letter(weir::ops::status::DeadLetterCard {
+        stage: "validate",
+        kind: "violation",
+        reason: "'secret-7' is not a valid locale",
+        key: Some(b"user-42"),
+        value: b"{\"locale\":\"secret-7\"}",
+    });
+    for (host, code) in [("evil.example", 421), ("evil.example:80", 421), ("weir.example:9100", 200), ("127.0.0.1", 200), ("[::1]:9100", 200), ("localhost:1", 200)] {
+        assert_eq!(status_with_host(addr, "/api/status", host).0, code, "Host: {host}");
+        assert_eq!(status_with_host(addr, "/", host).0, code, "Host: {host}");
+    }
+    assert_eq!(status_with_host(addr, "/healthz", "evil.example").0, 200, "the probes answer any name");
+    assert_eq!(status_with_host(addr, "/metrics", "prometheus.svc").0, 200, "so does /metrics");
+    let (_, body) = status_with_host(addr, "/api/status", "127.0.0.1");
+    let status: Value = serde_json::from_str(&body).unwrap();
+    let card = &status["dead_letters"]["recent"][0];
+    assert_eq!((card["key"].clone(), card["value"].clone(), status["dead_letters"]["hidden"].clone()), (Value::Null, Value::Null, Value::Bool(true)), "{card}");
+    assert!(!body.contains("secret-7") && !body.contains("user-42"), "{body}");
+
+    // 300 half-sent requests from 127.0.0.2.
+    let slow: Vec<std::net::TcpStream> = (0..300)
+        .map(|_| {
+            let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            socket.bind(&"127.0.0.2:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+            socket.connect(&addr.into()).unwrap();
+            let mut stream: std::net::TcpStream = socket.into();
+            let _ = std::io::Write::write_all(&mut stream, b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+            stream
+        })
+        .collect();
+    let started = Instant::now();
+    while started.elapsed() < HEADER_TIME + Duration::from_secs(1) {
+        let asked = Instant::now();
+        let (code, _) = get(&format!("http://{addr}/healthz")).expect("the server answers");
+        assert_eq!(code, 200);
+        assert!(asked.elapsed() < Duration::from_secs(1), "/healthz took {:?} beside 300 slow clients", asked.elapsed());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Every slow connection is closed by the server: at once beyond the per-peer bound,
+    // the others once their headers are late.
+    for (i, mut stream) in slow.into_iter().enumerate() {
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut buf = [0u8; 512];
+        let closed = loop {
+            match std::io::Read::read(&mut stream, &mut buf) {
+                Ok(0) => break true,
+                Ok(_) => continue, // a 408 or similar before the close
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+                Err(_) => break false,
+            }
+        };
+        assert!(closed, "slow connection {i} still open {:?} after it started", started.elapsed());
+    }
+}
