@@ -156,6 +156,21 @@ impl Registry {
         }
     }
 
+    /// The subjects `id` is registered under (`GET /schemas/ids/{id}/versions`).
+    pub fn subjects_of(&self, id: u32) -> anyhow::Result<Vec<String>> {
+        #[derive(Deserialize)]
+        struct Version {
+            subject: String,
+        }
+        let what = format!("the subjects of schema id {id}");
+        let url = format!("{}/schemas/ids/{id}/versions", self.url);
+        match self.authorized(self.agent.get(&url)).call() {
+            Ok(response) => Ok(read_json::<Vec<Version>>(response, &what)?.into_iter().map(|v| v.subject).collect()),
+            Err(ureq::Error::Status(404, _)) => Ok(Vec::new()),
+            Err(e) => Err(self.error(&what, e)),
+        }
+    }
+
     /// A subject's schema document and, by name, every document it references (following
     /// references of references).
     pub fn get_with_references(
@@ -314,6 +329,10 @@ impl weir_core::format::SchemaSource for Registry {
     fn by_id(&self, id: u32) -> Result<Option<weir_core::format::Registered>, String> {
         let found = Registry::by_id(self, id).map_err(|e| format!("{e:#}"))?;
         Ok(found.map(|(schema_type, schema)| weir_core::format::Registered { id, schema_type, schema }))
+    }
+
+    fn subjects(&self, id: u32) -> Result<Vec<String>, String> {
+        Registry::subjects_of(self, id).map_err(|e| format!("{e:#}"))
     }
 
     fn latest(&self, subject: &str) -> Result<weir_core::format::Registered, String> {

@@ -58,8 +58,12 @@ pub struct TopicConfig {
     #[serde(default)]
     pub format: Format,
     /// The subject whose latest schema frames what weir writes to the topic (looked up
-    /// at start, never registered by weir on its own). Default: `<topic>-value`.
+    /// at start, never registered by weir on its own); on the input topic, the subject
+    /// a record's schema id must be registered under. Default: `<topic>-value`.
     pub subject: Option<String>,
+    /// Input: accept schema ids registered under any subject, not only `subject`'s.
+    #[serde(default)]
+    pub any_subject: bool,
     /// Avro input: the schema plugins read records as, resolved against each writer's
     /// (fields added with defaults, fields dropped). Default: the writer's schema.
     pub reader_schema: Option<PathBuf>,
@@ -70,6 +74,11 @@ pub struct TopicConfig {
 struct Writer {
     id: u32,
     avro: Option<AvroSchema>,
+}
+
+/// The subject `topic`'s writers' ids must be registered under, unless it accepts any.
+fn subject_of(topic: &str, config: &TopicConfig) -> Option<String> {
+    (!config.any_subject).then(|| config.subject.clone().unwrap_or_else(|| format!("{topic}-value")))
 }
 
 impl Writer {
@@ -119,6 +128,7 @@ impl Formats {
         let source = source().map_err(|e| ("registry.url".to_string(), e))?;
         let mut readers = HashMap::new();
         let mut writers = HashMap::new();
+        let mut subject = None;
         for (topic, config) in topics.iter().filter(|(_, t)| t.format != Format::Json) {
             let error = |field: &str, reason: String| (format!("topics.\"{topic}\"{field}"), reason);
             if topic == input_topic {
@@ -132,11 +142,13 @@ impl Formats {
                     (None, _) => None,
                 };
                 readers.insert(topic.clone(), (config.format, reader));
+                subject = subject_of(topic, config);
                 continue;
             }
             writers.insert(topic.clone(), Writer::looked_up(topic, config, source.as_ref())?);
         }
-        Ok(Some(Formats { readers, writers, output_topic: output_topic.to_string(), schemas: writers::WriterSchemas::new(source) }))
+        let schemas = writers::WriterSchemas::new(source).restricted_to(subject);
+        Ok(Some(Formats { readers, writers, output_topic: output_topic.to_string(), schemas }))
     }
 
     /// The repairer's: dead letters (the input's bytes as they came) read in the input
@@ -154,7 +166,7 @@ impl Formats {
             readers: HashMap::from([(dead_letter_topic.to_string(), (input.format, None))]),
             writers: HashMap::from([(input_topic.to_string(), Writer::looked_up(input_topic, input, source.as_ref())?)]),
             output_topic: input_topic.to_string(),
-            schemas: writers::WriterSchemas::new(source),
+            schemas: writers::WriterSchemas::new(source).restricted_to(subject_of(input_topic, input)),
         }))
     }
 

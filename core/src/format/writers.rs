@@ -20,6 +20,8 @@ pub trait SchemaSource: Send + Sync {
     fn by_id(&self, id: u32) -> Result<Option<Registered>, String>;
     /// The latest version of `subject`.
     fn latest(&self, subject: &str) -> Result<Registered, String>;
+    /// The subjects `id` is registered under.
+    fn subjects(&self, id: u32) -> Result<Vec<String>, String>;
 }
 
 /// A writer's schema, parsed when it is Avro; a JSON Schema's document is kept for
@@ -62,11 +64,30 @@ pub struct WriterSchemas {
     /// Since when, and why, the registry does not answer: until `RETRY_AFTER` has passed,
     /// no id is asked for, and then one try (not `ATTEMPTS`) says whether it is back.
     away: Option<(Instant, String)>,
+    /// The subject a writer's id must be registered under (the topic's); `None`: any.
+    subject: Option<String>,
 }
 
 impl WriterSchemas {
     pub fn new(source: Arc<dyn SchemaSource>) -> WriterSchemas {
-        WriterSchemas { source, known: HashMap::new(), order: VecDeque::new(), bytes: 0, allowance: NEW_IDS_BURST, burst: NEW_IDS_BURST, refilled: Instant::now(), away: None }
+        WriterSchemas {
+            source,
+            known: HashMap::new(),
+            order: VecDeque::new(),
+            bytes: 0,
+            allowance: NEW_IDS_BURST,
+            burst: NEW_IDS_BURST,
+            refilled: Instant::now(),
+            away: None,
+            subject: None,
+        }
+    }
+
+    /// Accepts only ids registered under `subject` (`None`: any): a producer naming a
+    /// permissive schema of another subject would bypass validation.
+    pub fn restricted_to(mut self, subject: Option<String>) -> WriterSchemas {
+        self.subject = subject;
+        self
     }
 
     pub fn get(&mut self, id: u32) -> Result<Arc<Written>, String> {
@@ -95,8 +116,9 @@ impl WriterSchemas {
                 self.away = None;
                 match found {
                     None => Err((Instant::now(), format!("schema id {id} is not in the registry"))),
-                    // A schema that does not parse is remembered as such, not fetched again per record.
-                    Some(registered) => Self::parsed(id, registered).map_err(|reason| (Instant::now(), reason)),
+                    // A schema that does not parse, or of another subject, is remembered as
+                    // such, not fetched again per record.
+                    Some(registered) => self.allowed(id).and_then(|()| Self::parsed(id, registered)).map_err(|reason| (Instant::now(), reason)),
                 }
             }
         };
@@ -118,6 +140,20 @@ impl WriterSchemas {
             json_schema: (registered.schema_type == "JSON").then_some(registered.schema),
             schema_type: registered.schema_type,
         }))
+    }
+
+    /// Whether `id` is registered under the subject ids are restricted to.
+    fn allowed(&self, id: u32) -> Result<(), String> {
+        let Some(subject) = &self.subject else { return Ok(()) };
+        let subjects = self.source.subjects(id).map_err(|e| format!("the schema registry did not say which subjects hold schema id {id}: {e}"))?;
+        if subjects.iter().any(|s| s == subject) {
+            return Ok(());
+        }
+        let shown: Vec<String> = subjects.iter().take(5).map(|s| format!("`{}`", crate::text::cut(s, 100))).collect();
+        Err(format!(
+            "schema id {id} is registered under {}, not under the topic's subject `{subject}` (any_subject = true in the topic's [topics] table accepts any)",
+            if shown.is_empty() { "no subject".to_string() } else { shown.join(", ") }
+        ))
     }
 
     /// Keeps `id`'s answer, the oldest going first while over `CAPACITY` or `MAX_BYTES`.
@@ -176,6 +212,10 @@ mod tests {
             self.0.fetch_add(1, Ordering::SeqCst);
             Ok((id < 5000).then(|| Registered { id, schema_type: "JSON".into(), schema: "{}".into() }))
         }
+        fn subjects(&self, id: u32) -> Result<Vec<String>, String> {
+            Ok(vec![if id < 1000 { "t-value" } else { "other-value" }.into()])
+        }
+
         fn latest(&self, _: &str) -> Result<Registered, String> {
             unreachable!()
         }
@@ -188,6 +228,10 @@ mod tests {
             self.0.fetch_add(1, Ordering::SeqCst);
             Err("connection refused".into())
         }
+        fn subjects(&self, _: u32) -> Result<Vec<String>, String> {
+            Ok(vec!["t-value".into()])
+        }
+
         fn latest(&self, _: &str) -> Result<Registered, String> {
             unreachable!()
         }
@@ -213,6 +257,10 @@ mod tests {
             self.0.fetch_add(1, Ordering::SeqCst);
             Ok(Some(Registered { id, schema_type: self.1.into(), schema: self.2.clone() }))
         }
+        fn subjects(&self, _: u32) -> Result<Vec<String>, String> {
+            Ok(vec!["t-value".into()])
+        }
+
         fn latest(&self, _: &str) -> Result<Registered, String> {
             unreachable!()
         }
@@ -267,5 +315,17 @@ mod tests {
         }
         assert_eq!(schemas.known.len(), CAPACITY);
         assert_eq!(schemas.order.len(), CAPACITY);
+    }
+
+    #[test]
+    fn ids_of_another_subject_are_refused_once_and_named() {
+        let source = Arc::new(Counting(AtomicU32::new(0)));
+        let mut schemas = WriterSchemas::new(source.clone()).restricted_to(Some("t-value".into()));
+        assert!(schemas.get(1).is_ok());
+        let refused = schemas.get(2000).err().unwrap();
+        assert!(refused.contains("schema id 2000 is registered under `other-value`, not under the topic's subject `t-value`"), "{refused}");
+        assert_eq!(schemas.get(2000).err(), Some(refused), "remembered");
+        assert_eq!(source.0.load(Ordering::SeqCst), 2, "fetched once each");
+        assert!(WriterSchemas::new(source).get(2000).is_ok(), "unrestricted: any subject");
     }
 }

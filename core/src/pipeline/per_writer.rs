@@ -2,6 +2,11 @@
 //! against the JSON Schema its producer wrote it with — the one whose id frames it. The
 //! contract gives a validator one schema at `init`, so there is one instance per writer's
 //! schema, started the first time a record names it and kept (a bounded few).
+//!
+//! The producer names the ids, so what they cost is bounded: the instances' memory
+//! limits add up to `MEMORY` at most (16 instances at most), the least recently used
+//! goes first, and instances start `STARTS_BURST` at once then one a second — ids
+//! rotating past the bound cost `format` dead letters, not a validator started per batch.
 
 use super::outcome::{Cause, Rejection};
 use crate::bindings::types::Message;
@@ -12,10 +17,15 @@ use crate::plugin::Plugin;
 use crate::stage::validator::Validate;
 use crate::stage::Stage;
 use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
 
-/// Writers' schemas with a validator instance at a time; the oldest goes first. A topic's
-/// producers rarely use more than a few versions at once.
+/// Writers' schemas with a validator instance at a time. A topic's producers rarely use
+/// more than a few versions at once.
 const INSTANCES: usize = 16;
+/// What the instances' memory limits may add up to.
+const MEMORY: usize = 256 << 20;
+/// Instances started at once, then one a second.
+const STARTS_BURST: f64 = 16.0;
 
 pub struct PerWriterSchema {
     name: String,
@@ -26,13 +36,44 @@ pub struct PerWriterSchema {
     /// Per schema id, its validator, or why the schema cannot be one (ids never change
     /// their schema in a registry: an unusable one stays unusable).
     instances: HashMap<u32, Result<Stage<Validate>, String>>,
+    /// Least recently used first.
     order: VecDeque<u32>,
     metrics: Option<Metrics>,
+    /// Starts allowed now (a token bucket), as of `refilled`.
+    starts: f64,
+    refilled: Instant,
 }
 
 impl PerWriterSchema {
     pub fn new(name: &str, plugin: Plugin, config: serde_json::Value, limits: Limits) -> PerWriterSchema {
-        PerWriterSchema { name: name.to_string(), plugin, config, limits, instances: HashMap::new(), order: VecDeque::new(), metrics: None }
+        PerWriterSchema {
+            name: name.to_string(),
+            plugin,
+            config,
+            limits,
+            instances: HashMap::new(),
+            order: VecDeque::new(),
+            metrics: None,
+            starts: STARTS_BURST,
+            refilled: Instant::now(),
+        }
+    }
+
+    /// How many instances are kept: as many as `MEMORY` holds at the stage's memory limit.
+    pub fn capacity(&self) -> usize {
+        (MEMORY / self.limits.memory_bytes().max(1)).clamp(1, INSTANCES)
+    }
+
+    /// Whether an instance may start now (if so, one start is spent).
+    fn may_start(&mut self) -> bool {
+        let now = Instant::now();
+        self.starts = (self.starts + now.duration_since(self.refilled).as_secs_f64()).min(STARTS_BURST);
+        self.refilled = now;
+        if self.starts < 1.0 {
+            return false;
+        }
+        self.starts -= 1.0;
+        true
     }
 
     pub fn observe(&mut self, metrics: &Metrics) {
@@ -91,13 +132,23 @@ impl PerWriterSchema {
 
     /// The validator for schema `id`, started now if it has none.
     fn instance(&mut self, id: u32, formats: &mut Formats) -> Result<&mut Stage<Validate>, String> {
-        if !self.instances.contains_key(&id) {
+        if self.instances.contains_key(&id) {
+            self.order.retain(|kept| *kept != id);
+            self.order.push_back(id);
+        } else {
             // A registry that did not answer is not kept as the schema's verdict.
             let schema = formats.writers_schema(id)?;
+            if !self.may_start() {
+                return Err(format!(
+                    "no validator for schema id {id} now: writers' schemas rotate faster than weir starts validators for them ({} kept, one started a second)",
+                    self.capacity()
+                ));
+            }
             let started = self.start(id, schema.json_schema.as_deref());
-            if self.order.len() >= INSTANCES {
-                if let Some(oldest) = self.order.pop_front() {
-                    self.instances.remove(&oldest);
+            while self.order.len() >= self.capacity() {
+                match self.order.pop_front() {
+                    Some(least_recent) => drop(self.instances.remove(&least_recent)),
+                    None => break,
                 }
             }
             self.order.push_back(id);

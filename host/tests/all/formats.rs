@@ -246,10 +246,11 @@ fn confluent_json_from_confluents_serializer_is_read_back_by_confluents_deserial
     run_ok(weir(brokers, &["topics", "create", "--config", config.to_str().unwrap()]));
     let records: Vec<(String, Value)> = (0..10).map(|i| (format!("good-{i}"), login(i))).collect();
     produce_with_confluent("json", brokers, &url, "logins", &input_schema, &records);
-    // Plain JSON on a framed topic, and an Avro schema's id on a JSON topic.
+    // Plain JSON on a framed topic, and an Avro schema's id on a JSON topic (registered
+    // under the topic's subject: an id of another subject is refused for that first).
     let json_id = id_of(&store, "logins-value");
     let avro = weir::registry::Registry::new(&url)
-        .register_with_references("other-value", "AVRO", &std::fs::read_to_string(repo().join("schemas/user-login.avsc")).unwrap(), &[])
+        .register_with_references("logins-value", "AVRO", &std::fs::read_to_string(repo().join("schemas/user-login.avsc")).unwrap(), &[])
         .unwrap() as u32;
     assert_ne!(avro, json_id);
     produce_to(
@@ -286,7 +287,9 @@ fn confluent_json_from_confluents_serializer_is_read_back_by_confluents_deserial
 /// requires `country`): records of both pass, each by its own version — a validator with
 /// the latest alone would refuse the first version's — a record framed with the second
 /// version but lacking `country` is a violation, and one framed with an id whose schema
-/// cannot validate is a `format` dead letter naming the id. Without a framed input, the
+/// cannot validate is a `format` dead letter naming the id. A record framed with a
+/// permissive schema of another subject (`{}`: would pass anything) is a `format` dead
+/// letter too: ids are accepted only under the topic's subject. Without a framed input, the
 /// config is refused before any record; `weir plugin test` says it needs a named schema.
 #[test]
 fn confluent_json_is_validated_against_each_records_writers_schema() {
@@ -310,8 +313,9 @@ fn confluent_json_is_validated_against_each_records_writers_schema() {
     std::fs::write(&v2, with_country.to_string()).unwrap();
     let registry = weir::registry::Registry::new(&url);
     let v2_id = registry.register_with_references("logins-value", "JSON", &with_country.to_string(), &[]).unwrap() as u32;
-    let unusable = registry.register_with_references("broken-value", "JSON", r#"{"type": 12}"#, &[]).unwrap() as u32;
-    assert!(v1_id != v2_id && v2_id != unusable);
+    let unusable = registry.register_with_references("logins-value", "JSON", r#"{"type": 12}"#, &[]).unwrap() as u32;
+    let foreign = registry.register_with_references("anything-value", "JSON", "{}", &[]).unwrap() as u32;
+    assert!(v1_id != v2_id && v2_id != unusable && unusable != foreign);
 
     let first: Vec<(String, Value)> = (0..3).map(|i| (format!("v1-{i}"), login(i))).collect();
     let second: Vec<(String, Value)> = (3..6)
@@ -324,10 +328,11 @@ fn confluent_json_is_validated_against_each_records_writers_schema() {
     produce_with_confluent("json", brokers, &url, "logins", &v1, &first);
     produce_with_confluent("json", brokers, &url, "logins", &v2, &second);
     let framed = |id: u32, value: &Value| framing::frame(id, value.to_string().as_bytes());
-    produce_to(brokers, "logins", vec![("v2-no-country".to_string(), framed(v2_id, &login(6))), ("unusable".to_string(), framed(unusable, &login(7)))].into_iter());
+    let records = [("v2-no-country", framed(v2_id, &login(6))), ("unusable", framed(unusable, &login(7))), ("foreign", framed(foreign, &json!({"no": "login"})))];
+    produce_to(brokers, "logins", records.into_iter().map(|(k, v)| (k.to_string(), v)));
 
     let run = spawn(weir_here(brokers, &["run", "--config", config.to_str().unwrap()]));
-    let dead = wait_for_topic(brokers, "logins-dead-letter", Duration::from_secs(120), |r| r.len() >= 2);
+    let dead = wait_for_topic(brokers, "logins-dead-letter", Duration::from_secs(120), |r| r.len() >= 3);
     let out = wait_for_topic(brokers, "logins-processed", Duration::from_secs(60), |r| r.len() >= 6);
     let stopped = terminate(run);
     assert!(stopped.status.success(), "{}", String::from_utf8_lossy(&stopped.stderr));
@@ -337,7 +342,9 @@ fn confluent_json_is_validated_against_each_records_writers_schema() {
     assert_eq!(processed, expected, "each version's records pass by their own schema");
     let reasons: BTreeMap<String, (String, String)> =
         dead.iter().map(|m| (key(m), (header(m, "weir.error.kind").unwrap(), header(m, "weir.error.reasons").unwrap()))).collect();
-    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert_eq!(reasons["foreign"].0, "format");
+    assert!(reasons["foreign"].1.contains("not under the topic's subject `logins-value`"), "{reasons:?}");
     assert_eq!(reasons["v2-no-country"].0, "violation");
     assert!(reasons["v2-no-country"].1.contains("country"), "{reasons:?}");
     assert_eq!(reasons["unusable"].0, "format");
@@ -427,4 +434,76 @@ fn an_avro_dead_letter_is_repaired_back_into_avro_and_through_the_pipeline() {
     assert_eq!(key(&parked[0]), "plain-json");
     let reason = header(&parked[0], "weir.park.reason").unwrap_or_default();
     assert!(reason.contains("not in the input's format") && reason.contains("not Confluent-framed"), "{reason}");
+}
+
+/// `registry://by-id` starts a validator per writer's schema, and the producer names the
+/// ids: ids rotating past what is kept must not start a validator per record and batch.
+/// Kept: as many as 256 MiB of memory limits hold (here 128 MiB each: 2), least recently
+/// used first; started: 16 at once, then one a second. Records beyond are `format` dead
+/// letters saying so; none is lost, and the ids that stay within the bound keep passing.
+#[test]
+fn writers_schemas_rotating_past_the_kept_validators_are_bounded() {
+    let (url, _store) = registry();
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = repo().join("schemas/user-login.json");
+    let path = config(dir.path(), &url, "confluent-json", &v1, &repo().join("schemas/user-login-processed.json"));
+    let text = std::fs::read_to_string(&path).unwrap().replace(&format!("schema = \"{}\"", v1.display()), "schema = \"registry://by-id\"");
+    let text = text.replace("[transform]", "[validate.limits]\nmemory_mib = 128\n\n[transform]");
+    let registry = weir::registry::Registry::new(&url);
+    // 40 versions of the input's schema, each its own id.
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(&v1).unwrap()).unwrap();
+    let ids: Vec<u32> = (0..40)
+        .map(|i| {
+            let mut version = schema.clone();
+            version["title"] = json!(format!("version {i}"));
+            registry.register_with_references("logins-value", "JSON", &version.to_string(), &[]).unwrap() as u32
+        })
+        .collect();
+    registry.register_with_references("logins-processed-value", "JSON", &std::fs::read_to_string(repo().join("schemas/user-login-processed.json")).unwrap(), &[]).unwrap();
+    let config = weir::config::Config::parse(&text, &path).unwrap();
+    let mut pipeline = weir::pipeline::Pipeline::from_config(&common::runtime(), &config, &weir::resolve::Resolver).unwrap();
+    let batch = |ids: &[u32]| -> Vec<weir::bindings::types::Message> {
+        ids.iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let mut m = common::message("");
+                m.topic = "logins".into();
+                m.value = framing::frame(*id, login(i).to_string().as_bytes());
+                m
+            })
+            .collect()
+    };
+    let refused = |outcomes: &[weir::pipeline::Outcome]| -> Vec<String> {
+        outcomes
+            .iter()
+            .filter_map(|o| match o {
+                weir::pipeline::Outcome::DeadLetter(_, rejection) => Some(rejection.summary()),
+                _ => None,
+            })
+            .collect()
+    };
+    // 40 ids in 4 batches: 16 start, the rest are refused (the bucket refills one a second).
+    let mut said = Vec::new();
+    let started = std::time::Instant::now();
+    for chunk in ids.chunks(10) {
+        let outcomes = pipeline.process(batch(chunk));
+        assert_eq!(outcomes.len(), chunk.len(), "one outcome per record");
+        said.extend(refused(&outcomes));
+    }
+    let rotating = said.iter().filter(|s| s.contains("rotate faster than weir starts validators")).count();
+    assert!(said.iter().all(|s| s.contains("rotate faster")), "only the bound refuses: {said:?}");
+    // However slow the machine: at most 16 starts, and one more per second it took.
+    let refills = started.elapsed().as_secs() as usize + 1;
+    assert!(rotating <= 40 - 16 && rotating + refills >= 40 - 16, "16 started at once, then one a second: {rotating} of 40 refused in {:?}", started.elapsed());
+    // Two ids in turn stay within the two kept: once started (a start a second), they
+    // pass batch after batch with no start at all.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !refused(&pipeline.process(batch(&[ids[0], ids[1]]))).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no validators started again within 30 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for _ in 0..20 {
+        let outcomes = pipeline.process(batch(&[ids[1], ids[0], ids[0], ids[1]]));
+        assert_eq!(refused(&outcomes), Vec::<String>::new(), "the two in use are kept");
+    }
 }

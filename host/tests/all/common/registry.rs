@@ -128,6 +128,20 @@ pub fn registry_requiring(authorization: Option<String>) -> (String, Arc<Mutex<S
                         None => not_found(40401, "Subject not found."),
                     }
                 }
+                ("GET", ["schemas", "ids", id, "versions"]) => {
+                    let id: i64 = id.parse().unwrap_or(-1);
+                    let versions: Vec<serde_json::Value> = store
+                        .subjects
+                        .iter()
+                        .flat_map(|(subject, versions)| {
+                            versions.iter().enumerate().filter(|(_, v)| v.0 == id).map(move |(i, _)| serde_json::json!({ "subject": subject, "version": i + 1 }))
+                        })
+                        .collect();
+                    match versions.is_empty() {
+                        true => not_found(40403, "Schema not found"),
+                        false => (200, serde_json::Value::Array(versions)),
+                    }
+                }
                 ("GET", ["schemas", "ids", id]) => match id.parse().ok().and_then(|id| store.by_id(id)) {
                     Some((_, schema, schema_type, references)) => {
                         let mut reply = serde_json::json!({ "schema": schema, "references": references });
