@@ -173,4 +173,33 @@ mod tests {
         assert_eq!(reasons.last().unwrap().reason, "… and 980 more violations");
         assert!(get(&h, REASONS).unwrap().len() < 8_000, "{}", get(&h, REASONS).unwrap().len());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, failure_persistence: None, ..Default::default() })]
+
+        /// Headers as a producer sends them (any keys, any bytes, weir's own names
+        /// forged): reading them never panics, a forged count never overflows, and a dead
+        /// letter carries at most the user's headers plus weir's few, reasons bounded.
+        #[test]
+        fn any_headers_read_and_carry_within_bounds(
+            headers in proptest::collection::vec((proptest::sample::select(vec![REASONS, REPAIR_ATTEMPTS, REDRIVE_COUNT, "weir.x", "user"]), proptest::collection::vec(proptest::num::u8::ANY, 0..64)), 0..40),
+            violations in proptest::collection::vec(".{0,400}", 0..100),
+        ) {
+            let headers: Vec<Header> = headers.into_iter().map(|(key, value)| Header { key: key.to_string(), value }).collect();
+            let _ = (reasons(&headers), repair_attempts(&headers));
+            let rejection = Rejection {
+                stage: "validate".into(),
+                plugin: "p".into(),
+                violations: violations.into_iter().map(|reason| Violation { path: String::new(), reason }).collect(),
+                fault: None,
+                cause: Default::default(),
+            };
+            let (letter, peak) = crate::counting_alloc::peak_of(|| dead_letter(&message(headers.clone()), &rejection));
+            let users = headers.iter().filter(|h| !h.key.starts_with("weir.")).count();
+            proptest::prop_assert!(letter.len() <= users + 12, "{} headers", letter.len());
+            let reasons = get(&letter, REASONS).unwrap();
+            proptest::prop_assert!(reasons.len() < MAX_VIOLATIONS * 2_000, "{} bytes of reasons", reasons.len());
+            proptest::prop_assert!(peak < 1 << 20, "peak {peak}");
+        }
+    }
 }

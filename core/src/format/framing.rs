@@ -44,4 +44,16 @@ mod tests {
         assert!(unframe(&[0, 0, 1]).unwrap_err().contains("truncated"));
         assert_eq!(unframe(&[0, 0, 0, 0, 7]).unwrap(), (7, &b""[..]));
     }
+
+    proptest::proptest! {
+        /// Any bytes: no panic, a reason of bounded length, and a payload only behind a
+        /// whole header that round-trips.
+        #[test]
+        fn any_bytes_unframe_or_say_why_briefly(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            match unframe(&bytes) {
+                Ok((id, payload)) => proptest::prop_assert_eq!(frame(id, payload), bytes),
+                Err(reason) => proptest::prop_assert!(reason.len() < 200 && (bytes.len() < HEADER || bytes[0] != MAGIC), "{}", reason),
+            }
+        }
+    }
 }

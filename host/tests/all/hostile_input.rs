@@ -196,3 +196,70 @@ fn a_reason_as_long_as_its_record_stalls_neither_the_flow_nor_the_probes() {
     let reasons = header(&dead[0], weir::kafka::headers::REASONS).unwrap();
     assert!(reasons.len() < 2_000, "the dead letter's reason is cut: {} bytes", reasons.len());
 }
+
+/// The threat model's promise as one run: a producer mixes every hostile value above and
+/// a 400 KB reason-maker between 200 valid events. Every valid event is delivered, every
+/// hostile one is a dead letter with a kind, `/healthz` answers within 1 s throughout,
+/// and weir's peak RSS stays under 512 MiB (the shipped pod's limit).
+#[test]
+fn a_hostile_producer_costs_dead_letters_never_the_flow() {
+    const PEAK_RSS_KIB: u64 = 512 * 1024;
+    let broker = embedded(1);
+    let brokers = broker.bootstrap_servers().to_string();
+    let valid = |i: usize| (format!("valid-{i}"), format!("{{{LOGIN},\"timestamp\":1730244200}}").replace("\"user_id\":\"u\"", &format!("\"user_id\":\"valid-{i}\"")).into_bytes());
+    let mut hostile: Vec<(String, Vec<u8>)> =
+        cases().into_iter().filter(|(name, _, expect)| *name != "10 MB value" && matches!(expect, Expect::Dead(..))).map(|(name, value, _)| (name.to_string(), value)).collect();
+    // A timestamp the schema refuses as a string, quoting it: a reason as long as the record.
+    hostile.push(("quotes".into(), format!("{{{LOGIN},\"timestamp\":\"{}\"}}", "\\\"".repeat(200_000)).into_bytes()));
+    let mut records = Vec::new();
+    for i in 0..200 {
+        records.push(valid(i));
+        if i % 10 == 5 {
+            if let Some(h) = hostile.get(i / 10) {
+                records.push(h.clone());
+            }
+        }
+    }
+    records.extend(hostile.iter().skip(20).cloned());
+    produce_to(&brokers, "user-login", records.into_iter());
+
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let run = spawn(weir(&brokers, &["run", "--metrics", &metrics]));
+    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(1)).build();
+    let (mut answered, mut peak_kib) = (0, 0u64);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", run.id())).unwrap_or_default();
+        let hwm = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
+        peak_kib = peak_kib.max(hwm.unwrap_or(0));
+        let asked = std::time::Instant::now();
+        match agent.get(&format!("http://{metrics}/healthz")).call() {
+            Ok(response) => {
+                assert_eq!(response.status(), 200);
+                answered += 1;
+            }
+            Err(ureq::Error::Transport(e)) if e.kind() == ureq::ErrorKind::ConnectionFailed => {}
+            Err(e) => panic!("/healthz did not answer within 1 s ({:?}): {e}", asked.elapsed()),
+        }
+        let out = read_topic(&brokers, "user-login-processed-production", Duration::from_millis(200)).len();
+        let dead = read_topic(&brokers, "user-login-dead-letter", Duration::from_millis(200)).len();
+        if out >= 200 && dead >= hostile.len() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{out} of 200 delivered, {dead} of {} dead letters within 120 s:\n{}", hostile.len(), run.stderr_so_far());
+    }
+    let out = terminate(run);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(answered > 0, "/healthz was never asked while weir ran");
+    assert!(peak_kib > 0 && peak_kib < PEAK_RSS_KIB, "weir's peak RSS {peak_kib} KiB (bound {PEAK_RSS_KIB})");
+    let processed = read_topic(&brokers, "user-login-processed-production", Duration::from_secs(1));
+    let dead = read_topic(&brokers, "user-login-dead-letter", Duration::from_secs(1));
+    let (lost, duplicated) = losses_and_duplicates((0..200).map(|i| format!("valid-{i}")).collect::<Vec<_>>().iter().map(String::as_str), &processed);
+    assert!(lost.is_empty() && duplicated.is_empty(), "valid events lost {lost:?}, twice {duplicated:?}");
+    let (lost, duplicated) = losses_and_duplicates(hostile.iter().map(|(k, _)| k.as_str()), &dead);
+    assert!(lost.is_empty() && duplicated.is_empty(), "hostile records not dead-lettered {lost:?}, twice {duplicated:?}");
+    for letter in &dead {
+        assert!(header(letter, weir::kafka::headers::KIND).is_some_and(|k| !k.is_empty()), "{}: no kind", key(letter));
+    }
+    eprintln!("hostile producer: 200 valid delivered, {} dead letters, peak RSS {} MiB, /healthz asked {answered} times", dead.len(), peak_kib / 1024);
+}
