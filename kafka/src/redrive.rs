@@ -141,7 +141,8 @@ pub fn run(client: &ClientConfig, redrive: &Redrive) -> anyhow::Result<Redriven>
     let mut marks = SentMarks::new(client, &redrive.group, &redrive.target)?;
     let mut sent_before = if ends.is_empty() { Default::default() } else { marks.sent_since_mark(client)? };
     let started = Instant::now();
-    let mut past_ends = ends.is_empty().then(Instant::now);
+    // Time spent reading past the ends, sending left out (a rate makes sending slow).
+    let mut past_ends = ends.is_empty().then_some(Duration::ZERO);
     loop {
         if redrive.stop.load(Ordering::Relaxed) {
             tracing::info!("stopped; a second run goes on from here");
@@ -150,9 +151,11 @@ pub fn run(client: &ClientConfig, redrive: &Redrive) -> anyhow::Result<Redriven>
         // Up to the ends, then on until nothing more comes at once, for a bounded time: a
         // broker may report an end short of the last batch written (tansu does), and
         // steady traffic to the source must not keep a redrive going.
-        if past_ends.is_some_and(|at| at.elapsed() > super::tail::PAST_ENDS) {
+        if past_ends.is_some_and(|read| read > super::tail::PAST_ENDS) {
             break;
         }
+        let turn = Instant::now();
+        let mut sending = Duration::ZERO;
         let Some(polled) = consumer.poll(Duration::from_millis(100)) else {
             if ends.is_empty() {
                 break;
@@ -167,6 +170,7 @@ pub fn run(client: &ClientConfig, redrive: &Redrive) -> anyhow::Result<Redriven>
         match decide(redrive, &m) {
             Decision::Send if sent_before.take(origin(topic, partition, offset), m.key.as_deref(), &m.value) => done.sent_before += 1,
             Decision::Send => {
+                let send = Instant::now();
                 if let Some(rate) = redrive.rate {
                     // The n-th record goes out no sooner than n / rate seconds after the start.
                     let due = started + Duration::from_secs_f64(done.sent as f64 / rate);
@@ -178,6 +182,7 @@ pub fn run(client: &ClientConfig, redrive: &Redrive) -> anyhow::Result<Redriven>
                 let ticket = detached_ticket(1);
                 produce(&producer, &back(&redrive.target, &m), ticket.clone())?;
                 wait_for(&ticket, Duration::from_secs(60))?;
+                sending = send.elapsed();
                 done.sent += 1;
                 if let Some(metrics) = &redrive.metrics {
                     metrics.redriven.inc();
@@ -190,10 +195,13 @@ pub fn run(client: &ClientConfig, redrive: &Redrive) -> anyhow::Result<Redriven>
         let mut commit = TopicPartitionList::new();
         commit.add_partition_offset(topic, partition, Offset::Offset(offset + 1))?;
         consumer.commit(&commit, CommitMode::Sync)?;
+        if let Some(read) = past_ends.as_mut() {
+            *read += turn.elapsed().saturating_sub(sending);
+        }
         if ends.get(&partition).is_some_and(|end| offset + 1 >= *end) {
             ends.remove(&partition);
             if ends.is_empty() {
-                past_ends = Some(Instant::now());
+                past_ends = Some(Duration::ZERO);
             }
         }
     }

@@ -219,6 +219,40 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, failure_persistence: None, ..Default::default() })]
+
+        /// The other direction: a batch as the host frames it, damaged at any byte or cut
+        /// anywhere, read by the SDK in the guest. It never panics, and what it holds is
+        /// bounded by the frame's length (every count is checked against the bytes left).
+        #[test]
+        fn any_batch_reads_in_the_sdk_within_its_length(
+            values in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..40), 1..20),
+            headers in 0usize..50,
+            damage in proptest::option::of((proptest::num::usize::ANY, proptest::num::u8::ANY)),
+            cut in proptest::option::of(proptest::num::usize::ANY),
+        ) {
+            let messages: Vec<Message> = values.into_iter().enumerate().map(|(i, value)| {
+                let mut m = Message::read_from("t", 0, i as i64, value);
+                m.headers = (0..headers).map(|h| Header { key: format!("h{h}"), value: vec![1] }).collect();
+                m
+            }).collect();
+            let mut bytes = batch(&messages);
+            if let Some((at, byte)) = damage {
+                let at = at % bytes.len();
+                bytes[at] = byte;
+            }
+            if let Some(cut) = cut {
+                bytes.truncate(cut % (bytes.len() + 1));
+            }
+            let (read, peak) = crate::counting_alloc::peak_of(|| frame::records(&bytes).map(|records| records.len()));
+            proptest::prop_assert!(peak <= 16 * bytes.len() + 4096, "peak {peak} for {} bytes", bytes.len());
+            if damage.is_none() && cut.is_none() {
+                proptest::prop_assert_eq!(read, Ok(messages.len()));
+            }
+        }
+    }
+
     /// A refusal of 10,000 empty violations, or a record of 10,000 empty headers: 80 KB
     /// of frame that would become ~0.5-0.8 MB of host structs if not charged.
     fn many_empty_parts(transformer: bool) -> Vec<u8> {
