@@ -12,7 +12,9 @@ use std::process::Command;
 fn main() {
     let host = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = host.parent().unwrap().to_path_buf();
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
     let target = if target.is_absolute() { target } else { root.join(target) };
     let plugins_out = target.join("plugins");
     println!("cargo:rustc-env=WEIR_PLUGIN_DIR={}", plugins_out.display());
@@ -51,21 +53,32 @@ fn main() {
         cargo.arg("-p").arg(package_name(dir));
     }
     // The outer build's flags and wrappers are for the host, not for wasm.
-    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "RUSTC_WORKSPACE_WRAPPER", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET"] {
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+    ] {
         cargo.env_remove(var);
     }
     // 128-bit SIMD: Cranelift compiles it well, and memchr and serde_json's scanning use it.
     cargo.env("CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS", "-C target-feature=+simd128");
     match cargo.status() {
         Ok(status) if status.success() => {}
-        Ok(_) => fail("building the plugins for wasm32-wasip2 failed; the compiler's errors are above"),
+        Ok(_) => {
+            fail("building the plugins for wasm32-wasip2 failed; the compiler's errors are above")
+        }
         Err(e) => fail(&format!("could not run cargo to build the plugins: {e}")),
     }
-    for (crates, out) in [(&shipped, plugins_out.clone()), (&hostile, target.join("test-plugins"))] {
+    for (crates, out) in [(&shipped, plugins_out.clone()), (&hostile, target.join("test-plugins"))]
+    {
         std::fs::create_dir_all(&out).unwrap();
         for dir in crates {
             let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-            let built = target.join("wasm/wasm32-wasip2/wasm").join(format!("{}.wasm", name.replace('-', "_")));
+            let built = target
+                .join("wasm/wasm32-wasip2/wasm")
+                .join(format!("{}.wasm", name.replace('-', "_")));
             copy_if_changed(&built, &out.join(format!("{name}.wasm")));
         }
     }
@@ -81,7 +94,10 @@ fn embed(shipped: &[PathBuf], plugins_out: &Path) {
         let path = plugins_out.join(&file);
         if path.exists() {
             println!("cargo:rerun-if-changed={}", path.display());
-            list.push_str(&format!("    ({file:?}, include_bytes!({:?})),\n", path.display().to_string()));
+            list.push_str(&format!(
+                "    ({file:?}, include_bytes!({:?})),\n",
+                path.display().to_string()
+            ));
         }
     }
     list.push_str("];\n");
@@ -120,12 +136,16 @@ fn ensure_wasm_target() {
 /// Whether `rustc` has a standard library for `target` (its target libdir holds libstd).
 fn wasm_std_installed(target: &str) -> bool {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let Ok(out) = Command::new(rustc).args(["--print", "target-libdir", "--target", target]).output() else {
+    let Ok(out) =
+        Command::new(rustc).args(["--print", "target-libdir", "--target", target]).output()
+    else {
         return false;
     };
     let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
     std::fs::read_dir(dir)
-        .map(|entries| entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with("libstd-")))
+        .map(|entries| {
+            entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with("libstd-"))
+        })
         .unwrap_or(false)
 }
 
@@ -141,7 +161,10 @@ fn fail(message: &str) -> ! {
 fn package_name(dir: &Path) -> String {
     let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
     let package = manifest.split("[package]").nth(1).unwrap_or_default();
-    let line = package.lines().find(|l| l.trim_start().starts_with("name")).unwrap_or_else(|| panic!("no package name in {}", dir.display()));
+    let line = package
+        .lines()
+        .find(|l| l.trim_start().starts_with("name"))
+        .unwrap_or_else(|| panic!("no package name in {}", dir.display()));
     line.split('"').nth(1).unwrap().to_string()
 }
 

@@ -94,11 +94,18 @@ pub mod v2 {
 pub use validator::weir::plugin::host;
 pub use validator::weir::plugin::types;
 
-
 impl types::Message {
     /// A record with no key or headers, read from `topic` (a file's name for files) at
     /// `partition` and `offset` (a line number for files).
     pub fn read_from(topic: &str, partition: i32, offset: i64, value: Vec<u8>) -> types::Message {
-        types::Message { key: None, value, headers: Vec::new(), topic: topic.to_string(), partition, offset, timestamp: None }
+        types::Message {
+            key: None,
+            value,
+            headers: Vec::new(),
+            topic: topic.to_string(),
+            partition,
+            offset,
+            timestamp: None,
+        }
     }
 }

@@ -69,7 +69,10 @@ impl Breaker {
     /// Counts the faults of a batch from its verdicts (per record, in order: why it was
     /// refused, or `None`). The count carries over between batches; any record the plugins
     /// handled resets it.
-    pub fn check<'a>(&mut self, verdicts: impl IntoIterator<Item = Option<&'a Rejection>>) -> Result<(), Tripped> {
+    pub fn check<'a>(
+        &mut self,
+        verdicts: impl IntoIterator<Item = Option<&'a Rejection>>,
+    ) -> Result<(), Tripped> {
         if self.limit == 0 {
             return Ok(());
         }
@@ -117,7 +120,11 @@ pub struct Canaries {
 impl Canaries {
     /// Keeps the handled ones of `inputs` (the last records of a batch) given the batch's
     /// verdicts, which end with theirs.
-    pub fn keep<'a>(&mut self, inputs: &[Message], verdicts: impl ExactSizeIterator<Item = Option<&'a Rejection>>) {
+    pub fn keep<'a>(
+        &mut self,
+        inputs: &[Message],
+        verdicts: impl ExactSizeIterator<Item = Option<&'a Rejection>>,
+    ) {
         let Some(first) = verdicts.len().checked_sub(inputs.len()) else { return };
         for (input, verdict) in inputs.iter().zip(verdicts.skip(first)) {
             if verdict.is_none() {
@@ -137,7 +144,8 @@ impl Canaries {
             return false;
         }
         let judged = stages.judge(self.kept.iter().cloned().collect());
-        let pass = J::verdicts(&judged).all(|verdict| !verdict.is_some_and(Rejection::blames_plugin));
+        let pass =
+            J::verdicts(&judged).all(|verdict| !verdict.is_some_and(Rejection::blames_plugin));
         pass
     }
 }
@@ -152,16 +160,36 @@ mod tests {
     }
 
     fn message() -> Message {
-        Message { key: None, value: vec![], headers: vec![], topic: "t".into(), partition: 0, offset: 0, timestamp: None }
+        Message {
+            key: None,
+            value: vec![],
+            headers: vec![],
+            topic: "t".into(),
+            partition: 0,
+            offset: 0,
+            timestamp: None,
+        }
     }
 
     fn fault() -> Outcome {
-        let rejection = Rejection { stage: "transform".into(), plugin: "p".into(), violations: vec![], fault: Some(crate::plugin::FaultKind::Trap), cause: Default::default() };
+        let rejection = Rejection {
+            stage: "transform".into(),
+            plugin: "p".into(),
+            violations: vec![],
+            fault: Some(crate::plugin::FaultKind::Trap),
+            cause: Default::default(),
+        };
         Outcome::DeadLetter(message(), rejection)
     }
 
     fn invalid() -> Outcome {
-        let rejection = Rejection { stage: "validate".into(), plugin: "v".into(), violations: vec![], fault: None, cause: Default::default() };
+        let rejection = Rejection {
+            stage: "validate".into(),
+            plugin: "v".into(),
+            violations: vec![],
+            fault: None,
+            cause: Default::default(),
+        };
         Outcome::DeadLetter(message(), rejection)
     }
 
@@ -185,7 +213,13 @@ mod tests {
     }
 
     fn oversize() -> Outcome {
-        let rejection = Rejection { stage: "validate".into(), plugin: "v".into(), violations: vec![], fault: Some(crate::plugin::FaultKind::Oversize), cause: Default::default() };
+        let rejection = Rejection {
+            stage: "validate".into(),
+            plugin: "v".into(),
+            violations: vec![],
+            fault: Some(crate::plugin::FaultKind::Oversize),
+            cause: Default::default(),
+        };
         Outcome::DeadLetter(message(), rejection)
     }
 
@@ -203,7 +237,13 @@ mod tests {
         let mut canaries = Canaries::default();
         let inputs: Vec<Message> = (0..3).map(|i| Message { offset: i, ..message() }).collect();
         // Five outcomes; the three inputs are the last three records: one processed, one faulted, one processed.
-        let outcomes = vec![fault(), fault(), Outcome::processed(message()), fault(), Outcome::processed(message())];
+        let outcomes = vec![
+            fault(),
+            fault(),
+            Outcome::processed(message()),
+            fault(),
+            Outcome::processed(message()),
+        ];
         canaries.keep(&inputs, verdicts(&outcomes));
         assert_eq!(canaries.kept.iter().map(|m| m.offset).collect::<Vec<_>>(), [0, 2]);
         for _ in 0..10 {
@@ -217,6 +257,8 @@ mod tests {
         let mut b = Breaker::new(3);
         assert!(b.check(verdicts(&[fault(), fault(), invalid(), fault(), fault()])).is_ok());
         assert!(b.check(verdicts(&[Outcome::processed(message()), fault(), fault()])).is_ok());
-        assert!(Breaker::new(0).check(verdicts(&(0..100).map(|_| fault()).collect::<Vec<_>>())).is_ok());
+        assert!(Breaker::new(0)
+            .check(verdicts(&(0..100).map(|_| fault()).collect::<Vec<_>>()))
+            .is_ok());
     }
 }

@@ -3,8 +3,8 @@
 //! Every error names the file, the key and the fix. Paths in the file are relative
 //! to the file's own directory, so `weir --config /etc/weir/weir.toml` works anywhere.
 
-use crate::plugin::limits::Limits;
 pub use crate::format::{Format, TopicConfig};
+use crate::plugin::limits::Limits;
 pub use crate::window::{EventTimeConfig, RecordTimestamp, TimeUnit, WindowConfig};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -224,7 +224,12 @@ pub struct PipelineConfig {
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        PipelineConfig { batch_size: 100, cache_dir: None, max_consecutive_faults: 50, fault_cooldown_s: 30 }
+        PipelineConfig {
+            batch_size: 100,
+            cache_dir: None,
+            max_consecutive_faults: 50,
+            fault_cooldown_s: 30,
+        }
     }
 }
 
@@ -285,8 +290,14 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<StageConfig
 pub const GUARANTEES: &[(&str, &str)] = &[
     ("bootstrap.servers", "set `kafka.brokers` (or --brokers) instead"),
     ("group.id", "set `kafka.group_id` instead"),
-    ("enable.auto.offset.store", "weir stores an offset only once every output of its batch is acknowledged"),
-    ("enable.auto.commit", "weir commits the offsets it stored; turning commits off re-reads everything"),
+    (
+        "enable.auto.offset.store",
+        "weir stores an offset only once every output of its batch is acknowledged",
+    ),
+    (
+        "enable.auto.commit",
+        "weir commits the offsets it stored; turning commits off re-reads everything",
+    ),
     ("enable.idempotence", "the producer must be idempotent so retries never duplicate or reorder"),
     ("message.timeout.ms", "weir never gives up on a record (0: retry until delivered or stopped)"),
     ("enable.partition.eof", "weir reads partitions as endless streams"),
@@ -323,10 +334,15 @@ impl Config {
 
     fn check(&self) -> Result<(), ConfigError> {
         if self.pipeline.batch_size == 0 {
-            return Err(self.key_error("pipeline.batch_size", "must be at least 1 (100 is a good start)"));
+            return Err(
+                self.key_error("pipeline.batch_size", "must be at least 1 (100 is a good start)")
+            );
         }
         for (key, stage) in self.stages() {
-            stage.limits.check().map_err(|reason| self.key_error(&format!("{key}.limits"), &reason))?;
+            stage
+                .limits
+                .check()
+                .map_err(|reason| self.key_error(&format!("{key}.limits"), &reason))?;
         }
         if let Some(repair) = &self.repair {
             if repair.max_attempts == 0 {
@@ -334,7 +350,9 @@ impl Config {
             }
         }
         if self.state.checkpoint_interval_s == 0 {
-            return Err(self.key_error("state.checkpoint_interval_s", "must be at least 1 (default 5)"));
+            return Err(
+                self.key_error("state.checkpoint_interval_s", "must be at least 1 (default 5)")
+            );
         }
         self.check_windows()?;
         self.check_topics()?;
@@ -347,9 +365,11 @@ impl Config {
         for (key, stage) in self.stages() {
             let Some(window) = &stage.window else { continue };
             if key != "aggregate" {
-                return Err(self.key_error(&format!("{key}.window"), "only an [aggregate] stage has windows"));
+                return Err(self
+                    .key_error(&format!("{key}.window"), "only an [aggregate] stage has windows"));
             }
-            crate::window::WindowSpec::from_config(window).map_err(|reason| self.key_error("aggregate.window", &reason))?;
+            crate::window::WindowSpec::from_config(window)
+                .map_err(|reason| self.key_error("aggregate.window", &reason))?;
         }
         Ok(())
     }
@@ -395,7 +415,10 @@ impl Config {
                 return Err(self.key_error(key, "must name a topic"));
             }
             if let Some((other, _)) = roles[..i].iter().find(|(_, t)| t == topic) {
-                return Err(self.key_error(key, &format!("`{topic}` is also `{other}`; give each role its own topic")));
+                return Err(self.key_error(
+                    key,
+                    &format!("`{topic}` is also `{other}`; give each role its own topic"),
+                ));
             }
         }
         Ok(())
@@ -407,9 +430,15 @@ impl Config {
         for (topic, _) in self.topics.iter().filter(|(_, t)| t.format != Format::Json) {
             let key = format!("topics.\"{topic}\".format");
             let read = *topic == self.kafka.input_topic;
-            let written = *topic == self.kafka.output_topic || self.transform.iter().any(|t| t.outputs.values().any(|o| o == topic));
+            let written = *topic == self.kafka.output_topic
+                || self.transform.iter().any(|t| t.outputs.values().any(|o| o == topic));
             if !read && !written {
-                let role = self.topic_roles().into_iter().find(|(_, t)| t == topic).map(|(k, _)| format!(" (it is `{k}`)")).unwrap_or_default();
+                let role = self
+                    .topic_roles()
+                    .into_iter()
+                    .find(|(_, t)| t == topic)
+                    .map(|(k, _)| format!(" (it is `{k}`)"))
+                    .unwrap_or_default();
                 return Err(self.key_error(
                     &key,
                     &format!("`{topic}` is neither the input, the output nor a named output{role}; only those topics have a format (dead letters keep the bytes they came with)"),
@@ -424,18 +453,28 @@ impl Config {
     fn check_properties(&self) -> Result<(), ConfigError> {
         for (key, value) in &self.kafka.properties {
             if let Some((_, why)) = GUARANTEES.iter().find(|(k, _)| k == key) {
-                return Err(self.key_error(&format!("kafka.properties.\"{key}\""), &format!("`{value}` refused: {why}")));
+                return Err(self.key_error(
+                    &format!("kafka.properties.\"{key}\""),
+                    &format!("`{value}` refused: {why}"),
+                ));
             }
             // A secret in weir.toml ends up in backups, repositories and `ps`-visible
             // config maps: it comes from the environment or a file instead.
-            let secret = matches!(key.as_str(), "sasl.password" | "ssl.key.password" | "ssl.keystore.password" | "sasl.oauthbearer.client.secret");
+            let secret = matches!(
+                key.as_str(),
+                "sasl.password"
+                    | "ssl.key.password"
+                    | "ssl.keystore.password"
+                    | "sasl.oauthbearer.client.secret"
+            );
             if secret {
                 return Err(self.key_error(
                     &format!("kafka.properties.\"{key}\""),
                     "a secret in plain text is refused: set [kafka.security.sasl] password_env = \"VAR\" or password_file = \"PATH\" (and the protocol, mechanism and username there)",
                 ));
             }
-            let tls_or_sasl = ["security.", "sasl.", "ssl."].iter().any(|prefix| key.starts_with(prefix));
+            let tls_or_sasl =
+                ["security.", "sasl.", "ssl."].iter().any(|prefix| key.starts_with(prefix));
             if tls_or_sasl && self.kafka.security != SecurityConfig::default() {
                 return Err(self.key_error(
                     &format!("kafka.properties.\"{key}\""),
@@ -449,16 +488,31 @@ impl Config {
     fn check_security(&self) -> Result<(), ConfigError> {
         let security = &self.kafka.security;
         let protocol = security.protocol.unwrap_or(Protocol::Plaintext);
-        let tls_only = [("ca", security.ca.is_some()), ("cert", security.cert.is_some()), ("key", security.key.is_some())];
+        let tls_only = [
+            ("ca", security.ca.is_some()),
+            ("cert", security.cert.is_some()),
+            ("key", security.key.is_some()),
+        ];
         if let Some((key, _)) = tls_only.iter().find(|(_, set)| *set).filter(|_| !protocol.tls()) {
-            return Err(self.key_error(&format!("kafka.security.{key}"), "needs `protocol = \"SSL\"` or `\"SASL_SSL\"`"));
+            return Err(self.key_error(
+                &format!("kafka.security.{key}"),
+                "needs `protocol = \"SSL\"` or `\"SASL_SSL\"`",
+            ));
         }
         if security.cert.is_some() != security.key.is_some() {
-            return Err(self.key_error("kafka.security.cert", "mutual TLS needs both `cert` and `key`"));
+            return Err(
+                self.key_error("kafka.security.cert", "mutual TLS needs both `cert` and `key`")
+            );
         }
         match (&security.sasl, protocol.sasl()) {
-            (Some(_), false) => Err(self.key_error("kafka.security.sasl", "needs `protocol = \"SASL_SSL\"` (or `\"SASL_PLAINTEXT\"`)")),
-            (None, true) => Err(self.key_error("kafka.security.protocol", "SASL needs a [kafka.security.sasl] section")),
+            (Some(_), false) => Err(self.key_error(
+                "kafka.security.sasl",
+                "needs `protocol = \"SASL_SSL\"` (or `\"SASL_PLAINTEXT\"`)",
+            )),
+            (None, true) => Err(self.key_error(
+                "kafka.security.protocol",
+                "SASL needs a [kafka.security.sasl] section",
+            )),
             (Some(sasl), true) => self.check_sasl(sasl),
             (None, false) => Ok(()),
         }
@@ -473,7 +527,10 @@ impl Config {
             ));
         }
         if !MECHANISMS.contains(&sasl.mechanism.as_str()) {
-            return Err(self.key_error("kafka.security.sasl.mechanism", &format!("`{}` is not one of {}", sasl.mechanism, MECHANISMS.join(", "))));
+            return Err(self.key_error(
+                "kafka.security.sasl.mechanism",
+                &format!("`{}` is not one of {}", sasl.mechanism, MECHANISMS.join(", ")),
+            ));
         }
         if sasl.password_env.is_some() == sasl.password_file.is_some() {
             return Err(self.key_error(
@@ -482,7 +539,10 @@ impl Config {
             ));
         }
         if sasl.username.is_none() {
-            return Err(self.key_error("kafka.security.sasl.username", "is required (the user, or a Confluent Cloud API key)"));
+            return Err(self.key_error(
+                "kafka.security.sasl.username",
+                "is required (the user, or a Confluent Cloud API key)",
+            ));
         }
         Ok(())
     }
@@ -502,7 +562,11 @@ impl Config {
             stages.push(("validate".to_string(), s));
         }
         for (i, s) in self.transform.iter().enumerate() {
-            let key = if self.transform.len() == 1 { "transform".to_string() } else { format!("transform[{i}]") };
+            let key = if self.transform.len() == 1 {
+                "transform".to_string()
+            } else {
+                format!("transform[{i}]")
+            };
             stages.push((key, s));
         }
         if let Some(s) = &self.aggregate {
@@ -515,7 +579,11 @@ impl Config {
     }
 
     pub fn key_error(&self, key: &str, reason: &str) -> ConfigError {
-        ConfigError::Key { path: self.source.clone(), key: key.to_string(), reason: reason.to_string() }
+        ConfigError::Key {
+            path: self.source.clone(),
+            key: key.to_string(),
+            reason: reason.to_string(),
+        }
     }
 
     /// Where a stage's plugin file is: `plugin` relative to the config file (or absolute)
@@ -564,10 +632,18 @@ pub fn plugins_beside_binary() -> Option<PathBuf> {
 /// documents it names (schema files, `resources`, registry schemas). Passed in by the
 /// caller: the config stays data, and the stages need not know files or HTTP.
 pub trait Resolve: Sync {
-    fn stage_json(&self, config: &Config, key: &str, stage: &StageConfig) -> Result<String, ConfigError>;
+    fn stage_json(
+        &self,
+        config: &Config,
+        key: &str,
+        stage: &StageConfig,
+    ) -> Result<String, ConfigError>;
 
     /// The schema registry `[topics]` formats read writers' schemas from.
-    fn schema_source(&self, _config: &Config) -> Result<std::sync::Arc<dyn crate::format::SchemaSource>, String> {
+    fn schema_source(
+        &self,
+        _config: &Config,
+    ) -> Result<std::sync::Arc<dyn crate::format::SchemaSource>, String> {
         Err("no schema registry is reachable from here".into())
     }
 }
@@ -590,25 +666,36 @@ mod tests {
         assert_eq!(ok.topics["user-login"].format, Format::Avro);
         let err = |text: &str| parse(text).unwrap_err().to_string();
         let dead = err("[topics.\"user-login-dead-letter\"]\nformat = \"avro\"\n");
-        assert!(dead.contains("topics.\"user-login-dead-letter\".format") && dead.contains("kafka.dead_letter_topic"), "{dead}");
+        assert!(
+            dead.contains("topics.\"user-login-dead-letter\".format")
+                && dead.contains("kafka.dead_letter_topic"),
+            "{dead}"
+        );
         assert!(err("[topics.\"user-login\"]\nformat = \"protobuf\"\n").contains("protobuf"));
-        parse("[topics.\"user-login-dead-letter\"]\nformat = \"json\"\n").expect("plain JSON is every topic's default");
+        parse("[topics.\"user-login-dead-letter\"]\nformat = \"json\"\n")
+            .expect("plain JSON is every topic's default");
     }
 
     #[test]
     fn security_settings_that_cannot_work_are_named() {
         let err = |text: &str| parse(text).unwrap_err().to_string();
         assert!(err("[kafka.security]\nca = \"ca.pem\"\n").contains("`kafka.security.ca`"));
-        assert!(err("[kafka.security]\nprotocol = \"SASL_SSL\"\n").contains("[kafka.security.sasl]"));
+        assert!(
+            err("[kafka.security]\nprotocol = \"SASL_SSL\"\n").contains("[kafka.security.sasl]")
+        );
         let no_password = "[kafka.security]\nprotocol = \"SASL_SSL\"\n[kafka.security.sasl]\nmechanism = \"PLAIN\"\nusername = \"u\"\n";
         assert!(err(no_password).contains("password_env"));
         let oauth = no_password.replace("PLAIN", "OAUTHBEARER");
         assert!(err(&oauth).contains("libcurl"));
-        let twice = "[kafka.properties]\n\"sasl.username\" = \"x\"\n[kafka.security]\nprotocol = \"SSL\"\n";
+        let twice =
+            "[kafka.properties]\n\"sasl.username\" = \"x\"\n[kafka.security]\nprotocol = \"SSL\"\n";
         assert!(err(twice).contains("not both"));
         let ok = format!("{no_password}password_env = \"KAFKA_SECRET\"\n");
         parse(&ok).unwrap();
-        assert!(parse("[kafka.security]\nprotocol = \"SSL\"\ncert = \"c.pem\"\n").unwrap_err().to_string().contains("both `cert` and `key`"));
+        assert!(parse("[kafka.security]\nprotocol = \"SSL\"\ncert = \"c.pem\"\n")
+            .unwrap_err()
+            .to_string()
+            .contains("both `cert` and `key`"));
     }
 
     #[test]
@@ -620,8 +707,12 @@ mod tests {
 
     #[test]
     fn a_password_in_the_properties_is_refused_with_the_fix() {
-        let err = parse("[kafka.properties]\n\"sasl.password\" = \"hunter2\"\n").unwrap_err().to_string();
-        assert!(err.contains("kafka.properties.\"sasl.password\"") && err.contains("password_env"), "{err}");
+        let err =
+            parse("[kafka.properties]\n\"sasl.password\" = \"hunter2\"\n").unwrap_err().to_string();
+        assert!(
+            err.contains("kafka.properties.\"sasl.password\"") && err.contains("password_env"),
+            "{err}"
+        );
         assert!(!err.contains("hunter2"), "the error never echoes the secret: {err}");
     }
 
@@ -638,7 +729,9 @@ mod tests {
     fn transform_is_one_table_or_many() {
         let one = parse("[transform]\nplugin = \"a.wasm\"\n").unwrap();
         assert_eq!(one.transform.len(), 1);
-        let many = parse("[[transform]]\nplugin = \"a.wasm\"\n[[transform]]\nplugin = \"b.wasm\"\n").unwrap();
+        let many =
+            parse("[[transform]]\nplugin = \"a.wasm\"\n[[transform]]\nplugin = \"b.wasm\"\n")
+                .unwrap();
         assert_eq!(many.stages()[1].0, "transform[1]");
     }
 
@@ -651,16 +744,29 @@ mod tests {
 
     #[test]
     fn a_topic_has_one_role() {
-        let err = parse("[kafka]\ninput_topic = \"t\"\noutput_topic = \"t\"\n").unwrap_err().to_string();
-        assert!(err.contains("`kafka.output_topic`") && err.contains("is also `kafka.input_topic`"), "{err}");
-        let err = parse("[kafka]\nparked_topic = \"user-login-dead-letter\"\n").unwrap_err().to_string();
-        assert!(err.contains("`kafka.parked_topic`") && err.contains("kafka.dead_letter_topic"), "{err}");
+        let err =
+            parse("[kafka]\ninput_topic = \"t\"\noutput_topic = \"t\"\n").unwrap_err().to_string();
+        assert!(
+            err.contains("`kafka.output_topic`") && err.contains("is also `kafka.input_topic`"),
+            "{err}"
+        );
+        let err =
+            parse("[kafka]\nparked_topic = \"user-login-dead-letter\"\n").unwrap_err().to_string();
+        assert!(
+            err.contains("`kafka.parked_topic`") && err.contains("kafka.dead_letter_topic"),
+            "{err}"
+        );
     }
 
     #[test]
     fn properties_tune_but_cannot_break_the_guarantees() {
-        assert!(parse("[kafka.properties]\n\"linger.ms\" = \"50\"\n\"auto.offset.reset\" = \"latest\"\n").is_ok());
-        let err = parse("[kafka.properties]\n\"enable.auto.offset.store\" = \"true\"\n").unwrap_err().to_string();
+        assert!(parse(
+            "[kafka.properties]\n\"linger.ms\" = \"50\"\n\"auto.offset.reset\" = \"latest\"\n"
+        )
+        .is_ok());
+        let err = parse("[kafka.properties]\n\"enable.auto.offset.store\" = \"true\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("enable.auto.offset.store") && err.contains("refused"), "{err}");
         let err = parse("[kafka.properties]\n\"group.id\" = \"g\"\n").unwrap_err().to_string();
         assert!(err.contains("kafka.group_id"), "{err}");

@@ -100,7 +100,8 @@ const MAX_PARK_REASON_CHARS: usize = 1_000;
 
 /// Headers of a parked record: everything the dead letter had, plus the reason (bounded).
 pub fn parked(message: &Message, reason: &str) -> Vec<Header> {
-    let mut headers: Vec<Header> = message.headers.iter().filter(|h| h.key != PARK_REASON).cloned().collect();
+    let mut headers: Vec<Header> =
+        message.headers.iter().filter(|h| h.key != PARK_REASON).cloned().collect();
     headers.push(header(PARK_REASON, cut_to(reason, MAX_PARK_REASON_CHARS)));
     headers
 }
@@ -124,7 +125,11 @@ mod tests {
 
     #[test]
     fn dead_letters_carry_provenance_and_keep_user_headers() {
-        let m = message(vec![header("trace-id", "abc"), header(REPAIR_ATTEMPTS, "2"), header(STAGE, "old")]);
+        let m = message(vec![
+            header("trace-id", "abc"),
+            header(REPAIR_ATTEMPTS, "2"),
+            header(STAGE, "old"),
+        ]);
         let rejection = Rejection {
             stage: "validate".into(),
             plugin: "json-schema-validator".into(),
@@ -159,14 +164,25 @@ mod tests {
         let reason = std::str::from_utf8(get(&h, PARK_REASON).unwrap()).unwrap();
         assert_eq!(reason.chars().count(), MAX_PARK_REASON_CHARS + 1);
         assert!(reason.ends_with('…'));
-        assert_eq!(std::str::from_utf8(get(&parked(&message(vec![]), "short"), PARK_REASON).unwrap()).unwrap(), "short");
+        assert_eq!(
+            std::str::from_utf8(get(&parked(&message(vec![]), "short"), PARK_REASON).unwrap())
+                .unwrap(),
+            "short"
+        );
     }
 
     #[test]
     fn reasons_are_bounded_whatever_the_plugin_says() {
-        let many: Vec<Violation> =
-            (0..1000).map(|i| Violation { path: format!("/{i}"), reason: "x".repeat(100_000) }).collect();
-        let rejection = Rejection { stage: "validate".into(), plugin: "v".into(), violations: many, fault: None, cause: Default::default() };
+        let many: Vec<Violation> = (0..1000)
+            .map(|i| Violation { path: format!("/{i}"), reason: "x".repeat(100_000) })
+            .collect();
+        let rejection = Rejection {
+            stage: "validate".into(),
+            plugin: "v".into(),
+            violations: many,
+            fault: None,
+            cause: Default::default(),
+        };
         let h = dead_letter(&message(vec![]), &rejection);
         let reasons = reasons(&h).unwrap();
         assert_eq!(reasons.len(), MAX_VIOLATIONS + 1);

@@ -38,14 +38,35 @@ fn signature(path: &PathBuf) -> Signature {
 }
 
 fn plugin_files(config: &Config) -> Vec<(PathBuf, Signature)> {
-    config.stages().iter().map(|(_, s)| config.plugin_path(&s.plugin)).map(|p| { let sig = signature(&p); (p, sig) }).collect()
+    config
+        .stages()
+        .iter()
+        .map(|(_, s)| config.plugin_path(&s.plugin))
+        .map(|p| {
+            let sig = signature(&p);
+            (p, sig)
+        })
+        .collect()
 }
 
 impl HotSwap {
     /// Watches the config's plugin files; `reload_requested` is set by SIGHUP.
-    pub fn new(runtime: Arc<Runtime>, config: Config, reload_requested: Arc<AtomicBool>, resolve: &'static dyn Resolve) -> HotSwap {
+    pub fn new(
+        runtime: Arc<Runtime>,
+        config: Config,
+        reload_requested: Arc<AtomicBool>,
+        resolve: &'static dyn Resolve,
+    ) -> HotSwap {
         let watched = plugin_files(&config);
-        HotSwap { runtime, config, reload_requested, resolve, watched, last_check: Instant::now(), swaps: 0 }
+        HotSwap {
+            runtime,
+            config,
+            reload_requested,
+            resolve,
+            watched,
+            last_check: Instant::now(),
+            swaps: 0,
+        }
     }
 
     /// A flag set by SIGHUP.
@@ -89,14 +110,21 @@ impl HotSwap {
             }
         } else {
             let now = plugin_files(&self.config);
-            let changed: Vec<String> =
-                now.iter().zip(&self.watched).filter(|(a, b)| a.1 != b.1).map(|(a, _)| a.0.display().to_string()).collect();
+            let changed: Vec<String> = now
+                .iter()
+                .zip(&self.watched)
+                .filter(|(a, b)| a.1 != b.1)
+                .map(|(a, _)| a.0.display().to_string())
+                .collect();
             if changed.is_empty() {
                 return;
             }
             // Remember this version, loadable or not: a half-written file is retried when it changes again.
             self.watched = now;
-            tracing::info!(files = changed.join(", "), "plugin files changed; loading the new version");
+            tracing::info!(
+                files = changed.join(", "),
+                "plugin files changed; loading the new version"
+            );
             self.config.clone()
         };
         match Pipeline::from_config(&self.runtime, &config, self.resolve) {
@@ -134,7 +162,11 @@ fn restart_only_changes(running: &Config, loaded: &Config) -> Vec<&'static str> 
         ("pipeline.fault_cooldown_s", p.fault_cooldown_s != q.fault_cooldown_s),
         ("registry.url", running.registry.url != loaded.registry.url),
         ("state", running.state != loaded.state),
-        ("repair.max_attempts", running.repair.as_ref().map(|r| r.max_attempts) != loaded.repair.as_ref().map(|r| r.max_attempts)),
+        (
+            "repair.max_attempts",
+            running.repair.as_ref().map(|r| r.max_attempts)
+                != loaded.repair.as_ref().map(|r| r.max_attempts),
+        ),
     ]
     .into_iter()
     .filter_map(|(key, changed)| changed.then_some(key))

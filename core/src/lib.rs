@@ -56,9 +56,12 @@ pub fn say_line(text: &str) {
         let _ = writeln!(stderr, "{text}");
         return;
     }
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
     let level = if text.starts_with("error:") { "ERROR" } else { "INFO" };
-    let line = serde_json::json!({ "timestamp": window::rfc3339(now), "level": level, "message": text });
+    let line =
+        serde_json::json!({ "timestamp": window::rfc3339(now), "level": level, "message": text });
     let _ = writeln!(stderr, "{line}");
 }
 

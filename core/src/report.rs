@@ -50,13 +50,25 @@ impl Report<'_> {
         }
         out.push('\n');
         if s.aggregate_faults > 0 {
-            let _ = writeln!(out, "aggregator failed on {} records (delivered, not counted)", s.aggregate_faults);
+            let _ = writeln!(
+                out,
+                "aggregator failed on {} records (delivered, not counted)",
+                s.aggregate_faults
+            );
         }
         if s.analytics_resets > 0 {
-            let _ = writeln!(out, "the analytics restarted from empty {} times (the aggregator's state was lost)", s.analytics_resets);
+            let _ = writeln!(
+                out,
+                "the analytics restarted from empty {} times (the aggregator's state was lost)",
+                s.analytics_resets
+            );
         }
         if s.state_restore_failures > 0 {
-            let _ = writeln!(out, "{} partition states could not be restored and started empty", s.state_restore_failures);
+            let _ = writeln!(
+                out,
+                "{} partition states could not be restored and started empty",
+                s.state_restore_failures
+            );
         }
         if s.checkpoint_failures > 0 {
             let _ = writeln!(out, "{} partition checkpoints failed", s.checkpoint_failures);
@@ -112,7 +124,12 @@ pub fn analytics_text(plugin: &str, analytics: &Analytics, partitions: &[String]
         let max = table.rows.iter().map(|r| r.count).max().unwrap_or(1).max(1);
         for row in &table.rows {
             let bar = "█".repeat(((row.count * BAR_WIDTH).div_ceil(max)) as usize);
-            let _ = writeln!(out, "  {:<label_width$}  {bar} {}", crate::text::escape_controls(&row.label), row.count);
+            let _ = writeln!(
+                out,
+                "  {:<label_width$}  {bar} {}",
+                crate::text::escape_controls(&row.label),
+                row.count
+            );
         }
     }
     out
@@ -121,15 +138,27 @@ pub fn analytics_text(plugin: &str, analytics: &Analytics, partitions: &[String]
 /// The last windows closed, one line each: when, where, and the counters.
 fn windows_text(windows: &[Value], stats: &Stats) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "windows closed {} · late records {}", stats.windows_closed, stats.window_late);
+    let _ = writeln!(
+        out,
+        "windows closed {} · late records {}",
+        stats.windows_closed, stats.window_late
+    );
     if !windows.is_empty() {
         let _ = writeln!(out, "last closed:");
     }
     for w in windows {
         // The first counters and the first table's leading rows: one line per window.
-        let counters = w["counters"].as_object().map(|c| c.iter().take(2).map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(" · "));
+        let counters = w["counters"].as_object().map(|c| {
+            c.iter().take(2).map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(" · ")
+        });
         let table = w["tables"].as_object().and_then(|t| t.iter().next()).map(|(name, rows)| {
-            let rows = rows.as_array().map(|r| r.iter().take(3).map(|r| format!("{} {}", r["label"].as_str().unwrap_or("?"), r["count"])).collect::<Vec<_>>().join(", "));
+            let rows = rows.as_array().map(|r| {
+                r.iter()
+                    .take(3)
+                    .map(|r| format!("{} {}", r["label"].as_str().unwrap_or("?"), r["count"]))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            });
             format!(" · {name}: {}", rows.unwrap_or_default())
         });
         let line = format!(
@@ -171,10 +200,19 @@ mod tests {
             tables: vec![Table {
                 name: "device_types".into(),
                 title: "All device types".into(),
-                rows: vec![Row { label: "iOS".into(), count: 116 }, Row { label: "android".into(), count: 58 }],
+                rows: vec![
+                    Row { label: "iOS".into(), count: 116 },
+                    Row { label: "android".into(), count: 58 },
+                ],
             }],
         };
-        let report = Report { stats: &stats, extra: vec![], analytics: Some(("login-analytics".into(), analytics)), partitions: vec![], windows: None };
+        let report = Report {
+            stats: &stats,
+            extra: vec![],
+            analytics: Some(("login-analytics".into(), analytics)),
+            partitions: vec![],
+            windows: None,
+        };
         let text = report.text();
         assert!(text.contains("processed 2 · dead letters 1"), "{text}");
         assert!(text.contains(&format!("iOS      {} 116", "█".repeat(40))), "{text}");

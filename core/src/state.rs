@@ -76,11 +76,15 @@ impl Coverage {
 
     /// Whether the aggregator is to fold a record; if so, it is covered from now on.
     pub fn note(&mut self, topic: &str, partition: i32, offset: i64) -> bool {
-        let covered = match self.partitions.iter_mut().find(|((t, p), _)| *p == partition && t == topic) {
-            Some((_, covered)) => covered,
-            None if self.managed => return false,
-            None => self.partitions.entry((topic.to_string(), partition)).or_insert(Covered { next: i64::MIN, dirty: false }),
-        };
+        let covered =
+            match self.partitions.iter_mut().find(|((t, p), _)| *p == partition && t == topic) {
+                Some((_, covered)) => covered,
+                None if self.managed => return false,
+                None => self
+                    .partitions
+                    .entry((topic.to_string(), partition))
+                    .or_insert(Covered { next: i64::MIN, dirty: false }),
+            };
         if offset < covered.next {
             return false;
         }
@@ -91,7 +95,10 @@ impl Coverage {
 
     /// The partitions `wanted` picks with records folded since the last call, and the
     /// offset their state covers now.
-    pub fn take_dirty(&mut self, wanted: impl Fn(&PartitionKey) -> bool) -> Vec<(PartitionKey, i64)> {
+    pub fn take_dirty(
+        &mut self,
+        wanted: impl Fn(&PartitionKey) -> bool,
+    ) -> Vec<(PartitionKey, i64)> {
         self.partitions
             .iter_mut()
             .filter(|(key, _)| wanted(key))
@@ -134,12 +141,15 @@ pub fn decode(mut blob: &[u8]) -> Result<Vec<(Slot, Vec<u8>)>, String> {
         *blob = rest;
         Ok(head)
     }
-    let u32_at = |blob: &mut &[u8]| take(blob, 4).map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize);
+    let u32_at = |blob: &mut &[u8]| {
+        take(blob, 4).map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize)
+    };
     let count = u32_at(&mut blob)?;
     let mut states = Vec::new();
     for _ in 0..count {
         let len = u32_at(&mut blob)?;
-        let topic = String::from_utf8(take(&mut blob, len)?.to_vec()).map_err(|_| "a saved topic name is not UTF-8")?;
+        let topic = String::from_utf8(take(&mut blob, len)?.to_vec())
+            .map_err(|_| "a saved topic name is not UTF-8")?;
         let partition = i32::from_le_bytes(take(&mut blob, 4)?.try_into().unwrap());
         let window = i64::from_le_bytes(take(&mut blob, 8)?.try_into().unwrap());
         let window = (window != i64::MIN).then_some(window);
@@ -155,7 +165,10 @@ mod tests {
 
     #[test]
     fn states_round_trip_and_a_cut_blob_is_refused() {
-        let states = vec![((("user-login".to_string(), 2), None), b"abc".to_vec()), ((("-".to_string(), 0), Some(-60_000)), vec![])];
+        let states = vec![
+            ((("user-login".to_string(), 2), None), b"abc".to_vec()),
+            ((("-".to_string(), 0), Some(-60_000)), vec![]),
+        ];
         let blob = encode(&states);
         assert_eq!(decode(&blob).unwrap(), states);
         assert_eq!(decode(&blob[..blob.len() - 1]).unwrap_err(), "saved states are cut short");

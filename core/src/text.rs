@@ -7,7 +7,11 @@ pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.chars().any(char::is_control) {
         return std::borrow::Cow::Borrowed(text);
     }
-    std::borrow::Cow::Owned(text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect())
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
+            .collect(),
+    )
 }
 
 /// Bytes as text (invalid UTF-8 replaced), control characters escaped.
@@ -26,7 +30,11 @@ pub fn prefix(text: &str, max: usize) -> &str {
 /// `text` cut to at most `max` characters, marked with `…` when cut.
 pub fn cut(text: &str, max: usize) -> String {
     let kept = prefix(text, max);
-    if kept.len() == text.len() { kept.to_string() } else { format!("{kept}…") }
+    if kept.len() == text.len() {
+        kept.to_string()
+    } else {
+        format!("{kept}…")
+    }
 }
 
 /// Characters of a normalised reason.
@@ -73,16 +81,25 @@ mod tests {
     #[test]
     fn control_characters_are_escaped_and_the_rest_kept() {
         assert_eq!(escape_controls("plain – ünïcode"), "plain – ünïcode");
-        assert_eq!(escape_controls("line\nINFO forged\r\x1b[31mred\t"), "line\\nINFO forged\\r\\u{1b}[31mred\\t");
+        assert_eq!(
+            escape_controls("line\nINFO forged\r\x1b[31mred\t"),
+            "line\\nINFO forged\\r\\u{1b}[31mred\\t"
+        );
         assert_eq!(printable(b"\xff\x07ok"), "\u{fffd}\\u{7}ok");
     }
 
     #[test]
     fn reasons_that_differ_only_in_values_group() {
-        assert_eq!(normalised("\"device_type\" is a required property"), "\"…\" is a required property");
+        assert_eq!(
+            normalised("\"device_type\" is a required property"),
+            "\"…\" is a required property"
+        );
         assert_eq!(normalised("'locale' is a required property"), "'…' is a required property");
         assert_eq!(normalised("\"soon\" is not of type \"integer\""), "\"…\" is not of type \"…\"");
-        assert_eq!(normalised("gave up after 3 repair attempts; last: 12.5 > 10"), "gave up after N repair attempts; last: N > N");
+        assert_eq!(
+            normalised("gave up after 3 repair attempts; last: 12.5 > 10"),
+            "gave up after N repair attempts; last: N > N"
+        );
         assert_eq!(normalised("it's odd"), "it's odd", "an apostrophe that closes nothing stays");
         assert_eq!(normalised("line\nforged"), "line\\nforged");
         assert_eq!(normalised("\"a\" 'b' \"c"), "\"…\" '…' \"c");
@@ -93,13 +110,22 @@ mod tests {
     #[test]
     fn a_long_reason_full_of_quotes_is_normalised_in_linear_time() {
         for quotes in ["\"", "'", "\"'", "a\"b"] {
-            let reason = format!("app_version: {} is not valid", quotes.repeat(400_000 / quotes.len()));
+            let reason =
+                format!("app_version: {} is not valid", quotes.repeat(400_000 / quotes.len()));
             let started = std::time::Instant::now();
             let masked = normalised(&reason);
             assert!(masked.chars().count() <= NORMALISED_CHARS, "{masked}");
-            assert_eq!(masked, normalised(prefix(&reason, NORMALISED_READ)), "only the first 4 KiB are read");
+            assert_eq!(
+                masked,
+                normalised(prefix(&reason, NORMALISED_READ)),
+                "only the first 4 KiB are read"
+            );
             // Quadratic, this took minutes; a generous bound for a loaded machine.
-            assert!(started.elapsed() < std::time::Duration::from_secs(1), "{:?} for {quotes:?}", started.elapsed());
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(1),
+                "{:?} for {quotes:?}",
+                started.elapsed()
+            );
         }
     }
 }

@@ -176,19 +176,30 @@ impl WindowSpec {
         match &self.time {
             EventTimeConfig::Record(_) => match m.timestamp {
                 None => Err("the record has no Kafka timestamp".to_string()),
-                Some(t) if !(-MAX_EVENT_TIME_MS..=MAX_EVENT_TIME_MS).contains(&t) => Err(format!("the Kafka timestamp {t} is out of range for a time")),
+                Some(t) if !(-MAX_EVENT_TIME_MS..=MAX_EVENT_TIME_MS).contains(&t) => {
+                    Err(format!("the Kafka timestamp {t} is out of range for a time"))
+                }
                 Some(t) => Ok(t),
             },
             EventTimeConfig::Field { field, unit } => {
-                let [raw] = weir_plugin::json::fields(&m.value, [field.as_str()])
-                    .map_err(|_| format!("the value is not a JSON object, so it has no `{field}`"))?;
+                let [raw] =
+                    weir_plugin::json::fields(&m.value, [field.as_str()]).map_err(|_| {
+                        format!("the value is not a JSON object, so it has no `{field}`")
+                    })?;
                 let raw = raw.ok_or_else(|| format!("the value has no `{field}`"))?;
                 let shown = || raw.get().chars().take(40).collect::<String>();
                 if *unit == TimeUnit::Text {
-                    let text: String = serde_json::from_str(raw.get()).map_err(|_| format!("`{field}` is {}, not text", shown()))?;
-                    return parse_time(&text).ok_or_else(|| format!("`{field}` = {} is not a time like 2026-11-27 22:05:00 or RFC 3339", shown()));
+                    let text: String = serde_json::from_str(raw.get())
+                        .map_err(|_| format!("`{field}` is {}, not text", shown()))?;
+                    return parse_time(&text).ok_or_else(|| {
+                        format!(
+                            "`{field}` = {} is not a time like 2026-11-27 22:05:00 or RFC 3339",
+                            shown()
+                        )
+                    });
                 }
-                let number: f64 = serde_json::from_str(raw.get()).map_err(|_| format!("`{field}` is {}, not a number", shown()))?;
+                let number: f64 = serde_json::from_str(raw.get())
+                    .map_err(|_| format!("`{field}` is {}, not a number", shown()))?;
                 let ms = match unit {
                     TimeUnit::Milliseconds => number,
                     _ => number * 1000.0,
@@ -207,14 +218,23 @@ pub fn parse_time(text: &str) -> Option<i64> {
     let b = text.trim().as_bytes();
     let num = |range: std::ops::Range<usize>| -> Option<i64> {
         let digits = b.get(range)?;
-        digits.iter().all(u8::is_ascii_digit).then(|| digits.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
+        digits
+            .iter()
+            .all(u8::is_ascii_digit)
+            .then(|| digits.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
     };
     let sep = |i: usize, c: &[u8]| b.get(i).is_some_and(|x| c.contains(x));
     if !(sep(4, b"-") && sep(7, b"-") && sep(10, b"T t") && sep(13, b":") && sep(16, b":")) {
         return None;
     }
-    let (year, month, day, hour, minute, second) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    let (year, month, day, hour, minute, second) =
+        (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     let mut i = 19;
@@ -225,7 +245,8 @@ pub fn parse_time(text: &str) -> Option<i64> {
             return None;
         }
         let frac = &b[i + 1..i + 1 + digits.min(3)];
-        ms = frac.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')) * 10i64.pow(3 - frac.len() as u32);
+        ms = frac.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0'))
+            * 10i64.pow(3 - frac.len() as u32);
         i += 1 + digits;
     }
     let offset_minutes = match b.get(i) {
@@ -233,7 +254,11 @@ pub fn parse_time(text: &str) -> Option<i64> {
         Some(b'Z' | b'z') if i + 1 == b.len() => 0,
         Some(sign @ (b'+' | b'-')) if b.len() == i + 6 && sep(i + 3, b":") => {
             let minutes = num(i + 1..i + 3)? * 60 + num(i + 4..i + 6)?;
-            if *sign == b'+' { minutes } else { -minutes }
+            if *sign == b'+' {
+                minutes
+            } else {
+                -minutes
+            }
         }
         _ => return None,
     };
@@ -258,8 +283,10 @@ pub const MAX_OPEN_WINDOWS: i64 = 10_000;
 /// `500ms`, `10s`, `2m`, `1h`, or plain seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let (number, unit) = text.split_at(text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len()));
-    let value: f64 = number.parse().map_err(|_| format!("`{text}` is not a duration like 500ms, 10s or 2m"))?;
+    let (number, unit) =
+        text.split_at(text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len()));
+    let value: f64 =
+        number.parse().map_err(|_| format!("`{text}` is not a duration like 500ms, 10s or 2m"))?;
     let seconds = match unit {
         "ms" => value / 1000.0,
         "" | "s" => value,
@@ -342,7 +369,8 @@ pub fn rfc3339(ms: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    let (h, m, s, milli) = (ms_of_day / 3_600_000, ms_of_day / 60_000 % 60, ms_of_day / 1000 % 60, ms_of_day % 1000);
+    let (h, m, s, milli) =
+        (ms_of_day / 3_600_000, ms_of_day / 60_000 % 60, ms_of_day / 1000 % 60, ms_of_day % 1000);
     format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z")
 }
 
@@ -351,7 +379,13 @@ mod tests {
     use super::*;
 
     fn spec(size: i64, step: i64, lateness: i64) -> WindowSpec {
-        WindowSpec { size_ms: size, step_ms: step, lateness_ms: lateness, max_future_ms: 3_600_000, time: EventTimeConfig::Record(Default::default()) }
+        WindowSpec {
+            size_ms: size,
+            step_ms: step,
+            lateness_ms: lateness,
+            max_future_ms: 3_600_000,
+            time: EventTimeConfig::Record(Default::default()),
+        }
     }
 
     #[test]
@@ -359,7 +393,11 @@ mod tests {
         assert_eq!(spec(60, 60, 0).starts(125).collect::<Vec<_>>(), [120]);
         assert_eq!(spec(60, 60, 0).starts(-1).collect::<Vec<_>>(), [-60]);
         assert_eq!(spec(60, 20, 0).starts(125).collect::<Vec<_>>(), [80, 100, 120]);
-        assert_eq!(spec(50, 20, 0).starts(125).collect::<Vec<_>>(), [80, 100, 120], "80 + 50 > 125");
+        assert_eq!(
+            spec(50, 20, 0).starts(125).collect::<Vec<_>>(),
+            [80, 100, 120],
+            "80 + 50 > 125"
+        );
         assert_eq!(spec(50, 20, 0).starts(131).collect::<Vec<_>>(), [100, 120], "80 + 50 <= 131");
     }
 
@@ -370,21 +408,46 @@ mod tests {
         assert_eq!(clock.place(&spec, 10), Placed { into: vec![0], missed: vec![] });
         assert_eq!(clock.place(&spec, 70), Placed { into: vec![60], missed: vec![] });
         assert!(clock.close_due(&spec).is_empty(), "watermark 40 < 60");
-        assert_eq!(clock.place(&spec, 50), Placed { into: vec![0], missed: vec![] }, "within the lateness");
+        assert_eq!(
+            clock.place(&spec, 50),
+            Placed { into: vec![0], missed: vec![] },
+            "within the lateness"
+        );
         clock.place(&spec, 95);
         assert_eq!(clock.close_due(&spec), [0], "watermark 65 passed 60");
-        assert_eq!(clock.place(&spec, 59), Placed { into: vec![], missed: vec![0] }, "its window closed");
+        assert_eq!(
+            clock.place(&spec, 59),
+            Placed { into: vec![], missed: vec![0] },
+            "its window closed"
+        );
         assert_eq!(clock.close_all(), [60]);
         assert!(clock.open.is_empty());
     }
 
     #[test]
     fn event_time_from_a_field_in_seconds_or_from_the_record() {
-        let m = |value: &str, timestamp| Message { key: None, value: value.as_bytes().to_vec(), headers: vec![], topic: "t".into(), partition: 0, offset: 0, timestamp };
-        let field = WindowSpec { time: EventTimeConfig::Field { field: "timestamp".into(), unit: TimeUnit::Seconds }, ..spec(1, 1, 0) };
-        assert_eq!(field.event_time(&m(r#"{"timestamp": 1700000000}"#, None)), Ok(1_700_000_000_000));
+        let m = |value: &str, timestamp| Message {
+            key: None,
+            value: value.as_bytes().to_vec(),
+            headers: vec![],
+            topic: "t".into(),
+            partition: 0,
+            offset: 0,
+            timestamp,
+        };
+        let field = WindowSpec {
+            time: EventTimeConfig::Field { field: "timestamp".into(), unit: TimeUnit::Seconds },
+            ..spec(1, 1, 0)
+        };
+        assert_eq!(
+            field.event_time(&m(r#"{"timestamp": 1700000000}"#, None)),
+            Ok(1_700_000_000_000)
+        );
         assert_eq!(field.event_time(&m(r#"{"timestamp": 1.5}"#, None)), Ok(1500));
-        assert!(field.event_time(&m(r#"{"timestamp": "soon"}"#, None)).unwrap_err().contains("not a number"));
+        assert!(field
+            .event_time(&m(r#"{"timestamp": "soon"}"#, None))
+            .unwrap_err()
+            .contains("not a number"));
         assert!(field.event_time(&m(r#"{}"#, None)).unwrap_err().contains("has no `timestamp`"));
         assert!(field.event_time(&m("[1]", None)).unwrap_err().contains("not a JSON object"));
         assert_eq!(spec(1, 1, 0).event_time(&m("x", Some(42))), Ok(42));
@@ -397,7 +460,13 @@ mod tests {
         assert_eq!(parse_time("2023-11-14T22:13:20.5Z"), Some(1_700_000_000_500));
         assert_eq!(parse_time("2023-11-14T23:13:20+01:00"), Some(1_700_000_000_000));
         assert_eq!(parse_time("1969-12-31T23:59:59.999Z"), Some(-1));
-        for bad in ["2023-11-14", "2023-13-14 00:00:00", "2023-11-14 22:13:20 UTC", "yesterday", "2023-11-14T22:13:20."] {
+        for bad in [
+            "2023-11-14",
+            "2023-13-14 00:00:00",
+            "2023-11-14 22:13:20 UTC",
+            "yesterday",
+            "2023-11-14T22:13:20.",
+        ] {
             assert_eq!(parse_time(bad), None, "{bad}");
         }
         for ms in [0, 951_782_400_000, 1_700_000_000_123, -86_400_001] {
@@ -417,12 +486,27 @@ mod tests {
     fn an_event_time_far_ahead_of_the_wall_clock_may_not_move_the_clock() {
         let spec = spec(10, 10, 0);
         let now = 1_764_800_000_000;
-        assert_eq!(spec.too_far_ahead(now + 3_600_000, now), None, "up to max_future ahead is fine");
+        assert_eq!(
+            spec.too_far_ahead(now + 3_600_000, now),
+            None,
+            "up to max_future ahead is fine"
+        );
         let reason = spec.too_far_ahead(99_999_999_999_999_000, now).unwrap();
-        assert!(reason.contains("max_future (3600000 ms)") && reason.contains("wall clock (2025-12-03"), "{reason}");
+        assert!(
+            reason.contains("max_future (3600000 ms)") && reason.contains("wall clock (2025-12-03"),
+            "{reason}"
+        );
         // Extreme Kafka timestamps have no event time (no arithmetic near the ends of an i64).
         for t in [i64::MAX, i64::MIN, MAX_EVENT_TIME_MS + 1] {
-            let m = Message { key: None, value: vec![], headers: vec![], topic: "t".into(), partition: 0, offset: 0, timestamp: Some(t) };
+            let m = Message {
+                key: None,
+                value: vec![],
+                headers: vec![],
+                topic: "t".into(),
+                partition: 0,
+                offset: 0,
+                timestamp: Some(t),
+            };
             assert!(spec.event_time(&m).unwrap_err().contains("out of range"), "{t}");
         }
         // At the bounds, placing and closing do not wrap.
@@ -435,17 +519,30 @@ mod tests {
 
     #[test]
     fn bad_window_configs_are_refused_with_the_key() {
-        let config = |size: &str, step: Option<&str>| WindowConfig { size: size.into(), step: step.map(Into::into), ..WindowConfig::default() };
-        assert!(WindowSpec::from_config(&config("1m", Some("2m"))).unwrap_err().contains("longer than `size`"));
+        let config = |size: &str, step: Option<&str>| WindowConfig {
+            size: size.into(),
+            step: step.map(Into::into),
+            ..WindowConfig::default()
+        };
+        assert!(WindowSpec::from_config(&config("1m", Some("2m")))
+            .unwrap_err()
+            .contains("longer than `size`"));
         assert!(WindowSpec::from_config(&config("soon", None)).unwrap_err().starts_with("`size`"));
         assert!(WindowSpec::from_config(&config("0s", None)).is_err());
-        assert!(WindowSpec::from_config(&config("1h", Some("1ms"))).unwrap_err().contains("over 1000 windows"));
+        assert!(WindowSpec::from_config(&config("1h", Some("1ms")))
+            .unwrap_err()
+            .contains("over 1000 windows"));
         let ok = WindowSpec::from_config(&config("1m", Some("30s"))).unwrap();
         assert_eq!((ok.size_ms, ok.step_ms), (60_000, 30_000));
         // The issue's config: 600 records opened 600,000 windows (765 MB) before.
         let late = WindowConfig { allowed_lateness: "1h".into(), ..config("1s", Some("1ms")) };
         let err = WindowSpec::from_config(&late).unwrap_err();
-        assert!(err.contains("keeps up to 3601001 windows open per partition, over weir's limit of 10000"), "{err}");
+        assert!(
+            err.contains(
+                "keeps up to 3601001 windows open per partition, over weir's limit of 10000"
+            ),
+            "{err}"
+        );
     }
 
     proptest::proptest! {

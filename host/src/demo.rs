@@ -3,8 +3,8 @@
 
 use crate::config::Config;
 use crate::kafka::{self, embedded::EmbeddedBroker, generate, run, run_repair, topics};
-use crate::pipeline::{Pipeline, Stats};
 use crate::pipeline::repair::RepairPipeline;
+use crate::pipeline::{Pipeline, Stats};
 use crate::report::Format;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,14 +19,22 @@ pub struct DemoOptions {
     pub status: Option<String>,
 }
 
-pub fn demo(mut config: Config, options: &DemoOptions, stop: Arc<AtomicBool>) -> anyhow::Result<String> {
+pub fn demo(
+    mut config: Config,
+    options: &DemoOptions,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<String> {
     let broker = EmbeddedBroker::start(1)?;
     config.kafka.brokers = broker.bootstrap_servers().to_string();
     EmbeddedBroker::tune(&mut config.kafka.properties);
     for topic in topics::names(&config) {
         broker.create_topic(&topic, config.kafka.partitions, 1)?;
     }
-    crate::say!("embedded Kafka broker at {} with topics {}", config.kafka.brokers, topics::names(&config).join(", "));
+    crate::say!(
+        "embedded Kafka broker at {} with topics {}",
+        config.kafka.brokers,
+        topics::names(&config).join(", ")
+    );
     let client = kafka::client_config(&config.kafka.brokers, &config.kafka.properties);
     let runtime = crate::runtime_for(Some(&config))?;
     let mut pipeline = Pipeline::from_config(&runtime, &config, &crate::resolve::Resolver)?;
@@ -73,9 +81,21 @@ pub fn demo(mut config: Config, options: &DemoOptions, stop: Arc<AtomicBool>) ->
             };
             run::process_topic(&config, &client, &mut pipeline, &options, None)
         });
-        let repair = scope.spawn(|| run_repair::repair_topic(&config, &client, &mut repairer, &stop_processing, Duration::from_secs(10), None));
+        let repair = scope.spawn(|| {
+            run_repair::repair_topic(
+                &config,
+                &client,
+                &mut repairer,
+                &stop_processing,
+                Duration::from_secs(10),
+                None,
+            )
+        });
 
-        while started.elapsed() < options.duration && !stop.load(Ordering::Relaxed) && !runner.is_finished() {
+        while started.elapsed() < options.duration
+            && !stop.load(Ordering::Relaxed)
+            && !runner.is_finished()
+        {
             std::thread::sleep(Duration::from_millis(1000));
             crate::say!(
                 "[{:>3} s] processed {} · dead letters {}",

@@ -9,8 +9,8 @@
 //! The CLI is `cmd/` in the binary.
 
 pub use weir_core::{
-    bindings, breaker, config, dead_letter, driver, format, headers, hot_swap, json_stderr, pipeline, plugin, report, runtime_for,
-    say, secret, stage, state, stats, text, window,
+    bindings, breaker, config, dead_letter, driver, format, headers, hot_swap, json_stderr,
+    pipeline, plugin, report, runtime_for, say, secret, stage, state, stats, text, window,
 };
 
 /// The core's metrics and health, and the HTTP server that serves them.

@@ -28,23 +28,35 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Run the pipeline over JSON lines: stdin (or --input) to stdout (or --output).
-    #[command(after_help = "Examples:\n  weir process --input samples/user-login.jsonl --dead-letter dead.jsonl\n  cat events.jsonl | weir process --report json > out.jsonl")]
+    #[command(
+        after_help = "Examples:\n  weir process --input samples/user-login.jsonl --dead-letter dead.jsonl\n  cat events.jsonl | weir process --report json > out.jsonl"
+    )]
     Process(cmd::process::Process),
     /// Stream the input topic through the stages to the output and dead-letter topics.
-    #[command(after_help = "Examples:\n  weir run --config weir.toml --brokers kafka:9092\n  WEIR_CONFIG=/etc/weir/weir.toml WEIR_METRICS=0.0.0.0:9100 weir run")]
+    #[command(
+        after_help = "Examples:\n  weir run --config weir.toml --brokers kafka:9092\n  WEIR_CONFIG=/etc/weir/weir.toml WEIR_METRICS=0.0.0.0:9100 weir run"
+    )]
     Run(cmd::run::Run),
     /// Repair dead letters: from the dead-letter topic back to the input topic (or park
     /// them), or, with --input, from a file written by `weir process --dead-letter`.
-    #[command(after_help = "Examples:\n  weir repair --config weir.toml\n  weir repair --input dead.jsonl --output fixed.jsonl --unrepairable parked.jsonl")]
+    #[command(
+        after_help = "Examples:\n  weir repair --config weir.toml\n  weir repair --input dead.jsonl --output fixed.jsonl --unrepairable parked.jsonl"
+    )]
     Repair(cmd::repair::Repair),
     /// Reprocess a range of the input in a group of its own, and stop at its end.
-    #[command(after_help = "Examples:\n  weir replay --from 2026-11-27T10:00:00Z --to 2026-11-27T11:00:00Z --to-topic user-login-replayed\n  weir replay --from earliest --to 5000")]
+    #[command(
+        after_help = "Examples:\n  weir replay --from 2026-11-27T10:00:00Z --to 2026-11-27T11:00:00Z --to-topic user-login-replayed\n  weir replay --from earliest --to 5000"
+    )]
     Replay(cmd::replay::Replay),
     /// Produce simulated user-login events to the input topic.
-    #[command(after_help = "Examples:\n  weir generate --rate 100 --count 1000 --invalid-ratio 0.05")]
+    #[command(
+        after_help = "Examples:\n  weir generate --rate 100 --count 1000 --invalid-ratio 0.05"
+    )]
     Generate(cmd::generate::Generate),
     /// Print a topic's records; with --schema, say which fail validation and why.
-    #[command(after_help = "Examples:\n  weir tail --topic user-login-processed-production --from-beginning --count 10\n  weir tail --topic user-login --schema schemas/user-login.json --headers\n  weir tail --topic user-login-dead-letter --format avro --from-beginning   # Avro, decoded with the registry")]
+    #[command(
+        after_help = "Examples:\n  weir tail --topic user-login-processed-production --from-beginning --count 10\n  weir tail --topic user-login --schema schemas/user-login.json --headers\n  weir tail --topic user-login-dead-letter --format avro --from-beginning   # Avro, decoded with the registry"
+    )]
     Tail(cmd::tail::Tail),
     /// The analytics of the whole consumer group, merged from every partition's state.
     #[command(after_help = "Examples:\n  weir report --config weir.toml --report json")]
@@ -65,10 +77,14 @@ enum Command {
         command: cmd::topics::TopicsCommand,
     },
     /// Zero set-up: an embedded broker with generate + run + repair, then the report.
-    #[command(after_help = "Examples:\n  weir demo\n  weir demo --duration 10s --rate 1000 --window 5s\n  weir demo --status 127.0.0.1:8080   # the status page at a fixed address")]
+    #[command(
+        after_help = "Examples:\n  weir demo\n  weir demo --duration 10s --rate 1000 --window 5s\n  weir demo --status 127.0.0.1:8080   # the status page at a fixed address"
+    )]
     Demo(cmd::demo::Demo),
     /// Measure throughput (wasm vs native, pipeline vs passthrough), latency, start-up, memory.
-    #[command(after_help = "Examples:\n  weir bench\n  weir bench --cluster --brokers 127.0.0.1:19092 --json")]
+    #[command(
+        after_help = "Examples:\n  weir bench\n  weir bench --cluster --brokers 127.0.0.1:19092 --json"
+    )]
     Bench(cmd::bench::Bench),
     /// Check a config and load every plugin it names, without running anything.
     #[command(after_help = "Examples:\n  weir check --config weir.toml")]
@@ -77,7 +93,9 @@ enum Command {
     #[command(after_help = "Examples:\n  weir health --addr 127.0.0.1:9100 --ready")]
     Health(cmd::health::Health),
     /// Print a shell completion script to stdout.
-    #[command(after_help = "Examples:\n  weir completions bash > ~/.local/share/bash-completion/completions/weir\n  weir completions zsh > ~/.zfunc/_weir")]
+    #[command(
+        after_help = "Examples:\n  weir completions bash > ~/.local/share/bash-completion/completions/weir\n  weir completions zsh > ~/.zfunc/_weir"
+    )]
     Completions {
         /// The shell: bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
@@ -118,7 +136,9 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut Cli::command(), "weir", &mut std::io::stdout());
             Ok(())
         }
-        Command::Man => clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()).map_err(Into::into),
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()).map_err(Into::into)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -155,9 +175,14 @@ fn init_logging(flag: Option<String>, format: LogFormat) -> Result<(), String> {
     };
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .map_err(|e| format!("log filter `{filter}` (from {from}) is not valid: {e}; e.g. `info`, `debug`, `weir=trace`"))?;
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
     match format {
-        LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+        LogFormat::Text => {
+            logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init()
+        }
         LogFormat::Json => logs.json().flatten_event(true).init(),
     }
     Ok(())
@@ -178,10 +203,14 @@ mod tests {
                 missing.push(format!("`{path}`: no about"));
             }
             let leaf = command.get_subcommands().next().is_none();
-            if leaf && !command.get_after_help().is_some_and(|h| h.to_string().contains("Example")) {
+            if leaf && !command.get_after_help().is_some_and(|h| h.to_string().contains("Example"))
+            {
                 missing.push(format!("`{path}`: no example (after_help)"));
             }
-            for arg in command.get_arguments().filter(|a| !matches!(a.get_id().as_str(), "help" | "version")) {
+            for arg in command
+                .get_arguments()
+                .filter(|a| !matches!(a.get_id().as_str(), "help" | "version"))
+            {
                 if arg.get_help().is_none() {
                     missing.push(format!("`{path}`: argument `{}` has no help", arg.get_id()));
                 }

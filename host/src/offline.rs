@@ -7,8 +7,8 @@ use crate::driver::pipeline::{self as through_pipeline, FinalReport, OnTrip};
 use crate::driver::repair::{RepairRoute, RepairStats};
 use crate::driver::{Controls, Poll, Sink, Source};
 use crate::headers;
-use crate::pipeline::{Outcome, Pipeline, Rejection, Role};
 use crate::pipeline::repair::RepairPipeline;
+use crate::pipeline::{Outcome, Pipeline, Rejection, Role};
 use crate::report::Format;
 use anyhow::Context;
 use std::io::{BufRead, BufWriter, Write};
@@ -32,7 +32,11 @@ impl Files {
         let Some(input) = self.input.as_deref().and_then(|p| p.canonicalize().ok()) else {
             return Ok(());
         };
-        for (flag, path) in [("--output", &self.output), ("the rejects file", &self.rejects), ("--windows", &self.windows)] {
+        for (flag, path) in [
+            ("--output", &self.output),
+            ("the rejects file", &self.rejects),
+            ("--windows", &self.windows),
+        ] {
             let Some(path) = path else { continue };
             if absolute(path).is_some_and(|p| p == input) {
                 anyhow::bail!("{flag} {} is the input file; write somewhere else", path.display());
@@ -52,7 +56,12 @@ fn absolute(path: &Path) -> Option<PathBuf> {
 }
 
 /// `weir process`: every line ends up in the output or the dead-letter stream.
-pub fn process(pipeline: &mut Pipeline, config: &Config, files: &Files, report: Format) -> anyhow::Result<FinalReport> {
+pub fn process(
+    pipeline: &mut Pipeline,
+    config: &Config,
+    files: &Files,
+    report: Format,
+) -> anyhow::Result<FinalReport> {
     let mut io = FileIo::open(files)?;
     let options = through_pipeline::Options {
         on_trip: OnTrip::Stop,
@@ -66,7 +75,11 @@ pub fn process(pipeline: &mut Pipeline, config: &Config, files: &Files, report: 
 
 /// `weir repair --input`: repaired values out, unrepairable records with reasons.
 /// Input lines may be dead letters written by `weir process` or plain JSON values.
-pub fn repair(repairer: &mut RepairPipeline, config: &Config, files: &Files) -> anyhow::Result<RepairStats> {
+pub fn repair(
+    repairer: &mut RepairPipeline,
+    config: &Config,
+    files: &Files,
+) -> anyhow::Result<RepairStats> {
     let mut io = FileIo { dead_letters: true, ..FileIo::open(files)? };
     crate::driver::repair::drive::<(), (), _>(&mut io, repairer, &to_the_end(config))
 }
@@ -74,7 +87,13 @@ pub fn repair(repairer: &mut RepairPipeline, config: &Config, files: &Files) -> 
 /// Files end by themselves: no stop signal, nothing to drain.
 fn to_the_end(config: &Config) -> Controls<'static> {
     static NEVER: AtomicBool = AtomicBool::new(false);
-    Controls { batch_size: config.pipeline.batch_size, stop: &NEVER, drain: Duration::ZERO, checkpoint_every: None, ops: None }
+    Controls {
+        batch_size: config.pipeline.batch_size,
+        stop: &NEVER,
+        drain: Duration::ZERO,
+        checkpoint_every: None,
+        ops: None,
+    }
 }
 
 struct FileIo {
@@ -95,7 +114,8 @@ impl FileIo {
         files.refuse_overwriting_the_input()?;
         let (source, reader): (String, Box<dyn BufRead + Send>) = match &files.input {
             Some(path) => {
-                let file = std::fs::File::open(path).with_context(|| format!("cannot open input {}", path.display()))?;
+                let file = std::fs::File::open(path)
+                    .with_context(|| format!("cannot open input {}", path.display()))?;
                 (display_name(path), Box::new(std::io::BufReader::new(file)))
             }
             None => ("stdin".to_string(), Box::new(std::io::BufReader::new(std::io::stdin()))),
@@ -135,7 +155,8 @@ impl FileIo {
     /// A dead letter as a line of the rejects file.
     fn reject(&mut self, m: &Message, rejection: Rejection) -> anyhow::Result<()> {
         let (value, value_base64) = DeadLetterLine::encode_value(&m.value);
-        let kind = (rejection.cause != weir_core::pipeline::Cause::Plugin).then(|| rejection.kind().to_string());
+        let kind = (rejection.cause != weir_core::pipeline::Cause::Plugin)
+            .then(|| rejection.kind().to_string());
         let line = DeadLetterLine {
             source: format!("{}:{}", m.topic, m.offset),
             stage: rejection.stage,
@@ -150,7 +171,11 @@ impl FileIo {
 
     fn record(&self, line: Vec<u8>) -> Message {
         let message = Message::read_from(&self.source, 0, self.line_no as i64, line);
-        if self.dead_letters { from_dead_letter_line(message) } else { message }
+        if self.dead_letters {
+            from_dead_letter_line(message)
+        } else {
+            message
+        }
     }
 }
 
@@ -165,7 +190,9 @@ fn from_dead_letter_line(message: Message) -> Message {
         return message;
     };
     let (topic, offset) = match letter.source.rsplit_once(':') {
-        Some((topic, offset)) if offset.parse::<i64>().is_ok() => (topic.to_string(), offset.parse().unwrap_or_default()),
+        Some((topic, offset)) if offset.parse::<i64>().is_ok() => {
+            (topic.to_string(), offset.parse().unwrap_or_default())
+        }
         _ => (letter.source.clone(), 0),
     };
     let mut headers = Vec::new();
@@ -203,7 +230,10 @@ impl<S> Sink<Outcome, S> for FileIo {
                     for output in outputs {
                         match output.role {
                             Role::Record => write_line(&mut self.output, &output.message.value)?,
-                            Role::Window => write_line(self.windows.as_mut().unwrap_or(&mut self.output), &output.message.value)?,
+                            Role::Window => write_line(
+                                self.windows.as_mut().unwrap_or(&mut self.output),
+                                &output.message.value,
+                            )?,
                             Role::Late(rejection) => self.reject(&output.message, rejection)?,
                         }
                     }
@@ -250,17 +280,23 @@ fn write_line(out: &mut dyn Write, line: &[u8]) -> std::io::Result<()> {
     out.write_all(b"\n")
 }
 
-fn open_or(path: Option<&Path>, default: impl FnOnce() -> Box<dyn Write>) -> anyhow::Result<Box<dyn Write>> {
+fn open_or(
+    path: Option<&Path>,
+    default: impl FnOnce() -> Box<dyn Write>,
+) -> anyhow::Result<Box<dyn Write>> {
     Ok(match path {
         Some(path) => Box::new(BufWriter::new(
-            std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
         )),
         None => default(),
     })
 }
 
 fn display_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string())
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
 }
 
 /// One line of an `--unrepairable` file.

@@ -48,7 +48,8 @@ pub fn inspect(runtime: &Runtime, path: &Path) -> anyhow::Result<String> {
 fn describe_item(item: &ComponentItem) -> String {
     match item {
         ComponentItem::ComponentFunc(f) => {
-            let params: Vec<String> = f.params().map(|(n, t)| format!("{n}: {}", describe(&t))).collect();
+            let params: Vec<String> =
+                f.params().map(|(n, t)| format!("{n}: {}", describe(&t))).collect();
             let results: Vec<String> = f.results().map(|t| describe(&t)).collect();
             match results.as_slice() {
                 [] => format!("func({})", params.join(", ")),
@@ -84,8 +85,12 @@ fn describe(ty: &Type) -> String {
             r.ok().map(|t| describe(&t)).unwrap_or_else(|| "_".into()),
             r.err().map(|t| describe(&t)).unwrap_or_else(|| "_".into())
         ),
-        Type::Record(r) => format!("record{{{}}}", r.fields().map(|f| f.name).collect::<Vec<_>>().join(", ")),
-        Type::Variant(v) => format!("variant{{{}}}", v.cases().map(|c| c.name).collect::<Vec<_>>().join(", ")),
+        Type::Record(r) => {
+            format!("record{{{}}}", r.fields().map(|f| f.name).collect::<Vec<_>>().join(", "))
+        }
+        Type::Variant(v) => {
+            format!("variant{{{}}}", v.cases().map(|c| c.name).collect::<Vec<_>>().join(", "))
+        }
         Type::Enum(e) => format!("enum{{{}}}", e.names().collect::<Vec<_>>().join(", ")),
         Type::Own(_) => "own<resource>".into(),
         Type::Borrow(_) => "borrow<resource>".into(),
@@ -100,11 +105,14 @@ pub fn stage_config_json(path: Option<&Path>) -> anyhow::Result<String> {
     let Some(path) = path else {
         return Ok("{}".into());
     };
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config {}", path.display()))?;
     let table: toml::Table = if path.extension().is_some_and(|e| e == "json") {
-        let json: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| format!("config {} is not JSON", path.display()))?;
-        toml::Table::try_from(json).with_context(|| format!("config {} is not a JSON object TOML can hold (no nulls)", path.display()))?
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("config {} is not JSON", path.display()))?;
+        toml::Table::try_from(json).with_context(|| {
+            format!("config {} is not a JSON object TOML can hold (no nulls)", path.display())
+        })?
     } else {
         toml::from_str(&text).with_context(|| format!("config {} is not TOML", path.display()))?
     };
@@ -118,15 +126,28 @@ pub fn stage_config_json(path: Option<&Path>) -> anyhow::Result<String> {
             weir_core::format::WRITERS_SCHEMA
         );
     }
-    let stage = StageConfig { name: None, plugin: PathBuf::new(), config: table, limits: Limits::default(), outputs: Default::default(), window: None };
+    let stage = StageConfig {
+        name: None,
+        plugin: PathBuf::new(),
+        config: table,
+        limits: Limits::default(),
+        outputs: Default::default(),
+        window: None,
+    };
     Ok(crate::resolve::stage_json(&config, "", &stage)?)
 }
 
 /// Runs one plugin over a sample file and prints what it makes of each line.
-pub fn test(runtime: &Runtime, path: &Path, input: &Path, config: Option<&Path>) -> anyhow::Result<String> {
+pub fn test(
+    runtime: &Runtime,
+    path: &Path,
+    input: &Path,
+    config: Option<&Path>,
+) -> anyhow::Result<String> {
     let plugin = runtime.load(path)?;
     let json = stage_config_json(config)?;
-    let text = std::fs::read(input).with_context(|| format!("cannot read input {}", input.display()))?;
+    let text =
+        std::fs::read(input).with_context(|| format!("cannot read input {}", input.display()))?;
     let messages: Vec<Message> = text
         .split(|b| *b == b'\n')
         .enumerate()
@@ -146,7 +167,12 @@ pub fn test(runtime: &Runtime, path: &Path, input: &Path, config: Option<&Path>)
             for (m, r) in messages.iter().zip(stage.run(&messages)) {
                 let _ = match r {
                     Ok(Ok(())) => writeln!(out, "line {}: valid", line(m)),
-                    Ok(Err(vs)) => writeln!(out, "line {}: invalid: {}", line(m), crate::pipeline::summary(&vs)),
+                    Ok(Err(vs)) => writeln!(
+                        out,
+                        "line {}: invalid: {}",
+                        line(m),
+                        crate::pipeline::summary(&vs)
+                    ),
                     Err(fault) => writeln!(out, "line {}: plugin {}", line(m), fault),
                 };
             }
@@ -155,8 +181,12 @@ pub fn test(runtime: &Runtime, path: &Path, input: &Path, config: Option<&Path>)
             let mut stage = Stage::<Transform>::new(name, &plugin, json, limits)?;
             for (m, r) in messages.iter().zip(stage.run(&messages)) {
                 let _ = match r {
-                    Ok(Ok(Transformed::Value(value))) => writeln!(out, "line {}: {}", line(m), String::from_utf8_lossy(&value)),
-                    Ok(Ok(Transformed::Records(records))) if records.is_empty() => writeln!(out, "line {}: filtered out", line(m)),
+                    Ok(Ok(Transformed::Value(value))) => {
+                        writeln!(out, "line {}: {}", line(m), String::from_utf8_lossy(&value))
+                    }
+                    Ok(Ok(Transformed::Records(records))) if records.is_empty() => {
+                        writeln!(out, "line {}: filtered out", line(m))
+                    }
                     Ok(Ok(Transformed::Records(records))) => {
                         let shown: Vec<String> = records.iter().map(describe_emitted).collect();
                         writeln!(out, "line {}: {}", line(m), shown.join(" | "))
@@ -172,7 +202,10 @@ pub fn test(runtime: &Runtime, path: &Path, input: &Path, config: Option<&Path>)
                 .iter()
                 .map(|m| match serde_json::from_slice::<DeadLetterLine>(&m.value) {
                     Ok(letter) => Damaged {
-                        message: Message { value: letter.value_bytes().unwrap_or_default(), ..m.clone() },
+                        message: Message {
+                            value: letter.value_bytes().unwrap_or_default(),
+                            ..m.clone()
+                        },
                         violations: letter.violations,
                     },
                     Err(_) => Damaged { message: m.clone(), violations: Vec::new() },
@@ -182,9 +215,16 @@ pub fn test(runtime: &Runtime, path: &Path, input: &Path, config: Option<&Path>)
                 use crate::bindings::types::RepairOutcome;
                 let _ = match r {
                     Ok(RepairOutcome::Repaired(value)) => {
-                        writeln!(out, "line {}: repaired: {}", line(m), String::from_utf8_lossy(&value))
+                        writeln!(
+                            out,
+                            "line {}: repaired: {}",
+                            line(m),
+                            String::from_utf8_lossy(&value)
+                        )
                     }
-                    Ok(RepairOutcome::Unrepairable(reason)) => writeln!(out, "line {}: unrepairable: {reason}", line(m)),
+                    Ok(RepairOutcome::Unrepairable(reason)) => {
+                        writeln!(out, "line {}: unrepairable: {reason}", line(m))
+                    }
                     Err(fault) => writeln!(out, "line {}: plugin {}", line(m), fault),
                 };
             }
@@ -201,7 +241,13 @@ pub fn test(runtime: &Runtime, path: &Path, input: &Path, config: Option<&Path>)
                 ..Default::default()
             };
             let analytics = stage.report()?;
-            let report = Report { stats: &stats, extra: vec![], analytics: Some((crate::pipeline::plugin_name(path), analytics)), partitions: vec![], windows: None };
+            let report = Report {
+                stats: &stats,
+                extra: vec![],
+                analytics: Some((crate::pipeline::plugin_name(path), analytics)),
+                partitions: vec![],
+                windows: None,
+            };
             out.push_str(&report.render(Format::Text));
         }
     }

@@ -50,7 +50,12 @@ const MAX_REFERENCED_BYTES: usize = 8 << 20;
 
 /// `user:password@` in a URL ends up in every error that echoes it: refused, with the fix.
 fn refuse_credentials_in(url: &str) -> anyhow::Result<()> {
-    let authority = url.split_once("://").map_or(url, |(_, rest)| rest).split(['/', '?', '#']).next().unwrap_or("");
+    let authority = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or("");
     if authority.contains('@') {
         anyhow::bail!(
             "the registry URL carries credentials (user:password@): remove them and set registry.username \
@@ -70,7 +75,10 @@ impl Registry {
     pub fn for_config(config: &crate::config::Config, url: &str) -> anyhow::Result<Registry> {
         let r = &config.registry;
         refuse_credentials_in(url)?;
-        if r.username.is_some() && url.to_ascii_lowercase().starts_with("http://") && !r.allow_insecure {
+        if r.username.is_some()
+            && url.to_ascii_lowercase().starts_with("http://")
+            && !r.allow_insecure
+        {
             anyhow::bail!(
                 "refusing to send the registry's credentials over plain HTTP to {url}: use https:// (with registry.ca \
                  for a private CA), or set registry.allow_insecure = true for a registry on a trusted network"
@@ -79,20 +87,35 @@ impl Registry {
         let ca = match &r.ca {
             Some(path) => {
                 let path = config.resolve(path);
-                let pem = std::fs::read(&path).map_err(|e| anyhow::anyhow!("registry.ca {}: {e}", path.display()))?;
-                Some(native_tls::Certificate::from_pem(&pem).map_err(|e| anyhow::anyhow!("registry.ca {} is not a PEM certificate: {e}", path.display()))?)
+                let pem = std::fs::read(&path)
+                    .map_err(|e| anyhow::anyhow!("registry.ca {}: {e}", path.display()))?;
+                Some(native_tls::Certificate::from_pem(&pem).map_err(|e| {
+                    anyhow::anyhow!("registry.ca {} is not a PEM certificate: {e}", path.display())
+                })?)
             }
             None => None,
         };
         let authorization = match &r.username {
             Some(username) => {
                 use base64::Engine;
-                let password = crate::secret::read("registry", r.password_env.as_deref(), r.password_file.as_deref().map(|p| config.resolve(p)).as_deref())?;
-                Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))))
+                let password = crate::secret::read(
+                    "registry",
+                    r.password_env.as_deref(),
+                    r.password_file.as_deref().map(|p| config.resolve(p)).as_deref(),
+                )?;
+                Some(format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD
+                        .encode(format!("{username}:{password}"))
+                ))
             }
             None => None,
         };
-        Ok(Registry { url: url.trim_end_matches('/').to_string(), agent: agent(ca)?, authorization })
+        Ok(Registry {
+            url: url.trim_end_matches('/').to_string(),
+            agent: agent(ca)?,
+            authorization,
+        })
     }
 
     fn authorized(&self, request: ureq::Request) -> ureq::Request {
@@ -108,7 +131,13 @@ impl Registry {
     }
 
     /// Registers a schema of `schema_type` (`JSON`, `AVRO`) that may refer to other subjects.
-    pub fn register_with_references(&self, subject: &str, schema_type: &str, schema: &str, references: &[Reference]) -> anyhow::Result<i64> {
+    pub fn register_with_references(
+        &self,
+        subject: &str,
+        schema_type: &str,
+        schema: &str,
+        references: &[Reference],
+    ) -> anyhow::Result<i64> {
         #[derive(Deserialize)]
         struct Registered {
             id: i64,
@@ -130,7 +159,8 @@ impl Registry {
     pub fn get(&self, subject: &str, version: Option<u32>) -> anyhow::Result<SchemaVersion> {
         let version = version.map(|v| v.to_string()).unwrap_or_else(|| "latest".into());
         let url = format!("{}/subjects/{}/versions/{version}", self.url, encoded(subject));
-        let response = self.authorized(self.agent.get(&url)).call().map_err(|e| self.error(subject, e))?;
+        let response =
+            self.authorized(self.agent.get(&url)).call().map_err(|e| self.error(subject, e))?;
         read_json(response, subject)
     }
 
@@ -165,7 +195,10 @@ impl Registry {
         let what = format!("the subjects of schema id {id}");
         let url = format!("{}/schemas/ids/{id}/versions", self.url);
         match self.authorized(self.agent.get(&url)).call() {
-            Ok(response) => Ok(read_json::<Vec<Version>>(response, &what)?.into_iter().map(|v| v.subject).collect()),
+            Ok(response) => Ok(read_json::<Vec<Version>>(response, &what)?
+                .into_iter()
+                .map(|v| v.subject)
+                .collect()),
             Err(ureq::Error::Status(404, _)) => Ok(Vec::new()),
             Err(e) => Err(self.error(&what, e)),
         }
@@ -181,7 +214,8 @@ impl Registry {
         let found = self.get(subject, version)?;
         let document = self.document(&found)?;
         let mut documents = serde_json::Map::new();
-        let mut pending: Vec<(Reference, usize)> = found.references.into_iter().map(|r| (r, 1)).collect();
+        let mut pending: Vec<(Reference, usize)> =
+            found.references.into_iter().map(|r| (r, 1)).collect();
         let mut fetched_bytes = 0usize;
         while let Some((reference, depth)) = pending.pop() {
             if documents.contains_key(&reference.name) {
@@ -209,7 +243,12 @@ impl Registry {
 
     fn document(&self, found: &SchemaVersion) -> anyhow::Result<serde_json::Value> {
         serde_json::from_str(&found.schema).map_err(|e| {
-            anyhow::anyhow!("schema `{}` version {} in registry {} is not JSON: {e}", found.subject, found.version, self.url)
+            anyhow::anyhow!(
+                "schema `{}` version {} in registry {} is not JSON: {e}",
+                found.subject,
+                found.version,
+                self.url
+            )
         })
     }
 
@@ -248,7 +287,10 @@ fn agent(ca: Option<native_tls::Certificate>) -> anyhow::Result<ureq::Agent> {
         tls.add_root_certificate(ca);
     }
     let tls = tls.build().map_err(|e| anyhow::anyhow!("TLS for the schema registry: {e}"))?;
-    Ok(ureq::AgentBuilder::new().timeout(Duration::from_secs(10)).tls_connector(std::sync::Arc::new(tls)).build())
+    Ok(ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(10))
+        .tls_connector(std::sync::Arc::new(tls))
+        .build())
 }
 
 /// Largest registry response weir reads: a schema is kilobytes; anything this big is not one.
@@ -258,7 +300,8 @@ const MAX_RESPONSE_BYTES: u64 = 8 << 20;
 /// RFC 3986's unreserved characters is encoded, and so are the dot segments `.` and `..`.
 fn encoded(subject: &str) -> String {
     use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-    const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+    const SEGMENT: &AsciiSet =
+        &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
     match subject {
         "." | ".." => subject.replace('.', "%2E"),
         _ => utf8_percent_encode(subject, SEGMENT).to_string(),
@@ -266,7 +309,10 @@ fn encoded(subject: &str) -> String {
 }
 
 /// The body as JSON, read up to `MAX_RESPONSE_BYTES`.
-fn read_json<T: serde::de::DeserializeOwned>(response: ureq::Response, subject: &str) -> anyhow::Result<T> {
+fn read_json<T: serde::de::DeserializeOwned>(
+    response: ureq::Response,
+    subject: &str,
+) -> anyhow::Result<T> {
     use std::io::Read;
     let mut body = Vec::new();
     response.into_reader().take(MAX_RESPONSE_BYTES + 1).read_to_end(&mut body)?;
@@ -275,7 +321,11 @@ fn read_json<T: serde::de::DeserializeOwned>(response: ureq::Response, subject: 
         "the schema registry's answer for subject `{subject}` is over {} MiB; is the URL a schema registry?",
         MAX_RESPONSE_BYTES >> 20
     );
-    serde_json::from_slice(&body).map_err(|e| anyhow::anyhow!("the schema registry's answer for subject `{subject}` is not what its API returns: {e}"))
+    serde_json::from_slice(&body).map_err(|e| {
+        anyhow::anyhow!(
+            "the schema registry's answer for subject `{subject}` is not what its API returns: {e}"
+        )
+    })
 }
 
 /// `registry://user-login-value@3` → (`user-login-value`, Some(3)).
@@ -291,14 +341,16 @@ pub fn parse_reference(reference: &str) -> Option<Result<(String, Option<u32>), 
     })
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn references_parse_with_and_without_version() {
-        assert_eq!(parse_reference("registry://user-login-value"), Some(Ok(("user-login-value".into(), None))));
+        assert_eq!(
+            parse_reference("registry://user-login-value"),
+            Some(Ok(("user-login-value".into(), None)))
+        );
         assert_eq!(parse_reference("registry://s@3"), Some(Ok(("s".into(), Some(3)))));
         assert!(parse_reference("registry://s@x").unwrap().is_err());
         assert!(parse_reference("registry://").unwrap().is_err());
@@ -309,8 +361,12 @@ mod tests {
     fn credentials_in_the_url_are_refused() {
         assert!(refuse_credentials_in("https://user:secret@registry.example.com/").is_err());
         assert!(refuse_credentials_in("http://key@localhost:8081").is_err());
-        assert!(!format!("{:#}", refuse_credentials_in("https://u:hunter2@r").unwrap_err()).contains("hunter2"));
-        assert!(refuse_credentials_in("https://registry.example.com/path@v1").is_ok(), "an @ in the path is no credential");
+        assert!(!format!("{:#}", refuse_credentials_in("https://u:hunter2@r").unwrap_err())
+            .contains("hunter2"));
+        assert!(
+            refuse_credentials_in("https://registry.example.com/path@v1").is_ok(),
+            "an @ in the path is no credential"
+        );
         assert!(refuse_credentials_in("http://localhost:8081").is_ok());
     }
 
@@ -328,7 +384,11 @@ mod tests {
 impl weir_core::format::SchemaSource for Registry {
     fn by_id(&self, id: u32) -> Result<Option<weir_core::format::Registered>, String> {
         let found = Registry::by_id(self, id).map_err(|e| format!("{e:#}"))?;
-        Ok(found.map(|(schema_type, schema)| weir_core::format::Registered { id, schema_type, schema }))
+        Ok(found.map(|(schema_type, schema)| weir_core::format::Registered {
+            id,
+            schema_type,
+            schema,
+        }))
     }
 
     fn subjects(&self, id: u32) -> Result<Vec<String>, String> {
@@ -337,7 +397,13 @@ impl weir_core::format::SchemaSource for Registry {
 
     fn latest(&self, subject: &str) -> Result<weir_core::format::Registered, String> {
         let found = self.get(subject, None).map_err(|e| format!("{e:#}"))?;
-        let id = u32::try_from(found.id).map_err(|_| format!("subject `{subject}` has schema id {}, not a 32-bit id", found.id))?;
-        Ok(weir_core::format::Registered { id, schema_type: found.schema_type.unwrap_or_else(|| "AVRO".into()), schema: found.schema })
+        let id = u32::try_from(found.id).map_err(|_| {
+            format!("subject `{subject}` has schema id {}, not a 32-bit id", found.id)
+        })?;
+        Ok(weir_core::format::Registered {
+            id,
+            schema_type: found.schema_type.unwrap_or_else(|| "AVRO".into()),
+            schema: found.schema,
+        })
     }
 }

@@ -11,20 +11,32 @@ use std::path::Path;
 pub struct Resolver;
 
 impl Resolve for Resolver {
-    fn stage_json(&self, config: &Config, key: &str, stage: &StageConfig) -> Result<String, ConfigError> {
+    fn stage_json(
+        &self,
+        config: &Config,
+        key: &str,
+        stage: &StageConfig,
+    ) -> Result<String, ConfigError> {
         stage_json(config, key, stage)
     }
 
-    fn schema_source(&self, config: &Config) -> Result<std::sync::Arc<dyn weir_core::format::SchemaSource>, String> {
+    fn schema_source(
+        &self,
+        config: &Config,
+    ) -> Result<std::sync::Arc<dyn weir_core::format::SchemaSource>, String> {
         let url = registry_url(config).ok_or("`[topics]` formats read schemas from a schema registry: set `registry.url` in the config or WEIR_REGISTRY")?;
-        let registry = crate::registry::Registry::for_config(config, &url).map_err(|e| format!("{e:#}"))?;
+        let registry =
+            crate::registry::Registry::for_config(config, &url).map_err(|e| format!("{e:#}"))?;
         Ok(std::sync::Arc::new(registry))
     }
 }
 
 /// The registry's URL: `WEIR_REGISTRY`, else `registry.url`.
 fn registry_url(config: &Config) -> Option<String> {
-    std::env::var("WEIR_REGISTRY").ok().filter(|u| !u.is_empty()).or_else(|| config.registry.url.clone())
+    std::env::var("WEIR_REGISTRY")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| config.registry.url.clone())
 }
 
 /// The stage's config as the JSON its plugin's `init` receives. A `schema` given as a
@@ -35,9 +47,17 @@ pub fn stage_json(config: &Config, key: &str, stage: &StageConfig) -> Result<Str
     let mut json = serde_json::to_value(&stage.config)
         .map_err(|e| config.key_error(&config_key(key, ""), &e.to_string()))?;
     let mut resources = match json.get("resources") {
-        Some(Value::Object(table)) => crate::resources::load(&config.resolve(Path::new(".")), table, |s| registry_schema(config, s))
-            .map_err(|reason| config.key_error(&config_key(key, "resources"), &reason))?,
-        Some(_) => return Err(config.key_error(&config_key(key, "resources"), "must be a table of URI = path")),
+        Some(Value::Object(table)) => {
+            crate::resources::load(&config.resolve(Path::new(".")), table, |s| {
+                registry_schema(config, s)
+            })
+            .map_err(|reason| config.key_error(&config_key(key, "resources"), &reason))?
+        }
+        Some(_) => {
+            return Err(
+                config.key_error(&config_key(key, "resources"), "must be a table of URI = path")
+            )
+        }
         None => serde_json::Map::new(),
     };
     if let Some(Value::String(schema)) = json.get("schema").cloned() {
@@ -57,7 +77,8 @@ pub fn stage_json(config: &Config, key: &str, stage: &StageConfig) -> Result<Str
             // document reaches the plugin, which can copy it into records).
             let path = config.resolve(Path::new(&schema));
             if path.exists() {
-                crate::resources::under(&config.resolve(Path::new(".")), &schema).map_err(schema_error)?;
+                crate::resources::under(&config.resolve(Path::new(".")), &schema)
+                    .map_err(schema_error)?;
             }
             load_schema(&path).map_err(schema_error)?
         };
@@ -71,13 +92,19 @@ pub fn stage_json(config: &Config, key: &str, stage: &StageConfig) -> Result<Str
 
 /// A schema from the registry, `registry://SUBJECT[@VERSION]`, with the documents it
 /// references (Confluent `references`, fetched with it), by the name it uses for each.
-pub fn registry_schema(config: &Config, schema: &str) -> Result<(serde_json::Value, serde_json::Map<String, serde_json::Value>), String> {
+pub fn registry_schema(
+    config: &Config,
+    schema: &str,
+) -> Result<(serde_json::Value, serde_json::Map<String, serde_json::Value>), String> {
     let (subject, version) = crate::registry::parse_reference(schema)
         .unwrap_or_else(|| Err(format!("`{schema}` is not registry://SUBJECT[@VERSION]")))?;
     let url = registry_url(config).ok_or_else(|| {
-        format!("`{schema}` needs a schema registry: set `registry.url` in the config or WEIR_REGISTRY")
+        format!(
+            "`{schema}` needs a schema registry: set `registry.url` in the config or WEIR_REGISTRY"
+        )
     })?;
-    let registry = crate::registry::Registry::for_config(config, &url).map_err(|e| format!("{e:#}"))?;
+    let registry =
+        crate::registry::Registry::for_config(config, &url).map_err(|e| format!("{e:#}"))?;
     registry.get_with_references(&subject, version).map_err(|e| format!("{e:#}"))
 }
 
@@ -93,14 +120,14 @@ fn config_key(key: &str, field: &str) -> String {
 
 /// Reads a JSON Schema file: the error says which file and what is wrong with it.
 pub fn load_schema(path: &Path) -> Result<serde_json::Value, String> {
-let text = std::fs::read_to_string(path)
-    .map_err(|e| format!("cannot read schema {}: {e}", path.display()))?;
-let document: serde_json::Value = serde_json::from_str(&text)
-    .map_err(|e| format!("schema {} is not JSON: {e}", path.display()))?;
-if !document.is_object() && !document.is_boolean() {
-    return Err(format!("schema {} must be a JSON object", path.display()));
-}
-Ok(document)
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read schema {}: {e}", path.display()))?;
+    let document: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("schema {} is not JSON: {e}", path.display()))?;
+    if !document.is_object() && !document.is_boolean() {
+        return Err(format!("schema {} must be a JSON object", path.display()));
+    }
+    Ok(document)
 }
 
 #[cfg(test)]
@@ -109,8 +136,14 @@ mod tests {
 
     #[test]
     fn a_missing_schema_file_is_named() {
-        let config = Config::parse("[validate]\nplugin = \"v.wasm\"\nconfig = { schema = \"nope.json\" }\n", Path::new("/etc/weir/weir.toml")).unwrap();
-        let err = stage_json(&config, "validate", config.validate.as_ref().unwrap()).unwrap_err().to_string();
+        let config = Config::parse(
+            "[validate]\nplugin = \"v.wasm\"\nconfig = { schema = \"nope.json\" }\n",
+            Path::new("/etc/weir/weir.toml"),
+        )
+        .unwrap();
+        let err = stage_json(&config, "validate", config.validate.as_ref().unwrap())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("validate.config.schema"), "{err}");
         assert!(err.contains("/etc/weir/nope.json"), "{err}");
     }
@@ -120,16 +153,23 @@ mod tests {
         let outside = tempfile::tempdir().unwrap();
         std::fs::write(outside.path().join("secret.json"), "{}").unwrap();
         let dir = tempfile::tempdir().unwrap();
-        std::os::unix::fs::symlink(outside.path().join("secret.json"), dir.path().join("linked.json")).unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.json"),
+            dir.path().join("linked.json"),
+        )
+        .unwrap();
         std::fs::write(dir.path().join("own.json"), "{}").unwrap();
         let stage = |schema: &str| {
-            let text = format!("[validate]\nplugin = \"v.wasm\"\nconfig = {{ schema = \"{schema}\" }}\n");
+            let text =
+                format!("[validate]\nplugin = \"v.wasm\"\nconfig = {{ schema = \"{schema}\" }}\n");
             let config = Config::parse(&text, &dir.path().join("weir.toml")).unwrap();
-            stage_json(&config, "validate", config.validate.as_ref().unwrap()).map_err(|e| e.to_string())
+            stage_json(&config, "validate", config.validate.as_ref().unwrap())
+                .map_err(|e| e.to_string())
         };
         stage("own.json").unwrap();
         assert!(stage("linked.json").unwrap_err().contains("outside the config's directory"));
-        let up = format!("../{}/secret.json", outside.path().file_name().unwrap().to_string_lossy());
+        let up =
+            format!("../{}/secret.json", outside.path().file_name().unwrap().to_string_lossy());
         assert!(stage(&up).unwrap_err().contains("outside the config's directory"));
         // An absolute path is the operator's explicit choice.
         stage(outside.path().join("secret.json").to_str().unwrap()).unwrap();

@@ -40,8 +40,14 @@ pub fn load(
             if !uri.ends_with('/') {
                 return Err(format!("`{uri}` maps to directory {target}: a directory needs a URI prefix ending in `/`"));
             }
-            let base = base.canonicalize().map_err(|e| format!("cannot read {}: {e}", base.display()))?;
-            load_dir(&Walk { base: &base, root: &path, prefix: uri }, &path, &mut vec![path.clone()], &mut documents)?;
+            let base =
+                base.canonicalize().map_err(|e| format!("cannot read {}: {e}", base.display()))?;
+            load_dir(
+                &Walk { base: &base, root: &path, prefix: uri },
+                &path,
+                &mut vec![path.clone()],
+                &mut documents,
+            )?;
         } else {
             documents.insert(uri.clone(), load_json(&path)?);
         }
@@ -60,10 +66,14 @@ pub fn add_missing(documents: &mut Map<String, Value>, more: Map<String, Value>)
 /// `..` or a symbolic link).
 pub fn under(base: &Path, target: &str) -> Result<std::path::PathBuf, String> {
     let path = base.join(target);
-    let canonical = path.canonicalize().map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let canonical =
+        path.canonicalize().map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let base = base.canonicalize().map_err(|e| format!("cannot read {}: {e}", base.display()))?;
     if !canonical.starts_with(&base) {
-        return Err(format!("{target} is outside the config's directory {}; resources must live under it", base.display()));
+        return Err(format!(
+            "{target} is outside the config's directory {}; resources must live under it",
+            base.display()
+        ));
     }
     Ok(canonical)
 }
@@ -79,27 +89,44 @@ struct Walk<'a> {
 /// Every `.json` file below `dir`. A symbolic link is followed only to somewhere under the
 /// config's directory, and a link back to a directory being walked (`ancestors`) is a
 /// loop: each refused by name.
-fn load_dir(walk: &Walk, dir: &Path, ancestors: &mut Vec<std::path::PathBuf>, documents: &mut Map<String, Value>) -> Result<(), String> {
+fn load_dir(
+    walk: &Walk,
+    dir: &Path,
+    ancestors: &mut Vec<std::path::PathBuf>,
+    documents: &mut Map<String, Value>,
+) -> Result<(), String> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| format!("cannot read directory {}: {e}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     entries.sort();
     for path in entries {
-        let target = path.canonicalize().map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let target =
+            path.canonicalize().map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         if !target.starts_with(walk.base) {
-            return Err(format!("{} leads outside the config's directory {}; resources must live under it", path.display(), walk.base.display()));
+            return Err(format!(
+                "{} leads outside the config's directory {}; resources must live under it",
+                path.display(),
+                walk.base.display()
+            ));
         }
         if target.is_dir() {
             if ancestors.contains(&target) {
-                return Err(format!("{} links back to {}: a loop of directories", path.display(), target.display()));
+                return Err(format!(
+                    "{} links back to {}: a loop of directories",
+                    path.display(),
+                    target.display()
+                ));
             }
             ancestors.push(target);
             load_dir(walk, &path, ancestors, documents)?;
             ancestors.pop();
         } else if path.extension().is_some_and(|e| e == "json") {
             let relative = path.strip_prefix(walk.root).expect("below the root");
-            let parts: Vec<String> = relative.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+            let parts: Vec<String> = relative
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
             documents.insert(format!("{}{}", walk.prefix, parts.join("/")), load_json(&path)?);
         }
     }
@@ -107,7 +134,8 @@ fn load_dir(walk: &Walk, dir: &Path, ancestors: &mut Vec<std::path::PathBuf>, do
 }
 
 fn load_json(path: &Path) -> Result<Value, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))
 }
 
@@ -124,7 +152,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("remotes/nested")).unwrap();
         std::fs::write(dir.path().join("remotes/integer.json"), r#"{"type":"integer"}"#).unwrap();
-        std::fs::write(dir.path().join("remotes/nested/string.json"), r#"{"type":"string"}"#).unwrap();
+        std::fs::write(dir.path().join("remotes/nested/string.json"), r#"{"type":"string"}"#)
+            .unwrap();
         std::fs::write(dir.path().join("remotes/notes.txt"), "not a schema").unwrap();
         std::fs::write(dir.path().join("address.json"), "true").unwrap();
         let table = serde_json::json!({
@@ -135,7 +164,11 @@ mod tests {
         let uris: Vec<&str> = documents.keys().map(String::as_str).collect();
         assert_eq!(
             uris,
-            ["http://localhost:1234/integer.json", "http://localhost:1234/nested/string.json", "https://example.com/address.json"]
+            [
+                "http://localhost:1234/integer.json",
+                "http://localhost:1234/nested/string.json",
+                "https://example.com/address.json"
+            ]
         );
         assert_eq!(documents["https://example.com/address.json"], Value::Bool(true));
     }
@@ -144,10 +177,14 @@ mod tests {
     fn bad_mappings_are_named() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("remotes")).unwrap();
-        let err = |table: Value| load(dir.path(), table.as_object().unwrap(), no_registry).unwrap_err();
-        assert!(err(serde_json::json!({"http://x/a.json": "missing.json"})).contains("missing.json"));
+        let err =
+            |table: Value| load(dir.path(), table.as_object().unwrap(), no_registry).unwrap_err();
+        assert!(
+            err(serde_json::json!({"http://x/a.json": "missing.json"})).contains("missing.json")
+        );
         assert!(err(serde_json::json!({"http://x/a": "remotes/"})).contains("ending in `/`"));
-        assert!(err(serde_json::json!({"http://x/a.json": "../../etc/passwd"})).contains("outside the config's directory"));
+        assert!(err(serde_json::json!({"http://x/a.json": "../../etc/passwd"}))
+            .contains("outside the config's directory"));
         assert!(err(serde_json::json!({"http://x/a.json": 3})).contains("must map to"));
     }
 
@@ -161,12 +198,18 @@ mod tests {
         let table = serde_json::json!({"http://x/": "remotes/"});
         let load_remotes = || load(dir.path(), table.as_object().unwrap(), no_registry);
         // A link inside the config's directory is fine.
-        std::os::unix::fs::symlink(dir.path().join("remotes/inner"), dir.path().join("remotes/alias")).unwrap();
+        std::os::unix::fs::symlink(
+            dir.path().join("remotes/inner"),
+            dir.path().join("remotes/alias"),
+        )
+        .unwrap();
         assert_eq!(load_remotes().unwrap().len(), 2);
         std::fs::remove_file(dir.path().join("remotes/alias")).unwrap();
 
         std::os::unix::fs::symlink(outside.path(), dir.path().join("remotes/out")).unwrap();
-        assert!(load_remotes().unwrap_err().contains("remotes/out leads outside the config's directory"));
+        assert!(load_remotes()
+            .unwrap_err()
+            .contains("remotes/out leads outside the config's directory"));
         std::fs::remove_file(dir.path().join("remotes/out")).unwrap();
 
         // Two links to `.`: without the check, a walk without end.

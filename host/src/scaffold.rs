@@ -18,10 +18,18 @@ const CONTRACT: &str = include_str!("../../wit/weir.wit");
 macro_rules! per_world {
     ($world:expr, $dir:literal, $file:literal) => {
         match $world {
-            World::Validator => include_str!(concat!("../templates/", $dir, "/validator.", $file, ".tmpl")),
-            World::Transformer => include_str!(concat!("../templates/", $dir, "/transformer.", $file, ".tmpl")),
-            World::Repairer => include_str!(concat!("../templates/", $dir, "/repairer.", $file, ".tmpl")),
-            World::Aggregator => include_str!(concat!("../templates/", $dir, "/aggregator.", $file, ".tmpl")),
+            World::Validator => {
+                include_str!(concat!("../templates/", $dir, "/validator.", $file, ".tmpl"))
+            }
+            World::Transformer => {
+                include_str!(concat!("../templates/", $dir, "/transformer.", $file, ".tmpl"))
+            }
+            World::Repairer => {
+                include_str!(concat!("../templates/", $dir, "/repairer.", $file, ".tmpl"))
+            }
+            World::Aggregator => {
+                include_str!(concat!("../templates/", $dir, "/aggregator.", $file, ".tmpl"))
+            }
         }
     };
 }
@@ -78,7 +86,10 @@ fn sdk_dependency() -> String {
         Ok(path) if path.join("Cargo.toml").exists() => {
             format!("weir-plugin = {{ path = {:?} }}", path.display().to_string())
         }
-        _ => format!("weir-plugin = \"{}\"", weir_plugin::CONTRACT.trim_start_matches("weir:plugin@")),
+        _ => format!(
+            "weir-plugin = \"{}\"",
+            weir_plugin::CONTRACT.trim_start_matches("weir:plugin@")
+        ),
     }
 }
 
@@ -96,9 +107,16 @@ pub fn new_plugin(dir: &Path, name: &str, world: World, lang: Lang) -> anyhow::R
     let valid = !name.is_empty()
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && name.starts_with(|c: char| c.is_ascii_lowercase());
-    anyhow::ensure!(valid, "plugin name `{name}` must be lowercase letters, digits and dashes, starting with a letter");
+    anyhow::ensure!(
+        valid,
+        "plugin name `{name}` must be lowercase letters, digits and dashes, starting with a letter"
+    );
     let root = dir.join(name);
-    anyhow::ensure!(!root.exists(), "{} already exists; pick another name or directory", root.display());
+    anyhow::ensure!(
+        !root.exists(),
+        "{} already exists; pick another name or directory",
+        root.display()
+    );
     let files = match (lang, world) {
         (Lang::Rust, _) => rust_files(world),
         (Lang::Js, _) => js_files(world),

@@ -18,7 +18,10 @@ pub enum Installed {
 /// Writes every shipped plugin into `dir` (created if needed). A different file of the
 /// same name is kept unless `replace`: it may be the user's own build.
 pub fn install(dir: &Path, replace: bool) -> anyhow::Result<Vec<Installed>> {
-    anyhow::ensure!(!SHIPPED.is_empty(), "this weir was built without its plugins (WEIR_SKIP_PLUGIN_BUILD before they were built)");
+    anyhow::ensure!(
+        !SHIPPED.is_empty(),
+        "this weir was built without its plugins (WEIR_SKIP_PLUGIN_BUILD before they were built)"
+    );
     std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("create {}: {e}", dir.display()))?;
     refuse_shared(dir)?;
     SHIPPED
@@ -36,10 +39,15 @@ pub fn install(dir: &Path, replace: bool) -> anyhow::Result<Vec<Installed>> {
             let partial = dir.join(format!(".{name}.{}.partial", std::process::id()));
             let write = || -> std::io::Result<()> {
                 use std::io::Write;
-                std::fs::OpenOptions::new().write(true).create_new(true).open(&partial)?.write_all(wasm)
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&partial)?
+                    .write_all(wasm)
             };
             write().map_err(|e| anyhow::anyhow!("write {}: {e}", partial.display()))?;
-            std::fs::rename(&partial, &path).map_err(|e| anyhow::anyhow!("write {}: {e}", path.display()))?;
+            std::fs::rename(&partial, &path)
+                .map_err(|e| anyhow::anyhow!("write {}: {e}", path.display()))?;
             Ok(Installed::Written(path))
         })
         .collect()

@@ -22,17 +22,22 @@ pub fn key(topic: &str, partition: i32) -> String {
 
 /// The record that checkpoints `snapshot` on `state_topic`.
 pub fn record(state_topic: &str, snapshot: &PartitionSnapshot) -> Outgoing {
-    let offset = Header { key: OFFSET_HEADER.into(), value: snapshot.offset.to_string().into_bytes() };
+    let offset =
+        Header { key: OFFSET_HEADER.into(), value: snapshot.offset.to_string().into_bytes() };
     let key = key(&snapshot.topic, snapshot.partition).into_bytes();
     Outgoing::new(state_topic, Some(key), snapshot.state.clone(), vec![offset])
 }
 
 /// The latest snapshot of every input partition on `state_topic`, read from its start to
 /// its end as they are now. Records that are not snapshots are skipped, with a warning.
-pub fn read_latest(client: &ClientConfig, state_topic: &str) -> anyhow::Result<HashMap<PartitionKey, PartitionSnapshot>> {
+pub fn read_latest(
+    client: &ClientConfig,
+    state_topic: &str,
+) -> anyhow::Result<HashMap<PartitionKey, PartitionSnapshot>> {
     let mut latest = HashMap::new();
     super::tail::read_to_end(client, state_topic, READ_TIMEOUT, |record| {
-        let (partition, offset) = (rdkafka::Message::partition(record), rdkafka::Message::offset(record));
+        let (partition, offset) =
+            (rdkafka::Message::partition(record), rdkafka::Message::offset(record));
         match read(record).map_err(|u| u.reason).and_then(|m| snapshot_of(&m)) {
             Ok(snapshot) => {
                 latest.insert(snapshot.key(), snapshot);
@@ -44,7 +49,11 @@ pub fn read_latest(client: &ClientConfig, state_topic: &str) -> anyhow::Result<H
 }
 
 fn snapshot_of(m: &crate::bindings::types::Message) -> Result<PartitionSnapshot, String> {
-    let key = m.key.as_deref().and_then(|k| std::str::from_utf8(k).ok()).ok_or("no key `topic/partition`")?;
+    let key = m
+        .key
+        .as_deref()
+        .and_then(|k| std::str::from_utf8(k).ok())
+        .ok_or("no key `topic/partition`")?;
     let (topic, partition) = key.rsplit_once('/').ok_or("the key is not `topic/partition`")?;
     let partition: i32 = partition.parse().map_err(|_| "the key's partition is not a number")?;
     let offset = m

@@ -102,13 +102,20 @@ fn raw_headers(record: &BorrowedMessage<'_>) -> Vec<(Vec<u8>, Vec<u8>)> {
             // SAFETY: `native` is valid while `record` is borrowed; librdkafka returns a
             // NUL-terminated name and a value of `size` bytes (or null), both owned by it.
             unsafe {
-                let error = rdkafka_sys::rd_kafka_header_get_all(native, i, &mut name, &mut value, &mut size);
-                if error != rdkafka_sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || name.is_null() {
+                let error = rdkafka_sys::rd_kafka_header_get_all(
+                    native, i, &mut name, &mut value, &mut size,
+                );
+                if error != rdkafka_sys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
+                    || name.is_null()
+                {
                     return None;
                 }
                 let key = std::ffi::CStr::from_ptr(name).to_bytes().to_vec();
-                let value =
-                    if value.is_null() { Vec::new() } else { std::slice::from_raw_parts(value as *const u8, size).to_vec() };
+                let value = if value.is_null() {
+                    Vec::new()
+                } else {
+                    std::slice::from_raw_parts(value as *const u8, size).to_vec()
+                };
                 Some((key, value))
             }
         })

@@ -54,7 +54,9 @@ pub fn stats(client: &ClientConfig, topics: &[&str]) -> anyhow::Result<Stats> {
     let mut tally = Tally::default();
     for topic in topics {
         tally.topic(topic);
-        super::tail::read_to_end(client, topic, READ_TIMEOUT, |record| tally.add(topic, &owned(record)))?;
+        super::tail::read_to_end(client, topic, READ_TIMEOUT, |record| {
+            tally.add(topic, &owned(record))
+        })?;
     }
     Ok(tally.stats())
 }
@@ -75,7 +77,14 @@ impl Tally {
     pub fn add(&mut self, topic: &str, message: &Message) {
         *self.totals.entry(topic.to_string()).or_default() += 1;
         let cause = cause_of(topic, message);
-        let row = self.rows.entry(cause.clone()).or_insert_with(|| Row { cause, count: 0, oldest: None, newest: None, sample_keys: Vec::new(), newest_records: Vec::new() });
+        let row = self.rows.entry(cause.clone()).or_insert_with(|| Row {
+            cause,
+            count: 0,
+            oldest: None,
+            newest: None,
+            sample_keys: Vec::new(),
+            newest_records: Vec::new(),
+        });
         row.count += 1;
         if let Some(t) = message.timestamp {
             row.oldest = Some(row.oldest.map_or(t, |o| o.min(t)));
@@ -83,7 +92,12 @@ impl Tally {
         }
         if let Some(key) = &message.key {
             let samples = &mut row.newest_records;
-            samples.push((message.timestamp, message.partition, message.offset, crate::text::printable(key)));
+            samples.push((
+                message.timestamp,
+                message.partition,
+                message.offset,
+                crate::text::printable(key),
+            ));
             samples.sort_unstable_by(|a, b| b.cmp(a));
             samples.truncate(SAMPLES);
         }
@@ -102,7 +116,8 @@ impl Tally {
 
 /// Why a dead letter (or parked record) was refused, from its provenance headers.
 pub fn cause_of(topic: &str, m: &Message) -> Cause {
-    let text = |key: &str| headers::get(&m.headers, key).map(|v| String::from_utf8_lossy(v).into_owned());
+    let text =
+        |key: &str| headers::get(&m.headers, key).map(|v| String::from_utf8_lossy(v).into_owned());
     let first = headers::reasons(&m.headers).and_then(|v| v.into_iter().next());
     let (path, reason) = match (text(headers::PARK_REASON), first) {
         (Some(parked), _) => (String::new(), parked),
@@ -131,12 +146,21 @@ impl Stats {
         for row in &self.rows {
             let c = &row.cause;
             let path = if c.path.is_empty() { "(root)" } else { &c.path };
-            out += &format!("{:>7}  {:<10} {:<10} {:<14} {}\n", row.count, c.stage, c.kind, path, c.reason);
+            out += &format!(
+                "{:>7}  {:<10} {:<10} {:<14} {}\n",
+                row.count, c.stage, c.kind, path, c.reason
+            );
             let when = match (row.oldest, row.newest) {
-                (Some(o), Some(n)) => format!("{} → {}", crate::window::rfc3339(o), crate::window::rfc3339(n)),
+                (Some(o), Some(n)) => {
+                    format!("{} → {}", crate::window::rfc3339(o), crate::window::rfc3339(n))
+                }
                 _ => "no timestamps".into(),
             };
-            out += &format!("         on {} · {when} · keys {}\n", c.topic, row.sample_keys.join(", "));
+            out += &format!(
+                "         on {} · {when} · keys {}\n",
+                c.topic,
+                row.sample_keys.join(", ")
+            );
         }
         out
     }
@@ -147,12 +171,26 @@ mod tests {
     use super::*;
 
     fn dead_letter(key: &str, partition: i32, offset: i64, timestamp: i64) -> Message {
-        Message { key: Some(key.as_bytes().to_vec()), value: b"{}".to_vec(), headers: vec![], topic: "dl".into(), partition, offset, timestamp: Some(timestamp) }
+        Message {
+            key: Some(key.as_bytes().to_vec()),
+            value: b"{}".to_vec(),
+            headers: vec![],
+            topic: "dl".into(),
+            partition,
+            offset,
+            timestamp: Some(timestamp),
+        }
     }
 
     #[test]
     fn sample_keys_are_the_newest_whatever_order_the_partitions_arrive_in() {
-        let records = [dead_letter("a", 0, 0, 10), dead_letter("b", 1, 0, 10), dead_letter("c", 0, 1, 20), dead_letter("d", 1, 1, 30), dead_letter("e", 2, 0, 5)];
+        let records = [
+            dead_letter("a", 0, 0, 10),
+            dead_letter("b", 1, 0, 10),
+            dead_letter("c", 0, 1, 20),
+            dead_letter("d", 1, 1, 30),
+            dead_letter("e", 2, 0, 5),
+        ];
         let keys = |order: &[usize]| {
             let mut tally = Tally::default();
             for &i in order {
@@ -161,6 +199,10 @@ mod tests {
             tally.stats().rows.remove(0).sample_keys
         };
         assert_eq!(keys(&[0, 1, 2, 3, 4]), ["d", "c", "b"]);
-        assert_eq!(keys(&[4, 3, 1, 0, 2]), ["d", "c", "b"], "same records, partitions interleaved otherwise");
+        assert_eq!(
+            keys(&[4, 3, 1, 0, 2]),
+            ["d", "c", "b"],
+            "same records, partitions interleaved otherwise"
+        );
     }
 }

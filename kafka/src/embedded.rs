@@ -30,7 +30,8 @@ impl EmbeddedBroker {
     pub fn start(brokers: i32) -> anyhow::Result<EmbeddedBroker> {
         let client: BaseProducer = ClientConfig::new().set("log_level", "3").create()?;
         // SAFETY: the handle is valid for the life of `client`, which this struct owns.
-        let cluster = unsafe { rdsys::rd_kafka_mock_cluster_new(client.client().native_ptr(), brokers) };
+        let cluster =
+            unsafe { rdsys::rd_kafka_mock_cluster_new(client.client().native_ptr(), brokers) };
         if cluster.is_null() {
             anyhow::bail!("could not start the embedded Kafka broker (librdkafka mock cluster)");
         }
@@ -53,10 +54,17 @@ impl EmbeddedBroker {
     }
 
     /// The mock cluster does not implement the admin CreateTopics request.
-    pub fn create_topic(&self, topic: &str, partitions: i32, replication: i32) -> anyhow::Result<()> {
+    pub fn create_topic(
+        &self,
+        topic: &str,
+        partitions: i32,
+        replication: i32,
+    ) -> anyhow::Result<()> {
         let name = CString::new(topic)?;
         // SAFETY: `cluster` is live and `name` is a valid C string for the call.
-        let err = unsafe { rdsys::rd_kafka_mock_topic_create(self.cluster, name.as_ptr(), partitions, replication) };
+        let err = unsafe {
+            rdsys::rd_kafka_mock_topic_create(self.cluster, name.as_ptr(), partitions, replication)
+        };
         if err != rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
             anyhow::bail!("embedded broker could not create topic {topic}: {err:?}");
         }
@@ -80,7 +88,14 @@ impl EmbeddedBroker {
     /// `errors`, one each, in order.
     pub fn fail_requests(&self, api_key: i16, errors: &[rdsys::rd_kafka_resp_err_t]) {
         // SAFETY: `cluster` is live and `errors` is valid for `errors.len()` elements.
-        unsafe { rdsys::rd_kafka_mock_push_request_errors_array(self.cluster, api_key, errors.len(), errors.as_ptr()) };
+        unsafe {
+            rdsys::rd_kafka_mock_push_request_errors_array(
+                self.cluster,
+                api_key,
+                errors.len(),
+                errors.as_ptr(),
+            )
+        };
     }
 }
 

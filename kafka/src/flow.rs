@@ -6,13 +6,15 @@
 //! so a crash at any moment re-reads, never skips. Batches are pipelined: the next one
 //! is processed while the previous ones are still in flight.
 
+use super::after_acks::AfterAcks;
 pub use super::consumed::{owned, positions, read, Polled, Positions, Unreadable};
 use super::group::{GroupContext, Rebalanced, StateTopic};
-use super::after_acks::AfterAcks;
-use super::park;
 use super::in_flight::{Front, InFlight};
-pub use super::produce::{detached_ticket, produce, producer, wait_for, Acks, Origin, Outgoing, Refused, Ticket};
+use super::park;
 use super::produce::{defaults, producer_with, try_produce};
+pub use super::produce::{
+    detached_ticket, produce, producer, wait_for, Acks, Origin, Outgoing, Refused, Ticket,
+};
 use crate::ops::Ops;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -86,7 +88,13 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 impl Flow {
     /// Joins `group` on `topic`. Offsets are committed only as `settle` stores them.
     /// With `state`, assigned partitions resume where their checkpointed states allow.
-    pub fn new(base: &ClientConfig, group: &str, topic: &str, state: Option<StateTopic>, ops: Option<&Ops>) -> anyhow::Result<Flow> {
+    pub fn new(
+        base: &ClientConfig,
+        group: &str,
+        topic: &str,
+        state: Option<StateTopic>,
+        ops: Option<&Ops>,
+    ) -> anyhow::Result<Flow> {
         let mut config = base.clone();
         config
             .set("group.id", group)
@@ -109,14 +117,30 @@ impl Flow {
         // group's next join waiting for a member that was killed (tansu waits it out).
         // weir polls at least every second however busy its plugins (`keep_alive`), so
         // 20 s instead of 300 s costs nothing; librdkafka wants it ≥ the session timeout.
-        let session_ms: u64 = config.get("session.timeout.ms").and_then(|v| v.parse().ok()).unwrap_or(10_000);
+        let session_ms: u64 =
+            config.get("session.timeout.ms").and_then(|v| v.parse().ok()).unwrap_or(10_000);
         defaults(&mut config, &[("max.poll.interval.ms", &session_ms.max(20_000).to_string())]);
         if ops.is_some() {
             defaults(&mut config, &[("statistics.interval.ms", crate::statistics::INTERVAL_MS)]);
         }
-        let consumer: BaseConsumer<GroupContext> = config.create_with_context(GroupContext::new(state, ops.cloned()))?;
+        let consumer: BaseConsumer<GroupContext> =
+            config.create_with_context(GroupContext::new(state, ops.cloned()))?;
         consumer.subscribe(&[topic])?;
-        Ok(Flow { consumer: ManuallyDrop::new(consumer), close_by: None, producer: producer_with(base, ops.map(|ops| ops.metrics.clone()))?, parked_topic: None, inflight: InFlight::default(), max_inflight: 64, poll_errors: 0, last_poll: Instant::now(), paused: None, held: Polled::default(), after_rebalance: Polled::default(), health: ops.map(|ops| ops.health.clone()), checkpoints: AfterAcks::default() })
+        Ok(Flow {
+            consumer: ManuallyDrop::new(consumer),
+            close_by: None,
+            producer: producer_with(base, ops.map(|ops| ops.metrics.clone()))?,
+            parked_topic: None,
+            inflight: InFlight::default(),
+            max_inflight: 64,
+            poll_errors: 0,
+            last_poll: Instant::now(),
+            paused: None,
+            held: Polled::default(),
+            after_rebalance: Polled::default(),
+            health: ops.map(|ops| ops.health.clone()),
+            checkpoints: AfterAcks::default(),
+        })
     }
 
     /// Records the broker refuses for good are parked as pointers on `topic`.
@@ -144,7 +168,11 @@ impl Flow {
                 Some(Ok(record)) => {
                     self.poll_errors = 0;
                     // A record after a rebalance waits until the flow has acted on it.
-                    let next = if self.consumer.context().has_events() { &mut self.after_rebalance } else { &mut batch };
+                    let next = if self.consumer.context().has_events() {
+                        &mut self.after_rebalance
+                    } else {
+                        &mut batch
+                    };
                     match read(&record) {
                         Ok(message) => next.messages.push(message),
                         Err(unreadable) => next.unreadable.push(unreadable),
@@ -176,7 +204,9 @@ impl Flow {
         let events = self.consumer.context().take_events();
         for event in &events {
             if let Rebalanced::Revoked(keys) = event {
-                let ours = |m: &crate::bindings::types::Message| !keys.iter().any(|(t, p)| *p == m.partition && *t == m.topic);
+                let ours = |m: &crate::bindings::types::Message| {
+                    !keys.iter().any(|(t, p)| *p == m.partition && *t == m.topic)
+                };
                 self.held.messages.retain(|m| ours(m));
                 self.held.unreadable.retain(|u| ours(&u.message));
             }
@@ -189,14 +219,16 @@ impl Flow {
         // `keep_alive` paused, revoked and assigned again would never be fetched. Unless
         // the flow holds the assignment paused now (`poll_batch` resumes it then), what is
         // assigned is fetched.
-        if self.paused.is_none() && events.iter().any(|e| matches!(e, Rebalanced::Assigned { .. })) {
+        if self.paused.is_none() && events.iter().any(|e| matches!(e, Rebalanced::Assigned { .. }))
+        {
             self.resume_assignment();
         }
         events
     }
 
     fn resume_assignment(&self) {
-        let resumed = self.consumer.assignment().and_then(|assignment| self.consumer.resume(&assignment));
+        let resumed =
+            self.consumer.assignment().and_then(|assignment| self.consumer.resume(&assignment));
         if let Err(e) = resumed {
             tracing::debug!("resuming consumption: {e}");
         }
@@ -206,7 +238,12 @@ impl Flow {
     /// batch's offsets are stored once all of them are acknowledged.
     /// Waiting for a slow or absent broker ends when `stop` is raised: what is not
     /// acknowledged then is not committed, and is read again on the next start.
-    pub fn send(&mut self, positions: Positions, outgoing: Vec<Outgoing>, stop: &AtomicBool) -> anyhow::Result<()> {
+    pub fn send(
+        &mut self,
+        positions: Positions,
+        outgoing: Vec<Outgoing>,
+        stop: &AtomicBool,
+    ) -> anyhow::Result<()> {
         let ticket = Arc::new(Ticket::default());
         ticket.outstanding.store(outgoing.len(), Ordering::Release);
         for record in &outgoing {
@@ -215,7 +252,13 @@ impl Flow {
                     anyhow::bail!("cannot produce to {}: {error}; offsets from this batch on are not committed and will be re-read", record.topic);
                 }
                 // librdkafka refuses some records before sending them (too large, say).
-                let refused = Refused::new(&record.topic, record.key.as_deref(), &record.value, record.origin.clone(), &error);
+                let refused = Refused::new(
+                    &record.topic,
+                    record.key.as_deref(),
+                    &record.value,
+                    record.origin.clone(),
+                    &error,
+                );
                 self.park(&ticket, refused)?;
             }
         }
@@ -266,7 +309,11 @@ impl Flow {
             // Fetched before the pause (or, after a rebalance, for the new assignment):
             // kept for the next batch, in order.
             Some(Ok(record)) => {
-                let keep = if self.consumer.context().has_events() { &mut self.after_rebalance } else { &mut self.held };
+                let keep = if self.consumer.context().has_events() {
+                    &mut self.after_rebalance
+                } else {
+                    &mut self.held
+                };
                 match read(&record) {
                     Ok(message) => keep.messages.push(message),
                     Err(unreadable) => keep.unreadable.push(unreadable),
@@ -283,7 +330,9 @@ impl Flow {
     pub fn settle(&mut self) -> anyhow::Result<()> {
         loop {
             let front = self.inflight.front().map_err(|failure| {
-                anyhow::anyhow!("{failure}; offsets from this batch on are not committed and will be re-read")
+                anyhow::anyhow!(
+                    "{failure}; offsets from this batch on are not committed and will be re-read"
+                )
             })?;
             match front {
                 Front::Waiting => {
@@ -318,7 +367,9 @@ impl Flow {
 
     fn write_checkpoints(&mut self) {
         for record in self.checkpoints.ready() {
-            if let Err(e) = super::produce::produce(&self.producer, &record, super::produce::detached_ticket(1)) {
+            if let Err(e) =
+                super::produce::produce(&self.producer, &record, super::produce::detached_ticket(1))
+            {
                 let key = record.key.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
                 tracing::error!(
                     "the state of {key} ({} bytes) was not checkpointed: {e:#}. A snapshot is one record: \
@@ -334,7 +385,10 @@ impl Flow {
     /// parked topic or even the pointer cannot be produced.
     fn park(&self, ticket: &Arc<Ticket>, refused: Refused) -> anyhow::Result<()> {
         let Some(parked_topic) = &self.parked_topic else {
-            anyhow::bail!("{}; offsets from this batch on are not committed and will be re-read", refused.describe());
+            anyhow::bail!(
+                "{}; offsets from this batch on are not committed and will be re-read",
+                refused.describe()
+            );
         };
         tracing::warn!("parking a pointer to {}", refused.describe());
         ticket.expect(1);
@@ -380,7 +434,9 @@ impl Flow {
         // (on drop) waits, within the deadline, for this commit and leaves the group.
         match self.consumer.commit_consumer_state(CommitMode::Async) {
             Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
-            Err(e) => Err(anyhow::anyhow!("final offset commit failed ({e}); some records will be re-read on restart")),
+            Err(e) => Err(anyhow::anyhow!(
+                "final offset commit failed ({e}); some records will be re-read on restart"
+            )),
         }
     }
 }
@@ -396,10 +452,11 @@ impl Drop for Flow {
         // SAFETY: taken once, here; the field is never used again.
         let consumer = unsafe { ManuallyDrop::take(&mut self.consumer) };
         let (closed, done) = std::sync::mpsc::channel();
-        let closing = std::thread::Builder::new().name("weir-consumer-close".into()).spawn(move || {
-            drop(consumer);
-            let _ = closed.send(());
-        });
+        let closing =
+            std::thread::Builder::new().name("weir-consumer-close".into()).spawn(move || {
+                drop(consumer);
+                let _ = closed.send(());
+            });
         let left = deadline.saturating_duration_since(Instant::now());
         if closing.is_err() || done.recv_timeout(left).is_err() {
             crate::say!(

@@ -45,9 +45,11 @@ pub struct Event {
 
 /// US-state-style locales as the exercise's data has them, most frequent first.
 const LOCALES: [&str; 20] = [
-    "CA", "TX", "NY", "FL", "IL", "PA", "OH", "GA", "NC", "MI", "NJ", "VA", "WA", "AZ", "MA", "MD", "MT", "VT", "LA", "NM",
+    "CA", "TX", "NY", "FL", "IL", "PA", "OH", "GA", "NC", "MI", "NJ", "VA", "WA", "AZ", "MA", "MD",
+    "MT", "VT", "LA", "NM",
 ];
-const APP_VERSIONS: [(&str, u32); 5] = [("2.3.0", 50), ("2.4.1", 25), ("2.4.0", 12), ("2.2.7", 8), ("3.0.0-beta", 5)];
+const APP_VERSIONS: [(&str, u32); 5] =
+    [("2.3.0", 50), ("2.4.1", 25), ("2.4.0", 12), ("2.2.7", 8), ("3.0.0-beta", 5)];
 /// Fixed event-time start of seeded runs, so they are reproducible byte for byte.
 const SEEDED_START: i64 = 1_730_244_200;
 
@@ -66,7 +68,13 @@ impl Generator {
             Some(seed) => (SmallRng::seed_from_u64(seed), SEEDED_START),
             None => (rand::make_rng::<SmallRng>(), now_seconds()),
         };
-        Generator { rng, invalid_ratio, start, rate: if rate > 0.0 { rate } else { 1000.0 }, produced: 0 }
+        Generator {
+            rng,
+            invalid_ratio,
+            start,
+            rate: if rate > 0.0 { rate } else { 1000.0 },
+            produced: 0,
+        }
     }
 
     fn uuid(&mut self) -> String {
@@ -117,7 +125,8 @@ impl Generator {
             "device_id": self.uuid(),
             "timestamp": timestamp,
         });
-        let kind = if self.rng.random::<f64>() < self.invalid_ratio { self.fault() } else { Kind::Valid };
+        let kind =
+            if self.rng.random::<f64>() < self.invalid_ratio { self.fault() } else { Kind::Valid };
         let object = login.as_object_mut().expect("built as an object");
         match kind {
             Kind::Valid => {}
@@ -136,7 +145,11 @@ impl Generator {
                 object.insert("user_id".into(), json!(self.rng.random_range(1..1_000_000)));
             }
             Kind::NotJson => {
-                return Event { key, value: format!("user_id={} ip={}", self.uuid(), object["ip"]).into_bytes(), kind };
+                return Event {
+                    key,
+                    value: format!("user_id={} ip={}", self.uuid(), object["ip"]).into_bytes(),
+                    kind,
+                };
             }
         }
         Event { key, value: serde_json::to_vec(&login).expect("serialise"), kind }
@@ -155,7 +168,10 @@ impl Generator {
 }
 
 fn now_seconds() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 pub struct GenerateOptions<'a> {
@@ -176,7 +192,11 @@ pub struct GenerateStats {
     pub invalid: u64,
 }
 
-pub fn produce(config: &Config, client: &ClientConfig, options: &GenerateOptions) -> anyhow::Result<GenerateStats> {
+pub fn produce(
+    config: &Config,
+    client: &ClientConfig,
+    options: &GenerateOptions,
+) -> anyhow::Result<GenerateStats> {
     if !(0.0..=1.0).contains(&options.invalid_ratio) {
         anyhow::bail!("--invalid-ratio must be between 0 and 1, got {}", options.invalid_ratio);
     }
@@ -191,7 +211,8 @@ pub fn produce(config: &Config, client: &ClientConfig, options: &GenerateOptions
     let started = Instant::now();
     let mut last_progress = Instant::now();
     let mut stats = GenerateStats::default();
-    while !options.stop.load(Ordering::Relaxed) && options.count.is_none_or(|c| stats.generated < c) {
+    while !options.stop.load(Ordering::Relaxed) && options.count.is_none_or(|c| stats.generated < c)
+    {
         if options.rate > 0.0 {
             let due = (started.elapsed().as_secs_f64() * options.rate) as u64;
             if stats.generated >= due {
@@ -201,7 +222,8 @@ pub fn produce(config: &Config, client: &ClientConfig, options: &GenerateOptions
         }
         let event = generator.next_event();
         ticket.expect(1);
-        let record = Outgoing::new(&topic, Some(event.key.clone().into_bytes()), event.value, vec![]);
+        let record =
+            Outgoing::new(&topic, Some(event.key.clone().into_bytes()), event.value, vec![]);
         flow::produce(&producer, &record, ticket.clone())?;
         if let Some(m) = manifest.as_mut() {
             serde_json::to_writer(&mut *m, &json!({"key": event.key, "kind": event.kind}))?;
@@ -211,7 +233,12 @@ pub fn produce(config: &Config, client: &ClientConfig, options: &GenerateOptions
         stats.invalid += u64::from(event.kind != Kind::Valid);
         if options.progress && last_progress.elapsed() >= Duration::from_secs(1) {
             last_progress = Instant::now();
-            crate::say!("generated {} ({} invalid) at {:.0}/s", stats.generated, stats.invalid, stats.generated as f64 / started.elapsed().as_secs_f64());
+            crate::say!(
+                "generated {} ({} invalid) at {:.0}/s",
+                stats.generated,
+                stats.invalid,
+                stats.generated as f64 / started.elapsed().as_secs_f64()
+            );
         }
     }
     if let Some(mut m) = manifest {
@@ -220,7 +247,12 @@ pub fn produce(config: &Config, client: &ClientConfig, options: &GenerateOptions
     flow::wait_for(&ticket, Duration::from_secs(60))
         .map_err(|e| anyhow::anyhow!("generated events were not all delivered to {topic}: {e}"))?;
     if options.progress {
-        crate::say!("generated {} ({} invalid) in {:.1} s", stats.generated, stats.invalid, started.elapsed().as_secs_f64());
+        crate::say!(
+            "generated {} ({} invalid) in {:.1} s",
+            stats.generated,
+            stats.invalid,
+            started.elapsed().as_secs_f64()
+        );
     }
     Ok(stats)
 }
@@ -231,8 +263,18 @@ mod tests {
 
     #[test]
     fn a_seed_makes_a_run_reproducible() {
-        let a: Vec<Vec<u8>> = (0..50).map({ let mut g = Generator::new(Some(7), 0.2, 10.0); move |_| g.next_event().value }).collect();
-        let b: Vec<Vec<u8>> = (0..50).map({ let mut g = Generator::new(Some(7), 0.2, 10.0); move |_| g.next_event().value }).collect();
+        let a: Vec<Vec<u8>> = (0..50)
+            .map({
+                let mut g = Generator::new(Some(7), 0.2, 10.0);
+                move |_| g.next_event().value
+            })
+            .collect();
+        let b: Vec<Vec<u8>> = (0..50)
+            .map({
+                let mut g = Generator::new(Some(7), 0.2, 10.0);
+                move |_| g.next_event().value
+            })
+            .collect();
         assert_eq!(a, b);
     }
 
@@ -242,16 +284,34 @@ mod tests {
         let events: Vec<Event> = (0..5000).map(|_| g.next_event()).collect();
         let invalid = events.iter().filter(|e| e.kind != Kind::Valid).count();
         assert!((400..600).contains(&invalid), "{invalid}");
-        let valid: Value = serde_json::from_slice(&events.iter().find(|e| e.kind == Kind::Valid).unwrap().value).unwrap();
-        for field in ["user_id", "app_version", "device_type", "ip", "locale", "device_id", "timestamp"] {
+        let valid: Value =
+            serde_json::from_slice(&events.iter().find(|e| e.kind == Kind::Valid).unwrap().value)
+                .unwrap();
+        for field in
+            ["user_id", "app_version", "device_type", "ip", "locale", "device_id", "timestamp"]
+        {
             assert!(valid.get(field).is_some(), "{field} in {valid}");
         }
         assert_eq!(valid["timestamp"], SEEDED_START);
-        let ca = events.iter().filter(|e| e.value.windows(9).any(|w| w == br#""locale":"#) && String::from_utf8_lossy(&e.value).contains(r#""locale":"CA""#)).count();
-        let nm = events.iter().filter(|e| String::from_utf8_lossy(&e.value).contains(r#""locale":"NM""#)).count();
+        let ca = events
+            .iter()
+            .filter(|e| {
+                e.value.windows(9).any(|w| w == br#""locale":"#)
+                    && String::from_utf8_lossy(&e.value).contains(r#""locale":"CA""#)
+            })
+            .count();
+        let nm = events
+            .iter()
+            .filter(|e| String::from_utf8_lossy(&e.value).contains(r#""locale":"NM""#))
+            .count();
         assert!(ca > 3 * nm, "locales are skewed: CA {ca}, NM {nm}");
         let missing = events.iter().find(|e| e.kind == Kind::MissingDeviceType).unwrap();
         assert!(!String::from_utf8_lossy(&missing.value).contains("device_type"));
-        assert!(events.iter().any(|e| e.kind == Kind::NotJson && serde_json::from_slice::<Value>(&e.value).is_err()));
+        assert!(
+            events
+                .iter()
+                .any(|e| e.kind == Kind::NotJson
+                    && serde_json::from_slice::<Value>(&e.value).is_err())
+        );
     }
 }

@@ -9,10 +9,10 @@
 use super::changelog;
 use crate::ops::Ops;
 use crate::state::{PartitionKey, Restore, StateChange};
-use rdkafka::statistics::Statistics;
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::HashMap;
@@ -70,12 +70,20 @@ impl GroupContext {
     }
 
     /// `prepare`, tried again on a busy or restarting broker before weir gives up.
-    fn prepare_retrying(&self, state: &StateTopic, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) -> anyhow::Result<Rebalanced> {
+    fn prepare_retrying(
+        &self,
+        state: &StateTopic,
+        consumer: &BaseConsumer<Self>,
+        tpl: &mut TopicPartitionList,
+    ) -> anyhow::Result<Rebalanced> {
         let mut attempt = 1;
         loop {
             match self.prepare(state, consumer, tpl) {
                 Err(e) if attempt < 4 => {
-                    tracing::warn!("reading the partition states from {} (attempt {attempt}): {e:#}; retrying", state.topic);
+                    tracing::warn!(
+                        "reading the partition states from {} (attempt {attempt}): {e:#}; retrying",
+                        state.topic
+                    );
                     std::thread::sleep(Duration::from_secs(attempt));
                     attempt += 1;
                 }
@@ -88,8 +96,13 @@ impl GroupContext {
     /// weir's own, but not beyond reach: an offset before 0 would fail every start and one
     /// past the end would skip the partition's analytics for good. Such a snapshot is
     /// refused by name and the partition starts empty, as for a corrupt one.
-    fn covers_a_real_offset(consumer: &BaseConsumer<Self>, snapshot: &crate::state::PartitionSnapshot) -> bool {
-        let end = consumer.fetch_watermarks(&snapshot.topic, snapshot.partition, Duration::from_secs(10)).map(|(_, high)| high);
+    fn covers_a_real_offset(
+        consumer: &BaseConsumer<Self>,
+        snapshot: &crate::state::PartitionSnapshot,
+    ) -> bool {
+        let end = consumer
+            .fetch_watermarks(&snapshot.topic, snapshot.partition, Duration::from_secs(10))
+            .map(|(_, high)| high);
         match end {
             Ok(end) if valid_snapshot_offset(snapshot.offset, end) => true,
             Ok(end) => {
@@ -106,7 +119,12 @@ impl GroupContext {
     }
 
     /// Sets where each assigned partition starts; the restores and replays that go with it.
-    fn prepare(&self, state: &StateTopic, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) -> anyhow::Result<Rebalanced> {
+    fn prepare(
+        &self,
+        state: &StateTopic,
+        consumer: &BaseConsumer<Self>,
+        tpl: &mut TopicPartitionList,
+    ) -> anyhow::Result<Rebalanced> {
         let mut snapshots = changelog::read_latest(&state.client, &state.topic)?;
         let committed = consumer.committed_offsets(tpl.clone(), Duration::from_secs(10))?;
         let committed: HashMap<PartitionKey, i64> = committed
@@ -120,7 +138,8 @@ impl GroupContext {
         let (mut restores, mut replay_until, mut starts) = (Vec::new(), Vec::new(), Vec::new());
         for element in tpl.elements() {
             let key = (element.topic().to_string(), element.partition());
-            let snapshot = snapshots.remove(&key).filter(|s| Self::covers_a_real_offset(consumer, s));
+            let snapshot =
+                snapshots.remove(&key).filter(|s| Self::covers_a_real_offset(consumer, s));
             let commit = committed.get(&key).copied();
             let start = start(snapshot.as_ref().map(|s| s.offset), commit);
             if let Some(start) = start {
@@ -165,28 +184,52 @@ impl ClientContext for GroupContext {
 }
 
 impl ConsumerContext for GroupContext {
-    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
         let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
         tracing::debug!(?err, partitions = ?tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect::<Vec<_>>(), "rebalance");
-        let keys = || tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect::<Vec<_>>();
+        let keys = || {
+            tpl.elements()
+                .iter()
+                .map(|e| (e.topic().to_string(), e.partition()))
+                .collect::<Vec<_>>()
+        };
         let result = match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 if let Some(state) = &self.state {
                     let event = self.prepare_retrying(state, consumer, tpl).unwrap_or_else(|e| {
-                        Rebalanced::Failed(format!("cannot read the partition states from {}: {e:#}", state.topic))
+                        Rebalanced::Failed(format!(
+                            "cannot read the partition states from {}: {e:#}",
+                            state.topic
+                        ))
                     });
                     self.events.lock().unwrap().push(event);
                 }
-                if cooperative { consumer.incremental_assign(tpl) } else { consumer.assign(tpl) }
+                if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                }
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 if self.state.is_some() {
                     self.events.lock().unwrap().push(Rebalanced::Revoked(keys()));
                 }
-                if cooperative { consumer.incremental_unassign(tpl) } else { consumer.unassign() }
+                if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                }
             }
             other => {
-                tracing::warn!("consumer group rebalance: {:?}", rdkafka::types::RDKafkaErrorCode::from(other));
+                tracing::warn!(
+                    "consumer group rebalance: {:?}",
+                    rdkafka::types::RDKafkaErrorCode::from(other)
+                );
                 consumer.unassign()
             }
         };

@@ -126,7 +126,11 @@ mod tests {
         *first.failure.lock().unwrap() = Some("producing to out failed".into());
         ack(&first);
         assert_eq!(in_flight.front().err().as_deref(), Some("producing to out failed"));
-        assert_eq!(in_flight.front().err().as_deref(), Some("producing to out failed"), "and stays");
+        assert_eq!(
+            in_flight.front().err().as_deref(),
+            Some("producing to out failed"),
+            "and stays"
+        );
         assert_eq!(in_flight.len(), 2, "nothing released past it");
     }
 
@@ -141,10 +145,15 @@ mod tests {
         ack(&batch);
         assert!(matches!(in_flight.front(), Ok(Front::Waiting)), "one output still unacknowledged");
         ack(&batch);
-        let Ok(Front::Refused(ticket, refused)) = in_flight.front() else { panic!("the refused record is handed out") };
+        let Ok(Front::Refused(ticket, refused)) = in_flight.front() else {
+            panic!("the refused record is handed out")
+        };
         assert_eq!(refused.len(), 1);
         ticket.expect(1); // its pointer, produced in the batch
-        assert!(matches!(in_flight.front(), Ok(Front::Waiting)), "handed out once; the batch waits for the pointer");
+        assert!(
+            matches!(in_flight.front(), Ok(Front::Waiting)),
+            "handed out once; the batch waits for the pointer"
+        );
         ack(&ticket);
         assert!(matches!(in_flight.front(), Ok(Front::Acknowledged("batch"))));
     }

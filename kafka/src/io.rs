@@ -8,12 +8,12 @@ use super::changelog;
 use super::flow::{self, Flow, Origin, Outgoing, Positions, Unreadable};
 use super::group::{Rebalanced, StateTopic};
 use super::replay::Replay;
-use crate::headers;
 use crate::config::Config;
 use crate::driver::repair::RepairRoute;
 use crate::driver::{Poll, Sink, Source};
-use crate::pipeline::{Outcome, Output, Rejection, Role};
+use crate::headers;
 use crate::ops::{Metrics, Ops};
+use crate::pipeline::{Outcome, Output, Rejection, Role};
 use crate::state::{PartitionSnapshot, StateChange};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::Producer as _;
@@ -52,7 +52,8 @@ impl<'a> KafkaIo<'a> {
         ops: Option<&Ops>,
     ) -> anyhow::Result<KafkaIo<'a>> {
         let state = state_topic.clone().map(|topic| StateTopic { client: client.clone(), topic });
-        let flow = Flow::new(client, group, topic, state, ops)?.park_refused_to(&config.kafka.parked_topic);
+        let flow = Flow::new(client, group, topic, state, ops)?
+            .park_refused_to(&config.kafka.parked_topic);
         Ok(KafkaIo {
             config,
             stop,
@@ -79,7 +80,9 @@ impl<'a> KafkaIo<'a> {
         let Some(event) = self.rebalanced.pop_front() else { return Ok(None) };
         match &event {
             Rebalanced::Failed(reason) => anyhow::bail!("{reason}"),
-            Rebalanced::Assigned { replay_until, .. } => self.replay.assigned(replay_until.iter().cloned()),
+            Rebalanced::Assigned { replay_until, .. } => {
+                self.replay.assigned(replay_until.iter().cloned())
+            }
             Rebalanced::Revoked(keys) => self.replay.revoked(keys),
         }
         Ok(event.state_change())
@@ -112,7 +115,8 @@ impl<'a> KafkaIo<'a> {
         mut outgoing: Vec<Outgoing>,
         settle: impl Fn(&Config, Unreadable) -> Outgoing,
     ) -> anyhow::Result<()> {
-        let (mut positions, unreadable) = self.polled.pop_front().expect("outputs come back for a polled batch");
+        let (mut positions, unreadable) =
+            self.polled.pop_front().expect("outputs come back for a polled batch");
         outgoing.extend(unreadable.into_iter().map(|u| settle(self.config, u)));
         self.replay.filter(&mut outgoing, &mut positions);
         let stop = self.stop;
@@ -132,7 +136,11 @@ impl Source<StateChange> for KafkaIo<'_> {
         if let Some(range) = &mut self.range {
             polled.messages.retain(|m| range.keeps(m));
             polled.unreadable.retain(|u| range.keeps(&u.message));
-            polled.messages.iter().chain(polled.unreadable.iter().map(|u| &u.message)).for_each(|m| range.read(m));
+            polled
+                .messages
+                .iter()
+                .chain(polled.unreadable.iter().map(|u| &u.message))
+                .for_each(|m| range.read(m));
         }
         if polled.is_empty() {
             return Ok(match self.next_state_change()? {
@@ -156,23 +164,39 @@ impl Sink<Outcome, PartitionSnapshot> for KafkaIo<'_> {
         let mut outgoing = Vec::with_capacity(outcomes.len());
         for outcome in outcomes {
             match outcome {
-                Outcome::Processed(outputs) => outgoing.extend(outputs.into_iter().map(|Output { message: m, topic, role }| {
-                    let origin = Origin::of(&m);
-                    let (default_topic, headers) = match &role {
-                        Role::Record => (&kafka.output_topic, headers::user_headers(&m.headers)),
-                        Role::Window => (&kafka.output_topic, m.headers),
-                        Role::Late(rejection) => (&kafka.dead_letter_topic, headers::dead_letter(&m, rejection)),
-                    };
-                    Outgoing::new(topic.as_deref().unwrap_or(default_topic), m.key, m.value, headers).from(origin)
-                })),
+                Outcome::Processed(outputs) => outgoing.extend(outputs.into_iter().map(
+                    |Output { message: m, topic, role }| {
+                        let origin = Origin::of(&m);
+                        let (default_topic, headers) = match &role {
+                            Role::Record => {
+                                (&kafka.output_topic, headers::user_headers(&m.headers))
+                            }
+                            Role::Window => (&kafka.output_topic, m.headers),
+                            Role::Late(rejection) => {
+                                (&kafka.dead_letter_topic, headers::dead_letter(&m, rejection))
+                            }
+                        };
+                        Outgoing::new(
+                            topic.as_deref().unwrap_or(default_topic),
+                            m.key,
+                            m.value,
+                            headers,
+                        )
+                        .from(origin)
+                    },
+                )),
                 Outcome::DeadLetter(m, rejection) => {
                     let (origin, headers) = (Origin::of(&m), headers::dead_letter(&m, &rejection));
-                    outgoing.push(Outgoing::new(&kafka.dead_letter_topic, m.key, m.value, headers).from(origin));
+                    outgoing.push(
+                        Outgoing::new(&kafka.dead_letter_topic, m.key, m.value, headers)
+                            .from(origin),
+                    );
                 }
             }
         }
         self.send_batch(outgoing, |config, unreadable| {
-            let rejection = Rejection::host("consume", Default::default(), unreadable.reason.clone());
+            let rejection =
+                Rejection::host("consume", Default::default(), unreadable.reason.clone());
             let headers = headers::dead_letter(&unreadable.message, &rejection);
             as_it_came(&config.kafka.dead_letter_topic, unreadable, headers)
         })
@@ -184,7 +208,13 @@ impl Sink<Outcome, PartitionSnapshot> for KafkaIo<'_> {
     fn checkpoint(&mut self, snapshots: Vec<PartitionSnapshot>) -> anyhow::Result<()> {
         let Some(state_topic) = self.state_topic.clone() else { return Ok(()) };
         for snapshot in &snapshots {
-            tracing::debug!(topic = snapshot.topic, partition = snapshot.partition, offset = snapshot.offset, bytes = snapshot.state.len(), "checkpoint");
+            tracing::debug!(
+                topic = snapshot.topic,
+                partition = snapshot.partition,
+                offset = snapshot.offset,
+                bytes = snapshot.state.len(),
+                "checkpoint"
+            );
             let record = changelog::record(&state_topic, snapshot);
             self.flow()?.checkpoint(record);
             if let Some(ops) = &self.ops {
@@ -221,12 +251,15 @@ impl Sink<RepairRoute, PartitionSnapshot> for KafkaIo<'_> {
             .into_iter()
             .map(|route| match route {
                 RepairRoute::Fixed { letter, value, attempts } => {
-                    let (origin, headers) = (Origin::of(&letter), headers::repaired(&letter, attempts));
+                    let (origin, headers) =
+                        (Origin::of(&letter), headers::repaired(&letter, attempts));
                     Outgoing::new(&kafka.input_topic, letter.key, value, headers).from(origin)
                 }
                 RepairRoute::Parked { letter, reason } => {
-                    let (origin, headers) = (Origin::of(&letter), headers::parked(&letter, &reason));
-                    Outgoing::new(&kafka.parked_topic, letter.key, letter.value, headers).from(origin)
+                    let (origin, headers) =
+                        (Origin::of(&letter), headers::parked(&letter, &reason));
+                    Outgoing::new(&kafka.parked_topic, letter.key, letter.value, headers)
+                        .from(origin)
                 }
             })
             .collect();
@@ -247,15 +280,26 @@ impl Sink<RepairRoute, PartitionSnapshot> for KafkaIo<'_> {
 
 /// An unreadable record to `topic` with its key, value and headers exactly as consumed,
 /// then weir's `headers`.
-fn as_it_came(topic: &str, unreadable: Unreadable, headers: Vec<crate::bindings::types::Header>) -> Outgoing {
+fn as_it_came(
+    topic: &str,
+    unreadable: Unreadable,
+    headers: Vec<crate::bindings::types::Header>,
+) -> Outgoing {
     let Unreadable { message, raw_headers, .. } = unreadable;
     let origin = Origin::of(&message);
-    Outgoing { raw_headers: Some(raw_headers), ..Outgoing::new(topic, message.key, message.value, headers).from(origin) }
+    Outgoing {
+        raw_headers: Some(raw_headers),
+        ..Outgoing::new(topic, message.key, message.value, headers).from(origin)
+    }
 }
 
 /// Records read, per topic (a batch is nearly always of one topic).
 fn count_consumed(metrics: &Metrics, polled: &flow::Polled) {
-    let topics = polled.messages.iter().map(|m| m.topic.as_str()).chain(polled.unreadable.iter().map(|u| u.message.topic.as_str()));
+    let topics = polled
+        .messages
+        .iter()
+        .map(|m| m.topic.as_str())
+        .chain(polled.unreadable.iter().map(|u| u.message.topic.as_str()));
     let mut run: Option<(&str, usize)> = None;
     for topic in topics {
         match run {

@@ -4,8 +4,11 @@
 //! broker (`generate`, `tail`, `topics`; `embedded`: librdkafka's mock cluster).
 
 // The core's modules, under the names this crate's code uses for them.
-use weir_core::{bindings, config, driver, format, hot_swap, ops, pipeline, report, say, secret, stage, state, stats, text, window};
 pub use weir_core::headers;
+use weir_core::{
+    bindings, config, driver, format, hot_swap, ops, pipeline, report, say, secret, stage, state,
+    stats, text, window,
+};
 
 mod after_acks;
 pub mod changelog;
@@ -23,11 +26,11 @@ pub mod range;
 pub mod redrive;
 mod replay;
 pub mod run;
+pub mod run_repair;
 pub mod security;
 pub mod sent_marks;
 pub mod start;
 pub mod statistics;
-pub mod run_repair;
 pub mod tail;
 pub mod topics;
 
@@ -39,7 +42,10 @@ use std::time::Duration;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Settings every weir client shares, plus the config's `[kafka.properties]`.
-pub fn client_config(brokers: &str, properties: &std::collections::BTreeMap<String, String>) -> ClientConfig {
+pub fn client_config(
+    brokers: &str,
+    properties: &std::collections::BTreeMap<String, String>,
+) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", brokers)
@@ -57,14 +63,17 @@ pub fn client_config(brokers: &str, properties: &std::collections::BTreeMap<Stri
 /// Fails within seconds, with the fix, when no broker answers — naming the cause when
 /// the connection failed on TLS or SASL.
 pub fn ensure_reachable(config: &ClientConfig, brokers: &str) -> anyhow::Result<()> {
-    unreachable_reason(config, brokers).map_err(|reason| anyhow::Error::new(BrokerUnreachable(reason)))
+    unreachable_reason(config, brokers)
+        .map_err(|reason| anyhow::Error::new(BrokerUnreachable(reason)))
 }
 
 /// Why no broker answered (`Err`), with the fix.
 fn unreachable_reason(config: &ClientConfig, brokers: &str) -> Result<(), String> {
     let Err(e) = connect(config) else { return Ok(()) };
     let (error, seen) = e;
-    if let Some((line, fix)) = seen.iter().find_map(|line| security::explain(line).map(|fix| (line, fix))) {
+    if let Some((line, fix)) =
+        seen.iter().find_map(|line| security::explain(line).map(|fix| (line, fix)))
+    {
         // OpenSSL says only "certificate verify failed" for a certificate of another host:
         // tell the two apart with bare TLS handshakes, never a Kafka connection — that
         // would log in, and hand the SASL password to whoever holds that certificate.
@@ -82,8 +91,11 @@ fn unreachable_reason(config: &ClientConfig, brokers: &str) -> Result<(), String
     }
     // Connections that came up and were dropped before any answer: the broker accepted
     // TCP (and TLS) but not what came next.
-    let unreachable = seen.iter().any(|line| line.contains("Connect to ") || line.contains("resolve"));
-    if !unreachable && seen.iter().any(|line| line.contains("AllBrokersDown") && line.contains(": 0/")) {
+    let unreachable =
+        seen.iter().any(|line| line.contains("Connect to ") || line.contains("resolve"));
+    if !unreachable
+        && seen.iter().any(|line| line.contains("AllBrokersDown") && line.contains(": 0/"))
+    {
         let tls = config.get("security.protocol").is_some_and(|p| p.ends_with("SSL"));
         let fix = match (tls, config.get("ssl.certificate.location").is_some()) {
             (true, false) => "it likely requires a client certificate (kafka.security.cert and key) signed by a CA it trusts",

@@ -38,8 +38,21 @@ pub struct Origin {
 }
 
 impl Outgoing {
-    pub fn new(topic: &str, key: Option<Vec<u8>>, value: Vec<u8>, headers: Vec<Header>) -> Outgoing {
-        Outgoing { topic: topic.to_string(), key, value, headers, raw_headers: None, origin: None, partition: None }
+    pub fn new(
+        topic: &str,
+        key: Option<Vec<u8>>,
+        value: Vec<u8>,
+        headers: Vec<Header>,
+    ) -> Outgoing {
+        Outgoing {
+            topic: topic.to_string(),
+            key,
+            value,
+            headers,
+            raw_headers: None,
+            origin: None,
+            partition: None,
+        }
     }
 
     /// To `partition` rather than where its key hashes.
@@ -55,7 +68,11 @@ impl Outgoing {
 
 impl Origin {
     pub fn of(message: &Message) -> Origin {
-        Origin { topic: message.topic.clone(), partition: message.partition, offset: message.offset }
+        Origin {
+            topic: message.topic.clone(),
+            partition: message.partition,
+            offset: message.offset,
+        }
     }
 }
 
@@ -103,15 +120,20 @@ impl ProducerContext for Acks {
         // librdkafka retries without a timeout: an error here is permanent for the record.
         if let Err((error, message)) = result {
             let value = message.payload().unwrap_or_default();
-            let refused = Refused::new(message.topic(), message.key(), value, delivery.origin.clone(), error);
+            let refused =
+                Refused::new(message.topic(), message.key(), value, delivery.origin.clone(), error);
             if !refuses_the_record(error) {
                 // The topic or the cluster, not this record: a pointer would stand in for
                 // an output that every record would lose. Nothing is committed past it.
                 let mut failure = delivery.ticket.failure.lock().unwrap();
-                failure.get_or_insert_with(|| format!("producing to {} failed: {error}", message.topic()));
+                failure.get_or_insert_with(|| {
+                    format!("producing to {} failed: {error}", message.topic())
+                });
             } else if delivery.pointer {
                 let mut failure = delivery.ticket.failure.lock().unwrap();
-                failure.get_or_insert_with(|| format!("not even a pointer to it could be parked: {}", refused.describe()));
+                failure.get_or_insert_with(|| {
+                    format!("not even a pointer to it could be parked: {}", refused.describe())
+                });
             } else {
                 delivery.ticket.refused.lock().unwrap().push(refused);
             }
@@ -130,10 +152,20 @@ pub fn producer(base: &ClientConfig) -> anyhow::Result<ThreadedProducer<Acks>> {
 }
 
 /// A `producer` counting what it delivers in `metrics`.
-pub fn producer_with(base: &ClientConfig, metrics: Option<Metrics>) -> anyhow::Result<ThreadedProducer<Acks>> {
+pub fn producer_with(
+    base: &ClientConfig,
+    metrics: Option<Metrics>,
+) -> anyhow::Result<ThreadedProducer<Acks>> {
     let mut config = base.clone();
     config.set("enable.idempotence", "true").set("message.timeout.ms", "0");
-    defaults(&mut config, &[("linger.ms", "5"), ("compression.type", "lz4"), ("queue.buffering.max.messages", "1000000")]);
+    defaults(
+        &mut config,
+        &[
+            ("linger.ms", "5"),
+            ("compression.type", "lz4"),
+            ("queue.buffering.max.messages", "1000000"),
+        ],
+    );
     Ok(config.create_with_context(Acks { metrics })?)
 }
 
@@ -148,18 +180,32 @@ pub(super) fn defaults(config: &mut ClientConfig, settings: &[(&str, &str)]) {
 }
 
 /// Enqueues one record, waiting while librdkafka's queue is full.
-pub fn produce(producer: &ThreadedProducer<Acks>, record: &Outgoing, ticket: Arc<Ticket>) -> anyhow::Result<()> {
-    try_produce(producer, record, ticket, false).map_err(|error| anyhow::anyhow!("cannot produce to {}: {error}", record.topic))
+pub fn produce(
+    producer: &ThreadedProducer<Acks>,
+    record: &Outgoing,
+    ticket: Arc<Ticket>,
+) -> anyhow::Result<()> {
+    try_produce(producer, record, ticket, false)
+        .map_err(|error| anyhow::anyhow!("cannot produce to {}: {error}", record.topic))
 }
 
 /// Enqueues one record; on an error the ticket no longer expects it.
-pub(super) fn try_produce(producer: &ThreadedProducer<Acks>, record: &Outgoing, ticket: Arc<Ticket>, pointer: bool) -> Result<(), KafkaError> {
-    let mut headers = record.raw_headers.clone().unwrap_or_else(|| OwnedHeaders::new_with_capacity(record.headers.len()));
+pub(super) fn try_produce(
+    producer: &ThreadedProducer<Acks>,
+    record: &Outgoing,
+    ticket: Arc<Ticket>,
+    pointer: bool,
+) -> Result<(), KafkaError> {
+    let mut headers = record
+        .raw_headers
+        .clone()
+        .unwrap_or_else(|| OwnedHeaders::new_with_capacity(record.headers.len()));
     for h in &record.headers {
         headers = headers.insert(rdkafka::message::Header { key: &h.key, value: Some(&h.value) });
     }
     let delivery = Box::new(Delivery { ticket, origin: record.origin.clone(), pointer });
-    let mut base = BaseRecord::with_opaque_to(&record.topic, delivery).payload(&record.value).headers(headers);
+    let mut base =
+        BaseRecord::with_opaque_to(&record.topic, delivery).payload(&record.value).headers(headers);
     if let Some(key) = &record.key {
         base = base.key(key);
     }
@@ -193,7 +239,11 @@ pub fn wait_for(ticket: &Ticket, timeout: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     while !ticket.done() {
         if Instant::now() > deadline {
-            anyhow::bail!("{} records not acknowledged within {} s", ticket.outstanding.load(Ordering::Acquire), timeout.as_secs());
+            anyhow::bail!(
+                "{} records not acknowledged within {} s",
+                ticket.outstanding.load(Ordering::Acquire),
+                timeout.as_secs()
+            );
         }
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -238,7 +288,13 @@ pub struct Refused {
 }
 
 impl Refused {
-    pub fn new(topic: &str, key: Option<&[u8]>, value: &[u8], origin: Option<Origin>, error: &KafkaError) -> Refused {
+    pub fn new(
+        topic: &str,
+        key: Option<&[u8]>,
+        value: &[u8],
+        origin: Option<Origin>,
+        error: &KafkaError,
+    ) -> Refused {
         let oversize = matches!(
             error.rdkafka_error_code(),
             Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::InvalidMessageSize)
@@ -258,7 +314,9 @@ impl Refused {
 
     /// What the logs say about it.
     pub fn describe(&self) -> String {
-        let origin = self.origin.as_ref().map_or_else(String::new, |o| format!(" from {}[{}]@{}", o.topic, o.partition, o.offset));
+        let origin = self.origin.as_ref().map_or_else(String::new, |o| {
+            format!(" from {}[{}]@{}", o.topic, o.partition, o.offset)
+        });
         format!("a record of {} bytes{origin}: {}", self.size, self.reason)
     }
 }

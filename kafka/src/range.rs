@@ -15,7 +15,13 @@ pub struct RangeEnd {
 impl RangeEnd {
     /// Ends per partition; a partition whose range is empty (`start >= end`) is left out.
     pub fn new(ends: impl IntoIterator<Item = (PartitionKey, i64, i64)>) -> RangeEnd {
-        RangeEnd { open: ends.into_iter().filter(|(_, start, end)| start < end).map(|(key, _, end)| (key, end)).collect() }
+        RangeEnd {
+            open: ends
+                .into_iter()
+                .filter(|(_, start, end)| start < end)
+                .map(|(key, _, end)| (key, end))
+                .collect(),
+        }
     }
 
     /// Whether to process the record: its partition is open and it is before the end.
@@ -25,7 +31,8 @@ impl RangeEnd {
 
     /// A kept record was read: the last one before its partition's end closes it.
     pub fn read(&mut self, m: &Message) {
-        self.open.retain(|(t, p), end| !(*p == m.partition && *t == m.topic && m.offset + 1 >= *end));
+        self.open
+            .retain(|(t, p), end| !(*p == m.partition && *t == m.topic && m.offset + 1 >= *end));
     }
 
     pub fn ended(&self) -> bool {
@@ -38,7 +45,15 @@ mod tests {
     use super::*;
 
     fn at(partition: i32, offset: i64) -> Message {
-        Message { key: None, value: vec![], headers: vec![], topic: "t".into(), partition, offset, timestamp: None }
+        Message {
+            key: None,
+            value: vec![],
+            headers: vec![],
+            topic: "t".into(),
+            partition,
+            offset,
+            timestamp: None,
+        }
     }
 
     #[test]

@@ -41,12 +41,17 @@ impl Selection {
         let cause = cause_of(topic, m);
         let raw = headers::get(&m.headers, headers::PARK_REASON)
             .map(|v| String::from_utf8_lossy(v).into_owned())
-            .or_else(|| headers::reasons(&m.headers).and_then(|v| v.into_iter().next()).map(|v| v.reason))
+            .or_else(|| {
+                headers::reasons(&m.headers).and_then(|v| v.into_iter().next()).map(|v| v.reason)
+            })
             .unwrap_or_default();
         let t = m.timestamp.unwrap_or(i64::MIN);
         self.stage.as_ref().is_none_or(|s| *s == cause.stage)
             && self.kind.as_ref().is_none_or(|k| *k == cause.kind)
-            && self.reason.as_ref().is_none_or(|r| raw.contains(r.as_str()) || cause.reason.contains(r.as_str()))
+            && self
+                .reason
+                .as_ref()
+                .is_none_or(|r| raw.contains(r.as_str()) || cause.reason.contains(r.as_str()))
             && self.since.is_none_or(|s| t >= s)
             && self.until.is_none_or(|u| t < u)
     }
@@ -113,19 +118,30 @@ fn decide(redrive: &Redrive, m: &Message) -> Decision {
 }
 
 fn redrives(m: &Message) -> u32 {
-    headers::get(&m.headers, REDRIVE_COUNT).and_then(|v| std::str::from_utf8(v).ok()?.parse().ok()).unwrap_or(0)
+    headers::get(&m.headers, REDRIVE_COUNT)
+        .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Sends the selected records back, from where the redrive group stopped to the source's
 /// end; each record's offset is committed once it is acknowledged.
 pub fn run(client: &ClientConfig, redrive: &Redrive) -> anyhow::Result<Redriven> {
     let mut config = client.clone();
-    config.set("group.id", &redrive.group).set("enable.auto.commit", "false").set("enable.partition.eof", "false");
+    config
+        .set("group.id", &redrive.group)
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false");
     let consumer: BaseConsumer = config.create()?;
     let topic = redrive.source.as_str();
     let metadata = consumer.fetch_metadata(Some(topic), TIMEOUT)?;
-    let partitions: Vec<i32> = metadata.topics().iter().find(|t| t.name() == topic).map(|t| t.partitions().iter().map(|p| p.id()).collect()).unwrap_or_default();
-    let committed: HashMap<i32, i64> = super::start::committed(&consumer, topic, &partitions)?.into_iter().collect();
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
+        .unwrap_or_default();
+    let committed: HashMap<i32, i64> =
+        super::start::committed(&consumer, topic, &partitions)?.into_iter().collect();
     let (mut assignment, mut ends) = (TopicPartitionList::new(), HashMap::new());
     for p in &partitions {
         let (low, high) = consumer.fetch_watermarks(topic, *p, TIMEOUT)?;
@@ -139,7 +155,8 @@ pub fn run(client: &ClientConfig, redrive: &Redrive) -> anyhow::Result<Redriven>
     consumer.assign(&assignment)?;
     let producer = super::produce::producer(client)?;
     let mut marks = SentMarks::new(client, &redrive.group, &redrive.target)?;
-    let mut sent_before = if ends.is_empty() { Default::default() } else { marks.sent_since_mark(client)? };
+    let mut sent_before =
+        if ends.is_empty() { Default::default() } else { marks.sent_since_mark(client)? };
     let started = Instant::now();
     // Time spent reading past the ends, sending left out (a rate makes sending slow).
     let mut past_ends = ends.is_empty().then_some(Duration::ZERO);
@@ -163,12 +180,21 @@ pub fn run(client: &ClientConfig, redrive: &Redrive) -> anyhow::Result<Redriven>
             continue;
         };
         let record = polled.map_err(|e| anyhow::anyhow!("reading {topic}: {e}"))?;
-        let (partition, offset) = (rdkafka::Message::partition(&record), rdkafka::Message::offset(&record));
+        let (partition, offset) =
+            (rdkafka::Message::partition(&record), rdkafka::Message::offset(&record));
         let m = owned(&record);
         drop(record);
         done.read += 1;
         match decide(redrive, &m) {
-            Decision::Send if sent_before.take(origin(topic, partition, offset), m.key.as_deref(), &m.value) => done.sent_before += 1,
+            Decision::Send
+                if sent_before.take(
+                    origin(topic, partition, offset),
+                    m.key.as_deref(),
+                    &m.value,
+                ) =>
+            {
+                done.sent_before += 1
+            }
             Decision::Send => {
                 let send = Instant::now();
                 if let Some(rate) = redrive.rate {
@@ -213,8 +239,14 @@ pub fn run(client: &ClientConfig, redrive: &Redrive) -> anyhow::Result<Redriven>
 fn back(target: &str, m: &Message) -> Outgoing {
     let mut headers = headers::user_headers(&m.headers);
     headers.push(Header { key: headers::REPAIR_ATTEMPTS.into(), value: b"0".to_vec() });
-    headers.push(Header { key: REDRIVE_COUNT.into(), value: (redrives(m) + 1).to_string().into_bytes() });
-    headers.push(Header { key: REDRIVEN_FROM.into(), value: origin(&m.topic, m.partition, m.offset).into_bytes() });
+    headers.push(Header {
+        key: REDRIVE_COUNT.into(),
+        value: (redrives(m) + 1).to_string().into_bytes(),
+    });
+    headers.push(Header {
+        key: REDRIVEN_FROM.into(),
+        value: origin(&m.topic, m.partition, m.offset).into_bytes(),
+    });
     Outgoing::new(target, m.key.clone(), m.value.clone(), headers)
 }
 
@@ -223,30 +255,77 @@ mod tests {
     use super::*;
 
     fn letter(stage: &str, reason: &str, headers: &[(&str, &str)], timestamp: i64) -> Message {
-        let mut all: Vec<Header> = headers.iter().map(|(k, v)| Header { key: k.to_string(), value: v.as_bytes().to_vec() }).collect();
+        let mut all: Vec<Header> = headers
+            .iter()
+            .map(|(k, v)| Header { key: k.to_string(), value: v.as_bytes().to_vec() })
+            .collect();
         all.push(Header { key: headers::STAGE.into(), value: stage.into() });
         all.push(Header { key: headers::KIND.into(), value: b"violation".to_vec() });
-        all.push(Header { key: headers::REASONS.into(), value: serde_json::json!([{ "path": "", "reason": reason }]).to_string().into_bytes() });
-        Message { key: Some(b"k".to_vec()), value: b"v".to_vec(), headers: all, topic: "parked".into(), partition: 0, offset: 0, timestamp: Some(timestamp) }
+        all.push(Header {
+            key: headers::REASONS.into(),
+            value: serde_json::json!([{ "path": "", "reason": reason }]).to_string().into_bytes(),
+        });
+        Message {
+            key: Some(b"k".to_vec()),
+            value: b"v".to_vec(),
+            headers: all,
+            topic: "parked".into(),
+            partition: 0,
+            offset: 0,
+            timestamp: Some(timestamp),
+        }
     }
 
     #[test]
     fn a_selection_picks_by_stage_reason_and_time_and_loops_stay_bounded() {
         let stop = AtomicBool::new(false);
-        let mut redrive = Redrive { source: "parked".into(), target: "in".into(), group: "g".into(), selection: Selection::default(), rate: None, max_redrives: 2, stop: &stop, metrics: None };
-        let m = letter("validate", "\"locale\" is a required property", &[("trace", "t1"), (headers::REPAIR_ATTEMPTS, "3")], 100);
+        let mut redrive = Redrive {
+            source: "parked".into(),
+            target: "in".into(),
+            group: "g".into(),
+            selection: Selection::default(),
+            rate: None,
+            max_redrives: 2,
+            stop: &stop,
+            metrics: None,
+        };
+        let m = letter(
+            "validate",
+            "\"locale\" is a required property",
+            &[("trace", "t1"), (headers::REPAIR_ATTEMPTS, "3")],
+            100,
+        );
         assert_eq!(decide(&redrive, &m), Decision::Send);
-        redrive.selection = Selection { stage: Some("validate".into()), reason: Some("locale".into()), since: Some(100), until: Some(101), ..Selection::default() };
+        redrive.selection = Selection {
+            stage: Some("validate".into()),
+            reason: Some("locale".into()),
+            since: Some(100),
+            until: Some(101),
+            ..Selection::default()
+        };
         assert_eq!(decide(&redrive, &m), Decision::Send);
         redrive.selection.until = Some(100);
         assert_eq!(decide(&redrive, &m), Decision::NotSelected);
-        redrive.selection = Selection { reason: Some("device_type".into()), ..Selection::default() };
+        redrive.selection =
+            Selection { reason: Some("device_type".into()), ..Selection::default() };
         assert_eq!(decide(&redrive, &m), Decision::NotSelected);
         redrive.selection = Selection::default();
         let out = back("in", &m);
-        assert_eq!((out.key.as_deref(), out.value.as_slice()), (Some(&b"k"[..]), &b"v"[..]), "key and bytes kept");
-        let h = |k: &str| out.headers.iter().find(|h| h.key == k).map(|h| String::from_utf8_lossy(&h.value).into_owned());
-        assert_eq!((h("trace"), h(headers::REPAIR_ATTEMPTS), h(REDRIVE_COUNT), h(headers::STAGE)), (Some("t1".into()), Some("0".into()), Some("1".into()), None));
+        assert_eq!(
+            (out.key.as_deref(), out.value.as_slice()),
+            (Some(&b"k"[..]), &b"v"[..]),
+            "key and bytes kept"
+        );
+        let h = |k: &str| {
+            out.headers
+                .iter()
+                .find(|h| h.key == k)
+                .map(|h| String::from_utf8_lossy(&h.value).into_owned())
+        };
+        assert_eq!(
+            (h("trace"), h(headers::REPAIR_ATTEMPTS), h(REDRIVE_COUNT), h(headers::STAGE)),
+            (Some("t1".into()), Some("0".into()), Some("1".into()), None)
+        );
         let twice = letter("validate", "x", &[(REDRIVE_COUNT, "2")], 100);
         assert_eq!(decide(&redrive, &twice), Decision::Exhausted, "redriven twice already");
         let pointer = letter("produce", "too large", &[(headers::POINTER, "1")], 100);
@@ -258,20 +337,63 @@ mod tests {
     #[test]
     fn the_redrive_count_survives_dead_letters_and_repairs_so_loops_end() {
         let stop = AtomicBool::new(false);
-        let redrive = Redrive { source: "parked".into(), target: "in".into(), group: "g".into(), selection: Selection::default(), rate: None, max_redrives: 2, stop: &stop, metrics: None };
-        let rejection = crate::pipeline::Rejection { stage: "validate".into(), plugin: "v".into(), violations: vec![], fault: None, cause: Default::default() };
+        let redrive = Redrive {
+            source: "parked".into(),
+            target: "in".into(),
+            group: "g".into(),
+            selection: Selection::default(),
+            rate: None,
+            max_redrives: 2,
+            stop: &stop,
+            metrics: None,
+        };
+        let rejection = crate::pipeline::Rejection {
+            stage: "validate".into(),
+            plugin: "v".into(),
+            violations: vec![],
+            fault: None,
+            cause: Default::default(),
+        };
         let mut parked = letter("validate", "x", &[("trace", "t1")], 100);
         for round in 1..=2 {
             assert_eq!(decide(&redrive, &parked), Decision::Send, "round {round}");
             let sent = back("in", &parked);
-            let input = Message { key: sent.key, value: sent.value, headers: sent.headers, topic: "in".into(), partition: 0, offset: round, timestamp: Some(100) };
-            let dead = Message { headers: headers::dead_letter(&input, &rejection), topic: "dead".into(), ..input.clone() };
-            let repaired = Message { headers: headers::repaired(&dead, 1), topic: "in".into(), ..dead.clone() };
-            let dead_again = Message { headers: headers::dead_letter(&repaired, &rejection), topic: "dead".into(), ..repaired };
-            parked = Message { headers: headers::parked(&dead_again, "unrepairable"), topic: "parked".into(), ..dead_again };
+            let input = Message {
+                key: sent.key,
+                value: sent.value,
+                headers: sent.headers,
+                topic: "in".into(),
+                partition: 0,
+                offset: round,
+                timestamp: Some(100),
+            };
+            let dead = Message {
+                headers: headers::dead_letter(&input, &rejection),
+                topic: "dead".into(),
+                ..input.clone()
+            };
+            let repaired = Message {
+                headers: headers::repaired(&dead, 1),
+                topic: "in".into(),
+                ..dead.clone()
+            };
+            let dead_again = Message {
+                headers: headers::dead_letter(&repaired, &rejection),
+                topic: "dead".into(),
+                ..repaired
+            };
+            parked = Message {
+                headers: headers::parked(&dead_again, "unrepairable"),
+                topic: "parked".into(),
+                ..dead_again
+            };
             assert_eq!(redrives(&parked), round as u32);
             assert_eq!(headers::get(&parked.headers, "trace"), Some(&b"t1"[..]));
         }
-        assert_eq!(decide(&redrive, &parked), Decision::Exhausted, "redriven twice: left where it is");
+        assert_eq!(
+            decide(&redrive, &parked),
+            Decision::Exhausted,
+            "redriven twice: left where it is"
+        );
     }
 }

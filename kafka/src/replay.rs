@@ -35,7 +35,9 @@ impl Replay {
         if self.until.is_empty() {
             return;
         }
-        outgoing.retain(|record| !record.origin.as_ref().is_some_and(|o| self.covers(&o.topic, o.partition, o.offset)));
+        outgoing.retain(|record| {
+            !record.origin.as_ref().is_some_and(|o| self.covers(&o.topic, o.partition, o.offset))
+        });
         positions.0.retain(|(topic, partition, offset)| !self.covers(topic, *partition, *offset));
     }
 }
@@ -49,7 +51,15 @@ mod tests {
     use proptest::prelude::*;
 
     fn message(partition: i32, offset: i64) -> Message {
-        Message { key: None, value: Vec::new(), headers: Vec::new(), topic: "in".into(), partition, offset, timestamp: None }
+        Message {
+            key: None,
+            value: Vec::new(),
+            headers: Vec::new(),
+            topic: "in".into(),
+            partition,
+            offset,
+            timestamp: None,
+        }
     }
 
     proptest! {
@@ -81,7 +91,11 @@ mod tests {
     fn a_revoked_partition_is_replayed_no_more() {
         let mut replay = Replay::default();
         replay.assigned([(("in".to_string(), 0), 10), (("in".to_string(), 1), 5)]);
-        assert!(replay.covers("in", 0, 9) && !replay.covers("in", 0, 10) && !replay.covers("other", 0, 1));
+        assert!(
+            replay.covers("in", 0, 9)
+                && !replay.covers("in", 0, 10)
+                && !replay.covers("other", 0, 1)
+        );
         replay.revoked(&[("in".to_string(), 0)]);
         assert!(!replay.covers("in", 0, 9) && replay.covers("in", 1, 4));
     }

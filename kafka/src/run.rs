@@ -6,9 +6,9 @@ use crate::driver::pipeline::{self as through_pipeline, FinalReport, OnTrip};
 use crate::driver::Controls;
 use crate::hot_swap::HotSwap;
 use crate::ops::Ops;
-use crate::stats::Stats;
 use crate::pipeline::Pipeline;
 use crate::report::Format;
+use crate::stats::Stats;
 use rdkafka::config::ClientConfig;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -38,7 +38,13 @@ pub fn process_topic(
 }
 
 /// The input from each partition's position up to `range`'s end, then a stop: `weir replay`.
-pub fn process_range(config: &Config, client: &ClientConfig, pipeline: &mut Pipeline, options: &RunOptions, range: super::range::RangeEnd) -> anyhow::Result<FinalReport> {
+pub fn process_range(
+    config: &Config,
+    client: &ClientConfig,
+    pipeline: &mut Pipeline,
+    options: &RunOptions,
+    range: super::range::RangeEnd,
+) -> anyhow::Result<FinalReport> {
     process(config, client, pipeline, options, None, Some(range))
 }
 
@@ -56,11 +62,24 @@ fn process(
         super::topics::ensure_state_topic(config, client)?;
         pipeline.keep_partition_states();
     }
-    let mut io = KafkaIo::new(config, client, &kafka.group_id, &kafka.input_topic, state_topic.clone(), options.stop, options.ops)?;
+    let mut io = KafkaIo::new(
+        config,
+        client,
+        &kafka.group_id,
+        &kafka.input_topic,
+        state_topic.clone(),
+        options.stop,
+        options.ops,
+    )?;
     if let Some(range) = range {
         io = io.bounded(range);
     }
-    tracing::info!(input = kafka.input_topic, output = kafka.output_topic, dead_letters = kafka.dead_letter_topic, "running");
+    tracing::info!(
+        input = kafka.input_topic,
+        output = kafka.output_topic,
+        dead_letters = kafka.dead_letter_topic,
+        "running"
+    );
     if let Some(ops) = options.ops {
         ops.metrics.board().topics_of(config);
     }
@@ -68,7 +87,9 @@ fn process(
         batch_size: config.pipeline.batch_size,
         stop: options.stop,
         drain: options.drain_timeout,
-        checkpoint_every: state_topic.is_some().then(|| Duration::from_secs(config.state.checkpoint_interval_s)),
+        checkpoint_every: state_topic
+            .is_some()
+            .then(|| Duration::from_secs(config.state.checkpoint_interval_s)),
         ops: options.ops,
     };
     let cooldown = Duration::from_secs(config.pipeline.fault_cooldown_s.max(1));

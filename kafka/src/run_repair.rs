@@ -19,8 +19,27 @@ pub fn repair_topic(
     ops: Option<&Ops>,
 ) -> anyhow::Result<RepairStats> {
     let kafka = &config.kafka;
-    let mut io = KafkaIo::new(config, client, &format!("{}-repair", kafka.group_id), &kafka.dead_letter_topic, None, stop, ops)?;
-    tracing::info!(dead_letters = kafka.dead_letter_topic, back_to = kafka.input_topic, parked = kafka.parked_topic, "repairing");
-    let controls = Controls { batch_size: config.pipeline.batch_size, stop, drain: drain_timeout, checkpoint_every: None, ops };
+    let mut io = KafkaIo::new(
+        config,
+        client,
+        &format!("{}-repair", kafka.group_id),
+        &kafka.dead_letter_topic,
+        None,
+        stop,
+        ops,
+    )?;
+    tracing::info!(
+        dead_letters = kafka.dead_letter_topic,
+        back_to = kafka.input_topic,
+        parked = kafka.parked_topic,
+        "repairing"
+    );
+    let controls = Controls {
+        batch_size: config.pipeline.batch_size,
+        stop,
+        drain: drain_timeout,
+        checkpoint_every: None,
+        ops,
+    };
     crate::driver::repair::drive(&mut io, repairer, &controls)
 }

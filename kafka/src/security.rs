@@ -11,11 +11,18 @@ pub fn apply(client: &mut ClientConfig, config: &Config) -> anyhow::Result<()> {
     let Some(protocol) = security.protocol else { return Ok(()) };
     client.set("security.protocol", protocol.as_str());
     let path = |p: &std::path::Path| config.resolve(p).to_string_lossy().into_owned();
-    for (key, file) in [("ssl.ca.location", &security.ca), ("ssl.certificate.location", &security.cert), ("ssl.key.location", &security.key)] {
+    for (key, file) in [
+        ("ssl.ca.location", &security.ca),
+        ("ssl.certificate.location", &security.cert),
+        ("ssl.key.location", &security.key),
+    ] {
         if let Some(file) = file {
             let resolved = path(file);
             if !std::path::Path::new(&resolved).is_file() {
-                anyhow::bail!("config {}: kafka.security: {resolved} does not exist (a PEM file is expected)", config.source.display());
+                anyhow::bail!(
+                    "config {}: kafka.security: {resolved} does not exist (a PEM file is expected)",
+                    config.source.display()
+                );
             }
             client.set(key, resolved);
         }
@@ -26,7 +33,14 @@ pub fn apply(client: &mut ClientConfig, config: &Config) -> anyhow::Result<()> {
             client.set("sasl.username", username);
         }
         let file = sasl.password_file.as_ref().map(|p| config.resolve(p));
-        client.set("sasl.password", crate::secret::read("kafka.security.sasl", sasl.password_env.as_deref(), file.as_deref())?);
+        client.set(
+            "sasl.password",
+            crate::secret::read(
+                "kafka.security.sasl",
+                sasl.password_env.as_deref(),
+                file.as_deref(),
+            )?,
+        );
     }
     Ok(())
 }
@@ -71,7 +85,15 @@ fn first_broker(client: &ClientConfig) -> Option<(String, String)> {
 /// A TLS handshake of weir's own with the first bootstrap broker, trusting what the
 /// client trusts (its CA, else the system's); `check_host`: whether the certificate must
 /// name the host. No Kafka request is sent: no credentials can leave.
-fn handshake(client: &ClientConfig, check_host: bool) -> Option<Result<native_tls::TlsStream<std::net::TcpStream>, native_tls::HandshakeError<std::net::TcpStream>>> {
+fn handshake(
+    client: &ClientConfig,
+    check_host: bool,
+) -> Option<
+    Result<
+        native_tls::TlsStream<std::net::TcpStream>,
+        native_tls::HandshakeError<std::net::TcpStream>,
+    >,
+> {
     use std::net::ToSocketAddrs;
     let (host, address) = first_broker(client)?;
     let mut tls = native_tls::TlsConnector::builder();
@@ -81,7 +103,10 @@ fn handshake(client: &ClientConfig, check_host: bool) -> Option<Result<native_tl
     }
     let tls = tls.build().ok()?;
     let timeout = std::time::Duration::from_secs(3);
-    let tcp = address.to_socket_addrs().ok()?.find_map(|a| std::net::TcpStream::connect_timeout(&a, timeout).ok())?;
+    let tcp = address
+        .to_socket_addrs()
+        .ok()?
+        .find_map(|a| std::net::TcpStream::connect_timeout(&a, timeout).ok())?;
     tcp.set_read_timeout(Some(timeout)).ok()?;
     Some(tls.connect(&host, tcp))
 }
@@ -89,7 +114,8 @@ fn handshake(client: &ClientConfig, check_host: bool) -> Option<Result<native_tl
 /// Whether the broker's certificate is trusted but names another host: a handshake
 /// that checks the host name fails where one that does not succeeds.
 pub fn host_name_mismatch(client: &ClientConfig) -> bool {
-    matches!(handshake(client, true), Some(Err(_))) && matches!(handshake(client, false), Some(Ok(_)))
+    matches!(handshake(client, true), Some(Err(_)))
+        && matches!(handshake(client, false), Some(Ok(_)))
 }
 
 /// When librdkafka's reports say nothing telling: one TLS handshake of weir's own with
@@ -98,7 +124,9 @@ pub fn host_name_mismatch(client: &ClientConfig) -> bool {
 /// tells apart: a broker that requires one).
 pub fn diagnose(client: &ClientConfig) -> Option<&'static str> {
     use std::io::{Read, Write};
-    if !client.get("security.protocol")?.ends_with("SSL") || client.get("ssl.certificate.location").is_some() {
+    if !client.get("security.protocol")?.ends_with("SSL")
+        || client.get("ssl.certificate.location").is_some()
+    {
         return None;
     }
     let mut stream = match handshake(client, true)? {
@@ -122,10 +150,20 @@ mod tests {
     fn librdkafka_errors_are_explained_by_cause() {
         let unknown_ca = "ssl://localhost:1/bootstrap: SSL handshake failed: error:0A000086:SSL routines::certificate verify failed: broker certificate could not be verified";
         assert!(explain(unknown_ca).unwrap().contains("kafka.security.ca"));
-        assert!(explain("certificate verify failed: Hostname mismatch").unwrap().contains("host name"));
+        assert!(explain("certificate verify failed: Hostname mismatch")
+            .unwrap()
+            .contains("host name"));
         assert!(explain("SSL handshake failed: ssl/record/rec_layer_s3.c:1605: error:0A00045C:SSL routines::tlsv13 alert certificate required").unwrap().contains("client certificate"));
-        assert!(explain("Disconnected: SSL connection closed by peer (after 0ms in state APIVERSION_QUERY)").unwrap().contains("client certificate"));
-        assert!(explain("SASL authentication error: Authentication failed: Invalid username or password").unwrap().contains("credentials"));
+        assert!(explain(
+            "Disconnected: SSL connection closed by peer (after 0ms in state APIVERSION_QUERY)"
+        )
+        .unwrap()
+        .contains("client certificate"));
+        assert!(explain(
+            "SASL authentication error: Authentication failed: Invalid username or password"
+        )
+        .unwrap()
+        .contains("credentials"));
         assert!(explain("Connection refused").is_none());
     }
 
@@ -136,9 +174,18 @@ mod tests {
             client.set("bootstrap.servers", brokers);
             client
         };
-        assert_eq!(first_broker(&client("[::1]:9092,b:1")), Some(("::1".into(), "[::1]:9092".into())));
-        assert_eq!(first_broker(&client("kafka.example.com:9093")), Some(("kafka.example.com".into(), "kafka.example.com:9093".into())));
-        assert_eq!(first_broker(&client(" localhost:9092 , other:1")), Some(("localhost".into(), "localhost:9092".into())));
+        assert_eq!(
+            first_broker(&client("[::1]:9092,b:1")),
+            Some(("::1".into(), "[::1]:9092".into()))
+        );
+        assert_eq!(
+            first_broker(&client("kafka.example.com:9093")),
+            Some(("kafka.example.com".into(), "kafka.example.com:9093".into()))
+        );
+        assert_eq!(
+            first_broker(&client(" localhost:9092 , other:1")),
+            Some(("localhost".into(), "localhost:9092".into()))
+        );
         assert_eq!(first_broker(&client("no-port")), None);
     }
 }

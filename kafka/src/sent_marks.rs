@@ -39,7 +39,11 @@ pub struct SentMarks {
 }
 
 impl SentMarks {
-    pub fn new(client: &ClientConfig, redrive_group: &str, target: &str) -> anyhow::Result<SentMarks> {
+    pub fn new(
+        client: &ClientConfig,
+        redrive_group: &str,
+        target: &str,
+    ) -> anyhow::Result<SentMarks> {
         let mut config = client.clone();
         config.set("group.id", format!("{redrive_group}-mark")).set("enable.auto.commit", "false");
         let consumer: BaseConsumer = config.create()?;
@@ -66,18 +70,27 @@ impl SentMarks {
     /// The records on the target past the last mark an earlier run left: those it sent,
     /// whether or not it lived to commit them. Empty on a first run.
     pub fn sent_since_mark(&self, client: &ClientConfig) -> anyhow::Result<SentBefore> {
-        let from: HashMap<i32, i64> = super::start::committed(&self.consumer, &self.target, &self.partitions)?.into_iter().collect();
+        let from: HashMap<i32, i64> =
+            super::start::committed(&self.consumer, &self.target, &self.partitions)?
+                .into_iter()
+                .collect();
         let mut sent = SentBefore::default();
         if from.is_empty() {
             return Ok(sent);
         }
-        super::tail::read_to_end_from(client, &self.target, &from, Duration::from_secs(120), |record| {
-            let record = super::consumed::owned(record);
-            if let Some(origin) = crate::headers::get(&record.headers, REDRIVEN_FROM) {
-                let print = sent.fingerprint(record.key.as_deref(), &record.value);
-                sent.found.insert((String::from_utf8_lossy(origin).into_owned(), print));
-            }
-        })?;
+        super::tail::read_to_end_from(
+            client,
+            &self.target,
+            &from,
+            Duration::from_secs(120),
+            |record| {
+                let record = super::consumed::owned(record);
+                if let Some(origin) = crate::headers::get(&record.headers, REDRIVEN_FROM) {
+                    let print = sent.fingerprint(record.key.as_deref(), &record.value);
+                    sent.found.insert((String::from_utf8_lossy(origin).into_owned(), print));
+                }
+            },
+        )?;
         Ok(sent)
     }
 }

@@ -40,7 +40,13 @@ impl std::str::FromStr for StartAt {
 /// Commits `at` as `group`'s position on every partition of `topic`. A group that has
 /// committed offsets already is moved only with `reset`, and never while it has members
 /// (they would commit over it): both refusals name what is in the way.
-pub fn position_group(client: &ClientConfig, group: &str, topic: &str, at: StartAt, reset: bool) -> anyhow::Result<Vec<(i32, i64)>> {
+pub fn position_group(
+    client: &ClientConfig,
+    group: &str,
+    topic: &str,
+    at: StartAt,
+    reset: bool,
+) -> anyhow::Result<Vec<(i32, i64)>> {
     let mut config = client.clone();
     config.set("group.id", group).set("enable.auto.commit", "false");
     let consumer: BaseConsumer = config.create()?;
@@ -56,10 +62,16 @@ pub fn position_group(client: &ClientConfig, group: &str, topic: &str, at: Start
     if reset {
         let members = members(&consumer, group)?;
         if !members.is_empty() {
-            anyhow::bail!("group {group} has members running ({}): stop them before moving its offsets", members.join(", "));
+            anyhow::bail!(
+                "group {group} has members running ({}): stop them before moving its offsets",
+                members.join(", ")
+            );
         }
     }
-    let targets = partitions.iter().map(|p| Ok((*p, target(&consumer, topic, *p, at)?))).collect::<anyhow::Result<Vec<_>>>()?;
+    let targets = partitions
+        .iter()
+        .map(|p| Ok((*p, target(&consumer, topic, *p, at)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut commit = TopicPartitionList::new();
     for (partition, offset) in &targets {
         commit.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;
@@ -74,11 +86,18 @@ pub fn resolve(client: &ClientConfig, topic: &str, at: StartAt) -> anyhow::Resul
     let mut config = client.clone();
     config.set("group.id", "weir-offsets").set("enable.auto.commit", "false");
     let consumer: BaseConsumer = config.create()?;
-    partitions(&consumer, topic)?.into_iter().map(|p| Ok((p, target(&consumer, topic, p, at)?))).collect()
+    partitions(&consumer, topic)?
+        .into_iter()
+        .map(|p| Ok((p, target(&consumer, topic, p, at)?)))
+        .collect()
 }
 
 /// The offsets the consumer's group has committed on those of `partitions` that have one.
-pub(crate) fn committed(consumer: &BaseConsumer, topic: &str, partitions: &[i32]) -> anyhow::Result<Vec<(i32, i64)>> {
+pub(crate) fn committed(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partitions: &[i32],
+) -> anyhow::Result<Vec<(i32, i64)>> {
     let mut all = TopicPartitionList::new();
     for partition in partitions {
         all.add_partition(topic, *partition);
@@ -102,11 +121,18 @@ pub(crate) fn partitions(consumer: &BaseConsumer, topic: &str) -> anyhow::Result
         .find(|t| t.name() == topic && t.error().is_none())
         .map(|t| t.partitions().iter().map(|p| p.id()).collect())
         .filter(|p: &Vec<i32>| !p.is_empty())
-        .ok_or_else(|| anyhow::anyhow!("topic {topic} does not exist; create it with `weir topics create`"))
+        .ok_or_else(|| {
+            anyhow::anyhow!("topic {topic} does not exist; create it with `weir topics create`")
+        })
 }
 
 /// The offset `at` means in one partition.
-fn target(consumer: &BaseConsumer, topic: &str, partition: i32, at: StartAt) -> anyhow::Result<i64> {
+fn target(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+    at: StartAt,
+) -> anyhow::Result<i64> {
     let (low, high) = consumer.fetch_watermarks(topic, partition, TIMEOUT)?;
     Ok(match at {
         StartAt::Earliest => low,

@@ -16,7 +16,8 @@ pub fn consumer(ops: &Ops, statistics: &Statistics) {
         for (partition, p) in &stats.partitions {
             // -1 is librdkafka's internal "unassigned" partition; a lag of -1 is unknown.
             if *partition >= 0 && p.consumer_lag >= 0 && p.fetch_state != "none" {
-                lag.get_or_create(&PartitionLabels { topic: topic.clone(), partition: *partition }).set(p.consumer_lag);
+                lag.get_or_create(&PartitionLabels { topic: topic.clone(), partition: *partition })
+                    .set(p.consumer_lag);
             }
         }
     }

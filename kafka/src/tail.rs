@@ -46,7 +46,8 @@ pub fn follow(
     let mut stats = TailStats::default();
     let mut keys: HashSet<Vec<u8>> = HashSet::new();
     let mut last_seen = Instant::now();
-    while !options.stop.load(Ordering::Relaxed) && options.count.is_none_or(|c| stats.messages < c) {
+    while !options.stop.load(Ordering::Relaxed) && options.count.is_none_or(|c| stats.messages < c)
+    {
         let record = match consumer.poll(Duration::from_millis(100)) {
             None => {
                 if options.idle_exit.is_some_and(|idle| last_seen.elapsed() >= idle) {
@@ -68,12 +69,18 @@ pub fn follow(
                 stats.duplicate_keys += 1;
             }
         }
-        if let Some(decoded) = formats.as_mut().and_then(|f| f.decode(&record.topic, &record.value)) {
+        if let Some(decoded) = formats.as_mut().and_then(|f| f.decode(&record.topic, &record.value))
+        {
             match decoded {
                 Ok(json) => record.value = json,
                 Err(reason) => {
                     stats.invalid += 1;
-                    writeln!(out, "UNREADABLE {}\n         {}", crate::text::printable(&record.value), crate::text::escape_controls(&reason))?;
+                    writeln!(
+                        out,
+                        "UNREADABLE {}\n         {}",
+                        crate::text::printable(&record.value),
+                        crate::text::escape_controls(&reason)
+                    )?;
                     continue;
                 }
             }
@@ -87,7 +94,12 @@ pub fn follow(
 /// then it stops. Commits nothing. Past the ends it reads on until nothing more comes at
 /// once, for `PAST_ENDS` at most: a broker may report an end short of the last batch
 /// written (tansu does), and producers may never pause.
-pub fn read_to_end(client: &ClientConfig, topic: &str, timeout: Duration, each: impl FnMut(&rdkafka::message::BorrowedMessage<'_>)) -> anyhow::Result<()> {
+pub fn read_to_end(
+    client: &ClientConfig,
+    topic: &str,
+    timeout: Duration,
+    each: impl FnMut(&rdkafka::message::BorrowedMessage<'_>),
+) -> anyhow::Result<()> {
     read_to_end_from(client, topic, &HashMap::new(), timeout, each)
 }
 
@@ -100,10 +112,12 @@ pub fn read_to_end_from(
     timeout: Duration,
     mut each: impl FnMut(&rdkafka::message::BorrowedMessage<'_>),
 ) -> anyhow::Result<()> {
-    let start = |partition: i32| from.get(&partition).map_or(Offset::Beginning, |o| Offset::Offset(*o));
+    let start =
+        |partition: i32| from.get(&partition).map_or(Offset::Beginning, |o| Offset::Offset(*o));
     let consumer = reader_at(client, topic, start)?;
     let metadata = consumer.fetch_metadata(Some(topic), timeout / 3)?;
-    let partitions = metadata.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len());
+    let partitions =
+        metadata.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len());
     // Where each partition ends now; read up to there.
     let mut ends: HashMap<i32, i64> = HashMap::new();
     for partition in 0..partitions as i32 {
@@ -121,7 +135,8 @@ pub fn read_to_end_from(
         if past_ends.is_none() && Instant::now() > deadline {
             anyhow::bail!("reading {topic} to its end took over {} s", timeout.as_secs());
         }
-        let wait = if ends.is_empty() { Duration::from_millis(200) } else { Duration::from_millis(100) };
+        let wait =
+            if ends.is_empty() { Duration::from_millis(200) } else { Duration::from_millis(100) };
         let Some(polled) = consumer.poll(wait) else {
             if ends.is_empty() {
                 return Ok(());
@@ -129,7 +144,8 @@ pub fn read_to_end_from(
             continue;
         };
         let record = polled.map_err(|e| anyhow::anyhow!("reading {topic}: {e}"))?;
-        let (partition, offset) = (rdkafka::Message::partition(&record), rdkafka::Message::offset(&record));
+        let (partition, offset) =
+            (rdkafka::Message::partition(&record), rdkafka::Message::offset(&record));
         if ends.get(&partition).is_some_and(|end| offset + 1 >= *end) {
             ends.remove(&partition);
             if ends.is_empty() {
@@ -151,9 +167,16 @@ pub fn reader(client: &ClientConfig, topic: &str, start: Offset) -> anyhow::Resu
 }
 
 /// As [`reader`], each partition at its own start.
-fn reader_at(client: &ClientConfig, topic: &str, start: impl Fn(i32) -> Offset) -> anyhow::Result<BaseConsumer> {
+fn reader_at(
+    client: &ClientConfig,
+    topic: &str,
+    start: impl Fn(i32) -> Offset,
+) -> anyhow::Result<BaseConsumer> {
     let mut config = client.clone();
-    config.set("group.id", "weir-tail").set("enable.auto.commit", "false").set("enable.partition.eof", "false");
+    config
+        .set("group.id", "weir-tail")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false");
     let consumer: BaseConsumer = config.create()?;
     let metadata = consumer.fetch_metadata(Some(topic), super::CONNECT_TIMEOUT)?;
     let partitions = metadata
@@ -162,7 +185,9 @@ fn reader_at(client: &ClientConfig, topic: &str, start: impl Fn(i32) -> Offset) 
         .find(|t| t.name() == topic && t.error().is_none())
         .map(|t| t.partitions().len())
         .filter(|n| *n > 0)
-        .ok_or_else(|| anyhow::anyhow!("topic {topic} does not exist; create it with `weir topics create`"))?;
+        .ok_or_else(|| {
+            anyhow::anyhow!("topic {topic} does not exist; create it with `weir topics create`")
+        })?;
     let mut assignment = TopicPartitionList::new();
     for partition in 0..partitions as i32 {
         assignment.add_partition_offset(topic, partition, start(partition))?;
@@ -186,7 +211,11 @@ fn show(
         Some(Ok(Ok(()))) => writeln!(out, "valid    {value}")?,
         Some(Ok(Err(violations))) => {
             stats.invalid += 1;
-            writeln!(out, "INVALID  {value}\n         {}", crate::text::escape_controls(&crate::pipeline::summary(&violations)))?;
+            writeln!(
+                out,
+                "INVALID  {value}\n         {}",
+                crate::text::escape_controls(&crate::pipeline::summary(&violations))
+            )?;
         }
         Some(Err(fault)) => {
             stats.invalid += 1;
@@ -198,7 +227,12 @@ fn show(
             writeln!(out, "         key: {}", crate::text::printable(key))?;
         }
         for h in &record.headers {
-            writeln!(out, "         {}: {}", crate::text::escape_controls(&h.key), crate::text::printable(&h.value))?;
+            writeln!(
+                out,
+                "         {}: {}",
+                crate::text::escape_controls(&h.key),
+                crate::text::printable(&h.value)
+            )?;
         }
     }
     Ok(())

@@ -20,7 +20,11 @@ pub fn names(config: &Config) -> Vec<String> {
     topics.extend([k.dead_letter_topic.clone(), k.parked_topic.clone()]);
     topics.extend(k.analytics_topic.clone());
     topics.extend(config.window_topic());
-    let late = config.aggregate.as_ref().and_then(|a| a.window.as_ref()).and_then(|w| w.late_topic.clone());
+    let late = config
+        .aggregate
+        .as_ref()
+        .and_then(|a| a.window.as_ref())
+        .and_then(|w| w.late_topic.clone());
     topics.extend(late.filter(|late| !topics.contains(late)));
     topics.extend(config.state_topic());
     topics
@@ -36,7 +40,8 @@ pub fn create(config: &Config, client: &ClientConfig) -> anyhow::Result<Vec<Stri
         .iter()
         .map(|name| match Some(name) == state_topic.as_ref() {
             // Compacted: the latest snapshot per input partition is all that is kept.
-            true => NewTopic::new(name, 1, TopicReplication::Fixed(k.replication)).set("cleanup.policy", "compact"),
+            true => NewTopic::new(name, 1, TopicReplication::Fixed(k.replication))
+                .set("cleanup.policy", "compact"),
             false => NewTopic::new(name, k.partitions, TopicReplication::Fixed(k.replication)),
         })
         .collect();
@@ -45,11 +50,17 @@ pub fn create(config: &Config, client: &ClientConfig) -> anyhow::Result<Vec<Stri
     let mut lines = Vec::new();
     for result in results {
         match result {
-            Ok(name) if Some(&name) == state_topic.as_ref() => {
-                lines.push(format!("created {name} (compacted, 1 partition, replication {})", k.replication))
+            Ok(name) if Some(&name) == state_topic.as_ref() => lines.push(format!(
+                "created {name} (compacted, 1 partition, replication {})",
+                k.replication
+            )),
+            Ok(name) => lines.push(format!(
+                "created {name} ({} partitions, replication {})",
+                k.partitions, k.replication
+            )),
+            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                lines.push(format!("exists  {name}"))
             }
-            Ok(name) => lines.push(format!("created {name} ({} partitions, replication {})", k.partitions, k.replication)),
-            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => lines.push(format!("exists  {name}")),
             Err((name, code)) => anyhow::bail!("cannot create topic {name}: {code}"),
         }
     }
@@ -62,10 +73,15 @@ pub fn ensure_state_topic(config: &Config, client: &ClientConfig) -> anyhow::Res
     let Some(name) = config.state_topic() else { return Ok(()) };
     let admin: AdminClient<DefaultClientContext> = client.create()?;
     let metadata = admin.inner().fetch_metadata(Some(&name), super::CONNECT_TIMEOUT)?;
-    if metadata.topics().iter().any(|t| t.name() == name && t.error().is_none() && !t.partitions().is_empty()) {
+    if metadata
+        .topics()
+        .iter()
+        .any(|t| t.name() == name && t.error().is_none() && !t.partitions().is_empty())
+    {
         return Ok(());
     }
-    let topic = NewTopic::new(&name, 1, TopicReplication::Fixed(config.kafka.replication)).set("cleanup.policy", "compact");
+    let topic = NewTopic::new(&name, 1, TopicReplication::Fixed(config.kafka.replication))
+        .set("cleanup.policy", "compact");
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     match run_blocking(admin.create_topics([&topic], &options))?.pop() {
         Some(Ok(_)) => tracing::info!("created the state topic {name} (compacted)"),

@@ -61,7 +61,9 @@ macro_rules! export_aggregator {
             }
             struct Export;
             impl $crate::aggregator::Guest for Export {
-                fn init(json: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
+                fn init(
+                    json: ::std::string::String,
+                ) -> ::std::result::Result<(), ::std::string::String> {
                     CONFIG.with(|slot| slot.init(|| $crate::parse_config::<Config>(&json)))
                 }
             }
@@ -71,7 +73,9 @@ macro_rules! export_aggregator {
             struct State(::std::cell::RefCell<$plugin>);
             impl wit::GuestState for State {
                 fn new() -> Self {
-                    State(::std::cell::RefCell::new(<$plugin as $crate::Aggregator>::new(&config())))
+                    State(::std::cell::RefCell::new(
+                        <$plugin as $crate::Aggregator>::new(&config()),
+                    ))
                 }
                 fn update(&self, batch: ::std::vec::Vec<u8>) {
                     $crate::aggregator::fold(&mut *self.0.borrow_mut(), &batch)
@@ -82,17 +86,24 @@ macro_rules! export_aggregator {
                 fn snapshot(&self) -> ::std::vec::Vec<u8> {
                     <$plugin as $crate::Aggregator>::snapshot(&self.0.borrow())
                 }
-                fn restore(&self, snapshot: ::std::vec::Vec<u8>) -> ::std::result::Result<(), ::std::string::String> {
-                    *self.0.borrow_mut() = <$plugin as $crate::Aggregator>::restore(&config(), &snapshot)?;
+                fn restore(
+                    &self,
+                    snapshot: ::std::vec::Vec<u8>,
+                ) -> ::std::result::Result<(), ::std::string::String> {
+                    *self.0.borrow_mut() =
+                        <$plugin as $crate::Aggregator>::restore(&config(), &snapshot)?;
                     Ok(())
                 }
-                fn merge(&self, snapshot: ::std::vec::Vec<u8>) -> ::std::result::Result<(), ::std::string::String> {
+                fn merge(
+                    &self,
+                    snapshot: ::std::vec::Vec<u8>,
+                ) -> ::std::result::Result<(), ::std::string::String> {
                     let other = <$plugin as $crate::Aggregator>::restore(&config(), &snapshot)?;
                     <$plugin as $crate::Aggregator>::merge(&mut self.0.borrow_mut(), other);
                     Ok(())
                 }
             }
-            $crate::aggregator::export_aggregator_world!(Export with_types_in $crate::aggregator);
+    $crate::aggregator::export_aggregator_world!(Export with_types_in $crate::aggregator);
         };
     };
 }

@@ -40,9 +40,14 @@ impl<'a> Reader<'a> {
     }
 
     fn take(&mut self, len: usize, what: &str) -> Result<&'a [u8], FrameError> {
-        let end = self.at.checked_add(len).filter(|end| *end <= self.bytes.len()).ok_or_else(|| {
-            FrameError(format!("{what} of {len} bytes at byte {} runs past the end ({} bytes)", self.at, self.bytes.len()))
-        })?;
+        let end =
+            self.at.checked_add(len).filter(|end| *end <= self.bytes.len()).ok_or_else(|| {
+                FrameError(format!(
+                    "{what} of {len} bytes at byte {} runs past the end ({} bytes)",
+                    self.at,
+                    self.bytes.len()
+                ))
+            })?;
         let taken = &self.bytes[self.at..end];
         self.at = end;
         Ok(taken)
@@ -83,14 +88,17 @@ impl<'a> Reader<'a> {
     pub fn text(&mut self) -> Result<&'a str, FrameError> {
         let at = self.at;
         let bytes = self.bytes()?;
-        std::str::from_utf8(bytes).map_err(|_| FrameError(format!("the text at byte {at} is not UTF-8")))
+        std::str::from_utf8(bytes)
+            .map_err(|_| FrameError(format!("the text at byte {at} is not UTF-8")))
     }
 
     pub fn maybe_text(&mut self) -> Result<Option<&'a str>, FrameError> {
         let at = self.at;
         match self.maybe_bytes()? {
             None => Ok(None),
-            Some(bytes) => std::str::from_utf8(bytes).map(Some).map_err(|_| FrameError(format!("the text at byte {at} is not UTF-8"))),
+            Some(bytes) => std::str::from_utf8(bytes)
+                .map(Some)
+                .map_err(|_| FrameError(format!("the text at byte {at} is not UTF-8"))),
         }
     }
 
@@ -100,7 +108,10 @@ impl<'a> Reader<'a> {
         let count = self.u32()? as usize;
         let left = self.bytes.len() - self.at;
         if count.saturating_mul(min_size) > left {
-            return Err(FrameError(format!("a count of {count} at byte {} cannot fit in the {left} bytes left", self.at - 4)));
+            return Err(FrameError(format!(
+                "a count of {count} at byte {} cannot fit in the {left} bytes left",
+                self.at - 4
+            )));
         }
         Ok(count)
     }
@@ -146,7 +157,9 @@ impl<'a> Headers<'a> {
 
     pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + '_ {
         let mut reader = Reader::new(self.raw);
-        (0..self.count).map(move |_| (reader.text().expect("checked when read"), reader.bytes().expect("checked when read")))
+        (0..self.count).map(move |_| {
+            (reader.text().expect("checked when read"), reader.bytes().expect("checked when read"))
+        })
     }
 
     /// The last value of header `key`.
@@ -178,7 +191,15 @@ pub struct Record<'a> {
 impl<'a> Record<'a> {
     /// A record with only a value, as read from a file: for tests and native use.
     pub fn new(value: &'a [u8]) -> Record<'a> {
-        Record { value, key: None, headers: Headers::NONE, topic: "-", partition: 0, offset: 0, timestamp: None }
+        Record {
+            value,
+            key: None,
+            headers: Headers::NONE,
+            topic: "-",
+            partition: 0,
+            offset: 0,
+            timestamp: None,
+        }
     }
 
     pub fn read(reader: &mut Reader<'a>) -> Result<Record<'a>, FrameError> {
@@ -194,7 +215,16 @@ impl<'a> Record<'a> {
     }
 
     pub fn write(&self, buf: &mut Vec<u8>) {
-        write_record(buf, self.value, self.key, |buf| self.headers.write(buf), self.topic, self.partition, self.offset, self.timestamp);
+        write_record(
+            buf,
+            self.value,
+            self.key,
+            |buf| self.headers.write(buf),
+            self.topic,
+            self.partition,
+            self.offset,
+            self.timestamp,
+        );
     }
 }
 
@@ -237,7 +267,10 @@ pub fn read_violations<'a>(reader: &mut Reader<'a>) -> Result<Vec<(&'a str, &'a 
     (0..count).map(|_| Ok((reader.text()?, reader.text()?))).collect()
 }
 
-pub fn put_violations<'v>(buf: &mut Vec<u8>, violations: impl ExactSizeIterator<Item = (&'v str, &'v str)>) {
+pub fn put_violations<'v>(
+    buf: &mut Vec<u8>,
+    violations: impl ExactSizeIterator<Item = (&'v str, &'v str)>,
+) {
     put_u32(buf, violations.len() as u32);
     for (path, reason) in violations {
         put_bytes(buf, path.as_bytes());
@@ -245,7 +278,10 @@ pub fn put_violations<'v>(buf: &mut Vec<u8>, violations: impl ExactSizeIterator<
     }
 }
 
-pub fn put_headers<'h>(buf: &mut Vec<u8>, headers: impl ExactSizeIterator<Item = (&'h str, &'h [u8])>) {
+pub fn put_headers<'h>(
+    buf: &mut Vec<u8>,
+    headers: impl ExactSizeIterator<Item = (&'h str, &'h [u8])>,
+) {
     put_u32(buf, headers.len() as u32);
     for (key, value) in headers {
         put_bytes(buf, key.as_bytes());
@@ -280,7 +316,16 @@ mod tests {
     fn sample(buf: &mut Vec<u8>) {
         put_u32(buf, 2);
         Record::new(b"{\"a\":1}").write(buf);
-        write_record(buf, b"v", Some(b"k"), |b| put_headers(b, [("h", &b"1"[..]), ("h", b"2")].into_iter()), "logins", 3, 42, Some(1_700_000_000_000));
+        write_record(
+            buf,
+            b"v",
+            Some(b"k"),
+            |b| put_headers(b, [("h", &b"1"[..]), ("h", b"2")].into_iter()),
+            "logins",
+            3,
+            42,
+            Some(1_700_000_000_000),
+        );
     }
 
     #[test]
@@ -290,9 +335,15 @@ mod tests {
         let records = records(&buf).unwrap();
         assert_eq!(records[0], Record::new(b"{\"a\":1}"));
         let second = records[1];
-        assert_eq!((second.value, second.key, second.topic, second.partition, second.offset), (&b"v"[..], Some(&b"k"[..]), "logins", 3, 42));
+        assert_eq!(
+            (second.value, second.key, second.topic, second.partition, second.offset),
+            (&b"v"[..], Some(&b"k"[..]), "logins", 3, 42)
+        );
         assert_eq!(second.timestamp, Some(1_700_000_000_000));
-        assert_eq!(second.headers.iter().collect::<Vec<_>>(), vec![("h", &b"1"[..]), ("h", &b"2"[..])]);
+        assert_eq!(
+            second.headers.iter().collect::<Vec<_>>(),
+            vec![("h", &b"1"[..]), ("h", &b"2"[..])]
+        );
         assert_eq!(second.headers.get("h"), Some(&b"2"[..]));
         let mut again = Vec::new();
         put_u32(&mut again, 2);
@@ -317,7 +368,16 @@ mod tests {
         assert!(records(&frame).unwrap_err().0.contains("cannot fit"));
         let mut bad_text = Vec::new();
         put_u32(&mut bad_text, 1);
-        write_record(&mut bad_text, b"", None, |b| put_headers(b, [("\u{e9}", &b""[..])].into_iter()), "t", 0, 0, None);
+        write_record(
+            &mut bad_text,
+            b"",
+            None,
+            |b| put_headers(b, [("\u{e9}", &b""[..])].into_iter()),
+            "t",
+            0,
+            0,
+            None,
+        );
         let at = bad_text.iter().position(|b| *b == 0xc3).unwrap();
         bad_text[at] = 0xff;
         assert!(records(&bad_text).unwrap_err().0.contains("not UTF-8"));

@@ -9,7 +9,10 @@ use std::borrow::Cow;
 /// The raw JSON text of each of `names` in the object `json`, `None` where absent. As
 /// with `serde_json::Value`, a duplicated field's last value counts. An error when `json`
 /// is not one JSON object (trailing text included).
-pub fn fields<'a, const N: usize>(json: &'a [u8], names: [&str; N]) -> Result<[Option<&'a RawValue>; N], serde_json::Error> {
+pub fn fields<'a, const N: usize>(
+    json: &'a [u8],
+    names: [&str; N],
+) -> Result<[Option<&'a RawValue>; N], serde_json::Error> {
     let mut deserializer = serde_json::Deserializer::from_slice(json);
     let found = deserializer.deserialize_map(Fields { names })?;
     deserializer.end()?;
@@ -18,7 +21,10 @@ pub fn fields<'a, const N: usize>(json: &'a [u8], names: [&str; N]) -> Result<[O
 
 /// A raw value as a string, borrowed unless it has escapes; `None` if it is not a string.
 pub fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
-    raw.get().starts_with('"').then(|| serde_json::from_str::<Text>(raw.get()).ok().map(|t| t.0)).flatten()
+    raw.get()
+        .starts_with('"')
+        .then(|| serde_json::from_str::<Text>(raw.get()).ok().map(|t| t.0))
+        .flatten()
 }
 
 /// Where `raw` (from `fields`) sits in `json`: its byte range, for splicing a new value in.
@@ -91,7 +97,9 @@ mod tests {
 
     #[test]
     fn anything_but_one_object_is_an_error() {
-        for bad in [&b"[1, 2]"[..], b"\"text\"", b"{\"a\": 1} trailing", b"{\"a\": }", b"", b"{\"a\": 1"] {
+        for bad in
+            [&b"[1, 2]"[..], b"\"text\"", b"{\"a\": 1} trailing", b"{\"a\": }", b"", b"{\"a\": 1"]
+        {
             assert!(fields(bad, ["a"]).is_err(), "{}", String::from_utf8_lossy(bad));
         }
         assert!(fields(b"  {}  ", ["a"]).unwrap()[0].is_none());

@@ -42,14 +42,14 @@ pub mod repairer;
 pub mod transformer;
 pub mod validator;
 
+/// What an aggregator reports (`weir:plugin/aggregate`).
+pub use aggregator::exports::weir::plugin::aggregate::{Counter, Report, Row, Table};
 pub use aggregator::Aggregator;
 pub use error::Error;
 pub use frame::{Headers, Record};
 pub use repairer::{Damaged, Repairer};
 pub use transformer::{Emit, Emitted, Out, Transformer};
 pub use validator::Validator;
-/// What an aggregator reports (`weir:plugin/aggregate`).
-pub use aggregator::exports::weir::plugin::aggregate::{Counter, Report, Row, Table};
 
 #[doc(hidden)]
 pub use slot::Slot;
@@ -114,7 +114,12 @@ mod tests {
                     out.value(b"a").value(b"b");
                 }
                 b"v2:x" => {
-                    out.record(Out::like(record, b"x").header("x-route", b"v2").to("v2").key(Some(b"new-key")));
+                    out.record(
+                        Out::like(record, b"x")
+                            .header("x-route", b"v2")
+                            .to("v2")
+                            .key(Some(b"new-key")),
+                    );
                 }
                 value => {
                     out.value(&value.to_ascii_uppercase());
@@ -143,7 +148,16 @@ mod tests {
         let mut buf = Vec::new();
         frame::put_u32(&mut buf, values.len() as u32);
         for value in values {
-            frame::write_record(&mut buf, value, Some(b"k"), |b| frame::put_headers(b, [("h", &b"1"[..])].into_iter()), "t", 0, 0, None);
+            frame::write_record(
+                &mut buf,
+                value,
+                Some(b"k"),
+                |b| frame::put_headers(b, [("h", &b"1"[..])].into_iter()),
+                "t",
+                0,
+                0,
+                None,
+            );
         }
         buf
     }
@@ -163,7 +177,12 @@ mod tests {
         let frame = batch(&[b"a", b"", b"bad", b"split:ab", b"v2:x"]);
         let records = frame::records(&frame).unwrap();
         let mut emitted = |r| transformer::transform(&mut upper, r);
-        let like = |value: &[u8]| Emitted { value: value.to_vec(), key: Some(b"k".to_vec()), headers: vec![("h".into(), b"1".to_vec())], output: None };
+        let like = |value: &[u8]| Emitted {
+            value: value.to_vec(),
+            key: Some(b"k".to_vec()),
+            headers: vec![("h".into(), b"1".to_vec())],
+            output: None,
+        };
         assert_eq!(emitted(&records[0]), Ok(vec![like(b"A")]));
         assert_eq!(emitted(&records[1]), Ok(vec![]));
         assert_eq!(emitted(&records[2]), Err(Error::new("bad")));
@@ -230,7 +249,11 @@ mod tests {
     fn the_packaged_contract_is_the_workspace_contract() {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../wit/weir.wit");
         let Ok(workspace) = std::fs::read_to_string(root) else { return }; // packaged alone
-        assert_eq!(include_str!("../wit/weir.wit"), workspace, "sdk/wit/weir.wit must be a copy of wit/weir.wit");
+        assert_eq!(
+            include_str!("../wit/weir.wit"),
+            workspace,
+            "sdk/wit/weir.wit must be a copy of wit/weir.wit"
+        );
         assert!(workspace.contains(&format!("package {CONTRACT};")));
     }
 }

@@ -43,7 +43,10 @@ pub fn damaged(batch: &[u8]) -> Result<Vec<Damaged<'_>>, frame::FrameError> {
     let letters = (0..count)
         .map(|_| {
             let record = Record::read(&mut reader)?;
-            let violations = frame::read_violations(&mut reader)?.into_iter().map(|(path, reason)| Violation::new(path, reason)).collect();
+            let violations = frame::read_violations(&mut reader)?
+                .into_iter()
+                .map(|(path, reason)| Violation::new(path, reason))
+                .collect();
             Ok(Damaged { record, violations })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -81,14 +84,18 @@ macro_rules! export_repairer {
             }
             struct Export;
             impl $crate::repairer::Guest for Export {
-                fn init(config: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
-                    PLUGIN.with(|slot| slot.init(|| <$plugin as $crate::Repairer>::from_config(&config)))
+                fn init(
+                    config: ::std::string::String,
+                ) -> ::std::result::Result<(), ::std::string::String> {
+                    PLUGIN.with(|slot| {
+                        slot.init(|| <$plugin as $crate::Repairer>::from_config(&config))
+                    })
                 }
                 fn repair(batch: ::std::vec::Vec<u8>) -> ::std::vec::Vec<u8> {
                     PLUGIN.with(|slot| slot.with(|plugin| $crate::repairer::answer(plugin, &batch)))
                 }
             }
-            $crate::repairer::export_repairer_world!(Export with_types_in $crate::repairer);
+    $crate::repairer::export_repairer_world!(Export with_types_in $crate::repairer);
         };
     };
 }

@@ -110,7 +110,8 @@ pub fn answer_one<T: Transformer>(plugin: &mut T, record: &Record<'_>, buf: &mut
     let start = buf.len();
     buf.push(frame::ACCEPTED);
     buf.extend_from_slice(&[0; 4]);
-    let mut emit = Emit { buf: &mut *buf, input_key: record.key, input_headers: record.headers, count: 0 };
+    let mut emit =
+        Emit { buf: &mut *buf, input_key: record.key, input_headers: record.headers, count: 0 };
     match plugin.transform(record, &mut emit) {
         Ok(()) => {
             let count = emit.count.to_le_bytes();
@@ -144,27 +145,34 @@ pub struct Emitted {
 }
 
 /// Transforms one record natively (tests, benchmarks): the records it becomes.
-pub fn transform<T: Transformer>(plugin: &mut T, record: &Record<'_>) -> Result<Vec<Emitted>, Error> {
+pub fn transform<T: Transformer>(
+    plugin: &mut T,
+    record: &Record<'_>,
+) -> Result<Vec<Emitted>, Error> {
     let mut buf = Vec::new();
     answer_one(plugin, record, &mut buf);
     let mut reader = frame::Reader::new(&buf);
-    let read = |reader: &mut frame::Reader<'_>| -> Result<Result<Vec<Emitted>, Error>, frame::FrameError> {
-        if reader.u8()? == frame::REFUSED {
-            return Ok(Err(Error::new(reader.text()?)));
-        }
-        let count = reader.u32()?;
-        (0..count)
-            .map(|_| {
-                Ok(Emitted {
-                    value: reader.bytes()?.to_vec(),
-                    key: reader.maybe_bytes()?.map(<[u8]>::to_vec),
-                    headers: frame::Headers::read(reader)?.iter().map(|(k, v)| (k.to_string(), v.to_vec())).collect(),
-                    output: reader.maybe_text()?.map(str::to_string),
+    let read =
+        |reader: &mut frame::Reader<'_>| -> Result<Result<Vec<Emitted>, Error>, frame::FrameError> {
+            if reader.u8()? == frame::REFUSED {
+                return Ok(Err(Error::new(reader.text()?)));
+            }
+            let count = reader.u32()?;
+            (0..count)
+                .map(|_| {
+                    Ok(Emitted {
+                        value: reader.bytes()?.to_vec(),
+                        key: reader.maybe_bytes()?.map(<[u8]>::to_vec),
+                        headers: frame::Headers::read(reader)?
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_vec()))
+                            .collect(),
+                        output: reader.maybe_text()?.map(str::to_string),
+                    })
                 })
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Ok)
-    };
+                .collect::<Result<Vec<_>, _>>()
+                .map(Ok)
+        };
     read(&mut reader).expect("weir-plugin writes well-formed answers")
 }
 

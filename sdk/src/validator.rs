@@ -35,7 +35,10 @@ pub fn answer<V: Validator>(plugin: &mut V, batch: &[u8]) -> Vec<u8> {
             Ok(()) => out.push(frame::ACCEPTED),
             Err(violations) => {
                 out.push(frame::REFUSED);
-                frame::put_violations(&mut out, violations.iter().map(|v| (v.path.as_str(), v.reason.as_str())));
+                frame::put_violations(
+                    &mut out,
+                    violations.iter().map(|v| (v.path.as_str(), v.reason.as_str())),
+                );
             }
         }
     }
@@ -53,14 +56,19 @@ macro_rules! export_validator {
             }
             struct Export;
             impl $crate::validator::Guest for Export {
-                fn init(config: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
-                    PLUGIN.with(|slot| slot.init(|| <$plugin as $crate::Validator>::from_config(&config)))
+                fn init(
+                    config: ::std::string::String,
+                ) -> ::std::result::Result<(), ::std::string::String> {
+                    PLUGIN.with(|slot| {
+                        slot.init(|| <$plugin as $crate::Validator>::from_config(&config))
+                    })
                 }
                 fn validate(batch: ::std::vec::Vec<u8>) -> ::std::vec::Vec<u8> {
-                    PLUGIN.with(|slot| slot.with(|plugin| $crate::validator::answer(plugin, &batch)))
+                    PLUGIN
+                        .with(|slot| slot.with(|plugin| $crate::validator::answer(plugin, &batch)))
                 }
             }
-            $crate::validator::export_validator_world!(Export with_types_in $crate::validator);
+    $crate::validator::export_validator_world!(Export with_types_in $crate::validator);
         };
     };
 }

@@ -156,7 +156,9 @@ pub(crate) fn drive_batches<T: Send, E: Send, S: Send, IO: Source<E> + Sink<T, S
                 let stopping = ended || controls.stop.load(Ordering::Relaxed);
                 if !stopping && in_processing < IN_PROCESSING {
                     // Checkpoints are due by time, busy or idle.
-                    let checkpoint = controls.checkpoint_every.is_some_and(|every| last_checkpoint.elapsed() >= every);
+                    let checkpoint = controls
+                        .checkpoint_every
+                        .is_some_and(|every| last_checkpoint.elapsed() >= every);
                     let task = if checkpoint {
                         last_checkpoint = Instant::now();
                         Some(Task::Checkpoint)
@@ -189,7 +191,11 @@ pub(crate) fn drive_batches<T: Send, E: Send, S: Send, IO: Source<E> + Sink<T, S
                 if (ended || controls.stop.load(Ordering::Relaxed)) && in_processing == 0 {
                     // At the end of the input, windows close; then the last checkpoint of
                     // the plugins' state, before the flow finishes.
-                    let last: &[fn() -> Task<E>] = if ended { &[|| Task::Ended, || Task::Checkpoint] } else { &[|| Task::Checkpoint] };
+                    let last: &[fn() -> Task<E>] = if ended {
+                        &[|| Task::Ended, || Task::Checkpoint]
+                    } else {
+                        &[|| Task::Checkpoint]
+                    };
                     for task in last {
                         if to_plugins.send(task()).is_err() {
                             break;
@@ -201,14 +207,22 @@ pub(crate) fn drive_batches<T: Send, E: Send, S: Send, IO: Source<E> + Sink<T, S
                     }
                     return Ok(());
                 }
-                let busy = in_processing == IN_PROCESSING || ended || controls.stop.load(Ordering::Relaxed);
-                match done.recv_timeout(if busy { Duration::from_millis(20) } else { Duration::ZERO }) {
+                let busy = in_processing == IN_PROCESSING
+                    || ended
+                    || controls.stop.load(Ordering::Relaxed);
+                match done.recv_timeout(if busy {
+                    Duration::from_millis(20)
+                } else {
+                    Duration::ZERO
+                }) {
                     Ok(finished) => {
                         in_processing -= 1;
                         settle(io, finished?)?;
                     }
                     Err(RecvTimeoutError::Timeout) => io.idle()?,
-                    Err(RecvTimeoutError::Disconnected) => anyhow::bail!("plugin thread ended unexpectedly"),
+                    Err(RecvTimeoutError::Disconnected) => {
+                        anyhow::bail!("plugin thread ended unexpectedly")
+                    }
                 }
             }
         })();

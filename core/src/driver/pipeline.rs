@@ -1,15 +1,15 @@
 //! The processing driver: each batch through the stages, guarded by the circuit breaker,
 //! swapped between batches when a plugin changes, reported as it goes and once at the end.
 
-use super::{Done, Controls, Sink, Source, Task};
+use super::{Controls, Done, Sink, Source, Task};
 use crate::bindings::types::Message;
 use crate::breaker::{Breaker, Canaries, Judge, CANARIES};
 use crate::hot_swap::HotSwap;
-use crate::stats::Stats;
 use crate::ops::Metrics;
 use crate::pipeline::{Judged, Outcome, Pipeline, Rejection};
 use crate::report::Format;
 use crate::state::{PartitionSnapshot, StateChange};
+use crate::stats::Stats;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -58,14 +58,28 @@ pub fn drive<IO: Source<StateChange> + Sink<Outcome, PartitionSnapshot>>(
             Task::Checkpoint => return Ok(Done::states(pipeline.checkpoint())),
             Task::Ended => {
                 let closed = pipeline.close_windows();
-                return Ok(if closed.is_empty() { Done::states(Vec::new()) } else { Done::outputs(vec![Outcome::Processed(closed)]) });
+                return Ok(if closed.is_empty() {
+                    Done::states(Vec::new())
+                } else {
+                    Done::outputs(vec![Outcome::Processed(closed)])
+                });
             }
         };
         if let Some(hot_swap) = hot_swap.as_mut() {
             hot_swap.between_batches(pipeline);
         }
-        let mut swapped = |pipeline: &mut Pipeline| hot_swap.as_mut().is_some_and(|hot_swap| hot_swap.between_batches(pipeline));
-        let outcomes = guarded(pipeline, &mut breaker, &mut canaries, batch, options.on_trip, controls.stop, &mut swapped)?;
+        let mut swapped = |pipeline: &mut Pipeline| {
+            hot_swap.as_mut().is_some_and(|hot_swap| hot_swap.between_batches(pipeline))
+        };
+        let outcomes = guarded(
+            pipeline,
+            &mut breaker,
+            &mut canaries,
+            batch,
+            options.on_trip,
+            controls.stop,
+            &mut swapped,
+        )?;
         if let Some(on_batch) = options.on_batch {
             on_batch(&pipeline.stats);
         }
@@ -80,7 +94,9 @@ pub fn drive<IO: Source<StateChange> + Sink<Outcome, PartitionSnapshot>>(
         // the flow: a report that fails is said on the page (and in the log), and the
         // page asks again only after a while (each failure costs the aggregator its
         // instance; its state is put back into the next).
-        if let Some(board) = pipeline.metrics().map(|m| m.board().clone()).filter(|board| board.report_due()) {
+        if let Some(board) =
+            pipeline.metrics().map(|m| m.board().clone()).filter(|board| board.report_due())
+        {
             match pipeline.report(Vec::new()) {
                 Ok(now) => board.report(now.json()),
                 Err(e) => {
@@ -91,7 +107,9 @@ pub fn drive<IO: Source<StateChange> + Sink<Outcome, PartitionSnapshot>>(
         }
         Ok(Done { outputs: Some(outcomes), report, states: Vec::new() })
     });
-    let report = pipeline.report(Vec::new()).map(|r| FinalReport { json: r.json(), rendered: r.render(options.report_format) });
+    let report = pipeline
+        .report(Vec::new())
+        .map(|r| FinalReport { json: r.json(), rendered: r.render(options.report_format) });
     let published = match (&result, &report) {
         (Ok(()), Ok(report)) => io.publish(&report.json),
         _ => Ok(()),
@@ -162,7 +180,10 @@ fn guarded<J: Judge>(
             anyhow::bail!("{tripped}; stopping");
         };
         drop(judged);
-        tracing::error!("{tripped}. Consumption paused; retrying the held batch every {} s", cooldown.as_secs());
+        tracing::error!(
+            "{tripped}. Consumption paused; retrying the held batch every {} s",
+            cooldown.as_secs()
+        );
         let resume_at = Instant::now() + cooldown;
         while Instant::now() < resume_at {
             if stop.load(Ordering::Relaxed) {
@@ -220,7 +241,13 @@ mod tests {
     }
 
     fn rejection(fault: Option<FaultKind>) -> Rejection {
-        Rejection { stage: "transform".into(), plugin: "native".into(), violations: Vec::new(), fault, cause: Default::default() }
+        Rejection {
+            stage: "transform".into(),
+            plugin: "native".into(),
+            violations: Vec::new(),
+            fault,
+            cause: Default::default(),
+        }
     }
 
     impl Judge for Native {
@@ -265,7 +292,15 @@ mod tests {
         values
             .iter()
             .enumerate()
-            .map(|(i, v)| Message { key: None, value: v.as_bytes().to_vec(), headers: Vec::new(), topic: "in".into(), partition: 0, offset: first + i as i64, timestamp: None })
+            .map(|(i, v)| Message {
+                key: None,
+                value: v.as_bytes().to_vec(),
+                headers: Vec::new(),
+                topic: "in".into(),
+                partition: 0,
+                offset: first + i as i64,
+                timestamp: None,
+            })
             .collect()
     }
 
@@ -277,9 +312,19 @@ mod tests {
 
     #[test]
     fn a_broken_plugin_holds_the_batch_until_it_is_fixed_and_it_is_settled_once() {
-        let (mut native, mut breaker, mut canaries, stop) = (Native::default(), Breaker::new(5), Canaries::default(), AtomicBool::new(false));
+        let (mut native, mut breaker, mut canaries, stop) =
+            (Native::default(), Breaker::new(5), Canaries::default(), AtomicBool::new(false));
         let mut never = |_: &mut Native| false;
-        guarded(&mut native, &mut breaker, &mut canaries, batch(0, &["ok"; 6]), HOLD, &stop, &mut never).unwrap();
+        guarded(
+            &mut native,
+            &mut breaker,
+            &mut canaries,
+            batch(0, &["ok"; 6]),
+            HOLD,
+            &stop,
+            &mut never,
+        )
+        .unwrap();
         native.broken = true;
         let mut looks = 0;
         // A fixed plugin swapped in on the third look while the batch is held.
@@ -288,40 +333,113 @@ mod tests {
             native.broken = looks < 3;
             !native.broken
         };
-        let outcomes = guarded(&mut native, &mut breaker, &mut canaries, batch(6, &["ok"; 6]), HOLD, &stop, &mut fixed_on_third_look).unwrap();
+        let outcomes = guarded(
+            &mut native,
+            &mut breaker,
+            &mut canaries,
+            batch(6, &["ok"; 6]),
+            HOLD,
+            &stop,
+            &mut fixed_on_third_look,
+        )
+        .unwrap();
         assert_eq!(processed(&outcomes), 6, "the held batch went through whole once fixed");
-        assert_eq!(native.settled, [vec![0, 1, 2, 3, 4, 5], vec![6, 7, 8, 9, 10, 11]], "each batch settled once");
-        assert!(native.judged >= 4, "judged again while held, canaries included: {}", native.judged);
+        assert_eq!(
+            native.settled,
+            [vec![0, 1, 2, 3, 4, 5], vec![6, 7, 8, 9, 10, 11]],
+            "each batch settled once"
+        );
+        assert!(
+            native.judged >= 4,
+            "judged again while held, canaries included: {}",
+            native.judged
+        );
     }
 
     #[test]
     fn poison_records_pass_the_canaries_and_become_dead_letters_without_a_hold() {
-        let (mut native, mut breaker, mut canaries, stop) = (Native::default(), Breaker::new(5), Canaries::default(), AtomicBool::new(false));
+        let (mut native, mut breaker, mut canaries, stop) =
+            (Native::default(), Breaker::new(5), Canaries::default(), AtomicBool::new(false));
         let mut no_hold = |_: &mut Native| -> bool { panic!("nothing is held") };
-        guarded(&mut native, &mut breaker, &mut canaries, batch(0, &["ok"; 3]), HOLD, &stop, &mut no_hold).unwrap();
-        let outcomes = guarded(&mut native, &mut breaker, &mut canaries, batch(3, &["poison"; 6]), HOLD, &stop, &mut no_hold).unwrap();
+        guarded(
+            &mut native,
+            &mut breaker,
+            &mut canaries,
+            batch(0, &["ok"; 3]),
+            HOLD,
+            &stop,
+            &mut no_hold,
+        )
+        .unwrap();
+        let outcomes = guarded(
+            &mut native,
+            &mut breaker,
+            &mut canaries,
+            batch(3, &["poison"; 6]),
+            HOLD,
+            &stop,
+            &mut no_hold,
+        )
+        .unwrap();
         assert_eq!(processed(&outcomes), 0);
         assert_eq!(native.settled.len(), 2);
         // The count started afresh: five more faults do not trip it.
-        guarded(&mut native, &mut breaker, &mut canaries, batch(9, &["poison"; 4]), HOLD, &stop, &mut no_hold).unwrap();
+        guarded(
+            &mut native,
+            &mut breaker,
+            &mut canaries,
+            batch(9, &["poison"; 4]),
+            HOLD,
+            &stop,
+            &mut no_hold,
+        )
+        .unwrap();
     }
 
     #[test]
     fn a_trip_that_stops_settles_nothing() {
-        let (mut native, mut breaker, mut canaries, stop) = (Native { broken: true, ..Native::default() }, Breaker::new(5), Canaries::default(), AtomicBool::new(false));
-        let error = guarded(&mut native, &mut breaker, &mut canaries, batch(0, &["ok"; 6]), OnTrip::Stop, &stop, &mut |_| false).unwrap_err();
+        let (mut native, mut breaker, mut canaries, stop) = (
+            Native { broken: true, ..Native::default() },
+            Breaker::new(5),
+            Canaries::default(),
+            AtomicBool::new(false),
+        );
+        let error = guarded(
+            &mut native,
+            &mut breaker,
+            &mut canaries,
+            batch(0, &["ok"; 6]),
+            OnTrip::Stop,
+            &stop,
+            &mut |_| false,
+        )
+        .unwrap_err();
         assert!(error.to_string().contains("circuit breaker open"), "{error}");
         assert!(native.settled.is_empty());
     }
 
     #[test]
     fn a_stop_while_a_batch_is_held_ends_without_settling_it() {
-        let (mut native, mut breaker, mut canaries, stop) = (Native { broken: true, ..Native::default() }, Breaker::new(5), Canaries::default(), AtomicBool::new(false));
+        let (mut native, mut breaker, mut canaries, stop) = (
+            Native { broken: true, ..Native::default() },
+            Breaker::new(5),
+            Canaries::default(),
+            AtomicBool::new(false),
+        );
         let mut sigterm = |_: &mut Native| {
             stop.store(true, Ordering::Relaxed);
             false
         };
-        let error = guarded(&mut native, &mut breaker, &mut canaries, batch(0, &["ok"; 6]), HOLD, &stop, &mut sigterm).unwrap_err();
+        let error = guarded(
+            &mut native,
+            &mut breaker,
+            &mut canaries,
+            batch(0, &["ok"; 6]),
+            HOLD,
+            &stop,
+            &mut sigterm,
+        )
+        .unwrap_err();
         assert!(error.to_string().starts_with("stopped while the circuit breaker open"), "{error}");
         assert!(native.settled.is_empty());
     }

@@ -2,7 +2,7 @@
 //! makes), each either fixed — back to the input — or parked with the reason. A record
 //! comes back through repair at most `max_attempts` times: never an endless loop.
 
-use super::{Done, Controls, Sink, Source, Task};
+use super::{Controls, Done, Sink, Source, Task};
 use crate::bindings::types::Message;
 use crate::headers;
 use crate::pipeline::repair::{RepairPipeline, Repaired};
@@ -54,8 +54,11 @@ pub fn route(repairer: &mut RepairPipeline, batch: Vec<Message>) -> Vec<RepairRo
     for (i, letter) in batch.into_iter().enumerate() {
         let attempts = headers::repair_attempts(&letter.headers);
         if attempts >= repairer.max_attempts {
-            let last = headers::reasons(&letter.headers).map(|v| crate::pipeline::summary(&v)).unwrap_or_default();
-            let reason = format!("gave up after {attempts} repair attempts; last rejection: {last}");
+            let last = headers::reasons(&letter.headers)
+                .map(|v| crate::pipeline::summary(&v))
+                .unwrap_or_default();
+            let reason =
+                format!("gave up after {attempts} repair attempts; last rejection: {last}");
             routes[i] = Some(RepairRoute::Parked { letter, reason });
         } else {
             slots.push(i);
@@ -63,7 +66,9 @@ pub fn route(repairer: &mut RepairPipeline, batch: Vec<Message>) -> Vec<RepairRo
             letters.push((letter, attempts));
         }
     }
-    for ((i, (letter, attempts)), result) in slots.into_iter().zip(letters).zip(repairer.repair(to_repair)) {
+    for ((i, (letter, attempts)), result) in
+        slots.into_iter().zip(letters).zip(repairer.repair(to_repair))
+    {
         routes[i] = Some(match result {
             Repaired::Fixed(value) => RepairRoute::Fixed { letter, value, attempts: attempts + 1 },
             Repaired::Unrepairable(reason) => RepairRoute::Parked { letter, reason },

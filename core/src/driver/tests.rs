@@ -36,7 +36,14 @@ struct Memory<'a> {
 
 impl<'a> Memory<'a> {
     fn new(script: Vec<Step>) -> Memory<'a> {
-        Memory { script: script.into(), next_offset: 0, states: 0, polled: Vec::new(), settled: Vec::new(), stop_after: None }
+        Memory {
+            script: script.into(),
+            next_offset: 0,
+            states: 0,
+            polled: Vec::new(),
+            settled: Vec::new(),
+            stop_after: None,
+        }
     }
 }
 
@@ -54,7 +61,8 @@ impl Source<i32> for Memory<'_> {
                 return Ok(Poll::Idle);
             }
             Some(Step::Batch(n)) => {
-                let offsets: Vec<i64> = (self.next_offset..self.next_offset + n.min(max) as i64).collect();
+                let offsets: Vec<i64> =
+                    (self.next_offset..self.next_offset + n.min(max) as i64).collect();
                 self.next_offset += offsets.len() as i64;
                 self.polled.push(Seen::Batch(offsets.clone()));
                 Poll::Batch(offsets.into_iter().map(message).collect())
@@ -89,13 +97,24 @@ impl Sink<i64, i32> for Memory<'_> {
 }
 
 fn message(offset: i64) -> Message {
-    Message { key: None, value: Vec::new(), headers: Vec::new(), topic: "in".into(), partition: 0, offset, timestamp: None }
+    Message {
+        key: None,
+        value: Vec::new(),
+        headers: Vec::new(),
+        topic: "in".into(),
+        partition: 0,
+        offset,
+        timestamp: None,
+    }
 }
 
 /// The plugins' side: each output is its input's offset, after a delay from `delays`
 /// (microseconds, in turn); an event answers with a state to keep naming it, a checkpoint
 /// with 0. Records what it was handed, in order.
-fn native_plugins<'a>(seen: &'a mut Vec<Seen>, delays: &'a [u64]) -> impl FnMut(Task<i32>) -> anyhow::Result<Done<i64, i32>> + Send + 'a {
+fn native_plugins<'a>(
+    seen: &'a mut Vec<Seen>,
+    delays: &'a [u64],
+) -> impl FnMut(Task<i32>) -> anyhow::Result<Done<i64, i32>> + Send + 'a {
     let mut delay = delays.iter().cycle();
     move |task| {
         std::thread::sleep(Duration::from_micros(delay.next().copied().unwrap_or(0)));
@@ -171,13 +190,16 @@ fn a_failing_task_ends_the_flow_after_what_finished_before_it() {
     let result = drive(&mut io, &controls(&stop), |task| {
         tasks += 1;
         match task {
-            Task::Batch(batch) if batch[0].offset == 6 => anyhow::bail!("plugin thread failed on batch 4"),
+            Task::Batch(batch) if batch[0].offset == 6 => {
+                anyhow::bail!("plugin thread failed on batch 4")
+            }
             Task::Batch(batch) => Ok(Done::outputs(batch.iter().map(|m| m.offset).collect())),
             _ => Ok(Done::states(Vec::new())),
         }
     });
     assert_eq!(result.unwrap_err().to_string(), "plugin thread failed on batch 4");
-    let sent: Vec<Seen> = io.settled.iter().filter(|s| matches!(s, Seen::Batch(_))).cloned().collect();
+    let sent: Vec<Seen> =
+        io.settled.iter().filter(|s| matches!(s, Seen::Batch(_))).cloned().collect();
     assert_eq!(sent, [Seen::Batch(vec![0, 1]), Seen::Batch(vec![2, 3]), Seen::Batch(vec![4, 5])]);
     assert_eq!(io.settled.last(), Some(&Seen::Finished));
     assert_eq!(tasks, 4, "nothing is handed to the plugins after the failure");

@@ -55,19 +55,26 @@ impl<'a> Walk<'a> {
             | Schema::Enum(_) => self.long().map(drop),
             Schema::Float => self.take(4),
             Schema::Double => self.take(8),
-            Schema::Bytes | Schema::String | Schema::BigDecimal | Schema::Uuid(UuidSchema::Bytes | UuidSchema::String) => self.bytes(),
+            Schema::Bytes
+            | Schema::String
+            | Schema::BigDecimal
+            | Schema::Uuid(UuidSchema::Bytes | UuidSchema::String) => self.bytes(),
             Schema::Decimal(decimal) => match &decimal.inner {
                 InnerDecimalSchema::Bytes => self.bytes(),
                 InnerDecimalSchema::Fixed(fixed) => self.take(fixed.size),
             },
-            Schema::Fixed(fixed) | Schema::Duration(fixed) | Schema::Uuid(UuidSchema::Fixed(fixed)) => self.take(fixed.size),
+            Schema::Fixed(fixed)
+            | Schema::Duration(fixed)
+            | Schema::Uuid(UuidSchema::Fixed(fixed)) => self.take(fixed.size),
             Schema::Union(union) => {
                 let index = self.long()?;
                 let variant = usize::try_from(index).ok().and_then(|i| union.variants().get(i));
                 // A wrong index is the decoder's to name.
                 variant.map_or(Ok(()), |variant| self.value(variant, depth + 1))
             }
-            Schema::Record(record) => record.fields.iter().try_for_each(|field| self.value(&field.schema, depth + 1)),
+            Schema::Record(record) => {
+                record.fields.iter().try_for_each(|field| self.value(&field.schema, depth + 1))
+            }
             Schema::Array(array) => self.blocks(depth, |walk| walk.value(&array.items, depth + 1)),
             Schema::Map(map) => self.blocks(depth, |walk| {
                 walk.bytes()?;
@@ -84,12 +91,18 @@ impl<'a> Walk<'a> {
     /// A named type by its full name, else by its name alone (as the decoder finds it).
     fn named(&self, name: &Name) -> Option<&'a Schema> {
         let names = self.names;
-        names.get(name).or_else(|| names.iter().find(|(n, _)| n.name() == name.name()).map(|(_, schema)| schema))
+        names.get(name).or_else(|| {
+            names.iter().find(|(n, _)| n.name() == name.name()).map(|(_, schema)| schema)
+        })
     }
 
     /// An array's or a map's blocks: each a count (negative: followed by its byte size),
     /// then that many items, until a count of 0.
-    fn blocks(&mut self, depth: usize, mut item: impl FnMut(&mut Self) -> Result<(), String>) -> Result<(), String> {
+    fn blocks(
+        &mut self,
+        depth: usize,
+        mut item: impl FnMut(&mut Self) -> Result<(), String>,
+    ) -> Result<(), String> {
         loop {
             let count = self.long()?;
             if count == 0 {
@@ -112,7 +125,9 @@ impl<'a> Walk<'a> {
     /// A length, then that many bytes.
     fn bytes(&mut self) -> Result<(), String> {
         let len = self.long()?;
-        let len = usize::try_from(len).map_err(|_| format!("Avro that does not match its writer's schema: a negative length ({len})"))?;
+        let len = usize::try_from(len).map_err(|_| {
+            format!("Avro that does not match its writer's schema: a negative length ({len})")
+        })?;
         self.take(len)
     }
 
@@ -177,10 +192,18 @@ mod tests {
         // reservation through), or of 2^40, then nothing: the decoder would reserve first.
         for count in [5_000_000, 1 << 40] {
             let claim = [long(count), long(0)].concat();
-            for items in ["\"boolean\"", "\"null\"", "[\"null\", \"int\"]", "{\"type\": \"array\", \"items\": \"null\"}"] {
+            for items in [
+                "\"boolean\"",
+                "\"null\"",
+                "[\"null\", \"int\"]",
+                "{\"type\": \"array\", \"items\": \"null\"}",
+            ] {
                 let schema = format!(r#"{{"type": "array", "items": {items}}}"#);
                 let err = decode(&schema, &claim).unwrap_err();
-                assert!(err.contains("weir's limit") || err.contains("bytes where"), "{items}: {err}");
+                assert!(
+                    err.contains("weir's limit") || err.contains("bytes where"),
+                    "{items}: {err}"
+                );
             }
         }
         let claim = [long(1 << 40), long(0)].concat();
@@ -195,11 +218,17 @@ mod tests {
         // 1,000 inner arrays of 1,000 nulls each: a million items from 3 kB.
         let inner = [long(1000), long(0)].concat();
         let datum = [long(1000), inner.repeat(1000), long(0)].concat();
-        let err = decode(r#"{"type": "array", "items": {"type": "array", "items": "null"}}"#, &datum).unwrap_err();
+        let err =
+            decode(r#"{"type": "array", "items": {"type": "array", "items": "null"}}"#, &datum)
+                .unwrap_err();
         assert!(err.contains(&format!("more than {MAX_ITEMS}")), "{err}");
         // Within the bound, it decodes.
         let datum = [long(10), [long(10), long(0)].concat().repeat(10), long(0)].concat();
-        assert!(decode(r#"{"type": "array", "items": {"type": "array", "items": "null"}}"#, &datum).is_ok());
+        assert!(decode(
+            r#"{"type": "array", "items": {"type": "array", "items": "null"}}"#,
+            &datum
+        )
+        .is_ok());
     }
 
     #[test]
@@ -211,7 +240,8 @@ mod tests {
         assert!(err.contains(&format!("deeper than {MAX_DEPTH}")), "{err}");
         // A shallow list decodes.
         let datum = [long(1).repeat(5), long(0)].concat();
-        let json: serde_json::Value = serde_json::from_slice(&decode(schema, &datum).unwrap()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&decode(schema, &datum).unwrap()).unwrap();
         assert_eq!(json.to_string().matches("next").count(), 6);
     }
 

@@ -78,25 +78,43 @@ struct Writer {
 
 /// The subject `topic`'s writers' ids must be registered under, unless it accepts any.
 fn subject_of(topic: &str, config: &TopicConfig) -> Option<String> {
-    (!config.any_subject).then(|| config.subject.clone().unwrap_or_else(|| format!("{topic}-value")))
+    (!config.any_subject)
+        .then(|| config.subject.clone().unwrap_or_else(|| format!("{topic}-value")))
 }
 
 impl Writer {
     /// The latest schema of `topic`'s subject, which must be of the topic's format.
-    fn looked_up(topic: &str, config: &TopicConfig, source: &dyn SchemaSource) -> Result<Writer, (String, String)> {
+    fn looked_up(
+        topic: &str,
+        config: &TopicConfig,
+        source: &dyn SchemaSource,
+    ) -> Result<Writer, (String, String)> {
         let error = |field: &str, reason: String| (format!("topics.\"{topic}\"{field}"), reason);
         let subject = config.subject.clone().unwrap_or_else(|| format!("{topic}-value"));
-        let latest = source
-            .latest(&subject)
-            .map_err(|e| error("", format!("weir frames what it writes with the latest schema of subject `{subject}`: {e}")))?;
+        let latest = source.latest(&subject).map_err(|e| {
+            error(
+                "",
+                format!(
+                    "weir frames what it writes with the latest schema of subject `{subject}`: {e}"
+                ),
+            )
+        })?;
         if latest.schema_type != config.format.schema_type() {
-            let reason = format!("subject `{subject}`'s latest schema (id {}) is {}, not {}", latest.id, latest.schema_type, config.format.schema_type());
+            let reason = format!(
+                "subject `{subject}`'s latest schema (id {}) is {}, not {}",
+                latest.id,
+                latest.schema_type,
+                config.format.schema_type()
+            );
             return Err(error(".format", reason));
         }
-        let avro = match config.format {
-            Format::Avro => Some(AvroSchema::parse(&latest.schema).map_err(|e| error("", format!("subject `{subject}` (id {}): {e}", latest.id)))?),
-            _ => None,
-        };
+        let avro =
+            match config.format {
+                Format::Avro => Some(AvroSchema::parse(&latest.schema).map_err(|e| {
+                    error("", format!("subject `{subject}` (id {}): {e}", latest.id))
+                })?),
+                _ => None,
+            };
         Ok(Writer { id: latest.id, avro })
     }
 }
@@ -130,15 +148,21 @@ impl Formats {
         let mut writers = HashMap::new();
         let mut subject = None;
         for (topic, config) in topics.iter().filter(|(_, t)| t.format != Format::Json) {
-            let error = |field: &str, reason: String| (format!("topics.\"{topic}\"{field}"), reason);
+            let error =
+                |field: &str, reason: String| (format!("topics.\"{topic}\"{field}"), reason);
             if topic == input_topic {
                 let reader = match (&config.reader_schema, config.format) {
-                    (Some(path), Format::Avro) => Some(
-                        read_file(path)
-                            .and_then(|text| AvroSchema::parse(&text))
-                            .map_err(|e| error(".reader_schema", format!("{}: {e}", path.display())))?,
-                    ),
-                    (Some(_), _) => return Err(error(".reader_schema", "only an Avro topic has a reader schema".into())),
+                    (Some(path), Format::Avro) => {
+                        Some(read_file(path).and_then(|text| AvroSchema::parse(&text)).map_err(
+                            |e| error(".reader_schema", format!("{}: {e}", path.display())),
+                        )?)
+                    }
+                    (Some(_), _) => {
+                        return Err(error(
+                            ".reader_schema",
+                            "only an Avro topic has a reader schema".into(),
+                        ))
+                    }
                     (None, _) => None,
                 };
                 readers.insert(topic.clone(), (config.format, reader));
@@ -160,13 +184,19 @@ impl Formats {
         dead_letter_topic: &str,
         source: impl FnOnce() -> Result<Arc<dyn SchemaSource>, String>,
     ) -> Result<Option<Formats>, (String, String)> {
-        let Some(input) = topics.get(input_topic).filter(|t| t.format != Format::Json) else { return Ok(None) };
+        let Some(input) = topics.get(input_topic).filter(|t| t.format != Format::Json) else {
+            return Ok(None);
+        };
         let source = source().map_err(|e| ("registry.url".to_string(), e))?;
         Ok(Some(Formats {
             readers: HashMap::from([(dead_letter_topic.to_string(), (input.format, None))]),
-            writers: HashMap::from([(input_topic.to_string(), Writer::looked_up(input_topic, input, source.as_ref())?)]),
+            writers: HashMap::from([(
+                input_topic.to_string(),
+                Writer::looked_up(input_topic, input, source.as_ref())?,
+            )]),
             output_topic: input_topic.to_string(),
-            schemas: writers::WriterSchemas::new(source).restricted_to(subject_of(input_topic, input)),
+            schemas: writers::WriterSchemas::new(source)
+                .restricted_to(subject_of(input_topic, input)),
         }))
     }
 
@@ -188,10 +218,16 @@ impl Formats {
             let (id, payload) = framing::unframe(value)?;
             let written = self.schemas.get(id)?;
             if written.schema_type != format.schema_type() {
-                return Err(format!("written with a {} schema (id {id}), but topic `{topic}` is {}", written.schema_type, format.name()));
+                return Err(format!(
+                    "written with a {} schema (id {id}), but topic `{topic}` is {}",
+                    written.schema_type,
+                    format.name()
+                ));
             }
             match &written.avro {
-                Some(schema) => schema.decode(payload, reader.as_ref()).map_err(|e| format!("{e} (schema id {id})")),
+                Some(schema) => schema
+                    .decode(payload, reader.as_ref())
+                    .map_err(|e| format!("{e} (schema id {id})")),
                 None => Ok(payload.to_vec()),
             }
         })())
@@ -212,13 +248,15 @@ impl Formats {
     pub fn encode(&self, topic: Option<&str>, value: &[u8]) -> Option<Result<Vec<u8>, String>> {
         let topic = topic.unwrap_or(&self.output_topic);
         let writer = self.writers.get(topic)?;
-        Some(match &writer.avro {
-            Some(schema) => schema.encode(value).map(|datum| framing::frame(writer.id, &datum)),
-            None => match serde_json::from_slice::<serde::de::IgnoredAny>(value) {
-                Ok(_) => Ok(framing::frame(writer.id, value)),
-                Err(e) => Err(format!("not JSON, so not for a confluent-json topic: {e}")),
-            },
-        }
-        .map_err(|e| format!("for topic `{topic}` (schema id {}): {e}", writer.id)))
+        Some(
+            match &writer.avro {
+                Some(schema) => schema.encode(value).map(|datum| framing::frame(writer.id, &datum)),
+                None => match serde_json::from_slice::<serde::de::IgnoredAny>(value) {
+                    Ok(_) => Ok(framing::frame(writer.id, value)),
+                    Err(e) => Err(format!("not JSON, so not for a confluent-json topic: {e}")),
+                },
+            }
+            .map_err(|e| format!("for topic `{topic}` (schema id {}): {e}", writer.id)),
+        )
     }
 }

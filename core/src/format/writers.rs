@@ -93,12 +93,17 @@ impl WriterSchemas {
     pub fn get(&mut self, id: u32) -> Result<Arc<Written>, String> {
         match self.known.get(&id) {
             Some((_, Ok(written))) => return Ok(written.clone()),
-            Some((_, Err((since, reason)))) if since.elapsed() < RETRY_AFTER => return Err(reason.clone()),
+            Some((_, Err((since, reason)))) if since.elapsed() < RETRY_AFTER => {
+                return Err(reason.clone())
+            }
             _ => {}
         }
         if let Some((since, reason)) = &self.away {
             if since.elapsed() < RETRY_AFTER {
-                return Err(format!("schema id {id}: {reason}; asked again {} s after it failed", RETRY_AFTER.as_secs()));
+                return Err(format!(
+                    "schema id {id}: {reason}; asked again {} s after it failed",
+                    RETRY_AFTER.as_secs()
+                ));
             }
         }
         if !self.may_fetch() {
@@ -118,12 +123,17 @@ impl WriterSchemas {
                     None => Err((Instant::now(), format!("schema id {id} is not in the registry"))),
                     // A schema that does not parse, or of another subject, is remembered as
                     // such, not fetched again per record.
-                    Some(registered) => self.allowed(id).and_then(|()| Self::parsed(id, registered)).map_err(|reason| (Instant::now(), reason)),
+                    Some(registered) => self
+                        .allowed(id)
+                        .and_then(|()| Self::parsed(id, registered))
+                        .map_err(|reason| (Instant::now(), reason)),
                 }
             }
         };
         let size = match &fetched {
-            Ok(written) => written.json_schema.as_ref().map_or(0, String::len) + written.avro_text_len,
+            Ok(written) => {
+                written.json_schema.as_ref().map_or(0, String::len) + written.avro_text_len
+            }
             Err((_, reason)) => reason.len(),
         };
         self.remember(id, size, fetched.clone());
@@ -132,7 +142,9 @@ impl WriterSchemas {
 
     fn parsed(id: u32, registered: Registered) -> Result<Arc<Written>, String> {
         let avro = (registered.schema_type == "AVRO")
-            .then(|| AvroSchema::parse(&registered.schema).map_err(|e| format!("schema id {id}: {e}")))
+            .then(|| {
+                AvroSchema::parse(&registered.schema).map_err(|e| format!("schema id {id}: {e}"))
+            })
             .transpose()?;
         Ok(Arc::new(Written {
             avro_text_len: if avro.is_some() { registered.schema.len() } else { 0 },
@@ -145,11 +157,14 @@ impl WriterSchemas {
     /// Whether `id` is registered under the subject ids are restricted to.
     fn allowed(&self, id: u32) -> Result<(), String> {
         let Some(subject) = &self.subject else { return Ok(()) };
-        let subjects = self.source.subjects(id).map_err(|e| format!("the schema registry did not say which subjects hold schema id {id}: {e}"))?;
+        let subjects = self.source.subjects(id).map_err(|e| {
+            format!("the schema registry did not say which subjects hold schema id {id}: {e}")
+        })?;
         if subjects.iter().any(|s| s == subject) {
             return Ok(());
         }
-        let shown: Vec<String> = subjects.iter().take(5).map(|s| format!("`{}`", crate::text::cut(s, 100))).collect();
+        let shown: Vec<String> =
+            subjects.iter().take(5).map(|s| format!("`{}`", crate::text::cut(s, 100))).collect();
         Err(format!(
             "schema id {id} is registered under {}, not under the topic's subject `{subject}` (any_subject = true in the topic's [topics] table accepts any)",
             if shown.is_empty() { "no subject".to_string() } else { shown.join(", ") }
@@ -162,8 +177,12 @@ impl WriterSchemas {
             self.bytes -= old;
             self.order.retain(|kept| *kept != id);
         }
-        while self.order.len() >= CAPACITY || (self.bytes + size > MAX_BYTES && !self.order.is_empty()) {
-            if let Some((old, _)) = self.order.pop_front().and_then(|oldest| self.known.remove(&oldest)) {
+        while self.order.len() >= CAPACITY
+            || (self.bytes + size > MAX_BYTES && !self.order.is_empty())
+        {
+            if let Some((old, _)) =
+                self.order.pop_front().and_then(|oldest| self.known.remove(&oldest))
+            {
                 self.bytes -= old;
             }
         }
@@ -175,7 +194,9 @@ impl WriterSchemas {
     /// Whether a new id may be fetched now (and if so, one fetch is spent).
     fn may_fetch(&mut self) -> bool {
         let now = Instant::now();
-        self.allowance = (self.allowance + now.duration_since(self.refilled).as_secs_f64() * NEW_IDS_PER_SECOND).min(self.burst);
+        self.allowance = (self.allowance
+            + now.duration_since(self.refilled).as_secs_f64() * NEW_IDS_PER_SECOND)
+            .min(self.burst);
         self.refilled = now;
         if self.allowance < 1.0 {
             return false;
@@ -196,7 +217,9 @@ impl WriterSchemas {
                 Err(reason) => last = reason,
             }
         }
-        Err(format!("the schema registry did not answer for schema id {id} ({tries} tries): {last}"))
+        Err(format!(
+            "the schema registry did not answer for schema id {id} ({tries} tries): {last}"
+        ))
     }
 }
 
@@ -210,7 +233,11 @@ mod tests {
     impl SchemaSource for Counting {
         fn by_id(&self, id: u32) -> Result<Option<Registered>, String> {
             self.0.fetch_add(1, Ordering::SeqCst);
-            Ok((id < 5000).then(|| Registered { id, schema_type: "JSON".into(), schema: "{}".into() }))
+            Ok((id < 5000).then(|| Registered {
+                id,
+                schema_type: "JSON".into(),
+                schema: "{}".into(),
+            }))
         }
         fn subjects(&self, id: u32) -> Result<Vec<String>, String> {
             Ok(vec![if id < 1000 { "t-value" } else { "other-value" }.into()])
@@ -246,7 +273,11 @@ mod tests {
             // A fresh id each record (the producer picks them): no more tries either.
             assert!(schemas.get(1000 + id).err().unwrap().contains("did not answer"));
         }
-        assert_eq!(source.0.load(Ordering::SeqCst), ATTEMPTS, "one round of tries for 200 records and 101 ids");
+        assert_eq!(
+            source.0.load(Ordering::SeqCst),
+            ATTEMPTS,
+            "one round of tries for 200 records and 101 ids"
+        );
     }
 
     /// A registry whose every schema is `text` (of type `kind`).
@@ -268,7 +299,8 @@ mod tests {
 
     #[test]
     fn a_schema_that_does_not_parse_is_fetched_once_not_per_record() {
-        let source = Arc::new(Serving(AtomicU32::new(0), "AVRO", "{\"type\": \"no such type\"}".into()));
+        let source =
+            Arc::new(Serving(AtomicU32::new(0), "AVRO", "{\"type\": \"no such type\"}".into()));
         let mut schemas = WriterSchemas::new(source.clone());
         for _ in 0..100 {
             assert!(schemas.get(3).err().unwrap().contains("schema id 3: not an Avro schema"));
@@ -282,7 +314,10 @@ mod tests {
         let mut schemas = WriterSchemas::new(source.clone());
         let refused = (0..1000).filter(|id| schemas.get(*id).is_err()).count();
         let fetched = source.0.load(Ordering::SeqCst) as usize;
-        assert!((100..=110).contains(&fetched), "the burst, and what a second refills at most: {fetched}");
+        assert!(
+            (100..=110).contains(&fetched),
+            "the burst, and what a second refills at most: {fetched}"
+        );
         assert_eq!(refused, 1000 - fetched);
         assert!(schemas.get(999).err().unwrap().contains("weir's limit on registry work"));
         assert!(schemas.get(0).is_ok(), "a known id is served without a fetch");
@@ -295,7 +330,12 @@ mod tests {
         for id in 0..100 {
             schemas.get(id).unwrap();
         }
-        assert!(schemas.bytes <= MAX_BYTES && schemas.known.len() == MAX_BYTES >> 20, "{} bytes in {} schemas", schemas.bytes, schemas.known.len());
+        assert!(
+            schemas.bytes <= MAX_BYTES && schemas.known.len() == MAX_BYTES >> 20,
+            "{} bytes in {} schemas",
+            schemas.bytes,
+            schemas.known.len()
+        );
         assert_eq!(schemas.bytes, schemas.known.values().map(|(size, _)| size).sum::<usize>());
     }
 

@@ -17,7 +17,10 @@ impl Sample {
 
 /// Every sample of the exposition; comments and lines it cannot read are skipped.
 pub fn parse(text: &str) -> Vec<Sample> {
-    text.lines().filter(|line| !line.starts_with('#') && !line.trim().is_empty()).filter_map(sample).collect()
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .filter_map(sample)
+        .collect()
 }
 
 fn sample(line: &str) -> Option<Sample> {
@@ -96,14 +99,18 @@ mod tests {
 
     #[test]
     fn samples_are_read_with_their_labels_unescaped() {
-        let text = "# HELP x y\nweir_ready 1\nweir_records_consumed_total{topic=\"user-login\"} 42\n\
+        let text =
+            "# HELP x y\nweir_ready 1\nweir_records_consumed_total{topic=\"user-login\"} 42\n\
                     weir_dead_letters_total{stage=\"a \\\"b\\\"\",kind=\"x\\\\y\"} 3\nbroken{ 1\n";
         let samples = parse(text);
         assert_eq!(samples.len(), 3, "{samples:?}");
         assert_eq!(samples[0], Sample { name: "weir_ready".into(), labels: vec![], value: 1.0 });
         assert_eq!(samples[1].label("topic"), Some("user-login"));
         assert_eq!(samples[1].value, 42.0);
-        assert_eq!((samples[2].label("stage"), samples[2].label("kind")), (Some("a \"b\""), Some("x\\y")));
+        assert_eq!(
+            (samples[2].label("stage"), samples[2].label("kind")),
+            (Some("a \"b\""), Some("x\\y"))
+        );
     }
 
     #[test]

@@ -62,7 +62,9 @@ impl Health {
             return Err(format!("the plugin thread has died: {reason}"));
         }
         let turned = self.io_turned_ms.load(Ordering::Relaxed);
-        let since = Duration::from_millis((self.started.elapsed().as_millis() as u64).saturating_sub(turned));
+        let since = Duration::from_millis(
+            (self.started.elapsed().as_millis() as u64).saturating_sub(turned),
+        );
         if turned > 0 && since > IO_STALL {
             return Err(format!("the I/O loop has not turned for {} s", since.as_secs()));
         }
@@ -102,7 +104,10 @@ mod tests {
         assert_eq!(health.ready().unwrap_err().len(), 3);
         health.plugins_loaded();
         health.broker_up(true);
-        assert_eq!(health.ready().unwrap_err(), vec!["the consumer group is not joined yet".to_string()]);
+        assert_eq!(
+            health.ready().unwrap_err(),
+            vec!["the consumer group is not joined yet".to_string()]
+        );
         health.group_joined(true);
         health.io_turned();
         assert_eq!(health.ready(), Ok(()));

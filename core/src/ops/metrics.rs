@@ -115,28 +115,90 @@ impl Metrics {
         };
         let m = &metrics;
         // Counters are registered without `_total`: the encoder adds it.
-        registry.register("weir_records_consumed", "Records read from each input topic", m.consumed.family.clone());
+        registry.register(
+            "weir_records_consumed",
+            "Records read from each input topic",
+            m.consumed.family.clone(),
+        );
         registry.register(
             "weir_records_produced",
             "Records acknowledged by the broker, by destination topic (outputs, dead letters, repaired, parked)",
             m.produced.family.clone(),
         );
-        registry.register("weir_dead_letters", "Dead letters by the stage that rejected them and why (violation or a fault kind)", m.dead_letters.clone());
-        registry.register("weir_stage_duration_seconds", "Time a stage took per batch", m.stage_duration.clone());
-        registry.register("weir_stage_records", "Records each stage was handed", m.stage_records.clone());
-        registry.register("weir_plugin_faults", "Records a plugin failed on, by fault kind", m.plugin_faults.clone());
-        registry.register("weir_plugin_restarts", "Fresh plugin instances made after a failed one", m.plugin_restarts.clone());
-        registry.register("weir_plugin_memory_bytes", "Linear memory of the stage's live plugin instance", m.plugin_memory.clone());
-        registry.register("weir_breaker_open", "1 while the circuit breaker holds a batch back for this stage", m.breaker_open.clone());
-        registry.register("weir_inflight_batches", "Batches handed to the plugin thread and not yet back", m.inflight_batches.clone());
-        registry.register("weir_consumer_lag", "Records behind the partition's end (librdkafka statistics)", m.consumer_lag.clone());
-        registry.register("weir_producer_queue", "Records produced and not yet acknowledged", m.producer_queue.clone());
-        registry.register("weir_ready", "1 when plugins are loaded, the group is joined and a broker is up", m.ready.clone());
-        registry.register("weir_redriven_records", "Records `weir dlq redrive` sent back to the input topic", m.redriven.clone());
-        registry.register("weir_replayed_records", "Records `weir replay` read from its range", m.replayed.clone());
-        registry.register("weir_plugin_info", "Which plugin (file stem and SHA-256) runs in which stage", m.plugin_info.clone());
+        registry.register(
+            "weir_dead_letters",
+            "Dead letters by the stage that rejected them and why (violation or a fault kind)",
+            m.dead_letters.clone(),
+        );
+        registry.register(
+            "weir_stage_duration_seconds",
+            "Time a stage took per batch",
+            m.stage_duration.clone(),
+        );
+        registry.register(
+            "weir_stage_records",
+            "Records each stage was handed",
+            m.stage_records.clone(),
+        );
+        registry.register(
+            "weir_plugin_faults",
+            "Records a plugin failed on, by fault kind",
+            m.plugin_faults.clone(),
+        );
+        registry.register(
+            "weir_plugin_restarts",
+            "Fresh plugin instances made after a failed one",
+            m.plugin_restarts.clone(),
+        );
+        registry.register(
+            "weir_plugin_memory_bytes",
+            "Linear memory of the stage's live plugin instance",
+            m.plugin_memory.clone(),
+        );
+        registry.register(
+            "weir_breaker_open",
+            "1 while the circuit breaker holds a batch back for this stage",
+            m.breaker_open.clone(),
+        );
+        registry.register(
+            "weir_inflight_batches",
+            "Batches handed to the plugin thread and not yet back",
+            m.inflight_batches.clone(),
+        );
+        registry.register(
+            "weir_consumer_lag",
+            "Records behind the partition's end (librdkafka statistics)",
+            m.consumer_lag.clone(),
+        );
+        registry.register(
+            "weir_producer_queue",
+            "Records produced and not yet acknowledged",
+            m.producer_queue.clone(),
+        );
+        registry.register(
+            "weir_ready",
+            "1 when plugins are loaded, the group is joined and a broker is up",
+            m.ready.clone(),
+        );
+        registry.register(
+            "weir_redriven_records",
+            "Records `weir dlq redrive` sent back to the input topic",
+            m.redriven.clone(),
+        );
+        registry.register(
+            "weir_replayed_records",
+            "Records `weir replay` read from its range",
+            m.replayed.clone(),
+        );
+        registry.register(
+            "weir_plugin_info",
+            "Which plugin (file stem and SHA-256) runs in which stage",
+            m.plugin_info.clone(),
+        );
         let build: Family<VersionLabels, Gauge> = Family::default();
-        build.get_or_create(&VersionLabels { version: env!("CARGO_PKG_VERSION").to_string() }).set(1);
+        build
+            .get_or_create(&VersionLabels { version: env!("CARGO_PKG_VERSION").to_string() })
+            .set(1);
         registry.register("weir_build_info", "weir's version", build);
         Metrics { registry: Arc::new(registry), ..metrics }
     }
@@ -148,7 +210,8 @@ impl Metrics {
     /// The exposition in Prometheus' text format (0.0.4), which every scraper reads.
     pub fn encode(&self) -> String {
         let mut text = String::new();
-        prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry).expect("writing to a String");
+        prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry)
+            .expect("writing to a String");
         text
     }
 
@@ -157,19 +220,28 @@ impl Metrics {
     pub fn stage(&self, stage: &str, plugin: &str, sha256: &str, rejects: bool) -> StageMeter {
         let labels = StageLabels { stage: stage.to_string() };
         for kind in FaultKind::ALL {
-            let labels = StageKindLabels { stage: stage.to_string(), kind: kind.as_str().to_string() };
+            let labels =
+                StageKindLabels { stage: stage.to_string(), kind: kind.as_str().to_string() };
             self.plugin_faults.get_or_create_owned(&labels);
             if rejects {
                 self.dead_letters.get_or_create_owned(&labels);
             }
         }
         if rejects {
-            self.dead_letters.get_or_create_owned(&StageKindLabels { stage: stage.to_string(), kind: "violation".into() });
+            self.dead_letters.get_or_create_owned(&StageKindLabels {
+                stage: stage.to_string(),
+                kind: "violation".into(),
+            });
         }
         self.breaker_open.get_or_create(&labels).set(0);
         // A hot-swapped plugin replaces its stage's info series rather than adding one.
-        let info = PluginLabels { stage: stage.to_string(), plugin: plugin.to_string(), sha256: sha256.to_string() };
-        if let Some(previous) = self.plugins.lock().unwrap().insert(stage.to_string(), info.clone()) {
+        let info = PluginLabels {
+            stage: stage.to_string(),
+            plugin: plugin.to_string(),
+            sha256: sha256.to_string(),
+        };
+        if let Some(previous) = self.plugins.lock().unwrap().insert(stage.to_string(), info.clone())
+        {
             self.plugin_info.remove(&previous);
         }
         self.plugin_info.get_or_create(&info).set(1);
@@ -186,11 +258,15 @@ impl Metrics {
 
     /// A dead letter of `stage` for `kind` (violation, or a fault's kind).
     pub fn dead_letter(&self, stage: &str, kind: &str) {
-        self.dead_letters.get_or_create(&StageKindLabels { stage: stage.to_string(), kind: kind.to_string() }).inc();
+        self.dead_letters
+            .get_or_create(&StageKindLabels { stage: stage.to_string(), kind: kind.to_string() })
+            .inc();
     }
 
     pub fn breaker(&self, stage: &str, open: bool) {
-        self.breaker_open.get_or_create(&StageLabels { stage: stage.to_string() }).set(i64::from(open));
+        self.breaker_open
+            .get_or_create(&StageLabels { stage: stage.to_string() })
+            .set(i64::from(open));
     }
 
     /// Counts `n` records read from `topic`.
@@ -240,11 +316,23 @@ pub struct StageMeter {
 impl StageMeter {
     /// A batch of `records` took `elapsed`; `faults` are the kinds of the records it
     /// failed on; `restarts` and `memory_bytes` are the stage's totals now.
-    pub fn batch(&mut self, elapsed: Duration, records: usize, faults: impl Iterator<Item = FaultKind>, restarts: u64, memory_bytes: usize) {
+    pub fn batch(
+        &mut self,
+        elapsed: Duration,
+        records: usize,
+        faults: impl Iterator<Item = FaultKind>,
+        restarts: u64,
+        memory_bytes: usize,
+    ) {
         self.duration.observe(elapsed.as_secs_f64());
         self.records.inc_by(records as u64);
         for kind in faults {
-            self.faults.get_or_create(&StageKindLabels { stage: self.stage.clone(), kind: kind.as_str().to_string() }).inc();
+            self.faults
+                .get_or_create(&StageKindLabels {
+                    stage: self.stage.clone(),
+                    kind: kind.as_str().to_string(),
+                })
+                .inc();
         }
         self.restarts.inc_by(restarts.saturating_sub(self.restarts_seen));
         self.restarts_seen = restarts;

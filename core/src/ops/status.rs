@@ -85,7 +85,13 @@ impl Board {
             "aggregate.window.topic" => "windows",
             _ => "other",
         };
-        self.topics(config.topic_roles().into_iter().map(|(key, topic)| (topic, role(key).to_string())).collect());
+        self.topics(
+            config
+                .topic_roles()
+                .into_iter()
+                .map(|(key, topic)| (topic, role(key).to_string()))
+                .collect(),
+        );
     }
 
     /// A stage and its plugin; a hot swap replaces the stage's card.
@@ -107,10 +113,16 @@ impl Board {
         // A printed byte is at most 4 characters wide (`\u{1b}` is 6 for a 1-byte
         // control): 8 bytes a shown character are more than it can need.
         let text = |bytes: &[u8]| {
-            crate::text::prefix(&crate::text::printable(&bytes[..bytes.len().min(SHOWN_CHARS * 8)]), SHOWN_CHARS).to_string()
+            crate::text::prefix(
+                &crate::text::printable(&bytes[..bytes.len().min(SHOWN_CHARS * 8)]),
+                SHOWN_CHARS,
+            )
+            .to_string()
         };
-        let row = (card.stage.to_string(), card.kind.to_string(), crate::text::normalised(card.reason));
-        let reason = crate::text::escape_controls(crate::text::prefix(card.reason, SHOWN_CHARS * 2));
+        let row =
+            (card.stage.to_string(), card.kind.to_string(), crate::text::normalised(card.reason));
+        let reason =
+            crate::text::escape_controls(crate::text::prefix(card.reason, SHOWN_CHARS * 2));
         let recent = json!({
             "at_ms": now_ms(), "stage": card.stage, "kind": card.kind,
             "reason": crate::text::prefix(&reason, SHOWN_CHARS * 2),
@@ -132,8 +144,15 @@ impl Board {
     /// Whether the page is watched and its report is stale: the flow then computes one.
     pub fn report_due(&self) -> bool {
         let shown = self.shown();
-        let wait = |report: &Value| if report.get("error").is_some() { REPORT_FAILED_WAIT } else { REPORT_EVERY };
-        shown.asked.is_some_and(|at| at.elapsed() < WATCHED) && shown.report.as_ref().is_none_or(|(at, report)| at.elapsed() >= wait(report))
+        let wait = |report: &Value| {
+            if report.get("error").is_some() {
+                REPORT_FAILED_WAIT
+            } else {
+                REPORT_EVERY
+            }
+        };
+        shown.asked.is_some_and(|at| at.elapsed() < WATCHED)
+            && shown.report.as_ref().is_none_or(|(at, report)| at.elapsed() >= wait(report))
     }
 
     pub fn report(&self, report: Value) {
@@ -157,7 +176,11 @@ impl Board {
     fn sample_at(&self, now: Instant, exposition: &str) {
         let counters = counters(&exposition::parse(exposition));
         let mut shown = self.shown();
-        while shown.samples.front().is_some_and(|(at, _)| now.duration_since(*at) > RATE_WINDOW + Duration::from_secs(1)) {
+        while shown
+            .samples
+            .front()
+            .is_some_and(|(at, _)| now.duration_since(*at) > RATE_WINDOW + Duration::from_secs(1))
+        {
             shown.samples.pop_front();
         }
         shown.samples.push_back((now, counters));
@@ -174,14 +197,24 @@ impl Board {
         let mut shown = self.shown();
         shown.asked = Some(now);
         // The rate base: the oldest sample within the window, at least half a second old.
-        let base = shown.samples.iter().find(|(at, _)| now.duration_since(*at) <= RATE_WINDOW + Duration::from_millis(500) && now.duration_since(*at) >= Duration::from_millis(500));
+        let base = shown.samples.iter().find(|(at, _)| {
+            now.duration_since(*at) <= RATE_WINDOW + Duration::from_millis(500)
+                && now.duration_since(*at) >= Duration::from_millis(500)
+        });
         let rate = |series: &str| -> Value {
             let Some((at, old)) = base else { return Value::Null };
-            let (Some(new), old) = (now_counters.get(series), old.get(series).copied().unwrap_or(0.0)) else { return json!(0.0) };
+            let (Some(new), old) =
+                (now_counters.get(series), old.get(series).copied().unwrap_or(0.0))
+            else {
+                return json!(0.0);
+            };
             json!(((new - old) / now.duration_since(*at).as_secs_f64()).max(0.0))
         };
         let value = |name: &str, label: &str, of: &str| -> f64 {
-            samples.iter().find(|s| s.name == name && s.label(label) == Some(of)).map_or(0.0, |s| s.value)
+            samples
+                .iter()
+                .find(|s| s.name == name && s.label(label) == Some(of))
+                .map_or(0.0, |s| s.value)
         };
 
         let input = shown.topics.first().map(|(t, _)| t.clone()).unwrap_or_default();
@@ -192,13 +225,19 @@ impl Board {
                 let name = card["name"].as_str().unwrap_or_default();
                 let buckets: Vec<(f64, f64)> = samples
                     .iter()
-                    .filter(|s| s.name == "weir_stage_duration_seconds_bucket" && s.label("stage") == Some(name))
+                    .filter(|s| {
+                        s.name == "weir_stage_duration_seconds_bucket"
+                            && s.label("stage") == Some(name)
+                    })
                     .filter_map(|s| Some((le(s.label("le")?)?, s.value)))
                     .collect();
-                let ms = |q: f64| exposition::quantile(&buckets, q).map(|s| (s * 1e6).round() / 1e3);
+                let ms =
+                    |q: f64| exposition::quantile(&buckets, q).map(|s| (s * 1e6).round() / 1e3);
                 let faults: BTreeMap<&str, f64> = samples
                     .iter()
-                    .filter(|s| s.name == "weir_plugin_faults_total" && s.label("stage") == Some(name))
+                    .filter(|s| {
+                        s.name == "weir_plugin_faults_total" && s.label("stage") == Some(name)
+                    })
                     .filter_map(|s| Some((s.label("kind")?, s.value)))
                     .collect();
                 let mut stage = card.clone();
@@ -209,10 +248,16 @@ impl Board {
                 stage["faults"] = json!(faults);
                 stage["restarts"] = json!(value("weir_plugin_restarts_total", "stage", name));
                 stage["memory_bytes"] = json!(value("weir_plugin_memory_bytes", "stage", name));
-                stage["breaker"] = json!(if value("weir_breaker_open", "stage", name) > 0.0 { "open" } else { "closed" });
+                stage["breaker"] = json!(if value("weir_breaker_open", "stage", name) > 0.0 {
+                    "open"
+                } else {
+                    "closed"
+                });
                 stage["dead_letters"] = json!(samples
                     .iter()
-                    .filter(|s| s.name == "weir_dead_letters_total" && s.label("stage") == Some(name))
+                    .filter(
+                        |s| s.name == "weir_dead_letters_total" && s.label("stage") == Some(name)
+                    )
                     .fold(0.0, |sum, s| sum + s.value));
                 stage
             })
@@ -310,9 +355,20 @@ mod tests {
     fn the_status_reads_the_metrics_and_adds_the_board() {
         let metrics = Metrics::new();
         let board = metrics.board().clone();
-        board.topics(vec![("in".into(), "input".into()), ("out".into(), "output".into()), ("dlq".into(), "dead_letter".into())]);
+        board.topics(vec![
+            ("in".into(), "input".into()),
+            ("out".into(), "output".into()),
+            ("dlq".into(), "dead_letter".into()),
+        ]);
         let mut meter = metrics.stage("validate", "schema-validator", "abc", true);
-        board.stage(StageCard { name: "validate", kind: "validator", plugin: "schema-validator", sha256: "abc", contract: "0.2.0".into(), memory_limit_bytes: 64 << 20 });
+        board.stage(StageCard {
+            name: "validate",
+            kind: "validator",
+            plugin: "schema-validator",
+            sha256: "abc",
+            contract: "0.2.0".into(),
+            memory_limit_bytes: 64 << 20,
+        });
         metrics.consumed("in", 10);
         let sampled = Instant::now();
         board.sample_at(sampled, &metrics.encode());
@@ -321,16 +377,33 @@ mod tests {
         for i in 0..12 {
             metrics.produced("out");
             metrics.dead_letter("validate", "violation");
-            board.dead_letter(DeadLetterCard { stage: "validate", kind: "violation", reason: &format!("\"k{i}\" is a required property"), key: Some(b"<b>k</b>"), value: b"{\"x\":1}\n" });
+            board.dead_letter(DeadLetterCard {
+                stage: "validate",
+                kind: "violation",
+                reason: &format!("\"k{i}\" is a required property"),
+                key: Some(b"<b>k</b>"),
+                value: b"{\"x\":1}\n",
+            });
         }
-        let status = board.status_at(sampled + Duration::from_millis(600), &metrics.encode(), Ok(()));
+        let status =
+            board.status_at(sampled + Duration::from_millis(600), &metrics.encode(), Ok(()));
         assert_eq!(status["input"]["records"], 40.0);
         let rate = status["input"]["per_s"].as_f64().unwrap();
         assert!(rate > 0.0 && rate <= 30.0 / 0.6, "30 records over at least 0.6 s: {rate}");
         let stage = &status["stages"][0];
-        assert_eq!((stage["name"].as_str(), stage["plugin"].as_str(), stage["contract"].as_str()), (Some("validate"), Some("schema-validator"), Some("0.2.0")));
-        assert_eq!((stage["records"].as_f64(), stage["dead_letters"].as_f64(), stage["breaker"].as_str()), (Some(40.0), Some(12.0), Some("closed")));
-        assert!(stage["batch_p50_ms"].as_f64().unwrap() > 1.0 && stage["batch_p99_ms"].as_f64().unwrap() <= 3.3, "{stage}");
+        assert_eq!(
+            (stage["name"].as_str(), stage["plugin"].as_str(), stage["contract"].as_str()),
+            (Some("validate"), Some("schema-validator"), Some("0.2.0"))
+        );
+        assert_eq!(
+            (stage["records"].as_f64(), stage["dead_letters"].as_f64(), stage["breaker"].as_str()),
+            (Some(40.0), Some(12.0), Some("closed"))
+        );
+        assert!(
+            stage["batch_p50_ms"].as_f64().unwrap() > 1.0
+                && stage["batch_p99_ms"].as_f64().unwrap() <= 3.3,
+            "{stage}"
+        );
         assert_eq!(status["outputs"][0]["records"], 12.0);
         assert_eq!(status["outputs"][1]["role"], "dead_letter");
         let rows = status["dead_letters"]["by_reason"].as_array().unwrap();
@@ -339,7 +412,11 @@ mod tests {
         let recent = status["dead_letters"]["recent"].as_array().unwrap();
         assert_eq!(recent.len(), RECENT);
         assert_eq!(recent[0]["reason"], "\"k11\" is a required property", "newest first");
-        assert_eq!((recent[0]["key"].as_str(), recent[0]["value"].as_str()), (Some("<b>k</b>"), Some("{\"x\":1}\\n")), "text as it came, controls escaped");
+        assert_eq!(
+            (recent[0]["key"].as_str(), recent[0]["value"].as_str()),
+            (Some("<b>k</b>"), Some("{\"x\":1}\\n")),
+            "text as it came, controls escaped"
+        );
         assert!(board.report_due(), "asked just now, no report yet");
         board.report(json!({"analytics": null}));
         assert!(!board.report_due());

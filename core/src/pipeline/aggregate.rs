@@ -45,13 +45,24 @@ impl AggregateOperator {
     /// anyway, not counted in the analytics. With windows: the results of the windows
     /// closed and the late records' dead letters, each after the delivered record it
     /// comes with.
-    pub fn fold<'a>(&mut self, delivered: &[Message], refused: impl Iterator<Item = &'a Message>, stats: &mut Stats) -> Emitted {
+    pub fn fold<'a>(
+        &mut self,
+        delivered: &[Message],
+        refused: impl Iterator<Item = &'a Message>,
+        stats: &mut Stats,
+    ) -> Emitted {
         // Records one input became (a fan-out) share its offset: one decision for them all.
         let mut last: Option<(&Message, bool)> = None;
         let fold: Vec<bool> = delivered
             .iter()
             .map(|m| match last {
-                Some((prev, decided)) if prev.offset == m.offset && prev.partition == m.partition && prev.topic == m.topic => decided,
+                Some((prev, decided))
+                    if prev.offset == m.offset
+                        && prev.partition == m.partition
+                        && prev.topic == m.topic =>
+                {
+                    decided
+                }
                 _ => {
                     let decided = self.coverage.note(&m.topic, m.partition, m.offset);
                     last = Some((m, decided));
@@ -65,12 +76,17 @@ impl AggregateOperator {
         if let Some(windows) = &mut self.windows {
             return windows.fold(&mut self.stage, delivered, &fold, stats);
         }
-        let faults: usize =
-            runs_of_true(&fold).map(|run| self.stage.run(&delivered[run]).iter().filter(|r| r.is_err()).count()).sum();
+        let faults: usize = runs_of_true(&fold)
+            .map(|run| self.stage.run(&delivered[run]).iter().filter(|r| r.is_err()).count())
+            .sum();
         stats.analytics_resets += self.stage.take_lost_states();
         if faults > 0 {
             stats.aggregate_faults += faults as u64;
-            tracing::warn!(stage = self.stage.name(), faults, "aggregator failed on records; they are delivered but not counted");
+            tracing::warn!(
+                stage = self.stage.name(),
+                faults,
+                "aggregator failed on records; they are delivered but not counted"
+            );
         }
         Vec::new()
     }
@@ -98,12 +114,16 @@ impl AggregateOperator {
                     let offset = snapshot.map(|s| s.offset);
                     let state = snapshot.map(|s| s.state.as_slice());
                     let failure = match &mut self.windows {
-                        Some(windows) => windows.restore(&mut self.stage, &restore.key, state).err(),
-                        None => match self.stage.restore_slot(&(restore.key.clone(), None), state) {
-                            Ok(Ok(())) => None,
-                            Ok(Err(reason)) => Some(reason),
-                            Err(e) => Some(e.to_string()),
-                        },
+                        Some(windows) => {
+                            windows.restore(&mut self.stage, &restore.key, state).err()
+                        }
+                        None => {
+                            match self.stage.restore_slot(&(restore.key.clone(), None), state) {
+                                Ok(Ok(())) => None,
+                                Ok(Err(reason)) => Some(reason),
+                                Err(e) => Some(e.to_string()),
+                            }
+                        }
                     };
                     if let Some(reason) = failure {
                         stats.state_restore_failures += 1;
@@ -142,7 +162,11 @@ impl AggregateOperator {
     }
 
     /// Snapshots of the changed partitions `wanted` picks; a failure is counted and said.
-    fn snapshots(&mut self, wanted: impl Fn(&PartitionKey) -> bool, stats: &mut Stats) -> Vec<PartitionSnapshot> {
+    fn snapshots(
+        &mut self,
+        wanted: impl Fn(&PartitionKey) -> bool,
+        stats: &mut Stats,
+    ) -> Vec<PartitionSnapshot> {
         let mut snapshots = Vec::new();
         for (key, offset) in self.coverage.take_dirty(&wanted) {
             let snapshot = match &self.windows {
@@ -150,10 +174,19 @@ impl AggregateOperator {
                 None => self.stage.partition_snapshot(&key),
             };
             match snapshot {
-                Ok(state) => snapshots.push(PartitionSnapshot { topic: key.0, partition: key.1, offset, state }),
+                Ok(state) => snapshots.push(PartitionSnapshot {
+                    topic: key.0,
+                    partition: key.1,
+                    offset,
+                    state,
+                }),
                 Err(e) => {
                     stats.checkpoint_failures += 1;
-                    tracing::error!("no checkpoint of {}/{}: {e}; it is retried at the next one", key.0, key.1);
+                    tracing::error!(
+                        "no checkpoint of {}/{}: {e}; it is retried at the next one",
+                        key.0,
+                        key.1
+                    );
                 }
             }
         }
@@ -168,7 +201,11 @@ impl AggregateOperator {
     /// The partitions held (`topic/partition`), when they are checkpointed.
     pub fn partitions(&self) -> Vec<String> {
         match self.checkpoints {
-            true => self.coverage.partitions().map(|(topic, partition)| format!("{topic}/{partition}")).collect(),
+            true => self
+                .coverage
+                .partitions()
+                .map(|(topic, partition)| format!("{topic}/{partition}"))
+                .collect(),
             false => Vec::new(),
         }
     }
@@ -183,12 +220,20 @@ impl AggregateOperator {
         }
         let snapshot = match self.stage.snapshot() {
             Ok(snapshot) => snapshot,
-            Err(e) => return tracing::warn!("the old aggregator's state could not be read ({e}); the new one starts empty"),
+            Err(e) => {
+                return tracing::warn!(
+                    "the old aggregator's state could not be read ({e}); the new one starts empty"
+                )
+            }
         };
         match next.stage.restore(&snapshot) {
             Ok(Ok(())) => {}
-            Ok(Err(reason)) => tracing::warn!("the new aggregator cannot read the old state ({reason}); it starts empty"),
-            Err(e) => tracing::warn!("the new aggregator failed to restore the old state ({e}); it starts empty"),
+            Ok(Err(reason)) => tracing::warn!(
+                "the new aggregator cannot read the old state ({reason}); it starts empty"
+            ),
+            Err(e) => tracing::warn!(
+                "the new aggregator failed to restore the old state ({e}); it starts empty"
+            ),
         }
     }
 }

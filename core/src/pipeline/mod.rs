@@ -15,21 +15,21 @@ pub mod windows;
 
 use crate::bindings::types::Message;
 use crate::config::{Config, Resolve, StageConfig};
+use crate::format::Formats;
 use crate::ops::Metrics;
 use crate::plugin::Runtime;
 use crate::stage::aggregator::Aggregate;
 use crate::stage::transformer::Transform;
+use crate::stage::transformer::{Emitted, Transformed};
 use crate::stage::validator::Validate;
 use crate::stage::{Kind, Stage};
 use crate::state::{PartitionSnapshot, StateChange};
+pub use crate::stats::Stats;
 use aggregate::AggregateOperator;
 use anyhow::Context;
 pub use outcome::{plugin_name, root_violation, summary, Cause, Outcome, Output, Rejection, Role};
-use crate::stage::transformer::{Emitted, Transformed};
-use std::collections::BTreeMap;
-use crate::format::Formats;
 use sha2::Digest as _;
-pub use crate::stats::Stats;
+use std::collections::BTreeMap;
 
 /// How records are validated: by one validator, or each by its writer's schema.
 enum Validation {
@@ -88,9 +88,16 @@ pub fn load_stage<K: Kind>(
 }
 
 /// A stage's plugin, compiled (or from the cache), with errors naming the config key.
-fn load_plugin(runtime: &Runtime, config: &Config, key: &str, stage: &StageConfig) -> anyhow::Result<(crate::plugin::Plugin, std::path::PathBuf)> {
+fn load_plugin(
+    runtime: &Runtime,
+    config: &Config,
+    key: &str,
+    stage: &StageConfig,
+) -> anyhow::Result<(crate::plugin::Plugin, std::path::PathBuf)> {
     let path = config.plugin_path(&stage.plugin);
-    let plugin = runtime.load(&path).with_context(|| format!("config {}: `{key}.plugin`", config.source.display()))?;
+    let plugin = runtime
+        .load(&path)
+        .with_context(|| format!("config {}: `{key}.plugin`", config.source.display()))?;
     Ok((plugin, path))
 }
 
@@ -100,7 +107,13 @@ fn by_writers_schema(stage: &StageConfig) -> bool {
 }
 
 /// A validator per writer's schema; the input must carry schema ids (`confluent-json`).
-fn per_writer_schema(runtime: &Runtime, config: &Config, key: &str, stage: &StageConfig, resolve: &dyn Resolve) -> anyhow::Result<Validation> {
+fn per_writer_schema(
+    runtime: &Runtime,
+    config: &Config,
+    key: &str,
+    stage: &StageConfig,
+    resolve: &dyn Resolve,
+) -> anyhow::Result<Validation> {
     let input = &config.kafka.input_topic;
     if config.topics.get(input).map(|t| t.format) != Some(crate::format::Format::ConfluentJson) {
         let reason = format!(
@@ -113,19 +126,38 @@ fn per_writer_schema(runtime: &Runtime, config: &Config, key: &str, stage: &Stag
     let name = stage.name.clone().unwrap_or_else(|| key.to_string());
     let json: serde_json::Value = serde_json::from_str(&resolve.stage_json(config, key, stage)?)?;
     let (plugin, _) = load_plugin(runtime, config, key, stage)?;
-    plugin.expect_world(&name, crate::plugin::World::Validator).with_context(|| format!("config {}: `{key}`", config.source.display()))?;
-    Ok(Validation::PerWriterSchema(per_writer::PerWriterSchema::new(&name, plugin, json, stage.limits)))
+    plugin
+        .expect_world(&name, crate::plugin::World::Validator)
+        .with_context(|| format!("config {}: `{key}`", config.source.display()))?;
+    Ok(Validation::PerWriterSchema(per_writer::PerWriterSchema::new(
+        &name,
+        plugin,
+        json,
+        stage.limits,
+    )))
 }
 
 impl Pipeline {
-    pub fn from_config(runtime: &Runtime, config: &Config, resolve: &dyn Resolve) -> anyhow::Result<Pipeline> {
+    pub fn from_config(
+        runtime: &Runtime,
+        config: &Config,
+        resolve: &dyn Resolve,
+    ) -> anyhow::Result<Pipeline> {
         let keys = config.stages();
         let key_of = |target: &StageConfig| {
             keys.iter().find(|(_, s)| std::ptr::eq(*s, target)).map(|(k, _)| k.clone()).unwrap()
         };
         let validate = match &config.validate {
-            Some(s) if by_writers_schema(s) => Some(per_writer_schema(runtime, config, &key_of(s), s, resolve)?),
-            Some(s) => Some(Validation::One(load_stage::<Validate>(runtime, config, &key_of(s), s, resolve)?)),
+            Some(s) if by_writers_schema(s) => {
+                Some(per_writer_schema(runtime, config, &key_of(s), s, resolve)?)
+            }
+            Some(s) => Some(Validation::One(load_stage::<Validate>(
+                runtime,
+                config,
+                &key_of(s),
+                s,
+                resolve,
+            )?)),
             None => None,
         };
         let transforms = config
@@ -137,7 +169,10 @@ impl Pipeline {
         for (key, stage) in &keys {
             let transform = config.transform.iter().any(|t| std::ptr::eq(t, *stage));
             if !transform && !stage.outputs.is_empty() {
-                anyhow::bail!("config {}: `{key}.outputs`: only a transformer emits records to named outputs", config.source.display());
+                anyhow::bail!(
+                    "config {}: `{key}.outputs`: only a transformer emits records to named outputs",
+                    config.source.display()
+                );
             }
         }
         let aggregate = match &config.aggregate {
@@ -145,8 +180,13 @@ impl Pipeline {
                 let stage = load_stage::<Aggregate>(runtime, config, &key_of(s), s, resolve)?;
                 let windows = match &s.window {
                     Some(window) => {
-                        let spec = crate::window::WindowSpec::from_config(window).map_err(|e| anyhow::anyhow!("`aggregate.window`: {e}"))?;
-                        Some(windows::Windows::new(spec, config.window_topic(), window.late_topic.clone()))
+                        let spec = crate::window::WindowSpec::from_config(window)
+                            .map_err(|e| anyhow::anyhow!("`aggregate.window`: {e}"))?;
+                        Some(windows::Windows::new(
+                            spec,
+                            config.window_topic(),
+                            window.late_topic.clone(),
+                        ))
                     }
                     None => None,
                 };
@@ -168,19 +208,42 @@ impl Pipeline {
                 config.source.display()
             );
         }
-        Ok(Pipeline { validate, transforms, outputs, aggregate, stats: Stats::default(), keep_states: false, metrics: None, formats })
+        Ok(Pipeline {
+            validate,
+            transforms,
+            outputs,
+            aggregate,
+            stats: Stats::default(),
+            keep_states: false,
+            metrics: None,
+            formats,
+        })
     }
 
     /// No stages: every record passes through unchanged (the benchmark's baseline).
     pub fn passthrough() -> Pipeline {
-        Pipeline { validate: None, transforms: Vec::new(), outputs: Vec::new(), aggregate: None, stats: Stats::default(), keep_states: false, metrics: None, formats: None }
+        Pipeline {
+            validate: None,
+            transforms: Vec::new(),
+            outputs: Vec::new(),
+            aggregate: None,
+            stats: Stats::default(),
+            keep_states: false,
+            metrics: None,
+            formats: None,
+        }
     }
 
     /// The report so far: the counts, `extra` pipeline-level counts, and the aggregator's
     /// analytics if there is an aggregator.
-    pub fn report(&mut self, extra: Vec<(&'static str, u64)>) -> Result<crate::report::Report<'_>, crate::plugin::PluginError> {
+    pub fn report(
+        &mut self,
+        extra: Vec<(&'static str, u64)>,
+    ) -> Result<crate::report::Report<'_>, crate::plugin::PluginError> {
         let (analytics, partitions, windows) = match &mut self.aggregate {
-            Some(operator) => (Some(operator.report()?), operator.partitions(), operator.last_windows()),
+            Some(operator) => {
+                (Some(operator.report()?), operator.partitions(), operator.last_windows())
+            }
             None => (None, Vec::new(), None),
         };
         Ok(crate::report::Report { stats: &self.stats, extra, analytics, partitions, windows })
@@ -279,22 +342,29 @@ impl Pipeline {
         let total = batch.len();
         let mut refused: Vec<Option<Outcome>> = (0..total).map(|_| None).collect();
         // Records still in flight, and the index in the batch of each.
-        let mut live = Remaining { index: (0..total).collect(), topics: vec![None; total], messages: batch };
+        let mut live =
+            Remaining { index: (0..total).collect(), topics: vec![None; total], messages: batch };
         // What each record was before it was decoded or a transform changed it, for its
         // dead letter.
         let mut originals: Vec<Option<Original>> = (0..total).map(|_| None).collect();
 
         if let Some(formats) = &mut self.formats {
             let each = vec![(); live.messages.len()];
-            live = live.keep(each, |i, mut message, ()| match formats.decode(&message.topic, &message.value) {
-                None => Some(message),
-                Some(Ok(json)) => {
-                    originals[i] = Some(Original::Value(std::mem::replace(&mut message.value, json)));
-                    Some(message)
-                }
-                Some(Err(reason)) => {
-                    refused[i] = Some(Outcome::DeadLetter(message, Rejection::host("format", Cause::Format, reason)));
-                    None
+            live = live.keep(each, |i, mut message, ()| {
+                match formats.decode(&message.topic, &message.value) {
+                    None => Some(message),
+                    Some(Ok(json)) => {
+                        originals[i] =
+                            Some(Original::Value(std::mem::replace(&mut message.value, json)));
+                        Some(message)
+                    }
+                    Some(Err(reason)) => {
+                        refused[i] = Some(Outcome::DeadLetter(
+                            message,
+                            Rejection::host("format", Cause::Format, reason),
+                        ));
+                        None
+                    }
                 }
             });
         }
@@ -314,11 +384,15 @@ impl Pipeline {
             Some(Validation::PerWriterSchema(validators)) => {
                 // Before any transform, a decoded record's original is its framed value.
                 let framed_with = |original: &Option<Original>| match original {
-                    Some(Original::Value(framed)) => crate::format::framing::unframe(framed).ok().map(|(id, _)| id),
+                    Some(Original::Value(framed)) => {
+                        crate::format::framing::unframe(framed).ok().map(|(id, _)| id)
+                    }
                     _ => None,
                 };
-                let ids: Vec<Option<u32>> = live.index.iter().map(|&i| framed_with(&originals[i])).collect();
-                let formats = self.formats.as_mut().expect("checked at start: the input is confluent-json");
+                let ids: Vec<Option<u32>> =
+                    live.index.iter().map(|&i| framed_with(&originals[i])).collect();
+                let formats =
+                    self.formats.as_mut().expect("checked at start: the input is confluent-json");
                 Some(validators.run(&live.messages, &ids, formats))
             }
             None => None,
@@ -326,7 +400,10 @@ impl Pipeline {
         if let Some(verdicts) = verdicts {
             live = live.keep(verdicts, |i, message, verdict| {
                 let Err(rejection) = verdict else { return Some(message) };
-                refused[i] = Some(Outcome::DeadLetter(Original::restore(originals[i].take(), message), rejection));
+                refused[i] = Some(Outcome::DeadLetter(
+                    Original::restore(originals[i].take(), message),
+                    rejection,
+                ));
                 None
             });
         }
@@ -347,7 +424,8 @@ impl Pipeline {
                         next.push(i, topic, message);
                         continue;
                     }
-                    Ok(Ok(Transformed::Records(records))) => match routed(records, outputs, &topic) {
+                    Ok(Ok(Transformed::Records(records))) => match routed(records, outputs, &topic)
+                    {
                         Ok(routed) => {
                             for (emitted, topic) in routed {
                                 next.push(i, topic, emitted.into_message(&message));
@@ -396,10 +474,11 @@ impl Pipeline {
             self.stats.dead_letters += 1;
             if let Some(metrics) = &self.metrics {
                 metrics.dead_letter(&rejection.stage, rejection.kind());
-                let reason = rejection.violations.first().map_or(String::new(), |v| match v.path.as_str() {
-                    "" => v.reason.clone(),
-                    path => format!("{path}: {}", v.reason),
-                });
+                let reason =
+                    rejection.violations.first().map_or(String::new(), |v| match v.path.as_str() {
+                        "" => v.reason.clone(),
+                        path => format!("{path}: {}", v.reason),
+                    });
                 metrics.board().dead_letter(crate::ops::status::DeadLetterCard {
                     stage: &rejection.stage,
                     kind: rejection.kind(),
@@ -413,7 +492,9 @@ impl Pipeline {
         let mut outputs: Vec<Vec<Output>> = (0..refused.len()).map(|_| Vec::new()).collect();
         // Window results and late copies go with the input of the record they came with.
         let mut emitted = emitted.into_iter().peekable();
-        for (j, ((i, topic), mut message)) in live.index.into_iter().zip(live.topics).zip(live.messages).enumerate() {
+        for (j, ((i, topic), mut message)) in
+            live.index.into_iter().zip(live.topics).zip(live.messages).enumerate()
+        {
             if let Some(bytes) = encoded.get_mut(j).and_then(Option::take) {
                 message.value = bytes;
             }
@@ -425,13 +506,22 @@ impl Pipeline {
                 outputs[i].push(extra);
             }
         }
-        refused.into_iter().zip(outputs).map(|(refused, outputs)| refused.unwrap_or(Outcome::Processed(outputs))).collect()
+        refused
+            .into_iter()
+            .zip(outputs)
+            .map(|(refused, outputs)| refused.unwrap_or(Outcome::Processed(outputs)))
+            .collect()
     }
 }
 
 /// Each live record in its topic's format (`None`: plain JSON, left as it is). An input
 /// one of whose records does not fit is refused whole, as it came.
-fn encode(formats: &Formats, live: &mut Remaining, refused: &mut [Option<Outcome>], originals: &mut [Option<Original>]) -> Vec<Option<Vec<u8>>> {
+fn encode(
+    formats: &Formats,
+    live: &mut Remaining,
+    refused: &mut [Option<Outcome>],
+    originals: &mut [Option<Original>],
+) -> Vec<Option<Vec<u8>>> {
     let taken = std::mem::replace(live, Remaining::with_capacity(live.index.len()));
     let mut encoded = Vec::with_capacity(taken.index.len());
     for ((i, topic), message) in taken.index.into_iter().zip(taken.topics).zip(taken.messages) {
@@ -441,7 +531,10 @@ fn encode(formats: &Formats, live: &mut Remaining, refused: &mut [Option<Outcome
         match formats.encode(topic.as_deref(), &message.value) {
             Some(Err(reason)) => {
                 let original = Original::restore(originals[i].take(), message);
-                refused[i] = Some(Outcome::DeadLetter(original, Rejection::host("format", Cause::Format, reason)));
+                refused[i] = Some(Outcome::DeadLetter(
+                    original,
+                    Rejection::host("format", Cause::Format, reason),
+                ));
             }
             bytes => {
                 encoded.push(bytes.and_then(Result::ok));
@@ -460,7 +553,8 @@ fn encode(formats: &Formats, live: &mut Remaining, refused: &mut [Option<Outcome
 /// Gives `stage` its meter, labelled with its plugin's name and digest.
 pub(crate) fn observe_stage<K: Kind>(stage: &mut Stage<K>, metrics: &Metrics) {
     let path = stage.plugin_path();
-    let sha256 = std::fs::read(path).map(|wasm| hex::encode(sha2::Sha256::digest(wasm))).unwrap_or_default();
+    let sha256 =
+        std::fs::read(path).map(|wasm| hex::encode(sha2::Sha256::digest(wasm))).unwrap_or_default();
     // An aggregator's faults are counted, but its records are delivered, never dead letters.
     let rejects = K::WORLD != crate::plugin::World::Aggregator;
     let meter = metrics.stage(stage.name(), &plugin_name(path), &sha256, rejects);
@@ -487,7 +581,11 @@ struct Remaining {
 
 impl Remaining {
     fn with_capacity(n: usize) -> Remaining {
-        Remaining { index: Vec::with_capacity(n), topics: Vec::with_capacity(n), messages: Vec::with_capacity(n) }
+        Remaining {
+            index: Vec::with_capacity(n),
+            topics: Vec::with_capacity(n),
+            messages: Vec::with_capacity(n),
+        }
     }
 
     fn push(&mut self, index: usize, topic: Option<String>, message: Message) {
@@ -497,9 +595,15 @@ impl Remaining {
     }
 
     /// Pairs each record with its stage result; `decide` keeps it (returns it) or settles it.
-    fn keep<R>(self, results: Vec<R>, mut decide: impl FnMut(usize, Message, R) -> Option<Message>) -> Remaining {
+    fn keep<R>(
+        self,
+        results: Vec<R>,
+        mut decide: impl FnMut(usize, Message, R) -> Option<Message>,
+    ) -> Remaining {
         let mut kept = Remaining::with_capacity(self.index.len());
-        for (((i, topic), message), result) in self.index.into_iter().zip(self.topics).zip(self.messages).zip(results) {
+        for (((i, topic), message), result) in
+            self.index.into_iter().zip(self.topics).zip(self.messages).zip(results)
+        {
             if let Some(message) = decide(i, message, result) {
                 kept.push(i, topic, message);
             }
@@ -555,13 +659,19 @@ impl Original {
 
 /// The topic each emitted record goes to: its output's, the input's (`inherited`) when
 /// it names none; an error naming an output the stage does not have.
-fn routed(records: Vec<Emitted>, outputs: &BTreeMap<String, String>, inherited: &Option<String>) -> Result<Vec<(Emitted, Option<String>)>, String> {
+fn routed(
+    records: Vec<Emitted>,
+    outputs: &BTreeMap<String, String>,
+    inherited: &Option<String>,
+) -> Result<Vec<(Emitted, Option<String>)>, String> {
     records
         .into_iter()
         .map(|emitted| {
             let topic = match &emitted.output {
                 None => inherited.clone(),
-                Some(name) => Some(outputs.get(name).cloned().ok_or_else(|| unknown_output(name, outputs))?),
+                Some(name) => {
+                    Some(outputs.get(name).cloned().ok_or_else(|| unknown_output(name, outputs))?)
+                }
             };
             Ok((emitted, topic))
         })
@@ -569,7 +679,11 @@ fn routed(records: Vec<Emitted>, outputs: &BTreeMap<String, String>, inherited: 
 }
 
 fn unknown_output(name: &str, outputs: &BTreeMap<String, String>) -> String {
-    let known = if outputs.is_empty() { "none".to_string() } else { outputs.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ") };
+    let known = if outputs.is_empty() {
+        "none".to_string()
+    } else {
+        outputs.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+    };
     format!("emitted a record to output `{name}`, which the stage does not have (its `outputs`: {known})")
 }
 

@@ -104,7 +104,10 @@ pub(crate) fn bounded(violations: &[Violation]) -> Vec<Violation> {
         .collect();
     if violations.len() > MAX_VIOLATIONS {
         let more = violations.len() - MAX_VIOLATIONS;
-        kept.push(Violation { path: String::new(), reason: format!("… and {more} more violations") });
+        kept.push(Violation {
+            path: String::new(),
+            reason: format!("… and {more} more violations"),
+        });
     }
     kept
 }
@@ -125,11 +128,20 @@ impl Rejection {
     /// The host refused a record by itself, before or after the plugins: `stage` says
     /// where (`format`, `consume`), the plugin is `weir`.
     pub fn host(stage: &str, cause: Cause, reason: String) -> Rejection {
-        Rejection { stage: stage.into(), plugin: "weir".into(), violations: bounded(&[root_violation(reason)]), fault: None, cause }
+        Rejection {
+            stage: stage.into(),
+            plugin: "weir".into(),
+            violations: bounded(&[root_violation(reason)]),
+            fault: None,
+            cause,
+        }
     }
 
     pub(crate) fn fault<K: Kind>(stage: &Stage<K>, fault: Fault) -> Rejection {
-        Rejection { fault: Some(fault.kind), ..Rejection::new(stage, vec![root_violation(format!("plugin {}", fault.reason))]) }
+        Rejection {
+            fault: Some(fault.kind),
+            ..Rejection::new(stage, vec![root_violation(format!("plugin {}", fault.reason))])
+        }
     }
 
     pub fn is_fault(&self) -> bool {
@@ -162,7 +174,15 @@ impl Rejection {
 pub fn summary(violations: &[Violation]) -> String {
     violations
         .iter()
-        .map(|v| if v.path.is_empty() { v.reason.clone() } else { format!("{}: {}", v.path, v.reason) })
+        .map(
+            |v| {
+                if v.path.is_empty() {
+                    v.reason.clone()
+                } else {
+                    format!("{}: {}", v.path, v.reason)
+                }
+            },
+        )
         .collect::<Vec<_>>()
         .join("; ")
 }

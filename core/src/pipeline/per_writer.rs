@@ -45,7 +45,12 @@ pub struct PerWriterSchema {
 }
 
 impl PerWriterSchema {
-    pub fn new(name: &str, plugin: Plugin, config: serde_json::Value, limits: Limits) -> PerWriterSchema {
+    pub fn new(
+        name: &str,
+        plugin: Plugin,
+        config: serde_json::Value,
+        limits: Limits,
+    ) -> PerWriterSchema {
         PerWriterSchema {
             name: name.to_string(),
             plugin,
@@ -67,7 +72,8 @@ impl PerWriterSchema {
     /// Whether an instance may start now (if so, one start is spent).
     fn may_start(&mut self) -> bool {
         let now = Instant::now();
-        self.starts = (self.starts + now.duration_since(self.refilled).as_secs_f64()).min(STARTS_BURST);
+        self.starts =
+            (self.starts + now.duration_since(self.refilled).as_secs_f64()).min(STARTS_BURST);
         self.refilled = now;
         if self.starts < 1.0 {
             return false;
@@ -84,8 +90,14 @@ impl PerWriterSchema {
     }
 
     /// Each message's verdict, in order; `ids` are the schema ids that framed them.
-    pub fn run(&mut self, messages: &[Message], ids: &[Option<u32>], formats: &mut Formats) -> Vec<Result<(), Rejection>> {
-        let mut verdicts: Vec<Option<Result<(), Rejection>>> = (0..messages.len()).map(|_| None).collect();
+    pub fn run(
+        &mut self,
+        messages: &[Message],
+        ids: &[Option<u32>],
+        formats: &mut Formats,
+    ) -> Vec<Result<(), Rejection>> {
+        let mut verdicts: Vec<Option<Result<(), Rejection>>> =
+            (0..messages.len()).map(|_| None).collect();
         let mut by_id: Vec<(Option<u32>, Vec<usize>)> = Vec::new();
         for (i, id) in ids.iter().enumerate() {
             match by_id.iter_mut().find(|(known, _)| known == id) {
@@ -154,20 +166,32 @@ impl PerWriterSchema {
             self.order.push_back(id);
             self.instances.insert(id, started);
         }
-        self.instances.get_mut(&id).expect("inserted above").as_mut().map_err(|reason| reason.clone())
+        self.instances
+            .get_mut(&id)
+            .expect("inserted above")
+            .as_mut()
+            .map_err(|reason| reason.clone())
     }
 
     fn start(&self, id: u32, schema: Option<&str>) -> Result<Stage<Validate>, String> {
-        let unusable = |why: String| format!("the writer's schema (id {id}) cannot validate: {why}");
-        let document: serde_json::Value = serde_json::from_str(schema.ok_or_else(|| unusable("it is not a JSON Schema".into()))?)
-            .map_err(|e| unusable(format!("it is not JSON: {e}")))?;
+        let unusable =
+            |why: String| format!("the writer's schema (id {id}) cannot validate: {why}");
+        let document: serde_json::Value =
+            serde_json::from_str(schema.ok_or_else(|| unusable("it is not a JSON Schema".into()))?)
+                .map_err(|e| unusable(format!("it is not JSON: {e}")))?;
         let mut config = self.config.clone();
         config["schema"] = document;
-        let mut stage = Stage::<Validate>::new(&self.name, &self.plugin, config.to_string(), self.limits).map_err(|e| unusable(format!("{e:#}")))?;
+        let mut stage =
+            Stage::<Validate>::new(&self.name, &self.plugin, config.to_string(), self.limits)
+                .map_err(|e| unusable(format!("{e:#}")))?;
         if let Some(metrics) = &self.metrics {
             super::observe_stage(&mut stage, metrics);
         }
-        tracing::info!(stage = self.name, schema_id = id, "validating records written with schema id {id}");
+        tracing::info!(
+            stage = self.name,
+            schema_id = id,
+            "validating records written with schema id {id}"
+        );
         Ok(stage)
     }
 }

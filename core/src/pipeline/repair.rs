@@ -29,7 +29,11 @@ pub struct RepairPipeline {
 }
 
 impl RepairPipeline {
-    pub fn from_config(runtime: &Runtime, config: &Config, resolve: &dyn crate::config::Resolve) -> anyhow::Result<RepairPipeline> {
+    pub fn from_config(
+        runtime: &Runtime,
+        config: &Config,
+        resolve: &dyn crate::config::Resolve,
+    ) -> anyhow::Result<RepairPipeline> {
         let Some(repair) = &config.repair else {
             anyhow::bail!(
                 "config {}: no [repair] stage. Add one with `plugin = \"target/plugins/dead-letter-repair.wasm\"`",
@@ -41,7 +45,10 @@ impl RepairPipeline {
             None => None,
         };
         let k = &config.kafka;
-        let formats = Formats::for_repair(&config.topics, &k.input_topic, &k.dead_letter_topic, || resolve.schema_source(config))
+        let formats =
+            Formats::for_repair(&config.topics, &k.input_topic, &k.dead_letter_topic, || {
+                resolve.schema_source(config)
+            })
             .map_err(|(key, reason)| config.key_error(&key, &reason))?;
         Ok(RepairPipeline {
             repair: load_stage::<Repair>(runtime, config, "repair", &repair.stage, resolve)?,
@@ -68,7 +75,9 @@ impl RepairPipeline {
         let mut readable = Vec::with_capacity(batch.len());
         for (mut message, violations) in batch {
             match formats.decode(&message.topic, &message.value) {
-                Some(Err(reason)) => unreadable.push(Some(format!("not in the input's format: {reason}"))),
+                Some(Err(reason)) => {
+                    unreadable.push(Some(format!("not in the input's format: {reason}")))
+                }
                 decoded => {
                     if let Some(Ok(json)) = decoded {
                         message.value = json;
@@ -102,7 +111,8 @@ impl RepairPipeline {
         let damaged: Vec<Damaged> = batch
             .into_iter()
             .map(|(message, violations)| {
-                let violations = violations.unwrap_or_else(|| found.next().expect("one per unknown"));
+                let violations =
+                    violations.unwrap_or_else(|| found.next().expect("one per unknown"));
                 Damaged { message, violations }
             })
             .collect();
@@ -112,7 +122,9 @@ impl RepairPipeline {
             .iter()
             .zip(&outcomes)
             .filter_map(|(d, outcome)| match outcome {
-                Ok(RepairOutcome::Repaired(value)) => Some(Message { value: value.clone(), ..d.message.clone() }),
+                Ok(RepairOutcome::Repaired(value)) => {
+                    Some(Message { value: value.clone(), ..d.message.clone() })
+                }
                 _ => None,
             })
             .collect();
@@ -133,7 +145,9 @@ impl RepairPipeline {
                     }
                 }
                 Ok(RepairOutcome::Unrepairable(reason)) => Repaired::Unrepairable(reason),
-                Err(fault) => Repaired::Unrepairable(format!("repair plugin {plugin} {}", fault.reason)),
+                Err(fault) => {
+                    Repaired::Unrepairable(format!("repair plugin {plugin} {}", fault.reason))
+                }
             })
             .collect()
     }
@@ -149,7 +163,9 @@ impl RepairPipeline {
             .map(|verdict| match verdict {
                 Ok(Ok(())) => Vec::new(),
                 Ok(Err(violations)) => violations,
-                Err(fault) => vec![crate::pipeline::root_violation(format!("validator {}", fault.reason))],
+                Err(fault) => {
+                    vec![crate::pipeline::root_violation(format!("validator {}", fault.reason))]
+                }
             })
             .collect()
     }

@@ -48,7 +48,13 @@ impl Windows {
 
     /// Folds the records to fold (`fold[j]` for `delivered[j]`) into their windows, closes
     /// the windows their event times pass, and says which records are late.
-    pub fn fold(&mut self, stage: &mut Stage<Aggregate>, delivered: &[Message], fold: &[bool], stats: &mut Stats) -> Emitted {
+    pub fn fold(
+        &mut self,
+        stage: &mut Stage<Aggregate>,
+        delivered: &[Message],
+        fold: &[bool],
+        stats: &mut Stats,
+    ) -> Emitted {
         let mut emitted = Vec::new();
         // Records waiting to be folded into each window, in order: folded in one call per
         // window, before the window closes or at the end of the batch.
@@ -106,7 +112,8 @@ impl Windows {
         let mut results = Vec::new();
         let keys: Vec<PartitionKey> = self.clocks.keys().cloned().collect();
         for key in keys {
-            let starts = self.clocks.get_mut(&key).map(PartitionClock::close_all).unwrap_or_default();
+            let starts =
+                self.clocks.get_mut(&key).map(PartitionClock::close_all).unwrap_or_default();
             for start in starts {
                 results.extend(self.close(stage, &(key.clone(), Some(start)), None, stats));
             }
@@ -115,7 +122,13 @@ impl Windows {
     }
 
     /// A window's result record, its state dropped; `None` if the plugin failed on it.
-    fn close(&mut self, stage: &mut Stage<Aggregate>, slot: &Slot, closing: Option<&Message>, stats: &mut Stats) -> Option<Output> {
+    fn close(
+        &mut self,
+        stage: &mut Stage<Aggregate>,
+        slot: &Slot,
+        closing: Option<&Message>,
+        stats: &mut Stats,
+    ) -> Option<Output> {
         let ((topic, partition), Some(start)) = slot else { return None };
         let end = self.spec.end(*start);
         let report = match stage.close_window(slot) {
@@ -163,7 +176,11 @@ impl Windows {
 
     /// The partition's windows as one state: its clock and each open window's plugin
     /// snapshot (`encode`).
-    pub fn snapshot(&self, stage: &mut Stage<Aggregate>, key: &PartitionKey) -> Result<Vec<u8>, crate::plugin::PluginError> {
+    pub fn snapshot(
+        &self,
+        stage: &mut Stage<Aggregate>,
+        key: &PartitionKey,
+    ) -> Result<Vec<u8>, crate::plugin::PluginError> {
         let clock = self.clocks.get(key).cloned().unwrap_or_default();
         let mut windows = Vec::with_capacity(clock.open.len());
         for start in &clock.open {
@@ -173,7 +190,12 @@ impl Windows {
     }
 
     /// A partition's windows from its state (`None`: none saved, nothing open).
-    pub fn restore(&mut self, stage: &mut Stage<Aggregate>, key: &PartitionKey, blob: Option<&[u8]>) -> Result<(), String> {
+    pub fn restore(
+        &mut self,
+        stage: &mut Stage<Aggregate>,
+        key: &PartitionKey,
+        blob: Option<&[u8]>,
+    ) -> Result<(), String> {
         self.clocks.insert(key.clone(), PartitionClock::default());
         let Some(blob) = blob else { return Ok(()) };
         let (max_event, windows) = decode(blob)?;
@@ -225,11 +247,17 @@ fn fold_into(stage: &mut Stage<Aggregate>, slot: &Slot, records: &[&Message], st
 /// A window's result: where and when, and the plugin's report (counters by name, tables
 /// as rows in the plugin's order).
 fn result_value(topic: &str, partition: i32, start: i64, end: i64, report: &Report) -> Value {
-    let counters: Map<String, Value> = report.counters.iter().map(|c| (c.name.clone(), json!(c.value))).collect();
+    let counters: Map<String, Value> =
+        report.counters.iter().map(|c| (c.name.clone(), json!(c.value))).collect();
     let tables: Map<String, Value> = report
         .tables
         .iter()
-        .map(|t| (t.name.clone(), t.rows.iter().map(|r| json!({ "label": r.label, "count": r.count })).collect()))
+        .map(|t| {
+            (
+                t.name.clone(),
+                t.rows.iter().map(|r| json!({ "label": r.label, "count": r.count })).collect(),
+            )
+        })
         .collect();
     json!({
         "window": { "start": rfc3339(start), "end": rfc3339(end), "start_ms": start, "end_ms": end },
@@ -259,7 +287,9 @@ type Decoded = (Option<i64>, Vec<(i64, Vec<u8>)>);
 
 fn decode(blob: &[u8]) -> Result<Decoded, String> {
     let Some(mut rest) = blob.strip_prefix(MAGIC.as_slice()) else {
-        return Err("it is not a windowed state (was the stage saved before it had windows?)".into());
+        return Err(
+            "it is not a windowed state (was the stage saved before it had windows?)".into()
+        );
     };
     let mut take = |n: usize| -> Result<&[u8], String> {
         if rest.len() < n {
@@ -297,5 +327,7 @@ mod tests {
 
 /// Milliseconds since the epoch by the wall clock (0 if it reads before the epoch).
 fn wall_clock_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

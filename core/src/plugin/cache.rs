@@ -51,7 +51,9 @@ impl CompileCache {
     /// Compiles `wasm`, or loads the compiled artifact from the cache.
     /// Returns the component and whether it came from the cache.
     pub fn load(&self, engine: &Engine, wasm: &[u8]) -> wasmtime::Result<(Component, bool)> {
-        let Some((dir, shown)) = self.dir.as_deref().and_then(|dir| open_own(dir).map(|fd| (fd, dir))) else {
+        let Some((dir, shown)) =
+            self.dir.as_deref().and_then(|dir| open_own(dir).map(|fd| (fd, dir)))
+        else {
             return Ok((Component::new(engine, wasm)?, false));
         };
         let wasm_hash = Sha256::digest(wasm);
@@ -63,9 +65,13 @@ impl CompileCache {
                 // (checked above), in a directory only this user can write.
                 Ok(artifact) => match unsafe { Component::deserialize(engine, artifact) } {
                     Ok(component) => return Ok((component, true)),
-                    Err(e) => tracing::warn!(entry, "ignoring unreadable compile cache entry: {e:#}"),
+                    Err(e) => {
+                        tracing::warn!(entry, "ignoring unreadable compile cache entry: {e:#}")
+                    }
                 },
-                Err(why) => tracing::warn!(entry, "ignoring compile cache entry: {why}; compiling again"),
+                Err(why) => {
+                    tracing::warn!(entry, "ignoring compile cache entry: {why}; compiling again")
+                }
             }
         }
         let component = Component::new(engine, wasm)?;
@@ -111,9 +117,17 @@ fn open_own(dir: &Path) -> Option<OwnedFd> {
     }
     let path = CString::new(own.as_os_str().as_bytes()).ok()?;
     // SAFETY: `path` is a valid C string; the descriptor returned is owned below.
-    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+    let fd = unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
     if fd < 0 {
-        return refuse(format!("it cannot be opened as a directory without following links ({})", std::io::Error::last_os_error()));
+        return refuse(format!(
+            "it cannot be opened as a directory without following links ({})",
+            std::io::Error::last_os_error()
+        ));
     }
     // SAFETY: `fd` was just opened and is owned by nothing else.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -135,7 +149,14 @@ fn open_own(dir: &Path) -> Option<OwnedFd> {
 fn open_in(dir: &OwnedFd, name: &str, flags: libc::c_int) -> std::io::Result<File> {
     let name = CString::new(name).map_err(std::io::Error::other)?;
     // SAFETY: `dir` is an open directory and `name` a valid C string.
-    let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0o600) };
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            flags | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            0o600,
+        )
+    };
     if fd < 0 {
         return Err(std::io::Error::last_os_error());
     }
@@ -167,18 +188,31 @@ fn verified<'a>(bytes: &'a [u8], wasm_hash: &[u8]) -> Result<&'a [u8], &'static 
 
 /// Writes through an exclusive, randomly named temporary file, then renames: a
 /// concurrent start never reads half a file, and nobody can plant the file being written.
-fn store(dir: &OwnedFd, entry: &str, wasm_hash: &[u8], component: &Component) -> std::io::Result<()> {
+fn store(
+    dir: &OwnedFd,
+    entry: &str,
+    wasm_hash: &[u8],
+    component: &Component,
+) -> std::io::Result<()> {
     let artifact = component.serialize().map_err(std::io::Error::other)?;
-    let temporary = format!(".{entry}.{}", uuid::Builder::from_random_bytes(rand::random()).into_uuid().simple());
+    let temporary = format!(
+        ".{entry}.{}",
+        uuid::Builder::from_random_bytes(rand::random()).into_uuid().simple()
+    );
     let written = (|| {
         let mut file = open_in(dir, &temporary, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL)?;
         file.write_all(MAGIC)?;
         file.write_all(wasm_hash)?;
         file.write_all(&Sha256::digest(&artifact))?;
         file.write_all(&artifact)?;
-        let (from, to) = (CString::new(temporary.as_str()).map_err(std::io::Error::other)?, CString::new(entry).map_err(std::io::Error::other)?);
+        let (from, to) = (
+            CString::new(temporary.as_str()).map_err(std::io::Error::other)?,
+            CString::new(entry).map_err(std::io::Error::other)?,
+        );
         // SAFETY: both names are valid C strings relative to the open directory `dir`.
-        match unsafe { libc::renameat(dir.as_raw_fd(), from.as_ptr(), dir.as_raw_fd(), to.as_ptr()) } {
+        match unsafe {
+            libc::renameat(dir.as_raw_fd(), from.as_ptr(), dir.as_raw_fd(), to.as_ptr())
+        } {
             0 => Ok(()),
             _ => Err(std::io::Error::last_os_error()),
         }

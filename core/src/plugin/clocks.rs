@@ -18,8 +18,13 @@ const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
 pub fn never_wait(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     let mut clock = linker.instance(MONOTONIC_CLOCK)?;
-    clock.func_wrap("subscribe-duration", |store: StoreContextMut<'_, Sandbox>, (_,): (u64,)| ready(store))?;
-    clock.func_wrap("subscribe-instant", |store: StoreContextMut<'_, Sandbox>, (_,): (u64,)| ready(store))?;
+    clock
+        .func_wrap("subscribe-duration", |store: StoreContextMut<'_, Sandbox>, (_,): (u64,)| {
+            ready(store)
+        })?;
+    clock.func_wrap("subscribe-instant", |store: StoreContextMut<'_, Sandbox>, (_,): (u64,)| {
+        ready(store)
+    })?;
     linker.allow_shadowing(false);
     Ok(())
 }

@@ -44,7 +44,8 @@ impl fmt::Display for Version {
 /// names none (it is then no weir plugin, which loading says in its own words).
 pub fn version_of(component: &Component, engine: &Engine) -> Option<Version> {
     let ty = component.component_type();
-    let names = ty.imports(engine).map(|(name, _)| name).chain(ty.exports(engine).map(|(name, _)| name));
+    let names =
+        ty.imports(engine).map(|(name, _)| name).chain(ty.exports(engine).map(|(name, _)| name));
     names.filter_map(version_in).max()
 }
 

@@ -15,7 +15,11 @@ pub enum PluginError {
     NoWorld { path: PathBuf, exports: Vec<String> },
 
     #[error("{} is built for contract {found}, which this weir does not know (it runs up to {newest}): upgrade weir, or build the plugin against {newest}", path.display())]
-    UnknownContract { path: PathBuf, found: super::contract::Version, newest: super::contract::Version },
+    UnknownContract {
+        path: PathBuf,
+        found: super::contract::Version,
+        newest: super::contract::Version,
+    },
 
     #[error("{} implements `{found}`; stage `{stage}` needs `{needed}`", path.display())]
     WrongWorld { path: PathBuf, found: World, stage: String, needed: World },

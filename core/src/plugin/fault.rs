@@ -24,8 +24,14 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 6] =
-        [FaultKind::Trap, FaultKind::Cpu, FaultKind::Memory, FaultKind::Contract, FaultKind::Oversize, FaultKind::Instantiate];
+    pub const ALL: [FaultKind; 6] = [
+        FaultKind::Trap,
+        FaultKind::Cpu,
+        FaultKind::Memory,
+        FaultKind::Contract,
+        FaultKind::Oversize,
+        FaultKind::Instantiate,
+    ];
 
     /// Whether the fault says something about the plugin. A record the host refused by
     /// itself (over the size limit) never reached it: an input fault, which the circuit
@@ -87,16 +93,26 @@ impl Fault {
             return Fault::new(FaultKind::Memory, exceeded.to_string());
         }
         match error.downcast_ref::<wasmtime::Trap>() {
-            Some(wasmtime::Trap::Interrupt) => Fault::new(FaultKind::Cpu, format!("ran past its {budget_ms} ms call timeout (limits.call_timeout_ms)")),
+            Some(wasmtime::Trap::Interrupt) => Fault::new(
+                FaultKind::Cpu,
+                format!("ran past its {budget_ms} ms call timeout (limits.call_timeout_ms)"),
+            ),
             Some(wasmtime::Trap::UnreachableCodeReached) => Fault::new(
                 FaultKind::Trap,
                 "trapped: wasm `unreachable` executed (a Rust plugin panicked or aborted)",
             ),
-            Some(wasmtime::Trap::AllocationTooLarge) => {
-                Fault::new(FaultKind::Memory, format!("exceeded its {} MiB memory limit", limits.memory_mib))
-            }
+            Some(wasmtime::Trap::AllocationTooLarge) => Fault::new(
+                FaultKind::Memory,
+                format!("exceeded its {} MiB memory limit", limits.memory_mib),
+            ),
             Some(trap) => Fault::new(FaultKind::Trap, format!("trapped: {trap}")),
-            None => Fault::new(FaultKind::Trap, format!("failed: {}", format!("{error:#}").lines().next().unwrap_or("unknown error"))),
+            None => Fault::new(
+                FaultKind::Trap,
+                format!(
+                    "failed: {}",
+                    format!("{error:#}").lines().next().unwrap_or("unknown error")
+                ),
+            ),
         }
     }
 }

@@ -15,10 +15,19 @@ const TABLE_ELEMENT_BYTES: usize = 8;
 /// What a guest tried to grow past its limit, in bytes (memory) or elements (tables).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LimitExceeded {
-    Memory { desired: usize, max: usize },
-    Table { desired: usize, max: usize },
+    Memory {
+        desired: usize,
+        max: usize,
+    },
+    Table {
+        desired: usize,
+        max: usize,
+    },
     /// Bytes of strings and lists one call returned (see `returned`).
-    Returned { desired: usize, max: usize },
+    Returned {
+        desired: usize,
+        max: usize,
+    },
 }
 
 impl fmt::Display for LimitExceeded {
@@ -61,7 +70,12 @@ impl Limiter {
 }
 
 impl wasmtime::ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let total = self.used_bytes.saturating_sub(current).saturating_add(desired);
         if total > self.memory_bytes {
             return Err(LimitExceeded::Memory { desired: total, max: self.memory_bytes }.into());
@@ -70,7 +84,12 @@ impl wasmtime::ResourceLimiter for Limiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > MAX_TABLE_ELEMENTS {
             return Err(LimitExceeded::Table { desired, max: MAX_TABLE_ELEMENTS }.into());
         }

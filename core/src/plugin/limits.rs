@@ -44,7 +44,9 @@ impl Limits {
             return Err("`call_timeout_ms` must be at least 1".into());
         }
         if self.memory_mib < 2 {
-            return Err("`memory_mib` must be at least 2 (a wasm instance needs a few pages)".into());
+            return Err(
+                "`memory_mib` must be at least 2 (a wasm instance needs a few pages)".into()
+            );
         }
         if self.max_message_kib == 0 {
             return Err("`max_message_kib` must be at least 1".into());

@@ -12,9 +12,9 @@ pub mod returned;
 pub mod sandbox;
 pub mod world;
 
+use cache::CompileCache;
 pub use error::PluginError;
 pub use fault::{Fault, FaultKind};
-use cache::CompileCache;
 use sandbox::Sandbox;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -64,15 +64,17 @@ impl Runtime {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-        let (component, from_cache) =
-            self.cache.load(&self.engine, &wasm).map_err(|e| PluginError::NotAComponent {
-                path: path.to_path_buf(),
-                reason: format!("{e:#}"),
-            })?;
+        let (component, from_cache) = self.cache.load(&self.engine, &wasm).map_err(|e| {
+            PluginError::NotAComponent { path: path.to_path_buf(), reason: format!("{e:#}") }
+        })?;
         // A newer contract is refused by name, before its exports are judged by ours.
         let contract = contract::version_of(&component, &self.engine);
         if let Some(found) = contract.filter(|found| !contract::KNOWN.contains(found)) {
-            return Err(PluginError::UnknownContract { path: path.to_path_buf(), found, newest: contract::Version::newest_known() });
+            return Err(PluginError::UnknownContract {
+                path: path.to_path_buf(),
+                found,
+                newest: contract::Version::newest_known(),
+            });
         }
         let world = World::of(&component, &self.engine).ok_or_else(|| PluginError::NoWorld {
             path: path.to_path_buf(),

@@ -76,12 +76,20 @@ unsafe impl<T: Sequence> ComponentType for Bounded<T> {
 
 // SAFETY: reads only the length word before delegating to `T`, which validates everything.
 unsafe impl<T: Sequence> Lift for Bounded<T> {
-    fn linear_lift_from_flat(cx: &mut LiftContext<'_>, ty: InterfaceType, src: &[ValRaw; 2]) -> wasmtime::Result<Self> {
+    fn linear_lift_from_flat(
+        cx: &mut LiftContext<'_>,
+        ty: InterfaceType,
+        src: &[ValRaw; 2],
+    ) -> wasmtime::Result<Self> {
         charge((src[1].get_u32() as usize).saturating_mul(T::UNIT))?;
         T::linear_lift_from_flat(cx, ty, src).map(Bounded)
     }
 
-    fn linear_lift_from_memory(cx: &mut LiftContext<'_>, ty: InterfaceType, bytes: &[u8]) -> wasmtime::Result<Self> {
+    fn linear_lift_from_memory(
+        cx: &mut LiftContext<'_>,
+        ty: InterfaceType,
+        bytes: &[u8],
+    ) -> wasmtime::Result<Self> {
         let len = u32::from_le_bytes(bytes[4..8].try_into().expect("a pointer pair is 8 bytes"));
         charge((len as usize).saturating_mul(T::UNIT))?;
         T::linear_lift_from_memory(cx, ty, bytes).map(Bounded)
@@ -105,8 +113,10 @@ where
     let func = match interface {
         None => instance.get_func(&mut store, name).ok_or_else(missing)?,
         Some(interface) => {
-            let parent = instance.get_export_index(&mut store, None, interface).ok_or_else(missing)?;
-            let index = instance.get_export_index(&mut store, Some(&parent), name).ok_or_else(missing)?;
+            let parent =
+                instance.get_export_index(&mut store, None, interface).ok_or_else(missing)?;
+            let index =
+                instance.get_export_index(&mut store, Some(&parent), name).ok_or_else(missing)?;
             instance.get_func(&mut store, index).ok_or_else(missing)?
         }
     };
@@ -124,7 +134,10 @@ mod tests {
             assert!(charge(6).is_ok());
             assert!(charge(4).is_ok());
             let over = charge(1).unwrap_err();
-            assert_eq!(over.downcast_ref::<LimitExceeded>(), Some(&LimitExceeded::Returned { desired: 11, max: 10 }));
+            assert_eq!(
+                over.downcast_ref::<LimitExceeded>(),
+                Some(&LimitExceeded::Returned { desired: 11, max: 10 })
+            );
         });
         assert!(charge(usize::MAX).is_ok(), "no budget outside a bounded call");
     }
@@ -135,12 +148,16 @@ mod tests {
     /// before this line moves.
     #[test]
     fn wasmtime_is_the_line_bounded_lifting_was_checked_against() {
-        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock")).unwrap();
+        let lock =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock")).unwrap();
         let version = lock
             .split("[[package]]")
             .find(|p| p.contains("\nname = \"wasmtime\"\n"))
             .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = \"")))
             .expect("wasmtime in Cargo.lock");
-        assert!(version.starts_with("48.0."), "wasmtime {version}: re-check `Bounded`'s Lift against it, then update this test");
+        assert!(
+            version.starts_with("48.0."),
+            "wasmtime {version}: re-check `Bounded`'s Lift against it, then update this test"
+        );
     }
 }

@@ -1,11 +1,11 @@
 //! The store data of a plugin instance: what the guest may touch, and nothing else.
 
+use super::limiter::Limiter;
 use super::limits::Limits;
 use crate::bindings::host::{Host, Level};
-use wasmtime::component::ResourceTable;
-use super::limiter::Limiter;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 /// No files, no network, no environment, no arguments, no clock; stdio closed.
@@ -76,13 +76,7 @@ impl Sandbox {
             .build();
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
-        Sandbox {
-            stage: stage.to_string(),
-            wasi,
-            table,
-            limits: Limiter::new(limits),
-            log,
-        }
+        Sandbox { stage: stage.to_string(), wasi, table, limits: Limiter::new(limits), log }
     }
 }
 
@@ -91,7 +85,11 @@ impl Sandbox {
     pub(crate) fn end_call(&mut self) {
         let dropped = self.log.take_dropped();
         if dropped > 0 {
-            tracing::warn!(stage = self.stage, "dropped {dropped} plugin log lines past {} KiB per second", LOG_BYTES_PER_SECOND / 1024);
+            tracing::warn!(
+                stage = self.stage,
+                "dropped {dropped} plugin log lines past {} KiB per second",
+                LOG_BYTES_PER_SECOND / 1024
+            );
         }
     }
 }
@@ -131,7 +129,11 @@ impl Host for Sandbox {
         }
         let stage = self.stage.as_str();
         // Cap what a chatty plugin can write per line; one line stays one line.
-        let message = if message.len() > 4096 { &message[..message.floor_char_boundary(4096)] } else { &message };
+        let message = if message.len() > 4096 {
+            &message[..message.floor_char_boundary(4096)]
+        } else {
+            &message
+        };
         let message = crate::text::escape_controls(message);
         match level {
             Level::Trace => tracing::trace!(stage, "{message}"),

@@ -1,9 +1,9 @@
 //! The four stage kinds of the contract, and telling which one a component implements.
 
-use std::fmt;
-use super::sandbox::Sandbox;
 use super::contract::Version;
+use super::sandbox::Sandbox;
 use crate::bindings::{aggregator, repairer, transformer, v2, validator};
+use std::fmt;
 use wasmtime::component::{Component, InstancePre};
 use wasmtime::Engine;
 
@@ -65,9 +65,9 @@ impl World {
     pub fn of(component: &Component, engine: &Engine) -> Option<World> {
         let ty = component.component_type();
         let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
-        World::ALL.into_iter().find(|w| {
-            exports.iter().any(|e| w.is_signature_export(e)) && exports.contains(&"init")
-        })
+        World::ALL
+            .into_iter()
+            .find(|w| exports.iter().any(|e| w.is_signature_export(e)) && exports.contains(&"init"))
     }
 }
 

@@ -5,10 +5,10 @@
 use super::{frame, Kind, Linked, Stage};
 use crate::bindings::aggregator::exports::weir::plugin::aggregate::{Counter, Report, Row, Table};
 use crate::bindings::types::Message;
-use crate::plugin::{Fault, PluginError};
 use crate::plugin::returned::{self, Bounded};
 use crate::plugin::sandbox::Sandbox;
 use crate::plugin::World;
+use crate::plugin::{Fault, PluginError};
 use crate::state::{self, PartitionKey, Slot};
 use std::collections::BTreeMap;
 use wasmtime::component::{ComponentType, Func, Lift, ResourceAny, TypedFunc};
@@ -49,12 +49,27 @@ struct ReturnedRow {
 impl ReturnedReport {
     fn into_report(self) -> Report {
         Report {
-            counters: self.counters.0.into_iter().map(|c| Counter { name: c.name.0, value: c.value }).collect(),
-            tables: self.tables.0.into_iter().map(|t| Table {
-                name: t.name.0,
-                title: t.title.0,
-                rows: t.rows.0.into_iter().map(|r| Row { label: r.label.0, count: r.count }).collect(),
-            }).collect(),
+            counters: self
+                .counters
+                .0
+                .into_iter()
+                .map(|c| Counter { name: c.name.0, value: c.value })
+                .collect(),
+            tables: self
+                .tables
+                .0
+                .into_iter()
+                .map(|t| Table {
+                    name: t.name.0,
+                    title: t.title.0,
+                    rows: t
+                        .rows
+                        .0
+                        .into_iter()
+                        .map(|r| Row { label: r.label.0, count: r.count })
+                        .collect(),
+                })
+                .collect(),
         }
     }
 }
@@ -85,33 +100,53 @@ fn slot_of(message: &Message) -> Slot {
 impl WithState {
     fn new_state(&self, store: &mut Store<Sandbox>) -> wasmtime::Result<ResourceAny> {
         // SAFETY: the types were checked in `instantiate`.
-        let constructor = unsafe { TypedFunc::<(), (ResourceAny,)>::new_unchecked(self.constructor) };
+        let constructor =
+            unsafe { TypedFunc::<(), (ResourceAny,)>::new_unchecked(self.constructor) };
         Ok(constructor.call(store, ())?.0)
     }
 
     /// `update` with records that are not side by side (a window's, picked from a batch).
-    fn update_picked(&self, store: &mut Store<Sandbox>, state: ResourceAny, run: &[&Message]) -> wasmtime::Result<()> {
+    fn update_picked(
+        &self,
+        store: &mut Store<Sandbox>,
+        state: ResourceAny,
+        run: &[&Message],
+    ) -> wasmtime::Result<()> {
         if self.framed {
             // SAFETY: the types were checked in `instantiate`.
-            let update = unsafe { TypedFunc::<(ResourceAny, &[u8]), ()>::new_unchecked(self.update) };
+            let update =
+                unsafe { TypedFunc::<(ResourceAny, &[u8]), ()>::new_unchecked(self.update) };
             return update.call(store, (state, &frame::batch_of(run)));
         }
         let owned: Vec<Message> = run.iter().map(|m| (*m).clone()).collect();
         self.update(store, state, &owned)
     }
 
-    fn update(&self, store: &mut Store<Sandbox>, state: ResourceAny, run: &[Message]) -> wasmtime::Result<()> {
+    fn update(
+        &self,
+        store: &mut Store<Sandbox>,
+        state: ResourceAny,
+        run: &[Message],
+    ) -> wasmtime::Result<()> {
         // SAFETY (both): the types were checked in `instantiate`.
         if self.framed {
-            let update = unsafe { TypedFunc::<(ResourceAny, &[u8]), ()>::new_unchecked(self.update) };
+            let update =
+                unsafe { TypedFunc::<(ResourceAny, &[u8]), ()>::new_unchecked(self.update) };
             return update.call(store, (state, &frame::batch(run)));
         }
-        let update = unsafe { TypedFunc::<(ResourceAny, &[Message]), ()>::new_unchecked(self.update) };
+        let update =
+            unsafe { TypedFunc::<(ResourceAny, &[Message]), ()>::new_unchecked(self.update) };
         update.call(store, (state, run))
     }
 
     /// `restore` or `merge` (`take`) of a snapshot into `state`.
-    fn take(&self, store: &mut Store<Sandbox>, take: Func, state: ResourceAny, snapshot: &[u8]) -> wasmtime::Result<Result<(), String>> {
+    fn take(
+        &self,
+        store: &mut Store<Sandbox>,
+        take: Func,
+        state: ResourceAny,
+        snapshot: &[u8],
+    ) -> wasmtime::Result<Result<(), String>> {
         // SAFETY: the types were checked in `instantiate`.
         let take = unsafe { TypedFunc::<(ResourceAny, &[u8]), TakeSnapshot>::new_unchecked(take) };
         Ok(take.call(store, (state, snapshot))?.0.map_err(Bounded::into_inner))
@@ -134,15 +169,26 @@ impl WithState {
         }
     }
 
-    fn report_of(&self, store: &mut Store<Sandbox>, state: ResourceAny) -> wasmtime::Result<Report> {
+    fn report_of(
+        &self,
+        store: &mut Store<Sandbox>,
+        state: ResourceAny,
+    ) -> wasmtime::Result<Report> {
         // SAFETY: the types were checked in `instantiate`.
-        let report = unsafe { TypedFunc::<(ResourceAny,), (ReturnedReport,)>::new_unchecked(self.report) };
+        let report =
+            unsafe { TypedFunc::<(ResourceAny,), (ReturnedReport,)>::new_unchecked(self.report) };
         Ok(report.call(store, (state,))?.0.into_report())
     }
 
-    fn snapshot_of(&self, store: &mut Store<Sandbox>, state: ResourceAny) -> wasmtime::Result<Vec<u8>> {
+    fn snapshot_of(
+        &self,
+        store: &mut Store<Sandbox>,
+        state: ResourceAny,
+    ) -> wasmtime::Result<Vec<u8>> {
         // SAFETY: the types were checked in `instantiate`.
-        let snapshot = unsafe { TypedFunc::<(ResourceAny,), (Bounded<Vec<u8>>,)>::new_unchecked(self.snapshot) };
+        let snapshot = unsafe {
+            TypedFunc::<(ResourceAny,), (Bounded<Vec<u8>>,)>::new_unchecked(self.snapshot)
+        };
         Ok(snapshot.call(store, (state,))?.0.into_inner())
     }
 
@@ -156,7 +202,11 @@ impl WithState {
     }
 
     /// Replaces every state with those of a blob from `snapshot_all`.
-    fn restore_all(&mut self, store: &mut Store<Sandbox>, blob: &[u8]) -> wasmtime::Result<Result<(), String>> {
+    fn restore_all(
+        &mut self,
+        store: &mut Store<Sandbox>,
+        blob: &[u8],
+    ) -> wasmtime::Result<Result<(), String>> {
         let states = match state::decode(blob) {
             Ok(states) => states,
             Err(reason) => return Ok(Err(reason)),
@@ -167,7 +217,7 @@ impl WithState {
         for (key, bytes) in states {
             let state = self.state(store, &key)?;
             if let Err(reason) = self.take(store, self.restore, state, &bytes)? {
-                return Ok(Err(format!("{}/{}: {reason}", key.0.0, key.0.1)));
+                return Ok(Err(format!("{}/{}: {reason}", key.0 .0, key.0 .1)));
             }
         }
         Ok(Ok(()))
@@ -175,7 +225,11 @@ impl WithState {
 
     /// One report over every partition's state plus `extra` snapshots: merged into a
     /// fresh state, which is dropped after.
-    fn merged_report(&self, store: &mut Store<Sandbox>, extra: &[Vec<u8>]) -> wasmtime::Result<Result<Report, String>> {
+    fn merged_report(
+        &self,
+        store: &mut Store<Sandbox>,
+        extra: &[Vec<u8>],
+    ) -> wasmtime::Result<Result<Report, String>> {
         let merged = self.new_state(store)?;
         let mut snapshots = Vec::with_capacity(self.states.len() + extra.len());
         for state in self.states.values() {
@@ -185,7 +239,11 @@ impl WithState {
         for (i, snapshot) in snapshots.iter().enumerate() {
             if let Err(reason) = self.take(store, self.merge, merged, snapshot)? {
                 merged.resource_drop(&mut *store)?;
-                return Ok(Err(format!("snapshot {} of {} cannot be merged: {reason}", i + 1, snapshots.len())));
+                return Ok(Err(format!(
+                    "snapshot {} of {} cannot be merged: {reason}",
+                    i + 1,
+                    snapshots.len()
+                )));
             }
         }
         // A report that traps says why (dropping the state after a trap would fail and
@@ -206,21 +264,41 @@ impl Kind for Aggregate {
     fn instantiate(linked: &Linked, store: &mut Store<Sandbox>) -> wasmtime::Result<WithState> {
         let instance = linked.pre.instantiate(&mut *store)?;
         let contract = linked.contract;
-        let interface = format!("weir:plugin/aggregate@{}.{}.{}", contract.0, contract.1, contract.2);
+        let interface =
+            format!("weir:plugin/aggregate@{}.{}.{}", contract.0, contract.1, contract.2);
         let interface = Some(interface.as_str());
         let framed = contract.framed();
         let method = |store: &mut Store<Sandbox>, name: &str| -> wasmtime::Result<Func> {
             match name {
-                "[constructor]state" => returned::export::<(), (ResourceAny,)>(&instance, store, interface, name),
-                "[method]state.update" if framed => returned::export::<(ResourceAny, &[u8]), ()>(&instance, store, interface, name),
-                "[method]state.update" => returned::export::<(ResourceAny, &[Message]), ()>(&instance, store, interface, name),
-                "[method]state.report" => returned::export::<(ResourceAny,), (ReturnedReport,)>(&instance, store, interface, name),
-                "[method]state.snapshot" => returned::export::<(ResourceAny,), (Bounded<Vec<u8>>,)>(&instance, store, interface, name),
-                _ => returned::export::<(ResourceAny, &[u8]), TakeSnapshot>(&instance, store, interface, name),
+                "[constructor]state" => {
+                    returned::export::<(), (ResourceAny,)>(&instance, store, interface, name)
+                }
+                "[method]state.update" if framed => {
+                    returned::export::<(ResourceAny, &[u8]), ()>(&instance, store, interface, name)
+                }
+                "[method]state.update" => returned::export::<(ResourceAny, &[Message]), ()>(
+                    &instance, store, interface, name,
+                ),
+                "[method]state.report" => returned::export::<(ResourceAny,), (ReturnedReport,)>(
+                    &instance, store, interface, name,
+                ),
+                "[method]state.snapshot" => {
+                    returned::export::<(ResourceAny,), (Bounded<Vec<u8>>,)>(
+                        &instance, store, interface, name,
+                    )
+                }
+                _ => returned::export::<(ResourceAny, &[u8]), TakeSnapshot>(
+                    &instance, store, interface, name,
+                ),
             }
         };
         Ok(WithState {
-            init: returned::export::<(&str,), (Result<(), String>,)>(&instance, &mut *store, None, "init")?,
+            init: returned::export::<(&str,), (Result<(), String>,)>(
+                &instance,
+                &mut *store,
+                None,
+                "init",
+            )?,
             constructor: method(store, "[constructor]state")?,
             update: method(store, "[method]state.update")?,
             framed,
@@ -232,14 +310,22 @@ impl Kind for Aggregate {
         })
     }
 
-    fn init(b: &WithState, store: &mut Store<Sandbox>, config: &str) -> wasmtime::Result<Result<(), String>> {
+    fn init(
+        b: &WithState,
+        store: &mut Store<Sandbox>,
+        config: &str,
+    ) -> wasmtime::Result<Result<(), String>> {
         super::call_init(b.init, store, config)
     }
 
     /// Folds each run of records from one partition into that partition's state (a
     /// batch may mix partitions). One `()` per message so a batch lines up with its inputs
     /// like other kinds.
-    fn call(b: &mut WithState, store: &mut Store<Sandbox>, batch: &[Message]) -> wasmtime::Result<Vec<()>> {
+    fn call(
+        b: &mut WithState,
+        store: &mut Store<Sandbox>,
+        batch: &[Message],
+    ) -> wasmtime::Result<Vec<()>> {
         for run in batch.chunk_by(|a, b| a.partition == b.partition && a.topic == b.topic) {
             let state = b.state(store, &slot_of(&run[0]))?;
             b.update(store, state, run)?;
@@ -255,7 +341,11 @@ impl Kind for Aggregate {
         b.snapshot_all(store).map(Some)
     }
 
-    fn load(b: &mut WithState, store: &mut Store<Sandbox>, blob: &[u8]) -> wasmtime::Result<Result<(), String>> {
+    fn load(
+        b: &mut WithState,
+        store: &mut Store<Sandbox>,
+        blob: &[u8],
+    ) -> wasmtime::Result<Result<(), String>> {
         b.restore_all(store, blob)
     }
 }
@@ -269,7 +359,10 @@ impl Stage<Aggregate> {
 
     /// The report over this stage's partitions and the plugin snapshots `extra` (other
     /// instances' partitions); `Ok(Err)` when the plugin cannot read one of them.
-    pub fn merged_report(&mut self, extra: &[Vec<u8>]) -> Result<Result<Report, String>, PluginError> {
+    pub fn merged_report(
+        &mut self,
+        extra: &[Vec<u8>],
+    ) -> Result<Result<Report, String>, PluginError> {
         self.with_state(|b, store| b.merged_report(store, extra))
     }
 
@@ -288,8 +381,11 @@ impl Stage<Aggregate> {
 
     /// The partitions that have a state.
     pub fn partitions(&self) -> Vec<PartitionKey> {
-        let mut keys: Vec<PartitionKey> =
-            self.live.as_ref().map(|live| live.bindings.states.keys().map(|(key, _)| key.clone()).collect()).unwrap_or_default();
+        let mut keys: Vec<PartitionKey> = self
+            .live
+            .as_ref()
+            .map(|live| live.bindings.states.keys().map(|(key, _)| key.clone()).collect())
+            .unwrap_or_default();
         keys.dedup();
         keys
     }
@@ -309,7 +405,11 @@ impl Stage<Aggregate> {
 
     /// A state from a plugin snapshot, or empty for `None`; `Ok(Err)` when the plugin
     /// refuses the snapshot (the state is then empty). Call `saved` after a series.
-    pub fn restore_slot(&mut self, slot: &Slot, snapshot: Option<&[u8]>) -> Result<Result<(), String>, PluginError> {
+    pub fn restore_slot(
+        &mut self,
+        slot: &Slot,
+        snapshot: Option<&[u8]>,
+    ) -> Result<Result<(), String>, PluginError> {
         self.with_state(|b, store| {
             b.drop_state(store, slot)?;
             let state = b.state(store, slot)?;
@@ -322,7 +422,11 @@ impl Stage<Aggregate> {
 
     /// A partition's state from a plugin snapshot, or empty for `None`; `Ok(Err)` when
     /// the plugin refuses the snapshot (the partition's state is then empty).
-    pub fn restore_partition(&mut self, key: &PartitionKey, snapshot: Option<&[u8]>) -> Result<Result<(), String>, PluginError> {
+    pub fn restore_partition(
+        &mut self,
+        key: &PartitionKey,
+        snapshot: Option<&[u8]>,
+    ) -> Result<Result<(), String>, PluginError> {
         let restored = self.restore_slot(&(key.clone(), None), snapshot)?;
         self.saved();
         Ok(restored)
@@ -363,7 +467,11 @@ impl Stage<Aggregate> {
     }
 
     fn call_error(&self, reason: String) -> PluginError {
-        PluginError::Call { stage: self.name().to_string(), path: self.plugin_path().to_path_buf(), reason }
+        PluginError::Call {
+            stage: self.name().to_string(),
+            path: self.plugin_path().to_path_buf(),
+            reason,
+        }
     }
 
     fn with_state<R>(

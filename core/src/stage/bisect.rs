@@ -6,13 +6,18 @@ use crate::plugin::{Fault, FaultKind};
 
 /// One result per input, in order. `call` answers a slice with one output per input or a
 /// fault; a fault making an instance (no record to blame) fails every record at once.
-pub fn bisect<I, O>(batch: &[I], call: &mut impl FnMut(&[I]) -> Result<Vec<O>, Fault>) -> Vec<Result<O, Fault>> {
+pub fn bisect<I, O>(
+    batch: &[I],
+    call: &mut impl FnMut(&[I]) -> Result<Vec<O>, Fault>,
+) -> Vec<Result<O, Fault>> {
     if batch.is_empty() {
         return Vec::new();
     }
     match call(batch) {
         Ok(outputs) => outputs.into_iter().map(Ok).collect(),
-        Err(fault) if fault.kind == FaultKind::Instantiate => batch.iter().map(|_| Err(fault.clone())).collect(),
+        Err(fault) if fault.kind == FaultKind::Instantiate => {
+            batch.iter().map(|_| Err(fault.clone())).collect()
+        }
         Err(fault) if batch.len() == 1 => vec![Err(fault)],
         Err(_) => {
             let (left, right) = batch.split_at(batch.len() / 2);
@@ -30,7 +35,10 @@ mod tests {
 
     /// A native stand-in for a plugin: doubles each input, traps on any batch holding a
     /// poison one.
-    fn doubling<'a>(poison: &'a [bool], calls: &'a mut usize) -> impl FnMut(&[usize]) -> Result<Vec<usize>, Fault> + 'a {
+    fn doubling<'a>(
+        poison: &'a [bool],
+        calls: &'a mut usize,
+    ) -> impl FnMut(&[usize]) -> Result<Vec<usize>, Fault> + 'a {
         move |batch| {
             *calls += 1;
             match batch.iter().any(|&i| poison[i]) {

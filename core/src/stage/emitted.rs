@@ -27,7 +27,9 @@ impl Transformed {
     pub fn into_single_value(self) -> Option<Vec<u8>> {
         match self {
             Transformed::Value(value) => Some(value),
-            Transformed::Records(mut records) if records.len() == 1 => records.pop().map(|r| r.value),
+            Transformed::Records(mut records) if records.len() == 1 => {
+                records.pop().map(|r| r.value)
+            }
             Transformed::Records(_) => None,
         }
     }

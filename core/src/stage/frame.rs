@@ -10,8 +10,19 @@ use crate::plugin::returned;
 use weir_plugin::frame::{self, FrameError, Reader, ACCEPTED, REFUSED};
 
 fn write_message(buf: &mut Vec<u8>, m: &Message) {
-    let headers = |buf: &mut Vec<u8>| frame::put_headers(buf, m.headers.iter().map(|h| (h.key.as_str(), h.value.as_slice())));
-    frame::write_record(buf, &m.value, m.key.as_deref(), headers, &m.topic, m.partition, m.offset, m.timestamp);
+    let headers = |buf: &mut Vec<u8>| {
+        frame::put_headers(buf, m.headers.iter().map(|h| (h.key.as_str(), h.value.as_slice())))
+    };
+    frame::write_record(
+        buf,
+        &m.value,
+        m.key.as_deref(),
+        headers,
+        &m.topic,
+        m.partition,
+        m.offset,
+        m.timestamp,
+    );
 }
 
 fn frame_size(messages: impl Iterator<Item = usize>) -> usize {
@@ -44,7 +55,10 @@ pub fn damaged(letters: &[Damaged]) -> Vec<u8> {
     frame::put_u32(&mut buf, letters.len() as u32);
     for letter in letters {
         write_message(&mut buf, &letter.message);
-        frame::put_violations(&mut buf, letter.violations.iter().map(|v| (v.path.as_str(), v.reason.as_str())));
+        frame::put_violations(
+            &mut buf,
+            letter.violations.iter().map(|v| (v.path.as_str(), v.reason.as_str())),
+        );
     }
     buf
 }
@@ -65,7 +79,11 @@ fn charge_part(first: &str, second: usize) -> wasmtime::Result<()> {
 
 /// Reads `count` answers, each with `read`, and checks nothing follows. A frame that does
 /// not read is a `BrokenAnswer` naming where; other errors (a limit) pass through.
-fn answers<T>(bytes: &[u8], count: usize, mut read: impl FnMut(&mut Reader<'_>) -> wasmtime::Result<T>) -> wasmtime::Result<Vec<T>> {
+fn answers<T>(
+    bytes: &[u8],
+    count: usize,
+    mut read: impl FnMut(&mut Reader<'_>) -> wasmtime::Result<T>,
+) -> wasmtime::Result<Vec<T>> {
     let mut reader = Reader::new(bytes);
     let mut out = Vec::with_capacity(count);
     for i in 0..count {
@@ -105,7 +123,10 @@ pub fn validated(bytes: &[u8], count: usize) -> wasmtime::Result<Vec<Result<(), 
     })
 }
 
-pub fn transformed(bytes: &[u8], count: usize) -> wasmtime::Result<Vec<Result<Transformed, String>>> {
+pub fn transformed(
+    bytes: &[u8],
+    count: usize,
+) -> wasmtime::Result<Vec<Result<Transformed, String>>> {
     answers(bytes, count, |r| {
         if !tag(r)? {
             return Ok(Err(r.text()?.to_string()));
@@ -121,7 +142,12 @@ pub fn transformed(bytes: &[u8], count: usize) -> wasmtime::Result<Vec<Result<Tr
                 charge_part(key, value.len())?;
                 headers.push(Header { key: key.into(), value: value.into() });
             }
-            records.push(Emitted { value, key, headers, output: r.maybe_text()?.map(str::to_string) });
+            records.push(Emitted {
+                value,
+                key,
+                headers,
+                output: r.maybe_text()?.map(str::to_string),
+            });
         }
         Ok(Ok(Transformed::Records(records)))
     })
@@ -149,7 +175,10 @@ mod tests {
         let bytes = batch(&[message.clone(), Message::read_from("-", 0, 1, b"x".to_vec())]);
         let records = frame::records(&bytes).unwrap();
         let r = records[0];
-        assert_eq!((r.value, r.key, r.topic, r.partition, r.offset, r.timestamp), (&b"{}"[..], Some(&b"k"[..]), "logins", 2, 7, Some(5)));
+        assert_eq!(
+            (r.value, r.key, r.topic, r.partition, r.offset, r.timestamp),
+            (&b"{}"[..], Some(&b"k"[..]), "logins", 2, 7, Some(5))
+        );
         assert_eq!(r.headers.iter().collect::<Vec<_>>(), vec![("h", &b"v"[..])]);
         assert_eq!(records[1].timestamp, None);
     }
@@ -162,7 +191,8 @@ mod tests {
         assert!(broken(validated(&[0, 0, 0], 2).unwrap_err()).contains("1 bytes after"));
         assert!(broken(validated(&[7], 1).unwrap_err()).contains("unknown answer tag 7"));
         // A count of emitted records that cannot fit what is left is refused before any allocation.
-        assert!(broken(transformed(&[0, 0xff, 0xff, 0xff, 0xff], 1).unwrap_err()).contains("cannot fit"));
+        assert!(broken(transformed(&[0, 0xff, 0xff, 0xff, 0xff], 1).unwrap_err())
+            .contains("cannot fit"));
         let mut refused = vec![1];
         frame::put_bytes(&mut refused, b"no");
         assert_eq!(repaired(&refused, 1).unwrap(), vec![RepairOutcome::Unrepairable("no".into())]);
@@ -170,7 +200,12 @@ mod tests {
 
     /// A frame of `answers` answers, each accepted or refused with `parts` violations or
     /// headers of `part_len` bytes, then damaged at one byte (or not).
-    fn a_frame(transformer: bool, answers: &[(bool, usize)], part_len: usize, damage: Option<(usize, u8)>) -> Vec<u8> {
+    fn a_frame(
+        transformer: bool,
+        answers: &[(bool, usize)],
+        part_len: usize,
+        damage: Option<(usize, u8)>,
+    ) -> Vec<u8> {
         let mut frame = Vec::new();
         let part = "p".repeat(part_len);
         for &(accepted, parts) in answers {
@@ -261,14 +296,24 @@ mod tests {
 
     #[test]
     fn violations_and_headers_are_charged_like_records_before_the_host_copies_them() {
-        let over = |e: wasmtime::Error| e.downcast::<crate::plugin::limiter::LimitExceeded>().is_ok();
+        let over =
+            |e: wasmtime::Error| e.downcast::<crate::plugin::limiter::LimitExceeded>().is_ok();
         for transformer in [false, true] {
             let frame = many_empty_parts(transformer);
             // The frame alone fits the budget; its parts as host structs do not.
             let budget = frame.len() * 4;
-            let answer = || if transformer { transformed(&frame, 1).map(drop) } else { validated(&frame, 1).map(drop) };
+            let answer = || {
+                if transformer {
+                    transformed(&frame, 1).map(drop)
+                } else {
+                    validated(&frame, 1).map(drop)
+                }
+            };
             assert!(answer().is_ok(), "outside a bounded call nothing is charged");
-            assert!(over(returned::bounded(budget, answer).unwrap_err()), "transformer: {transformer}");
+            assert!(
+                over(returned::bounded(budget, answer).unwrap_err()),
+                "transformer: {transformer}"
+            );
             assert!(returned::bounded(10_000 * (HOST_BYTES_PER_PART + 8) + 1024, answer).is_ok());
         }
     }

@@ -15,11 +15,11 @@ pub mod transformer;
 pub mod validator;
 
 use crate::ops::metrics::StageMeter;
-use crate::plugin::{Fault, FaultKind, PluginError};
+use crate::plugin::contract::Version;
 use crate::plugin::limits::Limits;
 use crate::plugin::returned;
 use crate::plugin::sandbox::{LogBudget, Sandbox};
-use crate::plugin::contract::Version;
+use crate::plugin::{Fault, FaultKind, PluginError};
 use crate::plugin::{Plugin, World, EPOCH_TICK};
 use recovery::Recovery;
 use std::path::PathBuf;
@@ -42,7 +42,8 @@ pub trait Kind {
     type Input;
     type Output;
 
-    fn instantiate(linked: &Linked, store: &mut Store<Sandbox>) -> wasmtime::Result<Self::Bindings>;
+    fn instantiate(linked: &Linked, store: &mut Store<Sandbox>)
+        -> wasmtime::Result<Self::Bindings>;
     fn init(
         bindings: &Self::Bindings,
         store: &mut Store<Sandbox>,
@@ -65,11 +66,18 @@ pub trait Kind {
     /// Whether instances hold state that must outlive them (an aggregator's).
     const STATEFUL: bool = false;
     /// State that must outlive an instance (an aggregator's), as bytes; `None` for none.
-    fn save(_bindings: &mut Self::Bindings, _store: &mut Store<Sandbox>) -> wasmtime::Result<Option<Vec<u8>>> {
+    fn save(
+        _bindings: &mut Self::Bindings,
+        _store: &mut Store<Sandbox>,
+    ) -> wasmtime::Result<Option<Vec<u8>>> {
         Ok(None)
     }
     /// Puts saved state into a fresh instance.
-    fn load(_bindings: &mut Self::Bindings, _store: &mut Store<Sandbox>, _state: &[u8]) -> wasmtime::Result<Result<(), String>> {
+    fn load(
+        _bindings: &mut Self::Bindings,
+        _store: &mut Store<Sandbox>,
+        _state: &[u8],
+    ) -> wasmtime::Result<Result<(), String>> {
         Ok(Ok(()))
     }
 }
@@ -99,7 +107,12 @@ pub struct Stage<K: Kind> {
 
 impl<K: Kind> Stage<K> {
     /// Instantiates and initialises the plugin now, so a bad config fails at start.
-    pub fn new(name: &str, plugin: &Plugin, config: String, limits: Limits) -> Result<Self, PluginError> {
+    pub fn new(
+        name: &str,
+        plugin: &Plugin,
+        config: String,
+        limits: Limits,
+    ) -> Result<Self, PluginError> {
         plugin.expect_world(name, K::WORLD)?;
         let mut stage = Stage {
             name: name.to_string(),
@@ -162,7 +175,9 @@ impl<K: Kind> Stage<K> {
 
     /// Saves the live instance's state (if its kind has any) for a replacement instance.
     pub(crate) fn save(&mut self) {
-        let (Some(live), Some(recovery)) = (self.live.as_mut(), self.recovery.as_mut()) else { return };
+        let (Some(live), Some(recovery)) = (self.live.as_mut(), self.recovery.as_mut()) else {
+            return;
+        };
         match guarded(live, &self.limits, self.limits.call_timeout_ms, K::save) {
             Ok(saved) => recovery.saved(saved),
             Err(trap) => {
@@ -180,7 +195,10 @@ impl<K: Kind> Stage<K> {
             world: K::WORLD,
             reason: format!("{e:#}"),
         };
-        let mut store = Store::new(&self.engine, Sandbox::new(&self.name, &self.limits, self.log_budget.clone()));
+        let mut store = Store::new(
+            &self.engine,
+            Sandbox::new(&self.name, &self.limits, self.log_budget.clone()),
+        );
         store.limiter(|sandbox| &mut sandbox.limits);
         store.set_epoch_deadline(ticks(self.limits.init_budget_ms()));
         store.epoch_deadline_trap();
@@ -191,7 +209,11 @@ impl<K: Kind> Stage<K> {
             reason,
         };
         K::init(&bindings, &mut store, &self.config)
-            .map_err(|trap| init_error(Fault::from_call(&trap, &self.limits, self.limits.init_budget_ms()).reason))?
+            .map_err(|trap| {
+                init_error(
+                    Fault::from_call(&trap, &self.limits, self.limits.init_budget_ms()).reason,
+                )
+            })?
             .map_err(init_error)?;
         let bindings = K::ready(bindings, &mut store).map_err(instantiate_error)?;
         Ok(Live { store, bindings })
@@ -255,19 +277,27 @@ impl<K: Kind> Stage<K> {
             Some(live) => live,
             None => {
                 self.restarts += 1;
-                let mut live = self.instantiate().map_err(|e| Fault::new(FaultKind::Instantiate, e.to_string()))?;
+                let mut live = self
+                    .instantiate()
+                    .map_err(|e| Fault::new(FaultKind::Instantiate, e.to_string()))?;
                 self.put_back_state(&mut live);
                 live
             }
         };
-        let outputs = guarded(&mut live, &self.limits, self.limits.call_timeout_ms, |b, store| K::call(b, store, batch));
-        let outputs = outputs.map_err(|trap| Fault::from_call(&trap, &self.limits, self.limits.call_timeout_ms))?;
+        let outputs = guarded(&mut live, &self.limits, self.limits.call_timeout_ms, |b, store| {
+            K::call(b, store, batch)
+        });
+        let outputs = outputs
+            .map_err(|trap| Fault::from_call(&trap, &self.limits, self.limits.call_timeout_ms))?;
         if outputs.len() != batch.len() {
-            return Err(Fault::new(FaultKind::Contract, format!(
-                "broke the contract: returned {} results for {} messages",
-                outputs.len(),
-                batch.len()
-            )));
+            return Err(Fault::new(
+                FaultKind::Contract,
+                format!(
+                    "broke the contract: returned {} results for {} messages",
+                    outputs.len(),
+                    batch.len()
+                ),
+            ));
         }
         self.live = Some(live);
         if let Some(recovery) = &mut self.recovery {
@@ -282,18 +312,21 @@ impl<K: Kind> Stage<K> {
         let Some(recovery) = &mut self.recovery else { return };
         let budget = self.limits.call_timeout_ms;
         if let Some(state) = recovery.state() {
-            let failure = match guarded(live, &self.limits, budget, |b, store| K::load(b, store, state)) {
-                Ok(Ok(())) => None,
-                Ok(Err(reason)) => Some(reason),
-                Err(trap) => Some(Fault::from_call(&trap, &self.limits, budget).reason),
-            };
+            let failure =
+                match guarded(live, &self.limits, budget, |b, store| K::load(b, store, state)) {
+                    Ok(Ok(())) => None,
+                    Ok(Err(reason)) => Some(reason),
+                    Err(trap) => Some(Fault::from_call(&trap, &self.limits, budget).reason),
+                };
             if let Some(failure) = failure {
                 tracing::error!(stage = self.name, "the new instance could not take the saved state ({failure}); the analytics restart from what is left");
                 return recovery.lost();
             }
         }
         for batch in recovery.since_save() {
-            if let Err(trap) = guarded(live, &self.limits, budget, |b, store| K::call(b, store, batch)) {
+            if let Err(trap) =
+                guarded(live, &self.limits, budget, |b, store| K::call(b, store, batch))
+            {
                 let fault = Fault::from_call(&trap, &self.limits, budget);
                 tracing::error!(stage = self.name, "folding the records since the last save again failed ({fault}); the analytics restart from what is left");
                 return recovery.lost();
@@ -330,18 +363,31 @@ pub struct Exports {
 impl Exports {
     /// Instantiates `linked` and checks its exports: `init`, and `name` with parameters
     /// `P` and results `R` (lifted bounded: `returned`).
-    fn of<P, R>(linked: &Linked, store: &mut Store<Sandbox>, name: &str) -> wasmtime::Result<Exports>
+    fn of<P, R>(
+        linked: &Linked,
+        store: &mut Store<Sandbox>,
+        name: &str,
+    ) -> wasmtime::Result<Exports>
     where
         P: ComponentNamedList + Lower,
         R: ComponentNamedList + Lift,
     {
         let instance = linked.pre.instantiate(&mut *store)?;
-        let init = returned::export::<(&str,), (Result<(), String>,)>(&instance, &mut *store, None, "init")?;
+        let init = returned::export::<(&str,), (Result<(), String>,)>(
+            &instance,
+            &mut *store,
+            None,
+            "init",
+        )?;
         let batch = returned::export::<P, R>(&instance, &mut *store, None, name)?;
         Ok(Exports { init, batch })
     }
 
-    fn init(&self, store: &mut Store<Sandbox>, config: &str) -> wasmtime::Result<Result<(), String>> {
+    fn init(
+        &self,
+        store: &mut Store<Sandbox>,
+        config: &str,
+    ) -> wasmtime::Result<Result<(), String>> {
         call_init(self.init, store, config)
     }
 
@@ -364,7 +410,11 @@ impl Exports {
 }
 
 /// `init(config)`, checked as `(&str) -> result<_, string>` when it was found.
-fn call_init(init: Func, store: &mut Store<Sandbox>, config: &str) -> wasmtime::Result<Result<(), String>> {
+fn call_init(
+    init: Func,
+    store: &mut Store<Sandbox>,
+    config: &str,
+) -> wasmtime::Result<Result<(), String>> {
     // SAFETY: the types were checked by `returned::export`.
     let init = unsafe { TypedFunc::<(&str,), (Result<(), String>,)>::new_unchecked(init) };
     Ok(init.call(store, (config,))?.0)
@@ -379,7 +429,8 @@ fn guarded<B, R>(
     call: impl FnOnce(&mut B, &mut Store<Sandbox>) -> wasmtime::Result<R>,
 ) -> wasmtime::Result<R> {
     live.store.set_epoch_deadline(ticks(budget_ms));
-    let result = returned::bounded(limits.memory_bytes(), || call(&mut live.bindings, &mut live.store));
+    let result =
+        returned::bounded(limits.memory_bytes(), || call(&mut live.bindings, &mut live.store));
     live.store.data_mut().end_call();
     result
 }

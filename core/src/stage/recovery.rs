@@ -24,7 +24,9 @@ impl<I> Recovery<I> {
 
     /// Whether to save before the next call: nothing saved yet, or enough kept since.
     pub fn save_due(&self) -> bool {
-        self.saved.is_none() || self.folded.len() >= SAVE_EVERY_CALLS || self.folded_bytes >= SAVE_EVERY_BYTES
+        self.saved.is_none()
+            || self.folded.len() >= SAVE_EVERY_CALLS
+            || self.folded_bytes >= SAVE_EVERY_BYTES
     }
 
     /// The state was saved (or replaced from outside): it is the one to load from now on.
@@ -87,7 +89,11 @@ mod tests {
         recovery.folded(vec![0], 1);
         assert!(recovery.save_due(), "calls bound the inputs kept");
         recovery.saved(Some(vec![2]));
-        assert_eq!((recovery.since_save().len(), recovery.kept_bytes()), (0, 0), "a save forgets them");
+        assert_eq!(
+            (recovery.since_save().len(), recovery.kept_bytes()),
+            (0, 0),
+            "a save forgets them"
+        );
         recovery.folded(vec![0], SAVE_EVERY_BYTES);
         assert!(recovery.save_due(), "bytes bound them too");
     }

@@ -43,20 +43,32 @@ impl Kind for Repair {
         Ok(Bindings { exports, framed })
     }
 
-    fn init(b: &Bindings, store: &mut Store<Sandbox>, config: &str) -> wasmtime::Result<Result<(), String>> {
+    fn init(
+        b: &Bindings,
+        store: &mut Store<Sandbox>,
+        config: &str,
+    ) -> wasmtime::Result<Result<(), String>> {
         b.exports.init(store, config)
     }
 
-    fn call(b: &mut Bindings, store: &mut Store<Sandbox>, batch: &[Damaged]) -> wasmtime::Result<Vec<RepairOutcome>> {
+    fn call(
+        b: &mut Bindings,
+        store: &mut Store<Sandbox>,
+        batch: &[Damaged],
+    ) -> wasmtime::Result<Vec<RepairOutcome>> {
         if b.framed {
             let answer = b.exports.call_framed(store, &frame::damaged(batch))?;
             return Ok(frame::repaired(&answer, batch.len())?);
         }
         let (outcomes,) = b.exports.call::<(&[Damaged],), ReturnedV1>(store, (batch,))?;
-        Ok(outcomes.into_inner().into_iter().map(|outcome| match outcome {
-            ReturnedOutcome::Repaired(value) => RepairOutcome::Repaired(value.0),
-            ReturnedOutcome::Unrepairable(reason) => RepairOutcome::Unrepairable(reason.0),
-        }).collect())
+        Ok(outcomes
+            .into_inner()
+            .into_iter()
+            .map(|outcome| match outcome {
+                ReturnedOutcome::Repaired(value) => RepairOutcome::Repaired(value.0),
+                ReturnedOutcome::Unrepairable(reason) => RepairOutcome::Unrepairable(reason.0),
+            })
+            .collect())
     }
 
     fn value_len(input: &Self::Input) -> usize {

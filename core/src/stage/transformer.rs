@@ -2,8 +2,8 @@
 //! Contract 0.1 answers a new value; 0.2 answers 0..N records (value, key, headers and
 //! the output each goes to).
 
-use super::{frame, Exports, Kind, Linked};
 pub use super::emitted::{Emitted, Transformed};
+use super::{frame, Exports, Kind, Linked};
 use crate::bindings::types::Message;
 use crate::plugin::returned::Bounded;
 use crate::plugin::sandbox::Sandbox;
@@ -35,11 +35,19 @@ impl Kind for Transform {
         Ok(Bindings { exports, framed })
     }
 
-    fn init(b: &Bindings, store: &mut Store<Sandbox>, config: &str) -> wasmtime::Result<Result<(), String>> {
+    fn init(
+        b: &Bindings,
+        store: &mut Store<Sandbox>,
+        config: &str,
+    ) -> wasmtime::Result<Result<(), String>> {
         b.exports.init(store, config)
     }
 
-    fn call(b: &mut Bindings, store: &mut Store<Sandbox>, batch: &[Message]) -> wasmtime::Result<Vec<Self::Output>> {
+    fn call(
+        b: &mut Bindings,
+        store: &mut Store<Sandbox>,
+        batch: &[Message],
+    ) -> wasmtime::Result<Vec<Self::Output>> {
         if b.framed {
             let answer = b.exports.call_framed(store, &frame::batch(batch))?;
             return Ok(frame::transformed(&answer, batch.len())?);
@@ -48,7 +56,11 @@ impl Kind for Transform {
         Ok(outcomes
             .into_inner()
             .into_iter()
-            .map(|outcome| outcome.map(|value| Transformed::Value(value.into_inner())).map_err(Bounded::into_inner))
+            .map(|outcome| {
+                outcome
+                    .map(|value| Transformed::Value(value.into_inner()))
+                    .map_err(Bounded::into_inner)
+            })
             .collect())
     }
 

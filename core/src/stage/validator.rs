@@ -41,21 +41,37 @@ impl Kind for Validate {
         Ok(Bindings { exports, framed })
     }
 
-    fn init(b: &Bindings, store: &mut Store<Sandbox>, config: &str) -> wasmtime::Result<Result<(), String>> {
+    fn init(
+        b: &Bindings,
+        store: &mut Store<Sandbox>,
+        config: &str,
+    ) -> wasmtime::Result<Result<(), String>> {
         b.exports.init(store, config)
     }
 
-    fn call(b: &mut Bindings, store: &mut Store<Sandbox>, batch: &[Message]) -> wasmtime::Result<Vec<Self::Output>> {
+    fn call(
+        b: &mut Bindings,
+        store: &mut Store<Sandbox>,
+        batch: &[Message],
+    ) -> wasmtime::Result<Vec<Self::Output>> {
         if b.framed {
             let answer = b.exports.call_framed(store, &frame::batch(batch))?;
             return Ok(frame::validated(&answer, batch.len())?);
         }
         let (outcomes,) = b.exports.call::<(&[Message],), ReturnedV1>(store, (batch,))?;
-        Ok(outcomes.into_inner().into_iter().map(|outcome| {
-            outcome.map_err(|violations| {
-                violations.into_inner().into_iter().map(|v| Violation { path: v.path.0, reason: v.reason.0 }).collect()
+        Ok(outcomes
+            .into_inner()
+            .into_iter()
+            .map(|outcome| {
+                outcome.map_err(|violations| {
+                    violations
+                        .into_inner()
+                        .into_iter()
+                        .map(|v| Violation { path: v.path.0, reason: v.reason.0 })
+                        .collect()
+                })
             })
-        }).collect())
+            .collect())
     }
 
     fn value_len(input: &Self::Input) -> usize {

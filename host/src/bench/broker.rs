@@ -44,7 +44,11 @@ fn broker_with_backlog(config: &Config, n: usize) -> anyhow::Result<(EmbeddedBro
 }
 
 /// Records between the low and high watermarks of every partition of `topic`.
-fn records_kept(client: &rdkafka::ClientConfig, topic: &str, partitions: i32) -> anyhow::Result<i64> {
+fn records_kept(
+    client: &rdkafka::ClientConfig,
+    topic: &str,
+    partitions: i32,
+) -> anyhow::Result<i64> {
     let consumer: BaseConsumer = client.create()?;
     let mut kept = 0;
     for partition in 0..partitions {
@@ -67,12 +71,21 @@ pub enum Watched {
 /// Messages per second from the first batch to the last, and the bytes of the last
 /// answer to a watcher's poll (0 unwatched). Watched, the pipeline keeps metrics, served
 /// on a local port.
-pub fn through_broker(config: &Config, mut pipeline: Pipeline, n: usize, watched: Watched) -> anyhow::Result<(f64, usize)> {
+pub fn through_broker(
+    config: &Config,
+    mut pipeline: Pipeline,
+    n: usize,
+    watched: Watched,
+) -> anyhow::Result<(f64, usize)> {
     let ops = Ops::default();
     let (server, polled) = match watched {
         Watched::Not => (None, ""),
-        Watched::ByPrometheus => (Some(crate::ops::server::serve("127.0.0.1:0", ops.clone())?), "/metrics"),
-        Watched::ByStatusPage => (Some(crate::ops::server::serve("127.0.0.1:0", ops.clone())?), "/api/status"),
+        Watched::ByPrometheus => {
+            (Some(crate::ops::server::serve("127.0.0.1:0", ops.clone())?), "/metrics")
+        }
+        Watched::ByStatusPage => {
+            (Some(crate::ops::server::serve("127.0.0.1:0", ops.clone())?), "/api/status")
+        }
     };
     if server.is_some() {
         pipeline.observe(&ops.metrics);
@@ -149,7 +162,10 @@ pub fn latency(config: &Config, mut pipeline: Pipeline, rate: f64) -> anyhow::Re
         });
         let joining = Instant::now();
         while ops.health.ready().is_err() && !runner.is_finished() {
-            anyhow::ensure!(joining.elapsed() < Duration::from_secs(60), "the latency run did not join its group within 60 s");
+            anyhow::ensure!(
+                joining.elapsed() < Duration::from_secs(60),
+                "the latency run did not join its group within 60 s"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
         let options = kafka::generate::GenerateOptions {
@@ -194,10 +210,20 @@ pub fn latency(config: &Config, mut pipeline: Pipeline, rate: f64) -> anyhow::Re
             None => {}
         }
     }
-    anyhow::ensure!(latencies.len() >= processed.len() / 2, "only {} of {} records were produced after the flow started", latencies.len(), processed.len());
+    anyhow::ensure!(
+        latencies.len() >= processed.len() / 2,
+        "only {} of {} records were produced after the flow started",
+        latencies.len(),
+        processed.len()
+    );
     latencies.sort_unstable();
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize] as f64;
-    Ok(Latency { p50_ms: at(0.5), p99_ms: at(0.99), records: latencies.len(), warm_up_records: warm_up })
+    Ok(Latency {
+        p50_ms: at(0.5),
+        p99_ms: at(0.99),
+        records: latencies.len(),
+        warm_up_records: warm_up,
+    })
 }
 
 /// Latency at a steady rate, and the records left out as start-up.

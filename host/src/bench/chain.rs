@@ -73,13 +73,32 @@ pub struct NativeChain {
 
 impl NativeChain {
     pub fn new(config: &Config) -> anyhow::Result<NativeChain> {
-        let validate = config.validate.as_ref().ok_or_else(|| anyhow::anyhow!("bench needs a [validate] stage"))?;
-        let transform = config.transform.first().ok_or_else(|| anyhow::anyhow!("bench needs a [transform] stage"))?;
-        let aggregate = config.aggregate.as_ref().ok_or_else(|| anyhow::anyhow!("bench needs an [aggregate] stage"))?;
-        let aggregate_config = weir_plugin::parse_config(&crate::resolve::stage_json(&config, "aggregate", aggregate)?)?;
+        let validate = config
+            .validate
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("bench needs a [validate] stage"))?;
+        let transform = config
+            .transform
+            .first()
+            .ok_or_else(|| anyhow::anyhow!("bench needs a [transform] stage"))?;
+        let aggregate = config
+            .aggregate
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("bench needs an [aggregate] stage"))?;
+        let aggregate_config = weir_plugin::parse_config(&crate::resolve::stage_json(
+            &config,
+            "aggregate",
+            aggregate,
+        )?)?;
         Ok(NativeChain {
-            validate: Validator::from_config(&crate::resolve::stage_json(&config, "validate", validate)?)?,
-            transform: Transformer::from_config(&crate::resolve::stage_json(&config, "transform", transform)?)?,
+            validate: Validator::from_config(&crate::resolve::stage_json(
+                &config, "validate", validate,
+            )?)?,
+            transform: Transformer::from_config(&crate::resolve::stage_json(
+                &config,
+                "transform",
+                transform,
+            )?)?,
             aggregate: Aggregator::new(&aggregate_config),
             answer: Vec::new(),
         })
@@ -88,7 +107,8 @@ impl NativeChain {
     /// Validate, transform, aggregate a batch, stage by stage as the pipeline does;
     /// returns how many passed.
     fn run(&mut self, batch: Vec<Message>) -> usize {
-        let valid: Vec<Message> = batch.into_iter().filter(|m| self.validate.validate(&view(m)).is_ok()).collect();
+        let valid: Vec<Message> =
+            batch.into_iter().filter(|m| self.validate.validate(&view(m)).is_ok()).collect();
         let transformed = self.transformed(valid);
         self.aggregate_batch(&transformed);
         transformed.len()
@@ -144,11 +164,20 @@ impl NativeChain {
 
 /// A host record as the SDK's borrowed view (the bench's records carry no headers).
 fn view(m: &Message) -> Record<'_> {
-    Record { value: &m.value, key: m.key.as_deref(), headers: Headers::NONE, topic: &m.topic, partition: m.partition, offset: m.offset, timestamp: m.timestamp }
+    Record {
+        value: &m.value,
+        key: m.key.as_deref(),
+        headers: Headers::NONE,
+        topic: &m.topic,
+        partition: m.partition,
+        offset: m.offset,
+        timestamp: m.timestamp,
+    }
 }
 
 /// Where a checkout keeps the shipped plugins as built for contract 0.1.
-const CONTRACT_0_1_PLUGINS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/contract-0.1.0/shipped");
+const CONTRACT_0_1_PLUGINS: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/contract-0.1.0/shipped");
 
 /// `config` with its chain's plugins (validate, first transform, aggregate) as built for
 /// contract 0.1, when this weir was built from a checkout that keeps them.
@@ -168,49 +197,86 @@ pub fn contract_0_1(config: &Config) -> Option<Config> {
 
 /// Both chains over `records` in batches of `batch_size`, after one warm-up batch each.
 /// Every record must pass both: a benchmark of rejections would measure something else.
-pub fn measure(pipeline: &mut Pipeline, native: &mut NativeChain, records: &[Message], batch_size: usize) -> anyhow::Result<Throughput> {
+pub fn measure(
+    pipeline: &mut Pipeline,
+    native: &mut NativeChain,
+    records: &[Message],
+    batch_size: usize,
+) -> anyhow::Result<Throughput> {
     let batches: Vec<Vec<Message>> = records.chunks(batch_size).map(<[Message]>::to_vec).collect();
     pipeline.process(batches[0].clone());
     let started = Instant::now();
     let mut rejected = 0;
     for batch in &batches {
-        rejected += pipeline.process(batch.clone()).iter().filter(|o| matches!(o, Outcome::DeadLetter(..))).count();
+        rejected += pipeline
+            .process(batch.clone())
+            .iter()
+            .filter(|o| matches!(o, Outcome::DeadLetter(..)))
+            .count();
     }
     let wasm_per_s = per_s(records.len(), started.elapsed());
-    anyhow::ensure!(rejected == 0, "the wasm chain rejected {rejected} of {} generated records", records.len());
+    anyhow::ensure!(
+        rejected == 0,
+        "the wasm chain rejected {rejected} of {} generated records",
+        records.len()
+    );
 
     native.run(batches[0].clone());
     let started = Instant::now();
     let passed: usize = batches.iter().map(|batch| native.run(batch.clone())).sum();
     let native_per_s = per_s(records.len(), started.elapsed());
-    anyhow::ensure!(passed == records.len(), "the native chain rejected {} generated records", records.len() - passed);
+    anyhow::ensure!(
+        passed == records.len(),
+        "the native chain rejected {} generated records",
+        records.len() - passed
+    );
     Ok(Throughput { wasm_per_s, native_per_s })
 }
 
 /// Each stage alone, wasm against native, on the same batches: where the time goes.
-pub fn per_stage(runtime: &Runtime, config: &Config, records: &[Message], native: &mut NativeChain) -> anyhow::Result<Vec<StageCost>> {
+pub fn per_stage(
+    runtime: &Runtime,
+    config: &Config,
+    records: &[Message],
+    native: &mut NativeChain,
+) -> anyhow::Result<Vec<StageCost>> {
     use crate::pipeline::load_stage;
     use crate::stage::{aggregator::Aggregate, transformer::Transform, validator::Validate};
-    let batches: Vec<Vec<Message>> = records.chunks(config.pipeline.batch_size).map(<[Message]>::to_vec).collect();
+    let batches: Vec<Vec<Message>> =
+        records.chunks(config.pipeline.batch_size).map(<[Message]>::to_vec).collect();
     let n = records.len();
     let micros = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
-    let transformed: Vec<Vec<Message>> = batches.iter().map(|b| native.transformed(b.clone())).collect();
-    let cost = |stage: &str, wasm: Duration, native: Duration| StageCost { stage: stage.into(), wasm_us: micros(wasm), native_us: micros(native), wasm_v1_us: 0.0 };
+    let transformed: Vec<Vec<Message>> =
+        batches.iter().map(|b| native.transformed(b.clone())).collect();
+    let cost = |stage: &str, wasm: Duration, native: Duration| StageCost {
+        stage: stage.into(),
+        wasm_us: micros(wasm),
+        native_us: micros(native),
+        wasm_v1_us: 0.0,
+    };
     let mut stages = Vec::new();
     if let Some(v) = &config.validate {
-        let mut stage = load_stage::<Validate>(runtime, config, "validate", v, &crate::resolve::Resolver)?;
+        let mut stage =
+            load_stage::<Validate>(runtime, config, "validate", v, &crate::resolve::Resolver)?;
         let wasm = timed(|| batches.iter().for_each(|b| drop(stage.run(b))));
-        let native = timed(|| batches.iter().for_each(|b| { native.validate_batch(b); }));
+        let native = timed(|| {
+            batches.iter().for_each(|b| {
+                native.validate_batch(b);
+            })
+        });
         stages.push(cost("validate", wasm, native));
     }
     if let Some(tr) = config.transform.first() {
-        let mut stage = load_stage::<Transform>(runtime, config, "transform", tr, &crate::resolve::Resolver)?;
+        let mut stage =
+            load_stage::<Transform>(runtime, config, "transform", tr, &crate::resolve::Resolver)?;
         let wasm = timed(|| batches.iter().for_each(|b| drop(stage.run(b))));
-        let native = timed(|| batches.iter().flatten().for_each(|m| drop(native.transform_values(m))));
+        let native =
+            timed(|| batches.iter().flatten().for_each(|m| drop(native.transform_values(m))));
         stages.push(cost("transform", wasm, native));
     }
     if let Some(a) = &config.aggregate {
-        let mut stage = load_stage::<Aggregate>(runtime, config, "aggregate", a, &crate::resolve::Resolver)?;
+        let mut stage =
+            load_stage::<Aggregate>(runtime, config, "aggregate", a, &crate::resolve::Resolver)?;
         let wasm = timed(|| transformed.iter().for_each(|b| drop(stage.run(b))));
         let native = timed(|| transformed.iter().for_each(|b| native.aggregate_batch(b)));
         stages.push(cost("aggregate", wasm, native));
@@ -221,15 +287,24 @@ pub fn per_stage(runtime: &Runtime, config: &Config, records: &[Message], native
 /// The aggregate stage alone in a pipeline over the transformed records, µs per record:
 /// as configured (a running state per partition), then on tumbling 1-minute windows of
 /// the events' time (a state per window, results when they close).
-pub fn windowed_aggregate(runtime: &Runtime, config: &Config, records: &[Message], native: &mut NativeChain) -> anyhow::Result<(f64, f64)> {
+pub fn windowed_aggregate(
+    runtime: &Runtime,
+    config: &Config,
+    records: &[Message],
+    native: &mut NativeChain,
+) -> anyhow::Result<(f64, f64)> {
     use crate::config::{EventTimeConfig, TimeUnit, WindowConfig};
-    let batches: Vec<Vec<Message>> = records.chunks(config.pipeline.batch_size).map(|b| native.transformed(b.to_vec())).collect();
+    let batches: Vec<Vec<Message>> = records
+        .chunks(config.pipeline.batch_size)
+        .map(|b| native.transformed(b.to_vec()))
+        .collect();
     let mut running = config.clone();
     (running.validate, running.transform) = (None, Vec::new());
     let mut windowed = running.clone();
     let time = EventTimeConfig::Field { field: "timestamp".into(), unit: TimeUnit::Text };
     if let Some(aggregate) = windowed.aggregate.as_mut() {
-        aggregate.window = Some(WindowConfig { size: "1m".into(), time, ..WindowConfig::default() });
+        aggregate.window =
+            Some(WindowConfig { size: "1m".into(), time, ..WindowConfig::default() });
     }
     let per_record = |config: &Config| -> anyhow::Result<f64> {
         let mut pipeline = Pipeline::from_config(runtime, config, &crate::resolve::Resolver)?;
@@ -241,12 +316,22 @@ pub fn windowed_aggregate(runtime: &Runtime, config: &Config, records: &[Message
 
 /// The chain with values of each of `VALUE_SIZES`, at the config's batch size. Fewer
 /// records for bigger values: about the same bytes each time.
-pub fn record_sizes(runtime: &Runtime, config: &Config, chain_events: usize) -> anyhow::Result<Vec<SizeCost>> {
+pub fn record_sizes(
+    runtime: &Runtime,
+    config: &Config,
+    chain_events: usize,
+) -> anyhow::Result<Vec<SizeCost>> {
     let mut costs = Vec::new();
     for value_bytes in VALUE_SIZES {
-        let n = (40_000_000 / value_bytes).clamp(config.pipeline.batch_size * 4, chain_events.max(config.pipeline.batch_size * 4));
+        let n = (40_000_000 / value_bytes).clamp(
+            config.pipeline.batch_size * 4,
+            chain_events.max(config.pipeline.batch_size * 4),
+        );
         let records = sized_events(n, value_bytes);
-        let (mut pipeline, mut native) = (Pipeline::from_config(runtime, config, &crate::resolve::Resolver)?, NativeChain::new(config)?);
+        let (mut pipeline, mut native) = (
+            Pipeline::from_config(runtime, config, &crate::resolve::Resolver)?,
+            NativeChain::new(config)?,
+        );
         let throughput = measure(&mut pipeline, &mut native, &records, config.pipeline.batch_size)?;
         let bytes = records.iter().map(|m| m.value.len()).sum::<usize>() as f64 / n as f64;
         costs.push(SizeCost {
@@ -262,14 +347,26 @@ pub fn record_sizes(runtime: &Runtime, config: &Config, chain_events: usize) -> 
 }
 
 /// The chain at each of `BATCH_SIZES`: where the per-call cost stops mattering.
-pub fn batch_sizes(runtime: &Runtime, config: &Config, records: &[Message]) -> anyhow::Result<Vec<BatchCost>> {
+pub fn batch_sizes(
+    runtime: &Runtime,
+    config: &Config,
+    records: &[Message],
+) -> anyhow::Result<Vec<BatchCost>> {
     let mut costs = Vec::new();
     for batch_size in BATCH_SIZES {
         // Per-call costs dominate small batches: fewer records keep the run short.
         let n = records.len().min(batch_size * 2_000).max(batch_size * 2);
-        let (mut pipeline, mut native) = (Pipeline::from_config(runtime, config, &crate::resolve::Resolver)?, NativeChain::new(config)?);
-        let throughput = measure(&mut pipeline, &mut native, &records[..n.min(records.len())], batch_size)?;
-        costs.push(BatchCost { batch_size, wasm_us: 1e6 / throughput.wasm_per_s, native_us: 1e6 / throughput.native_per_s });
+        let (mut pipeline, mut native) = (
+            Pipeline::from_config(runtime, config, &crate::resolve::Resolver)?,
+            NativeChain::new(config)?,
+        );
+        let throughput =
+            measure(&mut pipeline, &mut native, &records[..n.min(records.len())], batch_size)?;
+        costs.push(BatchCost {
+            batch_size,
+            wasm_us: 1e6 / throughput.wasm_per_s,
+            native_us: 1e6 / throughput.native_per_s,
+        });
     }
     Ok(costs)
 }
@@ -280,7 +377,10 @@ pub fn events(n: usize) -> Vec<Message> {
     (0..n)
         .map(|i| {
             let event = generator.next_event();
-            Message { key: Some(event.key.into_bytes()), ..Message::read_from("bench", 0, i as i64, event.value) }
+            Message {
+                key: Some(event.key.into_bytes()),
+                ..Message::read_from("bench", 0, i as i64, event.value)
+            }
         })
         .collect()
 }
@@ -291,7 +391,8 @@ pub fn sized_events(n: usize, value_bytes: usize) -> Vec<Message> {
     events(n)
         .into_iter()
         .map(|mut message| {
-            let mut value: serde_json::Value = serde_json::from_slice(&message.value).expect("generated JSON");
+            let mut value: serde_json::Value =
+                serde_json::from_slice(&message.value).expect("generated JSON");
             let mut attributes = serde_json::Map::new();
             let mut size = message.value.len() + r#","attributes":{}"#.len();
             while size < value_bytes {
@@ -305,7 +406,6 @@ pub fn sized_events(n: usize, value_bytes: usize) -> Vec<Message> {
         })
         .collect()
 }
-
 
 fn timed(work: impl FnOnce()) -> Duration {
     let started = Instant::now();

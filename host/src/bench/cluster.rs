@@ -43,7 +43,12 @@ pub struct CatchUp {
 const CATCH_UP_EVENTS: usize = 50_000;
 
 /// The catch-up of a backlog of one-record batches, then of big batches.
-pub fn catch_up(config_path: &Path, config: &Config, client: &ClientConfig, events: usize) -> anyhow::Result<CatchUp> {
+pub fn catch_up(
+    config_path: &Path,
+    config: &Config,
+    client: &ClientConfig,
+    events: usize,
+) -> anyhow::Result<CatchUp> {
     let events = events.min(CATCH_UP_EVENTS);
     let rate = |batches: &str, producer: &ClientConfig| -> anyhow::Result<f64> {
         let name = format!("weir-bench-{}-catch-up-{batches}", std::process::id());
@@ -67,24 +72,45 @@ pub fn catch_up(config_path: &Path, config: &Config, client: &ClientConfig, even
                 // 20 ms between looks is the resolution.
                 return Ok(per_s(events, now - first.unwrap_or(now)));
             }
-            anyhow::ensure!(now < deadline, "`weir run` caught up {consumed} of {events} records ({batches} batches) in 300 s");
+            anyhow::ensure!(
+                now < deadline,
+                "`weir run` caught up {consumed} of {events} records ({batches} batches) in 300 s"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     };
     let mut one_per_batch = client.clone();
     one_per_batch.set("batch.num.messages", "1");
-    Ok(CatchUp { events, one_record_batches_per_s: rate("small", &one_per_batch)?, big_batches_per_s: rate("big", client)? })
+    Ok(CatchUp {
+        events,
+        one_record_batches_per_s: rate("small", &one_per_batch)?,
+        big_batches_per_s: rate("big", client)?,
+    })
 }
 
 /// Faulty events in the load, as the generator's default makes them.
 const INVALID_RATIO: f64 = 0.05;
 
 /// One member, then two: `events` records each time.
-pub fn measure(config_path: &Path, config: &Config, client: &ClientConfig, events: usize) -> anyhow::Result<Vec<GroupRun>> {
-    [1, 2].into_iter().map(|members| group_run(config_path, config, client, events, members)).collect()
+pub fn measure(
+    config_path: &Path,
+    config: &Config,
+    client: &ClientConfig,
+    events: usize,
+) -> anyhow::Result<Vec<GroupRun>> {
+    [1, 2]
+        .into_iter()
+        .map(|members| group_run(config_path, config, client, events, members))
+        .collect()
 }
 
-fn group_run(config_path: &Path, config: &Config, client: &ClientConfig, events: usize, members: usize) -> anyhow::Result<GroupRun> {
+fn group_run(
+    config_path: &Path,
+    config: &Config,
+    client: &ClientConfig,
+    events: usize,
+    members: usize,
+) -> anyhow::Result<GroupRun> {
     let name = format!("weir-bench-{}-{members}", std::process::id());
     let copy = ConfigCopy::write(config_path, &name)?;
     let mut config = config.clone();
@@ -102,13 +128,17 @@ fn group_run(config_path: &Path, config: &Config, client: &ClientConfig, events:
         let loading = scope.spawn(|| load(&config, client, events));
         let deadline = started + Duration::from_secs(300);
         loop {
-            let consumed: u64 = group.iter_mut().map(Member::consumed).sum::<anyhow::Result<u64>>()?;
+            let consumed: u64 =
+                group.iter_mut().map(Member::consumed).sum::<anyhow::Result<u64>>()?;
             let now = Instant::now();
             if consumed >= events as u64 {
                 loading.join().expect("loading thread")?;
                 return Ok((started, now));
             }
-            anyhow::ensure!(now < deadline, "{members} `weir run` consumed {consumed} of {events} records in 300 s");
+            anyhow::ensure!(
+                now < deadline,
+                "{members} `weir run` consumed {consumed} of {events} records in 300 s"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     })?;
@@ -137,7 +167,12 @@ fn load(config: &Config, client: &ClientConfig, events: usize) -> anyhow::Result
     let mut generator = Generator::new(Some(3), INVALID_RATIO, 1000.0);
     for _ in 0..events {
         let event = generator.next_event();
-        let record = Outgoing::new(&config.kafka.input_topic, Some(event.key.into_bytes()), event.value, vec![]);
+        let record = Outgoing::new(
+            &config.kafka.input_topic,
+            Some(event.key.into_bytes()),
+            event.value,
+            vec![],
+        );
         flow::produce(&producer, &record, ticket.clone())?;
     }
     flow::wait_for(&ticket, Duration::from_secs(300))
@@ -151,10 +186,13 @@ struct ConfigCopy {
 
 impl ConfigCopy {
     fn write(original: &Path, name: &str) -> anyhow::Result<ConfigCopy> {
-        let text = std::fs::read_to_string(original).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", original.display()))?;
+        let text = std::fs::read_to_string(original)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", original.display()))?;
         let mut table: toml::Table = toml::from_str(&text)?;
         let kafka = table.entry("kafka").or_insert_with(|| toml::Table::new().into());
-        let kafka = kafka.as_table_mut().ok_or_else(|| anyhow::anyhow!("[kafka] in {} is not a table", original.display()))?;
+        let kafka = kafka
+            .as_table_mut()
+            .ok_or_else(|| anyhow::anyhow!("[kafka] in {} is not a table", original.display()))?;
         let mut renamed = Config::parse(&text, original)?;
         rename(&mut renamed, name);
         let k = &renamed.kafka;
@@ -169,7 +207,8 @@ impl ConfigCopy {
         }
         kafka.remove("analytics_topic");
         let path = original.with_file_name(format!(".{name}.toml"));
-        std::fs::write(&path, toml::to_string(&table)?).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        std::fs::write(&path, toml::to_string(&table)?)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
         Ok(ConfigCopy { path })
     }
 }
@@ -216,7 +255,11 @@ impl Member {
         let started = Instant::now();
         let url = format!("http://{}/readyz", self.addr);
         while ureq::get(&url).call().is_err() {
-            anyhow::ensure!(started.elapsed() < timeout, "`weir run` was not ready within {timeout:?}: {}", self.log_text());
+            anyhow::ensure!(
+                started.elapsed() < timeout,
+                "`weir run` was not ready within {timeout:?}: {}",
+                self.log_text()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Ok(())

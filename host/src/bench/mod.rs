@@ -17,10 +17,10 @@ pub mod cluster;
 pub mod render;
 
 use crate::config::Config;
-use broker::Watched;
 use crate::pipeline::Pipeline;
 use crate::plugin::cache::CompileCache;
 use crate::plugin::Runtime;
+use broker::Watched;
 use chain::{BatchCost, NativeChain, SizeCost, StageCost};
 use cluster::GroupRun;
 use serde::{Deserialize, Serialize};
@@ -130,21 +130,26 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
     let events = chain::events(options.chain_events);
     let mut native = NativeChain::new(config)?;
     let throughput = chain::measure(&mut pipeline, &mut native, &events, batch_size)?;
-    (result.chain_wasm_per_s, result.chain_native_per_s) = (throughput.wasm_per_s, throughput.native_per_s);
+    (result.chain_wasm_per_s, result.chain_native_per_s) =
+        (throughput.wasm_per_s, throughput.native_per_s);
     result.chain_ratio = throughput.ratio();
     result.stages = chain::per_stage(&warm, config, &events, &mut native)?;
     if let Some(old) = chain::contract_0_1(config) {
         crate::say!("plugin chain: the same plugins built for contract 0.1 ...");
         let mut pipeline = Pipeline::from_config(&warm, &old, &crate::resolve::Resolver)?;
         let throughput = chain::measure(&mut pipeline, &mut native, &events, batch_size)?;
-        (result.chain_v1_wasm_per_s, result.chain_v1_ratio) = (throughput.wasm_per_s, throughput.ratio());
-        for (stage, old) in result.stages.iter_mut().zip(chain::per_stage(&warm, &old, &events, &mut native)?) {
+        (result.chain_v1_wasm_per_s, result.chain_v1_ratio) =
+            (throughput.wasm_per_s, throughput.ratio());
+        for (stage, old) in
+            result.stages.iter_mut().zip(chain::per_stage(&warm, &old, &events, &mut native)?)
+        {
             stage.wasm_v1_us = old.wasm_us;
         }
     }
     if config.aggregate.is_some() {
         crate::say!("aggregate stage: a running state vs 1-minute windows ...");
-        (result.aggregate_running_us, result.aggregate_windowed_us) = chain::windowed_aggregate(&warm, config, &events, &mut native)?;
+        (result.aggregate_running_us, result.aggregate_windowed_us) =
+            chain::windowed_aggregate(&warm, config, &events, &mut native)?;
     }
     crate::say!("plugin chain: values of {:?} bytes ...", chain::VALUE_SIZES);
     result.record_sizes = chain::record_sizes(&warm, config, options.chain_events)?;
@@ -152,30 +157,57 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
     result.batch_sizes = chain::batch_sizes(&warm, config, &events)?;
     drop(events);
 
-    crate::say!("embedded broker: {} events through the pipeline and a passthrough ...", options.broker_events);
+    crate::say!(
+        "embedded broker: {} events through the pipeline and a passthrough ...",
+        options.broker_events
+    );
     let runtime = Runtime::new(CompileCache::new(CompileCache::default_dir()))?;
     let pipeline = || Pipeline::from_config(&runtime, config, &crate::resolve::Resolver);
-    (result.pipeline_per_s, _) = broker::through_broker(config, pipeline()?, options.broker_events, Watched::Not)?;
-    (result.passthrough_per_s, _) = broker::through_broker(config, Pipeline::passthrough(), options.broker_events, Watched::Not)?;
+    (result.pipeline_per_s, _) =
+        broker::through_broker(config, pipeline()?, options.broker_events, Watched::Not)?;
+    (result.passthrough_per_s, _) = broker::through_broker(
+        config,
+        Pipeline::passthrough(),
+        options.broker_events,
+        Watched::Not,
+    )?;
     crate::say!("embedded broker: the pipeline again, with metrics scraped every second ...");
-    (result.pipeline_metrics_per_s, _) = broker::through_broker(config, pipeline()?, options.broker_events, Watched::ByPrometheus)?;
-    crate::say!("embedded broker: the pipeline again, with the status page open (polling every second) ...");
-    (result.pipeline_status_page_per_s, result.status_refresh_bytes) = broker::through_broker(config, pipeline()?, options.broker_events, Watched::ByStatusPage)?;
+    (result.pipeline_metrics_per_s, _) =
+        broker::through_broker(config, pipeline()?, options.broker_events, Watched::ByPrometheus)?;
+    crate::say!(
+        "embedded broker: the pipeline again, with the status page open (polling every second) ..."
+    );
+    (result.pipeline_status_page_per_s, result.status_refresh_bytes) =
+        broker::through_broker(config, pipeline()?, options.broker_events, Watched::ByStatusPage)?;
     result.status_page_bytes = crate::ops::server::PAGE_BYTES;
     result.pipeline_ratio = result.pipeline_per_s / result.passthrough_per_s;
 
     crate::say!("latency at {} events/s ...", options.latency_rate);
-    let latency = broker::latency(config, Pipeline::from_config(&runtime, config, &crate::resolve::Resolver)?, options.latency_rate)?;
+    let latency = broker::latency(
+        config,
+        Pipeline::from_config(&runtime, config, &crate::resolve::Resolver)?,
+        options.latency_rate,
+    )?;
     result.latency_rate_per_s = options.latency_rate;
     (result.latency_p50_ms, result.latency_p99_ms) = (latency.p50_ms, latency.p99_ms);
-    (result.latency_records, result.latency_warm_up_records) = (latency.records, latency.warm_up_records);
+    (result.latency_records, result.latency_warm_up_records) =
+        (latency.records, latency.warm_up_records);
     result.peak_memory_mib = peak_memory_mib("/proc/self/status");
 
     if let Some(cluster) = &options.cluster {
-        crate::say!("weir run on {}: {} events, one process then two in a group ...", config.kafka.brokers, cluster.events);
-        result.cluster = cluster::measure(&cluster.config_path, config, &cluster.client, cluster.events)?;
-        crate::say!("catch-up on {}: a backlog of one-record batches, then of big batches ...", config.kafka.brokers);
-        result.catch_up = Some(cluster::catch_up(&cluster.config_path, config, &cluster.client, cluster.events)?);
+        crate::say!(
+            "weir run on {}: {} events, one process then two in a group ...",
+            config.kafka.brokers,
+            cluster.events
+        );
+        result.cluster =
+            cluster::measure(&cluster.config_path, config, &cluster.client, cluster.events)?;
+        crate::say!(
+            "catch-up on {}: a backlog of one-record batches, then of big batches ...",
+            config.kafka.brokers
+        );
+        result.catch_up =
+            Some(cluster::catch_up(&cluster.config_path, config, &cluster.client, cluster.events)?);
     }
     Ok(result)
 }

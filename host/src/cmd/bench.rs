@@ -40,17 +40,27 @@ impl Bench {
         // Before the run, not after minutes of it: the README must have the section.
         let readme = match &self.readme {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
                 weir::bench::render::section(&text)?;
                 Some((path, text))
             }
             None => None,
         };
         let cluster = match self.cluster {
-            true => Some(ClusterOptions { config_path: self.config.path.clone(), client: context.kafka()?, events: self.cluster_events }),
+            true => Some(ClusterOptions {
+                config_path: self.config.path.clone(),
+                client: context.kafka()?,
+                events: self.cluster_events,
+            }),
             false => None,
         };
-        let options = BenchOptions { chain_events: self.events, broker_events: self.broker_events, latency_rate: self.latency_rate, cluster };
+        let options = BenchOptions {
+            chain_events: self.events,
+            broker_events: self.broker_events,
+            latency_rate: self.latency_rate,
+            cluster,
+        };
         let result = weir::bench::bench(&context.config, &options)?;
         if self.json {
             println!("{}", serde_json::to_string_pretty(&result)?);

@@ -1,8 +1,8 @@
 //! `weir check`: load the config and every plugin it names, run nothing.
 
 use super::Context;
-use weir::pipeline::Pipeline;
 use weir::pipeline::repair::RepairPipeline;
+use weir::pipeline::Pipeline;
 
 #[derive(clap::Args)]
 pub struct Check {

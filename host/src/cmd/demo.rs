@@ -35,10 +35,20 @@ impl Demo {
         let mut context = Context::load(&self.config)?;
         if let (Some(size), Some(aggregate)) = (self.window, context.config.aggregate.as_mut()) {
             let size = format!("{}ms", size.as_millis());
-            aggregate.window = Some(weir::config::WindowConfig { size, allowed_lateness: "1s".into(), ..Default::default() });
+            aggregate.window = Some(weir::config::WindowConfig {
+                size,
+                allowed_lateness: "1s".into(),
+                ..Default::default()
+            });
         }
         let stop = Context::stop_on_signals()?;
-        let options = DemoOptions { duration: self.duration, rate: self.rate, invalid_ratio: self.invalid_ratio, seed: self.seed, status: (self.status != "off").then_some(self.status) };
+        let options = DemoOptions {
+            duration: self.duration,
+            rate: self.rate,
+            invalid_ratio: self.invalid_ratio,
+            seed: self.seed,
+            status: (self.status != "off").then_some(self.status),
+        };
         let report = weir::demo::demo(context.config, &options, stop)?;
         weir::say!("{report}");
         Ok(())

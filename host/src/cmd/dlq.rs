@@ -7,7 +7,9 @@ pub enum DlqCommand {
     /// Count the dead-letter and parked records by stage, kind and reason (values in the
     /// reasons masked so alike rows group), with their oldest/newest times and the newest keys.
     /// Reads to the end and stops; commits nothing.
-    #[command(after_help = "Examples:\n  weir dlq stats --config weir.toml\n  weir dlq stats --json | jq '.rows[0]'")]
+    #[command(
+        after_help = "Examples:\n  weir dlq stats --config weir.toml\n  weir dlq stats --json | jq '.rows[0]'"
+    )]
     Stats {
         #[command(flatten)]
         config: super::ConfigFile,
@@ -20,7 +22,9 @@ pub enum DlqCommand {
     /// Send parked (or dead-lettered) records back to the input topic after a fix:
     /// original key and bytes, repair attempts reset, the redrive counted in
     /// `weir.redrive.count`. Resumable: a second run goes on where the first stopped.
-    #[command(after_help = "Examples:\n  weir dlq redrive --dry-run\n  weir dlq redrive --reason 'locale' --rate 50\n  weir dlq redrive --from dead-letter --stage validate --since 2026-11-27T00:00:00Z")]
+    #[command(
+        after_help = "Examples:\n  weir dlq redrive --dry-run\n  weir dlq redrive --reason 'locale' --rate 50\n  weir dlq redrive --from dead-letter --stage validate --since 2026-11-27T00:00:00Z"
+    )]
     Redrive {
         #[command(flatten)]
         config: super::ConfigFile,
@@ -65,7 +69,8 @@ pub enum Source {
 }
 
 fn time(text: &str) -> Result<i64, String> {
-    weir::window::parse_time(text).ok_or_else(|| format!("`{text}` is not a time like 2026-11-27T22:05:00Z"))
+    weir::window::parse_time(text)
+        .ok_or_else(|| format!("`{text}` is not a time like 2026-11-27T22:05:00Z"))
 }
 
 impl DlqCommand {
@@ -75,14 +80,30 @@ impl DlqCommand {
                 let context = Context::with_brokers(&config, &brokers)?;
                 let client = context.kafka()?;
                 let kafka = &context.config.kafka;
-                let stats = weir::kafka::dlq::stats(&client, &[&kafka.dead_letter_topic, &kafka.parked_topic])?;
+                let stats = weir::kafka::dlq::stats(
+                    &client,
+                    &[&kafka.dead_letter_topic, &kafka.parked_topic],
+                )?;
                 match json {
                     true => println!("{}", serde_json::to_string(&stats)?),
                     false => print!("{}", stats.text()),
                 }
                 Ok(())
             }
-            DlqCommand::Redrive { config, brokers, from, stage, kind, reason, since, until, rate, max_redrives, dry_run, serve } => {
+            DlqCommand::Redrive {
+                config,
+                brokers,
+                from,
+                stage,
+                kind,
+                reason,
+                since,
+                until,
+                rate,
+                max_redrives,
+                dry_run,
+                serve,
+            } => {
                 if rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
                     anyhow::bail!("--rate must be a positive number of records per second");
                 }
@@ -99,7 +120,13 @@ impl DlqCommand {
                     source,
                     target: kafka.input_topic.clone(),
                     group: format!("{}-redrive", kafka.group_id),
-                    selection: weir::kafka::redrive::Selection { stage, kind, reason, since, until },
+                    selection: weir::kafka::redrive::Selection {
+                        stage,
+                        kind,
+                        reason,
+                        since,
+                        until,
+                    },
                     rate,
                     max_redrives,
                     stop: &stop,
@@ -108,7 +135,12 @@ impl DlqCommand {
                 if dry_run {
                     let stats = weir::kafka::redrive::dry_run(&client, &redrive)?;
                     let total: u64 = stats.rows.iter().map(|r| r.count).sum();
-                    print!("would send {total} records from {} back to {}:\n{}", redrive.source, redrive.target, stats.text());
+                    print!(
+                        "would send {total} records from {} back to {}:\n{}",
+                        redrive.source,
+                        redrive.target,
+                        stats.text()
+                    );
                     return Ok(());
                 }
                 let done = weir::kafka::redrive::run(&client, &redrive)?;

@@ -23,7 +23,9 @@ impl Health {
                 weir::say!("{}", response.into_string()?.trim_end());
                 Ok(())
             }
-            Err(ureq::Error::Status(_, response)) => anyhow::bail!("{url}: {}", response.into_string()?.trim_end()),
+            Err(ureq::Error::Status(_, response)) => {
+                anyhow::bail!("{url}: {}", response.into_string()?.trim_end())
+            }
             Err(e) => anyhow::bail!("{e}. Is weir running with --metrics {}?", self.addr),
         }
     }

@@ -93,7 +93,8 @@ impl Context {
     /// Client settings, with `[kafka.security]`, without asking the broker (for commands
     /// that check later).
     pub fn client(&self) -> anyhow::Result<ClientConfig> {
-        let mut client = kafka::client_config(&self.config.kafka.brokers, &self.config.kafka.properties);
+        let mut client =
+            kafka::client_config(&self.config.kafka.brokers, &self.config.kafka.properties);
         kafka::security::apply(&mut client, &self.config)?;
         Ok(client)
     }
@@ -103,7 +104,11 @@ impl Context {
     pub fn serve(&self, serve: &Serve) -> anyhow::Result<(Ops, Option<Server>)> {
         let ops = Ops::default();
         let server = match serve.metrics.as_ref().or(self.config.metrics.listen.as_ref()) {
-            Some(addr) => Some(weir::ops::server::serve_page(addr, ops.clone(), weir::ops::server::Page::of(&self.config.metrics))?),
+            Some(addr) => Some(weir::ops::server::serve_page(
+                addr,
+                ops.clone(),
+                weir::ops::server::Page::of(&self.config.metrics),
+            )?),
             None => None,
         };
         Ok((ops, server))

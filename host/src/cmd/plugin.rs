@@ -8,7 +8,9 @@ use weir::scaffold::{self, Lang};
 #[derive(clap::Subcommand)]
 pub enum PluginCommand {
     /// Create a plugin project that builds and passes its own test out of the box.
-    #[command(after_help = "Examples:\n  weir plugin new drop-health-checks --world transformer\n  weir plugin new my-validator --world validator --lang python --dir plugins")]
+    #[command(
+        after_help = "Examples:\n  weir plugin new drop-health-checks --world transformer\n  weir plugin new my-validator --world validator --lang python --dir plugins"
+    )]
     New {
         /// The project's name (a directory of that name is created).
         name: String,
@@ -29,7 +31,9 @@ pub enum PluginCommand {
         file: PathBuf,
     },
     /// Run one plugin over a sample of JSON lines and print what it makes of each.
-    #[command(after_help = "Examples:\n  weir plugin test target/plugins/json-schema-validator.wasm --input samples/user-login.jsonl --config stage.toml")]
+    #[command(
+        after_help = "Examples:\n  weir plugin test target/plugins/json-schema-validator.wasm --input samples/user-login.jsonl --config stage.toml"
+    )]
     Test {
         /// The plugin, a `.wasm` component.
         file: PathBuf,
@@ -42,7 +46,9 @@ pub enum PluginCommand {
     },
     /// Write the shipped plugins (embedded in this binary) where weir looks for plugins
     /// named by file: after `cargo install`, the one step that gives weir its plugins.
-    #[command(after_help = "Examples:\n  weir plugin install                 # plugins/ beside the weir binary\n  weir plugin install --dir /opt/weir/plugins --force")]
+    #[command(
+        after_help = "Examples:\n  weir plugin install                 # plugins/ beside the weir binary\n  weir plugin install --dir /opt/weir/plugins --force"
+    )]
     Install {
         /// Where to write them (default: `plugins/` beside the weir binary; or set
         /// WEIR_PLUGIN_DIR to the directory you choose).
@@ -77,12 +83,21 @@ impl PluginCommand {
                 print!("{}", weir::plugin_tool::test(&runtime, &file, &input, config.as_deref())?);
             }
             PluginCommand::Install { dir, force } => {
-                let dir = dir.or_else(weir::config::plugins_beside_binary).ok_or_else(|| anyhow::anyhow!("where is this weir binary? Pass --dir"))?;
+                let dir = dir
+                    .or_else(weir::config::plugins_beside_binary)
+                    .ok_or_else(|| anyhow::anyhow!("where is this weir binary? Pass --dir"))?;
                 for installed in weir::shipped::install(&dir, force)? {
                     match installed {
-                        weir::shipped::Installed::Written(path) => println!("wrote {}", path.display()),
-                        weir::shipped::Installed::Unchanged(path) => println!("{} is already the shipped one", path.display()),
-                        weir::shipped::Installed::Kept(path) => println!("kept {}: it differs from the shipped one (--force replaces it)", path.display()),
+                        weir::shipped::Installed::Written(path) => {
+                            println!("wrote {}", path.display())
+                        }
+                        weir::shipped::Installed::Unchanged(path) => {
+                            println!("{} is already the shipped one", path.display())
+                        }
+                        weir::shipped::Installed::Kept(path) => println!(
+                            "kept {}: it differs from the shipped one (--force replaces it)",
+                            path.display()
+                        ),
                     }
                 }
             }
@@ -92,5 +107,7 @@ impl PluginCommand {
 }
 
 fn parse_world(name: &str) -> Result<World, String> {
-    World::parse(name).ok_or_else(|| format!("`{name}` is not a world: validator, transformer, repairer or aggregator"))
+    World::parse(name).ok_or_else(|| {
+        format!("`{name}` is not a world: validator, transformer, repairer or aggregator")
+    })
 }

@@ -33,7 +33,12 @@ impl Process {
         let runtime = context.runtime()?;
         let config = context.config.for_files();
         let mut pipeline = Pipeline::from_config(&runtime, &config, &weir::resolve::Resolver)?;
-        let files = Files { input: self.input, output: self.output, rejects: self.dead_letter, windows: self.windows };
+        let files = Files {
+            input: self.input,
+            output: self.output,
+            rejects: self.dead_letter,
+            windows: self.windows,
+        };
         let report = offline::process(&mut pipeline, &config, &files, self.report)?;
         weir::say!("{}", report.rendered);
         Ok(())

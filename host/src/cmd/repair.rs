@@ -32,21 +32,40 @@ impl Repair {
         let runtime = context.runtime()?;
         if let Some(input) = self.input {
             let config = context.config.for_files();
-            let mut repairer = RepairPipeline::from_config(&runtime, &config, &weir::resolve::Resolver)?;
-            let files = Files { input: Some(input), output: self.output, rejects: self.unrepairable, windows: None };
+            let mut repairer =
+                RepairPipeline::from_config(&runtime, &config, &weir::resolve::Resolver)?;
+            let files = Files {
+                input: Some(input),
+                output: self.output,
+                rejects: self.unrepairable,
+                windows: None,
+            };
             let stats = offline::repair(&mut repairer, &config, &files)?;
             weir::say!("repaired {} · unrepairable {}", stats.repaired, stats.parked);
             return Ok(());
         }
-        let mut repairer = RepairPipeline::from_config(&runtime, &context.config, &weir::resolve::Resolver)?;
+        let mut repairer =
+            RepairPipeline::from_config(&runtime, &context.config, &weir::resolve::Resolver)?;
         let (ops, _server) = context.serve(&self.serve)?;
         repairer.observe(&ops.metrics);
         ops.health.plugins_loaded();
         let client = context.kafka()?;
         ops.health.broker_up(true);
         let stop = Context::stop_on_signals_and_hangup()?;
-        let stats = run_repair::repair_topic(&context.config, &client, &mut repairer, &stop, Duration::from_secs(30), Some(&ops))?;
-        weir::say!("dead letters in {} · repaired {} · parked {}", stats.dead_letters_in, stats.repaired, stats.parked);
+        let stats = run_repair::repair_topic(
+            &context.config,
+            &client,
+            &mut repairer,
+            &stop,
+            Duration::from_secs(30),
+            Some(&ops),
+        )?;
+        weir::say!(
+            "dead letters in {} · repaired {} · parked {}",
+            stats.dead_letters_in,
+            stats.repaired,
+            stats.parked
+        );
         Ok(())
     }
 }

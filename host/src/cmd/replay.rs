@@ -44,15 +44,23 @@ impl Replay {
         }
         let client = context.kafka()?;
         let input = config.kafka.input_topic.clone();
-        let starts = start::position_group(&client, &config.kafka.group_id, &input, self.from, true)?;
+        let starts =
+            start::position_group(&client, &config.kafka.group_id, &input, self.from, true)?;
         let ends = start::resolve(&client, &input, self.to)?;
         let range = starts.iter().map(|(p, start)| {
             let end = ends.iter().find(|(q, _)| q == p).map_or(*start, |(_, end)| *end);
             ((input.clone(), *p), *start, end)
         });
         let range = weir::kafka::range::RangeEnd::new(range.collect::<Vec<_>>());
-        let total: i64 = starts.iter().map(|(p, s)| ends.iter().find(|(q, _)| q == p).map_or(0, |(_, e)| (e - s).max(0))).sum();
-        weir::say!("replaying {total} records of {input} into {} (group {})", config.kafka.output_topic, config.kafka.group_id);
+        let total: i64 = starts
+            .iter()
+            .map(|(p, s)| ends.iter().find(|(q, _)| q == p).map_or(0, |(_, e)| (e - s).max(0)))
+            .sum();
+        weir::say!(
+            "replaying {total} records of {input} into {} (group {})",
+            config.kafka.output_topic,
+            config.kafka.group_id
+        );
         let runtime = context.runtime()?;
         let mut pipeline = Pipeline::from_config(&runtime, &config, &weir::resolve::Resolver)?;
         let (ops, _server) = context.serve_if_asked(&self.serve)?;

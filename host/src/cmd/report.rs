@@ -43,21 +43,34 @@ impl Report {
             .filter(|s| s.topic == config.kafka.input_topic)
             .collect();
         snapshots.sort_by_key(|s| s.partition);
-        let mut aggregate = load_stage::<Aggregate>(&*context.runtime()?, config, "aggregate", stage, &weir::resolve::Resolver)?;
+        let mut aggregate = load_stage::<Aggregate>(
+            &*context.runtime()?,
+            config,
+            "aggregate",
+            stage,
+            &weir::resolve::Resolver,
+        )?;
         let states: Vec<Vec<u8>> = snapshots.iter().map(|s| s.state.clone()).collect();
-        let analytics = aggregate
-            .merged_report(&states)?
-            .map_err(|reason| anyhow::anyhow!("the state topic {state_topic} holds a state the aggregator cannot read: {reason}"))?;
+        let analytics = aggregate.merged_report(&states)?.map_err(|reason| {
+            anyhow::anyhow!(
+                "the state topic {state_topic} holds a state the aggregator cannot read: {reason}"
+            )
+        })?;
         let plugin = plugin_name(&config.plugin_path(&stage.plugin));
-        let covered: Vec<String> =
-            snapshots.iter().map(|s| format!("{}/{} to offset {}", s.topic, s.partition, s.offset)).collect();
+        let covered: Vec<String> = snapshots
+            .iter()
+            .map(|s| format!("{}/{} to offset {}", s.topic, s.partition, s.offset))
+            .collect();
         match self.report {
             Format::Json => {
                 let partitions: Vec<_> = snapshots
                     .iter()
                     .map(|s| json!({ "topic": s.topic, "partition": s.partition, "offset": s.offset, "bytes": s.state.len() }))
                     .collect();
-                println!("{}", json!({ "state_topic": state_topic, "partitions": partitions, "analytics": analytics_json(&plugin, &analytics) }));
+                println!(
+                    "{}",
+                    json!({ "state_topic": state_topic, "partitions": partitions, "analytics": analytics_json(&plugin, &analytics) })
+                );
             }
             Format::Text => {
                 println!("── weir report: group {} ({state_topic}) ──", config.kafka.group_id);

@@ -37,19 +37,28 @@ impl Run {
         // Served from the start: /readyz says what is not ready yet while plugins load.
         let (ops, _server) = context.serve(&self.serve)?;
         let runtime = context.runtime()?;
-        let mut pipeline = Pipeline::from_config(&runtime, &context.config, &weir::resolve::Resolver)?;
+        let mut pipeline =
+            Pipeline::from_config(&runtime, &context.config, &weir::resolve::Resolver)?;
         pipeline.observe(&ops.metrics);
         ops.health.plugins_loaded();
         let client = context.kafka()?;
         ops.health.broker_up(true);
         let from = match (self.from, &context.config.kafka.from) {
             (Some(from), _) => Some(from),
-            (None, Some(text)) => Some(text.parse().map_err(|e: String| anyhow::anyhow!("config {}: `kafka.from`: {e}", context.config.source.display()))?),
+            (None, Some(text)) => Some(text.parse().map_err(|e: String| {
+                anyhow::anyhow!("config {}: `kafka.from`: {e}", context.config.source.display())
+            })?),
             (None, None) => None,
         };
         if let Some(from) = from {
             let kafka = &context.config.kafka;
-            let committed = weir::kafka::start::position_group(&client, &kafka.group_id, &kafka.input_topic, from, self.reset);
+            let committed = weir::kafka::start::position_group(
+                &client,
+                &kafka.group_id,
+                &kafka.input_topic,
+                from,
+                self.reset,
+            );
             match committed {
                 Ok(_) => {}
                 // From weir.toml: a group that has offsets goes on from them.
@@ -66,8 +75,14 @@ impl Run {
             on_batch: None,
             ops: Some(&ops),
         };
-        let hot_swap = HotSwap::new(runtime.clone(), context.config.clone(), HotSwap::on_sighup()?, &weir::resolve::Resolver);
-        match run::process_topic(&context.config, &client, &mut pipeline, &options, Some(hot_swap)) {
+        let hot_swap = HotSwap::new(
+            runtime.clone(),
+            context.config.clone(),
+            HotSwap::on_sighup()?,
+            &weir::resolve::Resolver,
+        );
+        match run::process_topic(&context.config, &client, &mut pipeline, &options, Some(hot_swap))
+        {
             Ok(report) => weir::say!("{}", report.rendered),
             Err(error) => {
                 // What was done before the failure still counts: show it, then the error.

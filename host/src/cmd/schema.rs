@@ -18,7 +18,9 @@ pub enum SchemaCommand {
         registry: Option<String>,
     },
     /// Show the latest (or --version) schema of a subject.
-    #[command(after_help = "Examples:\n  weir schema get user-login-value --registry http://127.0.0.1:8081\n  weir schema get user-login-value --version 1")]
+    #[command(
+        after_help = "Examples:\n  weir schema get user-login-value --registry http://127.0.0.1:8081\n  weir schema get user-login-value --version 1"
+    )]
     Get {
         /// The subject, e.g. `user-login-value`.
         subject: String,
@@ -38,7 +40,11 @@ impl SchemaCommand {
         match self {
             SchemaCommand::Register { config, registry } => {
                 let (url, config) = registry_url(registry, &config)?;
-                let config = config.ok_or_else(|| anyhow::anyhow!("schema register needs the config (--config) to find the schemas"))?;
+                let config = config.ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "schema register needs the config (--config) to find the schemas"
+                    )
+                })?;
                 let registry = Registry::for_config(&config, &url)?;
                 let subjects = subjects(&config);
                 if subjects.is_empty() {
@@ -51,8 +57,14 @@ impl SchemaCommand {
                     let path = config.resolve(&file);
                     let schema = weir::resolve::load_schema(&path).map_err(anyhow::Error::msg)?;
                     // An Avro schema is a `.avsc` file, as Avro's own tools name them.
-                    let schema_type = if path.extension().is_some_and(|e| e == "avsc") { "AVRO" } else { "JSON" };
-                    let id = registry.register_with_references(&subject, schema_type, &schema.to_string(), &[])?;
+                    let schema_type =
+                        if path.extension().is_some_and(|e| e == "avsc") { "AVRO" } else { "JSON" };
+                    let id = registry.register_with_references(
+                        &subject,
+                        schema_type,
+                        &schema.to_string(),
+                        &[],
+                    )?;
                     println!("registered {} as {subject} (id {id}, {schema_type})", path.display());
                 }
                 Ok(())
@@ -64,7 +76,13 @@ impl SchemaCommand {
                     None => Registry::new(&url),
                 };
                 let found = registry.get(&subject, version)?;
-                weir::say!("{} version {} (id {}, {})", found.subject, found.version, found.id, found.schema_type.as_deref().unwrap_or("AVRO"));
+                weir::say!(
+                    "{} version {} (id {}, {})",
+                    found.subject,
+                    found.version,
+                    found.id,
+                    found.schema_type.as_deref().unwrap_or("AVRO")
+                );
                 let pretty = serde_json::from_str::<serde_json::Value>(&found.schema)
                     .map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())
                     .unwrap_or(found.schema);
@@ -82,13 +100,20 @@ fn subjects(config: &Config) -> Vec<(String, PathBuf)> {
         (!schema.starts_with(weir::registry::SCHEME)).then(|| PathBuf::from(schema))
     };
     let input = config.schemas.input.clone().or_else(validate_schema);
-    [(&config.kafka.input_topic, input), (&config.kafka.output_topic, config.schemas.output.clone())]
-        .into_iter()
-        .filter_map(|(topic, schema)| {
-            let subject = config.topics.get(topic).and_then(|t| t.subject.clone()).unwrap_or_else(|| format!("{topic}-value"));
-            Some((subject, schema?))
-        })
-        .collect()
+    [
+        (&config.kafka.input_topic, input),
+        (&config.kafka.output_topic, config.schemas.output.clone()),
+    ]
+    .into_iter()
+    .filter_map(|(topic, schema)| {
+        let subject = config
+            .topics
+            .get(topic)
+            .and_then(|t| t.subject.clone())
+            .unwrap_or_else(|| format!("{topic}-value"));
+        Some((subject, schema?))
+    })
+    .collect()
 }
 
 /// `--registry` / `WEIR_REGISTRY`, else `registry.url` in the config.

@@ -38,7 +38,8 @@ pub struct Tail {
 }
 
 fn parse_format(name: &str) -> Result<weir::format::Format, String> {
-    serde_json::from_value(serde_json::Value::String(name.into())).map_err(|_| format!("`{name}` is not a format: json, confluent-json or avro"))
+    serde_json::from_value(serde_json::Value::String(name.into()))
+        .map_err(|_| format!("`{name}` is not a format: json, confluent-json or avro"))
 }
 
 impl Tail {
@@ -48,11 +49,15 @@ impl Tail {
             Some(schema) => Some(validator(&context.config, schema)?),
             None => None,
         };
-        let format = self.format.unwrap_or_else(|| context.config.topics.get(&self.topic).map(|t| t.format).unwrap_or_default());
+        let format = self.format.unwrap_or_else(|| {
+            context.config.topics.get(&self.topic).map(|t| t.format).unwrap_or_default()
+        });
         let formats = match format {
             weir::format::Format::Json => None,
             format => {
-                let source = weir::config::Resolve::schema_source(&weir::resolve::Resolver, &context.config).map_err(anyhow::Error::msg)?;
+                let source =
+                    weir::config::Resolve::schema_source(&weir::resolve::Resolver, &context.config)
+                        .map_err(anyhow::Error::msg)?;
                 Some(weir::format::Formats::reading(&self.topic, format, source))
             }
         };
@@ -66,8 +71,14 @@ impl Tail {
             show_headers: self.headers,
             stop: &stop,
         };
-        let stats = tail::follow(&client, &options, formats, validator, &mut std::io::stdout().lock())?;
-        weir::say!("{} messages · {} invalid · {} duplicate keys", stats.messages, stats.invalid, stats.duplicate_keys);
+        let stats =
+            tail::follow(&client, &options, formats, validator, &mut std::io::stdout().lock())?;
+        weir::say!(
+            "{} messages · {} invalid · {} duplicate keys",
+            stats.messages,
+            stats.invalid,
+            stats.duplicate_keys
+        );
         Ok(())
     }
 }
@@ -75,7 +86,10 @@ impl Tail {
 /// The config's validator plugin, checking against `schema` instead of its own.
 fn validator(config: &Config, schema: &Path) -> anyhow::Result<Stage<Validate>> {
     let Some(stage) = &config.validate else {
-        anyhow::bail!("--schema needs a [validate] stage in {} to know which validator plugin to use", config.source.display());
+        anyhow::bail!(
+            "--schema needs a [validate] stage in {} to know which validator plugin to use",
+            config.source.display()
+        );
     };
     let document = weir::resolve::load_schema(schema).map_err(anyhow::Error::msg)?;
     let runtime = weir::runtime_for(Some(config))?;

@@ -5,7 +5,9 @@ use super::{Brokers, Context};
 #[derive(clap::Subcommand)]
 pub enum TopicsCommand {
     /// Create the input, output, dead-letter, parked and analytics topics (idempotent).
-    #[command(after_help = "Examples:\n  weir topics create --config weir.toml --brokers kafka:9092")]
+    #[command(
+        after_help = "Examples:\n  weir topics create --config weir.toml --brokers kafka:9092"
+    )]
     Create {
         #[command(flatten)]
         config: super::ConfigFile,

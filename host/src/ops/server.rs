@@ -81,7 +81,8 @@ pub fn serve_page(addr: &str, ops: Ops, page: Page) -> anyhow::Result<Server> {
     })?;
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
     let (shutdown, stopped) = oneshot::channel::<()>();
     let sampled = ops.clone();
     let show_records = page.show_records.unwrap_or(bound.ip().is_loopback());
@@ -116,7 +117,11 @@ pub fn serve_page(addr: &str, ops: Ops, page: Page) -> anyhow::Result<Server> {
 }
 
 /// Serves each connection under the bounds above until `stopped`.
-async fn accept(listener: tokio::net::TcpListener, app: Router, mut stopped: oneshot::Receiver<()>) {
+async fn accept(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    mut stopped: oneshot::Receiver<()>,
+) {
     let open: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     loop {
         let (stream, peer) = tokio::select! {
@@ -180,13 +185,18 @@ fn host_allowed(headers: &HeaderMap, hosts: &[String]) -> bool {
     let Some(host) = headers.get(header::HOST) else { return true };
     let Ok(host) = host.to_str() else { return false };
     if host.starts_with('[') {
-        return host.split(']').next().is_some_and(|ip| ip[1..].parse::<std::net::Ipv6Addr>().is_ok());
+        return host
+            .split(']')
+            .next()
+            .is_some_and(|ip| ip[1..].parse::<std::net::Ipv6Addr>().is_ok());
     }
     let name = match host.rsplit_once(':') {
         Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
         _ => host,
     };
-    name.parse::<IpAddr>().is_ok() || name.eq_ignore_ascii_case("localhost") || hosts.iter().any(|h| h.eq_ignore_ascii_case(name))
+    name.parse::<IpAddr>().is_ok()
+        || name.eq_ignore_ascii_case("localhost")
+        || hosts.iter().any(|h| h.eq_ignore_ascii_case(name))
 }
 
 fn misdirected(hosts: &[String]) -> Response {
@@ -197,7 +207,10 @@ fn misdirected(hosts: &[String]) -> Response {
 
 async fn metrics(State(Served { ops, .. }): State<Served>) -> impl IntoResponse {
     ops.metrics.ready.set(i64::from(ops.health.ready().is_ok()));
-    ([(header::CONTENT_TYPE, prometheus_client::encoding::prometheus_text::CONTENT_TYPE)], ops.metrics.encode())
+    (
+        [(header::CONTENT_TYPE, prometheus_client::encoding::prometheus_text::CONTENT_TYPE)],
+        ops.metrics.encode(),
+    )
 }
 
 async fn healthz(State(Served { ops, .. }): State<Served>) -> impl IntoResponse {
@@ -210,7 +223,9 @@ async fn healthz(State(Served { ops, .. }): State<Served>) -> impl IntoResponse 
 async fn readyz(State(Served { ops, .. }): State<Served>) -> impl IntoResponse {
     match ops.health.ready() {
         Ok(()) => (StatusCode::OK, "ready\n".to_string()),
-        Err(missing) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {}\n", missing.join("; "))),
+        Err(missing) => {
+            (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {}\n", missing.join("; ")))
+        }
     }
 }
 
@@ -226,7 +241,11 @@ async fn status_page(State(served): State<Served>, headers: HeaderMap) -> Respon
         return misdirected(&served.hosts);
     }
     (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CONTENT_SECURITY_POLICY, PAGE_POLICY), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")],
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, PAGE_POLICY),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
         include_str!("status.html"),
     )
         .into_response()
@@ -236,7 +255,14 @@ async fn script(State(served): State<Served>, headers: HeaderMap) -> Response {
     if !host_allowed(&headers, &served.hosts) {
         return misdirected(&served.hosts);
     }
-    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")], include_str!("status.js")).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        include_str!("status.js"),
+    )
+        .into_response()
 }
 
 async fn status(State(served): State<Served>, headers: HeaderMap) -> Response {
@@ -248,7 +274,11 @@ async fn status(State(served): State<Served>, headers: HeaderMap) -> Response {
     if !served.show_records {
         hide_records(&mut status);
     }
-    ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], status.to_string()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")],
+        status.to_string(),
+    )
+        .into_response()
 }
 
 /// Dead letters without their keys and values, their reasons masked as the grouped

@@ -41,7 +41,8 @@ pub const ONE_RECORD_PER_BATCH: &str = "[kafka.properties]\n\"batch.num.messages
 pub fn output_rate(records: &[Message]) -> f64 {
     const PAUSES: usize = 3;
     assert!(records.len() >= 2, "a rate needs two outputs, not {}", records.len());
-    let mut times: Vec<i64> = records.iter().map(|m| m.timestamp.expect("tansu timestamps every record")).collect();
+    let mut times: Vec<i64> =
+        records.iter().map(|m| m.timestamp.expect("tansu timestamps every record")).collect();
     times.sort_unstable();
     let mut gaps: Vec<i64> = times.windows(2).map(|w| w[1] - w[0]).collect();
     gaps.sort_unstable_by(|a, b| b.cmp(a));
@@ -56,7 +57,11 @@ fn backlog(brokers: &str, dir: &Path, name: &str, n: usize, per_batch: &str) -> 
     let config = config_named(dir, name, name, "");
     run_ok(with_config(brokers, &config, &["topics", "create"]));
     let generator = config_named(dir, &format!("{name}-generator"), name, per_batch);
-    run_ok(with_config(brokers, &generator, &["generate", "--count", &n.to_string(), "--rate", "0", "--seed", "3"]));
+    run_ok(with_config(
+        brokers,
+        &generator,
+        &["generate", "--count", &n.to_string(), "--rate", "0", "--seed", "3"],
+    ));
     config
 }
 
@@ -65,7 +70,8 @@ fn catch_up(brokers: &str, config: &Path, name: &str, n: usize) -> f64 {
     let output = format!("{name}-user-login-processed-production");
     let run = spawn(with_config(brokers, config, &["run"]));
     // Generous: the crawl this test is for took 45 s for 161 records.
-    let records = wait_for_topic(brokers, &output, Duration::from_secs(90), |records| records.len() >= n);
+    let records =
+        wait_for_topic(brokers, &output, Duration::from_secs(90), |records| records.len() >= n);
     let out = terminate(run);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     output_rate(&records)

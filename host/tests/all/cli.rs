@@ -12,15 +12,17 @@ fn weir(args: &[&str]) -> Output {
 }
 
 fn weir_with_stdin(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = common::child::Guarded::new(Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(args)
-        .env("WEIR_CACHE_DIR", cache_dir())
-        .env("WEIR_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap());
+    let mut child = common::child::Guarded::new(
+        Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(args)
+            .env("WEIR_CACHE_DIR", cache_dir())
+            .env("WEIR_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     {
         use std::io::Write;
         let mut pipe = child.stdin.take().unwrap();
@@ -36,7 +38,8 @@ fn text(bytes: &[u8]) -> String {
 }
 
 fn golden(name: &str) -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)).unwrap()
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name))
+        .unwrap()
 }
 
 struct Workdir {
@@ -68,14 +71,26 @@ fn sample() -> String {
 fn process_matches_the_golden_outputs() {
     let w = Workdir::new(&login_config(&plugin("readable-timestamp")));
     let out = weir(&[
-        "process", "--config", &w.arg("weir.toml"), "--input", &sample(),
-        "--output", &w.arg("out.jsonl"), "--dead-letter", &w.arg("dead.jsonl"), "--report", "json",
+        "process",
+        "--config",
+        &w.arg("weir.toml"),
+        "--input",
+        &sample(),
+        "--output",
+        &w.arg("out.jsonl"),
+        "--dead-letter",
+        &w.arg("dead.jsonl"),
+        "--report",
+        "json",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(w.read("out.jsonl"), golden("process.out.jsonl"));
     assert_eq!(w.read("dead.jsonl"), golden("process.dead.jsonl"));
     let report: serde_json::Value = serde_json::from_str(text(&out.stderr).trim()).unwrap();
-    assert_eq!(report, serde_json::from_str::<serde_json::Value>(&golden("process.report.json")).unwrap());
+    assert_eq!(
+        report,
+        serde_json::from_str::<serde_json::Value>(&golden("process.report.json")).unwrap()
+    );
 }
 
 #[test]
@@ -85,15 +100,23 @@ fn process_reads_stdin_writes_stdout_and_never_crashes_on_bad_lines() {
     input.extend_from_slice(b"\n\xff\xfe not utf8\n[1,2]\n\"scalar\"\n{\"deep\":");
     input.extend_from_slice(&b"[".repeat(10_000));
     input.extend_from_slice(b"\n");
-    let out = weir_with_stdin(&["process", "--config", &w.arg("weir.toml"), "--dead-letter", &w.arg("dead.jsonl")], Some(&input));
+    let out = weir_with_stdin(
+        &["process", "--config", &w.arg("weir.toml"), "--dead-letter", &w.arg("dead.jsonl")],
+        Some(&input),
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), golden("process.out.jsonl"));
-    let dead: Vec<serde_json::Value> = w.read("dead.jsonl").lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let dead: Vec<serde_json::Value> =
+        w.read("dead.jsonl").lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(dead.len(), 3 + 4);
     assert_eq!(dead[3]["value_base64"], "//4gbm90IHV0Zjg=", "non-UTF-8 bytes are kept exactly");
     assert!(dead[3]["violations"][0]["reason"].as_str().unwrap().contains("not UTF-8"));
     assert!(dead[6]["violations"][0]["reason"].as_str().unwrap().contains("not valid JSON"));
-    assert!(text(&out.stderr).contains("records in 12 · processed 5 · dead letters 7"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("records in 12 · processed 5 · dead letters 7"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -101,8 +124,15 @@ fn repair_fixes_what_it_can_and_names_what_it_cannot() {
     let w = Workdir::new(&login_config(&plugin("readable-timestamp")));
     std::fs::write(w.path("dead.jsonl"), golden("process.dead.jsonl")).unwrap();
     let out = weir(&[
-        "repair", "--config", &w.arg("weir.toml"), "--input", &w.arg("dead.jsonl"),
-        "--output", &w.arg("fixed.jsonl"), "--unrepairable", &w.arg("parked.jsonl"),
+        "repair",
+        "--config",
+        &w.arg("weir.toml"),
+        "--input",
+        &w.arg("dead.jsonl"),
+        "--output",
+        &w.arg("fixed.jsonl"),
+        "--unrepairable",
+        &w.arg("parked.jsonl"),
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(w.read("fixed.jsonl"), golden("repair.fixed.jsonl"));
@@ -122,20 +152,34 @@ fn a_plugin_is_swapped_by_editing_only_the_config() {
     let before = sha256(binary);
     let w = Workdir::new(&login_config(&plugin("readable-timestamp")));
     let run = |w: &Workdir| {
-        let out = weir(&["process", "--config", &w.arg("weir.toml"), "--input", &sample(), "--dead-letter", &w.arg("dead.jsonl")]);
+        let out = weir(&[
+            "process",
+            "--config",
+            &w.arg("weir.toml"),
+            "--input",
+            &sample(),
+            "--dead-letter",
+            &w.arg("dead.jsonl"),
+        ]);
         assert!(out.status.success(), "{}", text(&out.stderr));
         text(&out.stdout)
     };
     let timestamped = run(&w);
     // Only the timestamp's bytes change: the sample's spacing stays.
-    assert!(timestamped.contains(r#""ip": "164.116.28.203""#) && timestamped.contains(r#""timestamp": "2024-10-29 23:23:20""#));
+    assert!(
+        timestamped.contains(r#""ip": "164.116.28.203""#)
+            && timestamped.contains(r#""timestamp": "2024-10-29 23:23:20""#)
+    );
     let config = w.read("weir.toml").replace(
         &plugin("readable-timestamp").display().to_string(),
         &plugin("mask-ip").display().to_string(),
     );
     std::fs::write(w.path("weir.toml"), config).unwrap();
     let masked = run(&w);
-    assert!(masked.contains(r#""ip":"164.116.28.0""#) && masked.contains(r#""timestamp":1730244200"#), "{masked}");
+    assert!(
+        masked.contains(r#""ip":"164.116.28.0""#) && masked.contains(r#""timestamp":1730244200"#),
+        "{masked}"
+    );
     assert_eq!(masked.lines().count(), 5);
     assert_eq!(sha256(binary), before);
 }
@@ -155,26 +199,54 @@ fn config_errors_name_the_file_the_key_and_the_fix() {
     let w = Workdir::new("[pipeline]\nbatch_sise = 10\n");
     fails_with(&["process", "--config", &w.arg("weir.toml")], &[&w.arg("weir.toml"), "batch_sise"]);
 
-    fails_with(&["process", "--config", "/nonexistent/weir.toml"], &["/nonexistent/weir.toml", "--config"]);
+    fails_with(
+        &["process", "--config", "/nonexistent/weir.toml"],
+        &["/nonexistent/weir.toml", "--config"],
+    );
 
-    let config = login_config(&plugin("readable-timestamp")).replace(&plugin("login-analytics").display().to_string(), "/nope/agg.wasm");
+    let config = login_config(&plugin("readable-timestamp"))
+        .replace(&plugin("login-analytics").display().to_string(), "/nope/agg.wasm");
     let w = Workdir::new(&config);
-    fails_with(&["check", "--config", &w.arg("weir.toml")], &["`aggregate.plugin`", "/nope/agg.wasm", "cargo build --release"]);
+    fails_with(
+        &["check", "--config", &w.arg("weir.toml")],
+        &["`aggregate.plugin`", "/nope/agg.wasm", "cargo build --release"],
+    );
 
-    let config = login_config(&plugin("mask-ip")).replace(&plugin("json-schema-validator").display().to_string(), &plugin("mask-ip").display().to_string());
+    let config = login_config(&plugin("mask-ip")).replace(
+        &plugin("json-schema-validator").display().to_string(),
+        &plugin("mask-ip").display().to_string(),
+    );
     let w = Workdir::new(&config);
-    fails_with(&["check", "--config", &w.arg("weir.toml")], &["mask-ip.wasm implements `transformer`; stage `validate` needs `validator`"]);
+    fails_with(
+        &["check", "--config", &w.arg("weir.toml")],
+        &["mask-ip.wasm implements `transformer`; stage `validate` needs `validator`"],
+    );
 
     let w = Workdir::new(&login_config(&plugin("readable-timestamp")).replacen(
-        &repo().join("schemas/user-login.json").display().to_string(), "broken.json", 1));
+        &repo().join("schemas/user-login.json").display().to_string(),
+        "broken.json",
+        1,
+    ));
     std::fs::write(w.path("broken.json"), "{ not json").unwrap();
-    fails_with(&["check", "--config", &w.arg("weir.toml")], &["`validate.config.schema`", "broken.json", "is not JSON"]);
+    fails_with(
+        &["check", "--config", &w.arg("weir.toml")],
+        &["`validate.config.schema`", "broken.json", "is not JSON"],
+    );
 
     std::fs::write(w.path("broken.json"), r#"{"type": "no-such-type"}"#).unwrap();
-    fails_with(&["check", "--config", &w.arg("weir.toml")], &["stage `validate`", "invalid JSON Schema"]);
+    fails_with(
+        &["check", "--config", &w.arg("weir.toml")],
+        &["stage `validate`", "invalid JSON Schema"],
+    );
 
-    let w = Workdir::new(&format!("{}\n[validate.limits]\ncpu_ms_per_batch = 0\n", login_config(&plugin("mask-ip"))));
-    fails_with(&["check", "--config", &w.arg("weir.toml")], &["`validate.limits`", "call_timeout_ms"]);
+    let w = Workdir::new(&format!(
+        "{}\n[validate.limits]\ncpu_ms_per_batch = 0\n",
+        login_config(&plugin("mask-ip"))
+    ));
+    fails_with(
+        &["check", "--config", &w.arg("weir.toml")],
+        &["`validate.limits`", "call_timeout_ms"],
+    );
 }
 
 #[test]
@@ -191,11 +263,26 @@ fn plugin_inspect_and_test_work_on_one_plugin() {
     let shown = text(&out.stdout);
     assert!(shown.contains("world:   validator"), "{shown}");
     assert!(shown.contains("world:   validator (weir:plugin@0.2.0)"), "{shown}");
-    assert!(shown.contains("validate: func(batch: list<u8>) -> list<u8>"), "a batch crosses as one frame: {shown}");
+    assert!(
+        shown.contains("validate: func(batch: list<u8>) -> list<u8>"),
+        "a batch crosses as one frame: {shown}"
+    );
 
     let w = Workdir::new("");
-    std::fs::write(w.path("stage.toml"), format!("schema = \"{}\"\n", repo().join("schemas/user-login.json").display())).unwrap();
-    let out = weir(&["plugin", "test", &plugin("json-schema-validator").display().to_string(), "--input", &sample(), "--config", &w.arg("stage.toml")]);
+    std::fs::write(
+        w.path("stage.toml"),
+        format!("schema = \"{}\"\n", repo().join("schemas/user-login.json").display()),
+    )
+    .unwrap();
+    let out = weir(&[
+        "plugin",
+        "test",
+        &plugin("json-schema-validator").display().to_string(),
+        "--input",
+        &sample(),
+        "--config",
+        &w.arg("stage.toml"),
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), golden("plugin-test.validator.txt"));
 }
@@ -210,12 +297,24 @@ fn an_output_that_is_the_input_and_an_empty_bench_are_refused() {
     let before = std::fs::read(&input).unwrap();
     let config = repo().join("weir.toml");
     let out = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["process", "--config", config.to_str().unwrap(), "--input", input.to_str().unwrap(), "--output", input.to_str().unwrap()])
+        .args([
+            "process",
+            "--config",
+            config.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            input.to_str().unwrap(),
+        ])
         .env("WEIR_CACHE_DIR", cache_dir())
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is the input file"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is the input file"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(std::fs::read(&input).unwrap(), before, "the input is untouched");
 
     let out = Command::new(env!("CARGO_BIN_EXE_weir"))
@@ -235,23 +334,43 @@ fn an_output_that_is_the_input_and_an_empty_bench_are_refused() {
 fn a_chatty_plugin_cannot_flood_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("weir.toml");
-    std::fs::write(&config, format!("[transform]\nplugin = \"{}\"\n", common::test_plugin("hostile").display())).unwrap();
+    std::fs::write(
+        &config,
+        format!("[transform]\nplugin = \"{}\"\n", common::test_plugin("hostile").display()),
+    )
+    .unwrap();
     let input = dir.path().join("in.jsonl");
     let process = |lines: &str| {
         std::fs::write(&input, lines).unwrap();
         Command::new(env!("CARGO_BIN_EXE_weir"))
-            .args(["process", "--config", config.to_str().unwrap(), "--input", input.to_str().unwrap(), "--dead-letter", "/dev/null"])
+            .args([
+                "process",
+                "--config",
+                config.to_str().unwrap(),
+                "--input",
+                input.to_str().unwrap(),
+                "--dead-letter",
+                "/dev/null",
+            ])
             .env("WEIR_CACHE_DIR", cache_dir())
             .output()
             .unwrap()
     };
     let out = process("CHATTY\nquiet\n");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "CHATTY\nquiet\n", "the records themselves went through");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "CHATTY\nquiet\n",
+        "the records themselves went through"
+    );
     let log = String::from_utf8_lossy(&out.stderr);
     let written = log.lines().filter(|l| l.contains("xxxxxxxxxx")).count();
     assert_eq!(written, 64, "64 lines of 1 KiB, then nothing");
-    assert!(log.contains("dropped 9936 plugin log lines past 64 KiB per second"), "{}", &log[log.len().saturating_sub(500)..]);
+    assert!(
+        log.contains("dropped 9936 plugin log lines past 64 KiB per second"),
+        "{}",
+        &log[log.len().saturating_sub(500)..]
+    );
     assert!(log.len() < 200_000, "{} bytes of log", log.len());
 
     // Four chatty records and a panic in one batch: bisection calls the plugin 2n−1 times.
@@ -260,11 +379,18 @@ fn a_chatty_plugin_cannot_flood_the_log() {
     let seconds = started.elapsed().as_secs() as usize + 1;
     let log = String::from_utf8_lossy(&out.stderr);
     let written = log.lines().filter(|l| l.contains("xxxxxxxxxx")).count();
-    assert!(written <= 64 * seconds, "{written} lines of 1 KiB in {seconds} s, over 64 KiB per second");
+    assert!(
+        written <= 64 * seconds,
+        "{written} lines of 1 KiB in {seconds} s, over 64 KiB per second"
+    );
 
     let out = process("FORGE\n");
     let log = String::from_utf8_lossy(&out.stderr);
-    assert!(log.contains("innocent\\nERROR forged by a plugin\\u{1b}[2J"), "escaped, on one line: {}", &log[log.len().saturating_sub(800)..]);
+    assert!(
+        log.contains("innocent\\nERROR forged by a plugin\\u{1b}[2J"),
+        "escaped, on one line: {}",
+        &log[log.len().saturating_sub(800)..]
+    );
     assert!(!log.lines().any(|l| l.starts_with("ERROR forged")), "a forged line: {log}");
 }
 
@@ -275,20 +401,40 @@ fn a_chatty_plugin_cannot_flood_the_log() {
 fn rust_log_is_honoured_and_a_bad_log_filter_is_an_error() {
     let check = |env: &[(&str, &str)], args: &[&str]| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_weir"));
-        command.args(["check", "--config"]).arg(repo().join("weir.toml")).args(args).env("WEIR_CACHE_DIR", cache_dir()).env_remove("WEIR_LOG").env_remove("RUST_LOG");
+        command
+            .args(["check", "--config"])
+            .arg(repo().join("weir.toml"))
+            .args(args)
+            .env("WEIR_CACHE_DIR", cache_dir())
+            .env_remove("WEIR_LOG")
+            .env_remove("RUST_LOG");
         command.envs(env.iter().copied());
-        common::child::Guarded::new(command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()).wait_with_output().unwrap()
+        common::child::Guarded::new(
+            command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap(),
+        )
+        .wait_with_output()
+        .unwrap()
     };
-    let debug_lines = |out: &Output| text(&out.stderr).lines().filter(|l| l.contains("DEBUG")).count();
+    let debug_lines =
+        |out: &Output| text(&out.stderr).lines().filter(|l| l.contains("DEBUG")).count();
     let quiet = check(&[], &[]);
     assert!(quiet.status.success() && debug_lines(&quiet) == 0, "{}", text(&quiet.stderr));
     let rust_log = check(&[("RUST_LOG", "debug")], &[]);
-    assert!(rust_log.status.success() && debug_lines(&rust_log) > 0, "RUST_LOG=debug shows debug lines: {}", text(&rust_log.stderr));
+    assert!(
+        rust_log.status.success() && debug_lines(&rust_log) > 0,
+        "RUST_LOG=debug shows debug lines: {}",
+        text(&rust_log.stderr)
+    );
     let flag_wins = check(&[("RUST_LOG", "debug")], &["--log", "warn"]);
     assert_eq!(debug_lines(&flag_wins), 0, "--log wins over RUST_LOG");
     let bad = check(&[], &["--log", "weir=nonsense"]);
     assert_eq!(bad.status.code(), Some(2));
-    assert!(text(&bad.stderr).contains("log filter `weir=nonsense` (from --log / WEIR_LOG) is not valid"), "{}", text(&bad.stderr));
+    assert!(
+        text(&bad.stderr)
+            .contains("log filter `weir=nonsense` (from --log / WEIR_LOG) is not valid"),
+        "{}",
+        text(&bad.stderr)
+    );
     let bad_env = check(&[("RUST_LOG", "weir=loud")], &[]);
     assert_eq!(bad_env.status.code(), Some(2));
     assert!(text(&bad_env.stderr).contains("(from RUST_LOG)"), "{}", text(&bad_env.stderr));
@@ -311,7 +457,10 @@ fn completions_and_the_man_page_name_every_command() {
         .filter_map(|l| l.split_whitespace().next())
         .filter(|c| *c != "help")
         .collect();
-    assert!(commands.len() >= 15 && commands.contains(&"completions") && commands.contains(&"man"), "{help}");
+    assert!(
+        commands.len() >= 15 && commands.contains(&"completions") && commands.contains(&"man"),
+        "{help}"
+    );
     let (bash, man) = (rendered(&["completions", "bash"]), rendered(&["man"]));
     assert!(man.contains(".TH weir"), "{}", &man[..200.min(man.len())]);
     for command in &commands {
@@ -332,19 +481,42 @@ fn exit_codes_tell_a_wrong_config_from_a_failure() {
     std::fs::write(&bad, "[pipeline]\nbatch_size = 0\n").unwrap();
     let code = |args: &[&str]| weir(args).status.code();
     assert_eq!(code(&["process", "--config", bad.to_str().unwrap()]), Some(2), "an invalid config");
-    assert_eq!(code(&["check", "--config", dir.path().join("missing.toml").to_str().unwrap()]), Some(2), "no config");
+    assert_eq!(
+        code(&["check", "--config", dir.path().join("missing.toml").to_str().unwrap()]),
+        Some(2),
+        "no config"
+    );
     assert_eq!(code(&["process", "--no-such-flag"]), Some(2), "a usage error");
     let good = repo().join("weir.toml");
     let missing = dir.path().join("missing.jsonl");
-    assert_eq!(code(&["process", "--config", good.to_str().unwrap(), "--input", missing.to_str().unwrap()]), Some(1), "a failure");
+    assert_eq!(
+        code(&[
+            "process",
+            "--config",
+            good.to_str().unwrap(),
+            "--input",
+            missing.to_str().unwrap()
+        ]),
+        Some(1),
+        "a failure"
+    );
     let with_env = Command::new(env!("CARGO_BIN_EXE_weir"))
         .args(["check"])
         .env("WEIR_CONFIG", &bad)
         .env("WEIR_CACHE_DIR", cache_dir())
         .output()
         .unwrap();
-    assert_eq!(with_env.status.code(), Some(2), "WEIR_CONFIG is read: {}", String::from_utf8_lossy(&with_env.stderr));
-    assert!(String::from_utf8_lossy(&with_env.stderr).contains("bad.toml"), "{}", String::from_utf8_lossy(&with_env.stderr));
+    assert_eq!(
+        with_env.status.code(),
+        Some(2),
+        "WEIR_CONFIG is read: {}",
+        String::from_utf8_lossy(&with_env.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&with_env.stderr).contains("bad.toml"),
+        "{}",
+        String::from_utf8_lossy(&with_env.stderr)
+    );
 }
 
 /// What a container sets in its environment reaches the flags: each variable read
@@ -354,7 +526,16 @@ fn the_flags_a_container_sets_come_from_the_environment() {
     let with = |vars: &[(&str, &str)], args: &[&str]| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_weir"));
         command.args(args).env("WEIR_CACHE_DIR", cache_dir()).current_dir(repo());
-        for var in ["WEIR_CONFIG", "WEIR_BROKERS", "WEIR_METRICS", "WEIR_REPORT", "WEIR_LOG", "WEIR_LOG_FORMAT", "WEIR_REGISTRY", "RUST_LOG"] {
+        for var in [
+            "WEIR_CONFIG",
+            "WEIR_BROKERS",
+            "WEIR_METRICS",
+            "WEIR_REPORT",
+            "WEIR_LOG",
+            "WEIR_LOG_FORMAT",
+            "WEIR_REGISTRY",
+            "RUST_LOG",
+        ] {
             command.env_remove(var);
         }
         command.envs(vars.iter().copied());
@@ -368,10 +549,13 @@ fn the_flags_a_container_sets_come_from_the_environment() {
     assert!(said(&report).contains("invalid value 'xml' for '--report"), "{}", said(&report));
     let log = with(&[("WEIR_LOG", "weir=loud")], &["check"]);
     assert!(said(&log).contains("weir=loud") && said(&log).contains("WEIR_LOG"), "{}", said(&log));
-    let json = with(&[("WEIR_LOG_FORMAT", "json"), ("WEIR_CONFIG", "/nonexistent/weir.toml")], &["check"]);
-    let line: serde_json::Value = serde_json::from_str(said(&json).lines().last().unwrap()).unwrap();
+    let json =
+        with(&[("WEIR_LOG_FORMAT", "json"), ("WEIR_CONFIG", "/nonexistent/weir.toml")], &["check"]);
+    let line: serde_json::Value =
+        serde_json::from_str(said(&json).lines().last().unwrap()).unwrap();
     assert!(line["message"].as_str().unwrap().contains("/nonexistent/weir.toml"), "{line}");
-    let registry = with(&[("WEIR_REGISTRY", "http://127.0.0.1:1")], &["schema", "get", "user-login-value"]);
+    let registry =
+        with(&[("WEIR_REGISTRY", "http://127.0.0.1:1")], &["schema", "get", "user-login-value"]);
     assert!(said(&registry).contains("http://127.0.0.1:1"), "{}", said(&registry));
 }
 
@@ -384,13 +568,29 @@ fn plugins_named_by_file_are_found_in_the_plugin_directories() {
         .unwrap()
         .replace("\"target/plugins/", "\"")
         .replace("\"schemas/", &format!("\"{}/schemas/", repo().display()));
-    assert!(by_name.contains("plugin = \"json-schema-validator.wasm\""), "weir.toml names target/plugins/*.wasm");
+    assert!(
+        by_name.contains("plugin = \"json-schema-validator.wasm\""),
+        "weir.toml names target/plugins/*.wasm"
+    );
     let w = Workdir::new(&by_name);
     let plugins = plugin("login-analytics").parent().unwrap().to_path_buf();
     let run = |exe: &Path, plugin_dir: &str, args: &[&str]| {
         let mut child = Command::new(exe);
-        child.args(args).env("WEIR_PLUGIN_DIR", plugin_dir).env("WEIR_CACHE_DIR", cache_dir()).env("WEIR_LOG", "warn");
-        common::child::Guarded::new(child.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()).wait_with_output().unwrap()
+        child
+            .args(args)
+            .env("WEIR_PLUGIN_DIR", plugin_dir)
+            .env("WEIR_CACHE_DIR", cache_dir())
+            .env("WEIR_LOG", "warn");
+        common::child::Guarded::new(
+            child
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        )
+        .wait_with_output()
+        .unwrap()
     };
     let installed = Path::new(env!("CARGO_BIN_EXE_weir"));
     let config = w.arg("weir.toml");
@@ -398,20 +598,47 @@ fn plugins_named_by_file_are_found_in_the_plugin_directories() {
     let nowhere = run(installed, "", &["check", "--config", &config]);
     assert!(!nowhere.status.success());
     let said = text(&nowhere.stderr);
-    assert!(said.contains("json-schema-validator.wasm") && said.contains("$WEIR_PLUGIN_DIR") && said.contains("beside the weir binary"), "{said}");
+    assert!(
+        said.contains("json-schema-validator.wasm")
+            && said.contains("$WEIR_PLUGIN_DIR")
+            && said.contains("beside the weir binary"),
+        "{said}"
+    );
 
     let from_env = run(installed, &plugins.display().to_string(), &["check", "--config", &config]);
     assert!(from_env.status.success(), "{}", text(&from_env.stderr));
-    assert!(text(&from_env.stdout).contains(&format!("validate: {} ok", plugins.join("json-schema-validator.wasm").display())), "{}", text(&from_env.stdout));
+    assert!(
+        text(&from_env.stdout).contains(&format!(
+            "validate: {} ok",
+            plugins.join("json-schema-validator.wasm").display()
+        )),
+        "{}",
+        text(&from_env.stdout)
+    );
 
     // A weir with its plugins beside it (the image's and dist/'s layout), no variable set.
     let bin = w.path("bin");
     std::fs::create_dir(&bin).unwrap();
     std::fs::copy(installed, bin.join("weir")).unwrap();
     std::os::unix::fs::symlink(&plugins, bin.join("plugins")).unwrap();
-    let beside = run(&bin.join("weir"), "", &["process", "--config", &config, "--input", &sample(), "--dead-letter", &w.arg("dead.jsonl")]);
+    let beside = run(
+        &bin.join("weir"),
+        "",
+        &[
+            "process",
+            "--config",
+            &config,
+            "--input",
+            &sample(),
+            "--dead-letter",
+            &w.arg("dead.jsonl"),
+        ],
+    );
     assert!(beside.status.success(), "{}", text(&beside.stderr));
-    assert!(text(&beside.stdout).lines().count() > 0 && !w.read("dead.jsonl").is_empty(), "the sample went through the pipeline");
+    assert!(
+        text(&beside.stdout).lines().count() > 0 && !w.read("dead.jsonl").is_empty(),
+        "the sample went through the pipeline"
+    );
 
     // A weir alone (as `cargo install` leaves it) writes its own plugins beside itself.
     let alone = w.path("alone");
@@ -421,18 +648,46 @@ fn plugins_named_by_file_are_found_in_the_plugin_directories() {
     assert!(install.status.success(), "{}", text(&install.stderr));
     for wasm in std::fs::read_dir(&plugins).unwrap().map(|e| e.unwrap().path()) {
         let written = alone.join("plugins").join(wasm.file_name().unwrap());
-        assert_eq!(std::fs::read(&written).unwrap(), std::fs::read(&wasm).unwrap(), "{} as built", written.display());
+        assert_eq!(
+            std::fs::read(&written).unwrap(),
+            std::fs::read(&wasm).unwrap(),
+            "{} as built",
+            written.display()
+        );
     }
-    let processed = run(&alone.join("weir"), "", &["process", "--config", &config, "--input", &sample(), "--dead-letter", &w.arg("dead2.jsonl")]);
+    let processed = run(
+        &alone.join("weir"),
+        "",
+        &[
+            "process",
+            "--config",
+            &config,
+            "--input",
+            &sample(),
+            "--dead-letter",
+            &w.arg("dead2.jsonl"),
+        ],
+    );
     assert!(processed.status.success(), "{}", text(&processed.stderr));
-    assert_eq!(text(&processed.stdout), text(&beside.stdout), "the installed plugins are the shipped ones");
+    assert_eq!(
+        text(&processed.stdout),
+        text(&beside.stdout),
+        "the installed plugins are the shipped ones"
+    );
     // A plugin the user swapped in is kept unless --force.
     let swapped = alone.join("plugins/readable-timestamp.wasm");
     std::fs::write(&swapped, b"mine").unwrap();
     let again = run(&alone.join("weir"), "", &["plugin", "install"]);
-    assert!(text(&again.stdout).contains("kept") && std::fs::read(&swapped).unwrap() == b"mine", "{}", text(&again.stdout));
+    assert!(
+        text(&again.stdout).contains("kept") && std::fs::read(&swapped).unwrap() == b"mine",
+        "{}",
+        text(&again.stdout)
+    );
     run(&alone.join("weir"), "", &["plugin", "install", "--force"]);
-    assert_eq!(std::fs::read(&swapped).unwrap(), std::fs::read(plugins.join("readable-timestamp.wasm")).unwrap());
+    assert_eq!(
+        std::fs::read(&swapped).unwrap(),
+        std::fs::read(plugins.join("readable-timestamp.wasm")).unwrap()
+    );
 }
 
 /// `weir plugin install` writes through nothing planted in its directory (issue #38, item
@@ -455,16 +710,26 @@ fn plugin_install_writes_through_no_planted_link_and_refuses_a_shared_directory(
     for name in &shipped {
         std::os::unix::fs::symlink(&victim, plugins.join(format!(".{name}.partial"))).unwrap();
     }
-    let install = Command::new(env!("CARGO_BIN_EXE_weir")).args(["plugin", "install", "--dir", plugins.to_str().unwrap()]).output().unwrap();
+    let install = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["plugin", "install", "--dir", plugins.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert!(install.status.success(), "{}", text(&install.stderr));
     assert_eq!(std::fs::read(&victim).unwrap(), b"precious", "the link's target is untouched");
     let written = std::fs::symlink_metadata(plugins.join("readable-timestamp.wasm")).unwrap();
     assert!(written.file_type().is_file(), "the plugin is a file of its own, not a link");
 
     std::fs::set_permissions(&plugins, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let shared = Command::new(env!("CARGO_BIN_EXE_weir")).args(["plugin", "install", "--dir", plugins.to_str().unwrap(), "--force"]).output().unwrap();
+    let shared = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["plugin", "install", "--dir", plugins.to_str().unwrap(), "--force"])
+        .output()
+        .unwrap();
     assert!(!shared.status.success(), "a directory others can write is refused");
-    assert!(text(&shared.stderr).contains("others can write it (mode 777)"), "{}", text(&shared.stderr));
+    assert!(
+        text(&shared.stderr).contains("others can write it (mode 777)"),
+        "{}",
+        text(&shared.stderr)
+    );
 }
 
 /// `weir` packages for crates.io as `weir-stream` (crates.io's `weir` is another project's),
@@ -474,9 +739,20 @@ fn plugin_install_writes_through_no_planted_link_and_refuses_a_shared_directory(
 fn weir_packages_for_crates_io_as_weir_stream_with_the_crates_it_links() {
     let target = tempfile::tempdir().unwrap();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let packages = ["weir-plugin", "weir-stream-core", "weir-kafka", "weir-json-schema-validator", "weir-readable-timestamp", "weir-login-analytics", "weir-stream"];
+    let packages = [
+        "weir-plugin",
+        "weir-stream-core",
+        "weir-kafka",
+        "weir-json-schema-validator",
+        "weir-readable-timestamp",
+        "weir-login-analytics",
+        "weir-stream",
+    ];
     let mut command = Command::new(cargo);
-    command.args(["publish", "--dry-run", "--no-verify", "--allow-dirty", "--target-dir"]).arg(target.path()).current_dir(repo());
+    command
+        .args(["publish", "--dry-run", "--no-verify", "--allow-dirty", "--target-dir"])
+        .arg(target.path())
+        .current_dir(repo());
     for package in packages {
         command.args(["-p", package]);
     }
@@ -484,7 +760,10 @@ fn weir_packages_for_crates_io_as_weir_stream_with_the_crates_it_links() {
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "cargo publish --dry-run:\n{stderr}");
     for package in packages {
-        assert!(stderr.contains(&format!("Uploading {package} v")), "{package} not packaged:\n{stderr}");
+        assert!(
+            stderr.contains(&format!("Uploading {package} v")),
+            "{package} not packaged:\n{stderr}"
+        );
     }
     // Where cargo leaves the packages of a multi-package publish (its local registry).
     let crate_file = ["package/tmp-registry", "package"]
@@ -492,11 +771,25 @@ fn weir_packages_for_crates_io_as_weir_stream_with_the_crates_it_links() {
         .map(|dir| target.path().join(dir).join("weir-stream-0.1.0.crate"))
         .find(|file| file.exists())
         .expect("the packaged weir-stream");
-    let tar = |args: &[&str]| text(&Command::new("tar").args(args).arg(&crate_file).output().unwrap().stdout);
+    let tar = |args: &[&str]| {
+        text(&Command::new("tar").args(args).arg(&crate_file).output().unwrap().stdout)
+    };
     let files = tar(&["-tzf"]);
-    assert!(files.lines().any(|f| f == "weir-stream-0.1.0/src/main.rs") && files.lines().any(|f| f == "weir-stream-0.1.0/build.rs"), "{files}");
+    assert!(
+        files.lines().any(|f| f == "weir-stream-0.1.0/src/main.rs")
+            && files.lines().any(|f| f == "weir-stream-0.1.0/build.rs"),
+        "{files}"
+    );
     assert!(!files.contains("/tests/"), "the tests' fixtures stay out of the package:\n{files}");
-    let manifest = text(&Command::new("tar").args(["-xzOf"]).arg(&crate_file).arg("weir-stream-0.1.0/Cargo.toml").output().unwrap().stdout);
+    let manifest = text(
+        &Command::new("tar")
+            .args(["-xzOf"])
+            .arg(&crate_file)
+            .arg("weir-stream-0.1.0/Cargo.toml")
+            .output()
+            .unwrap()
+            .stdout,
+    );
     let manifest: toml::Table = toml::from_str(&manifest).unwrap();
     assert_eq!(manifest["bin"][0]["name"].as_str(), Some("weir"), "the binary stays weir");
 }

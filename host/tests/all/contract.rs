@@ -12,7 +12,11 @@ fn check_digests(dir: &Path) {
     for line in sums.lines() {
         let (digest, file) = line.split_once("  ").unwrap();
         let bytes = std::fs::read(dir.join(file)).unwrap();
-        assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), digest, "{file} is not the binary that was kept");
+        assert_eq!(
+            hex::encode(sha2::Sha256::digest(&bytes)),
+            digest,
+            "{file} is not the binary that was kept"
+        );
     }
 }
 
@@ -24,14 +28,20 @@ fn plugins_built_against_contract_0_1_0_run_in_every_world() {
     let expected: [(&str, &[&str]); 4] = [
         ("validator", &["line 1: valid", "line 2: valid", "line 3: invalid"]),
         ("transformer", &[r#""processed_by":"hello-transformer""#]),
-        ("repairer", &[r#"line 2: repaired: {"user_id":"u2","timestamp":1730244201,"device_type":"unknown"}"#]),
+        (
+            "repairer",
+            &[
+                r#"line 2: repaired: {"user_id":"u2","timestamp":1730244201,"device_type":"unknown"}"#,
+            ],
+        ),
         ("aggregator", &["records in 3"]),
     ];
     for (world, shows) in expected {
         let wasm = dir.join(format!("{world}.wasm"));
         let plugin = runtime().load(&wasm).unwrap_or_else(|e| panic!("{world}: {e:#}"));
         assert_eq!(plugin.world.name(), world);
-        let shown = weir::plugin_tool::test(&runtime(), &wasm, &sample, None).unwrap_or_else(|e| panic!("{world}: {e:#}"));
+        let shown = weir::plugin_tool::test(&runtime(), &wasm, &sample, None)
+            .unwrap_or_else(|e| panic!("{world}: {e:#}"));
         for line in shows {
             assert!(shown.contains(line), "{world}: no `{line}` in\n{shown}");
         }
@@ -46,7 +56,8 @@ fn renamed_contract(bytes: &[u8], to: &str) -> Vec<u8> {
     let mut at = 0;
     while let Some(found) = out[at..].windows(prefix.len()).position(|w| w == prefix) {
         let start = at + found + prefix.len();
-        let name_end = start + out[start..].iter().take_while(|b| b.is_ascii_lowercase() || **b == b'-').count();
+        let name_end = start
+            + out[start..].iter().take_while(|b| b.is_ascii_lowercase() || **b == b'-').count();
         if out[name_end..].starts_with(b"@0.1.0") {
             out[name_end + 1..name_end + 6].copy_from_slice(to.as_bytes());
         }
@@ -61,7 +72,8 @@ fn renamed_contract(bytes: &[u8], to: &str) -> Vec<u8> {
 /// from those names.)
 #[test]
 fn a_plugin_built_for_a_newer_contract_is_refused_naming_both_versions() {
-    let kept = std::fs::read(repo().join("host/tests/fixtures/contract-0.1.0/validator.wasm")).unwrap();
+    let kept =
+        std::fs::read(repo().join("host/tests/fixtures/contract-0.1.0/validator.wasm")).unwrap();
     let future = renamed_contract(&kept, "0.9.0");
     assert_ne!(future, kept, "the kept plugin names weir:plugin interfaces");
     let dir = tempfile::tempdir().unwrap();
@@ -73,7 +85,11 @@ fn a_plugin_built_for_a_newer_contract_is_refused_naming_both_versions() {
     assert!(refused.contains(&format!("runs up to {newest}")), "{refused}");
     assert!(!refused.contains('\n'), "one line: {refused}");
     // The same plugin at its own version loads, and says which contract it was built for.
-    let inspected = weir::plugin_tool::inspect(&runtime(), &repo().join("host/tests/fixtures/contract-0.1.0/validator.wasm")).unwrap();
+    let inspected = weir::plugin_tool::inspect(
+        &runtime(),
+        &repo().join("host/tests/fixtures/contract-0.1.0/validator.wasm"),
+    )
+    .unwrap();
     assert!(inspected.contains("world:   validator (weir:plugin@0.1.0)"), "{inspected}");
 }
 
@@ -104,11 +120,16 @@ config = {{ schema = "{schema}", defaults = {{ device_type = "unknown" }} }}
 }
 
 /// What a pipeline made of each input, and its report, as comparable text.
-fn run_login_pipeline(dir: &Path, batches: &[Vec<weir::bindings::types::Message>]) -> (Vec<String>, Vec<String>, serde_json::Value) {
+fn run_login_pipeline(
+    dir: &Path,
+    batches: &[Vec<weir::bindings::types::Message>],
+) -> (Vec<String>, Vec<String>, serde_json::Value) {
     use weir::pipeline::{repair::RepairPipeline, Outcome, Pipeline};
     let config = login_pipeline_config(dir);
-    let mut pipeline = Pipeline::from_config(&runtime(), &config, &weir::resolve::Resolver).unwrap();
-    let mut repair = RepairPipeline::from_config(&runtime(), &config, &weir::resolve::Resolver).unwrap();
+    let mut pipeline =
+        Pipeline::from_config(&runtime(), &config, &weir::resolve::Resolver).unwrap();
+    let mut repair =
+        RepairPipeline::from_config(&runtime(), &config, &weir::resolve::Resolver).unwrap();
     let (mut outcomes, mut repaired) = (Vec::new(), Vec::new());
     for batch in batches {
         let mut letters = Vec::new();
@@ -119,7 +140,12 @@ fn run_login_pipeline(dir: &Path, batches: &[Vec<weir::bindings::types::Message>
                     format!("processed {}", String::from_utf8_lossy(&outputs[0].message.value))
                 }
                 Outcome::DeadLetter(message, rejection) => {
-                    let line = format!("dead letter at {}: {} ({})", rejection.stage, rejection.summary(), rejection.kind());
+                    let line = format!(
+                        "dead letter at {}: {} ({})",
+                        rejection.stage,
+                        rejection.summary(),
+                        rejection.kind()
+                    );
                     letters.push((message, Some(rejection.violations)));
                     line
                 }
@@ -143,19 +169,38 @@ fn the_shipped_plugins_built_for_0_1_and_for_0_2_make_the_same_of_the_same_input
     let records: Vec<_> = (0..1_000)
         .map(|i| {
             let event = generator.next_event();
-            weir::bindings::types::Message { key: Some(event.key.into_bytes()), ..weir::bindings::types::Message::read_from("in", i % 3, i as i64, event.value) }
+            weir::bindings::types::Message {
+                key: Some(event.key.into_bytes()),
+                ..weir::bindings::types::Message::read_from("in", i % 3, i as i64, event.value)
+            }
         })
         .collect();
     let batches: Vec<Vec<_>> = records.chunks(50).map(<[_]>::to_vec).collect();
     let (old, new) = (run_login_pipeline(&kept, &batches), run_login_pipeline(&now, &batches));
-    assert!(old.0.iter().any(|o| o.starts_with("dead letter")) && old.0.iter().any(|o| o.starts_with("processed")), "both kinds of outcome");
+    assert!(
+        old.0.iter().any(|o| o.starts_with("dead letter"))
+            && old.0.iter().any(|o| o.starts_with("processed")),
+        "both kinds of outcome"
+    );
     assert!(!old.1.is_empty(), "some dead letters to repair");
     assert_eq!(old.0, new.0, "outcomes");
     assert_eq!(old.1, new.1, "repairs");
     assert_eq!(old.2, new.2, "report");
-    for plugin in ["json-schema-validator", "readable-timestamp", "login-analytics", "dead-letter-repair", "mask-ip"] {
-        assert_eq!(runtime().load(&kept.join(format!("{plugin}.wasm"))).unwrap().contract.to_string(), "weir:plugin@0.1.0");
-        assert_eq!(runtime().load(&now.join(format!("{plugin}.wasm"))).unwrap().contract.to_string(), "weir:plugin@0.2.0");
+    for plugin in [
+        "json-schema-validator",
+        "readable-timestamp",
+        "login-analytics",
+        "dead-letter-repair",
+        "mask-ip",
+    ] {
+        assert_eq!(
+            runtime().load(&kept.join(format!("{plugin}.wasm"))).unwrap().contract.to_string(),
+            "weir:plugin@0.1.0"
+        );
+        assert_eq!(
+            runtime().load(&now.join(format!("{plugin}.wasm"))).unwrap().contract.to_string(),
+            "weir:plugin@0.2.0"
+        );
     }
 }
 
@@ -173,7 +218,14 @@ fn the_sdk_packages_with_its_contract_and_builds_alone() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "cargo publish --dry-run -p weir-plugin:\n{stderr}");
-    assert!(stderr.contains("Compiling weir-plugin v0.2.0") && stderr.contains("aborting upload due to dry run"), "{stderr}");
+    assert!(
+        stderr.contains("Compiling weir-plugin v0.2.0")
+            && stderr.contains("aborting upload due to dry run"),
+        "{stderr}"
+    );
     let packaged = target.path().join("package/weir-plugin-0.2.0/wit/weir.wit");
-    assert_eq!(std::fs::read_to_string(packaged).unwrap(), std::fs::read_to_string(repo().join("wit/weir.wit")).unwrap());
+    assert_eq!(
+        std::fs::read_to_string(packaged).unwrap(),
+        std::fs::read_to_string(repo().join("wit/weir.wit")).unwrap()
+    );
 }

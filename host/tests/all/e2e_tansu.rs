@@ -27,10 +27,22 @@ fn nothing_is_lost_when_run_is_killed_midway() {
     // The pipeline runs while the generator streams 20,000 events over ~13 s.
     let repair = spawn(weir(brokers, &["repair"]));
     let mut run = spawn(weir(brokers, &["run"]));
-    let generator = spawn(weir(brokers, &[
-        "generate", "--count", "20000", "--rate", "1500", "--invalid-ratio", "0.05", "--seed", "42",
-        "--manifest", manifest_path.to_str().unwrap(),
-    ]));
+    let generator = spawn(weir(
+        brokers,
+        &[
+            "generate",
+            "--count",
+            "20000",
+            "--rate",
+            "1500",
+            "--invalid-ratio",
+            "0.05",
+            "--seed",
+            "42",
+            "--manifest",
+            manifest_path.to_str().unwrap(),
+        ],
+    ));
     // Kill the pipeline once part of the stream is through: mid-batch, mid-commit.
     wait_for_count(brokers, "user-login-processed-production", 6_000, Duration::from_secs(120));
     // Past an offset commit on every partition and a state checkpoint.
@@ -44,18 +56,28 @@ fn nothing_is_lost_when_run_is_killed_midway() {
     let kinds = manifest(&manifest_path);
     assert_eq!(kinds.len(), 20_000);
     let unrepairable = |kind: &str| matches!(kind, "not-json" | "several-fields-missing");
-    let expect_processed: HashSet<String> = kinds.iter().filter(|(_, k)| !unrepairable(k)).map(|(k, _)| k.clone()).collect();
-    let expect_parked: HashSet<String> = kinds.iter().filter(|(_, k)| unrepairable(k)).map(|(k, _)| k.clone()).collect();
-    let invalid: HashSet<String> = kinds.iter().filter(|(_, k)| k.as_str() != "valid").map(|(k, _)| k.clone()).collect();
+    let expect_processed: HashSet<String> =
+        kinds.iter().filter(|(_, k)| !unrepairable(k)).map(|(k, _)| k.clone()).collect();
+    let expect_parked: HashSet<String> =
+        kinds.iter().filter(|(_, k)| unrepairable(k)).map(|(k, _)| k.clone()).collect();
+    let invalid: HashSet<String> =
+        kinds.iter().filter(|(_, k)| k.as_str() != "valid").map(|(k, _)| k.clone()).collect();
 
-
-    let processed = wait_for_topic(brokers, "user-login-processed-production", Duration::from_secs(180), |records| {
-        let keys: HashSet<String> = records.iter().map(key).collect();
-        expect_processed.iter().all(|k| keys.contains(k))
-    });
-    let parked = wait_for_topic(brokers, "user-login-dead-letter-parked", Duration::from_secs(60), |records| {
-        records.iter().map(key).collect::<HashSet<_>>().len() >= expect_parked.len()
-    });
+    let processed = wait_for_topic(
+        brokers,
+        "user-login-processed-production",
+        Duration::from_secs(180),
+        |records| {
+            let keys: HashSet<String> = records.iter().map(key).collect();
+            expect_processed.iter().all(|k| keys.contains(k))
+        },
+    );
+    let parked = wait_for_topic(
+        brokers,
+        "user-login-dead-letter-parked",
+        Duration::from_secs(60),
+        |records| records.iter().map(key).collect::<HashSet<_>>().len() >= expect_parked.len(),
+    );
     // The repairer first, so the input topic is final, then the pipeline once it has it all.
     let repair = terminate(repair);
     assert!(repair.status.success(), "{}", String::from_utf8_lossy(&repair.stderr));
@@ -70,7 +92,11 @@ fn nothing_is_lost_when_run_is_killed_midway() {
     // Every invalid one went through the dead-letter topic, then was repaired or parked with a reason.
     let dead = read_topic(brokers, "user-login-dead-letter", Duration::from_secs(3));
     let dead_keys: HashSet<String> = dead.iter().map(key).collect();
-    assert!(invalid.is_subset(&dead_keys), "{} invalid records never reached the dead letters", invalid.difference(&dead_keys).count());
+    assert!(
+        invalid.is_subset(&dead_keys),
+        "{} invalid records never reached the dead letters",
+        invalid.difference(&dead_keys).count()
+    );
     let parked_keys: HashSet<String> = parked.iter().map(key).collect();
     assert_eq!(parked_keys, expect_parked);
     assert!(parked.iter().all(|m| header(m, headers::PARK_REASON).is_some_and(|r| !r.is_empty())));
@@ -91,9 +117,19 @@ fn nothing_is_lost_when_run_is_killed_midway() {
         rest.trim().split(' ').next().unwrap().parse().unwrap()
     };
     assert_eq!(number("processed ") + number("dead letters "), number("records in "));
-    assert!(number("records in ") < input_total, "restart re-read all {input_total} input records: {restarted}");
-    let total_logins: u64 = report.lines().find(|l| l.trim_start().starts_with("total_logins")).unwrap()
-        .split_whitespace().last().unwrap().parse().unwrap();
+    assert!(
+        number("records in ") < input_total,
+        "restart re-read all {input_total} input records: {restarted}"
+    );
+    let total_logins: u64 = report
+        .lines()
+        .find(|l| l.trim_start().starts_with("total_logins"))
+        .unwrap()
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .parse()
+        .unwrap();
     // The analytics survived the SIGKILL (partition states restored from the changelog)
     // and count each input record once: what one process makes of the input topic.
     let input = read_topic(brokers, "user-login", Duration::from_secs(3));
@@ -109,17 +145,35 @@ fn nothing_is_lost_when_run_is_killed_midway() {
     println!(
         "e2e on tansu: generated 20000 ({} invalid), processed topic {} records for {} keys, \
          {duplicates} duplicates after SIGKILL, {} parked, restarted run: {}",
-        invalid.len(), processed.len(), processed_keys.len(), parked_keys.len(),
+        invalid.len(),
+        processed.len(),
+        processed_keys.len(),
+        parked_keys.len(),
         report.lines().find(|l| l.starts_with("records in")).unwrap()
     );
 
     // The display consumer validates the output against the processed schema.
-    let tail = run_ok(weir(brokers, &[
-        "tail", "--topic", "user-login-processed-production", "--from-beginning", "--idle-exit", "3s",
-        "--schema", "schemas/user-login-processed.json",
-    ]));
+    let tail = run_ok(weir(
+        brokers,
+        &[
+            "tail",
+            "--topic",
+            "user-login-processed-production",
+            "--from-beginning",
+            "--idle-exit",
+            "3s",
+            "--schema",
+            "schemas/user-login-processed.json",
+        ],
+    ));
     let summary = String::from_utf8_lossy(&tail.stderr);
-    assert!(summary.contains(&format!("{} messages · 0 invalid · {duplicates} duplicate keys", processed.len())), "{summary}");
+    assert!(
+        summary.contains(&format!(
+            "{} messages · 0 invalid · {duplicates} duplicate keys",
+            processed.len()
+        )),
+        "{summary}"
+    );
 }
 
 /// SIGKILL `weir run` at pseudo-random moments, 20 times in a row, during one stream:
@@ -134,20 +188,39 @@ fn twenty_sigkills_in_a_row_lose_nothing() {
     let config = dir.path().join("weir.toml");
     std::fs::write(
         &config,
-        format!("{}\n[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n", common::login_config(&common::plugin("readable-timestamp")))
-            .replace("batch_size = 3", "batch_size = 50"),
+        format!(
+            "{}\n[kafka.properties]\n\"session.timeout.ms\" = \"6000\"\n",
+            common::login_config(&common::plugin("readable-timestamp"))
+        )
+        .replace("batch_size = 3", "batch_size = 50"),
     )
     .unwrap();
     let config = config.to_str().unwrap();
     // The generator writes one record per batch, as any producer at 250/s does.
     let generator_config = dir.path().join("generator.toml");
-    std::fs::write(&generator_config, std::fs::read_to_string(config).unwrap() + "\"batch.num.messages\" = \"1\"\n").unwrap();
+    std::fs::write(
+        &generator_config,
+        std::fs::read_to_string(config).unwrap() + "\"batch.num.messages\" = \"1\"\n",
+    )
+    .unwrap();
     let manifest_path = dir.path().join("manifest.jsonl");
     run_ok(weir(brokers, &["topics", "create", "--config", config]));
-    let generator = spawn(weir(brokers, &[
-        "generate", "--config", generator_config.to_str().unwrap(), "--count", "15000", "--rate", "250", "--seed", "7",
-        "--manifest", manifest_path.to_str().unwrap(),
-    ]));
+    let generator = spawn(weir(
+        brokers,
+        &[
+            "generate",
+            "--config",
+            generator_config.to_str().unwrap(),
+            "--count",
+            "15000",
+            "--rate",
+            "250",
+            "--seed",
+            "7",
+            "--manifest",
+            manifest_path.to_str().unwrap(),
+        ],
+    ));
 
     // Deterministic "random" moments: 0.3 s to 4.3 s after each start.
     let mut state: u64 = 0x2545F4914F6CDD1D;
@@ -171,11 +244,16 @@ fn twenty_sigkills_in_a_row_lose_nothing() {
     // batches, not the 3 records/s a restart after crashes once crawled at.
     let reference = catch_up::big_batch_rate(brokers, dir.path(), 15_000);
     let started = std::time::Instant::now();
-    let started_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let started_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+            as i64;
     let run = spawn(weir(brokers, &["run", "--config", config]));
-    let processed = wait_for_topic(brokers, "user-login-processed-production", Duration::from_secs(90), |records| {
-        records.iter().map(key).collect::<HashSet<_>>().len() >= kinds.len()
-    });
+    let processed = wait_for_topic(
+        brokers,
+        "user-login-processed-production",
+        Duration::from_secs(90),
+        |records| records.iter().map(key).collect::<HashSet<_>>().len() >= kinds.len(),
+    );
     let catch_up = started.elapsed();
     let out = terminate(run);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -183,15 +261,23 @@ fn twenty_sigkills_in_a_row_lose_nothing() {
     let lost = kinds.keys().filter(|k| !keys.contains(*k)).count();
     assert_eq!(lost, 0, "records lost after {kills} SIGKILLs");
     let duplicates = processed.len() - keys.len();
-    let last_run: Vec<_> = processed.into_iter().filter(|m| m.timestamp.is_some_and(|t| t >= started_ms)).collect();
-    assert!(last_run.len() >= 1_000, "the kills left a backlog to catch up: {} records", last_run.len());
+    let last_run: Vec<_> =
+        processed.into_iter().filter(|m| m.timestamp.is_some_and(|t| t >= started_ms)).collect();
+    assert!(
+        last_run.len() >= 1_000,
+        "the kills left a backlog to catch up: {} records",
+        last_run.len()
+    );
     let rate = catch_up::output_rate(&last_run);
     println!(
         "kill loop on tansu: {kills} SIGKILLs during a stream of 15000 records in one-record batches: 0 lost, {duplicates} \
          duplicates; the last run caught up {} records in {:.1} s at {rate:.0}/s, big batches at {reference:.0}/s: {:.2}",
         last_run.len(), catch_up.as_secs_f64(), rate / reference
     );
-    assert!(rate >= catch_up::CATCH_UP_FLOOR * reference, "the last run caught up at {rate:.0}/s, big batches at {reference:.0}/s");
+    assert!(
+        rate >= catch_up::CATCH_UP_FLOOR * reference,
+        "the last run caught up at {rate:.0}/s, big batches at {reference:.0}/s"
+    );
 }
 
 /// `weir bench` with every part: the chain (total, per stage, by value and batch size), the
@@ -200,41 +286,86 @@ fn twenty_sigkills_in_a_row_lose_nothing() {
 fn bench_measures_every_figure_and_weir_run_on_tansu() {
     let _alone = one_group_test_at_a_time();
     let tansu = Tansu::start();
-    let out = run_ok(weir(&tansu.brokers, &[
-        "bench", "--events", "3000", "--broker-events", "3000", "--latency-rate", "1000", "--cluster", "--cluster-events",
-        "3000", "--json",
-    ]));
+    let out = run_ok(weir(
+        &tansu.brokers,
+        &[
+            "bench",
+            "--events",
+            "3000",
+            "--broker-events",
+            "3000",
+            "--latency-rate",
+            "1000",
+            "--cluster",
+            "--cluster-events",
+            "3000",
+            "--json",
+        ],
+    ));
     let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let positive = |v: &serde_json::Value| v.as_f64().is_some_and(|v| v.is_finite() && v > 0.0);
     for field in [
-        "chain_wasm_per_s", "chain_native_per_s", "chain_ratio", "pipeline_per_s", "passthrough_per_s",
-        "pipeline_ratio", "pipeline_metrics_per_s", "pipeline_status_page_per_s", "status_refresh_bytes", "status_page_bytes",
-        "latency_p99_ms", "start_cold_ms", "start_warm_ms", "peak_memory_mib",
+        "chain_wasm_per_s",
+        "chain_native_per_s",
+        "chain_ratio",
+        "pipeline_per_s",
+        "passthrough_per_s",
+        "pipeline_ratio",
+        "pipeline_metrics_per_s",
+        "pipeline_status_page_per_s",
+        "status_refresh_bytes",
+        "status_page_bytes",
+        "latency_p99_ms",
+        "start_cold_ms",
+        "start_warm_ms",
+        "peak_memory_mib",
     ] {
         assert!(positive(&result[field]), "{field}: {result}");
     }
-    let ratio = result["chain_wasm_per_s"].as_f64().unwrap() / result["chain_native_per_s"].as_f64().unwrap();
+    let ratio = result["chain_wasm_per_s"].as_f64().unwrap()
+        / result["chain_native_per_s"].as_f64().unwrap();
     assert!((ratio - result["chain_ratio"].as_f64().unwrap()).abs() < 1e-9);
     let list = |name: &str, key: &str| -> Vec<String> {
-        result[name].as_array().unwrap_or_else(|| panic!("{name}: {result}")).iter().map(|row| {
-            for cost in ["wasm_us", "native_us"] {
-                assert!(row.get(cost).is_none_or(positive), "{name}.{cost}: {row}");
-            }
-            row[key].to_string()
-        }).collect()
+        result[name]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}: {result}"))
+            .iter()
+            .map(|row| {
+                for cost in ["wasm_us", "native_us"] {
+                    assert!(row.get(cost).is_none_or(positive), "{name}.{cost}: {row}");
+                }
+                row[key].to_string()
+            })
+            .collect()
     };
     assert_eq!(list("stages", "stage"), ["\"validate\"", "\"transform\"", "\"aggregate\""]);
     assert_eq!(list("record_sizes", "value_bytes"), ["250", "2000", "20000"]);
     assert_eq!(list("batch_sizes", "batch_size"), ["1", "10", "100", "1000"]);
     let cluster = result["cluster"].as_array().unwrap();
-    assert_eq!(cluster.iter().map(|run| run["members"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 2], "{result}");
+    assert_eq!(
+        cluster.iter().map(|run| run["members"].as_u64().unwrap()).collect::<Vec<_>>(),
+        [1, 2],
+        "{result}"
+    );
     for run in cluster {
-        assert!(positive(&run["per_s"]) && positive(&run["peak_rss_mib"]) && run["events"] == 3000, "{run}");
+        assert!(
+            positive(&run["per_s"]) && positive(&run["peak_rss_mib"]) && run["events"] == 3000,
+            "{run}"
+        );
     }
     let catch_up = &result["catch_up"];
-    assert!(positive(&catch_up["one_record_batches_per_s"]) && positive(&catch_up["big_batches_per_s"]) && catch_up["events"] == 3000, "{catch_up}");
+    assert!(
+        positive(&catch_up["one_record_batches_per_s"])
+            && positive(&catch_up["big_batches_per_s"])
+            && catch_up["events"] == 3000,
+        "{catch_up}"
+    );
     // The renamed copies of the config it ran `weir run` with are gone.
-    let left: Vec<_> = std::fs::read_dir(repo()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".weir-bench-")).collect();
+    let left: Vec<_> = std::fs::read_dir(repo())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".weir-bench-"))
+        .collect();
     assert!(left.is_empty(), "{left:?}");
 }
 
@@ -259,20 +390,30 @@ fn a_stop_signal_ends_weir_run_when_the_broker_is_gone() {
         let brokers = tansu.brokers.clone();
         run_ok(weir(&brokers, &["topics", "create"]));
         let mut run = spawn(weir(&brokers, &["run"]));
-        run_ok(weir(&brokers, &["generate", "--count", "300", "--rate", "3000", "--invalid-ratio", "0"]));
+        run_ok(weir(
+            &brokers,
+            &["generate", "--count", "300", "--rate", "3000", "--invalid-ratio", "0"],
+        ));
         wait_for_count(&brokers, "user-login-processed-production", 300, Duration::from_secs(120));
         drop(tansu);
         run.signal(signal);
         let signalled = std::time::Instant::now();
         let bound = Duration::from_secs(45);
         while run.try_wait().unwrap().is_none() {
-            assert!(signalled.elapsed() < bound, "SIG{signal} with the broker gone: still running after {bound:?}:\n{}", run.stderr_so_far());
+            assert!(
+                signalled.elapsed() < bound,
+                "SIG{signal} with the broker gone: still running after {bound:?}:\n{}",
+                run.stderr_so_far()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         let out = run.wait_with_output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("not committed"), "SIG{signal}: says what was not committed:\n{err}");
-        println!("SIG{signal} with the broker gone: weir run ended in {:.1} s", signalled.elapsed().as_secs_f64());
+        println!(
+            "SIG{signal} with the broker gone: weir run ended in {:.1} s",
+            signalled.elapsed().as_secs_f64()
+        );
     }
 }
 
@@ -286,22 +427,38 @@ fn records_of_every_compression_codec_are_processed() {
     let brokers = tansu.brokers.as_str();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("weir.toml");
-    std::fs::write(&config, format!("{}\n[kafka.properties]\n\"compression.type\" = \"zstd\"\n", common::absolute_weir_toml())).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "{}\n[kafka.properties]\n\"compression.type\" = \"zstd\"\n",
+            common::absolute_weir_toml()
+        ),
+    )
+    .unwrap();
     run_ok(with_config(brokers, &config, &["topics", "create"]));
     let codecs = ["gzip", "snappy", "lz4", "zstd"];
-    let login = |key: &str| format!(
-        r#"{{"user_id":"{key}","app_version":"2.3.0","device_type":"iOS","ip":"10.0.0.1","locale":"CA","device_id":"d","timestamp":1730244200}}"#
-    );
+    let login = |key: &str| {
+        format!(
+            r#"{{"user_id":"{key}","app_version":"2.3.0","device_type":"iOS","ip":"10.0.0.1","locale":"CA","device_id":"d","timestamp":1730244200}}"#
+        )
+    };
     for codec in codecs {
         let mut client = weir::kafka::client_config(brokers, &Default::default());
         client.set("compression.type", codec);
-        produce_with(&client, (0..5).map(|i| format!("{codec}-{i}")).map(|k| (k.clone(), login(&k))));
+        produce_with(
+            &client,
+            (0..5).map(|i| format!("{codec}-{i}")).map(|k| (k.clone(), login(&k))),
+        );
     }
     let run = spawn(with_config(brokers, &config, &["run"]));
-    let processed = wait_for_topic(brokers, "user-login-processed-production", Duration::from_secs(90), |r| r.len() >= 20);
+    let processed =
+        wait_for_topic(brokers, "user-login-processed-production", Duration::from_secs(90), |r| {
+            r.len() >= 20
+        });
     let out = terminate(run);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let expected: Vec<String> = codecs.iter().flat_map(|c| (0..5).map(move |i| format!("{c}-{i}"))).collect();
+    let expected: Vec<String> =
+        codecs.iter().flat_map(|c| (0..5).map(move |i| format!("{c}-{i}"))).collect();
     let (lost, duplicated) = losses_and_duplicates(expected.iter().map(String::as_str), &processed);
     assert!(lost.is_empty() && duplicated.is_empty(), "lost {lost:?}, duplicated {duplicated:?}");
 }
@@ -318,19 +475,42 @@ fn a_new_instance_after_churn_is_processing_within_a_minute() {
     let brokers = tansu.brokers.as_str();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("weir.toml");
-    std::fs::write(&config, common::absolute_weir_toml().replace("partitions = 3", "partitions = 6")).unwrap();
+    std::fs::write(
+        &config,
+        common::absolute_weir_toml().replace("partitions = 3", "partitions = 6"),
+    )
+    .unwrap();
     let config = config.to_str().unwrap();
     // One record per batch, as a producer that flushes each record writes.
     let generator_config = dir.path().join("generator.toml");
-    std::fs::write(&generator_config, std::fs::read_to_string(config).unwrap() + "\n" + catch_up::ONE_RECORD_PER_BATCH).unwrap();
+    std::fs::write(
+        &generator_config,
+        std::fs::read_to_string(config).unwrap() + "\n" + catch_up::ONE_RECORD_PER_BATCH,
+    )
+    .unwrap();
     let manifest_path = dir.path().join("manifest.jsonl");
     run_ok(weir(brokers, &["topics", "create", "--config", config]));
     let reference = catch_up::big_batch_rate(brokers, dir.path(), 15_000);
-    let generator = spawn(weir(brokers, &[
-        "generate", "--config", generator_config.to_str().unwrap(), "--count", "30000", "--rate", "2000", "--invalid-ratio", "0", "--seed", "9",
-        "--manifest", manifest_path.to_str().unwrap(),
-    ]));
-    let mut instances: Vec<_> = (0..3).map(|_| spawn(weir(brokers, &["run", "--config", config]))).collect();
+    let generator = spawn(weir(
+        brokers,
+        &[
+            "generate",
+            "--config",
+            generator_config.to_str().unwrap(),
+            "--count",
+            "30000",
+            "--rate",
+            "2000",
+            "--invalid-ratio",
+            "0",
+            "--seed",
+            "9",
+            "--manifest",
+            manifest_path.to_str().unwrap(),
+        ],
+    ));
+    let mut instances: Vec<_> =
+        (0..3).map(|_| spawn(weir(brokers, &["run", "--config", config]))).collect();
     wait_for_count(brokers, "user-login-processed-production", 3_000, Duration::from_secs(120));
     // Two more join, and the group rebalances: killed in the middle of it, as in a
     // rolling restart whose pods miss their grace period.
@@ -346,16 +526,22 @@ fn a_new_instance_after_churn_is_processing_within_a_minute() {
     // The stream ends before the new instance starts, so all it reads is a backlog.
     let generated = generator.wait_with_output().unwrap();
     assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
-    let before = read_topic(brokers, "user-login-processed-production", Duration::from_millis(500)).len();
+    let before =
+        read_topic(brokers, "user-login-processed-production", Duration::from_millis(500)).len();
     let started = std::time::Instant::now();
-    let started_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let started_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+            as i64;
     let run = spawn(weir(brokers, &["run", "--config", config]));
     wait_for_count(brokers, "user-login-processed-production", before + 1, Duration::from_secs(60));
     let processing_after = started.elapsed();
     let kinds = manifest(&manifest_path);
-    let processed = wait_for_topic(brokers, "user-login-processed-production", Duration::from_secs(120), |records| {
-        records.iter().map(key).collect::<HashSet<_>>().len() >= kinds.len()
-    });
+    let processed = wait_for_topic(
+        brokers,
+        "user-login-processed-production",
+        Duration::from_secs(120),
+        |records| records.iter().map(key).collect::<HashSet<_>>().len() >= kinds.len(),
+    );
     let out = terminate(run);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let (lost, duplicated) = losses_and_duplicates(kinds.keys().map(String::as_str), &processed);
@@ -365,7 +551,8 @@ fn a_new_instance_after_churn_is_processing_within_a_minute() {
     // 3,081/s) where every other run measured 0.32–0.35; whether that was rebalances
     // during the catch-up (the killed members leaving the group) or a slow catch-up is
     // issue #39's to find, so the bound lives in `catch_up` and the kill loop for now.
-    let new_instance: Vec<_> = processed.into_iter().filter(|m| m.timestamp.is_some_and(|t| t >= started_ms)).collect();
+    let new_instance: Vec<_> =
+        processed.into_iter().filter(|m| m.timestamp.is_some_and(|t| t >= started_ms)).collect();
     let rate = if new_instance.len() >= 2 { catch_up::output_rate(&new_instance) } else { 0.0 };
     println!(
         "churn on tansu: 5 instances, 3 SIGKILLed, 2 SIGTERMed; a new one processing after {:.1} s; 0 lost, {} duplicates; \

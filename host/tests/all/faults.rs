@@ -16,8 +16,10 @@ fn broker() -> EmbeddedBroker {
 
 /// A config whose transform panics on every record, with a breaker at 5 faults.
 fn broken_plugin_config(dir: &std::path::Path) -> std::path::PathBuf {
-    let config = login_config(&test_plugin("hostile"))
-        .replace("batch_size = 3", "batch_size = 3\nmax_consecutive_faults = 5\nfault_cooldown_s = 1");
+    let config = login_config(&test_plugin("hostile")).replace(
+        "batch_size = 3",
+        "batch_size = 3\nmax_consecutive_faults = 5\nfault_cooldown_s = 1",
+    );
     let path = dir.join("weir.toml");
     std::fs::write(&path, config).unwrap();
     path
@@ -29,10 +31,28 @@ fn a_plugin_failing_everything_stops_weir_process() {
     let config = broken_plugin_config(dir.path());
     let input: String = (0..20).map(|_| format!("{}\n", LOGIN.replace("NOTE", "PANIC"))).collect();
     std::fs::write(dir.path().join("in.jsonl"), input).unwrap();
-    let out = weir("unused:1", &["process", "--config", config.to_str().unwrap(), "--input", dir.path().join("in.jsonl").to_str().unwrap(), "--dead-letter", dir.path().join("dead.jsonl").to_str().unwrap()]).output().unwrap();
+    let out = weir(
+        "unused:1",
+        &[
+            "process",
+            "--config",
+            config.to_str().unwrap(),
+            "--input",
+            dir.path().join("in.jsonl").to_str().unwrap(),
+            "--dead-letter",
+            dir.path().join("dead.jsonl").to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("circuit breaker open: plugin hostile (stage `transform`) failed on 5 records in a row"), "{err}");
+    assert!(
+        err.contains(
+            "circuit breaker open: plugin hostile (stage `transform`) failed on 5 records in a row"
+        ),
+        "{err}"
+    );
     let dead = std::fs::read_to_string(dir.path().join("dead.jsonl")).unwrap();
     assert_eq!(dead.lines().count(), 3, "only the batch before the trip was written");
 }
@@ -66,15 +86,32 @@ fn a_fixed_plugin_swapped_in_while_the_breaker_is_open_resumes_the_flow() {
     let dir = tempfile::tempdir().unwrap();
     let plugin = dir.path().join("transform.wasm");
     std::fs::copy(test_plugin("hostile"), &plugin).unwrap();
-    let config = login_config(&plugin).replace("batch_size = 3", "batch_size = 3\nmax_consecutive_faults = 5\nfault_cooldown_s = 60");
+    let config = login_config(&plugin).replace(
+        "batch_size = 3",
+        "batch_size = 3\nmax_consecutive_faults = 5\nfault_cooldown_s = 60",
+    );
     std::fs::write(dir.path().join("weir.toml"), config).unwrap();
     produce(&brokers, (0..30).map(|i| (format!("k{i}"), LOGIN.replace("NOTE", "PANIC"))));
     let metrics = format!("127.0.0.1:{}", free_port());
-    let mut run = spawn(weir(&brokers, &["run", "--config", dir.path().join("weir.toml").to_str().unwrap(), "--log", "info", "--metrics", &metrics]));
+    let mut run = spawn(weir(
+        &brokers,
+        &[
+            "run",
+            "--config",
+            dir.path().join("weir.toml").to_str().unwrap(),
+            "--log",
+            "info",
+            "--metrics",
+            &metrics,
+        ],
+    ));
     run.wait_for_log("Consumption paused", Duration::from_secs(60)); // the breaker trips on the second batch
     let breaker_open = || {
-        let text = ureq::get(&format!("http://{metrics}/metrics")).call().unwrap().into_string().unwrap();
-        text.lines().find(|l| l.starts_with("weir_breaker_open{stage=\"transform\"}")).map(|l| l.ends_with(" 1"))
+        let text =
+            ureq::get(&format!("http://{metrics}/metrics")).call().unwrap().into_string().unwrap();
+        text.lines()
+            .find(|l| l.starts_with("weir_breaker_open{stage=\"transform\"}"))
+            .map(|l| l.ends_with(" 1"))
     };
     assert_eq!(breaker_open(), Some(true), "weir_breaker_open is 1 while the batch is held");
     let fixed = dir.path().join("fixed.wasm");
@@ -82,10 +119,15 @@ fn a_fixed_plugin_swapped_in_while_the_breaker_is_open_resumes_the_flow() {
     std::fs::rename(&fixed, &plugin).unwrap();
     let started = std::time::Instant::now();
     wait_for_count(&brokers, TOPICS[1], 27, Duration::from_secs(40));
-    assert_eq!(breaker_open(), Some(false), "weir_breaker_open is 0 once the held batch went through");
+    assert_eq!(
+        breaker_open(),
+        Some(false),
+        "weir_breaker_open is 0 once the held batch went through"
+    );
     // What the metric counts is what was produced: the held batch's faults, seen on each
     // attempt, are not dead letters until it is settled.
-    let text = ureq::get(&format!("http://{metrics}/metrics")).call().unwrap().into_string().unwrap();
+    let text =
+        ureq::get(&format!("http://{metrics}/metrics")).call().unwrap().into_string().unwrap();
     let counted: f64 = text
         .lines()
         .filter(|l| l.starts_with("weir_dead_letters_total{"))
@@ -93,16 +135,29 @@ fn a_fixed_plugin_swapped_in_while_the_breaker_is_open_resumes_the_flow() {
         .sum();
     let out = terminate(run);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(started.elapsed() < Duration::from_secs(40), "the flow resumed before the 60 s cooldown");
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "the flow resumed before the 60 s cooldown"
+    );
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("circuit breaker open") && err.contains("retrying the held batch now"), "{err}");
+    assert!(
+        err.contains("circuit breaker open") && err.contains("retrying the held batch now"),
+        "{err}"
+    );
     let processed = read_topic(&brokers, TOPICS[1], Duration::from_secs(1));
     let dead = read_topic(&brokers, TOPICS[2], Duration::from_secs(1));
     let everything: Vec<_> = processed.iter().chain(&dead).cloned().collect();
-    let (lost, duplicated) = losses_and_duplicates((0..30).map(|i| format!("k{i}")).collect::<Vec<_>>().iter().map(String::as_str), &everything);
+    let (lost, duplicated) = losses_and_duplicates(
+        (0..30).map(|i| format!("k{i}")).collect::<Vec<_>>().iter().map(String::as_str),
+        &everything,
+    );
     assert!(lost.is_empty() && duplicated.is_empty(), "lost {lost:?}, duplicated {duplicated:?}");
     assert_eq!(dead.len(), 3, "only the batch before the trip became dead letters");
-    assert_eq!(counted, dead.len() as f64, "weir_dead_letters_total counts each dead letter once:\n{text}");
+    assert_eq!(
+        counted,
+        dead.len() as f64,
+        "weir_dead_letters_total counts each dead letter once:\n{text}"
+    );
 }
 
 /// While the breaker holds a batch, weir keeps polling (its partitions paused), so a hold
@@ -118,7 +173,8 @@ fn a_long_breaker_hold_keeps_the_group_membership() {
         + "\n[kafka.properties]\n\"session.timeout.ms\" = \"3000\"\n\"heartbeat.interval.ms\" = \"500\"\n\"max.poll.interval.ms\" = \"4000\"\n";
     std::fs::write(dir.path().join("weir.toml"), config).unwrap();
     produce(&brokers, (0..30).map(|i| (format!("k{i}"), LOGIN.replace("NOTE", "PANIC"))));
-    let mut run = spawn(weir(&brokers, &["run", "--config", dir.path().join("weir.toml").to_str().unwrap()]));
+    let mut run =
+        spawn(weir(&brokers, &["run", "--config", dir.path().join("weir.toml").to_str().unwrap()]));
     run.wait_for_log("Consumption paused", Duration::from_secs(60));
     // The length of the hold is what is tested: well past max.poll.interval.ms.
     std::thread::sleep(Duration::from_secs(10));
@@ -130,7 +186,10 @@ fn a_long_breaker_hold_keeps_the_group_membership() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("circuit breaker open"), "{err}");
-    assert!(!err.to_lowercase().contains("poll interval"), "evicted from the group while holding: {err}");
+    assert!(
+        !err.to_lowercase().contains("poll interval"),
+        "evicted from the group while holding: {err}"
+    );
 }
 
 /// The broker goes away while records are in flight (a backlog being processed, outputs
@@ -154,12 +213,16 @@ fn a_broker_that_goes_away_mid_run_is_waited_for_and_nothing_is_lost() {
     broker.up(1);
     later.join().unwrap();
 
-    wait_for_topic(&brokers, TOPICS[1], Duration::from_secs(120), |r| r.iter().map(key).collect::<HashSet<_>>().len() >= BACKLOG + 300);
+    wait_for_topic(&brokers, TOPICS[1], Duration::from_secs(120), |r| {
+        r.iter().map(key).collect::<HashSet<_>>().len() >= BACKLOG + 300
+    });
     let out = terminate(run);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let processed = read_topic(&brokers, TOPICS[1], Duration::from_secs(1));
-    let expected: Vec<String> =
-        (0..BACKLOG).map(|i| format!("before-{i}")).chain((0..300).map(|i| format!("during-{i}"))).collect();
+    let expected: Vec<String> = (0..BACKLOG)
+        .map(|i| format!("before-{i}"))
+        .chain((0..300).map(|i| format!("during-{i}")))
+        .collect();
     let (lost, duplicated) = losses_and_duplicates(expected.iter().map(String::as_str), &processed);
     assert!(lost.is_empty(), "{} lost, e.g. {:?}", lost.len(), &lost[..lost.len().min(5)]);
     println!("broker outage mid-run: {} records, {} duplicates", processed.len(), duplicated.len());
@@ -173,12 +236,19 @@ fn a_broker_that_goes_away_mid_run_is_waited_for_and_nothing_is_lost() {
 #[test]
 fn a_topic_level_produce_error_loses_nothing_and_parks_nothing() {
     use rdkafka_sys::rd_kafka_resp_err_t as E;
-    for error in [E::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, E::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART] {
+    for error in [
+        E::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+        E::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART,
+    ] {
         let broker = broker();
         let brokers = broker.bootstrap_servers().to_string();
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("weir.toml");
-        std::fs::write(&config, login_config(&common::plugin("readable-timestamp")) + "\n[state]\nenabled = false\n").unwrap();
+        std::fs::write(
+            &config,
+            login_config(&common::plugin("readable-timestamp")) + "\n[state]\nenabled = false\n",
+        )
+        .unwrap();
         let keys: Vec<String> = (0..20).map(|i| format!("k{i}")).collect();
         produce(&brokers, keys.iter().map(|k| (k.clone(), LOGIN.replace("NOTE", "fine"))));
         broker.fail_requests(0, &[error]);
@@ -186,8 +256,14 @@ fn a_topic_level_produce_error_loses_nothing_and_parks_nothing() {
         let mut run = spawn(weir(&brokers, &["run", "--config", config.to_str().unwrap()]));
         let ended = std::time::Instant::now();
         // Stops (authorization) or retries through (unknown topic, which librdkafka retries).
-        while run.try_wait().unwrap().is_none() && read_topic(&brokers, TOPICS[1], Duration::from_millis(300)).len() < keys.len() {
-            assert!(ended.elapsed() < Duration::from_secs(60), "{error:?}: neither stopped nor delivered:\n{}", run.stderr_so_far());
+        while run.try_wait().unwrap().is_none()
+            && read_topic(&brokers, TOPICS[1], Duration::from_millis(300)).len() < keys.len()
+        {
+            assert!(
+                ended.elapsed() < Duration::from_secs(60),
+                "{error:?}: neither stopped nor delivered:\n{}",
+                run.stderr_so_far()
+            );
         }
         let first = match run.try_wait().unwrap() {
             Some(_) => run.wait_with_output().unwrap(),
@@ -197,13 +273,24 @@ fn a_topic_level_produce_error_loses_nothing_and_parks_nothing() {
         let parked = read_topic(&brokers, TOPICS[3], Duration::from_secs(1));
         assert!(parked.is_empty(), "{error:?}: {} records parked:\n{log}", parked.len());
         if !first.status.success() {
-            assert!(log.contains("producing to user-login-processed-production failed"), "{error:?}: names the topic:\n{log}");
+            assert!(
+                log.contains("producing to user-login-processed-production failed"),
+                "{error:?}: names the topic:\n{log}"
+            );
             let delivered = read_topic(&brokers, TOPICS[1], Duration::from_secs(1)).len() as i64;
-            let committed: i64 = group_progress(&brokers, "weir-user-login", TOPICS[0]).iter().filter_map(|(c, _)| *c).sum();
-            assert!(committed <= delivered, "{error:?}: {committed} input offsets committed for {delivered} outputs");
+            let committed: i64 = group_progress(&brokers, "weir-user-login", TOPICS[0])
+                .iter()
+                .filter_map(|(c, _)| *c)
+                .sum();
+            assert!(
+                committed <= delivered,
+                "{error:?}: {committed} input offsets committed for {delivered} outputs"
+            );
         }
         let rerun = spawn(weir(&brokers, &["run", "--config", config.to_str().unwrap()]));
-        let processed = wait_for_topic(&brokers, TOPICS[1], Duration::from_secs(60), |r| r.iter().map(key).collect::<HashSet<_>>().len() >= keys.len());
+        let processed = wait_for_topic(&brokers, TOPICS[1], Duration::from_secs(60), |r| {
+            r.iter().map(key).collect::<HashSet<_>>().len() >= keys.len()
+        });
         let out = terminate(rerun);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let (lost, _) = losses_and_duplicates(keys.iter().map(String::as_str), &processed);
@@ -221,18 +308,30 @@ fn a_redrive_interrupted_between_send_and_commit_sends_nothing_twice() {
     let broker = broker();
     let brokers = broker.bootstrap_servers().to_string();
     let parked: Vec<String> = (0..5).map(|i| format!("parked{i}")).collect();
-    produce_to(&brokers, TOPICS[3], parked.iter().map(|k| (k.clone(), LOGIN.replace("NOTE", "parked"))));
+    produce_to(
+        &brokers,
+        TOPICS[3],
+        parked.iter().map(|k| (k.clone(), LOGIN.replace("NOTE", "parked"))),
+    );
     // OffsetCommit requests: the mark's goes through, the first record's is refused.
-    broker.fail_requests(8, &[E::RD_KAFKA_RESP_ERR_NO_ERROR, E::RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED]);
+    broker.fail_requests(
+        8,
+        &[E::RD_KAFKA_RESP_ERR_NO_ERROR, E::RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED],
+    );
     let first = weir(&brokers, &["dlq", "redrive"]).output().unwrap();
     let log = String::from_utf8_lossy(&first.stderr);
     assert!(!first.status.success(), "the refused commit stops the first run:\n{log}");
-    let sent_first: Vec<String> = read_topic(&brokers, TOPICS[0], Duration::from_secs(1)).iter().map(key).collect();
+    let sent_first: Vec<String> =
+        read_topic(&brokers, TOPICS[0], Duration::from_secs(1)).iter().map(key).collect();
     assert_eq!(sent_first, ["parked0"], "acknowledged, not committed:\n{log}");
 
     let second = run_ok(weir(&brokers, &["dlq", "redrive"]));
     let said = String::from_utf8_lossy(&second.stderr);
-    assert!(said.contains("sent 4 of 5 read") && said.contains("1 sent by an interrupted run and not again"), "{said}");
+    assert!(
+        said.contains("sent 4 of 5 read")
+            && said.contains("1 sent by an interrupted run and not again"),
+        "{said}"
+    );
     let input = read_topic(&brokers, TOPICS[0], Duration::from_secs(1));
     let (lost, duplicates) = losses_and_duplicates(parked.iter().map(String::as_str), &input);
     assert!(lost.is_empty() && duplicates.is_empty(), "lost {lost:?}, sent twice {duplicates:?}");
@@ -245,20 +344,51 @@ fn a_redrive_interrupted_between_send_and_commit_sends_nothing_twice() {
 fn a_forged_redrive_origin_on_the_input_skips_no_dead_letter() {
     let broker = broker();
     let brokers = broker.bootstrap_servers().to_string();
-    produce_to(&brokers, TOPICS[3], std::iter::once(("parked0".to_string(), LOGIN.replace("NOTE", "parked"))));
+    produce_to(
+        &brokers,
+        TOPICS[3],
+        std::iter::once(("parked0".to_string(), LOGIN.replace("NOTE", "parked"))),
+    );
     let first = run_ok(weir(&brokers, &["dlq", "redrive"]));
-    assert!(String::from_utf8_lossy(&first.stderr).contains("sent 1 of 1 read"), "{}", String::from_utf8_lossy(&first.stderr));
-    produce_to(&brokers, TOPICS[3], std::iter::once(("parked1".to_string(), LOGIN.replace("NOTE", "parked"))));
-    let target = read_topic(&brokers, TOPICS[3], Duration::from_secs(1)).into_iter().find(|m| key(m) == "parked1").expect("parked1 on the parked topic");
+    assert!(
+        String::from_utf8_lossy(&first.stderr).contains("sent 1 of 1 read"),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    produce_to(
+        &brokers,
+        TOPICS[3],
+        std::iter::once(("parked1".to_string(), LOGIN.replace("NOTE", "parked"))),
+    );
+    let target = read_topic(&brokers, TOPICS[3], Duration::from_secs(1))
+        .into_iter()
+        .find(|m| key(m) == "parked1")
+        .expect("parked1 on the parked topic");
     // The forgery: the origin of the parked record not yet sent, on a record of other bytes.
     let origin = format!("{}/{}/{}", TOPICS[3], target.partition, target.offset);
-    let forged = weir::bindings::types::Header { key: "weir.redrive.from".into(), value: origin.into_bytes() };
-    produce_records(&brokers, std::iter::once(weir::kafka::flow::Outgoing::new(TOPICS[0], Some(b"forged".to_vec()), b"{}".to_vec(), vec![forged])), || false);
+    let forged = weir::bindings::types::Header {
+        key: "weir.redrive.from".into(),
+        value: origin.into_bytes(),
+    };
+    produce_records(
+        &brokers,
+        std::iter::once(weir::kafka::flow::Outgoing::new(
+            TOPICS[0],
+            Some(b"forged".to_vec()),
+            b"{}".to_vec(),
+            vec![forged],
+        )),
+        || false,
+    );
 
     let second = run_ok(weir(&brokers, &["dlq", "redrive"]));
     let said = String::from_utf8_lossy(&second.stderr);
-    assert!(said.contains("sent 1 of 1 read"), "the forged origin made the redrive skip parked1:\n{said}");
-    let mut input: Vec<String> = read_topic(&brokers, TOPICS[0], Duration::from_secs(1)).iter().map(key).collect();
+    assert!(
+        said.contains("sent 1 of 1 read"),
+        "the forged origin made the redrive skip parked1:\n{said}"
+    );
+    let mut input: Vec<String> =
+        read_topic(&brokers, TOPICS[0], Duration::from_secs(1)).iter().map(key).collect();
     input.sort();
     assert_eq!(input, ["forged", "parked0", "parked1"]);
 }
@@ -270,7 +400,11 @@ fn a_forged_redrive_origin_on_the_input_skips_no_dead_letter() {
 fn dlq_commands_end_under_steady_traffic() {
     let broker = broker();
     let brokers = broker.bootstrap_servers().to_string();
-    produce_to(&brokers, TOPICS[3], (0..20).map(|i| (format!("parked{i}"), LOGIN.replace("NOTE", "parked"))));
+    produce_to(
+        &brokers,
+        TOPICS[3],
+        (0..20).map(|i| (format!("parked{i}"), LOGIN.replace("NOTE", "parked"))),
+    );
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let steady = {
         let (brokers, stop) = (brokers.clone(), stop.clone());
@@ -278,10 +412,18 @@ fn dlq_commands_end_under_steady_traffic() {
         // (below) instead of hanging it.
         let give_up = std::time::Instant::now() + Duration::from_secs(100);
         std::thread::spawn(move || {
-            let late = (0..).map(|n| weir::kafka::flow::Outgoing::new(TOPICS[3], Some(format!("late{n}").into_bytes()), LOGIN.replace("NOTE", "parked").into_bytes(), vec![]));
+            let late = (0..).map(|n| {
+                weir::kafka::flow::Outgoing::new(
+                    TOPICS[3],
+                    Some(format!("late{n}").into_bytes()),
+                    LOGIN.replace("NOTE", "parked").into_bytes(),
+                    vec![],
+                )
+            });
             let written = produce_records(&brokers, late, || {
                 std::thread::sleep(Duration::from_millis(5));
-                stop.load(std::sync::atomic::Ordering::Relaxed) || std::time::Instant::now() > give_up
+                stop.load(std::sync::atomic::Ordering::Relaxed)
+                    || std::time::Instant::now() > give_up
             });
             (written, !stop.load(std::sync::atomic::Ordering::Relaxed))
         })
@@ -293,12 +435,20 @@ fn dlq_commands_end_under_steady_traffic() {
     assert!(written > 0, "the steady producer wrote nothing");
     assert!(!gave_up, "the dlq commands ran until the traffic stopped ({written} records later)");
     for (what, out) in [("stats", &stats), ("redrive", &redrive)] {
-        assert!(out.status.success(), "dlq {what} under steady traffic:\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "dlq {what} under steady traffic:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let said = String::from_utf8_lossy(&redrive.stderr);
-    let sent: Vec<String> = read_topic(&brokers, TOPICS[0], Duration::from_secs(1)).iter().map(key).collect();
+    let sent: Vec<String> =
+        read_topic(&brokers, TOPICS[0], Duration::from_secs(1)).iter().map(key).collect();
     for i in 0..20 {
-        assert!(sent.contains(&format!("parked{i}")), "parked{i} was on the topic at the start and not redriven:\n{said}");
+        assert!(
+            sent.contains(&format!("parked{i}")),
+            "parked{i} was on the topic at the start and not redriven:\n{said}"
+        );
     }
 }
 
@@ -315,7 +465,9 @@ fn a_report_failing_for_the_status_page_stops_nothing() {
     let hostile = test_plugin("hostile-aggregator");
     let text = common::absolute_weir_toml();
     let analytics = common::plugin("login-analytics");
-    let text = text.replacen(&analytics.display().to_string(), &hostile.display().to_string(), 1).replacen("config = { top_device_types", "# config = { top_device_types", 1);
+    let text = text
+        .replacen(&analytics.display().to_string(), &hostile.display().to_string(), 1)
+        .replacen("config = { top_device_types", "# config = { top_device_types", 1);
     std::fs::write(&config, text).unwrap();
     let metrics = format!("127.0.0.1:{}", free_port());
     let mut run = spawn(with_config(&brokers, &config, &["run", "--metrics", &metrics]));
@@ -324,7 +476,11 @@ fn a_report_failing_for_the_status_page_stops_nothing() {
     let mut sent = vec!["trap".to_string()];
     // Watch the page while records flow, until it shows the failed report.
     let failed = loop {
-        assert!(std::time::Instant::now() < deadline, "the page never said the report failed; weir said:\n{}", run.stderr_so_far());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the page never said the report failed; weir said:\n{}",
+            run.stderr_so_far()
+        );
         assert!(run.try_wait().unwrap().is_none(), "weir run ended:\n{}", run.stderr_so_far());
         let key = format!("after{}", sent.len());
         produce(&brokers, std::iter::once((key.clone(), LOGIN.to_string())));
@@ -337,7 +493,10 @@ fn a_report_failing_for_the_status_page_stops_nothing() {
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert!(failed.contains("trapped") && failed.contains("panicked"), "the page says why: {failed}");
+    assert!(
+        failed.contains("trapped") && failed.contains("panicked"),
+        "the page says why: {failed}"
+    );
     for _ in 0..5 {
         let key = format!("after{}", sent.len());
         produce(&brokers, std::iter::once((key.clone(), LOGIN.to_string())));
@@ -374,7 +533,8 @@ fn a_broker_outage_keeps_weir_live_and_says_so_in_readyz() {
     // The outage's length is what is tested: past the 30 s after which a stalled I/O
     // loop counts as dead.
     while down.elapsed() < Duration::from_secs(40) {
-        let (live, body) = crate::ops::get(&format!("http://{metrics}/healthz")).expect("the metrics server answers");
+        let (live, body) = crate::ops::get(&format!("http://{metrics}/healthz"))
+            .expect("the metrics server answers");
         assert_eq!(live, 200, "not live {:?} into the outage: {body}", down.elapsed());
         let (ready, body) = crate::ops::get(&format!("http://{metrics}/readyz")).unwrap();
         said_unreachable |= ready == 503 && body.contains("no broker is reachable");
@@ -387,7 +547,8 @@ fn a_broker_outage_keeps_weir_live_and_says_so_in_readyz() {
     // here, with what weir said.
     let (mut seen, mut grew, back) = (0, std::time::Instant::now(), std::time::Instant::now());
     loop {
-        let keys: HashSet<String> = read_topic(&brokers, TOPICS[1], Duration::from_secs(2)).iter().map(key).collect();
+        let keys: HashSet<String> =
+            read_topic(&brokers, TOPICS[1], Duration::from_secs(2)).iter().map(key).collect();
         if keys.len() >= BACKLOG {
             break;
         }

@@ -5,7 +5,9 @@
 //! `format`, with the record's bytes as they came.
 
 use crate::common;
-use common::kafka::{header, key, produce_to, read_topic, run_ok, spawn, terminate, wait_for_topic, weir, Tansu};
+use common::kafka::{
+    header, key, produce_to, read_topic, run_ok, spawn, terminate, wait_for_topic, weir, Tansu,
+};
 use common::registry::registry;
 use common::{plugin, repo};
 use serde_json::{json, Value};
@@ -34,7 +36,13 @@ fn login(i: usize) -> Value {
 
 /// A config reading `input` and writing `output` in `format`, validating with the JSON
 /// Schema and adding the readable timestamp; `[schemas]` say what `schema register` registers.
-fn config(dir: &Path, registry: &str, format: &str, input_schema: &Path, output_schema: &Path) -> std::path::PathBuf {
+fn config(
+    dir: &Path,
+    registry: &str,
+    format: &str,
+    input_schema: &Path,
+    output_schema: &Path,
+) -> std::path::PathBuf {
     let text = format!(
         r#"
 [kafka]
@@ -80,7 +88,14 @@ url = "{registry}"
 
 /// Produces `records` (key → value) with Confluent's serializer of `kind`, the schema
 /// looked up in the registry as a producer in a shop with a registry does.
-fn produce_with_confluent(kind: &str, brokers: &str, registry: &str, topic: &str, schema: &Path, records: &[(String, Value)]) {
+fn produce_with_confluent(
+    kind: &str,
+    brokers: &str,
+    registry: &str,
+    topic: &str,
+    schema: &Path,
+    records: &[(String, Value)],
+) {
     let mut child = common::tools::confluent_serde()
         .args(["produce", kind, brokers, registry, topic])
         .arg(schema)
@@ -96,20 +111,37 @@ fn produce_with_confluent(kind: &str, brokers: &str, registry: &str, topic: &str
     drop(stdin);
     let child = common::kafka::Guarded::new(child);
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "confluent-kafka's {kind} producer failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "confluent-kafka's {kind} producer failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `count` records of `topic` as Confluent's deserializer of `kind` reads them: key →
 /// the value (or the deserializer's error) and the schema id they were framed with.
-fn consume_with_confluent(kind: &str, brokers: &str, registry: &str, topic: &str, count: usize, schema: Option<&Path>) -> BTreeMap<String, Value> {
+fn consume_with_confluent(
+    kind: &str,
+    brokers: &str,
+    registry: &str,
+    topic: &str,
+    count: usize,
+    schema: Option<&Path>,
+) -> BTreeMap<String, Value> {
     let mut command = common::tools::confluent_serde();
     command.args(["consume", kind, brokers, registry, topic, &count.to_string()]);
     if let Some(schema) = schema {
         command.arg(schema);
     }
-    let child = common::kafka::Guarded::new(command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap());
+    let child = common::kafka::Guarded::new(
+        command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap(),
+    );
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "confluent-kafka's {kind} consumer failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "confluent-kafka's {kind} consumer failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -131,21 +163,30 @@ fn avro_from_confluents_serializer_goes_through_the_plugins_and_back_to_confluen
     let (url, store) = registry();
     let dir = tempfile::tempdir().unwrap();
     // The output schema allows three device types: a fourth is a record that does not fit.
-    let processed: Value = serde_json::from_str(&std::fs::read_to_string(repo().join("schemas/user-login-processed.avsc")).unwrap()).unwrap();
+    let processed: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("schemas/user-login-processed.avsc")).unwrap(),
+    )
+    .unwrap();
     let mut strict = processed.clone();
-    strict["fields"][2]["type"] = json!({ "type": "enum", "name": "DeviceType", "symbols": ["android", "iOS", "web"] });
+    strict["fields"][2]["type"] =
+        json!({ "type": "enum", "name": "DeviceType", "symbols": ["android", "iOS", "web"] });
     let output_schema = dir.path().join("processed-strict.avsc");
     std::fs::write(&output_schema, strict.to_string()).unwrap();
     let input_schema = repo().join("schemas/user-login.avsc");
     let config = config(dir.path(), &url, "avro", &input_schema, &output_schema);
     let brokers = &tansu.brokers;
-    let registered = run_ok(weir_here(brokers, &["schema", "register", "--config", config.to_str().unwrap()]));
-    assert!(String::from_utf8_lossy(&registered.stdout).contains("as logins-value (id 1, AVRO)"), "{registered:?}");
+    let registered =
+        run_ok(weir_here(brokers, &["schema", "register", "--config", config.to_str().unwrap()]));
+    assert!(
+        String::from_utf8_lossy(&registered.stdout).contains("as logins-value (id 1, AVRO)"),
+        "{registered:?}"
+    );
     run_ok(weir(brokers, &["topics", "create", "--config", config.to_str().unwrap()]));
 
     // 20 good records, one the JSON Schema refuses (an empty locale) and one whose device
     // type the output schema has no symbol for: all written by AvroSerializer.
-    let mut records: Vec<(String, Value)> = (0..20).map(|i| (format!("good-{i}"), login(i))).collect();
+    let mut records: Vec<(String, Value)> =
+        (0..20).map(|i| (format!("good-{i}"), login(i))).collect();
     let mut empty_locale = login(20);
     empty_locale["locale"] = json!("");
     records.push(("empty-locale".into(), empty_locale));
@@ -156,7 +197,10 @@ fn avro_from_confluents_serializer_goes_through_the_plugins_and_back_to_confluen
 
     // And four records no Avro deserializer could read.
     let input_id = id_of(&store, "logins-value");
-    let datum = AvroSchema::parse(&std::fs::read_to_string(&input_schema).unwrap()).unwrap().encode(login(30).to_string().as_bytes()).unwrap();
+    let datum = AvroSchema::parse(&std::fs::read_to_string(&input_schema).unwrap())
+        .unwrap()
+        .encode(login(30).to_string().as_bytes())
+        .unwrap();
     let broken: Vec<(String, Vec<u8>)> = vec![
         ("plain-json".into(), login(31).to_string().into_bytes()),
         ("unknown-id".into(), framing::frame(9999, &datum)),
@@ -166,7 +210,8 @@ fn avro_from_confluents_serializer_goes_through_the_plugins_and_back_to_confluen
     produce_to(brokers, "logins", broken.clone().into_iter());
 
     let run = spawn(weir_here(brokers, &["run", "--config", config.to_str().unwrap()]));
-    let dead = wait_for_topic(brokers, "logins-dead-letter", Duration::from_secs(120), |r| r.len() >= 6);
+    let dead =
+        wait_for_topic(brokers, "logins-dead-letter", Duration::from_secs(120), |r| r.len() >= 6);
     let output_id = id_of(&store, "logins-processed-value");
     let out = consume_with_confluent("avro", brokers, &url, "logins-processed", 20, None);
     let stopped = terminate(run);
@@ -175,19 +220,36 @@ fn avro_from_confluents_serializer_goes_through_the_plugins_and_back_to_confluen
     // The display consumer decodes the topics too: the output by its `[topics]` entry, the
     // dead letters (the input's bytes) with --format.
     let tail = |args: &[&str]| {
-        let mut all = vec!["tail", "--config", config.to_str().unwrap(), "--from-beginning", "--idle-exit", "3s"];
+        let mut all = vec![
+            "tail",
+            "--config",
+            config.to_str().unwrap(),
+            "--from-beginning",
+            "--idle-exit",
+            "3s",
+        ];
         all.extend(args);
         String::from_utf8(run_ok(weir_here(brokers, &all)).stdout).unwrap()
     };
     let shown = tail(&["--topic", "logins-processed", "--count", "20"]);
-    assert_eq!(shown.lines().filter(|l| l.starts_with("{\"user_id\":\"user-")).count(), 20, "{shown}");
+    assert_eq!(
+        shown.lines().filter(|l| l.starts_with("{\"user_id\":\"user-")).count(),
+        20,
+        "{shown}"
+    );
     let shown = tail(&["--topic", "logins-dead-letter", "--count", "6", "--format", "avro"]);
-    assert!(shown.contains("\"device_type\":\"smart-fridge\"") && shown.contains("\"locale\":\"\""), "{shown}");
+    assert!(
+        shown.contains("\"device_type\":\"smart-fridge\"") && shown.contains("\"locale\":\"\""),
+        "{shown}"
+    );
     assert_eq!(shown.matches("UNREADABLE").count(), 4, "{shown}");
 
     // Every good record, read by AvroDeserializer, with the readable timestamp.
     let expected: Vec<String> = (0..20).map(|i| format!("good-{i}")).collect();
-    assert_eq!(out.keys().cloned().collect::<std::collections::BTreeSet<_>>(), expected.iter().cloned().collect());
+    assert_eq!(
+        out.keys().cloned().collect::<std::collections::BTreeSet<_>>(),
+        expected.iter().cloned().collect()
+    );
     for (i, key) in expected.iter().enumerate() {
         let record = &out[key];
         assert!(record.get("error").is_none(), "{key}: {record}");
@@ -196,13 +258,22 @@ fn avro_from_confluents_serializer_goes_through_the_plugins_and_back_to_confluen
         want["timestamp"] = json!(weir_timestamp(1_730_244_200 + i as i64));
         assert_eq!(record["value"], want, "{key}");
     }
-    assert_eq!(read_topic(brokers, "logins-processed", Duration::from_secs(1)).len(), 20, "nothing else on the output");
+    assert_eq!(
+        read_topic(brokers, "logins-processed", Duration::from_secs(1)).len(),
+        20,
+        "nothing else on the output"
+    );
 
     // The six dead letters: their bytes as they came, and why.
     let produced: BTreeMap<String, Vec<u8>> = broken.into_iter().collect();
     let dead: BTreeMap<String, _> = dead.iter().map(|m| (key(m), m)).collect();
     assert_eq!(dead.len(), 6, "{:?}", dead.keys());
-    let why = |k: &str| (header(dead[k], "weir.error.kind").unwrap(), header(dead[k], "weir.error.reasons").unwrap());
+    let why = |k: &str| {
+        (
+            header(dead[k], "weir.error.kind").unwrap(),
+            header(dead[k], "weir.error.reasons").unwrap(),
+        )
+    };
     for (k, reason) in [
         ("plain-json", "not Confluent-framed"),
         ("unknown-id", "schema id 9999 is not in the registry"),
@@ -229,7 +300,10 @@ fn avro_from_confluents_serializer_goes_through_the_plugins_and_back_to_confluen
 
 /// readable-timestamp's format: `YYYY-MM-DD HH:MM:SS`, UTC.
 fn weir_timestamp(epoch: i64) -> String {
-    let out = std::process::Command::new("date").args(["-u", "-d", &format!("@{epoch}"), "+%Y-%m-%d %H:%M:%S"]).output().unwrap();
+    let out = std::process::Command::new("date")
+        .args(["-u", "-d", &format!("@{epoch}"), "+%Y-%m-%d %H:%M:%S"])
+        .output()
+        .unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
@@ -250,19 +324,30 @@ fn confluent_json_from_confluents_serializer_is_read_back_by_confluents_deserial
     // under the topic's subject: an id of another subject is refused for that first).
     let json_id = id_of(&store, "logins-value");
     let avro = weir::registry::Registry::new(&url)
-        .register_with_references("logins-value", "AVRO", &std::fs::read_to_string(repo().join("schemas/user-login.avsc")).unwrap(), &[])
+        .register_with_references(
+            "logins-value",
+            "AVRO",
+            &std::fs::read_to_string(repo().join("schemas/user-login.avsc")).unwrap(),
+            &[],
+        )
         .unwrap() as u32;
     assert_ne!(avro, json_id);
     produce_to(
         brokers,
         "logins",
-        vec![("plain-json".to_string(), login(11).to_string().into_bytes()), ("avro-id".to_string(), framing::frame(avro, login(12).to_string().as_bytes()))].into_iter(),
+        vec![
+            ("plain-json".to_string(), login(11).to_string().into_bytes()),
+            ("avro-id".to_string(), framing::frame(avro, login(12).to_string().as_bytes())),
+        ]
+        .into_iter(),
     );
 
     let run = spawn(weir_here(brokers, &["run", "--config", config.to_str().unwrap()]));
-    let dead = wait_for_topic(brokers, "logins-dead-letter", Duration::from_secs(120), |r| r.len() >= 2);
+    let dead =
+        wait_for_topic(brokers, "logins-dead-letter", Duration::from_secs(120), |r| r.len() >= 2);
     // JSONDeserializer with the output JSON Schema: it validates every record it reads.
-    let out = consume_with_confluent("json", brokers, &url, "logins-processed", 10, Some(&output_schema));
+    let out =
+        consume_with_confluent("json", brokers, &url, "logins-processed", 10, Some(&output_schema));
     let stopped = terminate(run);
     assert!(stopped.status.success(), "{}", String::from_utf8_lossy(&stopped.stderr));
 
@@ -274,8 +359,15 @@ fn confluent_json_from_confluents_serializer_is_read_back_by_confluents_deserial
         assert_eq!(record["value"]["user_id"], format!("user-{i}"));
         assert_eq!(record["value"]["timestamp"], weir_timestamp(1_730_244_200 + i as i64));
     }
-    let reasons: BTreeMap<String, (String, String)> =
-        dead.iter().map(|m| (key(m), (header(m, "weir.error.kind").unwrap(), header(m, "weir.error.reasons").unwrap()))).collect();
+    let reasons: BTreeMap<String, (String, String)> = dead
+        .iter()
+        .map(|m| {
+            (
+                key(m),
+                (header(m, "weir.error.kind").unwrap(), header(m, "weir.error.reasons").unwrap()),
+            )
+        })
+        .collect();
     assert_eq!(reasons["plain-json"].0, "format");
     assert!(reasons["plain-json"].1.contains("plain JSON"), "{:?}", reasons);
     assert_eq!(reasons["avro-id"].0, "format");
@@ -299,22 +391,30 @@ fn confluent_json_is_validated_against_each_records_writers_schema() {
     let v1 = repo().join("schemas/user-login.json");
     let output_schema = repo().join("schemas/user-login-processed.json");
     let config = config(dir.path(), &url, "confluent-json", &v1, &output_schema);
-    let text = std::fs::read_to_string(&config).unwrap().replace(&format!("schema = \"{}\"", v1.display()), "schema = \"registry://by-id\"");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(&format!("schema = \"{}\"", v1.display()), "schema = \"registry://by-id\"");
     std::fs::write(&config, &text).unwrap();
     let brokers = &tansu.brokers;
     run_ok(weir_here(brokers, &["schema", "register", "--config", config.to_str().unwrap()]));
     run_ok(weir(brokers, &["topics", "create", "--config", config.to_str().unwrap()]));
     let v1_id = id_of(&store, "logins-value");
-    let mut with_country: Value = serde_json::from_str(&std::fs::read_to_string(&v1).unwrap()).unwrap();
+    let mut with_country: Value =
+        serde_json::from_str(&std::fs::read_to_string(&v1).unwrap()).unwrap();
     with_country["$id"] = json!("https://github.com/weir/schemas/user-login-v2.json");
     with_country["required"].as_array_mut().unwrap().push(json!("country"));
     with_country["properties"]["country"] = json!({ "type": "string", "minLength": 2 });
     let v2 = dir.path().join("user-login-v2.json");
     std::fs::write(&v2, with_country.to_string()).unwrap();
     let registry = weir::registry::Registry::new(&url);
-    let v2_id = registry.register_with_references("logins-value", "JSON", &with_country.to_string(), &[]).unwrap() as u32;
-    let unusable = registry.register_with_references("logins-value", "JSON", r#"{"type": 12}"#, &[]).unwrap() as u32;
-    let foreign = registry.register_with_references("anything-value", "JSON", "{}", &[]).unwrap() as u32;
+    let v2_id = registry
+        .register_with_references("logins-value", "JSON", &with_country.to_string(), &[])
+        .unwrap() as u32;
+    let unusable = registry
+        .register_with_references("logins-value", "JSON", r#"{"type": 12}"#, &[])
+        .unwrap() as u32;
+    let foreign =
+        registry.register_with_references("anything-value", "JSON", "{}", &[]).unwrap() as u32;
     assert!(v1_id != v2_id && v2_id != unusable && unusable != foreign);
 
     let first: Vec<(String, Value)> = (0..3).map(|i| (format!("v1-{i}"), login(i))).collect();
@@ -328,31 +428,52 @@ fn confluent_json_is_validated_against_each_records_writers_schema() {
     produce_with_confluent("json", brokers, &url, "logins", &v1, &first);
     produce_with_confluent("json", brokers, &url, "logins", &v2, &second);
     let framed = |id: u32, value: &Value| framing::frame(id, value.to_string().as_bytes());
-    let records = [("v2-no-country", framed(v2_id, &login(6))), ("unusable", framed(unusable, &login(7))), ("foreign", framed(foreign, &json!({"no": "login"})))];
+    let records = [
+        ("v2-no-country", framed(v2_id, &login(6))),
+        ("unusable", framed(unusable, &login(7))),
+        ("foreign", framed(foreign, &json!({"no": "login"}))),
+    ];
     produce_to(brokers, "logins", records.into_iter().map(|(k, v)| (k.to_string(), v)));
 
     let run = spawn(weir_here(brokers, &["run", "--config", config.to_str().unwrap()]));
-    let dead = wait_for_topic(brokers, "logins-dead-letter", Duration::from_secs(120), |r| r.len() >= 3);
-    let out = wait_for_topic(brokers, "logins-processed", Duration::from_secs(60), |r| r.len() >= 6);
+    let dead =
+        wait_for_topic(brokers, "logins-dead-letter", Duration::from_secs(120), |r| r.len() >= 3);
+    let out =
+        wait_for_topic(brokers, "logins-processed", Duration::from_secs(60), |r| r.len() >= 6);
     let stopped = terminate(run);
     assert!(stopped.status.success(), "{}", String::from_utf8_lossy(&stopped.stderr));
 
     let processed: std::collections::BTreeSet<String> = out.iter().map(key).collect();
-    let expected: std::collections::BTreeSet<String> = first.iter().chain(&second).map(|(k, _)| k.clone()).collect();
+    let expected: std::collections::BTreeSet<String> =
+        first.iter().chain(&second).map(|(k, _)| k.clone()).collect();
     assert_eq!(processed, expected, "each version's records pass by their own schema");
-    let reasons: BTreeMap<String, (String, String)> =
-        dead.iter().map(|m| (key(m), (header(m, "weir.error.kind").unwrap(), header(m, "weir.error.reasons").unwrap()))).collect();
+    let reasons: BTreeMap<String, (String, String)> = dead
+        .iter()
+        .map(|m| {
+            (
+                key(m),
+                (header(m, "weir.error.kind").unwrap(), header(m, "weir.error.reasons").unwrap()),
+            )
+        })
+        .collect();
     assert_eq!(reasons.len(), 3, "{reasons:?}");
     assert_eq!(reasons["foreign"].0, "format");
-    assert!(reasons["foreign"].1.contains("not under the topic's subject `logins-value`"), "{reasons:?}");
+    assert!(
+        reasons["foreign"].1.contains("not under the topic's subject `logins-value`"),
+        "{reasons:?}"
+    );
     assert_eq!(reasons["v2-no-country"].0, "violation");
     assert!(reasons["v2-no-country"].1.contains("country"), "{reasons:?}");
     assert_eq!(reasons["unusable"].0, "format");
-    assert!(reasons["unusable"].1.contains(&format!("schema (id {unusable}) cannot validate")), "{reasons:?}");
+    assert!(
+        reasons["unusable"].1.contains(&format!("schema (id {unusable}) cannot validate")),
+        "{reasons:?}"
+    );
 
     // Without Confluent-framed input there is no writer's schema: refused at start.
     let plain = dir.path().join("plain.toml");
-    std::fs::write(&plain, text.replace("format = \"confluent-json\"", "format = \"json\"")).unwrap();
+    std::fs::write(&plain, text.replace("format = \"confluent-json\"", "format = \"json\""))
+        .unwrap();
     let out = weir_here(brokers, &["check", "--config", plain.to_str().unwrap()]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
@@ -361,7 +482,20 @@ fn confluent_json_is_validated_against_each_records_writers_schema() {
     std::fs::write(&stage, "schema = \"registry://by-id\"\n").unwrap();
     let sample = repo().join("samples/user-login.jsonl");
     let validator = plugin("json-schema-validator");
-    let out = weir_here(brokers, &["plugin", "test", validator.to_str().unwrap(), "--input", sample.to_str().unwrap(), "--config", stage.to_str().unwrap()]).output().unwrap();
+    let out = weir_here(
+        brokers,
+        &[
+            "plugin",
+            "test",
+            validator.to_str().unwrap(),
+            "--input",
+            sample.to_str().unwrap(),
+            "--config",
+            stage.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("registry://SUBJECT"), "{err}");
 }
@@ -372,14 +506,38 @@ fn confluent_json_is_validated_against_each_records_writers_schema() {
 fn a_missing_output_subject_is_an_error_before_any_record() {
     let (url, _store) = registry();
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), &url, "avro", &repo().join("schemas/user-login.avsc"), &repo().join("schemas/user-login-processed.avsc"));
-    let out = weir_here("127.0.0.1:1", &["check", "--config", config.to_str().unwrap()]).output().unwrap();
+    let config = config(
+        dir.path(),
+        &url,
+        "avro",
+        &repo().join("schemas/user-login.avsc"),
+        &repo().join("schemas/user-login-processed.avsc"),
+    );
+    let out = weir_here("127.0.0.1:1", &["check", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("subject `logins-processed-value`") && err.contains("weir schema register"), "{err}");
+    assert!(
+        err.contains("subject `logins-processed-value`") && err.contains("weir schema register"),
+        "{err}"
+    );
     // Files are JSON lines whatever the topics' formats: `weir process` needs no registry.
     let sample = repo().join("samples/user-login.jsonl");
-    let out = weir_here("127.0.0.1:1", &["process", "--config", config.to_str().unwrap(), "--input", sample.to_str().unwrap(), "--dead-letter", "/dev/null"]).output().unwrap();
+    let out = weir_here(
+        "127.0.0.1:1",
+        &[
+            "process",
+            "--config",
+            config.to_str().unwrap(),
+            "--input",
+            sample.to_str().unwrap(),
+            "--dead-letter",
+            "/dev/null",
+        ],
+    )
+    .output()
+    .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).lines().all(|l| l.starts_with('{')), "JSON out");
 }
@@ -394,11 +552,20 @@ fn an_avro_dead_letter_is_repaired_back_into_avro_and_through_the_pipeline() {
     let dir = tempfile::tempdir().unwrap();
     // Producers that sometimes send the timestamp as text: the JSON Schema wants an
     // integer (a dead letter), the repairer turns numeric text into a number.
-    let mut loose: Value = serde_json::from_str(&std::fs::read_to_string(repo().join("schemas/user-login.avsc")).unwrap()).unwrap();
+    let mut loose: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("schemas/user-login.avsc")).unwrap(),
+    )
+    .unwrap();
     loose["fields"][6]["type"] = json!(["long", "string"]);
     let input_schema = dir.path().join("user-login-loose.avsc");
     std::fs::write(&input_schema, loose.to_string()).unwrap();
-    let config = config(dir.path(), &url, "avro", &input_schema, &repo().join("schemas/user-login-processed.avsc"));
+    let config = config(
+        dir.path(),
+        &url,
+        "avro",
+        &input_schema,
+        &repo().join("schemas/user-login-processed.avsc"),
+    );
     let repair = format!(
         "\n[repair]\nplugin = \"{}\"\nconfig = {{ schema = \"{}\", defaults = {{ device_type = \"unknown\" }} }}\n",
         plugin("dead-letter-repair").display(),
@@ -410,16 +577,22 @@ fn an_avro_dead_letter_is_repaired_back_into_avro_and_through_the_pipeline() {
     run_ok(weir_here(brokers, &["schema", "register", "--config", path]));
     run_ok(weir_here(brokers, &["topics", "create", "--config", path]));
 
-    let mut records: Vec<(String, Value)> = (0..5).map(|i| (format!("good-{i}"), login(i))).collect();
+    let mut records: Vec<(String, Value)> =
+        (0..5).map(|i| (format!("good-{i}"), login(i))).collect();
     let mut text_time = login(5);
     text_time["timestamp"] = json!("1730244299");
     records.push(("text-time".into(), text_time));
     produce_with_confluent("avro", brokers, &url, "logins", &input_schema, &records);
-    produce_to(brokers, "logins", std::iter::once(("plain-json".to_string(), login(6).to_string())));
+    produce_to(
+        brokers,
+        "logins",
+        std::iter::once(("plain-json".to_string(), login(6).to_string())),
+    );
 
     let run = spawn(weir_here(brokers, &["run", "--config", path]));
     let repairer = spawn(weir_here(brokers, &["repair", "--config", path]));
-    let parked = wait_for_topic(brokers, "logins-parked", Duration::from_secs(120), |r| !r.is_empty());
+    let parked =
+        wait_for_topic(brokers, "logins-parked", Duration::from_secs(120), |r| !r.is_empty());
     let out = consume_with_confluent("avro", brokers, &url, "logins-processed", 6, None);
     for child in [run, repairer] {
         let stopped = terminate(child);
@@ -429,11 +602,18 @@ fn an_avro_dead_letter_is_repaired_back_into_avro_and_through_the_pipeline() {
     assert_eq!(out.len(), 6, "{out:?}");
     let repaired = &out["text-time"];
     assert!(repaired.get("error").is_none(), "{repaired}");
-    assert_eq!(repaired["value"]["timestamp"], weir_timestamp(1_730_244_299), "repaired, back through the pipeline");
+    assert_eq!(
+        repaired["value"]["timestamp"],
+        weir_timestamp(1_730_244_299),
+        "repaired, back through the pipeline"
+    );
     assert_eq!(parked.len(), 1);
     assert_eq!(key(&parked[0]), "plain-json");
     let reason = header(&parked[0], "weir.park.reason").unwrap_or_default();
-    assert!(reason.contains("not in the input's format") && reason.contains("not Confluent-framed"), "{reason}");
+    assert!(
+        reason.contains("not in the input's format") && reason.contains("not Confluent-framed"),
+        "{reason}"
+    );
 }
 
 /// `registry://by-id` starts a validator per writer's schema, and the producer names the
@@ -446,8 +626,16 @@ fn writers_schemas_rotating_past_the_kept_validators_are_bounded() {
     let (url, _store) = registry();
     let dir = tempfile::tempdir().unwrap();
     let v1 = repo().join("schemas/user-login.json");
-    let path = config(dir.path(), &url, "confluent-json", &v1, &repo().join("schemas/user-login-processed.json"));
-    let text = std::fs::read_to_string(&path).unwrap().replace(&format!("schema = \"{}\"", v1.display()), "schema = \"registry://by-id\"");
+    let path = config(
+        dir.path(),
+        &url,
+        "confluent-json",
+        &v1,
+        &repo().join("schemas/user-login-processed.json"),
+    );
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(&format!("schema = \"{}\"", v1.display()), "schema = \"registry://by-id\"");
     let text = text.replace("[transform]", "[validate.limits]\nmemory_mib = 128\n\n[transform]");
     let registry = weir::registry::Registry::new(&url);
     // 40 versions of the input's schema, each its own id.
@@ -456,12 +644,26 @@ fn writers_schemas_rotating_past_the_kept_validators_are_bounded() {
         .map(|i| {
             let mut version = schema.clone();
             version["title"] = json!(format!("version {i}"));
-            registry.register_with_references("logins-value", "JSON", &version.to_string(), &[]).unwrap() as u32
+            registry
+                .register_with_references("logins-value", "JSON", &version.to_string(), &[])
+                .unwrap() as u32
         })
         .collect();
-    registry.register_with_references("logins-processed-value", "JSON", &std::fs::read_to_string(repo().join("schemas/user-login-processed.json")).unwrap(), &[]).unwrap();
+    registry
+        .register_with_references(
+            "logins-processed-value",
+            "JSON",
+            &std::fs::read_to_string(repo().join("schemas/user-login-processed.json")).unwrap(),
+            &[],
+        )
+        .unwrap();
     let config = weir::config::Config::parse(&text, &path).unwrap();
-    let mut pipeline = weir::pipeline::Pipeline::from_config(&common::runtime(), &config, &weir::resolve::Resolver).unwrap();
+    let mut pipeline = weir::pipeline::Pipeline::from_config(
+        &common::runtime(),
+        &config,
+        &weir::resolve::Resolver,
+    )
+    .unwrap();
     let batch = |ids: &[u32]| -> Vec<weir::bindings::types::Message> {
         ids.iter()
             .enumerate()
@@ -490,11 +692,16 @@ fn writers_schemas_rotating_past_the_kept_validators_are_bounded() {
         assert_eq!(outcomes.len(), chunk.len(), "one outcome per record");
         said.extend(refused(&outcomes));
     }
-    let rotating = said.iter().filter(|s| s.contains("rotate faster than weir starts validators")).count();
+    let rotating =
+        said.iter().filter(|s| s.contains("rotate faster than weir starts validators")).count();
     assert!(said.iter().all(|s| s.contains("rotate faster")), "only the bound refuses: {said:?}");
     // However slow the machine: at most 16 starts, and one more per second it took.
     let refills = started.elapsed().as_secs() as usize + 1;
-    assert!(rotating <= 40 - 16 && rotating + refills >= 40 - 16, "16 started at once, then one a second: {rotating} of 40 refused in {:?}", started.elapsed());
+    assert!(
+        rotating <= 40 - 16 && rotating + refills >= 40 - 16,
+        "16 started at once, then one a second: {rotating} of 40 refused in {:?}",
+        started.elapsed()
+    );
     // Two ids in turn stay within the two kept: once started (a start a second), they
     // pass batch after batch with no start at all.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);

@@ -20,7 +20,8 @@ fn pipeline() -> &'static Mutex<Pipeline> {
     })
 }
 
-const FIELDS: [&str; 7] = ["user_id", "app_version", "device_type", "ip", "locale", "device_id", "timestamp"];
+const FIELDS: [&str; 7] =
+    ["user_id", "app_version", "device_type", "ip", "locale", "device_id", "timestamp"];
 
 /// Any JSON value, a few levels deep.
 fn json_value() -> impl Strategy<Value = serde_json::Value> {
@@ -42,8 +43,11 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
 
 /// A login event with some fields dropped or replaced by arbitrary JSON.
 fn mutated_login() -> impl Strategy<Value = Vec<u8>> {
-    (prop::collection::vec((0..FIELDS.len(), prop::option::of(json_value())), 0..3), prop_oneof![3 => -100_000_000_000i64..100_000_000_000, 1 => any::<i64>()]).prop_map(
-        |(edits, ts)| {
+    (
+        prop::collection::vec((0..FIELDS.len(), prop::option::of(json_value())), 0..3),
+        prop_oneof![3 => -100_000_000_000i64..100_000_000_000, 1 => any::<i64>()],
+    )
+        .prop_map(|(edits, ts)| {
             let mut login = serde_json::json!({
                 "user_id": "u", "app_version": "2.3.0", "device_type": "iOS", "ip": "1.2.3.4",
                 "locale": "MD", "device_id": "d", "timestamp": ts,
@@ -57,8 +61,7 @@ fn mutated_login() -> impl Strategy<Value = Vec<u8>> {
                 }
             }
             serde_json::to_vec(&login).unwrap()
-        },
-    )
+        })
 }
 
 fn raw_value() -> impl Strategy<Value = Vec<u8>> {
@@ -117,7 +120,13 @@ fn the_fuzzer_reaches_the_output_path() {
         let value = mutated_login().new_tree(&mut runner).unwrap().current();
         let mut m = message("");
         m.value = value;
-        processed += pipeline().lock().unwrap().process(vec![m]).iter().filter(|o| matches!(o, Outcome::Processed(_))).count();
+        processed += pipeline()
+            .lock()
+            .unwrap()
+            .process(vec![m])
+            .iter()
+            .filter(|o| matches!(o, Outcome::Processed(_)))
+            .count();
     }
     assert!(processed > 20, "only {processed} of 200 mutated logins were processed");
 }

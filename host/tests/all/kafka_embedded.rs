@@ -19,13 +19,33 @@ fn records_flow_to_output_dead_letters_repair_and_parking() {
     let brokers = broker.bootstrap_servers().to_string();
     let dir = tempfile::tempdir().unwrap();
     let manifest_path = dir.path().join("manifest.jsonl");
-    run_ok(weir(&brokers, &[
-        "generate", "--count", "3000", "--rate", "0", "--invalid-ratio", "0.1", "--seed", "5",
-        "--manifest", manifest_path.to_str().unwrap(),
-    ]));
+    run_ok(weir(
+        &brokers,
+        &[
+            "generate",
+            "--count",
+            "3000",
+            "--rate",
+            "0",
+            "--invalid-ratio",
+            "0.1",
+            "--seed",
+            "5",
+            "--manifest",
+            manifest_path.to_str().unwrap(),
+        ],
+    ));
     let kinds = manifest(&manifest_path);
-    let expect_processed: HashSet<&String> = kinds.iter().filter(|(_, k)| !matches!(k.as_str(), "not-json" | "several-fields-missing")).map(|(k, _)| k).collect();
-    let expect_parked: HashSet<&String> = kinds.iter().filter(|(_, k)| matches!(k.as_str(), "not-json" | "several-fields-missing")).map(|(k, _)| k).collect();
+    let expect_processed: HashSet<&String> = kinds
+        .iter()
+        .filter(|(_, k)| !matches!(k.as_str(), "not-json" | "several-fields-missing"))
+        .map(|(k, _)| k)
+        .collect();
+    let expect_parked: HashSet<&String> = kinds
+        .iter()
+        .filter(|(_, k)| matches!(k.as_str(), "not-json" | "several-fields-missing"))
+        .map(|(k, _)| k)
+        .collect();
     assert!(expect_parked.len() > 10);
 
     let run = spawn(weir(&brokers, &["run"]));
@@ -33,7 +53,9 @@ fn records_flow_to_output_dead_letters_repair_and_parking() {
     let processed = wait_for_topic(&brokers, TOPICS[1], Duration::from_secs(90), |records| {
         records.iter().map(key).collect::<HashSet<_>>().len() >= expect_processed.len()
     });
-    let parked = wait_for_topic(&brokers, TOPICS[3], Duration::from_secs(60), |r| r.len() >= expect_parked.len());
+    let parked = wait_for_topic(&brokers, TOPICS[3], Duration::from_secs(60), |r| {
+        r.len() >= expect_parked.len()
+    });
     let run = terminate(run);
     let repair = terminate(repair);
     let run_err = String::from_utf8_lossy(&run.stderr);
@@ -61,11 +83,16 @@ fn records_flow_to_output_dead_letters_repair_and_parking() {
     let dead = read_topic(&brokers, TOPICS[2], Duration::from_secs(2));
     let (missing_key, _) = kinds.iter().find(|(_, k)| k.as_str() == "missing-device-type").unwrap();
     let letter = dead.iter().find(|m| &key(m) == missing_key).unwrap();
-    let original = input.iter().find(|m| &key(m) == missing_key && header(m, headers::REPAIR_ATTEMPTS).is_none()).unwrap();
+    let original = input
+        .iter()
+        .find(|m| &key(m) == missing_key && header(m, headers::REPAIR_ATTEMPTS).is_none())
+        .unwrap();
     assert_eq!(letter.value, original.value);
     assert_eq!(header(letter, headers::STAGE).as_deref(), Some("validate"));
     assert_eq!(header(letter, headers::PLUGIN).as_deref(), Some("json-schema-validator"));
-    assert!(header(letter, headers::REASONS).unwrap().contains("\\\"device_type\\\" is a required property"));
+    assert!(header(letter, headers::REASONS)
+        .unwrap()
+        .contains("\\\"device_type\\\" is a required property"));
     assert_eq!(header(letter, headers::SOURCE_TOPIC).as_deref(), Some("user-login"));
     assert_eq!(header(letter, headers::SOURCE_OFFSET), Some(original.offset.to_string()));
     assert_eq!(header(letter, headers::SOURCE_PARTITION), Some(original.partition.to_string()));
@@ -94,8 +121,14 @@ fn a_record_is_parked_after_its_last_repair_attempt() {
         key: Some(b"looping".to_vec()),
         value: br#"{"user_id":"u"}"#.to_vec(),
         headers: vec![
-            weir::bindings::types::Header { key: headers::REPAIR_ATTEMPTS.into(), value: b"3".to_vec() },
-            weir::bindings::types::Header { key: headers::REASONS.into(), value: br#"[{"path":"","reason":"still broken"}]"#.to_vec() },
+            weir::bindings::types::Header {
+                key: headers::REPAIR_ATTEMPTS.into(),
+                value: b"3".to_vec(),
+            },
+            weir::bindings::types::Header {
+                key: headers::REASONS.into(),
+                value: br#"[{"path":"","reason":"still broken"}]"#.to_vec(),
+            },
         ],
         raw_headers: None,
         origin: None,
@@ -111,7 +144,10 @@ fn a_record_is_parked_after_its_last_repair_attempt() {
         header(&parked[0], headers::PARK_REASON).as_deref(),
         Some("gave up after 3 repair attempts; last rejection: still broken")
     );
-    assert!(read_topic(&brokers, TOPICS[0], Duration::from_secs(1)).is_empty(), "not sent back again");
+    assert!(
+        read_topic(&brokers, TOPICS[0], Duration::from_secs(1)).is_empty(),
+        "not sent back again"
+    );
 }
 
 #[test]
@@ -128,7 +164,8 @@ fn an_unreachable_broker_is_a_clear_error_within_seconds() {
 
 #[test]
 fn the_demo_runs_the_whole_pipeline_in_process() {
-    let out = run_ok(weir("unused:1", &["demo", "--duration", "4s", "--rate", "300", "--seed", "9"]));
+    let out =
+        run_ok(weir("unused:1", &["demo", "--duration", "4s", "--rate", "300", "--seed", "9"]));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("embedded Kafka broker at"), "{err}");
     let line = err.lines().find(|l| l.starts_with("records in")).unwrap();
@@ -150,14 +187,29 @@ fn the_demo_runs_the_whole_pipeline_in_process() {
 
 #[test]
 fn the_demo_on_windows_shows_the_last_closed_windows() {
-    let out = run_ok(weir("unused:1", &["demo", "--duration", "5s", "--rate", "300", "--seed", "9", "--window", "1s"]));
+    let out = run_ok(weir(
+        "unused:1",
+        &["demo", "--duration", "5s", "--rate", "300", "--seed", "9", "--window", "1s"],
+    ));
     let err = String::from_utf8_lossy(&out.stderr);
-    let line = err.lines().find(|l| l.starts_with("windows closed")).unwrap_or_else(|| panic!("{err}"));
+    let line =
+        err.lines().find(|l| l.starts_with("windows closed")).unwrap_or_else(|| panic!("{err}"));
     let closed: u64 = line["windows closed ".len()..].split(' ').next().unwrap().parse().unwrap();
     assert!(closed >= 3, "1 s windows over a 5 s run: {line}");
-    let last: Vec<&str> = err.lines().skip_while(|l| *l != "last closed:").skip(1).take_while(|l| l.starts_with("  ")).collect();
-    assert!(!last.is_empty() && last.iter().all(|l| l.contains(" → ") && l.contains("total_logins")), "{err}");
-    assert!(!err.contains("Top 2 device types by login count"), "windows instead of one running report: {err}");
+    let last: Vec<&str> = err
+        .lines()
+        .skip_while(|l| *l != "last closed:")
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .collect();
+    assert!(
+        !last.is_empty() && last.iter().all(|l| l.contains(" → ") && l.contains("total_logins")),
+        "{err}"
+    );
+    assert!(
+        !err.contains("Top 2 device types by login count"),
+        "windows instead of one running report: {err}"
+    );
 }
 
 /// A second SIGTERM (or SIGINT) while weir drains after the first exits at once, with
@@ -171,7 +223,12 @@ fn a_second_signal_exits_at_once_with_128_plus_its_number() {
         demo.signal(signal);
         let started = Instant::now();
         let out = demo.wait_with_output().unwrap();
-        assert_eq!(out.status.code(), Some(code), "a second SIG{signal}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "a second SIG{signal}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(started.elapsed() < Duration::from_secs(5), "at once");
     }
 }
@@ -180,20 +237,33 @@ fn a_second_signal_exits_at_once_with_128_plus_its_number() {
 /// progress, the report and the final error alike.
 #[test]
 fn under_json_logs_every_stderr_line_is_one_json_object() {
-    let demo = run_ok(weir("unused:1", &["--log-format", "json", "--log", "info", "demo", "--duration", "2s", "--rate", "100"]));
-    let failed = weir("unused:1", &["--log-format", "json", "check", "--config", "/nonexistent/weir.toml"]).output().unwrap();
+    let demo = run_ok(weir(
+        "unused:1",
+        &["--log-format", "json", "--log", "info", "demo", "--duration", "2s", "--rate", "100"],
+    ));
+    let failed =
+        weir("unused:1", &["--log-format", "json", "check", "--config", "/nonexistent/weir.toml"])
+            .output()
+            .unwrap();
     assert_eq!(failed.status.code(), Some(2));
     for (what, stderr) in [("demo", &demo.stderr), ("a failed check", &failed.stderr)] {
         let text = String::from_utf8_lossy(stderr);
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines.len() >= 2 || what == "a failed check", "{what}: {text}");
         for line in &lines {
-            let parsed: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {line}"));
-            assert!(parsed["level"].is_string() && parsed["timestamp"].is_string(), "{what}: {line}");
+            let parsed: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {line}"));
+            assert!(
+                parsed["level"].is_string() && parsed["timestamp"].is_string(),
+                "{what}: {line}"
+            );
         }
     }
     let report = String::from_utf8_lossy(&demo.stderr);
-    assert!(report.lines().any(|l| l.contains("weir report") && l.contains("records in")), "the report is one object: {report}");
+    assert!(
+        report.lines().any(|l| l.contains("weir report") && l.contains("records in")),
+        "the report is one object: {report}"
+    );
     let error: serde_json::Value = serde_json::from_slice(failed.stderr.trim_ascii()).unwrap();
     assert_eq!(error["level"], "ERROR");
     assert!(error["message"].as_str().unwrap().contains("cannot read config"), "{error}");

@@ -26,11 +26,16 @@ fn modules(src: &Path) -> BTreeMap<String, String> {
                 continue;
             }
             let relative = path.strip_prefix(src).unwrap().with_extension("");
-            let mut parts: Vec<String> = relative.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+            let mut parts: Vec<String> =
+                relative.iter().map(|p| p.to_string_lossy().into_owned()).collect();
             if parts.last().is_some_and(|p| p == "mod") {
                 parts.pop();
             }
-            if parts == ["lib"] || parts == ["main"] || parts.last().is_some_and(|p| p == "tests") || parts.is_empty() {
+            if parts == ["lib"]
+                || parts == ["main"]
+                || parts.last().is_some_and(|p| p == "tests")
+                || parts.is_empty()
+            {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap();
@@ -44,7 +49,8 @@ fn modules(src: &Path) -> BTreeMap<String, String> {
 /// The modules `code` (of module `from`) names through `crate::` and `super::` paths,
 /// braced groups included.
 fn uses(from: &str, code: &str, known: &BTreeMap<String, String>) -> BTreeSet<String> {
-    let parent: Vec<&str> = from.split("::").collect::<Vec<_>>()[..from.split("::").count() - 1].to_vec();
+    let parent: Vec<&str> =
+        from.split("::").collect::<Vec<_>>()[..from.split("::").count() - 1].to_vec();
     let mut found = BTreeSet::new();
     let mut resolve = |path: Vec<String>| {
         for n in (1..=path.len()).rev() {
@@ -71,17 +77,26 @@ fn uses(from: &str, code: &str, known: &BTreeMap<String, String>) -> BTreeSet<St
                 _ => parent.iter().map(|s| s.to_string()).collect(),
             };
             let rest = &code[at..];
-            let path_end = rest.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':')).unwrap_or(rest.len());
-            let mut path: Vec<String> = rest[..path_end].split("::").filter(|s| !s.is_empty()).map(String::from).collect();
+            let path_end = rest
+                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+                .unwrap_or(rest.len());
+            let mut path: Vec<String> =
+                rest[..path_end].split("::").filter(|s| !s.is_empty()).map(String::from).collect();
             while path.first().is_some_and(|p| p == "super") {
                 base.pop();
                 path.remove(0);
             }
             // `use crate::{a, b::c}`: each member of the group.
             if rest[path_end..].starts_with('{') {
-                let group = &rest[path_end + 1..rest[path_end..].find('}').map_or(rest.len(), |e| path_end + e)];
+                let group = &rest
+                    [path_end + 1..rest[path_end..].find('}').map_or(rest.len(), |e| path_end + e)];
                 for member in group.split(',') {
-                    let member: Vec<String> = member.trim().split("::").filter(|s| !s.is_empty()).map(String::from).collect();
+                    let member: Vec<String> = member
+                        .trim()
+                        .split("::")
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect();
                     resolve(base.iter().chain(&path).chain(&member).cloned().collect());
                 }
             }
@@ -93,7 +108,12 @@ fn uses(from: &str, code: &str, known: &BTreeMap<String, String>) -> BTreeSet<St
 
 /// A cycle in `graph`, as the modules along it, if there is one.
 fn cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
-    fn visit(node: &str, graph: &BTreeMap<String, BTreeSet<String>>, path: &mut Vec<String>, done: &mut BTreeSet<String>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
         if let Some(start) = path.iter().position(|p| p == node) {
             return Some(path[start..].iter().cloned().chain([node.to_string()]).collect());
         }
@@ -119,16 +139,28 @@ fn cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
 fn graph_of(modules: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<String>> {
     let children = |name: &str| {
         let prefix = format!("{name}::");
-        modules.keys().filter(move |m| m.strip_prefix(&prefix).is_some_and(|rest| !rest.contains("::"))).cloned()
+        modules
+            .keys()
+            .filter(move |m| m.strip_prefix(&prefix).is_some_and(|rest| !rest.contains("::")))
+            .cloned()
     };
-    modules.iter().map(|(name, code)| (name.clone(), uses(name, code, modules).into_iter().chain(children(name)).collect())).collect()
+    modules
+        .iter()
+        .map(|(name, code)| {
+            (name.clone(), uses(name, code, modules).into_iter().chain(children(name)).collect())
+        })
+        .collect()
 }
 
 #[test]
 fn the_modules_of_each_crate_import_no_cycle() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let core = modules(&root.join("core/src"));
-    assert!(core.len() > 30 && core.contains_key("pipeline::aggregate"), "the sources are found: {:?}", core.keys());
+    assert!(
+        core.len() > 30 && core.contains_key("pipeline::aggregate"),
+        "the sources are found: {:?}",
+        core.keys()
+    );
     let graph = graph_of(&core);
     assert!(graph["pipeline"].contains("stage::aggregator"), "crate:: paths are followed");
     assert!(graph["driver::pipeline"].contains("breaker"), "crate:: groups are followed");
@@ -145,12 +177,21 @@ fn the_modules_of_each_crate_import_no_cycle() {
 /// The core runs plugins and nothing else: no Kafka client, no HTTP, no CLI unless asked.
 #[test]
 fn the_core_crate_links_no_kafka_and_no_http() {
-    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/Cargo.toml")).unwrap();
-    let dependencies = manifest.split("[dependencies]").nth(1).unwrap().split("\n[").next().unwrap();
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/Cargo.toml"))
+            .unwrap();
+    let dependencies =
+        manifest.split("[dependencies]").nth(1).unwrap().split("\n[").next().unwrap();
     for crate_name in ["rdkafka", "axum", "tokio", "ureq", "native-tls", "hyper"] {
-        assert!(!dependencies.lines().any(|l| l.starts_with(crate_name)), "weir-core depends on {crate_name}");
+        assert!(
+            !dependencies.lines().any(|l| l.starts_with(crate_name)),
+            "weir-core depends on {crate_name}"
+        );
     }
-    assert!(dependencies.lines().any(|l| l.starts_with("clap") && l.contains("optional = true")), "clap only as a feature");
+    assert!(
+        dependencies.lines().any(|l| l.starts_with("clap") && l.contains("optional = true")),
+        "clap only as a feature"
+    );
 }
 
 /// The check finds a cycle when there is one (so it can fail).

@@ -37,7 +37,11 @@ impl Prometheus {
             .stderr(Stdio::null())
             .spawn()
             .expect("start prometheus");
-        let prometheus = Prometheus { _child: Guarded::new(child), url: format!("http://127.0.0.1:{port}"), _dir: dir };
+        let prometheus = Prometheus {
+            _child: Guarded::new(child),
+            url: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        };
         wait_until(Duration::from_secs(30), "Prometheus to be ready", || {
             ureq::get(&format!("{}/-/ready", prometheus.url)).call().is_ok()
         });
@@ -63,7 +67,6 @@ impl Prometheus {
     }
 }
 
-
 fn wait_until(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
     while !done() {
@@ -76,7 +79,9 @@ fn wait_until(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
 pub(crate) fn get(url: &str) -> Option<(u16, String)> {
     match ureq::get(url).timeout(Duration::from_secs(5)).call() {
         Ok(response) => Some((response.status(), response.into_string().unwrap())),
-        Err(ureq::Error::Status(status, response)) => Some((status, response.into_string().unwrap())),
+        Err(ureq::Error::Status(status, response)) => {
+            Some((status, response.into_string().unwrap()))
+        }
         Err(_) => None,
     }
 }
@@ -88,18 +93,30 @@ fn dashboard_exprs() -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|panel| panel["targets"].as_array().unwrap().iter().map(|t| t["expr"].as_str().unwrap().to_string()))
+        .flat_map(|panel| {
+            panel["targets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["expr"].as_str().unwrap().to_string())
+        })
         .collect()
 }
 
 fn alert_rules() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(common::repo().join("deploy/prometheus/alerts.yml")).unwrap();
+    let text =
+        std::fs::read_to_string(common::repo().join("deploy/prometheus/alerts.yml")).unwrap();
     let rules: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     rules["groups"][0]["rules"]
         .as_sequence()
         .unwrap()
         .iter()
-        .map(|rule| (rule["alert"].as_str().unwrap().to_string(), rule["expr"].as_str().unwrap().to_string()))
+        .map(|rule| {
+            (
+                rule["alert"].as_str().unwrap().to_string(),
+                rule["expr"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -108,7 +125,8 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     let mut rest = expr;
     while let Some(at) = rest.find("weir_") {
-        let name: String = rest[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        let name: String =
+            rest[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
         rest = &rest[at + name.len()..];
         names.insert(name);
     }
@@ -139,7 +157,20 @@ fn prometheus_scrapes_weir_run_and_every_dashboard_and_alert_query_has_data() {
     assert_eq!(get(&format!("http://{addr}/healthz")).unwrap().0, 200);
 
     const EVENTS: u64 = 3_000;
-    run_ok(weir(brokers, &["generate", "--count", "3000", "--rate", "1500", "--invalid-ratio", "0.05", "--seed", "7"]));
+    run_ok(weir(
+        brokers,
+        &[
+            "generate",
+            "--count",
+            "3000",
+            "--rate",
+            "1500",
+            "--invalid-ratio",
+            "0.05",
+            "--seed",
+            "7",
+        ],
+    ));
 
     // What Prometheus scraped matches what was produced: every record consumed, every
     // one acknowledged on the output or the dead-letter topic, and no lag left on any of
@@ -148,30 +179,42 @@ fn prometheus_scrapes_weir_run_and_every_dashboard_and_alert_query_has_data() {
     let settled = r#"sum(weir_records_produced_total{topic=~"user-login-processed-production|user-login-dead-letter"})"#;
     let lag = r#"sum(weir_consumer_lag{topic="user-login"})"#;
     let partitions = r#"count(weir_consumer_lag{topic="user-login"})"#;
-    wait_until(Duration::from_secs(120), "Prometheus to see every record consumed and no lag", || {
-        prometheus.value(consumed) == Some(EVENTS as f64)
-            && prometheus.value(settled) == Some(EVENTS as f64)
-            && prometheus.value(partitions) == Some(3.0)
-            && prometheus.value(lag) == Some(0.0)
-    });
+    wait_until(
+        Duration::from_secs(120),
+        "Prometheus to see every record consumed and no lag",
+        || {
+            prometheus.value(consumed) == Some(EVENTS as f64)
+                && prometheus.value(settled) == Some(EVENTS as f64)
+                && prometheus.value(partitions) == Some(3.0)
+                && prometheus.value(lag) == Some(0.0)
+        },
+    );
     let dead = prometheus.value(r#"sum(weir_dead_letters_total{stage="validate"})"#).unwrap();
     assert!(dead > 0.0 && dead < EVENTS as f64 * 0.2, "dead letters {dead}");
-    assert_eq!(prometheus.value(r#"sum(weir_stage_records_total{stage="validate"})"#), Some(EVENTS as f64));
+    assert_eq!(
+        prometheus.value(r#"sum(weir_stage_records_total{stage="validate"})"#),
+        Some(EVENTS as f64)
+    );
     assert_eq!(prometheus.value("count(weir_plugin_info)"), Some(3.0), "one plugin per stage");
     assert_eq!(prometheus.value("max(weir_ready)"), Some(1.0));
 
     // The exposition passes promtool's linter.
     let exposition = get(&format!("http://{addr}/metrics")).unwrap().1;
-    let mut promtool = Guarded::new(Command::new(tools::prometheus_bin().join("promtool"))
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap());
+    let mut promtool = Guarded::new(
+        Command::new(tools::prometheus_bin().join("promtool"))
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     std::io::Write::write_all(&mut promtool.stdin.take().unwrap(), exposition.as_bytes()).unwrap();
     let checked = promtool.wait_with_output().unwrap();
-    assert!(checked.status.success() && checked.stdout.is_empty() && checked.stderr.is_empty(), "promtool check metrics: {checked:?}");
+    assert!(
+        checked.status.success() && checked.stdout.is_empty() && checked.stderr.is_empty(),
+        "promtool check metrics: {checked:?}"
+    );
 
     // Every dashboard query parses and returns series; every alert parses; every metric
     // either reads is one weir exports.
@@ -194,7 +237,8 @@ fn prometheus_scrapes_weir_run_and_every_dashboard_and_alert_query_has_data() {
         assert!(!prometheus.query(&format!("count({name})")).is_empty(), "no series for {name}");
     }
     // Prometheus evaluated each alert rule on this data without an error.
-    let loaded: Value = ureq::get(&format!("{}/api/v1/rules", prometheus.url)).call().unwrap().into_json().unwrap();
+    let loaded: Value =
+        ureq::get(&format!("{}/api/v1/rules", prometheus.url)).call().unwrap().into_json().unwrap();
     let evaluated = loaded["data"]["groups"][0]["rules"].as_array().unwrap();
     assert_eq!(evaluated.len(), rules.len());
     for rule in evaluated {
@@ -211,12 +255,20 @@ fn promtool_checks_the_alert_rules_and_their_unit_tests() {
     let promtool = tools::prometheus_bin().join("promtool");
     for args in [["check", "rules", "alerts.yml"], ["test", "rules", "alerts.test.yml"]] {
         let out = Command::new(&promtool).args(args).current_dir(&dir).output().unwrap();
-        assert!(out.status.success(), "promtool {args:?}:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "promtool {args:?}:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     // Every alert has a unit test.
     let tests = std::fs::read_to_string(dir.join("alerts.test.yml")).unwrap();
     for (alert, _) in alert_rules() {
-        assert!(tests.contains(&format!("alertname: {alert}")), "{alert} has no test in alerts.test.yml");
+        assert!(
+            tests.contains(&format!("alertname: {alert}")),
+            "{alert} has no test in alerts.test.yml"
+        );
     }
 }
 
@@ -247,7 +299,13 @@ fn healthz_fails_once_the_plugin_thread_has_died() {
     assert_eq!(get(&healthz), Some((200, "ok\n".to_string())));
 
     let stop = std::sync::atomic::AtomicBool::new(false);
-    let flow = weir::driver::Controls { batch_size: 1, stop: &stop, drain: Duration::ZERO, checkpoint_every: None, ops: Some(&ops) };
+    let flow = weir::driver::Controls {
+        batch_size: 1,
+        stop: &stop,
+        drain: Duration::ZERO,
+        checkpoint_every: None,
+        ops: Some(&ops),
+    };
     let mut batches = 0;
     let result = weir::driver::drive(&mut Endless, &flow, |_task| {
         batches += 1;
@@ -269,7 +327,13 @@ fn healthz_fails_once_the_plugin_thread_has_died() {
 fn a_stopped_flow_stays_healthy() {
     let ops = weir::ops::Ops::default();
     let stop = std::sync::atomic::AtomicBool::new(false);
-    let flow = weir::driver::Controls { batch_size: 1, stop: &stop, drain: Duration::ZERO, checkpoint_every: None, ops: Some(&ops) };
+    let flow = weir::driver::Controls {
+        batch_size: 1,
+        stop: &stop,
+        drain: Duration::ZERO,
+        checkpoint_every: None,
+        ops: Some(&ops),
+    };
     weir::driver::drive(&mut Endless, &flow, |_task| {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(weir::driver::Done::outputs(vec![()]))
@@ -281,18 +345,31 @@ fn a_stopped_flow_stays_healthy() {
 #[test]
 fn logs_are_json_lines_with_log_format_json() {
     let addr = format!("127.0.0.1:{}", free_port());
-    let out = weir("127.0.0.1:1", &["--log-format", "json", "--log", "info", "run", "--metrics", &addr]).output().unwrap();
+    let out =
+        weir("127.0.0.1:1", &["--log-format", "json", "--log", "info", "run", "--metrics", &addr])
+            .output()
+            .unwrap();
     assert!(!out.status.success(), "no broker there");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let logged: Vec<Value> = stderr.lines().filter_map(|line| serde_json::from_str(line).ok()).collect();
-    let served = logged.iter().find(|line| line["message"].as_str().is_some_and(|m| m.contains(&format!("metrics at http://{addr}/metrics"))));
-    let served = served.unwrap_or_else(|| panic!("no JSON log line says where metrics are served:\n{stderr}"));
+    let logged: Vec<Value> =
+        stderr.lines().filter_map(|line| serde_json::from_str(line).ok()).collect();
+    let served = logged.iter().find(|line| {
+        line["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&format!("metrics at http://{addr}/metrics")))
+    });
+    let served = served
+        .unwrap_or_else(|| panic!("no JSON log line says where metrics are served:\n{stderr}"));
     assert_eq!(served["level"], "INFO");
     assert!(served["timestamp"].is_string());
     // The final error is a JSON line too (a log shipper reads every line), in plain words.
-    let last: Value = serde_json::from_str(stderr.lines().last().unwrap()).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let last: Value = serde_json::from_str(stderr.lines().last().unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {stderr}"));
     assert_eq!(last["level"], "ERROR");
-    assert!(last["message"].as_str().unwrap().starts_with("error: cannot reach Kafka at 127.0.0.1:1"), "{stderr}");
+    assert!(
+        last["message"].as_str().unwrap().starts_with("error: cannot reach Kafka at 127.0.0.1:1"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -302,7 +379,10 @@ fn a_taken_metrics_port_is_named_with_the_fix() {
     let out = weir("127.0.0.1:1", &["run", "--metrics", &addr]).output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&format!("cannot serve metrics on {addr}")) && stderr.contains("--metrics"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot serve metrics on {addr}")) && stderr.contains("--metrics"),
+        "{stderr}"
+    );
 }
 
 fn yaml(path: &Path) -> serde_yaml::Value {
@@ -313,8 +393,12 @@ fn yaml(path: &Path) -> serde_yaml::Value {
 fn kubernetes_manifests_validate_against_the_kubernetes_schemas() {
     let dir = common::repo().join("deploy/k8s");
     let kustomization = yaml(&dir.join("kustomization.yaml"));
-    let resources: Vec<String> =
-        kustomization["resources"].as_sequence().unwrap().iter().map(|r| r.as_str().unwrap().to_string()).collect();
+    let resources: Vec<String> = kustomization["resources"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap().to_string())
+        .collect();
     // Every manifest in the directory is in the kustomization, and the other way round.
     let on_disk: BTreeSet<String> = std::fs::read_dir(&dir)
         .unwrap()
@@ -353,7 +437,11 @@ fn kubernetes_manifests_validate_against_the_kubernetes_schemas() {
             .arg(generated.path().join("configmap.yaml"))
             .output()
             .unwrap();
-        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(out.status.success(), "kubernetes-validate {version}:\n{said}");
         assert_eq!(said.matches(" passed for resource ").count(), resources.len() + 1, "{said}");
     }
@@ -362,8 +450,12 @@ fn kubernetes_manifests_validate_against_the_kubernetes_schemas() {
     // manifests agree with it: probes on its metrics port, no more replicas than
     // partitions, a grace period longer than the 30 s drain.
     let config = weir::config::Config::load(&generated.path().join("weir.toml")).unwrap();
-    assert!(weir::resolve::stage_json(&config, "validate", config.validate.as_ref().unwrap()).is_ok(), "the schema resolves beside weir.toml");
-    let port: u16 = config.metrics.listen.as_deref().unwrap().rsplit(':').next().unwrap().parse().unwrap();
+    assert!(
+        weir::resolve::stage_json(&config, "validate", config.validate.as_ref().unwrap()).is_ok(),
+        "the schema resolves beside weir.toml"
+    );
+    let port: u16 =
+        config.metrics.listen.as_deref().unwrap().rsplit(':').next().unwrap().parse().unwrap();
     for (file, command) in [("run.yaml", "run"), ("repair.yaml", "repair")] {
         let deployment = yaml(&dir.join(file));
         let pod = &deployment["spec"]["template"]["spec"];
@@ -373,15 +465,25 @@ fn kubernetes_manifests_validate_against_the_kubernetes_schemas() {
         assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
         assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
         assert!(pod["terminationGracePeriodSeconds"].as_u64().unwrap() > 30, "{file}");
-        assert_eq!(pod["initContainers"][0]["image"], "weir-plugins", "{file}: plugins come from their own image");
+        assert_eq!(
+            pod["initContainers"][0]["image"], "weir-plugins",
+            "{file}: plugins come from their own image"
+        );
         for stage in config.stages().into_iter().map(|(_, s)| s) {
-            assert!(stage.plugin.starts_with("/opt/weir/plugins"), "{file}: {}", stage.plugin.display());
+            assert!(
+                stage.plugin.starts_with("/opt/weir/plugins"),
+                "{file}: {}",
+                stage.plugin.display()
+            );
         }
     }
     let hpa = yaml(&dir.join("hpa.yaml"));
     assert_eq!(hpa["spec"]["maxReplicas"].as_i64(), Some(i64::from(config.kafka.partitions)));
     assert_eq!(hpa["spec"]["metrics"][0]["external"]["metric"]["name"], "weir_consumer_lag");
-    assert!(yaml(&dir.join("run.yaml"))["spec"]["replicas"].as_i64().unwrap() <= i64::from(config.kafka.partitions));
+    assert!(
+        yaml(&dir.join("run.yaml"))["spec"]["replicas"].as_i64().unwrap()
+            <= i64::from(config.kafka.partitions)
+    );
 }
 
 /// The status of a raw HTTP/1.1 GET with the given `Host` header.
@@ -415,26 +517,45 @@ fn the_metrics_server_answers_its_own_names_hides_records_and_bounds_slow_client
         key: Some(b"user-42"),
         value: b"{\"locale\":\"secret-7\"}",
     });
-    for (host, code) in [("evil.example", 421), ("evil.example:80", 421), ("weir.example:9100", 200), ("127.0.0.1", 200), ("[::1]:9100", 200), ("localhost:1", 200)] {
+    for (host, code) in [
+        ("evil.example", 421),
+        ("evil.example:80", 421),
+        ("weir.example:9100", 200),
+        ("127.0.0.1", 200),
+        ("[::1]:9100", 200),
+        ("localhost:1", 200),
+    ] {
         assert_eq!(status_with_host(addr, "/api/status", host).0, code, "Host: {host}");
         assert_eq!(status_with_host(addr, "/", host).0, code, "Host: {host}");
     }
-    assert_eq!(status_with_host(addr, "/healthz", "evil.example").0, 200, "the probes answer any name");
+    assert_eq!(
+        status_with_host(addr, "/healthz", "evil.example").0,
+        200,
+        "the probes answer any name"
+    );
     assert_eq!(status_with_host(addr, "/metrics", "prometheus.svc").0, 200, "so does /metrics");
     let (_, body) = status_with_host(addr, "/api/status", "127.0.0.1");
     let status: Value = serde_json::from_str(&body).unwrap();
     let card = &status["dead_letters"]["recent"][0];
-    assert_eq!((card["key"].clone(), card["value"].clone(), status["dead_letters"]["hidden"].clone()), (Value::Null, Value::Null, Value::Bool(true)), "{card}");
+    assert_eq!(
+        (card["key"].clone(), card["value"].clone(), status["dead_letters"]["hidden"].clone()),
+        (Value::Null, Value::Null, Value::Bool(true)),
+        "{card}"
+    );
     assert!(!body.contains("secret-7") && !body.contains("user-42"), "{body}");
 
     // 300 half-sent requests from 127.0.0.2.
     let slow: Vec<std::net::TcpStream> = (0..300)
         .map(|_| {
-            let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            let socket =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
             socket.bind(&"127.0.0.2:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
             socket.connect(&addr.into()).unwrap();
             let mut stream: std::net::TcpStream = socket.into();
-            let _ = std::io::Write::write_all(&mut stream, b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+            let _ = std::io::Write::write_all(
+                &mut stream,
+                b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+            );
             stream
         })
         .collect();
@@ -443,7 +564,11 @@ fn the_metrics_server_answers_its_own_names_hides_records_and_bounds_slow_client
         let asked = Instant::now();
         let (code, _) = get(&format!("http://{addr}/healthz")).expect("the server answers");
         assert_eq!(code, 200);
-        assert!(asked.elapsed() < Duration::from_secs(1), "/healthz took {:?} beside 300 slow clients", asked.elapsed());
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "/healthz took {:?} beside 300 slow clients",
+            asked.elapsed()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     // Every slow connection is closed by the server: at once beyond the per-peer bound,

@@ -9,15 +9,26 @@ use std::process::Command;
 fn cargo(dir: &Path, args: &[&str], target: &Path) {
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command.args(args).current_dir(dir).env("CARGO_TARGET_DIR", target);
-    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "RUSTC_WORKSPACE_WRAPPER", "CARGO_BUILD_TARGET"] {
+    for var in
+        ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "RUSTC_WORKSPACE_WRAPPER", "CARGO_BUILD_TARGET"]
+    {
         command.env_remove(var);
     }
     let out = command.output().unwrap();
-    assert!(out.status.success(), "cargo {args:?} in {}:\n{}", dir.display(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "cargo {args:?} in {}:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn weir(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_weir")).args(args).env("WEIR_CACHE_DIR", common::cache_dir()).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(args)
+        .env("WEIR_CACHE_DIR", common::cache_dir())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "weir {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -30,20 +41,44 @@ fn generated_rust_plugins_build_and_pass_their_tests() {
     let expected = [
         ("validator", "line 2: valid"),
         ("transformer", r#""processed_by":"hello-transformer""#),
-        ("repairer", r#"line 2: repaired: {"user_id":"u2","timestamp":1730244201,"device_type":"unknown"}"#),
+        (
+            "repairer",
+            r#"line 2: repaired: {"user_id":"u2","timestamp":1730244201,"device_type":"unknown"}"#,
+        ),
         ("aggregator", "records in 3"),
     ];
     for (world, shows) in expected {
         let name = format!("hello-{world}");
-        let created = weir(&["plugin", "new", &name, "--world", world, "--dir", dir.path().to_str().unwrap()]);
-        assert!(created.contains(&format!("created {}", dir.path().join(&name).display())), "{created}");
+        let created = weir(&[
+            "plugin",
+            "new",
+            &name,
+            "--world",
+            world,
+            "--dir",
+            dir.path().to_str().unwrap(),
+        ]);
+        assert!(
+            created.contains(&format!("created {}", dir.path().join(&name).display())),
+            "{created}"
+        );
         let project = dir.path().join(&name);
         cargo(&project, &["test", "--quiet"], &target);
         cargo(&project, &["build", "--quiet", "--release", "--target", "wasm32-wasip2"], &target);
-        let wasm = target.join("wasm32-wasip2/release").join(format!("{}.wasm", name.replace('-', "_")));
+        let wasm =
+            target.join("wasm32-wasip2/release").join(format!("{}.wasm", name.replace('-', "_")));
         let inspected = weir(&["plugin", "inspect", wasm.to_str().unwrap()]);
-        assert!(inspected.contains(&format!("world:   {world} (weir:plugin@0.2.0)")), "{inspected}");
-        let tested = weir(&["plugin", "test", wasm.to_str().unwrap(), "--input", project.join("sample.jsonl").to_str().unwrap()]);
+        assert!(
+            inspected.contains(&format!("world:   {world} (weir:plugin@0.2.0)")),
+            "{inspected}"
+        );
+        let tested = weir(&[
+            "plugin",
+            "test",
+            wasm.to_str().unwrap(),
+            "--input",
+            project.join("sample.jsonl").to_str().unwrap(),
+        ]);
         assert!(tested.contains(shows), "{world}: {tested}");
     }
 }
@@ -61,19 +96,50 @@ fn generated_js_and_python_plugins_build_and_pass_their_tests() {
     for (lang, test) in [("js", ["node", "--test"]), ("python", ["python3", "-m unittest"])] {
         for world in ["validator", "transformer", "repairer", "aggregator"] {
             let name = format!("hello-{lang}-{world}");
-            weir(&["plugin", "new", &name, "--world", world, "--lang", lang, "--dir", dir.path().to_str().unwrap()]);
+            weir(&[
+                "plugin",
+                "new",
+                &name,
+                "--world",
+                world,
+                "--lang",
+                lang,
+                "--dir",
+                dir.path().to_str().unwrap(),
+            ]);
             let project = dir.path().join(&name);
             let mut command = Command::new(test[0]);
             command.args(test[1].split(' ')).current_dir(&project);
             let tested = command.output().unwrap();
-            assert!(tested.status.success(), "{lang} {world} test: {}{}", String::from_utf8_lossy(&tested.stdout), String::from_utf8_lossy(&tested.stderr));
-            let built = Command::new("bash").arg(project.join("build.sh")).arg(&out).output().unwrap();
-            assert!(built.status.success(), "{lang} {world} build: {}", String::from_utf8_lossy(&built.stderr));
+            assert!(
+                tested.status.success(),
+                "{lang} {world} test: {}{}",
+                String::from_utf8_lossy(&tested.stdout),
+                String::from_utf8_lossy(&tested.stderr)
+            );
+            let built =
+                Command::new("bash").arg(project.join("build.sh")).arg(&out).output().unwrap();
+            assert!(
+                built.status.success(),
+                "{lang} {world} build: {}",
+                String::from_utf8_lossy(&built.stderr)
+            );
             let wasm = out.join(format!("{}.wasm", name.replace('-', "_")));
             let inspected = weir(&["plugin", "inspect", wasm.to_str().unwrap()]);
-            assert!(inspected.contains(&format!("world:   {world} (weir:plugin@0.2.0)")), "{lang} {world}: generated on contract 0.2: {inspected}");
-            let shown = weir(&["plugin", "test", wasm.to_str().unwrap(), "--input", project.join("sample.jsonl").to_str().unwrap()]);
-            let tagged = format!(r#"line 2: {{"user_id":"u2","timestamp":1730244201,"processed_by":"{name}"}}"#);
+            assert!(
+                inspected.contains(&format!("world:   {world} (weir:plugin@0.2.0)")),
+                "{lang} {world}: generated on contract 0.2: {inspected}"
+            );
+            let shown = weir(&[
+                "plugin",
+                "test",
+                wasm.to_str().unwrap(),
+                "--input",
+                project.join("sample.jsonl").to_str().unwrap(),
+            ]);
+            let tagged = format!(
+                r#"line 2: {{"user_id":"u2","timestamp":1730244201,"processed_by":"{name}"}}"#
+            );
             let expected: &[&str] = match world {
                 "validator" => &["line 1: valid", "line 2: valid", "line 3: invalid: not JSON"],
                 "transformer" => &[&tagged, "line 3: error: not JSON"],
@@ -94,14 +160,38 @@ fn generated_js_and_python_plugins_build_and_pass_their_tests() {
 fn plugin_new_refuses_bad_names_and_existing_directories() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["plugin", "new", "Bad_Name", "--world", "transformer", "--dir", dir.path().to_str().unwrap()])
+        .args([
+            "plugin",
+            "new",
+            "Bad_Name",
+            "--world",
+            "transformer",
+            "--dir",
+            dir.path().to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("lowercase letters, digits and dashes"));
-    weir(&["plugin", "new", "twice", "--world", "validator", "--dir", dir.path().to_str().unwrap()]);
+    weir(&[
+        "plugin",
+        "new",
+        "twice",
+        "--world",
+        "validator",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
     let out = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["plugin", "new", "twice", "--world", "validator", "--dir", dir.path().to_str().unwrap()])
+        .args([
+            "plugin",
+            "new",
+            "twice",
+            "--world",
+            "validator",
+            "--dir",
+            dir.path().to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));

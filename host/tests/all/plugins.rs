@@ -4,8 +4,8 @@ use crate::common;
 
 use common::{message, plugin, runtime, test_plugin};
 use weir::bindings::types::{Damaged, RepairOutcome, Violation};
-use weir::plugin::PluginError;
 use weir::plugin::limits::Limits;
+use weir::plugin::PluginError;
 use weir::stage::aggregator::Aggregate;
 use weir::stage::repairer::Repair;
 use weir::stage::transformer::Transform;
@@ -23,7 +23,8 @@ const VALID: &str = r#"{"user_id":"u1","app_version":"2.3.0","device_type":"iOS"
 fn validator_reports_violations_with_pointers() {
     let rt = runtime();
     let p = rt.load(&plugin("json-schema-validator")).unwrap();
-    let mut stage = Stage::<Validate>::new("validate", &p, schema_config(), Limits::default()).unwrap();
+    let mut stage =
+        Stage::<Validate>::new("validate", &p, schema_config(), Limits::default()).unwrap();
     let batch = vec![
         message(VALID),
         message(&VALID.replace(r#""device_type":"iOS","#, "")),
@@ -34,11 +35,17 @@ fn validator_reports_violations_with_pointers() {
     assert_eq!(results[0], Ok(()));
     assert_eq!(
         results[1],
-        Err(vec![Violation { path: "".into(), reason: "\"device_type\" is a required property".into() }])
+        Err(vec![Violation {
+            path: "".into(),
+            reason: "\"device_type\" is a required property".into()
+        }])
     );
     assert_eq!(
         results[2],
-        Err(vec![Violation { path: "/timestamp".into(), reason: "\"1730244200\" is not of type \"integer\"".into() }])
+        Err(vec![Violation {
+            path: "/timestamp".into(),
+            reason: "\"1730244200\" is not of type \"integer\"".into()
+        }])
     );
     assert!(results[3].as_ref().unwrap_err()[0].reason.starts_with("value is not valid JSON"));
 }
@@ -47,7 +54,8 @@ fn validator_reports_violations_with_pointers() {
 fn readable_timestamp_formats_the_exercise_example() {
     let rt = runtime();
     let p = rt.load(&plugin("readable-timestamp")).unwrap();
-    let mut stage = Stage::<Transform>::new("transform", &p, "{}".into(), Limits::default()).unwrap();
+    let mut stage =
+        Stage::<Transform>::new("transform", &p, "{}".into(), Limits::default()).unwrap();
     let out = stage.run(&[message(VALID), message(r#"{"timestamp":"soon"}"#)]);
     assert_eq!(
         String::from_utf8(out[0].clone().unwrap().unwrap().into_single_value().unwrap()).unwrap(),
@@ -64,15 +72,23 @@ fn repairer_fills_defaults_and_refuses_garbage() {
     let rt = runtime();
     let p = rt.load(&plugin("dead-letter-repair")).unwrap();
     let mut stage = Stage::<Repair>::new("repair", &p, schema_config(), Limits::default()).unwrap();
-    let missing = Violation { path: "".into(), reason: "\"device_type\" is a required property".into() };
+    let missing =
+        Violation { path: "".into(), reason: "\"device_type\" is a required property".into() };
     let batch = vec![
-        Damaged { message: message(&VALID.replace(r#""device_type":"iOS","#, "")), violations: vec![missing] },
+        Damaged {
+            message: message(&VALID.replace(r#""device_type":"iOS","#, "")),
+            violations: vec![missing],
+        },
         Damaged { message: message("garbage"), violations: vec![] },
     ];
     let out: Vec<_> = stage.run(&batch).into_iter().map(|r| r.unwrap()).collect();
     let RepairOutcome::Repaired(value) = &out[0] else { panic!("{out:?}") };
-    assert!(String::from_utf8_lossy(value).ends_with(r#""timestamp":1730244200,"device_type":"unknown"}"#));
-    assert_eq!(out[1], RepairOutcome::Unrepairable("value is not JSON at all; nothing to repair".into()));
+    assert!(String::from_utf8_lossy(value)
+        .ends_with(r#""timestamp":1730244200,"device_type":"unknown"}"#));
+    assert_eq!(
+        out[1],
+        RepairOutcome::Unrepairable("value is not JSON at all; nothing to repair".into())
+    );
 }
 
 #[test]
@@ -101,32 +117,42 @@ fn aggregator_reports_snapshots_and_merges_across_instances() {
 #[test]
 fn aggregator_state_is_kept_per_partition_and_merges_back_to_the_whole() {
     let p = runtime().load(&plugin("login-analytics")).unwrap();
-    let mut whole = Stage::<Aggregate>::new("aggregate", &p, "{}".into(), Limits::default()).unwrap();
+    let mut whole =
+        Stage::<Aggregate>::new("aggregate", &p, "{}".into(), Limits::default()).unwrap();
     let on = |partition: i32, user: usize| {
-        let value = VALID.replace("u1", &format!("user-{user}")).replace("iOS", if user.is_multiple_of(3) { "android" } else { "iOS" });
+        let value = VALID
+            .replace("u1", &format!("user-{user}"))
+            .replace("iOS", if user.is_multiple_of(3) { "android" } else { "iOS" });
         weir::bindings::types::Message { partition, offset: user as i64, ..message(&value) }
     };
     for partition in 0..3 {
-        let batch: Vec<_> = (0..10 * (partition as usize + 1)).map(|u| on(partition, u + 100 * partition as usize)).collect();
+        let batch: Vec<_> = (0..10 * (partition as usize + 1))
+            .map(|u| on(partition, u + 100 * partition as usize))
+            .collect();
         whole.run(&batch);
     }
     let keys: Vec<_> = (0..3).map(|p| ("test".to_string(), p)).collect();
     assert_eq!(whole.partitions(), keys);
-    let snapshots: Vec<Vec<u8>> = keys.iter().map(|k| whole.partition_snapshot(k).unwrap()).collect();
+    let snapshots: Vec<Vec<u8>> =
+        keys.iter().map(|k| whole.partition_snapshot(k).unwrap()).collect();
 
     // Each partition moved to another instance, on its own.
-    let mut moved = Stage::<Aggregate>::new("aggregate", &p, "{}".into(), Limits::default()).unwrap();
+    let mut moved =
+        Stage::<Aggregate>::new("aggregate", &p, "{}".into(), Limits::default()).unwrap();
     for (key, snapshot) in keys.iter().zip(&snapshots) {
         moved.restore_partition(key, Some(snapshot)).unwrap().unwrap();
     }
     assert_eq!(moved.report().unwrap(), whole.report().unwrap());
     // A revoked partition's counts leave with it.
     moved.drop_partition(&keys[2]).unwrap();
-    let total = |r: &weir::bindings::aggregator::exports::weir::plugin::aggregate::Report| r.counters[0].value;
+    let total = |r: &weir::bindings::aggregator::exports::weir::plugin::aggregate::Report| {
+        r.counters[0].value
+    };
     assert_eq!(total(&moved.report().unwrap()), 30);
 
     // N snapshots merged on an empty instance: the report of the whole.
-    let mut empty = Stage::<Aggregate>::new("aggregate", &p, "{}".into(), Limits::default()).unwrap();
+    let mut empty =
+        Stage::<Aggregate>::new("aggregate", &p, "{}".into(), Limits::default()).unwrap();
     assert_eq!(empty.merged_report(&snapshots).unwrap().unwrap(), whole.report().unwrap());
     // A snapshot the plugin cannot read is refused and the partition starts empty.
     let refused = empty.restore_partition(&keys[0], Some(b"garbage")).unwrap();
@@ -141,7 +167,9 @@ fn a_plugin_of_the_wrong_world_is_refused_plainly() {
     let err = Stage::<Validate>::new("validate", &p, "{}".into(), Limits::default()).err().unwrap();
     assert!(matches!(err, PluginError::WrongWorld { .. }));
     assert!(
-        err.to_string().ends_with("readable-timestamp.wasm implements `transformer`; stage `validate` needs `validator`"),
+        err.to_string().ends_with(
+            "readable-timestamp.wasm implements `transformer`; stage `validate` needs `validator`"
+        ),
         "{err}"
     );
 }
@@ -155,17 +183,25 @@ fn missing_and_non_component_files_are_named() {
     let text = dir.path().join("text.wasm");
     std::fs::write(&text, "hello").unwrap();
     let err = rt.load(&text).err().unwrap().to_string();
-    assert!(err.contains("is not a WebAssembly component") && err.contains("wasm32-wasip2"), "{err}");
+    assert!(
+        err.contains("is not a WebAssembly component") && err.contains("wasm32-wasip2"),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_config_the_plugin_refuses_fails_at_start() {
     let rt = runtime();
     let p = rt.load(&plugin("json-schema-validator")).unwrap();
-    let err = Stage::<Validate>::new("validate", &p, r#"{"schema": {"type": 12}}"#.into(), Limits::default())
-        .err()
-        .unwrap()
-        .to_string();
+    let err = Stage::<Validate>::new(
+        "validate",
+        &p,
+        r#"{"schema": {"type": 12}}"#.into(),
+        Limits::default(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
     assert!(err.starts_with("stage `validate`"), "{err}");
     assert!(err.contains("invalid JSON Schema"), "{err}");
 }
@@ -186,7 +222,11 @@ fn hostile_records_fail_alone_and_the_stage_recovers() {
     assert_eq!(out.len(), batch.len());
     let reason = |i: usize| out[i].as_ref().unwrap_err().reason.clone();
     for (i, v) in [(0, "a"), (2, "b"), (4, "c"), (6, "d"), (8, "e"), (10, "f")] {
-        assert_eq!(out[i].as_ref().unwrap().as_ref().unwrap().single_value().unwrap(), v.as_bytes(), "record {i}");
+        assert_eq!(
+            out[i].as_ref().unwrap().as_ref().unwrap().single_value().unwrap(),
+            v.as_bytes(),
+            "record {i}"
+        );
     }
     assert!(reason(1).contains("panicked"), "{}", reason(1));
     assert_eq!(reason(3), "ran past its 200 ms call timeout (limits.call_timeout_ms)");
@@ -195,7 +235,10 @@ fn hostile_records_fail_alone_and_the_stage_recovers() {
     assert_eq!(reason(9), "broke the contract: returned 0 results for 1 messages");
     assert!(stage.restarts() >= 5);
     // Still healthy afterwards.
-    assert_eq!(stage.run(&[message("g")])[0].as_ref().unwrap().as_ref().unwrap().single_value().unwrap(), b"g");
+    assert_eq!(
+        stage.run(&[message("g")])[0].as_ref().unwrap().as_ref().unwrap().single_value().unwrap(),
+        b"g"
+    );
 }
 
 /// Each fault comes with its kind (the `weir.error.kind` of its dead letter), classified by
@@ -206,9 +249,20 @@ fn faults_carry_their_kind() {
     let p = runtime().load(&test_plugin("hostile")).unwrap();
     let limits = Limits { call_timeout_ms: 200, memory_mib: 32, max_message_kib: 1 };
     let mut stage = Stage::<Transform>::new("transform", &p, "{}".into(), limits).unwrap();
-    let batch: Vec<_> = ["PANIC", "LOOP", "ALLOC", "SHORT", &"x".repeat(2000)].iter().map(|v| message(v)).collect();
-    let kinds: Vec<FaultKind> = stage.run(&batch).into_iter().map(|r| r.unwrap_err().kind).collect();
-    assert_eq!(kinds, [FaultKind::Trap, FaultKind::Cpu, FaultKind::Memory, FaultKind::Contract, FaultKind::Oversize]);
+    let batch: Vec<_> =
+        ["PANIC", "LOOP", "ALLOC", "SHORT", &"x".repeat(2000)].iter().map(|v| message(v)).collect();
+    let kinds: Vec<FaultKind> =
+        stage.run(&batch).into_iter().map(|r| r.unwrap_err().kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            FaultKind::Trap,
+            FaultKind::Cpu,
+            FaultKind::Memory,
+            FaultKind::Contract,
+            FaultKind::Oversize
+        ]
+    );
 }
 
 /// Results that all point at one buffer cost the guest its memory once but the host a copy
@@ -222,7 +276,11 @@ fn results_that_alias_one_buffer_are_refused_before_the_host_copies_them() {
     let mut stage = Stage::<Transform>::new("transform", &p, "{}".into(), limits).unwrap();
     let out = stage.run(&[message("ALIAS"), message("x")]);
     assert_eq!(stage.restarts(), 1, "the aliasing call was refused and its instance replaced");
-    assert_eq!(out[0].as_ref().unwrap().as_ref().unwrap().single_value().unwrap().len(), 40 << 20, "alone, the result is within the limit");
+    assert_eq!(
+        out[0].as_ref().unwrap().as_ref().unwrap().single_value().unwrap().len(),
+        40 << 20,
+        "alone, the result is within the limit"
+    );
     assert_eq!(out[1].as_ref().unwrap().as_ref().unwrap().single_value().unwrap(), b"x");
 }
 
@@ -232,7 +290,8 @@ fn results_that_alias_one_buffer_are_refused_before_the_host_copies_them() {
 #[test]
 fn host_resources_and_random_bytes_are_bounded() {
     let p = runtime().load(&test_plugin("hostile")).unwrap();
-    let mut stage = Stage::<Transform>::new("transform", &p, "{}".into(), Limits::default()).unwrap();
+    let mut stage =
+        Stage::<Transform>::new("transform", &p, "{}".into(), Limits::default()).unwrap();
     let out = stage.run(&[message("a"), message("POLLABLES"), message("RANDOM"), message("b")]);
     assert_eq!(out[0].as_ref().unwrap().as_ref().unwrap().single_value().unwrap(), b"a");
     for (i, what) in [(1, "pollables"), (2, "random bytes")] {
@@ -256,9 +315,16 @@ fn a_sleeping_plugin_never_blocks_the_host() {
     // Generous against a noisy machine; the plugin asked for 30 s twice.
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
     assert_eq!(out[0].as_ref().unwrap().as_ref().unwrap().single_value().unwrap(), b"a");
-    assert_eq!(out[1].as_ref().unwrap().as_ref().unwrap().single_value().unwrap(), b"slept", "a sleep returns at once");
+    assert_eq!(
+        out[1].as_ref().unwrap().as_ref().unwrap().single_value().unwrap(),
+        b"slept",
+        "a sleep returns at once"
+    );
     let fault = out[2].as_ref().unwrap_err();
-    assert_eq!((fault.kind, fault.reason.as_str()), (weir::plugin::FaultKind::Cpu, "ran past its 200 ms call timeout (limits.call_timeout_ms)"));
+    assert_eq!(
+        (fault.kind, fault.reason.as_str()),
+        (weir::plugin::FaultKind::Cpu, "ran past its 200 ms call timeout (limits.call_timeout_ms)")
+    );
     assert_eq!(out[3].as_ref().unwrap().as_ref().unwrap().single_value().unwrap(), b"b");
 }
 
@@ -268,11 +334,20 @@ fn a_sleeping_plugin_never_blocks_the_host() {
 #[test]
 fn the_analytics_survive_a_faulting_aggregator() {
     let p = runtime().load(&test_plugin("hostile-aggregator")).unwrap();
-    let mut stage = Stage::<Aggregate>::new("aggregate", &p, "{}".into(), Limits::default()).unwrap();
+    let mut stage =
+        Stage::<Aggregate>::new("aggregate", &p, "{}".into(), Limits::default()).unwrap();
     let mut expected = 0;
     for batch in 0..5 {
         let values: Vec<String> =
-            (0..20).map(|i| if (batch + i) % 7 == 3 { "PANIC".to_string() } else { format!("r{batch}-{i}") }).collect();
+            (0..20)
+                .map(|i| {
+                    if (batch + i) % 7 == 3 {
+                        "PANIC".to_string()
+                    } else {
+                        format!("r{batch}-{i}")
+                    }
+                })
+                .collect();
         expected += values.iter().filter(|v| !v.contains("PANIC")).count() as u64;
         let messages: Vec<_> = values.iter().map(|v| message(v)).collect();
         let faults = stage.run(&messages).iter().filter(|r| r.is_err()).count();
@@ -280,7 +355,10 @@ fn the_analytics_survive_a_faulting_aggregator() {
     }
     assert!(stage.restarts() >= 5, "the poison records cost instances");
     let report = stage.report().unwrap();
-    assert_eq!(report.counters[0].value, expected, "every good record counted once, none lost with an instance");
+    assert_eq!(
+        report.counters[0].value, expected,
+        "every good record counted once, none lost with an instance"
+    );
     assert_eq!(stage.take_lost_states(), 0);
 }
 
@@ -293,26 +371,45 @@ fn oversized_values_never_reach_the_plugin() {
     let big = format!("PANIC{}", "x".repeat(2000));
     let out = stage.run(&[message("small"), message(&big)]);
     assert!(out[0].is_ok());
-    assert_eq!(out[1].as_ref().unwrap_err().reason, "value is 2005 bytes, over the stage's limit of 1 KiB (limits.max_message_kib)");
+    assert_eq!(
+        out[1].as_ref().unwrap_err().reason,
+        "value is 2005 bytes, over the stage's limit of 1 KiB (limits.max_message_kib)"
+    );
     assert_eq!(stage.restarts(), 0, "the panicking value was never sent");
 }
 
 #[test]
 fn compiled_plugins_are_cached_and_an_unwritable_cache_is_survived() {
     let dir = tempfile::tempdir().unwrap();
-    let cold = weir::plugin::Runtime::new(weir::plugin::cache::CompileCache::new(Some(dir.path().join("c")))).unwrap();
+    let cold = weir::plugin::Runtime::new(weir::plugin::cache::CompileCache::new(Some(
+        dir.path().join("c"),
+    )))
+    .unwrap();
     assert!(!cold.load(&plugin("mask-ip")).unwrap().from_cache);
-    let warm = weir::plugin::Runtime::new(weir::plugin::cache::CompileCache::new(Some(dir.path().join("c")))).unwrap();
+    let warm = weir::plugin::Runtime::new(weir::plugin::cache::CompileCache::new(Some(
+        dir.path().join("c"),
+    )))
+    .unwrap();
     assert!(warm.load(&plugin("mask-ip")).unwrap().from_cache);
 
     let blocked = dir.path().join("file-not-dir");
     std::fs::write(&blocked, "").unwrap();
-    let rt = weir::plugin::Runtime::new(weir::plugin::cache::CompileCache::new(Some(blocked.join("sub")))).unwrap();
+    let rt = weir::plugin::Runtime::new(weir::plugin::cache::CompileCache::new(Some(
+        blocked.join("sub"),
+    )))
+    .unwrap();
     let p = rt.load(&plugin("mask-ip")).unwrap();
     assert!(!p.from_cache);
-    let mut stage = Stage::<Transform>::new("transform", &p, "{}".into(), Limits::default()).unwrap();
+    let mut stage =
+        Stage::<Transform>::new("transform", &p, "{}".into(), Limits::default()).unwrap();
     assert_eq!(
-        stage.run(&[message(r#"{"ip":"1.2.3.4"}"#)])[0].as_ref().unwrap().as_ref().unwrap().single_value().unwrap(),
+        stage.run(&[message(r#"{"ip":"1.2.3.4"}"#)])[0]
+            .as_ref()
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .single_value()
+            .unwrap(),
         br#"{"ip":"1.2.3.0"}"#
     );
 }
@@ -336,23 +433,46 @@ fn a_cache_entry_is_checked_before_its_code_runs() {
     assert_eq!(std::fs::metadata(&own).unwrap().permissions().mode() & 0o777, 0o700);
     let entry_of = |name: &str| {
         let hash = hex::encode(Sha256::digest(std::fs::read(plugin(name)).unwrap()));
-        std::fs::read_dir(&own).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().contains(&hash)).unwrap()
+        std::fs::read_dir(&own)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().contains(&hash))
+            .unwrap()
     };
     std::fs::copy(entry_of("mask-ip"), entry_of("readable-timestamp")).unwrap();
 
     let swapped = runtime().load(&plugin("readable-timestamp")).unwrap();
     assert!(!swapped.from_cache, "the swapped entry was loaded");
-    let mut stage = Stage::<Transform>::new("transform", &swapped, "{}".into(), Limits::default()).unwrap();
-    let out = stage.run(&[message(r#"{"ip":"1.2.3.4","timestamp":1730244200}"#)]).remove(0).unwrap().unwrap().into_single_value().unwrap();
-    assert_eq!(out, br#"{"ip":"1.2.3.4","timestamp":"2024-10-29 23:23:20"}"#, "readable-timestamp's own code ran");
-    assert!(runtime().load(&plugin("readable-timestamp")).unwrap().from_cache, "and its entry was written again");
+    let mut stage =
+        Stage::<Transform>::new("transform", &swapped, "{}".into(), Limits::default()).unwrap();
+    let out = stage
+        .run(&[message(r#"{"ip":"1.2.3.4","timestamp":1730244200}"#)])
+        .remove(0)
+        .unwrap()
+        .unwrap()
+        .into_single_value()
+        .unwrap();
+    assert_eq!(
+        out, br#"{"ip":"1.2.3.4","timestamp":"2024-10-29 23:23:20"}"#,
+        "readable-timestamp's own code ran"
+    );
+    assert!(
+        runtime().load(&plugin("readable-timestamp")).unwrap().from_cache,
+        "and its entry was written again"
+    );
 
     // A shared cache directory (a Kubernetes emptyDir: group-writable, setgid) is fine.
     std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o2777)).unwrap();
-    assert!(runtime().load(&plugin("mask-ip")).unwrap().from_cache, "weir's own subdirectory in a shared cache is used");
+    assert!(
+        runtime().load(&plugin("mask-ip")).unwrap().from_cache,
+        "weir's own subdirectory in a shared cache is used"
+    );
     // Its own subdirectory writable by others is not.
     std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o777)).unwrap();
-    assert!(!runtime().load(&plugin("mask-ip")).unwrap().from_cache, "a world-writable entries directory is not used");
+    assert!(
+        !runtime().load(&plugin("mask-ip")).unwrap().from_cache,
+        "a world-writable entries directory is not used"
+    );
     // Nor one swapped for a link to a directory that holds the same entries.
     std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o700)).unwrap();
     let elsewhere = dir.path().join("elsewhere");
@@ -403,10 +523,20 @@ fn the_kubernetes_cache_layout_is_used() {
     let own = cache.join("weir-999");
     let meta = std::fs::metadata(&own).unwrap();
     assert_eq!((meta.uid(), meta.mode() & 0o777), (999, 0o700));
-    assert!(std::fs::read_dir(&own).unwrap().any(|e| e.unwrap().path().extension().is_some_and(|x| x == "cwasm")), "an entry was written");
+    assert!(
+        std::fs::read_dir(&own).unwrap().any(|e| e
+            .unwrap()
+            .path()
+            .extension()
+            .is_some_and(|x| x == "cwasm")),
+        "an entry was written"
+    );
     let second = start();
     let log = String::from_utf8_lossy(&second.stderr);
-    assert!(second.status.success() && !log.contains("compile cache"), "the cache was refused or unwritable: {log}");
+    assert!(
+        second.status.success() && !log.contains("compile cache"),
+        "the cache was refused or unwritable: {log}"
+    );
 }
 
 /// The sandbox: no files (read, list or write), no environment or arguments, a clock
@@ -415,9 +545,12 @@ fn the_kubernetes_cache_layout_is_used() {
 fn a_plugin_cannot_reach_files_env_clock_or_network() {
     let rt = runtime();
     let p = rt.load(&test_plugin("hostile")).unwrap();
-    let mut stage = Stage::<Transform>::new("transform", &p, "{}".into(), Limits::default()).unwrap();
+    let mut stage =
+        Stage::<Transform>::new("transform", &p, "{}".into(), Limits::default()).unwrap();
     let out = stage.run(&[message("ESCAPE")]);
-    let report: serde_json::Value = serde_json::from_slice(out[0].as_ref().unwrap().as_ref().unwrap().single_value().unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(out[0].as_ref().unwrap().as_ref().unwrap().single_value().unwrap())
+            .unwrap();
     for denied in ["file", "dir", "write", "net"] {
         assert!(report[denied].as_str().unwrap().starts_with("denied"), "{denied}: {report}");
     }
@@ -434,12 +567,14 @@ fn a_plugin_cannot_reach_files_env_clock_or_network() {
 #[test]
 fn an_aggregator_keeps_a_bounded_number_of_bytes_to_replay() {
     let p = runtime().load(&plugin("login-analytics")).unwrap();
-    let mut stage = Stage::<Aggregate>::new("aggregate", &p, "{}".into(), Limits::default()).unwrap();
+    let mut stage =
+        Stage::<Aggregate>::new("aggregate", &p, "{}".into(), Limits::default()).unwrap();
     let padding = "x".repeat(900_000);
     let large = VALID.replace(r#""user_id""#, &format!(r#""padding":"{padding}","user_id""#));
     let mut most = 0;
     for call in 0..64 {
-        let batch: Vec<_> = (0..10).map(|i| message(&large.replace("u1", &format!("u{call}-{i}")))).collect();
+        let batch: Vec<_> =
+            (0..10).map(|i| message(&large.replace("u1", &format!("u{call}-{i}")))).collect();
         stage.run(&batch);
         most = most.max(stage.kept_bytes());
     }
@@ -453,14 +588,19 @@ fn an_aggregator_keeps_a_bounded_number_of_bytes_to_replay() {
 #[test]
 fn a_million_distinct_users_fit_in_one_small_snapshot() {
     let p = runtime().load(&plugin("login-analytics")).unwrap();
-    let mut stage = Stage::<Aggregate>::new("aggregate", &p, "{}".into(), Limits::default()).unwrap();
+    let mut stage =
+        Stage::<Aggregate>::new("aggregate", &p, "{}".into(), Limits::default()).unwrap();
     let key = ("test".to_string(), 0);
     let mut sizes = Vec::new();
     for chunk in 0..1000 {
         let batch: Vec<_> = (0..1000)
             .map(|i| {
                 let user = chunk * 1000 + i;
-                message(&VALID.replace("u1", &format!("user-{user}")).replace("d1", &format!("device-{user}")))
+                message(
+                    &VALID
+                        .replace("u1", &format!("user-{user}"))
+                        .replace("d1", &format!("device-{user}")),
+                )
             })
             .collect();
         assert!(stage.run(&batch).iter().all(|r| r.is_ok()));

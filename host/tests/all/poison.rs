@@ -12,7 +12,8 @@ const BAD_KEY: &[u8] = b"\xff\xfe-key";
 /// safe API takes `&str` keys; C and Go producers send any bytes).
 fn headers_with_a_raw_key() -> OwnedHeaders {
     let headers = OwnedHeaders::new().insert(Header { key: "trace-id", value: Some("abc") });
-    let native = headers.as_borrowed() as *const BorrowedHeaders as *mut rdkafka_sys::rd_kafka_headers_t;
+    let native =
+        headers.as_borrowed() as *const BorrowedHeaders as *mut rdkafka_sys::rd_kafka_headers_t;
     let value = b"x";
     // SAFETY: `native` is the headers' own librdkafka pointer, alive while `headers` is.
     let error = unsafe {
@@ -32,13 +33,18 @@ fn headers_with_a_raw_key() -> OwnedHeaders {
 fn small_records_config(dir: &std::path::Path) -> std::path::PathBuf {
     let config = dir.join("weir.toml");
     let text = crate::common::login_config(&crate::common::plugin("readable-timestamp"));
-    std::fs::write(&config, format!("{text}\n[kafka.properties]\n\"message.max.bytes\" = \"20000\"\n")).unwrap();
+    std::fs::write(
+        &config,
+        format!("{text}\n[kafka.properties]\n\"message.max.bytes\" = \"20000\"\n"),
+    )
+    .unwrap();
     config
 }
 
 /// A valid login event of about 30 KB: its output is over `small_records_config`'s limit.
 fn huge_login() -> String {
-    login("huge").replace(r#""user_id""#, &format!(r#""padding":"{}","user_id""#, "x".repeat(30_000)))
+    login("huge")
+        .replace(r#""user_id""#, &format!(r#""padding":"{}","user_id""#, "x".repeat(30_000)))
 }
 
 fn login(user: &str) -> String {
@@ -53,21 +59,32 @@ fn login(user: &str) -> String {
 fn a_header_key_that_is_not_utf8_is_settled_not_a_panic() {
     let broker = embedded(1);
     let brokers = broker.bootstrap_servers().to_string();
-    let producer: BaseProducer = weir::kafka::client_config(&brokers, &Default::default()).create().unwrap();
+    let producer: BaseProducer =
+        weir::kafka::client_config(&brokers, &Default::default()).create().unwrap();
     let valid: Vec<String> = (0..6).map(|i| format!("valid-{i}")).collect();
     for (i, key) in valid.iter().enumerate() {
         let value = login(key);
-        producer.send(BaseRecord::<str, str>::to("user-login").key(key).payload(&value)).map_err(|(e, _)| e).unwrap();
+        producer
+            .send(BaseRecord::<str, str>::to("user-login").key(key).payload(&value))
+            .map_err(|(e, _)| e)
+            .unwrap();
         if i == 2 {
-            let record = BaseRecord::<str, str>::to("user-login").key("poison").payload(r#"{"user_id":"p"}"#);
+            let record = BaseRecord::<str, str>::to("user-login")
+                .key("poison")
+                .payload(r#"{"user_id":"p"}"#);
             producer.send(record.headers(headers_with_a_raw_key())).map_err(|(e, _)| e).unwrap();
         }
     }
     producer.flush(Duration::from_secs(10)).unwrap();
 
     let run = spawn(weir(&brokers, &["run"]));
-    let processed = wait_for_topic(&brokers, "user-login-processed-production", Duration::from_secs(60), |r| r.len() >= 6);
-    let dead = wait_for_topic(&brokers, "user-login-dead-letter", Duration::from_secs(60), |r| !r.is_empty());
+    let processed =
+        wait_for_topic(&brokers, "user-login-processed-production", Duration::from_secs(60), |r| {
+            r.len() >= 6
+        });
+    let dead = wait_for_topic(&brokers, "user-login-dead-letter", Duration::from_secs(60), |r| {
+        !r.is_empty()
+    });
     let out = terminate(run);
     assert!(out.status.success(), "weir run: {}", String::from_utf8_lossy(&out.stderr));
     let mut delivered: Vec<String> = processed.iter().map(key).collect();
@@ -85,13 +102,27 @@ fn a_header_key_that_is_not_utf8_is_settled_not_a_panic() {
 
     // The dead letter still carries the raw key: repair parks it, tail shows it.
     let repair = spawn(weir(&brokers, &["repair"]));
-    let parked = wait_for_topic(&brokers, "user-login-dead-letter-parked", Duration::from_secs(60), |r| !r.is_empty());
+    let parked =
+        wait_for_topic(&brokers, "user-login-dead-letter-parked", Duration::from_secs(60), |r| {
+            !r.is_empty()
+        });
     let out = terminate(repair);
     assert!(out.status.success(), "weir repair: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(parked.len(), 1);
     assert_eq!(parked[0].value, letter.value);
     assert!(header(&parked[0], weir::headers::PARK_REASON).unwrap().contains("not UTF-8"));
-    let tail = run_ok(weir(&brokers, &["tail", "--topic", "user-login-dead-letter", "--from-beginning", "--count", "1", "--headers"]));
+    let tail = run_ok(weir(
+        &brokers,
+        &[
+            "tail",
+            "--topic",
+            "user-login-dead-letter",
+            "--from-beginning",
+            "--count",
+            "1",
+            "--headers",
+        ],
+    ));
     let shown = String::from_utf8_lossy(&tail.stdout);
     assert!(shown.contains(r#"{"user_id":"p"}"#) && shown.contains("trace-id: abc"), "{shown}");
 }
@@ -106,22 +137,35 @@ fn an_output_the_broker_refuses_is_parked_as_a_pointer() {
     let dir = tempfile::tempdir().unwrap();
     let config = small_records_config(dir.path());
 
-    let producer: BaseProducer = weir::kafka::client_config(&brokers, &Default::default()).create().unwrap();
+    let producer: BaseProducer =
+        weir::kafka::client_config(&brokers, &Default::default()).create().unwrap();
     let huge = huge_login();
     let mut keys = Vec::new();
     for i in 0..6 {
         let key = format!("valid-{i}");
-        producer.send(BaseRecord::<str, str>::to("user-login").key(&key).payload(&login(&key))).map_err(|(e, _)| e).unwrap();
+        producer
+            .send(BaseRecord::<str, str>::to("user-login").key(&key).payload(&login(&key)))
+            .map_err(|(e, _)| e)
+            .unwrap();
         keys.push(key);
         if i == 2 {
-            producer.send(BaseRecord::<str, str>::to("user-login").key("huge").payload(&huge)).map_err(|(e, _)| e).unwrap();
+            producer
+                .send(BaseRecord::<str, str>::to("user-login").key("huge").payload(&huge))
+                .map_err(|(e, _)| e)
+                .unwrap();
         }
     }
     producer.flush(Duration::from_secs(10)).unwrap();
 
     let run = spawn(weir(&brokers, &["run", "--config", config.to_str().unwrap()]));
-    let processed = wait_for_topic(&brokers, "user-login-processed-production", Duration::from_secs(60), |r| r.len() >= 6);
-    let parked = wait_for_topic(&brokers, "user-login-dead-letter-parked", Duration::from_secs(60), |r| !r.is_empty());
+    let processed =
+        wait_for_topic(&brokers, "user-login-processed-production", Duration::from_secs(60), |r| {
+            r.len() >= 6
+        });
+    let parked =
+        wait_for_topic(&brokers, "user-login-dead-letter-parked", Duration::from_secs(60), |r| {
+            !r.is_empty()
+        });
     let out = terminate(run);
     assert!(out.status.success(), "weir run: {}", String::from_utf8_lossy(&out.stderr));
     let mut delivered: Vec<String> = processed.iter().map(key).collect();
@@ -154,15 +198,22 @@ fn one_run_survives_every_poison_record_in_one_stream() {
     let brokers = broker.bootstrap_servers().to_string();
     let dir = tempfile::tempdir().unwrap();
     let config = small_records_config(dir.path());
-    let producer: BaseProducer = weir::kafka::client_config(&brokers, &Default::default()).create().unwrap();
+    let producer: BaseProducer =
+        weir::kafka::client_config(&brokers, &Default::default()).create().unwrap();
     let huge = huge_login();
     let mut valid = Vec::new();
     for i in 0..20 {
         let key = format!("valid-{i}");
-        producer.send(BaseRecord::<str, str>::to("user-login").key(&key).payload(&login(&key))).map_err(|(e, _)| e).unwrap();
+        producer
+            .send(BaseRecord::<str, str>::to("user-login").key(&key).payload(&login(&key)))
+            .map_err(|(e, _)| e)
+            .unwrap();
         valid.push(key);
         let poison = match i % 5 {
-            0 => BaseRecord::<str, str>::to("user-login").key("raw-header").payload(r#"{"user_id":"p"}"#).headers(headers_with_a_raw_key()),
+            0 => BaseRecord::<str, str>::to("user-login")
+                .key("raw-header")
+                .payload(r#"{"user_id":"p"}"#)
+                .headers(headers_with_a_raw_key()),
             1 => BaseRecord::<str, str>::to("user-login").key("huge").payload(&huge),
             2 => BaseRecord::<str, str>::to("user-login").key("not-json").payload("{\"user_id\": "),
             3 => BaseRecord::<str, str>::to("user-login").key("tombstone"),
@@ -173,7 +224,12 @@ fn one_run_survives_every_poison_record_in_one_stream() {
     producer.flush(Duration::from_secs(10)).unwrap();
 
     let run = spawn(weir(&brokers, &["run", "--config", config.to_str().unwrap()]));
-    wait_for_count(&brokers, "user-login-processed-production", valid.len(), Duration::from_secs(60));
+    wait_for_count(
+        &brokers,
+        "user-login-processed-production",
+        valid.len(),
+        Duration::from_secs(60),
+    );
     wait_for_count(&brokers, "user-login-dead-letter-parked", 4, Duration::from_secs(60));
     let out = terminate(run);
     assert!(out.status.success(), "weir run: {}", String::from_utf8_lossy(&out.stderr));
@@ -183,7 +239,9 @@ fn one_run_survives_every_poison_record_in_one_stream() {
     assert_eq!(processed.len(), valid.len(), "nothing but the valid events was processed");
     let dead = read_topic(&brokers, "user-login-dead-letter", Duration::from_secs(1));
     let parked = read_topic(&brokers, "user-login-dead-letter-parked", Duration::from_secs(1));
-    let count = |records: &[weir::bindings::types::Message], k: &str| records.iter().filter(|m| key(m) == k).count();
+    let count = |records: &[weir::bindings::types::Message], k: &str| {
+        records.iter().filter(|m| key(m) == k).count()
+    };
     for k in ["raw-header", "not-json", "tombstone"] {
         assert_eq!(count(&dead, k), 4, "{k}: each one a dead letter, once");
     }
@@ -192,9 +250,17 @@ fn one_run_survives_every_poison_record_in_one_stream() {
 
 /// The login pipeline on `transform`, with `validate_limits` in `[validate]` and the
 /// default breaker (50 faults in a row).
-fn breaker_config(dir: &std::path::Path, transform: &std::path::Path, validate_limits: &str) -> std::path::PathBuf {
+fn breaker_config(
+    dir: &std::path::Path,
+    transform: &std::path::Path,
+    validate_limits: &str,
+) -> std::path::PathBuf {
     let config = dir.join("weir.toml");
-    let text = crate::common::login_config(transform).replacen("[validate]\n", &format!("[validate]\n{validate_limits}\n"), 1);
+    let text = crate::common::login_config(transform).replacen(
+        "[validate]\n",
+        &format!("[validate]\n{validate_limits}\n"),
+        1,
+    );
     std::fs::write(&config, text).unwrap();
     config
 }
@@ -211,8 +277,13 @@ fn poison_run(config: &std::path::Path, poison: impl Fn(usize) -> String, fault_
     produce(&brokers, after.iter().map(|k| (k.clone(), login(k))));
 
     let run = spawn(weir(&brokers, &["run", "--config", config.to_str().unwrap()]));
-    let processed = wait_for_topic(&brokers, "user-login-processed-production", Duration::from_secs(60), |r| r.len() >= 12);
-    let dead = wait_for_topic(&brokers, "user-login-dead-letter", Duration::from_secs(60), |r| r.len() >= 60);
+    let processed =
+        wait_for_topic(&brokers, "user-login-processed-production", Duration::from_secs(60), |r| {
+            r.len() >= 12
+        });
+    let dead = wait_for_topic(&brokers, "user-login-dead-letter", Duration::from_secs(60), |r| {
+        r.len() >= 60
+    });
     let log = run.stderr_so_far();
     let out = terminate(run);
     assert!(out.status.success(), "weir run: {}", String::from_utf8_lossy(&out.stderr));
@@ -220,9 +291,19 @@ fn poison_run(config: &std::path::Path, poison: impl Fn(usize) -> String, fault_
     let good: Vec<&str> = before.iter().chain(&after).map(String::as_str).collect();
     let (lost, duplicated) = losses_and_duplicates(good, &processed);
     assert!(lost.is_empty() && duplicated.is_empty(), "lost {lost:?}, duplicated {duplicated:?}");
-    let (lost, duplicated) = losses_and_duplicates((0..60).map(|i| format!("poison-{i}")).collect::<Vec<_>>().iter().map(String::as_str), &dead);
-    assert!(lost.is_empty() && duplicated.is_empty(), "dead letters: lost {lost:?}, duplicated {duplicated:?}");
-    assert!(dead.iter().all(|m| header(m, weir::headers::KIND).as_deref() == Some(fault_kind)), "{:?}", dead.iter().map(|m| header(m, weir::headers::KIND)).collect::<Vec<_>>());
+    let (lost, duplicated) = losses_and_duplicates(
+        (0..60).map(|i| format!("poison-{i}")).collect::<Vec<_>>().iter().map(String::as_str),
+        &dead,
+    );
+    assert!(
+        lost.is_empty() && duplicated.is_empty(),
+        "dead letters: lost {lost:?}, duplicated {duplicated:?}"
+    );
+    assert!(
+        dead.iter().all(|m| header(m, weir::headers::KIND).as_deref() == Some(fault_kind)),
+        "{:?}",
+        dead.iter().map(|m| header(m, weir::headers::KIND)).collect::<Vec<_>>()
+    );
 }
 
 /// Records over the stage's size limit never reach the plugin: input faults, which the
@@ -230,8 +311,15 @@ fn poison_run(config: &std::path::Path, poison: impl Fn(usize) -> String, fault_
 #[test]
 fn sixty_oversize_records_in_a_row_never_hold_the_flow() {
     let dir = tempfile::tempdir().unwrap();
-    let config = breaker_config(dir.path(), &crate::common::plugin("readable-timestamp"), "limits = { max_message_kib = 4 }");
-    let oversize = |i: usize| login(&format!("poison-{i}")).replace(r#""user_id""#, &format!(r#""padding":"{}","user_id""#, "x".repeat(6_000)));
+    let config = breaker_config(
+        dir.path(),
+        &crate::common::plugin("readable-timestamp"),
+        "limits = { max_message_kib = 4 }",
+    );
+    let oversize = |i: usize| {
+        login(&format!("poison-{i}"))
+            .replace(r#""user_id""#, &format!(r#""padding":"{}","user_id""#, "x".repeat(6_000)))
+    };
     poison_run(&config, oversize, "oversize");
 }
 
@@ -242,7 +330,9 @@ fn sixty_oversize_records_in_a_row_never_hold_the_flow() {
 fn sixty_records_that_make_a_plugin_trap_are_dead_lettered_not_held() {
     let dir = tempfile::tempdir().unwrap();
     let config = breaker_config(dir.path(), &crate::common::test_plugin("hostile"), "");
-    let trapping = |i: usize| login(&format!("poison-{i}")).replace(r#""device_id""#, r#""note":"PANIC","device_id""#);
+    let trapping = |i: usize| {
+        login(&format!("poison-{i}")).replace(r#""device_id""#, r#""note":"PANIC","device_id""#)
+    };
     poison_run(&config, trapping, "trap");
 }
 
@@ -252,15 +342,29 @@ fn sixty_records_that_make_a_plugin_trap_are_dead_lettered_not_held() {
 fn tail_prints_control_characters_escaped() {
     let broker = embedded(1);
     let brokers = broker.bootstrap_servers().to_string();
-    let producer: BaseProducer = weir::kafka::client_config(&brokers, &Default::default()).create().unwrap();
+    let producer: BaseProducer =
+        weir::kafka::client_config(&brokers, &Default::default()).create().unwrap();
     let value = "{\"user_id\":\"\x1b[2J\x1b[31mred\"}\nforged line";
-    let headers = OwnedHeaders::new().insert(Header { key: "trace\x07id", value: Some("bell\x07") });
-    producer.send(BaseRecord::<str, str>::to("user-login").key("k\r\n").payload(value).headers(headers)).map_err(|(e, _)| e).unwrap();
+    let headers =
+        OwnedHeaders::new().insert(Header { key: "trace\x07id", value: Some("bell\x07") });
+    producer
+        .send(BaseRecord::<str, str>::to("user-login").key("k\r\n").payload(value).headers(headers))
+        .map_err(|(e, _)| e)
+        .unwrap();
     producer.flush(Duration::from_secs(10)).unwrap();
-    let tail = run_ok(weir(&brokers, &["tail", "--topic", "user-login", "--from-beginning", "--count", "1", "--headers"]));
+    let tail = run_ok(weir(
+        &brokers,
+        &["tail", "--topic", "user-login", "--from-beginning", "--count", "1", "--headers"],
+    ));
     let shown = String::from_utf8_lossy(&tail.stdout);
-    assert!(!shown.bytes().any(|b| b == 0x1b || b == 0x07 || b == b'\r'), "raw control bytes: {shown:?}");
-    assert!(shown.contains(r"\u{1b}[2J\u{1b}[31mred") && shown.contains(r"\nforged line"), "{shown}");
+    assert!(
+        !shown.bytes().any(|b| b == 0x1b || b == 0x07 || b == b'\r'),
+        "raw control bytes: {shown:?}"
+    );
+    assert!(
+        shown.contains(r"\u{1b}[2J\u{1b}[31mred") && shown.contains(r"\nforged line"),
+        "{shown}"
+    );
     assert!(shown.contains(r"key: k\r\n") && shown.contains(r"trace\u{7}id: bell\u{7}"), "{shown}");
     assert!(!shown.lines().any(|l| l.starts_with("forged")), "{shown}");
 }

@@ -60,7 +60,10 @@ fn the_python_plugin_runs_in_a_chain_after_a_rust_one() {
     // Two transforms in order: the Python locale normaliser, then the Rust timestamp.
     let config = login_config(&plugin("readable-timestamp")).replace(
         "[transform]\n",
-        &format!("[[transform]]\nname = \"normalize-locale\"\nplugin = \"{}\"\n\n[[transform]]\n", python.display()),
+        &format!(
+            "[[transform]]\nname = \"normalize-locale\"\nplugin = \"{}\"\n\n[[transform]]\n",
+            python.display()
+        ),
     );
     let output = process(&config, &input);
     assert_eq!(output.lines().count(), 5, "{output}");

@@ -41,7 +41,12 @@ fn run_from_a_time_starts_at_the_first_record_at_or_after_it_in_each_partition()
     assert_eq!(input.len(), 60);
     for m in &input {
         let ts = m.timestamp.unwrap();
-        assert_eq!(key(m).starts_with('b'), ts >= boundary, "{} at {ts}, boundary {boundary}", key(m));
+        assert_eq!(
+            key(m).starts_with('b'),
+            ts >= boundary,
+            "{} at {ts}, boundary {boundary}",
+            key(m)
+        );
     }
 
     let from = weir::window::rfc3339(boundary);
@@ -52,7 +57,8 @@ fn run_from_a_time_starts_at_the_first_record_at_or_after_it_in_each_partition()
     assert_eq!(keys(&out), expected, "exactly the records at or after {from}");
 
     // A member runs: moving the group is refused, naming it.
-    let refused = with_config(brokers, &config, &["run", "--from", "earliest", "--reset"]).output().unwrap();
+    let refused =
+        with_config(brokers, &config, &["run", "--from", "earliest", "--reset"]).output().unwrap();
     let text = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success() && text.contains("has members running"), "{text}");
     let stopped = terminate(run);
@@ -72,8 +78,16 @@ fn run_from_a_time_starts_at_the_first_record_at_or_after_it_in_each_partition()
     }
     let twice: BTreeSet<&String> = seen.iter().filter(|(_, n)| **n == 2).map(|(k, _)| k).collect();
     let once: BTreeSet<&String> = seen.iter().filter(|(_, n)| **n == 1).map(|(k, _)| k).collect();
-    assert_eq!(twice, after.iter().map(|(k, _)| k).collect(), "from the earliest: the later records a second time");
-    assert_eq!(once, before.iter().map(|(k, _)| k).collect(), "and the earlier ones for the first time");
+    assert_eq!(
+        twice,
+        after.iter().map(|(k, _)| k).collect(),
+        "from the earliest: the later records a second time"
+    );
+    assert_eq!(
+        once,
+        before.iter().map(|(k, _)| k).collect(),
+        "and the earlier ones for the first time"
+    );
     terminate(run);
 }
 
@@ -93,7 +107,9 @@ fn dlq_stats_counts_what_the_dead_letters_hold() {
     };
     records.extend((0..4).map(|i| without(format!("nodevice{i}"), "device_type")));
     records.extend((0..3).map(|i| without(format!("nolocale{i}"), "locale")));
-    records.extend((0..5).map(|i| (format!("soon{i}"), login("x").1.replace("1700000000", "\"soon\""))));
+    records.extend(
+        (0..5).map(|i| (format!("soon{i}"), login("x").1.replace("1700000000", "\"soon\""))),
+    );
     records.extend((0..3).map(|i| (format!("junk{i}"), format!("not json {i}"))));
     produce(brokers, records.into_iter());
     let run = spawn(with_config(brokers, &config, &["run"]));
@@ -101,7 +117,12 @@ fn dlq_stats_counts_what_the_dead_letters_hold() {
     wait_for_count(brokers, TOPICS[2], 15, Duration::from_secs(60));
     terminate(run);
 
-    let stats = || -> serde_json::Value { serde_json::from_slice(&run_ok(with_config(brokers, &config, &["dlq", "stats", "--json"])).stdout).unwrap() };
+    let stats = || -> serde_json::Value {
+        serde_json::from_slice(
+            &run_ok(with_config(brokers, &config, &["dlq", "stats", "--json"])).stdout,
+        )
+        .unwrap()
+    };
     let first = stats();
     assert_eq!(first["topics"][TOPICS[2]], 15, "{first}");
     assert_eq!(first["topics"][TOPICS[3]], 0, "{first}");
@@ -109,22 +130,44 @@ fn dlq_stats_counts_what_the_dead_letters_hold() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["count"].as_u64().unwrap(), r["kind"].as_str().unwrap().into(), r["path"].as_str().unwrap().into(), r["reason"].as_str().unwrap().into()))
+        .map(|r| {
+            (
+                r["count"].as_u64().unwrap(),
+                r["kind"].as_str().unwrap().into(),
+                r["path"].as_str().unwrap().into(),
+                r["reason"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), [7, 5, 3], "{first}");
     assert_eq!(rows[0].3, "\"…\" is a required property", "missing device_type and locale group");
-    assert_eq!((rows[1].2.as_str(), rows[1].3.as_str()), ("/timestamp", "\"…\" is not of type \"…\""));
+    assert_eq!(
+        (rows[1].2.as_str(), rows[1].3.as_str()),
+        ("/timestamp", "\"…\" is not of type \"…\"")
+    );
     assert!(rows[2].3.starts_with("value is not valid JSON"), "{}", rows[2].3);
     assert!(rows.iter().all(|r| r.1 == "violation"));
-    for (row, prefixes) in first["rows"].as_array().unwrap().iter().zip([&["nodevice", "nolocale"][..], &["soon"], &["junk"]]) {
+    for (row, prefixes) in first["rows"].as_array().unwrap().iter().zip([
+        &["nodevice", "nolocale"][..],
+        &["soon"],
+        &["junk"],
+    ]) {
         let keys = row["sample_keys"].as_array().unwrap();
         assert_eq!(keys.len(), 3);
-        assert!(keys.iter().all(|k| prefixes.iter().any(|p| k.as_str().unwrap().starts_with(p))), "{row}");
+        assert!(
+            keys.iter().all(|k| prefixes.iter().any(|p| k.as_str().unwrap().starts_with(p))),
+            "{row}"
+        );
         assert!(row["oldest"].as_i64().unwrap() <= row["newest"].as_i64().unwrap());
     }
     assert_eq!(stats()["rows"], first["rows"], "it commits nothing: a second run reads the same");
-    let text = String::from_utf8(run_ok(with_config(brokers, &config, &["dlq", "stats"])).stdout).unwrap();
-    assert!(text.contains("user-login-dead-letter: 15 records") && text.contains("is a required property"), "{text}");
+    let text =
+        String::from_utf8(run_ok(with_config(brokers, &config, &["dlq", "stats"])).stdout).unwrap();
+    assert!(
+        text.contains("user-login-dead-letter: 15 records")
+            && text.contains("is a required property"),
+        "{text}"
+    );
 }
 
 /// Records parked because the repair could not fix them (no default for `locale`) are
@@ -140,7 +183,10 @@ fn a_redrive_after_a_fix_brings_every_parked_record_to_the_output() {
     let brokers = tansu.brokers.as_str();
     let text = std::fs::read_to_string(&broken).unwrap();
     let fixed = dir.path().join("fixed.toml");
-    let with_locale = text.replace("defaults = { device_type = \"unknown\" }", "defaults = { device_type = \"unknown\", locale = \"unknown\" }");
+    let with_locale = text.replace(
+        "defaults = { device_type = \"unknown\" }",
+        "defaults = { device_type = \"unknown\", locale = \"unknown\" }",
+    );
     assert_ne!(with_locale, text, "weir.toml's repair has defaults to extend");
     std::fs::write(&fixed, with_locale).unwrap();
 
@@ -165,25 +211,39 @@ fn a_redrive_after_a_fix_brings_every_parked_record_to_the_output() {
     let dry = run_ok(with_config(brokers, &fixed, &["dlq", "redrive", "--dry-run"]));
     println!("{}", String::from_utf8_lossy(&dry.stdout));
     let dry = String::from_utf8_lossy(&dry.stdout);
-    assert!(dry.contains("would send 40 records from user-login-dead-letter-parked back to user-login"), "{dry}");
-    assert_eq!(read_topic(brokers, TOPICS[0], Duration::from_secs(1)).len(), 50, "a dry run moves nothing");
+    assert!(
+        dry.contains("would send 40 records from user-login-dead-letter-parked back to user-login"),
+        "{dry}"
+    );
+    assert_eq!(
+        read_topic(brokers, TOPICS[0], Duration::from_secs(1)).len(),
+        50,
+        "a dry run moves nothing"
+    );
 
-    let redriven = |records: &[weir::bindings::types::Message]| -> Vec<weir::bindings::types::Message> {
-        // What the redrive sent (repairs of them carry the count on, not the origin).
-        records.iter().filter(|m| header(m, "weir.redrive.from").is_some()).cloned().collect()
-    };
+    let redriven =
+        |records: &[weir::bindings::types::Message]| -> Vec<weir::bindings::types::Message> {
+            // What the redrive sent (repairs of them carry the count on, not the origin).
+            records.iter().filter(|m| header(m, "weir.redrive.from").is_some()).cloned().collect()
+        };
     let addr = format!("127.0.0.1:{}", free_port());
-    let first = spawn(with_config(brokers, &fixed, &["dlq", "redrive", "--rate", "4", "--metrics", &addr]));
+    let first =
+        spawn(with_config(brokers, &fixed, &["dlq", "redrive", "--rate", "4", "--metrics", &addr]));
     // Mid-redrive, as its own metric says: eight records sent back.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let redriven = crate::ops::get(&format!("http://{addr}/metrics")).and_then(|(_, body)| {
-            body.lines().find_map(|l| l.strip_prefix("weir_redriven_records_total ")).and_then(|v| v.trim().parse::<f64>().ok())
+            body.lines()
+                .find_map(|l| l.strip_prefix("weir_redriven_records_total "))
+                .and_then(|v| v.trim().parse::<f64>().ok())
         });
         if redriven.is_some_and(|n| n >= 8.0) {
             break;
         }
-        assert!(Instant::now() < deadline, "weir_redriven_records_total did not reach 8 within 60 s: {redriven:?}");
+        assert!(
+            Instant::now() < deadline,
+            "weir_redriven_records_total did not reach 8 within 60 s: {redriven:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     sigkill(first);
@@ -201,13 +261,22 @@ fn a_redrive_after_a_fix_brings_every_parked_record_to_the_output() {
     for m in &sent {
         assert_eq!(header(m, "weir.repair.attempts").as_deref(), Some("0"));
         assert_eq!(header(m, "weir.redrive.count").as_deref(), Some("1"));
-        assert!(header(m, "weir.error.stage").is_none() && header(m, "weir.park.reason").is_none(), "provenance is not sent back");
+        assert!(
+            header(m, "weir.error.stage").is_none() && header(m, "weir.park.reason").is_none(),
+            "provenance is not sent back"
+        );
     }
     // The resumed run's pace: its records over their span.
     let resumed = &sent[before_resume.min(sent.len() - 2)..];
-    let span_s = (resumed.last().unwrap().timestamp.unwrap() - resumed[0].timestamp.unwrap()) as f64 / 1000.0;
+    let span_s = (resumed.last().unwrap().timestamp.unwrap() - resumed[0].timestamp.unwrap())
+        as f64
+        / 1000.0;
     let rate = (resumed.len() - 1) as f64 / span_s;
-    assert!(span_s >= 5.0 && (3.2..=4.8).contains(&rate), "{} records over {span_s:.1} s = {rate:.2}/s, asked 4/s", resumed.len());
+    assert!(
+        span_s >= 5.0 && (3.2..=4.8).contains(&rate),
+        "{} records over {span_s:.1} s = {rate:.2}/s, asked 4/s",
+        resumed.len()
+    );
 
     let output = wait_for_topic(brokers, TOPICS[1], Duration::from_secs(90), |records| {
         let keys: BTreeSet<String> = records.iter().map(key).collect();
@@ -252,16 +321,31 @@ fn a_replay_processes_exactly_its_range_and_leaves_the_main_group_alone() {
 
     let (from, to) = (weir::window::rfc3339(t1), weir::window::rfc3339(t2));
     let started = Instant::now();
-    let out = run_ok(with_config(brokers, &config, &["replay", "--from", &from, "--to", &to, "--to-topic", "user-login-replayed"]));
+    let out = run_ok(with_config(
+        brokers,
+        &config,
+        &["replay", "--from", &from, "--to", &to, "--to-topic", "user-login-replayed"],
+    ));
     assert!(started.elapsed() < Duration::from_secs(60), "it stops at the range's end by itself");
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("replaying 30 records of user-login"), "counted by offsets: {said}");
     assert!(said.contains("records in 30 · processed 30"), "its own report: {said}");
-    assert!(said.contains("replayed 30 records (weir_replayed_records_total)"), "its metric: {said}");
+    assert!(
+        said.contains("replayed 30 records (weir_replayed_records_total)"),
+        "its metric: {said}"
+    );
 
     let replayed = read_topic(brokers, "user-login-replayed", Duration::from_secs(2));
     let expected: Vec<String> = (0..30).map(|i| format!("b{i:02}")).collect();
     assert_eq!(keys(&replayed), expected, "exactly the range, once");
-    assert_eq!(group_progress(brokers, "weir-user-login", TOPICS[0]), main_before, "the main group's offsets are untouched");
-    assert_eq!(read_topic(brokers, TOPICS[1], Duration::from_secs(1)).len(), 70, "nothing more on the main output");
+    assert_eq!(
+        group_progress(brokers, "weir-user-login", TOPICS[0]),
+        main_before,
+        "the main group's offsets are untouched"
+    );
+    assert_eq!(
+        read_topic(brokers, TOPICS[1], Duration::from_secs(1)).len(),
+        70,
+        "nothing more on the main output"
+    );
 }

@@ -39,12 +39,17 @@ fn batch(values: &[&str]) -> Vec<Message> {
 fn outputs(outcome: &Outcome) -> &[Output] {
     match outcome {
         Outcome::Processed(outputs) => outputs,
-        Outcome::DeadLetter(m, r) => panic!("{} dead-lettered: {}", String::from_utf8_lossy(&m.value), r.summary()),
+        Outcome::DeadLetter(m, r) => {
+            panic!("{} dead-lettered: {}", String::from_utf8_lossy(&m.value), r.summary())
+        }
     }
 }
 
 fn values(outcome: &Outcome) -> Vec<String> {
-    outputs(outcome).iter().map(|o| String::from_utf8_lossy(&o.message.value).into_owned()).collect()
+    outputs(outcome)
+        .iter()
+        .map(|o| String::from_utf8_lossy(&o.message.value).into_owned())
+        .collect()
 }
 
 fn dead_letter(outcome: &Outcome) -> (&Message, String) {
@@ -65,15 +70,26 @@ fn a_transform_filters_fans_out_rewrites_and_routes_and_every_output_keeps_its_p
     assert_eq!(out.len(), inputs.len(), "one outcome per input");
 
     let plain = &outputs(&out[0])[0];
-    assert_eq!((plain.message.key.as_deref(), plain.topic.as_deref()), (Some(&b"in-key"[..]), None));
+    assert_eq!(
+        (plain.message.key.as_deref(), plain.topic.as_deref()),
+        (Some(&b"in-key"[..]), None)
+    );
     assert!(plain.message.headers.is_empty(), "headers are what the plugin emitted: here none");
     assert_eq!(values(&out[1]), Vec::<String>::new(), "filtered: no record, no dead letter");
     assert_eq!(values(&out[2]), ["copy 0", "copy 1", "copy 2"]);
     for copy in outputs(&out[2]) {
         let m = &copy.message;
-        assert_eq!((m.topic.as_str(), m.partition, m.offset, m.timestamp), ("in", 4, 12, Some(1_000)), "provenance: where its input came from");
+        assert_eq!(
+            (m.topic.as_str(), m.partition, m.offset, m.timestamp),
+            ("in", 4, 12, Some(1_000)),
+            "provenance: where its input came from"
+        );
     }
-    assert_eq!(outputs(&out[3])[0].topic.as_deref(), Some("logins-v2"), "a named output goes to its topic");
+    assert_eq!(
+        outputs(&out[3])[0].topic.as_deref(),
+        Some("logins-v2"),
+        "a named output goes to its topic"
+    );
 
     let (unknown, reason) = dead_letter(&out[4]);
     assert_eq!(unknown.value, b"TO:v9", "the input as it came");
@@ -83,7 +99,11 @@ fn a_transform_filters_fans_out_rewrites_and_routes_and_every_output_keeps_its_p
     assert_eq!(keyed.key.as_deref(), Some(&b"abc"[..]));
     assert_eq!(keyed.headers, vec![Header { key: "x-set".into(), value: b"1".to_vec() }]);
     let forged = &outputs(&out[6])[0].message;
-    assert_eq!(forged.headers, vec![Header { key: "x-kept".into(), value: b"yes".to_vec() }], "weir.* headers are the host's");
+    assert_eq!(
+        forged.headers,
+        vec![Header { key: "x-kept".into(), value: b"yes".to_vec() }],
+        "weir.* headers are the host's"
+    );
     assert_eq!(dead_letter(&out[7]).1, "told to fail");
 
     let stats = &pipeline.stats;
@@ -104,7 +124,10 @@ fn an_input_fanned_out_and_refused_later_is_one_dead_letter_as_it_came() {
     let out = pipeline.process(batch(&["SPLIT:a,b", "SPLIT:c,PANIC,d", "SPLIT:e,FAIL", "f"]));
     assert_eq!(values(&out[0]), ["a", "b"]);
     let (panicked, reason) = dead_letter(&out[1]);
-    assert_eq!((panicked.value.as_slice(), panicked.key.as_deref()), (&b"SPLIT:c,PANIC,d"[..], Some(&b"in-key"[..])));
+    assert_eq!(
+        (panicked.value.as_slice(), panicked.key.as_deref()),
+        (&b"SPLIT:c,PANIC,d"[..], Some(&b"in-key"[..]))
+    );
     assert!(reason.contains("panicked"), "{reason}");
     let (failed, reason) = dead_letter(&out[2]);
     assert_eq!((failed.value.as_slice(), reason.as_str()), (&b"SPLIT:e,FAIL"[..], "told to fail"));
@@ -131,14 +154,22 @@ fn answers_that_do_not_read_or_cost_too_much_are_faults_of_their_records_only() 
     }
     let fault = |i: usize| out[i].as_ref().unwrap_err();
     assert_eq!(fault(1).kind, FaultKind::Contract);
-    assert!(fault(1).reason.contains("not a well-formed frame") && fault(1).reason.contains("unknown answer tag"), "{}", fault(1).reason);
+    assert!(
+        fault(1).reason.contains("not a well-formed frame")
+            && fault(1).reason.contains("unknown answer tag"),
+        "{}",
+        fault(1).reason
+    );
     assert_eq!(fault(3).kind, FaultKind::Contract);
     assert!(fault(3).reason.contains("runs past the end"), "{}", fault(3).reason);
     assert_eq!(fault(5).kind, FaultKind::Memory, "{}", fault(5).reason);
     assert_eq!(fault(7).kind, FaultKind::Memory, "{}", fault(7).reason);
     assert!(stage.restarts() >= 4);
     let fresh = stage.run(&batch(&["FANOUT:2"])).remove(0).unwrap().unwrap();
-    assert!(matches!(fresh, Transformed::Records(ref r) if r.len() == 2), "still healthy: {fresh:?}");
+    assert!(
+        matches!(fresh, Transformed::Records(ref r) if r.len() == 2),
+        "still healthy: {fresh:?}"
+    );
 }
 
 /// The shipped router through Kafka (tansu): each login to the topic of its app's major
@@ -153,7 +184,8 @@ fn the_router_sends_each_login_to_its_major_versions_topic_on_kafka() {
     let text = std::fs::read_to_string(repo().join("plugins/login-router/weir.toml")).unwrap();
     let plugins = plugin("login-router").parent().unwrap().display().to_string();
     let config = dir.path().join("router.toml");
-    std::fs::write(&config, text.replace("\"../../target/plugins", &format!("\"{plugins}"))).unwrap();
+    std::fs::write(&config, text.replace("\"../../target/plugins", &format!("\"{plugins}")))
+        .unwrap();
 
     let versions = ["2.3.0", "2.4.1", "3.0.0-beta", "4.0.0"];
     let mut expected: BTreeMap<&str, HashSet<String>> = BTreeMap::new();
@@ -176,7 +208,10 @@ fn the_router_sends_each_login_to_its_major_versions_topic_on_kafka() {
         .collect();
     let created = run_ok(with_config(brokers, &config, &["topics", "create"]));
     let created = String::from_utf8_lossy(&created.stdout);
-    assert!(created.contains("user-login-v2") && created.contains("user-login-v3"), "the named outputs' topics too:\n{created}");
+    assert!(
+        created.contains("user-login-v2") && created.contains("user-login-v3"),
+        "the named outputs' topics too:\n{created}"
+    );
     let run = spawn(with_config(brokers, &config, &["run"]));
     produce(brokers, events.into_iter());
     wait_for_no_lag(brokers, "weir-login-router", "user-login", Duration::from_secs(120));
@@ -186,20 +221,43 @@ fn the_router_sends_each_login_to_its_major_versions_topic_on_kafka() {
     for topic in ["user-login-v2", "user-login-v3"] {
         let records = read_topic(brokers, topic, Duration::from_secs(2));
         let users: Vec<String> = records.iter().map(key).collect();
-        let (lost, duplicated) = losses_and_duplicates(expected[topic].iter().map(String::as_str), &records);
-        assert!(lost.is_empty() && duplicated.is_empty(), "{topic}: lost {lost:?}, duplicated {duplicated:?}");
-        assert_eq!(users.iter().cloned().collect::<HashSet<_>>(), expected[topic], "{topic}: keyed by user");
+        let (lost, duplicated) =
+            losses_and_duplicates(expected[topic].iter().map(String::as_str), &records);
+        assert!(
+            lost.is_empty() && duplicated.is_empty(),
+            "{topic}: lost {lost:?}, duplicated {duplicated:?}"
+        );
+        assert_eq!(
+            users.iter().cloned().collect::<HashSet<_>>(),
+            expected[topic],
+            "{topic}: keyed by user"
+        );
         let major = &topic[topic.len() - 1..];
-        assert!(records.iter().all(|m| header(m, "app-major").as_deref() == Some(major)), "{topic}: app-major header");
-        assert!(records.iter().all(|m| String::from_utf8_lossy(&m.value).contains("2024-10-29 23:23:20")), "timestamped first");
+        assert!(
+            records.iter().all(|m| header(m, "app-major").as_deref() == Some(major)),
+            "{topic}: app-major header"
+        );
+        assert!(
+            records
+                .iter()
+                .all(|m| String::from_utf8_lossy(&m.value).contains("2024-10-29 23:23:20")),
+            "timestamped first"
+        );
     }
     let dead = read_topic(brokers, "user-login-dead-letter", Duration::from_secs(2));
     let dead_users: HashSet<String> = dead
         .iter()
-        .map(|m| serde_json::from_slice::<serde_json::Value>(&m.value).unwrap()["user_id"].as_str().unwrap().to_string())
+        .map(|m| {
+            serde_json::from_slice::<serde_json::Value>(&m.value).unwrap()["user_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(dead_users, expected["user-login-dead-letter"]);
-    assert!(dead.iter().all(|m| header(m, weir::kafka::headers::REASONS).is_some_and(|r| r.contains("output `v4`"))));
+    assert!(dead.iter().all(
+        |m| header(m, weir::kafka::headers::REASONS).is_some_and(|r| r.contains("output `v4`"))
+    ));
     let output = read_topic(brokers, "user-login-processed-production", Duration::from_secs(1));
     assert!(output.is_empty(), "every login was routed: {} on the default output", output.len());
 }

@@ -14,7 +14,10 @@ fn state_config(dir: &Path, partitions: u32) -> PathBuf {
     let text = common::absolute_weir_toml()
         .replace("partitions = 3", &format!("partitions = {partitions}"))
         .replace("checkpoint_interval_s = 5", "checkpoint_interval_s = 2");
-    assert!(text.contains("checkpoint_interval_s = 2"), "weir.toml sets [state] checkpoint_interval_s");
+    assert!(
+        text.contains("checkpoint_interval_s = 2"),
+        "weir.toml sets [state] checkpoint_interval_s"
+    );
     let path = dir.join("weir.toml");
     std::fs::write(&path, text).unwrap();
     path
@@ -27,7 +30,12 @@ fn group_report(brokers: &str, config: &Path) -> Value {
 }
 
 /// Polls `weir report` until its analytics equal `expected`; the last one either way.
-fn group_report_reaching(brokers: &str, config: &Path, expected: &Value, timeout: Duration) -> Value {
+fn group_report_reaching(
+    brokers: &str,
+    config: &Path,
+    expected: &Value,
+    timeout: Duration,
+) -> Value {
     let deadline = Instant::now() + timeout;
     loop {
         let report = group_report(brokers, config);
@@ -55,20 +63,52 @@ fn analytics_count_every_record_once_across_sigkills() {
     let config = state_config(dir.path(), 3);
     let manifest_path = dir.path().join("manifest.jsonl");
     let created = run_ok(with_config(brokers, &config, &["topics", "create"]));
-    assert!(String::from_utf8_lossy(&created.stdout).contains("created weir-user-login-state (compacted"));
+    assert!(String::from_utf8_lossy(&created.stdout)
+        .contains("created weir-user-login-state (compacted"));
 
-    let generator = spawn(with_config(brokers, &config, &[
-        "generate", "--count", "20000", "--rate", "1000", "--invalid-ratio", "0.05", "--seed", "11",
-        "--manifest", manifest_path.to_str().unwrap(),
-    ]));
+    let generator = spawn(with_config(
+        brokers,
+        &config,
+        &[
+            "generate",
+            "--count",
+            "20000",
+            "--rate",
+            "1000",
+            "--invalid-ratio",
+            "0.05",
+            "--seed",
+            "11",
+            "--manifest",
+            manifest_path.to_str().unwrap(),
+        ],
+    ));
     let mut kills = 0;
     let mut run = spawn(with_config(brokers, &config, &["run"]));
     for more in [4_000, 5_000] {
         // Past some progress, a commit and a checkpoint, then at any moment.
-        let so_far = read_topic(brokers, "user-login-processed-production", Duration::from_millis(500)).len();
-        wait_for_count(brokers, "user-login-processed-production", so_far + more, Duration::from_secs(120));
-        wait_for_commits(brokers, "weir-user-login", "user-login", (so_far + more / 2) as i64, Duration::from_secs(60));
-        wait_for_checkpoints_covering(brokers, "weir-user-login-state", (so_far + more / 2) as i64, Duration::from_secs(60));
+        let so_far =
+            read_topic(brokers, "user-login-processed-production", Duration::from_millis(500))
+                .len();
+        wait_for_count(
+            brokers,
+            "user-login-processed-production",
+            so_far + more,
+            Duration::from_secs(120),
+        );
+        wait_for_commits(
+            brokers,
+            "weir-user-login",
+            "user-login",
+            (so_far + more / 2) as i64,
+            Duration::from_secs(60),
+        );
+        wait_for_checkpoints_covering(
+            brokers,
+            "weir-user-login-state",
+            (so_far + more / 2) as i64,
+            Duration::from_secs(60),
+        );
         sigkill(run);
         kills += 1;
         run = spawn(with_config(brokers, &config, &["run"]));
@@ -77,11 +117,19 @@ fn analytics_count_every_record_once_across_sigkills() {
     assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
 
     let kinds = manifest(&manifest_path);
-    let valid: HashSet<&str> = kinds.iter().filter(|(_, kind)| kind.as_str() == "valid").map(|(k, _)| k.as_str()).collect();
+    let valid: HashSet<&str> = kinds
+        .iter()
+        .filter(|(_, kind)| kind.as_str() == "valid")
+        .map(|(k, _)| k.as_str())
+        .collect();
     let input = read_topic(brokers, "user-login", Duration::from_secs(3));
     assert_eq!(input.len(), 20_000);
     let expected = single_process_analytics(&config, &input, dir.path());
-    assert_eq!(counter(&expected, "total_logins"), valid.len() as u64, "one process counts each valid event once");
+    assert_eq!(
+        counter(&expected, "total_logins"),
+        valid.len() as u64,
+        "one process counts each valid event once"
+    );
 
     let report = group_report_reaching(brokers, &config, &expected, Duration::from_secs(120));
     if report["analytics"] != expected {
@@ -98,7 +146,11 @@ fn analytics_count_every_record_once_across_sigkills() {
 
     let stopped = terminate(run);
     assert!(stopped.status.success(), "{}", String::from_utf8_lossy(&stopped.stderr));
-    assert_eq!(group_report(brokers, &config)["analytics"], expected, "after the final checkpoint too");
+    assert_eq!(
+        group_report(brokers, &config)["analytics"],
+        expected,
+        "after the final checkpoint too"
+    );
     println!(
         "state across {kills} SIGKILLs: 20000 events ({} valid), total_logins {} exact, {} duplicates in the output \
          (at-least-once, not counted), changelog {:?}",
@@ -119,11 +171,25 @@ fn three_instances_and_a_kill_report_what_one_process_would() {
     let config = state_config(dir.path(), 6);
     let manifest_path = dir.path().join("manifest.jsonl");
     run_ok(with_config(brokers, &config, &["topics", "create"]));
-    let generator = spawn(with_config(brokers, &config, &[
-        "generate", "--count", "20000", "--rate", "700", "--invalid-ratio", "0.05", "--seed", "12",
-        "--manifest", manifest_path.to_str().unwrap(),
-    ]));
-    let mut instances: Vec<Guarded> = (0..3).map(|_| spawn(with_config(brokers, &config, &["run"]))).collect();
+    let generator = spawn(with_config(
+        brokers,
+        &config,
+        &[
+            "generate",
+            "--count",
+            "20000",
+            "--rate",
+            "700",
+            "--invalid-ratio",
+            "0.05",
+            "--seed",
+            "12",
+            "--manifest",
+            manifest_path.to_str().unwrap(),
+        ],
+    ));
+    let mut instances: Vec<Guarded> =
+        (0..3).map(|_| spawn(with_config(brokers, &config, &["run"]))).collect();
     wait_for_count(brokers, "user-login-processed-production", 4_000, Duration::from_secs(120));
     sigkill(instances.remove(1));
     instances.push(spawn(with_config(brokers, &config, &["run"])));
@@ -131,25 +197,49 @@ fn three_instances_and_a_kill_report_what_one_process_would() {
     assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
 
     let kinds = manifest(&manifest_path);
-    let valid: HashSet<&str> = kinds.iter().filter(|(_, kind)| kind.as_str() == "valid").map(|(k, _)| k.as_str()).collect();
-    let processed = wait_for_topic(brokers, "user-login-processed-production", Duration::from_secs(180), |records| {
-        let keys: HashSet<String> = records.iter().map(key).collect();
-        valid.iter().all(|k| keys.contains(*k))
-    });
+    let valid: HashSet<&str> = kinds
+        .iter()
+        .filter(|(_, kind)| kind.as_str() == "valid")
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let processed = wait_for_topic(
+        brokers,
+        "user-login-processed-production",
+        Duration::from_secs(180),
+        |records| {
+            let keys: HashSet<String> = records.iter().map(key).collect();
+            valid.iter().all(|k| keys.contains(*k))
+        },
+    );
     let input = read_topic(brokers, "user-login", Duration::from_secs(3));
     let expected = single_process_analytics(&config, &input, dir.path());
     let report = group_report_reaching(brokers, &config, &expected, Duration::from_secs(120));
     assert_eq!(report["analytics"], expected, "the group's analytics equal one process's");
-    assert_eq!(report["partitions"].as_array().unwrap().len(), 6, "every partition has its state: {report}");
+    assert_eq!(
+        report["partitions"].as_array().unwrap().len(),
+        6,
+        "every partition has its state: {report}"
+    );
 
     let mut held = Vec::new();
     for instance in instances {
         let stopped = terminate(instance);
         let stderr = String::from_utf8_lossy(&stopped.stderr).into_owned();
         assert!(stopped.status.success(), "{stderr}");
-        held.push(stderr.lines().find(|l| l.contains("(partitions ")).unwrap_or("(no partitions)").trim().to_string());
+        held.push(
+            stderr
+                .lines()
+                .find(|l| l.contains("(partitions "))
+                .unwrap_or("(no partitions)")
+                .trim()
+                .to_string(),
+        );
     }
-    assert_eq!(group_report(brokers, &config)["analytics"], expected, "after every instance stopped");
+    assert_eq!(
+        group_report(brokers, &config)["analytics"],
+        expected,
+        "after every instance stopped"
+    );
     let (_, duplicates) = losses_and_duplicates(valid.iter().copied(), &processed);
     println!(
         "scale-out: 6 partitions, 3 instances, 1 SIGKILLed, 1 joined; total_logins {} exact; {} duplicates in the \
@@ -164,14 +254,29 @@ fn three_instances_and_a_kill_report_what_one_process_would() {
 fn a_corrupt_snapshot_is_refused_and_the_report_says_so() {
     use weir::state::{PartitionSnapshot, Restore, StateChange};
     let config = weir::config::Config::load(&common::repo().join("weir.toml")).unwrap();
-    let mut pipeline = weir::pipeline::Pipeline::from_config(&common::runtime(), &config, &weir::resolve::Resolver).unwrap();
+    let mut pipeline = weir::pipeline::Pipeline::from_config(
+        &common::runtime(),
+        &config,
+        &weir::resolve::Resolver,
+    )
+    .unwrap();
     pipeline.keep_partition_states();
     let key = ("user-login".to_string(), 1);
-    let corrupt = PartitionSnapshot { topic: key.0.clone(), partition: 1, offset: 40, state: b"not a snapshot".to_vec() };
-    pipeline.apply(StateChange::Assigned(vec![Restore { key: key.clone(), snapshot: Some(corrupt) }]));
+    let corrupt = PartitionSnapshot {
+        topic: key.0.clone(),
+        partition: 1,
+        offset: 40,
+        state: b"not a snapshot".to_vec(),
+    };
+    pipeline
+        .apply(StateChange::Assigned(vec![Restore { key: key.clone(), snapshot: Some(corrupt) }]));
     assert_eq!(pipeline.stats.state_restore_failures, 1);
     let report = pipeline.report(Vec::new()).unwrap();
-    assert!(report.text().contains("1 partition states could not be restored and started empty"), "{}", report.text());
+    assert!(
+        report.text().contains("1 partition states could not be restored and started empty"),
+        "{}",
+        report.text()
+    );
     assert_eq!(report.analytics.as_ref().unwrap().1.counters[0].value, 0, "empty, not garbage");
     assert!(report.text().contains("(partitions user-login/1)"));
 }
@@ -182,25 +287,48 @@ fn a_corrupt_snapshot_is_refused_and_the_report_says_so() {
 #[test]
 fn a_held_batch_is_folded_and_counted_once_when_retried() {
     let config = weir::config::Config::load(&common::repo().join("weir.toml")).unwrap();
-    let mut pipeline = weir::pipeline::Pipeline::from_config(&common::runtime(), &config, &weir::resolve::Resolver).unwrap();
+    let mut pipeline = weir::pipeline::Pipeline::from_config(
+        &common::runtime(),
+        &config,
+        &weir::resolve::Resolver,
+    )
+    .unwrap();
     let metrics = weir::ops::Metrics::new();
     pipeline.observe(&metrics);
     let valid = r#"{"user_id":"u1","app_version":"2.3.0","device_type":"iOS","ip":"164.116.28.203","locale":"MD","device_id":"d1","timestamp":1730244200}"#;
-    let mut batch: Vec<_> = (0..5).map(|i| weir::bindings::types::Message { offset: i, ..common::message(valid) }).collect();
-    batch.push(weir::bindings::types::Message { offset: 5, ..common::message(r#"{"user_id":"u1"}"#) });
+    let mut batch: Vec<_> = (0..5)
+        .map(|i| weir::bindings::types::Message { offset: i, ..common::message(valid) })
+        .collect();
+    batch.push(weir::bindings::types::Message {
+        offset: 5,
+        ..common::message(r#"{"user_id":"u1"}"#)
+    });
     for _ in 0..3 {
         let held = pipeline.judge(batch.clone());
-        assert_eq!(held.verdicts().filter(|v| v.is_some()).count(), 1, "the invalid record is refused each time");
+        assert_eq!(
+            held.verdicts().filter(|v| v.is_some()).count(),
+            1,
+            "the invalid record is refused each time"
+        );
     }
     let outcomes = pipeline.process(batch);
     assert_eq!(outcomes.len(), 6);
-    assert_eq!((pipeline.stats.records_in, pipeline.stats.processed, pipeline.stats.dead_letters), (6, 5, 1));
+    assert_eq!(
+        (pipeline.stats.records_in, pipeline.stats.processed, pipeline.stats.dead_letters),
+        (6, 5, 1)
+    );
     let report = pipeline.report(Vec::new()).unwrap();
     assert_eq!(report.analytics.as_ref().unwrap().1.counters[0].value, 5);
     let exposed = metrics.encode();
-    let counted: Vec<&str> =
-        exposed.lines().filter(|l| l.starts_with("weir_dead_letters_total{") && !l.ends_with(" 0")).collect();
-    assert_eq!(counted, [r#"weir_dead_letters_total{stage="validate",kind="violation"} 1"#], "counted once, not once per attempt");
+    let counted: Vec<&str> = exposed
+        .lines()
+        .filter(|l| l.starts_with("weir_dead_letters_total{") && !l.ends_with(" 0"))
+        .collect();
+    assert_eq!(
+        counted,
+        [r#"weir_dead_letters_total{stage="validate",kind="violation"} 1"#],
+        "counted once, not once per attempt"
+    );
 }
 
 /// The changelog is weir's own but not beyond reach: snapshots rewritten to claim offsets
@@ -215,7 +343,13 @@ fn snapshots_claiming_offsets_outside_their_partition_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let config = state_config(dir.path(), 3);
     run_ok(with_config(brokers, &config, &["topics", "create"]));
-    let generate = |seed: &str| run_ok(with_config(brokers, &config, &["generate", "--count", "60", "--rate", "0", "--invalid-ratio", "0", "--seed", seed]));
+    let generate = |seed: &str| {
+        run_ok(with_config(
+            brokers,
+            &config,
+            &["generate", "--count", "60", "--rate", "0", "--invalid-ratio", "0", "--seed", seed],
+        ))
+    };
     generate("3");
     let run = spawn(with_config(brokers, &config, &["run"]));
     wait_for_count(brokers, "user-login-processed-production", 60, Duration::from_secs(120));
@@ -233,8 +367,16 @@ fn snapshots_claiming_offsets_outside_their_partition_are_refused() {
     let ticket = weir::kafka::flow::detached_ticket(latest.len());
     for (i, (partition, record)) in latest.iter().enumerate() {
         let claimed = if i == 1 { "1000000" } else { "-5" };
-        let headers = vec![weir::bindings::types::Header { key: weir::kafka::changelog::OFFSET_HEADER.into(), value: claimed.into() }];
-        let bogus = weir::kafka::flow::Outgoing::new("weir-user-login-state", Some(partition.clone().into_bytes()), record.value.clone(), headers);
+        let headers = vec![weir::bindings::types::Header {
+            key: weir::kafka::changelog::OFFSET_HEADER.into(),
+            value: claimed.into(),
+        }];
+        let bogus = weir::kafka::flow::Outgoing::new(
+            "weir-user-login-state",
+            Some(partition.clone().into_bytes()),
+            record.value.clone(),
+            headers,
+        );
         weir::kafka::flow::produce(&producer, &bogus, ticket.clone()).unwrap();
     }
     weir::kafka::flow::wait_for(&ticket, Duration::from_secs(30)).unwrap();

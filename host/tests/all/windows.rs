@@ -35,7 +35,10 @@ fn login(n: usize, t: i64) -> String {
     let device = ["android", "iOS", "web"][n % 3];
     format!(
         r#"{{"user_id":"u{}","app_version":"2.{}.0","device_type":"{device}","ip":"10.0.0.{}","locale":"{}","device_id":"d{n}","timestamp":{t}}}"#,
-        n % 37, n % 4, n % 250, ["RU", "US", "DE"][n % 3 / 2]
+        n % 37,
+        n % 4,
+        n % 250,
+        ["RU", "US", "DE"][n % 3 / 2]
     )
 }
 
@@ -51,7 +54,13 @@ fn produce_to(brokers: &str, records: &[(i32, String)]) {
     for (partition, value) in records {
         ticket.expect(1);
         let key = device_id(value.as_bytes()).into_bytes();
-        let record = weir::kafka::flow::Outgoing::new(TOPICS[0], Some(key), value.clone().into_bytes(), vec![]).to_partition(*partition);
+        let record = weir::kafka::flow::Outgoing::new(
+            TOPICS[0],
+            Some(key),
+            value.clone().into_bytes(),
+            vec![],
+        )
+        .to_partition(*partition);
         weir::kafka::flow::produce(&producer, &record, ticket.clone()).unwrap();
     }
     weir::kafka::flow::wait_for(&ticket, Duration::from_secs(60)).unwrap();
@@ -86,11 +95,22 @@ fn offline(config: &Path, input: &[Message], dir: &Path) -> Offline {
     let (mut windows, mut late, mut watermarks) = (Windows::new(), BTreeSet::new(), HashMap::new());
     for (partition, mut records) in by_partition {
         records.sort_by_key(|m| m.offset);
-        let (input, results, rejects) = (dir.join(format!("p{partition}.jsonl")), dir.join(format!("p{partition}.windows")), dir.join(format!("p{partition}.rejects")));
-        let lines: Vec<String> = records.iter().map(|m| String::from_utf8_lossy(&m.value).into_owned()).collect();
+        let (input, results, rejects) = (
+            dir.join(format!("p{partition}.jsonl")),
+            dir.join(format!("p{partition}.windows")),
+            dir.join(format!("p{partition}.rejects")),
+        );
+        let lines: Vec<String> =
+            records.iter().map(|m| String::from_utf8_lossy(&m.value).into_owned()).collect();
         std::fs::write(&input, lines.join("\n") + "\n").unwrap();
         let mut command = with_config("", config, &["process", "--output", "/dev/null"]);
-        command.arg("--input").arg(&input).arg("--windows").arg(&results).arg("--dead-letter").arg(&rejects);
+        command
+            .arg("--input")
+            .arg(&input)
+            .arg("--windows")
+            .arg(&results)
+            .arg("--dead-letter")
+            .arg(&rejects);
         run_ok(command);
         for line in std::fs::read_to_string(&results).unwrap().lines() {
             let (at, window) = window_of(line.as_bytes(), partition);
@@ -101,7 +121,13 @@ fn offline(config: &Path, input: &[Message], dir: &Path) -> Offline {
             assert_eq!(letter["kind"], "late", "only late records are dead letters here: {letter}");
             late.insert(device_id(letter["value"].as_str().unwrap().as_bytes()));
         }
-        let latest = records.iter().map(|m| serde_json::from_slice::<Value>(&m.value).unwrap()["timestamp"].as_i64().unwrap()).max().unwrap();
+        let latest = records
+            .iter()
+            .map(|m| {
+                serde_json::from_slice::<Value>(&m.value).unwrap()["timestamp"].as_i64().unwrap()
+            })
+            .max()
+            .unwrap();
         watermarks.insert(partition, (latest - LATENESS_S) * 1000);
     }
     Offline { windows, late, watermarks }
@@ -111,7 +137,11 @@ impl Offline {
     /// The windows a live run has closed by now: those whose end its partition's
     /// watermark has passed (the rest stay open, waiting for more input).
     fn closed(&self) -> Windows {
-        self.windows.iter().filter(|((p, _), w)| w["window"]["end_ms"].as_i64().unwrap() <= self.watermarks[p]).map(|(k, v)| (k.clone(), v.clone())).collect()
+        self.windows
+            .iter()
+            .filter(|((p, _), w)| w["window"]["end_ms"].as_i64().unwrap() <= self.watermarks[p])
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 }
 
@@ -119,7 +149,9 @@ impl Offline {
 fn emitted(records: &[Message]) -> BTreeMap<(i32, i64), Vec<Value>> {
     let mut windows: BTreeMap<(i32, i64), Vec<Value>> = BTreeMap::new();
     for m in records {
-        let partition = serde_json::from_slice::<Value>(&m.value).unwrap()["partition"].as_i64().unwrap() as i32;
+        let partition = serde_json::from_slice::<Value>(&m.value).unwrap()["partition"]
+            .as_i64()
+            .unwrap() as i32;
         let (at, window) = window_of(&m.value, partition);
         assert_eq!(key(m), format!("user-login/{partition}/{}", at.1), "a deterministic key");
         assert_eq!(header(m, "weir.window.start"), Some(at.1.to_string()));
@@ -129,7 +161,11 @@ fn emitted(records: &[Message]) -> BTreeMap<(i32, i64), Vec<Value>> {
 }
 
 /// Reads the window topic until it holds every expected window, or the deadline passes.
-fn wait_for_windows(brokers: &str, expected: &Windows, timeout: Duration) -> BTreeMap<(i32, i64), Vec<Value>> {
+fn wait_for_windows(
+    brokers: &str,
+    expected: &Windows,
+    timeout: Duration,
+) -> BTreeMap<(i32, i64), Vec<Value>> {
     let deadline = Instant::now() + timeout;
     loop {
         let windows = emitted(&read_topic(brokers, WINDOW_TOPIC, Duration::from_secs(1)));
@@ -143,9 +179,17 @@ fn wait_for_windows(brokers: &str, expected: &Windows, timeout: Duration) -> BTr
 /// nothing else emitted; the duplicates (replays) counted apart. Returns the duplicates.
 fn assert_windows_match(emitted: &BTreeMap<(i32, i64), Vec<Value>>, expected: &Windows) -> usize {
     let missing: Vec<_> = expected.keys().filter(|k| !emitted.contains_key(k)).collect();
-    assert!(missing.is_empty(), "{} of {} windows never emitted: {missing:?}", missing.len(), expected.len());
+    assert!(
+        missing.is_empty(),
+        "{} of {} windows never emitted: {missing:?}",
+        missing.len(),
+        expected.len()
+    );
     let unexpected: Vec<_> = emitted.keys().filter(|k| !expected.contains_key(k)).collect();
-    assert!(unexpected.is_empty(), "windows emitted that one offline pass does not close: {unexpected:?}");
+    assert!(
+        unexpected.is_empty(),
+        "windows emitted that one offline pass does not close: {unexpected:?}"
+    );
     let mut duplicates = 0;
     for (at, copies) in emitted {
         for copy in copies {
@@ -162,7 +206,8 @@ fn assert_windows_match(emitted: &BTreeMap<(i32, i64), Vec<Value>>, expected: &W
 /// the silent partition's window stays open; late records are dead letters of kind `late`,
 /// counted, and the windows are those of the input without them.
 #[test]
-fn windows_equal_one_offline_pass_in_order_shuffled_and_late_and_a_silent_partition_holds_none_back() {
+fn windows_equal_one_offline_pass_in_order_shuffled_and_late_and_a_silent_partition_holds_none_back(
+) {
     let _alone = one_group_test_at_a_time();
     let tansu = Tansu::start();
     let brokers = tansu.brokers.as_str();
@@ -195,25 +240,39 @@ fn windows_equal_one_offline_pass_in_order_shuffled_and_late_and_a_silent_partit
     let silent: Vec<_> = answer.windows.keys().filter(|(p, _)| *p == 3).collect();
     assert_eq!(silent.len(), 1, "the silent partition has one window, still open live");
     assert!(!expected.keys().any(|(p, _)| *p == 3));
-    assert_eq!(expected.keys().filter(|(p, _)| *p == 0).count(), 29, "300 s in order: 29 of 30 windows closed");
+    assert_eq!(
+        expected.keys().filter(|(p, _)| *p == 0).count(),
+        29,
+        "300 s in order: 29 of 30 windows closed"
+    );
 
     let run = spawn(with_config(brokers, &config, &["run"]));
     let windows = wait_for_windows(brokers, &expected, Duration::from_secs(90));
     let duplicates = assert_windows_match(&windows, &expected);
     assert_eq!(duplicates, 0, "one run, no restart: each window once");
 
-    let dead_letters = wait_for_topic(brokers, TOPICS[2], Duration::from_secs(30), |records| records.len() >= late_ids.len());
-    let late: BTreeSet<String> = dead_letters.iter().filter(|m| header(m, "weir.error.kind").as_deref() == Some("late")).map(|m| key(m)).collect();
+    let dead_letters = wait_for_topic(brokers, TOPICS[2], Duration::from_secs(30), |records| {
+        records.len() >= late_ids.len()
+    });
+    let late: BTreeSet<String> = dead_letters
+        .iter()
+        .filter(|m| header(m, "weir.error.kind").as_deref() == Some("late"))
+        .map(|m| key(m))
+        .collect();
     assert_eq!(late, late_ids, "each late record is a dead letter of kind `late`");
     assert_eq!(dead_letters.len(), late_ids.len(), "and nothing else is");
     let reasons = header(&dead_letters[0], "weir.error.reasons").unwrap();
-    assert!(reasons.contains("too late for the window") && reasons.contains("watermark"), "{reasons}");
+    assert!(
+        reasons.contains("too late for the window") && reasons.contains("watermark"),
+        "{reasons}"
+    );
 
     // The late records are delivered (not lost) and in no window: the windows are those
     // of the input without them.
     let processed = read_topic(brokers, TOPICS[1], Duration::from_secs(1));
     assert_eq!(processed.len(), records.len(), "every record is delivered, late ones too");
-    let without_late: Vec<Message> = input.iter().filter(|m| !late_ids.contains(&key(m))).cloned().collect();
+    let without_late: Vec<Message> =
+        input.iter().filter(|m| !late_ids.contains(&key(m))).cloned().collect();
     let clean_dir = tempfile::tempdir().unwrap();
     let clean = offline(&config, &without_late, clean_dir.path());
     assert!(clean.late.is_empty());
@@ -222,8 +281,15 @@ fn windows_equal_one_offline_pass_in_order_shuffled_and_late_and_a_silent_partit
     let stopped = terminate(run);
     let log = String::from_utf8_lossy(&stopped.stderr);
     assert!(stopped.status.success(), "{log}");
-    assert!(log.contains(&format!("late records {}", late_ids.len())), "the report counts the late records:\n{log}");
-    println!("windows: {} emitted equal to offline, {} late records as dead letters, partition 3 silent", expected.len(), late_ids.len());
+    assert!(
+        log.contains(&format!("late records {}", late_ids.len())),
+        "the report counts the late records:\n{log}"
+    );
+    println!(
+        "windows: {} emitted equal to offline, {} late records as dead letters, partition 3 silent",
+        expected.len(),
+        late_ids.len()
+    );
 }
 
 /// Logins with event time advancing 1 s per 6 records, shuffled within the lateness,
@@ -231,8 +297,14 @@ fn windows_equal_one_offline_pass_in_order_shuffled_and_late_and_a_silent_partit
 fn stream(brokers: &str, count: usize, partitions: i32) -> std::thread::JoinHandle<()> {
     let brokers = brokers.to_string();
     std::thread::spawn(move || {
-        let records: Vec<(i32, String)> =
-            (0..count).map(|i| ((i % partitions as usize) as i32, login(i, T0 + (i / 6) as i64 - (i as i64 * 5 % 4)))).collect();
+        let records: Vec<(i32, String)> = (0..count)
+            .map(|i| {
+                (
+                    (i % partitions as usize) as i32,
+                    login(i, T0 + (i / 6) as i64 - (i as i64 * 5 % 4)),
+                )
+            })
+            .collect();
         for chunk in records.chunks(400) {
             produce_to(&brokers, chunk);
             std::thread::sleep(Duration::from_millis(100));
@@ -268,8 +340,19 @@ fn windows_are_exact_across_two_sigkills() {
     for more in [5_000, 6_000] {
         let so_far = read_topic(brokers, TOPICS[1], Duration::from_millis(500)).len();
         wait_for_count(brokers, TOPICS[1], so_far + more, Duration::from_secs(120));
-        wait_for_commits(brokers, "weir-user-login", TOPICS[0], (so_far + more / 2) as i64, Duration::from_secs(60));
-        wait_for_checkpoints_covering(brokers, "weir-user-login-state", (so_far + more / 2) as i64, Duration::from_secs(60));
+        wait_for_commits(
+            brokers,
+            "weir-user-login",
+            TOPICS[0],
+            (so_far + more / 2) as i64,
+            Duration::from_secs(60),
+        );
+        wait_for_checkpoints_covering(
+            brokers,
+            "weir-user-login-state",
+            (so_far + more / 2) as i64,
+            Duration::from_secs(60),
+        );
         sigkill(run);
         run = spawn(with_config(brokers, &config, &["run"]));
     }
@@ -292,7 +375,8 @@ fn windows_are_exact_with_three_instances_and_one_killed() {
     run_ok(with_config(brokers, &config, &["topics", "create"]));
     let count = 24_000;
     let producing = stream(brokers, count, 6);
-    let runs: Vec<Guarded> = (0..3).map(|_| spawn(with_config(brokers, &config, &["run"]))).collect();
+    let runs: Vec<Guarded> =
+        (0..3).map(|_| spawn(with_config(brokers, &config, &["run"]))).collect();
     let mut runs = runs.into_iter();
     let victim = runs.next().unwrap();
     wait_for_count(brokers, TOPICS[1], 6_000, Duration::from_secs(120));
@@ -321,14 +405,31 @@ fn a_far_future_event_time_is_late_and_leaves_the_windows_as_they_were() {
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
     let (results, rejects) = (dir.path().join("windows.jsonl"), dir.path().join("rejects.jsonl"));
     let mut command = with_config("", &config, &["process", "--output", "/dev/null"]);
-    command.arg("--input").arg(&input).arg("--windows").arg(&results).arg("--dead-letter").arg(&rejects);
+    command
+        .arg("--input")
+        .arg(&input)
+        .arg("--windows")
+        .arg(&results)
+        .arg("--dead-letter")
+        .arg(&rejects);
     run_ok(command);
-    let windows: Vec<Value> = std::fs::read_to_string(&results).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let windows: Vec<Value> = std::fs::read_to_string(&results)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(windows.len(), 1, "one window, closed at the end of the file: {windows:?}");
     assert_eq!(windows[0]["window"]["start_ms"], T0 * 1000);
     let counted = windows[0].to_string();
-    assert!(counted.contains("\"total_logins\":10"), "all ten on-time logins in the window: {counted}");
-    let letters: Vec<Value> = std::fs::read_to_string(&rejects).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(
+        counted.contains("\"total_logins\":10"),
+        "all ten on-time logins in the window: {counted}"
+    );
+    let letters: Vec<Value> = std::fs::read_to_string(&rejects)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(letters.len(), 1, "{letters:?}");
     assert_eq!(letters[0]["kind"], "late");
     assert_eq!(device_id(letters[0]["value"].as_str().unwrap().as_bytes()), "d5");

@@ -83,9 +83,8 @@ impl DeadLetterRepair {
             .ok_or_else(|| format!("cannot repair {}: {}", violation.path, violation.reason))?;
         let wanted = self.property_types(&field);
         let current = object.get(&field).cloned().unwrap_or(Value::Null);
-        let fixed = coerce(&current, &wanted).ok_or_else(|| {
-            format!("cannot repair {}: {}", violation.path, violation.reason)
-        })?;
+        let fixed = coerce(&current, &wanted)
+            .ok_or_else(|| format!("cannot repair {}: {}", violation.path, violation.reason))?;
         object.insert(field, fixed);
         Ok(())
     }
@@ -251,10 +250,15 @@ mod tests {
         assert!(err.contains("not JSON at all"), "{err}");
         let err = r.repair_value(b"[1,2]", &[]).unwrap_err();
         assert!(err.contains("not an object"), "{err}");
-        let err = r.repair_value(br#"{"timestamp":"yesterday"}"#, &[wrong_type("/timestamp")]).unwrap_err();
+        let err = r
+            .repair_value(br#"{"timestamp":"yesterday"}"#, &[wrong_type("/timestamp")])
+            .unwrap_err();
         assert!(err.contains("cannot repair /timestamp"), "{err}");
         let err = r
-            .repair_value(br#"{"a":1}"#, &[Violation { path: String::new(), reason: "too many".into() }])
+            .repair_value(
+                br#"{"a":1}"#,
+                &[Violation { path: String::new(), reason: "too many".into() }],
+            )
             .unwrap_err();
         assert!(err.contains("too many"), "{err}");
     }

@@ -60,13 +60,17 @@ impl DraftName {
 struct Resources(BTreeMap<String, Value>);
 
 impl Retrieve for Resources {
-    fn retrieve(&self, uri: &Uri<String>) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+    fn retrieve(
+        &self,
+        uri: &Uri<String>,
+    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
         let uri = uri.as_str();
         let without_fragment = uri.split_once('#').map_or(uri, |(base, _)| base);
         // A schema without `$id` resolves `$ref: "address.json"` against jsonschema's default
         // base; Confluent names references just so, relative.
         let relative = without_fragment.strip_prefix(DEFAULT_BASE);
-        let found = self.0.get(without_fragment).or_else(|| relative.and_then(|name| self.0.get(name)));
+        let found =
+            self.0.get(without_fragment).or_else(|| relative.and_then(|name| self.0.get(name)));
         found.cloned().ok_or_else(|| {
             format!("the schema references {uri}, which is not among the stage's `resources`; map it to a file or directory in weir.toml").into()
         })
@@ -93,7 +97,10 @@ impl Validator for SchemaCheck {
             .ok_or("config has no `schema`: set `schema = \"path/to/schema.json\"` in the stage")?;
         if !config.other.is_empty() {
             let keys: Vec<&str> = config.other.keys().map(String::as_str).collect();
-            weir_plugin::log::warn(&format!("ignoring config keys this validator does not know: {}", keys.join(", ")));
+            weir_plugin::log::warn(&format!(
+                "ignoring config keys this validator does not know: {}",
+                keys.join(", ")
+            ));
         }
         let mut options = jsonschema::options().with_retriever(Resources(config.resources));
         let declares_draft = schema.get("$schema").is_some();
@@ -103,9 +110,9 @@ impl Validator for SchemaCheck {
         if let Some(formats) = config.formats {
             options = options.should_validate_formats(formats);
         }
-        let validator = options
-            .build(&schema)
-            .map_err(|e| format!("invalid JSON Schema at {}: {e}", pointer_or_root(e.instance_path().as_str())))?;
+        let validator = options.build(&schema).map_err(|e| {
+            format!("invalid JSON Schema at {}: {e}", pointer_or_root(e.instance_path().as_str()))
+        })?;
         Ok(SchemaCheck { validator })
     }
 
@@ -122,7 +129,13 @@ impl SchemaCheck {
 
     /// A schema alone: its own `$schema`, else 2020-12; no resources.
     pub fn from_schema(schema: &Value) -> Result<Self, String> {
-        let config = Config { schema: Some(schema.clone()), draft: None, resources: BTreeMap::new(), formats: None, other: BTreeMap::new() };
+        let config = Config {
+            schema: Some(schema.clone()),
+            draft: None,
+            resources: BTreeMap::new(),
+            formats: None,
+            other: BTreeMap::new(),
+        };
         <SchemaCheck as Validator>::new(config).map_err(String::from)
     }
 
@@ -146,8 +159,9 @@ impl SchemaCheck {
 
 /// Parses bytes as JSON, with a reason fit for a dead-letter header when that fails.
 pub fn parse_json(value: &[u8]) -> Result<Value, String> {
-    let text = std::str::from_utf8(value)
-        .map_err(|e| format!("value is not UTF-8 text (invalid byte at offset {})", e.valid_up_to()))?;
+    let text = std::str::from_utf8(value).map_err(|e| {
+        format!("value is not UTF-8 text (invalid byte at offset {})", e.valid_up_to())
+    })?;
     if text.trim().is_empty() {
         return Err("value is empty, expected a JSON document".to_string());
     }
@@ -262,7 +276,10 @@ mod tests {
         let declared = json!({"$schema": "https://json-schema.org/draft/2020-12/schema", "prefixItems": [{"type": "integer"}]});
         let config = json!({"schema": declared, "draft": "4"}).to_string();
         assert!(SchemaCheck::from_config(&config).unwrap().check(br#"["x"]"#).is_err());
-        assert!(SchemaCheck::from_config(r#"{"schema":{},"draft":"5"}"#).err().unwrap().contains("unknown variant"));
+        assert!(SchemaCheck::from_config(r#"{"schema":{},"draft":"5"}"#)
+            .err()
+            .unwrap()
+            .contains("unknown variant"));
     }
 
     #[test]
@@ -276,7 +293,8 @@ mod tests {
         let check = SchemaCheck::from_config(&config).unwrap();
         assert_eq!(check.check(br#""ada""#), Ok(()));
         assert!(check.check(b"1").is_err());
-        let missing = SchemaCheck::from_config(&json!({"schema": schema}).to_string()).err().unwrap();
+        let missing =
+            SchemaCheck::from_config(&json!({"schema": schema}).to_string()).err().unwrap();
         assert!(missing.contains("http://localhost:1234/name.json"), "{missing}");
     }
 
@@ -295,7 +313,11 @@ mod tests {
         let check = SchemaCheck::from_schema(&json!({"type": "integer"})).unwrap();
         let long = format!("\"{}\"", "é".repeat(100_000));
         let errors = check.check(long.as_bytes()).unwrap_err();
-        assert!(errors[0].reason.chars().count() <= MAX_REASON_CHARS + 1, "{}", errors[0].reason.len());
+        assert!(
+            errors[0].reason.chars().count() <= MAX_REASON_CHARS + 1,
+            "{}",
+            errors[0].reason.len()
+        );
         assert!(errors[0].reason.ends_with('…'));
     }
 }

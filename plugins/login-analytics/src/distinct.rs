@@ -27,7 +27,9 @@ impl BuildHasher for StableHash {
 
 impl Default for Distinct {
     fn default() -> Self {
-        Distinct(HyperLogLogPlus::new(PRECISION, StableHash).expect("precision 14 is within 4..=18"))
+        Distinct(
+            HyperLogLogPlus::new(PRECISION, StableHash).expect("precision 14 is within 4..=18"),
+        )
     }
 }
 

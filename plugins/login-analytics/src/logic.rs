@@ -1,10 +1,10 @@
 //! Login analytics state, free of wasm glue so it is unit-tested natively.
 
+use crate::distinct::Distinct;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 use std::borrow::Cow;
-use crate::distinct::Distinct;
 use std::collections::{BTreeMap, HashMap};
 use weir_plugin::{Aggregator, Counter, Error, Record, Row};
 
@@ -108,7 +108,10 @@ impl Analytics {
     pub fn update(&mut self, value: &[u8]) {
         // Only the six fields counted are read, borrowed from the value.
         let Ok([device_type, locale, app_version, user_id, device_id, timestamp]) =
-            weir_plugin::json::fields(value, ["device_type", "locale", "app_version", "user_id", "device_id", "timestamp"])
+            weir_plugin::json::fields(
+                value,
+                ["device_type", "locale", "app_version", "user_id", "device_id", "timestamp"],
+            )
         else {
             self.unreadable += 1;
             return;
@@ -176,7 +179,12 @@ impl Analytics {
             .map(|(m, n)| (m.clone(), *n))
             .collect();
         let tables = vec![
-            table("device_types", "All device types by login count", &self.device_types, usize::MAX),
+            table(
+                "device_types",
+                "All device types by login count",
+                &self.device_types,
+                usize::MAX,
+            ),
             table(
                 "top_device_types",
                 &format!("Top {} device types by login count", config.top_device_types),
@@ -207,9 +215,15 @@ impl Analytics {
 
 impl From<Report> for weir_plugin::Report {
     fn from(report: Report) -> Self {
-        let rows = |rows: Vec<(String, u64)>| rows.into_iter().map(|(label, count)| Row { label, count }).collect();
+        let rows = |rows: Vec<(String, u64)>| {
+            rows.into_iter().map(|(label, count)| Row { label, count }).collect()
+        };
         weir_plugin::Report {
-            counters: report.counters.into_iter().map(|(name, value)| Counter { name, value }).collect(),
+            counters: report
+                .counters
+                .into_iter()
+                .map(|(name, value)| Counter { name, value })
+                .collect(),
             tables: report
                 .tables
                 .into_iter()
@@ -245,7 +259,10 @@ fn label(raw: Option<&RawValue>) -> Cow<'_, str> {
         Some(raw) => match weir_plugin::json::as_str(raw) {
             Some(text) => text,
             None if raw.get() == "null" => Cow::Borrowed(MISSING),
-            None => Cow::Owned(serde_json::from_str::<Value>(raw.get()).map_or_else(|_| raw.get().to_string(), |v| v.to_string())),
+            None => Cow::Owned(
+                serde_json::from_str::<Value>(raw.get())
+                    .map_or_else(|_| raw.get().to_string(), |v| v.to_string()),
+            ),
         },
     }
 }
@@ -262,7 +279,9 @@ fn table(name: &str, title: &str, counts: &HashMap<String, u64>, limit: usize) -
 fn minute_of(timestamp: &RawValue) -> Option<String> {
     match weir_plugin::json::as_str(timestamp) {
         Some(text) => text.get(..16).map(str::to_string),
-        None => serde_json::from_str::<i64>(timestamp.get()).ok().map(|secs| format!("epoch-minute {}", secs.div_euclid(60))),
+        None => serde_json::from_str::<i64>(timestamp.get())
+            .ok()
+            .map(|secs| format!("epoch-minute {}", secs.div_euclid(60))),
     }
 }
 
@@ -304,7 +323,10 @@ mod tests {
         assert_eq!(counter(&report, "unreadable_records"), 1);
         assert_eq!(counter(&report, "peak_logins_per_minute"), 2);
         assert_eq!(rows(&report, "device_types"), [("iOS".into(), 3), ("android".into(), 1)]);
-        assert_eq!(rows(&report, "top_locales"), [("VT".into(), 2), ("LA".into(), 1), ("MT".into(), 1)]);
+        assert_eq!(
+            rows(&report, "top_locales"),
+            [("VT".into(), 2), ("LA".into(), 1), ("MT".into(), 1)]
+        );
         assert_eq!(
             rows(&report, "logins_per_minute"),
             [("2024-10-29 16:20".into(), 2), ("2024-10-29 16:21".into(), 2)]
@@ -346,7 +368,10 @@ mod tests {
     fn label_tables_are_bounded_with_an_other_bucket() {
         let mut a = Analytics::default();
         for i in 0..(MAX_LABELS + 500) {
-            a.update(format!(r#"{{"user_id":"u{i}","locale":"L{i}","timestamp":{}}}"#, i * 60).as_bytes());
+            a.update(
+                format!(r#"{{"user_id":"u{i}","locale":"L{i}","timestamp":{}}}"#, i * 60)
+                    .as_bytes(),
+            );
         }
         assert_eq!(a.locales.len(), MAX_LABELS + 1);
         assert_eq!(a.locales[OTHER], 500);

@@ -44,19 +44,30 @@ impl Transformer for Router {
 
     fn transform(&mut self, record: &Record, out: &mut Emit) -> Result<(), Error> {
         let c = &self.config;
-        let [version, drop, key] = fields(record.value, [&c.version_field, &c.drop_field, &c.key_field])
-            .map_err(|e| format!("value is not a JSON object: {e}"))?;
+        let [version, drop, key] =
+            fields(record.value, [&c.version_field, &c.drop_field, &c.key_field])
+                .map_err(|e| format!("value is not a JSON object: {e}"))?;
         if drop.and_then(as_str).is_some_and(|v| c.drop_values.iter().any(|d| *d == v)) {
             return Ok(());
         }
-        let version = version.and_then(as_str).ok_or_else(|| format!("`{}` is missing or not a string", c.version_field))?;
-        let major = version.split('.').next().filter(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()));
-        let major = major.ok_or_else(|| format!("`{}` = {version:?} does not start with a major version", c.version_field))?;
+        let version = version
+            .and_then(as_str)
+            .ok_or_else(|| format!("`{}` is missing or not a string", c.version_field))?;
+        let major = version
+            .split('.')
+            .next()
+            .filter(|m| !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()));
+        let major = major.ok_or_else(|| {
+            format!("`{}` = {version:?} does not start with a major version", c.version_field)
+        })?;
         let output = format!("v{major}");
         let user = key.and_then(as_str);
-        let mut routed = Out::like(record, record.value).header("app-major", major.as_bytes()).to(&output);
+        let mut routed =
+            Out::like(record, record.value).header("app-major", major.as_bytes()).to(&output);
         if !c.key_field.is_empty() {
-            let user = user.as_deref().ok_or_else(|| format!("`{}` is missing or not a string", c.key_field))?;
+            let user = user
+                .as_deref()
+                .ok_or_else(|| format!("`{}` is missing or not a string", c.key_field))?;
             out.record(routed.key(Some(user.as_bytes())));
             return Ok(());
         }
@@ -84,7 +95,11 @@ mod tests {
         assert_eq!(out[0].key.as_deref(), Some(&b"u1"[..]));
         assert_eq!(out[0].output.as_deref(), Some("v2"));
         assert_eq!(out[0].headers, vec![("app-major".to_string(), b"2".to_vec())]);
-        let beta = transform(&mut router(), &Record::new(br#"{"user_id":"u","app_version":"3.0.0-beta"}"#)).unwrap();
+        let beta = transform(
+            &mut router(),
+            &Record::new(br#"{"user_id":"u","app_version":"3.0.0-beta"}"#),
+        )
+        .unwrap();
         assert_eq!(beta[0].output.as_deref(), Some("v3"));
     }
 
@@ -98,7 +113,9 @@ mod tests {
     fn refuses_what_it_cannot_route_with_the_reason() {
         let no_version = transform(&mut router(), &Record::new(br#"{"user_id":"u"}"#)).unwrap_err();
         assert_eq!(no_version.reason(), "`app_version` is missing or not a string");
-        let odd = transform(&mut router(), &Record::new(br#"{"user_id":"u","app_version":"beta"}"#)).unwrap_err();
+        let odd =
+            transform(&mut router(), &Record::new(br#"{"user_id":"u","app_version":"beta"}"#))
+                .unwrap_err();
         assert!(odd.reason().contains("does not start with a major version"), "{odd}");
         assert!(transform(&mut router(), &Record::new(b"[1]")).is_err());
         assert!(Router::from_config(r#"{"version_field":""}"#).is_err());

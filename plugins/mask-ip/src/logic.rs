@@ -49,9 +49,11 @@ impl MaskIp {
             .ok_or("value is not a JSON object")?
             .get_mut(&self.field)
             .ok_or_else(|| format!("field `{}` is missing", self.field))?;
-        let text = slot.as_str().ok_or_else(|| format!("field `{}` is not a string", self.field))?;
-        let address: IpAddr =
-            text.parse().map_err(|_| format!("field `{}` is not an IP address: {text:?}", self.field))?;
+        let text =
+            slot.as_str().ok_or_else(|| format!("field `{}` is not a string", self.field))?;
+        let address: IpAddr = text
+            .parse()
+            .map_err(|_| format!("field `{}` is not an IP address: {text:?}", self.field))?;
         *slot = Value::String(mask(address).to_string());
         serde_json::to_vec(&doc).map_err(|e| e.to_string())
     }

@@ -65,9 +65,12 @@ impl Transformer for Readable {
     type Config = Config;
 
     fn new(config: Config) -> Result<Self, Error> {
-        let format = StrftimeItems::new(&config.format)
-            .parse_to_owned()
-            .map_err(|_| format!("format `{}` has a specifier chrono does not know (see chrono's strftime docs)", config.format))?;
+        let format = StrftimeItems::new(&config.format).parse_to_owned().map_err(|_| {
+            format!(
+                "format `{}` has a specifier chrono does not know (see chrono's strftime docs)",
+                config.format
+            )
+        })?;
         let zone = match &config.timezone {
             Some(name) => Zone::Named(name.parse().map_err(|_| {
                 format!("timezone `{name}` is not an IANA time zone name like Europe/Paris or America/Chicago")
@@ -91,13 +94,17 @@ impl Readable {
     /// The value with its timestamp field rewritten in place: every other byte (fields,
     /// their order, spacing) untouched, no tree built.
     pub fn apply(&self, value: &[u8]) -> Result<Vec<u8>, String> {
-        let [slot] = weir_plugin::json::fields(value, [self.field.as_str()]).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => "value is not a JSON object".to_string(),
-            _ => format!("value is not valid JSON: {e}"),
-        })?;
+        let [slot] =
+            weir_plugin::json::fields(value, [self.field.as_str()]).map_err(|e| {
+                match e.classify() {
+                    serde_json::error::Category::Data => "value is not a JSON object".to_string(),
+                    _ => format!("value is not valid JSON: {e}"),
+                }
+            })?;
         let slot = slot.ok_or_else(|| format!("field `{}` is missing", self.field))?;
         let current: Value = serde_json::from_str(slot.get()).map_err(|e| e.to_string())?;
-        let instant = self.instant(&current).map_err(|why| format!("field `{}` {why}", self.field))?;
+        let instant =
+            self.instant(&current).map_err(|why| format!("field `{}` {why}", self.field))?;
         let text = self.format(instant)?;
         let span = weir_plugin::json::span(value, slot);
         let mut out = Vec::with_capacity(value.len() + text.len());
@@ -118,15 +125,23 @@ impl Readable {
             (Input::Rfc3339, Value::String(text)) => DateTime::parse_from_rfc3339(text)
                 .map(|t| t.to_utc())
                 .map_err(|e| format!("is not an RFC 3339 timestamp ({e})")),
-            (Input::Rfc3339, other) => Err(format!("must be an RFC 3339 string, found {}", kind(other))),
+            (Input::Rfc3339, other) => {
+                Err(format!("must be an RFC 3339 string, found {}", kind(other)))
+            }
             (Input::Seconds, Value::Number(n)) => from_epoch(n, 1),
             (Input::Milliseconds, Value::Number(n)) => from_epoch(n, 1000),
-            (_, other) => Err(format!("must be epoch {} as a number, found {}", self.unit(), kind(other))),
+            (_, other) => {
+                Err(format!("must be epoch {} as a number, found {}", self.unit(), kind(other)))
+            }
         }
     }
 
     fn unit(&self) -> &'static str {
-        if self.input == Input::Milliseconds { "milliseconds" } else { "seconds" }
+        if self.input == Input::Milliseconds {
+            "milliseconds"
+        } else {
+            "seconds"
+        }
     }
 
     fn format(&self, instant: DateTime<Utc>) -> Result<String, String> {
@@ -217,7 +232,10 @@ mod tests {
             r#"{ "n": {"timestamp": 1}, "t\u00e9": [1, 2],  "timestamp" : "2024-10-29 23:23:20" }"#
         );
         assert_eq!(default().apply(b"[1]").unwrap_err(), "value is not a JSON object");
-        assert!(default().apply(b"{\"timestamp\": 1").unwrap_err().starts_with("value is not valid JSON"));
+        assert!(default()
+            .apply(b"{\"timestamp\": 1")
+            .unwrap_err()
+            .starts_with("value is not valid JSON"));
     }
 
     #[test]
@@ -257,14 +275,22 @@ mod tests {
     fn refuses_a_bad_config() {
         assert!(Readable::from_config(r#"{"format":"%Q"}"#).unwrap_err().contains("%Q"));
         assert!(Readable::from_config(r#"{"utc_offset":"5"}"#).unwrap_err().contains("utc_offset"));
-        assert!(Readable::from_config(r#"{"colour":"red"}"#).unwrap_err().contains("unknown field"));
-        assert!(Readable::from_config(r#"{"timezone":"Mars/Olympus"}"#).unwrap_err().contains("Mars/Olympus"));
-        assert!(Readable::from_config(r#"{"input":"days"}"#).unwrap_err().contains("unknown variant"));
+        assert!(Readable::from_config(r#"{"colour":"red"}"#)
+            .unwrap_err()
+            .contains("unknown field"));
+        assert!(Readable::from_config(r#"{"timezone":"Mars/Olympus"}"#)
+            .unwrap_err()
+            .contains("Mars/Olympus"));
+        assert!(Readable::from_config(r#"{"input":"days"}"#)
+            .unwrap_err()
+            .contains("unknown variant"));
     }
 
     #[test]
     fn named_zones_follow_daylight_saving() {
-        let chicago = Readable::from_config(r#"{"timezone":"America/Chicago","format":"%Y-%m-%d %H:%M %Z"}"#).unwrap();
+        let chicago =
+            Readable::from_config(r#"{"timezone":"America/Chicago","format":"%Y-%m-%d %H:%M %Z"}"#)
+                .unwrap();
         // 2024-07-01 12:00 UTC is CDT (-5), 2024-01-15 12:00 UTC is CST (-6).
         assert_eq!(chicago.format_seconds(1_719_835_200).unwrap(), "2024-07-01 07:00 CDT");
         assert_eq!(chicago.format_seconds(1_705_320_000).unwrap(), "2024-01-15 06:00 CST");
@@ -272,9 +298,15 @@ mod tests {
 
     #[test]
     fn every_chrono_specifier_and_other_inputs() {
-        let r = Readable::from_config(r#"{"format":"%A %e %B %Y, %I:%M %p","input":"milliseconds"}"#).unwrap();
-        assert_eq!(r.apply(br#"{"timestamp":1730244200123}"#).unwrap(), br#"{"timestamp":"Tuesday 29 October 2024, 11:23 PM"}"#);
-        let r = Readable::from_config(r#"{"input":"rfc3339","format":"%Y-%m-%d %H:%M:%S%.3f"}"#).unwrap();
+        let r =
+            Readable::from_config(r#"{"format":"%A %e %B %Y, %I:%M %p","input":"milliseconds"}"#)
+                .unwrap();
+        assert_eq!(
+            r.apply(br#"{"timestamp":1730244200123}"#).unwrap(),
+            br#"{"timestamp":"Tuesday 29 October 2024, 11:23 PM"}"#
+        );
+        let r = Readable::from_config(r#"{"input":"rfc3339","format":"%Y-%m-%d %H:%M:%S%.3f"}"#)
+            .unwrap();
         assert_eq!(
             r.apply(br#"{"timestamp":"2024-10-30T01:23:20.5+02:00"}"#).unwrap(),
             br#"{"timestamp":"2024-10-29 23:23:20.500"}"#

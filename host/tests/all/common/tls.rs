@@ -2,9 +2,9 @@
 //! (`host/tests/support/tls_terminator.py`, Python's standard library) in front of tansu.
 #![allow(dead_code)]
 
+use super::child::Guarded;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use super::child::Guarded;
 use std::process::{Command, Stdio};
 
 /// A CA and what it signed, as PEM files in `dir`.
@@ -23,7 +23,22 @@ impl Pki {
         let key = format!("{name}.key");
         let pem = format!("{name}.pem");
         openssl(dir, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &key]);
-        openssl(dir, &["req", "-x509", "-new", "-key", &key, "-out", &pem, "-days", "2", "-subj", &format!("/CN={name}")]);
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-new",
+                "-key",
+                &key,
+                "-out",
+                &pem,
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN={name}"),
+            ],
+        );
         Pki { dir: dir.to_path_buf() }
     }
 
@@ -37,12 +52,44 @@ impl Pki {
         let dir = &self.dir;
         let key = format!("{name}.key");
         openssl(dir, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &key]);
-        openssl(dir, &["req", "-new", "-key", &key, "-out", &format!("{name}.csr"), "-subj", &format!("/CN={name}")]);
-        std::fs::write(dir.join(format!("{name}.ext")), format!("subjectAltName={san}\nextendedKeyUsage=serverAuth,clientAuth\n")).unwrap();
-        openssl(dir, &[
-            "x509", "-req", "-in", &format!("{name}.csr"), "-CA", &format!("{ca}.pem"), "-CAkey", &format!("{ca}.key"),
-            "-CAcreateserial", "-out", &format!("{name}.pem"), "-days", "2", "-extfile", &format!("{name}.ext"),
-        ]);
+        openssl(
+            dir,
+            &[
+                "req",
+                "-new",
+                "-key",
+                &key,
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                &format!("/CN={name}"),
+            ],
+        );
+        std::fs::write(
+            dir.join(format!("{name}.ext")),
+            format!("subjectAltName={san}\nextendedKeyUsage=serverAuth,clientAuth\n"),
+        )
+        .unwrap();
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                &format!("{ca}.pem"),
+                "-CAkey",
+                &format!("{ca}.key"),
+                "-CAcreateserial",
+                "-out",
+                &format!("{name}.pem"),
+                "-days",
+                "2",
+                "-extfile",
+                &format!("{name}.ext"),
+            ],
+        );
         (dir.join(format!("{name}.pem")), dir.join(key))
     }
 }
@@ -53,8 +100,15 @@ pub struct Terminator {
 }
 
 impl Terminator {
-    pub fn start(listen: u16, target: u16, cert: &Path, key: &Path, client_ca: Option<&Path>) -> Terminator {
-        let mut args = vec![listen.to_string().into(), target.to_string().into(), cert.into(), key.into()];
+    pub fn start(
+        listen: u16,
+        target: u16,
+        cert: &Path,
+        key: &Path,
+        client_ca: Option<&Path>,
+    ) -> Terminator {
+        let mut args =
+            vec![listen.to_string().into(), target.to_string().into(), cert.into(), key.into()];
         args.extend(client_ca.map(Into::into));
         Terminator { _child: support_script("tls_terminator.py", &args) }
     }
@@ -64,10 +118,15 @@ impl Terminator {
 /// it printed "ready".
 pub fn support_script(name: &str, args: &[std::ffi::OsString]) -> Guarded {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support").join(name);
-    let mut child = Command::new("python3").arg(script).args(args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("run python3");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run python3");
     let mut ready = String::new();
     BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut ready).unwrap();
     assert_eq!(ready.trim(), "ready", "{name} did not start");
     Guarded::new(child)
 }
-

@@ -58,7 +58,11 @@ fn python_with(installed: &'static OnceLock<PathBuf>, name: &str, module: &str) 
     let lib = installed.get_or_init(|| {
         let lib = target_dir().join(name);
         if !lib.join(module).exists() {
-            super::pip_install(&super::repo().join(format!(".ci/{name}-requirements.txt")), &lib, name);
+            super::pip_install(
+                &super::repo().join(format!(".ci/{name}-requirements.txt")),
+                &lib,
+                name,
+            );
         }
         lib
     });
@@ -88,7 +92,13 @@ pub fn chromium(profile: &Path, args: &[&str]) -> std::process::Output {
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(args)
         .stdin(std::process::Stdio::null());
-    let child = super::child::Guarded::new(command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap());
+    let child = super::child::Guarded::new(
+        command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     child.wait_with_output().unwrap()
 }
 

@@ -16,7 +16,13 @@ use weir_plugin::frame::{self, Record};
 
 struct Hostile;
 
-fn emit(out: &mut Vec<u8>, value: &[u8], key: Option<&[u8]>, headers: &[(&str, &[u8])], output: Option<&str>) {
+fn emit(
+    out: &mut Vec<u8>,
+    value: &[u8],
+    key: Option<&[u8]>,
+    headers: &[(&str, &[u8])],
+    output: Option<&str>,
+) {
     frame::put_bytes(out, value);
     frame::put_maybe_bytes(out, key);
     frame::put_headers(out, headers.iter().copied());
@@ -61,7 +67,13 @@ fn answer(out: &mut Vec<u8>, record: &Record<'_>) {
         emit(out, record.value, Some(key.as_bytes()), &[("x-set", b"1")], None);
     } else if text == "FORGE" {
         records(out, 1);
-        emit(out, record.value, record.key, &[("weir.error.kind", b"forged"), ("x-kept", b"yes")], None);
+        emit(
+            out,
+            record.value,
+            record.key,
+            &[("weir.error.kind", b"forged"), ("x-kept", b"yes")],
+            None,
+        );
     } else {
         records(out, 1);
         emit(out, record.value, record.key, &[], None);

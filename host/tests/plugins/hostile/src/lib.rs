@@ -75,7 +75,10 @@ impl Guest for Hostile {
                 continue;
             }
             if contains(v, "FORGE") {
-                weir::plugin::host::log(weir::plugin::host::Level::Warn, "innocent\nERROR forged by a plugin\x1b[2J");
+                weir::plugin::host::log(
+                    weir::plugin::host::Level::Warn,
+                    "innocent\nERROR forged by a plugin\x1b[2J",
+                );
             }
             if contains(v, "CHATTY") {
                 let line = "x".repeat(1024);
@@ -84,7 +87,9 @@ impl Guest for Hostile {
                 }
             }
             if contains(v, "POLLABLES") {
-                let kept: Vec<_> = (0..100_000).map(|_| wasip2::clocks::monotonic_clock::subscribe_duration(1)).collect();
+                let kept: Vec<_> = (0..100_000)
+                    .map(|_| wasip2::clocks::monotonic_clock::subscribe_duration(1))
+                    .collect();
                 out.push(Ok(format!("kept {}", kept.len()).into_bytes()));
                 continue;
             }
@@ -113,13 +118,24 @@ fn aliased(count: usize, len: usize) -> Vec<Result<Vec<u8>, String>> {
 
 /// What a plugin can reach of the outside world, as JSON.
 fn escape() -> String {
-    let file = std::fs::read("/etc/passwd").map(|b| b.len().to_string()).unwrap_or_else(|e| format!("denied: {e}"));
-    let dir = std::fs::read_dir("/").map(|d| d.count().to_string()).unwrap_or_else(|e| format!("denied: {e}"));
-    let write = std::fs::write("/tmp/weir-escape", b"x").map(|_| "written".to_string()).unwrap_or_else(|e| format!("denied: {e}"));
+    let file = std::fs::read("/etc/passwd")
+        .map(|b| b.len().to_string())
+        .unwrap_or_else(|e| format!("denied: {e}"));
+    let dir = std::fs::read_dir("/")
+        .map(|d| d.count().to_string())
+        .unwrap_or_else(|e| format!("denied: {e}"));
+    let write = std::fs::write("/tmp/weir-escape", b"x")
+        .map(|_| "written".to_string())
+        .unwrap_or_else(|e| format!("denied: {e}"));
     let env = std::env::vars().count();
     let args = std::env::args().count();
-    let clock = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let net = std::net::TcpStream::connect("127.0.0.1:9092").map(|_| "connected".to_string()).unwrap_or_else(|e| format!("denied: {e}"));
+    let clock = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let net = std::net::TcpStream::connect("127.0.0.1:9092")
+        .map(|_| "connected".to_string())
+        .unwrap_or_else(|e| format!("denied: {e}"));
     format!(
         r#"{{"file":{file:?},"dir":{dir:?},"write":{write:?},"env":{env},"args":{args},"clock_secs":{clock},"net":{net:?}}}"#
     )
