@@ -276,11 +276,11 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<StageConfig
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum OneOrMany {
-        One(StageConfig),
+        One(Box<StageConfig>),
         Many(Vec<StageConfig>),
     }
     Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(stage) => vec![stage],
+        OneOrMany::One(stage) => vec![*stage],
         OneOrMany::Many(stages) => stages,
     })
 }

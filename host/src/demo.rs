@@ -1,14 +1,14 @@
 //! `weir demo`: the whole streaming pipeline with zero set-up. An embedded broker,
 //! the topics, and generate + run + repair together, with live progress and a report.
 
-use crate::config::Config;
-use crate::kafka::{self, embedded::EmbeddedBroker, generate, run, run_repair, topics};
-use crate::pipeline::repair::RepairPipeline;
-use crate::pipeline::{Pipeline, Stats};
-use crate::report::Format;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use weir_core::config::Config;
+use weir_core::pipeline::repair::RepairPipeline;
+use weir_core::pipeline::{Pipeline, Stats};
+use weir_core::report::Format;
+use weir_kafka::{embedded::EmbeddedBroker, generate, run, run_repair, topics};
 
 pub struct DemoOptions {
     pub duration: Duration,
@@ -30,20 +30,20 @@ pub fn demo(
     for topic in topics::names(&config) {
         broker.create_topic(&topic, config.kafka.partitions, 1)?;
     }
-    crate::say!(
+    weir_core::say!(
         "embedded Kafka broker at {} with topics {}",
         config.kafka.brokers,
         topics::names(&config).join(", ")
     );
-    let client = kafka::client_config(&config.kafka.brokers, &config.kafka.properties);
-    let runtime = crate::runtime_for(Some(&config))?;
+    let client = weir_kafka::client_config(&config.kafka.brokers, &config.kafka.properties);
+    let runtime = weir_core::runtime_for(Some(&config))?;
     let mut pipeline = Pipeline::from_config(&runtime, &config, &crate::resolve::Resolver)?;
-    let ops = crate::ops::Ops::default();
+    let ops = weir_core::ops::Ops::default();
     pipeline.observe(&ops.metrics);
     ops.health.plugins_loaded();
     let _server = match &options.status {
         // The server says where (the status page's address) as it starts.
-        Some(addr) => Some(crate::ops::server::serve(addr, ops.clone())?),
+        Some(addr) => Some(crate::server::serve(addr, ops.clone())?),
         None => None,
     };
     let mut repairer = RepairPipeline::from_config(&runtime, &config, &crate::resolve::Resolver)?;
@@ -97,7 +97,7 @@ pub fn demo(
             && !runner.is_finished()
         {
             std::thread::sleep(Duration::from_millis(1000));
-            crate::say!(
+            weir_core::say!(
                 "[{:>3} s] processed {} · dead letters {}",
                 started.elapsed().as_secs(),
                 processed.load(Ordering::Relaxed),

@@ -113,7 +113,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Err(error) = init_logging(cli.log, cli.log_format) {
-        weir::say!("error: {error}");
+        weir_core::say!("error: {error}");
         return ExitCode::from(2);
     }
     let result = match cli.command {
@@ -143,7 +143,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            weir::say!("error: {error:#}");
+            weir_core::say!("error: {error:#}");
             ExitCode::from(exit_code(&error))
         }
     }
@@ -152,9 +152,9 @@ fn main() -> ExitCode {
 /// 2: the config (or the command line) is wrong; 3: no broker answered; 1: anything else.
 /// (0 is done; clap's usage errors are 2; a second SIGINT/SIGTERM exits 130/143.)
 fn exit_code(error: &anyhow::Error) -> u8 {
-    if error.chain().any(|e| e.is::<weir::config::ConfigError>()) {
+    if error.chain().any(|e| e.is::<weir_core::config::ConfigError>()) {
         2
-    } else if error.chain().any(|e| e.is::<weir::kafka::BrokerUnreachable>()) {
+    } else if error.chain().any(|e| e.is::<weir_kafka::BrokerUnreachable>()) {
         3
     } else {
         1
@@ -166,7 +166,7 @@ fn exit_code(error: &anyhow::Error) -> u8 {
 /// silent `info`.
 fn init_logging(flag: Option<String>, format: LogFormat) -> Result<(), String> {
     if let LogFormat::Json = format {
-        weir::json_stderr(); // what weir says besides logs (reports, errors) too
+        weir_core::json_stderr(); // what weir says besides logs (reports, errors) too
     }
     let (filter, from) = match (flag, std::env::var("RUST_LOG").ok().filter(|f| !f.is_empty())) {
         (Some(filter), _) => (filter, "--log / WEIR_LOG"),

@@ -1,20 +1,20 @@
 //! Files as a source and a sink: `weir process` and `weir repair --input` over JSON lines.
 
-use crate::bindings::types::{Header, Message};
-use crate::config::Config;
-use crate::dead_letter::DeadLetterLine;
-use crate::driver::pipeline::{self as through_pipeline, FinalReport, OnTrip};
-use crate::driver::repair::{RepairRoute, RepairStats};
-use crate::driver::{Controls, Poll, Sink, Source};
-use crate::headers;
-use crate::pipeline::repair::RepairPipeline;
-use crate::pipeline::{Outcome, Pipeline, Rejection, Role};
-use crate::report::Format;
 use anyhow::Context;
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
+use weir_core::bindings::types::{Header, Message};
+use weir_core::config::Config;
+use weir_core::dead_letter::DeadLetterLine;
+use weir_core::driver::pipeline::{self as through_pipeline, FinalReport, OnTrip};
+use weir_core::driver::repair::{RepairRoute, RepairStats};
+use weir_core::driver::{Controls, Poll, Sink, Source};
+use weir_core::headers;
+use weir_core::pipeline::repair::RepairPipeline;
+use weir_core::pipeline::{Outcome, Pipeline, Rejection, Role};
+use weir_core::report::Format;
 
 /// Where lines come from and go to; `None` means stdin, stdout or stderr.
 pub struct Files {
@@ -81,7 +81,7 @@ pub fn repair(
     files: &Files,
 ) -> anyhow::Result<RepairStats> {
     let mut io = FileIo { dead_letters: true, ..FileIo::open(files)? };
-    crate::driver::repair::drive::<(), (), _>(&mut io, repairer, &to_the_end(config))
+    weir_core::driver::repair::drive::<(), (), _>(&mut io, repairer, &to_the_end(config))
 }
 
 /// Files end by themselves: no stop signal, nothing to drain.

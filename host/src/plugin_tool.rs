@@ -1,21 +1,21 @@
 //! `weir plugin inspect` and `weir plugin test`: look at and try one plugin on its own.
 
-use crate::bindings::types::{Damaged, Message};
-use crate::config::{Config, StageConfig};
-use crate::dead_letter::DeadLetterLine;
-use crate::plugin::limits::Limits;
-use crate::plugin::{Runtime, World};
-use crate::report::{Format, Report};
-use crate::stage::aggregator::Aggregate;
-use crate::stage::repairer::Repair;
-use crate::stage::transformer::{Emitted, Transform, Transformed};
-use crate::stage::validator::Validate;
-use crate::stage::Stage;
 use anyhow::Context;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use wasmtime::component::types::{ComponentItem, Type};
+use weir_core::bindings::types::{Damaged, Message};
+use weir_core::config::{Config, StageConfig};
+use weir_core::dead_letter::DeadLetterLine;
+use weir_core::plugin::limits::Limits;
+use weir_core::plugin::{Runtime, World};
+use weir_core::report::{Format, Report};
+use weir_core::stage::aggregator::Aggregate;
+use weir_core::stage::repairer::Repair;
+use weir_core::stage::transformer::{Emitted, Transform, Transformed};
+use weir_core::stage::validator::Validate;
+use weir_core::stage::Stage;
 
 /// The world, exports and imports of a component, as text.
 pub fn inspect(runtime: &Runtime, path: &Path) -> anyhow::Result<String> {
@@ -171,7 +171,7 @@ pub fn test(
                         out,
                         "line {}: invalid: {}",
                         line(m),
-                        crate::pipeline::summary(&vs)
+                        weir_core::pipeline::summary(&vs)
                     ),
                     Err(fault) => writeln!(out, "line {}: plugin {}", line(m), fault),
                 };
@@ -212,7 +212,7 @@ pub fn test(
                 })
                 .collect();
             for (m, r) in messages.iter().zip(stage.run(&damaged)) {
-                use crate::bindings::types::RepairOutcome;
+                use weir_core::bindings::types::RepairOutcome;
                 let _ = match r {
                     Ok(RepairOutcome::Repaired(value)) => {
                         writeln!(
@@ -232,7 +232,7 @@ pub fn test(
         World::Aggregator => {
             let mut stage = Stage::<Aggregate>::new(name, &plugin, json, limits)?;
             let faults = stage.run(&messages).iter().filter(|r| r.is_err()).count();
-            let stats = crate::pipeline::Stats {
+            let stats = weir_core::pipeline::Stats {
                 records_in: messages.len() as u64,
                 processed: (messages.len() - faults) as u64,
                 dead_letters: 0,
@@ -244,7 +244,7 @@ pub fn test(
             let report = Report {
                 stats: &stats,
                 extra: vec![],
-                analytics: Some((crate::pipeline::plugin_name(path), analytics)),
+                analytics: Some((weir_core::pipeline::plugin_name(path), analytics)),
                 partitions: vec![],
                 windows: None,
             };

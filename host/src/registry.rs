@@ -72,7 +72,7 @@ impl Registry {
     }
 
     /// The registry at `url` with the config's `[registry]` CA and credentials.
-    pub fn for_config(config: &crate::config::Config, url: &str) -> anyhow::Result<Registry> {
+    pub fn for_config(config: &weir_core::config::Config, url: &str) -> anyhow::Result<Registry> {
         let r = &config.registry;
         refuse_credentials_in(url)?;
         if r.username.is_some()
@@ -98,7 +98,7 @@ impl Registry {
         let authorization = match &r.username {
             Some(username) => {
                 use base64::Engine;
-                let password = crate::secret::read(
+                let password = weir_core::secret::read(
                     "registry",
                     r.password_env.as_deref(),
                     r.password_file.as_deref().map(|p| config.resolve(p)).as_deref(),
@@ -341,6 +341,35 @@ pub fn parse_reference(reference: &str) -> Option<Result<(String, Option<u32>), 
     })
 }
 
+/// The registry as `[topics]` formats read it: writers' schemas by id, output subjects'
+/// latest versions.
+impl weir_core::format::SchemaSource for Registry {
+    fn by_id(&self, id: u32) -> Result<Option<weir_core::format::Registered>, String> {
+        let found = Registry::by_id(self, id).map_err(|e| format!("{e:#}"))?;
+        Ok(found.map(|(schema_type, schema)| weir_core::format::Registered {
+            id,
+            schema_type,
+            schema,
+        }))
+    }
+
+    fn subjects(&self, id: u32) -> Result<Vec<String>, String> {
+        Registry::subjects_of(self, id).map_err(|e| format!("{e:#}"))
+    }
+
+    fn latest(&self, subject: &str) -> Result<weir_core::format::Registered, String> {
+        let found = self.get(subject, None).map_err(|e| format!("{e:#}"))?;
+        let id = u32::try_from(found.id).map_err(|_| {
+            format!("subject `{subject}` has schema id {}, not a 32-bit id", found.id)
+        })?;
+        Ok(weir_core::format::Registered {
+            id,
+            schema_type: found.schema_type.unwrap_or_else(|| "AVRO".into()),
+            schema: found.schema,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,34 +405,5 @@ mod tests {
         assert_eq!(encoded("com.example.User-value"), "com.example.User-value");
         assert_eq!(encoded("a/../b c?#"), "a%2F..%2Fb%20c%3F%23");
         assert_eq!(encoded(".."), "%2E%2E");
-    }
-}
-
-/// The registry as `[topics]` formats read it: writers' schemas by id, output subjects'
-/// latest versions.
-impl weir_core::format::SchemaSource for Registry {
-    fn by_id(&self, id: u32) -> Result<Option<weir_core::format::Registered>, String> {
-        let found = Registry::by_id(self, id).map_err(|e| format!("{e:#}"))?;
-        Ok(found.map(|(schema_type, schema)| weir_core::format::Registered {
-            id,
-            schema_type,
-            schema,
-        }))
-    }
-
-    fn subjects(&self, id: u32) -> Result<Vec<String>, String> {
-        Registry::subjects_of(self, id).map_err(|e| format!("{e:#}"))
-    }
-
-    fn latest(&self, subject: &str) -> Result<weir_core::format::Registered, String> {
-        let found = self.get(subject, None).map_err(|e| format!("{e:#}"))?;
-        let id = u32::try_from(found.id).map_err(|_| {
-            format!("subject `{subject}` has schema id {}, not a 32-bit id", found.id)
-        })?;
-        Ok(weir_core::format::Registered {
-            id,
-            schema_type: found.schema_type.unwrap_or_else(|| "AVRO".into()),
-            schema: found.schema,
-        })
     }
 }

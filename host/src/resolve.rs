@@ -3,8 +3,8 @@
 //! from the registry. The config itself stays data; reading files and the registry
 //! happens here.
 
-use crate::config::{Config, ConfigError, Resolve, StageConfig};
 use std::path::Path;
+use weir_core::config::{Config, ConfigError, Resolve, StageConfig};
 
 /// weir's resolver: schema files and `resources` under the config's directory, schemas
 /// from the registry.

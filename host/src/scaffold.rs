@@ -1,8 +1,8 @@
 //! `weir plugin new`: a plugin project that builds and passes its own test out of the box.
 
-use crate::plugin::World;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
+use weir_core::plugin::World;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Lang {

@@ -4,11 +4,11 @@
 
 use super::consumed::read;
 use super::produce::Outgoing;
-use crate::bindings::types::Header;
-use crate::state::{PartitionKey, PartitionSnapshot};
 use rdkafka::config::ClientConfig;
 use std::collections::HashMap;
 use std::time::Duration;
+use weir_core::bindings::types::Header;
+use weir_core::state::{PartitionKey, PartitionSnapshot};
 
 /// The input offset a snapshot covers (every record before it), as decimal text.
 pub const OFFSET_HEADER: &str = "weir.state.offset";
@@ -48,7 +48,7 @@ pub fn read_latest(
     Ok(latest)
 }
 
-fn snapshot_of(m: &crate::bindings::types::Message) -> Result<PartitionSnapshot, String> {
+fn snapshot_of(m: &weir_core::bindings::types::Message) -> Result<PartitionSnapshot, String> {
     let key = m
         .key
         .as_deref()

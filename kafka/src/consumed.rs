@@ -1,9 +1,9 @@
 //! Consumed records: as the plugins see them, or — when the contract cannot carry them —
 //! as they came; and where each batch read up to, for the commit.
 
-use crate::bindings::types::{Header, Message};
 use rdkafka::message::{BorrowedHeaders, BorrowedMessage, Headers, Message as _, OwnedHeaders};
 use std::collections::BTreeMap;
+use weir_core::bindings::types::{Header, Message};
 
 /// A consumed record the contract cannot carry: a header key that is not UTF-8 (a WIT
 /// `string`). It goes to the dead letters (or is parked) as it came, never to a plugin.
@@ -46,7 +46,7 @@ pub fn positions<'a>(batch: impl IntoIterator<Item = &'a Message>) -> Positions 
 
 /// A consumed record as the plugins see it (a null value, a tombstone, is empty bytes), or
 /// why it cannot be one.
-pub fn read(record: &BorrowedMessage<'_>) -> Result<Message, Unreadable> {
+pub fn read(record: &BorrowedMessage<'_>) -> Result<Message, Box<Unreadable>> {
     let mut message = without_headers(record);
     for (i, (key, value)) in raw_headers(record).into_iter().enumerate() {
         match String::from_utf8(key) {
@@ -58,7 +58,7 @@ pub fn read(record: &BorrowedMessage<'_>) -> Result<Message, Unreadable> {
                     key.as_bytes().len()
                 );
                 let raw_headers = record.headers().map(|h| h.detach()).unwrap_or_default();
-                return Err(Unreadable { message, raw_headers, reason });
+                return Err(Box::new(Unreadable { message, raw_headers, reason }));
             }
         }
     }

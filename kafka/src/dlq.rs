@@ -2,13 +2,13 @@
 //! records were refused. Reads each topic to its end and stops; commits nothing.
 
 use super::consumed::owned;
-use crate::bindings::types::Message;
-use crate::headers;
-use crate::text::normalised;
 use rdkafka::config::ClientConfig;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
+use weir_core::bindings::types::Message;
+use weir_core::headers;
+use weir_core::text::normalised;
 
 /// Sample keys kept per row: the newest records', so two reads of the same topic show the
 /// same keys whatever order its partitions arrive in.
@@ -96,7 +96,7 @@ impl Tally {
                 message.timestamp,
                 message.partition,
                 message.offset,
-                crate::text::printable(key),
+                weir_core::text::printable(key),
             ));
             samples.sort_unstable_by(|a, b| b.cmp(a));
             samples.truncate(SAMPLES);
@@ -152,7 +152,7 @@ impl Stats {
             );
             let when = match (row.oldest, row.newest) {
                 (Some(o), Some(n)) => {
-                    format!("{} → {}", crate::window::rfc3339(o), crate::window::rfc3339(n))
+                    format!("{} → {}", weir_core::window::rfc3339(o), weir_core::window::rfc3339(n))
                 }
                 _ => "no timestamps".into(),
             };

@@ -15,7 +15,6 @@ use super::produce::{defaults, producer_with, try_produce};
 pub use super::produce::{
     detached_ticket, produce, producer, wait_for, Acks, Origin, Outgoing, Refused, Ticket,
 };
-use crate::ops::Ops;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -25,6 +24,7 @@ use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use weir_core::ops::Ops;
 
 pub struct Flow {
     /// Closed within a deadline on drop (see `Drop for Flow`): rdkafka's own drop waits
@@ -51,7 +51,7 @@ pub struct Flow {
     /// assignment, so they wait until the flow has acted on it (`take_rebalanced`).
     after_rebalance: Polled,
     /// Told while the flow waits for acknowledgements: alive, but the broker is away.
-    health: Option<Arc<crate::ops::Health>>,
+    health: Option<Arc<weir_core::ops::Health>>,
     /// Changelog checkpoints, each written once the outputs sent before it are acknowledged.
     checkpoints: AfterAcks<Outgoing>,
 }
@@ -175,7 +175,7 @@ impl Flow {
                     };
                     match read(&record) {
                         Ok(message) => next.messages.push(message),
-                        Err(unreadable) => next.unreadable.push(unreadable),
+                        Err(unreadable) => next.unreadable.push(*unreadable),
                     }
                 }
                 Some(Err(error)) => {
@@ -204,7 +204,7 @@ impl Flow {
         let events = self.consumer.context().take_events();
         for event in &events {
             if let Rebalanced::Revoked(keys) = event {
-                let ours = |m: &crate::bindings::types::Message| {
+                let ours = |m: &weir_core::bindings::types::Message| {
                     !keys.iter().any(|(t, p)| *p == m.partition && *t == m.topic)
                 };
                 self.held.messages.retain(|m| ours(m));
@@ -316,7 +316,7 @@ impl Flow {
                 };
                 match read(&record) {
                     Ok(message) => keep.messages.push(message),
-                    Err(unreadable) => keep.unreadable.push(unreadable),
+                    Err(unreadable) => keep.unreadable.push(*unreadable),
                 }
             }
             Some(Err(error)) => tracing::warn!("consumer: {error}"),
@@ -459,7 +459,7 @@ impl Drop for Flow {
             });
         let left = deadline.saturating_duration_since(Instant::now());
         if closing.is_err() || done.recv_timeout(left).is_err() {
-            crate::say!(
+            weir_core::say!(
                 "weir: the broker did not answer while leaving the consumer group; offsets stored since the \
                  last commit (about a second's worth) are not committed and will be read again on restart"
             );

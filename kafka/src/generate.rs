@@ -7,7 +7,6 @@
 //! types, not JSON). The Kafka key is a unique event id, kept by every stage.
 
 use super::flow::{self, Outgoing, Ticket};
-use crate::config::Config;
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use rdkafka::config::ClientConfig;
@@ -17,6 +16,7 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use weir_core::config::Config;
 
 /// What kind of event was generated; written to `--manifest` so tests can check the outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -233,7 +233,7 @@ pub fn produce(
         stats.invalid += u64::from(event.kind != Kind::Valid);
         if options.progress && last_progress.elapsed() >= Duration::from_secs(1) {
             last_progress = Instant::now();
-            crate::say!(
+            weir_core::say!(
                 "generated {} ({} invalid) at {:.0}/s",
                 stats.generated,
                 stats.invalid,
@@ -247,7 +247,7 @@ pub fn produce(
     flow::wait_for(&ticket, Duration::from_secs(60))
         .map_err(|e| anyhow::anyhow!("generated events were not all delivered to {topic}: {e}"))?;
     if options.progress {
-        crate::say!(
+        weir_core::say!(
             "generated {} ({} invalid) in {:.1} s",
             stats.generated,
             stats.invalid,

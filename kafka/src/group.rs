@@ -7,8 +7,6 @@
 //! (`replay_until`): their outputs were acknowledged before.
 
 use super::changelog;
-use crate::ops::Ops;
-use crate::state::{PartitionKey, Restore, StateChange};
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
@@ -18,6 +16,8 @@ use rdkafka::{Offset, TopicPartitionList};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
+use weir_core::ops::Ops;
+use weir_core::state::{PartitionKey, Restore, StateChange};
 
 /// Where partition states are checkpointed.
 pub struct StateTopic {
@@ -98,7 +98,7 @@ impl GroupContext {
     /// refused by name and the partition starts empty, as for a corrupt one.
     fn covers_a_real_offset(
         consumer: &BaseConsumer<Self>,
-        snapshot: &crate::state::PartitionSnapshot,
+        snapshot: &weir_core::state::PartitionSnapshot,
     ) -> bool {
         let end = consumer
             .fetch_watermarks(&snapshot.topic, snapshot.partition, Duration::from_secs(10))

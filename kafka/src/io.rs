@@ -8,18 +8,18 @@ use super::changelog;
 use super::flow::{self, Flow, Origin, Outgoing, Positions, Unreadable};
 use super::group::{Rebalanced, StateTopic};
 use super::replay::Replay;
-use crate::config::Config;
-use crate::driver::repair::RepairRoute;
-use crate::driver::{Poll, Sink, Source};
-use crate::headers;
-use crate::ops::{Metrics, Ops};
-use crate::pipeline::{Outcome, Output, Rejection, Role};
-use crate::state::{PartitionSnapshot, StateChange};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::Producer as _;
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
+use weir_core::config::Config;
+use weir_core::driver::repair::RepairRoute;
+use weir_core::driver::{Poll, Sink, Source};
+use weir_core::headers;
+use weir_core::ops::{Metrics, Ops};
+use weir_core::pipeline::{Outcome, Output, Rejection, Role};
+use weir_core::state::{PartitionSnapshot, StateChange};
 
 pub struct KafkaIo<'a> {
     config: &'a Config,
@@ -74,7 +74,7 @@ impl<'a> KafkaIo<'a> {
     }
 
     /// The next rebalance for the plugins, if any; a changelog that cannot be read stops.
-    fn next_state_change(&mut self) -> anyhow::Result<Option<crate::state::StateChange>> {
+    fn next_state_change(&mut self) -> anyhow::Result<Option<weir_core::state::StateChange>> {
         let events = self.flow()?.take_rebalanced();
         self.rebalanced.extend(events);
         let Some(event) = self.rebalanced.pop_front() else { return Ok(None) };
@@ -283,7 +283,7 @@ impl Sink<RepairRoute, PartitionSnapshot> for KafkaIo<'_> {
 fn as_it_came(
     topic: &str,
     unreadable: Unreadable,
-    headers: Vec<crate::bindings::types::Header>,
+    headers: Vec<weir_core::bindings::types::Header>,
 ) -> Outgoing {
     let Unreadable { message, raw_headers, .. } = unreadable;
     let origin = Origin::of(&message);

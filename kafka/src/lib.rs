@@ -3,13 +3,6 @@
 //! `changelog`), librdkafka's statistics into metrics, and the commands that talk to a
 //! broker (`generate`, `tail`, `topics`; `embedded`: librdkafka's mock cluster).
 
-// The core's modules, under the names this crate's code uses for them.
-pub use weir_core::headers;
-use weir_core::{
-    bindings, config, driver, format, hot_swap, ops, pipeline, report, say, secret, stage, state,
-    stats, text, window,
-};
-
 mod after_acks;
 pub mod changelog;
 pub mod consumed;

@@ -4,8 +4,8 @@
 //! goes on. Only a pointer that cannot be written either stops weir.
 
 use super::produce::{Outgoing, Refused};
-use crate::bindings::types::Header;
-use crate::headers;
+use weir_core::bindings::types::Header;
+use weir_core::headers;
 
 /// The pointer that stands in for `refused` on `parked_topic`.
 pub fn pointer(refused: &Refused, parked_topic: &str) -> Outgoing {

@@ -1,8 +1,6 @@
 //! Producing with acknowledgements: each record carries its batch's `Ticket`, which
 //! counts what the broker has acknowledged and collects what it refused for good.
 
-use crate::bindings::types::{Header, Message};
-use crate::ops::Metrics;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Message as _, OwnedHeaders};
@@ -12,6 +10,8 @@ use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use weir_core::bindings::types::{Header, Message};
+use weir_core::ops::Metrics;
 
 /// A record to produce.
 #[derive(Clone)]

@@ -2,9 +2,9 @@
 //! not to process. Records at or past it are left unread (their batch does not hold them),
 //! and once every partition has reached its end the input has ended.
 
-use crate::bindings::types::Message;
-use crate::state::PartitionKey;
 use std::collections::HashMap;
+use weir_core::bindings::types::Message;
+use weir_core::state::PartitionKey;
 
 #[derive(Debug, Default)]
 pub struct RangeEnd {

@@ -12,16 +12,16 @@ use super::consumed::owned;
 use super::dlq::{cause_of, Stats, Tally};
 use super::produce::{detached_ticket, produce, wait_for, Outgoing};
 use super::sent_marks::{origin, SentMarks, REDRIVEN_FROM};
-use crate::bindings::types::{Header, Message};
-use crate::headers;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use weir_core::bindings::types::{Header, Message};
+use weir_core::headers;
 
-pub use crate::headers::REDRIVE_COUNT;
+use weir_core::headers::REDRIVE_COUNT;
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Which records to send back; every condition given must hold.
@@ -67,7 +67,7 @@ pub struct Redrive<'a> {
     pub max_redrives: u32,
     pub stop: &'a AtomicBool,
     /// Where `weir_redriven_records_total` is counted, when served.
-    pub metrics: Option<crate::ops::Metrics>,
+    pub metrics: Option<weir_core::ops::Metrics>,
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -347,7 +347,7 @@ mod tests {
             stop: &stop,
             metrics: None,
         };
-        let rejection = crate::pipeline::Rejection {
+        let rejection = weir_core::pipeline::Rejection {
             stage: "validate".into(),
             plugin: "v".into(),
             violations: vec![],

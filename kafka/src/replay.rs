@@ -6,7 +6,7 @@
 
 use super::consumed::Positions;
 use super::produce::Outgoing;
-use crate::state::PartitionKey;
+use weir_core::state::PartitionKey;
 
 #[derive(Debug, Default)]
 pub struct Replay {
@@ -45,10 +45,10 @@ impl Replay {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::types::Message;
     use crate::consumed::positions;
     use crate::produce::Origin;
     use proptest::prelude::*;
+    use weir_core::bindings::types::Message;
 
     fn message(partition: i32, offset: i64) -> Message {
         Message {

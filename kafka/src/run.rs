@@ -1,17 +1,17 @@
 //! `weir run`: the input topic through the stages to the output and dead-letter topics.
 
 use super::io::KafkaIo;
-use crate::config::Config;
-use crate::driver::pipeline::{self as through_pipeline, FinalReport, OnTrip};
-use crate::driver::Controls;
-use crate::hot_swap::HotSwap;
-use crate::ops::Ops;
-use crate::pipeline::Pipeline;
-use crate::report::Format;
-use crate::stats::Stats;
 use rdkafka::config::ClientConfig;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
+use weir_core::config::Config;
+use weir_core::driver::pipeline::{self as through_pipeline, FinalReport, OnTrip};
+use weir_core::driver::Controls;
+use weir_core::hot_swap::HotSwap;
+use weir_core::ops::Ops;
+use weir_core::pipeline::Pipeline;
+use weir_core::report::Format;
+use weir_core::stats::Stats;
 
 pub struct RunOptions<'a> {
     pub stop: &'a AtomicBool,

@@ -1,14 +1,14 @@
 //! `weir repair` on Kafka: dead letters → repaired back to the input topic, or parked.
 
 use super::io::KafkaIo;
-use crate::config::Config;
-pub use crate::driver::repair::RepairStats;
-use crate::driver::Controls;
-use crate::ops::Ops;
-use crate::pipeline::repair::RepairPipeline;
 use rdkafka::config::ClientConfig;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
+use weir_core::config::Config;
+use weir_core::driver::repair::RepairStats;
+use weir_core::driver::Controls;
+use weir_core::ops::Ops;
+use weir_core::pipeline::repair::RepairPipeline;
 
 pub fn repair_topic(
     config: &Config,
@@ -41,5 +41,5 @@ pub fn repair_topic(
         checkpoint_every: None,
         ops,
     };
-    crate::driver::repair::drive(&mut io, repairer, &controls)
+    weir_core::driver::repair::drive(&mut io, repairer, &controls)
 }

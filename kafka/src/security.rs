@@ -1,8 +1,8 @@
 //! TLS and SASL to the brokers: `[kafka.security]` as librdkafka settings, and what a
 //! failed connection's error means, with the fix.
 
-use crate::config::Config;
 use rdkafka::config::ClientConfig;
+use weir_core::config::Config;
 
 /// Adds the config's `[kafka.security]` to `client`; reads the SASL password now, from
 /// its environment variable or file. The password is never logged or printed.
@@ -35,7 +35,7 @@ pub fn apply(client: &mut ClientConfig, config: &Config) -> anyhow::Result<()> {
         let file = sasl.password_file.as_ref().map(|p| config.resolve(p));
         client.set(
             "sasl.password",
-            crate::secret::read(
+            weir_core::secret::read(
                 "kafka.security.sasl",
                 sasl.password_env.as_deref(),
                 file.as_deref(),

@@ -85,7 +85,7 @@ impl SentMarks {
             Duration::from_secs(120),
             |record| {
                 let record = super::consumed::owned(record);
-                if let Some(origin) = crate::headers::get(&record.headers, REDRIVEN_FROM) {
+                if let Some(origin) = weir_core::headers::get(&record.headers, REDRIVEN_FROM) {
                     let print = sent.fingerprint(record.key.as_deref(), &record.value);
                     sent.found.insert((String::from_utf8_lossy(origin).into_owned(), print));
                 }

@@ -30,7 +30,7 @@ impl std::str::FromStr for StartAt {
             t if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => {
                 t.parse().map(StartAt::Offset).map_err(|_| format!("`{t}` is too large an offset"))
             }
-            t => crate::window::parse_time(t).map(StartAt::Time).ok_or_else(|| {
+            t => weir_core::window::parse_time(t).map(StartAt::Time).ok_or_else(|| {
                 format!("`{t}` is not a start: use earliest, latest, an offset, or a time like 2026-11-27T22:05:00Z")
             }),
         }

@@ -1,9 +1,9 @@
 //! librdkafka's statistics (every `statistics.interval.ms`) into metrics and health:
 //! consumer lag per assigned partition, whether any broker connection is up.
 
-use crate::ops::metrics::PartitionLabels;
-use crate::ops::Ops;
 use rdkafka::statistics::Statistics;
+use weir_core::ops::metrics::PartitionLabels;
+use weir_core::ops::Ops;
 
 /// How often librdkafka reports, unless `[kafka.properties]` says otherwise.
 pub const INTERVAL_MS: &str = "5000";

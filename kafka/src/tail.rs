@@ -2,9 +2,6 @@
 //! says which fail validation and why.
 
 use super::consumed::owned;
-use crate::bindings::types::Message;
-use crate::stage::validator::Validate;
-use crate::stage::Stage;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -13,6 +10,9 @@ use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use weir_core::bindings::types::Message;
+use weir_core::stage::validator::Validate;
+use weir_core::stage::Stage;
 
 pub struct TailOptions<'a> {
     pub topic: String,
@@ -37,7 +37,7 @@ pub struct TailStats {
 pub fn follow(
     client: &ClientConfig,
     options: &TailOptions,
-    mut formats: Option<crate::format::Formats>,
+    mut formats: Option<weir_core::format::Formats>,
     mut validator: Option<Stage<Validate>>,
     out: &mut dyn Write,
 ) -> anyhow::Result<TailStats> {
@@ -78,8 +78,8 @@ pub fn follow(
                     writeln!(
                         out,
                         "UNREADABLE {}\n         {}",
-                        crate::text::printable(&record.value),
-                        crate::text::escape_controls(&reason)
+                        weir_core::text::printable(&record.value),
+                        weir_core::text::escape_controls(&reason)
                     )?;
                     continue;
                 }
@@ -204,7 +204,7 @@ fn show(
     stats: &mut TailStats,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let value = crate::text::printable(&record.value);
+    let value = weir_core::text::printable(&record.value);
     let verdict = validator.map(|v| v.run(std::slice::from_ref(record)).remove(0));
     match verdict {
         None => writeln!(out, "{value}")?,
@@ -214,7 +214,7 @@ fn show(
             writeln!(
                 out,
                 "INVALID  {value}\n         {}",
-                crate::text::escape_controls(&crate::pipeline::summary(&violations))
+                weir_core::text::escape_controls(&weir_core::pipeline::summary(&violations))
             )?;
         }
         Some(Err(fault)) => {
@@ -224,14 +224,14 @@ fn show(
     }
     if show_headers {
         if let Some(key) = &record.key {
-            writeln!(out, "         key: {}", crate::text::printable(key))?;
+            writeln!(out, "         key: {}", weir_core::text::printable(key))?;
         }
         for h in &record.headers {
             writeln!(
                 out,
                 "         {}: {}",
-                crate::text::escape_controls(&h.key),
-                crate::text::printable(&h.value)
+                weir_core::text::escape_controls(&h.key),
+                weir_core::text::printable(&h.value)
             )?;
         }
     }

@@ -1,11 +1,11 @@
 //! `weir topics create`: the topics the pipeline needs, idempotently.
 
-use crate::config::Config;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
 use std::time::Duration;
+use weir_core::config::Config;
 
 /// Input, output, the transformers' named outputs, dead-letter, parked and (if set)
 /// analytics, window, late and state topics.

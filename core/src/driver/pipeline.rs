@@ -465,7 +465,7 @@ mod tests {
             let mut expected = Vec::new();
             // Canaries: one good batch first, so poison can be told from a broken plugin.
             let mut first = vec!["ok"];
-            for (i, values) in std::iter::once(&mut first).chain(batches.iter().cloned().collect::<Vec<_>>().iter_mut()).enumerate() {
+            for (i, values) in std::iter::once(&mut first).chain(batches.to_vec().iter_mut()).enumerate() {
                 native.broken = i > 0 && broken[i % broken.len()];
                 let inputs = batch(offset, values);
                 expected.push(inputs.iter().map(|m| m.offset).collect::<Vec<_>>());

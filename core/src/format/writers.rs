@@ -50,9 +50,12 @@ const MAX_BYTES: usize = 64 << 20;
 const NEW_IDS_BURST: f64 = 100.0;
 const NEW_IDS_PER_SECOND: f64 = 10.0;
 
+/// A fetched id: its parsed schema, or when and why it could not be had.
+type Fetched = Result<Arc<Written>, (Instant, String)>;
+
 pub struct WriterSchemas {
     source: Arc<dyn SchemaSource>,
-    known: HashMap<u32, (usize, Result<Arc<Written>, (Instant, String)>)>,
+    known: HashMap<u32, (usize, Fetched)>,
     /// Ids in the order they were fetched: the oldest goes first when full.
     order: VecDeque<u32>,
     /// Bytes of schema text (or reason) kept.

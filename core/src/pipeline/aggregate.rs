@@ -260,6 +260,7 @@ mod tests {
     use super::runs_of_true;
 
     #[test]
+    #[allow(clippy::single_range_in_vec_init)] // lists of ranges, one of them here
     fn runs_of_true_cover_exactly_the_true_flags_in_order() {
         let runs = |flags: &[bool]| runs_of_true(flags).collect::<Vec<std::ops::Range<usize>>>();
         let none: Vec<std::ops::Range<usize>> = Vec::new();

@@ -310,6 +310,13 @@ fn decode(blob: &[u8]) -> Result<Decoded, String> {
     Ok(((max_event != i64::MIN).then_some(max_event), windows))
 }
 
+/// Milliseconds since the epoch by the wall clock (0 if it reads before the epoch).
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,11 +330,4 @@ mod tests {
         assert_eq!(decode(&blob[..blob.len() - 1]).unwrap_err(), "the windowed state is cut short");
         assert!(decode(b"{\"total\":3}").unwrap_err().contains("not a windowed state"));
     }
-}
-
-/// Milliseconds since the epoch by the wall clock (0 if it reads before the epoch).
-fn wall_clock_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -58,7 +58,7 @@ impl Kind for Repair {
     ) -> wasmtime::Result<Vec<RepairOutcome>> {
         if b.framed {
             let answer = b.exports.call_framed(store, &frame::damaged(batch))?;
-            return Ok(frame::repaired(&answer, batch.len())?);
+            return frame::repaired(&answer, batch.len());
         }
         let (outcomes,) = b.exports.call::<(&[Damaged],), ReturnedV1>(store, (batch,))?;
         Ok(outcomes

@@ -50,7 +50,7 @@ impl Kind for Transform {
     ) -> wasmtime::Result<Vec<Self::Output>> {
         if b.framed {
             let answer = b.exports.call_framed(store, &frame::batch(batch))?;
-            return Ok(frame::transformed(&answer, batch.len())?);
+            return frame::transformed(&answer, batch.len());
         }
         let (outcomes,) = b.exports.call::<(&[Message],), ReturnedV1>(store, (batch,))?;
         Ok(outcomes

@@ -56,7 +56,7 @@ impl Kind for Validate {
     ) -> wasmtime::Result<Vec<Self::Output>> {
         if b.framed {
             let answer = b.exports.call_framed(store, &frame::batch(batch))?;
-            return Ok(frame::validated(&answer, batch.len())?);
+            return frame::validated(&answer, batch.len());
         }
         let (outcomes,) = b.exports.call::<(&[Message],), ReturnedV1>(store, (batch,))?;
         Ok(outcomes

@@ -2,17 +2,17 @@
 //! passthrough on the same broker, and end-to-end latency at a steady rate.
 
 use super::chain::{events, per_s};
-use crate::config::Config;
-use crate::kafka::embedded::EmbeddedBroker;
-use crate::kafka::flow::{self, Outgoing};
-use crate::kafka::{self, run, topics};
-use crate::ops::Ops;
-use crate::pipeline::Pipeline;
-use crate::report::Format;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use weir_core::config::Config;
+use weir_core::ops::Ops;
+use weir_core::pipeline::Pipeline;
+use weir_core::report::Format;
+use weir_kafka::embedded::EmbeddedBroker;
+use weir_kafka::flow::{self, Outgoing};
+use weir_kafka::{run, topics};
 
 /// The embedded broker keeps at most 100,000 records and 5 MiB per partition and drops
 /// the oldest beyond that; 5 MiB is ~35,000 generated logins (lz4 batches). The backlog is
@@ -30,7 +30,7 @@ fn broker_with_backlog(config: &Config, n: usize) -> anyhow::Result<(EmbeddedBro
     for topic in topics::names(&config) {
         broker.create_topic(&topic, config.kafka.partitions, 1)?;
     }
-    let client = kafka::client_config(&config.kafka.brokers, &config.kafka.properties);
+    let client = weir_kafka::client_config(&config.kafka.brokers, &config.kafka.properties);
     let producer = flow::producer(&client)?;
     let ticket = flow::detached_ticket(n);
     for event in events(n) {
@@ -81,10 +81,10 @@ pub fn through_broker(
     let (server, polled) = match watched {
         Watched::Not => (None, ""),
         Watched::ByPrometheus => {
-            (Some(crate::ops::server::serve("127.0.0.1:0", ops.clone())?), "/metrics")
+            (Some(crate::server::serve("127.0.0.1:0", ops.clone())?), "/metrics")
         }
         Watched::ByStatusPage => {
-            (Some(crate::ops::server::serve("127.0.0.1:0", ops.clone())?), "/api/status")
+            (Some(crate::server::serve("127.0.0.1:0", ops.clone())?), "/api/status")
         }
     };
     if server.is_some() {
@@ -93,10 +93,10 @@ pub fn through_broker(
     let ops = server.as_ref().map(|_| &ops);
     let answer_bytes = std::sync::atomic::AtomicUsize::new(0);
     let (_broker, config) = broker_with_backlog(config, n)?;
-    let client = kafka::client_config(&config.kafka.brokers, &config.kafka.properties);
+    let client = weir_kafka::client_config(&config.kafka.brokers, &config.kafka.properties);
     let stop = AtomicBool::new(false);
     let first = std::sync::Mutex::new(None::<Instant>);
-    let on_batch = |stats: &crate::pipeline::Stats| {
+    let on_batch = |stats: &weir_core::pipeline::Stats| {
         first.lock().unwrap().get_or_insert_with(Instant::now);
         if stats.records_in as usize >= n {
             stop.store(true, Ordering::Relaxed);
@@ -139,7 +139,7 @@ pub fn through_broker(
 /// p50 and p99 of (output record time − input record time) at a steady input rate.
 pub fn latency(config: &Config, mut pipeline: Pipeline, rate: f64) -> anyhow::Result<Latency> {
     let (_broker, config) = broker_with_backlog(config, 0)?;
-    let client = kafka::client_config(&config.kafka.brokers, &config.kafka.properties);
+    let client = weir_kafka::client_config(&config.kafka.brokers, &config.kafka.properties);
     let stop_generating = AtomicBool::new(false);
     let stop_running = AtomicBool::new(false);
     let count = (rate * 3.0) as u64;
@@ -168,7 +168,7 @@ pub fn latency(config: &Config, mut pipeline: Pipeline, rate: f64) -> anyhow::Re
             );
             std::thread::sleep(Duration::from_millis(10));
         }
-        let options = kafka::generate::GenerateOptions {
+        let options = weir_kafka::generate::GenerateOptions {
             rate,
             count: Some(count),
             invalid_ratio: 0.0,
@@ -177,14 +177,14 @@ pub fn latency(config: &Config, mut pipeline: Pipeline, rate: f64) -> anyhow::Re
             progress: false,
             stop: &stop_generating,
         };
-        kafka::generate::produce(&config, &client, &options)?;
+        weir_kafka::generate::produce(&config, &client, &options)?;
         std::thread::sleep(Duration::from_secs(1));
         stop_running.store(true, Ordering::Relaxed);
         runner.join().expect("runner thread")?;
         Ok(())
     })?;
     let read = |topic: &str| -> anyhow::Result<HashMap<Vec<u8>, i64>> {
-        let consumer = kafka::tail::reader(&client, topic, rdkafka::Offset::Beginning)?;
+        let consumer = weir_kafka::tail::reader(&client, topic, rdkafka::Offset::Beginning)?;
         let mut times = HashMap::new();
         let mut idle = Instant::now();
         while idle.elapsed() < Duration::from_millis(500) {

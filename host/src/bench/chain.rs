@@ -1,16 +1,16 @@
 //! The plugin chain in wasm against the same logic compiled natively, on the same records:
 //! in total, per stage, and as records and batches grow.
 
-use crate::bindings::types::Message;
-use crate::config::Config;
-use crate::kafka::generate::Generator;
-use crate::pipeline::{Outcome, Pipeline};
-use crate::plugin::Runtime;
 use json_schema_validator::logic::SchemaCheck;
 use login_analytics::logic::LoginAnalytics;
 use readable_timestamp::logic::Readable;
 use serde::Serialize;
 use std::time::{Duration, Instant};
+use weir_core::bindings::types::Message;
+use weir_core::config::Config;
+use weir_core::pipeline::{Outcome, Pipeline};
+use weir_core::plugin::Runtime;
+use weir_kafka::generate::Generator;
 use weir_plugin::{Aggregator, Headers, Record, Transformer, Validator};
 
 /// Records per second through the whole chain, wasm and native, on the same batches.
@@ -86,16 +86,16 @@ impl NativeChain {
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("bench needs an [aggregate] stage"))?;
         let aggregate_config = weir_plugin::parse_config(&crate::resolve::stage_json(
-            &config,
+            config,
             "aggregate",
             aggregate,
         )?)?;
         Ok(NativeChain {
             validate: Validator::from_config(&crate::resolve::stage_json(
-                &config, "validate", validate,
+                config, "validate", validate,
             )?)?,
             transform: Transformer::from_config(&crate::resolve::stage_json(
-                &config,
+                config,
                 "transform",
                 transform,
             )?)?,
@@ -240,8 +240,8 @@ pub fn per_stage(
     records: &[Message],
     native: &mut NativeChain,
 ) -> anyhow::Result<Vec<StageCost>> {
-    use crate::pipeline::load_stage;
-    use crate::stage::{aggregator::Aggregate, transformer::Transform, validator::Validate};
+    use weir_core::pipeline::load_stage;
+    use weir_core::stage::{aggregator::Aggregate, transformer::Transform, validator::Validate};
     let batches: Vec<Vec<Message>> =
         records.chunks(config.pipeline.batch_size).map(<[Message]>::to_vec).collect();
     let n = records.len();
@@ -293,7 +293,7 @@ pub fn windowed_aggregate(
     records: &[Message],
     native: &mut NativeChain,
 ) -> anyhow::Result<(f64, f64)> {
-    use crate::config::{EventTimeConfig, TimeUnit, WindowConfig};
+    use weir_core::config::{EventTimeConfig, TimeUnit, WindowConfig};
     let batches: Vec<Vec<Message>> = records
         .chunks(config.pipeline.batch_size)
         .map(|b| native.transformed(b.to_vec()))

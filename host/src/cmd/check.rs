@@ -1,8 +1,8 @@
 //! `weir check`: load the config and every plugin it names, run nothing.
 
 use super::Context;
-use weir::pipeline::repair::RepairPipeline;
-use weir::pipeline::Pipeline;
+use weir_core::pipeline::repair::RepairPipeline;
+use weir_core::pipeline::Pipeline;
 
 #[derive(clap::Args)]
 pub struct Check {
@@ -21,7 +21,7 @@ impl Check {
         for (key, stage) in config.stages() {
             println!("{key}: {} ok", config.plugin_path(&stage.plugin).display());
         }
-        println!("kafka: {}", weir::kafka::flow::fetch_wait(&config.kafka.properties));
+        println!("kafka: {}", weir_kafka::flow::fetch_wait(&config.kafka.properties));
         println!("config {} ok", config.source.display());
         Ok(())
     }

@@ -35,7 +35,7 @@ impl Demo {
         let mut context = Context::load(&self.config)?;
         if let (Some(size), Some(aggregate)) = (self.window, context.config.aggregate.as_mut()) {
             let size = format!("{}ms", size.as_millis());
-            aggregate.window = Some(weir::config::WindowConfig {
+            aggregate.window = Some(weir_core::config::WindowConfig {
                 size,
                 allowed_lateness: "1s".into(),
                 ..Default::default()
@@ -50,7 +50,7 @@ impl Demo {
             status: (self.status != "off").then_some(self.status),
         };
         let report = weir::demo::demo(context.config, &options, stop)?;
-        weir::say!("{report}");
+        weir_core::say!("{report}");
         Ok(())
     }
 }

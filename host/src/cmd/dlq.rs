@@ -69,7 +69,7 @@ pub enum Source {
 }
 
 fn time(text: &str) -> Result<i64, String> {
-    weir::window::parse_time(text)
+    weir_core::window::parse_time(text)
         .ok_or_else(|| format!("`{text}` is not a time like 2026-11-27T22:05:00Z"))
 }
 
@@ -80,7 +80,7 @@ impl DlqCommand {
                 let context = Context::with_brokers(&config, &brokers)?;
                 let client = context.kafka()?;
                 let kafka = &context.config.kafka;
-                let stats = weir::kafka::dlq::stats(
+                let stats = weir_kafka::dlq::stats(
                     &client,
                     &[&kafka.dead_letter_topic, &kafka.parked_topic],
                 )?;
@@ -116,24 +116,18 @@ impl DlqCommand {
                 };
                 let stop = Context::stop_on_signals()?;
                 let (ops, _server) = context.serve_if_asked(&serve)?;
-                let redrive = weir::kafka::redrive::Redrive {
+                let redrive = weir_kafka::redrive::Redrive {
                     source,
                     target: kafka.input_topic.clone(),
                     group: format!("{}-redrive", kafka.group_id),
-                    selection: weir::kafka::redrive::Selection {
-                        stage,
-                        kind,
-                        reason,
-                        since,
-                        until,
-                    },
+                    selection: weir_kafka::redrive::Selection { stage, kind, reason, since, until },
                     rate,
                     max_redrives,
                     stop: &stop,
                     metrics: Some(ops.metrics.clone()),
                 };
                 if dry_run {
-                    let stats = weir::kafka::redrive::dry_run(&client, &redrive)?;
+                    let stats = weir_kafka::redrive::dry_run(&client, &redrive)?;
                     let total: u64 = stats.rows.iter().map(|r| r.count).sum();
                     print!(
                         "would send {total} records from {} back to {}:\n{}",
@@ -143,8 +137,8 @@ impl DlqCommand {
                     );
                     return Ok(());
                 }
-                let done = weir::kafka::redrive::run(&client, &redrive)?;
-                weir::say!(
+                let done = weir_kafka::redrive::run(&client, &redrive)?;
+                weir_core::say!(
                     "redrive {} → {}: sent {} of {} read ({} not selected, {} redriven {max_redrives} times already, {} pointers, \
                      {} sent by an interrupted run and not again)",
                     redrive.source, redrive.target, done.sent, done.read, done.not_selected, done.exhausted, done.pointers, done.sent_before

@@ -20,11 +20,11 @@ use rdkafka::config::ClientConfig;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use weir::config::Config;
-use weir::kafka;
-use weir::ops::server::Server;
-use weir::ops::Ops;
-use weir::plugin::Runtime;
+use weir_core::config::Config;
+
+use weir::server::Server;
+use weir_core::ops::Ops;
+use weir_core::plugin::Runtime;
 
 /// `--config FILE` / `WEIR_CONFIG`, shared by every command that reads weir.toml.
 #[derive(clap::Args, Clone)]
@@ -80,13 +80,13 @@ impl Context {
     }
 
     pub fn runtime(&self) -> anyhow::Result<Arc<Runtime>> {
-        weir::runtime_for(Some(&self.config))
+        weir_core::runtime_for(Some(&self.config))
     }
 
     /// Client settings for the config's brokers, once one of them has answered.
     pub fn kafka(&self) -> anyhow::Result<ClientConfig> {
         let client = self.client()?;
-        kafka::ensure_reachable(&client, &self.config.kafka.brokers)?;
+        weir_kafka::ensure_reachable(&client, &self.config.kafka.brokers)?;
         Ok(client)
     }
 
@@ -94,8 +94,8 @@ impl Context {
     /// that check later).
     pub fn client(&self) -> anyhow::Result<ClientConfig> {
         let mut client =
-            kafka::client_config(&self.config.kafka.brokers, &self.config.kafka.properties);
-        kafka::security::apply(&mut client, &self.config)?;
+            weir_kafka::client_config(&self.config.kafka.brokers, &self.config.kafka.properties);
+        weir_kafka::security::apply(&mut client, &self.config)?;
         Ok(client)
     }
 
@@ -104,10 +104,10 @@ impl Context {
     pub fn serve(&self, serve: &Serve) -> anyhow::Result<(Ops, Option<Server>)> {
         let ops = Ops::default();
         let server = match serve.metrics.as_ref().or(self.config.metrics.listen.as_ref()) {
-            Some(addr) => Some(weir::ops::server::serve_page(
+            Some(addr) => Some(weir::server::serve_page(
                 addr,
                 ops.clone(),
-                weir::ops::server::Page::of(&self.config.metrics),
+                weir::server::Page::of(&self.config.metrics),
             )?),
             None => None,
         };
@@ -124,16 +124,16 @@ impl Context {
     }
 
     pub fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
-        kafka::stop_on_signals()
+        weir_kafka::stop_on_signals()
     }
 
     /// For commands SIGHUP does not reload (repair, generate): a hang-up drains and stops
     /// them like SIGTERM, instead of killing them mid-batch (its default).
     pub fn stop_on_signals_and_hangup() -> anyhow::Result<Arc<AtomicBool>> {
-        let stop = kafka::stop_on_signals()?;
+        let stop = weir_kafka::stop_on_signals()?;
         signal_hook::flag::register(signal_hook::consts::SIGHUP, stop.clone())?;
         Ok(stop)
     }
 }
 
-pub use weir_core::window::parse_duration;
+use weir_core::window::parse_duration;

@@ -2,8 +2,8 @@
 //! ones written out.
 
 use std::path::PathBuf;
-use weir::plugin::World;
 use weir::scaffold::{self, Lang};
+use weir_core::plugin::World;
 
 #[derive(clap::Subcommand)]
 pub enum PluginCommand {
@@ -75,16 +75,16 @@ impl PluginCommand {
                 println!("  cd {} && {steps}", root.display());
             }
             PluginCommand::Inspect { file } => {
-                let runtime = weir::runtime_for(None)?;
+                let runtime = weir_core::runtime_for(None)?;
                 print!("{}", weir::plugin_tool::inspect(&runtime, &file)?);
             }
             PluginCommand::Test { file, input, config } => {
-                let runtime = weir::runtime_for(None)?;
+                let runtime = weir_core::runtime_for(None)?;
                 print!("{}", weir::plugin_tool::test(&runtime, &file, &input, config.as_deref())?);
             }
             PluginCommand::Install { dir, force } => {
                 let dir = dir
-                    .or_else(weir::config::plugins_beside_binary)
+                    .or_else(weir_core::config::plugins_beside_binary)
                     .ok_or_else(|| anyhow::anyhow!("where is this weir binary? Pass --dir"))?;
                 for installed in weir::shipped::install(&dir, force)? {
                     match installed {

@@ -3,9 +3,9 @@
 use super::{Brokers, Context, Serve};
 use std::path::PathBuf;
 use std::time::Duration;
-use weir::kafka::run_repair;
 use weir::offline::{self, Files};
-use weir::pipeline::repair::RepairPipeline;
+use weir_core::pipeline::repair::RepairPipeline;
+use weir_kafka::run_repair;
 
 #[derive(clap::Args)]
 pub struct Repair {
@@ -41,7 +41,7 @@ impl Repair {
                 windows: None,
             };
             let stats = offline::repair(&mut repairer, &config, &files)?;
-            weir::say!("repaired {} · unrepairable {}", stats.repaired, stats.parked);
+            weir_core::say!("repaired {} · unrepairable {}", stats.repaired, stats.parked);
             return Ok(());
         }
         let mut repairer =
@@ -60,7 +60,7 @@ impl Repair {
             Duration::from_secs(30),
             Some(&ops),
         )?;
-        weir::say!(
+        weir_core::say!(
             "dead letters in {} · repaired {} · parked {}",
             stats.dead_letters_in,
             stats.repaired,

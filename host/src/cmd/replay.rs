@@ -1,10 +1,10 @@
 //! `weir replay`: the pipeline over a range of the input, in a group of its own.
 
 use super::{Brokers, Context, Serve};
-use weir::kafka::run::{self, RunOptions};
-use weir::kafka::start::{self, StartAt};
-use weir::pipeline::Pipeline;
-use weir::report::Format;
+use weir_core::pipeline::Pipeline;
+use weir_core::report::Format;
+use weir_kafka::run::{self, RunOptions};
+use weir_kafka::start::{self, StartAt};
 
 /// Reprocess a range of the input (after fixing a plugin, say) in a consumer group of its
 /// own (`<group_id>-replay`), and stop at the range's end. The main group's offsets and
@@ -51,12 +51,12 @@ impl Replay {
             let end = ends.iter().find(|(q, _)| q == p).map_or(*start, |(_, end)| *end);
             ((input.clone(), *p), *start, end)
         });
-        let range = weir::kafka::range::RangeEnd::new(range.collect::<Vec<_>>());
+        let range = weir_kafka::range::RangeEnd::new(range.collect::<Vec<_>>());
         let total: i64 = starts
             .iter()
             .map(|(p, s)| ends.iter().find(|(q, _)| q == p).map_or(0, |(_, e)| (e - s).max(0)))
             .sum();
-        weir::say!(
+        weir_core::say!(
             "replaying {total} records of {input} into {} (group {})",
             config.kafka.output_topic,
             config.kafka.group_id
@@ -67,7 +67,7 @@ impl Replay {
         pipeline.observe(&ops.metrics);
         let stop = Context::stop_on_signals()?;
         let counted = std::sync::atomic::AtomicU64::new(0);
-        let count = |stats: &weir::stats::Stats| {
+        let count = |stats: &weir_core::stats::Stats| {
             let before = counted.swap(stats.records_in, std::sync::atomic::Ordering::Relaxed);
             ops.metrics.replayed.inc_by(stats.records_in.saturating_sub(before));
         };
@@ -80,9 +80,12 @@ impl Replay {
             ops: Some(&ops),
         };
         let report = run::process_range(&config, &client, &mut pipeline, &options, range)?;
-        weir::say!("{}", report.rendered);
+        weir_core::say!("{}", report.rendered);
         // The metric's final value: a replay often ends before any scrape sees it.
-        weir::say!("replayed {} records (weir_replayed_records_total)", ops.metrics.replayed.get());
+        weir_core::say!(
+            "replayed {} records (weir_replayed_records_total)",
+            ops.metrics.replayed.get()
+        );
         Ok(())
     }
 }

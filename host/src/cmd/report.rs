@@ -3,10 +3,10 @@
 
 use super::{Brokers, Context};
 use serde_json::json;
-use weir::kafka::changelog;
-use weir::pipeline::{load_stage, plugin_name};
-use weir::report::{analytics_json, analytics_text, Format};
-use weir::stage::aggregator::Aggregate;
+use weir_core::pipeline::{load_stage, plugin_name};
+use weir_core::report::{analytics_json, analytics_text, Format};
+use weir_core::stage::aggregator::Aggregate;
+use weir_kafka::changelog;
 
 #[derive(clap::Args)]
 pub struct Report {

@@ -2,10 +2,10 @@
 
 use super::{Brokers, Context, Serve};
 use std::time::Duration;
-use weir::hot_swap::HotSwap;
-use weir::kafka::run::{self, RunOptions};
-use weir::pipeline::Pipeline;
-use weir::report::Format;
+use weir_core::hot_swap::HotSwap;
+use weir_core::pipeline::Pipeline;
+use weir_core::report::Format;
+use weir_kafka::run::{self, RunOptions};
 
 #[derive(clap::Args)]
 pub struct Run {
@@ -25,7 +25,7 @@ pub struct Run {
     /// time (RFC 3339, e.g. 2026-11-27T22:05:00Z: the first record at or after it in each
     /// partition); default `kafka.from`, else earliest.
     #[arg(long, value_name = "WHERE")]
-    from: Option<weir::kafka::start::StartAt>,
+    from: Option<weir_kafka::start::StartAt>,
     /// Move a group that has committed offsets to --from (refused while it has members).
     #[arg(long, requires = "from")]
     reset: bool,
@@ -52,7 +52,7 @@ impl Run {
         };
         if let Some(from) = from {
             let kafka = &context.config.kafka;
-            let committed = weir::kafka::start::position_group(
+            let committed = weir_kafka::start::position_group(
                 &client,
                 &kafka.group_id,
                 &kafka.input_topic,
@@ -83,11 +83,11 @@ impl Run {
         );
         match run::process_topic(&context.config, &client, &mut pipeline, &options, Some(hot_swap))
         {
-            Ok(report) => weir::say!("{}", report.rendered),
+            Ok(report) => weir_core::say!("{}", report.rendered),
             Err(error) => {
                 // What was done before the failure still counts: show it, then the error.
                 if let Ok(report) = pipeline.report(Vec::new()) {
-                    weir::say!("{}", report.render(self.report));
+                    weir_core::say!("{}", report.render(self.report));
                 }
                 return Err(error);
             }

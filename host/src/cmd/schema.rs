@@ -1,8 +1,8 @@
 //! `weir schema register|get`: weir's JSON Schemas in a Confluent-compatible registry.
 
 use std::path::{Path, PathBuf};
-use weir::config::Config;
 use weir::registry::Registry;
+use weir_core::config::Config;
 
 #[derive(clap::Subcommand)]
 pub enum SchemaCommand {
@@ -76,7 +76,7 @@ impl SchemaCommand {
                     None => Registry::new(&url),
                 };
                 let found = registry.get(&subject, version)?;
-                weir::say!(
+                weir_core::say!(
                     "{} version {} (id {}, {})",
                     found.subject,
                     found.version,

@@ -3,9 +3,9 @@
 use super::{Brokers, Context};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use weir::config::Config;
-use weir::kafka::tail::{self, TailOptions};
-use weir::stage::{validator::Validate, Stage};
+use weir_core::config::Config;
+use weir_core::stage::{validator::Validate, Stage};
+use weir_kafka::tail::{self, TailOptions};
 
 #[derive(clap::Args)]
 pub struct Tail {
@@ -34,10 +34,10 @@ pub struct Tail {
     /// How the topic's values are written: json, confluent-json or avro (decoded with the
     /// writer's schema from the registry). Default: the topic's `[topics]` entry, else json.
     #[arg(long, value_parser = parse_format)]
-    format: Option<weir::format::Format>,
+    format: Option<weir_core::format::Format>,
 }
 
-fn parse_format(name: &str) -> Result<weir::format::Format, String> {
+fn parse_format(name: &str) -> Result<weir_core::format::Format, String> {
     serde_json::from_value(serde_json::Value::String(name.into()))
         .map_err(|_| format!("`{name}` is not a format: json, confluent-json or avro"))
 }
@@ -53,12 +53,14 @@ impl Tail {
             context.config.topics.get(&self.topic).map(|t| t.format).unwrap_or_default()
         });
         let formats = match format {
-            weir::format::Format::Json => None,
+            weir_core::format::Format::Json => None,
             format => {
-                let source =
-                    weir::config::Resolve::schema_source(&weir::resolve::Resolver, &context.config)
-                        .map_err(anyhow::Error::msg)?;
-                Some(weir::format::Formats::reading(&self.topic, format, source))
+                let source = weir_core::config::Resolve::schema_source(
+                    &weir::resolve::Resolver,
+                    &context.config,
+                )
+                .map_err(anyhow::Error::msg)?;
+                Some(weir_core::format::Formats::reading(&self.topic, format, source))
             }
         };
         let client = context.kafka()?;
@@ -73,7 +75,7 @@ impl Tail {
         };
         let stats =
             tail::follow(&client, &options, formats, validator, &mut std::io::stdout().lock())?;
-        weir::say!(
+        weir_core::say!(
             "{} messages · {} invalid · {} duplicate keys",
             stats.messages,
             stats.invalid,
@@ -92,7 +94,7 @@ fn validator(config: &Config, schema: &Path) -> anyhow::Result<Stage<Validate>> 
         );
     };
     let document = weir::resolve::load_schema(schema).map_err(anyhow::Error::msg)?;
-    let runtime = weir::runtime_for(Some(config))?;
+    let runtime = weir_core::runtime_for(Some(config))?;
     let plugin = runtime.load(&config.plugin_path(&stage.plugin))?;
     let json = serde_json::json!({ "schema": document }).to_string();
     Ok(Stage::new("tail", &plugin, json, stage.limits)?)

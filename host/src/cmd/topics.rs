@@ -21,7 +21,7 @@ impl TopicsCommand {
         let TopicsCommand::Create { config, brokers } = self;
         let context = Context::with_brokers(&config, &brokers)?;
         let client = context.kafka()?;
-        for line in weir::kafka::topics::create(&context.config, &client)? {
+        for line in weir_kafka::topics::create(&context.config, &client)? {
             println!("{line}");
         }
         Ok(())

@@ -8,7 +8,7 @@ use crate::common;
 use common::kafka::*;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use weir::bindings::types::Message;
+use weir_core::bindings::types::Message;
 
 /// The least share of the big-batch rate a one-record-batch backlog is caught up at, in
 /// these tests. Measured on 2 cores with tansu beside weir: 0.55–0.75 (tansu spends ~4×

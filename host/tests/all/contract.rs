@@ -81,7 +81,7 @@ fn a_plugin_built_for_a_newer_contract_is_refused_naming_both_versions() {
     std::fs::write(&path, &future).unwrap();
     let refused = runtime().load(&path).err().expect("refused").to_string();
     assert!(refused.contains("built for contract weir:plugin@0.9.0"), "{refused}");
-    let newest = weir::plugin::contract::Version::newest_known();
+    let newest = weir_core::plugin::contract::Version::newest_known();
     assert!(refused.contains(&format!("runs up to {newest}")), "{refused}");
     assert!(!refused.contains('\n'), "one line: {refused}");
     // The same plugin at its own version loads, and says which contract it was built for.
@@ -94,7 +94,7 @@ fn a_plugin_built_for_a_newer_contract_is_refused_naming_both_versions() {
 }
 
 /// The user-login pipeline (validate, transform, aggregate, repair) on the plugins in `dir`.
-fn login_pipeline_config(dir: &Path) -> weir::config::Config {
+fn login_pipeline_config(dir: &Path) -> weir_core::config::Config {
     let schema = repo().join("schemas/user-login.json");
     let text = format!(
         r#"
@@ -116,15 +116,15 @@ config = {{ schema = "{schema}", defaults = {{ device_type = "unknown" }} }}
         dir = dir.display(),
         schema = schema.display()
     );
-    weir::config::Config::parse(&text, Path::new("login.toml")).unwrap()
+    weir_core::config::Config::parse(&text, Path::new("login.toml")).unwrap()
 }
 
 /// What a pipeline made of each input, and its report, as comparable text.
 fn run_login_pipeline(
     dir: &Path,
-    batches: &[Vec<weir::bindings::types::Message>],
+    batches: &[Vec<weir_core::bindings::types::Message>],
 ) -> (Vec<String>, Vec<String>, serde_json::Value) {
-    use weir::pipeline::{repair::RepairPipeline, Outcome, Pipeline};
+    use weir_core::pipeline::{repair::RepairPipeline, Outcome, Pipeline};
     let config = login_pipeline_config(dir);
     let mut pipeline =
         Pipeline::from_config(&runtime(), &config, &weir::resolve::Resolver).unwrap();
@@ -165,13 +165,13 @@ fn the_shipped_plugins_built_for_0_1_and_for_0_2_make_the_same_of_the_same_input
     let kept = repo().join("host/tests/fixtures/contract-0.1.0/shipped");
     check_digests(&kept);
     let now = crate::common::plugin("login-analytics").parent().unwrap().to_path_buf();
-    let mut generator = weir::kafka::generate::Generator::new(Some(7), 0.2, 1000.0);
+    let mut generator = weir_kafka::generate::Generator::new(Some(7), 0.2, 1000.0);
     let records: Vec<_> = (0..1_000)
         .map(|i| {
             let event = generator.next_event();
-            weir::bindings::types::Message {
+            weir_core::bindings::types::Message {
                 key: Some(event.key.into_bytes()),
-                ..weir::bindings::types::Message::read_from("in", i % 3, i as i64, event.value)
+                ..weir_core::bindings::types::Message::read_from("in", i % 3, i as i64, event.value)
             }
         })
         .collect();

@@ -181,7 +181,7 @@ fn the_image_is_built_by_the_script_ci_runs_and_ships_what_weir_needs() {
         assert!(script.contains(shipped), "{shipped}");
     }
     // The shipped weir.toml finds its plugins at the paths the image lays them out at.
-    let config = weir::config::Config::load(&common::repo().join("weir.toml")).unwrap();
+    let config = weir_core::config::Config::load(&common::repo().join("weir.toml")).unwrap();
     for (key, stage) in config.stages() {
         assert!(stage.plugin.starts_with("target/plugins"), "{key}: {}", stage.plugin.display());
     }

@@ -9,7 +9,7 @@ use common::repo;
 use common::kafka::*;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
-use weir::kafka::headers;
+use weir_core::headers;
 
 #[test]
 fn nothing_is_lost_when_run_is_killed_midway() {
@@ -443,7 +443,7 @@ fn records_of_every_compression_codec_are_processed() {
         )
     };
     for codec in codecs {
-        let mut client = weir::kafka::client_config(brokers, &Default::default());
+        let mut client = weir_kafka::client_config(brokers, &Default::default());
         client.set("compression.type", codec);
         produce_with(
             &client,

@@ -6,7 +6,7 @@ use common::kafka::*;
 use common::{login_config, test_plugin};
 use std::collections::HashSet;
 use std::time::Duration;
-use weir::kafka::embedded::EmbeddedBroker;
+use weir_kafka::embedded::EmbeddedBroker;
 
 const LOGIN: &str = r#"{"user_id":"u","app_version":"2.3.0","device_type":"iOS","ip":"1.2.3.4","locale":"MD","device_id":"d","timestamp":1730244200,"note":"NOTE"}"#;
 
@@ -73,7 +73,7 @@ fn a_plugin_failing_everything_pauses_weir_run_instead_of_flooding_dead_letters(
     assert!(err.contains("Consumption paused"), "{err}");
     let dead = read_topic(&brokers, TOPICS[2], Duration::from_secs(2));
     assert_eq!(dead.len(), 3, "only the batch before the trip went to the dead letters");
-    assert!(header(&dead[0], weir::kafka::headers::REASONS).unwrap().contains("panicked"));
+    assert!(header(&dead[0], weir_core::headers::REASONS).unwrap().contains("panicked"));
 }
 
 /// Rolling the plugin back while the breaker is open takes effect at once: the held batch
@@ -366,13 +366,13 @@ fn a_forged_redrive_origin_on_the_input_skips_no_dead_letter() {
         .expect("parked1 on the parked topic");
     // The forgery: the origin of the parked record not yet sent, on a record of other bytes.
     let origin = format!("{}/{}/{}", TOPICS[3], target.partition, target.offset);
-    let forged = weir::bindings::types::Header {
+    let forged = weir_core::bindings::types::Header {
         key: "weir.redrive.from".into(),
         value: origin.into_bytes(),
     };
     produce_records(
         &brokers,
-        std::iter::once(weir::kafka::flow::Outgoing::new(
+        std::iter::once(weir_kafka::flow::Outgoing::new(
             TOPICS[0],
             Some(b"forged".to_vec()),
             b"{}".to_vec(),
@@ -413,7 +413,7 @@ fn dlq_commands_end_under_steady_traffic() {
         let give_up = std::time::Instant::now() + Duration::from_secs(100);
         std::thread::spawn(move || {
             let late = (0..).map(|n| {
-                weir::kafka::flow::Outgoing::new(
+                weir_kafka::flow::Outgoing::new(
                     TOPICS[3],
                     Some(format!("late{n}").into_bytes()),
                     LOGIN.replace("NOTE", "parked").into_bytes(),

@@ -16,7 +16,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
-use weir::format::{avro::AvroSchema, framing};
+use weir_core::format::{avro::AvroSchema, framing};
 
 /// `weir` with the registry the config names (not one from the environment).
 fn weir_here(brokers: &str, args: &[&str]) -> std::process::Command {
@@ -657,14 +657,14 @@ fn writers_schemas_rotating_past_the_kept_validators_are_bounded() {
             &[],
         )
         .unwrap();
-    let config = weir::config::Config::parse(&text, &path).unwrap();
-    let mut pipeline = weir::pipeline::Pipeline::from_config(
+    let config = weir_core::config::Config::parse(&text, &path).unwrap();
+    let mut pipeline = weir_core::pipeline::Pipeline::from_config(
         &common::runtime(),
         &config,
         &weir::resolve::Resolver,
     )
     .unwrap();
-    let batch = |ids: &[u32]| -> Vec<weir::bindings::types::Message> {
+    let batch = |ids: &[u32]| -> Vec<weir_core::bindings::types::Message> {
         ids.iter()
             .enumerate()
             .map(|(i, id)| {
@@ -675,11 +675,11 @@ fn writers_schemas_rotating_past_the_kept_validators_are_bounded() {
             })
             .collect()
     };
-    let refused = |outcomes: &[weir::pipeline::Outcome]| -> Vec<String> {
+    let refused = |outcomes: &[weir_core::pipeline::Outcome]| -> Vec<String> {
         outcomes
             .iter()
             .filter_map(|o| match o {
-                weir::pipeline::Outcome::DeadLetter(_, rejection) => Some(rejection.summary()),
+                weir_core::pipeline::Outcome::DeadLetter(_, rejection) => Some(rejection.summary()),
                 _ => None,
             })
             .collect()

@@ -8,8 +8,8 @@ use common::{login_config, message, plugin, runtime};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use std::sync::Mutex;
-use weir::config::Config;
-use weir::pipeline::{Outcome, Pipeline};
+use weir_core::config::Config;
+use weir_core::pipeline::{Outcome, Pipeline};
 
 fn pipeline() -> &'static Mutex<Pipeline> {
     static PIPELINE: std::sync::OnceLock<Mutex<Pipeline>> = std::sync::OnceLock::new();

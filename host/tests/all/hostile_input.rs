@@ -145,7 +145,7 @@ fn hostile_records_through_weir_run() {
         .collect();
     cases.push(("empty value".into(), Some(Vec::new()), false));
     cases.push(("tombstone".into(), None, false));
-    let client = weir::kafka::client_config(&brokers, &Default::default());
+    let client = weir_kafka::client_config(&brokers, &Default::default());
     let producer: rdkafka::producer::BaseProducer = client.create().unwrap();
     for (name, value, _) in &cases {
         let mut record =
@@ -188,7 +188,7 @@ fn hostile_records_through_weir_run() {
                 "{name}: original bytes kept"
             );
             assert!(
-                header(letter, weir::kafka::headers::REASONS).is_some_and(|r| r.len() > 2),
+                header(letter, weir_core::headers::REASONS).is_some_and(|r| r.len() > 2),
                 "{name}"
             );
         }
@@ -252,7 +252,7 @@ fn a_reason_as_long_as_its_record_stalls_neither_the_flow_nor_the_probes() {
     assert!(answered > 0, "/healthz was never asked while weir ran");
     let dead = read_topic(&brokers, "user-login-dead-letter", Duration::from_secs(1));
     assert_eq!(dead.iter().map(key).collect::<Vec<_>>(), ["hostile"]);
-    let reasons = header(&dead[0], weir::kafka::headers::REASONS).unwrap();
+    let reasons = header(&dead[0], weir_core::headers::REASONS).unwrap();
     assert!(reasons.len() < 2_000, "the dead letter's reason is cut: {} bytes", reasons.len());
 }
 
@@ -355,7 +355,7 @@ fn a_hostile_producer_costs_dead_letters_never_the_flow() {
     );
     for letter in &dead {
         assert!(
-            header(letter, weir::kafka::headers::KIND).is_some_and(|k| !k.is_empty()),
+            header(letter, weir_core::headers::KIND).is_some_and(|k| !k.is_empty()),
             "{}: no kind",
             key(letter)
         );

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use weir::bindings::types::Message;
-use weir::plugin::limits::Limits;
-use weir::stage::{validator::Validate, Stage};
+use weir_core::bindings::types::Message;
+use weir_core::plugin::limits::Limits;
+use weir_core::stage::{validator::Validate, Stage};
 
 const DRAFTS: [(&str, &str); 5] = [
     ("draft4", "4"),

@@ -6,8 +6,8 @@ use crate::common;
 use common::kafka::*;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
-use weir::kafka::embedded::EmbeddedBroker;
-use weir::kafka::headers;
+use weir_core::headers;
+use weir_kafka::embedded::EmbeddedBroker;
 
 fn broker() -> EmbeddedBroker {
     embedded(2)
@@ -113,19 +113,19 @@ fn records_flow_to_output_dead_letters_repair_and_parking() {
 fn a_record_is_parked_after_its_last_repair_attempt() {
     let broker = broker();
     let brokers = broker.bootstrap_servers().to_string();
-    let client = weir::kafka::client_config(&brokers, &Default::default());
-    let producer = weir::kafka::flow::producer(&client).unwrap();
-    let ticket = weir::kafka::flow::detached_ticket(1);
-    let record = weir::kafka::flow::Outgoing {
+    let client = weir_kafka::client_config(&brokers, &Default::default());
+    let producer = weir_kafka::flow::producer(&client).unwrap();
+    let ticket = weir_kafka::flow::detached_ticket(1);
+    let record = weir_kafka::flow::Outgoing {
         topic: TOPICS[2].into(),
         key: Some(b"looping".to_vec()),
         value: br#"{"user_id":"u"}"#.to_vec(),
         headers: vec![
-            weir::bindings::types::Header {
+            weir_core::bindings::types::Header {
                 key: headers::REPAIR_ATTEMPTS.into(),
                 value: b"3".to_vec(),
             },
-            weir::bindings::types::Header {
+            weir_core::bindings::types::Header {
                 key: headers::REASONS.into(),
                 value: br#"[{"path":"","reason":"still broken"}]"#.to_vec(),
             },
@@ -134,8 +134,8 @@ fn a_record_is_parked_after_its_last_repair_attempt() {
         origin: None,
         partition: None,
     };
-    weir::kafka::flow::produce(&producer, &record, ticket.clone()).unwrap();
-    weir::kafka::flow::wait_for(&ticket, Duration::from_secs(10)).unwrap();
+    weir_kafka::flow::produce(&producer, &record, ticket.clone()).unwrap();
+    weir_kafka::flow::wait_for(&ticket, Duration::from_secs(10)).unwrap();
     let repair = spawn(weir(&brokers, &["repair"]));
     let parked = wait_for_topic(&brokers, TOPICS[3], Duration::from_secs(30), |r| !r.is_empty());
     terminate(repair);

@@ -209,3 +209,73 @@ fn the_cycle_check_sees_a_cycle_through_super_and_crate_paths() {
     let cycle = cycle(&graph_of(&modules)).expect("a → b → c::x → a");
     assert!(cycle.contains(&"a".to_string()) && cycle.contains(&"c::x".to_string()), "{cycle:?}");
 }
+
+/// The crates' sources (each file outside its tests), by crate: `weir` is the host's library
+/// and its binary.
+fn crate_sources(root: &Path) -> Vec<(&'static str, Vec<(String, String)>)> {
+    let files = |dir: &str| -> Vec<(String, String)> {
+        let mut found = Vec::new();
+        let mut dirs = vec![root.join(dir)];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    let code = text.split("#[cfg(test)]").next().unwrap().to_string();
+                    found.push((path.strip_prefix(root).unwrap().display().to_string(), code));
+                }
+            }
+        }
+        found
+    };
+    vec![
+        ("weir-core", files("core/src")),
+        ("weir-kafka", files("kafka/src")),
+        ("weir", files("host/src")),
+    ]
+}
+
+/// Each crate names the others by their own names (`weir_core::config`, never a
+/// `crate::config` made by re-exporting another crate's module), so the import drawing shows
+/// every arrow between crates, and they all point down: weir → weir-kafka → weir-core.
+#[test]
+fn the_crates_name_each_other_and_point_one_way() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let names = [("weir-core", "weir_core::"), ("weir-kafka", "weir_kafka::"), ("weir", "weir::")];
+    let floor = |name: &str| names.iter().position(|(n, _)| *n == name).unwrap();
+    let mut drawing = BTreeMap::new();
+    for (from, files) in crate_sources(root) {
+        for (file, code) in &files {
+            for line in code.lines().map(str::trim_start) {
+                assert!(
+                    !(line.starts_with("pub use weir_") || line.starts_with("pub use weir::")),
+                    "{file} re-exports another crate's items: name them where they are used\n{line}"
+                );
+            }
+            for (to, path) in names {
+                let named = code.match_indices(path).any(|(i, _)| {
+                    i == 0
+                        || !code.as_bytes()[i - 1].is_ascii_alphanumeric()
+                            && code.as_bytes()[i - 1] != b'_'
+                            && code.as_bytes()[i - 1] != b':'
+                });
+                if to != from && named {
+                    // The binary names its own library `weir::`: the same crate, not an arrow.
+                    *drawing.entry((from, to)).or_insert(0) += 1;
+                }
+            }
+        }
+    }
+    eprintln!("imports between crates (files naming the other crate):");
+    for ((from, to), files) in &drawing {
+        eprintln!("  {from} → {to}: {files}");
+    }
+    for (from, to) in drawing.keys() {
+        assert!(floor(to) < floor(from), "{from} names {to}: the crates point down only");
+    }
+    for arrow in [("weir", "weir-kafka"), ("weir-kafka", "weir-core"), ("weir", "weir-core")] {
+        assert!(drawing.get(&arrow).is_some_and(|n| *n > 3), "{arrow:?} seen: {drawing:?}");
+    }
+}

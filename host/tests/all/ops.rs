@@ -275,13 +275,13 @@ fn promtool_checks_the_alert_rules_and_their_unit_tests() {
 /// The I/O side of a flow that never ends by itself: one record per poll.
 struct Endless;
 
-impl weir::driver::Source for Endless {
-    fn poll(&mut self, _max: usize, _wait: Duration) -> anyhow::Result<weir::driver::Poll> {
-        Ok(weir::driver::Poll::Batch(vec![common::message("{}")]))
+impl weir_core::driver::Source for Endless {
+    fn poll(&mut self, _max: usize, _wait: Duration) -> anyhow::Result<weir_core::driver::Poll> {
+        Ok(weir_core::driver::Poll::Batch(vec![common::message("{}")]))
     }
 }
 
-impl weir::driver::Sink<()> for Endless {
+impl weir_core::driver::Sink<()> for Endless {
     fn send(&mut self, _outputs: Vec<()>) -> anyhow::Result<()> {
         Ok(())
     }
@@ -293,13 +293,13 @@ impl weir::driver::Sink<()> for Endless {
 
 #[test]
 fn healthz_fails_once_the_plugin_thread_has_died() {
-    let ops = weir::ops::Ops::default();
-    let server = weir::ops::server::serve("127.0.0.1:0", ops.clone()).unwrap();
+    let ops = weir_core::ops::Ops::default();
+    let server = weir::server::serve("127.0.0.1:0", ops.clone()).unwrap();
     let healthz = format!("http://{}/healthz", server.addr);
     assert_eq!(get(&healthz), Some((200, "ok\n".to_string())));
 
     let stop = std::sync::atomic::AtomicBool::new(false);
-    let flow = weir::driver::Controls {
+    let flow = weir_core::driver::Controls {
         batch_size: 1,
         stop: &stop,
         drain: Duration::ZERO,
@@ -307,10 +307,10 @@ fn healthz_fails_once_the_plugin_thread_has_died() {
         ops: Some(&ops),
     };
     let mut batches = 0;
-    let result = weir::driver::drive(&mut Endless, &flow, |_task| {
+    let result = weir_core::driver::drive(&mut Endless, &flow, |_task| {
         batches += 1;
         match batches {
-            1 => Ok(weir::driver::Done::outputs(vec![()])),
+            1 => Ok(weir_core::driver::Done::outputs(vec![()])),
             _ => anyhow::bail!("the plugins' host state is broken"),
         }
     });
@@ -325,18 +325,18 @@ fn healthz_fails_once_the_plugin_thread_has_died() {
 
 #[test]
 fn a_stopped_flow_stays_healthy() {
-    let ops = weir::ops::Ops::default();
+    let ops = weir_core::ops::Ops::default();
     let stop = std::sync::atomic::AtomicBool::new(false);
-    let flow = weir::driver::Controls {
+    let flow = weir_core::driver::Controls {
         batch_size: 1,
         stop: &stop,
         drain: Duration::ZERO,
         checkpoint_every: None,
         ops: Some(&ops),
     };
-    weir::driver::drive(&mut Endless, &flow, |_task| {
+    weir_core::driver::drive(&mut Endless, &flow, |_task| {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        Ok(weir::driver::Done::outputs(vec![()]))
+        Ok(weir_core::driver::Done::outputs(vec![()]))
     })
     .unwrap();
     assert_eq!(ops.health.live(), Ok(()), "a graceful stop is not a death");
@@ -449,7 +449,7 @@ fn kubernetes_manifests_validate_against_the_kubernetes_schemas() {
     // weir reads the ConfigMap's weir.toml as mounted (the schema beside it), and the
     // manifests agree with it: probes on its metrics port, no more replicas than
     // partitions, a grace period longer than the 30 s drain.
-    let config = weir::config::Config::load(&generated.path().join("weir.toml")).unwrap();
+    let config = weir_core::config::Config::load(&generated.path().join("weir.toml")).unwrap();
     assert!(
         weir::resolve::stage_json(&config, "validate", config.validate.as_ref().unwrap()).is_ok(),
         "the schema resolves beside weir.toml"
@@ -505,12 +505,12 @@ fn status_with_host(addr: std::net::SocketAddr, path: &str, host: &str) -> (u16,
 /// neither starve the probes nor stay connected (they stayed open 50 s and more).
 #[test]
 fn the_metrics_server_answers_its_own_names_hides_records_and_bounds_slow_clients() {
-    use weir::ops::server::{serve_page, Page, HEADER_TIME};
-    let ops = weir::ops::Ops::default();
+    use weir::server::{serve_page, Page, HEADER_TIME};
+    let ops = weir_core::ops::Ops::default();
     let page = Page { show_records: Some(false), hosts: vec!["weir.example".into()] };
     let server = serve_page("127.0.0.1:0", ops.clone(), page).unwrap();
     let addr = server.addr;
-    ops.metrics.board().dead_letter(weir::ops::status::DeadLetterCard {
+    ops.metrics.board().dead_letter(weir_core::ops::status::DeadLetterCard {
         stage: "validate",
         kind: "violation",
         reason: "'secret-7' is not a valid locale",

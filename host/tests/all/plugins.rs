@@ -3,14 +3,14 @@
 use crate::common;
 
 use common::{message, plugin, runtime, test_plugin};
-use weir::bindings::types::{Damaged, RepairOutcome, Violation};
-use weir::plugin::limits::Limits;
-use weir::plugin::PluginError;
-use weir::stage::aggregator::Aggregate;
-use weir::stage::repairer::Repair;
-use weir::stage::transformer::Transform;
-use weir::stage::validator::Validate;
-use weir::stage::Stage;
+use weir_core::bindings::types::{Damaged, RepairOutcome, Violation};
+use weir_core::plugin::limits::Limits;
+use weir_core::plugin::PluginError;
+use weir_core::stage::aggregator::Aggregate;
+use weir_core::stage::repairer::Repair;
+use weir_core::stage::transformer::Transform;
+use weir_core::stage::validator::Validate;
+use weir_core::stage::Stage;
 
 fn schema_config() -> String {
     let schema = std::fs::read_to_string(common::repo().join("schemas/user-login.json")).unwrap();
@@ -123,7 +123,7 @@ fn aggregator_state_is_kept_per_partition_and_merges_back_to_the_whole() {
         let value = VALID
             .replace("u1", &format!("user-{user}"))
             .replace("iOS", if user.is_multiple_of(3) { "android" } else { "iOS" });
-        weir::bindings::types::Message { partition, offset: user as i64, ..message(&value) }
+        weir_core::bindings::types::Message { partition, offset: user as i64, ..message(&value) }
     };
     for partition in 0..3 {
         let batch: Vec<_> = (0..10 * (partition as usize + 1))
@@ -145,7 +145,7 @@ fn aggregator_state_is_kept_per_partition_and_merges_back_to_the_whole() {
     assert_eq!(moved.report().unwrap(), whole.report().unwrap());
     // A revoked partition's counts leave with it.
     moved.drop_partition(&keys[2]).unwrap();
-    let total = |r: &weir::bindings::aggregator::exports::weir::plugin::aggregate::Report| {
+    let total = |r: &weir_core::bindings::aggregator::exports::weir::plugin::aggregate::Report| {
         r.counters[0].value
     };
     assert_eq!(total(&moved.report().unwrap()), 30);
@@ -245,7 +245,7 @@ fn hostile_records_fail_alone_and_the_stage_recovers() {
 /// what happened, not by the text of wasmtime's message.
 #[test]
 fn faults_carry_their_kind() {
-    use weir::plugin::FaultKind;
+    use weir_core::plugin::FaultKind;
     let p = runtime().load(&test_plugin("hostile")).unwrap();
     let limits = Limits { call_timeout_ms: 200, memory_mib: 32, max_message_kib: 1 };
     let mut stage = Stage::<Transform>::new("transform", &p, "{}".into(), limits).unwrap();
@@ -296,7 +296,7 @@ fn host_resources_and_random_bytes_are_bounded() {
     assert_eq!(out[0].as_ref().unwrap().as_ref().unwrap().single_value().unwrap(), b"a");
     for (i, what) in [(1, "pollables"), (2, "random bytes")] {
         let fault = out[i].as_ref().expect_err(what);
-        assert_eq!(fault.kind, weir::plugin::FaultKind::Trap, "{what}: {}", fault.reason);
+        assert_eq!(fault.kind, weir_core::plugin::FaultKind::Trap, "{what}: {}", fault.reason);
     }
     assert_eq!(out[3].as_ref().unwrap().as_ref().unwrap().single_value().unwrap(), b"b");
 }
@@ -323,7 +323,10 @@ fn a_sleeping_plugin_never_blocks_the_host() {
     let fault = out[2].as_ref().unwrap_err();
     assert_eq!(
         (fault.kind, fault.reason.as_str()),
-        (weir::plugin::FaultKind::Cpu, "ran past its 200 ms call timeout (limits.call_timeout_ms)")
+        (
+            weir_core::plugin::FaultKind::Cpu,
+            "ran past its 200 ms call timeout (limits.call_timeout_ms)"
+        )
     );
     assert_eq!(out[3].as_ref().unwrap().as_ref().unwrap().single_value().unwrap(), b"b");
 }
@@ -381,12 +384,12 @@ fn oversized_values_never_reach_the_plugin() {
 #[test]
 fn compiled_plugins_are_cached_and_an_unwritable_cache_is_survived() {
     let dir = tempfile::tempdir().unwrap();
-    let cold = weir::plugin::Runtime::new(weir::plugin::cache::CompileCache::new(Some(
+    let cold = weir_core::plugin::Runtime::new(weir_core::plugin::cache::CompileCache::new(Some(
         dir.path().join("c"),
     )))
     .unwrap();
     assert!(!cold.load(&plugin("mask-ip")).unwrap().from_cache);
-    let warm = weir::plugin::Runtime::new(weir::plugin::cache::CompileCache::new(Some(
+    let warm = weir_core::plugin::Runtime::new(weir_core::plugin::cache::CompileCache::new(Some(
         dir.path().join("c"),
     )))
     .unwrap();
@@ -394,7 +397,7 @@ fn compiled_plugins_are_cached_and_an_unwritable_cache_is_survived() {
 
     let blocked = dir.path().join("file-not-dir");
     std::fs::write(&blocked, "").unwrap();
-    let rt = weir::plugin::Runtime::new(weir::plugin::cache::CompileCache::new(Some(
+    let rt = weir_core::plugin::Runtime::new(weir_core::plugin::cache::CompileCache::new(Some(
         blocked.join("sub"),
     )))
     .unwrap();
@@ -422,7 +425,7 @@ fn compiled_plugins_are_cached_and_an_unwritable_cache_is_survived() {
 fn a_cache_entry_is_checked_before_its_code_runs() {
     use sha2::{Digest, Sha256};
     use std::os::unix::fs::PermissionsExt;
-    use weir::plugin::{cache::CompileCache, Runtime};
+    use weir_core::plugin::{cache::CompileCache, Runtime};
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("c");
     // SAFETY: getuid has no preconditions.

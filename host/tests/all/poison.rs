@@ -60,7 +60,7 @@ fn a_header_key_that_is_not_utf8_is_settled_not_a_panic() {
     let broker = embedded(1);
     let brokers = broker.bootstrap_servers().to_string();
     let producer: BaseProducer =
-        weir::kafka::client_config(&brokers, &Default::default()).create().unwrap();
+        weir_kafka::client_config(&brokers, &Default::default()).create().unwrap();
     let valid: Vec<String> = (0..6).map(|i| format!("valid-{i}")).collect();
     for (i, key) in valid.iter().enumerate() {
         let value = login(key);
@@ -95,7 +95,7 @@ fn a_header_key_that_is_not_utf8_is_settled_not_a_panic() {
     let letter = &dead[0];
     assert_eq!(key(letter), "poison");
     assert_eq!(letter.value, br#"{"user_id":"p"}"#, "value intact");
-    assert!(header(letter, weir::headers::REASONS).unwrap().contains("not UTF-8"));
+    assert!(header(letter, weir_core::headers::REASONS).unwrap().contains("not UTF-8"));
     assert_eq!(header(letter, "trace-id").as_deref(), Some("abc"));
     let lossy_key = String::from_utf8_lossy(BAD_KEY).into_owned();
     assert_eq!(header(letter, &lossy_key).as_deref(), Some("x"), "the raw header is still there");
@@ -110,7 +110,7 @@ fn a_header_key_that_is_not_utf8_is_settled_not_a_panic() {
     assert!(out.status.success(), "weir repair: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(parked.len(), 1);
     assert_eq!(parked[0].value, letter.value);
-    assert!(header(&parked[0], weir::headers::PARK_REASON).unwrap().contains("not UTF-8"));
+    assert!(header(&parked[0], weir_core::headers::PARK_REASON).unwrap().contains("not UTF-8"));
     let tail = run_ok(weir(
         &brokers,
         &[
@@ -138,7 +138,7 @@ fn an_output_the_broker_refuses_is_parked_as_a_pointer() {
     let config = small_records_config(dir.path());
 
     let producer: BaseProducer =
-        weir::kafka::client_config(&brokers, &Default::default()).create().unwrap();
+        weir_kafka::client_config(&brokers, &Default::default()).create().unwrap();
     let huge = huge_login();
     let mut keys = Vec::new();
     for i in 0..6 {
@@ -176,9 +176,9 @@ fn an_output_the_broker_refuses_is_parked_as_a_pointer() {
     let pointer = &parked[0];
     assert_eq!(key(pointer), "huge");
     assert!(pointer.value.len() < 2_000, "a pointer is small: {} bytes", pointer.value.len());
-    assert_eq!(header(pointer, weir::headers::KIND).as_deref(), Some("oversize"));
-    assert_eq!(header(pointer, weir::headers::SOURCE_TOPIC).as_deref(), Some("user-login"));
-    assert_eq!(header(pointer, weir::headers::SOURCE_OFFSET).as_deref(), Some("3"));
+    assert_eq!(header(pointer, weir_core::headers::KIND).as_deref(), Some("oversize"));
+    assert_eq!(header(pointer, weir_core::headers::SOURCE_TOPIC).as_deref(), Some("user-login"));
+    assert_eq!(header(pointer, weir_core::headers::SOURCE_OFFSET).as_deref(), Some("3"));
     let body: serde_json::Value = serde_json::from_slice(&pointer.value).unwrap();
     assert_eq!(body["topic"], "user-login-processed-production");
     assert!(body["size"].as_u64().unwrap() > 30_000);
@@ -199,7 +199,7 @@ fn one_run_survives_every_poison_record_in_one_stream() {
     let dir = tempfile::tempdir().unwrap();
     let config = small_records_config(dir.path());
     let producer: BaseProducer =
-        weir::kafka::client_config(&brokers, &Default::default()).create().unwrap();
+        weir_kafka::client_config(&brokers, &Default::default()).create().unwrap();
     let huge = huge_login();
     let mut valid = Vec::new();
     for i in 0..20 {
@@ -239,7 +239,7 @@ fn one_run_survives_every_poison_record_in_one_stream() {
     assert_eq!(processed.len(), valid.len(), "nothing but the valid events was processed");
     let dead = read_topic(&brokers, "user-login-dead-letter", Duration::from_secs(1));
     let parked = read_topic(&brokers, "user-login-dead-letter-parked", Duration::from_secs(1));
-    let count = |records: &[weir::bindings::types::Message], k: &str| {
+    let count = |records: &[weir_core::bindings::types::Message], k: &str| {
         records.iter().filter(|m| key(m) == k).count()
     };
     for k in ["raw-header", "not-json", "tombstone"] {
@@ -300,9 +300,9 @@ fn poison_run(config: &std::path::Path, poison: impl Fn(usize) -> String, fault_
         "dead letters: lost {lost:?}, duplicated {duplicated:?}"
     );
     assert!(
-        dead.iter().all(|m| header(m, weir::headers::KIND).as_deref() == Some(fault_kind)),
+        dead.iter().all(|m| header(m, weir_core::headers::KIND).as_deref() == Some(fault_kind)),
         "{:?}",
-        dead.iter().map(|m| header(m, weir::headers::KIND)).collect::<Vec<_>>()
+        dead.iter().map(|m| header(m, weir_core::headers::KIND)).collect::<Vec<_>>()
     );
 }
 
@@ -343,7 +343,7 @@ fn tail_prints_control_characters_escaped() {
     let broker = embedded(1);
     let brokers = broker.bootstrap_servers().to_string();
     let producer: BaseProducer =
-        weir::kafka::client_config(&brokers, &Default::default()).create().unwrap();
+        weir_kafka::client_config(&brokers, &Default::default()).create().unwrap();
     let value = "{\"user_id\":\"\x1b[2J\x1b[31mred\"}\nforged line";
     let headers =
         OwnedHeaders::new().insert(Header { key: "trace\x07id", value: Some("bell\x07") });

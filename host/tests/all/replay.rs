@@ -15,7 +15,7 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
-fn keys(records: &[weir::bindings::types::Message]) -> Vec<String> {
+fn keys(records: &[weir_core::bindings::types::Message]) -> Vec<String> {
     let mut keys: Vec<String> = records.iter().map(key).collect();
     keys.sort();
     keys
@@ -49,7 +49,7 @@ fn run_from_a_time_starts_at_the_first_record_at_or_after_it_in_each_partition()
         );
     }
 
-    let from = weir::window::rfc3339(boundary);
+    let from = weir_core::window::rfc3339(boundary);
     let run = spawn(with_config(brokers, &config, &["run", "--from", &from]));
     wait_for_count(brokers, TOPICS[1], 30, Duration::from_secs(60));
     let out = read_topic(brokers, TOPICS[1], Duration::from_secs(2));
@@ -222,7 +222,7 @@ fn a_redrive_after_a_fix_brings_every_parked_record_to_the_output() {
     );
 
     let redriven =
-        |records: &[weir::bindings::types::Message]| -> Vec<weir::bindings::types::Message> {
+        |records: &[weir_core::bindings::types::Message]| -> Vec<weir_core::bindings::types::Message> {
             // What the redrive sent (repairs of them carry the count on, not the origin).
             records.iter().filter(|m| header(m, "weir.redrive.from").is_some()).cloned().collect()
         };
@@ -319,7 +319,7 @@ fn a_replay_processes_exactly_its_range_and_leaves_the_main_group_alone() {
     terminate(run);
     let main_before = group_progress(brokers, "weir-user-login", TOPICS[0]);
 
-    let (from, to) = (weir::window::rfc3339(t1), weir::window::rfc3339(t2));
+    let (from, to) = (weir_core::window::rfc3339(t1), weir_core::window::rfc3339(t2));
     let started = Instant::now();
     let out = run_ok(with_config(
         brokers,

@@ -6,13 +6,13 @@ use crate::common::kafka::*;
 use crate::common::{plugin, repo, runtime, test_plugin};
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
-use weir::bindings::types::{Header, Message};
-use weir::config::Config;
-use weir::pipeline::{Outcome, Output, Pipeline};
-use weir::plugin::limits::Limits;
-use weir::plugin::FaultKind;
-use weir::stage::transformer::{Transform, Transformed};
-use weir::stage::Stage;
+use weir_core::bindings::types::{Header, Message};
+use weir_core::config::Config;
+use weir_core::pipeline::{Outcome, Output, Pipeline};
+use weir_core::plugin::limits::Limits;
+use weir_core::plugin::FaultKind;
+use weir_core::stage::transformer::{Transform, Transformed};
+use weir_core::stage::Stage;
 
 fn pipeline(toml: &str) -> Pipeline {
     let config = Config::parse(toml, std::path::Path::new("routing.toml")).unwrap();
@@ -255,9 +255,11 @@ fn the_router_sends_each_login_to_its_major_versions_topic_on_kafka() {
         })
         .collect();
     assert_eq!(dead_users, expected["user-login-dead-letter"]);
-    assert!(dead.iter().all(
-        |m| header(m, weir::kafka::headers::REASONS).is_some_and(|r| r.contains("output `v4`"))
-    ));
+    assert!(
+        dead.iter()
+            .all(|m| header(m, weir_core::headers::REASONS)
+                .is_some_and(|r| r.contains("output `v4`")))
+    );
     let output = read_topic(brokers, "user-login-processed-production", Duration::from_secs(1));
     assert!(output.is_empty(), "every login was routed: {} on the default output", output.len());
 }

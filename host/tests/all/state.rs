@@ -252,9 +252,9 @@ fn three_instances_and_a_kill_report_what_one_process_would() {
 /// partition starts empty, and the report says so.
 #[test]
 fn a_corrupt_snapshot_is_refused_and_the_report_says_so() {
-    use weir::state::{PartitionSnapshot, Restore, StateChange};
-    let config = weir::config::Config::load(&common::repo().join("weir.toml")).unwrap();
-    let mut pipeline = weir::pipeline::Pipeline::from_config(
+    use weir_core::state::{PartitionSnapshot, Restore, StateChange};
+    let config = weir_core::config::Config::load(&common::repo().join("weir.toml")).unwrap();
+    let mut pipeline = weir_core::pipeline::Pipeline::from_config(
         &common::runtime(),
         &config,
         &weir::resolve::Resolver,
@@ -286,20 +286,20 @@ fn a_corrupt_snapshot_is_refused_and_the_report_says_so() {
 /// counted once in `weir_dead_letters_total` — not once per attempt.
 #[test]
 fn a_held_batch_is_folded_and_counted_once_when_retried() {
-    let config = weir::config::Config::load(&common::repo().join("weir.toml")).unwrap();
-    let mut pipeline = weir::pipeline::Pipeline::from_config(
+    let config = weir_core::config::Config::load(&common::repo().join("weir.toml")).unwrap();
+    let mut pipeline = weir_core::pipeline::Pipeline::from_config(
         &common::runtime(),
         &config,
         &weir::resolve::Resolver,
     )
     .unwrap();
-    let metrics = weir::ops::Metrics::new();
+    let metrics = weir_core::ops::Metrics::new();
     pipeline.observe(&metrics);
     let valid = r#"{"user_id":"u1","app_version":"2.3.0","device_type":"iOS","ip":"164.116.28.203","locale":"MD","device_id":"d1","timestamp":1730244200}"#;
     let mut batch: Vec<_> = (0..5)
-        .map(|i| weir::bindings::types::Message { offset: i, ..common::message(valid) })
+        .map(|i| weir_core::bindings::types::Message { offset: i, ..common::message(valid) })
         .collect();
-    batch.push(weir::bindings::types::Message {
+    batch.push(weir_core::bindings::types::Message {
         offset: 5,
         ..common::message(r#"{"user_id":"u1"}"#)
     });
@@ -362,24 +362,24 @@ fn snapshots_claiming_offsets_outside_their_partition_are_refused() {
         latest.insert(key(&record), record);
     }
     assert_eq!(latest.len(), 3, "a snapshot per partition after a graceful stop");
-    let client = weir::kafka::client_config(brokers, &Default::default());
-    let producer = weir::kafka::flow::producer(&client).unwrap();
-    let ticket = weir::kafka::flow::detached_ticket(latest.len());
+    let client = weir_kafka::client_config(brokers, &Default::default());
+    let producer = weir_kafka::flow::producer(&client).unwrap();
+    let ticket = weir_kafka::flow::detached_ticket(latest.len());
     for (i, (partition, record)) in latest.iter().enumerate() {
         let claimed = if i == 1 { "1000000" } else { "-5" };
-        let headers = vec![weir::bindings::types::Header {
-            key: weir::kafka::changelog::OFFSET_HEADER.into(),
+        let headers = vec![weir_core::bindings::types::Header {
+            key: weir_kafka::changelog::OFFSET_HEADER.into(),
             value: claimed.into(),
         }];
-        let bogus = weir::kafka::flow::Outgoing::new(
+        let bogus = weir_kafka::flow::Outgoing::new(
             "weir-user-login-state",
             Some(partition.clone().into_bytes()),
             record.value.clone(),
             headers,
         );
-        weir::kafka::flow::produce(&producer, &bogus, ticket.clone()).unwrap();
+        weir_kafka::flow::produce(&producer, &bogus, ticket.clone()).unwrap();
     }
-    weir::kafka::flow::wait_for(&ticket, Duration::from_secs(30)).unwrap();
+    weir_kafka::flow::wait_for(&ticket, Duration::from_secs(30)).unwrap();
 
     generate("4");
     let run = spawn(with_config(brokers, &config, &["run"]));

@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use weir::bindings::types::Message;
+use weir_core::bindings::types::Message;
 
 /// Event times start here (seconds; a multiple of every window size used).
 const T0: i64 = 1_700_000_000;
@@ -48,22 +48,22 @@ fn device_id(value: &[u8]) -> String {
 
 /// Produces `(partition, value)` records, each to its partition, keyed by device id.
 fn produce_to(brokers: &str, records: &[(i32, String)]) {
-    let client = weir::kafka::client_config(brokers, &Default::default());
-    let producer = weir::kafka::flow::producer(&client).unwrap();
-    let ticket = weir::kafka::flow::detached_ticket(0);
+    let client = weir_kafka::client_config(brokers, &Default::default());
+    let producer = weir_kafka::flow::producer(&client).unwrap();
+    let ticket = weir_kafka::flow::detached_ticket(0);
     for (partition, value) in records {
         ticket.expect(1);
         let key = device_id(value.as_bytes()).into_bytes();
-        let record = weir::kafka::flow::Outgoing::new(
+        let record = weir_kafka::flow::Outgoing::new(
             TOPICS[0],
             Some(key),
             value.clone().into_bytes(),
             vec![],
         )
         .to_partition(*partition);
-        weir::kafka::flow::produce(&producer, &record, ticket.clone()).unwrap();
+        weir_kafka::flow::produce(&producer, &record, ticket.clone()).unwrap();
     }
-    weir::kafka::flow::wait_for(&ticket, Duration::from_secs(60)).unwrap();
+    weir_kafka::flow::wait_for(&ticket, Duration::from_secs(60)).unwrap();
 }
 
 /// A window's result without where it was computed (a file or a topic), by (partition,
@@ -140,7 +140,7 @@ impl Offline {
         self.windows
             .iter()
             .filter(|((p, _), w)| w["window"]["end_ms"].as_i64().unwrap() <= self.watermarks[p])
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (*k, v.clone()))
             .collect()
     }
 }
@@ -257,7 +257,7 @@ fn windows_equal_one_offline_pass_in_order_shuffled_and_late_and_a_silent_partit
     let late: BTreeSet<String> = dead_letters
         .iter()
         .filter(|m| header(m, "weir.error.kind").as_deref() == Some("late"))
-        .map(|m| key(m))
+        .map(key)
         .collect();
     assert_eq!(late, late_ids, "each late record is a dead letter of kind `late`");
     assert_eq!(dead_letters.len(), late_ids.len(), "and nothing else is");

@@ -11,7 +11,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use weir::bindings::types::Message;
+use weir_core::bindings::types::Message;
 
 /// The topics of the default config, in `weir topics create` order.
 pub const TOPICS: [&str; 5] = [
@@ -23,8 +23,8 @@ pub const TOPICS: [&str; 5] = [
 ];
 
 /// The in-process mock cluster with the default topics.
-pub fn embedded(partitions: i32) -> weir::kafka::embedded::EmbeddedBroker {
-    let broker = weir::kafka::embedded::EmbeddedBroker::start(1).unwrap();
+pub fn embedded(partitions: i32) -> weir_kafka::embedded::EmbeddedBroker {
+    let broker = weir_kafka::embedded::EmbeddedBroker::start(1).unwrap();
     for topic in TOPICS {
         broker.create_topic(topic, partitions, 1).unwrap();
     }
@@ -167,14 +167,14 @@ pub fn terminate(child: Guarded) -> Output {
 
 /// Every record of `topic`, read until nothing new arrives for `idle`.
 pub fn read_topic(brokers: &str, topic: &str, idle: Duration) -> Vec<Message> {
-    let client = weir::kafka::client_config(brokers, &Default::default());
-    let consumer = weir::kafka::tail::reader(&client, topic, Offset::Beginning).unwrap();
+    let client = weir_kafka::client_config(brokers, &Default::default());
+    let consumer = weir_kafka::tail::reader(&client, topic, Offset::Beginning).unwrap();
     let mut records = Vec::new();
     let mut last = Instant::now();
     while last.elapsed() < idle {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(record)) => {
-                records.push(weir::kafka::flow::owned(&record));
+                records.push(weir_kafka::flow::owned(&record));
                 last = Instant::now();
             }
             Some(Err(e)) => panic!("reading {topic}: {e}"),
@@ -187,8 +187,8 @@ pub fn read_topic(brokers: &str, topic: &str, idle: Duration) -> Vec<Message> {
 
 /// Returns as soon as `topic` holds at least `count` records, or panics after `timeout`.
 pub fn wait_for_count(brokers: &str, topic: &str, count: usize, timeout: Duration) {
-    let client = weir::kafka::client_config(brokers, &Default::default());
-    let consumer = weir::kafka::tail::reader(&client, topic, Offset::Beginning).unwrap();
+    let client = weir_kafka::client_config(brokers, &Default::default());
+    let consumer = weir_kafka::tail::reader(&client, topic, Offset::Beginning).unwrap();
     let deadline = Instant::now() + timeout;
     let mut seen = 0;
     while seen < count {
@@ -227,8 +227,8 @@ pub fn key(m: &Message) -> String {
     String::from_utf8_lossy(m.key.as_deref().unwrap_or_default()).into_owned()
 }
 
-pub fn header<'a>(m: &'a Message, name: &str) -> Option<String> {
-    weir::kafka::headers::get(&m.headers, name).map(|v| String::from_utf8_lossy(v).into_owned())
+pub fn header(m: &Message, name: &str) -> Option<String> {
+    weir_core::headers::get(&m.headers, name).map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
 /// The generator's manifest: event key → kind.
@@ -298,7 +298,7 @@ pub fn single_process_analytics(config: &Path, records: &[Message], dir: &Path) 
 /// the high watermark.
 pub fn group_progress(brokers: &str, group: &str, topic: &str) -> Vec<(Option<i64>, i64)> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
-    let mut client = weir::kafka::client_config(brokers, &Default::default());
+    let mut client = weir_kafka::client_config(brokers, &Default::default());
     client.set("group.id", group);
     let consumer: BaseConsumer = client.create().unwrap();
     let timeout = Duration::from_secs(10);
@@ -352,10 +352,10 @@ pub fn wait_for_checkpoints_covering(
     records: i64,
     timeout: Duration,
 ) {
-    let client = weir::kafka::client_config(brokers, &Default::default());
+    let client = weir_kafka::client_config(brokers, &Default::default());
     let deadline = Instant::now() + timeout;
     loop {
-        let latest = weir::kafka::changelog::read_latest(&client, state_topic).unwrap();
+        let latest = weir_kafka::changelog::read_latest(&client, state_topic).unwrap();
         let covered: i64 = latest.values().map(|snapshot| snapshot.offset).sum();
         if covered >= records {
             return;
@@ -387,7 +387,7 @@ pub fn wait_for_no_lag(brokers: &str, group: &str, topic: &str, timeout: Duratio
 /// Produces keyed records to the input topic and waits for the broker to acknowledge
 /// them (retrying while it is down).
 pub fn produce(brokers: &str, records: impl Iterator<Item = (String, String)>) {
-    produce_with(&weir::kafka::client_config(brokers, &Default::default()), records);
+    produce_with(&weir_kafka::client_config(brokers, &Default::default()), records);
 }
 
 /// `produce` with a client of the test's (e.g. another compression codec).
@@ -404,30 +404,30 @@ pub fn produce_to<V: Into<Vec<u8>>>(
     topic: &str,
     records: impl Iterator<Item = (String, V)>,
 ) {
-    produce_to_with(&weir::kafka::client_config(brokers, &Default::default()), topic, records);
+    produce_to_with(&weir_kafka::client_config(brokers, &Default::default()), topic, records);
 }
 
 /// Produces `records` through one producer, without waiting between them, until they end
 /// or `done` (asked after each) says so; then waits for every acknowledgement. How many.
 pub fn produce_records(
     brokers: &str,
-    records: impl Iterator<Item = weir::kafka::flow::Outgoing>,
+    records: impl Iterator<Item = weir_kafka::flow::Outgoing>,
     mut done: impl FnMut() -> bool,
 ) -> usize {
     let producer =
-        weir::kafka::flow::producer(&weir::kafka::client_config(brokers, &Default::default()))
+        weir_kafka::flow::producer(&weir_kafka::client_config(brokers, &Default::default()))
             .unwrap();
-    let ticket = weir::kafka::flow::detached_ticket(0);
+    let ticket = weir_kafka::flow::detached_ticket(0);
     let mut sent = 0;
     for record in records {
         ticket.expect(1);
-        weir::kafka::flow::produce(&producer, &record, ticket.clone()).unwrap();
+        weir_kafka::flow::produce(&producer, &record, ticket.clone()).unwrap();
         sent += 1;
         if done() {
             break;
         }
     }
-    weir::kafka::flow::wait_for(&ticket, Duration::from_secs(60)).unwrap();
+    weir_kafka::flow::wait_for(&ticket, Duration::from_secs(60)).unwrap();
     sent
 }
 
@@ -436,13 +436,13 @@ fn produce_to_with<V: Into<Vec<u8>>>(
     topic: &str,
     records: impl Iterator<Item = (String, V)>,
 ) {
-    let producer = weir::kafka::flow::producer(client).unwrap();
-    let ticket = weir::kafka::flow::detached_ticket(0);
+    let producer = weir_kafka::flow::producer(client).unwrap();
+    let ticket = weir_kafka::flow::detached_ticket(0);
     for (key, value) in records {
         ticket.expect(1);
         let record =
-            weir::kafka::flow::Outgoing::new(topic, Some(key.into_bytes()), value.into(), vec![]);
-        weir::kafka::flow::produce(&producer, &record, ticket.clone()).unwrap();
+            weir_kafka::flow::Outgoing::new(topic, Some(key.into_bytes()), value.into(), vec![]);
+        weir_kafka::flow::produce(&producer, &record, ticket.clone()).unwrap();
     }
-    weir::kafka::flow::wait_for(&ticket, Duration::from_secs(60)).unwrap();
+    weir_kafka::flow::wait_for(&ticket, Duration::from_secs(60)).unwrap();
 }

@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use weir::plugin::cache::CompileCache;
-use weir::plugin::Runtime;
+use weir_core::plugin::cache::CompileCache;
+use weir_core::plugin::Runtime;
 
 /// A shipped plugin, built from `plugins/` by the host's build script.
 pub fn plugin(name: &str) -> PathBuf {
@@ -60,8 +60,8 @@ config = {{ schema = "{schema}", defaults = {{ device_type = "unknown" }} }}
     )
 }
 
-pub fn message(value: &str) -> weir::bindings::types::Message {
-    weir::bindings::types::Message {
+pub fn message(value: &str) -> weir_core::bindings::types::Message {
+    weir_core::bindings::types::Message {
         key: None,
         value: value.as_bytes().to_vec(),
         headers: Vec::new(),

@@ -9,7 +9,6 @@
 //! `localhost` and the configured names (a DNS-rebinding page cannot read it), and shows
 //! records only where the config says so (by default: on a loopback address).
 
-use super::Ops;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,6 +19,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
+use weir_core::ops::Ops;
 
 /// How long a client may take to send a request's headers.
 pub const HEADER_TIME: Duration = Duration::from_secs(5);
