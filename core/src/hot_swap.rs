@@ -50,7 +50,8 @@ fn plugin_files(config: &Config) -> Vec<(PathBuf, Signature)> {
 }
 
 impl HotSwap {
-    /// Watches the config's plugin files; `reload_requested` is set by SIGHUP.
+    /// Watches the config's plugin files; `reload_requested` is set by the caller (the
+    /// binary: on SIGHUP).
     pub fn new(
         runtime: Arc<Runtime>,
         config: Config,
@@ -67,13 +68,6 @@ impl HotSwap {
             last_check: Instant::now(),
             swaps: 0,
         }
-    }
-
-    /// A flag set by SIGHUP.
-    pub fn on_sighup() -> anyhow::Result<Arc<AtomicBool>> {
-        let flag = Arc::new(AtomicBool::new(false));
-        signal_hook::flag::register(signal_hook::consts::SIGHUP, flag.clone())?;
-        Ok(flag)
     }
 
     /// Call between batches: swaps `pipeline` if a plugin changed or a reload was asked

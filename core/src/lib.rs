@@ -12,7 +12,6 @@ pub mod breaker;
 pub mod config;
 #[cfg(test)]
 mod counting_alloc;
-pub mod dead_letter;
 pub mod driver;
 pub mod format;
 pub mod headers;

@@ -10,6 +10,7 @@
 //! The CLI is `cmd/` in the binary.
 
 pub mod bench;
+pub mod dead_letter;
 pub mod demo;
 pub mod offline;
 pub mod plugin_tool;

@@ -1,5 +1,6 @@
 //! Files as a source and a sink: `weir process` and `weir repair --input` over JSON lines.
 
+use crate::dead_letter::DeadLetterLine;
 use anyhow::Context;
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -7,8 +8,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use weir_core::bindings::types::{Header, Message};
 use weir_core::config::Config;
-use weir_core::dead_letter::DeadLetterLine;
-use weir_core::driver::pipeline::{self as through_pipeline, FinalReport, OnTrip};
+use weir_core::driver::pipeline::{drive_pipeline, FinalReport, OnTrip, PipelineOptions};
 use weir_core::driver::repair::{RepairRoute, RepairStats};
 use weir_core::driver::{Controls, Poll, Sink, Source};
 use weir_core::headers;
@@ -63,14 +63,14 @@ pub fn process(
     report: Format,
 ) -> anyhow::Result<FinalReport> {
     let mut io = FileIo::open(files)?;
-    let options = through_pipeline::Options {
+    let options = PipelineOptions {
         on_trip: OnTrip::Stop,
         max_consecutive_faults: config.pipeline.max_consecutive_faults,
         report_every: None,
         report_format: report,
         on_batch: None,
     };
-    through_pipeline::drive(&mut io, pipeline, &to_the_end(config), &options, None)
+    drive_pipeline(&mut io, pipeline, &to_the_end(config), &options, None)
 }
 
 /// `weir repair --input`: repaired values out, unrepairable records with reasons.
@@ -81,7 +81,7 @@ pub fn repair(
     files: &Files,
 ) -> anyhow::Result<RepairStats> {
     let mut io = FileIo { dead_letters: true, ..FileIo::open(files)? };
-    weir_core::driver::repair::drive::<(), (), _>(&mut io, repairer, &to_the_end(config))
+    weir_core::driver::repair::drive_repair::<(), (), _>(&mut io, repairer, &to_the_end(config))
 }
 
 /// Files end by themselves: no stop signal, nothing to drain.

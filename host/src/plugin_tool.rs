@@ -1,5 +1,6 @@
 //! `weir plugin inspect` and `weir plugin test`: look at and try one plugin on its own.
 
+use crate::dead_letter::DeadLetterLine;
 use anyhow::Context;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -7,7 +8,6 @@ use std::time::Instant;
 use wasmtime::component::types::{ComponentItem, Type};
 use weir_core::bindings::types::{Damaged, Message};
 use weir_core::config::{Config, StageConfig};
-use weir_core::dead_letter::DeadLetterLine;
 use weir_core::plugin::limits::Limits;
 use weir_core::plugin::{Runtime, World};
 use weir_core::report::{Format, Report};

@@ -282,14 +282,14 @@ impl Flow {
                     self.inflight.len()
                 );
             }
-            self.settle()?;
+            self.store_finished_offsets()?;
             self.keep_alive()?;
             std::thread::sleep(Duration::from_millis(1));
         }
         if let (Some(health), true) = (&self.health, said_away) {
             health.broker_up(true);
         }
-        self.settle()
+        self.store_finished_offsets()
     }
 
     /// Call while not polling for batches (the plugins busy, or a breaker holding one):
@@ -327,7 +327,7 @@ impl Flow {
 
     /// Stores the offsets of every finished batch at the front of the queue.
     /// A permanent delivery failure stops the flow without storing past it.
-    pub fn settle(&mut self) -> anyhow::Result<()> {
+    pub fn store_finished_offsets(&mut self) -> anyhow::Result<()> {
         loop {
             let front = self.inflight.front().map_err(|failure| {
                 anyhow::anyhow!(
@@ -412,7 +412,7 @@ impl Flow {
         self.close_by = Some(deadline.max(Instant::now() + CLOSE_TIMEOUT));
         self.producer.flush(timeout).ok();
         loop {
-            self.settle()?;
+            self.store_finished_offsets()?;
             if self.inflight.is_empty() {
                 // The last checkpoints, now that everything before them is acknowledged.
                 self.write_checkpoints();

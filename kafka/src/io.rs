@@ -92,7 +92,7 @@ impl<'a> KafkaIo<'a> {
     fn idle_flow(&mut self) -> anyhow::Result<()> {
         let queued = self.ops.as_ref().map(|ops| ops.metrics.producer_queue.clone());
         let flow = self.flow()?;
-        flow.settle()?;
+        flow.store_finished_offsets()?;
         if let Some(queued) = queued {
             queued.set(flow.producer().in_flight_count() as i64);
         }

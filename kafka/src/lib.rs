@@ -152,15 +152,3 @@ impl std::fmt::Display for BrokerUnreachable {
 }
 
 impl std::error::Error for BrokerUnreachable {}
-
-/// A stop flag set by SIGINT or SIGTERM; a second signal exits at once, with 128 + its
-/// number (130 for SIGINT, 143 for SIGTERM) as shells do.
-pub fn stop_on_signals() -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for signal in [SIGINT, SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, stop.clone())?;
-        signal_hook::flag::register(signal, stop.clone())?;
-    }
-    Ok(stop)
-}

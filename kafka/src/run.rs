@@ -5,7 +5,7 @@ use rdkafka::config::ClientConfig;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use weir_core::config::Config;
-use weir_core::driver::pipeline::{self as through_pipeline, FinalReport, OnTrip};
+use weir_core::driver::pipeline::{drive_pipeline, FinalReport, OnTrip, PipelineOptions};
 use weir_core::driver::Controls;
 use weir_core::hot_swap::HotSwap;
 use weir_core::ops::Ops;
@@ -93,12 +93,12 @@ fn process(
         ops: options.ops,
     };
     let cooldown = Duration::from_secs(config.pipeline.fault_cooldown_s.max(1));
-    let process = through_pipeline::Options {
+    let process = PipelineOptions {
         on_trip: OnTrip::HoldAndRetry { cooldown },
         max_consecutive_faults: config.pipeline.max_consecutive_faults,
         report_every: options.report_every,
         report_format: options.report_format,
         on_batch: options.on_batch,
     };
-    through_pipeline::drive(&mut io, pipeline, &controls, &process, hot_swap)
+    drive_pipeline(&mut io, pipeline, &controls, &process, hot_swap)
 }

@@ -41,5 +41,5 @@ pub fn repair_topic(
         checkpoint_every: None,
         ops,
     };
-    weir_core::driver::repair::drive(&mut io, repairer, &controls)
+    weir_core::driver::repair::drive_repair(&mut io, repairer, &controls)
 }

@@ -181,7 +181,7 @@ pub(crate) fn drive_batches<T: Send, E: Send, S: Send, IO: Source<E> + Sink<T, S
                             // The plugin thread stopped (a breaker that stops, say): what it
                             // finished still goes out, in order, then its own error.
                             for finished in done.iter() {
-                                settle(io, finished?)?;
+                                hand_to_sink(io, finished?)?;
                             }
                             anyhow::bail!("plugin thread ended");
                         }
@@ -201,7 +201,7 @@ pub(crate) fn drive_batches<T: Send, E: Send, S: Send, IO: Source<E> + Sink<T, S
                             break;
                         }
                         match done.recv() {
-                            Ok(finished) => settle(io, finished?)?,
+                            Ok(finished) => hand_to_sink(io, finished?)?,
                             Err(_) => anyhow::bail!("plugin thread ended unexpectedly"),
                         }
                     }
@@ -217,7 +217,7 @@ pub(crate) fn drive_batches<T: Send, E: Send, S: Send, IO: Source<E> + Sink<T, S
                 }) {
                     Ok(finished) => {
                         in_processing -= 1;
-                        settle(io, finished?)?;
+                        hand_to_sink(io, finished?)?;
                     }
                     Err(RecvTimeoutError::Timeout) => io.idle()?,
                     Err(RecvTimeoutError::Disconnected) => {
@@ -233,7 +233,7 @@ pub(crate) fn drive_batches<T: Send, E: Send, S: Send, IO: Source<E> + Sink<T, S
 }
 
 /// What a finished task hands the I/O side: outputs, checkpoints, a report.
-fn settle<T, S, IO: Sink<T, S>>(io: &mut IO, done: Done<T, S>) -> anyhow::Result<()> {
+fn hand_to_sink<T, S, IO: Sink<T, S>>(io: &mut IO, done: Done<T, S>) -> anyhow::Result<()> {
     if let Some(outputs) = done.outputs {
         io.send(outputs)?;
     }

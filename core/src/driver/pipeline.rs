@@ -23,7 +23,7 @@ pub enum OnTrip {
     HoldAndRetry { cooldown: Duration },
 }
 
-pub struct Options<'a> {
+pub struct PipelineOptions<'a> {
     pub on_trip: OnTrip,
     pub max_consecutive_faults: u32,
     /// Print (and publish) the report this often while running.
@@ -41,11 +41,11 @@ pub struct FinalReport {
 
 /// Runs until the source ends or `controls.stop`; the final report is published to the sink
 /// (when all went well) before it finishes.
-pub fn drive<IO: Source<StateChange> + Sink<Outcome, PartitionSnapshot>>(
+pub fn drive_pipeline<IO: Source<StateChange> + Sink<Outcome, PartitionSnapshot>>(
     io: &mut IO,
     pipeline: &mut Pipeline,
     controls: &Controls,
-    options: &Options,
+    options: &PipelineOptions,
     mut hot_swap: Option<HotSwap>,
 ) -> anyhow::Result<FinalReport> {
     let mut breaker = Breaker::new(options.max_consecutive_faults);

@@ -24,7 +24,7 @@ pub struct RepairStats {
     pub parked: u64,
 }
 
-pub fn drive<E: Send, S: Send, IO: Source<E> + Sink<RepairRoute, S>>(
+pub fn drive_repair<E: Send, S: Send, IO: Source<E> + Sink<RepairRoute, S>>(
     io: &mut IO,
     repairer: &mut RepairPipeline,
     controls: &Controls,

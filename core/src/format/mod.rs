@@ -6,7 +6,7 @@
 
 pub mod avro;
 mod avro_bounds;
-pub mod framing;
+pub mod confluent_wire;
 mod writers;
 
 use avro::AvroSchema;
@@ -215,7 +215,7 @@ impl Formats {
     pub fn decode(&mut self, topic: &str, value: &[u8]) -> Option<Result<Vec<u8>, String>> {
         let (format, reader) = self.readers.get(topic)?;
         Some((|| {
-            let (id, payload) = framing::unframe(value)?;
+            let (id, payload) = confluent_wire::split(value)?;
             let written = self.schemas.get(id)?;
             if written.schema_type != format.schema_type() {
                 return Err(format!(
@@ -250,9 +250,11 @@ impl Formats {
         let writer = self.writers.get(topic)?;
         Some(
             match &writer.avro {
-                Some(schema) => schema.encode(value).map(|datum| framing::frame(writer.id, &datum)),
+                Some(schema) => {
+                    schema.encode(value).map(|datum| confluent_wire::prefix(writer.id, &datum))
+                }
                 None => match serde_json::from_slice::<serde::de::IgnoredAny>(value) {
-                    Ok(_) => Ok(framing::frame(writer.id, value)),
+                    Ok(_) => Ok(confluent_wire::prefix(writer.id, value)),
                     Err(e) => Err(format!("not JSON, so not for a confluent-json topic: {e}")),
                 },
             }

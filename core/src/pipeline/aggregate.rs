@@ -6,7 +6,7 @@
 //! back never reach it, so nothing is ever folded twice or rolled back.
 
 use super::outcome::{plugin_name, Output};
-use super::windows::{Emitted, Windows};
+use super::windowed_aggregate::{Emitted, Windows};
 use crate::bindings::aggregator::exports::weir::plugin::aggregate::Report;
 use crate::bindings::types::Message;
 use crate::plugin::PluginError;

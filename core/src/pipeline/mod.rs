@@ -11,7 +11,7 @@ pub mod aggregate;
 pub mod outcome;
 mod per_writer;
 pub mod repair;
-pub mod windows;
+pub mod windowed_aggregate;
 
 use crate::bindings::types::Message;
 use crate::config::{Config, Resolve, StageConfig};
@@ -182,7 +182,7 @@ impl Pipeline {
                     Some(window) => {
                         let spec = crate::window::WindowSpec::from_config(window)
                             .map_err(|e| anyhow::anyhow!("`aggregate.window`: {e}"))?;
-                        Some(windows::Windows::new(
+                        Some(windowed_aggregate::Windows::new(
                             spec,
                             config.window_topic(),
                             window.late_topic.clone(),
@@ -385,7 +385,7 @@ impl Pipeline {
                 // Before any transform, a decoded record's original is its framed value.
                 let framed_with = |original: &Option<Original>| match original {
                     Some(Original::Value(framed)) => {
-                        crate::format::framing::unframe(framed).ok().map(|(id, _)| id)
+                        crate::format::confluent_wire::split(framed).ok().map(|(id, _)| id)
                     }
                     _ => None,
                 };

@@ -123,16 +123,32 @@ impl Context {
         }
     }
 
+    /// A stop flag set by SIGINT or SIGTERM; a second signal exits at once, with 128 + its
+    /// number (130 for SIGINT, 143 for SIGTERM) as shells do. Only the binary handles
+    /// signals: the libraries take the flag as an argument.
     pub fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
-        weir_kafka::stop_on_signals()
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let stop = Arc::new(AtomicBool::new(false));
+        for signal in [SIGINT, SIGTERM] {
+            signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, stop.clone())?;
+            signal_hook::flag::register(signal, stop.clone())?;
+        }
+        Ok(stop)
     }
 
     /// For commands SIGHUP does not reload (repair, generate): a hang-up drains and stops
     /// them like SIGTERM, instead of killing them mid-batch (its default).
     pub fn stop_on_signals_and_hangup() -> anyhow::Result<Arc<AtomicBool>> {
-        let stop = weir_kafka::stop_on_signals()?;
+        let stop = Context::stop_on_signals()?;
         signal_hook::flag::register(signal_hook::consts::SIGHUP, stop.clone())?;
         Ok(stop)
+    }
+
+    /// A flag SIGHUP sets: `weir run` reloads its stages and their plugins.
+    pub fn reload_on_hangup() -> anyhow::Result<Arc<AtomicBool>> {
+        let flag = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, flag.clone())?;
+        Ok(flag)
     }
 }
 

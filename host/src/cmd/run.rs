@@ -78,7 +78,7 @@ impl Run {
         let hot_swap = HotSwap::new(
             runtime.clone(),
             context.config.clone(),
-            HotSwap::on_sighup()?,
+            Context::reload_on_hangup()?,
             &weir::resolve::Resolver,
         );
         match run::process_topic(&context.config, &client, &mut pipeline, &options, Some(hot_swap))

@@ -16,7 +16,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
-use weir_core::format::{avro::AvroSchema, framing};
+use weir_core::format::{avro::AvroSchema, confluent_wire};
 
 /// `weir` with the registry the config names (not one from the environment).
 fn weir_here(brokers: &str, args: &[&str]) -> std::process::Command {
@@ -203,9 +203,12 @@ fn avro_from_confluents_serializer_goes_through_the_plugins_and_back_to_confluen
         .unwrap();
     let broken: Vec<(String, Vec<u8>)> = vec![
         ("plain-json".into(), login(31).to_string().into_bytes()),
-        ("unknown-id".into(), framing::frame(9999, &datum)),
+        ("unknown-id".into(), confluent_wire::prefix(9999, &datum)),
         ("truncated-framing".into(), vec![0, 0, 0]),
-        ("not-the-writers-avro".into(), framing::frame(input_id, &datum[..datum.len() - 3])),
+        (
+            "not-the-writers-avro".into(),
+            confluent_wire::prefix(input_id, &datum[..datum.len() - 3]),
+        ),
     ];
     produce_to(brokers, "logins", broken.clone().into_iter());
 
@@ -293,7 +296,7 @@ fn avro_from_confluents_serializer_goes_through_the_plugins_and_back_to_confluen
     assert_eq!(kind, "violation", "{reasons}");
     // A refused Avro record is kept as Avro, framed with the id it was written with.
     for k in ["fridge", "empty-locale"] {
-        let (id, _) = framing::unframe(&dead[k].value).unwrap();
+        let (id, _) = confluent_wire::split(&dead[k].value).unwrap();
         assert_eq!(id, input_id, "{k}");
     }
 }
@@ -337,7 +340,7 @@ fn confluent_json_from_confluents_serializer_is_read_back_by_confluents_deserial
         "logins",
         vec![
             ("plain-json".to_string(), login(11).to_string().into_bytes()),
-            ("avro-id".to_string(), framing::frame(avro, login(12).to_string().as_bytes())),
+            ("avro-id".to_string(), confluent_wire::prefix(avro, login(12).to_string().as_bytes())),
         ]
         .into_iter(),
     );
@@ -427,7 +430,7 @@ fn confluent_json_is_validated_against_each_records_writers_schema() {
         .collect();
     produce_with_confluent("json", brokers, &url, "logins", &v1, &first);
     produce_with_confluent("json", brokers, &url, "logins", &v2, &second);
-    let framed = |id: u32, value: &Value| framing::frame(id, value.to_string().as_bytes());
+    let framed = |id: u32, value: &Value| confluent_wire::prefix(id, value.to_string().as_bytes());
     let records = [
         ("v2-no-country", framed(v2_id, &login(6))),
         ("unusable", framed(unusable, &login(7))),
@@ -670,7 +673,7 @@ fn writers_schemas_rotating_past_the_kept_validators_are_bounded() {
             .map(|(i, id)| {
                 let mut m = common::message("");
                 m.topic = "logins".into();
-                m.value = framing::frame(*id, login(i).to_string().as_bytes());
+                m.value = confluent_wire::prefix(*id, login(i).to_string().as_bytes());
                 m
             })
             .collect()

@@ -279,3 +279,21 @@ fn the_crates_name_each_other_and_point_one_way() {
         assert!(drawing.get(&arrow).is_some_and(|n| *n > 3), "{arrow:?} seen: {drawing:?}");
     }
 }
+
+/// Signals are the binary's (as mini-redis: the library takes shutdown as an argument):
+/// no library registers a handler, so a program embedding weir's crates keeps its own.
+#[test]
+fn only_the_binary_handles_signals() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut binary = 0;
+    for (name, files) in crate_sources(root) {
+        for (file, code) in files {
+            let in_binary = file.starts_with("host/src/cmd/") || file == "host/src/main.rs";
+            if code.contains("signal_hook::") {
+                assert!(in_binary, "{name}'s {file} handles signals: take a stop flag instead");
+                binary += 1;
+            }
+        }
+    }
+    assert!(binary > 0, "the binary's signal handling is found");
+}

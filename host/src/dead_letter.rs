@@ -1,8 +1,8 @@
 //! A dead letter written to a file: the original value and why it was rejected.
 
-use crate::bindings::types::Violation;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+use weir_core::bindings::types::Violation;
 
 /// One line of a `--dead-letter` file. The value is kept as text when it is UTF-8,
 /// else as base64, so no byte of the original is lost.

@@ -5,7 +5,7 @@ const MAGIC: u8 = 0;
 const HEADER: usize = 5;
 
 /// The schema id and the payload of a framed record, or why it is not one.
-pub fn unframe(bytes: &[u8]) -> Result<(u32, &[u8]), String> {
+pub fn split(bytes: &[u8]) -> Result<(u32, &[u8]), String> {
     match bytes {
         [] => Err("an empty value is not Confluent-framed (a zero byte and a 4-byte schema id come first)".into()),
         [first, ..] if *first != MAGIC => Err(format!(
@@ -18,7 +18,7 @@ pub fn unframe(bytes: &[u8]) -> Result<(u32, &[u8]), String> {
 }
 
 /// `payload` framed with schema `id`.
-pub fn frame(id: u32, payload: &[u8]) -> Vec<u8> {
+pub fn prefix(id: u32, payload: &[u8]) -> Vec<u8> {
     let mut framed = Vec::with_capacity(HEADER + payload.len());
     framed.push(MAGIC);
     framed.extend_from_slice(&id.to_be_bytes());
@@ -32,17 +32,17 @@ mod tests {
 
     #[test]
     fn a_framed_payload_comes_back_with_its_id() {
-        let framed = frame(258, b"{}");
+        let framed = prefix(258, b"{}");
         assert_eq!(framed, [0, 0, 0, 1, 2, b'{', b'}']);
-        assert_eq!(unframe(&framed).unwrap(), (258, &b"{}"[..]));
+        assert_eq!(split(&framed).unwrap(), (258, &b"{}"[..]));
     }
 
     #[test]
     fn broken_framing_says_what_is_wrong() {
-        assert!(unframe(b"").unwrap_err().contains("empty"));
-        assert!(unframe(b"{\"a\":1}").unwrap_err().contains("plain JSON"));
-        assert!(unframe(&[0, 0, 1]).unwrap_err().contains("truncated"));
-        assert_eq!(unframe(&[0, 0, 0, 0, 7]).unwrap(), (7, &b""[..]));
+        assert!(split(b"").unwrap_err().contains("empty"));
+        assert!(split(b"{\"a\":1}").unwrap_err().contains("plain JSON"));
+        assert!(split(&[0, 0, 1]).unwrap_err().contains("truncated"));
+        assert_eq!(split(&[0, 0, 0, 0, 7]).unwrap(), (7, &b""[..]));
     }
 
     proptest::proptest! {
@@ -50,8 +50,8 @@ mod tests {
         /// whole header that round-trips.
         #[test]
         fn any_bytes_unframe_or_say_why_briefly(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
-            match unframe(&bytes) {
-                Ok((id, payload)) => proptest::prop_assert_eq!(frame(id, payload), bytes),
+            match split(&bytes) {
+                Ok((id, payload)) => proptest::prop_assert_eq!(prefix(id, payload), bytes),
                 Err(reason) => proptest::prop_assert!(reason.len() < 200 && (bytes.len() < HEADER || bytes[0] != MAGIC), "{}", reason),
             }
         }
