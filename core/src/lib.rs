@@ -8,7 +8,7 @@
 //! HTTP server and the CLI live in the `weir` crate.
 
 pub mod bindings;
-pub mod breaker;
+pub(crate) mod breaker;
 pub mod config;
 #[cfg(test)]
 mod counting_alloc;

@@ -546,6 +546,28 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Event times at the ends of what is accepted, and a wall clock anywhere: each
+        /// record's windows hold it (no arithmetic wraps), and the far-future check answers.
+        #[test]
+        fn extreme_event_times_fall_in_windows_that_hold_them(
+            size in 1i64..100_000, step_div in 1i64..20,
+            t in proptest::prop_oneof![proptest::strategy::Just(-MAX_EVENT_TIME_MS), proptest::strategy::Just(MAX_EVENT_TIME_MS), -MAX_EVENT_TIME_MS..=MAX_EVENT_TIME_MS],
+            now in proptest::num::i64::ANY,
+        ) {
+            let step = (size / step_div).max(1);
+            let config = WindowConfig { size: format!("{size}ms"), step: Some(format!("{step}ms")), ..WindowConfig::default() };
+            let Ok(spec) = WindowSpec::from_config(&config) else { return Ok(()) };
+            let starts: Vec<i64> = spec.starts(t).collect();
+            proptest::prop_assert!(!starts.is_empty() && starts.len() as i64 <= (size + step - 1) / step);
+            for s in &starts {
+                proptest::prop_assert!(*s <= t && t < spec.end(*s) && s.rem_euclid(step) == 0, "{t} in [{s}, {})", spec.end(*s));
+            }
+            let _ = spec.too_far_ahead(t, now);
+            let mut clock = PartitionClock::default();
+            let placed = clock.place(&spec, t);
+            proptest::prop_assert_eq!(placed.into, starts);
+        }
+
         /// Whatever the event times, an accepted config never has more windows open in a
         /// partition than the bound it was accepted under.
         #[test]

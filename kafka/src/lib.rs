@@ -5,25 +5,25 @@
 
 mod after_acks;
 pub mod changelog;
-pub mod consumed;
+mod consumed;
 pub mod dlq;
 pub mod embedded;
 pub mod flow;
 pub mod generate;
-pub mod group;
+mod group;
 mod in_flight;
-pub mod io;
-pub mod park;
-pub mod produce;
+mod io;
+mod park;
+mod produce;
 pub mod range;
 pub mod redrive;
 mod replay;
 pub mod run;
 pub mod run_repair;
 pub mod security;
-pub mod sent_marks;
+mod sent_marks;
 pub mod start;
-pub mod statistics;
+mod statistics;
 pub mod tail;
 pub mod topics;
 

@@ -1,8 +1,8 @@
 //! What an operator sees of a running `weir run` or `weir repair`: Prometheus metrics,
 //! liveness and readiness (served over HTTP by the `weir` crate's `ops::server`).
 
-pub mod exposition;
-pub mod health;
+pub(crate) mod exposition;
+pub(crate) mod health;
 pub mod metrics;
 pub mod status;
 

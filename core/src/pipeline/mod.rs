@@ -7,11 +7,11 @@
 //! delivered, the counts and metrics are taken). A batch the breaker holds is judged
 //! again later and settled once.
 
-pub mod aggregate;
-pub mod outcome;
+pub(crate) mod aggregate;
+pub(crate) mod outcome;
 mod per_writer;
 pub mod repair;
-pub mod windowed_aggregate;
+pub(crate) mod windowed_aggregate;
 
 use crate::bindings::types::Message;
 use crate::config::{Config, Resolve, StageConfig};

@@ -4,13 +4,13 @@
 pub mod cache;
 mod clocks;
 pub mod contract;
-pub mod error;
-pub mod fault;
-pub mod limiter;
+pub(crate) mod error;
+pub(crate) mod fault;
+pub(crate) mod limiter;
 pub mod limits;
-pub mod returned;
-pub mod sandbox;
-pub mod world;
+pub(crate) mod returned;
+pub(crate) mod sandbox;
+pub(crate) mod world;
 
 use cache::CompileCache;
 pub use error::PluginError;

@@ -8,7 +8,7 @@
 pub mod aggregator;
 mod bisect;
 mod emitted;
-pub mod frame;
+pub(crate) mod frame;
 mod recovery;
 pub mod repairer;
 pub mod transformer;

@@ -297,3 +297,63 @@ fn only_the_binary_handles_signals() {
     }
     assert!(binary > 0, "the binary's signal handling is found");
 }
+
+/// A library's public API: the modules reachable through `pub mod` from its root, and the
+/// public items declared at their top level (methods aside).
+fn public_api(src: &Path) -> BTreeMap<String, usize> {
+    fn visit(file: &Path, dir: &Path, path: &str, api: &mut BTreeMap<String, usize>) {
+        let text = std::fs::read_to_string(file).unwrap();
+        let code = text.split("#[cfg(test)]\nmod tests").next().unwrap();
+        let kinds = ["fn ", "struct ", "enum ", "const ", "trait ", "type ", "static ", "use "];
+        let items = code
+            .lines()
+            .filter_map(|l| l.strip_prefix("pub "))
+            .filter(|rest| kinds.iter().any(|k| rest.starts_with(k)))
+            .count();
+        api.insert(if path.is_empty() { "(root)".into() } else { path.to_string() }, items);
+        for line in code.lines() {
+            let Some(name) = line.strip_prefix("pub mod ").and_then(|r| r.strip_suffix(';')) else {
+                continue;
+            };
+            let child = dir.join(name);
+            let file = [dir.join(format!("{name}.rs")), child.join("mod.rs")]
+                .into_iter()
+                .find(|f| f.exists())
+                .unwrap();
+            let path = if path.is_empty() { name.to_string() } else { format!("{path}::{name}") };
+            visit(&file, &child, &path, api);
+        }
+    }
+    let mut api = BTreeMap::new();
+    visit(&src.join("lib.rs"), src, "", &mut api);
+    api
+}
+
+/// Each library shows a deliberate public API: its other modules are private (or
+/// `pub(crate)`), so what a newcomer reads from outside is this list (printed). A new
+/// public module is a decision: raise its crate's bound here, with the reason.
+#[test]
+fn each_library_keeps_its_public_api_small() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    for (name, src, most_modules) in
+        [("weir-core", "core/src", 30), ("weir-kafka", "kafka/src", 13), ("weir", "host/src", 15)]
+    {
+        let api = public_api(&root.join(src));
+        let items: usize = api.values().sum();
+        eprintln!("{name}: {} public modules, {items} public items", api.len() - 1);
+        for (module, items) in &api {
+            eprintln!("  {module}: {items}");
+        }
+        assert!(
+            api.len() - 1 <= most_modules,
+            "{name} has {} public modules (bound {most_modules}): {:?}",
+            api.len() - 1,
+            api.keys()
+        );
+    }
+    let core = public_api(&root.join("core/src"));
+    for private in ["breaker", "stage::frame", "plugin::returned", "pipeline::outcome"] {
+        assert!(!core.contains_key(private), "{private} is the core's own business");
+    }
+    assert!(core.contains_key("pipeline") && core.contains_key("stage::validator"));
+}
