@@ -241,6 +241,21 @@ fn watch(
     }
 }
 
+/// The shipped pod's memory limit: a hostile run's peak RSS stays under it.
+const PEAK_RSS_KIB: u64 = 512 * 1024;
+
+/// Ends a watched run with SIGTERM: it exits cleanly, `/healthz` was asked while it ran,
+/// and its peak RSS stayed under the pod's limit.
+fn ends_within_bounds(run: Guarded, answered: usize, peak_kib: u64) {
+    let out = terminate(run);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(answered > 0, "/healthz was never asked while weir ran");
+    assert!(
+        peak_kib > 0 && peak_kib < PEAK_RSS_KIB,
+        "weir's peak RSS {peak_kib} KiB (bound {PEAK_RSS_KIB})"
+    );
+}
+
 /// A refusal reason as long as its record (issue #38, item 2): the shipped router quotes
 /// an `app_version` of 400 KB of quotes in its reason. The masking of reasons for the
 /// status page was quadratic and ran under the lock `/healthz` waits on: the probe timed
@@ -290,7 +305,6 @@ fn a_reason_as_long_as_its_record_stalls_neither_the_flow_nor_the_probes() {
 /// and weir's peak RSS stays under 512 MiB (the shipped pod's limit).
 #[test]
 fn a_hostile_producer_costs_dead_letters_never_the_flow() {
-    const PEAK_RSS_KIB: u64 = 512 * 1024;
     let broker = embedded(1);
     let brokers = broker.bootstrap_servers().to_string();
     let valid = |i: usize| {
@@ -334,13 +348,7 @@ fn a_hostile_producer_costs_dead_letters_never_the_flow() {
             .then(|| format!("{out} of 200 delivered, {dead} of {} dead letters", hostile.len()))
     });
     let Watched { answered, peak_kib } = watched;
-    let out = terminate(run);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(answered > 0, "/healthz was never asked while weir ran");
-    assert!(
-        peak_kib > 0 && peak_kib < PEAK_RSS_KIB,
-        "weir's peak RSS {peak_kib} KiB (bound {PEAK_RSS_KIB})"
-    );
+    ends_within_bounds(run, answered, peak_kib);
     let processed = read_topic(&brokers, "user-login-processed-production", Duration::from_secs(1));
     let dead = read_topic(&brokers, "user-login-dead-letter", Duration::from_secs(1));
     let (lost, duplicated) = losses_and_duplicates(
@@ -379,7 +387,6 @@ fn a_hostile_producer_costs_dead_letters_never_the_flow() {
 #[test]
 fn a_hostile_avro_producer_costs_dead_letters_never_the_windows() {
     use weir_core::format::{avro::AvroSchema, confluent_wire};
-    const PEAK_RSS_KIB: u64 = 512 * 1024;
     let broker = embedded(1);
     broker.create_topic("user-login-processed-production-windows", 1, 1).unwrap();
     let brokers = broker.bootstrap_servers().to_string();
@@ -481,13 +488,7 @@ fn a_hostile_avro_producer_costs_dead_letters_never_the_windows() {
         (out < 201 || dead < hostile.len())
             .then(|| format!("{out} of 201 delivered, {dead} of {} dead letters", hostile.len()))
     });
-    let out = terminate(run);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(answered > 0, "/healthz was never asked while weir ran");
-    assert!(
-        peak_kib > 0 && peak_kib < PEAK_RSS_KIB,
-        "weir's peak RSS {peak_kib} KiB (bound {PEAK_RSS_KIB})"
-    );
+    ends_within_bounds(run, answered, peak_kib);
 
     let processed = read_topic(&brokers, "user-login-processed-production", Duration::from_secs(1));
     let dead = read_topic(&brokers, "user-login-dead-letter", Duration::from_secs(1));
