@@ -35,6 +35,10 @@ pub struct Config {
     /// Where the file was read from; relative paths resolve against its directory.
     #[serde(skip)]
     pub source: PathBuf,
+    /// The topic keys this file does not set, so they took the demo's user-login topics
+    /// (see [`Config::demo_topics`]).
+    #[serde(skip)]
+    pub defaulted_topics: Vec<&'static str>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -53,81 +57,12 @@ pub struct KafkaConfig {
     pub from: Option<String>,
     pub partitions: i32,
     pub replication: i32,
-    /// Extra librdkafka properties, passed through as they are.
+    /// Extra librdkafka properties. weir-kafka checks them (its `settings`): a few
+    /// carry weir's delivery guarantees and are refused.
     pub properties: std::collections::BTreeMap<String, String>,
-    /// TLS and SASL to the brokers.
-    pub security: SecurityConfig,
-}
-
-/// How weir connects to a secured cluster: TLS (with a client certificate for mutual
-/// TLS) and SASL. Secrets come from the environment or a file, never from weir.toml.
-#[derive(Debug, Deserialize, Clone, Default, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct SecurityConfig {
-    /// `PLAINTEXT` (default), `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`.
-    pub protocol: Option<Protocol>,
-    /// CA certificates (PEM) the brokers' certificates must chain to; default: the system's.
-    pub ca: Option<PathBuf>,
-    /// Client certificate and key (PEM), for brokers that require mutual TLS.
-    pub cert: Option<PathBuf>,
-    pub key: Option<PathBuf>,
-    pub sasl: Option<SaslConfig>,
-}
-
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    #[serde(rename = "PLAINTEXT")]
-    Plaintext,
-    #[serde(rename = "SSL")]
-    Ssl,
-    #[serde(rename = "SASL_PLAINTEXT")]
-    SaslPlaintext,
-    #[serde(rename = "SASL_SSL")]
-    SaslSsl,
-}
-
-impl Protocol {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Plaintext => "PLAINTEXT",
-            Protocol::Ssl => "SSL",
-            Protocol::SaslPlaintext => "SASL_PLAINTEXT",
-            Protocol::SaslSsl => "SASL_SSL",
-        }
-    }
-
-    pub fn sasl(self) -> bool {
-        matches!(self, Protocol::SaslPlaintext | Protocol::SaslSsl)
-    }
-
-    pub fn tls(self) -> bool {
-        matches!(self, Protocol::Ssl | Protocol::SaslSsl)
-    }
-}
-
-/// `[kafka.security.sasl]`: the mechanism, the user, and where the password is.
-#[derive(Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct SaslConfig {
-    /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`.
-    pub mechanism: String,
-    pub username: Option<String>,
-    /// The environment variable that holds the password.
-    pub password_env: Option<String>,
-    /// Or a file that holds it (a Kubernetes or Docker secret), trailing newline ignored.
-    pub password_file: Option<PathBuf>,
-}
-
-/// Never prints where the password is read from beyond its source's name.
-impl std::fmt::Debug for SaslConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SaslConfig")
-            .field("mechanism", &self.mechanism)
-            .field("username", &self.username)
-            .field("password_env", &self.password_env)
-            .field("password_file", &self.password_file)
-            .finish_non_exhaustive()
-    }
+    /// `[kafka.security]`, TLS and SASL to the brokers: read and checked by weir-kafka
+    /// (its `settings`), which alone knows what a Kafka client needs.
+    pub security: toml::Table,
 }
 
 impl Default for KafkaConfig {
@@ -144,7 +79,7 @@ impl Default for KafkaConfig {
             partitions: 3,
             replication: 1,
             properties: Default::default(),
-            security: SecurityConfig::default(),
+            security: toml::Table::new(),
         }
     }
 }
@@ -285,23 +220,9 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<StageConfig
     })
 }
 
-/// librdkafka settings weir's delivery guarantees rest on: set by weir, refused in
-/// `[kafka.properties]` with the reason.
-pub const GUARANTEES: &[(&str, &str)] = &[
-    ("bootstrap.servers", "set `kafka.brokers` (or --brokers) instead"),
-    ("group.id", "set `kafka.group_id` instead"),
-    (
-        "enable.auto.offset.store",
-        "weir stores an offset only once every output of its batch is acknowledged",
-    ),
-    (
-        "enable.auto.commit",
-        "weir commits the offsets it stored; turning commits off re-reads everything",
-    ),
-    ("enable.idempotence", "the producer must be idempotent so retries never duplicate or reorder"),
-    ("message.timeout.ms", "weir never gives up on a record (0: retry until delivered or stopped)"),
-    ("enable.partition.eof", "weir reads partitions as endless streams"),
-];
+/// The `[kafka]` keys that name where records are read from and go to.
+const DEMO_TOPIC_KEYS: [&str; 4] =
+    ["input_topic", "output_topic", "dead_letter_topic", "parked_topic"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -328,6 +249,12 @@ impl Config {
             reason: one_line(&e.to_string()),
         })?;
         config.source = path.to_path_buf();
+        let set: toml::Table = toml::from_str(text).unwrap_or_default();
+        let kafka = set.get("kafka").and_then(|k| k.as_table());
+        config.defaulted_topics = DEMO_TOPIC_KEYS
+            .into_iter()
+            .filter(|key| kafka.is_none_or(|k| !k.contains_key(*key)))
+            .collect();
         config.check()?;
         Ok(config)
     }
@@ -356,8 +283,7 @@ impl Config {
         }
         self.check_windows()?;
         self.check_topics()?;
-        self.check_formats()?;
-        self.check_properties()
+        self.check_formats()
     }
 
     /// Only an aggregator has windows, and they must make sense.
@@ -378,6 +304,29 @@ impl Config {
     /// `[topics]` formats are for Kafka's topics, a file is JSON either way.
     pub fn for_files(&self) -> Config {
         Config { topics: Default::default(), ..self.clone() }
+    }
+
+    /// Where records go that this file does not say: the keys it leaves to the demo's
+    /// user-login topics, with the topic each took — on a shared cluster, someone else's.
+    /// Said as a warning by `weir check` and at start (a later weir refuses them).
+    pub fn demo_topics(&self) -> Option<String> {
+        if self.defaulted_topics.is_empty() {
+            return None;
+        }
+        let roles = self.topic_roles();
+        let taken: Vec<String> = self
+            .defaulted_topics
+            .iter()
+            .filter_map(|key| {
+                let full = format!("kafka.{key}");
+                roles.iter().find(|(k, _)| *k == full).map(|(k, t)| format!("`{k}` (now `{t}`)"))
+            })
+            .collect();
+        Some(format!(
+            "config {}: {} not set, so the demo's user-login topics are used; set each in [kafka] — a later weir will refuse a config that does not name where its records go",
+            self.source.display(),
+            taken.join(", ")
+        ))
     }
 
     /// The topic window results go to, when the aggregator has windows.
@@ -448,106 +397,6 @@ impl Config {
         Ok(())
     }
 
-    /// `[kafka.properties]` tune librdkafka, and the user's value wins over weir's
-    /// defaults; but a few settings carry weir's delivery guarantees and are refused.
-    fn check_properties(&self) -> Result<(), ConfigError> {
-        for (key, value) in &self.kafka.properties {
-            if let Some((_, why)) = GUARANTEES.iter().find(|(k, _)| k == key) {
-                return Err(self.key_error(
-                    &format!("kafka.properties.\"{key}\""),
-                    &format!("`{value}` refused: {why}"),
-                ));
-            }
-            // A secret in weir.toml ends up in backups, repositories and `ps`-visible
-            // config maps: it comes from the environment or a file instead.
-            let secret = matches!(
-                key.as_str(),
-                "sasl.password"
-                    | "ssl.key.password"
-                    | "ssl.keystore.password"
-                    | "sasl.oauthbearer.client.secret"
-            );
-            if secret {
-                return Err(self.key_error(
-                    &format!("kafka.properties.\"{key}\""),
-                    "a secret in plain text is refused: set [kafka.security.sasl] password_env = \"VAR\" or password_file = \"PATH\" (and the protocol, mechanism and username there)",
-                ));
-            }
-            let tls_or_sasl =
-                ["security.", "sasl.", "ssl."].iter().any(|prefix| key.starts_with(prefix));
-            if tls_or_sasl && self.kafka.security != SecurityConfig::default() {
-                return Err(self.key_error(
-                    &format!("kafka.properties.\"{key}\""),
-                    "set either [kafka.security] or TLS/SASL properties, not both",
-                ));
-            }
-        }
-        self.check_security()
-    }
-
-    fn check_security(&self) -> Result<(), ConfigError> {
-        let security = &self.kafka.security;
-        let protocol = security.protocol.unwrap_or(Protocol::Plaintext);
-        let tls_only = [
-            ("ca", security.ca.is_some()),
-            ("cert", security.cert.is_some()),
-            ("key", security.key.is_some()),
-        ];
-        if let Some((key, _)) = tls_only.iter().find(|(_, set)| *set).filter(|_| !protocol.tls()) {
-            return Err(self.key_error(
-                &format!("kafka.security.{key}"),
-                "needs `protocol = \"SSL\"` or `\"SASL_SSL\"`",
-            ));
-        }
-        if security.cert.is_some() != security.key.is_some() {
-            return Err(
-                self.key_error("kafka.security.cert", "mutual TLS needs both `cert` and `key`")
-            );
-        }
-        match (&security.sasl, protocol.sasl()) {
-            (Some(_), false) => Err(self.key_error(
-                "kafka.security.sasl",
-                "needs `protocol = \"SASL_SSL\"` (or `\"SASL_PLAINTEXT\"`)",
-            )),
-            (None, true) => Err(self.key_error(
-                "kafka.security.protocol",
-                "SASL needs a [kafka.security.sasl] section",
-            )),
-            (Some(sasl), true) => self.check_sasl(sasl),
-            (None, false) => Ok(()),
-        }
-    }
-
-    fn check_sasl(&self, sasl: &SaslConfig) -> Result<(), ConfigError> {
-        const MECHANISMS: [&str; 3] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
-        if sasl.mechanism == "OAUTHBEARER" {
-            return Err(self.key_error(
-                "kafka.security.sasl.mechanism",
-                "OAUTHBEARER (OIDC) is not in this build: librdkafka needs libcurl for it. Use PLAIN or SCRAM with an API key",
-            ));
-        }
-        if !MECHANISMS.contains(&sasl.mechanism.as_str()) {
-            return Err(self.key_error(
-                "kafka.security.sasl.mechanism",
-                &format!("`{}` is not one of {}", sasl.mechanism, MECHANISMS.join(", ")),
-            ));
-        }
-        if sasl.password_env.is_some() == sasl.password_file.is_some() {
-            return Err(self.key_error(
-                "kafka.security.sasl",
-                "give the password's source: `password_env` (an environment variable) or `password_file`, one of them",
-            ));
-        }
-        if sasl.username.is_none() {
-            return Err(self.key_error(
-                "kafka.security.sasl.username",
-                "is required (the user, or a Confluent Cloud API key)",
-            ));
-        }
-        Ok(())
-    }
-
-    /// Every configured stage with the key it sits under.
     /// The changelog topic of the aggregator's partition states, when they are kept.
     pub fn state_topic(&self) -> Option<String> {
         if !self.state.enabled || self.aggregate.is_none() {
@@ -556,6 +405,7 @@ impl Config {
         Some(self.state.topic.clone().unwrap_or_else(|| format!("{}-state", self.kafka.group_id)))
     }
 
+    /// Every configured stage with the key it sits under.
     pub fn stages(&self) -> Vec<(String, &StageConfig)> {
         let mut stages = Vec::new();
         if let Some(s) = &self.validate {
@@ -677,43 +527,10 @@ mod tests {
     }
 
     #[test]
-    fn security_settings_that_cannot_work_are_named() {
-        let err = |text: &str| parse(text).unwrap_err().to_string();
-        assert!(err("[kafka.security]\nca = \"ca.pem\"\n").contains("`kafka.security.ca`"));
-        assert!(
-            err("[kafka.security]\nprotocol = \"SASL_SSL\"\n").contains("[kafka.security.sasl]")
-        );
-        let no_password = "[kafka.security]\nprotocol = \"SASL_SSL\"\n[kafka.security.sasl]\nmechanism = \"PLAIN\"\nusername = \"u\"\n";
-        assert!(err(no_password).contains("password_env"));
-        let oauth = no_password.replace("PLAIN", "OAUTHBEARER");
-        assert!(err(&oauth).contains("libcurl"));
-        let twice =
-            "[kafka.properties]\n\"sasl.username\" = \"x\"\n[kafka.security]\nprotocol = \"SSL\"\n";
-        assert!(err(twice).contains("not both"));
-        let ok = format!("{no_password}password_env = \"KAFKA_SECRET\"\n");
-        parse(&ok).unwrap();
-        assert!(parse("[kafka.security]\nprotocol = \"SSL\"\ncert = \"c.pem\"\n")
-            .unwrap_err()
-            .to_string()
-            .contains("both `cert` and `key`"));
-    }
-
-    #[test]
     fn unknown_keys_are_named() {
         let err = parse("[pipeline]\nbatch_sise = 5\n").unwrap_err().to_string();
         assert!(err.contains("/etc/weir/weir.toml"), "{err}");
         assert!(err.contains("batch_sise"), "{err}");
-    }
-
-    #[test]
-    fn a_password_in_the_properties_is_refused_with_the_fix() {
-        let err =
-            parse("[kafka.properties]\n\"sasl.password\" = \"hunter2\"\n").unwrap_err().to_string();
-        assert!(
-            err.contains("kafka.properties.\"sasl.password\"") && err.contains("password_env"),
-            "{err}"
-        );
-        assert!(!err.contains("hunter2"), "the error never echoes the secret: {err}");
     }
 
     #[test]
@@ -756,19 +573,5 @@ mod tests {
             err.contains("`kafka.parked_topic`") && err.contains("kafka.dead_letter_topic"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn properties_tune_but_cannot_break_the_guarantees() {
-        assert!(parse(
-            "[kafka.properties]\n\"linger.ms\" = \"50\"\n\"auto.offset.reset\" = \"latest\"\n"
-        )
-        .is_ok());
-        let err = parse("[kafka.properties]\n\"enable.auto.offset.store\" = \"true\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("enable.auto.offset.store") && err.contains("refused"), "{err}");
-        let err = parse("[kafka.properties]\n\"group.id\" = \"g\"\n").unwrap_err().to_string();
-        assert!(err.contains("kafka.group_id"), "{err}");
     }
 }

@@ -44,23 +44,44 @@ const NORMALISED_CHARS: usize = 160;
 /// text, so more than it keeps, but never a whole record's worth.
 const NORMALISED_READ: usize = 4 * 1024;
 
-/// A reason with the values in it masked, so reasons that differ only in them group:
-/// quoted text becomes `"…"` (`'…'`), numbers `N`; cut to 160 characters. Linear in
-/// the first 4 KiB of `reason`, whatever its length.
+/// Names a reason may quote (a property, a type) longer than this are masked like values:
+/// a producer's field names must not make every row its own.
+const NAME_CHARS: usize = 64;
+
+/// A reason with the values in it masked, so reasons that differ only in them group, and
+/// the names in it kept, so an operator sees which property: quoted text becomes `"…"`
+/// (`'…'`) unless it names a property (`"device_type" is a required property`, `('a',
+/// 'b' were unexpected)`) or a type (`is not of type "integer"`); numbers become `N`; cut
+/// to 160 characters. Linear in the first 4 KiB of `reason`, whatever its length.
 pub fn normalised(reason: &str) -> String {
     let reason = prefix(reason, NORMALISED_READ);
     let mut out = String::new();
     let mut rest = reason;
+    // Inside `are not allowed (` …: the quoted texts are the unexpected properties' names.
+    let mut unexpected = false;
     while let Some(c) = rest.chars().next() {
         rest = &rest[c.len_utf8()..];
         match c {
-            // A quote that closes later on: mask what it holds, and go on after it. The
-            // search starts where the text goes on, so each character is read at most
-            // twice (a quote that never closes is the last of its kind).
+            // A quote that closes later on: mask what it holds unless it is a name, and go
+            // on after it. The search starts where the text goes on, so each character is
+            // read at most twice (a quote that never closes is the last of its kind).
             '"' | '\'' => match rest.find(c) {
                 Some(end) => {
-                    out.extend([c, '…', c]);
-                    rest = &rest[end + 1..];
+                    let (inner, after) = (&rest[..end], &rest[end + 1..]);
+                    unexpected =
+                        out.ends_with("not allowed (") || (unexpected && out.ends_with(", "));
+                    let names = unexpected
+                        || out.ends_with("of type ")
+                        || after.starts_with(" is a required property");
+                    if names && inner.chars().count() <= NAME_CHARS && !inner.contains(['"', '\''])
+                    {
+                        out.push(c);
+                        out.push_str(inner);
+                        out.push(c);
+                    } else {
+                        out.extend([c, '…', c]);
+                    }
+                    rest = after;
                 }
                 None => out.push(c),
             },
@@ -90,12 +111,30 @@ mod tests {
 
     #[test]
     fn reasons_that_differ_only_in_values_group() {
+        // Names are kept: which property is missing is what an operator needs.
         assert_eq!(
             normalised("\"device_type\" is a required property"),
-            "\"…\" is a required property"
+            "\"device_type\" is a required property"
         );
-        assert_eq!(normalised("'locale' is a required property"), "'…' is a required property");
-        assert_eq!(normalised("\"soon\" is not of type \"integer\""), "\"…\" is not of type \"…\"");
+        assert_eq!(
+            normalised("'locale' is a required property"),
+            "'locale' is a required property"
+        );
+        assert_eq!(
+            normalised("\"soon\" is not of type \"integer\""),
+            "\"…\" is not of type \"integer\""
+        );
+        assert_eq!(
+            normalised("Additional properties are not allowed ('x1', 'y' were unexpected)"),
+            "Additional properties are not allowed ('x1', 'y' were unexpected)"
+        );
+        assert_eq!(
+            normalised("\"Mars\" is not one of [\"iOS\",\"android\"]"),
+            "\"…\" is not one of [\"…\",\"…\"]"
+        );
+        // A name as long as a record is masked: a producer cannot make each row its own.
+        let long = format!("\"{}\" is a required property", "k".repeat(NAME_CHARS + 1));
+        assert_eq!(normalised(&long), "\"…\" is a required property");
         assert_eq!(
             normalised("gave up after 3 repair attempts; last: 12.5 > 10"),
             "gave up after N repair attempts; last: N > N"

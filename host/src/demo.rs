@@ -1,13 +1,13 @@
 //! `weir demo`: the whole streaming pipeline with zero set-up. An embedded broker,
 //! the topics, and generate + run + repair together, with live progress and a report.
 
+use crate::report::Format;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use weir_core::config::Config;
 use weir_core::pipeline::repair::RepairPipeline;
 use weir_core::pipeline::{Pipeline, Stats};
-use weir_core::report::Format;
 use weir_kafka::{embedded::EmbeddedBroker, generate, run, run_repair, topics};
 
 pub struct DemoOptions {
@@ -30,7 +30,7 @@ pub fn demo(
     for topic in topics::names(&config) {
         broker.create_topic(&topic, config.kafka.partitions, 1)?;
     }
-    weir_core::say!(
+    crate::say!(
         "embedded Kafka broker at {} with topics {}",
         config.kafka.brokers,
         topics::names(&config).join(", ")
@@ -65,7 +65,7 @@ pub fn demo(
                 invalid_ratio: options.invalid_ratio,
                 seed: options.seed,
                 manifest: None,
-                progress: false,
+                progress: None,
                 stop: &stop_generating,
             };
             generate::produce(&config, &client, &options)
@@ -74,7 +74,8 @@ pub fn demo(
             let options = run::RunOptions {
                 stop: &stop_processing,
                 report_every: None,
-                report_format: Format::Text,
+                show: &|r| crate::report::render(r, Format::Text),
+                say: &|text| crate::say!("{text}"),
                 drain_timeout: Duration::from_secs(10),
                 on_batch: Some(&on_batch),
                 ops: Some(&ops),
@@ -97,7 +98,7 @@ pub fn demo(
             && !runner.is_finished()
         {
             std::thread::sleep(Duration::from_millis(1000));
-            weir_core::say!(
+            crate::say!(
                 "[{:>3} s] processed {} · dead letters {}",
                 started.elapsed().as_secs(),
                 processed.load(Ordering::Relaxed),
@@ -126,7 +127,7 @@ pub fn demo(
         ("repaired", repair_stats.repaired),
         ("parked", repair_stats.parked),
     ];
-    let report = pipeline.report(extra)?.render(Format::Text);
+    let report = crate::report::render(&pipeline.report(extra)?, Format::Text);
     drop(broker);
     Ok(report)
 }

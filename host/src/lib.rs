@@ -15,8 +15,42 @@ pub mod demo;
 pub mod offline;
 pub mod plugin_tool;
 pub mod registry;
+pub mod report;
 pub mod resolve;
 pub mod resources;
 pub mod scaffold;
 pub mod server;
 pub mod shipped;
+
+/// Like `eprintln!`, but a closed stderr (`weir demo 2>&1 | head`) is not a panic, and
+/// under `--log-format json` the text is one JSON object like the log lines.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        $crate::say_line(&format!($($arg)*));
+    }};
+}
+
+static JSON_STDERR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on, what `say!` writes is one JSON object per message (`--log-format json`):
+/// every stderr line parses, reports and the final error included.
+pub fn json_stderr() {
+    JSON_STDERR.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[doc(hidden)]
+pub fn say_line(text: &str) {
+    use std::io::Write as _;
+    let mut stderr = std::io::stderr().lock();
+    if !JSON_STDERR.load(std::sync::atomic::Ordering::Relaxed) {
+        let _ = writeln!(stderr, "{text}");
+        return;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let level = if text.starts_with("error:") { "ERROR" } else { "INFO" };
+    let line = serde_json::json!({ "timestamp": weir_core::window::rfc3339(now), "level": level, "message": text });
+    let _ = writeln!(stderr, "{line}");
+}

@@ -55,7 +55,7 @@ enum Command {
     Generate(cmd::generate::Generate),
     /// Print a topic's records; with --schema, say which fail validation and why.
     #[command(
-        after_help = "Examples:\n  weir tail --topic user-login-processed-production --from-beginning --count 10\n  weir tail --topic user-login --schema schemas/user-login.json --headers\n  weir tail --topic user-login-dead-letter --format avro --from-beginning   # Avro, decoded with the registry"
+        after_help = "Examples:\n  weir tail --topic user-login-processed-production --from earliest --count 10\n  weir tail --topic user-login --schema schemas/user-login.json --headers\n  weir tail --topic user-login-dead-letter --format avro --from earliest   # Avro, decoded with the registry"
     )]
     Tail(cmd::tail::Tail),
     /// The analytics of the whole consumer group, merged from every partition's state.
@@ -100,9 +100,16 @@ enum Command {
         /// The shell: bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
-    /// Print weir's man page (roff) to stdout.
-    #[command(after_help = "Examples:\n  weir man > /usr/local/share/man/man1/weir.1 && man weir")]
-    Man,
+    /// Print weir's man page (roff) to stdout, or with --dir write it and every
+    /// subcommand's page (weir-run.1, weir-plugin-new.1, …) there.
+    #[command(
+        after_help = "Examples:\n  weir man > /usr/local/share/man/man1/weir.1 && man weir\n  weir man --dir /usr/local/share/man/man1 && man weir-run"
+    )]
+    Man {
+        /// Write weir.1 and a page per subcommand into this directory.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
     /// Look at or try a single plugin.
     Plugin {
         #[command(subcommand)]
@@ -113,7 +120,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Err(error) = init_logging(cli.log, cli.log_format) {
-        weir_core::say!("error: {error}");
+        weir::say!("error: {error}");
         return ExitCode::from(2);
     }
     let result = match cli.command {
@@ -136,14 +143,16 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut Cli::command(), "weir", &mut std::io::stdout());
             Ok(())
         }
-        Command::Man => {
+        Command::Man { dir: None } => {
             clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()).map_err(Into::into)
         }
+        Command::Man { dir: Some(dir) } => clap_mangen::generate_to(Cli::command(), &dir)
+            .map_err(|e| anyhow::anyhow!("cannot write the man pages into {}: {e}", dir.display())),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            weir_core::say!("error: {error:#}");
+            weir::say!("error: {error:#}");
             ExitCode::from(exit_code(&error))
         }
     }
@@ -152,7 +161,12 @@ fn main() -> ExitCode {
 /// 2: the config (or the command line) is wrong; 3: no broker answered; 1: anything else.
 /// (0 is done; clap's usage errors are 2; a second SIGINT/SIGTERM exits 130/143.)
 fn exit_code(error: &anyhow::Error) -> u8 {
-    if error.chain().any(|e| e.is::<weir_core::config::ConfigError>()) {
+    // A wrong config, or a plugin it names that cannot serve its stage: the user fixes the
+    // config (a plugin failing on records is a failure while working, 1).
+    let plugin_config = |e: &(dyn std::error::Error + 'static)| {
+        e.downcast_ref::<weir_core::plugin::PluginError>().is_some_and(|p| p.is_config())
+    };
+    if error.chain().any(|e| e.is::<weir_core::config::ConfigError>() || plugin_config(e)) {
         2
     } else if error.chain().any(|e| e.is::<weir_kafka::BrokerUnreachable>()) {
         3
@@ -166,7 +180,7 @@ fn exit_code(error: &anyhow::Error) -> u8 {
 /// silent `info`.
 fn init_logging(flag: Option<String>, format: LogFormat) -> Result<(), String> {
     if let LogFormat::Json = format {
-        weir_core::json_stderr(); // what weir says besides logs (reports, errors) too
+        weir::json_stderr(); // what weir says besides logs (reports, errors) too
     }
     let (filter, from) = match (flag, std::env::var("RUST_LOG").ok().filter(|f| !f.is_empty())) {
         (Some(filter), _) => (filter, "--log / WEIR_LOG"),

@@ -1,6 +1,7 @@
 //! Files as a source and a sink: `weir process` and `weir repair --input` over JSON lines.
 
 use crate::dead_letter::DeadLetterLine;
+use crate::report::Format;
 use anyhow::Context;
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -14,7 +15,6 @@ use weir_core::driver::{Controls, Poll, Sink, Source};
 use weir_core::headers;
 use weir_core::pipeline::repair::RepairPipeline;
 use weir_core::pipeline::{Outcome, Pipeline, Rejection, Role};
-use weir_core::report::Format;
 
 /// Where lines come from and go to; `None` means stdin, stdout or stderr.
 pub struct Files {
@@ -67,7 +67,8 @@ pub fn process(
         on_trip: OnTrip::Stop,
         max_consecutive_faults: config.pipeline.max_consecutive_faults,
         report_every: None,
-        report_format: report,
+        show: &|r| crate::report::render(r, report),
+        say: &|text| crate::say!("{text}"),
         on_batch: None,
     };
     drive_pipeline(&mut io, pipeline, &to_the_end(config), &options, None)

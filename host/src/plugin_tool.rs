@@ -1,6 +1,7 @@
 //! `weir plugin inspect` and `weir plugin test`: look at and try one plugin on its own.
 
 use crate::dead_letter::DeadLetterLine;
+use crate::report::Format;
 use anyhow::Context;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use weir_core::bindings::types::{Damaged, Message};
 use weir_core::config::{Config, StageConfig};
 use weir_core::plugin::limits::Limits;
 use weir_core::plugin::{Runtime, World};
-use weir_core::report::{Format, Report};
+use weir_core::report::Report;
 use weir_core::stage::aggregator::Aggregate;
 use weir_core::stage::repairer::Repair;
 use weir_core::stage::transformer::{Emitted, Transform, Transformed};
@@ -248,7 +249,7 @@ pub fn test(
                 partitions: vec![],
                 windows: None,
             };
-            out.push_str(&report.render(Format::Text));
+            out.push_str(&crate::report::render(&report, Format::Text));
         }
     }
     Ok(out)

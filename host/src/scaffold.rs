@@ -7,6 +7,8 @@ use weir_core::plugin::World;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Lang {
     Rust,
+    /// JavaScript (`js` or `javascript`).
+    #[value(alias = "javascript")]
     Js,
     Python,
 }

@@ -182,7 +182,8 @@ pub struct GenerateOptions<'a> {
     pub seed: Option<u64>,
     /// Writes `{"key":..,"kind":..}` per event.
     pub manifest: Option<std::path::PathBuf>,
-    pub progress: bool,
+    /// Where a line of progress goes, about once a second and at the end.
+    pub progress: Option<&'a (dyn Fn(&str) + Sync)>,
     pub stop: &'a AtomicBool,
 }
 
@@ -231,14 +232,16 @@ pub fn produce(
         }
         stats.generated += 1;
         stats.invalid += u64::from(event.kind != Kind::Valid);
-        if options.progress && last_progress.elapsed() >= Duration::from_secs(1) {
+        if let Some(progress) =
+            options.progress.filter(|_| last_progress.elapsed() >= Duration::from_secs(1))
+        {
             last_progress = Instant::now();
-            weir_core::say!(
+            progress(&format!(
                 "generated {} ({} invalid) at {:.0}/s",
                 stats.generated,
                 stats.invalid,
                 stats.generated as f64 / started.elapsed().as_secs_f64()
-            );
+            ));
         }
     }
     if let Some(mut m) = manifest {
@@ -246,13 +249,13 @@ pub fn produce(
     }
     flow::wait_for(&ticket, Duration::from_secs(60))
         .map_err(|e| anyhow::anyhow!("generated events were not all delivered to {topic}: {e}"))?;
-    if options.progress {
-        weir_core::say!(
+    if let Some(progress) = options.progress {
+        progress(&format!(
             "generated {} ({} invalid) in {:.1} s",
             stats.generated,
             stats.invalid,
             started.elapsed().as_secs_f64()
-        );
+        ));
     }
     Ok(stats)
 }

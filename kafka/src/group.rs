@@ -54,11 +54,18 @@ pub struct GroupContext {
     events: Mutex<Vec<Rebalanced>>,
     /// Lag and broker state from librdkafka's statistics; joined on the first assignment.
     ops: Option<Ops>,
+    /// Partitions were assigned since the flow last looked (stateful or not).
+    assigned: std::sync::atomic::AtomicBool,
 }
 
 impl GroupContext {
     pub fn new(state: Option<StateTopic>, ops: Option<Ops>) -> GroupContext {
-        GroupContext { state, events: Mutex::new(Vec::new()), ops }
+        GroupContext { state, events: Mutex::new(Vec::new()), ops, assigned: Default::default() }
+    }
+
+    /// Whether partitions were assigned since the last call.
+    pub fn take_assigned(&self) -> bool {
+        self.assigned.swap(false, std::sync::atomic::Ordering::AcqRel)
     }
 
     pub fn take_events(&self) -> Vec<Rebalanced> {
@@ -237,6 +244,7 @@ impl ConsumerContext for GroupContext {
             Err(e) => tracing::warn!("consumer group rebalance: {e}"),
             // Joined once partitions are assigned and their states read: ready to work.
             Ok(()) if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.assigned.store(true, std::sync::atomic::Ordering::Release);
                 if let Some(ops) = &self.ops {
                     ops.health.group_joined(true);
                 }

@@ -218,7 +218,7 @@ impl Sink<Outcome, PartitionSnapshot> for KafkaIo<'_> {
             let record = changelog::record(&state_topic, snapshot);
             self.flow()?.checkpoint(record);
             if let Some(ops) = &self.ops {
-                ops.metrics.board().checkpointed(&snapshot.topic, snapshot.partition);
+                ops.metrics.events().checkpointed(&snapshot.topic, snapshot.partition);
             }
         }
         Ok(())

@@ -10,14 +10,16 @@ use weir_core::driver::Controls;
 use weir_core::hot_swap::HotSwap;
 use weir_core::ops::Ops;
 use weir_core::pipeline::Pipeline;
-use weir_core::report::Format;
+use weir_core::report::Report;
 use weir_core::stats::Stats;
 
 pub struct RunOptions<'a> {
     pub stop: &'a AtomicBool,
-    /// Print (and publish) the report this often while running.
+    /// Show (and publish) the report this often while running.
     pub report_every: Option<Duration>,
-    pub report_format: Format,
+    /// How a report is shown, and where one shown while running goes (the binary's stderr).
+    pub show: &'a (dyn Fn(&Report) -> String + Sync),
+    pub say: &'a (dyn Fn(&str) + Sync),
     /// How long to wait at stop for in-flight records to be acknowledged.
     pub drain_timeout: Duration,
     /// Called after every batch, e.g. to show progress.
@@ -80,9 +82,6 @@ fn process(
         dead_letters = kafka.dead_letter_topic,
         "running"
     );
-    if let Some(ops) = options.ops {
-        ops.metrics.board().topics_of(config);
-    }
     let controls = Controls {
         batch_size: config.pipeline.batch_size,
         stop: options.stop,
@@ -97,7 +96,8 @@ fn process(
         on_trip: OnTrip::HoldAndRetry { cooldown },
         max_consecutive_faults: config.pipeline.max_consecutive_faults,
         report_every: options.report_every,
-        report_format: options.report_format,
+        show: options.show,
+        say: options.say,
         on_batch: options.on_batch,
     };
     drive_pipeline(&mut io, pipeline, &controls, &process, hot_swap)

@@ -7,7 +7,7 @@ use weir_core::config::Config;
 /// Adds the config's `[kafka.security]` to `client`; reads the SASL password now, from
 /// its environment variable or file. The password is never logged or printed.
 pub fn apply(client: &mut ClientConfig, config: &Config) -> anyhow::Result<()> {
-    let security = &config.kafka.security;
+    let security = crate::settings::security(config)?;
     let Some(protocol) = security.protocol else { return Ok(()) };
     client.set("security.protocol", protocol.as_str());
     let path = |p: &std::path::Path| config.resolve(p).to_string_lossy().into_owned();

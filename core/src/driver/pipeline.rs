@@ -7,7 +7,7 @@ use crate::breaker::{Breaker, Canaries, Judge, CANARIES};
 use crate::hot_swap::HotSwap;
 use crate::ops::Metrics;
 use crate::pipeline::{Judged, Outcome, Pipeline, Rejection};
-use crate::report::Format;
+use crate::report::Report;
 use crate::state::{PartitionSnapshot, StateChange};
 use crate::stats::Stats;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,14 +26,18 @@ pub enum OnTrip {
 pub struct PipelineOptions<'a> {
     pub on_trip: OnTrip,
     pub max_consecutive_faults: u32,
-    /// Print (and publish) the report this often while running.
+    /// Show (and publish) the report this often while running.
     pub report_every: Option<Duration>,
-    pub report_format: Format,
+    /// How the caller shows a report (the binary: text or JSON, as `--report` asks): each
+    /// one while running, and the final one.
+    pub show: &'a (dyn Fn(&Report) -> String + Sync),
+    /// Where a report shown while running goes (the binary's stderr).
+    pub say: &'a (dyn Fn(&str) + Sync),
     /// Called after every batch, e.g. to show progress.
     pub on_batch: Option<&'a (dyn Fn(&Stats) + Sync)>,
 }
 
-/// The report at the end, computed once: as JSON (published) and as the user asked.
+/// The report at the end, computed once: as JSON (published) and as the caller shows it.
 pub struct FinalReport {
     pub json: serde_json::Value,
     pub rendered: String,
@@ -87,29 +91,27 @@ pub fn drive_pipeline<IO: Source<StateChange> + Sink<Outcome, PartitionSnapshot>
         if options.report_every.is_some_and(|every| last_report.elapsed() >= every) {
             last_report = Instant::now();
             let now = pipeline.report(Vec::new())?;
-            crate::say!("{}", now.render(options.report_format));
+            (options.say)(&(options.show)(&now));
             report = Some(now.json());
         }
         // The status page's bars, while someone watches it. Serving a page never stops
         // the flow: a report that fails is said on the page (and in the log), and the
         // page asks again only after a while (each failure costs the aggregator its
         // instance; its state is put back into the next).
-        if let Some(board) =
-            pipeline.metrics().map(|m| m.board().clone()).filter(|board| board.report_due())
+        if let Some(events) =
+            pipeline.metrics().map(|m| m.events().clone()).filter(|events| events.report_due())
         {
-            match pipeline.report(Vec::new()) {
-                Ok(now) => board.report(now.json()),
-                Err(e) => {
-                    tracing::warn!("the status page's report failed: {e}; the flow goes on, the page asks again in {} s", crate::ops::status::REPORT_FAILED_WAIT.as_secs());
-                    board.report_failed(&e.to_string());
-                }
+            let now = pipeline.report(Vec::new());
+            if let Err(e) = &now {
+                tracing::warn!("the status page's report failed: {e}; the flow goes on, the page asks again later");
             }
+            events.report(now.map(|now| now.json()).map_err(|e| e.to_string()));
         }
         Ok(Done { outputs: Some(outcomes), report, states: Vec::new() })
     });
     let report = pipeline
         .report(Vec::new())
-        .map(|r| FinalReport { json: r.json(), rendered: r.render(options.report_format) });
+        .map(|r| FinalReport { json: r.json(), rendered: (options.show)(&r) });
     let published = match (&result, &report) {
         (Ok(()), Ok(report)) => io.publish(&report.json),
         _ => Ok(()),

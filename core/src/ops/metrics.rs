@@ -79,8 +79,8 @@ pub struct Metrics {
     plugin_info: Family<PluginLabels, Gauge>,
     /// The info series of each stage's plugin now.
     plugins: Arc<Mutex<HashMap<String, PluginLabels>>>,
-    /// What the status page adds to these numbers.
-    board: super::status::Board,
+    /// Who is told what the numbers do not carry (the status page).
+    events: super::events::Events,
 }
 
 impl Default for Metrics {
@@ -111,7 +111,7 @@ impl Metrics {
             replayed: Counter::default(),
             plugin_info: Family::default(),
             plugins: Arc::default(),
-            board: Default::default(),
+            events: Default::default(),
         };
         let m = &metrics;
         // Counters are registered without `_total`: the encoder adds it.
@@ -203,8 +203,8 @@ impl Metrics {
         Metrics { registry: Arc::new(registry), ..metrics }
     }
 
-    pub fn board(&self) -> &super::status::Board {
-        &self.board
+    pub fn events(&self) -> &super::events::Events {
+        &self.events
     }
 
     /// The exposition in Prometheus' text format (0.0.4), which every scraper reads.

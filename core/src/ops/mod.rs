@@ -1,10 +1,10 @@
 //! What an operator sees of a running `weir run` or `weir repair`: Prometheus metrics,
-//! liveness and readiness (served over HTTP by the `weir` crate's `ops::server`).
+//! liveness and readiness (served over HTTP by the `weir` crate's `server`, which also draws the status page from
+//! the metrics and the flow's `events`).
 
-pub(crate) mod exposition;
+pub mod events;
 pub(crate) mod health;
 pub mod metrics;
-pub mod status;
 
 pub use health::Health;
 pub use metrics::Metrics;

@@ -169,10 +169,8 @@ impl Pipeline {
         for (key, stage) in &keys {
             let transform = config.transform.iter().any(|t| std::ptr::eq(t, *stage));
             if !transform && !stage.outputs.is_empty() {
-                anyhow::bail!(
-                    "config {}: `{key}.outputs`: only a transformer emits records to named outputs",
-                    config.source.display()
-                );
+                let reason = "only a transformer emits records to named outputs";
+                return Err(config.key_error(&format!("{key}.outputs"), reason).into());
             }
         }
         let aggregate = match &config.aggregate {
@@ -181,7 +179,7 @@ impl Pipeline {
                 let windows = match &s.window {
                     Some(window) => {
                         let spec = crate::window::WindowSpec::from_config(window)
-                            .map_err(|e| anyhow::anyhow!("`aggregate.window`: {e}"))?;
+                            .map_err(|e| config.key_error("aggregate.window", &e))?;
                         Some(windowed_aggregate::Windows::new(
                             spec,
                             config.window_topic(),
@@ -203,10 +201,11 @@ impl Pipeline {
         )
         .map_err(|(key, reason)| config.key_error(&key, &reason))?;
         if validate.is_none() && transforms.is_empty() && aggregate.is_none() {
-            anyhow::bail!(
-                "config {}: no stages. Add a [validate], [transform] or [aggregate] section",
-                config.source.display()
-            );
+            return Err(crate::config::ConfigError::Invalid {
+                path: config.source.clone(),
+                reason: "no stages. Add a [validate], [transform] or [aggregate] section".into(),
+            }
+            .into());
         }
         Ok(Pipeline {
             validate,
@@ -479,7 +478,7 @@ impl Pipeline {
                         "" => v.reason.clone(),
                         path => format!("{path}: {}", v.reason),
                     });
-                metrics.board().dead_letter(crate::ops::status::DeadLetterCard {
+                metrics.events().dead_letter(&crate::ops::events::DeadLettered {
                     stage: &rejection.stage,
                     kind: rejection.kind(),
                     reason: &reason,
@@ -559,7 +558,7 @@ pub(crate) fn observe_stage<K: Kind>(stage: &mut Stage<K>, metrics: &Metrics) {
     let rejects = K::WORLD != crate::plugin::World::Aggregator;
     let meter = metrics.stage(stage.name(), &plugin_name(path), &sha256, rejects);
     let contract = stage.contract();
-    metrics.board().stage(crate::ops::status::StageCard {
+    metrics.events().stage(&crate::ops::events::StageStarted {
         name: stage.name(),
         kind: K::WORLD.name(),
         plugin: &plugin_name(path),

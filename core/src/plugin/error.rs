@@ -36,3 +36,11 @@ pub enum PluginError {
     #[error("stage `{stage}` ({}) {reason}", path.display())]
     Call { stage: String, path: PathBuf, reason: String },
 }
+
+impl PluginError {
+    /// Whether the config is what is wrong: it names a plugin that cannot be loaded for its
+    /// stage, or gives a plugin a config it refuses — not a plugin failing on a record.
+    pub fn is_config(&self) -> bool {
+        !matches!(self, PluginError::Call { .. })
+    }
+}

@@ -2,6 +2,7 @@
 //! passthrough on the same broker, and end-to-end latency at a steady rate.
 
 use super::chain::{events, per_s};
+use crate::report::Format;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,7 +10,6 @@ use std::time::{Duration, Instant};
 use weir_core::config::Config;
 use weir_core::ops::Ops;
 use weir_core::pipeline::Pipeline;
-use weir_core::report::Format;
 use weir_kafka::embedded::EmbeddedBroker;
 use weir_kafka::flow::{self, Outgoing};
 use weir_kafka::{run, topics};
@@ -105,7 +105,8 @@ pub fn through_broker(
     let options = run::RunOptions {
         stop: &stop,
         report_every: None,
-        report_format: Format::Text,
+        show: &|r| crate::report::render(r, Format::Text),
+        say: &|text| crate::say!("{text}"),
         drain_timeout: Duration::from_secs(60),
         on_batch: Some(&on_batch),
         ops,
@@ -153,7 +154,8 @@ pub fn latency(config: &Config, mut pipeline: Pipeline, rate: f64) -> anyhow::Re
             let options = run::RunOptions {
                 stop: &stop_running,
                 report_every: None,
-                report_format: Format::Text,
+                show: &|r| crate::report::render(r, Format::Text),
+                say: &|text| crate::say!("{text}"),
                 drain_timeout: Duration::from_secs(30),
                 on_batch: None,
                 ops: Some(&ops),
@@ -174,7 +176,7 @@ pub fn latency(config: &Config, mut pipeline: Pipeline, rate: f64) -> anyhow::Re
             invalid_ratio: 0.0,
             seed: Some(2),
             manifest: None,
-            progress: false,
+            progress: None,
             stop: &stop_generating,
         };
         weir_kafka::generate::produce(&config, &client, &options)?;

@@ -114,7 +114,7 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
         ..Default::default()
     };
 
-    weir_core::say!("start-up: cold and warm compile cache ...");
+    crate::say!("start-up: cold and warm compile cache ...");
     let cold_dir = tempfile::Builder::new().prefix("weir-bench-cache-").tempdir()?;
     let started = Instant::now();
     let cold = Runtime::new(CompileCache::new(Some(cold_dir.path().to_path_buf())))?;
@@ -126,7 +126,7 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
     result.start_warm_ms = ms(started.elapsed());
     drop(cold_dir);
 
-    weir_core::say!("plugin chain: {} events, wasm vs native ...", options.chain_events);
+    crate::say!("plugin chain: {} events, wasm vs native ...", options.chain_events);
     let events = chain::events(options.chain_events);
     let mut native = NativeChain::new(config)?;
     let throughput = chain::measure(&mut pipeline, &mut native, &events, batch_size)?;
@@ -135,7 +135,7 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
     result.chain_ratio = throughput.ratio();
     result.stages = chain::per_stage(&warm, config, &events, &mut native)?;
     if let Some(old) = chain::contract_0_1(config) {
-        weir_core::say!("plugin chain: the same plugins built for contract 0.1 ...");
+        crate::say!("plugin chain: the same plugins built for contract 0.1 ...");
         let mut pipeline = Pipeline::from_config(&warm, &old, &crate::resolve::Resolver)?;
         let throughput = chain::measure(&mut pipeline, &mut native, &events, batch_size)?;
         (result.chain_v1_wasm_per_s, result.chain_v1_ratio) =
@@ -147,17 +147,17 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
         }
     }
     if config.aggregate.is_some() {
-        weir_core::say!("aggregate stage: a running state vs 1-minute windows ...");
+        crate::say!("aggregate stage: a running state vs 1-minute windows ...");
         (result.aggregate_running_us, result.aggregate_windowed_us) =
             chain::windowed_aggregate(&warm, config, &events, &mut native)?;
     }
-    weir_core::say!("plugin chain: values of {:?} bytes ...", chain::VALUE_SIZES);
+    crate::say!("plugin chain: values of {:?} bytes ...", chain::VALUE_SIZES);
     result.record_sizes = chain::record_sizes(&warm, config, options.chain_events)?;
-    weir_core::say!("plugin chain: batches of {:?} ...", chain::BATCH_SIZES);
+    crate::say!("plugin chain: batches of {:?} ...", chain::BATCH_SIZES);
     result.batch_sizes = chain::batch_sizes(&warm, config, &events)?;
     drop(events);
 
-    weir_core::say!(
+    crate::say!(
         "embedded broker: {} events through the pipeline and a passthrough ...",
         options.broker_events
     );
@@ -171,10 +171,10 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
         options.broker_events,
         Watched::Not,
     )?;
-    weir_core::say!("embedded broker: the pipeline again, with metrics scraped every second ...");
+    crate::say!("embedded broker: the pipeline again, with metrics scraped every second ...");
     (result.pipeline_metrics_per_s, _) =
         broker::through_broker(config, pipeline()?, options.broker_events, Watched::ByPrometheus)?;
-    weir_core::say!(
+    crate::say!(
         "embedded broker: the pipeline again, with the status page open (polling every second) ..."
     );
     (result.pipeline_status_page_per_s, result.status_refresh_bytes) =
@@ -182,7 +182,7 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
     result.status_page_bytes = crate::server::PAGE_BYTES;
     result.pipeline_ratio = result.pipeline_per_s / result.passthrough_per_s;
 
-    weir_core::say!("latency at {} events/s ...", options.latency_rate);
+    crate::say!("latency at {} events/s ...", options.latency_rate);
     let latency = broker::latency(
         config,
         Pipeline::from_config(&runtime, config, &crate::resolve::Resolver)?,
@@ -195,14 +195,14 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
     result.peak_memory_mib = peak_memory_mib("/proc/self/status");
 
     if let Some(cluster) = &options.cluster {
-        weir_core::say!(
+        crate::say!(
             "weir run on {}: {} events, one process then two in a group ...",
             config.kafka.brokers,
             cluster.events
         );
         result.cluster =
             cluster::measure(&cluster.config_path, config, &cluster.client, cluster.events)?;
-        weir_core::say!(
+        crate::say!(
             "catch-up on {}: a backlog of one-record batches, then of big batches ...",
             config.kafka.brokers
         );

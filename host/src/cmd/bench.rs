@@ -69,7 +69,7 @@ impl Bench {
         }
         if let Some((path, text)) = readme {
             std::fs::write(path, weir::bench::render::update_readme(&text, &result)?)?;
-            weir_core::say!("wrote the bench section of {}", path.display());
+            weir::say!("wrote the bench section of {}", path.display());
         }
         Ok(())
     }

@@ -22,6 +22,9 @@ impl Check {
             println!("{key}: {} ok", config.plugin_path(&stage.plugin).display());
         }
         println!("kafka: {}", weir_kafka::flow::fetch_wait(&config.kafka.properties));
+        if let Some(warning) = config.demo_topics() {
+            weir::say!("warning: {warning}");
+        }
         println!("config {} ok", config.source.display());
         Ok(())
     }

@@ -50,7 +50,7 @@ impl Demo {
             status: (self.status != "off").then_some(self.status),
         };
         let report = weir::demo::demo(context.config, &options, stop)?;
-        weir_core::say!("{report}");
+        weir::say!("{report}");
         Ok(())
     }
 }

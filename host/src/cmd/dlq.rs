@@ -23,7 +23,7 @@ pub enum DlqCommand {
     /// original key and bytes, repair attempts reset, the redrive counted in
     /// `weir.redrive.count`. Resumable: a second run goes on where the first stopped.
     #[command(
-        after_help = "Examples:\n  weir dlq redrive --dry-run\n  weir dlq redrive --reason 'locale' --rate 50\n  weir dlq redrive --from dead-letter --stage validate --since 2026-11-27T00:00:00Z"
+        after_help = "Examples:\n  weir dlq redrive --dry-run\n  weir dlq redrive --reason 'locale' --rate 50\n  weir dlq redrive --source dead-letter --stage validate --since 2026-11-27T00:00:00Z"
     )]
     Redrive {
         #[command(flatten)]
@@ -31,7 +31,15 @@ pub enum DlqCommand {
         #[command(flatten)]
         brokers: Brokers,
         /// Which topic to send back from: `parked` or `dead-letter`.
-        #[arg(long, value_enum, default_value = "parked")]
+        // `--from`, its earlier name, still parses (scripts); elsewhere `--from` is where
+        // to start reading, so the help shows only `--source`.
+        #[arg(
+            long = "source",
+            alias = "from",
+            value_name = "SOURCE",
+            value_enum,
+            default_value = "parked"
+        )]
         from: Source,
         /// Only records refused by this stage (e.g. `validate`, `repair`).
         #[arg(long)]
@@ -115,7 +123,7 @@ impl DlqCommand {
                     Source::DeadLetter => kafka.dead_letter_topic.clone(),
                 };
                 let stop = Context::stop_on_signals()?;
-                let (ops, _server) = context.serve_if_asked(&serve)?;
+                let (ops, _server) = context.serve_if_asked(&serve, Vec::new())?;
                 let redrive = weir_kafka::redrive::Redrive {
                     source,
                     target: kafka.input_topic.clone(),
@@ -138,7 +146,7 @@ impl DlqCommand {
                     return Ok(());
                 }
                 let done = weir_kafka::redrive::run(&client, &redrive)?;
-                weir_core::say!(
+                weir::say!(
                     "redrive {} → {}: sent {} of {} read ({} not selected, {} redriven {max_redrives} times already, {} pointers, \
                      {} sent by an interrupted run and not again)",
                     redrive.source, redrive.target, done.sent, done.read, done.not_selected, done.exhausted, done.pointers, done.sent_before

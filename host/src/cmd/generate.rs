@@ -38,7 +38,7 @@ impl Generate {
             invalid_ratio: self.invalid_ratio,
             seed: self.seed,
             manifest: self.manifest,
-            progress: true,
+            progress: Some(&|line| weir::say!("{line}")),
             stop: &stop,
         };
         generate::produce(&context.config, &client, &options)?;

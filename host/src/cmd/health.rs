@@ -20,7 +20,7 @@ impl Health {
         let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(5)).build();
         match agent.get(&url).call() {
             Ok(response) => {
-                weir_core::say!("{}", response.into_string()?.trim_end());
+                weir::say!("{}", response.into_string()?.trim_end());
                 Ok(())
             }
             Err(ureq::Error::Status(_, response)) => {

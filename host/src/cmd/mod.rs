@@ -67,7 +67,9 @@ pub struct Context {
 
 impl Context {
     pub fn load(config: &Path) -> anyhow::Result<Context> {
-        Ok(Context { config: Config::load(config)? })
+        let config = Config::load(config)?;
+        weir_kafka::settings::check(&config)?;
+        Ok(Context { config })
     }
 
     /// The config with `--brokers` applied.
@@ -99,15 +101,20 @@ impl Context {
         Ok(client)
     }
 
-    /// Metrics and health for a flow, served when `--metrics` or `[metrics] listen` asks;
-    /// the server stops when the returned handle is dropped.
-    pub fn serve(&self, serve: &Serve) -> anyhow::Result<(Ops, Option<Server>)> {
+    /// Metrics and health for a flow, served when `--metrics` or `[metrics] listen` asks,
+    /// its page showing `topics` ([`weir::server::topic_roles`]); the server stops when the
+    /// returned handle is dropped.
+    pub fn serve(
+        &self,
+        serve: &Serve,
+        topics: Vec<(String, String)>,
+    ) -> anyhow::Result<(Ops, Option<Server>)> {
         let ops = Ops::default();
         let server = match serve.metrics.as_ref().or(self.config.metrics.listen.as_ref()) {
             Some(addr) => Some(weir::server::serve_page(
                 addr,
                 ops.clone(),
-                weir::server::Page::of(&self.config.metrics),
+                weir::server::Page::of(&self.config.metrics, topics),
             )?),
             None => None,
         };
@@ -116,9 +123,13 @@ impl Context {
 
     /// For one-off commands beside a running `weir run` (replay, redrive): served only when
     /// `--metrics` asks, never from `[metrics] listen` (that address is the run's).
-    pub fn serve_if_asked(&self, serve: &Serve) -> anyhow::Result<(Ops, Option<Server>)> {
+    pub fn serve_if_asked(
+        &self,
+        serve: &Serve,
+        topics: Vec<(String, String)>,
+    ) -> anyhow::Result<(Ops, Option<Server>)> {
         match serve.metrics {
-            Some(_) => self.serve(serve),
+            Some(_) => self.serve(serve, topics),
             None => Ok((Ops::default(), None)),
         }
     }

@@ -17,7 +17,7 @@ pub enum PluginCommand {
         /// validator, transformer, repairer or aggregator.
         #[arg(long, value_parser = parse_world)]
         world: World,
-        /// The language: rust, javascript or python.
+        /// The language: rust, js (or javascript) or python.
         #[arg(long, value_enum, default_value = "rust")]
         lang: Lang,
         /// Where to create it (default: the current directory).

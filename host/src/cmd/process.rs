@@ -3,8 +3,8 @@
 use super::Context;
 use std::path::PathBuf;
 use weir::offline::{self, Files};
+use weir::report::Format;
 use weir_core::pipeline::Pipeline;
-use weir_core::report::Format;
 
 #[derive(clap::Args)]
 pub struct Process {
@@ -40,7 +40,7 @@ impl Process {
             windows: self.windows,
         };
         let report = offline::process(&mut pipeline, &config, &files, self.report)?;
-        weir_core::say!("{}", report.rendered);
+        weir::say!("{}", report.rendered);
         Ok(())
     }
 }

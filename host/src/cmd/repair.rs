@@ -41,12 +41,12 @@ impl Repair {
                 windows: None,
             };
             let stats = offline::repair(&mut repairer, &config, &files)?;
-            weir_core::say!("repaired {} · unrepairable {}", stats.repaired, stats.parked);
+            weir::say!("repaired {} · unrepairable {}", stats.repaired, stats.parked);
             return Ok(());
         }
         let mut repairer =
             RepairPipeline::from_config(&runtime, &context.config, &weir::resolve::Resolver)?;
-        let (ops, _server) = context.serve(&self.serve)?;
+        let (ops, _server) = context.serve(&self.serve, Vec::new())?;
         repairer.observe(&ops.metrics);
         ops.health.plugins_loaded();
         let client = context.kafka()?;
@@ -60,7 +60,7 @@ impl Repair {
             Duration::from_secs(30),
             Some(&ops),
         )?;
-        weir_core::say!(
+        weir::say!(
             "dead letters in {} · repaired {} · parked {}",
             stats.dead_letters_in,
             stats.repaired,

@@ -1,8 +1,8 @@
 //! `weir replay`: the pipeline over a range of the input, in a group of its own.
 
 use super::{Brokers, Context, Serve};
+use weir::report::Format;
 use weir_core::pipeline::Pipeline;
-use weir_core::report::Format;
 use weir_kafka::run::{self, RunOptions};
 use weir_kafka::start::{self, StartAt};
 
@@ -56,14 +56,15 @@ impl Replay {
             .iter()
             .map(|(p, s)| ends.iter().find(|(q, _)| q == p).map_or(0, |(_, e)| (e - s).max(0)))
             .sum();
-        weir_core::say!(
+        weir::say!(
             "replaying {total} records of {input} into {} (group {})",
             config.kafka.output_topic,
             config.kafka.group_id
         );
         let runtime = context.runtime()?;
         let mut pipeline = Pipeline::from_config(&runtime, &config, &weir::resolve::Resolver)?;
-        let (ops, _server) = context.serve_if_asked(&self.serve)?;
+        let (ops, _server) =
+            context.serve_if_asked(&self.serve, weir::server::topic_roles(&context.config))?;
         pipeline.observe(&ops.metrics);
         let stop = Context::stop_on_signals()?;
         let counted = std::sync::atomic::AtomicU64::new(0);
@@ -74,18 +75,16 @@ impl Replay {
         let options = RunOptions {
             stop: &stop,
             report_every: None,
-            report_format: self.report,
+            show: &|r| weir::report::render(r, self.report),
+            say: &|text| weir::say!("{text}"),
             drain_timeout: std::time::Duration::from_secs(30),
             on_batch: Some(&count),
             ops: Some(&ops),
         };
         let report = run::process_range(&config, &client, &mut pipeline, &options, range)?;
-        weir_core::say!("{}", report.rendered);
+        weir::say!("{}", report.rendered);
         // The metric's final value: a replay often ends before any scrape sees it.
-        weir_core::say!(
-            "replayed {} records (weir_replayed_records_total)",
-            ops.metrics.replayed.get()
-        );
+        weir::say!("replayed {} records (weir_replayed_records_total)", ops.metrics.replayed.get());
         Ok(())
     }
 }

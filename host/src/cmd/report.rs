@@ -3,8 +3,9 @@
 
 use super::{Brokers, Context};
 use serde_json::json;
+use weir::report::{analytics_text, Format};
 use weir_core::pipeline::{load_stage, plugin_name};
-use weir_core::report::{analytics_json, analytics_text, Format};
+use weir_core::report::analytics_json;
 use weir_core::stage::aggregator::Aggregate;
 use weir_kafka::changelog;
 

@@ -2,9 +2,9 @@
 
 use super::{Brokers, Context, Serve};
 use std::time::Duration;
+use weir::report::Format;
 use weir_core::hot_swap::HotSwap;
 use weir_core::pipeline::Pipeline;
-use weir_core::report::Format;
 use weir_kafka::run::{self, RunOptions};
 
 #[derive(clap::Args)]
@@ -34,8 +34,12 @@ pub struct Run {
 impl Run {
     pub fn run(self) -> anyhow::Result<()> {
         let context = Context::with_brokers(&self.config, &self.brokers)?;
+        if let Some(warning) = context.config.demo_topics() {
+            tracing::warn!("{warning}");
+        }
         // Served from the start: /readyz says what is not ready yet while plugins load.
-        let (ops, _server) = context.serve(&self.serve)?;
+        let (ops, _server) =
+            context.serve(&self.serve, weir::server::topic_roles(&context.config))?;
         let runtime = context.runtime()?;
         let mut pipeline =
             Pipeline::from_config(&runtime, &context.config, &weir::resolve::Resolver)?;
@@ -70,7 +74,8 @@ impl Run {
         let options = RunOptions {
             stop: &stop,
             report_every: self.report_every,
-            report_format: self.report,
+            show: &|r| weir::report::render(r, self.report),
+            say: &|text| weir::say!("{text}"),
             drain_timeout: Duration::from_secs(30),
             on_batch: None,
             ops: Some(&ops),
@@ -83,11 +88,11 @@ impl Run {
         );
         match run::process_topic(&context.config, &client, &mut pipeline, &options, Some(hot_swap))
         {
-            Ok(report) => weir_core::say!("{}", report.rendered),
+            Ok(report) => weir::say!("{}", report.rendered),
             Err(error) => {
                 // What was done before the failure still counts: show it, then the error.
                 if let Ok(report) = pipeline.report(Vec::new()) {
-                    weir_core::say!("{}", report.render(self.report));
+                    weir::say!("{}", weir::report::render(&report, self.report));
                 }
                 return Err(error);
             }

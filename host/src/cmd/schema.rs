@@ -76,7 +76,7 @@ impl SchemaCommand {
                     None => Registry::new(&url),
                 };
                 let found = registry.get(&subject, version)?;
-                weir_core::say!(
+                weir::say!(
                     "{} version {} (id {}, {})",
                     found.subject,
                     found.version,

@@ -19,8 +19,11 @@ pub struct Tail {
     /// Validate each record against this JSON Schema (with the config's validator plugin).
     #[arg(long)]
     schema: Option<PathBuf>,
-    /// Read from the topic's first record instead of only new ones.
-    #[arg(long)]
+    /// Where to start: `latest` (only new records) or `earliest` (the topic's first).
+    #[arg(long, value_enum, default_value = "latest")]
+    from: Start,
+    /// The same as `--from earliest` (kept for scripts written before `--from`).
+    #[arg(long, hide = true)]
     from_beginning: bool,
     /// Stop after this many records.
     #[arg(long)]
@@ -67,7 +70,7 @@ impl Tail {
         let stop = Context::stop_on_signals()?;
         let options = TailOptions {
             topic: self.topic,
-            from_beginning: self.from_beginning,
+            from_beginning: self.from_beginning || matches!(self.from, Start::Earliest),
             count: self.count,
             idle_exit: self.idle_exit,
             show_headers: self.headers,
@@ -75,7 +78,7 @@ impl Tail {
         };
         let stats =
             tail::follow(&client, &options, formats, validator, &mut std::io::stdout().lock())?;
-        weir_core::say!(
+        weir::say!(
             "{} messages · {} invalid · {} duplicate keys",
             stats.messages,
             stats.invalid,
@@ -98,4 +101,11 @@ fn validator(config: &Config, schema: &Path) -> anyhow::Result<Stage<Validate>> 
     let plugin = runtime.load(&config.plugin_path(&stage.plugin))?;
     let json = serde_json::json!({ "schema": document }).to_string();
     Ok(Stage::new("tail", &plugin, json, stage.limits)?)
+}
+
+/// `weir tail --from`: the words `weir run --from` uses for the same two places.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Start {
+    Earliest,
+    Latest,
 }

@@ -21,6 +21,12 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use weir_core::ops::Ops;
 
+mod board;
+mod exposition;
+
+pub use board::topic_roles;
+use board::Board;
+
 /// How long a client may take to send a request's headers.
 pub const HEADER_TIME: Duration = Duration::from_secs(5);
 /// How long one connection may stay open, keep-alive included.
@@ -36,17 +42,21 @@ pub struct Page {
     /// server listens on a loopback address.
     pub show_records: Option<bool>,
     pub hosts: Vec<String>,
+    /// The flow's topics with their roles, input first ([`topic_roles`]); none for a flow
+    /// that is not the pipeline's (repair, redrive).
+    pub topics: Vec<(String, String)>,
 }
 
 impl Page {
-    pub fn of(config: &weir_core::config::MetricsConfig) -> Page {
-        Page { show_records: config.show_records, hosts: config.page_hosts.clone() }
+    pub fn of(config: &weir_core::config::MetricsConfig, topics: Vec<(String, String)>) -> Page {
+        Page { show_records: config.show_records, hosts: config.page_hosts.clone(), topics }
     }
 }
 
 #[derive(Clone)]
 struct Served {
     ops: Ops,
+    board: Board,
     show_records: bool,
     hosts: Arc<Vec<String>>,
 }
@@ -84,9 +94,12 @@ pub fn serve_page(addr: &str, ops: Ops, page: Page) -> anyhow::Result<Server> {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_io().enable_time().build()?;
     let (shutdown, stopped) = oneshot::channel::<()>();
-    let sampled = ops.clone();
+    let board = Board::default();
+    board.topics(page.topics);
+    ops.metrics.events().watch(Arc::new(board.clone()));
+    let (counted, sampled) = (ops.metrics.clone(), board.clone());
     let show_records = page.show_records.unwrap_or(bound.ip().is_loopback());
-    let served = Served { ops, show_records, hosts: Arc::new(page.hosts) };
+    let served = Served { ops, board, show_records, hosts: Arc::new(page.hosts) };
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
@@ -102,7 +115,7 @@ pub fn serve_page(addr: &str, ops: Ops, page: Page) -> anyhow::Result<Server> {
                 let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
                 loop {
                     every.tick().await;
-                    sampled.metrics.board().sample(&sampled.metrics.encode());
+                    sampled.sample(&counted.encode());
                 }
             });
             let listener = match tokio::net::TcpListener::from_std(listener) {
@@ -270,7 +283,7 @@ async fn status(State(served): State<Served>, headers: HeaderMap) -> Response {
         return misdirected(&served.hosts);
     }
     let ops = &served.ops;
-    let mut status = ops.metrics.board().status(&ops.metrics.encode(), ops.health.ready());
+    let mut status = served.board.status(&ops.metrics.encode(), ops.health.ready());
     if !served.show_records {
         hide_records(&mut status);
     }

@@ -440,6 +440,67 @@ fn rust_log_is_honoured_and_a_bad_log_filter_is_an_error() {
     assert!(text(&bad_env.stderr).contains("(from RUST_LOG)"), "{}", text(&bad_env.stderr));
 }
 
+/// A config that does not say where its records go is warned about (a deprecation path:
+/// a later weir refuses it): `weir check` names each topic key left to the demo's topics;
+/// the repository's weir.toml names them all and is not.
+#[test]
+fn a_config_leaving_its_topics_to_the_demo_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let only_input = crate::common::absolute_weir_toml()
+        .lines()
+        .filter(|l| {
+            !["output_topic", "dead_letter_topic", "parked_topic"].iter().any(|k| l.starts_with(k))
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let path = dir.path().join("weir.toml");
+    std::fs::write(&path, only_input).unwrap();
+    let out = weir(&["check", "--config", path.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "a warning, not yet an error: {said}");
+    for key in ["kafka.output_topic", "kafka.dead_letter_topic", "kafka.parked_topic"] {
+        assert!(said.contains(&format!("`{key}` (now `user-login-")), "{key}: {said}");
+    }
+    assert!(!said.contains("kafka.input_topic"), "{said}");
+    let full = weir(&["check", "--config", repo().join("weir.toml").to_str().unwrap()]);
+    assert!(
+        !String::from_utf8_lossy(&full.stderr).contains("warning"),
+        "the repository's names them all"
+    );
+}
+
+/// One meaning per flag name: `--from` is where to start reading (`run`, `replay`, `tail`);
+/// the topic `dlq redrive` sends back from is `--source`. The earlier spellings still parse
+/// (scripts), unlisted: `tail --from-beginning`, `dlq redrive --from`.
+#[test]
+fn from_means_where_to_start_in_every_command() {
+    let help = |args: &[&str]| String::from_utf8(weir(args).stdout).unwrap();
+    let tail = help(&["tail", "--help"]);
+    assert!(tail.contains("--from <FROM>") && !tail.contains("--from-beginning"), "{tail}");
+    let redrive = help(&["dlq", "redrive", "--help"]);
+    assert!(redrive.contains("--source <SOURCE>") && !redrive.contains("--from"), "{redrive}");
+    let config = repo().join("weir.toml");
+    for source in ["--source", "--from"] {
+        let out = weir(&[
+            "dlq",
+            "redrive",
+            "--config",
+            config.to_str().unwrap(),
+            source,
+            "dead-letter",
+            "--brokers",
+            "127.0.0.1:1",
+        ]);
+        // Parsed (a usage error is 2): it went on to look for the broker (3).
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{source}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// Completion scripts and the man page cover every subcommand `weir --help` lists.
 #[test]
 fn completions_and_the_man_page_name_every_command() {
@@ -469,6 +530,20 @@ fn completions_and_the_man_page_name_every_command() {
     }
     assert!(rendered(&["completions", "zsh"]).contains("#compdef weir"));
     assert!(rendered(&["completions", "fish"]).contains("complete -c weir"));
+    // Every page a page lists (`weir-run(1)`, `weir-plugin-new(1)`) is written by --dir.
+    let dir = tempfile::tempdir().unwrap();
+    rendered(&["man", "--dir", dir.path().to_str().unwrap()]);
+    let mut pages = vec!["weir.1".to_string()];
+    let mut listed = 0;
+    while let Some(page) = pages.pop() {
+        let roff = std::fs::read_to_string(dir.path().join(&page))
+            .unwrap_or_else(|e| panic!("{page} is listed but not written: {e}"));
+        for name in roff.lines().filter_map(|l| l.strip_suffix("(1)")) {
+            pages.push(format!("{}.1", name.replace("\\-", "-")));
+            listed += 1;
+        }
+    }
+    assert!(listed > commands.len(), "subcommands' subcommands are pages too: {listed}");
 }
 
 /// Exit codes a script can act on: 0 done, 1 a failure while working, 2 the command line
@@ -487,6 +562,26 @@ fn exit_codes_tell_a_wrong_config_from_a_failure() {
         "no config"
     );
     assert_eq!(code(&["process", "--no-such-flag"]), Some(2), "a usage error");
+    // What the config names is wrong too: a plugin that is not there, one of another world,
+    // a plugin that refuses its config, no stage at all.
+    let weir_toml = crate::common::absolute_weir_toml();
+    for (why, config) in [
+        ("a missing plugin", weir_toml.replace("readable-timestamp.wasm", "no-such-plugin.wasm")),
+        (
+            "a plugin of another world",
+            weir_toml.replace("readable-timestamp.wasm", "login-analytics.wasm"),
+        ),
+        (
+            "a plugin refusing its config",
+            weir_toml.replace("utc_offset = \"+00:00\"", "utc_ofset = \"+00:00\""),
+        ),
+        ("no stages", "[kafka]\ninput_topic = \"in\"\n".to_string()),
+    ] {
+        let path = dir.path().join("wrong.toml");
+        std::fs::write(&path, &config).unwrap();
+        let out = weir(&["process", "--config", path.to_str().unwrap(), "--input", "/dev/null"]);
+        assert_eq!(out.status.code(), Some(2), "{why}: {}", String::from_utf8_lossy(&out.stderr));
+    }
     let good = repo().join("weir.toml");
     let missing = dir.path().join("missing.jsonl");
     assert_eq!(

@@ -514,6 +514,77 @@ fn a_report_failing_for_the_status_page_stops_nothing() {
     assert!(out.status.success() || said.contains("trapped"), "{said}");
 }
 
+/// A flow on the mock cluster that reads, loses its broker for `outage` while `meanwhile`
+/// is all it does, and must read what is written once the broker is back: returns how
+/// long that took, failing past 30 s (rejoining takes the mock cluster a few seconds).
+fn catch_up_after_an_outage(
+    group: &str,
+    outage: Duration,
+    mut meanwhile: impl FnMut(&mut weir_kafka::flow::Flow),
+) -> Duration {
+    use std::time::Instant;
+    let broker = broker();
+    let brokers = broker.bootstrap_servers().to_string();
+    let client = weir_kafka::client_config(&brokers, &Default::default());
+    let mut flow = weir_kafka::flow::Flow::new(&client, group, TOPICS[0], None, None).unwrap();
+    produce(&brokers, (0..10).map(|i| (format!("before-{i}"), LOGIN.to_string())));
+    let (joined, mut read) = (Instant::now(), 0);
+    while read < 10 {
+        assert!(joined.elapsed() < Duration::from_secs(60), "{read} of 10 read before the outage");
+        read += flow.poll_batch(100, Duration::from_millis(100)).unwrap().messages.len();
+    }
+    broker.down(1);
+    // The outage's length is what is tested.
+    let down = Instant::now();
+    while down.elapsed() < outage {
+        meanwhile(&mut flow);
+    }
+    broker.up(1);
+    produce(&brokers, (0..100).map(|i| (format!("after-{i}"), LOGIN.to_string())));
+    let back = Instant::now();
+    let mut after = HashSet::new();
+    while after.len() < 100 {
+        assert!(
+            back.elapsed() < Duration::from_secs(30),
+            "{} of the 100 records written after the outage read within {:?}",
+            after.len(),
+            back.elapsed()
+        );
+        let batch = flow.poll_batch(100, Duration::from_millis(100)).unwrap();
+        after.extend(batch.messages.iter().map(key).filter(|k| k.starts_with("after-")));
+        flow.take_rebalanced();
+    }
+    back.elapsed()
+}
+
+/// librdkafka keeps a partition's application pause across its loss and a new assignment.
+/// While it waits for acknowledgements a flow only keeps its membership alive, its
+/// assignment paused; an outage past the session timeout loses the assignment, the next
+/// batch resumed what was assigned then (nothing), and the partition assigned again stayed
+/// paused for good: a stateless `weir run` never read again (#39, item 5; fails so on the
+/// code before the fix, under two CPU burners — alone the race is usually won).
+#[test]
+fn a_partition_paused_lost_and_assigned_again_is_read() {
+    let took = catch_up_after_an_outage("paused-lost", Duration::from_secs(30), |flow| {
+        flow.keep_alive().unwrap();
+        std::thread::sleep(Duration::from_millis(10));
+    });
+    eprintln!("read again {took:?} after the outage");
+}
+
+/// librdkafka queues an error event for each reconnect that fails while the broker is
+/// away. A flow that waited after each one (up to 2 s) while it had nothing to read fell
+/// behind that queue, and once the broker was back the rebalance that would let it read
+/// again waited behind the errors: the broker-outage test's stall, about once in 20 runs
+/// under load (#39, item 5).
+#[test]
+fn errors_queued_during_an_outage_do_not_hold_the_catch_up() {
+    let took = catch_up_after_an_outage("queued-errors", Duration::from_secs(40), |flow| {
+        flow.poll_batch(100, Duration::from_millis(100)).unwrap();
+    });
+    eprintln!("read again {took:?} after the outage");
+}
+
 /// A broker outage is not death: while weir waits for acknowledgements, `/healthz` stays
 /// live past its 30 s stall bound (Kubernetes would otherwise restart it into a crash
 /// loop that brings no broker back) and `/readyz` says the broker is unreachable; both

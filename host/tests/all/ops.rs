@@ -507,10 +507,11 @@ fn status_with_host(addr: std::net::SocketAddr, path: &str, host: &str) -> (u16,
 fn the_metrics_server_answers_its_own_names_hides_records_and_bounds_slow_clients() {
     use weir::server::{serve_page, Page, HEADER_TIME};
     let ops = weir_core::ops::Ops::default();
-    let page = Page { show_records: Some(false), hosts: vec!["weir.example".into()] };
+    let page =
+        Page { show_records: Some(false), hosts: vec!["weir.example".into()], topics: vec![] };
     let server = serve_page("127.0.0.1:0", ops.clone(), page).unwrap();
     let addr = server.addr;
-    ops.metrics.board().dead_letter(weir_core::ops::status::DeadLetterCard {
+    ops.metrics.events().dead_letter(&weir_core::ops::events::DeadLettered {
         stage: "validate",
         kind: "violation",
         reason: "'secret-7' is not a valid locale",

@@ -93,7 +93,9 @@ fn generated_js_and_python_plugins_build_and_pass_their_tests() {
     let dir = tempfile::tempdir().unwrap();
     // Shared with the polyglot tests, so each toolchain installs once.
     let out = Path::new(env!("WEIR_PLUGIN_DIR")).parent().unwrap().join("polyglot");
-    for (lang, test) in [("js", ["node", "--test"]), ("python", ["python3", "-m unittest"])] {
+    // `javascript`, as the help says it (the value is `js`, with `javascript` its alias).
+    for (lang, test) in [("javascript", ["node", "--test"]), ("python", ["python3", "-m unittest"])]
+    {
         for world in ["validator", "transformer", "repairer", "aggregator"] {
             let name = format!("hello-{lang}-{world}");
             weir(&[

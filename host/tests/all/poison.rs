@@ -354,7 +354,7 @@ fn tail_prints_control_characters_escaped() {
     producer.flush(Duration::from_secs(10)).unwrap();
     let tail = run_ok(weir(
         &brokers,
-        &["tail", "--topic", "user-login", "--from-beginning", "--count", "1", "--headers"],
+        &["tail", "--topic", "user-login", "--from", "earliest", "--count", "1", "--headers"],
     ));
     let shown = String::from_utf8_lossy(&tail.stdout);
     assert!(

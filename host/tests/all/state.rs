@@ -272,13 +272,10 @@ fn a_corrupt_snapshot_is_refused_and_the_report_says_so() {
         .apply(StateChange::Assigned(vec![Restore { key: key.clone(), snapshot: Some(corrupt) }]));
     assert_eq!(pipeline.stats.state_restore_failures, 1);
     let report = pipeline.report(Vec::new()).unwrap();
-    assert!(
-        report.text().contains("1 partition states could not be restored and started empty"),
-        "{}",
-        report.text()
-    );
+    let text = weir::report::text(&report);
+    assert!(text.contains("1 partition states could not be restored and started empty"), "{text}");
     assert_eq!(report.analytics.as_ref().unwrap().1.counters[0].value, 0, "empty, not garbage");
-    assert!(report.text().contains("(partitions user-login/1)"));
+    assert!(text.contains("(partitions user-login/1)"));
 }
 
 /// A batch the breaker holds is judged (validated, transformed) but not settled: judged

@@ -1,8 +1,9 @@
-//! The status page's data (`GET /api/status`): the flow as the page draws it. Counts,
+//! The status page's model (`GET /api/status`): the flow as the page draws it. Counts,
 //! durations, faults, memory and lag are read back from the metrics' own exposition
 //! (`exposition`), so the page and Prometheus never disagree; the board adds what the
-//! metrics do not carry: which stage runs what, each topic's role, the last dead letters,
-//! the aggregator's report and when each partition was last checkpointed.
+//! metrics do not carry, as the flow tells it (`weir_core::ops::events`): which stage runs
+//! what, the last dead letters, the aggregator's report and when each partition was last
+//! checkpointed; and each topic's role, from the config.
 //!
 //! Everything here comes from records or plugins as plain JSON strings: the page puts
 //! them in the DOM as text, never as markup.
@@ -12,6 +13,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use weir_core::ops::events::{DeadLettered, StageStarted, Watcher};
 
 /// Dead letters kept for the page, newest last.
 const RECENT: usize = 8;
@@ -25,7 +27,7 @@ const RATE_WINDOW: Duration = Duration::from_secs(5);
 const WATCHED: Duration = Duration::from_secs(10);
 const REPORT_EVERY: Duration = Duration::from_secs(2);
 /// After a report failed, how long the page waits before asking for another.
-pub const REPORT_FAILED_WAIT: Duration = Duration::from_secs(60);
+const REPORT_FAILED_WAIT: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Default)]
 pub struct Board(Arc<Mutex<Shown>>);
@@ -44,58 +46,10 @@ struct Shown {
     asked: Option<Instant>,
 }
 
-/// What the board needs to know of a stage.
-pub struct StageCard<'a> {
-    pub name: &'a str,
-    pub kind: &'a str,
-    pub plugin: &'a str,
-    pub sha256: &'a str,
-    pub contract: String,
-    pub memory_limit_bytes: u64,
-}
-
-/// A dead letter as the board shows it.
-pub struct DeadLetterCard<'a> {
-    pub stage: &'a str,
-    pub kind: &'a str,
-    pub reason: &'a str,
-    pub key: Option<&'a [u8]>,
-    pub value: &'a [u8],
-}
-
-impl Board {
-    fn shown(&self) -> std::sync::MutexGuard<'_, Shown> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// The flow's topics and their roles, input first.
-    pub fn topics(&self, roles: Vec<(String, String)>) {
-        self.shown().topics = roles;
-    }
-
-    /// The topics `config` names, each with its role.
-    pub fn topics_of(&self, config: &crate::config::Config) {
-        let role = |key: &str| match key {
-            "kafka.input_topic" => "input",
-            "kafka.output_topic" => "output",
-            "kafka.dead_letter_topic" => "dead_letter",
-            "kafka.parked_topic" => "parked",
-            "state.topic" => "state",
-            "kafka.analytics_topic" => "analytics",
-            "aggregate.window.topic" => "windows",
-            _ => "other",
-        };
-        self.topics(
-            config
-                .topic_roles()
-                .into_iter()
-                .map(|(key, topic)| (topic, role(key).to_string()))
-                .collect(),
-        );
-    }
-
+/// The flow's events, as the page shows them.
+impl Watcher for Board {
     /// A stage and its plugin; a hot swap replaces the stage's card.
-    pub fn stage(&self, card: StageCard) {
+    fn stage(&self, card: &StageStarted) {
         let value = json!({
             "name": card.name, "kind": card.kind, "plugin": card.plugin, "sha256": card.sha256,
             "contract": card.contract, "memory_limit_bytes": card.memory_limit_bytes,
@@ -109,23 +63,26 @@ impl Board {
 
     /// Everything is cut and escaped before the board's lock is taken: the probes and
     /// the sampler wait on that lock, never on a record's size.
-    pub fn dead_letter(&self, card: DeadLetterCard) {
+    fn dead_letter(&self, card: &DeadLettered) {
         // A printed byte is at most 4 characters wide (`\u{1b}` is 6 for a 1-byte
         // control): 8 bytes a shown character are more than it can need.
         let text = |bytes: &[u8]| {
-            crate::text::prefix(
-                &crate::text::printable(&bytes[..bytes.len().min(SHOWN_CHARS * 8)]),
+            weir_core::text::prefix(
+                &weir_core::text::printable(&bytes[..bytes.len().min(SHOWN_CHARS * 8)]),
                 SHOWN_CHARS,
             )
             .to_string()
         };
-        let row =
-            (card.stage.to_string(), card.kind.to_string(), crate::text::normalised(card.reason));
+        let row = (
+            card.stage.to_string(),
+            card.kind.to_string(),
+            weir_core::text::normalised(card.reason),
+        );
         let reason =
-            crate::text::escape_controls(crate::text::prefix(card.reason, SHOWN_CHARS * 2));
+            weir_core::text::escape_controls(weir_core::text::prefix(card.reason, SHOWN_CHARS * 2));
         let recent = json!({
             "at_ms": now_ms(), "stage": card.stage, "kind": card.kind,
-            "reason": crate::text::prefix(&reason, SHOWN_CHARS * 2),
+            "reason": weir_core::text::prefix(&reason, SHOWN_CHARS * 2),
             "key": card.key.map(text), "value": text(card.value),
         });
         let mut shown = self.shown();
@@ -142,7 +99,7 @@ impl Board {
     }
 
     /// Whether the page is watched and its report is stale: the flow then computes one.
-    pub fn report_due(&self) -> bool {
+    fn report_due(&self) -> bool {
         let shown = self.shown();
         let wait = |report: &Value| {
             if report.get("error").is_some() {
@@ -155,17 +112,26 @@ impl Board {
             && shown.report.as_ref().is_none_or(|(at, report)| at.elapsed() >= wait(report))
     }
 
-    pub fn report(&self, report: Value) {
+    /// A report that could not be made: the page says why instead.
+    fn report(&self, report: Result<Value, String>) {
+        let report =
+            report.unwrap_or_else(|error| json!({ "error": weir_core::text::cut(&error, 1_000) }));
         self.shown().report = Some((Instant::now(), report));
     }
 
-    /// The report could not be made: the page says why instead.
-    pub fn report_failed(&self, error: &str) {
-        self.report(json!({ "error": crate::text::cut(error, 1_000) }));
+    fn checkpointed(&self, topic: &str, partition: i32) {
+        self.shown().checkpoints.insert((topic.to_string(), partition), Instant::now());
+    }
+}
+
+impl Board {
+    fn shown(&self) -> std::sync::MutexGuard<'_, Shown> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn checkpointed(&self, topic: &str, partition: i32) {
-        self.shown().checkpoints.insert((topic.to_string(), partition), Instant::now());
+    /// The flow's topics and their roles, input first.
+    pub fn topics(&self, roles: Vec<(String, String)>) {
+        self.shown().topics = roles;
     }
 
     /// Keeps the counters of `exposition` for the rates (called about once a second).
@@ -318,6 +284,21 @@ impl Board {
     }
 }
 
+/// The topics `config`'s flow reads and writes, each with its role, input first.
+pub fn topic_roles(config: &weir_core::config::Config) -> Vec<(String, String)> {
+    let role = |key: &str| match key {
+        "kafka.input_topic" => "input",
+        "kafka.output_topic" => "output",
+        "kafka.dead_letter_topic" => "dead_letter",
+        "kafka.parked_topic" => "parked",
+        "state.topic" => "state",
+        "kafka.analytics_topic" => "analytics",
+        "aggregate.window.topic" => "windows",
+        _ => "other",
+    };
+    config.topic_roles().into_iter().map(|(key, topic)| (topic, role(key).to_string())).collect()
+}
+
 fn counters(samples: &[Sample]) -> HashMap<String, f64> {
     samples
         .iter()
@@ -349,19 +330,20 @@ fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::Metrics;
+    use weir_core::ops::Metrics;
 
     #[test]
     fn the_status_reads_the_metrics_and_adds_the_board() {
         let metrics = Metrics::new();
-        let board = metrics.board().clone();
+        let board = Board::default();
+        metrics.events().watch(Arc::new(board.clone()));
         board.topics(vec![
             ("in".into(), "input".into()),
             ("out".into(), "output".into()),
             ("dlq".into(), "dead_letter".into()),
         ]);
         let mut meter = metrics.stage("validate", "schema-validator", "abc", true);
-        board.stage(StageCard {
+        metrics.events().stage(&StageStarted {
             name: "validate",
             kind: "validator",
             plugin: "schema-validator",
@@ -377,10 +359,10 @@ mod tests {
         for i in 0..12 {
             metrics.produced("out");
             metrics.dead_letter("validate", "violation");
-            board.dead_letter(DeadLetterCard {
+            metrics.events().dead_letter(&DeadLettered {
                 stage: "validate",
                 kind: "violation",
-                reason: &format!("\"k{i}\" is a required property"),
+                reason: &format!("\"v{i}\" is not of type \"integer\""),
                 key: Some(b"<b>k</b>"),
                 value: b"{\"x\":1}\n",
             });
@@ -411,20 +393,21 @@ mod tests {
         assert_eq!(rows[0]["count"], 12);
         let recent = status["dead_letters"]["recent"].as_array().unwrap();
         assert_eq!(recent.len(), RECENT);
-        assert_eq!(recent[0]["reason"], "\"k11\" is a required property", "newest first");
+        assert_eq!(recent[0]["reason"], "\"v11\" is not of type \"integer\"", "newest first");
         assert_eq!(
             (recent[0]["key"].as_str(), recent[0]["value"].as_str()),
             (Some("<b>k</b>"), Some("{\"x\":1}\\n")),
             "text as it came, controls escaped"
         );
-        assert!(board.report_due(), "asked just now, no report yet");
-        board.report(json!({"analytics": null}));
-        assert!(!board.report_due());
-        board.report_failed("trapped");
-        assert!(!board.report_due(), "a failed report is not asked for again at once");
+        let events = metrics.events();
+        assert!(events.report_due(), "asked just now, no report yet");
+        events.report(Ok(json!({"analytics": null})));
+        assert!(!events.report_due());
+        events.report(Err("trapped".into()));
+        assert!(!events.report_due(), "a failed report is not asked for again at once");
         board.shown().report.as_mut().unwrap().0 -= REPORT_EVERY;
-        assert!(!board.report_due(), "nor after the usual 2 s");
+        assert!(!events.report_due(), "nor after the usual 2 s");
         board.shown().report.as_mut().unwrap().0 -= REPORT_FAILED_WAIT;
-        assert!(board.report_due(), "after a while it is");
+        assert!(events.report_due(), "after a while it is");
     }
 }
