@@ -272,7 +272,9 @@ fn faults_carry_their_kind() {
 #[test]
 fn results_that_alias_one_buffer_are_refused_before_the_host_copies_them() {
     let p = runtime().load(&test_plugin("hostile")).unwrap();
-    let limits = Limits { memory_mib: 64, ..Limits::default() };
+    // Filling 40 MiB can take longer than the default 100 ms call timeout on a loaded
+    // machine (CI saw a second restart): time is not what this test is about.
+    let limits = Limits { memory_mib: 64, call_timeout_ms: 10_000, ..Limits::default() };
     let mut stage = Stage::<Transform>::new("transform", &p, "{}".into(), limits).unwrap();
     let out = stage.run(&[message("ALIAS"), message("x")]);
     assert_eq!(stage.restarts(), 1, "the aliasing call was refused and its instance replaced");
