@@ -9,24 +9,35 @@ pub use crate::window::{EventTimeConfig, RecordTimestamp, TimeUnit, WindowConfig
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// The brokers, the group and the topics records are read from and go to.
     #[serde(default)]
     pub kafka: KafkaConfig,
+    /// Batching and the circuit breaker, for every stage.
     #[serde(default)]
     pub pipeline: PipelineConfig,
+    /// The stage that checks each record; a refused record is a dead letter.
     pub validate: Option<StageConfig>,
+    /// The stages that rewrite records, in order: `[transform]` once or `[[transform]]`
+    /// each.
     #[serde(default, deserialize_with = "one_or_many")]
     pub transform: Vec<StageConfig>,
+    /// The stage that folds records into a report (or per-window results).
     pub aggregate: Option<StageConfig>,
+    /// The stage `weir repair` runs over dead letters.
     pub repair: Option<RepairConfig>,
+    /// The schema registry, for `registry://` schemas and framed topics.
     #[serde(default)]
     pub registry: RegistryConfig,
+    /// The topics' value schemas, for `weir schema register`.
     #[serde(default)]
     pub schemas: TopicSchemas,
+    /// The aggregator's checkpointed state.
     #[serde(default)]
     pub state: StateConfig,
+    /// The metrics, health and status page server.
     #[serde(default)]
     pub metrics: MetricsConfig,
     /// `[topics."NAME"]`: a topic's record format (Confluent-framed JSON or Avro).
@@ -35,33 +46,45 @@ pub struct Config {
     /// Where the file was read from; relative paths resolve against its directory.
     #[serde(skip)]
     pub source: PathBuf,
-    /// The topic keys this file does not set, so they took the demo's user-login topics
-    /// (see [`Config::demo_topics`]).
+    /// The `[kafka]` keys naming where records are read from and go to that this file
+    /// leaves empty: fine offline (`weir process`), refused by whatever touches Kafka
+    /// (see [`Config::require_topics`]).
     #[serde(skip)]
-    pub defaulted_topics: Vec<&'static str>,
+    pub unnamed_topics: Vec<&'static str>,
 }
 
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaConfig {
+    /// Bootstrap servers, `host:port[,host:port…]`; `--brokers` or `WEIR_BROKERS` override.
     pub brokers: String,
+    /// The consumer group: instances with one id share the input's partitions.
     pub group_id: String,
+    /// The topic records are read from. No default: required by every command that
+    /// touches Kafka.
     pub input_topic: String,
+    /// Where records that pass every stage go. No default (required, as `input_topic`).
     pub output_topic: String,
+    /// Where records a stage refused go, the reason in headers. No default (required).
     pub dead_letter_topic: String,
+    /// Default: `<dead_letter_topic>-parked`.
     pub parked_topic: String,
+    /// Where the aggregator's reports are published while running; none: not published.
     pub analytics_topic: Option<String>,
     /// Where a group with no committed offsets starts (`weir run --from` overrides):
     /// `earliest`, `latest`, an offset, or a time like `2026-11-27T22:05:00Z`. Default:
     /// `auto.offset.reset` (earliest).
     pub from: Option<String>,
+    /// Partitions per topic for `weir topics create`.
     pub partitions: i32,
+    /// Replicas per partition for `weir topics create`.
     pub replication: i32,
     /// Extra librdkafka properties. weir-kafka checks them (its `settings`): a few
     /// carry weir's delivery guarantees and are refused.
     pub properties: std::collections::BTreeMap<String, String>,
     /// `[kafka.security]`, TLS and SASL to the brokers: read and checked by weir-kafka
     /// (its `settings`), which alone knows what a Kafka client needs.
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
     pub security: toml::Table,
 }
 
@@ -70,10 +93,12 @@ impl Default for KafkaConfig {
         KafkaConfig {
             brokers: "127.0.0.1:9092".into(),
             group_id: "weir".into(),
-            input_topic: "user-login".into(),
-            output_topic: "user-login-processed-production".into(),
-            dead_letter_topic: "user-login-dead-letter".into(),
-            parked_topic: "user-login-dead-letter-parked".into(),
+            // No defaults for where records go: on a shared cluster a default is someone
+            // else's topic. The demo's topics are in the demo's weir.toml.
+            input_topic: String::new(),
+            output_topic: String::new(),
+            dead_letter_topic: String::new(),
+            parked_topic: String::new(),
             analytics_topic: None,
             from: None,
             partitions: 3,
@@ -84,7 +109,7 @@ impl Default for KafkaConfig {
     }
 }
 
-#[derive(Debug, Deserialize, Clone, Default)]
+#[derive(Debug, Deserialize, Clone, Default, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RegistryConfig {
     /// Confluent-compatible schema registry, for `registry://SUBJECT[@VERSION]` schemas.
@@ -95,7 +120,9 @@ pub struct RegistryConfig {
     /// Basic auth (Confluent Cloud: the API key); the password from `password_env` or
     /// `password_file`, never from weir.toml.
     pub username: Option<String>,
+    /// The environment variable holding the basic-auth password.
     pub password_env: Option<String>,
+    /// A file holding the basic-auth password (a mounted secret, say).
     pub password_file: Option<PathBuf>,
     /// Send the credentials over plain `http://` all the same (a registry on loopback, say).
     pub allow_insecure: bool,
@@ -103,17 +130,18 @@ pub struct RegistryConfig {
 
 /// The JSON Schemas of the topics' values: what `weir schema register` registers under
 /// `<input_topic>-value` and `<output_topic>-value` (Confluent's TopicNameStrategy).
-#[derive(Debug, Deserialize, Clone, Default, PartialEq)]
+#[derive(Debug, Deserialize, Clone, Default, PartialEq, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TopicSchemas {
     /// Default: the `[validate]` stage's `schema`, when it is a file.
     pub input: Option<PathBuf>,
+    /// The output topic's value schema.
     pub output: Option<PathBuf>,
 }
 
 /// The aggregator's state per input partition, checkpointed to a compacted topic so it
 /// survives restarts and moves with its partition to another instance (`weir run`).
-#[derive(Debug, Deserialize, Clone, PartialEq)]
+#[derive(Debug, Deserialize, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct StateConfig {
     /// On whenever there is an `[aggregate]` stage; `false` keeps the analytics in memory.
@@ -131,7 +159,7 @@ impl Default for StateConfig {
 }
 
 /// Where `weir run` and `weir repair` serve `/metrics`, `/healthz` and `/readyz`.
-#[derive(Debug, Deserialize, Clone, Default, PartialEq)]
+#[derive(Debug, Deserialize, Clone, Default, PartialEq, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
     /// An address such as `0.0.0.0:9100`; `--metrics` overrides it. None: not served.
@@ -144,7 +172,7 @@ pub struct MetricsConfig {
     pub page_hosts: Vec<String>,
 }
 
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PipelineConfig {
     /// Messages per plugin call.
@@ -169,14 +197,20 @@ impl Default for PipelineConfig {
 }
 
 /// One stage: the plugin, its config (handed to the plugin's `init` as JSON) and limits.
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StageConfig {
     /// Defaults to the section name (`validate`, `transform`, ...).
     pub name: Option<String>,
+    /// The plugin, a `.wasm` component: relative to this file, else found by name in
+    /// `$WEIR_PLUGIN_DIR` or `plugins/` beside the weir binary.
     pub plugin: PathBuf,
+    /// The plugin's own settings, handed to its `init` as JSON (a `schema` path replaced by
+    /// the document); checked against the plugin's config schema when it carries one.
     #[serde(default = "empty_table")]
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
     pub config: toml::Table,
+    /// What one instance of the plugin may use (`[STAGE.limits]`).
     #[serde(default)]
     pub limits: Limits,
     /// A transformer's named outputs (contract 0.2), each to its topic:
@@ -189,7 +223,7 @@ pub struct StageConfig {
     pub window: Option<WindowConfig>,
 }
 
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RepairConfig {
     #[serde(flatten)]
@@ -220,18 +254,19 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<StageConfig
     })
 }
 
-/// The `[kafka]` keys that name where records are read from and go to.
-const DEMO_TOPIC_KEYS: [&str; 4] =
-    ["input_topic", "output_topic", "dead_letter_topic", "parked_topic"];
+/// The `[kafka]` keys that name where records are read from and go to: no defaults.
+pub const TOPIC_KEYS: [&str; 3] = ["input_topic", "output_topic", "dead_letter_topic"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {}: {reason}. Pass `--config PATH` to a weir.toml (the repository root has one)", path.display())]
+    #[error("cannot read config {}: {reason}. Pass `--config PATH` to a weir.toml, or start a project with `weir init`", path.display())]
     Unreadable { path: PathBuf, reason: String },
     #[error("config {}: {reason}", path.display())]
     Invalid { path: PathBuf, reason: String },
     #[error("config {}: `{key}`: {reason}", path.display())]
     Key { path: PathBuf, key: String, reason: String },
+    #[error("config {}: [kafka] does not say where records go; set {keys} (`weir init` writes a config with every topic named)", path.display())]
+    UnnamedTopics { path: PathBuf, keys: String },
 }
 
 impl Config {
@@ -249,11 +284,16 @@ impl Config {
             reason: one_line(&e.to_string()),
         })?;
         config.source = path.to_path_buf();
-        let set: toml::Table = toml::from_str(text).unwrap_or_default();
-        let kafka = set.get("kafka").and_then(|k| k.as_table());
-        config.defaulted_topics = DEMO_TOPIC_KEYS
+        let k = &mut config.kafka;
+        if k.parked_topic.is_empty() && !k.dead_letter_topic.is_empty() {
+            k.parked_topic = format!("{}-parked", k.dead_letter_topic);
+        }
+        let named = [&k.input_topic, &k.output_topic, &k.dead_letter_topic];
+        config.unnamed_topics = TOPIC_KEYS
             .into_iter()
-            .filter(|key| kafka.is_none_or(|k| !k.contains_key(*key)))
+            .zip(named)
+            .filter(|(_, t)| t.is_empty())
+            .map(|(k, _)| k)
             .collect();
         config.check()?;
         Ok(config)
@@ -306,27 +346,21 @@ impl Config {
         Config { topics: Default::default(), ..self.clone() }
     }
 
-    /// Where records go that this file does not say: the keys it leaves to the demo's
-    /// user-login topics, with the topic each took — on a shared cluster, someone else's.
-    /// Said as a warning by `weir check` and at start (a later weir refuses them).
-    pub fn demo_topics(&self) -> Option<String> {
-        if self.defaulted_topics.is_empty() {
-            return None;
+    /// Refuses a config that does not name where its records are read from and go to —
+    /// for every command that touches Kafka (offline commands need no topics).
+    pub fn require_topics(&self) -> Result<(), ConfigError> {
+        if self.unnamed_topics.is_empty() {
+            return Ok(());
         }
-        let roles = self.topic_roles();
-        let taken: Vec<String> = self
-            .defaulted_topics
-            .iter()
-            .filter_map(|key| {
-                let full = format!("kafka.{key}");
-                roles.iter().find(|(k, _)| *k == full).map(|(k, t)| format!("`{k}` (now `{t}`)"))
-            })
-            .collect();
-        Some(format!(
-            "config {}: {} not set, so the demo's user-login topics are used; set each in [kafka] — a later weir will refuse a config that does not name where its records go",
-            self.source.display(),
-            taken.join(", ")
-        ))
+        Err(ConfigError::UnnamedTopics {
+            path: self.source.clone(),
+            keys: self
+                .unnamed_topics
+                .iter()
+                .map(|k| format!("{k} = \"…\""))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
     }
 
     /// The topic window results go to, when the aggregator has windows.
@@ -361,7 +395,7 @@ impl Config {
         let roles = self.topic_roles();
         for (i, (key, topic)) in roles.iter().enumerate() {
             if topic.is_empty() {
-                return Err(self.key_error(key, "must name a topic"));
+                continue; // unnamed: refused by `require_topics` where a topic is needed
             }
             if let Some((other, _)) = roles[..i].iter().find(|(_, t)| t == topic) {
                 return Err(self.key_error(
@@ -510,11 +544,14 @@ mod tests {
         Config::parse(text, Path::new("/etc/weir/weir.toml"))
     }
 
+    const LOGIN_TOPICS: &str = "[kafka]\ninput_topic = \"user-login\"\noutput_topic = \"user-login-processed-production\"\ndead_letter_topic = \"user-login-dead-letter\"\n";
+
     #[test]
     fn formats_are_only_for_the_topics_the_stages_read_and_write() {
-        let ok = parse("[topics.\"user-login\"]\nformat = \"avro\"\n[topics.\"user-login-processed-production\"]\nformat = \"confluent-json\"\n").unwrap();
+        let with_topics = |text: &str| parse(&format!("{LOGIN_TOPICS}{text}"));
+        let ok = with_topics("[topics.\"user-login\"]\nformat = \"avro\"\n[topics.\"user-login-processed-production\"]\nformat = \"confluent-json\"\n").unwrap();
         assert_eq!(ok.topics["user-login"].format, Format::Avro);
-        let err = |text: &str| parse(text).unwrap_err().to_string();
+        let err = |text: &str| with_topics(text).unwrap_err().to_string();
         let dead = err("[topics.\"user-login-dead-letter\"]\nformat = \"avro\"\n");
         assert!(
             dead.contains("topics.\"user-login-dead-letter\".format")
@@ -522,8 +559,25 @@ mod tests {
             "{dead}"
         );
         assert!(err("[topics.\"user-login\"]\nformat = \"protobuf\"\n").contains("protobuf"));
-        parse("[topics.\"user-login-dead-letter\"]\nformat = \"json\"\n")
+        with_topics("[topics.\"user-login-dead-letter\"]\nformat = \"json\"\n")
             .expect("plain JSON is every topic's default");
+    }
+
+    #[test]
+    fn where_records_go_has_no_default() {
+        let none = parse("[transform]\nplugin = \"t.wasm\"\n").unwrap();
+        assert_eq!(none.unnamed_topics, TOPIC_KEYS);
+        let err = none.require_topics().unwrap_err().to_string();
+        for key in TOPIC_KEYS {
+            assert!(err.contains(key), "{key} not named: {err}");
+        }
+        assert!(!err.contains("user-login"), "{err}");
+        let some = parse("[kafka]\ninput_topic = \"orders\"\n").unwrap();
+        let err = some.require_topics().unwrap_err().to_string();
+        assert!(err.contains("output_topic") && !err.contains("input_topic"), "{err}");
+        let all = parse(LOGIN_TOPICS).unwrap();
+        all.require_topics().unwrap();
+        assert_eq!(all.kafka.parked_topic, "user-login-dead-letter-parked", "derived");
     }
 
     #[test]
@@ -567,8 +621,9 @@ mod tests {
             err.contains("`kafka.output_topic`") && err.contains("is also `kafka.input_topic`"),
             "{err}"
         );
-        let err =
-            parse("[kafka]\nparked_topic = \"user-login-dead-letter\"\n").unwrap_err().to_string();
+        let err = parse("[kafka]\ndead_letter_topic = \"d\"\nparked_topic = \"d\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("`kafka.parked_topic`") && err.contains("kafka.dead_letter_topic"),
             "{err}"

@@ -19,6 +19,7 @@ pub mod hot_swap;
 pub mod ops;
 pub mod pipeline;
 pub mod plugin;
+pub mod reference;
 pub mod report;
 pub mod secret;
 pub mod stage;

@@ -16,7 +16,7 @@ use std::time::Duration;
 /// `[aggregate.window]`: tumbling (`size`) or hopping (`size` and `step`) windows on event
 /// time, closed when the partition's watermark (latest event time − `allowed_lateness`)
 /// passes their end.
-#[derive(Debug, Deserialize, Clone, PartialEq)]
+#[derive(Debug, Deserialize, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WindowConfig {
     /// `1m`, `30s`, `1h`…
@@ -69,7 +69,7 @@ fn no_lateness() -> String {
     "0s".into()
 }
 
-#[derive(Debug, Deserialize, Clone, PartialEq)]
+#[derive(Debug, Deserialize, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum EventTimeConfig {
     Record(RecordTimestamp),
@@ -87,14 +87,18 @@ impl Default for EventTimeConfig {
 }
 
 /// `time = "record"`: the Kafka record's timestamp.
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Default)]
+#[derive(
+    Debug, Deserialize, Clone, Copy, PartialEq, Default, serde::Serialize, schemars::JsonSchema,
+)]
 pub enum RecordTimestamp {
     #[default]
     #[serde(rename = "record")]
     Record,
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Default)]
+#[derive(
+    Debug, Deserialize, Clone, Copy, PartialEq, Default, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum TimeUnit {
     #[default]

@@ -10,8 +10,10 @@
 //! The CLI is `cmd/` in the binary.
 
 pub mod bench;
+mod config_schema;
 pub mod dead_letter;
 pub mod demo;
+pub mod init;
 pub mod offline;
 pub mod plugin_tool;
 pub mod registry;

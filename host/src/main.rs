@@ -27,9 +27,15 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Start a project: a weir.toml naming every topic, the shipped plugins, schemas and a
+    /// sample input, written into DIR.
+    #[command(
+        after_help = "Examples:\n  weir init my-pipeline && cd my-pipeline && weir process --input samples/user-login.jsonl"
+    )]
+    Init(cmd::init::Init),
     /// Run the pipeline over JSON lines: stdin (or --input) to stdout (or --output).
     #[command(
-        after_help = "Examples:\n  weir process --input samples/user-login.jsonl --dead-letter dead.jsonl\n  cat events.jsonl | weir process --report json > out.jsonl"
+        after_help = "Examples:\n  weir process --input samples/user-login.jsonl --dead-letter dead.jsonl\n  cat events.jsonl | weir process --json > out.jsonl   # the report on stderr as JSON"
     )]
     Process(cmd::process::Process),
     /// Stream the input topic through the stages to the output and dead-letter topics.
@@ -59,7 +65,7 @@ enum Command {
     )]
     Tail(cmd::tail::Tail),
     /// The analytics of the whole consumer group, merged from every partition's state.
-    #[command(after_help = "Examples:\n  weir report --config weir.toml --report json")]
+    #[command(after_help = "Examples:\n  weir report --config weir.toml --json")]
     Report(cmd::report::Report),
     /// Register or fetch JSON Schemas in a Confluent-compatible schema registry.
     Schema {
@@ -92,6 +98,10 @@ enum Command {
     /// Ask a running weir's /healthz (or /readyz): the container health check.
     #[command(after_help = "Examples:\n  weir health --addr 127.0.0.1:9100 --ready")]
     Health(cmd::health::Health),
+    /// Print the weir.toml reference (every key, type, default, meaning), or with
+    /// --plugins the shipped plugins' config references, as Markdown.
+    #[command(after_help = "Examples:\n  weir reference | less\n  weir reference --plugins")]
+    Reference(cmd::reference::Reference),
     /// Print a shell completion script to stdout.
     #[command(
         after_help = "Examples:\n  weir completions bash > ~/.local/share/bash-completion/completions/weir\n  weir completions zsh > ~/.zfunc/_weir"
@@ -124,6 +134,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let result = match cli.command {
+        Command::Init(command) => command.run(),
         Command::Process(command) => command.run(),
         Command::Run(command) => command.run(),
         Command::Repair(command) => command.run(),
@@ -138,6 +149,7 @@ fn main() -> ExitCode {
         Command::Bench(command) => command.run(),
         Command::Check(command) => command.run(),
         Command::Health(command) => command.run(),
+        Command::Reference(command) => command.run(),
         Command::Plugin { command } => command.run(),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "weir", &mut std::io::stdout());

@@ -43,7 +43,53 @@ pub fn inspect(runtime: &Runtime, path: &Path) -> anyhow::Result<String> {
     for (name, item) in ty.imports(engine) {
         let _ = writeln!(out, "    {name}: {}", describe_item(&item.ty));
     }
+    let bytes = std::fs::read(path)?;
+    match weir_core::plugin::config_schema(&bytes).map_err(anyhow::Error::msg)? {
+        Some(schema) => out.push_str(&describe_config(&schema)),
+        None => out.push_str("  config:  no schema (the plugin does not describe its config)\n"),
+    }
     Ok(out)
+}
+
+/// The config schema a plugin carries, as JSON (`None`: it carries none).
+pub fn config_schema(path: &Path) -> anyhow::Result<Option<serde_json::Value>> {
+    let bytes =
+        std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    weir_core::plugin::config_schema(&bytes).map_err(anyhow::Error::msg)
+}
+
+/// A config schema's keys, one line each: type, default, whether required, meaning.
+fn describe_config(schema: &serde_json::Value) -> String {
+    let mut out =
+        String::from("  config:  (the plugin's schema; --config-schema prints it as JSON)\n");
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|k| k.as_str()).collect())
+        .unwrap_or_default();
+    let Some(properties) = schema["properties"].as_object() else { return out };
+    for (key, property) in properties {
+        let ty = match (&property["type"], &property["enum"]) {
+            (serde_json::Value::Null, serde_json::Value::Array(values)) => {
+                values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" | ")
+            }
+            (serde_json::Value::String(ty), _) => ty.clone(),
+            (serde_json::Value::Array(types), _) => {
+                types.iter().filter_map(|t| t.as_str()).collect::<Vec<_>>().join(" | ")
+            }
+            _ => "any".into(),
+        };
+        let default = match &property["default"] {
+            serde_json::Value::Null if required.contains(&key.as_str()) => ", required".into(),
+            serde_json::Value::Null => String::new(),
+            value => format!(", default {value}"),
+        };
+        let meaning = property["description"].as_str().unwrap_or("");
+        let _ = writeln!(out, "    {key} ({ty}{default}): {meaning}");
+    }
+    if schema["additionalProperties"] == serde_json::Value::Bool(false) {
+        out.push_str("    (no other keys)\n");
+    }
+    out
 }
 
 fn describe_item(item: &ComponentItem) -> String {

@@ -44,6 +44,7 @@ fn registry_url(config: &Config) -> Option<String> {
 /// they name (with a registry schema's references): plugins never read files.
 pub fn stage_json(config: &Config, key: &str, stage: &StageConfig) -> Result<String, ConfigError> {
     use serde_json::Value;
+    crate::config_schema::check(config, key, stage)?;
     let mut json = serde_json::to_value(&stage.config)
         .map_err(|e| config.key_error(&config_key(key, ""), &e.to_string()))?;
     let mut resources = match json.get("resources") {

@@ -124,7 +124,8 @@ pub fn new_plugin(dir: &Path, name: &str, world: World, lang: Lang) -> anyhow::R
         (Lang::Js, _) => js_files(world),
         (Lang::Python, _) => python_files(world),
     };
-    for (path, template) in files {
+    let schema = config_schema(name, world, lang);
+    for (path, template) in files.into_iter().chain([("config.schema.json", schema.as_str())]) {
         let text = template
             .replace("{{sdk_dependency}}", &sdk_dependency())
             .replace("{{trait}}", trait_name(world))
@@ -136,4 +137,34 @@ pub fn new_plugin(dir: &Path, name: &str, world: World, lang: Lang) -> anyhow::R
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(root)
+}
+
+/// The generated plugin's config, described: the schema it carries (the Rust SDK's
+/// `config_schema!`, or appended by the JS and Python build scripts), so `weir check`
+/// names a wrong key before the plugin starts. Edit it with the plugin's `Config`.
+fn config_schema(name: &str, world: World, lang: Lang) -> String {
+    use serde_json::json;
+    let properties = match (world, lang) {
+        (World::Validator, _) => json!({ "required": {
+            "type": "array", "items": { "type": "string" }, "default": ["user_id"],
+            "description": "Fields every record must have." } }),
+        (World::Transformer, Lang::Rust) => json!({ "field": {
+            "type": "string", "default": "processed_by", "description": "The field to add." } }),
+        (World::Transformer, _) => json!({}),
+        (World::Repairer, _) => json!({ "device_type": {
+            "type": "string", "default": "unknown",
+            "description": "The value a missing `device_type` gets." } }),
+        (World::Aggregator, _) => json!({ "field": {
+            "type": "string", "default": "device_type",
+            "description": "The field whose values are counted." } }),
+    };
+    let schema = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": name,
+        "description": format!("The config of the {name} {world}."),
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": false
+    });
+    serde_json::to_string_pretty(&schema).expect("JSON") + "\n"
 }

@@ -31,6 +31,7 @@
 //! baseline call the trait directly, with no wasm in between. The export line only
 //! does something when compiling for `wasm32`.
 
+pub mod config_schema;
 mod error;
 pub mod frame;
 pub mod json;

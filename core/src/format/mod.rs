@@ -21,7 +21,9 @@ pub use writers::{Registered, SchemaSource, Written};
 pub const WRITERS_SCHEMA: &str = "registry://by-id";
 
 /// How a topic's record values are written.
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(
+    Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
     /// JSON text, no framing.
@@ -52,9 +54,10 @@ impl Format {
 }
 
 /// `[topics."NAME"]`: how one topic's records are written.
-#[derive(Debug, Deserialize, Clone, Default, PartialEq)]
+#[derive(Debug, Deserialize, Clone, Default, PartialEq, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TopicConfig {
+    /// `json` (plain), `confluent-json` or `avro` (both framed with a registry's schema id).
     #[serde(default)]
     pub format: Format,
     /// The subject whose latest schema frames what weir writes to the topic (looked up

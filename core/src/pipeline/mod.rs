@@ -79,8 +79,13 @@ pub fn load_stage<K: Kind>(
     resolve: &dyn Resolve,
 ) -> anyhow::Result<Stage<K>> {
     let name = stage.name.clone().unwrap_or_else(|| key.to_string());
-    let json = resolve.stage_json(config, key, stage)?;
+    // The plugin first: a plugin of the wrong world is said as such, before its config is
+    // judged (by the schema it carries, in `stage_json`).
     let (plugin, path) = load_plugin(runtime, config, key, stage)?;
+    plugin
+        .expect_world(&name, K::WORLD)
+        .with_context(|| format!("config {}: `{key}`", config.source.display()))?;
+    let json = resolve.stage_json(config, key, stage)?;
     let stage = Stage::<K>::new(&name, &plugin, json, stage.limits)
         .with_context(|| format!("config {}: `{key}`", config.source.display()))?;
     tracing::debug!(stage = name, plugin = %path.display(), cached = plugin.from_cache, "stage ready");
@@ -124,11 +129,11 @@ fn per_writer_schema(
         return Err(config.key_error(&format!("{key}.config.schema"), &reason).into());
     }
     let name = stage.name.clone().unwrap_or_else(|| key.to_string());
-    let json: serde_json::Value = serde_json::from_str(&resolve.stage_json(config, key, stage)?)?;
     let (plugin, _) = load_plugin(runtime, config, key, stage)?;
     plugin
         .expect_world(&name, crate::plugin::World::Validator)
         .with_context(|| format!("config {}: `{key}`", config.source.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&resolve.stage_json(config, key, stage)?)?;
     Ok(Validation::PerWriterSchema(per_writer::PerWriterSchema::new(
         &name,
         plugin,

@@ -50,10 +50,18 @@ impl CompileCache {
 
     /// Compiles `wasm`, or loads the compiled artifact from the cache.
     /// Returns the component and whether it came from the cache.
-    pub fn load(&self, engine: &Engine, wasm: &[u8]) -> wasmtime::Result<(Component, bool)> {
+    /// Calls `compiling` first when the plugin is compiled (not found in the cache): a
+    /// first start takes seconds, and says so.
+    pub fn load(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+        compiling: &dyn Fn(),
+    ) -> wasmtime::Result<(Component, bool)> {
         let Some((dir, shown)) =
             self.dir.as_deref().and_then(|dir| open_own(dir).map(|fd| (fd, dir)))
         else {
+            compiling();
             return Ok((Component::new(engine, wasm)?, false));
         };
         let wasm_hash = Sha256::digest(wasm);
@@ -74,6 +82,7 @@ impl CompileCache {
                 }
             }
         }
+        compiling();
         let component = Component::new(engine, wasm)?;
         if let Err(e) = store(&dir, &entry, &wasm_hash, &component) {
             tracing::warn!(

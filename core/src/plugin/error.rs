@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
-    #[error("cannot read plugin {}: {reason}. Build the plugins with `cargo build --release`, fix the `plugin` path in your config, or put the file in $WEIR_PLUGIN_DIR or in `plugins/` beside the weir binary", path.display())]
+    #[error("cannot read plugin {}: {reason}. Fix the `plugin` path in your config, or write the shipped plugins with `weir plugin install` (or a whole project with `weir init`), or put the file in $WEIR_PLUGIN_DIR or in `plugins/` beside the weir binary", path.display())]
     Unreadable { path: PathBuf, reason: String },
 
     #[error("{} is not a WebAssembly component weir can load: {reason}. Build plugins for the wasm32-wasip2 target", path.display())]

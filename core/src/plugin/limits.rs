@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 /// What one plugin instance may use. Set per stage in weir.toml under `limits`.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// How long one call (a whole batch) may run, in milliseconds of wall-clock time

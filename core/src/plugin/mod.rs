@@ -4,6 +4,7 @@
 pub mod cache;
 mod clocks;
 pub mod contract;
+pub(crate) mod described;
 pub(crate) mod error;
 pub(crate) mod fault;
 pub(crate) mod limiter;
@@ -13,6 +14,7 @@ pub(crate) mod sandbox;
 pub(crate) mod world;
 
 use cache::CompileCache;
+pub use described::{config_schema, CONFIG_SCHEMA_SECTION, MAX_CONFIG_SCHEMA_BYTES};
 pub use error::PluginError;
 pub use fault::{Fault, FaultKind};
 use sandbox::Sandbox;
@@ -64,9 +66,22 @@ impl Runtime {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-        let (component, from_cache) = self.cache.load(&self.engine, &wasm).map_err(|e| {
-            PluginError::NotAComponent { path: path.to_path_buf(), reason: format!("{e:#}") }
-        })?;
+        let started = std::time::Instant::now();
+        let compiling = || {
+            tracing::info!(
+                "compiling plugin {} ({} KiB): on a first start only, then cached",
+                path.display(),
+                wasm.len() / 1024
+            )
+        };
+        let (component, from_cache) =
+            self.cache.load(&self.engine, &wasm, &compiling).map_err(|e| {
+                PluginError::NotAComponent { path: path.to_path_buf(), reason: format!("{e:#}") }
+            })?;
+        if !from_cache {
+            let took = started.elapsed().as_secs_f64();
+            tracing::info!("compiled plugin {} in {took:.1} s", path.display());
+        }
         // A newer contract is refused by name, before its exports are judged by ours.
         let contract = contract::version_of(&component, &self.engine);
         if let Some(found) = contract.filter(|found| !contract::KNOWN.contains(found)) {

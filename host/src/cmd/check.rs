@@ -8,11 +8,18 @@ use weir_core::pipeline::Pipeline;
 pub struct Check {
     #[command(flatten)]
     config: super::ConfigFile,
+    /// Check for `weir process` and `weir plugin test` only: the config need not name
+    /// the Kafka topics.
+    #[arg(long)]
+    offline: bool,
 }
 
 impl Check {
     pub fn run(self) -> anyhow::Result<()> {
         let context = Context::load(&self.config)?;
+        if !self.offline {
+            context.config.require_topics()?;
+        }
         let (config, runtime) = (&context.config, context.runtime()?);
         Pipeline::from_config(&runtime, config, &weir::resolve::Resolver)?;
         if config.repair.is_some() {
@@ -22,9 +29,6 @@ impl Check {
             println!("{key}: {} ok", config.plugin_path(&stage.plugin).display());
         }
         println!("kafka: {}", weir_kafka::flow::fetch_wait(&config.kafka.properties));
-        if let Some(warning) = config.demo_topics() {
-            weir::say!("warning: {warning}");
-        }
         println!("config {} ok", config.source.display());
         Ok(())
     }

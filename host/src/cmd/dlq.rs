@@ -85,7 +85,7 @@ impl DlqCommand {
     pub fn run(self) -> anyhow::Result<()> {
         match self {
             DlqCommand::Stats { config, brokers, json } => {
-                let context = Context::with_brokers(&config, &brokers)?;
+                let context = Context::for_topics(&config, &brokers)?;
                 let client = context.kafka()?;
                 let kafka = &context.config.kafka;
                 let stats = weir_kafka::dlq::stats(
@@ -115,7 +115,7 @@ impl DlqCommand {
                 if rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
                     anyhow::bail!("--rate must be a positive number of records per second");
                 }
-                let context = Context::with_brokers(&config, &brokers)?;
+                let context = Context::for_topics(&config, &brokers)?;
                 let client = context.kafka()?;
                 let kafka = &context.config.kafka;
                 let source = match from {

@@ -29,7 +29,7 @@ pub struct Generate {
 
 impl Generate {
     pub fn run(self) -> anyhow::Result<()> {
-        let context = Context::with_brokers(&self.config, &self.brokers)?;
+        let context = Context::for_topics(&self.config, &self.brokers)?;
         let client = context.kafka()?;
         let stop = Context::stop_on_signals_and_hangup()?;
         let options = GenerateOptions {

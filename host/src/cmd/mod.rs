@@ -6,8 +6,10 @@ pub mod demo;
 pub mod dlq;
 pub mod generate;
 pub mod health;
+pub mod init;
 pub mod plugin;
 pub mod process;
+pub mod reference;
 pub mod repair;
 pub mod replay;
 pub mod report;
@@ -32,6 +34,26 @@ pub struct ConfigFile {
     /// The weir.toml to read; paths in it are relative to its own directory.
     #[arg(long = "config", env = "WEIR_CONFIG", default_value = "weir.toml", value_name = "FILE")]
     pub path: std::path::PathBuf,
+}
+
+/// `--json`: how every command is asked for JSON. The earlier `--report text|json` still
+/// parses (scripts), unlisted.
+#[derive(clap::Args, Clone, Copy)]
+pub struct Json {
+    /// JSON instead of text: one object (a report) or one per line (records).
+    #[arg(long)]
+    json: bool,
+    #[arg(long, value_enum, hide = true, env = "WEIR_REPORT")]
+    report: Option<weir::report::Format>,
+}
+
+impl Json {
+    pub fn format(self) -> weir::report::Format {
+        match (self.json, self.report) {
+            (true, _) => weir::report::Format::Json,
+            (false, format) => format.unwrap_or(weir::report::Format::Text),
+        }
+    }
 }
 
 impl std::ops::Deref for ConfigFile {
@@ -70,6 +92,14 @@ impl Context {
         let config = Config::load(config)?;
         weir_kafka::settings::check(&config)?;
         Ok(Context { config })
+    }
+
+    /// The config with `--brokers` applied, for a command that reads or writes the flow's
+    /// topics: refused unless it names them (no default is anyone's topic).
+    pub fn for_topics(config: &Path, brokers: &Brokers) -> anyhow::Result<Context> {
+        let context = Context::with_brokers(config, brokers)?;
+        context.config.require_topics()?;
+        Ok(context)
     }
 
     /// The config with `--brokers` applied.

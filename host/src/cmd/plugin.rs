@@ -29,6 +29,10 @@ pub enum PluginCommand {
     Inspect {
         /// The plugin, a `.wasm` component.
         file: PathBuf,
+        /// Print only the JSON Schema the plugin carries for its config (stdout; nothing
+        /// and exit 1 when it carries none).
+        #[arg(long)]
+        config_schema: bool,
     },
     /// Run one plugin over a sample of JSON lines and print what it makes of each.
     #[command(
@@ -74,7 +78,13 @@ impl PluginCommand {
                 };
                 println!("  cd {} && {steps}", root.display());
             }
-            PluginCommand::Inspect { file } => {
+            PluginCommand::Inspect { file, config_schema: true } => {
+                let schema = weir::plugin_tool::config_schema(&file)?.ok_or_else(|| {
+                    anyhow::anyhow!("{} carries no config schema", file.display())
+                })?;
+                println!("{}", serde_json::to_string_pretty(&schema)?);
+            }
+            PluginCommand::Inspect { file, config_schema: false } => {
                 let runtime = weir_core::runtime_for(None)?;
                 print!("{}", weir::plugin_tool::inspect(&runtime, &file)?);
             }

@@ -3,7 +3,6 @@
 use super::Context;
 use std::path::PathBuf;
 use weir::offline::{self, Files};
-use weir::report::Format;
 use weir_core::pipeline::Pipeline;
 
 #[derive(clap::Args)]
@@ -22,9 +21,9 @@ pub struct Process {
     /// Window results of a windowed aggregator, one JSON object per line (default: with the output).
     #[arg(long)]
     windows: Option<PathBuf>,
-    /// How the end-of-run report is printed to stderr.
-    #[arg(long, value_enum, default_value = "text")]
-    report: Format,
+    /// The end-of-run report (on stderr: stdout is for records) as JSON.
+    #[command(flatten)]
+    report: super::Json,
 }
 
 impl Process {
@@ -39,7 +38,7 @@ impl Process {
             rejects: self.dead_letter,
             windows: self.windows,
         };
-        let report = offline::process(&mut pipeline, &config, &files, self.report)?;
+        let report = offline::process(&mut pipeline, &config, &files, self.report.format())?;
         weir::say!("{}", report.rendered);
         Ok(())
     }

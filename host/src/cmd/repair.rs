@@ -44,6 +44,7 @@ impl Repair {
             weir::say!("repaired {} · unrepairable {}", stats.repaired, stats.parked);
             return Ok(());
         }
+        context.config.require_topics()?;
         let mut repairer =
             RepairPipeline::from_config(&runtime, &context.config, &weir::resolve::Resolver)?;
         let (ops, _server) = context.serve(&self.serve, Vec::new())?;

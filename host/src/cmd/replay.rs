@@ -1,7 +1,6 @@
 //! `weir replay`: the pipeline over a range of the input, in a group of its own.
 
 use super::{Brokers, Context, Serve};
-use weir::report::Format;
 use weir_core::pipeline::Pipeline;
 use weir_kafka::run::{self, RunOptions};
 use weir_kafka::start::{self, StartAt};
@@ -24,16 +23,16 @@ pub struct Replay {
     /// Write the processed records here instead of the output topic.
     #[arg(long, value_name = "TOPIC")]
     to_topic: Option<String>,
-    /// How the replay's report is printed to stderr: `text` or `json`.
-    #[arg(long, value_enum, default_value = "text")]
-    report: Format,
+    /// The replay's report (on stderr, with the logs) as JSON.
+    #[command(flatten)]
+    report: super::Json,
     #[command(flatten)]
     serve: Serve,
 }
 
 impl Replay {
     pub fn run(self) -> anyhow::Result<()> {
-        let context = Context::with_brokers(&self.config, &self.brokers)?;
+        let context = Context::for_topics(&self.config, &self.brokers)?;
         let mut config = context.config.clone();
         config.kafka.group_id = format!("{}-replay", config.kafka.group_id);
         // Its own analytics, in memory: nothing of the main group's state or reports.
@@ -75,7 +74,7 @@ impl Replay {
         let options = RunOptions {
             stop: &stop,
             report_every: None,
-            show: &|r| weir::report::render(r, self.report),
+            show: &|r| weir::report::render(r, self.report.format()),
             say: &|text| weir::say!("{text}"),
             drain_timeout: std::time::Duration::from_secs(30),
             on_batch: Some(&count),

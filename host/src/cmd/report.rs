@@ -15,9 +15,9 @@ pub struct Report {
     config: super::ConfigFile,
     #[command(flatten)]
     brokers: Brokers,
-    /// `text` (bars) or `json` (one object on stdout).
-    #[arg(long, value_enum, default_value = "text")]
-    report: Format,
+    /// The analytics (on stdout) as one JSON object.
+    #[command(flatten)]
+    report: super::Json,
 }
 
 impl Report {
@@ -62,7 +62,7 @@ impl Report {
             .iter()
             .map(|s| format!("{}/{} to offset {}", s.topic, s.partition, s.offset))
             .collect();
-        match self.report {
+        match self.report.format() {
             Format::Json => {
                 let partitions: Vec<_> = snapshots
                     .iter()

@@ -2,7 +2,6 @@
 
 use super::{Brokers, Context, Serve};
 use std::time::Duration;
-use weir::report::Format;
 use weir_core::hot_swap::HotSwap;
 use weir_core::pipeline::Pipeline;
 use weir_kafka::run::{self, RunOptions};
@@ -16,9 +15,9 @@ pub struct Run {
     /// Print the report this often while running (e.g. 10s); always printed at stop.
     #[arg(long, value_parser = super::parse_duration)]
     report_every: Option<Duration>,
-    /// How reports are printed to stderr: `text` (bars) or `json` (one object).
-    #[arg(long, value_enum, default_value = "text", env = "WEIR_REPORT")]
-    report: Format,
+    /// Reports (on stderr, with the logs) as JSON objects.
+    #[command(flatten)]
+    report: super::Json,
     #[command(flatten)]
     serve: Serve,
     /// Where a group with no committed offsets starts: earliest, latest, an offset, or a
@@ -33,10 +32,7 @@ pub struct Run {
 
 impl Run {
     pub fn run(self) -> anyhow::Result<()> {
-        let context = Context::with_brokers(&self.config, &self.brokers)?;
-        if let Some(warning) = context.config.demo_topics() {
-            tracing::warn!("{warning}");
-        }
+        let context = Context::for_topics(&self.config, &self.brokers)?;
         // Served from the start: /readyz says what is not ready yet while plugins load.
         let (ops, _server) =
             context.serve(&self.serve, weir::server::topic_roles(&context.config))?;
@@ -74,7 +70,7 @@ impl Run {
         let options = RunOptions {
             stop: &stop,
             report_every: self.report_every,
-            show: &|r| weir::report::render(r, self.report),
+            show: &|r| weir::report::render(r, self.report.format()),
             say: &|text| weir::say!("{text}"),
             drain_timeout: Duration::from_secs(30),
             on_batch: None,
@@ -92,7 +88,7 @@ impl Run {
             Err(error) => {
                 // What was done before the failure still counts: show it, then the error.
                 if let Ok(report) = pipeline.report(Vec::new()) {
-                    weir::say!("{}", weir::report::render(&report, self.report));
+                    weir::say!("{}", weir::report::render(&report, self.report.format()));
                 }
                 return Err(error);
             }

@@ -19,7 +19,7 @@ pub enum TopicsCommand {
 impl TopicsCommand {
     pub fn run(self) -> anyhow::Result<()> {
         let TopicsCommand::Create { config, brokers } = self;
-        let context = Context::with_brokers(&config, &brokers)?;
+        let context = Context::for_topics(&config, &brokers)?;
         let client = context.kafka()?;
         for line in weir_kafka::topics::create(&context.config, &client)? {
             println!("{line}");

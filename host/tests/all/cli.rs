@@ -80,8 +80,7 @@ fn process_matches_the_golden_outputs() {
         &w.arg("out.jsonl"),
         "--dead-letter",
         &w.arg("dead.jsonl"),
-        "--report",
-        "json",
+        "--json",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(w.read("out.jsonl"), golden("process.out.jsonl"));
@@ -209,7 +208,7 @@ fn config_errors_name_the_file_the_key_and_the_fix() {
     let w = Workdir::new(&config);
     fails_with(
         &["check", "--config", &w.arg("weir.toml")],
-        &["`aggregate.plugin`", "/nope/agg.wasm", "cargo build --release"],
+        &["`aggregate.plugin`", "/nope/agg.wasm", "weir plugin install"],
     );
 
     let config = login_config(&plugin("mask-ip")).replace(
@@ -440,11 +439,12 @@ fn rust_log_is_honoured_and_a_bad_log_filter_is_an_error() {
     assert!(text(&bad_env.stderr).contains("(from RUST_LOG)"), "{}", text(&bad_env.stderr));
 }
 
-/// A config that does not say where its records go is warned about (a deprecation path:
-/// a later weir refuses it): `weir check` names each topic key left to the demo's topics;
-/// the repository's weir.toml names them all and is not.
+/// A config that does not say where its records go is refused (exit 2, naming the keys)
+/// by every command that touches Kafka — no default is anyone's topic — and is fine for
+/// offline work (`weir process`, `weir check --offline`); the repository's weir.toml names
+/// them all.
 #[test]
-fn a_config_leaving_its_topics_to_the_demo_is_warned_about() {
+fn a_config_not_naming_its_topics_is_refused_where_topics_are_used() {
     let dir = tempfile::tempdir().unwrap();
     let only_input = crate::common::absolute_weir_toml()
         .lines()
@@ -455,18 +455,40 @@ fn a_config_leaving_its_topics_to_the_demo_is_warned_about() {
         .join("\n");
     let path = dir.path().join("weir.toml");
     std::fs::write(&path, only_input).unwrap();
-    let out = weir(&["check", "--config", path.to_str().unwrap()]);
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "a warning, not yet an error: {said}");
-    for key in ["kafka.output_topic", "kafka.dead_letter_topic", "kafka.parked_topic"] {
-        assert!(said.contains(&format!("`{key}` (now `user-login-")), "{key}: {said}");
+    let config = path.to_str().unwrap();
+    // No broker listens there: the refusal comes before any connection.
+    let nowhere = ["--brokers", "127.0.0.1:9"];
+    for args in [
+        vec!["check", "--config", config],
+        [&["run", "--config", config][..], &nowhere].concat(),
+        [&["topics", "create", "--config", config][..], &nowhere].concat(),
+        [&["replay", "--config", config, "--from", "earliest"][..], &nowhere].concat(),
+        [&["dlq", "stats", "--config", config][..], &nowhere].concat(),
+        [&["repair", "--config", config][..], &nowhere].concat(),
+    ] {
+        let out = weir(&args);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {said}");
+        assert!(
+            said.contains("output_topic") && said.contains("dead_letter_topic"),
+            "{args:?} names the keys to set: {said}"
+        );
+        assert!(!said.contains("input_topic") && !said.contains("user-login-"), "{args:?}: {said}");
     }
-    assert!(!said.contains("kafka.input_topic"), "{said}");
+    let offline = weir(&["check", "--offline", "--config", config]);
+    assert!(offline.status.success(), "{}", String::from_utf8_lossy(&offline.stderr));
+    let process = weir(&[
+        "process",
+        "--config",
+        config,
+        "--input",
+        repo().join("samples/user-login.jsonl").to_str().unwrap(),
+        "--output",
+        dir.path().join("out.jsonl").to_str().unwrap(),
+    ]);
+    assert!(process.status.success(), "{}", String::from_utf8_lossy(&process.stderr));
     let full = weir(&["check", "--config", repo().join("weir.toml").to_str().unwrap()]);
-    assert!(
-        !String::from_utf8_lossy(&full.stderr).contains("warning"),
-        "the repository's names them all"
-    );
+    assert!(full.status.success(), "the repository's names them all");
 }
 
 /// One meaning per flag name: `--from` is where to start reading (`run`, `replay`, `tail`);
@@ -572,8 +594,9 @@ fn exit_codes_tell_a_wrong_config_from_a_failure() {
             weir_toml.replace("readable-timestamp.wasm", "login-analytics.wasm"),
         ),
         (
+            // Past its config schema (a string): the plugin itself refuses the zone.
             "a plugin refusing its config",
-            weir_toml.replace("utc_offset = \"+00:00\"", "utc_ofset = \"+00:00\""),
+            weir_toml.replace("utc_offset = \"+00:00\"", "timezone = \"Mars/Olympus\""),
         ),
         ("no stages", "[kafka]\ninput_topic = \"in\"\n".to_string()),
     ] {
@@ -887,4 +910,42 @@ fn weir_packages_for_crates_io_as_weir_stream_with_the_crates_it_links() {
     );
     let manifest: toml::Table = toml::from_str(&manifest).unwrap();
     assert_eq!(manifest["bin"][0]["name"].as_str(), Some("weir"), "the binary stays weir");
+}
+
+/// One way to ask for JSON: `--json` in every command that can answer in JSON, no
+/// `--report FORMAT` listed (it still parses, unlisted, for scripts: state.rs uses it).
+#[test]
+fn json_is_asked_the_same_way_everywhere() {
+    for command in
+        [&["process"][..], &["run"], &["replay"], &["report"], &["dlq", "stats"], &["bench"]]
+    {
+        let help = String::from_utf8(weir(&[command, &["--help"]].concat()).stdout).unwrap();
+        assert!(help.contains("--json"), "{command:?}: {help}");
+        assert!(!help.contains("--report <"), "{command:?} lists --report FORMAT: {help}");
+    }
+}
+
+/// A first start is not silent while plugins compile: each plugin compiled says so before
+/// and how long it took after; from the compile cache, nothing is said.
+#[test]
+fn a_first_start_says_it_is_compiling_and_how_long_it_took() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("weir.toml");
+    std::fs::write(&config, format!("[transform]\nplugin = \"{}\"\n", plugin("mask-ip").display()))
+        .unwrap();
+    let check = || {
+        Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["check", "--offline", "--config", config.to_str().unwrap()])
+            .env("WEIR_CACHE_DIR", dir.path().join("cache"))
+            .env("WEIR_LOG", "info")
+            .output()
+            .unwrap()
+    };
+    let first = check();
+    let said = text(&first.stderr);
+    assert!(first.status.success(), "{said}");
+    assert!(said.contains("compiling plugin") && said.contains("mask-ip.wasm"), "{said}");
+    assert!(said.contains("compiled plugin") && said.contains(" s"), "{said}");
+    let again = check();
+    assert!(!text(&again.stderr).contains("compil"), "cached: {}", text(&again.stderr));
 }

@@ -331,12 +331,13 @@ fn public_api(src: &Path) -> BTreeMap<String, usize> {
 /// `pub(crate)`), so what a newcomer reads from outside is this list (printed). A new
 /// public module is a decision: raise its crate's bound here, with the reason (weir-kafka
 /// 14: `settings`, the client settings moved out of the core; weir 16: `report`, the report
-/// as people read it, moved out of the core).
+/// as people read it, moved out of the core; 17: `init`, a project written by the binary;
+/// weir-core 31: `reference`, weir.toml's reference generated from the config types).
 #[test]
 fn each_library_keeps_its_public_api_small() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     for (name, src, most_modules) in
-        [("weir-core", "core/src", 30), ("weir-kafka", "kafka/src", 14), ("weir", "host/src", 16)]
+        [("weir-core", "core/src", 31), ("weir-kafka", "kafka/src", 14), ("weir", "host/src", 17)]
     {
         let api = public_api(&root.join(src));
         let items: usize = api.values().sum();

@@ -23,6 +23,18 @@ fn cargo(dir: &Path, args: &[&str], target: &Path) {
     );
 }
 
+/// The built component carries the project's config.schema.json, as written.
+fn carries_its_config_schema(wasm: &Path, project: &Path, name: &str) {
+    let carried = weir(&["plugin", "inspect", wasm.to_str().unwrap(), "--config-schema"]);
+    let carried: serde_json::Value =
+        serde_json::from_str(&carried).unwrap_or_else(|e| panic!("{name}: {e}: {carried}"));
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(project.join("config.schema.json")).unwrap())
+            .unwrap();
+    assert_eq!(carried, written, "{name}");
+    assert_eq!(carried["title"], name);
+}
+
 fn weir(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_weir"))
         .args(args)
@@ -72,6 +84,7 @@ fn generated_rust_plugins_build_and_pass_their_tests() {
             inspected.contains(&format!("world:   {world} (weir:plugin@0.2.0)")),
             "{inspected}"
         );
+        carries_its_config_schema(&wasm, &project, &name);
         let tested = weir(&[
             "plugin",
             "test",
@@ -132,6 +145,7 @@ fn generated_js_and_python_plugins_build_and_pass_their_tests() {
                 inspected.contains(&format!("world:   {world} (weir:plugin@0.2.0)")),
                 "{lang} {world}: generated on contract 0.2: {inspected}"
             );
+            carries_its_config_schema(&wasm, &project, &name);
             let shown = weir(&[
                 "plugin",
                 "test",

@@ -178,7 +178,7 @@ fn a_plugin_of_the_wrong_world_is_refused_plainly() {
 fn missing_and_non_component_files_are_named() {
     let rt = runtime();
     let err = rt.load(std::path::Path::new("/nonexistent/x.wasm")).err().unwrap().to_string();
-    assert!(err.contains("/nonexistent/x.wasm") && err.contains("cargo build --release"), "{err}");
+    assert!(err.contains("/nonexistent/x.wasm") && err.contains("weir plugin install"), "{err}");
     let dir = tempfile::tempdir().unwrap();
     let text = dir.path().join("text.wasm");
     std::fs::write(&text, "hello").unwrap();

@@ -3,3 +3,4 @@
 pub mod logic;
 
 weir_plugin::export_repairer!(logic::DeadLetterRepair);
+weir_plugin::config_schema!("../config.schema.json");

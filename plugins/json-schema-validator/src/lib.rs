@@ -3,3 +3,4 @@
 pub mod logic;
 
 weir_plugin::export_validator!(logic::SchemaCheck);
+weir_plugin::config_schema!("../config.schema.json");

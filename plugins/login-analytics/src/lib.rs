@@ -4,3 +4,4 @@ mod distinct;
 pub mod logic;
 
 weir_plugin::export_aggregator!(logic::LoginAnalytics);
+weir_plugin::config_schema!("../config.schema.json");

@@ -5,3 +5,4 @@
 pub mod logic;
 
 weir_plugin::export_transformer!(logic::Router);
+weir_plugin::config_schema!("../config.schema.json");

@@ -3,3 +3,4 @@
 pub mod logic;
 
 weir_plugin::export_transformer!(logic::MaskIp);
+weir_plugin::config_schema!("../config.schema.json");

@@ -4,3 +4,4 @@
 pub mod logic;
 
 weir_plugin::export_transformer!(logic::Readable);
+weir_plugin::config_schema!("../config.schema.json");

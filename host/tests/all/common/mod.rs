@@ -35,6 +35,11 @@ pub fn login_config(transform_plugin: &Path) -> String {
     let schema = repo().join("schemas/user-login.json");
     format!(
         r#"
+[kafka]
+input_topic = "user-login"
+output_topic = "user-login-processed-production"
+dead_letter_topic = "user-login-dead-letter"
+
 [pipeline]
 batch_size = 3
 
