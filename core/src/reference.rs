@@ -13,9 +13,40 @@ pub fn weir_toml() -> String {
         "# weir.toml reference\n\nGenerated from the config types by `weir reference` (a test fails when this file\ndiffers from the code). Paths are relative to the file. A key left out takes its default;\n\"—\" means none (the feature is off, or derived as the meaning says).\n",
     );
     let mut sections = Vec::new();
-    section(&schema, &schema, "", &mut sections, &mut Vec::new());
-    for (title, meaning, table) in sections {
-        let _ = write!(out, "\n## `[{title}]`\n\n");
+    let mut seen = Vec::new();
+    // Keys holding the same struct (the stages) share one section, named by all of them.
+    let mut groups: Vec<(Option<&str>, Vec<&String>, Vec<String>)> = Vec::new();
+    for (key, property) in schema["properties"].as_object().into_iter().flatten() {
+        let def = struct_of(property).and_then(def_name);
+        let meaning = property["description"].as_str().map(one_line).unwrap_or_default();
+        match groups.iter_mut().find(|(d, _, _)| def.is_some() && *d == def) {
+            Some((_, keys, meanings)) => {
+                keys.push(key);
+                meanings.push(meaning);
+            }
+            None => groups.push((def, vec![key], vec![meaning])),
+        }
+    }
+    for (_, keys, meanings) in groups {
+        let property = &schema["properties"][keys[0].as_str()];
+        let Some(inner) = struct_of(property) else { continue };
+        let (path, meaning) = match keys.len() {
+            1 => (keys[0].clone(), meanings[0].clone()),
+            _ => {
+                let each: Vec<String> =
+                    keys.iter().zip(&meanings).map(|(k, m)| format!("`[{k}]`: {m}")).collect();
+                ("STAGE".to_string(), format!("One stage each, the same keys. {}", each.join(" ")))
+            }
+        };
+        let heading = keys.iter().map(|k| format!("`[{k}]`")).collect::<Vec<_>>().join(", ");
+        let before = sections.len();
+        section(&schema, inner, &path, &heading, &mut sections, &mut seen);
+        if let Some(entry) = sections.get_mut(before) {
+            entry.1 = meaning;
+        }
+    }
+    for (heading, meaning, table) in sections {
+        let _ = write!(out, "\n## {heading}\n\n");
         if !meaning.is_empty() {
             let _ = writeln!(out, "{meaning}\n");
         }
@@ -37,36 +68,35 @@ pub fn plugin_config(name: &str, schema: &Value) -> String {
     out
 }
 
-/// Collects `(title, meaning, table)` for the struct at `node`, then for each key holding
-/// a struct of its own (a sub-section), depth first. A struct met again (the stages share
-/// one) points at its first section instead of repeating it.
+/// Collects `(heading, meaning, table)` for the struct at `node` (its keys under `path`),
+/// then for each key holding a struct of its own (a sub-section), depth first. A struct
+/// met again points at its first section instead of repeating it.
 fn section(
     root: &Value,
     node: &Value,
-    title: &str,
+    path: &str,
+    heading: &str,
     out: &mut Vec<(String, String, String)>,
     seen: &mut Vec<(String, String)>,
 ) {
     if let Some(name) = def_name(node) {
         if let Some((_, first)) = seen.iter().find(|(n, _)| n == name) {
-            out.push((title.to_string(), String::new(), format!("The keys of `[{first}]`.\n")));
+            out.push((heading.to_string(), String::new(), format!("The keys of {first}.\n")));
             return;
         }
-        seen.push((name.to_string(), title.to_string()));
+        seen.push((name.to_string(), heading.to_string()));
     }
     let node = resolve(root, node);
-    if !title.is_empty() {
-        out.push((title.to_string(), String::new(), table(root, node)));
-    }
+    out.push((heading.to_string(), String::new(), table(root, node)));
     let Some(properties) = node["properties"].as_object() else { return };
     for (key, property) in properties {
         let Some(inner) = struct_of(property) else { continue };
         if !resolve(root, inner)["properties"].is_object() {
             continue;
         }
-        let path = if title.is_empty() { key.clone() } else { format!("{title}.{key}") };
+        let path = format!("{path}.{key}");
         let before = out.len();
-        section(root, inner, &path, out, seen);
+        section(root, inner, &path, &format!("`[{path}]`"), out, seen);
         if let (Some(entry), Some(text)) = (out.get_mut(before), property["description"].as_str()) {
             entry.1 = one_line(text);
         }
@@ -169,9 +199,16 @@ fn type_of(root: &Value, property: &Value) -> String {
     }
 }
 
-/// A doc comment's first paragraph on one line.
+/// A doc comment's first paragraph on one line, a `<` outside code spans escaped (Markdown
+/// would take `v<major>` for an HTML tag).
 fn one_line(text: &str) -> String {
-    text.split("\n\n").next().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ")
+    let line =
+        text.split("\n\n").next().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ");
+    line.split('`')
+        .enumerate()
+        .map(|(i, part)| if i % 2 == 0 { part.replace('<', "\\<") } else { part.to_string() })
+        .collect::<Vec<_>>()
+        .join("`")
 }
 
 #[cfg(test)]
@@ -183,18 +220,16 @@ mod tests {
         let silent: Vec<&str> =
             reference.lines().filter(|l| l.starts_with("| `") && l.ends_with("|  |")).collect();
         assert!(silent.is_empty(), "keys without a doc comment: {silent:#?}");
-        for section in [
-            "[kafka]",
-            "[pipeline]",
-            "[validate]",
-            "[validate.limits]",
-            "[aggregate.window]",
-            "[repair]",
-            "[topics]",
-            "[state]",
-            "[metrics]",
+        for heading in [
+            "## `[kafka]`",
+            "## `[validate]`, `[transform]`, `[aggregate]`",
+            "## `[STAGE.limits]`",
+            "## `[STAGE.window]`",
+            "## `[repair]`",
+            "## `[topics]`",
+            "## `[metrics]`",
         ] {
-            assert!(reference.contains(&format!("## `{section}`")), "{section}:\n{reference}");
+            assert!(reference.contains(heading), "{heading}:\n{reference}");
         }
     }
 }

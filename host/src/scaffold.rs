@@ -125,7 +125,9 @@ pub fn new_plugin(dir: &Path, name: &str, world: World, lang: Lang) -> anyhow::R
         (Lang::Python, _) => python_files(world),
     };
     let schema = config_schema(name, world, lang);
-    for (path, template) in files.into_iter().chain([("config.schema.json", schema.as_str())]) {
+    let pipeline = weir_toml(world, lang);
+    let generated = [("config.schema.json", schema.as_str()), ("weir.toml", pipeline.as_str())];
+    for (path, template) in files.into_iter().chain(generated) {
         let text = template
             .replace("{{sdk_dependency}}", &sdk_dependency())
             .replace("{{trait}}", trait_name(world))
@@ -167,4 +169,28 @@ fn config_schema(name: &str, world: World, lang: Lang) -> String {
         "additionalProperties": false
     });
     serde_json::to_string_pretty(&schema).expect("JSON") + "\n"
+}
+
+/// A pipeline of this one stage, so `weir process --input sample.jsonl` runs the plugin
+/// where it was built, as a stage of a real weir.toml would.
+fn weir_toml(world: World, lang: Lang) -> String {
+    let key = match world {
+        World::Validator => "validate",
+        World::Transformer => "transform",
+        World::Repairer => "repair",
+        World::Aggregator => "aggregate",
+    };
+    let plugin = match lang {
+        Lang::Rust => "target/wasm32-wasip2/release/{{lib}}.wasm",
+        Lang::Js | Lang::Python => "{{lib}}.wasm",
+    };
+    let run = match world {
+        World::Repairer => {
+            "weir repair --input dead.jsonl (dead letters of `weir process --dead-letter`)"
+        }
+        _ => "weir process --input sample.jsonl",
+    };
+    format!(
+        "# This plugin as the one stage of a pipeline: {run}.\n# A stage of your own weir.toml takes the same lines (`weir init` writes a whole one).\n[{key}]\nplugin = \"{plugin}\"\nconfig = {{}}                         # checked against config.schema.json\n"
+    )
 }

@@ -32,7 +32,7 @@ pub struct Flow {
 /// Kafka and Redpanda answer as soon as records arrive, so it costs them nothing. tansu
 /// waits it out, and answers with what it gathered within it: over a backlog of
 /// one-record batches, the 2 ms weir once chose for latency read one record per fetch
-/// (3 records/s where 500 ms reads ~90k/s; README, "Latency and catch-up"). The embedded
+/// (3 records/s where 500 ms reads ~90k/s; docs/guarantees.md, "Latency and catch-up"). The embedded
 /// broker keeps its own short wait (`embedded::FETCH_WAIT_MS`).
 pub const FETCH_WAIT_MS: &str = "500";
 
@@ -42,7 +42,7 @@ pub fn fetch_wait(properties: &std::collections::BTreeMap<String, String>) -> St
         Some(ms) => format!("fetch.wait.max.ms = {ms} (from [kafka.properties])"),
         None => format!(
             "fetch.wait.max.ms = {FETCH_WAIT_MS} (the default: catches up over any backlog; a broker that waits a fetch out, \
-             like tansu, adds up to that much latency — README, \"Latency and catch-up\")"
+             like tansu, adds up to that much latency — docs/guarantees.md, \"Latency and catch-up\")"
         ),
     }
 }

@@ -29,8 +29,9 @@ pub struct Bench {
     /// Print the result as JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// Rewrite this README's generated performance section with the result.
-    #[arg(long, value_name = "README")]
+    /// Rewrite this page's generated performance section with the result (the book's is
+    /// docs/performance.md).
+    #[arg(long, value_name = "PAGE")]
     readme: Option<PathBuf>,
 }
 

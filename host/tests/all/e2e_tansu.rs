@@ -369,14 +369,14 @@ fn bench_measures_every_figure_and_weir_run_on_tansu() {
     assert!(left.is_empty(), "{left:?}");
 }
 
-/// The README's performance section is what `weir bench --readme` made of the run whose
+/// The book's performance chapter is what `weir bench --readme` made of the run whose
 /// JSON it carries: a hand-edited figure fails here.
 #[test]
-fn the_readme_performance_section_is_generated_from_one_bench_run() {
-    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+fn the_performance_chapter_is_generated_from_one_bench_run() {
+    let readme = std::fs::read_to_string(repo().join("docs/performance.md")).unwrap();
     let result = weir::bench::BenchResult::from_readme(&readme).unwrap();
     assert_eq!(weir::bench::render::section(&readme).unwrap(), result.markdown().unwrap());
-    assert_eq!(result.cluster.len(), 2, "the README's run includes --cluster on tansu");
+    assert_eq!(result.cluster.len(), 2, "the chapter's run includes --cluster on tansu");
 }
 
 /// The broker goes away for good with `weir run` joined and working, then SIGTERM (and,

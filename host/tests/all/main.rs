@@ -9,6 +9,7 @@ mod catch_up;
 mod cli;
 mod contract;
 mod deployment;
+mod docs;
 mod e2e_tansu;
 mod faults;
 mod formats;

@@ -106,3 +106,40 @@ pub fn chromium(profile: &Path, args: &[&str]) -> std::process::Output {
 pub fn target() -> PathBuf {
     target_dir()
 }
+
+/// mdBook, from crates.io, built once into `target/mdbook` (without the `serve`/`watch`
+/// features a build does not need), or `$WEIR_MDBOOK` if set.
+pub fn mdbook() -> PathBuf {
+    if let Some(path) = std::env::var_os("WEIR_MDBOOK") {
+        return PathBuf::from(path);
+    }
+    static INSTALLED: OnceLock<PathBuf> = OnceLock::new();
+    INSTALLED
+        .get_or_init(|| {
+            let root = target_dir().join("mdbook");
+            let bin = root.join("bin/mdbook");
+            if !bin.is_file() {
+                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+                let mut install = Command::new(cargo);
+                install
+                    .args(["install", "mdbook", "--version", MDBOOK, "--locked"])
+                    .args(["--no-default-features", "--root"])
+                    .arg(&root)
+                    .env("CARGO_TARGET_DIR", target_dir().join("mdbook-build"));
+                for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "RUSTC_WORKSPACE_WRAPPER"] {
+                    install.env_remove(var);
+                }
+                let out = install.output().unwrap();
+                assert!(
+                    out.status.success(),
+                    "could not install mdbook {MDBOOK} from crates.io:\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            bin
+        })
+        .clone()
+}
+
+/// The mdBook the book is checked with.
+const MDBOOK: &str = "0.5.4";
