@@ -47,36 +47,3 @@ pub fn analytics_json(plugin: &str, a: &Analytics) -> Value {
         })).collect::<Vec<_>>(),
     })
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::bindings::aggregator::exports::weir::plugin::aggregate::{Counter, Row, Table};
-
-    #[test]
-    fn json_has_the_counts_and_the_analytics() {
-        let stats = Stats { records_in: 3, processed: 2, dead_letters: 1, ..Stats::default() };
-        let analytics = Analytics {
-            counters: vec![Counter { name: "total_logins".into(), value: 2 }],
-            tables: vec![Table {
-                name: "device_types".into(),
-                title: "All device types".into(),
-                rows: vec![
-                    Row { label: "iOS".into(), count: 116 },
-                    Row { label: "android".into(), count: 58 },
-                ],
-            }],
-        };
-        let report = Report {
-            stats: &stats,
-            extra: vec![],
-            analytics: Some(("login-analytics".into(), analytics)),
-            partitions: vec![],
-            windows: None,
-        };
-        let json = report.json();
-        assert_eq!(json["analytics"]["counters"]["total_logins"], 2);
-        assert_eq!(json["analytics"]["tables"][0]["rows"][1]["label"], "android");
-        assert_eq!(json["pipeline"]["dead_letters"], 1);
-    }
-}

@@ -41,6 +41,12 @@ pub fn json_stderr() {
     JSON_STDERR.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Whether stderr is for people: a terminal, and not JSON lines (`--log-format json`).
+pub fn stderr_is_for_people() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && !JSON_STDERR.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 #[doc(hidden)]
 pub fn say_line(text: &str) {
     use std::io::Write as _;

@@ -37,29 +37,19 @@ pub fn text(report: &Report) -> String {
         let _ = write!(out, " · {} {}", name.replace('_', " "), value);
     }
     out.push('\n');
-    if s.aggregate_faults > 0 {
-        let _ = writeln!(
-            out,
-            "aggregator failed on {} records (delivered, not counted)",
-            s.aggregate_faults
-        );
-    }
-    if s.analytics_resets > 0 {
-        let _ = writeln!(
-            out,
-            "the analytics restarted from empty {} times (the aggregator's state was lost)",
-            s.analytics_resets
-        );
-    }
-    if s.state_restore_failures > 0 {
-        let _ = writeln!(
-            out,
-            "{} partition states could not be restored and started empty",
-            s.state_restore_failures
-        );
-    }
-    if s.checkpoint_failures > 0 {
-        let _ = writeln!(out, "{} partition checkpoints failed", s.checkpoint_failures);
+    // What went wrong beside the records, said only when it happened ("N …").
+    for (count, what) in [
+        (s.aggregate_faults, "records the aggregator failed on (delivered, not counted)"),
+        (
+            s.analytics_resets,
+            "times the analytics restarted from empty (the aggregator's state was lost)",
+        ),
+        (s.state_restore_failures, "partition states could not be restored and started empty"),
+        (s.checkpoint_failures, "partition checkpoints failed"),
+    ] {
+        if count > 0 {
+            let _ = writeln!(out, "{count} {what}");
+        }
     }
     if let Some(windows) = &report.windows {
         out.push('\n');
@@ -151,8 +141,10 @@ mod tests {
     use super::*;
     use weir_core::bindings::aggregator::exports::weir::plugin::aggregate::{Counter, Row, Table};
 
+    /// One report, as people read it and as machines do (core's `json`, tested here with
+    /// the same fixture rather than a second copy of it).
     #[test]
-    fn text_has_counts_and_proportional_bars() {
+    fn text_has_counts_and_proportional_bars_and_json_the_same_figures() {
         let stats = Stats { records_in: 3, processed: 2, dead_letters: 1, ..Stats::default() };
         let analytics = Analytics {
             counters: vec![Counter { name: "total_logins".into(), value: 2 }],
@@ -176,5 +168,9 @@ mod tests {
         assert!(text.contains("processed 2 · dead letters 1"), "{text}");
         assert!(text.contains(&format!("iOS      {} 116", "█".repeat(40))), "{text}");
         assert!(text.contains(&format!("android  {} 58", "█".repeat(20))), "{text}");
+        let json = report.json();
+        assert_eq!(json["analytics"]["counters"]["total_logins"], 2);
+        assert_eq!(json["analytics"]["tables"][0]["rows"][1]["label"], "android");
+        assert_eq!(json["pipeline"]["dead_letters"], 1);
     }
 }

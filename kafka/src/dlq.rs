@@ -49,12 +49,19 @@ pub struct Stats {
     pub rows: Vec<Row>,
 }
 
-/// Reads `topics` to their ends and groups their records.
-pub fn stats(client: &ClientConfig, topics: &[&str]) -> anyhow::Result<Stats> {
+/// Reads `topics` to their ends and groups their records, telling `progress` how far
+/// each read has come.
+pub fn stats(
+    client: &ClientConfig,
+    topics: &[&str],
+    progress: &(dyn Fn(&str, super::tail::Read) + Sync),
+) -> anyhow::Result<Stats> {
     let mut tally = Tally::default();
     for topic in topics {
         tally.topic(topic);
-        super::tail::read_to_end(client, topic, READ_TIMEOUT, |record| {
+        let from = std::collections::HashMap::new();
+        let progress = |read| progress(topic, read);
+        super::tail::read_to_end_from(client, topic, &from, READ_TIMEOUT, &progress, |record| {
             tally.add(topic, &owned(record))
         })?;
     }

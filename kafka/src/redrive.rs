@@ -68,6 +68,8 @@ pub struct Redrive<'a> {
     pub stop: &'a AtomicBool,
     /// Where `weir_redriven_records_total` is counted, when served.
     pub metrics: Option<weir_core::ops::Metrics>,
+    /// How far the read has come (records read, what the source's ends held).
+    pub progress: super::tail::Progress<'a>,
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -88,7 +90,9 @@ pub struct Redriven {
 pub fn dry_run(client: &ClientConfig, redrive: &Redrive) -> anyhow::Result<Stats> {
     let mut tally = Tally::default();
     tally.topic(&redrive.source);
-    super::tail::read_to_end(client, &redrive.source, super::dlq::READ_TIMEOUT, |record| {
+    let (source, from) = (&redrive.source, HashMap::new());
+    let timeout = super::dlq::READ_TIMEOUT;
+    super::tail::read_to_end_from(client, source, &from, timeout, redrive.progress, |record| {
         let m = owned(record);
         if decide(redrive, &m) == Decision::Send {
             tally.add(&redrive.source, &m);
@@ -143,14 +147,17 @@ pub fn run(client: &ClientConfig, redrive: &Redrive) -> anyhow::Result<Redriven>
     let committed: HashMap<i32, i64> =
         super::start::committed(&consumer, topic, &partitions)?.into_iter().collect();
     let (mut assignment, mut ends) = (TopicPartitionList::new(), HashMap::new());
+    let mut read = super::tail::Read::default();
     for p in &partitions {
         let (low, high) = consumer.fetch_watermarks(topic, *p, TIMEOUT)?;
         let start = committed.get(p).map_or(low, |o| (*o).max(low));
         assignment.add_partition_offset(topic, *p, Offset::Offset(start))?;
         if start < high {
             ends.insert(*p, high);
+            read.total += (high - start) as u64;
         }
     }
+    (redrive.progress)(read);
     let mut done = Redriven::default();
     consumer.assign(&assignment)?;
     let producer = super::produce::producer(client)?;
@@ -185,6 +192,8 @@ pub fn run(client: &ClientConfig, redrive: &Redrive) -> anyhow::Result<Redriven>
         let m = owned(&record);
         drop(record);
         done.read += 1;
+        read.done = done.read;
+        (redrive.progress)(read);
         match decide(redrive, &m) {
             Decision::Send
                 if sent_before.take(
@@ -288,6 +297,7 @@ mod tests {
             max_redrives: 2,
             stop: &stop,
             metrics: None,
+            progress: &|_| {},
         };
         let m = letter(
             "validate",
@@ -346,6 +356,7 @@ mod tests {
             max_redrives: 2,
             stop: &stop,
             metrics: None,
+            progress: &|_| {},
         };
         let rejection = weir_core::pipeline::Rejection {
             stage: "validate".into(),

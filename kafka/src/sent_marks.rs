@@ -83,6 +83,7 @@ impl SentMarks {
             &self.target,
             &from,
             Duration::from_secs(120),
+            &|_| {},
             |record| {
                 let record = super::consumed::owned(record);
                 if let Some(origin) = weir_core::headers::get(&record.headers, REDRIVEN_FROM) {

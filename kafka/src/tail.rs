@@ -100,16 +100,29 @@ pub fn read_to_end(
     timeout: Duration,
     each: impl FnMut(&rdkafka::message::BorrowedMessage<'_>),
 ) -> anyhow::Result<()> {
-    read_to_end_from(client, topic, &HashMap::new(), timeout, each)
+    read_to_end_from(client, topic, &HashMap::new(), timeout, &|_| {}, each)
+}
+
+/// How far a long read has come, for a progress bar (the libraries print nothing): called
+/// as it goes with the records read and, once known, how many the topic's ends held.
+pub type Progress<'a> = &'a (dyn Fn(Read) + Sync);
+
+/// A read's progress: `total` is what the ends held when it started (0 until known;
+/// records past the ends make `done` exceed it).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Read {
+    pub done: u64,
+    pub total: u64,
 }
 
 /// As [`read_to_end`], from `from`'s offset in each partition it names (the start in
-/// the others).
+/// the others), telling `progress` as it goes.
 pub fn read_to_end_from(
     client: &ClientConfig,
     topic: &str,
     from: &HashMap<i32, i64>,
     timeout: Duration,
+    progress: Progress,
     mut each: impl FnMut(&rdkafka::message::BorrowedMessage<'_>),
 ) -> anyhow::Result<()> {
     let start =
@@ -120,12 +133,16 @@ pub fn read_to_end_from(
         metadata.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len());
     // Where each partition ends now; read up to there.
     let mut ends: HashMap<i32, i64> = HashMap::new();
+    let mut read = Read::default();
     for partition in 0..partitions as i32 {
         let (low, high) = consumer.fetch_watermarks(topic, partition, timeout / 3)?;
-        if high > from.get(&partition).copied().unwrap_or(low).max(low) {
+        let start = from.get(&partition).copied().unwrap_or(low).max(low);
+        if high > start {
             ends.insert(partition, high);
+            read.total += (high - start) as u64;
         }
     }
+    progress(read);
     let deadline = Instant::now() + timeout;
     let mut past_ends = ends.is_empty().then(Instant::now);
     loop {
@@ -153,6 +170,8 @@ pub fn read_to_end_from(
             }
         }
         each(&record);
+        read.done += 1;
+        progress(read);
     }
 }
 

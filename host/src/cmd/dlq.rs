@@ -88,10 +88,16 @@ impl DlqCommand {
                 let context = Context::for_topics(&config, &brokers)?;
                 let client = context.kafka()?;
                 let kafka = &context.config.kafka;
-                let stats = weir_kafka::dlq::stats(
-                    &client,
-                    &[&kafka.dead_letter_topic, &kafka.parked_topic],
-                )?;
+                let bar = super::progress::Bar::new("reading");
+                let progress = |topic: &str, read: weir_kafka::tail::Read| {
+                    if read.done == 0 {
+                        bar.say(&format!("reading {topic}"));
+                    }
+                    bar.show(read)
+                };
+                let topics = [kafka.dead_letter_topic.as_str(), kafka.parked_topic.as_str()];
+                let stats = weir_kafka::dlq::stats(&client, &topics, &progress)?;
+                drop(bar);
                 match json {
                     true => println!("{}", serde_json::to_string(&stats)?),
                     false => print!("{}", stats.text()),
@@ -124,6 +130,8 @@ impl DlqCommand {
                 };
                 let stop = Context::stop_on_signals()?;
                 let (ops, _server) = context.serve_if_asked(&serve, Vec::new())?;
+                let bar = super::progress::Bar::new(&format!("redriving {source}"));
+                let progress = |read| bar.show(read);
                 let redrive = weir_kafka::redrive::Redrive {
                     source,
                     target: kafka.input_topic.clone(),
@@ -133,6 +141,7 @@ impl DlqCommand {
                     max_redrives,
                     stop: &stop,
                     metrics: Some(ops.metrics.clone()),
+                    progress: &progress,
                 };
                 if dry_run {
                     let stats = weir_kafka::redrive::dry_run(&client, &redrive)?;

@@ -9,6 +9,7 @@ pub mod health;
 pub mod init;
 pub mod plugin;
 pub mod process;
+pub mod progress;
 pub mod reference;
 pub mod repair;
 pub mod replay;
@@ -43,6 +44,7 @@ pub struct Json {
     /// JSON instead of text: one object (a report) or one per line (records).
     #[arg(long)]
     json: bool,
+    /// The earlier spelling: `--report json` (or `WEIR_REPORT=json`) is `--json`.
     #[arg(long, value_enum, hide = true, env = "WEIR_REPORT")]
     report: Option<weir::report::Format>,
 }

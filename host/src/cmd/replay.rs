@@ -41,6 +41,9 @@ impl Replay {
         if let Some(topic) = self.to_topic {
             config.kafka.output_topic = topic;
         }
+        // The plugins before the broker: a config error is said (exit 2) whatever the broker.
+        let runtime = context.runtime()?;
+        let mut pipeline = Pipeline::from_config(&runtime, &config, &weir::resolve::Resolver)?;
         let client = context.kafka()?;
         let input = config.kafka.input_topic.clone();
         let starts =
@@ -60,16 +63,16 @@ impl Replay {
             config.kafka.output_topic,
             config.kafka.group_id
         );
-        let runtime = context.runtime()?;
-        let mut pipeline = Pipeline::from_config(&runtime, &config, &weir::resolve::Resolver)?;
         let (ops, _server) =
             context.serve_if_asked(&self.serve, weir::server::topic_roles(&context.config))?;
         pipeline.observe(&ops.metrics);
         let stop = Context::stop_on_signals()?;
         let counted = std::sync::atomic::AtomicU64::new(0);
+        let bar = super::progress::Bar::new(&format!("replaying {input}"));
         let count = |stats: &weir_core::stats::Stats| {
             let before = counted.swap(stats.records_in, std::sync::atomic::Ordering::Relaxed);
             ops.metrics.replayed.inc_by(stats.records_in.saturating_sub(before));
+            bar.show(weir_kafka::tail::Read { done: stats.records_in, total: total as u64 });
         };
         let options = RunOptions {
             stop: &stop,
@@ -81,6 +84,7 @@ impl Replay {
             ops: Some(&ops),
         };
         let report = run::process_range(&config, &client, &mut pipeline, &options, range)?;
+        drop(bar);
         weir::say!("{}", report.rendered);
         // The metric's final value: a replay often ends before any scrape sees it.
         weir::say!("replayed {} records (weir_replayed_records_total)", ops.metrics.replayed.get());

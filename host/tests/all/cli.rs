@@ -949,3 +949,54 @@ fn a_first_start_says_it_is_compiling_and_how_long_it_took() {
     let again = check();
     assert!(!text(&again.stderr).contains("compil"), "cached: {}", text(&again.stderr));
 }
+
+/// One grammar for errors: every command that reads weir.toml exits 2 on a config that
+/// does not parse, and every command that runs plugins exits 2 on a plugin that is not
+/// there — before it looks for a broker (none listens at the address given).
+#[test]
+fn every_command_says_a_config_error_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[kafka\nbrokers = ").unwrap();
+    let missing = dir.path().join("missing.toml");
+    std::fs::write(
+        &missing,
+        crate::common::absolute_weir_toml().replace("readable-timestamp.wasm", "gone.wasm"),
+    )
+    .unwrap();
+    let nowhere = ["--brokers", "127.0.0.1:9"];
+    let reads_config: &[&[&str]] = &[
+        &["process", "--input", "/dev/null"],
+        &["run"],
+        &["repair"],
+        &["replay", "--from", "earliest"],
+        &["generate", "--count", "1"],
+        &["tail", "--topic", "t"],
+        &["report"],
+        &["topics", "create"],
+        &["dlq", "stats"],
+        &["dlq", "redrive"],
+        &["demo", "--duration", "1s"],
+        &["check"],
+        &["schema", "register"],
+    ];
+    let runs_plugins = ["process", "run", "replay", "demo", "check"];
+    for args in reads_config {
+        let with = |config: &Path| {
+            let mut all: Vec<&str> = args.to_vec();
+            all.extend(["--config", config.to_str().unwrap()]);
+            if !matches!(args[0], "process" | "demo" | "check" | "schema") {
+                all.extend(nowhere);
+            }
+            weir(&all)
+        };
+        let out = with(&bad);
+        assert_eq!(out.status.code(), Some(2), "{args:?}, bad TOML: {}", text(&out.stderr));
+        if runs_plugins.contains(&args[0]) {
+            let out = with(&missing);
+            let said = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}, a missing plugin: {said}");
+            assert!(said.contains("gone.wasm"), "{args:?}: {said}");
+        }
+    }
+}

@@ -171,6 +171,25 @@ fn dlq_stats_counts_what_the_dead_letters_hold() {
             && text.contains("is a required property"),
         "{text}"
     );
+    // Progress is drawn for people only: on a terminal (a pty from `script`) a bar, piped
+    // (above) nothing on stderr.
+    let piped = run_ok(with_config(brokers, &config, &["dlq", "stats"]));
+    assert!(!String::from_utf8_lossy(&piped.stderr).contains("reading"), "piped: quiet");
+    let line = format!("{} dlq stats --config {}", env!("CARGO_BIN_EXE_weir"), config.display());
+    let on_a_terminal = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("WEIR_BROKERS", brokers)
+        .env("WEIR_LOG", "warn")
+        .env("TERM", "xterm")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&on_a_terminal.stdout);
+    assert!(on_a_terminal.status.success(), "{shown}");
+    assert!(
+        shown.contains("reading user-login-dead-letter") && shown.contains("/15 records"),
+        "a bar on a terminal: {shown:?}"
+    );
+    assert!(shown.contains("user-login-dead-letter: 15 records"), "then the table: {shown}");
 }
 
 /// Records parked because the repair could not fix them (no default for `locale`) are
