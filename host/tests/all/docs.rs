@@ -121,6 +121,8 @@ fn the_five_minute_tutorial_runs_as_written() {
     let block = section.split("```sh\n").nth(1).unwrap().split("```").next().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let target = Path::new(env!("WEIR_PLUGIN_DIR")).parent().unwrap().join("plugin-new");
+    // A fresh checkout has no such directory yet: the link must lead somewhere.
+    std::fs::create_dir_all(&target).unwrap();
     let mut cwd = dir.path().to_path_buf();
     let mut last = String::new();
     for line in block.lines() {
