@@ -10,8 +10,11 @@ pub(crate) fn check(config: &Config, key: &str, stage: &StageConfig) -> Result<(
     let path = config.plugin_path(&stage.plugin);
     // A plugin that cannot be read is said by the loader, with its hints.
     let Ok(bytes) = std::fs::read(&path) else { return Ok(()) };
+    // `key` is empty for `weir plugin test`'s stage file: its keys are the config's own.
+    let under =
+        |name: &str| if key.is_empty() { name.to_string() } else { format!("{key}.{name}") };
     let refuse = |reason: String| {
-        config.key_error(&format!("{key}.plugin"), &format!("{}: {reason}", path.display()))
+        config.key_error(&under("plugin"), &format!("{}: {reason}", path.display()))
     };
     let schema = match weir_core::plugin::config_schema(&bytes) {
         Ok(Some(schema)) => schema,
@@ -24,7 +27,7 @@ pub(crate) fn check(config: &Config, key: &str, stage: &StageConfig) -> Result<(
     let Err(violations) = schema_check.check(&written) else { return Ok(()) };
     let first = &violations[0];
     let at = first.path.trim_start_matches('/').replace('/', ".");
-    let key = if at.is_empty() { format!("{key}.config") } else { format!("{key}.config.{at}") };
+    let key = if at.is_empty() { under("config") } else { under(&format!("config.{at}")) };
     Err(config.key_error(
         &key,
         &format!(

@@ -4,7 +4,7 @@ use crate::dead_letter::DeadLetterLine;
 use crate::report::Format;
 use anyhow::Context;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 use wasmtime::component::types::{ComponentItem, Type};
 use weir_core::bindings::types::{Damaged, Message};
@@ -148,7 +148,7 @@ fn describe(ty: &Type) -> String {
 /// A stage config for one plugin, from a TOML or JSON file, resolved exactly as a
 /// weir.toml stage's is (`resolve`): a `schema` path or `registry://` reference becomes the
 /// document, `resources` the documents they name, relative to the file's directory.
-pub fn stage_config_json(path: Option<&Path>) -> anyhow::Result<String> {
+pub fn stage_config_json(path: Option<&Path>, plugin: &Path) -> anyhow::Result<String> {
     let Some(path) = path else {
         return Ok("{}".into());
     };
@@ -175,7 +175,9 @@ pub fn stage_config_json(path: Option<&Path>) -> anyhow::Result<String> {
     }
     let stage = StageConfig {
         name: None,
-        plugin: PathBuf::new(),
+        // Absolute: the plugin's config schema is read from it (a relative path would be
+        // taken as beside the stage file).
+        plugin: std::path::absolute(plugin).unwrap_or_else(|_| plugin.to_path_buf()),
         config: table,
         limits: Limits::default(),
         outputs: Default::default(),
@@ -192,7 +194,7 @@ pub fn test(
     config: Option<&Path>,
 ) -> anyhow::Result<String> {
     let plugin = runtime.load(path)?;
-    let json = stage_config_json(config)?;
+    let json = stage_config_json(config, path)?;
     let text =
         std::fs::read(input).with_context(|| format!("cannot read input {}", input.display()))?;
     let messages: Vec<Message> = text

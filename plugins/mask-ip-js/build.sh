@@ -14,3 +14,5 @@ fi
 node "$tools/node_modules/@bytecodealliance/componentize-js/src/cli.js" "$here/mask-ip.js" \
     --wit "$here/../../wit/0.1.0" --world-name transformer -d http fetch-event \
     -o "$out/mask-ip-js.wasm"
+# The config it takes, carried as the component's `weir:config-schema` section.
+python3 "$here/../embed-config-schema.py" "$out/mask-ip-js.wasm" "$here/config.schema.json"

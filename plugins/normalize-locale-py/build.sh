@@ -12,3 +12,5 @@ mkdir -p "$out"
 cd "$here"
 PYTHONPATH="$tools" "$tools/bin/componentize-py" -d ../../wit/0.1.0 -w transformer \
     componentize app -o "$out/normalize-locale-py.wasm"
+# The config it takes, carried as the component's `weir:config-schema` section.
+python3 "$here/../embed-config-schema.py" "$out/normalize-locale-py.wasm" "$here/config.schema.json"

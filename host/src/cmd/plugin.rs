@@ -36,7 +36,7 @@ pub enum PluginCommand {
     },
     /// Run one plugin over a sample of JSON lines and print what it makes of each.
     #[command(
-        after_help = "Examples:\n  weir plugin test target/plugins/json-schema-validator.wasm --input samples/user-login.jsonl --config stage.toml"
+        after_help = "Examples:\n  weir plugin test target/plugins/json-schema-validator.wasm --input samples/user-login.jsonl --stage-config stage.toml\n  # stage.toml holds what a weir.toml stage's `config = { … }` holds, one key a line:\n  #   schema = \"schemas/user-login.json\""
     )]
     Test {
         /// The plugin, a `.wasm` component.
@@ -44,9 +44,12 @@ pub enum PluginCommand {
         /// A sample of JSON lines to run it over.
         #[arg(long, value_name = "FILE")]
         input: PathBuf,
-        /// The stage config as TOML or JSON (a `schema` path in it is loaded for the plugin).
-        #[arg(long)]
-        config: Option<PathBuf>,
+        /// The stage's `config` table alone, as a TOML (or `.json`) file: what a weir.toml
+        /// stage's `config = { … }` holds (not a whole weir.toml); paths in it are relative
+        /// to it, and it is checked against the plugin's config schema. `--config` is its
+        /// earlier name, still accepted.
+        #[arg(long, value_name = "FILE", alias = "config")]
+        stage_config: Option<PathBuf>,
     },
     /// Write the shipped plugins (embedded in this binary) where weir looks for plugins
     /// named by file: after `cargo install`, the one step that gives weir its plugins.
@@ -88,9 +91,12 @@ impl PluginCommand {
                 let runtime = weir_core::runtime_for(None)?;
                 print!("{}", weir::plugin_tool::inspect(&runtime, &file)?);
             }
-            PluginCommand::Test { file, input, config } => {
+            PluginCommand::Test { file, input, stage_config } => {
                 let runtime = weir_core::runtime_for(None)?;
-                print!("{}", weir::plugin_tool::test(&runtime, &file, &input, config.as_deref())?);
+                print!(
+                    "{}",
+                    weir::plugin_tool::test(&runtime, &file, &input, stage_config.as_deref())?
+                );
             }
             PluginCommand::Install { dir, force } => {
                 let dir = dir

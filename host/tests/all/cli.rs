@@ -279,7 +279,7 @@ fn plugin_inspect_and_test_work_on_one_plugin() {
         &plugin("json-schema-validator").display().to_string(),
         "--input",
         &sample(),
-        "--config",
+        "--stage-config",
         &w.arg("stage.toml"),
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -111,6 +111,23 @@ fn a_stage_config_its_plugins_schema_refuses_is_named_before_the_plugin_starts()
     }
     let fine = check(dir.path(), &login);
     assert!(fine.status.success(), "{}", said(&fine));
+
+    // `weir plugin test`'s stage file is checked the same way.
+    let stage = dir.path().join("stage.toml");
+    std::fs::write(&stage, "utc_ofset = \"+01:00\"\n").unwrap();
+    let sample = repo().join("samples/user-login.jsonl");
+    let out = weir(&[
+        "plugin",
+        "test",
+        plugin("readable-timestamp").to_str().unwrap(),
+        "--input",
+        sample.to_str().unwrap(),
+        "--stage-config",
+        stage.to_str().unwrap(),
+    ]);
+    let text = said(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("`config`") && text.contains("utc_ofset"), "{text}");
 }
 
 #[test]

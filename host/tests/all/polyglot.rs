@@ -22,6 +22,20 @@ pub(crate) fn built() -> &'static (PathBuf, PathBuf) {
     })
 }
 
+/// Each carries its config.schema.json, appended by its build script.
+#[test]
+fn the_javascript_and_python_plugins_describe_their_config() {
+    let (js, python) = built();
+    for (wasm, dir) in [(js, "plugins/mask-ip-js"), (python, "plugins/normalize-locale-py")] {
+        let carried = weir_core::plugin::config_schema(&std::fs::read(wasm).unwrap()).unwrap();
+        let written: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(repo().join(dir).join("config.schema.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(carried, Some(written), "{dir}");
+    }
+}
+
 fn process(config: &str, input: &Path) -> String {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("weir.toml"), config).unwrap();
