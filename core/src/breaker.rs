@@ -12,9 +12,9 @@
 //! `pipeline.fault_cooldown_s` seconds (half-open), resuming when it goes through;
 //! `weir process` stops with an error.
 
-use crate::bindings::types::Message;
 use crate::ops::Metrics;
 use crate::pipeline::outcome::{Outcome, Rejection};
+use crate::record::Record;
 use std::collections::VecDeque;
 
 /// What the breaker's policy needs of the stages: verdicts first (validate, transform),
@@ -22,7 +22,7 @@ use std::collections::VecDeque;
 /// the one the product runs; the policy's tests run native stand-ins.
 pub trait Judge {
     type Judged;
-    fn judge(&mut self, batch: Vec<Message>) -> Self::Judged;
+    fn judge(&mut self, batch: Vec<Record>) -> Self::Judged;
     /// Per input, in order: why it was refused, or `None` if it goes on.
     fn verdicts(judged: &Self::Judged) -> impl ExactSizeIterator<Item = Option<&Rejection>>;
     fn settle(&mut self, judged: Self::Judged) -> Vec<Outcome>;
@@ -114,7 +114,7 @@ pub const CANARIES: usize = 8;
 /// the breaker trips to tell a broken plugin from poison records.
 #[derive(Default)]
 pub struct Canaries {
-    kept: VecDeque<Message>,
+    kept: VecDeque<Record>,
 }
 
 impl Canaries {
@@ -122,7 +122,7 @@ impl Canaries {
     /// verdicts, which end with theirs.
     pub fn keep<'a>(
         &mut self,
-        inputs: &[Message],
+        inputs: &[Record],
         verdicts: impl ExactSizeIterator<Item = Option<&'a Rejection>>,
     ) {
         let Some(first) = verdicts.len().checked_sub(inputs.len()) else { return };
@@ -153,14 +153,14 @@ impl Canaries {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::types::Message;
+    use crate::record::Record;
 
     fn verdicts(outcomes: &[Outcome]) -> impl ExactSizeIterator<Item = Option<&Rejection>> {
         outcomes.iter().map(Outcome::rejection)
     }
 
-    fn message() -> Message {
-        Message {
+    fn message() -> Record {
+        Record {
             key: None,
             value: vec![],
             headers: vec![],
@@ -235,7 +235,7 @@ mod tests {
     #[test]
     fn canaries_keep_the_last_handled_inputs_of_a_batch() {
         let mut canaries = Canaries::default();
-        let inputs: Vec<Message> = (0..3).map(|i| Message { offset: i, ..message() }).collect();
+        let inputs: Vec<Record> = (0..3).map(|i| Record { offset: i, ..message() }).collect();
         // Five outcomes; the three inputs are the last three records: one processed, one faulted, one processed.
         let outcomes = vec![
             fault(),

@@ -1,7 +1,7 @@
 //! Provenance headers on dead letters, in the spirit of Kafka Connect's KIP-298.
 
-use crate::bindings::types::{Header, Message, Violation};
 use crate::pipeline::Rejection;
+use crate::record::{Header, Record, Violation};
 
 pub const STAGE: &str = "weir.error.stage";
 pub const PLUGIN: &str = "weir.error.plugin";
@@ -56,7 +56,7 @@ fn header(key: &str, value: impl Into<Vec<u8>>) -> Header {
 }
 
 /// Headers of a dead letter: the user's headers, then where it came from and why.
-pub fn dead_letter(message: &Message, rejection: &Rejection) -> Vec<Header> {
+pub fn dead_letter(message: &Record, rejection: &Rejection) -> Vec<Header> {
     let mut headers = kept(&message.headers);
     headers.push(header(STAGE, rejection.stage.as_str()));
     headers.push(header(PLUGIN, rejection.plugin.as_str()));
@@ -74,7 +74,7 @@ fn cut_to(text: &str, max: usize) -> String {
 }
 
 /// Where a record was read: topic, partition, offset, timestamp.
-pub fn source(message: &Message) -> Vec<Header> {
+pub fn source(message: &Record) -> Vec<Header> {
     let mut headers = vec![
         header(SOURCE_TOPIC, message.topic.as_str()),
         header(SOURCE_PARTITION, message.partition.to_string()),
@@ -88,7 +88,7 @@ pub fn source(message: &Message) -> Vec<Header> {
 
 /// Headers of a repaired record sent back to the input: the user's, the redrive count,
 /// and the new repair count.
-pub fn repaired(message: &Message, attempts: u32) -> Vec<Header> {
+pub fn repaired(message: &Record, attempts: u32) -> Vec<Header> {
     let mut headers = kept(&message.headers);
     headers.push(header(REPAIR_ATTEMPTS, attempts.to_string()));
     headers
@@ -99,7 +99,7 @@ pub fn repaired(message: &Message, attempts: u32) -> Vec<Header> {
 const MAX_PARK_REASON_CHARS: usize = 1_000;
 
 /// Headers of a parked record: everything the dead letter had, plus the reason (bounded).
-pub fn parked(message: &Message, reason: &str) -> Vec<Header> {
+pub fn parked(message: &Record, reason: &str) -> Vec<Header> {
     let mut headers: Vec<Header> =
         message.headers.iter().filter(|h| h.key != PARK_REASON).cloned().collect();
     headers.push(header(PARK_REASON, cut_to(reason, MAX_PARK_REASON_CHARS)));
@@ -111,8 +111,8 @@ mod tests {
     use super::*;
     use crate::pipeline::outcome::MAX_VIOLATIONS;
 
-    fn message(headers: Vec<Header>) -> Message {
-        Message {
+    fn message(headers: Vec<Header>) -> Record {
+        Record {
             key: None,
             value: b"{}".to_vec(),
             headers,

@@ -1,13 +1,12 @@
 //! weir's core: what runs the plugins, with no Kafka and no HTTP in it.
 //!
-//! From the contract outwards: `bindings` (generated from WIT) → `plugin` (engine,
+//! From the contract outwards: `plugin` (the bindings generated from WIT, engine,
 //! sandbox, limiter, faults, loading) → `stage` (one instance of one world, with fault
 //! isolation) → `pipeline` (the stage chains, no I/O: processing, and `pipeline::repair`) → `breaker` → `driver`
 //! (the one loop: a `Source`, the plugins, a `Sink`). `config` is weir.toml as data; `ops`
 //! holds the metrics and health the loop reports to. Sources and sinks (files, Kafka), the
 //! HTTP server and the CLI live in the `weir` crate.
 
-pub mod bindings;
 pub(crate) mod breaker;
 pub mod config;
 #[cfg(test)]
@@ -19,6 +18,7 @@ pub mod hot_swap;
 pub mod ops;
 pub mod pipeline;
 pub mod plugin;
+pub mod record;
 pub mod reference;
 pub mod report;
 pub mod secret;

@@ -2,7 +2,6 @@
 //! data and as JSON (published to the analytics topic). How a person sees it (text with
 //! bars) is the binary crate's `report` module.
 
-use crate::bindings::aggregator::exports::weir::plugin::aggregate::Report as Analytics;
 use crate::stats::Stats;
 use serde_json::{json, Value};
 
@@ -34,6 +33,35 @@ impl Report<'_> {
         }
         report
     }
+}
+
+/// What an aggregator reports: its counters and ranked tables.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Analytics {
+    pub counters: Vec<Counter>,
+    pub tables: Vec<Table>,
+}
+
+/// A named number, e.g. `total_logins = 221`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counter {
+    pub name: String,
+    pub value: u64,
+}
+
+/// A ranked table, e.g. "top 3 locales"; rows are in the order to display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    pub name: String,
+    pub title: String,
+    pub rows: Vec<Row>,
+}
+
+/// One row of a ranked table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub label: String,
+    pub count: u64,
 }
 
 pub fn analytics_json(plugin: &str, a: &Analytics) -> Value {

@@ -5,7 +5,7 @@
 //! the wall clock or of other partitions — so a replay after a crash, or another instance
 //! taking the partition over, closes the same windows with the same records in them.
 
-use crate::bindings::types::Message;
+use crate::record::Record;
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -176,7 +176,7 @@ impl WindowSpec {
     }
 
     /// The record's event time in milliseconds since the epoch, or why it has none.
-    pub fn event_time(&self, m: &Message) -> Result<i64, String> {
+    pub fn event_time(&self, m: &Record) -> Result<i64, String> {
         match &self.time {
             EventTimeConfig::Record(_) => match m.timestamp {
                 None => Err("the record has no Kafka timestamp".to_string()),
@@ -430,7 +430,7 @@ mod tests {
 
     #[test]
     fn event_time_from_a_field_in_seconds_or_from_the_record() {
-        let m = |value: &str, timestamp| Message {
+        let m = |value: &str, timestamp| Record {
             key: None,
             value: value.as_bytes().to_vec(),
             headers: vec![],
@@ -502,7 +502,7 @@ mod tests {
         );
         // Extreme Kafka timestamps have no event time (no arithmetic near the ends of an i64).
         for t in [i64::MAX, i64::MIN, MAX_EVENT_TIME_MS + 1] {
-            let m = Message {
+            let m = Record {
                 key: None,
                 value: vec![],
                 headers: vec![],

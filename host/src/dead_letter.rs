@@ -2,7 +2,7 @@
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use weir_core::bindings::types::Violation;
+use weir_core::record::Violation;
 
 /// One line of a `--dead-letter` file. The value is kept as text when it is UTF-8,
 /// else as base64, so no byte of the original is lost.

@@ -7,7 +7,6 @@ use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
-use weir_core::bindings::types::{Header, Message};
 use weir_core::config::Config;
 use weir_core::driver::pipeline::{drive_pipeline, FinalReport, OnTrip, PipelineOptions};
 use weir_core::driver::repair::{RepairRoute, RepairStats};
@@ -15,6 +14,7 @@ use weir_core::driver::{Controls, Poll, Sink, Source};
 use weir_core::headers;
 use weir_core::pipeline::repair::RepairPipeline;
 use weir_core::pipeline::{Outcome, Pipeline, Rejection, Role};
+use weir_core::record::{Header, Record};
 
 /// Where lines come from and go to; `None` means stdin, stdout or stderr.
 pub struct Files {
@@ -154,7 +154,7 @@ impl FileIo {
     }
 
     /// A dead letter as a line of the rejects file.
-    fn reject(&mut self, m: &Message, rejection: Rejection) -> anyhow::Result<()> {
+    fn reject(&mut self, m: &Record, rejection: Rejection) -> anyhow::Result<()> {
         let (value, value_base64) = DeadLetterLine::encode_value(&m.value);
         let kind = (rejection.cause != weir_core::pipeline::Cause::Plugin)
             .then(|| rejection.kind().to_string());
@@ -170,8 +170,8 @@ impl FileIo {
         Ok(write_line(&mut self.rejects, &serde_json::to_vec(&line)?)?)
     }
 
-    fn record(&self, line: Vec<u8>) -> Message {
-        let message = Message::read_from(&self.source, 0, self.line_no as i64, line);
+    fn record(&self, line: Vec<u8>) -> Record {
+        let message = Record::read_from(&self.source, 0, self.line_no as i64, line);
         if self.dead_letters {
             from_dead_letter_line(message)
         } else {
@@ -183,7 +183,7 @@ impl FileIo {
 /// A `--dead-letter` line as the dead letter it was: original value, where it came from,
 /// and its violations as the `weir.error.reasons` header (as on the dead-letter topic).
 /// Any other line is a value whose violations are not known yet.
-fn from_dead_letter_line(message: Message) -> Message {
+fn from_dead_letter_line(message: Record) -> Record {
     let Ok(letter) = serde_json::from_slice::<DeadLetterLine>(&message.value) else {
         return message;
     };
@@ -201,7 +201,7 @@ fn from_dead_letter_line(message: Message) -> Message {
         let reasons = serde_json::to_vec(&letter.violations).expect("violations serialise");
         headers.push(Header { key: headers::REASONS.to_string(), value: reasons });
     }
-    Message { value, headers, topic, offset, ..message }
+    Record { value, headers, topic, offset, ..message }
 }
 
 /// Files have no events: whatever the driver's event type, none comes.

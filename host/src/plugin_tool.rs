@@ -7,10 +7,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
 use wasmtime::component::types::{ComponentItem, Type};
-use weir_core::bindings::types::{Damaged, Message};
 use weir_core::config::{Config, StageConfig};
 use weir_core::plugin::limits::Limits;
 use weir_core::plugin::{Runtime, World};
+use weir_core::record::{Damaged, Record};
 use weir_core::report::Report;
 use weir_core::stage::aggregator::Aggregate;
 use weir_core::stage::repairer::Repair;
@@ -197,19 +197,19 @@ pub fn test(
     let json = stage_config_json(config, path)?;
     let text =
         std::fs::read(input).with_context(|| format!("cannot read input {}", input.display()))?;
-    let messages: Vec<Message> = text
+    let messages: Vec<Record> = text
         .split(|b| *b == b'\n')
         .enumerate()
         .filter(|(_, line)| !line.is_empty())
         .map(|(i, line)| {
             let value = line.strip_suffix(b"\r").unwrap_or(line).to_vec();
-            Message::read_from(&input.display().to_string(), 0, i as i64 + 1, value)
+            Record::read_from(&input.display().to_string(), 0, i as i64 + 1, value)
         })
         .collect();
     let limits = Limits::default();
     let name = "test";
     let mut out = String::new();
-    let line = |m: &Message| m.offset;
+    let line = |m: &Record| m.offset;
     match plugin.world {
         World::Validator => {
             let mut stage = Stage::<Validate>::new(name, &plugin, json, limits)?;
@@ -251,7 +251,7 @@ pub fn test(
                 .iter()
                 .map(|m| match serde_json::from_slice::<DeadLetterLine>(&m.value) {
                     Ok(letter) => Damaged {
-                        message: Message {
+                        message: Record {
                             value: letter.value_bytes().unwrap_or_default(),
                             ..m.clone()
                         },
@@ -261,7 +261,7 @@ pub fn test(
                 })
                 .collect();
             for (m, r) in messages.iter().zip(stage.run(&damaged)) {
-                use weir_core::bindings::types::RepairOutcome;
+                use weir_core::record::RepairOutcome;
                 let _ = match r {
                     Ok(RepairOutcome::Repaired(value)) => {
                         writeln!(

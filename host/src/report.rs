@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 use std::fmt::Write;
-use weir_core::bindings::aggregator::exports::weir::plugin::aggregate::Report as Analytics;
+use weir_core::report::Analytics;
 use weir_core::report::Report;
 use weir_core::stats::Stats;
 
@@ -139,7 +139,7 @@ fn windows_text(windows: &[Value], stats: &Stats) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use weir_core::bindings::aggregator::exports::weir::plugin::aggregate::{Counter, Row, Table};
+    use weir_core::report::{Counter, Row, Table};
 
     /// One report, as people read it and as machines do (core's `json`, tested here with
     /// the same fixture rather than a second copy of it).

@@ -7,7 +7,7 @@ use super::produce::Outgoing;
 use rdkafka::config::ClientConfig;
 use std::collections::HashMap;
 use std::time::Duration;
-use weir_core::bindings::types::Header;
+use weir_core::record::Header;
 use weir_core::state::{PartitionKey, PartitionSnapshot};
 
 /// The input offset a snapshot covers (every record before it), as decimal text.
@@ -48,7 +48,7 @@ pub fn read_latest(
     Ok(latest)
 }
 
-fn snapshot_of(m: &weir_core::bindings::types::Message) -> Result<PartitionSnapshot, String> {
+fn snapshot_of(m: &weir_core::record::Record) -> Result<PartitionSnapshot, String> {
     let key = m
         .key
         .as_deref()

@@ -3,13 +3,13 @@
 
 use rdkafka::message::{BorrowedHeaders, BorrowedMessage, Headers, Message as _, OwnedHeaders};
 use std::collections::BTreeMap;
-use weir_core::bindings::types::{Header, Message};
+use weir_core::record::{Header, Record};
 
 /// A consumed record the contract cannot carry: a header key that is not UTF-8 (a WIT
 /// `string`). It goes to the dead letters (or is parked) as it came, never to a plugin.
 pub struct Unreadable {
     /// Where it came from, its key and value; headers left out (see `raw_headers`).
-    pub message: Message,
+    pub message: Record,
     pub raw_headers: OwnedHeaders,
     pub reason: String,
 }
@@ -17,7 +17,7 @@ pub struct Unreadable {
 /// What one poll brought: records for the plugins, and records they cannot be given.
 #[derive(Default)]
 pub struct Polled {
-    pub messages: Vec<Message>,
+    pub messages: Vec<Record>,
     pub unreadable: Vec<Unreadable>,
 }
 
@@ -35,7 +35,7 @@ impl Polled {
 /// The last offset of a batch in each partition it read.
 pub struct Positions(pub(super) Vec<(String, i32, i64)>);
 
-pub fn positions<'a>(batch: impl IntoIterator<Item = &'a Message>) -> Positions {
+pub fn positions<'a>(batch: impl IntoIterator<Item = &'a Record>) -> Positions {
     let mut last: BTreeMap<(&str, i32), i64> = BTreeMap::new();
     for m in batch {
         let slot = last.entry((m.topic.as_str(), m.partition)).or_insert(m.offset);
@@ -46,7 +46,7 @@ pub fn positions<'a>(batch: impl IntoIterator<Item = &'a Message>) -> Positions 
 
 /// A consumed record as the plugins see it (a null value, a tombstone, is empty bytes), or
 /// why it cannot be one.
-pub fn read(record: &BorrowedMessage<'_>) -> Result<Message, Box<Unreadable>> {
+pub fn read(record: &BorrowedMessage<'_>) -> Result<Record, Box<Unreadable>> {
     let mut message = without_headers(record);
     for (i, (key, value)) in raw_headers(record).into_iter().enumerate() {
         match String::from_utf8(key) {
@@ -66,7 +66,7 @@ pub fn read(record: &BorrowedMessage<'_>) -> Result<Message, Box<Unreadable>> {
 }
 
 /// A consumed record for display: header keys that are not UTF-8 shown lossily.
-pub fn owned(record: &BorrowedMessage<'_>) -> Message {
+pub fn owned(record: &BorrowedMessage<'_>) -> Record {
     let mut message = without_headers(record);
     message.headers = raw_headers(record)
         .into_iter()
@@ -75,8 +75,8 @@ pub fn owned(record: &BorrowedMessage<'_>) -> Message {
     message
 }
 
-fn without_headers(record: &BorrowedMessage<'_>) -> Message {
-    Message {
+fn without_headers(record: &BorrowedMessage<'_>) -> Record {
+    Record {
         key: record.key().map(<[u8]>::to_vec),
         value: record.payload().unwrap_or_default().to_vec(),
         headers: Vec::new(),

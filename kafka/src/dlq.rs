@@ -6,8 +6,8 @@ use rdkafka::config::ClientConfig;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use weir_core::bindings::types::Message;
 use weir_core::headers;
+use weir_core::record::Record;
 use weir_core::text::normalised;
 
 /// Sample keys kept per row: the newest records', so two reads of the same topic show the
@@ -81,7 +81,7 @@ impl Tally {
         self.totals.entry(topic.to_string()).or_default();
     }
 
-    pub fn add(&mut self, topic: &str, message: &Message) {
+    pub fn add(&mut self, topic: &str, message: &Record) {
         *self.totals.entry(topic.to_string()).or_default() += 1;
         let cause = cause_of(topic, message);
         let row = self.rows.entry(cause.clone()).or_insert_with(|| Row {
@@ -122,7 +122,7 @@ impl Tally {
 }
 
 /// Why a dead letter (or parked record) was refused, from its provenance headers.
-pub fn cause_of(topic: &str, m: &Message) -> Cause {
+pub fn cause_of(topic: &str, m: &Record) -> Cause {
     let text =
         |key: &str| headers::get(&m.headers, key).map(|v| String::from_utf8_lossy(v).into_owned());
     let first = headers::reasons(&m.headers).and_then(|v| v.into_iter().next());
@@ -177,8 +177,8 @@ impl Stats {
 mod tests {
     use super::*;
 
-    fn dead_letter(key: &str, partition: i32, offset: i64, timestamp: i64) -> Message {
-        Message {
+    fn dead_letter(key: &str, partition: i32, offset: i64, timestamp: i64) -> Record {
+        Record {
             key: Some(key.as_bytes().to_vec()),
             value: b"{}".to_vec(),
             headers: vec![],

@@ -123,7 +123,7 @@ impl Intake {
         let events = self.consumer.context().take_events();
         for event in &events {
             if let Rebalanced::Revoked(keys) = event {
-                let ours = |m: &weir_core::bindings::types::Message| {
+                let ours = |m: &weir_core::record::Record| {
                     !keys.iter().any(|(t, p)| *p == m.partition && *t == m.topic)
                 };
                 self.held.messages.retain(|m| ours(m));

@@ -283,7 +283,7 @@ impl Sink<RepairRoute, PartitionSnapshot> for KafkaIo<'_> {
 fn as_it_came(
     topic: &str,
     unreadable: Unreadable,
-    headers: Vec<weir_core::bindings::types::Header>,
+    headers: Vec<weir_core::record::Header>,
 ) -> Outgoing {
     let Unreadable { message, raw_headers, .. } = unreadable;
     let origin = Origin::of(&message);

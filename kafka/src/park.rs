@@ -4,8 +4,8 @@
 //! goes on. Only a pointer that cannot be written either stops weir.
 
 use super::produce::{Outgoing, Refused};
-use weir_core::bindings::types::Header;
 use weir_core::headers;
+use weir_core::record::Header;
 
 /// The pointer that stands in for `refused` on `parked_topic`.
 pub fn pointer(refused: &Refused, parked_topic: &str) -> Outgoing {

@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use weir_core::bindings::types::{Header, Message};
 use weir_core::ops::Metrics;
+use weir_core::record::{Header, Record};
 
 /// A record to produce.
 #[derive(Clone)]
@@ -67,7 +67,7 @@ impl Outgoing {
 }
 
 impl Origin {
-    pub fn of(message: &Message) -> Origin {
+    pub fn of(message: &Record) -> Origin {
         Origin {
             topic: message.topic.clone(),
             partition: message.partition,

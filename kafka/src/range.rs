@@ -3,7 +3,7 @@
 //! and once every partition has reached its end the input has ended.
 
 use std::collections::HashMap;
-use weir_core::bindings::types::Message;
+use weir_core::record::Record;
 use weir_core::state::PartitionKey;
 
 #[derive(Debug, Default)]
@@ -25,12 +25,12 @@ impl RangeEnd {
     }
 
     /// Whether to process the record: its partition is open and it is before the end.
-    pub fn keeps(&self, m: &Message) -> bool {
+    pub fn keeps(&self, m: &Record) -> bool {
         self.open.iter().any(|((t, p), end)| *p == m.partition && *t == m.topic && m.offset < *end)
     }
 
     /// A kept record was read: the last one before its partition's end closes it.
-    pub fn read(&mut self, m: &Message) {
+    pub fn read(&mut self, m: &Record) {
         self.open
             .retain(|(t, p), end| !(*p == m.partition && *t == m.topic && m.offset + 1 >= *end));
     }
@@ -44,8 +44,8 @@ impl RangeEnd {
 mod tests {
     use super::*;
 
-    fn at(partition: i32, offset: i64) -> Message {
-        Message {
+    fn at(partition: i32, offset: i64) -> Record {
+        Record {
             key: None,
             value: vec![],
             headers: vec![],

@@ -18,8 +18,8 @@ use rdkafka::{Offset, TopicPartitionList};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use weir_core::bindings::types::{Header, Message};
 use weir_core::headers;
+use weir_core::record::{Header, Record};
 
 use weir_core::headers::REDRIVE_COUNT;
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -37,7 +37,7 @@ pub struct Selection {
 }
 
 impl Selection {
-    fn picks(&self, topic: &str, m: &Message) -> bool {
+    fn picks(&self, topic: &str, m: &Record) -> bool {
         let cause = cause_of(topic, m);
         let raw = headers::get(&m.headers, headers::PARK_REASON)
             .map(|v| String::from_utf8_lossy(v).into_owned())
@@ -109,7 +109,7 @@ enum Decision {
     Pointer,
 }
 
-fn decide(redrive: &Redrive, m: &Message) -> Decision {
+fn decide(redrive: &Redrive, m: &Record) -> Decision {
     if headers::get(&m.headers, headers::POINTER).is_some() {
         Decision::Pointer
     } else if !redrive.selection.picks(&redrive.source, m) {
@@ -121,7 +121,7 @@ fn decide(redrive: &Redrive, m: &Message) -> Decision {
     }
 }
 
-fn redrives(m: &Message) -> u32 {
+fn redrives(m: &Record) -> u32 {
     headers::get(&m.headers, REDRIVE_COUNT)
         .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
         .unwrap_or(0)
@@ -245,7 +245,7 @@ pub fn run(client: &ClientConfig, redrive: &Redrive) -> anyhow::Result<Redriven>
 
 /// The record as it came in: its key and bytes, the user's headers, no repair attempts,
 /// one more redrive, and where it came from.
-fn back(target: &str, m: &Message) -> Outgoing {
+fn back(target: &str, m: &Record) -> Outgoing {
     let mut headers = headers::user_headers(&m.headers);
     headers.push(Header { key: headers::REPAIR_ATTEMPTS.into(), value: b"0".to_vec() });
     headers.push(Header {
@@ -263,7 +263,7 @@ fn back(target: &str, m: &Message) -> Outgoing {
 mod tests {
     use super::*;
 
-    fn letter(stage: &str, reason: &str, headers: &[(&str, &str)], timestamp: i64) -> Message {
+    fn letter(stage: &str, reason: &str, headers: &[(&str, &str)], timestamp: i64) -> Record {
         let mut all: Vec<Header> = headers
             .iter()
             .map(|(k, v)| Header { key: k.to_string(), value: v.as_bytes().to_vec() })
@@ -274,7 +274,7 @@ mod tests {
             key: headers::REASONS.into(),
             value: serde_json::json!([{ "path": "", "reason": reason }]).to_string().into_bytes(),
         });
-        Message {
+        Record {
             key: Some(b"k".to_vec()),
             value: b"v".to_vec(),
             headers: all,
@@ -369,7 +369,7 @@ mod tests {
         for round in 1..=2 {
             assert_eq!(decide(&redrive, &parked), Decision::Send, "round {round}");
             let sent = back("in", &parked);
-            let input = Message {
+            let input = Record {
                 key: sent.key,
                 value: sent.value,
                 headers: sent.headers,
@@ -378,22 +378,19 @@ mod tests {
                 offset: round,
                 timestamp: Some(100),
             };
-            let dead = Message {
+            let dead = Record {
                 headers: headers::dead_letter(&input, &rejection),
                 topic: "dead".into(),
                 ..input.clone()
             };
-            let repaired = Message {
-                headers: headers::repaired(&dead, 1),
-                topic: "in".into(),
-                ..dead.clone()
-            };
-            let dead_again = Message {
+            let repaired =
+                Record { headers: headers::repaired(&dead, 1), topic: "in".into(), ..dead.clone() };
+            let dead_again = Record {
                 headers: headers::dead_letter(&repaired, &rejection),
                 topic: "dead".into(),
                 ..repaired
             };
-            parked = Message {
+            parked = Record {
                 headers: headers::parked(&dead_again, "unrepairable"),
                 topic: "parked".into(),
                 ..dead_again

@@ -48,10 +48,10 @@ mod tests {
     use crate::consumed::positions;
     use crate::produce::Origin;
     use proptest::prelude::*;
-    use weir_core::bindings::types::Message;
+    use weir_core::record::Record;
 
-    fn message(partition: i32, offset: i64) -> Message {
-        Message {
+    fn message(partition: i32, offset: i64) -> Record {
+        Record {
             key: None,
             value: Vec::new(),
             headers: Vec::new(),
@@ -73,7 +73,7 @@ mod tests {
         ) {
             let mut replay = Replay::default();
             replay.assigned([(("in".to_string(), 0), committed)]);
-            let batch: Vec<Message> = offsets.iter().map(|&(p, o)| message(p, o)).collect();
+            let batch: Vec<Record> = offsets.iter().map(|&(p, o)| message(p, o)).collect();
             let mut outgoing: Vec<Outgoing> =
                 batch.iter().map(|m| Outgoing::new("out", None, Vec::new(), Vec::new()).from(Origin::of(m))).collect();
             let mut kept = positions(&batch);

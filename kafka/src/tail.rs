@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use weir_core::bindings::types::Message;
+use weir_core::record::Record;
 use weir_core::stage::validator::Validate;
 use weir_core::stage::Stage;
 
@@ -217,7 +217,7 @@ fn reader_at(
 }
 
 fn show(
-    record: &Message,
+    record: &Record,
     validator: Option<&mut Stage<Validate>>,
     show_headers: bool,
     stats: &mut TailStats,

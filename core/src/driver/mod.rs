@@ -10,8 +10,8 @@
 pub mod pipeline;
 pub mod repair;
 
-use crate::bindings::types::Message;
 use crate::ops::{Health, Ops};
+use crate::record::Record;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
@@ -25,7 +25,7 @@ const IN_PROCESSING: usize = 2;
 pub enum Poll<E = ()> {
     /// Records to process. May be empty when everything polled was settled by the source
     /// itself (a record the contract cannot carry); its outputs are still awaited.
-    Batch(Vec<Message>),
+    Batch(Vec<Record>),
     /// An event for the plugins' side, in order with the batches around it.
     Event(E),
     /// Nothing yet.
@@ -67,7 +67,7 @@ pub trait Sink<T, S = ()> {
 
 /// What the plugin thread is handed, in order.
 pub enum Task<E = ()> {
-    Batch(Vec<Message>),
+    Batch(Vec<Record>),
     Event(E),
     /// State to keep now: due by time, and once more at the end (a graceful stop).
     Checkpoint,

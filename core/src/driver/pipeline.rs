@@ -2,11 +2,11 @@
 //! swapped between batches when a plugin changes, reported as it goes and once at the end.
 
 use super::{Controls, Done, Sink, Source, Task};
-use crate::bindings::types::Message;
 use crate::breaker::{Breaker, Canaries, Judge, CANARIES};
 use crate::hot_swap::HotSwap;
 use crate::ops::Metrics;
 use crate::pipeline::{Judged, Outcome, Pipeline, Rejection};
+use crate::record::Record;
 use crate::report::Report;
 use crate::state::{PartitionSnapshot, StateChange};
 use crate::stats::Stats;
@@ -130,7 +130,7 @@ fn guarded<J: Judge>(
     stages: &mut J,
     breaker: &mut Breaker,
     canaries: &mut Canaries,
-    batch: Vec<Message>,
+    batch: Vec<Record>,
     on_trip: OnTrip,
     stop: &AtomicBool,
     // Swaps in new plugins if there are any; true when it did (the held batch is then
@@ -204,7 +204,7 @@ fn guarded<J: Judge>(
 impl Judge for Pipeline {
     type Judged = Judged;
 
-    fn judge(&mut self, batch: Vec<Message>) -> Judged {
+    fn judge(&mut self, batch: Vec<Record>) -> Judged {
         Pipeline::judge(self, batch)
     }
 
@@ -238,7 +238,7 @@ mod tests {
     }
 
     struct NativeJudged {
-        inputs: Vec<Message>,
+        inputs: Vec<Record>,
         verdicts: Vec<Option<Rejection>>,
     }
 
@@ -255,7 +255,7 @@ mod tests {
     impl Judge for Native {
         type Judged = NativeJudged;
 
-        fn judge(&mut self, inputs: Vec<Message>) -> NativeJudged {
+        fn judge(&mut self, inputs: Vec<Record>) -> NativeJudged {
             self.judged += 1;
             let verdicts = inputs
                 .iter()
@@ -290,11 +290,11 @@ mod tests {
         }
     }
 
-    fn batch(first: i64, values: &[&str]) -> Vec<Message> {
+    fn batch(first: i64, values: &[&str]) -> Vec<Record> {
         values
             .iter()
             .enumerate()
-            .map(|(i, v)| Message {
+            .map(|(i, v)| Record {
                 key: None,
                 value: v.as_bytes().to_vec(),
                 headers: Vec::new(),

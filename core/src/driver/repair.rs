@@ -3,18 +3,18 @@
 //! comes back through repair at most `max_attempts` times: never an endless loop.
 
 use super::{Controls, Done, Sink, Source, Task};
-use crate::bindings::types::Message;
 use crate::headers;
 use crate::pipeline::repair::{RepairPipeline, Repaired};
+use crate::record::Record;
 use serde::Serialize;
 
 /// Where one dead letter goes; each carries the dead letter as it came in.
 #[derive(Debug)]
 pub enum RepairRoute {
     /// Back to the input with its new value; `attempts` counts this repair.
-    Fixed { letter: Message, value: Vec<u8>, attempts: u32 },
+    Fixed { letter: Record, value: Vec<u8>, attempts: u32 },
     /// Given up on, with why.
-    Parked { letter: Message, reason: String },
+    Parked { letter: Record, reason: String },
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -48,7 +48,7 @@ pub fn drive_repair<E: Send, S: Send, IO: Source<E> + Sink<RepairRoute, S>>(
 
 /// One route per dead letter, in order. The violations a letter carries (its
 /// `weir.error.reasons` header) are used; a letter without them is validated first.
-pub fn route(repairer: &mut RepairPipeline, batch: Vec<Message>) -> Vec<RepairRoute> {
+pub fn route(repairer: &mut RepairPipeline, batch: Vec<Record>) -> Vec<RepairRoute> {
     let mut routes: Vec<Option<RepairRoute>> = (0..batch.len()).map(|_| None).collect();
     let (mut slots, mut to_repair, mut letters) = (Vec::new(), Vec::new(), Vec::new());
     for (i, letter) in batch.into_iter().enumerate() {

@@ -96,8 +96,8 @@ impl Sink<i64, i32> for Memory<'_> {
     }
 }
 
-fn message(offset: i64) -> Message {
-    Message {
+fn message(offset: i64) -> Record {
+    Record {
         key: None,
         value: Vec::new(),
         headers: Vec::new(),

@@ -7,9 +7,9 @@
 
 use super::outcome::{plugin_name, Output};
 use super::windowed_aggregate::{Emitted, Windows};
-use crate::bindings::aggregator::exports::weir::plugin::aggregate::Report;
-use crate::bindings::types::Message;
 use crate::plugin::PluginError;
+use crate::record::Record;
+use crate::report::Analytics;
 use crate::stage::aggregator::Aggregate;
 use crate::stage::Stage;
 use crate::state::{Coverage, PartitionKey, PartitionSnapshot, StateChange};
@@ -47,12 +47,12 @@ impl AggregateOperator {
     /// comes with.
     pub fn fold<'a>(
         &mut self,
-        delivered: &[Message],
-        refused: impl Iterator<Item = &'a Message>,
+        delivered: &[Record],
+        refused: impl Iterator<Item = &'a Record>,
         stats: &mut Stats,
     ) -> Emitted {
         // Records one input became (a fan-out) share its offset: one decision for them all.
-        let mut last: Option<(&Message, bool)> = None;
+        let mut last: Option<(&Record, bool)> = None;
         let fold: Vec<bool> = delivered
             .iter()
             .map(|m| match last {
@@ -194,7 +194,7 @@ impl AggregateOperator {
     }
 
     /// The plugin's name and its report over every partition held.
-    pub fn report(&mut self) -> Result<(String, Report), PluginError> {
+    pub fn report(&mut self) -> Result<(String, Analytics), PluginError> {
         Ok((plugin_name(self.stage.plugin_path()), self.stage.report()?))
     }
 

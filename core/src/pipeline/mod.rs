@@ -13,11 +13,11 @@ mod per_writer;
 pub mod repair;
 pub(crate) mod windowed_aggregate;
 
-use crate::bindings::types::Message;
 use crate::config::{Config, Resolve, StageConfig};
 use crate::format::Formats;
 use crate::ops::Metrics;
 use crate::plugin::Runtime;
+use crate::record::Record;
 use crate::stage::aggregator::Aggregate;
 use crate::stage::transformer::Transform;
 use crate::stage::transformer::{Emitted, Transformed};
@@ -335,14 +335,14 @@ impl Pipeline {
     }
 
     /// Runs a batch through every stage. One outcome per input, in input order.
-    pub fn process(&mut self, batch: Vec<Message>) -> Vec<Outcome> {
+    pub fn process(&mut self, batch: Vec<Record>) -> Vec<Outcome> {
         let judged = self.judge(batch);
         self.settle(judged)
     }
 
     /// Validates and transforms a batch: the verdicts, with no count, metric or
     /// aggregator state touched (the batch may yet be held and judged again).
-    pub fn judge(&mut self, batch: Vec<Message>) -> Judged {
+    pub fn judge(&mut self, batch: Vec<Record>) -> Judged {
         let total = batch.len();
         let mut refused: Vec<Option<Outcome>> = (0..total).map(|_| None).collect();
         // Records still in flight, and the index in the batch of each.
@@ -580,7 +580,7 @@ pub(crate) fn observe_stage<K: Kind>(stage: &mut Stage<K>, metrics: &Metrics) {
 struct Remaining {
     index: Vec<usize>,
     topics: Vec<Option<String>>,
-    messages: Vec<Message>,
+    messages: Vec<Record>,
 }
 
 impl Remaining {
@@ -592,7 +592,7 @@ impl Remaining {
         }
     }
 
-    fn push(&mut self, index: usize, topic: Option<String>, message: Message) {
+    fn push(&mut self, index: usize, topic: Option<String>, message: Record) {
         self.index.push(index);
         self.topics.push(topic);
         self.messages.push(message);
@@ -602,7 +602,7 @@ impl Remaining {
     fn keep<R>(
         self,
         results: Vec<R>,
-        mut decide: impl FnMut(usize, Message, R) -> Option<Message>,
+        mut decide: impl FnMut(usize, Record, R) -> Option<Record>,
     ) -> Remaining {
         let mut kept = Remaining::with_capacity(self.index.len());
         for (((i, topic), message), result) in
@@ -631,13 +631,13 @@ enum Original {
     /// Only its value changed (contract 0.1 transforms): key and headers are still its own.
     Value(Vec<u8>),
     /// The whole record, once a 0.2 transform made records of it.
-    Whole(Message),
+    Whole(Record),
 }
 
 impl Original {
     /// Keeps `message` (about to be replaced by what a transform made of it) as the
     /// original, unless an earlier original is kept already.
-    fn keep(slot: &mut Option<Original>, mut message: Message) {
+    fn keep(slot: &mut Option<Original>, mut message: Record) {
         *slot = Some(match slot.take() {
             None => Original::Whole(message),
             Some(Original::Value(value)) => {
@@ -649,7 +649,7 @@ impl Original {
     }
 
     /// The input as it came in, from its original and `message` (what it is now).
-    fn restore(original: Option<Original>, mut message: Message) -> Message {
+    fn restore(original: Option<Original>, mut message: Record) -> Record {
         match original {
             None => message,
             Some(Original::Value(value)) => {
@@ -694,9 +694,9 @@ fn unknown_output(name: &str, outputs: &BTreeMap<String, String>) -> String {
 impl Emitted {
     /// The record to deliver: what the plugin emitted, from where `input` came. Headers
     /// starting with `weir.` are the host's: a plugin's are dropped.
-    fn into_message(self, input: &Message) -> Message {
+    fn into_message(self, input: &Record) -> Record {
         let headers = self.headers.into_iter().filter(|h| !h.key.starts_with("weir.")).collect();
-        Message {
+        Record {
             key: self.key,
             value: self.value,
             headers,

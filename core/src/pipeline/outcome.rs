@@ -1,7 +1,7 @@
 //! Where one input record ends up, and why a record was refused.
 
-use crate::bindings::types::{Message, Violation};
 use crate::plugin::{Fault, FaultKind};
+use crate::record::{Record, Violation};
 use crate::stage::{Kind, Stage};
 use serde::Serialize;
 use std::path::Path;
@@ -13,13 +13,13 @@ pub enum Outcome {
     /// filtered it out (none) or fanned it out (several).
     Processed(Vec<Output>),
     /// The original record, unchanged, with why it was rejected.
-    DeadLetter(Message, Rejection),
+    DeadLetter(Record, Rejection),
 }
 
 /// A record to deliver, and where.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Output {
-    pub message: Message,
+    pub message: Record,
     /// The topic of the named output a transformer chose; `None`: the output topic (for
     /// a late record: the dead-letter topic).
     pub topic: Option<String>,
@@ -40,14 +40,14 @@ pub enum Role {
 
 impl Output {
     /// A record the stages made, to `topic` (`None`: the output topic).
-    pub fn record(message: Message, topic: Option<String>) -> Output {
+    pub fn record(message: Record, topic: Option<String>) -> Output {
         Output { message, topic, role: Role::Record }
     }
 }
 
 impl Outcome {
     /// The input went through unchanged in number: one record to the output topic.
-    pub fn processed(message: Message) -> Outcome {
+    pub fn processed(message: Record) -> Outcome {
         Outcome::Processed(vec![Output::record(message, None)])
     }
 

@@ -9,11 +9,11 @@
 //! rotating past the bound cost `format` dead letters, not a validator started per batch.
 
 use super::outcome::{Cause, Rejection};
-use crate::bindings::types::Message;
 use crate::format::Formats;
 use crate::ops::Metrics;
 use crate::plugin::limits::Limits;
 use crate::plugin::Plugin;
+use crate::record::Record;
 use crate::stage::validator::Validate;
 use crate::stage::Stage;
 use std::collections::{HashMap, VecDeque};
@@ -92,7 +92,7 @@ impl PerWriterSchema {
     /// Each message's verdict, in order; `ids` are the schema ids that framed them.
     pub fn run(
         &mut self,
-        messages: &[Message],
+        messages: &[Record],
         ids: &[Option<u32>],
         formats: &mut Formats,
     ) -> Vec<Result<(), Rejection>> {

@@ -1,10 +1,10 @@
 //! The repair flow, free of I/O: repair plugin, then validation of what it made.
 
-use crate::bindings::types::{Damaged, Message, RepairOutcome, Violation};
 use crate::config::Config;
 use crate::format::Formats;
 use crate::pipeline::load_stage;
 use crate::plugin::Runtime;
+use crate::record::{Damaged, Record, RepairOutcome, Violation};
 use crate::stage::repairer::Repair;
 use crate::stage::validator::Validate;
 use crate::stage::Stage;
@@ -69,7 +69,7 @@ impl RepairPipeline {
     /// Repairs a batch. Violations that are not known are found by validating first. With
     /// a formatted input, a dead letter that cannot be read, or a repair that does not fit
     /// the input's schema, is unrepairable, saying why.
-    pub fn repair(&mut self, batch: Vec<(Message, Option<Vec<Violation>>)>) -> Vec<Repaired> {
+    pub fn repair(&mut self, batch: Vec<(Record, Option<Vec<Violation>>)>) -> Vec<Repaired> {
         let Some(formats) = &mut self.formats else { return self.repair_json(batch) };
         let mut unreadable: Vec<Option<String>> = Vec::with_capacity(batch.len());
         let mut readable = Vec::with_capacity(batch.len());
@@ -104,8 +104,8 @@ impl RepairPipeline {
             .collect()
     }
 
-    fn repair_json(&mut self, batch: Vec<(Message, Option<Vec<Violation>>)>) -> Vec<Repaired> {
-        let unknown: Vec<Message> =
+    fn repair_json(&mut self, batch: Vec<(Record, Option<Vec<Violation>>)>) -> Vec<Repaired> {
+        let unknown: Vec<Record> =
             batch.iter().filter(|(_, v)| v.is_none()).map(|(m, _)| m.clone()).collect();
         let mut found = self.violations_of(&unknown).into_iter();
         let damaged: Vec<Damaged> = batch
@@ -118,12 +118,12 @@ impl RepairPipeline {
             .collect();
 
         let outcomes = self.repair.run(&damaged);
-        let fixed: Vec<Message> = damaged
+        let fixed: Vec<Record> = damaged
             .iter()
             .zip(&outcomes)
             .filter_map(|(d, outcome)| match outcome {
                 Ok(RepairOutcome::Repaired(value)) => {
-                    Some(Message { value: value.clone(), ..d.message.clone() })
+                    Some(Record { value: value.clone(), ..d.message.clone() })
                 }
                 _ => None,
             })
@@ -153,7 +153,7 @@ impl RepairPipeline {
     }
 
     /// The violations of each message (empty when valid, or when there is no validator).
-    fn violations_of(&mut self, messages: &[Message]) -> Vec<Vec<Violation>> {
+    fn violations_of(&mut self, messages: &[Record]) -> Vec<Vec<Violation>> {
         let Some(validate) = &mut self.validate else {
             return vec![Vec::new(); messages.len()];
         };

@@ -9,8 +9,8 @@
 //! emits the same records, and a silent partition holds no other partition back.
 
 use super::outcome::{root_violation, Output, Rejection, Role};
-use crate::bindings::aggregator::exports::weir::plugin::aggregate::Report;
-use crate::bindings::types::{Header, Message};
+use crate::record::{Header, Record};
+use crate::report::Analytics;
 use crate::stage::aggregator::Aggregate;
 use crate::stage::Stage;
 use crate::state::{PartitionKey, Slot};
@@ -51,14 +51,14 @@ impl Windows {
     pub fn fold(
         &mut self,
         stage: &mut Stage<Aggregate>,
-        delivered: &[Message],
+        delivered: &[Record],
         fold: &[bool],
         stats: &mut Stats,
     ) -> Emitted {
         let mut emitted = Vec::new();
         // Records waiting to be folded into each window, in order: folded in one call per
         // window, before the window closes or at the end of the batch.
-        let mut pending: BTreeMap<Slot, Vec<&Message>> = BTreeMap::new();
+        let mut pending: BTreeMap<Slot, Vec<&Record>> = BTreeMap::new();
         // Read once a batch: `max_future` is an hour by default, not a precise instant.
         let now = wall_clock_ms();
         for (j, m) in delivered.iter().enumerate().filter(|(j, _)| fold[*j]) {
@@ -126,7 +126,7 @@ impl Windows {
         &mut self,
         stage: &mut Stage<Aggregate>,
         slot: &Slot,
-        closing: Option<&Message>,
+        closing: Option<&Record>,
         stats: &mut Stats,
     ) -> Option<Output> {
         let ((topic, partition), Some(start)) = slot else { return None };
@@ -156,7 +156,7 @@ impl Windows {
         ];
         // From the record that closed it (so its offset waits for the result), else the
         // window's own partition.
-        let message = Message {
+        let message = Record {
             key: Some(format!("{topic}/{partition}/{start}").into_bytes()),
             value: value.to_string().into_bytes(),
             headers,
@@ -168,7 +168,7 @@ impl Windows {
         Some(Output { message, topic: self.topic.clone(), role: Role::Window })
     }
 
-    fn late(&self, stage: &Stage<Aggregate>, m: &Message, reason: String) -> Output {
+    fn late(&self, stage: &Stage<Aggregate>, m: &Record, reason: String) -> Output {
         let mut rejection = Rejection::new(stage, vec![root_violation(reason)]);
         rejection.cause = super::Cause::Late;
         Output { message: m.clone(), topic: self.late_topic.clone(), role: Role::Late(rejection) }
@@ -231,7 +231,7 @@ impl Windows {
 /// A failed call discards the plugin instance, and with it what the open windows folded
 /// since their partitions were assigned (the replacement starts from that save): counted
 /// and said, never silent.
-fn fold_into(stage: &mut Stage<Aggregate>, slot: &Slot, records: &[&Message], stats: &mut Stats) {
+fn fold_into(stage: &mut Stage<Aggregate>, slot: &Slot, records: &[&Record], stats: &mut Stats) {
     if let Err(e) = stage.fold_window(slot, records) {
         stats.aggregate_faults += records.len() as u64;
         stats.analytics_resets += 1;
@@ -246,7 +246,7 @@ fn fold_into(stage: &mut Stage<Aggregate>, slot: &Slot, records: &[&Message], st
 
 /// A window's result: where and when, and the plugin's report (counters by name, tables
 /// as rows in the plugin's order).
-fn result_value(topic: &str, partition: i32, start: i64, end: i64, report: &Report) -> Value {
+fn result_value(topic: &str, partition: i32, start: i64, end: i64, report: &Analytics) -> Value {
     let counters: Map<String, Value> =
         report.counters.iter().map(|c| (c.name.clone(), json!(c.value))).collect();
     let tables: Map<String, Value> = report

@@ -1,6 +1,7 @@
 //! Loading plugins: the shared engine, the sandbox each instance runs in, and
 //! telling a component's world before it is used.
 
+mod bindings;
 pub mod cache;
 mod clocks;
 pub mod contract;
@@ -43,15 +44,15 @@ impl Runtime {
         // WASI is linked because wasm32-wasip2 guests import it; the sandbox grants none of it.
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(wasm_error)?;
         clocks::never_wait(&mut linker).map_err(wasm_error)?;
-        crate::bindings::host::add_to_linker::<Sandbox, wasmtime::component::HasSelf<Sandbox>>(
-            &mut linker,
-            |sandbox| sandbox,
-        )
+        crate::plugin::bindings::host::add_to_linker::<
+            Sandbox,
+            wasmtime::component::HasSelf<Sandbox>,
+        >(&mut linker, |sandbox| sandbox)
         .map_err(wasm_error)?;
-        crate::bindings::v2::host::add_to_linker::<Sandbox, wasmtime::component::HasSelf<Sandbox>>(
-            &mut linker,
-            |sandbox| sandbox,
-        )
+        crate::plugin::bindings::v2::host::add_to_linker::<
+            Sandbox,
+            wasmtime::component::HasSelf<Sandbox>,
+        >(&mut linker, |sandbox| sandbox)
         .map_err(wasm_error)?;
         Ok(Arc::new(Runtime { engine, linker, cache }))
     }

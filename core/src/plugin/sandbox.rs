@@ -2,7 +2,7 @@
 
 use super::limiter::Limiter;
 use super::limits::Limits;
-use crate::bindings::host::{Host, Level};
+use crate::plugin::bindings::host::{Host, Level};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
@@ -146,9 +146,9 @@ impl Host for Sandbox {
 }
 
 /// Contract 0.2's `host` is 0.1's: the same log.
-impl crate::bindings::v2::host::Host for Sandbox {
-    fn log(&mut self, level: crate::bindings::v2::host::Level, message: String) {
-        use crate::bindings::v2::host::Level as V2;
+impl crate::plugin::bindings::v2::host::Host for Sandbox {
+    fn log(&mut self, level: crate::plugin::bindings::v2::host::Level, message: String) {
+        use crate::plugin::bindings::v2::host::Level as V2;
         let level = match level {
             V2::Trace => Level::Trace,
             V2::Debug => Level::Debug,

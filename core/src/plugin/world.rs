@@ -2,7 +2,7 @@
 
 use super::contract::Version;
 use super::sandbox::Sandbox;
-use crate::bindings::{aggregator, repairer, transformer, v2, validator};
+use crate::plugin::bindings::{aggregator, repairer, transformer, v2, validator};
 use std::fmt;
 use wasmtime::component::{Component, InstancePre};
 use wasmtime::Engine;

@@ -2,13 +2,14 @@
 //! batch by batch. Each batch folds into the state of the partition it came from, so a
 //! partition's state can be checkpointed, moved to another instance and merged.
 
-use super::{frame, Kind, Linked, Stage};
-use crate::bindings::aggregator::exports::weir::plugin::aggregate::{Counter, Report, Row, Table};
-use crate::bindings::types::Message;
+use super::wire::Wire;
+use super::{Kind, Linked, Stage};
 use crate::plugin::returned::{self, Bounded};
 use crate::plugin::sandbox::Sandbox;
 use crate::plugin::World;
 use crate::plugin::{Fault, PluginError};
+use crate::record::Record;
+use crate::report::{Analytics, Counter, Row, Table};
 use crate::state::{self, PartitionKey, Slot};
 use std::collections::BTreeMap;
 use wasmtime::component::{ComponentType, Func, Lift, ResourceAny, TypedFunc};
@@ -47,8 +48,8 @@ struct ReturnedRow {
 }
 
 impl ReturnedReport {
-    fn into_report(self) -> Report {
-        Report {
+    fn into_report(self) -> Analytics {
+        Analytics {
             counters: self
                 .counters
                 .0
@@ -81,7 +82,7 @@ pub struct WithState {
     init: Func,
     constructor: Func,
     update: Func,
-    framed: bool,
+    wire: &'static dyn Wire,
     report: Func,
     snapshot: Func,
     restore: Func,
@@ -93,7 +94,7 @@ pub struct WithState {
 type TakeSnapshot = (Result<(), Bounded<String>>,);
 
 /// The partition-wide state of the message's partition.
-fn slot_of(message: &Message) -> Slot {
+fn slot_of(message: &Record) -> Slot {
     ((message.topic.clone(), message.partition), None)
 }
 
@@ -105,38 +106,14 @@ impl WithState {
         Ok(constructor.call(store, ())?.0)
     }
 
-    /// `update` with records that are not side by side (a window's, picked from a batch).
-    fn update_picked(
-        &self,
-        store: &mut Store<Sandbox>,
-        state: ResourceAny,
-        run: &[&Message],
-    ) -> wasmtime::Result<()> {
-        if self.framed {
-            // SAFETY: the types were checked in `instantiate`.
-            let update =
-                unsafe { TypedFunc::<(ResourceAny, &[u8]), ()>::new_unchecked(self.update) };
-            return update.call(store, (state, &frame::batch_of(run)));
-        }
-        let owned: Vec<Message> = run.iter().map(|m| (*m).clone()).collect();
-        self.update(store, state, &owned)
-    }
-
+    /// Folds `run` (records of one partition, not necessarily side by side) into `state`.
     fn update(
         &self,
         store: &mut Store<Sandbox>,
         state: ResourceAny,
-        run: &[Message],
+        run: &[&Record],
     ) -> wasmtime::Result<()> {
-        // SAFETY (both): the types were checked in `instantiate`.
-        if self.framed {
-            let update =
-                unsafe { TypedFunc::<(ResourceAny, &[u8]), ()>::new_unchecked(self.update) };
-            return update.call(store, (state, &frame::batch(run)));
-        }
-        let update =
-            unsafe { TypedFunc::<(ResourceAny, &[Message]), ()>::new_unchecked(self.update) };
-        update.call(store, (state, run))
+        self.wire.update(self.update, store, state, run)
     }
 
     /// `restore` or `merge` (`take`) of a snapshot into `state`.
@@ -173,7 +150,7 @@ impl WithState {
         &self,
         store: &mut Store<Sandbox>,
         state: ResourceAny,
-    ) -> wasmtime::Result<Report> {
+    ) -> wasmtime::Result<Analytics> {
         // SAFETY: the types were checked in `instantiate`.
         let report =
             unsafe { TypedFunc::<(ResourceAny,), (ReturnedReport,)>::new_unchecked(self.report) };
@@ -229,7 +206,7 @@ impl WithState {
         &self,
         store: &mut Store<Sandbox>,
         extra: &[Vec<u8>],
-    ) -> wasmtime::Result<Result<Report, String>> {
+    ) -> wasmtime::Result<Result<Analytics, String>> {
         let merged = self.new_state(store)?;
         let mut snapshots = Vec::with_capacity(self.states.len() + extra.len());
         for state in self.states.values() {
@@ -257,8 +234,8 @@ impl WithState {
 impl Kind for Aggregate {
     const WORLD: World = World::Aggregator;
     const STATEFUL: bool = true;
-    type Bindings = WithState;
-    type Input = Message;
+    type Calls = WithState;
+    type Input = Record;
     type Output = ();
 
     fn instantiate(linked: &Linked, store: &mut Store<Sandbox>) -> wasmtime::Result<WithState> {
@@ -267,18 +244,13 @@ impl Kind for Aggregate {
         let interface =
             format!("weir:plugin/aggregate@{}.{}.{}", contract.0, contract.1, contract.2);
         let interface = Some(interface.as_str());
-        let framed = contract.framed();
+        let wire = super::wire_of(contract);
         let method = |store: &mut Store<Sandbox>, name: &str| -> wasmtime::Result<Func> {
             match name {
                 "[constructor]state" => {
                     returned::export::<(), (ResourceAny,)>(&instance, store, interface, name)
                 }
-                "[method]state.update" if framed => {
-                    returned::export::<(ResourceAny, &[u8]), ()>(&instance, store, interface, name)
-                }
-                "[method]state.update" => returned::export::<(ResourceAny, &[Message]), ()>(
-                    &instance, store, interface, name,
-                ),
+                "[method]state.update" => wire.update_export(&instance, store, interface),
                 "[method]state.report" => returned::export::<(ResourceAny,), (ReturnedReport,)>(
                     &instance, store, interface, name,
                 ),
@@ -301,7 +273,7 @@ impl Kind for Aggregate {
             )?,
             constructor: method(store, "[constructor]state")?,
             update: method(store, "[method]state.update")?,
-            framed,
+            wire,
             report: method(store, "[method]state.report")?,
             snapshot: method(store, "[method]state.snapshot")?,
             restore: method(store, "[method]state.restore")?,
@@ -324,16 +296,16 @@ impl Kind for Aggregate {
     fn call(
         b: &mut WithState,
         store: &mut Store<Sandbox>,
-        batch: &[Message],
+        batch: &[Record],
     ) -> wasmtime::Result<Vec<()>> {
         for run in batch.chunk_by(|a, b| a.partition == b.partition && a.topic == b.topic) {
             let state = b.state(store, &slot_of(&run[0]))?;
-            b.update(store, state, run)?;
+            b.update(store, state, &run.iter().collect::<Vec<_>>())?;
         }
         Ok(vec![(); batch.len()])
     }
 
-    fn value_len(input: &Message) -> usize {
+    fn value_len(input: &Record) -> usize {
         input.value.len()
     }
 
@@ -353,7 +325,7 @@ impl Kind for Aggregate {
 /// Reports, snapshots and restores: the calls only an aggregator has.
 impl Stage<Aggregate> {
     /// One report over every partition this stage holds.
-    pub fn report(&mut self) -> Result<Report, PluginError> {
+    pub fn report(&mut self) -> Result<Analytics, PluginError> {
         self.merged_report(&[])?.map_err(|reason| self.call_error(reason))
     }
 
@@ -362,7 +334,7 @@ impl Stage<Aggregate> {
     pub fn merged_report(
         &mut self,
         extra: &[Vec<u8>],
-    ) -> Result<Result<Report, String>, PluginError> {
+    ) -> Result<Result<Analytics, String>, PluginError> {
         self.with_state(|b, store| b.merged_report(store, extra))
     }
 
@@ -384,7 +356,7 @@ impl Stage<Aggregate> {
         let mut keys: Vec<PartitionKey> = self
             .live
             .as_ref()
-            .map(|live| live.bindings.states.keys().map(|(key, _)| key.clone()).collect())
+            .map(|live| live.calls.states.keys().map(|(key, _)| key.clone()).collect())
             .unwrap_or_default();
         keys.dedup();
         keys
@@ -449,15 +421,15 @@ impl Stage<Aggregate> {
 
     /// Folds records (picked from a batch, in order) into a window's state, made empty if
     /// the window has none yet.
-    pub fn fold_window(&mut self, slot: &Slot, records: &[&Message]) -> Result<(), PluginError> {
+    pub fn fold_window(&mut self, slot: &Slot, records: &[&Record]) -> Result<(), PluginError> {
         self.with_state(|b, store| {
             let state = b.state(store, slot)?;
-            b.update_picked(store, state, records)
+            b.update(store, state, records)
         })
     }
 
     /// A window's report, its state dropped: the window is closed.
-    pub fn close_window(&mut self, slot: &Slot) -> Result<Report, PluginError> {
+    pub fn close_window(&mut self, slot: &Slot) -> Result<Analytics, PluginError> {
         self.with_state(|b, store| {
             let state = b.state(store, slot)?;
             let report = b.report_of(store, state);

@@ -1,7 +1,7 @@
 //! What a transformer makes of a record: a new value (contract 0.1) or 0..N records
 //! (contract 0.2), as the host reads them from either.
 
-use crate::bindings::types::Header;
+use crate::record::Header;
 
 /// What a transformer made of one record.
 #[derive(Debug, Clone, PartialEq)]

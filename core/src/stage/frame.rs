@@ -4,12 +4,18 @@
 //! the plugin's broken contract, never a host panic.
 
 use super::emitted::{Emitted, Transformed};
-use crate::bindings::types::{Damaged, Header, Message, RepairOutcome, Violation};
+use super::wire::Wire;
+use super::{Exports, Linked};
 pub use crate::plugin::fault::BrokenAnswer;
-use crate::plugin::returned;
+use crate::plugin::returned::{self, Bounded};
+use crate::plugin::sandbox::Sandbox;
+use crate::plugin::World;
+use crate::record::{Damaged, Header, Record, RepairOutcome, Violation};
+use wasmtime::component::{Func, Instance, ResourceAny, TypedFunc};
+use wasmtime::Store;
 use weir_plugin::frame::{self, FrameError, Reader, ACCEPTED, REFUSED};
 
-fn write_message(buf: &mut Vec<u8>, m: &Message) {
+fn write_message(buf: &mut Vec<u8>, m: &Record) {
     let headers = |buf: &mut Vec<u8>| {
         frame::put_headers(buf, m.headers.iter().map(|h| (h.key.as_str(), h.value.as_slice())))
     };
@@ -30,7 +36,7 @@ fn frame_size(messages: impl Iterator<Item = usize>) -> usize {
 }
 
 /// A batch of records as one frame.
-pub fn batch(messages: &[Message]) -> Vec<u8> {
+pub fn batch(messages: &[Record]) -> Vec<u8> {
     let mut buf = Vec::with_capacity(frame_size(messages.iter().map(|m| m.value.len())));
     frame::put_u32(&mut buf, messages.len() as u32);
     for message in messages {
@@ -40,7 +46,7 @@ pub fn batch(messages: &[Message]) -> Vec<u8> {
 }
 
 /// A batch of records picked from elsewhere (a window's, out of a mixed batch).
-pub fn batch_of(messages: &[&Message]) -> Vec<u8> {
+pub fn batch_of(messages: &[&Record]) -> Vec<u8> {
     let mut buf = Vec::with_capacity(frame_size(messages.iter().map(|m| m.value.len())));
     frame::put_u32(&mut buf, messages.len() as u32);
     for message in messages {
@@ -162,17 +168,96 @@ pub fn repaired(bytes: &[u8], count: usize) -> wasmtime::Result<Vec<RepairOutcom
     })
 }
 
+pub(super) struct Framed;
+
+/// Every 0.2 batch function: one frame in, one frame out.
+type Call<'a> = (&'a [u8],);
+type Answer = (Bounded<Vec<u8>>,);
+type Update<'a> = (ResourceAny, &'a [u8]);
+
+impl Wire for Framed {
+    fn exports(
+        &self,
+        world: World,
+        linked: &Linked,
+        store: &mut Store<Sandbox>,
+    ) -> wasmtime::Result<Exports> {
+        let name = match world {
+            World::Validator => "validate",
+            World::Transformer => "transform",
+            World::Repairer => "repair",
+            World::Aggregator => unreachable!("an aggregator's batch function is a method"),
+        };
+        Exports::of::<Call, Answer>(linked, store, name)
+    }
+
+    fn validate(
+        &self,
+        exports: &Exports,
+        store: &mut Store<Sandbox>,
+        batch: &[Record],
+    ) -> wasmtime::Result<Vec<Result<(), Vec<Violation>>>> {
+        validated(&call(exports, store, &self::batch(batch))?, batch.len())
+    }
+
+    fn transform(
+        &self,
+        exports: &Exports,
+        store: &mut Store<Sandbox>,
+        batch: &[Record],
+    ) -> wasmtime::Result<Vec<Result<Transformed, String>>> {
+        transformed(&call(exports, store, &self::batch(batch))?, batch.len())
+    }
+
+    fn repair(
+        &self,
+        exports: &Exports,
+        store: &mut Store<Sandbox>,
+        batch: &[Damaged],
+    ) -> wasmtime::Result<Vec<RepairOutcome>> {
+        repaired(&call(exports, store, &damaged(batch))?, batch.len())
+    }
+
+    fn update_export(
+        &self,
+        instance: &Instance,
+        store: &mut Store<Sandbox>,
+        interface: Option<&str>,
+    ) -> wasmtime::Result<Func> {
+        returned::export::<Update, ()>(instance, store, interface, "[method]state.update")
+    }
+
+    fn update(
+        &self,
+        update: Func,
+        store: &mut Store<Sandbox>,
+        state: ResourceAny,
+        run: &[&Record],
+    ) -> wasmtime::Result<()> {
+        // SAFETY: the types were checked in `update_export`.
+        let update = unsafe { TypedFunc::<Update, ()>::new_unchecked(update) };
+        update.call(store, (state, &batch_of(run)))
+    }
+}
+
+/// One frame in, the plugin's answer out (charged against the call's budget before it
+/// is copied).
+fn call(exports: &Exports, store: &mut Store<Sandbox>, frame: &[u8]) -> wasmtime::Result<Vec<u8>> {
+    let (answer,) = exports.call::<Call, Answer>(store, (frame,))?;
+    Ok(answer.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn a_batch_framed_by_the_host_reads_in_the_sdk_field_for_field() {
-        let mut message = Message::read_from("logins", 2, 7, b"{}".to_vec());
+        let mut message = Record::read_from("logins", 2, 7, b"{}".to_vec());
         message.key = Some(b"k".to_vec());
         message.headers = vec![Header { key: "h".into(), value: b"v".to_vec() }];
         message.timestamp = Some(5);
-        let bytes = batch(&[message.clone(), Message::read_from("-", 0, 1, b"x".to_vec())]);
+        let bytes = batch(&[message.clone(), Record::read_from("-", 0, 1, b"x".to_vec())]);
         let records = frame::records(&bytes).unwrap();
         let r = records[0];
         assert_eq!(
@@ -267,8 +352,8 @@ mod tests {
             damage in proptest::option::of((proptest::num::usize::ANY, proptest::num::u8::ANY)),
             cut in proptest::option::of(proptest::num::usize::ANY),
         ) {
-            let messages: Vec<Message> = values.into_iter().enumerate().map(|(i, value)| {
-                let mut m = Message::read_from("t", 0, i as i64, value);
+            let messages: Vec<Record> = values.into_iter().enumerate().map(|(i, value)| {
+                let mut m = Record::read_from("t", 0, i as i64, value);
                 m.headers = (0..headers).map(|h| Header { key: format!("h{h}"), value: vec![1] }).collect();
                 m
             }).collect();

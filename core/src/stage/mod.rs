@@ -8,11 +8,13 @@
 pub mod aggregator;
 mod bisect;
 mod emitted;
-pub(crate) mod frame;
+mod frame;
+mod listed;
 mod recovery;
 pub mod repairer;
 pub mod transformer;
 pub mod validator;
+mod wire;
 
 use crate::ops::metrics::StageMeter;
 use crate::plugin::contract::Version;
@@ -25,6 +27,7 @@ use recovery::Recovery;
 use std::path::PathBuf;
 use wasmtime::component::{ComponentNamedList, Func, InstancePre, Lift, Lower, TypedFunc};
 use wasmtime::Store;
+use wire::Wire;
 
 /// A plugin ready to instantiate (pre-linked, its exports type-checked at load), and the
 /// contract version it was built for.
@@ -38,26 +41,22 @@ pub struct Linked {
 pub trait Kind {
     const WORLD: World;
     /// The typed exports of an instance (and any per-instance state such as a resource).
-    type Bindings;
+    type Calls;
     type Input;
     type Output;
 
-    fn instantiate(linked: &Linked, store: &mut Store<Sandbox>)
-        -> wasmtime::Result<Self::Bindings>;
+    fn instantiate(linked: &Linked, store: &mut Store<Sandbox>) -> wasmtime::Result<Self::Calls>;
     fn init(
-        bindings: &Self::Bindings,
+        calls: &Self::Calls,
         store: &mut Store<Sandbox>,
         config: &str,
     ) -> wasmtime::Result<Result<(), String>>;
     /// Called once an instance is initialised (an aggregator creates its state here).
-    fn ready(
-        bindings: Self::Bindings,
-        _store: &mut Store<Sandbox>,
-    ) -> wasmtime::Result<Self::Bindings> {
-        Ok(bindings)
+    fn ready(calls: Self::Calls, _store: &mut Store<Sandbox>) -> wasmtime::Result<Self::Calls> {
+        Ok(calls)
     }
     fn call(
-        bindings: &mut Self::Bindings,
+        calls: &mut Self::Calls,
         store: &mut Store<Sandbox>,
         batch: &[Self::Input],
     ) -> wasmtime::Result<Vec<Self::Output>>;
@@ -67,14 +66,14 @@ pub trait Kind {
     const STATEFUL: bool = false;
     /// State that must outlive an instance (an aggregator's), as bytes; `None` for none.
     fn save(
-        _bindings: &mut Self::Bindings,
+        _calls: &mut Self::Calls,
         _store: &mut Store<Sandbox>,
     ) -> wasmtime::Result<Option<Vec<u8>>> {
         Ok(None)
     }
     /// Puts saved state into a fresh instance.
     fn load(
-        _bindings: &mut Self::Bindings,
+        _calls: &mut Self::Calls,
         _store: &mut Store<Sandbox>,
         _state: &[u8],
     ) -> wasmtime::Result<Result<(), String>> {
@@ -84,7 +83,7 @@ pub trait Kind {
 
 struct Live<B> {
     store: Store<Sandbox>,
-    bindings: B,
+    calls: B,
 }
 
 pub struct Stage<K: Kind> {
@@ -94,7 +93,7 @@ pub struct Stage<K: Kind> {
     engine: wasmtime::Engine,
     config: String,
     limits: Limits,
-    live: Option<Live<K::Bindings>>,
+    live: Option<Live<K::Calls>>,
     /// Fresh instances made after a failure, for metrics and tests.
     restarts: u64,
     /// For a stateful kind: what a replacement instance needs to have the state back.
@@ -189,7 +188,7 @@ impl<K: Kind> Stage<K> {
         }
     }
 
-    fn instantiate(&self) -> Result<Live<K::Bindings>, PluginError> {
+    fn instantiate(&self) -> Result<Live<K::Calls>, PluginError> {
         let instantiate_error = |e: wasmtime::Error| PluginError::Instantiate {
             path: self.path.clone(),
             world: K::WORLD,
@@ -202,21 +201,21 @@ impl<K: Kind> Stage<K> {
         store.limiter(|sandbox| &mut sandbox.limits);
         store.set_epoch_deadline(ticks(self.limits.init_budget_ms()));
         store.epoch_deadline_trap();
-        let bindings = K::instantiate(&self.linked, &mut store).map_err(instantiate_error)?;
+        let calls = K::instantiate(&self.linked, &mut store).map_err(instantiate_error)?;
         let init_error = |reason: String| PluginError::Init {
             stage: self.name.clone(),
             path: self.path.clone(),
             reason,
         };
-        K::init(&bindings, &mut store, &self.config)
+        K::init(&calls, &mut store, &self.config)
             .map_err(|trap| {
                 init_error(
                     Fault::from_call(&trap, &self.limits, self.limits.init_budget_ms()).reason,
                 )
             })?
             .map_err(init_error)?;
-        let bindings = K::ready(bindings, &mut store).map_err(instantiate_error)?;
-        Ok(Live { store, bindings })
+        let calls = K::ready(calls, &mut store).map_err(instantiate_error)?;
+        Ok(Live { store, calls })
     }
 
     /// One result per input, in order. Never fails as a whole: faults are per record.
@@ -308,7 +307,7 @@ impl<K: Kind> Stage<K> {
 
     /// Gives a fresh instance the state of the one it replaces: the saved state, then the
     /// inputs folded since (they went through before, so they do again).
-    fn put_back_state(&mut self, live: &mut Live<K::Bindings>) {
+    fn put_back_state(&mut self, live: &mut Live<K::Calls>) {
         let Some(recovery) = &mut self.recovery else { return };
         let budget = self.limits.call_timeout_ms;
         if let Some(state) = recovery.state() {
@@ -343,7 +342,7 @@ impl<K: Kind> Stage<K> {
     }
 
     /// The live instance, making a fresh one if the last call failed.
-    fn live(&mut self) -> Result<&mut Live<K::Bindings>, PluginError> {
+    fn live(&mut self) -> Result<&mut Live<K::Calls>, PluginError> {
         if self.live.is_none() {
             self.restarts += 1;
             let mut live = self.instantiate()?;
@@ -400,12 +399,13 @@ impl Exports {
         // SAFETY: the types were checked in `of`.
         unsafe { TypedFunc::<P, R>::new_unchecked(self.batch) }.call(store, params)
     }
+}
 
-    /// Contract 0.2: one frame in, one frame out (charged against the call's budget before
-    /// it is copied).
-    fn call_framed(&self, store: &mut Store<Sandbox>, frame: &[u8]) -> wasmtime::Result<Vec<u8>> {
-        let (answer,) = self.call::<(&[u8],), (returned::Bounded<Vec<u8>>,)>(store, (frame,))?;
-        Ok(answer.into_inner())
+/// The calls of the contract version a plugin was built for.
+fn wire_of(contract: Version) -> &'static dyn Wire {
+    match contract.framed() {
+        true => &frame::Framed,
+        false => &listed::Listed,
     }
 }
 
@@ -430,7 +430,7 @@ fn guarded<B, R>(
 ) -> wasmtime::Result<R> {
     live.store.set_epoch_deadline(ticks(budget_ms));
     let result =
-        returned::bounded(limits.memory_bytes(), || call(&mut live.bindings, &mut live.store));
+        returned::bounded(limits.memory_bytes(), || call(&mut live.calls, &mut live.store));
     live.store.data_mut().end_call();
     result
 }

@@ -1,50 +1,33 @@
 //! Stage kind `repairer`: a repaired value, or why the record is unrepairable.
 
-use super::{frame, Exports, Kind, Linked};
-use crate::bindings::types::{Damaged, RepairOutcome};
-use crate::plugin::returned::Bounded;
+use super::wire::Wire;
+use super::{Exports, Kind, Linked};
 use crate::plugin::sandbox::Sandbox;
 use crate::plugin::World;
-use wasmtime::component::{ComponentType, Lift};
+use crate::record::{Damaged, RepairOutcome};
 use wasmtime::Store;
 
 pub struct Repair;
 
-/// `repair-outcome` as returned (contract 0.1), lifted within the call's budget.
-#[derive(ComponentType, Lift)]
-#[component(variant)]
-enum ReturnedOutcome {
-    #[component(name = "repaired")]
-    Repaired(Bounded<Vec<u8>>),
-    #[component(name = "unrepairable")]
-    Unrepairable(Bounded<String>),
-}
-
-type ReturnedV1 = (Bounded<Vec<ReturnedOutcome>>,);
-
-/// The exports, and whether batches cross as frames (0.2) or lists (0.1).
-pub struct Bindings {
+/// The exports, and the calls of the plugin's contract version.
+pub struct Calls {
     exports: Exports,
-    framed: bool,
+    wire: &'static dyn Wire,
 }
 
 impl Kind for Repair {
     const WORLD: World = World::Repairer;
-    type Bindings = Bindings;
+    type Calls = Calls;
     type Input = Damaged;
     type Output = RepairOutcome;
 
-    fn instantiate(linked: &Linked, store: &mut Store<Sandbox>) -> wasmtime::Result<Bindings> {
-        let framed = linked.contract.framed();
-        let exports = match framed {
-            true => Exports::of::<(&[u8],), (Bounded<Vec<u8>>,)>(linked, store, "repair")?,
-            false => Exports::of::<(&[Damaged],), ReturnedV1>(linked, store, "repair")?,
-        };
-        Ok(Bindings { exports, framed })
+    fn instantiate(linked: &Linked, store: &mut Store<Sandbox>) -> wasmtime::Result<Calls> {
+        let wire = super::wire_of(linked.contract);
+        Ok(Calls { exports: wire.exports(Self::WORLD, linked, store)?, wire })
     }
 
     fn init(
-        b: &Bindings,
+        b: &Calls,
         store: &mut Store<Sandbox>,
         config: &str,
     ) -> wasmtime::Result<Result<(), String>> {
@@ -52,23 +35,11 @@ impl Kind for Repair {
     }
 
     fn call(
-        b: &mut Bindings,
+        b: &mut Calls,
         store: &mut Store<Sandbox>,
         batch: &[Damaged],
     ) -> wasmtime::Result<Vec<RepairOutcome>> {
-        if b.framed {
-            let answer = b.exports.call_framed(store, &frame::damaged(batch))?;
-            return frame::repaired(&answer, batch.len());
-        }
-        let (outcomes,) = b.exports.call::<(&[Damaged],), ReturnedV1>(store, (batch,))?;
-        Ok(outcomes
-            .into_inner()
-            .into_iter()
-            .map(|outcome| match outcome {
-                ReturnedOutcome::Repaired(value) => RepairOutcome::Repaired(value.0),
-                ReturnedOutcome::Unrepairable(reason) => RepairOutcome::Unrepairable(reason.0),
-            })
-            .collect())
+        b.wire.repair(&b.exports, store, batch)
     }
 
     fn value_len(input: &Self::Input) -> usize {

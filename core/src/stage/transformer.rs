@@ -3,40 +3,34 @@
 //! the output each goes to).
 
 pub use super::emitted::{Emitted, Transformed};
-use super::{frame, Exports, Kind, Linked};
-use crate::bindings::types::Message;
-use crate::plugin::returned::Bounded;
+use super::wire::Wire;
+use super::{Exports, Kind, Linked};
 use crate::plugin::sandbox::Sandbox;
 use crate::plugin::World;
+use crate::record::Record;
 use wasmtime::Store;
 
 pub struct Transform;
 
-type ReturnedV1 = (Bounded<Vec<Result<Bounded<Vec<u8>>, Bounded<String>>>>,);
-
-/// The exports, and whether batches cross as frames (0.2) or lists (0.1).
-pub struct Bindings {
+/// The exports, and the calls of the plugin's contract version.
+pub struct Calls {
     exports: Exports,
-    framed: bool,
+    wire: &'static dyn Wire,
 }
 
 impl Kind for Transform {
     const WORLD: World = World::Transformer;
-    type Bindings = Bindings;
-    type Input = Message;
+    type Calls = Calls;
+    type Input = Record;
     type Output = Result<Transformed, String>;
 
-    fn instantiate(linked: &Linked, store: &mut Store<Sandbox>) -> wasmtime::Result<Bindings> {
-        let framed = linked.contract.framed();
-        let exports = match framed {
-            true => Exports::of::<(&[u8],), (Bounded<Vec<u8>>,)>(linked, store, "transform")?,
-            false => Exports::of::<(&[Message],), ReturnedV1>(linked, store, "transform")?,
-        };
-        Ok(Bindings { exports, framed })
+    fn instantiate(linked: &Linked, store: &mut Store<Sandbox>) -> wasmtime::Result<Calls> {
+        let wire = super::wire_of(linked.contract);
+        Ok(Calls { exports: wire.exports(Self::WORLD, linked, store)?, wire })
     }
 
     fn init(
-        b: &Bindings,
+        b: &Calls,
         store: &mut Store<Sandbox>,
         config: &str,
     ) -> wasmtime::Result<Result<(), String>> {
@@ -44,24 +38,11 @@ impl Kind for Transform {
     }
 
     fn call(
-        b: &mut Bindings,
+        b: &mut Calls,
         store: &mut Store<Sandbox>,
-        batch: &[Message],
+        batch: &[Record],
     ) -> wasmtime::Result<Vec<Self::Output>> {
-        if b.framed {
-            let answer = b.exports.call_framed(store, &frame::batch(batch))?;
-            return frame::transformed(&answer, batch.len());
-        }
-        let (outcomes,) = b.exports.call::<(&[Message],), ReturnedV1>(store, (batch,))?;
-        Ok(outcomes
-            .into_inner()
-            .into_iter()
-            .map(|outcome| {
-                outcome
-                    .map(|value| Transformed::Value(value.into_inner()))
-                    .map_err(Bounded::into_inner)
-            })
-            .collect())
+        b.wire.transform(&b.exports, store, batch)
     }
 
     fn value_len(input: &Self::Input) -> usize {

@@ -6,12 +6,12 @@ use login_analytics::logic::LoginAnalytics;
 use readable_timestamp::logic::Readable;
 use serde::Serialize;
 use std::time::{Duration, Instant};
-use weir_core::bindings::types::Message;
 use weir_core::config::Config;
 use weir_core::pipeline::{Outcome, Pipeline};
 use weir_core::plugin::Runtime;
+use weir_core::record::Record;
 use weir_kafka::generate::Generator;
-use weir_plugin::{Aggregator, Headers, Record, Transformer, Validator};
+use weir_plugin::{Aggregator, Headers, Record as GuestRecord, Transformer, Validator};
 
 /// Records per second through the whole chain, wasm and native, on the same batches.
 #[derive(Debug, Serialize, Default, Clone, Copy)]
@@ -106,21 +106,21 @@ impl NativeChain {
 
     /// Validate, transform, aggregate a batch, stage by stage as the pipeline does;
     /// returns how many passed.
-    fn run(&mut self, batch: Vec<Message>) -> usize {
-        let valid: Vec<Message> =
+    fn run(&mut self, batch: Vec<Record>) -> usize {
+        let valid: Vec<Record> =
             batch.into_iter().filter(|m| self.validate.validate(&view(m)).is_ok()).collect();
         let transformed = self.transformed(valid);
         self.aggregate_batch(&transformed);
         transformed.len()
     }
 
-    fn validate_batch(&mut self, batch: &[Message]) -> usize {
+    fn validate_batch(&mut self, batch: &[Record]) -> usize {
         batch.iter().filter(|m| self.validate.validate(&view(m)).is_ok()).count()
     }
 
     /// What the transform emits for each record; one emitted record takes the input's
     /// place (its value moved in), as the pipeline does.
-    fn transformed(&mut self, batch: Vec<Message>) -> Vec<Message> {
+    fn transformed(&mut self, batch: Vec<Record>) -> Vec<Record> {
         let mut out = Vec::with_capacity(batch.len());
         for mut m in batch {
             let Some(mut values) = self.transform_values(&m) else { continue };
@@ -128,7 +128,7 @@ impl NativeChain {
                 m.value = values.pop().expect("one value");
                 out.push(m);
             } else {
-                out.extend(values.into_iter().map(|value| Message { value, ..m.clone() }));
+                out.extend(values.into_iter().map(|value| Record { value, ..m.clone() }));
             }
         }
         out
@@ -136,7 +136,7 @@ impl NativeChain {
 
     /// The values the transform emits for `m`, read from its answer as the host reads a
     /// plugin's (the SDK writes the same frame natively), or `None` if it refused `m`.
-    fn transform_values(&mut self, m: &Message) -> Option<Vec<Vec<u8>>> {
+    fn transform_values(&mut self, m: &Record) -> Option<Vec<Vec<u8>>> {
         use weir_plugin::frame::{Reader, ACCEPTED};
         self.answer.clear();
         weir_plugin::transformer::answer_one(&mut self.transform, &view(m), &mut self.answer);
@@ -155,7 +155,7 @@ impl NativeChain {
         Some(values)
     }
 
-    fn aggregate_batch(&mut self, batch: &[Message]) {
+    fn aggregate_batch(&mut self, batch: &[Record]) {
         for m in batch {
             self.aggregate.update(&view(m));
         }
@@ -163,8 +163,8 @@ impl NativeChain {
 }
 
 /// A host record as the SDK's borrowed view (the bench's records carry no headers).
-fn view(m: &Message) -> Record<'_> {
-    Record {
+fn view(m: &Record) -> GuestRecord<'_> {
+    GuestRecord {
         value: &m.value,
         key: m.key.as_deref(),
         headers: Headers::NONE,
@@ -200,10 +200,10 @@ pub fn contract_0_1(config: &Config) -> Option<Config> {
 pub fn measure(
     pipeline: &mut Pipeline,
     native: &mut NativeChain,
-    records: &[Message],
+    records: &[Record],
     batch_size: usize,
 ) -> anyhow::Result<Throughput> {
-    let batches: Vec<Vec<Message>> = records.chunks(batch_size).map(<[Message]>::to_vec).collect();
+    let batches: Vec<Vec<Record>> = records.chunks(batch_size).map(<[Record]>::to_vec).collect();
     pipeline.process(batches[0].clone());
     let started = Instant::now();
     let mut rejected = 0;
@@ -237,16 +237,16 @@ pub fn measure(
 pub fn per_stage(
     runtime: &Runtime,
     config: &Config,
-    records: &[Message],
+    records: &[Record],
     native: &mut NativeChain,
 ) -> anyhow::Result<Vec<StageCost>> {
     use weir_core::pipeline::load_stage;
     use weir_core::stage::{aggregator::Aggregate, transformer::Transform, validator::Validate};
-    let batches: Vec<Vec<Message>> =
-        records.chunks(config.pipeline.batch_size).map(<[Message]>::to_vec).collect();
+    let batches: Vec<Vec<Record>> =
+        records.chunks(config.pipeline.batch_size).map(<[Record]>::to_vec).collect();
     let n = records.len();
     let micros = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
-    let transformed: Vec<Vec<Message>> =
+    let transformed: Vec<Vec<Record>> =
         batches.iter().map(|b| native.transformed(b.clone())).collect();
     let cost = |stage: &str, wasm: Duration, native: Duration| StageCost {
         stage: stage.into(),
@@ -290,11 +290,11 @@ pub fn per_stage(
 pub fn windowed_aggregate(
     runtime: &Runtime,
     config: &Config,
-    records: &[Message],
+    records: &[Record],
     native: &mut NativeChain,
 ) -> anyhow::Result<(f64, f64)> {
     use weir_core::config::{EventTimeConfig, TimeUnit, WindowConfig};
-    let batches: Vec<Vec<Message>> = records
+    let batches: Vec<Vec<Record>> = records
         .chunks(config.pipeline.batch_size)
         .map(|b| native.transformed(b.to_vec()))
         .collect();
@@ -350,7 +350,7 @@ pub fn record_sizes(
 pub fn batch_sizes(
     runtime: &Runtime,
     config: &Config,
-    records: &[Message],
+    records: &[Record],
 ) -> anyhow::Result<Vec<BatchCost>> {
     let mut costs = Vec::new();
     for batch_size in BATCH_SIZES {
@@ -372,14 +372,14 @@ pub fn batch_sizes(
 }
 
 /// `n` valid login events from a seeded generator, keyed.
-pub fn events(n: usize) -> Vec<Message> {
+pub fn events(n: usize) -> Vec<Record> {
     let mut generator = Generator::new(Some(1), 0.0, 1000.0);
     (0..n)
         .map(|i| {
             let event = generator.next_event();
-            Message {
+            Record {
                 key: Some(event.key.into_bytes()),
-                ..Message::read_from("bench", 0, i as i64, event.value)
+                ..Record::read_from("bench", 0, i as i64, event.value)
             }
         })
         .collect()
@@ -387,7 +387,7 @@ pub fn events(n: usize) -> Vec<Message> {
 
 /// Login events grown to about `value_bytes` with an `attributes` object of short
 /// fields, as wide events carry: more to parse, validate and copy, the same logic.
-pub fn sized_events(n: usize, value_bytes: usize) -> Vec<Message> {
+pub fn sized_events(n: usize, value_bytes: usize) -> Vec<Record> {
     events(n)
         .into_iter()
         .map(|mut message| {

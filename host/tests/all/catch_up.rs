@@ -8,7 +8,7 @@ use crate::common;
 use common::kafka::*;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use weir_core::bindings::types::Message;
+use weir_core::record::Record;
 
 /// The least share of the big-batch rate a one-record-batch backlog is caught up at, in
 /// these tests. Measured on 2 cores with tansu beside weir: 0.55–0.75 (tansu spends ~4×
@@ -38,7 +38,7 @@ pub const ONE_RECORD_PER_BATCH: &str = "[kafka.properties]\n\"batch.num.messages
 /// churn's killed members leaving the group) is the coordinator's time, not the catch-up's.
 /// The crawl this is for wrote hundreds of records a record or so per fetch, so leaving
 /// out a few pauses cannot hide it.
-pub fn output_rate(records: &[Message]) -> f64 {
+pub fn output_rate(records: &[Record]) -> f64 {
     const PAUSES: usize = 3;
     assert!(records.len() >= 2, "a rate needs two outputs, not {}", records.len());
     let mut times: Vec<i64> =

@@ -122,7 +122,7 @@ config = {{ schema = "{schema}", defaults = {{ device_type = "unknown" }} }}
 /// What a pipeline made of each input, and its report, as comparable text.
 fn run_login_pipeline(
     dir: &Path,
-    batches: &[Vec<weir_core::bindings::types::Message>],
+    batches: &[Vec<weir_core::record::Record>],
 ) -> (Vec<String>, Vec<String>, serde_json::Value) {
     use weir_core::pipeline::{repair::RepairPipeline, Outcome, Pipeline};
     let config = login_pipeline_config(dir);
@@ -169,9 +169,9 @@ fn the_shipped_plugins_built_for_0_1_and_for_0_2_make_the_same_of_the_same_input
     let records: Vec<_> = (0..1_000)
         .map(|i| {
             let event = generator.next_event();
-            weir_core::bindings::types::Message {
+            weir_core::record::Record {
                 key: Some(event.key.into_bytes()),
-                ..weir_core::bindings::types::Message::read_from("in", i % 3, i as i64, event.value)
+                ..weir_core::record::Record::read_from("in", i % 3, i as i64, event.value)
             }
         })
         .collect();

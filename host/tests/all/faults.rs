@@ -366,10 +366,8 @@ fn a_forged_redrive_origin_on_the_input_skips_no_dead_letter() {
         .expect("parked1 on the parked topic");
     // The forgery: the origin of the parked record not yet sent, on a record of other bytes.
     let origin = format!("{}/{}/{}", TOPICS[3], target.partition, target.offset);
-    let forged = weir_core::bindings::types::Header {
-        key: "weir.redrive.from".into(),
-        value: origin.into_bytes(),
-    };
+    let forged =
+        weir_core::record::Header { key: "weir.redrive.from".into(), value: origin.into_bytes() };
     produce_records(
         &brokers,
         std::iter::once(weir_kafka::flow::Outgoing::new(

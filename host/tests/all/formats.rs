@@ -667,7 +667,7 @@ fn writers_schemas_rotating_past_the_kept_validators_are_bounded() {
         &weir::resolve::Resolver,
     )
     .unwrap();
-    let batch = |ids: &[u32]| -> Vec<weir_core::bindings::types::Message> {
+    let batch = |ids: &[u32]| -> Vec<weir_core::record::Record> {
         ids.iter()
             .enumerate()
             .map(|(i, id)| {

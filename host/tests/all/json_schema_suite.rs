@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use weir_core::bindings::types::Message;
 use weir_core::plugin::limits::Limits;
+use weir_core::record::Record;
 use weir_core::stage::{validator::Validate, Stage};
 
 const DRAFTS: [(&str, &str); 5] = [
@@ -102,11 +102,11 @@ fn run_files(draft: &str, dir: &str, files: &[PathBuf], formats: Option<bool>, t
             let tests = group["tests"].as_array().unwrap();
             let verdicts: Vec<Option<bool>> = match stage {
                 Ok(mut stage) => {
-                    let messages: Vec<Message> = tests
+                    let messages: Vec<Record> = tests
                         .iter()
                         .enumerate()
                         .map(|(i, t)| {
-                            Message::read_from(
+                            Record::read_from(
                                 &name,
                                 0,
                                 i as i64,

@@ -121,11 +121,11 @@ fn a_record_is_parked_after_its_last_repair_attempt() {
         key: Some(b"looping".to_vec()),
         value: br#"{"user_id":"u"}"#.to_vec(),
         headers: vec![
-            weir_core::bindings::types::Header {
+            weir_core::record::Header {
                 key: headers::REPAIR_ATTEMPTS.into(),
                 value: b"3".to_vec(),
             },
-            weir_core::bindings::types::Header {
+            weir_core::record::Header {
                 key: headers::REASONS.into(),
                 value: br#"[{"path":"","reason":"still broken"}]"#.to_vec(),
             },

@@ -3,9 +3,9 @@
 use crate::common;
 
 use common::{message, plugin, runtime, test_plugin};
-use weir_core::bindings::types::{Damaged, RepairOutcome, Violation};
 use weir_core::plugin::limits::Limits;
 use weir_core::plugin::PluginError;
+use weir_core::record::{Damaged, RepairOutcome, Violation};
 use weir_core::stage::aggregator::Aggregate;
 use weir_core::stage::repairer::Repair;
 use weir_core::stage::transformer::Transform;
@@ -123,7 +123,7 @@ fn aggregator_state_is_kept_per_partition_and_merges_back_to_the_whole() {
         let value = VALID
             .replace("u1", &format!("user-{user}"))
             .replace("iOS", if user.is_multiple_of(3) { "android" } else { "iOS" });
-        weir_core::bindings::types::Message { partition, offset: user as i64, ..message(&value) }
+        weir_core::record::Record { partition, offset: user as i64, ..message(&value) }
     };
     for partition in 0..3 {
         let batch: Vec<_> = (0..10 * (partition as usize + 1))
@@ -145,9 +145,7 @@ fn aggregator_state_is_kept_per_partition_and_merges_back_to_the_whole() {
     assert_eq!(moved.report().unwrap(), whole.report().unwrap());
     // A revoked partition's counts leave with it.
     moved.drop_partition(&keys[2]).unwrap();
-    let total = |r: &weir_core::bindings::aggregator::exports::weir::plugin::aggregate::Report| {
-        r.counters[0].value
-    };
+    let total = |r: &weir_core::report::Analytics| r.counters[0].value;
     assert_eq!(total(&moved.report().unwrap()), 30);
 
     // N snapshots merged on an empty instance: the report of the whole.

@@ -239,7 +239,7 @@ fn one_run_survives_every_poison_record_in_one_stream() {
     assert_eq!(processed.len(), valid.len(), "nothing but the valid events was processed");
     let dead = read_topic(&brokers, "user-login-dead-letter", Duration::from_secs(1));
     let parked = read_topic(&brokers, "user-login-dead-letter-parked", Duration::from_secs(1));
-    let count = |records: &[weir_core::bindings::types::Message], k: &str| {
+    let count = |records: &[weir_core::record::Record], k: &str| {
         records.iter().filter(|m| key(m) == k).count()
     };
     for k in ["raw-header", "not-json", "tombstone"] {

@@ -15,7 +15,7 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
-fn keys(records: &[weir_core::bindings::types::Message]) -> Vec<String> {
+fn keys(records: &[weir_core::record::Record]) -> Vec<String> {
     let mut keys: Vec<String> = records.iter().map(key).collect();
     keys.sort();
     keys
@@ -243,11 +243,10 @@ fn a_redrive_after_a_fix_brings_every_parked_record_to_the_output() {
         "a dry run moves nothing"
     );
 
-    let redriven =
-        |records: &[weir_core::bindings::types::Message]| -> Vec<weir_core::bindings::types::Message> {
-            // What the redrive sent (repairs of them carry the count on, not the origin).
-            records.iter().filter(|m| header(m, "weir.redrive.from").is_some()).cloned().collect()
-        };
+    let redriven = |records: &[weir_core::record::Record]| -> Vec<weir_core::record::Record> {
+        // What the redrive sent (repairs of them carry the count on, not the origin).
+        records.iter().filter(|m| header(m, "weir.redrive.from").is_some()).cloned().collect()
+    };
     let addr = format!("127.0.0.1:{}", free_port());
     let first =
         spawn(with_config(brokers, &fixed, &["dlq", "redrive", "--rate", "4", "--metrics", &addr]));

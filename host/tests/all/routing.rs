@@ -6,11 +6,11 @@ use crate::common::kafka::*;
 use crate::common::{plugin, repo, runtime, test_plugin};
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
-use weir_core::bindings::types::{Header, Message};
 use weir_core::config::Config;
 use weir_core::pipeline::{Outcome, Output, Pipeline};
 use weir_core::plugin::limits::Limits;
 use weir_core::plugin::FaultKind;
+use weir_core::record::{Header, Record};
 use weir_core::stage::transformer::{Transform, Transformed};
 use weir_core::stage::Stage;
 
@@ -20,11 +20,11 @@ fn pipeline(toml: &str) -> Pipeline {
 }
 
 /// Records from topic `in`, partition 4, offsets 10…, keyed `in-key` with header `h: 1`.
-fn batch(values: &[&str]) -> Vec<Message> {
+fn batch(values: &[&str]) -> Vec<Record> {
     values
         .iter()
         .enumerate()
-        .map(|(i, v)| Message {
+        .map(|(i, v)| Record {
             key: Some(b"in-key".to_vec()),
             value: v.as_bytes().to_vec(),
             headers: vec![Header { key: "h".into(), value: b"1".to_vec() }],
@@ -52,7 +52,7 @@ fn values(outcome: &Outcome) -> Vec<String> {
         .collect()
 }
 
-fn dead_letter(outcome: &Outcome) -> (&Message, String) {
+fn dead_letter(outcome: &Outcome) -> (&Record, String) {
     match outcome {
         Outcome::DeadLetter(m, r) => (m, r.summary()),
         Outcome::Processed(_) => panic!("processed, not a dead letter"),

@@ -293,13 +293,9 @@ fn a_held_batch_is_folded_and_counted_once_when_retried() {
     let metrics = weir_core::ops::Metrics::new();
     pipeline.observe(&metrics);
     let valid = r#"{"user_id":"u1","app_version":"2.3.0","device_type":"iOS","ip":"164.116.28.203","locale":"MD","device_id":"d1","timestamp":1730244200}"#;
-    let mut batch: Vec<_> = (0..5)
-        .map(|i| weir_core::bindings::types::Message { offset: i, ..common::message(valid) })
-        .collect();
-    batch.push(weir_core::bindings::types::Message {
-        offset: 5,
-        ..common::message(r#"{"user_id":"u1"}"#)
-    });
+    let mut batch: Vec<_> =
+        (0..5).map(|i| weir_core::record::Record { offset: i, ..common::message(valid) }).collect();
+    batch.push(weir_core::record::Record { offset: 5, ..common::message(r#"{"user_id":"u1"}"#) });
     for _ in 0..3 {
         let held = pipeline.judge(batch.clone());
         assert_eq!(
@@ -364,7 +360,7 @@ fn snapshots_claiming_offsets_outside_their_partition_are_refused() {
     let ticket = weir_kafka::flow::detached_ticket(latest.len());
     for (i, (partition, record)) in latest.iter().enumerate() {
         let claimed = if i == 1 { "1000000" } else { "-5" };
-        let headers = vec![weir_core::bindings::types::Header {
+        let headers = vec![weir_core::record::Header {
             key: weir_kafka::changelog::OFFSET_HEADER.into(),
             value: claimed.into(),
         }];

@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use weir_core::bindings::types::Message;
+use weir_core::record::Record;
 
 /// Event times start here (seconds; a multiple of every window size used).
 const T0: i64 = 1_700_000_000;
@@ -87,8 +87,8 @@ struct Offline {
     watermarks: HashMap<i32, i64>,
 }
 
-fn offline(config: &Path, input: &[Message], dir: &Path) -> Offline {
-    let mut by_partition: BTreeMap<i32, Vec<&Message>> = BTreeMap::new();
+fn offline(config: &Path, input: &[Record], dir: &Path) -> Offline {
+    let mut by_partition: BTreeMap<i32, Vec<&Record>> = BTreeMap::new();
     for m in input {
         by_partition.entry(m.partition).or_default().push(m);
     }
@@ -146,7 +146,7 @@ impl Offline {
 }
 
 /// The window topic's results: each window's copies, by (partition, start).
-fn emitted(records: &[Message]) -> BTreeMap<(i32, i64), Vec<Value>> {
+fn emitted(records: &[Record]) -> BTreeMap<(i32, i64), Vec<Value>> {
     let mut windows: BTreeMap<(i32, i64), Vec<Value>> = BTreeMap::new();
     for m in records {
         let partition = serde_json::from_slice::<Value>(&m.value).unwrap()["partition"]
@@ -271,7 +271,7 @@ fn windows_equal_one_offline_pass_in_order_shuffled_and_late_and_a_silent_partit
     // of the input without them.
     let processed = read_topic(brokers, TOPICS[1], Duration::from_secs(1));
     assert_eq!(processed.len(), records.len(), "every record is delivered, late ones too");
-    let without_late: Vec<Message> =
+    let without_late: Vec<Record> =
         input.iter().filter(|m| !late_ids.contains(&key(m))).cloned().collect();
     let clean_dir = tempfile::tempdir().unwrap();
     let clean = offline(&config, &without_late, clean_dir.path());

@@ -11,7 +11,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use weir_core::bindings::types::Message;
+use weir_core::record::Record;
 
 /// The topics of the default config, in `weir topics create` order.
 pub const TOPICS: [&str; 5] = [
@@ -166,7 +166,7 @@ pub fn terminate(child: Guarded) -> Output {
 }
 
 /// Every record of `topic`, read until nothing new arrives for `idle`.
-pub fn read_topic(brokers: &str, topic: &str, idle: Duration) -> Vec<Message> {
+pub fn read_topic(brokers: &str, topic: &str, idle: Duration) -> Vec<Record> {
     let client = weir_kafka::client_config(brokers, &Default::default());
     let consumer = weir_kafka::tail::reader(&client, topic, Offset::Beginning).unwrap();
     let mut records = Vec::new();
@@ -207,8 +207,8 @@ pub fn wait_for_topic(
     brokers: &str,
     topic: &str,
     timeout: Duration,
-    done: impl Fn(&[Message]) -> bool,
-) -> Vec<Message> {
+    done: impl Fn(&[Record]) -> bool,
+) -> Vec<Record> {
     let deadline = Instant::now() + timeout;
     loop {
         let records = read_topic(brokers, topic, Duration::from_secs(2));
@@ -223,11 +223,11 @@ pub fn wait_for_topic(
     }
 }
 
-pub fn key(m: &Message) -> String {
+pub fn key(m: &Record) -> String {
     String::from_utf8_lossy(m.key.as_deref().unwrap_or_default()).into_owned()
 }
 
-pub fn header(m: &Message, name: &str) -> Option<String> {
+pub fn header(m: &Record, name: &str) -> Option<String> {
     weir_core::headers::get(&m.headers, name).map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
@@ -248,7 +248,7 @@ pub fn manifest(path: &Path) -> HashMap<String, String> {
 /// would hide a duplicate, and a count alone lets a loss and a duplicate cancel out.
 pub fn losses_and_duplicates<'a>(
     expected: impl IntoIterator<Item = &'a str>,
-    records: &[Message],
+    records: &[Record],
 ) -> (Vec<String>, Vec<String>) {
     let mut seen: HashMap<String, usize> = HashMap::new();
     for record in records {
@@ -276,7 +276,7 @@ pub fn with_config(brokers: &str, config: &Path, args: &[&str]) -> std::process:
 }
 
 /// The analytics one `weir process` makes of `records`, read from a file in one go.
-pub fn single_process_analytics(config: &Path, records: &[Message], dir: &Path) -> Value {
+pub fn single_process_analytics(config: &Path, records: &[Record], dir: &Path) -> Value {
     let input = dir.join("input.jsonl");
     let lines: Vec<String> =
         records.iter().map(|m| String::from_utf8_lossy(&m.value).replace('\n', " ")).collect();

@@ -65,8 +65,8 @@ config = {{ schema = "{schema}", defaults = {{ device_type = "unknown" }} }}
     )
 }
 
-pub fn message(value: &str) -> weir_core::bindings::types::Message {
-    weir_core::bindings::types::Message {
+pub fn message(value: &str) -> weir_core::record::Record {
+    weir_core::record::Record {
         key: None,
         value: value.as_bytes().to_vec(),
         headers: Vec::new(),

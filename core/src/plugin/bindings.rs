@@ -2,15 +2,15 @@
 //! contract 0.1 (`wit/0.1.0/`) at the top, contract 0.2 (`wit/weir.wit`) in `v2`.
 //!
 //! The shared `types` and `host` interfaces are generated once per version (in
-//! `validator`) and reused by the other worlds, so a `Message` is the same Rust type in
-//! every stage. The host's own types are 0.1's: a 0.2 plugin's batches are framed from
-//! and read into them (`stage::frame`).
+//! `validator`) and reused by the other worlds. They serve to link the host's imports
+//! (`host`) and to check a component's exports at load (`World::type_check`); the
+//! records the host passes are its own (`crate::record`), lowered by each contract's
+//! adapter in `stage`.
 
 pub mod validator {
     wasmtime::component::bindgen!({
         path: "../wit/0.1.0",
         world: "validator",
-        additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
     });
 }
 
@@ -29,7 +29,6 @@ pub mod repairer {
     wasmtime::component::bindgen!({
         path: "../wit/0.1.0",
         world: "repairer",
-        additional_derives: [PartialEq],
         with: {
             "weir:plugin/types": super::validator::weir::plugin::types,
             "weir:plugin/host": super::validator::weir::plugin::host,
@@ -41,7 +40,6 @@ pub mod aggregator {
     wasmtime::component::bindgen!({
         path: "../wit/0.1.0",
         world: "aggregator",
-        additional_derives: [PartialEq],
         with: {
             "weir:plugin/types": super::validator::weir::plugin::types,
             "weir:plugin/host": super::validator::weir::plugin::host,
@@ -92,20 +90,3 @@ pub mod v2 {
 }
 
 pub use validator::weir::plugin::host;
-pub use validator::weir::plugin::types;
-
-impl types::Message {
-    /// A record with no key or headers, read from `topic` (a file's name for files) at
-    /// `partition` and `offset` (a line number for files).
-    pub fn read_from(topic: &str, partition: i32, offset: i64, value: Vec<u8>) -> types::Message {
-        types::Message {
-            key: None,
-            value,
-            headers: Vec::new(),
-            topic: topic.to_string(),
-            partition,
-            offset,
-            timestamp: None,
-        }
-    }
-}
