@@ -9,10 +9,8 @@
 //! `plugin_tool`.
 //! The CLI is `cmd/` in the binary.
 
-pub mod bench;
 mod config_schema;
 pub mod dead_letter;
-pub mod demo;
 pub mod init;
 pub mod offline;
 pub mod plugin_tool;
@@ -20,7 +18,6 @@ pub mod registry;
 pub mod report;
 pub mod resolve;
 pub mod resources;
-pub mod scaffold;
 pub mod server;
 pub mod shipped;
 

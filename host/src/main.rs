@@ -54,6 +54,7 @@ enum Command {
         after_help = "Examples:\n  weir replay --from 2026-11-27T10:00:00Z --to 2026-11-27T11:00:00Z --to-topic user-login-replayed\n  weir replay --from earliest --to 5000"
     )]
     Replay(cmd::replay::Replay),
+    #[cfg(feature = "workshop")]
     /// Produce simulated user-login events to the input topic.
     #[command(
         after_help = "Examples:\n  weir generate --rate 100 --count 1000 --invalid-ratio 0.05"
@@ -82,11 +83,13 @@ enum Command {
         #[command(subcommand)]
         command: cmd::topics::TopicsCommand,
     },
+    #[cfg(feature = "workshop")]
     /// Zero set-up: an embedded broker with generate + run + repair, then the report.
     #[command(
         after_help = "Examples:\n  weir demo\n  weir demo --duration 10s --rate 1000 --window 5s\n  weir demo --status 127.0.0.1:8080   # the status page at a fixed address"
     )]
     Demo(cmd::demo::Demo),
+    #[cfg(feature = "workshop")]
     /// Measure throughput (wasm vs native, pipeline vs passthrough), latency, start-up, memory.
     #[command(
         after_help = "Examples:\n  weir bench\n  weir bench --cluster --brokers 127.0.0.1:19092 --json"
@@ -133,19 +136,24 @@ fn main() -> ExitCode {
         weir::say!("error: {error}");
         return ExitCode::from(2);
     }
+    #[cfg(feature = "workshop")]
+    cmd::attach_workshop();
     let result = match cli.command {
         Command::Init(command) => command.run(),
         Command::Process(command) => command.run(),
         Command::Run(command) => command.run(),
         Command::Repair(command) => command.run(),
         Command::Replay(command) => command.run(),
+        #[cfg(feature = "workshop")]
         Command::Generate(command) => command.run(),
         Command::Tail(command) => command.run(),
         Command::Report(command) => command.run(),
         Command::Schema { command } => command.run(),
         Command::Topics { command } => command.run(),
         Command::Dlq { command } => command.run(),
+        #[cfg(feature = "workshop")]
         Command::Demo(command) => command.run(),
+        #[cfg(feature = "workshop")]
         Command::Bench(command) => command.run(),
         Command::Check(command) => command.run(),
         Command::Health(command) => command.run(),

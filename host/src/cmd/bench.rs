@@ -2,7 +2,7 @@
 
 use super::{Brokers, Context};
 use std::path::PathBuf;
-use weir::bench::{BenchOptions, ClusterOptions};
+use weir_workshop::bench::{BenchOptions, ClusterOptions};
 
 #[derive(clap::Args)]
 pub struct Bench {
@@ -43,7 +43,7 @@ impl Bench {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-                weir::bench::render::section(&text)?;
+                weir_workshop::bench::render::section(&text)?;
                 Some((path, text))
             }
             None => None,
@@ -62,14 +62,14 @@ impl Bench {
             latency_rate: self.latency_rate,
             cluster,
         };
-        let result = weir::bench::bench(&context.config, &options)?;
+        let result = weir_workshop::bench::bench(&context.config, &options)?;
         if self.json {
             println!("{}", serde_json::to_string_pretty(&result)?);
         } else {
             println!("{}", result.table());
         }
         if let Some((path, text)) = readme {
-            std::fs::write(path, weir::bench::render::update_readme(&text, &result)?)?;
+            std::fs::write(path, weir_workshop::bench::render::update_readme(&text, &result)?)?;
             weir::say!("wrote the bench section of {}", path.display());
         }
         Ok(())

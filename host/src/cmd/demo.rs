@@ -2,7 +2,7 @@
 
 use super::Context;
 use std::time::Duration;
-use weir::demo::DemoOptions;
+use weir_workshop::demo::DemoOptions;
 
 #[derive(clap::Args)]
 pub struct Demo {
@@ -49,7 +49,7 @@ impl Demo {
             seed: self.seed,
             status: (self.status != "off").then_some(self.status),
         };
-        let report = weir::demo::demo(context.config, &options, stop)?;
+        let report = weir_workshop::demo::demo(context.config, &options, stop)?;
         weir::say!("{report}");
         Ok(())
     }

@@ -2,7 +2,7 @@
 
 use super::{Brokers, Context};
 use std::path::PathBuf;
-use weir_kafka::generate::{self, GenerateOptions};
+use weir_workshop::generate::{self, GenerateOptions};
 
 #[derive(clap::Args)]
 pub struct Generate {

@@ -1,9 +1,12 @@
 //! One type per subcommand, each with its own `run`, and the context they share.
 
+#[cfg(feature = "workshop")]
 pub mod bench;
 pub mod check;
+#[cfg(feature = "workshop")]
 pub mod demo;
 pub mod dlq;
+#[cfg(feature = "workshop")]
 pub mod generate;
 pub mod health;
 pub mod init;
@@ -18,6 +21,10 @@ pub mod run;
 pub mod schema;
 pub mod tail;
 pub mod topics;
+#[cfg(feature = "workshop")]
+mod workshop;
+#[cfg(feature = "workshop")]
+pub use workshop::attach_workshop;
 
 use rdkafka::config::ClientConfig;
 use std::path::Path;

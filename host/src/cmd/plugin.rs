@@ -2,11 +2,14 @@
 //! ones written out.
 
 use std::path::PathBuf;
-use weir::scaffold::{self, Lang};
+#[cfg(feature = "workshop")]
 use weir_core::plugin::World;
+#[cfg(feature = "workshop")]
+use weir_workshop::scaffold::{self, Lang};
 
 #[derive(clap::Subcommand)]
 pub enum PluginCommand {
+    #[cfg(feature = "workshop")]
     /// Create a plugin project that builds and passes its own test out of the box.
     #[command(
         after_help = "Examples:\n  weir plugin new drop-health-checks --world transformer\n  weir plugin new my-validator --world validator --lang python --dir plugins"
@@ -71,6 +74,7 @@ pub enum PluginCommand {
 impl PluginCommand {
     pub fn run(self) -> anyhow::Result<()> {
         match self {
+            #[cfg(feature = "workshop")]
             PluginCommand::New { name, world, lang, dir } => {
                 let root = scaffold::new_plugin(&dir, &name, world, lang)?;
                 println!("created {} ({world}, {lang:?})", root.display());
@@ -122,6 +126,7 @@ impl PluginCommand {
     }
 }
 
+#[cfg(feature = "workshop")]
 fn parse_world(name: &str) -> Result<World, String> {
     World::parse(name).ok_or_else(|| {
         format!("`{name}` is not a world: validator, transformer, repairer or aggregator")

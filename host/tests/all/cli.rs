@@ -864,6 +864,7 @@ fn weir_packages_for_crates_io_as_weir_stream_with_the_crates_it_links() {
         "weir-json-schema-validator",
         "weir-readable-timestamp",
         "weir-login-analytics",
+        "weir-workshop",
         "weir-stream",
     ];
     let mut command = Command::new(cargo);

@@ -24,7 +24,7 @@ fn check_digests(dir: &Path) {
 fn plugins_built_against_contract_0_1_0_run_in_every_world() {
     let dir = repo().join("host/tests/fixtures/contract-0.1.0");
     check_digests(&dir);
-    let sample = repo().join("host/templates/rust/sample.jsonl.tmpl");
+    let sample = repo().join("workshop/templates/rust/sample.jsonl.tmpl");
     let expected: [(&str, &[&str]); 4] = [
         ("validator", &["line 1: valid", "line 2: valid", "line 3: invalid"]),
         ("transformer", &[r#""processed_by":"hello-transformer""#]),
@@ -165,7 +165,7 @@ fn the_shipped_plugins_built_for_0_1_and_for_0_2_make_the_same_of_the_same_input
     let kept = repo().join("host/tests/fixtures/contract-0.1.0/shipped");
     check_digests(&kept);
     let now = crate::common::plugin("login-analytics").parent().unwrap().to_path_buf();
-    let mut generator = weir_kafka::generate::Generator::new(Some(7), 0.2, 1000.0);
+    let mut generator = weir_workshop::generate::Generator::new(Some(7), 0.2, 1000.0);
     let records: Vec<_> = (0..1_000)
         .map(|i| {
             let event = generator.next_event();

@@ -374,8 +374,8 @@ fn bench_measures_every_figure_and_weir_run_on_tansu() {
 #[test]
 fn the_performance_chapter_is_generated_from_one_bench_run() {
     let readme = std::fs::read_to_string(repo().join("docs/performance.md")).unwrap();
-    let result = weir::bench::BenchResult::from_readme(&readme).unwrap();
-    assert_eq!(weir::bench::render::section(&readme).unwrap(), result.markdown().unwrap());
+    let result = weir_workshop::bench::BenchResult::from_readme(&readme).unwrap();
+    assert_eq!(weir_workshop::bench::render::section(&readme).unwrap(), result.markdown().unwrap());
     assert_eq!(result.cluster.len(), 2, "the chapter's run includes --cluster on tansu");
 }
 

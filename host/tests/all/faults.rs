@@ -6,7 +6,7 @@ use common::kafka::*;
 use common::{login_config, test_plugin};
 use std::collections::HashSet;
 use std::time::Duration;
-use weir_kafka::embedded::EmbeddedBroker;
+use weir_workshop::embedded::EmbeddedBroker;
 
 const LOGIN: &str = r#"{"user_id":"u","app_version":"2.3.0","device_type":"iOS","ip":"1.2.3.4","locale":"MD","device_id":"d","timestamp":1730244200,"note":"NOTE"}"#;
 

@@ -93,7 +93,7 @@ fn a_project_from_weir_init_checks_processes_and_runs_without_the_repository() {
     );
 
     // Over Kafka, with the topics the project names.
-    let broker = weir_kafka::embedded::EmbeddedBroker::start(1).unwrap();
+    let broker = weir_workshop::embedded::EmbeddedBroker::start(1).unwrap();
     let brokers = broker.bootstrap_servers().to_string();
     let config = weir_core::config::Config::load(&project.join("weir.toml")).unwrap();
     for topic in weir_kafka::topics::names(&config) {

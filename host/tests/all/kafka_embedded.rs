@@ -7,7 +7,7 @@ use common::kafka::*;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 use weir_core::headers;
-use weir_kafka::embedded::EmbeddedBroker;
+use weir_workshop::embedded::EmbeddedBroker;
 
 fn broker() -> EmbeddedBroker {
     embedded(2)

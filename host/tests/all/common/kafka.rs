@@ -23,8 +23,8 @@ pub const TOPICS: [&str; 5] = [
 ];
 
 /// The in-process mock cluster with the default topics.
-pub fn embedded(partitions: i32) -> weir_kafka::embedded::EmbeddedBroker {
-    let broker = weir_kafka::embedded::EmbeddedBroker::start(1).unwrap();
+pub fn embedded(partitions: i32) -> weir_workshop::embedded::EmbeddedBroker {
+    let broker = weir_workshop::embedded::EmbeddedBroker::start(1).unwrap();
     for topic in TOPICS {
         broker.create_topic(topic, partitions, 1).unwrap();
     }

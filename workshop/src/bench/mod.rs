@@ -118,11 +118,11 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
     let cold_dir = tempfile::Builder::new().prefix("weir-bench-cache-").tempdir()?;
     let started = Instant::now();
     let cold = Runtime::new(CompileCache::new(Some(cold_dir.path().to_path_buf())))?;
-    Pipeline::from_config(&cold, config, &crate::resolve::Resolver)?;
+    Pipeline::from_config(&cold, config, crate::host().resolver)?;
     result.start_cold_ms = ms(started.elapsed());
     let started = Instant::now();
     let warm = Runtime::new(CompileCache::new(Some(cold_dir.path().to_path_buf())))?;
-    let mut pipeline = Pipeline::from_config(&warm, config, &crate::resolve::Resolver)?;
+    let mut pipeline = Pipeline::from_config(&warm, config, crate::host().resolver)?;
     result.start_warm_ms = ms(started.elapsed());
     drop(cold_dir);
 
@@ -136,7 +136,7 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
     result.stages = chain::per_stage(&warm, config, &events, &mut native)?;
     if let Some(old) = chain::contract_0_1(config) {
         crate::say!("plugin chain: the same plugins built for contract 0.1 ...");
-        let mut pipeline = Pipeline::from_config(&warm, &old, &crate::resolve::Resolver)?;
+        let mut pipeline = Pipeline::from_config(&warm, &old, crate::host().resolver)?;
         let throughput = chain::measure(&mut pipeline, &mut native, &events, batch_size)?;
         (result.chain_v1_wasm_per_s, result.chain_v1_ratio) =
             (throughput.wasm_per_s, throughput.ratio());
@@ -162,7 +162,7 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
         options.broker_events
     );
     let runtime = Runtime::new(CompileCache::new(CompileCache::default_dir()))?;
-    let pipeline = || Pipeline::from_config(&runtime, config, &crate::resolve::Resolver);
+    let pipeline = || Pipeline::from_config(&runtime, config, crate::host().resolver);
     (result.pipeline_per_s, _) =
         broker::through_broker(config, pipeline()?, options.broker_events, Watched::Not)?;
     (result.passthrough_per_s, _) = broker::through_broker(
@@ -179,13 +179,13 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
     );
     (result.pipeline_status_page_per_s, result.status_refresh_bytes) =
         broker::through_broker(config, pipeline()?, options.broker_events, Watched::ByStatusPage)?;
-    result.status_page_bytes = crate::server::PAGE_BYTES;
+    result.status_page_bytes = crate::host().status_page_bytes;
     result.pipeline_ratio = result.pipeline_per_s / result.passthrough_per_s;
 
     crate::say!("latency at {} events/s ...", options.latency_rate);
     let latency = broker::latency(
         config,
-        Pipeline::from_config(&runtime, config, &crate::resolve::Resolver)?,
+        Pipeline::from_config(&runtime, config, crate::host().resolver)?,
         options.latency_rate,
     )?;
     result.latency_rate_per_s = options.latency_rate;

@@ -1,6 +1,7 @@
 //! The plugin chain in wasm against the same logic compiled natively, on the same records:
 //! in total, per stage, and as records and batches grow.
 
+use crate::generate::Generator;
 use json_schema_validator::logic::SchemaCheck;
 use login_analytics::logic::LoginAnalytics;
 use readable_timestamp::logic::Readable;
@@ -10,7 +11,6 @@ use weir_core::config::Config;
 use weir_core::pipeline::{Outcome, Pipeline};
 use weir_core::plugin::Runtime;
 use weir_core::record::Record;
-use weir_kafka::generate::Generator;
 use weir_plugin::{Aggregator, Headers, Record as GuestRecord, Transformer, Validator};
 
 /// Records per second through the whole chain, wasm and native, on the same batches.
@@ -85,16 +85,16 @@ impl NativeChain {
             .aggregate
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("bench needs an [aggregate] stage"))?;
-        let aggregate_config = weir_plugin::parse_config(&crate::resolve::stage_json(
+        let aggregate_config = weir_plugin::parse_config(&crate::host().resolver.stage_json(
             config,
             "aggregate",
             aggregate,
         )?)?;
         Ok(NativeChain {
-            validate: Validator::from_config(&crate::resolve::stage_json(
-                config, "validate", validate,
-            )?)?,
-            transform: Transformer::from_config(&crate::resolve::stage_json(
+            validate: Validator::from_config(
+                &crate::host().resolver.stage_json(config, "validate", validate)?,
+            )?,
+            transform: Transformer::from_config(&crate::host().resolver.stage_json(
                 config,
                 "transform",
                 transform,
@@ -257,7 +257,7 @@ pub fn per_stage(
     let mut stages = Vec::new();
     if let Some(v) = &config.validate {
         let mut stage =
-            load_stage::<Validate>(runtime, config, "validate", v, &crate::resolve::Resolver)?;
+            load_stage::<Validate>(runtime, config, "validate", v, crate::host().resolver)?;
         let wasm = timed(|| batches.iter().for_each(|b| drop(stage.run(b))));
         let native = timed(|| {
             batches.iter().for_each(|b| {
@@ -268,7 +268,7 @@ pub fn per_stage(
     }
     if let Some(tr) = config.transform.first() {
         let mut stage =
-            load_stage::<Transform>(runtime, config, "transform", tr, &crate::resolve::Resolver)?;
+            load_stage::<Transform>(runtime, config, "transform", tr, crate::host().resolver)?;
         let wasm = timed(|| batches.iter().for_each(|b| drop(stage.run(b))));
         let native =
             timed(|| batches.iter().flatten().for_each(|m| drop(native.transform_values(m))));
@@ -276,7 +276,7 @@ pub fn per_stage(
     }
     if let Some(a) = &config.aggregate {
         let mut stage =
-            load_stage::<Aggregate>(runtime, config, "aggregate", a, &crate::resolve::Resolver)?;
+            load_stage::<Aggregate>(runtime, config, "aggregate", a, crate::host().resolver)?;
         let wasm = timed(|| transformed.iter().for_each(|b| drop(stage.run(b))));
         let native = timed(|| transformed.iter().for_each(|b| native.aggregate_batch(b)));
         stages.push(cost("aggregate", wasm, native));
@@ -307,7 +307,7 @@ pub fn windowed_aggregate(
             Some(WindowConfig { size: "1m".into(), time, ..WindowConfig::default() });
     }
     let per_record = |config: &Config| -> anyhow::Result<f64> {
-        let mut pipeline = Pipeline::from_config(runtime, config, &crate::resolve::Resolver)?;
+        let mut pipeline = Pipeline::from_config(runtime, config, crate::host().resolver)?;
         let elapsed = timed(|| batches.iter().for_each(|b| drop(pipeline.process(b.clone()))));
         Ok(elapsed.as_secs_f64() * 1e6 / records.len() as f64)
     };
@@ -329,7 +329,7 @@ pub fn record_sizes(
         );
         let records = sized_events(n, value_bytes);
         let (mut pipeline, mut native) = (
-            Pipeline::from_config(runtime, config, &crate::resolve::Resolver)?,
+            Pipeline::from_config(runtime, config, crate::host().resolver)?,
             NativeChain::new(config)?,
         );
         let throughput = measure(&mut pipeline, &mut native, &records, config.pipeline.batch_size)?;
@@ -357,7 +357,7 @@ pub fn batch_sizes(
         // Per-call costs dominate small batches: fewer records keep the run short.
         let n = records.len().min(batch_size * 2_000).max(batch_size * 2);
         let (mut pipeline, mut native) = (
-            Pipeline::from_config(runtime, config, &crate::resolve::Resolver)?,
+            Pipeline::from_config(runtime, config, crate::host().resolver)?,
             NativeChain::new(config)?,
         );
         let throughput =

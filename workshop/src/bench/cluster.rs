@@ -8,6 +8,7 @@
 //! (a small run can be consumed between two looks at the members' counters).
 
 use super::chain::per_s;
+use crate::generate::Generator;
 use rdkafka::ClientConfig;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use weir_core::config::Config;
 use weir_kafka::flow::{self, Outgoing};
-use weir_kafka::{generate::Generator, topics};
+use weir_kafka::topics;
 
 /// One group of `weir run` processes through `events` records.
 #[derive(Debug, Serialize, serde::Deserialize, Default, Clone)]

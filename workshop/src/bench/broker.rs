@@ -2,7 +2,7 @@
 //! passthrough on the same broker, and end-to-end latency at a steady rate.
 
 use super::chain::{events, per_s};
-use crate::report::Format;
+use crate::embedded::EmbeddedBroker;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use weir_core::config::Config;
 use weir_core::ops::Ops;
 use weir_core::pipeline::Pipeline;
-use weir_kafka::embedded::EmbeddedBroker;
 use weir_kafka::flow::{self, Outgoing};
 use weir_kafka::{run, topics};
 
@@ -81,10 +80,10 @@ pub fn through_broker(
     let (server, polled) = match watched {
         Watched::Not => (None, ""),
         Watched::ByPrometheus => {
-            (Some(crate::server::serve("127.0.0.1:0", ops.clone())?), "/metrics")
+            (Some((crate::host().serve)("127.0.0.1:0", ops.clone())?), "/metrics")
         }
         Watched::ByStatusPage => {
-            (Some(crate::server::serve("127.0.0.1:0", ops.clone())?), "/api/status")
+            (Some((crate::host().serve)("127.0.0.1:0", ops.clone())?), "/api/status")
         }
     };
     if server.is_some() {
@@ -105,7 +104,7 @@ pub fn through_broker(
     let options = run::RunOptions {
         stop: &stop,
         report_every: None,
-        show: &|r| crate::report::render(r, Format::Text),
+        show: &|r| (crate::host().render)(r),
         say: &|text| crate::say!("{text}"),
         drain_timeout: Duration::from_secs(60),
         on_batch: Some(&on_batch),
@@ -154,7 +153,7 @@ pub fn latency(config: &Config, mut pipeline: Pipeline, rate: f64) -> anyhow::Re
             let options = run::RunOptions {
                 stop: &stop_running,
                 report_every: None,
-                show: &|r| crate::report::render(r, Format::Text),
+                show: &|r| (crate::host().render)(r),
                 say: &|text| crate::say!("{text}"),
                 drain_timeout: Duration::from_secs(30),
                 on_batch: None,
@@ -170,7 +169,7 @@ pub fn latency(config: &Config, mut pipeline: Pipeline, rate: f64) -> anyhow::Re
             );
             std::thread::sleep(Duration::from_millis(10));
         }
-        let options = weir_kafka::generate::GenerateOptions {
+        let options = crate::generate::GenerateOptions {
             rate,
             count: Some(count),
             invalid_ratio: 0.0,
@@ -179,7 +178,7 @@ pub fn latency(config: &Config, mut pipeline: Pipeline, rate: f64) -> anyhow::Re
             progress: None,
             stop: &stop_generating,
         };
-        weir_kafka::generate::produce(&config, &client, &options)?;
+        crate::generate::produce(&config, &client, &options)?;
         std::thread::sleep(Duration::from_secs(1));
         stop_running.store(true, Ordering::Relaxed);
         runner.join().expect("runner thread")?;

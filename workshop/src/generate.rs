@@ -6,7 +6,6 @@
 //! device_type, and others (several fields missing, timestamp as a string, wrong
 //! types, not JSON). The Kafka key is a unique event id, kept by every stage.
 
-use super::flow::{self, Outgoing, Ticket};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use rdkafka::config::ClientConfig;
@@ -17,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use weir_core::config::Config;
+use weir_kafka::flow::{self, Outgoing, Ticket};
 
 /// What kind of event was generated; written to `--manifest` so tests can check the outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -1,14 +1,15 @@
 //! `weir demo`: the whole streaming pipeline with zero set-up. An embedded broker,
 //! the topics, and generate + run + repair together, with live progress and a report.
 
-use crate::report::Format;
+use crate::embedded::EmbeddedBroker;
+use crate::generate;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use weir_core::config::Config;
 use weir_core::pipeline::repair::RepairPipeline;
 use weir_core::pipeline::{Pipeline, Stats};
-use weir_kafka::{embedded::EmbeddedBroker, generate, run, run_repair, topics};
+use weir_kafka::{run, run_repair, topics};
 
 pub struct DemoOptions {
     pub duration: Duration,
@@ -37,16 +38,16 @@ pub fn demo(
     );
     let client = weir_kafka::client_config(&config.kafka.brokers, &config.kafka.properties);
     let runtime = weir_core::runtime_for(Some(&config))?;
-    let mut pipeline = Pipeline::from_config(&runtime, &config, &crate::resolve::Resolver)?;
+    let mut pipeline = Pipeline::from_config(&runtime, &config, crate::host().resolver)?;
     let ops = weir_core::ops::Ops::default();
     pipeline.observe(&ops.metrics);
     ops.health.plugins_loaded();
     let _server = match &options.status {
         // The server says where (the status page's address) as it starts.
-        Some(addr) => Some(crate::server::serve(addr, ops.clone())?),
+        Some(addr) => Some((crate::host().serve)(addr, ops.clone())?),
         None => None,
     };
-    let mut repairer = RepairPipeline::from_config(&runtime, &config, &crate::resolve::Resolver)?;
+    let mut repairer = RepairPipeline::from_config(&runtime, &config, crate::host().resolver)?;
 
     let stop_generating = AtomicBool::new(false);
     let stop_processing = AtomicBool::new(false);
@@ -74,7 +75,7 @@ pub fn demo(
             let options = run::RunOptions {
                 stop: &stop_processing,
                 report_every: None,
-                show: &|r| crate::report::render(r, Format::Text),
+                show: &|r| (crate::host().render)(r),
                 say: &|text| crate::say!("{text}"),
                 drain_timeout: Duration::from_secs(10),
                 on_batch: Some(&on_batch),
@@ -127,7 +128,7 @@ pub fn demo(
         ("repaired", repair_stats.repaired),
         ("parked", repair_stats.parked),
     ];
-    let report = crate::report::render(&pipeline.report(extra)?, Format::Text);
+    let report = (crate::host().render)(&pipeline.report(extra)?);
     drop(broker);
     Ok(report)
 }
