@@ -308,6 +308,9 @@ fn bench_measures_every_figure_and_weir_run_on_tansu() {
         "chain_wasm_per_s",
         "chain_native_per_s",
         "chain_ratio",
+        // From a checkout, which keeps the shipped plugins as built for contract 0.1.
+        "chain_v1_wasm_per_s",
+        "chain_v1_ratio",
         "pipeline_per_s",
         "passthrough_per_s",
         "pipeline_ratio",

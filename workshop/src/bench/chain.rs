@@ -177,7 +177,7 @@ fn view(m: &Record) -> GuestRecord<'_> {
 
 /// Where a checkout keeps the shipped plugins as built for contract 0.1.
 const CONTRACT_0_1_PLUGINS: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/contract-0.1.0/shipped");
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../host/tests/fixtures/contract-0.1.0/shipped");
 
 /// `config` with its chain's plugins (validate, first transform, aggregate) as built for
 /// contract 0.1, when this weir was built from a checkout that keeps them.
