@@ -356,6 +356,8 @@ fn bench_measures_every_figure_and_weir_run_on_tansu() {
             "{run}"
         );
     }
+    // The physical limit beside it: librdkafka alone, on the same broker.
+    assert!(positive(&result["plain_passthrough_per_s"]), "{result}");
     let catch_up = &result["catch_up"];
     assert!(
         positive(&catch_up["one_record_batches_per_s"])

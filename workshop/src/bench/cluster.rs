@@ -150,6 +150,74 @@ fn group_run(
     Ok(GroupRun { members, events, per_s: per_s(events, done - started), peak_rss_mib })
 }
 
+/// The physical limit beside `weir run`: a plain librdkafka consume → produce loop (no
+/// plugins, no weir), one consumer and one producer, through `events` records on the same
+/// broker with the same client settings, timed as a group run is (first produced to last
+/// consumed and produced). Records per second.
+pub fn plain_passthrough(
+    config: &Config,
+    client: &ClientConfig,
+    events: usize,
+) -> anyhow::Result<f64> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    use rdkafka::Message;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let name = format!("weir-bench-{}-plain", std::process::id());
+    let mut config = config.clone();
+    rename(&mut config, &name);
+    topics::create(&config, client)?;
+    let mut consumer_config = client.clone();
+    consumer_config
+        .set("group.id", &config.kafka.group_id)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "true");
+    let consumer: BaseConsumer = consumer_config.create()?;
+    consumer.subscribe(&[config.kafka.input_topic.as_str()])?;
+    let producer: BaseProducer = client.create()?;
+    let loaded = AtomicBool::new(false);
+    std::thread::scope(|scope| -> anyhow::Result<f64> {
+        let started = Instant::now();
+        let loading = scope.spawn(|| {
+            let result = load(&config, client, events);
+            loaded.store(true, Ordering::Relaxed);
+            result
+        });
+        let deadline = started + Duration::from_secs(300);
+        let mut passed = 0;
+        while passed < events {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "a plain consume → produce passed {passed} of {events} records in 300 s"
+            );
+            let Some(record) = consumer.poll(Duration::from_millis(100)) else { continue };
+            let record = record?;
+            let mut out = BaseRecord::to(&config.kafka.output_topic)
+                .payload(record.payload().unwrap_or_default());
+            if let Some(key) = record.key() {
+                out = out.key(key);
+            }
+            while let Err((e, back)) = producer.send(out) {
+                match e {
+                    KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => {
+                        producer.poll(Duration::from_millis(10));
+                        out = back;
+                    }
+                    e => return Err(e.into()),
+                }
+            }
+            producer.poll(Duration::ZERO);
+            passed += 1;
+        }
+        producer.flush(Duration::from_secs(60))?;
+        let done = Instant::now();
+        loading.join().expect("loading thread")?;
+        Ok(per_s(events, done - started))
+    })
+}
+
 /// Fresh topics and group for one run.
 fn rename(config: &mut Config, name: &str) {
     let k = &mut config.kafka;

@@ -7,7 +7,8 @@
 //!    → produce, no plugins) on the same broker, plus end-to-end latency at a steady rate;
 //! 3. start-up with a cold and a warm compile cache; peak memory;
 //! 4. `cluster` (with `--cluster`): `weir run` processes on the config's brokers, one and
-//!    then two in a group.
+//!    then two in a group, beside a plain librdkafka consume → produce loop on the same
+//!    broker (what the client and the broker allow), and the catch-up over a backlog.
 //!
 //! `render` turns a result into the text table and into the README's section.
 
@@ -95,6 +96,10 @@ pub struct BenchResult {
     /// One `weir run` catching up a backlog of one-record batches and of big ones (`--cluster`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catch_up: Option<cluster::CatchUp>,
+    /// A plain librdkafka consume → produce loop on the same broker, no plugins and no weir
+    /// (`--cluster`): what the client and the broker allow one process, records per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plain_passthrough_per_s: Option<f64>,
 }
 
 pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchResult> {
@@ -202,6 +207,13 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
         );
         result.cluster =
             cluster::measure(&cluster.config_path, config, &cluster.client, cluster.events)?;
+        crate::say!(
+            "a plain consume → produce on {} (librdkafka, no weir): {} events ...",
+            config.kafka.brokers,
+            cluster.events
+        );
+        result.plain_passthrough_per_s =
+            Some(cluster::plain_passthrough(config, &cluster.client, cluster.events)?);
         crate::say!(
             "catch-up on {}: a backlog of one-record batches, then of big batches ...",
             config.kafka.brokers

@@ -105,6 +105,11 @@ weir bench (batch size {batch}, {cores} cores)
                 run.members, run.per_s, run.events, run.peak_rss_mib
             );
         }
+        if let Some(plain) = self.plain_passthrough_per_s {
+            out += &format!(
+                "\n  plain consume → produce     {plain:>9.0} msg/s   librdkafka alone, no weir"
+            );
+        }
         if let Some(c) = &self.catch_up {
             out += &format!(
                 "\n  catch-up, one-record / big batches  {:.0} / {:.0} msg/s = {:.2}   {} events",
@@ -213,15 +218,28 @@ weir bench (batch size {batch}, {cores} cores)
                 n => format!("`weir run` on the broker, {n} processes in a group"),
             };
             let target = if run.members == 1 { "≥ 150k msg/s, ≤ 150 MiB" } else { "—" };
+            let of_plain = match self.plain_passthrough_per_s {
+                Some(plain) if run.members == 1 => {
+                    format!(" = **{:.2}** of the plain passthrough", run.per_s / plain)
+                }
+                _ => String::new(),
+            };
             rows.push(row(
                 &what,
                 format!(
-                    "{} msg/s over {} events, peak RSS {:.0} MiB",
+                    "{} msg/s over {} events, peak RSS {:.0} MiB{of_plain}",
                     k(run.per_s),
                     k(run.events as f64),
                     run.peak_rss_mib
                 ),
                 target,
+            ));
+        }
+        if let Some(plain) = self.plain_passthrough_per_s {
+            rows.push(row(
+                "plain consume → produce on the broker (librdkafka alone: no plugins, no weir)",
+                format!("{} msg/s", k(plain)),
+                "the limit",
             ));
         }
         if let Some(c) = &self.catch_up {
