@@ -273,6 +273,21 @@ impl Pipeline {
         self.metrics.as_ref()
     }
 
+    /// What each stage holds now, in pipeline order (for sizing: `weir bench --json`).
+    pub fn memory(&mut self) -> Vec<StageMemory> {
+        let mut memory = Vec::new();
+        match &mut self.validate {
+            Some(Validation::One(stage)) => memory.push(StageMemory::of(stage)),
+            Some(Validation::PerWriterSchema(validators)) => memory.push(validators.memory()),
+            None => {}
+        }
+        memory.extend(self.transforms.iter().map(StageMemory::of));
+        if let Some(operator) = &mut self.aggregate {
+            memory.push(StageMemory::of(operator.stage()));
+        }
+        memory
+    }
+
     /// Checkpoint the aggregator's partition states (Kafka); partitions are then held
     /// only as `apply` assigns them.
     pub fn keep_partition_states(&mut self) {
@@ -552,6 +567,34 @@ fn encode(
     encoded.retain(|_| *keep.next().unwrap());
     live.drop_refused(refused);
     encoded
+}
+
+/// What one stage holds in memory.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct StageMemory {
+    pub stage: String,
+    /// Live instances (more than one only for a validator per writer's schema).
+    pub instances: usize,
+    /// The instances' linear memory now: what their plugins allocated, at most
+    /// `instances` × the limit.
+    pub linear_bytes: usize,
+    /// Each instance's memory limit (`limits.memory_mib`).
+    pub limit_bytes: usize,
+    /// Host memory a stateful stage keeps to fold again after a fault (records since its
+    /// last save).
+    pub kept_bytes: usize,
+}
+
+impl StageMemory {
+    fn of<K: Kind>(stage: &Stage<K>) -> StageMemory {
+        StageMemory {
+            stage: stage.name().to_string(),
+            instances: 1,
+            linear_bytes: stage.memory_bytes(),
+            limit_bytes: stage.limits().memory_bytes(),
+            kept_bytes: stage.kept_bytes(),
+        }
+    }
 }
 
 /// Gives `stage` its meter, labelled with its plugin's name and digest.

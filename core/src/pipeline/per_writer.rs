@@ -82,6 +82,18 @@ impl PerWriterSchema {
         true
     }
 
+    /// The instances' memory, as one stage.
+    pub fn memory(&self) -> super::StageMemory {
+        let live: Vec<_> = self.instances.values().flatten().collect();
+        super::StageMemory {
+            stage: self.name.clone(),
+            instances: live.len(),
+            linear_bytes: live.iter().map(|stage| stage.memory_bytes()).sum(),
+            limit_bytes: self.limits.memory_bytes(),
+            kept_bytes: 0,
+        }
+    }
+
     pub fn observe(&mut self, metrics: &Metrics) {
         for stage in self.instances.values_mut().flatten() {
             super::observe_stage(stage, metrics);

@@ -356,6 +356,16 @@ fn bench_measures_every_figure_and_weir_run_on_tansu() {
             "{run}"
         );
     }
+    // Memory it can explain: each stage's instances and linear memory, and the process's
+    // resident set after each part.
+    let stages = result["stage_memory"].as_array().unwrap();
+    assert_eq!(stages.len(), 3, "{result}");
+    for stage in stages {
+        assert!(stage["instances"] == 1 && positive(&stage["linear_bytes"]), "{stage}");
+        assert!(stage["linear_bytes"].as_u64() <= stage["limit_bytes"].as_u64(), "{stage}");
+    }
+    let parts = result["memory_by_part"].as_array().unwrap();
+    assert!(parts.len() >= 5 && parts.iter().all(|p| positive(&p["peak_mib"])), "{result}");
     // The physical limit beside it: librdkafka alone, on the same broker.
     assert!(positive(&result["plain_passthrough_per_s"]), "{result}");
     let catch_up = &result["catch_up"];

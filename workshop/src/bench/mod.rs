@@ -100,6 +100,33 @@ pub struct BenchResult {
     /// (`--cluster`): what the client and the broker allow one process, records per second.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plain_passthrough_per_s: Option<f64>,
+    /// Each stage's memory after the plugin chain's run: instances, linear memory, limit.
+    #[serde(default)]
+    pub stage_memory: Vec<weir_core::pipeline::StageMemory>,
+    /// The bench process's resident set after each part, and its peak so far: which part
+    /// made `peak_memory_mib`.
+    #[serde(default)]
+    pub memory_by_part: Vec<MemoryAfter>,
+}
+
+/// The process's memory once a part of the bench is done.
+#[derive(Debug, Serialize, Deserialize, Default, Clone)]
+pub struct MemoryAfter {
+    pub part: String,
+    /// Resident now (VmRSS).
+    pub rss_mib: f64,
+    /// Resident at most so far (VmHWM).
+    pub peak_mib: f64,
+}
+
+impl MemoryAfter {
+    fn now(part: &str) -> MemoryAfter {
+        MemoryAfter {
+            part: part.to_string(),
+            rss_mib: status_mib("/proc/self/status", "VmRSS:"),
+            peak_mib: peak_memory_mib("/proc/self/status"),
+        }
+    }
 }
 
 pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchResult> {
@@ -130,6 +157,7 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
     let mut pipeline = Pipeline::from_config(&warm, config, crate::host().resolver)?;
     result.start_warm_ms = ms(started.elapsed());
     drop(cold_dir);
+    result.memory_by_part.push(MemoryAfter::now("start-up (two runtimes, the plugins compiled)"));
 
     crate::say!("plugin chain: {} events, wasm vs native ...", options.chain_events);
     let events = chain::events(options.chain_events);
@@ -138,6 +166,8 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
     (result.chain_wasm_per_s, result.chain_native_per_s) =
         (throughput.wasm_per_s, throughput.native_per_s);
     result.chain_ratio = throughput.ratio();
+    result.stage_memory = pipeline.memory();
+    result.memory_by_part.push(MemoryAfter::now("plugin chain, wasm and native"));
     result.stages = chain::per_stage(&warm, config, &events, &mut native)?;
     if let Some(old) = chain::contract_0_1(config) {
         crate::say!("plugin chain: the same plugins built for contract 0.1 ...");
@@ -161,6 +191,7 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
     crate::say!("plugin chain: batches of {:?} ...", chain::BATCH_SIZES);
     result.batch_sizes = chain::batch_sizes(&warm, config, &events)?;
     drop(events);
+    result.memory_by_part.push(MemoryAfter::now("per stage, the 0.1 builds, values and batches"));
 
     crate::say!(
         "embedded broker: {} events through the pipeline and a passthrough ...",
@@ -186,6 +217,7 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
         broker::through_broker(config, pipeline()?, options.broker_events, Watched::ByStatusPage)?;
     result.status_page_bytes = crate::host().status_page_bytes;
     result.pipeline_ratio = result.pipeline_per_s / result.passthrough_per_s;
+    result.memory_by_part.push(MemoryAfter::now("embedded broker (four runs)"));
 
     crate::say!("latency at {} events/s ...", options.latency_rate);
     let latency = broker::latency(
@@ -198,6 +230,7 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
     (result.latency_records, result.latency_warm_up_records) =
         (latency.records, latency.warm_up_records);
     result.peak_memory_mib = peak_memory_mib("/proc/self/status");
+    result.memory_by_part.push(MemoryAfter::now("latency"));
 
     if let Some(cluster) = &options.cluster {
         crate::say!(
@@ -230,11 +263,16 @@ fn ms(d: Duration) -> f64 {
 
 /// A process's peak resident set (VmHWM) from its `/proc/…/status`, in MiB.
 fn peak_memory_mib(status: &str) -> f64 {
+    status_mib(status, "VmHWM:")
+}
+
+/// One `kB` field of a process's `/proc/…/status`, in MiB (0 where there is none).
+fn status_mib(status: &str, field: &str) -> f64 {
     std::fs::read_to_string(status)
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
