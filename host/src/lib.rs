@@ -19,6 +19,7 @@ pub mod report;
 pub mod resolve;
 pub mod resources;
 pub mod server;
+pub mod shadow;
 pub mod shipped;
 
 /// Like `eprintln!`, but a closed stderr (`weir demo 2>&1 | head`) is not a panic, and

@@ -95,6 +95,12 @@ enum Command {
         after_help = "Examples:\n  weir bench\n  weir bench --cluster --brokers 127.0.0.1:19092 --json"
     )]
     Bench(cmd::bench::Bench),
+    /// Run a candidate plugin beside a stage's current one over the same records and
+    /// report what it would change; `--max-changed` / `--max-new-dead-letters` gate a rollout.
+    #[command(
+        after_help = "Examples:\n  weir shadow --stage transform --candidate new.wasm --input yesterday.jsonl\n  weir shadow --stage validate --candidate v2.wasm --input sample.jsonl --max-changed 0 --max-new-dead-letters 0 --json"
+    )]
+    Shadow(cmd::shadow::Shadow),
     /// Check a config and load every plugin it names, without running anything.
     #[command(after_help = "Examples:\n  weir check --config weir.toml")]
     Check(cmd::check::Check),
@@ -155,6 +161,7 @@ fn main() -> ExitCode {
         Command::Demo(command) => command.run(),
         #[cfg(feature = "workshop")]
         Command::Bench(command) => command.run(),
+        Command::Shadow(command) => command.run(),
         Command::Check(command) => command.run(),
         Command::Health(command) => command.run(),
         Command::Reference(command) => command.run(),

@@ -19,6 +19,7 @@ pub mod replay;
 pub mod report;
 pub mod run;
 pub mod schema;
+pub mod shadow;
 pub mod tail;
 pub mod topics;
 #[cfg(feature = "workshop")]

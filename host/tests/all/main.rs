@@ -30,6 +30,7 @@ mod registry;
 mod replay;
 mod routing;
 mod secured;
+mod shadow;
 mod state;
 mod status_page;
 mod windows;

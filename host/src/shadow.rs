@@ -1,0 +1,393 @@
+//! `weir shadow`: a candidate plugin beside the current one, over the same records. Every
+//! record goes through the whole chain twice (as configured, and with the candidate in its
+//! stage, under the same limits), and what comes out is compared record by record.
+//! Nothing is written anywhere but the report.
+
+use serde::Serialize;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use weir_core::config::{Config, StageConfig};
+use weir_core::pipeline::{Outcome, Output, Pipeline, Rejection};
+use weir_core::record::Record;
+
+/// The plugin to try, and the stage it would replace.
+pub struct Candidate {
+    /// `validate`, `transform`, `transform[N]`, or a stage's `name`.
+    pub stage: String,
+    pub plugin: PathBuf,
+    /// The stage's `config` table for the candidate; `None`: the current one.
+    pub config: Option<toml::Table>,
+}
+
+/// `config` with the candidate in its stage (its plugin, and its config if given).
+pub fn with_candidate(config: &Config, candidate: &Candidate) -> anyhow::Result<Config> {
+    anyhow::ensure!(
+        !matches!(candidate.stage.as_str(), "aggregate" | "repair"),
+        "`weir shadow` compares validators and transformers; an {} candidate is not compared yet",
+        candidate.stage
+    );
+    let mut next = config.clone();
+    let names: Vec<String> = config.stages().into_iter().map(|(key, _)| key).collect();
+    let stage = stage_mut(&mut next, &candidate.stage).ok_or_else(|| {
+        anyhow::anyhow!(
+            "no stage `{}` to shadow: the config has {} (a transformer also by its name)",
+            candidate.stage,
+            names.join(", ")
+        )
+    })?;
+    stage.plugin = std::path::absolute(&candidate.plugin)?;
+    if let Some(table) = &candidate.config {
+        stage.config = table.clone();
+    }
+    Ok(next)
+}
+
+fn stage_mut<'a>(config: &'a mut Config, stage: &str) -> Option<&'a mut StageConfig> {
+    let single = config.transform.len() == 1;
+    match stage {
+        "validate" => config.validate.as_mut(),
+        "transform" if single => config.transform.first_mut(),
+        "aggregate" | "repair" => None,
+        _ => {
+            let index = stage
+                .strip_prefix("transform[")
+                .and_then(|rest| rest.strip_suffix(']'))
+                .and_then(|i| i.parse::<usize>().ok());
+            match index {
+                Some(i) => config.transform.get_mut(i),
+                None => config.transform.iter_mut().find(|s| s.name.as_deref() == Some(stage)),
+            }
+        }
+    }
+}
+
+/// What the candidate made of one record, against the current plugin.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Difference {
+    Identical,
+    /// Both delivered it, differently: what differs (JSON pointers of the value's fields,
+    /// or `(key)`, `(headers)`, `(output)`, `(records)`, `(value)` when not JSON;
+    /// `(dead-letter reasons)` when both refused it for different reasons).
+    Changed(Vec<String>),
+    /// The current chain delivers it; the candidate's refuses it (its reason).
+    NewDeadLetter(String),
+    /// The candidate's plugin failed on it (trap, timeout, memory, broken contract).
+    Faulted(String),
+    /// The current chain refuses it; the candidate's delivers it.
+    NewlyPassing,
+}
+
+/// How the outcomes of one record compare.
+pub fn compare(current: &Outcome, candidate: &Outcome) -> Difference {
+    match (current, candidate) {
+        (Outcome::Processed(a), Outcome::Processed(b)) if a == b => Difference::Identical,
+        (Outcome::Processed(a), Outcome::Processed(b)) => Difference::Changed(changed(a, b)),
+        (_, Outcome::DeadLetter(_, r)) if r.fault.is_some() && !faulted(current) => {
+            Difference::Faulted(reason(r))
+        }
+        (Outcome::Processed(_), Outcome::DeadLetter(_, r)) => Difference::NewDeadLetter(reason(r)),
+        (Outcome::DeadLetter(..), Outcome::Processed(_)) => Difference::NewlyPassing,
+        (Outcome::DeadLetter(_, a), Outcome::DeadLetter(_, b)) if a.violations == b.violations => {
+            Difference::Identical
+        }
+        (Outcome::DeadLetter(..), Outcome::DeadLetter(..)) => {
+            Difference::Changed(vec!["(dead-letter reasons)".into()])
+        }
+    }
+}
+
+fn faulted(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::DeadLetter(_, r) if r.fault.is_some())
+}
+
+fn reason(rejection: &Rejection) -> String {
+    let first = rejection.violations.first().map_or("", |v| v.reason.as_str());
+    format!("{}: {first}", rejection.stage)
+}
+
+/// What differs between two deliveries of one record.
+fn changed(a: &[Output], b: &[Output]) -> Vec<String> {
+    if a.len() != b.len() {
+        return vec!["(records)".into()];
+    }
+    let mut fields = Vec::new();
+    for (a, b) in a.iter().zip(b) {
+        let (x, y) = (&a.message, &b.message);
+        if x.value != y.value {
+            match (json(&x.value), json(&y.value)) {
+                (Some(x), Some(y)) => json_diff("", &x, &y, &mut fields),
+                _ => fields.push("(value)".into()),
+            }
+        }
+        for (differs, what) in [
+            (x.key != y.key, "(key)"),
+            (x.headers != y.headers, "(headers)"),
+            (a.topic != b.topic, "(output)"),
+        ] {
+            if differs {
+                fields.push(what.into());
+            }
+        }
+    }
+    fields.dedup();
+    fields
+}
+
+fn json(bytes: &[u8]) -> Option<serde_json::Value> {
+    serde_json::from_slice(bytes).ok()
+}
+
+/// The JSON pointers where `a` and `b` differ: objects field by field, anything else whole.
+fn json_diff(at: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value::Object;
+    match (a, b) {
+        (Object(x), Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for key in keys {
+                let here = format!("{at}/{}", key.replace('~', "~0").replace('/', "~1"));
+                match (x.get(key), y.get(key)) {
+                    (Some(x), Some(y)) if x == y => {}
+                    (Some(x), Some(y)) => json_diff(&here, x, y, out),
+                    _ => out.push(here),
+                }
+            }
+        }
+        _ if a != b => out.push(if at.is_empty() { "/".into() } else { at.to_string() }),
+        _ => {}
+    }
+}
+
+/// Samples kept per kind of difference, and characters kept of each value.
+const SAMPLES: usize = 3;
+const SAMPLE_CHARS: usize = 200;
+/// Field changes listed, most frequent first.
+const TOP_FIELDS: usize = 10;
+
+/// What a shadow run found.
+#[derive(Debug, Serialize, Default)]
+pub struct ShadowReport {
+    pub stage: String,
+    pub candidate: String,
+    pub records: u64,
+    pub identical: u64,
+    pub changed: u64,
+    pub new_dead_letters: u64,
+    pub faulted: u64,
+    pub newly_passing: u64,
+    /// JSON pointer (or `(key)`…) → records changed there, most frequent first.
+    pub field_changes: Vec<(String, u64)>,
+    pub samples: Vec<Sample>,
+}
+
+/// One record's difference, its values cut to `SAMPLE_CHARS` characters.
+#[derive(Debug, Serialize)]
+pub struct Sample {
+    pub kind: &'static str,
+    /// Where it was read: `file:line`.
+    pub source: String,
+    pub current: String,
+    pub candidate: String,
+    pub detail: String,
+}
+
+impl ShadowReport {
+    /// Share of the records the candidate changed.
+    pub fn changed_ratio(&self) -> f64 {
+        if self.records == 0 {
+            return 0.0;
+        }
+        self.changed as f64 / self.records as f64
+    }
+
+    /// Records the candidate would send to the dead letters that go on today (its faults
+    /// included).
+    pub fn more_dead_letters(&self) -> u64 {
+        self.new_dead_letters + self.faulted
+    }
+
+    /// The report for a person.
+    pub fn text(&self) -> String {
+        let mut out = format!(
+            "shadow of {} with {}: {} records\n  identical       {}\n  changed         {} ({:.2}%)\n  new dead letters {}\n  faulted         {}\n  newly passing   {}\n",
+            self.stage, self.candidate, self.records, self.identical, self.changed,
+            100.0 * self.changed_ratio(), self.new_dead_letters, self.faulted, self.newly_passing
+        );
+        if !self.field_changes.is_empty() {
+            out += "most changed:\n";
+            for (field, n) in &self.field_changes {
+                out += &format!("  {field:<30} {n}\n");
+            }
+        }
+        for s in &self.samples {
+            out += &format!(
+                "{} at {}: {}\n  current:   {}\n  candidate: {}\n",
+                s.kind, s.source, s.detail, s.current, s.candidate
+            );
+        }
+        out
+    }
+
+    fn add(
+        &mut self,
+        difference: Difference,
+        record: &Record,
+        current: &Outcome,
+        candidate: &Outcome,
+    ) {
+        self.records += 1;
+        let (kind, detail) = match difference {
+            Difference::Identical => {
+                self.identical += 1;
+                return;
+            }
+            Difference::Changed(fields) => {
+                self.changed += 1;
+                for field in &fields {
+                    match self.field_changes.iter_mut().find(|(f, _)| f == field) {
+                        Some((_, n)) => *n += 1,
+                        None => self.field_changes.push((field.clone(), 1)),
+                    }
+                }
+                ("changed", fields.join(", "))
+            }
+            Difference::NewDeadLetter(reason) => {
+                self.new_dead_letters += 1;
+                ("new dead letter", reason)
+            }
+            Difference::Faulted(reason) => {
+                self.faulted += 1;
+                ("faulted", reason)
+            }
+            Difference::NewlyPassing => {
+                self.newly_passing += 1;
+                ("newly passing", String::new())
+            }
+        };
+        if self.samples.iter().filter(|s| s.kind == kind).count() < SAMPLES {
+            self.samples.push(Sample {
+                kind,
+                source: format!("{}:{}", record.topic, record.offset),
+                current: shown(current),
+                candidate: shown(candidate),
+                detail: cut(&detail),
+            });
+        }
+    }
+
+    fn finish(&mut self) {
+        self.field_changes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        self.field_changes.truncate(TOP_FIELDS);
+    }
+}
+
+/// An outcome as a sample shows it: its first record's value, or the dead letter's reason;
+/// cut and escaped (a JSON string), so no value can move a terminal's cursor.
+fn shown(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Processed(outputs) => match outputs.first() {
+            Some(o) => cut(&String::from_utf8_lossy(&o.message.value)),
+            None => "(filtered out)".into(),
+        },
+        Outcome::DeadLetter(_, r) => format!("(dead letter) {}", cut(&reason(r))),
+    }
+}
+
+fn cut(text: &str) -> String {
+    let kept: String = text.chars().take(SAMPLE_CHARS).collect();
+    let more = if kept.len() < text.len() { "…" } else { "" };
+    format!("{}{more}", serde_json::to_string(&kept).expect("a string serialises"))
+}
+
+/// Runs every line of `input` through both pipelines in batches of `batch_size`.
+pub fn over_file(
+    current: &mut Pipeline,
+    candidate: &mut Pipeline,
+    input: &Path,
+    batch_size: usize,
+    report: &mut ShadowReport,
+) -> anyhow::Result<()> {
+    let file = std::fs::File::open(input)
+        .map_err(|e| anyhow::anyhow!("cannot open input {}: {e}", input.display()))?;
+    let source = input.file_name().map_or("-".into(), |n| n.to_string_lossy().into_owned());
+    let mut batch = Vec::with_capacity(batch_size);
+    for (i, line) in std::io::BufReader::new(file).split(b'\n').enumerate() {
+        let mut line = line?;
+        while matches!(line.last(), Some(b'\r')) {
+            line.pop();
+        }
+        if line.is_empty() {
+            continue;
+        }
+        batch.push(Record::read_from(&source, 0, i as i64 + 1, line));
+        if batch.len() == batch_size {
+            compare_batch(current, candidate, std::mem::take(&mut batch), report);
+        }
+    }
+    compare_batch(current, candidate, batch, report);
+    report.finish();
+    Ok(())
+}
+
+fn compare_batch(
+    current: &mut Pipeline,
+    candidate: &mut Pipeline,
+    batch: Vec<Record>,
+    report: &mut ShadowReport,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    let ours = current.process(batch.clone());
+    let theirs = candidate.process(batch.clone());
+    for ((record, a), b) in batch.iter().zip(&ours).zip(&theirs) {
+        report.add(compare(a, b), record, a, b);
+    }
+}
+
+/// The gates a rollout must pass: `None` when it does, else why not.
+pub fn gate(
+    report: &ShadowReport,
+    max_changed: Option<f64>,
+    max_new_dead_letters: Option<u64>,
+) -> Option<String> {
+    let mut failed = Vec::new();
+    if let Some(max) = max_changed.filter(|max| report.changed_ratio() > *max) {
+        failed.push(format!(
+            "{:.4} of the records changed (--max-changed {max})",
+            report.changed_ratio()
+        ));
+    }
+    if let Some(max) = max_new_dead_letters.filter(|max| report.more_dead_letters() > *max) {
+        failed.push(format!(
+            "{} more dead letters, {} of them faults (--max-new-dead-letters {max})",
+            report.more_dead_letters(),
+            report.faulted
+        ));
+    }
+    (!failed.is_empty()).then(|| failed.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_differences_are_pointers_to_the_fields_that_differ() {
+        let mut out = Vec::new();
+        let a = json!({"a": 1, "b": {"c": 2, "d": 3}, "e/f": [1], "gone": 0});
+        let b = json!({"a": 1, "b": {"c": 2, "d": 4}, "e/f": [2], "new": 0});
+        json_diff("", &a, &b, &mut out);
+        assert_eq!(out, ["/b/d", "/e~1f", "/gone", "/new"]);
+        let mut root = Vec::new();
+        json_diff("", &json!(1), &json!(2), &mut root);
+        assert_eq!(root, ["/"]);
+    }
+
+    #[test]
+    fn samples_are_cut_and_escaped() {
+        let shown = cut(&format!("\u{1b}[2J{}", "x".repeat(500)));
+        assert!(shown.starts_with("\"\\u001b[2J") && shown.ends_with('…'), "{shown}");
+        assert!(shown.chars().count() < SAMPLE_CHARS + 20);
+    }
+}

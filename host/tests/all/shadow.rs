@@ -1,0 +1,204 @@
+//! `weir shadow` over a file: the candidate beside the current plugin on the same records,
+//! each difference classified, and the gates a rollout must pass.
+
+use crate::common;
+
+use common::{cache_dir, plugin, test_plugin};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn shadow(config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("shadow")
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("WEIR_CACHE_DIR", cache_dir())
+        .env("WEIR_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn said(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn report(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", said(out)))
+}
+
+/// Generated login events (a tenth invalid), one per line.
+fn events(dir: &Path, n: usize) -> std::path::PathBuf {
+    let mut generator = weir_workshop::generate::Generator::new(Some(11), 0.1, 1000.0);
+    let mut lines = Vec::new();
+    for _ in 0..n {
+        lines.extend(generator.next_event().value);
+        lines.push(b'\n');
+    }
+    let path = dir.join("events.jsonl");
+    std::fs::write(&path, lines).unwrap();
+    path
+}
+
+#[test]
+fn a_candidate_with_another_format_changes_every_delivered_record_on_its_timestamp_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("weir.toml");
+    std::fs::write(&config, common::login_config(&plugin("readable-timestamp"))).unwrap();
+    let input = events(dir.path(), 300);
+    let candidate_config = dir.path().join("candidate.toml");
+    std::fs::write(&candidate_config, "format = \"%Y-%m-%dT%H:%M:%SZ\"\n").unwrap();
+    let out = shadow(
+        &config,
+        &[
+            "--stage",
+            "transform",
+            "--candidate",
+            plugin("readable-timestamp").to_str().unwrap(),
+            "--candidate-config",
+            candidate_config.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", said(&out));
+    let r = report(&out);
+    let (changed, identical) = (r["changed"].as_u64().unwrap(), r["identical"].as_u64().unwrap());
+    assert_eq!(r["records"], 300);
+    // The valid records change; the invalid ones are dead letters both ways, for the same reasons.
+    assert!(changed > 200 && identical > 0 && changed + identical == 300, "{r}");
+    for other in ["new_dead_letters", "faulted", "newly_passing"] {
+        assert_eq!(r[other], 0, "{other}: {r}");
+    }
+    assert_eq!(r["field_changes"], serde_json::json!([["/timestamp", changed]]), "{r}");
+    let samples = r["samples"].as_array().unwrap();
+    assert!(!samples.is_empty() && samples.len() <= 3, "{r}");
+    assert!(samples.iter().all(|s| s["kind"] == "changed" && s["detail"] == "\"/timestamp\""));
+}
+
+#[test]
+fn an_identical_rebuild_changes_nothing_and_passes_the_strictest_gates() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("weir.toml");
+    std::fs::write(&config, common::login_config(&plugin("readable-timestamp"))).unwrap();
+    let input = events(dir.path(), 200);
+    let rebuild = dir.path().join("readable-timestamp-rebuild.wasm");
+    std::fs::copy(plugin("readable-timestamp"), &rebuild).unwrap();
+    let out = shadow(
+        &config,
+        &[
+            "--stage",
+            "transform",
+            "--candidate",
+            rebuild.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--max-changed",
+            "0",
+            "--max-new-dead-letters",
+            "0",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", said(&out));
+    let r = report(&out);
+    assert_eq!((r["records"].as_u64(), r["identical"].as_u64()), (Some(200), Some(200)), "{r}");
+    assert_eq!(r["samples"], serde_json::json!([]));
+}
+
+/// A candidate that traps, loops or hoards memory on a few records: each is stopped by
+/// the stage's limits and counted as faulted, the comparison goes on over the rest, and
+/// the gate refuses the rollout (exit 1, saying why).
+#[test]
+fn a_faulting_candidate_is_stopped_by_its_limits_counted_and_refused_by_the_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("weir.toml");
+    std::fs::write(
+        &config,
+        format!(
+            // A second per call: a loaded machine never times out an honest batch.
+            "[pipeline]\nbatch_size = 50\n\n[transform]\nplugin = \"{}\"\nlimits = {{ call_timeout_ms = 1000 }}\n",
+            plugin("readable-timestamp").display()
+        ),
+    )
+    .unwrap();
+    let mut lines = String::new();
+    for i in 0..200 {
+        let note = match i {
+            50 | 150 => "PANIC",
+            100 => "LOOP",
+            120 => "ALLOC",
+            _ => "ok",
+        };
+        lines += &format!("{{\"timestamp\": 1730244201, \"n\": {i}, \"note\": \"{note}\"}}\n");
+    }
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, lines).unwrap();
+    let args = |gate: &'static [&'static str]| {
+        let mut args = vec![
+            "--stage".to_string(),
+            "transform".into(),
+            "--candidate".into(),
+            test_plugin("hostile").display().to_string(),
+            "--input".into(),
+            input.display().to_string(),
+            "--json".into(),
+        ];
+        args.extend(gate.iter().map(|a| a.to_string()));
+        args
+    };
+    let run = |gate| {
+        let args = args(gate);
+        shadow(&config, &args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let out = run(&[]);
+    assert!(out.status.success(), "no gate, no refusal: {}", said(&out));
+    let r = report(&out);
+    assert_eq!((r["records"].as_u64(), r["faulted"].as_u64()), (Some(200), Some(4)), "{r}");
+    // The rest pass through the candidate unchanged, so the current plugin's timestamps differ.
+    assert_eq!(r["changed"], 196, "{r}");
+    let faults: Vec<&str> = r["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "faulted")
+        .map(|s| s["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(faults, ["in.jsonl:51", "in.jsonl:101", "in.jsonl:121"], "{r}");
+
+    let gated = run(&["--max-new-dead-letters", "0"]);
+    assert_eq!(gated.status.code(), Some(1), "{}", said(&gated));
+    assert!(said(&gated).contains("4 more dead letters, 4 of them faults"), "{}", said(&gated));
+    let ratio = run(&["--max-changed", "0.5"]);
+    assert_eq!(ratio.status.code(), Some(1), "{}", said(&ratio));
+    assert!(said(&ratio).contains("0.9800 of the records changed"), "{}", said(&ratio));
+}
+
+#[test]
+fn a_stage_that_is_not_there_or_not_compared_is_refused_naming_the_stages() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("weir.toml");
+    std::fs::write(&config, common::login_config(&plugin("readable-timestamp"))).unwrap();
+    let input = events(dir.path(), 3);
+    for (stage, says) in [
+        (
+            "transfrom",
+            "no stage `transfrom` to shadow: the config has validate, transform, aggregate, repair",
+        ),
+        ("aggregate", "an aggregate candidate is not compared yet"),
+    ] {
+        let out = shadow(
+            &config,
+            &[
+                "--stage",
+                stage,
+                "--candidate",
+                plugin("readable-timestamp").to_str().unwrap(),
+                "--input",
+                input.to_str().unwrap(),
+            ],
+        );
+        assert!(!out.status.success() && said(&out).contains(says), "{}", said(&out));
+    }
+}
