@@ -183,8 +183,9 @@ pub struct ShadowReport {
 #[derive(Debug, Serialize)]
 pub struct Sample {
     pub kind: &'static str,
-    /// Where it was read: `file:line`.
+    /// Where it was read: `file:line`, or `topic:offset` with its `partition`.
     pub source: String,
+    pub partition: i32,
     pub current: String,
     pub candidate: String,
     pub detail: String,
@@ -267,6 +268,7 @@ impl ShadowReport {
             self.samples.push(Sample {
                 kind,
                 source: format!("{}:{}", record.topic, record.offset),
+                partition: record.partition,
                 current: shown(current),
                 candidate: shown(candidate),
                 detail: cut(&detail),
@@ -298,50 +300,69 @@ fn cut(text: &str) -> String {
     format!("{}{more}", serde_json::to_string(&kept).expect("a string serialises"))
 }
 
-/// Runs every line of `input` through both pipelines in batches of `batch_size`.
-pub fn over_file(
-    current: &mut Pipeline,
-    candidate: &mut Pipeline,
-    input: &Path,
+/// Both chains over records as they come, a batch at a time.
+pub struct Shadowing<'a> {
+    current: &'a mut Pipeline,
+    candidate: &'a mut Pipeline,
+    batch: Vec<Record>,
     batch_size: usize,
-    report: &mut ShadowReport,
-) -> anyhow::Result<()> {
+    pub report: ShadowReport,
+}
+
+impl<'a> Shadowing<'a> {
+    pub fn new(
+        current: &'a mut Pipeline,
+        candidate: &'a mut Pipeline,
+        batch_size: usize,
+        report: ShadowReport,
+    ) -> Self {
+        let batch_size = batch_size.max(1);
+        Shadowing { current, candidate, batch: Vec::with_capacity(batch_size), batch_size, report }
+    }
+
+    pub fn push(&mut self, record: Record) {
+        self.batch.push(record);
+        if self.batch.len() >= self.batch_size {
+            self.compare_batch();
+        }
+    }
+
+    /// The last records, and the report.
+    pub fn finish(mut self) -> ShadowReport {
+        self.compare_batch();
+        self.report.finish();
+        self.report
+    }
+
+    fn compare_batch(&mut self) {
+        let batch = std::mem::take(&mut self.batch);
+        if batch.is_empty() {
+            return;
+        }
+        let ours = self.current.process(batch.clone());
+        let theirs = self.candidate.process(batch.clone());
+        for ((record, a), b) in batch.iter().zip(&ours).zip(&theirs) {
+            self.report.add(compare(a, b), record, a, b);
+        }
+    }
+}
+
+/// Every non-blank line of `input` as a record: its value the line, its offset the line
+/// number, its topic the file's name.
+pub fn each_line(input: &Path, mut each: impl FnMut(Record)) -> anyhow::Result<()> {
     let file = std::fs::File::open(input)
         .map_err(|e| anyhow::anyhow!("cannot open input {}: {e}", input.display()))?;
     let source = input.file_name().map_or("-".into(), |n| n.to_string_lossy().into_owned());
-    let mut batch = Vec::with_capacity(batch_size);
     for (i, line) in std::io::BufReader::new(file).split(b'\n').enumerate() {
         let mut line = line?;
         while matches!(line.last(), Some(b'\r')) {
             line.pop();
         }
-        if line.is_empty() {
-            continue;
-        }
-        batch.push(Record::read_from(&source, 0, i as i64 + 1, line));
-        if batch.len() == batch_size {
-            compare_batch(current, candidate, std::mem::take(&mut batch), report);
+        if !line.is_empty() {
+            each(Record::read_from(&source, 0, i as i64 + 1, line));
         }
     }
-    compare_batch(current, candidate, batch, report);
-    report.finish();
     Ok(())
-}
-
-fn compare_batch(
-    current: &mut Pipeline,
-    candidate: &mut Pipeline,
-    batch: Vec<Record>,
-    report: &mut ShadowReport,
-) {
-    if batch.is_empty() {
-        return;
-    }
-    let ours = current.process(batch.clone());
-    let theirs = candidate.process(batch.clone());
-    for ((record, a), b) in batch.iter().zip(&ours).zip(&theirs) {
-        report.add(compare(a, b), record, a, b);
-    }
 }
 
 /// The gates a rollout must pass: `None` when it does, else why not.

@@ -2,9 +2,38 @@
 //! not to process. Records at or past it are left unread (their batch does not hold them),
 //! and once every partition has reached its end the input has ended.
 
+use rdkafka::ClientConfig;
 use std::collections::HashMap;
+use std::time::Duration;
 use weir_core::record::Record;
 use weir_core::state::PartitionKey;
+
+/// Every record of `topic` from `starts` to `ends` (per partition, the end exclusive;
+/// `None`: to the end as the topic holds it now, `tail::read_to_end`'s), handed to `each`.
+/// It joins no group and commits nothing: a look at the input that no consumer group sees
+/// (`weir shadow`).
+pub fn read(
+    client: &ClientConfig,
+    topic: &str,
+    starts: &[(i32, i64)],
+    ends: Option<&[(i32, i64)]>,
+    timeout: Duration,
+    mut each: impl FnMut(Record),
+) -> anyhow::Result<()> {
+    let ends: Option<HashMap<i32, i64>> = ends.map(|ends| ends.iter().copied().collect());
+    let starts: HashMap<i32, i64> = starts.iter().copied().collect();
+    crate::tail::read_to_end_from(client, topic, &starts, timeout, &|_| {}, |record| {
+        let (partition, offset) =
+            (rdkafka::Message::partition(record), rdkafka::Message::offset(record));
+        let before_end = match &ends {
+            Some(ends) => ends.get(&partition).is_some_and(|end| offset < *end),
+            None => true,
+        };
+        if before_end {
+            each(crate::consumed::owned(record));
+        }
+    })
+}
 
 #[derive(Debug, Default)]
 pub struct RangeEnd {

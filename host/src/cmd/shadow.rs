@@ -1,9 +1,11 @@
 //! `weir shadow`: what a candidate plugin would change, on real records, before it goes live.
 
-use super::Context;
+use super::{Brokers, Context};
 use std::path::PathBuf;
-use weir::shadow::{self, Candidate, ShadowReport};
+use std::time::Duration;
+use weir::shadow::{self, Candidate, ShadowReport, Shadowing};
 use weir_core::pipeline::Pipeline;
+use weir_kafka::start::{self, StartAt};
 
 #[derive(clap::Args)]
 pub struct Shadow {
@@ -21,8 +23,18 @@ pub struct Shadow {
     #[arg(long, value_name = "FILE")]
     candidate_config: Option<PathBuf>,
     /// JSON lines to run both chains over (no broker).
-    #[arg(long, value_name = "FILE")]
-    input: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "from", conflicts_with = "from")]
+    input: Option<PathBuf>,
+    /// Or a range of the input topic, from here in each partition: earliest, an offset, or
+    /// a time (RFC 3339). It is read in no consumer group: nothing is committed, nothing
+    /// is produced.
+    #[arg(long, value_name = "WHERE")]
+    from: Option<StartAt>,
+    /// Where the range ends (exclusive): latest, an offset, or a time (RFC 3339).
+    #[arg(long, value_name = "WHERE", default_value = "latest", requires = "from")]
+    to: StartAt,
+    #[command(flatten)]
+    brokers: Brokers,
     /// Exit 1 when more than this share of the records changed (e.g. `0.01`).
     #[arg(long, value_name = "RATIO")]
     max_changed: Option<f64>,
@@ -35,6 +47,9 @@ pub struct Shadow {
     report: super::Json,
 }
 
+/// How long reading a range of the input may take.
+const READ_TIMEOUT: Duration = Duration::from_secs(600);
+
 impl Shadow {
     pub fn run(self) -> anyhow::Result<()> {
         if let Some(ratio) = self.max_changed {
@@ -43,8 +58,14 @@ impl Shadow {
                 "--max-changed is a share of the records, from 0 to 1: {ratio}"
             );
         }
-        let context = Context::load(&self.config)?;
-        let config = context.config.for_files();
+        let context = match self.from {
+            Some(_) => Context::for_topics(&self.config, &self.brokers)?,
+            None => Context::load(&self.config)?,
+        };
+        let config = match self.from {
+            Some(_) => context.config.clone(),
+            None => context.config.for_files(),
+        };
         let table = match &self.candidate_config {
             Some(path) => Some(
                 std::fs::read_to_string(path)
@@ -61,18 +82,32 @@ impl Shadow {
         let resolver = &weir::resolve::Resolver;
         let mut current = Pipeline::from_config(&runtime, &config, resolver)?;
         let mut theirs = Pipeline::from_config(&runtime, &with_candidate, resolver)?;
-        let mut report = ShadowReport {
+        let report = ShadowReport {
             stage: self.stage,
             candidate: self.candidate.display().to_string(),
             ..Default::default()
         };
-        shadow::over_file(
-            &mut current,
-            &mut theirs,
-            &self.input,
-            config.pipeline.batch_size,
-            &mut report,
-        )?;
+        let mut shadowing =
+            Shadowing::new(&mut current, &mut theirs, config.pipeline.batch_size, report);
+        match (&self.input, self.from) {
+            (Some(input), _) => shadow::each_line(input, |record| shadowing.push(record))?,
+            (None, Some(from)) => {
+                let client = context.kafka()?;
+                let input = &config.kafka.input_topic;
+                let starts = start::resolve(&client, input, from)?;
+                // `latest`: to the end as the read finds it (a broker may report it short).
+                let ends = match self.to {
+                    StartAt::Latest => None,
+                    to => Some(start::resolve(&client, input, to)?),
+                };
+                let ends = ends.as_deref();
+                weir_kafka::range::read(&client, input, &starts, ends, READ_TIMEOUT, |record| {
+                    shadowing.push(record)
+                })?;
+            }
+            (None, None) => unreachable!("clap requires --input or --from"),
+        }
+        let report = shadowing.finish();
         match self.report.format() {
             weir::report::Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
             weir::report::Format::Text => print!("{}", report.text()),

@@ -6,6 +6,7 @@ use crate::common;
 use common::{cache_dir, plugin, test_plugin};
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::Duration;
 
 fn shadow(config: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_weir"))
@@ -201,4 +202,48 @@ fn a_stage_that_is_not_there_or_not_compared_is_refused_naming_the_stages() {
         );
         assert!(!out.status.success() && said(&out).contains(says), "{}", said(&out));
     }
+}
+
+/// A range of the input topic on tansu: read in no consumer group, so the live group has
+/// nothing committed by it and no record reaches the output or the dead letters.
+#[test]
+fn shadowing_a_range_of_the_input_topic_commits_nothing_and_produces_nothing() {
+    use common::kafka::*;
+    let _alone = one_group_test_at_a_time();
+    let (tansu, dir, config) = tansu_with_topics();
+    let brokers = tansu.brokers.as_str();
+    let mut generator = weir_workshop::generate::Generator::new(Some(5), 0.1, 1000.0);
+    let events: Vec<(String, String)> = (0..40)
+        .map(|_| generator.next_event())
+        .map(|e| (e.key, String::from_utf8_lossy(&e.value).into_owned()))
+        .collect();
+    produce(brokers, events.into_iter());
+    let candidate_config = dir.path().join("candidate.toml");
+    std::fs::write(&candidate_config, "format = \"%Y-%m-%dT%H:%M:%SZ\"\n").unwrap();
+    let out = run_ok(with_config(
+        brokers,
+        &config,
+        &[
+            "shadow",
+            "--stage",
+            "transform",
+            "--candidate",
+            plugin("readable-timestamp").to_str().unwrap(),
+            "--candidate-config",
+            candidate_config.to_str().unwrap(),
+            "--from",
+            "earliest",
+            "--json",
+        ],
+    ));
+    let r = report(&out);
+    let (changed, identical) = (r["changed"].as_u64().unwrap(), r["identical"].as_u64().unwrap());
+    assert_eq!(r["records"], 40, "{r}");
+    assert!(changed > 25 && changed + identical == 40, "{r}");
+    assert_eq!(r["field_changes"], serde_json::json!([["/timestamp", changed]]), "{r}");
+    for topic in &TOPICS[1..3] {
+        assert!(read_topic(brokers, topic, Duration::from_secs(1)).is_empty(), "{topic}");
+    }
+    let progress = group_progress(brokers, "weir-user-login", TOPICS[0]);
+    assert!(progress.iter().all(|(committed, _)| committed.is_none()), "{progress:?}");
 }
