@@ -175,6 +175,26 @@ pub fn read_to_end_from(
     }
 }
 
+/// The records of `topic` written from now on, handed to `each` until `done` says so
+/// (asked after each record and every 100 ms). It joins no group and commits nothing: a
+/// look at the live input that no consumer group sees (`weir shadow --live`).
+pub fn live(
+    client: &ClientConfig,
+    topic: &str,
+    done: &dyn Fn() -> bool,
+    mut each: impl FnMut(Record),
+) -> anyhow::Result<()> {
+    let consumer = reader(client, topic, Offset::End)?;
+    while !done() {
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Err(e)) => tracing::warn!("reading {topic}: {e}"),
+            Some(Ok(record)) => each(owned(&record)),
+        }
+    }
+    Ok(())
+}
+
 /// How long a read to the ends goes on past them, for what a broker reported short:
 /// bounded, so that a topic written without pause still ends the read.
 pub const PAST_ENDS: Duration = Duration::from_secs(2);

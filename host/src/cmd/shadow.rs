@@ -23,7 +23,12 @@ pub struct Shadow {
     #[arg(long, value_name = "FILE")]
     candidate_config: Option<PathBuf>,
     /// JSON lines to run both chains over (no broker).
-    #[arg(long, value_name = "FILE", required_unless_present = "from", conflicts_with = "from")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present_any = ["from", "live"],
+        conflicts_with_all = ["from", "live"]
+    )]
     input: Option<PathBuf>,
     /// Or a range of the input topic, from here in each partition: earliest, an offset, or
     /// a time (RFC 3339). It is read in no consumer group: nothing is committed, nothing
@@ -33,6 +38,16 @@ pub struct Shadow {
     /// Where the range ends (exclusive): latest, an offset, or a time (RFC 3339).
     #[arg(long, value_name = "WHERE", default_value = "latest", requires = "from")]
     to: StartAt,
+    /// Or the live input, from now on, in no consumer group (nothing committed, nothing
+    /// produced), until --for, --count or SIGINT/SIGTERM.
+    #[arg(long, conflicts_with = "from")]
+    live: bool,
+    /// With --live: how long to watch (e.g. `10m`).
+    #[arg(long = "for", value_name = "DURATION", value_parser = super::parse_duration, requires = "live")]
+    watch_for: Option<Duration>,
+    /// With --live: how many records to compare.
+    #[arg(long, value_name = "N", requires = "live")]
+    count: Option<u64>,
     #[command(flatten)]
     brokers: Brokers,
     /// Exit 1 when more than this share of the records changed (e.g. `0.01`).
@@ -58,13 +73,14 @@ impl Shadow {
                 "--max-changed is a share of the records, from 0 to 1: {ratio}"
             );
         }
-        let context = match self.from {
-            Some(_) => Context::for_topics(&self.config, &self.brokers)?,
-            None => Context::load(&self.config)?,
+        let from_kafka = self.from.is_some() || self.live;
+        let context = match from_kafka {
+            true => Context::for_topics(&self.config, &self.brokers)?,
+            false => Context::load(&self.config)?,
         };
-        let config = match self.from {
-            Some(_) => context.config.clone(),
-            None => context.config.for_files(),
+        let config = match from_kafka {
+            true => context.config.clone(),
+            false => context.config.for_files(),
         };
         let table = match &self.candidate_config {
             Some(path) => Some(
@@ -105,7 +121,22 @@ impl Shadow {
                     shadowing.push(record)
                 })?;
             }
-            (None, None) => unreachable!("clap requires --input or --from"),
+            (None, None) => {
+                let client = context.kafka()?;
+                let stop = Context::stop_on_signals()?;
+                let started = std::time::Instant::now();
+                let seen = std::cell::Cell::new(0u64);
+                let done = || {
+                    stop.load(std::sync::atomic::Ordering::Relaxed)
+                        || self.watch_for.is_some_and(|d| started.elapsed() >= d)
+                        || self.count.is_some_and(|n| seen.get() >= n)
+                };
+                weir::say!("shadowing the live {} ...", config.kafka.input_topic);
+                weir_kafka::tail::live(&client, &config.kafka.input_topic, &done, |record| {
+                    seen.set(seen.get() + 1);
+                    shadowing.push(record)
+                })?;
+            }
         }
         let report = shadowing.finish();
         match self.report.format() {

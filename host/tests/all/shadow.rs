@@ -247,3 +247,57 @@ fn shadowing_a_range_of_the_input_topic_commits_nothing_and_produces_nothing() {
     let progress = group_progress(brokers, "weir-user-login", TOPICS[0]);
     assert!(progress.iter().all(|(committed, _)| committed.is_none()), "{progress:?}");
 }
+
+/// The live input on tansu: what arrives from now on is compared until `--count`, in no
+/// consumer group — nothing committed, nothing produced.
+#[test]
+fn shadowing_the_live_input_compares_what_arrives_and_commits_nothing() {
+    use common::kafka::*;
+    let _alone = one_group_test_at_a_time();
+    let (tansu, dir, config) = tansu_with_topics();
+    let brokers = tansu.brokers.as_str();
+    let candidate_config = dir.path().join("candidate.toml");
+    std::fs::write(&candidate_config, "format = \"%Y-%m-%dT%H:%M:%SZ\"\n").unwrap();
+    let mut child = spawn(with_config(
+        brokers,
+        &config,
+        &[
+            "shadow",
+            "--stage",
+            "transform",
+            "--candidate",
+            plugin("readable-timestamp").to_str().unwrap(),
+            "--candidate-config",
+            candidate_config.to_str().unwrap(),
+            "--live",
+            "--count",
+            "20",
+            "--json",
+        ],
+    ));
+    child.wait_for_log("shadowing the live user-login", Duration::from_secs(60));
+    // It reads from the end as it finds it: records go on arriving until it has its 20.
+    let mut generator = weir_workshop::generate::Generator::new(Some(9), 0.1, 1000.0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while child.try_wait().unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "{}", child.stderr_so_far());
+        let events: Vec<(String, String)> = (0..5)
+            .map(|_| generator.next_event())
+            .map(|e| (e.key, String::from_utf8_lossy(&e.value).into_owned()))
+            .collect();
+        produce(brokers, events.into_iter());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", said(&out));
+    let r = report(&out);
+    let changed = r["changed"].as_u64().unwrap();
+    assert_eq!(r["records"], 20, "{r}");
+    assert!(changed > 10 && changed + r["identical"].as_u64().unwrap() == 20, "{r}");
+    assert_eq!(r["field_changes"], serde_json::json!([["/timestamp", changed]]), "{r}");
+    for topic in &TOPICS[1..3] {
+        assert!(read_topic(brokers, topic, Duration::from_secs(1)).is_empty(), "{topic}");
+    }
+    let progress = group_progress(brokers, "weir-user-login", TOPICS[0]);
+    assert!(progress.iter().all(|(committed, _)| committed.is_none()), "{progress:?}");
+}
