@@ -22,9 +22,13 @@ pub struct Candidate {
 /// `config` with the candidate in its stage (its plugin, and its config if given).
 pub fn with_candidate(config: &Config, candidate: &Candidate) -> anyhow::Result<Config> {
     anyhow::ensure!(
-        !matches!(candidate.stage.as_str(), "aggregate" | "repair"),
-        "`weir shadow` compares validators and transformers; an {} candidate is not compared yet",
-        candidate.stage
+        candidate.stage != "repair",
+        "`weir shadow` compares the pipeline's stages; a repair candidate is not compared yet"
+    );
+    anyhow::ensure!(
+        !(candidate.stage == "aggregate"
+            && config.aggregate.as_ref().is_some_and(|a| a.window.is_some())),
+        "a windowed aggregator's candidate is not compared yet (its windows' results are)"
     );
     let mut next = config.clone();
     let names: Vec<String> = config.stages().into_iter().map(|(key, _)| key).collect();
@@ -47,7 +51,8 @@ fn stage_mut<'a>(config: &'a mut Config, stage: &str) -> Option<&'a mut StageCon
     match stage {
         "validate" => config.validate.as_mut(),
         "transform" if single => config.transform.first_mut(),
-        "aggregate" | "repair" => None,
+        "aggregate" => config.aggregate.as_mut(),
+        "repair" => None,
         _ => {
             let index = stage
                 .strip_prefix("transform[")
@@ -177,6 +182,46 @@ pub struct ShadowReport {
     /// JSON pointer (or `(key)`…) → records changed there, most frequent first.
     pub field_changes: Vec<(String, u64)>,
     pub samples: Vec<Sample>,
+    /// The aggregator's analytics after every record, current and candidate, and the
+    /// counters and tables that differ (JSON pointers); `None` without an aggregator.
+    pub analytics: Option<AnalyticsDiff>,
+}
+
+/// The end-of-run analytics of both chains over the same records.
+#[derive(Debug, Serialize)]
+pub struct AnalyticsDiff {
+    pub changed: Vec<String>,
+    pub current: serde_json::Value,
+    pub candidate: serde_json::Value,
+}
+
+/// Analytics as a comparable document: counters by name, each table's rows by its name.
+fn analytics_doc(analytics: &weir_core::report::Analytics) -> serde_json::Value {
+    let counters: serde_json::Map<String, serde_json::Value> =
+        analytics.counters.iter().map(|c| (c.name.clone(), c.value.into())).collect();
+    let tables: serde_json::Map<String, serde_json::Value> = analytics
+        .tables
+        .iter()
+        .map(|t| {
+            let rows: Vec<_> =
+                t.rows.iter().map(|r| serde_json::json!([r.label, r.count])).collect();
+            (t.name.clone(), rows.into())
+        })
+        .collect();
+    serde_json::json!({ "counters": counters, "tables": tables })
+}
+
+/// How the two chains' analytics differ, when they have an aggregator.
+fn compare_analytics(
+    current: &mut Pipeline,
+    candidate: &mut Pipeline,
+) -> anyhow::Result<Option<AnalyticsDiff>> {
+    let ours = current.report(Vec::new())?.analytics.map(|(_, a)| analytics_doc(&a));
+    let theirs = candidate.report(Vec::new())?.analytics.map(|(_, a)| analytics_doc(&a));
+    let (Some(current), Some(candidate)) = (ours, theirs) else { return Ok(None) };
+    let mut changed = Vec::new();
+    json_diff("", &current, &candidate, &mut changed);
+    Ok(Some(AnalyticsDiff { changed, current, candidate }))
 }
 
 /// One record's difference, its values cut to `SAMPLE_CHARS` characters.
@@ -218,6 +263,9 @@ impl ShadowReport {
             for (field, n) in &self.field_changes {
                 out += &format!("  {field:<30} {n}\n");
             }
+        }
+        if let Some(a) = self.analytics.as_ref().filter(|a| !a.changed.is_empty()) {
+            out += &format!("analytics changed at {}\n", a.changed.join(", "));
         }
         for s in &self.samples {
             out += &format!(
@@ -327,11 +375,12 @@ impl<'a> Shadowing<'a> {
         }
     }
 
-    /// The last records, and the report.
-    pub fn finish(mut self) -> ShadowReport {
+    /// The last records, the analytics, and the report.
+    pub fn finish(mut self) -> anyhow::Result<ShadowReport> {
         self.compare_batch();
+        self.report.analytics = compare_analytics(self.current, self.candidate)?;
         self.report.finish();
-        self.report
+        Ok(self.report)
     }
 
     fn compare_batch(&mut self) {
@@ -370,8 +419,15 @@ pub fn gate(
     report: &ShadowReport,
     max_changed: Option<f64>,
     max_new_dead_letters: Option<u64>,
+    max_analytics_changes: Option<usize>,
 ) -> Option<String> {
     let mut failed = Vec::new();
+    let analytics_changes = report.analytics.as_ref().map_or(0, |a| a.changed.len());
+    if let Some(max) = max_analytics_changes.filter(|max| analytics_changes > *max) {
+        failed.push(format!(
+            "{analytics_changes} counters or tables of the analytics changed (--max-analytics-changes {max})"
+        ));
+    }
     if let Some(max) = max_changed.filter(|max| report.changed_ratio() > *max) {
         failed.push(format!(
             "{:.4} of the records changed (--max-changed {max})",

@@ -57,6 +57,10 @@ pub struct Shadow {
     /// that go on today (its faults included).
     #[arg(long, value_name = "N")]
     max_new_dead_letters: Option<u64>,
+    /// Exit 1 when more than this many of the aggregator's counters and tables end up
+    /// different (e.g. `0` for an aggregator candidate that must agree).
+    #[arg(long, value_name = "N")]
+    max_analytics_changes: Option<usize>,
     /// The report as JSON on stdout.
     #[command(flatten)]
     report: super::Json,
@@ -138,12 +142,17 @@ impl Shadow {
                 })?;
             }
         }
-        let report = shadowing.finish();
+        let report = shadowing.finish()?;
         match self.report.format() {
             weir::report::Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
             weir::report::Format::Text => print!("{}", report.text()),
         }
-        match shadow::gate(&report, self.max_changed, self.max_new_dead_letters) {
+        match shadow::gate(
+            &report,
+            self.max_changed,
+            self.max_new_dead_letters,
+            self.max_analytics_changes,
+        ) {
             Some(failed) => anyhow::bail!("the candidate does not pass: {failed}"),
             None => Ok(()),
         }

@@ -106,6 +106,48 @@ fn an_identical_rebuild_changes_nothing_and_passes_the_strictest_gates() {
     let r = report(&out);
     assert_eq!((r["records"].as_u64(), r["identical"].as_u64()), (Some(200), Some(200)), "{r}");
     assert_eq!(r["samples"], serde_json::json!([]));
+    assert_eq!(r["analytics"]["changed"], serde_json::json!([]), "{r}");
+    assert!(r["analytics"]["current"]["counters"].as_object().is_some_and(|c| !c.is_empty()));
+}
+
+/// An aggregator candidate: the records go on unchanged, and what differs is the report
+/// over them — here a top-1 table of locales where the current plugin keeps its default.
+#[test]
+fn an_aggregator_candidate_is_compared_by_its_analytics_over_the_same_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("weir.toml");
+    std::fs::write(&config, common::login_config(&plugin("readable-timestamp"))).unwrap();
+    let input = events(dir.path(), 300);
+    let candidate_config = dir.path().join("candidate.toml");
+    std::fs::write(&candidate_config, "top_locales = 1\n").unwrap();
+    let shadow_with = |gate: &[&str]| {
+        let mut args = vec![
+            "--stage",
+            "aggregate",
+            "--candidate",
+            plugin("login-analytics").to_str().unwrap(),
+            "--candidate-config",
+            candidate_config.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--json",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+        args.extend(gate.iter().map(|a| a.to_string()));
+        shadow(&config, &args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let out = shadow_with(&[]);
+    assert!(out.status.success(), "{}", said(&out));
+    let r = report(&out);
+    assert_eq!((r["records"].as_u64(), r["identical"].as_u64()), (Some(300), Some(300)), "{r}");
+    assert_eq!(r["analytics"]["changed"], serde_json::json!(["/tables/top_locales"]), "{r}");
+    assert_eq!(r["analytics"]["candidate"]["tables"]["top_locales"].as_array().unwrap().len(), 1);
+    assert!(r["analytics"]["current"]["tables"]["top_locales"].as_array().unwrap().len() > 1);
+    let gated = shadow_with(&["--max-analytics-changes", "0"]);
+    assert_eq!(gated.status.code(), Some(1), "{}", said(&gated));
+    assert!(said(&gated).contains("1 counters or tables of the analytics changed"));
 }
 
 /// A candidate that traps, loops or hoards memory on a few records: each is stopped by
@@ -187,7 +229,7 @@ fn a_stage_that_is_not_there_or_not_compared_is_refused_naming_the_stages() {
             "transfrom",
             "no stage `transfrom` to shadow: the config has validate, transform, aggregate, repair",
         ),
-        ("aggregate", "an aggregate candidate is not compared yet"),
+        ("repair", "a repair candidate is not compared yet"),
     ] {
         let out = shadow(
             &config,
