@@ -7,7 +7,7 @@ use serde::Serialize;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use weir_core::config::{Config, StageConfig};
-use weir_core::pipeline::{Outcome, Output, Pipeline, Rejection};
+use weir_core::pipeline::{Outcome, Output, Pipeline, Rejection, Role};
 use weir_core::record::Record;
 
 /// The plugin to try, and the stage it would replace.
@@ -24,11 +24,6 @@ pub fn with_candidate(config: &Config, candidate: &Candidate) -> anyhow::Result<
     anyhow::ensure!(
         candidate.stage != "repair",
         "`weir shadow` compares the pipeline's stages; a repair candidate is not compared yet"
-    );
-    anyhow::ensure!(
-        !(candidate.stage == "aggregate"
-            && config.aggregate.as_ref().is_some_and(|a| a.window.is_some())),
-        "a windowed aggregator's candidate is not compared yet (its windows' results are)"
     );
     let mut next = config.clone();
     let names: Vec<String> = config.stages().into_iter().map(|(key, _)| key).collect();
@@ -85,8 +80,14 @@ pub enum Difference {
 /// How the outcomes of one record compare.
 pub fn compare(current: &Outcome, candidate: &Outcome) -> Difference {
     match (current, candidate) {
-        (Outcome::Processed(a), Outcome::Processed(b)) if a == b => Difference::Identical,
-        (Outcome::Processed(a), Outcome::Processed(b)) => Difference::Changed(changed(a, b)),
+        (Outcome::Processed(a), Outcome::Processed(b)) => {
+            // Window results are compared window by window (`Shadowing::windows`).
+            let (a, b) = (records_of(a), records_of(b));
+            match a == b {
+                true => Difference::Identical,
+                false => Difference::Changed(changed(&a, &b)),
+            }
+        }
         (_, Outcome::DeadLetter(_, r)) if r.fault.is_some() && !faulted(current) => {
             Difference::Faulted(reason(r))
         }
@@ -98,6 +99,29 @@ pub fn compare(current: &Outcome, candidate: &Outcome) -> Difference {
         (Outcome::DeadLetter(..), Outcome::DeadLetter(..)) => {
             Difference::Changed(vec!["(dead-letter reasons)".into()])
         }
+    }
+}
+
+/// What a record became, without the window results it happened to close.
+fn records_of(outputs: &[Output]) -> Vec<Output> {
+    outputs.iter().filter(|o| o.role != Role::Window).cloned().collect()
+}
+
+/// The window results among `outputs`, each under its partition and start, by what it
+/// reports (its counters and tables).
+fn collect_windows(outputs: &[Output], into: &mut serde_json::Map<String, serde_json::Value>) {
+    for output in outputs.iter().filter(|o| o.role == Role::Window) {
+        let Some(result) = json(&output.message.value) else { continue };
+        let name = format!(
+            "{}/{} {}",
+            result["topic"].as_str().unwrap_or("?"),
+            result["partition"],
+            result["window"]["start"].as_str().unwrap_or("?")
+        );
+        into.insert(
+            name,
+            serde_json::json!({ "counters": result["counters"], "tables": result["tables"] }),
+        );
     }
 }
 
@@ -185,6 +209,18 @@ pub struct ShadowReport {
     /// The aggregator's analytics after every record, current and candidate, and the
     /// counters and tables that differ (JSON pointers); `None` without an aggregator.
     pub analytics: Option<AnalyticsDiff>,
+    /// A windowed aggregator's results, window by window (the windows still open closed
+    /// at the end); `None` without windows.
+    pub windows: Option<WindowsDiff>,
+}
+
+/// Both chains' window results compared.
+#[derive(Debug, Serialize)]
+pub struct WindowsDiff {
+    /// Windows either chain closed.
+    pub compared: usize,
+    /// `/<topic>~1<partition> <start>/counters/…`: what differs, window by window.
+    pub changed: Vec<String>,
 }
 
 /// The end-of-run analytics of both chains over the same records.
@@ -266,6 +302,12 @@ impl ShadowReport {
         }
         if let Some(a) = self.analytics.as_ref().filter(|a| !a.changed.is_empty()) {
             out += &format!("analytics changed at {}\n", a.changed.join(", "));
+        }
+        if let Some(w) = &self.windows {
+            out += &format!("windows: {} compared, {} differences\n", w.compared, w.changed.len());
+            for change in w.changed.iter().take(TOP_FIELDS) {
+                out += &format!("  {change}\n");
+            }
         }
         for s in &self.samples {
             out += &format!(
@@ -352,6 +394,8 @@ fn cut(text: &str) -> String {
 pub struct Shadowing<'a> {
     current: &'a mut Pipeline,
     candidate: &'a mut Pipeline,
+    /// Each chain's window results so far, by window.
+    windows: [serde_json::Map<String, serde_json::Value>; 2],
     batch: Vec<Record>,
     batch_size: usize,
     pub report: ShadowReport,
@@ -365,7 +409,14 @@ impl<'a> Shadowing<'a> {
         report: ShadowReport,
     ) -> Self {
         let batch_size = batch_size.max(1);
-        Shadowing { current, candidate, batch: Vec::with_capacity(batch_size), batch_size, report }
+        Shadowing {
+            current,
+            candidate,
+            windows: Default::default(),
+            batch: Vec::with_capacity(batch_size),
+            batch_size,
+            report,
+        }
     }
 
     pub fn push(&mut self, record: Record) {
@@ -379,6 +430,16 @@ impl<'a> Shadowing<'a> {
     pub fn finish(mut self) -> anyhow::Result<ShadowReport> {
         self.compare_batch();
         self.report.analytics = compare_analytics(self.current, self.candidate)?;
+        collect_windows(&self.current.close_windows(), &mut self.windows[0]);
+        collect_windows(&self.candidate.close_windows(), &mut self.windows[1]);
+        let [ours, theirs] = std::mem::take(&mut self.windows);
+        let compared =
+            ours.keys().chain(theirs.keys()).collect::<std::collections::BTreeSet<_>>().len();
+        if compared > 0 {
+            let mut changed = Vec::new();
+            json_diff("", &ours.into(), &theirs.into(), &mut changed);
+            self.report.windows = Some(WindowsDiff { compared, changed });
+        }
         self.report.finish();
         Ok(self.report)
     }
@@ -392,6 +453,11 @@ impl<'a> Shadowing<'a> {
         let theirs = self.candidate.process(batch.clone());
         for ((record, a), b) in batch.iter().zip(&ours).zip(&theirs) {
             self.report.add(compare(a, b), record, a, b);
+            for (outcome, windows) in [a, b].into_iter().zip(self.windows.iter_mut()) {
+                if let Outcome::Processed(outputs) = outcome {
+                    collect_windows(outputs, windows);
+                }
+            }
         }
     }
 }
@@ -422,10 +488,11 @@ pub fn gate(
     max_analytics_changes: Option<usize>,
 ) -> Option<String> {
     let mut failed = Vec::new();
-    let analytics_changes = report.analytics.as_ref().map_or(0, |a| a.changed.len());
+    let analytics_changes = report.analytics.as_ref().map_or(0, |a| a.changed.len())
+        + report.windows.as_ref().map_or(0, |w| w.changed.len());
     if let Some(max) = max_analytics_changes.filter(|max| analytics_changes > *max) {
         failed.push(format!(
-            "{analytics_changes} counters or tables of the analytics changed (--max-analytics-changes {max})"
+            "{analytics_changes} counters or tables of the analytics or window results changed (--max-analytics-changes {max})"
         ));
     }
     if let Some(max) = max_changed.filter(|max| report.changed_ratio() > *max) {

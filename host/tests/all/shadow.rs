@@ -147,7 +147,9 @@ fn an_aggregator_candidate_is_compared_by_its_analytics_over_the_same_records() 
     assert!(r["analytics"]["current"]["tables"]["top_locales"].as_array().unwrap().len() > 1);
     let gated = shadow_with(&["--max-analytics-changes", "0"]);
     assert_eq!(gated.status.code(), Some(1), "{}", said(&gated));
-    assert!(said(&gated).contains("1 counters or tables of the analytics changed"));
+    assert!(
+        said(&gated).contains("1 counters or tables of the analytics or window results changed")
+    );
 }
 
 /// A candidate that traps, loops, waits on the clock or hoards memory on a few records: each is stopped by
@@ -345,4 +347,51 @@ fn shadowing_the_live_input_compares_what_arrives_and_commits_nothing() {
     }
     let progress = group_progress(brokers, "weir-user-login", TOPICS[0]);
     assert!(progress.iter().all(|(committed, _)| committed.is_none()), "{progress:?}");
+}
+
+/// A windowed aggregator's candidate: its results are compared window by window (those
+/// still open closed at the end), the records themselves unchanged.
+#[test]
+fn a_windowed_aggregator_candidate_is_compared_window_by_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("weir.toml");
+    let windowed = format!(
+        "{}\n[aggregate.window]\nsize = \"10s\"\ntime = {{ field = \"timestamp\", unit = \"text\" }}\nallowed_lateness = \"1h\"\n",
+        common::login_config(&plugin("readable-timestamp"))
+    );
+    std::fs::write(&config, windowed).unwrap();
+    let input = events(dir.path(), 300);
+    let candidate_config = dir.path().join("candidate.toml");
+    std::fs::write(&candidate_config, "top_locales = 1\n").unwrap();
+    let args = |gate: &'static [&'static str]| {
+        let mut args = vec![
+            "--stage".to_string(),
+            "aggregate".into(),
+            "--candidate".into(),
+            plugin("login-analytics").display().to_string(),
+            "--candidate-config".into(),
+            candidate_config.display().to_string(),
+            "--input".into(),
+            input.display().to_string(),
+            "--json".into(),
+        ];
+        args.extend(gate.iter().map(|a| a.to_string()));
+        args
+    };
+    let run = |gate| {
+        let args = args(gate);
+        shadow(&config, &args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let out = run(&[]);
+    assert!(out.status.success(), "{}", said(&out));
+    let r = report(&out);
+    assert_eq!((r["records"].as_u64(), r["identical"].as_u64()), (Some(300), Some(300)), "{r}");
+    let windows = &r["windows"];
+    let changed: Vec<&str> =
+        windows["changed"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    // The generated events fall in one window (a millisecond apart): closed at the end.
+    assert!(windows["compared"].as_u64().unwrap() >= 1 && !changed.is_empty(), "{r}");
+    assert!(changed.iter().all(|c| c.ends_with("/tables/top_locales")), "{changed:?}");
+    let gated = run(&["--max-analytics-changes", "0"]);
+    assert_eq!(gated.status.code(), Some(1), "{}", said(&gated));
 }
