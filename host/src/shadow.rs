@@ -158,6 +158,10 @@ fn changed(a: &[Output], b: &[Output]) -> Vec<String> {
             }
         }
     }
+    if fields.len() >= MAX_FIELDS_PER_RECORD {
+        fields.truncate(MAX_FIELDS_PER_RECORD);
+        fields.push("(more fields)".into());
+    }
     fields.dedup();
     fields
 }
@@ -166,14 +170,20 @@ fn json(bytes: &[u8]) -> Option<serde_json::Value> {
     serde_json::from_slice(bytes).ok()
 }
 
-/// The JSON pointers where `a` and `b` differ: objects field by field, anything else whole.
+/// The JSON pointers where `a` and `b` differ: objects field by field, anything else
+/// whole; at most `MAX_FIELDS_PER_RECORD`, each key cut to `MAX_KEY_CHARS` (a producer
+/// decides the fields: what the comparison keeps must not grow with them).
 fn json_diff(at: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
     use serde_json::Value::Object;
     match (a, b) {
         (Object(x), Object(y)) => {
             let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
             for key in keys {
-                let here = format!("{at}/{}", key.replace('~', "~0").replace('/', "~1"));
+                if out.len() >= MAX_FIELDS_PER_RECORD {
+                    return;
+                }
+                let named: String = key.chars().take(MAX_KEY_CHARS).collect();
+                let here = format!("{at}/{}", named.replace('~', "~0").replace('/', "~1"));
                 match (x.get(key), y.get(key)) {
                     (Some(x), Some(y)) if x == y => {}
                     (Some(x), Some(y)) => json_diff(&here, x, y, out),
@@ -181,10 +191,19 @@ fn json_diff(at: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut V
                 }
             }
         }
-        _ if a != b => out.push(if at.is_empty() { "/".into() } else { at.to_string() }),
+        _ if a != b && out.len() < MAX_FIELDS_PER_RECORD => {
+            out.push(if at.is_empty() { "/".into() } else { at.to_string() })
+        }
         _ => {}
     }
 }
+
+/// Fields named per changed record at most, then `(more fields)`.
+const MAX_FIELDS_PER_RECORD: usize = 100;
+/// Characters of a field's name kept in its pointer.
+const MAX_KEY_CHARS: usize = 64;
+/// Distinct fields counted over a run at most; more count as `(other fields)`.
+const MAX_DISTINCT_FIELDS: usize = 1000;
 
 /// Samples kept per kind of difference, and characters kept of each value.
 const SAMPLES: usize = 3;
@@ -205,6 +224,9 @@ pub struct ShadowReport {
     pub newly_passing: u64,
     /// JSON pointer (or `(key)`…) → records changed there, most frequent first.
     pub field_changes: Vec<(String, u64)>,
+    /// Every field counted so far (`MAX_DISTINCT_FIELDS` at most).
+    #[serde(skip)]
+    counts: std::collections::HashMap<String, u64>,
     pub samples: Vec<Sample>,
     /// The aggregator's analytics after every record, current and candidate, and the
     /// counters and tables that differ (JSON pointers); `None` without an aggregator.
@@ -273,6 +295,11 @@ pub struct Sample {
 }
 
 impl ShadowReport {
+    /// An empty report of `candidate` in `stage`.
+    pub fn new(stage: &str, candidate: &str) -> ShadowReport {
+        ShadowReport { stage: stage.into(), candidate: candidate.into(), ..Default::default() }
+    }
+
     /// Share of the records the candidate changed.
     pub fn changed_ratio(&self) -> f64 {
         if self.records == 0 {
@@ -334,10 +361,12 @@ impl ShadowReport {
             Difference::Changed(fields) => {
                 self.changed += 1;
                 for field in &fields {
-                    match self.field_changes.iter_mut().find(|(f, _)| f == field) {
-                        Some((_, n)) => *n += 1,
-                        None => self.field_changes.push((field.clone(), 1)),
-                    }
+                    let known = self.counts.contains_key(field);
+                    let field = match known || self.counts.len() < MAX_DISTINCT_FIELDS {
+                        true => field.as_str(),
+                        false => "(other fields)",
+                    };
+                    *self.counts.entry(field.to_string()).or_default() += 1;
                 }
                 ("changed", fields.join(", "))
             }
@@ -367,8 +396,11 @@ impl ShadowReport {
     }
 
     fn finish(&mut self) {
-        self.field_changes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        self.field_changes.truncate(TOP_FIELDS);
+        let mut counted: Vec<(String, u64)> =
+            std::mem::take(&mut self.counts).into_iter().collect();
+        counted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        counted.truncate(TOP_FIELDS);
+        self.field_changes = counted;
     }
 }
 
@@ -526,6 +558,42 @@ mod tests {
         let mut root = Vec::new();
         json_diff("", &json!(1), &json!(2), &mut root);
         assert_eq!(root, ["/"]);
+        let long = "k".repeat(500);
+        let mut same = Vec::new();
+        json_diff("", &json!({ &long: 1, "z": 1 }), &json!({ &long: 1, "z": 2 }), &mut same);
+        assert_eq!(same, ["/z"], "a long name that agrees is no difference");
+    }
+
+    fn processed(value: serde_json::Value) -> Outcome {
+        let message = Record::read_from("t", 0, 0, value.to_string().into_bytes());
+        Outcome::Processed(vec![Output { message, topic: None, role: Role::Record }])
+    }
+
+    /// A producer names the fields: records of 5,000 fields each, every field new, cost
+    /// the comparison a bounded number of pointers per record and of counts per run, and
+    /// a long or deep name is cut.
+    #[test]
+    fn fields_a_producer_invents_are_counted_within_bounds() {
+        let mut report = ShadowReport::default();
+        for r in 0..50 {
+            let fields = |v: i32| -> serde_json::Map<String, serde_json::Value> {
+                (0..5000).map(|i| (format!("r{r}-f{i}-{}", "x".repeat(100)), v.into())).collect()
+            };
+            let (a, b) = (processed(fields(1).into()), processed(fields(2).into()));
+            let difference = compare(&a, &b);
+            let Difference::Changed(named) = &difference else { panic!("{difference:?}") };
+            assert_eq!(named.len(), MAX_FIELDS_PER_RECORD + 1);
+            assert_eq!(named.last().map(String::as_str), Some("(more fields)"));
+            assert!(named[0].chars().count() <= MAX_KEY_CHARS + 1, "{}", named[0]);
+            report.add(difference, &Record::read_from("t", 0, r.into(), Vec::new()), &a, &b);
+        }
+        assert!(report.counts.len() <= MAX_DISTINCT_FIELDS + 1, "{}", report.counts.len());
+        assert!(report.counts.contains_key("(other fields)"));
+        report.finish();
+        assert_eq!(report.field_changes.len(), TOP_FIELDS);
+        // 5,000 invented fields in all: the first 999 counted by name, the rest together.
+        assert_eq!(report.field_changes[0], ("(other fields)".to_string(), 5000 - 999));
+        assert_eq!(report.field_changes[1], ("(more fields)".to_string(), 50));
     }
 
     #[test]

@@ -102,11 +102,7 @@ impl Shadow {
         let resolver = &weir::resolve::Resolver;
         let mut current = Pipeline::from_config(&runtime, &config, resolver)?;
         let mut theirs = Pipeline::from_config(&runtime, &with_candidate, resolver)?;
-        let report = ShadowReport {
-            stage: self.stage,
-            candidate: self.candidate.display().to_string(),
-            ..Default::default()
-        };
+        let report = ShadowReport::new(&self.stage, &self.candidate.display().to_string());
         let mut shadowing =
             Shadowing::new(&mut current, &mut theirs, config.pipeline.batch_size, report);
         match (&self.input, self.from) {
