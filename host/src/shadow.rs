@@ -103,8 +103,8 @@ pub fn compare(current: &Outcome, candidate: &Outcome) -> Difference {
 }
 
 /// What a record became, without the window results it happened to close.
-fn records_of(outputs: &[Output]) -> Vec<Output> {
-    outputs.iter().filter(|o| o.role != Role::Window).cloned().collect()
+fn records_of(outputs: &[Output]) -> Vec<&Output> {
+    outputs.iter().filter(|o| o.role != Role::Window).collect()
 }
 
 /// The window results among `outputs`, each under its partition and start, by what it
@@ -135,7 +135,7 @@ fn reason(rejection: &Rejection) -> String {
 }
 
 /// What differs between two deliveries of one record.
-fn changed(a: &[Output], b: &[Output]) -> Vec<String> {
+fn changed(a: &[&Output], b: &[&Output]) -> Vec<String> {
     if a.len() != b.len() {
         return vec!["(records)".into()];
     }
