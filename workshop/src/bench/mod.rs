@@ -101,11 +101,11 @@ pub struct BenchResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plain_passthrough_per_s: Option<f64>,
     /// Each stage's memory after the plugin chain's run: instances, linear memory, limit.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stage_memory: Vec<weir_core::pipeline::StageMemory>,
     /// The bench process's resident set after each part, and its peak so far: which part
     /// made `peak_memory_mib`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub memory_by_part: Vec<MemoryAfter>,
 }
 
