@@ -39,6 +39,7 @@ pub mod log;
 mod slot;
 
 pub mod aggregator;
+pub mod allocator;
 pub mod repairer;
 pub mod transformer;
 pub mod validator;
