@@ -2,6 +2,7 @@
 //! passthrough on the same broker, and end-to-end latency at a steady rate.
 
 use super::chain::{events, per_s};
+use super::cpu;
 use crate::embedded::EmbeddedBroker;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use std::collections::HashMap;
@@ -143,6 +144,7 @@ pub fn latency(config: &Config, mut pipeline: Pipeline, rate: f64) -> anyhow::Re
     let stop_generating = AtomicBool::new(false);
     let stop_running = AtomicBool::new(false);
     let count = (rate * 3.0) as u64;
+    let mut machine = cpu::CpuShare::default();
     // Steady state: events start once the group is joined and the partition states are
     // read, as `/readyz` would say (not after a guessed pause).
     let ops = Ops::default();
@@ -178,8 +180,10 @@ pub fn latency(config: &Config, mut pipeline: Pipeline, rate: f64) -> anyhow::Re
             progress: None,
             stop: &stop_generating,
         };
+        let before = cpu::Sample::now();
         crate::generate::produce(&config, &client, &options)?;
         std::thread::sleep(Duration::from_secs(1));
+        machine = before.until(&cpu::Sample::now());
         stop_running.store(true, Ordering::Relaxed);
         runner.join().expect("runner thread")?;
         Ok(())
@@ -222,6 +226,8 @@ pub fn latency(config: &Config, mut pipeline: Pipeline, rate: f64) -> anyhow::Re
     Ok(Latency {
         p50_ms: at(0.5),
         p99_ms: at(0.99),
+        max_ms: at(1.0),
+        machine,
         records: latencies.len(),
         warm_up_records: warm_up,
     })
@@ -231,6 +237,9 @@ pub fn latency(config: &Config, mut pipeline: Pipeline, rate: f64) -> anyhow::Re
 pub struct Latency {
     pub p50_ms: f64,
     pub p99_ms: f64,
+    pub max_ms: f64,
+    /// What the rest of the machine took while the events went through.
+    pub machine: cpu::CpuShare,
     pub records: usize,
     pub warm_up_records: usize,
 }

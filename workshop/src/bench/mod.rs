@@ -15,6 +15,7 @@
 pub mod broker;
 pub mod chain;
 pub mod cluster;
+pub mod cpu;
 pub mod render;
 
 use broker::Watched;
@@ -81,6 +82,10 @@ pub struct BenchResult {
     /// record came out (the consumer's first fetch), start-up rather than steady state.
     pub latency_records: usize,
     pub latency_warm_up_records: usize,
+    /// The slowest record, and what the rest of the machine took meanwhile: a tail is
+    /// read beside the neighbours that may have made it (0 in runs from before them).
+    pub latency_max_ms: f64,
+    pub latency_machine: cpu::CpuShare,
     pub start_cold_ms: f64,
     pub start_warm_ms: f64,
     pub peak_memory_mib: f64,
@@ -129,6 +134,9 @@ impl MemoryAfter {
     }
 }
 
+/// Timed passes of the whole chain (each side), after an untimed one.
+const CHAIN_ROUNDS: usize = 3;
+
 pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchResult> {
     let batch_size = config.pipeline.batch_size;
     anyhow::ensure!(
@@ -162,7 +170,7 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
     crate::say!("plugin chain: {} events, wasm vs native ...", options.chain_events);
     let events = chain::events(options.chain_events);
     let mut native = NativeChain::new(config)?;
-    let throughput = chain::measure(&mut pipeline, &mut native, &events, batch_size)?;
+    let throughput = chain::measure(&mut pipeline, &mut native, &events, batch_size, CHAIN_ROUNDS)?;
     (result.chain_wasm_per_s, result.chain_native_per_s) =
         (throughput.wasm_per_s, throughput.native_per_s);
     result.chain_ratio = throughput.ratio();
@@ -172,7 +180,8 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
     if let Some(old) = chain::contract_0_1(config) {
         crate::say!("plugin chain: the same plugins built for contract 0.1 ...");
         let mut pipeline = Pipeline::from_config(&warm, &old, crate::host().resolver)?;
-        let throughput = chain::measure(&mut pipeline, &mut native, &events, batch_size)?;
+        let throughput =
+            chain::measure(&mut pipeline, &mut native, &events, batch_size, CHAIN_ROUNDS)?;
         (result.chain_v1_wasm_per_s, result.chain_v1_ratio) =
             (throughput.wasm_per_s, throughput.ratio());
         for (stage, old) in
@@ -227,6 +236,7 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
     )?;
     result.latency_rate_per_s = options.latency_rate;
     (result.latency_p50_ms, result.latency_p99_ms) = (latency.p50_ms, latency.p99_ms);
+    (result.latency_max_ms, result.latency_machine) = (latency.max_ms, latency.machine);
     (result.latency_records, result.latency_warm_up_records) =
         (latency.records, latency.warm_up_records);
     result.peak_memory_mib = peak_memory_mib("/proc/self/status");

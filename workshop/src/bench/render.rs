@@ -12,6 +12,20 @@ pub const BEGIN: &str =
 pub const END: &str = "<!-- end of weir bench -->";
 
 impl BenchResult {
+    /// The slowest record and what the rest of the machine took meanwhile, when measured.
+    fn latency_neighbours(&self) -> String {
+        if self.latency_max_ms == 0.0 {
+            return String::new();
+        }
+        let m = self.latency_machine;
+        format!(
+            "; slowest {:.0} ms, while other processes used {:.0}% of the machine's CPU and the hypervisor took {:.0}%",
+            self.latency_max_ms,
+            m.others * 100.0,
+            m.stolen * 100.0
+        )
+    }
+
     /// The terminal table.
     pub fn table(&self) -> String {
         let mut out = format!(
@@ -25,7 +39,7 @@ weir bench (batch size {batch}, {cores} cores)
   ratio pipeline / pass      {pratio:>12.2}
   pipeline with /metrics     {metered:>12.0} msg/s   ({metered_ratio:.2} of the pipeline)
   pipeline, status page open {paged:>12.0} msg/s   ({paged_ratio:.2} of the pipeline; {refresh} B per refresh, page {page} B)
-  latency p50 / p99          {p50:>8.1} / {p99:.1} ms at {rate:.0} msg/s ({warm_up} start-up records left out)
+  latency p50 / p99          {p50:>8.1} / {p99:.1} ms at {rate:.0} msg/s ({warm_up} start-up records left out){neighbours}
   start, cold cache          {cold:>12.0} ms
   start, warm cache          {warm:>12.1} ms
   peak memory                {mem:>12.1} MiB
@@ -48,6 +62,7 @@ weir bench (batch size {batch}, {cores} cores)
             p99 = self.latency_p99_ms,
             rate = self.latency_rate_per_s,
             warm_up = self.latency_warm_up_records,
+            neighbours = self.latency_neighbours(),
             cold = self.start_cold_ms,
             warm = self.start_warm_ms,
             mem = self.peak_memory_mib,
@@ -153,7 +168,7 @@ weir bench (batch size {batch}, {cores} cores)
                     k(self.chain_native_per_s),
                     self.chain_ratio
                 ),
-                "≥ 0.8",
+                "≥ 0.7",
             ),
             row(
                 "plugin chain, wasm, one core",
@@ -224,7 +239,7 @@ weir bench (batch size {batch}, {cores} cores)
             ),
             row(
                 &format!("latency p50 / p99 at {:.0} msg/s", self.latency_rate_per_s),
-                format!("{:.0} / **{:.0}** ms over {} records ({} before the first came out left out)", self.latency_p50_ms, self.latency_p99_ms, self.latency_records, self.latency_warm_up_records),
+                format!("{:.0} / **{:.0}** ms over {} records ({} before the first came out left out){}", self.latency_p50_ms, self.latency_p99_ms, self.latency_records, self.latency_warm_up_records, self.latency_neighbours()),
                 "p99 ≤ 10 ms",
             ),
             row("start, warm / cold compile cache", format!("{:.0} ms / {:.1} s", self.start_warm_ms, self.start_cold_ms / 1000.0), "keep"),
@@ -373,7 +388,7 @@ mod tests {
         );
         assert!(
             updated
-                .contains("| plugin chain, wasm / native | 150k / 300k msg/s = **0.50** | ≥ 0.8 |"),
+                .contains("| plugin chain, wasm / native | 150k / 300k msg/s = **0.50** | ≥ 0.7 |"),
             "{updated}"
         );
         assert!(updated.contains("| plugin chain, the same plugins built for contract 0.1, wasm / native | 120k / 300k msg/s = 0.40 |"), "{updated}");
