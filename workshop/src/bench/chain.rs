@@ -271,8 +271,8 @@ pub fn per_stage(
     if let Some(v) = &config.validate {
         let mut stage =
             load_stage::<Validate>(runtime, config, "validate", v, crate::host().resolver)?;
-        let wasm = timed(|| batches.iter().for_each(|b| drop(stage.run(b))));
-        let native = timed(|| {
+        let wasm = steady(|| batches.iter().for_each(|b| drop(stage.run(b))));
+        let native = steady(|| {
             batches.iter().for_each(|b| {
                 native.validate_batch(b);
             })
@@ -282,16 +282,16 @@ pub fn per_stage(
     if let Some(tr) = config.transform.first() {
         let mut stage =
             load_stage::<Transform>(runtime, config, "transform", tr, crate::host().resolver)?;
-        let wasm = timed(|| batches.iter().for_each(|b| drop(stage.run(b))));
+        let wasm = steady(|| batches.iter().for_each(|b| drop(stage.run(b))));
         let native =
-            timed(|| batches.iter().flatten().for_each(|m| drop(native.transform_values(m))));
+            steady(|| batches.iter().flatten().for_each(|m| drop(native.transform_values(m))));
         stages.push(cost("transform", wasm, native));
     }
     if let Some(a) = &config.aggregate {
         let mut stage =
             load_stage::<Aggregate>(runtime, config, "aggregate", a, crate::host().resolver)?;
-        let wasm = timed(|| transformed.iter().for_each(|b| drop(stage.run(b))));
-        let native = timed(|| transformed.iter().for_each(|b| native.aggregate_batch(b)));
+        let wasm = steady(|| transformed.iter().for_each(|b| drop(stage.run(b))));
+        let native = steady(|| transformed.iter().for_each(|b| native.aggregate_batch(b)));
         stages.push(cost("aggregate", wasm, native));
     }
     Ok(stages)
@@ -425,6 +425,12 @@ fn timed(work: impl FnOnce()) -> Duration {
     let started = Instant::now();
     work();
     started.elapsed()
+}
+
+/// The second of two runs of `work`: the steady state, as `measure` times the chain.
+fn steady(mut work: impl FnMut()) -> Duration {
+    work();
+    timed(work)
 }
 
 pub fn per_s(n: usize, elapsed: Duration) -> f64 {
