@@ -177,6 +177,17 @@ pub fn plain_passthrough(
     let consumer: BaseConsumer = consumer_config.create()?;
     consumer.subscribe(&[config.kafka.input_topic.as_str()])?;
     let producer: BaseProducer = client.create()?;
+    // In its group before the clock starts, as each `weir run` member is (`wait_ready`).
+    let joining = Instant::now();
+    while consumer.assignment()?.count() == 0 {
+        anyhow::ensure!(
+            joining.elapsed() < Duration::from_secs(90),
+            "a plain consumer was not assigned a partition within 90 s"
+        );
+        if let Some(record) = consumer.poll(Duration::from_millis(100)) {
+            record?;
+        }
+    }
     let loaded = AtomicBool::new(false);
     std::thread::scope(|scope| -> anyhow::Result<f64> {
         let started = Instant::now();
