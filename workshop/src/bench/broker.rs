@@ -137,6 +137,9 @@ pub fn through_broker(
     Ok((per_s(n, ended - started), answer_bytes.into_inner()))
 }
 
+/// Records through the pipeline before the timed ones (see `latency`).
+const PRIMING: usize = 32;
+
 /// p50 and p99 of (output record time − input record time) at a steady input rate.
 pub fn latency(config: &Config, mut pipeline: Pipeline, rate: f64) -> anyhow::Result<Latency> {
     let (_broker, config) = broker_with_backlog(config, 0)?;
@@ -150,6 +153,12 @@ pub fn latency(config: &Config, mut pipeline: Pipeline, rate: f64) -> anyhow::Re
     let ops = Ops::default();
     ops.health.plugins_loaded();
     ops.health.broker_up(true);
+    // Keyed apart from the timed events (another seed), and left out of the figures.
+    let priming = events(PRIMING);
+    let records_in = std::sync::atomic::AtomicU64::new(0);
+    let counted = |stats: &weir_core::pipeline::Stats| {
+        records_in.store(stats.records_in, Ordering::Relaxed);
+    };
     std::thread::scope(|scope| -> anyhow::Result<()> {
         let runner = scope.spawn(|| {
             let options = run::RunOptions {
@@ -158,7 +167,7 @@ pub fn latency(config: &Config, mut pipeline: Pipeline, rate: f64) -> anyhow::Re
                 show: &|r| (crate::host().render)(r),
                 say: &|text| crate::say!("{text}"),
                 drain_timeout: Duration::from_secs(30),
-                on_batch: None,
+                on_batch: Some(&counted),
                 ops: Some(&ops),
             };
             run::process_topic(&config, &client, &mut pipeline, &options, None)
@@ -168,6 +177,26 @@ pub fn latency(config: &Config, mut pipeline: Pipeline, rate: f64) -> anyhow::Re
             anyhow::ensure!(
                 joining.elapsed() < Duration::from_secs(60),
                 "the latency run did not join its group within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Joined is not yet flowing: the first fetches take their time. Records sent now
+        // and waited for on the output make the timed ones meet a consumer in its stride.
+        let producer = flow::producer(&client)?;
+        let ticket = flow::detached_ticket(PRIMING);
+        for event in &priming {
+            let record = Outgoing::new(
+                &config.kafka.input_topic,
+                event.key.clone(),
+                event.value.clone(),
+                vec![],
+            );
+            flow::produce(&producer, &record, ticket.clone())?;
+        }
+        while records_in.load(Ordering::Relaxed) < PRIMING as u64 && !runner.is_finished() {
+            anyhow::ensure!(
+                joining.elapsed() < Duration::from_secs(120),
+                "the latency run's first {PRIMING} records did not come through within 120 s"
             );
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -203,12 +232,14 @@ pub fn latency(config: &Config, mut pipeline: Pipeline, rate: f64) -> anyhow::Re
     };
     let produced = read(&config.kafka.input_topic)?;
     let processed = read(&config.kafka.output_topic)?;
-    // Steady state starts when the first record has come out: records made before then
-    // waited for the consumer's first fetch (0.5–1 s on the embedded broker after the
-    // group is joined) — start-up, counted apart.
+    // Steady state starts when the first record has come out. The priming records see to
+    // that before the timed ones start; any timed record made before then still waited
+    // for start-up, not for weir, and is counted apart.
     let flowing_from = processed.values().min().copied().unwrap_or_default();
+    let primed: std::collections::HashSet<&[u8]> =
+        priming.iter().filter_map(|event| event.key.as_deref()).collect();
     let (mut latencies, mut warm_up) = (Vec::new(), 0);
-    for (key, out) in &processed {
+    for (key, out) in processed.iter().filter(|(key, _)| !primed.contains(key.as_slice())) {
         match produced.get(key) {
             Some(input) if *input >= flowing_from => latencies.push(out - input),
             Some(_) => warm_up += 1,
