@@ -31,16 +31,26 @@ fn broker_with_backlog(config: &Config, n: usize) -> anyhow::Result<(EmbeddedBro
         broker.create_topic(&topic, config.kafka.partitions, 1)?;
     }
     let client = weir_kafka::client_config(&config.kafka.brokers, &config.kafka.properties);
-    let producer = flow::producer(&client)?;
-    let ticket = flow::detached_ticket(n);
-    for event in events(n) {
-        let record = Outgoing::new(&config.kafka.input_topic, event.key, event.value, vec![]);
-        flow::produce(&producer, &record, ticket.clone())?;
-    }
-    flow::wait_for(&ticket, Duration::from_secs(120))?;
+    send(&client, &config.kafka.input_topic, events(n))?;
     let kept = records_kept(&client, &config.kafka.input_topic, config.kafka.partitions)?;
     anyhow::ensure!(kept == n as i64, "the embedded broker kept {kept} of the {n} records loaded: it drops the oldest beyond 100,000 records or 5 MiB per partition");
     Ok((broker, config))
+}
+
+/// Produces `records` (their keys and values) to `topic` and waits until each is
+/// delivered (a producer dropped sooner would purge what it still holds).
+fn send(
+    client: &rdkafka::ClientConfig,
+    topic: &str,
+    records: Vec<weir_core::record::Record>,
+) -> anyhow::Result<()> {
+    let producer = flow::producer(client)?;
+    let ticket = flow::detached_ticket(records.len());
+    for record in records {
+        let record = Outgoing::new(topic, record.key, record.value, vec![]);
+        flow::produce(&producer, &record, ticket.clone())?;
+    }
+    flow::wait_for(&ticket, Duration::from_secs(120))
 }
 
 /// Records between the low and high watermarks of every partition of `topic`.
@@ -182,17 +192,7 @@ pub fn latency(config: &Config, mut pipeline: Pipeline, rate: f64) -> anyhow::Re
         }
         // Joined is not yet flowing: the first fetches take their time. Records sent now
         // and waited for on the output make the timed ones meet a consumer in its stride.
-        let producer = flow::producer(&client)?;
-        let ticket = flow::detached_ticket(PRIMING);
-        for event in &priming {
-            let record = Outgoing::new(
-                &config.kafka.input_topic,
-                event.key.clone(),
-                event.value.clone(),
-                vec![],
-            );
-            flow::produce(&producer, &record, ticket.clone())?;
-        }
+        send(&client, &config.kafka.input_topic, priming.clone())?;
         while records_in.load(Ordering::Relaxed) < PRIMING as u64 && !runner.is_finished() {
             anyhow::ensure!(
                 joining.elapsed() < Duration::from_secs(120),
