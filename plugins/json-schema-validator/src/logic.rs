@@ -1,5 +1,7 @@
 //! Validation logic, free of any wasm glue so it is unit-tested natively.
 
+use crate::tape::{Document, Tape};
+use jsonschema::json::Json;
 use jsonschema::{Draft, Retrieve, Uri};
 use serde::Deserialize;
 use serde_json::Value;
@@ -57,6 +59,7 @@ impl DraftName {
 }
 
 /// Serves `$ref`s from the documents the host handed over; anything else is named.
+#[derive(Clone)]
 struct Resources(BTreeMap<String, Value>);
 
 impl Retrieve for Resources {
@@ -83,8 +86,11 @@ const DEFAULT_BASE: &str = "json-schema:///";
 /// Longest reason a violation carries: dead-letter headers stay small whatever the value.
 const MAX_REASON_CHARS: usize = 300;
 
-/// A compiled schema, built once from the stage config and reused for every message.
+/// A compiled schema, built once from the stage config and reused for every message:
+/// once for the flat [`Tape`] that ordinary records parse into, once for the
+/// `serde_json::Value` of those the tape leaves to serde_json.
 pub struct SchemaCheck {
+    tape: jsonschema::Validator<Tape>,
     validator: jsonschema::Validator,
 }
 
@@ -102,18 +108,15 @@ impl Validator for SchemaCheck {
                 keys.join(", ")
             ));
         }
-        let mut options = jsonschema::options().with_retriever(Resources(config.resources));
-        let declares_draft = schema.get("$schema").is_some();
-        if let (Some(draft), false) = (config.draft, declares_draft) {
-            options = options.with_draft(draft.draft());
-        }
-        if let Some(formats) = config.formats {
-            options = options.should_validate_formats(formats);
-        }
-        let validator = options.build(&schema).map_err(|e| {
-            format!("invalid JSON Schema at {}: {e}", pointer_or_root(e.instance_path().as_str()))
-        })?;
-        Ok(SchemaCheck { validator })
+        let compile = Compile {
+            resources: Resources(config.resources),
+            draft: config.draft.filter(|_| schema.get("$schema").is_none()),
+            formats: config.formats,
+        };
+        Ok(SchemaCheck {
+            tape: compile.build(jsonschema::options_for::<Tape>(), &schema)?,
+            validator: compile.build(jsonschema::options(), &schema)?,
+        })
     }
 
     fn validate(&mut self, record: &Record) -> Result<(), Vec<Violation>> {
@@ -141,20 +144,64 @@ impl SchemaCheck {
 
     /// Ok, or every violation found, each with its JSON pointer.
     pub fn check(&self, value: &[u8]) -> Result<(), Vec<Violation>> {
-        let instance = parse_json(value).map_err(|reason| vec![Violation::new("", reason)])?;
-        if self.validator.is_valid(&instance) {
-            return Ok(());
+        if let Some(document) = std::str::from_utf8(value).ok().and_then(Document::parse) {
+            return verdict(&self.tape, document.root());
         }
-        let violations: Vec<Violation> = self
-            .validator
-            .iter_errors(&instance)
-            .map(|error| Violation {
-                path: bounded(error.instance_path().as_str()),
-                reason: bounded(&error.to_string()),
-            })
-            .collect();
-        Err(violations)
+        self.check_as_value(value)
     }
+
+    /// [`SchemaCheck::check`] through a `serde_json::Value`, as every value went before the
+    /// tape (the tests compare both ways on the same values).
+    pub fn check_as_value(&self, value: &[u8]) -> Result<(), Vec<Violation>> {
+        let instance = parse_json(value).map_err(|reason| vec![Violation::new("", reason)])?;
+        verdict(&self.validator, &instance)
+    }
+}
+
+/// What decides how a schema is compiled, whatever the representation it reads.
+struct Compile {
+    resources: Resources,
+    /// The config's draft, when the schema does not declare its own.
+    draft: Option<DraftName>,
+    formats: Option<bool>,
+}
+
+impl Compile {
+    fn build<F: Json>(
+        &self,
+        options: jsonschema::ValidationOptions<'_, std::sync::Arc<dyn Retrieve>, F>,
+        schema: &Value,
+    ) -> Result<jsonschema::Validator<F>, Error> {
+        let mut options = options.with_retriever(self.resources.clone());
+        if let Some(draft) = self.draft {
+            options = options.with_draft(draft.draft());
+        }
+        if let Some(formats) = self.formats {
+            options = options.should_validate_formats(formats);
+        }
+        options.build(schema).map_err(|e| {
+            format!("invalid JSON Schema at {}: {e}", pointer_or_root(e.instance_path().as_str()))
+                .into()
+        })
+    }
+}
+
+/// Ok, or every violation of `instance`, each with its JSON pointer.
+fn verdict<'i, F: Json>(
+    validator: &'i jsonschema::Validator<F>,
+    instance: F::Node<'i>,
+) -> Result<(), Vec<Violation>> {
+    if validator.is_valid(instance.clone()) {
+        return Ok(());
+    }
+    let violations: Vec<Violation> = validator
+        .iter_errors(instance)
+        .map(|error| Violation {
+            path: bounded(error.instance_path().as_str()),
+            reason: bounded(&error.to_string()),
+        })
+        .collect();
+    Err(violations)
 }
 
 /// Parses bytes as JSON, with a reason fit for a dead-letter header when that fails.
@@ -319,5 +366,46 @@ mod tests {
             errors[0].reason.len()
         );
         assert!(errors[0].reason.ends_with('…'));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 1_000, failure_persistence: None, ..Default::default() })]
+
+        /// The tape and a `serde_json::Value` give the same verdict and the same violations,
+        /// in order, on any value (valid, invalid JSON, keywords that read members, names,
+        /// numbers and equality).
+        #[test]
+        fn the_tape_and_serde_json_give_the_same_verdict(text in crate::tape::tests::edited()) {
+            let check = keyword_check();
+            proptest::prop_assert_eq!(check.check(text.as_bytes()), check.check_as_value(text.as_bytes()));
+        }
+    }
+
+    #[test]
+    fn a_repeated_key_means_what_serde_json_says_the_last_one() {
+        let check = keyword_check();
+        let value = br#"{"a":"x","a":7,"b":null}"#;
+        assert_eq!(check.check(value), check.check_as_value(value));
+        assert_eq!(check.check(br#"{"a":[],"a":"x"}"#), Ok(()));
+        assert!(check.check(br#"{"a":"x","a":[]}"#).is_err());
+    }
+
+    /// A schema whose keywords read every part of a value.
+    fn keyword_check() -> SchemaCheck {
+        SchemaCheck::from_schema(&json!({
+            "type": "object",
+            "required": ["a"],
+            "properties": {
+                "a": {"type": ["string", "integer"], "minLength": 1, "maximum": 10},
+                "b": {"enum": [null, true, "é", 1.5, [1], {"c": 1}]},
+                "c": {"const": {"a": [1, 2]}},
+                "\"": {"type": "array", "uniqueItems": true, "items": {"type": "number", "multipleOf": 0.5}}
+            },
+            "propertyNames": {"maxLength": 2},
+            "patternProperties": {"^é": {"minProperties": 1}},
+            "additionalProperties": {"type": ["object", "array", "null", "boolean"]},
+            "maxProperties": 5
+        }))
+        .unwrap()
     }
 }
