@@ -21,10 +21,16 @@ pub fn fields<'a, const N: usize>(
 
 /// A raw value as a string, borrowed unless it has escapes; `None` if it is not a string.
 pub fn as_str(raw: &RawValue) -> Option<Cow<'_, str>> {
-    raw.get()
-        .starts_with('"')
-        .then(|| serde_json::from_str::<Text>(raw.get()).ok().map(|t| t.0))
-        .flatten()
+    let text = raw.get();
+    if !text.starts_with('"') {
+        return None;
+    }
+    // A raw value is valid JSON already: a string without a backslash is its own text
+    // between the quotes, with nothing to decode (most labels, ids, times).
+    if !text.contains('\\') {
+        return Some(Cow::Borrowed(&text[1..text.len() - 1]));
+    }
+    serde_json::from_str::<Text>(text).ok().map(|t| t.0)
 }
 
 /// Where `raw` (from `fields`) sits in `json`: its byte range, for splicing a new value in.
@@ -93,6 +99,22 @@ mod tests {
         assert_eq!(as_str(b.unwrap()), None);
         assert!(missing.is_none());
         assert_eq!(&json[span(json, a.unwrap())], br#""last""#);
+    }
+
+    #[test]
+    fn a_string_reads_as_serde_json_reads_it_escaped_or_not() {
+        for value in ["", "plain", "té", "a\"b", "back\\slash", "\u{1}", "😀", "tab\there"] {
+            let json = serde_json::to_string(&serde_json::json!({ "s": value })).unwrap();
+            let [raw] = fields(json.as_bytes(), ["s"]).unwrap();
+            assert_eq!(as_str(raw.unwrap()).as_deref(), Some(value), "{json}");
+        }
+        let [raw] = fields(br#"{"s": "\u00e9\/"}"#, ["s"]).unwrap();
+        assert_eq!(as_str(raw.unwrap()).as_deref(), Some("é/"));
+        for not_text in ["1", "null", "[\"a\"]", "{\"a\":\"b\"}", "true"] {
+            let json = format!(r#"{{"s": {not_text}}}"#);
+            let [raw] = fields(json.as_bytes(), ["s"]).unwrap();
+            assert_eq!(as_str(raw.unwrap()), None, "{json}");
+        }
     }
 
     #[test]
