@@ -130,21 +130,25 @@ pub(crate) fn drive_batches<T: Send, E: Send, S: Send, IO: Source<E> + Sink<T, S
     let (to_io, done) = mpsc::channel::<anyhow::Result<Done<T, S>>>();
     std::thread::scope(|scope| {
         let health = controls.ops.map(|ops| ops.health.clone());
-        let plugins = scope.spawn(move || {
-            // Marks the thread dead for `/healthz` if it ends in an error or a panic.
-            let mut watch = PluginThreadWatch { health, died: Some("it panicked".to_string()) };
-            for task in tasks {
-                let result = work(task);
-                if let Err(e) = &result {
-                    watch.died = Some(format!("{e:#}"));
+        // Named, so `top -H` and a profiler tell it from the I/O thread.
+        let plugins = std::thread::Builder::new().name("weir-plugins".into()).spawn_scoped(
+            scope,
+            move || {
+                // Marks the thread dead for `/healthz` if it ends in an error or a panic.
+                let mut watch = PluginThreadWatch { health, died: Some("it panicked".to_string()) };
+                for task in tasks {
+                    let result = work(task);
+                    if let Err(e) = &result {
+                        watch.died = Some(format!("{e:#}"));
+                    }
+                    let failed = result.is_err();
+                    if to_io.send(result).is_err() || failed {
+                        return;
+                    }
                 }
-                let failed = result.is_err();
-                if to_io.send(result).is_err() || failed {
-                    return;
-                }
-            }
-            watch.died = None;
-        });
+                watch.died = None;
+            },
+        )?;
         let io_result = (|| -> anyhow::Result<()> {
             let (mut in_processing, mut ended) = (0usize, false);
             let mut last_checkpoint = Instant::now();
