@@ -1,23 +1,25 @@
 //! A JSON document as one flat list of entries that borrow their strings from the input:
-//! what the schema check reads for an ordinary record, without the tree of owned strings
-//! and hash maps a `serde_json::Value` builds (a third of the chain's time in wasm).
+//! what the schema check reads, without the tree of owned strings and hash maps a
+//! `serde_json::Value` builds (a third of the chain's time in wasm).
 //!
-//! It takes only documents whose meaning is plain and leaves every other one to
-//! serde_json: [`Document::parse`] gives `None` for anything that is not valid JSON, a
-//! repeated key (serde_json keeps the last), an object of more than [`MAX_MEMBERS`] members
-//! (lookups here scan) or nesting deeper than [`MAX_DEPTH`] (the parser recurses). So what
-//! it accepts means exactly what serde_json would read, and what it refuses costs one
-//! extra scan before serde_json says what is wrong.
+//! [`Document::parse`] takes only documents whose meaning is plain: it gives `None` for
+//! anything that is not valid JSON, an object with a repeated key (serde_json keeps the
+//! last) or nesting deeper than [`MAX_DEPTH`] (the parser recurses). Those go to
+//! serde_json, which says what is wrong or reads them its own way; the text it writes
+//! back is read by [`Document::parse_canonical`]. So a document means exactly what
+//! serde_json reads, either way.
 
 use jsonschema::json::{cmp, Array, Json, Node, NodeIdentity, Object};
 use jsonschema::JsonType;
 use serde_json::{Map, Number, Value};
 use std::borrow::Cow;
 
-/// Members an object may have here; a bigger one goes to serde_json's hash map.
-pub const MAX_MEMBERS: usize = 32;
 /// Containers inside containers; deeper goes to serde_json (its own limit is 128).
 pub const MAX_DEPTH: usize = 64;
+/// Nesting in serde_json's own text: within its 128, with room to spare.
+const CANONICAL_DEPTH: usize = 256;
+/// Up to this many members, a repeated name is looked for pairwise; past it, by sorting.
+const PAIRWISE: usize = 16;
 
 /// One value; containers are followed by what they hold, up to `end`.
 #[derive(Debug)]
@@ -46,10 +48,13 @@ pub struct Document<'a> {
 impl<'a> Document<'a> {
     /// The document in `text`, or `None` when serde_json should read it (see the module).
     pub fn parse(text: &'a str) -> Option<Document<'a>> {
-        let mut parser = Parser { text, pos: 0, entries: Vec::with_capacity(16) };
-        parser.value(0)?;
-        parser.skip_whitespace();
-        (parser.pos == text.len()).then_some(Document { entries: parser.entries })
+        Parser::new(text, false).document()
+    }
+
+    /// A document as serde_json writes it (`serde_json::to_string` of a `Value`): no
+    /// repeated keys, nesting within serde_json's bound. `None` only if it is not that.
+    pub fn parse_canonical(text: &'a str) -> Option<Document<'a>> {
+        Parser::new(text, true).document()
     }
 
     pub fn root(&self) -> TapeNode<'_> {
@@ -69,9 +74,25 @@ struct Parser<'a> {
     text: &'a str,
     pos: usize,
     entries: Vec<Entry<'a>>,
+    /// serde_json's own text: its bound on nesting, no repeated keys to look for.
+    canonical: bool,
 }
 
 impl<'a> Parser<'a> {
+    fn new(text: &'a str, canonical: bool) -> Parser<'a> {
+        Parser { text, pos: 0, entries: Vec::with_capacity(16), canonical }
+    }
+
+    fn document(mut self) -> Option<Document<'a>> {
+        self.value(0)?;
+        self.skip_whitespace();
+        (self.pos == self.text.len()).then_some(Document { entries: self.entries })
+    }
+
+    fn too_deep(&self, depth: usize) -> bool {
+        depth > if self.canonical { CANONICAL_DEPTH } else { MAX_DEPTH }
+    }
+
     fn peek(&self) -> Option<u8> {
         self.text.as_bytes().get(self.pos).copied()
     }
@@ -119,22 +140,19 @@ impl<'a> Parser<'a> {
     }
 
     fn object(&mut self, depth: usize) -> Option<()> {
-        if depth > MAX_DEPTH {
+        if self.too_deep(depth) {
             return None;
         }
         self.pos += 1;
         let at = self.push(Entry::Object { members: 0, end: 0 })?;
-        let mut members = 0;
+        let mut members = 0u32;
         if !self.eat(b'}') {
             loop {
                 self.skip_whitespace();
-                if self.peek() != Some(b'"') || members == MAX_MEMBERS {
+                if self.peek() != Some(b'"') {
                     return None;
                 }
                 let name = self.string()?;
-                if self.has_member(at, &name) {
-                    return None;
-                }
                 self.push(Entry::String(name))?;
                 if !self.eat(b':') {
                     return None;
@@ -150,24 +168,21 @@ impl<'a> Parser<'a> {
             }
         }
         let end = self.entries.len() as u32;
-        self.entries[at] = Entry::Object { members: members as u32, end };
+        self.entries[at] = Entry::Object { members, end };
+        if !self.canonical
+            && has_repeated_name(TapeObject {
+                entries: &self.entries,
+                at,
+                members: members as usize,
+            })
+        {
+            return None;
+        }
         Some(())
     }
 
-    /// Whether the object begun at `at` has a member `name` already.
-    fn has_member(&self, at: usize, name: &str) -> bool {
-        let mut next = at + 1;
-        while next < self.entries.len() {
-            if matches!(&self.entries[next], Entry::String(known) if known == name) {
-                return true;
-            }
-            next = after(&self.entries, next + 1);
-        }
-        false
-    }
-
     fn array(&mut self, depth: usize) -> Option<()> {
-        if depth > MAX_DEPTH {
+        if self.too_deep(depth) {
             return None;
         }
         self.pos += 1;
@@ -343,6 +358,24 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// Whether two members of `object` have the same name: pairwise while few (no
+/// allocation), by sorting past that (a hostile object of 100,000 members costs a sort,
+/// not 5 billion comparisons).
+fn has_repeated_name(object: TapeObject<'_>) -> bool {
+    if object.members <= PAIRWISE {
+        let mut names = object.members().map(|(name, _)| name);
+        while let Some(name) = names.next() {
+            if names.clone().any(|other| other == name) {
+                return true;
+            }
+        }
+        return false;
+    }
+    let mut names: Vec<&str> = object.members().map(|(name, _)| name).collect();
+    names.sort_unstable();
+    names.windows(2).any(|pair| pair[0] == pair[1])
+}
+
 /// The representation jsonschema validates: a [`Document`]'s entries.
 pub struct Tape;
 
@@ -351,7 +384,7 @@ impl Json for Tape {
     type PreparedKey = String;
     type StringBuffer = ();
 
-    // A lookup scans at most `MAX_MEMBERS` names, so a pass over the members is cheap.
+    // A lookup scans the names, so a pass over the members is no dearer than a few.
     const KEYS_PER_LOOKUP: usize = 2;
     const ACYCLIC: bool = true;
 
@@ -533,6 +566,7 @@ impl<'a> Object<'a, Tape> for TapeObject<'a> {
 }
 
 /// An object's members in order: (name, value).
+#[derive(Clone)]
 pub struct Members<'a> {
     entries: &'a [Entry<'a>],
     next: usize,
@@ -651,6 +685,19 @@ pub(crate) mod tests {
             })
     }
 
+    /// An object's text whose names come from two letters: often repeated, sometimes more
+    /// than `PAIRWISE` members. With the names, in order.
+    pub(crate) fn with_repeated_names() -> impl Strategy<Value = (String, Vec<String>)> {
+        prop::collection::vec(("[ab]{1,2}", any_value()), 0..40).prop_map(|members| {
+            let names = members.iter().map(|(name, _)| name.clone()).collect();
+            let members: Vec<String> = members
+                .iter()
+                .map(|(name, value)| format!("{}:{}", Value::from(name.as_str()), value))
+                .collect();
+            (format!("{{{}}}", members.join(",")), names)
+        })
+    }
+
     /// Every character as `\uXXXX` (astral ones as surrogate pairs).
     fn all_escaped(text: &str) -> String {
         let mut out = String::from("\"");
@@ -686,6 +733,25 @@ pub(crate) mod tests {
             let document = Document::parse(&quoted).unwrap();
             let counted = text.chars().count() as u64;
             prop_assert_eq!(document.root().string_length_within(min, max), Some((min..=max).contains(&counted)));
+        }
+
+        /// A repeated name is found, in few members or many; without one, the object is read.
+        #[test]
+        fn a_repeated_name_goes_to_serde_json((text, names) in with_repeated_names()) {
+            let mut sorted = names.clone();
+            sorted.sort();
+            sorted.dedup();
+            let repeated = sorted.len() < names.len();
+            prop_assert_eq!(read(&text).is_none(), repeated, "{}", text);
+        }
+
+        /// serde_json's own text is read whole, whatever its size or nesting.
+        #[test]
+        fn serde_jsons_text_is_read_whole((text, _) in with_repeated_names()) {
+            let value: Value = serde_json::from_str(&text).unwrap();
+            let canonical = serde_json::to_string(&value).unwrap();
+            let document = Document::parse_canonical(&canonical).unwrap();
+            prop_assert_eq!(value_at(&document.entries, 0), value);
         }
 
         #[test]
@@ -737,13 +803,29 @@ pub(crate) mod tests {
         ] {
             assert_eq!(read(text), None, "{text}");
         }
-        // Objects past `MAX_MEMBERS`.
-        let members = |n: usize| {
-            let members: Vec<String> = (0..n).map(|i| format!("\"k{i}\":{i}")).collect();
+        // Wide objects are read; a repeated name among many is found.
+        let members = |n: usize, last: &str| {
+            let mut members: Vec<String> = (0..n).map(|i| format!("\"k{i}\":{i}")).collect();
+            members.push(format!("\"{last}\":0"));
             format!("{{{}}}", members.join(","))
         };
-        assert!(read(&members(MAX_MEMBERS)).is_some());
-        assert_eq!(read(&members(MAX_MEMBERS + 1)), None);
+        assert!(read(&members(100_000, "last")).is_some());
+        assert_eq!(read(&members(100_000, "k77")), None);
+        assert_eq!(read(&members(3, "k0")), None);
+    }
+
+    #[test]
+    fn serde_jsons_deepest_text_is_read() {
+        let deepest = format!("{}{}", "[".repeat(127), "]".repeat(127));
+        let value: Value = serde_json::from_str(&deepest).unwrap();
+        let canonical = serde_json::to_string(&value).unwrap();
+        assert_eq!(read(&canonical), None, "deeper than the tape's own limit");
+        let document = Document::parse_canonical(&canonical).unwrap();
+        assert_eq!(value_at(&document.entries, 0), value);
+        assert!(
+            serde_json::from_str::<Value>(&format!("[{deepest}]")).is_err(),
+            "serde_json's bound"
+        );
     }
 
     #[test]
