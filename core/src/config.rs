@@ -221,6 +221,11 @@ pub struct StageConfig {
     /// An aggregator's event-time windows (`[aggregate.window]`): results per window as
     /// records, instead of one running report.
     pub window: Option<WindowConfig>,
+    /// The enrichment tables its plugin may read (contract 0.3), e.g.
+    /// `tables = ["user-profiles"]`; it can read no other. Offline they are served with
+    /// `--table NAME=FILE.jsonl`.
+    #[serde(default)]
+    pub tables: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, Clone, serde::Serialize, schemars::JsonSchema)]
@@ -522,6 +527,11 @@ pub trait Resolve: Sync {
         key: &str,
         stage: &StageConfig,
     ) -> Result<String, ConfigError>;
+
+    /// The enrichment table a stage's `tables` names, if this process serves it.
+    fn table(&self, _name: &str) -> Option<std::sync::Arc<crate::table::Table>> {
+        None
+    }
 
     /// The schema registry `[topics]` formats read writers' schemas from.
     fn schema_source(

@@ -25,6 +25,7 @@ pub mod secret;
 pub mod stage;
 pub mod state;
 pub mod stats;
+pub mod table;
 pub mod text;
 pub mod window;
 

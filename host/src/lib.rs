@@ -18,6 +18,7 @@ pub mod registry;
 pub mod report;
 pub mod resolve;
 pub mod resources;
+pub mod served;
 pub mod server;
 pub mod shadow;
 pub mod shipped;

@@ -182,17 +182,21 @@ pub fn stage_config_json(path: Option<&Path>, plugin: &Path) -> anyhow::Result<S
         limits: Limits::default(),
         outputs: Default::default(),
         window: None,
+        tables: Vec::new(),
     };
     Ok(crate::resolve::stage_json(&config, "", &stage)?)
 }
 
-/// Runs one plugin over a sample file and prints what it makes of each line.
+/// Runs one plugin over a sample file and prints what it makes of each line; it may read
+/// every table in `tables`.
 pub fn test(
     runtime: &Runtime,
     path: &Path,
     input: &Path,
     config: Option<&Path>,
+    tables: &weir_core::table::Tables,
 ) -> anyhow::Result<String> {
+    let tables = weir_core::table::Grant::new(tables.iter().cloned().collect());
     let plugin = runtime.load(path)?;
     let json = stage_config_json(config, path)?;
     let text =
@@ -212,7 +216,7 @@ pub fn test(
     let line = |m: &Record| m.offset;
     match plugin.world {
         World::Validator => {
-            let mut stage = Stage::<Validate>::new(name, &plugin, json, limits)?;
+            let mut stage = Stage::<Validate>::reading(name, &plugin, json, limits, tables)?;
             for (m, r) in messages.iter().zip(stage.run(&messages)) {
                 let _ = match r {
                     Ok(Ok(())) => writeln!(out, "line {}: valid", line(m)),
@@ -227,7 +231,7 @@ pub fn test(
             }
         }
         World::Transformer => {
-            let mut stage = Stage::<Transform>::new(name, &plugin, json, limits)?;
+            let mut stage = Stage::<Transform>::reading(name, &plugin, json, limits, tables)?;
             for (m, r) in messages.iter().zip(stage.run(&messages)) {
                 let _ = match r {
                     Ok(Ok(Transformed::Value(value))) => {
@@ -246,7 +250,7 @@ pub fn test(
             }
         }
         World::Repairer => {
-            let mut stage = Stage::<Repair>::new(name, &plugin, json, limits)?;
+            let mut stage = Stage::<Repair>::reading(name, &plugin, json, limits, tables)?;
             let damaged: Vec<Damaged> = messages
                 .iter()
                 .map(|m| match serde_json::from_slice::<DeadLetterLine>(&m.value) {
@@ -279,7 +283,7 @@ pub fn test(
             }
         }
         World::Aggregator => {
-            let mut stage = Stage::<Aggregate>::new(name, &plugin, json, limits)?;
+            let mut stage = Stage::<Aggregate>::reading(name, &plugin, json, limits, tables)?;
             let faults = stage.run(&messages).iter().filter(|r| r.is_err()).count();
             let stats = weir_core::pipeline::Stats {
                 records_in: messages.len() as u64,

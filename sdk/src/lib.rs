@@ -1,6 +1,6 @@
 //! `weir-plugin`: write a weir plugin in Rust as one trait impl and one export line.
 //!
-//! Contract `weir:plugin@0.2.0` (`wit/weir.wit`, shipped inside this crate). A plugin sees
+//! Contract `weir:plugin@0.3.0` (`wit/weir.wit`, shipped inside this crate). A plugin sees
 //! each record as a borrowed [`Record`] and never the framing a batch crosses in.
 //!
 //! ```ignore
@@ -37,6 +37,7 @@ pub mod frame;
 pub mod json;
 pub mod log;
 mod slot;
+pub mod tables;
 
 pub mod aggregator;
 pub mod allocator;
@@ -57,7 +58,7 @@ pub use validator::Validator;
 pub use slot::Slot;
 
 /// The contract version this SDK builds plugins for.
-pub const CONTRACT: &str = "weir:plugin@0.2.0";
+pub const CONTRACT: &str = "weir:plugin@0.3.0";
 
 /// A stage's config, as the host hands it to `init`: JSON text, empty when the stage
 /// sets nothing (then the config type's defaults apply).

@@ -7,8 +7,9 @@ wit_bindgen::generate!({
     pub_export_macro: true,
     export_macro_name: "export_repairer_world",
     with: {
-        "weir:plugin/types@0.2.0": crate::validator::weir::plugin::types,
-        "weir:plugin/host@0.2.0": crate::validator::weir::plugin::host,
+        "weir:plugin/types@0.3.0": crate::validator::weir::plugin::types,
+        "weir:plugin/host@0.3.0": crate::validator::weir::plugin::host,
+        "weir:plugin/tables@0.3.0": crate::validator::weir::plugin::tables,
     },
 });
 

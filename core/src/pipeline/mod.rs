@@ -86,10 +86,30 @@ pub fn load_stage<K: Kind>(
         .expect_world(&name, K::WORLD)
         .with_context(|| format!("config {}: `{key}`", config.source.display()))?;
     let json = resolve.stage_json(config, key, stage)?;
-    let stage = Stage::<K>::new(&name, &plugin, json, stage.limits)
+    let tables = grant(config, key, stage, resolve)?;
+    let stage = Stage::<K>::reading(&name, &plugin, json, stage.limits, tables)
         .with_context(|| format!("config {}: `{key}`", config.source.display()))?;
     tracing::debug!(stage = name, plugin = %path.display(), cached = plugin.from_cache, "stage ready");
     Ok(stage)
+}
+
+/// The tables a stage names, each served by this process, or an error naming the key.
+pub fn grant(
+    config: &Config,
+    key: &str,
+    stage: &StageConfig,
+    resolve: &dyn Resolve,
+) -> anyhow::Result<crate::table::Grant> {
+    let tables = stage.tables.iter().map(|name| {
+        resolve.table(name).ok_or_else(|| {
+            let reason = format!(
+                "table `{name}` is not served here: offline, serve it from a file with `--table {name}=FILE.jsonl` \
+                 (one `{{\"key\": …, \"value\": …}}` per line)"
+            );
+            config.key_error(&format!("{key}.tables"), &reason)
+        })
+    });
+    Ok(crate::table::Grant::new(tables.collect::<Result<_, _>>()?))
 }
 
 /// A stage's plugin, compiled (or from the cache), with errors naming the config key.
@@ -134,11 +154,13 @@ fn per_writer_schema(
         .expect_world(&name, crate::plugin::World::Validator)
         .with_context(|| format!("config {}: `{key}`", config.source.display()))?;
     let json: serde_json::Value = serde_json::from_str(&resolve.stage_json(config, key, stage)?)?;
+    let tables = grant(config, key, stage, resolve)?;
     Ok(Validation::PerWriterSchema(per_writer::PerWriterSchema::new(
         &name,
         plugin,
         json,
         stage.limits,
+        tables,
     )))
 }
 

@@ -33,6 +33,8 @@ pub struct PerWriterSchema {
     /// The stage's resolved config; `schema` is set per instance.
     config: serde_json::Value,
     limits: Limits,
+    /// The tables its instances may read.
+    tables: crate::table::Grant,
     /// Per schema id, its validator, or why the schema cannot be one (ids never change
     /// their schema in a registry: an unusable one stays unusable).
     instances: HashMap<u32, Result<Stage<Validate>, String>>,
@@ -50,12 +52,14 @@ impl PerWriterSchema {
         plugin: Plugin,
         config: serde_json::Value,
         limits: Limits,
+        tables: crate::table::Grant,
     ) -> PerWriterSchema {
         PerWriterSchema {
             name: name.to_string(),
             plugin,
             config,
             limits,
+            tables,
             instances: HashMap::new(),
             order: VecDeque::new(),
             metrics: None,
@@ -193,9 +197,14 @@ impl PerWriterSchema {
                 .map_err(|e| unusable(format!("it is not JSON: {e}")))?;
         let mut config = self.config.clone();
         config["schema"] = document;
-        let mut stage =
-            Stage::<Validate>::new(&self.name, &self.plugin, config.to_string(), self.limits)
-                .map_err(|e| unusable(format!("{e:#}")))?;
+        let mut stage = Stage::<Validate>::reading(
+            &self.name,
+            &self.plugin,
+            config.to_string(),
+            self.limits,
+            self.tables.clone(),
+        )
+        .map_err(|e| unusable(format!("{e:#}")))?;
         if let Some(metrics) = &self.metrics {
             super::observe_stage(&mut stage, metrics);
         }

@@ -1,5 +1,6 @@
 //! Host-side bindings for the WIT contract in `wit/`, one module per world and version:
-//! contract 0.1 (`wit/0.1.0/`) at the top, contract 0.2 (`wit/weir.wit`) in `v2`.
+//! contract 0.1 (`wit/0.1.0/`) at the top, contract 0.2 (`wit/0.2.0/`) in `v2`, contract 0.3
+//! (`wit/weir.wit`) in `v3`.
 //!
 //! The shared `types` and `host` interfaces are generated once per version (in
 //! `validator`) and reused by the other worlds. They serve to link the host's imports
@@ -50,6 +51,48 @@ pub mod aggregator {
 /// Contract 0.2: the batch crosses as one buffer (`frame`) in every world.
 pub mod v2 {
     pub mod validator {
+        wasmtime::component::bindgen!({ path: "../wit/0.2.0", world: "validator" });
+    }
+
+    pub mod transformer {
+        wasmtime::component::bindgen!({
+            path: "../wit/0.2.0",
+            world: "transformer",
+            with: {
+                "weir:plugin/types": super::validator::weir::plugin::types,
+                "weir:plugin/host": super::validator::weir::plugin::host,
+            },
+        });
+    }
+
+    pub mod repairer {
+        wasmtime::component::bindgen!({
+            path: "../wit/0.2.0",
+            world: "repairer",
+            with: {
+                "weir:plugin/types": super::validator::weir::plugin::types,
+                "weir:plugin/host": super::validator::weir::plugin::host,
+            },
+        });
+    }
+
+    pub mod aggregator {
+        wasmtime::component::bindgen!({
+            path: "../wit/0.2.0",
+            world: "aggregator",
+            with: {
+                "weir:plugin/types": super::validator::weir::plugin::types,
+                "weir:plugin/host": super::validator::weir::plugin::host,
+            },
+        });
+    }
+
+    pub use validator::weir::plugin::host;
+}
+
+/// Contract 0.3: 0.2 and the `tables` a plugin reads.
+pub mod v3 {
+    pub mod validator {
         wasmtime::component::bindgen!({ path: "../wit", world: "validator" });
     }
 
@@ -60,6 +103,7 @@ pub mod v2 {
             with: {
                 "weir:plugin/types": super::validator::weir::plugin::types,
                 "weir:plugin/host": super::validator::weir::plugin::host,
+                "weir:plugin/tables": super::validator::weir::plugin::tables,
             },
         });
     }
@@ -71,6 +115,7 @@ pub mod v2 {
             with: {
                 "weir:plugin/types": super::validator::weir::plugin::types,
                 "weir:plugin/host": super::validator::weir::plugin::host,
+                "weir:plugin/tables": super::validator::weir::plugin::tables,
             },
         });
     }
@@ -82,11 +127,12 @@ pub mod v2 {
             with: {
                 "weir:plugin/types": super::validator::weir::plugin::types,
                 "weir:plugin/host": super::validator::weir::plugin::host,
+                "weir:plugin/tables": super::validator::weir::plugin::tables,
             },
         });
     }
 
-    pub use validator::weir::plugin::host;
+    pub use validator::weir::plugin::{host, tables};
 }
 
 pub use validator::weir::plugin::host;

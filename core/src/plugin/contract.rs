@@ -11,10 +11,13 @@ use wasmtime::Engine;
 pub struct Version(pub u32, pub u32, pub u32);
 
 /// The versions this host runs, oldest first.
-pub const KNOWN: &[Version] = &[Version(0, 1, 0), Version(0, 2, 0)];
+pub const KNOWN: &[Version] = &[Version(0, 1, 0), Version(0, 2, 0), Version(0, 3, 0)];
 
 /// Contract 0.2: batches and answers cross as one buffer each (`frame`).
 pub const FRAMED: Version = Version(0, 2, 0);
+
+/// Contract 0.3: plugins read the tables their stage names (`tables`).
+pub const TABLES: Version = Version(0, 3, 0);
 
 impl Version {
     pub fn parse(text: &str) -> Option<Version> {

@@ -54,6 +54,16 @@ impl Runtime {
             wasmtime::component::HasSelf<Sandbox>,
         >(&mut linker, |sandbox| sandbox)
         .map_err(wasm_error)?;
+        crate::plugin::bindings::v3::host::add_to_linker::<
+            Sandbox,
+            wasmtime::component::HasSelf<Sandbox>,
+        >(&mut linker, |sandbox| sandbox)
+        .map_err(wasm_error)?;
+        crate::plugin::bindings::v3::tables::add_to_linker::<
+            Sandbox,
+            wasmtime::component::HasSelf<Sandbox>,
+        >(&mut linker, |sandbox| sandbox)
+        .map_err(wasm_error)?;
         Ok(Arc::new(Runtime { engine, linker, cache }))
     }
 

@@ -3,6 +3,7 @@
 use super::limiter::Limiter;
 use super::limits::Limits;
 use crate::plugin::bindings::host::{Host, Level};
+use crate::table::Grant;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
@@ -16,6 +17,8 @@ pub struct Sandbox {
     table: ResourceTable,
     pub(crate) limits: Limiter,
     log: LogBudget,
+    /// The tables its stage names (contract 0.3's `tables.get`).
+    tables: Grant,
 }
 
 /// Host resources (clock subscriptions, streams…) one instance may hold at once: WASI's
@@ -65,7 +68,7 @@ impl LogBudget {
 }
 
 impl Sandbox {
-    pub fn new(stage: &str, limits: &Limits, log: LogBudget) -> Sandbox {
+    pub fn new(stage: &str, limits: &Limits, log: LogBudget, tables: Grant) -> Sandbox {
         let wasi = WasiCtx::builder()
             .allow_tcp(false)
             .allow_udp(false)
@@ -76,7 +79,7 @@ impl Sandbox {
             .build();
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
-        Sandbox { stage: stage.to_string(), wasi, table, limits: Limiter::new(limits), log }
+        Sandbox { stage: stage.to_string(), wasi, table, limits: Limiter::new(limits), log, tables }
     }
 }
 
@@ -157,5 +160,29 @@ impl crate::plugin::bindings::v2::host::Host for Sandbox {
             V2::Error => Level::Error,
         };
         Host::log(self, level, message)
+    }
+}
+
+/// Contract 0.3's `host` is 0.1's: the same log.
+impl crate::plugin::bindings::v3::host::Host for Sandbox {
+    fn log(&mut self, level: crate::plugin::bindings::v3::host::Level, message: String) {
+        use crate::plugin::bindings::v3::host::Level as V3;
+        let level = match level {
+            V3::Trace => Level::Trace,
+            V3::Debug => Level::Debug,
+            V3::Info => Level::Info,
+            V3::Warn => Level::Warn,
+            V3::Error => Level::Error,
+        };
+        Host::log(self, level, message)
+    }
+}
+
+/// Contract 0.3's lookups. The key came out of the guest's memory (bounded by its limit)
+/// and the value goes back into it through the guest's own allocator, so a lookup cannot
+/// make the host hold more than one value beyond what the plugin may use.
+impl crate::plugin::bindings::v3::tables::Host for Sandbox {
+    fn get(&mut self, table: String, key: Vec<u8>) -> Result<Option<Vec<u8>>, String> {
+        self.tables.get(&table, &key)
     }
 }

@@ -1,8 +1,9 @@
 //! The four stage kinds of the contract, and telling which one a component implements.
 
 use super::contract::Version;
+use super::contract::TABLES;
 use super::sandbox::Sandbox;
-use crate::plugin::bindings::{aggregator, repairer, transformer, v2, validator};
+use crate::plugin::bindings::{aggregator, repairer, transformer, v2, v3, validator};
 use std::fmt;
 use wasmtime::component::{Component, InstancePre};
 use wasmtime::Engine;
@@ -48,6 +49,14 @@ impl World {
     /// at load rather than at the first call.
     pub fn type_check(self, pre: &InstancePre<Sandbox>, contract: Version) -> wasmtime::Result<()> {
         let pre = pre.clone();
+        if contract >= TABLES {
+            return match self {
+                World::Validator => v3::validator::ValidatorPre::new(pre).map(drop),
+                World::Transformer => v3::transformer::TransformerPre::new(pre).map(drop),
+                World::Repairer => v3::repairer::RepairerPre::new(pre).map(drop),
+                World::Aggregator => v3::aggregator::AggregatorPre::new(pre).map(drop),
+            };
+        }
         match (self, contract.framed()) {
             (World::Validator, false) => validator::ValidatorPre::new(pre).map(drop),
             (World::Transformer, false) => transformer::TransformerPre::new(pre).map(drop),

@@ -23,6 +23,7 @@ use crate::plugin::returned;
 use crate::plugin::sandbox::{LogBudget, Sandbox};
 use crate::plugin::{Fault, FaultKind, PluginError};
 use crate::plugin::{Plugin, World, EPOCH_TICK};
+use crate::table::Grant;
 use recovery::Recovery;
 use std::path::PathBuf;
 use wasmtime::component::{ComponentNamedList, Func, InstancePre, Lift, Lower, TypedFunc};
@@ -102,6 +103,8 @@ pub struct Stage<K: Kind> {
     meter: Option<StageMeter>,
     /// What its instances may write to weir's log, shared across restarts.
     log_budget: LogBudget,
+    /// The tables its instances may read.
+    tables: Grant,
 }
 
 impl<K: Kind> Stage<K> {
@@ -111,6 +114,17 @@ impl<K: Kind> Stage<K> {
         plugin: &Plugin,
         config: String,
         limits: Limits,
+    ) -> Result<Self, PluginError> {
+        Stage::reading(name, plugin, config, limits, Grant::none())
+    }
+
+    /// A stage whose plugin may read `tables` (contract 0.3).
+    pub fn reading(
+        name: &str,
+        plugin: &Plugin,
+        config: String,
+        limits: Limits,
+        tables: Grant,
     ) -> Result<Self, PluginError> {
         plugin.expect_world(name, K::WORLD)?;
         let mut stage = Stage {
@@ -125,6 +139,7 @@ impl<K: Kind> Stage<K> {
             recovery: K::STATEFUL.then(Recovery::new),
             meter: None,
             log_budget: LogBudget::default(),
+            tables,
         };
         stage.live = Some(stage.instantiate()?);
         Ok(stage)
@@ -196,7 +211,7 @@ impl<K: Kind> Stage<K> {
         };
         let mut store = Store::new(
             &self.engine,
-            Sandbox::new(&self.name, &self.limits, self.log_budget.clone()),
+            Sandbox::new(&self.name, &self.limits, self.log_budget.clone(), self.tables.clone()),
         );
         store.limiter(|sandbox| &mut sandbox.limits);
         store.set_epoch_deadline(ticks(self.limits.init_budget_ms()));

@@ -53,6 +53,10 @@ pub enum PluginCommand {
         /// earlier name, still accepted.
         #[arg(long, value_name = "FILE", alias = "config")]
         stage_config: Option<PathBuf>,
+        /// Serve an enrichment table to the plugin from a JSON-lines file, one
+        /// `{"key": "…", "value": …}` per line (`null` deletes); repeatable.
+        #[arg(long = "table", value_name = "NAME=FILE")]
+        tables: Vec<weir::served::TableFile>,
     },
     /// Write the shipped plugins (embedded in this binary) where weir looks for plugins
     /// named by file: after `cargo install`, the one step that gives weir its plugins.
@@ -95,12 +99,11 @@ impl PluginCommand {
                 let runtime = weir_core::runtime_for(None)?;
                 print!("{}", weir::plugin_tool::inspect(&runtime, &file)?);
             }
-            PluginCommand::Test { file, input, stage_config } => {
+            PluginCommand::Test { file, input, stage_config, tables } => {
                 let runtime = weir_core::runtime_for(None)?;
-                print!(
-                    "{}",
-                    weir::plugin_tool::test(&runtime, &file, &input, stage_config.as_deref())?
-                );
+                let tables = weir::served::load(&tables)?;
+                let config = stage_config.as_deref();
+                print!("{}", weir::plugin_tool::test(&runtime, &file, &input, config, &tables)?);
             }
             PluginCommand::Install { dir, force } => {
                 let dir = dir

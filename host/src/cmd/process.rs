@@ -21,6 +21,10 @@ pub struct Process {
     /// Window results of a windowed aggregator, one JSON object per line (default: with the output).
     #[arg(long)]
     windows: Option<PathBuf>,
+    /// Serve an enrichment table from a JSON-lines file to the stages naming it (their
+    /// `tables`): one `{"key": "…", "value": …}` per line, `null` deleting; repeatable.
+    #[arg(long = "table", value_name = "NAME=FILE")]
+    tables: Vec<weir::served::TableFile>,
     /// The end-of-run report (on stderr: stdout is for records) as JSON.
     #[command(flatten)]
     report: super::Json,
@@ -31,7 +35,11 @@ impl Process {
         let context = Context::load(&self.config)?;
         let runtime = context.runtime()?;
         let config = context.config.for_files();
-        let mut pipeline = Pipeline::from_config(&runtime, &config, &weir::resolve::Resolver)?;
+        let resolve = weir::served::WithTables {
+            tables: weir::served::load(&self.tables)?,
+            inner: &weir::resolve::Resolver,
+        };
+        let mut pipeline = Pipeline::from_config(&runtime, &config, &resolve)?;
         let files = Files {
             input: self.input,
             output: self.output,

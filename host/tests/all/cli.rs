@@ -261,7 +261,8 @@ fn plugin_inspect_and_test_work_on_one_plugin() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let shown = text(&out.stdout);
     assert!(shown.contains("world:   validator"), "{shown}");
-    assert!(shown.contains("world:   validator (weir:plugin@0.2.0)"), "{shown}");
+    let newest = weir_core::plugin::contract::Version::newest_known();
+    assert!(shown.contains(&format!("world:   validator ({newest})")), "{shown}");
     assert!(
         shown.contains("validate: func(batch: list<u8>) -> list<u8>"),
         "a batch crosses as one frame: {shown}"

@@ -22,7 +22,17 @@ fn check_digests(dir: &Path) {
 
 #[test]
 fn plugins_built_against_contract_0_1_0_run_in_every_world() {
-    let dir = repo().join("host/tests/fixtures/contract-0.1.0");
+    scaffolds_run_in_every_world("0.1.0");
+}
+
+#[test]
+fn plugins_built_against_contract_0_2_0_run_in_every_world() {
+    scaffolds_run_in_every_world("0.2.0");
+}
+
+/// The kept scaffold builds of `version`, one per world, each run on the scaffold's sample.
+fn scaffolds_run_in_every_world(version: &str) {
+    let dir = repo().join(format!("host/tests/fixtures/contract-{version}"));
     check_digests(&dir);
     let sample = repo().join("workshop/templates/rust/sample.jsonl.tmpl");
     let expected: [(&str, &[&str]); 4] = [
@@ -40,7 +50,8 @@ fn plugins_built_against_contract_0_1_0_run_in_every_world() {
         let wasm = dir.join(format!("{world}.wasm"));
         let plugin = runtime().load(&wasm).unwrap_or_else(|e| panic!("{world}: {e:#}"));
         assert_eq!(plugin.world.name(), world);
-        let shown = weir::plugin_tool::test(&runtime(), &wasm, &sample, None)
+        assert_eq!(plugin.contract.to_string(), format!("weir:plugin@{version}"));
+        let shown = weir::plugin_tool::test(&runtime(), &wasm, &sample, None, &Default::default())
             .unwrap_or_else(|e| panic!("{world}: {e:#}"));
         for line in shows {
             assert!(shown.contains(line), "{world}: no `{line}` in\n{shown}");
@@ -158,11 +169,21 @@ fn run_login_pipeline(
 }
 
 /// The shipped plugins as they were built for contract 0.1 (kept in `shipped/`) and as
-/// built now for 0.2 make the same of the same input: every output, every dead letter with
-/// its reasons, every repair, and the report.
+/// built now make the same of the same input: every output, every dead letter with its
+/// reasons, every repair, and the report.
 #[test]
-fn the_shipped_plugins_built_for_0_1_and_for_0_2_make_the_same_of_the_same_input() {
-    let kept = repo().join("host/tests/fixtures/contract-0.1.0/shipped");
+fn the_shipped_plugins_built_for_0_1_and_built_now_make_the_same_of_the_same_input() {
+    kept_shipped_plugins_match_todays("0.1.0");
+}
+
+/// The same for the shipped plugins as built for contract 0.2.
+#[test]
+fn the_shipped_plugins_built_for_0_2_and_built_now_make_the_same_of_the_same_input() {
+    kept_shipped_plugins_match_todays("0.2.0");
+}
+
+fn kept_shipped_plugins_match_todays(version: &str) {
+    let kept = repo().join(format!("host/tests/fixtures/contract-{version}/shipped"));
     check_digests(&kept);
     let now = crate::common::plugin("login-analytics").parent().unwrap().to_path_buf();
     let mut generator = weir_workshop::generate::Generator::new(Some(7), 0.2, 1000.0);
@@ -186,6 +207,7 @@ fn the_shipped_plugins_built_for_0_1_and_for_0_2_make_the_same_of_the_same_input
     assert_eq!(old.0, new.0, "outcomes");
     assert_eq!(old.1, new.1, "repairs");
     assert_eq!(old.2, new.2, "report");
+    let newest = weir_core::plugin::contract::Version::newest_known().to_string();
     for plugin in [
         "json-schema-validator",
         "readable-timestamp",
@@ -195,11 +217,11 @@ fn the_shipped_plugins_built_for_0_1_and_for_0_2_make_the_same_of_the_same_input
     ] {
         assert_eq!(
             runtime().load(&kept.join(format!("{plugin}.wasm"))).unwrap().contract.to_string(),
-            "weir:plugin@0.1.0"
+            format!("weir:plugin@{version}")
         );
         assert_eq!(
             runtime().load(&now.join(format!("{plugin}.wasm"))).unwrap().contract.to_string(),
-            "weir:plugin@0.2.0"
+            newest
         );
     }
 }
@@ -218,12 +240,15 @@ fn the_sdk_packages_with_its_contract_and_builds_alone() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "cargo publish --dry-run -p weir-plugin:\n{stderr}");
+    // The SDK's version is its contract's.
+    let newest = weir_core::plugin::contract::Version::newest_known();
+    let version = format!("{}.{}.{}", newest.0, newest.1, newest.2);
     assert!(
-        stderr.contains("Compiling weir-plugin v0.2.0")
+        stderr.contains(&format!("Compiling weir-plugin v{version}"))
             && stderr.contains("aborting upload due to dry run"),
         "{stderr}"
     );
-    let packaged = target.path().join("package/weir-plugin-0.2.0/wit/weir.wit");
+    let packaged = target.path().join(format!("package/weir-plugin-{version}/wit/weir.wit"));
     assert_eq!(
         std::fs::read_to_string(packaged).unwrap(),
         std::fs::read_to_string(repo().join("wit/weir.wit")).unwrap()

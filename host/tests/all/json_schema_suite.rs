@@ -226,6 +226,7 @@ fn remote_references_resolve_through_weir_plugin_test() {
                 &plugin("json-schema-validator"),
                 &input,
                 Some(&stage),
+                &Default::default(),
             )
             .unwrap_or_else(|e| panic!("{dir} {}: {e:#}", group["description"]));
             for (test, line) in tests.iter().zip(shown.lines()) {

@@ -33,4 +33,5 @@ mod secured;
 mod shadow;
 mod state;
 mod status_page;
+mod tables;
 mod windows;

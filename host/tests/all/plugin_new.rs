@@ -81,7 +81,10 @@ fn generated_rust_plugins_build_and_pass_their_tests() {
             target.join("wasm32-wasip2/release").join(format!("{}.wasm", name.replace('-', "_")));
         let inspected = weir(&["plugin", "inspect", wasm.to_str().unwrap()]);
         assert!(
-            inspected.contains(&format!("world:   {world} (weir:plugin@0.2.0)")),
+            inspected.contains(&format!(
+                "world:   {world} ({})",
+                weir_core::plugin::contract::Version::newest_known()
+            )),
             "{inspected}"
         );
         carries_its_config_schema(&wasm, &project, &name);
@@ -142,8 +145,11 @@ fn generated_js_and_python_plugins_build_and_pass_their_tests() {
             let wasm = out.join(format!("{}.wasm", name.replace('-', "_")));
             let inspected = weir(&["plugin", "inspect", wasm.to_str().unwrap()]);
             assert!(
-                inspected.contains(&format!("world:   {world} (weir:plugin@0.2.0)")),
-                "{lang} {world}: generated on contract 0.2: {inspected}"
+                inspected.contains(&format!(
+                    "world:   {world} ({})",
+                    weir_core::plugin::contract::Version::newest_known()
+                )),
+                "{lang} {world}: generated on the newest contract: {inspected}"
             );
             carries_its_config_schema(&wasm, &project, &name);
             let shown = weir(&[

@@ -10,7 +10,7 @@
 
 #![cfg(target_arch = "wasm32")]
 
-wit_bindgen::generate!({ path: "../../../../wit", world: "transformer" });
+wit_bindgen::generate!({ path: "../../../../wit/0.2.0", world: "transformer" });
 
 use weir_plugin::frame::{self, Record};
 

@@ -1,0 +1,83 @@
+//! Tables served from files (`--table NAME=FILE.jsonl`, offline: `weir process`,
+//! `weir plugin test`), and the resolver that hands them to the stages naming them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use weir_core::config::{Config, ConfigError, Resolve, StageConfig};
+use weir_core::table::{Table, Tables, DEFAULT_MAX_MEMORY_MIB};
+
+/// `NAME=FILE`: a table and the JSON-lines file it is served from.
+#[derive(Debug, Clone)]
+pub struct TableFile {
+    pub name: String,
+    pub file: PathBuf,
+}
+
+impl std::str::FromStr for TableFile {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<TableFile, String> {
+        match text.split_once('=') {
+            Some((name, file)) if !name.is_empty() && !file.is_empty() => {
+                Ok(TableFile { name: name.to_string(), file: file.into() })
+            }
+            _ => {
+                Err(format!("`{text}` is not NAME=FILE.jsonl (e.g. user-profiles=profiles.jsonl)"))
+            }
+        }
+    }
+}
+
+/// Reads each file into its table (each within the default memory bound).
+pub fn load(files: &[TableFile]) -> anyhow::Result<Tables> {
+    let mut tables = Tables::default();
+    for TableFile { name, file } in files {
+        anyhow::ensure!(tables.get(name).is_none(), "table `{name}` is given twice (--table)");
+        let table = weir_core::table::load_jsonl(name, file, DEFAULT_MAX_MEMORY_MIB)?;
+        tracing::info!(table = name, keys = table.len(), "serving table from {}", file.display());
+        tables.insert(Arc::new(table));
+    }
+    Ok(tables)
+}
+
+/// Resolves as `inner` does, and serves `tables` to the stages naming them.
+pub struct WithTables<'a> {
+    pub tables: Tables,
+    pub inner: &'a dyn Resolve,
+}
+
+impl Resolve for WithTables<'_> {
+    fn stage_json(
+        &self,
+        config: &Config,
+        key: &str,
+        stage: &StageConfig,
+    ) -> Result<String, ConfigError> {
+        self.inner.stage_json(config, key, stage)
+    }
+
+    fn table(&self, name: &str) -> Option<Arc<Table>> {
+        self.tables.get(name).cloned()
+    }
+
+    fn schema_source(
+        &self,
+        config: &Config,
+    ) -> Result<Arc<dyn weir_core::format::SchemaSource>, String> {
+        self.inner.schema_source(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_argument_is_a_name_and_a_file() {
+        let arg: TableFile = "user-profiles=p.jsonl".parse().unwrap();
+        assert_eq!((arg.name.as_str(), arg.file.to_str()), ("user-profiles", Some("p.jsonl")));
+        for bad in ["p.jsonl", "=p.jsonl", "name=", ""] {
+            assert!(bad.parse::<TableFile>().unwrap_err().contains("NAME=FILE"), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! Enrichment tables (contract 0.3): plugins read the tables their stage names, served
+//! offline from files (`--table NAME=FILE.jsonl`), and no others; old plugins run beside.
+
+use crate::common::{self, cache_dir, message, plugin, repo, runtime, test_plugin};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use weir_core::plugin::limits::Limits;
+use weir_core::stage::transformer::{Transform, Transformed};
+use weir_core::stage::Stage;
+use weir_core::table::{Grant, Table};
+
+fn weir(args: &[&str]) -> Output {
+    let child = common::child::Guarded::new(
+        Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(args)
+            .env("WEIR_CACHE_DIR", cache_dir())
+            .env("WEIR_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Profiles for users `u0`…`u99` except every seventh, some of them set twice (the later
+/// line wins) and `u3` deleted by a tombstone.
+fn profiles() -> (String, std::collections::HashMap<String, serde_json::Value>) {
+    let mut lines = String::new();
+    let mut expected = std::collections::HashMap::new();
+    for i in 0..100 {
+        if i % 7 == 0 {
+            continue;
+        }
+        let countries = ["NL", "FR", "DE", "BR", "IN"];
+        let mut profile = serde_json::json!({
+            "country": countries[i % countries.len()],
+            "plan": if i % 2 == 0 { "pro" } else { "free" },
+            "email": format!("u{i}@example.com"),
+        });
+        if i % 5 == 0 {
+            lines += &format!(
+                "{}\n",
+                serde_json::json!({"key": format!("u{i}"), "value": {"plan": "trial"}})
+            );
+            profile["plan"] = "enterprise".into();
+        }
+        lines += &format!("{}\n", serde_json::json!({"key": format!("u{i}"), "value": profile}));
+        expected.insert(format!("u{i}"), profile);
+    }
+    lines += &format!("{}\n", serde_json::json!({"key": "u3", "value": null}));
+    expected.remove("u3");
+    (lines, expected)
+}
+
+/// Every record is enriched from the table as it stands: the profile's `country` and
+/// `plan`, nothing else of it; users without a profile (never set, or deleted) pass as they
+/// came. The chain mixes contracts: a 0.1 and a 0.2 plugin (kept builds) run beside the
+/// 0.3 enricher.
+#[test]
+fn process_enriches_every_record_from_a_table_file_beside_old_plugins() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lines, expected) = profiles();
+    std::fs::write(dir.path().join("profiles.jsonl"), lines).unwrap();
+    let kept = |v: &str, p: &str| {
+        repo().join(format!("host/tests/fixtures/contract-{v}/shipped/{p}.wasm"))
+    };
+    let config = format!(
+        r#"
+[[transform]]
+plugin = "{old}"
+[[transform]]
+plugin = "{enricher}"
+tables = ["user-profiles"]
+[[transform]]
+plugin = "{older}"
+"#,
+        old = kept("0.2.0", "mask-ip").display(),
+        enricher = plugin("login-enricher").display(),
+        older = kept("0.1.0", "readable-timestamp").display(),
+    );
+    std::fs::write(dir.path().join("weir.toml"), config).unwrap();
+    let mut input = String::new();
+    for i in 0..300 {
+        input += &format!(
+            "{}\n",
+            serde_json::json!({"user_id": format!("u{}", i % 110), "ip": "10.1.2.3", "timestamp": 1_700_000_000 + i, "plan": "unknown"})
+        );
+    }
+    std::fs::write(dir.path().join("in.jsonl"), input).unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let out = weir(&[
+        "process",
+        "--config",
+        &path("weir.toml"),
+        "--input",
+        &path("in.jsonl"),
+        "--output",
+        &path("out.jsonl"),
+        "--table",
+        &format!("user-profiles={}", path("profiles.jsonl")),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let output = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
+    let records: Vec<serde_json::Value> =
+        output.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 300, "every record out, none lost or doubled");
+    let (mut enriched, mut bare) = (0, 0);
+    for (i, record) in records.iter().enumerate() {
+        let user = format!("u{}", i % 110);
+        assert_eq!(record["user_id"], user.as_str(), "in order");
+        assert_eq!(record["ip"], "10.1.2.0", "the 0.2 plugin ran");
+        assert!(record["timestamp"].is_string(), "the 0.1 plugin ran: {record}");
+        assert!(record.get("email").is_none(), "only the named fields are copied");
+        match expected.get(&user) {
+            Some(profile) => {
+                enriched += 1;
+                assert_eq!(record["country"], profile["country"], "{record}");
+                assert_eq!(record["plan"], profile["plan"], "{record}");
+            }
+            None => {
+                bare += 1;
+                assert!(record.get("country").is_none(), "{record}");
+                assert_eq!(record["plan"], "unknown", "{record}");
+            }
+        }
+    }
+    assert!(enriched > 200 && bare > 30, "{enriched} enriched, {bare} without a profile");
+}
+
+/// A stage naming a table nothing serves is refused at start, naming the key and the
+/// fix (exit 2, a config error); a table file that is not one is refused naming the line.
+#[test]
+fn an_unserved_table_or_a_bad_table_file_is_a_clear_error_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[[transform]]\nplugin = \"{}\"\ntables = [\"user-profiles\"]\n",
+        plugin("login-enricher").display()
+    );
+    std::fs::write(dir.path().join("weir.toml"), config).unwrap();
+    std::fs::write(dir.path().join("in.jsonl"), "{\"user_id\":\"u1\"}\n").unwrap();
+    std::fs::write(dir.path().join("bad.jsonl"), "{\"key\":\"u1\",\"value\":{}}\n{\"key\":7}\n")
+        .unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let run = |extra: &[&str]| {
+        let (config, input) = (path("weir.toml"), path("in.jsonl"));
+        let mut args = vec!["process", "--config", &config, "--input", &input];
+        args.extend(extra);
+        weir(&args)
+    };
+    let unserved = run(&[]);
+    let said = text(&unserved.stderr);
+    assert_eq!(unserved.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("`transform.tables`: table `user-profiles` is not served here")
+            && said.contains("--table user-profiles=FILE.jsonl"),
+        "{said}"
+    );
+    let bad_arg = format!("user-profiles={}", path("bad.jsonl"));
+    let bad = run(&["--table", &bad_arg]);
+    let said = text(&bad.stderr);
+    assert!(!bad.status.success());
+    assert!(said.contains("bad.jsonl line 2"), "{said}");
+}
+
+/// `weir plugin test --table` serves the table to the plugin alone; without it, the
+/// plugin's lookups are refused and each record says so.
+#[test]
+fn plugin_test_serves_a_table_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("profiles.jsonl"),
+        "{\"key\":\"u1\",\"value\":{\"country\":\"NL\",\"plan\":\"pro\"}}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("in.jsonl"), "{\"user_id\":\"u1\"}\n{\"user_id\":\"u2\"}\n")
+        .unwrap();
+    let enricher = plugin("login-enricher").display().to_string();
+    let input = dir.path().join("in.jsonl").display().to_string();
+    let table = format!("user-profiles={}", dir.path().join("profiles.jsonl").display());
+    let served = weir(&["plugin", "test", &enricher, "--input", &input, "--table", &table]);
+    assert!(served.status.success(), "{}", text(&served.stderr));
+    assert_eq!(
+        text(&served.stdout),
+        "line 1: {\"user_id\":\"u1\",\"country\":\"NL\",\"plan\":\"pro\"}\nline 2: {\"user_id\":\"u2\"}\n"
+    );
+    let unserved = weir(&["plugin", "test", &enricher, "--input", &input]);
+    let shown = text(&unserved.stdout);
+    assert!(
+        shown.contains("line 1: error: table `user-profiles` is not one of this stage's tables"),
+        "{shown}"
+    );
+}
+
+/// A hostile plugin reads no table its stage does not name, and cannot make the host hold
+/// more through lookups than its own limits allow: hoarding copies of a large value, a
+/// key larger than its memory and a storm of lookups each stop at its memory or time
+/// limit, fail that record alone, and the stage goes on.
+#[test]
+fn a_hostile_plugin_reads_only_its_tables_and_stays_within_its_limits() {
+    let profiles = Arc::new(Table::new("user-profiles", 64));
+    profiles.put(b"u1", Some(br#"{"plan":"pro"}"#)).unwrap();
+    profiles.put(b"big", Some(&vec![b'x'; 1 << 20])).unwrap();
+    let secret = Arc::new(Table::new("secrets", 1));
+    secret.put(b"u1", Some(b"password")).unwrap();
+    let p = runtime().load(&test_plugin("hostile-tables")).unwrap();
+    assert_eq!(p.contract.to_string(), "weir:plugin@0.3.0");
+    let limits = Limits { call_timeout_ms: 200, memory_mib: 32, max_message_kib: 1024 };
+    let grant = Grant::new(vec![profiles.clone()]);
+    let mut stage =
+        Stage::<Transform>::reading("transform", &p, "{}".into(), limits, grant).unwrap();
+    let batch: Vec<_> = [
+        "GET:user-profiles:u1",
+        "GET:user-profiles:nobody",
+        "GET:secrets:u1",
+        "HOARD:user-profiles:big",
+        "a",
+        "BIGKEY:64",
+        "BIGKEY:4",
+        "STORM",
+        "b",
+    ]
+    .iter()
+    .map(|v| message(v))
+    .collect();
+    let out = stage.run(&batch);
+    let value = |i: usize| match out[i].as_ref().unwrap().as_ref().map(Transformed::single_value) {
+        Ok(Some(v)) => String::from_utf8_lossy(v).into_owned(),
+        other => panic!("record {i}: {other:?}"),
+    };
+    let refused = |i: usize| out[i].as_ref().unwrap().as_ref().unwrap_err().clone();
+    let fault = |i: usize| out[i].as_ref().unwrap_err().reason.clone();
+    assert_eq!(value(0), r#"found:{"plan":"pro"}"#);
+    assert_eq!(value(1), "none");
+    assert_eq!(
+        refused(2),
+        "table `secrets` is not one of this stage's tables (its `tables`: `user-profiles`)"
+    );
+    assert_eq!(secret.lookups(), (0, 0), "the other table was never read");
+    assert_eq!(fault(3), "exceeded its 32 MiB memory limit");
+    assert_eq!(value(4), "a");
+    assert_eq!(fault(5), "exceeded its 32 MiB memory limit");
+    assert_eq!(value(6), "none");
+    assert_eq!(fault(7), "ran past its 200 ms call timeout (limits.call_timeout_ms)");
+    assert_eq!(value(8), "b");
+    let (lookups, misses) = profiles.lookups();
+    assert!(lookups > 30 && misses > 2, "{lookups} lookups, {misses} misses");
+}
