@@ -43,6 +43,10 @@ pub struct Config {
     /// `[topics."NAME"]`: a topic's record format (Confluent-framed JSON or Avro).
     #[serde(default)]
     pub topics: std::collections::BTreeMap<String, TopicConfig>,
+    /// `[tables.NAME]`: an enrichment table kept from a compacted topic, for the stages
+    /// whose `tables` name it (contract 0.3).
+    #[serde(default)]
+    pub tables: std::collections::BTreeMap<String, TableConfig>,
     /// Where the file was read from; relative paths resolve against its directory.
     #[serde(skip)]
     pub source: PathBuf,
@@ -222,10 +226,28 @@ pub struct StageConfig {
     /// records, instead of one running report.
     pub window: Option<WindowConfig>,
     /// The enrichment tables its plugin may read (contract 0.3), e.g.
-    /// `tables = ["user-profiles"]`; it can read no other. Offline they are served with
-    /// `--table NAME=FILE.jsonl`.
+    /// `tables = ["user-profiles"]`; it can read no other. `weir run` keeps each from its
+    /// `[tables.NAME]` topic; offline, `--table NAME=FILE.jsonl` serves it.
     #[serde(default)]
     pub tables: Vec<String>,
+}
+
+/// `[tables.NAME]`: where an enrichment table comes from, and what it may hold.
+#[derive(Debug, Deserialize, Clone, serde::Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TableConfig {
+    /// The compacted topic it is kept from: record key = table key, record value = its
+    /// value, a null value deletes the key. Read from its beginning to its end before the
+    /// first record is processed, then followed.
+    pub topic: String,
+    /// What the table may hold in memory, keys and values (plus 64 bytes an entry), in MiB;
+    /// an update past it is refused and logged.
+    #[serde(default = "default_table_memory_mib")]
+    pub max_memory_mib: u64,
+}
+
+fn default_table_memory_mib() -> u64 {
+    crate::table::DEFAULT_MAX_MEMORY_MIB
 }
 
 #[derive(Debug, Deserialize, Clone, serde::Serialize, schemars::JsonSchema)]

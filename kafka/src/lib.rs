@@ -25,6 +25,7 @@ mod sent_marks;
 pub mod settings;
 pub mod start;
 mod statistics;
+pub mod table_feed;
 pub mod tail;
 pub mod topics;
 

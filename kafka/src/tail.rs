@@ -199,6 +199,18 @@ pub fn live(
 /// bounded, so that a topic written without pause still ends the read.
 pub const PAST_ENDS: Duration = Duration::from_secs(2);
 
+/// The broker has no topic of that name (it has no partitions).
+#[derive(Debug)]
+pub struct NoSuchTopic(pub String);
+
+impl std::fmt::Display for NoSuchTopic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "topic {} does not exist; create it with `weir topics create`", self.0)
+    }
+}
+
+impl std::error::Error for NoSuchTopic {}
+
 /// A consumer assigned every partition of `topic` at `start`. It joins no group, so it
 /// commits nothing and needs no group coordinator.
 pub fn reader(client: &ClientConfig, topic: &str, start: Offset) -> anyhow::Result<BaseConsumer> {
@@ -224,9 +236,7 @@ fn reader_at(
         .find(|t| t.name() == topic && t.error().is_none())
         .map(|t| t.partitions().len())
         .filter(|n| *n > 0)
-        .ok_or_else(|| {
-            anyhow::anyhow!("topic {topic} does not exist; create it with `weir topics create`")
-        })?;
+        .ok_or_else(|| NoSuchTopic(topic.to_string()))?;
     let mut assignment = TopicPartitionList::new();
     for partition in 0..partitions as i32 {
         assignment.add_partition_offset(topic, partition, start(partition))?;

@@ -15,6 +15,8 @@ pub struct Health {
     plugins_loaded: AtomicBool,
     group_joined: AtomicBool,
     broker_up: AtomicBool,
+    /// Enrichment tables are being read to their end (`[tables]`), before processing.
+    tables_pending: AtomicBool,
     /// Milliseconds since `started` at the I/O loop's last turn; 0 before the first.
     io_turned_ms: AtomicU64,
     /// Why the plugin thread died, once it has (a graceful end is not a death).
@@ -28,6 +30,7 @@ impl Default for Health {
             plugins_loaded: AtomicBool::new(false),
             group_joined: AtomicBool::new(false),
             broker_up: AtomicBool::new(false),
+            tables_pending: AtomicBool::new(false),
             io_turned_ms: AtomicU64::new(0),
             plugin_thread_died: Mutex::new(None),
         }
@@ -45,6 +48,11 @@ impl Health {
 
     pub fn broker_up(&self, up: bool) {
         self.broker_up.store(up, Ordering::Relaxed);
+    }
+
+    /// Whether enrichment tables are still being read to their end.
+    pub fn tables_pending(&self, pending: bool) {
+        self.tables_pending.store(pending, Ordering::Relaxed);
     }
 
     pub fn io_turned(&self) {
@@ -87,6 +95,9 @@ impl Health {
                 missing.push(reason.to_string());
             }
         }
+        if self.tables_pending.load(Ordering::Relaxed) {
+            missing.push("the enrichment tables are not read to their end yet".to_string());
+        }
         match missing.is_empty() {
             true => Ok(()),
             false => Err(missing),
@@ -110,6 +121,13 @@ mod tests {
         );
         health.group_joined(true);
         health.io_turned();
+        assert_eq!(health.ready(), Ok(()));
+        health.tables_pending(true);
+        assert_eq!(
+            health.ready().unwrap_err(),
+            vec!["the enrichment tables are not read to their end yet".to_string()]
+        );
+        health.tables_pending(false);
         assert_eq!(health.ready(), Ok(()));
         health.plugin_thread_died("plugin thread ended: boom".into());
         assert!(health.live().unwrap_err().contains("boom"));

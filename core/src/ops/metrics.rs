@@ -45,6 +45,11 @@ pub struct PluginLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TableLabels {
+    pub table: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct VersionLabels {
     pub version: String,
 }
@@ -77,6 +82,12 @@ pub struct Metrics {
     pub redriven: Counter,
     pub replayed: Counter,
     plugin_info: Family<PluginLabels, Gauge>,
+    table_keys: Family<TableLabels, Gauge>,
+    table_bytes: Family<TableLabels, Gauge>,
+    table_lag: Family<TableLabels, Gauge>,
+    table_lookups: Family<TableLabels, Counter>,
+    table_misses: Family<TableLabels, Counter>,
+    table_refused: Family<TableLabels, Counter>,
     /// The info series of each stage's plugin now.
     plugins: Arc<Mutex<HashMap<String, PluginLabels>>>,
     /// Who is told what the numbers do not carry (the status page).
@@ -110,6 +121,12 @@ impl Metrics {
             redriven: Counter::default(),
             replayed: Counter::default(),
             plugin_info: Family::default(),
+            table_keys: Family::default(),
+            table_bytes: Family::default(),
+            table_lag: Family::default(),
+            table_lookups: Family::default(),
+            table_misses: Family::default(),
+            table_refused: Family::default(),
             plugins: Arc::default(),
             events: Default::default(),
         };
@@ -195,6 +212,32 @@ impl Metrics {
             "Which plugin (file stem and SHA-256) runs in which stage",
             m.plugin_info.clone(),
         );
+        registry.register(
+            "weir_table_keys",
+            "Keys an enrichment table holds",
+            m.table_keys.clone(),
+        );
+        registry.register(
+            "weir_table_bytes",
+            "Bytes an enrichment table holds, as counted against its max_memory_mib",
+            m.table_bytes.clone(),
+        );
+        registry.register(
+            "weir_table_lag",
+            "Records of a table's topic not yet applied to the table",
+            m.table_lag.clone(),
+        );
+        registry.register(
+            "weir_table_lookups",
+            "Lookups plugins made in an enrichment table",
+            m.table_lookups.clone(),
+        );
+        registry.register("weir_table_misses", "Lookups that found no key", m.table_misses.clone());
+        registry.register(
+            "weir_table_refused_updates",
+            "Updates refused because the table would pass its memory bound",
+            m.table_refused.clone(),
+        );
         let build: Family<VersionLabels, Gauge> = Family::default();
         build
             .get_or_create(&VersionLabels { version: env!("CARGO_PKG_VERSION").to_string() })
@@ -253,6 +296,24 @@ impl Metrics {
             memory: self.plugin_memory.get_or_create_owned(&labels),
             faults: self.plugin_faults.clone(),
             restarts_seen: 0,
+        }
+    }
+
+    /// An enrichment table's series as it stands: its size, its lag behind its topic
+    /// (records), the lookups and misses it counts, the updates it refused.
+    pub fn table(&self, table: &crate::table::Table, lag: u64, refused: u64) {
+        let labels = TableLabels { table: table.name().to_string() };
+        self.table_keys.get_or_create(&labels).set(table.len() as i64);
+        self.table_bytes.get_or_create(&labels).set(table.bytes() as i64);
+        self.table_lag.get_or_create(&labels).set(lag as i64);
+        let (lookups, misses) = table.lookups();
+        for (family, now) in [
+            (&self.table_lookups, lookups),
+            (&self.table_misses, misses),
+            (&self.table_refused, refused),
+        ] {
+            let counter = family.get_or_create(&labels);
+            counter.inc_by(now.saturating_sub(counter.get()));
         }
     }
 

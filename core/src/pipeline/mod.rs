@@ -32,6 +32,8 @@ use sha2::Digest as _;
 use std::collections::BTreeMap;
 
 /// How records are validated: by one validator, or each by its writer's schema.
+// One per pipeline: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 enum Validation {
     One(Stage<Validate>),
     PerWriterSchema(per_writer::PerWriterSchema),
@@ -103,7 +105,8 @@ pub fn grant(
     let tables = stage.tables.iter().map(|name| {
         resolve.table(name).ok_or_else(|| {
             let reason = format!(
-                "table `{name}` is not served here: offline, serve it from a file with `--table {name}=FILE.jsonl` \
+                "table `{name}` is not served here: `weir run` keeps it from a compacted topic named in \
+                 `[tables.{name}] topic = \"…\"`; offline, serve it from a file with `--table {name}=FILE.jsonl` \
                  (one `{{\"key\": …, \"value\": …}}` per line)"
             );
             config.key_error(&format!("{key}.tables"), &reason)

@@ -37,12 +37,20 @@ impl Run {
         let (ops, _server) =
             context.serve(&self.serve, weir::server::topic_roles(&context.config))?;
         let runtime = context.runtime()?;
-        let mut pipeline =
-            Pipeline::from_config(&runtime, &context.config, &weir::resolve::Resolver)?;
+        // The stages are given the tables empty; they are filled before the first record.
+        let tables = weir_core::table::Tables::declared(&context.config);
+        // For the life of the process: a reload (SIGHUP) resolves its stages the same way.
+        let resolve: &'static weir::served::WithTables =
+            Box::leak(Box::new(weir::served::WithTables {
+                tables: tables.clone(),
+                inner: &weir::resolve::Resolver,
+            }));
+        let mut pipeline = Pipeline::from_config(&runtime, &context.config, resolve)?;
         pipeline.observe(&ops.metrics);
         ops.health.plugins_loaded();
         let client = context.kafka()?;
         ops.health.broker_up(true);
+        let _feeds = weir_kafka::table_feed::start(&client, &context.config, &tables, Some(&ops))?;
         let from = match (self.from, &context.config.kafka.from) {
             (Some(from), _) => Some(from),
             (None, Some(text)) => Some(text.parse().map_err(|e: String| {
@@ -80,7 +88,7 @@ impl Run {
             runtime.clone(),
             context.config.clone(),
             Context::reload_on_hangup()?,
-            &weir::resolve::Resolver,
+            resolve,
         );
         match run::process_topic(&context.config, &client, &mut pipeline, &options, Some(hot_swap))
         {

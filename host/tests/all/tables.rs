@@ -250,3 +250,206 @@ fn a_hostile_plugin_reads_only_its_tables_and_stays_within_its_limits() {
     let (lookups, misses) = profiles.lookups();
     assert!(lookups > 30 && misses > 2, "{lookups} lookups, {misses} misses");
 }
+
+/// Sets (or, with `None`, deletes) each key of the table topic `topic`; waits for the acks.
+fn put_profiles(brokers: &str, topic: &str, profiles: &[(&str, Option<serde_json::Value>)]) {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let producer: BaseProducer =
+        weir_kafka::client_config(brokers, &Default::default()).create().unwrap();
+    for (key, value) in profiles {
+        let value = value.as_ref().map(|v| v.to_string());
+        let mut record = BaseRecord::<str, str>::to(topic).key(key);
+        if let Some(value) = &value {
+            record = record.payload(value);
+        }
+        producer.send(record).map_err(|(e, _)| e).unwrap();
+    }
+    producer.flush(std::time::Duration::from_secs(30)).unwrap();
+}
+
+/// `weir run` keeps the table from its compacted topic, on tansu: it reads the topic to
+/// its end before the first record (so every record, even those waiting before it
+/// started, is enriched from the whole table), two instances in one group enrich alike, an
+/// update is seen by the records processed after it arrives (within 10 s here; a fetch,
+/// 500 ms, is the design), a tombstone removes the key, and a restart reads the table
+/// again before processing.
+#[test]
+fn run_keeps_a_table_from_its_topic_and_follows_its_updates() {
+    use crate::common::kafka::*;
+    use std::time::{Duration, Instant};
+    let _alone = one_group_test_at_a_time();
+    let tansu = Tansu::start();
+    let brokers = tansu.brokers.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("weir.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[kafka]
+group_id = "enrich"
+input_topic = "logins"
+output_topic = "logins-enriched"
+dead_letter_topic = "logins-dead"
+partitions = 2
+[[transform]]
+plugin = "{}"
+tables = ["user-profiles"]
+[tables.user-profiles]
+topic = "profiles"
+"#,
+            plugin("login-enricher").display()
+        ),
+    )
+    .unwrap();
+    run_ok(with_config(brokers, &config, &["topics", "create"]));
+    // A table whose topic does not exist: a config error at start, before any record.
+    let missing = dir.path().join("missing.toml");
+    let text_config = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&missing, text_config.replace("topic = \"profiles\"", "topic = \"nowhere\""))
+        .unwrap();
+    let refused = with_config(brokers, &missing, &["run"]).output().unwrap();
+    let said = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("`tables.user-profiles.topic`: topic `nowhere` does not exist"),
+        "{said}"
+    );
+    // 40 users; u0..u29 have a profile (u5 set twice), u7's is deleted.
+    let mut profiles: Vec<(String, Option<serde_json::Value>)> = (0..30)
+        .map(|i| {
+            (format!("u{i}"), Some(serde_json::json!({"country": format!("C{i}"), "plan": "free"})))
+        })
+        .collect();
+    profiles.push(("u5".into(), Some(serde_json::json!({"country": "NL", "plan": "pro"}))));
+    profiles.push(("u7".into(), None));
+    let as_refs: Vec<(&str, Option<serde_json::Value>)> =
+        profiles.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    put_profiles(brokers, "profiles", &as_refs);
+    let mut expected: std::collections::HashMap<String, serde_json::Value> =
+        std::collections::HashMap::new();
+    for (key, value) in profiles {
+        match value {
+            Some(v) => expected.insert(key, v),
+            None => expected.remove(&key),
+        };
+    }
+    // What `weir run` does before its first record: `start` returns once the table holds
+    // the whole topic as it stood.
+    let parsed = weir_core::config::Config::load(&config).unwrap();
+    let tables = weir_core::table::Tables::declared(&parsed);
+    let client = weir_kafka::client_config(brokers, &Default::default());
+    let feeds = weir_kafka::table_feed::start(&client, &parsed, &tables, None).unwrap();
+    let table = tables.get("user-profiles").unwrap();
+    assert_eq!(table.len(), expected.len(), "read to its end on return");
+    for (key, profile) in &expected {
+        let held: serde_json::Value =
+            serde_json::from_slice(&table.get(key.as_bytes()).unwrap()).unwrap();
+        assert_eq!(&held, profile);
+    }
+    assert_eq!(table.get(b"u7"), None, "deleted by its tombstone");
+    drop(feeds);
+    let logins = |from: usize, n: usize, users: &[&str]| -> Vec<(String, String)> {
+        (from..from + n)
+            .map(|i| {
+                let user = users[i % users.len()];
+                (format!("e{i}"), serde_json::json!({"user_id": user, "n": i}).to_string())
+            })
+            .collect()
+    };
+    let all_users: Vec<String> = (0..40).map(|i| format!("u{i}")).collect();
+    let all_users: Vec<&str> = all_users.iter().map(String::as_str).collect();
+    // Records waiting before weir starts: they are processed only after the table is read.
+    produce_to(brokers, "logins", logins(0, 200, &all_users).into_iter());
+    let first = spawn(with_config(brokers, &config, &["run"]));
+    let second = spawn(with_config(brokers, &config, &["run"]));
+    let check = |records: &[weir_core::record::Record],
+                 expected: &std::collections::HashMap<String, serde_json::Value>,
+                 from: usize| {
+        for record in records {
+            let value: serde_json::Value = serde_json::from_slice(&record.value).unwrap();
+            if (value["n"].as_u64().unwrap() as usize) < from {
+                continue;
+            }
+            let user = value["user_id"].as_str().unwrap();
+            match expected.get(user) {
+                Some(profile) => {
+                    assert_eq!(value["country"], profile["country"], "{value}");
+                    assert_eq!(value["plan"], profile["plan"], "{value}");
+                }
+                None => assert!(value.get("plan").is_none(), "{user} has no profile: {value}"),
+            }
+        }
+    };
+    let out =
+        wait_for_topic(brokers, "logins-enriched", Duration::from_secs(120), |r| r.len() >= 200);
+    assert_eq!(out.len(), 200);
+    check(&out, &expected, 0);
+    // An update and a tombstone, then probes until the update shows.
+    put_profiles(
+        brokers,
+        "profiles",
+        &[("u1", Some(serde_json::json!({"country": "BR", "plan": "enterprise"}))), ("u2", None)],
+    );
+    let acked = Instant::now();
+    expected.insert("u1".into(), serde_json::json!({"country": "BR", "plan": "enterprise"}));
+    expected.remove("u2");
+    let mut sent = 200;
+    let seen_at = loop {
+        assert!(acked.elapsed() < Duration::from_secs(10), "the update was not seen within 10 s");
+        produce_to(brokers, "logins", logins(sent, 2, &["u1", "u2"]).into_iter());
+        sent += 2;
+        let out = read_topic(brokers, "logins-enriched", Duration::from_millis(300));
+        let updated = out.iter().any(|r| {
+            let v: serde_json::Value = serde_json::from_slice(&r.value).unwrap();
+            v["user_id"] == "u1" && v["plan"] == "enterprise"
+        });
+        if updated {
+            break acked.elapsed();
+        }
+    };
+    // Every record produced from now on sees the update and the tombstone.
+    let after = sent;
+    produce_to(brokers, "logins", logins(after, 100, &["u1", "u2", "u3"]).into_iter());
+    let total = after + 100;
+    let out =
+        wait_for_topic(brokers, "logins-enriched", Duration::from_secs(60), |r| r.len() >= total);
+    assert_eq!(out.len(), total, "none lost, none doubled");
+    check(&out, &expected, after);
+    let (a, b) = (terminate(first), terminate(second));
+    assert!(a.status.success() && b.status.success(), "{}", text(&a.stderr));
+    // A restart reads the table again, the update included, before its first record. (In
+    // a group of its own: tansu's coordinator can hold a join for minutes after members
+    // leave, which is not what this tests; a new group reads the input from the start.)
+    produce_to(brokers, "logins", logins(total, 50, &all_users).into_iter());
+    let restarted = dir.path().join("restarted.toml");
+    let text_config = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &restarted,
+        text_config.replace("group_id = \"enrich\"", "group_id = \"again\""),
+    )
+    .unwrap();
+    let third = spawn(with_config(brokers, &restarted, &["run"]));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let out = loop {
+        let out = read_topic(brokers, "logins-enriched", Duration::from_secs(1));
+        let numbers: std::collections::HashSet<u64> = out
+            .iter()
+            .map(|r| {
+                serde_json::from_slice::<serde_json::Value>(&r.value).unwrap()["n"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        if (total..total + 50).all(|n| numbers.contains(&(n as u64))) {
+            break out;
+        }
+        if Instant::now() > deadline {
+            let said = terminate(third);
+            panic!("{} records after a restart: {}", out.len(), text(&said.stderr));
+        }
+    };
+    check(&out, &expected, total);
+    terminate(third);
+    eprintln!("the update was seen {:.1} s after it was acknowledged", seen_at.as_secs_f64());
+}

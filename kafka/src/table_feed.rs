@@ -1,0 +1,234 @@
+//! Enrichment tables kept from compacted topics (`[tables.NAME]`, contract 0.3). Each is
+//! read from its beginning to the end its topic had at start before the first record is
+//! processed (readiness waits for it), then followed on a thread of its own: an update is
+//! in the table within a fetch of its arrival (`fetch.wait.max.ms`, 500 ms by default).
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::Offset;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use weir_core::config::Config;
+use weir_core::ops::Ops;
+use weir_core::table::{Table, Tables};
+
+/// The threads following the tables' topics; dropping this stops and joins them.
+pub struct Feeds {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Feeds {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Fills every table `config` declares (in `tables`, as `Tables::declared` made them)
+/// from its topic up to the topic's end now, then follows each. A missing topic is a
+/// config error naming the key.
+pub fn start(
+    client: &ClientConfig,
+    config: &Config,
+    tables: &Tables,
+    ops: Option<&Ops>,
+) -> anyhow::Result<Feeds> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut feeds = Feeds { stop: stop.clone(), threads: Vec::new() };
+    if config.tables.is_empty() {
+        return Ok(feeds);
+    }
+    if let Some(ops) = ops {
+        ops.health.tables_pending(true);
+    }
+    for (name, declared) in &config.tables {
+        let table = tables.get(name).expect("declared from this config").clone();
+        let mut feed = match Feed::open(client, &declared.topic, table) {
+            Ok(feed) => feed,
+            Err(e) if e.is::<crate::tail::NoSuchTopic>() => {
+                let reason = format!(
+                    "topic `{}` does not exist: a table is kept from a compacted topic that whatever owns \
+                     the data writes (create it with cleanup.policy=compact; a record key per table key)",
+                    declared.topic
+                );
+                return Err(config.key_error(&format!("tables.{name}.topic"), &reason).into());
+            }
+            Err(e) => return Err(e.context(format!("table `{name}`: topic `{}`", declared.topic))),
+        };
+        let started = Instant::now();
+        feed.read_to_end(&stop)?;
+        tracing::info!(
+            table = name,
+            topic = declared.topic,
+            keys = feed.table.len(),
+            bytes = feed.table.bytes(),
+            "table read to its end in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        if let Some(ops) = ops {
+            ops.metrics.table(&feed.table, 0, feed.refused);
+        }
+        let (stop, ops) = (stop.clone(), ops.cloned());
+        let thread = std::thread::Builder::new()
+            .name(format!("weir-table-{name}"))
+            .spawn(move || feed.follow(&stop, ops.as_ref()))?;
+        feeds.threads.push(thread);
+    }
+    if let Some(ops) = ops {
+        ops.health.tables_pending(false);
+    }
+    Ok(feeds)
+}
+
+/// One table and the consumer of its topic (every partition, no group: nothing is
+/// committed, every start reads the topic again).
+struct Feed {
+    topic: String,
+    consumer: BaseConsumer,
+    table: Arc<Table>,
+    /// Per partition, the offset after the last record applied.
+    next: HashMap<i32, i64>,
+    refused: u64,
+    keyless: u64,
+}
+
+impl Feed {
+    fn open(client: &ClientConfig, topic: &str, table: Arc<Table>) -> anyhow::Result<Feed> {
+        let consumer = crate::tail::reader(client, topic, Offset::Beginning)?;
+        Ok(Feed {
+            topic: topic.to_string(),
+            consumer,
+            table,
+            next: HashMap::new(),
+            refused: 0,
+            keyless: 0,
+        })
+    }
+
+    /// Applies records until every partition reaches the end it had when this began, then
+    /// on until a poll brings nothing (for at most `tail::PAST_ENDS`): a broker may report
+    /// an end short of the last batch written (tansu does).
+    fn read_to_end(&mut self, stop: &AtomicBool) -> anyhow::Result<()> {
+        let ends = self.ends()?;
+        let mut said = Instant::now();
+        let mut past_ends: Option<Instant> = None;
+        loop {
+            anyhow::ensure!(!stop.load(Ordering::Relaxed), "stopped while reading the tables");
+            if past_ends.is_none() && ends.iter().all(|(p, end)| self.position(*p) >= *end) {
+                past_ends = Some(Instant::now());
+            }
+            let got = self.poll(Duration::from_millis(100));
+            if past_ends.is_some_and(|at| !got || at.elapsed() > crate::tail::PAST_ENDS) {
+                return Ok(());
+            }
+            if said.elapsed() > Duration::from_secs(10) {
+                said = Instant::now();
+                tracing::info!(
+                    table = self.table.name(),
+                    keys = self.table.len(),
+                    "still reading the table's topic `{}` to its end",
+                    self.topic
+                );
+            }
+        }
+    }
+
+    /// Follows the topic until `stop`, publishing the table's series every second (its
+    /// lag, which asks the broker, every five).
+    fn follow(mut self, stop: &AtomicBool, ops: Option<&Ops>) {
+        let (mut published, mut measured, mut lag) = (Instant::now(), Instant::now(), 0);
+        while !stop.load(Ordering::Relaxed) {
+            self.poll(Duration::from_millis(100));
+            let Some(ops) = ops else { continue };
+            if measured.elapsed() >= Duration::from_secs(5) {
+                measured = Instant::now();
+                lag = self.lag().unwrap_or(lag);
+            }
+            if published.elapsed() >= Duration::from_secs(1) {
+                published = Instant::now();
+                ops.metrics.table(&self.table, lag, self.refused);
+            }
+        }
+    }
+
+    /// Each partition's end (high watermark) now.
+    fn ends(&self) -> anyhow::Result<Vec<(i32, i64)>> {
+        crate::start::partitions(&self.consumer, &self.topic)?
+            .into_iter()
+            .map(|p| {
+                let (_, high) =
+                    self.consumer.fetch_watermarks(&self.topic, p, crate::CONNECT_TIMEOUT)?;
+                Ok((p, high))
+            })
+            .collect()
+    }
+
+    /// Where reading `partition` has got to: past the last record applied, or the
+    /// consumer's position (past control records and compacted gaps).
+    fn position(&self, partition: i32) -> i64 {
+        let applied = self.next.get(&partition).copied().unwrap_or(0);
+        let fetched = self
+            .consumer
+            .position()
+            .ok()
+            .and_then(|list| {
+                list.find_partition(&self.topic, partition).and_then(|e| match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                })
+            })
+            .unwrap_or(0);
+        applied.max(fetched)
+    }
+
+    /// Records of the topic not applied yet (asks the broker for each partition's end).
+    fn lag(&self) -> Option<u64> {
+        let ends = self.ends().ok()?;
+        Some(
+            ends.into_iter()
+                .map(|(p, end)| end.saturating_sub(self.position(p)).max(0) as u64)
+                .sum(),
+        )
+    }
+
+    /// Applies what one poll brings: a value sets its key, a null value deletes it.
+    /// Whether it brought a record.
+    fn poll(&mut self, wait: Duration) -> bool {
+        match self.consumer.poll(wait) {
+            None => false,
+            Some(Err(e)) => {
+                tracing::warn!(table = self.table.name(), "reading `{}`: {e}", self.topic);
+                false
+            }
+            Some(Ok(record)) => {
+                self.next.insert(record.partition(), record.offset() + 1);
+                let Some(key) = record.key() else {
+                    self.keyless += 1;
+                    if self.keyless.is_power_of_two() {
+                        tracing::warn!(
+                            table = self.table.name(),
+                            "{} records of `{}` have no key and are not in the table",
+                            self.keyless,
+                            self.topic
+                        );
+                    }
+                    return true;
+                };
+                if let Err(full) = self.table.put(key, record.payload()) {
+                    self.refused += 1;
+                    if self.refused.is_power_of_two() {
+                        tracing::error!("{full}: {} updates refused so far", self.refused);
+                    }
+                }
+                true
+            }
+        }
+    }
+}
