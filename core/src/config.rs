@@ -489,6 +489,17 @@ impl Config {
         stages
     }
 
+    /// An empty table per `[tables.NAME]`, for the stages to be given before the tables
+    /// are filled from their topics.
+    pub fn declared_tables(&self) -> crate::table::Tables {
+        let mut tables = crate::table::Tables::default();
+        for (name, table) in &self.tables {
+            let table = crate::table::Table::new(name, table.max_memory_mib);
+            tables.insert(std::sync::Arc::new(table));
+        }
+        tables
+    }
+
     pub fn key_error(&self, key: &str, reason: &str) -> ConfigError {
         ConfigError::Key {
             path: self.source.clone(),

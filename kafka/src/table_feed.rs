@@ -31,7 +31,7 @@ impl Drop for Feeds {
     }
 }
 
-/// Fills every table `config` declares (in `tables`, as `Tables::declared` made them)
+/// Fills every table `config` declares (in `tables`, as `Config::declared_tables` made them)
 /// from its topic up to the topic's end now, then follows each. A missing topic is a
 /// config error naming the key.
 pub fn start(

@@ -22,16 +22,6 @@ use std::sync::Arc;
 pub struct Tables(BTreeMap<String, Arc<Table>>);
 
 impl Tables {
-    /// An empty table per `[tables.NAME]`, for the stages to be given before they are
-    /// filled from their topics.
-    pub fn declared(config: &crate::config::Config) -> Tables {
-        let mut tables = Tables::default();
-        for (name, table) in &config.tables {
-            tables.insert(Arc::new(Table::new(name, table.max_memory_mib)));
-        }
-        tables
-    }
-
     pub fn insert(&mut self, table: Arc<Table>) {
         self.0.insert(table.name().to_string(), table);
     }

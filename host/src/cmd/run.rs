@@ -38,7 +38,7 @@ impl Run {
             context.serve(&self.serve, weir::server::topic_roles(&context.config))?;
         let runtime = context.runtime()?;
         // The stages are given the tables empty; they are filled before the first record.
-        let tables = weir_core::table::Tables::declared(&context.config);
+        let tables = context.config.declared_tables();
         // For the life of the process: a reload (SIGHUP) resolves its stages the same way.
         let resolve: &'static weir::served::WithTables =
             Box::leak(Box::new(weir::served::WithTables {

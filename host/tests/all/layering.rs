@@ -350,12 +350,14 @@ fn public_api(src: &Path) -> BTreeMap<String, usize> {
 /// 14: `settings`, the client settings moved out of the core; weir 16: `report`, the report
 /// as people read it, moved out of the core; 17: `init`, a project written by the binary;
 /// weir-core 31: `reference`, weir.toml's reference generated from the config types; weir
-/// 17 → 14: `bench`, `demo` and `scaffold` moved to the workshop crate).
+/// 17 → 14: `bench`, `demo` and `scaffold` moved to the workshop crate; contract 0.3's
+/// enrichment tables: weir-core 32 `table`, weir-kafka 15 `table_feed` (a table kept from
+/// its topic), weir 15 `served` (tables served from files offline)).
 #[test]
 fn each_library_keeps_its_public_api_small() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     for (name, src, most_modules) in
-        [("weir-core", "core/src", 31), ("weir-kafka", "kafka/src", 14), ("weir", "host/src", 14)]
+        [("weir-core", "core/src", 32), ("weir-kafka", "kafka/src", 15), ("weir", "host/src", 15)]
     {
         let api = public_api(&root.join(src));
         let items: usize = api.values().sum();

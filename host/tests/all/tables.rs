@@ -337,7 +337,7 @@ topic = "profiles"
     // What `weir run` does before its first record: `start` returns once the table holds
     // the whole topic as it stood.
     let parsed = weir_core::config::Config::load(&config).unwrap();
-    let tables = weir_core::table::Tables::declared(&parsed);
+    let tables = parsed.declared_tables();
     let client = weir_kafka::client_config(brokers, &Default::default());
     let feeds = weir_kafka::table_feed::start(&client, &parsed, &tables, None).unwrap();
     let table = tables.get("user-profiles").unwrap();
