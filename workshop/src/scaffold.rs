@@ -51,7 +51,7 @@ fn rust_files(world: World) -> Vec<(&'static str, &'static str)> {
 const SAMPLE: &str = include_str!("../templates/rust/sample.jsonl.tmpl");
 
 fn js_files(world: World) -> Vec<(&'static str, &'static str)> {
-    vec![
+    let mut files = vec![
         ("plugin.js", per_world!(world, "js", "plugin.js")),
         ("plugin.test.js", per_world!(world, "js", "test.js")),
         ("frame.js", include_str!("../templates/js/frame.js.tmpl")),
@@ -60,7 +60,12 @@ fn js_files(world: World) -> Vec<(&'static str, &'static str)> {
         ("README.md", include_str!("../templates/js/README.md.tmpl")),
         ("sample.jsonl", SAMPLE),
         ("wit/weir.wit", CONTRACT),
-    ]
+    ];
+    // Its logic apart from plugin.js, which imports the host's tables (absent in Node).
+    if world == World::Transformer {
+        files.push(("logic.js", include_str!("../templates/js/transformer.logic.js.tmpl")));
+    }
+    files
 }
 
 fn python_files(world: World) -> Vec<(&'static str, &'static str)> {
@@ -141,6 +146,14 @@ pub fn new_plugin(dir: &Path, name: &str, world: World, lang: Lang) -> anyhow::R
     Ok(root)
 }
 
+/// The transformers' lookup (contract 0.3): which enrichment table holds the profiles.
+fn profiles_key() -> serde_json::Value {
+    serde_json::json!({
+        "type": "string",
+        "description": "An enrichment table holding each user's profile under its user_id; when set (and named in the stage's `tables`), the profile found is added as `profile`."
+    })
+}
+
 /// The generated plugin's config, described: the schema it carries (the Rust SDK's
 /// `config_schema!`, or appended by the JS and Python build scripts), so `weir check`
 /// names a wrong key before the plugin starts. Edit it with the plugin's `Config`.
@@ -150,9 +163,10 @@ fn config_schema(name: &str, world: World, lang: Lang) -> String {
         (World::Validator, _) => json!({ "required": {
             "type": "array", "items": { "type": "string" }, "default": ["user_id"],
             "description": "Fields every record must have." } }),
-        (World::Transformer, Lang::Rust) => json!({ "field": {
-            "type": "string", "default": "processed_by", "description": "The field to add." } }),
-        (World::Transformer, _) => json!({}),
+        (World::Transformer, Lang::Rust) => json!({
+            "field": { "type": "string", "default": "processed_by", "description": "The field to add." },
+            "profiles": profiles_key() }),
+        (World::Transformer, _) => json!({ "profiles": profiles_key() }),
         (World::Repairer, _) => json!({ "device_type": {
             "type": "string", "default": "unknown",
             "description": "The value a missing `device_type` gets." } }),

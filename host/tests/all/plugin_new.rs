@@ -35,6 +35,30 @@ fn carries_its_config_schema(wasm: &Path, project: &Path, name: &str) {
     assert_eq!(carried["title"], name);
 }
 
+/// A generated transformer enriches from a table (contract 0.3) when its config names one
+/// and the table is served; when it is not, the host's refusal is each record's reason.
+fn looks_up_a_table(wasm: &Path, project: &Path, what: &str) {
+    std::fs::write(project.join("stage.toml"), "profiles = \"user-profiles\"\n").unwrap();
+    std::fs::write(
+        project.join("profiles.jsonl"),
+        "{\"key\":\"u1\",\"value\":{\"plan\":\"pro\"}}\n",
+    )
+    .unwrap();
+    let (wasm, sample) = (wasm.to_str().unwrap(), project.join("sample.jsonl"));
+    let stage = project.join("stage.toml");
+    let args = ["plugin", "test", wasm, "--input", sample.to_str().unwrap()];
+    let args = [&args[..], &["--stage-config", stage.to_str().unwrap()]].concat();
+    let table = format!("user-profiles={}", project.join("profiles.jsonl").display());
+    let served = weir(&[&args[..], &["--table", &table]].concat());
+    assert!(served.contains(r#""profile":{"plan":"pro"}"#), "{what}: {served}");
+    assert!(served.lines().nth(1).is_some_and(|l| !l.contains("profile")), "{what}: {served}");
+    let unserved = weir(&args);
+    assert!(
+        unserved.contains("line 1: error: table `user-profiles` is not one of this stage's tables"),
+        "{what}: {unserved}"
+    );
+}
+
 fn weir(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_weir"))
         .args(args)
@@ -96,6 +120,9 @@ fn generated_rust_plugins_build_and_pass_their_tests() {
             project.join("sample.jsonl").to_str().unwrap(),
         ]);
         assert!(tested.contains(shows), "{world}: {tested}");
+        if world == "transformer" {
+            looks_up_a_table(&wasm, &project, world);
+        }
     }
 }
 
@@ -173,6 +200,9 @@ fn generated_js_and_python_plugins_build_and_pass_their_tests() {
             };
             for line in expected {
                 assert!(shown.contains(line), "{lang} {world}: no `{line}` in\n{shown}");
+            }
+            if world == "transformer" {
+                looks_up_a_table(&wasm, &project, &format!("{lang} {world}"));
             }
         }
     }
