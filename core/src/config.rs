@@ -240,7 +240,7 @@ pub struct TableConfig {
     /// value, a null value deletes the key. Read from its beginning to its end before the
     /// first record is processed, then followed.
     pub topic: String,
-    /// What the table may hold in memory, keys and values (plus 64 bytes an entry), in MiB;
+    /// What the table may hold in memory, keys and values (plus 128 bytes an entry), in MiB;
     /// an update past it is refused and logged.
     #[serde(default = "default_table_memory_mib")]
     pub max_memory_mib: u64,

@@ -117,12 +117,19 @@ impl Feed {
     /// an end short of the last batch written (tansu does).
     fn read_to_end(&mut self, stop: &AtomicBool) -> anyhow::Result<()> {
         let ends = self.ends()?;
-        let mut said = Instant::now();
+        let (mut said, mut checked) = (Instant::now(), None::<Instant>);
         let mut past_ends: Option<Instant> = None;
         loop {
             anyhow::ensure!(!stop.load(Ordering::Relaxed), "stopped while reading the tables");
-            if past_ends.is_none() && ends.iter().all(|(p, end)| self.position(*p) >= *end) {
-                past_ends = Some(Instant::now());
+            // Asking the consumer for positions costs a list of every partition: not per
+            // record, every 50 ms.
+            if past_ends.is_none()
+                && checked.is_none_or(|at| at.elapsed() > Duration::from_millis(50))
+            {
+                checked = Some(Instant::now());
+                if ends.iter().all(|(p, end)| self.position(*p) >= *end) {
+                    past_ends = Some(Instant::now());
+                }
             }
             let got = self.poll(Duration::from_millis(100));
             if past_ends.is_some_and(|at| !got || at.elapsed() > crate::tail::PAST_ENDS) {

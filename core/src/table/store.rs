@@ -8,9 +8,10 @@ use std::sync::RwLock;
 /// A table's memory bound unless its config sets one.
 pub const DEFAULT_MAX_MEMORY_MIB: u64 = 256;
 
-/// What an entry costs beyond its key and value: the map's slot and two allocations'
-/// headers (measured order of magnitude; the bound is about keys and values).
-const ENTRY_OVERHEAD: usize = 64;
+/// What an entry costs beyond its key and value: the map's slots (at its load factor) and
+/// two allocations' headers and rounding. Measured (`weir bench`): a million keys of 200-byte
+/// values grow the process by ~130 bytes an entry beyond keys and values.
+const ENTRY_OVERHEAD: usize = 128;
 
 pub struct Table {
     name: String,
@@ -159,7 +160,8 @@ mod tests {
             refused.to_string(),
             "table `t` would pass its memory bound of 1 MiB (`max_memory_mib`)"
         );
-        assert!(table.bytes() <= 1 << 20 && table.bytes() > (1 << 20) - 1100);
+        let one = cost(&0u32.to_be_bytes(), &value);
+        assert!(table.bytes() <= 1 << 20 && table.bytes() > (1 << 20) - one);
         assert_eq!(table.len(), taken as usize);
         assert_eq!(table.get(&taken.to_be_bytes()), None, "the refused key is not there");
         table.put(&0u32.to_be_bytes(), Some(b"small")).unwrap();

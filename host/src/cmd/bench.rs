@@ -26,6 +26,10 @@ pub struct Bench {
     /// Events for each --cluster run.
     #[arg(long, default_value_t = 300_000)]
     cluster_events: usize,
+    /// Keys of the enrichment table measured (200-byte values, rebuilt from the embedded
+    /// broker); 0 skips it.
+    #[arg(long, default_value_t = 1_000_000)]
+    table_keys: usize,
     /// Print the result as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -61,6 +65,7 @@ impl Bench {
             broker_events: self.broker_events,
             latency_rate: self.latency_rate,
             cluster,
+            table_keys: self.table_keys,
         };
         let result = weir_workshop::bench::bench(&context.config, &options)?;
         if self.json {

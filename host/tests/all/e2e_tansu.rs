@@ -299,6 +299,8 @@ fn bench_measures_every_figure_and_weir_run_on_tansu() {
             "--cluster",
             "--cluster-events",
             "3000",
+            "--table-keys",
+            "20000",
             "--json",
         ],
     ));
@@ -375,6 +377,12 @@ fn bench_measures_every_figure_and_weir_run_on_tansu() {
             && catch_up["events"] == 3000,
         "{catch_up}"
     );
+    // An enrichment table: rebuilt from a topic, its memory, lookups native and in wasm.
+    let table = &result["table"];
+    assert_eq!(table["keys"], 20000, "{table}");
+    for field in ["rebuild_s", "rss_mib", "counted_mib", "lookup_native_us", "enricher_us"] {
+        assert!(positive(&table[field]), "table.{field}: {table}");
+    }
     // The renamed copies of the config it ran `weir run` with are gone.
     let left: Vec<_> = std::fs::read_dir(repo())
         .unwrap()

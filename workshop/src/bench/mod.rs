@@ -17,6 +17,7 @@ pub mod chain;
 pub mod cluster;
 pub mod cpu;
 pub mod render;
+pub mod tables;
 
 use broker::Watched;
 use chain::{BatchCost, NativeChain, SizeCost, StageCost};
@@ -38,6 +39,8 @@ pub struct BenchOptions {
     pub latency_rate: f64,
     /// `weir run` on the config's brokers, when asked for.
     pub cluster: Option<ClusterOptions>,
+    /// Keys of the enrichment table measured (0: not measured).
+    pub table_keys: usize,
 }
 
 pub struct ClusterOptions {
@@ -112,6 +115,9 @@ pub struct BenchResult {
     /// made `peak_memory_mib`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub memory_by_part: Vec<MemoryAfter>,
+    /// An enrichment table (contract 0.3): rebuilt from a topic, its memory, lookups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<tables::TableCost>,
 }
 
 /// The process's memory once a part of the bench is done.
@@ -241,6 +247,21 @@ pub fn bench(config: &Config, options: &BenchOptions) -> anyhow::Result<BenchRes
         (latency.records, latency.warm_up_records);
     result.peak_memory_mib = peak_memory_mib("/proc/self/status");
     result.memory_by_part.push(MemoryAfter::now("latency"));
+
+    if options.table_keys > 0 {
+        crate::say!(
+            "an enrichment table of {} keys: rebuilt from a topic, lookups ...",
+            options.table_keys
+        );
+        let events = chain::events(options.chain_events.min(100_000));
+        result.table = Some(tables::measure(
+            &runtime,
+            config,
+            options.table_keys,
+            &events,
+            &mut result.memory_by_part,
+        )?);
+    }
 
     if let Some(cluster) = &options.cluster {
         crate::say!(

@@ -129,6 +129,12 @@ weir bench (batch size {batch}, {cores} cores)
                 m.part, m.rss_mib, m.peak_mib
             );
         }
+        if let Some(t) = &self.table {
+            out += &format!(
+                "\n  table of {} keys ({} B values): rebuilt in {:.1} s, RSS +{:.0} MiB ({:.0} MiB counted); lookup {:.2} µs native, login-enricher {:.2} µs per record in wasm",
+                t.keys, t.value_bytes, t.rebuild_s, t.rss_mib, t.counted_mib, t.lookup_native_us, t.enricher_us
+            );
+        }
         if self.cluster.is_empty() {
             out += "\n  weir run on a broker        not measured (--cluster)";
         }
@@ -245,6 +251,25 @@ weir bench (batch size {batch}, {cores} cores)
             row("start, warm / cold compile cache", format!("{:.0} ms / {:.1} s", self.start_warm_ms, self.start_cold_ms / 1000.0), "keep"),
             row("peak memory of the bench process", format!("{:.0} MiB", self.peak_memory_mib), "—"),
         ]);
+        if let Some(t) = &self.table {
+            rows.push(row(
+                &format!(
+                    "enrichment table of {} keys, {} B values: rebuilt from a topic (embedded broker); memory",
+                    k(t.keys as f64),
+                    t.value_bytes
+                ),
+                format!(
+                    "{:.1} s; resident +{:.0} MiB ({:.0} MiB counted against its bound)",
+                    t.rebuild_s, t.rss_mib, t.counted_mib
+                ),
+                "—",
+            ));
+            rows.push(row(
+                "a lookup in memory, native; `login-enricher` (a lookup a record) in wasm",
+                format!("{:.2} µs; {:.2} µs per record", t.lookup_native_us, t.enricher_us),
+                "— (on disk: not built)",
+            ));
+        }
         for run in &self.cluster {
             let what = match run.members {
                 1 => "`weir run` on the broker, one process".to_string(),
