@@ -21,9 +21,22 @@ impl Check {
             context.config.require_topics()?;
         }
         let (config, runtime) = (&context.config, context.runtime()?);
-        Pipeline::from_config(&runtime, config, &weir::resolve::Resolver)?;
+        // Each `[tables.NAME]` (`weir run` fills them from their topics); offline, any table
+        // a stage names (`--table` gives them when processing).
+        let mut tables = config.declared_tables();
+        if self.offline {
+            for (_, stage) in config.stages() {
+                for name in &stage.tables {
+                    if tables.get(name).is_none() {
+                        tables.insert(std::sync::Arc::new(weir_core::table::Table::new(name, 0)));
+                    }
+                }
+            }
+        }
+        let resolve = weir::served::WithTables { tables, inner: &weir::resolve::Resolver };
+        Pipeline::from_config(&runtime, config, &resolve)?;
         if config.repair.is_some() {
-            RepairPipeline::from_config(&runtime, config, &weir::resolve::Resolver)?;
+            RepairPipeline::from_config(&runtime, config, &resolve)?;
         }
         for (key, stage) in config.stages() {
             println!("{key}: {} ok", config.plugin_path(&stage.plugin).display());

@@ -43,8 +43,13 @@ impl Replay {
         }
         // The plugins before the broker: a config error is said (exit 2) whatever the broker.
         let runtime = context.runtime()?;
-        let mut pipeline = Pipeline::from_config(&runtime, &config, &weir::resolve::Resolver)?;
+        // Tables as they are now, not as they were when the records were produced.
+        let tables = config.declared_tables();
+        let resolve =
+            weir::served::WithTables { tables: tables.clone(), inner: &weir::resolve::Resolver };
+        let mut pipeline = Pipeline::from_config(&runtime, &config, &resolve)?;
         let client = context.kafka()?;
+        let _feeds = weir_kafka::table_feed::start(&client, &config, &tables, None)?;
         let input = config.kafka.input_topic.clone();
         let starts =
             start::position_group(&client, &config.kafka.group_id, &input, self.from, true)?;

@@ -61,6 +61,11 @@ pub struct Shadow {
     /// different (e.g. `0` for an aggregator candidate that must agree).
     #[arg(long, value_name = "N")]
     max_analytics_changes: Option<usize>,
+    /// Over a file: serve an enrichment table from a JSON-lines file to the stages naming
+    /// it, as `weir process --table` does (from Kafka, each `[tables.NAME]` is read from its
+    /// topic); repeatable.
+    #[arg(long = "table", value_name = "NAME=FILE")]
+    tables: Vec<weir::served::TableFile>,
     /// The report as JSON on stdout.
     #[command(flatten)]
     report: super::Json,
@@ -99,9 +104,19 @@ impl Shadow {
             Candidate { stage: self.stage.clone(), plugin: self.candidate.clone(), config: table };
         let with_candidate = shadow::with_candidate(&config, &candidate)?;
         let runtime = context.runtime()?;
-        let resolver = &weir::resolve::Resolver;
+        let tables = match from_kafka {
+            true => config.declared_tables(),
+            false => weir::served::load(&self.tables)?,
+        };
+        let resolver =
+            &weir::served::WithTables { tables: tables.clone(), inner: &weir::resolve::Resolver };
         let mut current = Pipeline::from_config(&runtime, &config, resolver)?;
         let mut theirs = Pipeline::from_config(&runtime, &with_candidate, resolver)?;
+        // Both read the same tables, kept from their topics while the shadow runs.
+        let _feeds = match from_kafka {
+            true => Some(weir_kafka::table_feed::start(&context.kafka()?, &config, &tables, None)?),
+            false => None,
+        };
         let report = ShadowReport::new(&self.stage, &self.candidate.display().to_string());
         let mut shadowing =
             Shadowing::new(&mut current, &mut theirs, config.pipeline.batch_size, report);

@@ -167,6 +167,39 @@ fn an_unserved_table_or_a_bad_table_file_is_a_clear_error_at_start() {
     assert!(said.contains("bad.jsonl line 2"), "{said}");
 }
 
+/// `weir check` takes a stage naming a `[tables.NAME]` (run fills it from its topic), and
+/// refuses one naming a table nothing declares, naming the key; `--offline` takes any
+/// (`--table` gives them to `weir process`).
+#[test]
+fn check_knows_the_declared_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = |tables: &str, section: &str| {
+        format!(
+            "[kafka]\ninput_topic = \"in\"\noutput_topic = \"out\"\ndead_letter_topic = \"dead\"\n[[transform]]\nplugin = \"{}\"\ntables = [{tables}]\n{section}",
+            plugin("login-enricher").display()
+        )
+    };
+    let path = dir.path().join("weir.toml");
+    let check = |text: String, offline: bool| {
+        std::fs::write(&path, text).unwrap();
+        let path = path.display().to_string();
+        let mut args = vec!["check", "--config", &path];
+        if offline {
+            args.push("--offline");
+        }
+        weir(&args)
+    };
+    let declared = "[tables.user-profiles]\ntopic = \"profiles\"\n";
+    let ok = check(config("\"user-profiles\"", declared), false);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    let undeclared = check(config("\"user-profiles\", \"rates\"", declared), false);
+    let said = text(&undeclared.stderr);
+    assert_eq!(undeclared.status.code(), Some(2), "{said}");
+    assert!(said.contains("`transform.tables`: table `rates` is not served here"), "{said}");
+    let offline = check(config("\"user-profiles\", \"rates\"", ""), true);
+    assert!(offline.status.success(), "{}", text(&offline.stderr));
+}
+
 /// `weir plugin test --table` serves the table to the plugin alone; without it, the
 /// plugin's lookups are refused and each record says so.
 #[test]
@@ -451,5 +484,25 @@ topic = "profiles"
     };
     check(&out, &expected, total);
     terminate(third);
+    // A replay enriches with the table as it is now, not as it was (docs/tables.md): the
+    // first records, enriched with u1's old profile then, now get the new one.
+    let replayed = with_config(
+        brokers,
+        &config,
+        &["replay", "--from", "earliest", "--to-topic", "logins-replayed"],
+    )
+    .output()
+    .unwrap();
+    assert!(replayed.status.success(), "{}", text(&replayed.stderr));
+    // (To the ends tansu reports, which can be short of its last batches: the first 200
+    // records at least.)
+    let out =
+        wait_for_topic(brokers, "logins-replayed", Duration::from_secs(60), |r| r.len() >= 200);
+    check(&out, &expected, 0);
+    let old_u1 = out.iter().any(|r| {
+        let v: serde_json::Value = serde_json::from_slice(&r.value).unwrap();
+        v["user_id"] == "u1" && v["n"].as_u64() < Some(200) && v["plan"] == "enterprise"
+    });
+    assert!(old_u1, "u1's first records, replayed, carry its profile as it is now");
     eprintln!("the update was seen {:.1} s after it was acknowledged", seen_at.as_secs_f64());
 }
