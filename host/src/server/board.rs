@@ -257,6 +257,24 @@ impl Board {
                 json!({ "topic": topic, "partition": partition, "lag": s.value, "checkpoint_age_s": checkpoint.map(|at| at.elapsed().as_secs_f64()) })
             })
             .collect();
+        // Enrichment tables (contract 0.3): their size, lag and lookups, from their series.
+        let tables: Vec<Value> = samples
+            .iter()
+            .filter(|s| s.name == "weir_table_keys")
+            .filter_map(|s| s.label("table"))
+            .map(|table| {
+                json!({
+                    "table": table,
+                    "keys": value("weir_table_keys", "table", table),
+                    "bytes": value("weir_table_bytes", "table", table),
+                    "lag": value("weir_table_lag", "table", table),
+                    "lookups": value("weir_table_lookups_total", "table", table),
+                    "lookups_per_s": rate(&series("weir_table_lookups_total", "table", table)),
+                    "misses": value("weir_table_misses_total", "table", table),
+                    "refused_updates": value("weir_table_refused_updates_total", "table", table),
+                })
+            })
+            .collect();
         let by_reason: Vec<Value> = shown
             .reasons
             .iter()
@@ -279,6 +297,7 @@ impl Board {
             "outputs": outputs,
             "dead_letters": { "by_reason": by_reason, "recent": shown.recent.iter().rev().collect::<Vec<_>>() },
             "partitions": partitions,
+            "tables": tables,
             "report": shown.report.as_ref().map(|(at, report)| json!({ "age_s": at.elapsed().as_secs_f64(), "report": report })),
         })
     }
@@ -387,6 +406,20 @@ mod tests {
             "{stage}"
         );
         assert_eq!(status["outputs"][0]["records"], 12.0);
+        assert_eq!(status["tables"], json!([]), "no tables, none shown");
+        let profiles = weir_core::table::Table::new("user-profiles", 1);
+        profiles.put(b"u1", Some(b"{}")).unwrap();
+        profiles.get(b"u1");
+        profiles.get(b"u2");
+        metrics.table(&profiles, 3, 0);
+        let status =
+            board.status_at(sampled + Duration::from_millis(700), &metrics.encode(), Ok(()));
+        let table = &status["tables"][0];
+        assert_eq!(
+            (&table["table"], &table["keys"], &table["lag"], &table["lookups"], &table["misses"]),
+            (&json!("user-profiles"), &json!(1.0), &json!(3.0), &json!(2.0), &json!(1.0)),
+            "{table}"
+        );
         assert_eq!(status["outputs"][1]["role"], "dead_letter");
         let rows = status["dead_letters"]["by_reason"].as_array().unwrap();
         assert_eq!(rows.len(), 1, "reasons that differ only in values are one row: {rows:?}");
