@@ -240,14 +240,28 @@ pub struct TableConfig {
     /// value, a null value deletes the key. Read from its beginning to its end before the
     /// first record is processed, then followed.
     pub topic: String,
-    /// What the table may hold in memory, keys and values (plus 128 bytes an entry), in MiB;
-    /// an update past it is refused and logged.
+    /// What the table may hold in memory, keys and values (plus 128 bytes an entry), in MiB.
+    /// Past it the table moves to a store on local disk (if `max_disk_mib` is not 0; else
+    /// an update past it is refused and logged).
     #[serde(default = "default_table_memory_mib")]
     pub max_memory_mib: u64,
+    /// What the table may hold on disk once past `max_memory_mib`, counted as in memory, in
+    /// MiB; an update past it is refused and logged. 0: the table stays in memory.
+    #[serde(default = "default_table_disk_mib")]
+    pub max_disk_mib: u64,
+    /// Where the store on disk goes (a directory of its own inside, removed on exit; the
+    /// table is rebuilt from its topic on every start). Default: the system's temporary
+    /// directory — point it at a disk where that is memory (a tmpfs).
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
 }
 
 fn default_table_memory_mib() -> u64 {
     crate::table::DEFAULT_MAX_MEMORY_MIB
+}
+
+fn default_table_disk_mib() -> u64 {
+    crate::table::DEFAULT_MAX_DISK_MIB
 }
 
 #[derive(Debug, Deserialize, Clone, serde::Serialize, schemars::JsonSchema)]
@@ -489,12 +503,21 @@ impl Config {
         stages
     }
 
+    /// A declared table's bounds, its `dir` resolved against this file's directory.
+    pub fn table_bounds(&self, table: &TableConfig) -> crate::table::Bounds {
+        crate::table::Bounds {
+            memory_mib: table.max_memory_mib,
+            disk_mib: table.max_disk_mib,
+            dir: table.dir.as_deref().map(|dir| self.resolve(dir)),
+        }
+    }
+
     /// An empty table per `[tables.NAME]`, for the stages to be given before the tables
     /// are filled from their topics.
     pub fn declared_tables(&self) -> crate::table::Tables {
         let mut tables = crate::table::Tables::default();
         for (name, table) in &self.tables {
-            let table = crate::table::Table::new(name, table.max_memory_mib);
+            let table = crate::table::Table::bounded(name, self.table_bounds(table));
             tables.insert(std::sync::Arc::new(table));
         }
         tables

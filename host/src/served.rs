@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use weir_core::config::{Config, ConfigError, Resolve, StageConfig};
-use weir_core::table::{Table, Tables, DEFAULT_MAX_MEMORY_MIB};
+use weir_core::table::{Table, Tables};
 
 /// `NAME=FILE`: a table and the JSON-lines file it is served from.
 #[derive(Debug, Clone)]
@@ -28,12 +28,14 @@ impl std::str::FromStr for TableFile {
     }
 }
 
-/// Reads each file into its table (each within the default memory bound).
-pub fn load(files: &[TableFile]) -> anyhow::Result<Tables> {
+/// Reads each file into its table, within the bounds `config` gives a table of that name
+/// (`[tables.NAME]`), else the default ones.
+pub fn load(files: &[TableFile], config: Option<&Config>) -> anyhow::Result<Tables> {
     let mut tables = Tables::default();
     for TableFile { name, file } in files {
         anyhow::ensure!(tables.get(name).is_none(), "table `{name}` is given twice (--table)");
-        let table = weir_core::table::load_jsonl(name, file, DEFAULT_MAX_MEMORY_MIB)?;
+        let declared = config.and_then(|c| Some(c.table_bounds(c.tables.get(name)?)));
+        let table = weir_core::table::load_jsonl(name, file, declared.unwrap_or_default())?;
         tracing::info!(table = name, keys = table.len(), "serving table from {}", file.display());
         tables.insert(Arc::new(table));
     }

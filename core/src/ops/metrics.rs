@@ -85,6 +85,7 @@ pub struct Metrics {
     table_keys: Family<TableLabels, Gauge>,
     table_bytes: Family<TableLabels, Gauge>,
     table_lag: Family<TableLabels, Gauge>,
+    table_on_disk: Family<TableLabels, Gauge>,
     table_lookups: Family<TableLabels, Counter>,
     table_misses: Family<TableLabels, Counter>,
     table_refused: Family<TableLabels, Counter>,
@@ -124,6 +125,7 @@ impl Metrics {
             table_keys: Family::default(),
             table_bytes: Family::default(),
             table_lag: Family::default(),
+            table_on_disk: Family::default(),
             table_lookups: Family::default(),
             table_misses: Family::default(),
             table_refused: Family::default(),
@@ -219,8 +221,13 @@ impl Metrics {
         );
         registry.register(
             "weir_table_bytes",
-            "Bytes an enrichment table holds, as counted against its max_memory_mib",
+            "Bytes an enrichment table holds, as counted against its bounds",
             m.table_bytes.clone(),
+        );
+        registry.register(
+            "weir_table_on_disk",
+            "1 once an enrichment table has passed its max_memory_mib and lives on disk",
+            m.table_on_disk.clone(),
         );
         registry.register(
             "weir_table_lag",
@@ -235,7 +242,7 @@ impl Metrics {
         registry.register("weir_table_misses", "Lookups that found no key", m.table_misses.clone());
         registry.register(
             "weir_table_refused_updates",
-            "Updates refused because the table would pass its memory bound",
+            "Updates refused: the table would pass its last bound, or its disk failed",
             m.table_refused.clone(),
         );
         let build: Family<VersionLabels, Gauge> = Family::default();
@@ -306,6 +313,7 @@ impl Metrics {
         self.table_keys.get_or_create(&labels).set(table.len() as i64);
         self.table_bytes.get_or_create(&labels).set(table.bytes() as i64);
         self.table_lag.get_or_create(&labels).set(lag as i64);
+        self.table_on_disk.get_or_create(&labels).set(i64::from(table.on_disk().is_some()));
         let (lookups, misses) = table.lookups();
         for (family, now) in [
             (&self.table_lookups, lookups),

@@ -3,7 +3,7 @@
 //! key, as a record key); the value any JSON (kept as compact JSON text), `null` deleting
 //! the key as a tombstone does on a compacted topic. Later lines win, as on a topic.
 
-use super::Table;
+use super::{Bounds, Table};
 use std::io::BufRead;
 use std::path::Path;
 
@@ -15,10 +15,10 @@ struct Line {
 }
 
 /// Reads `path` into a new table named `name`. Errors name the file and line.
-pub fn load_jsonl(name: &str, path: &Path, max_memory_mib: u64) -> anyhow::Result<Table> {
+pub fn load_jsonl(name: &str, path: &Path, bounds: Bounds) -> anyhow::Result<Table> {
     let file = std::fs::File::open(path)
         .map_err(|e| anyhow::anyhow!("table `{name}`: cannot read {}: {e}", path.display()))?;
-    let table = Table::new(name, max_memory_mib);
+    let table = Table::bounded(name, bounds);
     let at = |n: usize| format!("table `{name}`: {} line {}", path.display(), n + 1);
     for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line.map_err(|e| anyhow::anyhow!("{}: {e}", at(n)))?;
@@ -44,7 +44,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.jsonl");
         std::fs::write(&path, text).unwrap();
-        load_jsonl("profiles", &path, max_mib)
+        load_jsonl("profiles", &path, Bounds { memory_mib: max_mib, disk_mib: 0, dir: None })
     }
 
     #[test]
@@ -54,8 +54,8 @@ mod tests {
             1,
         )
         .unwrap();
-        assert_eq!(table.get(b"u1").as_deref(), Some(&br#"{"plan":"pro"}"#[..]));
-        assert_eq!(table.get(b"u2"), None);
+        assert_eq!(table.get(b"u1").unwrap().as_deref(), Some(&br#"{"plan":"pro"}"#[..]));
+        assert_eq!(table.get(b"u2"), Ok(None));
         assert_eq!(table.len(), 1);
     }
 
@@ -66,7 +66,8 @@ mod tests {
         let big = format!("{{\"key\":\"k\",\"value\":\"{}\"}}\n", "x".repeat(2 << 20));
         let full = load(&big, 1).unwrap_err().to_string();
         assert!(full.contains("line 1") && full.contains("memory bound of 1 MiB"), "{full}");
-        let missing = load_jsonl("p", Path::new("/nonexistent/t.jsonl"), 1).unwrap_err();
+        let missing =
+            load_jsonl("p", Path::new("/nonexistent/t.jsonl"), Bounds::default()).unwrap_err();
         assert!(missing.to_string().contains("cannot read /nonexistent/t.jsonl"), "{missing}");
     }
 }

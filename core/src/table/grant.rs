@@ -26,7 +26,7 @@ impl Grant {
     /// is escaped and cut, so it cannot forge a log line or make the reason long).
     pub fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
         match self.0.iter().find(|t| t.name() == table) {
-            Some(found) => Ok(found.get(key)),
+            Some(found) => found.get(key),
             None => {
                 let asked = cut(&escape_controls(prefix(table, 64)), 60);
                 let named: Vec<String> = self.names().map(|n| format!("`{n}`")).collect();

@@ -101,7 +101,7 @@ impl PluginCommand {
             }
             PluginCommand::Test { file, input, stage_config, tables } => {
                 let runtime = weir_core::runtime_for(None)?;
-                let tables = weir::served::load(&tables)?;
+                let tables = weir::served::load(&tables, None)?;
                 let config = stage_config.as_deref();
                 print!("{}", weir::plugin_tool::test(&runtime, &file, &input, config, &tables)?);
             }

@@ -36,7 +36,7 @@ impl Process {
         let runtime = context.runtime()?;
         let config = context.config.for_files();
         let resolve = weir::served::WithTables {
-            tables: weir::served::load(&self.tables)?,
+            tables: weir::served::load(&self.tables, Some(&config))?,
             inner: &weir::resolve::Resolver,
         };
         let mut pipeline = Pipeline::from_config(&runtime, &config, &resolve)?;

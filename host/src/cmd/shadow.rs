@@ -106,7 +106,7 @@ impl Shadow {
         let runtime = context.runtime()?;
         let tables = match from_kafka {
             true => config.declared_tables(),
-            false => weir::served::load(&self.tables)?,
+            false => weir::served::load(&self.tables, Some(&config))?,
         };
         let resolver =
             &weir::served::WithTables { tables: tables.clone(), inner: &weir::resolve::Resolver };

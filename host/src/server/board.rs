@@ -267,6 +267,7 @@ impl Board {
                     "table": table,
                     "keys": value("weir_table_keys", "table", table),
                     "bytes": value("weir_table_bytes", "table", table),
+                    "on_disk": value("weir_table_on_disk", "table", table) == 1.0,
                     "lag": value("weir_table_lag", "table", table),
                     "lookups": value("weir_table_lookups_total", "table", table),
                     "lookups_per_s": rate(&series("weir_table_lookups_total", "table", table)),
@@ -409,8 +410,8 @@ mod tests {
         assert_eq!(status["tables"], json!([]), "no tables, none shown");
         let profiles = weir_core::table::Table::new("user-profiles", 1);
         profiles.put(b"u1", Some(b"{}")).unwrap();
-        profiles.get(b"u1");
-        profiles.get(b"u2");
+        profiles.get(b"u1").unwrap();
+        profiles.get(b"u2").unwrap();
         metrics.table(&profiles, 3, 0);
         let status =
             board.status_at(sampled + Duration::from_millis(700), &metrics.encode(), Ok(()));
@@ -420,6 +421,7 @@ mod tests {
             (&json!("user-profiles"), &json!(1.0), &json!(3.0), &json!(2.0), &json!(1.0)),
             "{table}"
         );
+        assert_eq!(table["on_disk"], false, "{table}");
         assert_eq!(status["outputs"][1]["role"], "dead_letter");
         let rows = status["dead_letters"]["by_reason"].as_array().unwrap();
         assert_eq!(rows.len(), 1, "reasons that differ only in values are one row: {rows:?}");

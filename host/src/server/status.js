@@ -119,7 +119,7 @@ function draw(s) {
     s.partitions.map(p => [`${p.topic}/${p.partition}`, num(p.lag), p.checkpoint_age_s === null ? "–" : num(p.checkpoint_age_s, 0) + " s ago"]));
   document.getElementById("tables-section").hidden = s.tables.length === 0;
   table("tables", ["table", "keys", "memory", "lag", "lookups", "rate", "misses", "refused updates"],
-    s.tables.map(t => [t.table, num(t.keys), mib(t.bytes), num(t.lag), num(t.lookups), rate(t.lookups_per_s), num(t.misses), num(t.refused_updates)]));
+    s.tables.map(t => [t.table, num(t.keys), mib(t.bytes) + (t.on_disk ? " on disk" : ""), num(t.lag), num(t.lookups), rate(t.lookups_per_s), num(t.misses), num(t.refused_updates)]));
   table("recent", ["when", "stage", "key", "reason", "value (first bytes)"],
     s.dead_letters.recent.map(d => [new Date(d.at_ms).toLocaleTimeString(), d.stage,
       el("code", {}, s.dead_letters.hidden ? "(hidden)" : d.key === null ? "(no key)" : d.key),

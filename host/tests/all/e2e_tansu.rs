@@ -381,8 +381,10 @@ fn bench_measures_every_figure_and_weir_run_on_tansu() {
     let table = &result["table"];
     assert_eq!(table["keys"], 20000, "{table}");
     for field in ["rebuild_s", "rss_mib", "counted_mib", "lookup_native_us", "enricher_us"] {
-        assert!(positive(&table[field]), "table.{field}: {table}");
+        assert!(positive(&table["memory"][field]), "table.memory.{field}: {table}");
+        assert!(positive(&table["disk"][field]), "table.disk.{field}: {table}");
     }
+    assert!(positive(&table["disk"]["file_mib"]), "past its memory bound, on disk: {table}");
     // The renamed copies of the config it ran `weir run` with are gone.
     let left: Vec<_> = std::fs::read_dir(repo())
         .unwrap()

@@ -57,6 +57,76 @@ fn profiles() -> (String, std::collections::HashMap<String, serde_json::Value>) 
     (lines, expected)
 }
 
+/// The memory bound, as the kernel counts it, at a million keys: `weir process` serving a
+/// table of a million 200-byte values past `max_memory_mib = 32` (so on disk) peaks no more
+/// than 32 MiB above the same run serving a table of one key — and every key is there.
+/// In memory the table takes ~330 MiB (`weir bench`).
+#[test]
+fn a_million_keys_past_the_memory_bound_keep_the_process_within_it() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let value = |i: u32| serde_json::json!({"country": format!("C{}", i % 200), "plan": "pro", "pad": "x".repeat(160)});
+    let keys = 1_000_000u32;
+    let mut big = std::io::BufWriter::new(std::fs::File::create(path("big.jsonl")).unwrap());
+    for i in 0..keys {
+        writeln!(big, "{}", serde_json::json!({"key": format!("user-{i}"), "value": value(i)}))
+            .unwrap();
+    }
+    big.into_inner().unwrap().sync_all().unwrap();
+    std::fs::write(
+        path("one.jsonl"),
+        format!("{}\n", serde_json::json!({"key": "user-0", "value": value(0)})),
+    )
+    .unwrap();
+    let config = format!(
+        "[tables.profiles]\ntopic = \"profiles\"\nmax_memory_mib = 32\ndir = \"{}\"\n\n[[transform]]\nplugin = \"{}\"\ntables = [\"profiles\"]\nconfig = {{ table = \"profiles\" }}\n",
+        dir.path().display(),
+        plugin("login-enricher").display()
+    );
+    std::fs::write(path("weir.toml"), config).unwrap();
+    let users = [0, 1, 77_777, 500_000, keys - 1];
+    let input: String = users.iter().map(|i| format!("{{\"user_id\":\"user-{i}\"}}\n")).collect();
+    std::fs::write(path("in.jsonl"), input).unwrap();
+    let run = |table: &str, out: &str| {
+        let child = common::child::Guarded::new(
+            Command::new(env!("CARGO_BIN_EXE_weir"))
+                .args(["process", "--config", &path("weir.toml"), "--input", &path("in.jsonl")])
+                .args(["--output", &path(out), "--table", &format!("profiles={}", path(table))])
+                .env("WEIR_CACHE_DIR", cache_dir())
+                .env("WEIR_LOG", "warn")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let (status, peak_kib, stderr) =
+            child.wait_with_peak_rss(std::time::Duration::from_secs(300));
+        assert!(status.success(), "{stderr}");
+        let records: Vec<serde_json::Value> = std::fs::read_to_string(path(out))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (records, peak_kib)
+    };
+    let (_, baseline_kib) = run("one.jsonl", "one-out.jsonl");
+    let (records, peak_kib) = run("big.jsonl", "big-out.jsonl");
+    assert_eq!(records.len(), users.len());
+    for (record, i) in records.iter().zip(users) {
+        assert_eq!(record["country"], format!("C{}", i % 200), "{record}");
+    }
+    let grown_mib = peak_kib.saturating_sub(baseline_kib) as f64 / 1024.0;
+    eprintln!("a million keys on disk: peak {peak_kib} KiB, one key {baseline_kib} KiB");
+    assert!(grown_mib <= 32.0, "the process peaked {grown_mib:.1} MiB above a one-key table's run");
+    let left: Vec<_> =
+        std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(
+        left.iter().all(|name| !name.to_string_lossy().starts_with("weir-table-")),
+        "the store on disk goes when the process ends: {left:?}"
+    );
+}
+
 /// Every record is enriched from the table as it stands: the profile's `country` and
 /// `plan`, nothing else of it; users without a profile (never set, or deleted) pass as they
 /// came. The chain mixes contracts: a 0.1 and a 0.2 plugin (kept builds) run beside the
@@ -377,10 +447,10 @@ topic = "profiles"
     assert_eq!(table.len(), expected.len(), "read to its end on return");
     for (key, profile) in &expected {
         let held: serde_json::Value =
-            serde_json::from_slice(&table.get(key.as_bytes()).unwrap()).unwrap();
+            serde_json::from_slice(&table.get(key.as_bytes()).unwrap().unwrap()).unwrap();
         assert_eq!(&held, profile);
     }
-    assert_eq!(table.get(b"u7"), None, "deleted by its tombstone");
+    assert_eq!(table.get(b"u7"), Ok(None), "deleted by its tombstone");
     drop(feeds);
     let logins = |from: usize, n: usize, users: &[&str]| -> Vec<(String, String)> {
         (from..from + n)

@@ -130,10 +130,12 @@ weir bench (batch size {batch}, {cores} cores)
             );
         }
         if let Some(t) = &self.table {
-            out += &format!(
-                "\n  table of {} keys ({} B values): rebuilt in {:.1} s, RSS +{:.0} MiB ({:.0} MiB counted); lookup {:.2} µs native, login-enricher {:.2} µs per record in wasm",
-                t.keys, t.value_bytes, t.rebuild_s, t.rss_mib, t.counted_mib, t.lookup_native_us, t.enricher_us
-            );
+            for (place, p) in [("in memory", &t.memory), ("on disk", &t.disk)] {
+                out += &format!(
+                    "\n  table of {} keys ({} B values) {place}: rebuilt in {:.1} s, peak RSS +{:.0} MiB ({:.0} MiB counted, file {:.0} MiB); lookup {:.2} µs native, login-enricher {:.2} µs per record in wasm",
+                    t.keys, t.value_bytes, p.rebuild_s, p.rss_mib, p.counted_mib, p.file_mib, p.lookup_native_us, p.enricher_us
+                );
+            }
         }
         if self.cluster.is_empty() {
             out += "\n  weir run on a broker        not measured (--cluster)";
@@ -252,22 +254,26 @@ weir bench (batch size {batch}, {cores} cores)
             row("peak memory of the bench process", format!("{:.0} MiB", self.peak_memory_mib), "—"),
         ]);
         if let Some(t) = &self.table {
+            let (m, d) = (&t.memory, &t.disk);
             rows.push(row(
                 &format!(
-                    "enrichment table of {} keys, {} B values: rebuilt from a topic (embedded broker); memory",
+                    "enrichment table of {} keys, {} B values: rebuilt from a topic (embedded broker); peak memory",
                     k(t.keys as f64),
                     t.value_bytes
                 ),
                 format!(
-                    "{:.1} s; resident +{:.0} MiB ({:.0} MiB counted against its bound)",
-                    t.rebuild_s, t.rss_mib, t.counted_mib
+                    "in memory {:.1} s, +{:.0} MiB ({:.0} MiB counted); on disk (`max_memory_mib = {}`) {:.1} s, +{:.0} MiB, a {:.0} MiB file",
+                    m.rebuild_s, m.rss_mib, m.counted_mib, t.disk_memory_mib, d.rebuild_s, d.rss_mib, d.file_mib
                 ),
                 "—",
             ));
             rows.push(row(
-                "a lookup in memory, native; `login-enricher` (a lookup a record) in wasm",
-                format!("{:.2} µs; {:.2} µs per record", t.lookup_native_us, t.enricher_us),
-                "— (on disk: not built)",
+                "a lookup, native; `login-enricher` (a lookup a record) in wasm",
+                format!(
+                    "in memory {:.2} µs, {:.2} µs per record; on disk {:.2} µs, {:.2} µs per record",
+                    m.lookup_native_us, m.enricher_us, d.lookup_native_us, d.enricher_us
+                ),
+                "—",
             ));
         }
         for run in &self.cluster {
