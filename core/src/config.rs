@@ -451,9 +451,16 @@ impl Config {
     /// A format is for the topics records are read from or written to by the stages:
     /// dead letters keep their bytes as they came, and the host's own topics are JSON.
     fn check_formats(&self) -> Result<(), ConfigError> {
-        for (topic, _) in self.topics.iter().filter(|(_, t)| t.format != Format::Json) {
+        for (topic, config) in self.topics.iter().filter(|(_, t)| t.format != Format::Json) {
             let key = format!("topics.\"{topic}\".format");
-            let read = *topic == self.kafka.input_topic;
+            let table = self.tables.values().any(|t| t.topic == *topic);
+            if table && config.reader_schema.is_some() {
+                return Err(self.key_error(
+                    &format!("topics.\"{topic}\".reader_schema"),
+                    "a table's topic is read with each record's writer's schema; `reader_schema` is for the input topic",
+                ));
+            }
+            let read = *topic == self.kafka.input_topic || table;
             let written = *topic == self.kafka.output_topic
                 || self.transform.iter().any(|t| t.outputs.values().any(|o| o == topic));
             if !read && !written {
@@ -465,7 +472,7 @@ impl Config {
                     .unwrap_or_default();
                 return Err(self.key_error(
                     &key,
-                    &format!("`{topic}` is neither the input, the output nor a named output{role}; only those topics have a format (dead letters keep the bytes they came with)"),
+                    &format!("`{topic}` is neither the input, the output, a named output nor a table's topic{role}; only those topics have a format (dead letters keep the bytes they came with)"),
                 ));
             }
         }
@@ -598,6 +605,34 @@ pub trait Resolve: Sync {
     }
 }
 
+/// Resolves as `inner` does, and serves `tables` to the stages naming them.
+pub struct WithTables<'a> {
+    pub tables: crate::table::Tables,
+    pub inner: &'a dyn Resolve,
+}
+
+impl Resolve for WithTables<'_> {
+    fn stage_json(
+        &self,
+        config: &Config,
+        key: &str,
+        stage: &StageConfig,
+    ) -> Result<String, ConfigError> {
+        self.inner.stage_json(config, key, stage)
+    }
+
+    fn table(&self, name: &str) -> Option<std::sync::Arc<crate::table::Table>> {
+        self.tables.get(name).cloned()
+    }
+
+    fn schema_source(
+        &self,
+        config: &Config,
+    ) -> Result<std::sync::Arc<dyn crate::format::SchemaSource>, String> {
+        self.inner.schema_source(config)
+    }
+}
+
 fn one_line(text: &str) -> String {
     text.split('\n').map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
 }
@@ -627,6 +662,13 @@ mod tests {
         assert!(err("[topics.\"user-login\"]\nformat = \"protobuf\"\n").contains("protobuf"));
         with_topics("[topics.\"user-login-dead-letter\"]\nformat = \"json\"\n")
             .expect("plain JSON is every topic's default");
+        let table =
+            "[tables.profiles]\ntopic = \"profiles\"\n[topics.\"profiles\"]\nformat = \"avro\"\n";
+        assert_eq!(with_topics(table).unwrap().topics["profiles"].format, Format::Avro);
+        let reader = err(&format!("{table}reader_schema = \"p.avsc\"\n"));
+        assert!(reader.contains("topics.\"profiles\".reader_schema"), "{reader}");
+        let nobody = err("[topics.\"profiles\"]\nformat = \"avro\"\n");
+        assert!(nobody.contains("nor a table's topic"), "{nobody}");
     }
 
     #[test]

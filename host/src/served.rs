@@ -1,10 +1,10 @@
 //! Tables served from files (`--table NAME=FILE.jsonl`, offline: `weir process`,
-//! `weir plugin test`), and the resolver that hands them to the stages naming them.
+//! `weir plugin test`); `weir_core::config::WithTables` hands them to the stages naming them.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use weir_core::config::{Config, ConfigError, Resolve, StageConfig};
-use weir_core::table::{Table, Tables};
+use weir_core::config::Config;
+use weir_core::table::Tables;
 
 /// `NAME=FILE`: a table and the JSON-lines file it is served from.
 #[derive(Debug, Clone)]
@@ -40,34 +40,6 @@ pub fn load(files: &[TableFile], config: Option<&Config>) -> anyhow::Result<Tabl
         tables.insert(Arc::new(table));
     }
     Ok(tables)
-}
-
-/// Resolves as `inner` does, and serves `tables` to the stages naming them.
-pub struct WithTables<'a> {
-    pub tables: Tables,
-    pub inner: &'a dyn Resolve,
-}
-
-impl Resolve for WithTables<'_> {
-    fn stage_json(
-        &self,
-        config: &Config,
-        key: &str,
-        stage: &StageConfig,
-    ) -> Result<String, ConfigError> {
-        self.inner.stage_json(config, key, stage)
-    }
-
-    fn table(&self, name: &str) -> Option<Arc<Table>> {
-        self.tables.get(name).cloned()
-    }
-
-    fn schema_source(
-        &self,
-        config: &Config,
-    ) -> Result<Arc<dyn weir_core::format::SchemaSource>, String> {
-        self.inner.schema_source(config)
-    }
 }
 
 #[cfg(test)]

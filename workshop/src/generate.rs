@@ -60,6 +60,18 @@ pub struct Generator {
     start: i64,
     rate: f64,
     produced: u64,
+    /// Whom the logins are of, when a pool (`--users`); else a new user each.
+    users: Option<Arc<[String]>>,
+}
+
+/// `n` user ids (UUIDs), the same for the same seed: the users a pool's logins are of and
+/// the demo's profiles are for.
+pub fn user_pool(seed: Option<u64>, n: usize) -> Arc<[String]> {
+    let mut rng = match seed {
+        Some(seed) => SmallRng::seed_from_u64(seed ^ 0x5eed_05e7),
+        None => rand::make_rng::<SmallRng>(),
+    };
+    (0..n).map(|_| uuid::Builder::from_random_bytes(rng.random()).into_uuid().to_string()).collect()
 }
 
 impl Generator {
@@ -74,6 +86,20 @@ impl Generator {
             start,
             rate: if rate > 0.0 { rate } else { 1000.0 },
             produced: 0,
+            users: None,
+        }
+    }
+
+    /// Logins of `users` only (each event's user drawn from them).
+    pub fn of_users(mut self, users: Arc<[String]>) -> Generator {
+        self.users = Some(users).filter(|u| !u.is_empty());
+        self
+    }
+
+    fn user_id(&mut self) -> String {
+        match &self.users {
+            Some(users) => users[self.rng.random_range(0..users.len())].clone(),
+            None => self.uuid(),
         }
     }
 
@@ -117,7 +143,7 @@ impl Generator {
             self.rng.random_range(1..=254)
         );
         let mut login = json!({
-            "user_id": self.uuid(),
+            "user_id": self.user_id(),
             "app_version": self.app_version(),
             "device_type": if self.rng.random_bool(0.52) { "iOS" } else { "android" },
             "ip": ip,
@@ -185,6 +211,8 @@ pub struct GenerateOptions<'a> {
     /// Where a line of progress goes, about once a second and at the end.
     pub progress: Option<&'a (dyn Fn(&str) + Sync)>,
     pub stop: &'a AtomicBool,
+    /// Logins of these users only; none: a new user each, as the exercise's generator.
+    pub users: Option<Arc<[String]>>,
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -204,6 +232,9 @@ pub fn produce(
     let producer = flow::producer(client)?;
     let ticket = Arc::new(Ticket::default());
     let mut generator = Generator::new(options.seed, options.invalid_ratio, options.rate);
+    if let Some(users) = &options.users {
+        generator = generator.of_users(users.clone());
+    }
     let mut manifest = match &options.manifest {
         Some(path) => Some(std::io::BufWriter::new(std::fs::File::create(path)?)),
         None => None,
@@ -279,6 +310,22 @@ mod tests {
             })
             .collect();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_pool_of_users_is_the_same_for_a_seed_and_every_login_is_of_one_of_them() {
+        let users = user_pool(Some(3), 40);
+        assert_eq!(users, user_pool(Some(3), 40));
+        assert_ne!(users, user_pool(Some(4), 40));
+        let mut g = Generator::new(Some(3), 0.0, 100.0).of_users(users.clone());
+        let seen: std::collections::HashSet<String> = (0..2000)
+            .map(|_| {
+                let login: Value = serde_json::from_slice(&g.next_event().value).unwrap();
+                login["user_id"].as_str().unwrap().to_string()
+            })
+            .collect();
+        assert_eq!(seen.len(), 40, "every user of the pool logs in, no other");
+        assert!(seen.iter().all(|u| users.contains(u)));
     }
 
     #[test]

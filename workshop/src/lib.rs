@@ -14,10 +14,11 @@ pub mod bench;
 pub mod demo;
 pub mod embedded;
 pub mod generate;
+pub mod profiles;
 pub mod scaffold;
 
 use std::sync::OnceLock;
-use weir_core::config::Resolve;
+use weir_core::config::{Config, Resolve};
 use weir_core::ops::Ops;
 
 /// What the workshop borrows from the `weir` binary.
@@ -50,6 +51,16 @@ pub fn attach(host: Host) {
 
 fn host() -> &'static Host {
     HOST.get().expect("weir_workshop::attach is called before the workshop is used")
+}
+
+/// A shipped plugin by its file name: beside the plugins the config names (as the
+/// repository's weir.toml names them), else where weir looks for plugins by name.
+fn shipped_plugin(config: &Config, file: &str) -> std::path::PathBuf {
+    let beside = config.stages().into_iter().find_map(|(_, stage)| {
+        let beside = config.plugin_path(&stage.plugin).parent()?.join(file);
+        beside.is_file().then_some(beside)
+    });
+    beside.unwrap_or_else(|| config.plugin_path(std::path::Path::new(file)))
 }
 
 /// A line for a person, through the binary's `Host::say`.

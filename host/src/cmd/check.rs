@@ -33,7 +33,7 @@ impl Check {
                 }
             }
         }
-        let resolve = weir::served::WithTables { tables, inner: &weir::resolve::Resolver };
+        let resolve = weir_core::config::WithTables { tables, inner: &weir::resolve::Resolver };
         Pipeline::from_config(&runtime, config, &resolve)?;
         if config.repair.is_some() {
             RepairPipeline::from_config(&runtime, config, &resolve)?;

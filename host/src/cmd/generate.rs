@@ -40,6 +40,7 @@ impl Generate {
             manifest: self.manifest,
             progress: Some(&|line| weir::say!("{line}")),
             stop: &stop,
+            users: None,
         };
         generate::produce(&context.config, &client, &options)?;
         Ok(())

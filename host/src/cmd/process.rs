@@ -35,7 +35,7 @@ impl Process {
         let context = Context::load(&self.config)?;
         let runtime = context.runtime()?;
         let config = context.config.for_files();
-        let resolve = weir::served::WithTables {
+        let resolve = weir_core::config::WithTables {
             tables: weir::served::load(&self.tables, Some(&config))?,
             inner: &weir::resolve::Resolver,
         };

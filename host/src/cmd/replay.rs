@@ -45,11 +45,19 @@ impl Replay {
         let runtime = context.runtime()?;
         // Tables as they are now, not as they were when the records were produced.
         let tables = config.declared_tables();
-        let resolve =
-            weir::served::WithTables { tables: tables.clone(), inner: &weir::resolve::Resolver };
+        let resolve = weir_core::config::WithTables {
+            tables: tables.clone(),
+            inner: &weir::resolve::Resolver,
+        };
         let mut pipeline = Pipeline::from_config(&runtime, &config, &resolve)?;
         let client = context.kafka()?;
-        let _feeds = weir_kafka::table_feed::start(&client, &config, &tables, None)?;
+        let _feeds = weir_kafka::table_feed::start(
+            &client,
+            &config,
+            &tables,
+            &weir::resolve::Resolver,
+            None,
+        )?;
         let input = config.kafka.input_topic.clone();
         let starts =
             start::position_group(&client, &config.kafka.group_id, &input, self.from, true)?;

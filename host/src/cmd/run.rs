@@ -40,8 +40,8 @@ impl Run {
         // The stages are given the tables empty; they are filled before the first record.
         let tables = context.config.declared_tables();
         // For the life of the process: a reload (SIGHUP) resolves its stages the same way.
-        let resolve: &'static weir::served::WithTables =
-            Box::leak(Box::new(weir::served::WithTables {
+        let resolve: &'static weir_core::config::WithTables =
+            Box::leak(Box::new(weir_core::config::WithTables {
                 tables: tables.clone(),
                 inner: &weir::resolve::Resolver,
             }));
@@ -50,7 +50,13 @@ impl Run {
         ops.health.plugins_loaded();
         let client = context.kafka()?;
         ops.health.broker_up(true);
-        let _feeds = weir_kafka::table_feed::start(&client, &context.config, &tables, Some(&ops))?;
+        let _feeds = weir_kafka::table_feed::start(
+            &client,
+            &context.config,
+            &tables,
+            &weir::resolve::Resolver,
+            Some(&ops),
+        )?;
         let from = match (self.from, &context.config.kafka.from) {
             (Some(from), _) => Some(from),
             (None, Some(text)) => Some(text.parse().map_err(|e: String| {

@@ -108,13 +108,21 @@ impl Shadow {
             true => config.declared_tables(),
             false => weir::served::load(&self.tables, Some(&config))?,
         };
-        let resolver =
-            &weir::served::WithTables { tables: tables.clone(), inner: &weir::resolve::Resolver };
+        let resolver = &weir_core::config::WithTables {
+            tables: tables.clone(),
+            inner: &weir::resolve::Resolver,
+        };
         let mut current = Pipeline::from_config(&runtime, &config, resolver)?;
         let mut theirs = Pipeline::from_config(&runtime, &with_candidate, resolver)?;
         // Both read the same tables, kept from their topics while the shadow runs.
         let _feeds = match from_kafka {
-            true => Some(weir_kafka::table_feed::start(&context.kafka()?, &config, &tables, None)?),
+            true => Some(weir_kafka::table_feed::start(
+                &context.kafka()?,
+                &config,
+                &tables,
+                &weir::resolve::Resolver,
+                None,
+            )?),
             false => None,
         };
         let report = ShadowReport::new(&self.stage, &self.candidate.display().to_string());

@@ -717,3 +717,55 @@ fn writers_schemas_rotating_past_the_kept_validators_are_bounded() {
         assert_eq!(refused(&outcomes), Vec::<String>::new(), "the two in use are kept");
     }
 }
+
+/// A table's topic in Avro (`[topics."profiles"] format = "avro"`), written by Confluent's
+/// serializer: the table holds each profile as the JSON plugins see, later records winning;
+/// a record that is not Avro is left out (its key keeps its value). Without a registry, a
+/// formatted table topic is a config error naming the key, before anything is read.
+#[test]
+fn an_avro_table_topic_is_kept_as_the_json_plugins_read() {
+    let tansu = Tansu::start();
+    let (url, _store) = registry();
+    let brokers = &tansu.brokers;
+    let dir = tempfile::tempdir().unwrap();
+    let schema = json!({"type": "record", "name": "Profile", "fields": [
+        {"name": "country", "type": "string"}, {"name": "plan", "type": "string"}]});
+    let schema_file = dir.path().join("profile.avsc");
+    std::fs::write(&schema_file, schema.to_string()).unwrap();
+    ureq::post(&format!("{url}/subjects/profiles-value/versions"))
+        .send_json(json!({"schema": schema.to_string(), "schemaType": "AVRO"}))
+        .unwrap();
+    let profile = |country: &str, plan: &str| json!({"country": country, "plan": plan});
+    let records = [
+        ("u1".to_string(), profile("NL", "free")),
+        ("u2".to_string(), profile("FR", "pro")),
+        ("u1".to_string(), profile("BR", "enterprise")),
+    ];
+    produce_with_confluent("avro", brokers, &url, "profiles", &schema_file, &records);
+    produce_to(brokers, "profiles", [("u2".to_string(), r#"{"plan":"not avro"}"#)].into_iter());
+    let text = format!(
+        "[tables.user-profiles]\ntopic = \"profiles\"\n\n[topics.\"profiles\"]\nformat = \"avro\"\n\n[registry]\nurl = \"{url}\"\n"
+    );
+    let config = dir.path().join("weir.toml");
+    std::fs::write(&config, &text).unwrap();
+    let parsed = weir_core::config::Config::load(&config).unwrap();
+    let tables = parsed.declared_tables();
+    let client = weir_kafka::client_config(brokers, &Default::default());
+    let resolve = &weir::resolve::Resolver;
+    let feeds = weir_kafka::table_feed::start(&client, &parsed, &tables, resolve, None).unwrap();
+    let table = tables.get("user-profiles").unwrap();
+    let held = |key: &str| -> Value {
+        serde_json::from_slice(&table.get(key.as_bytes()).unwrap().expect(key)).unwrap()
+    };
+    assert_eq!((held("u1"), held("u2")), (profile("BR", "enterprise"), profile("FR", "pro")));
+    assert_eq!(table.len(), 2);
+    drop(feeds);
+
+    let without = dir.path().join("without.toml");
+    std::fs::write(&without, text.replace(&format!("[registry]\nurl = \"{url}\"\n"), "")).unwrap();
+    let parsed = weir_core::config::Config::load(&without).unwrap();
+    let refused = weir_kafka::table_feed::start(&client, &parsed, &tables, resolve, None)
+        .err()
+        .expect("no registry to read the schemas from");
+    assert!(format!("{refused:#}").contains("registry.url"), "{refused:#}");
+}

@@ -181,6 +181,18 @@ fn the_demo_runs_the_whole_pipeline_in_process() {
     assert!(number("records in ") <= generated + number("repaired "), "{line}");
     assert_eq!(number("processed ") + number("dead letters "), number("records in "), "{line}");
     assert!(err.contains("Top 2 device types by login count"), "{err}");
+    // Every processed login was looked up in the user-profiles table, which changed while
+    // the demo ran; the users without a profile are a minority.
+    let table =
+        err.lines().find(|l| l.starts_with("user-profiles: ")).unwrap_or_else(|| panic!("{err}"));
+    let of = |label: &str| -> u64 {
+        let at = table.find(label).unwrap_or_else(|| panic!("{label:?} in {table}"));
+        table[..at].trim_end().rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(of(" profiles written"), 900, "{table}");
+    assert!(of(" changed") + of(" deleted") > 0, "{table}");
+    assert_eq!(of(" lookups"), number("processed "), "{table}\n{line}");
+    assert!(of(" found no profile") * 2 < of(" lookups"), "{table}");
     // A clean run ends cleanly: leaving the consumer groups logs no error.
     assert!(!err.contains("ERROR"), "{err}");
 }

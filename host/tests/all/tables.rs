@@ -442,7 +442,9 @@ topic = "profiles"
     let parsed = weir_core::config::Config::load(&config).unwrap();
     let tables = parsed.declared_tables();
     let client = weir_kafka::client_config(brokers, &Default::default());
-    let feeds = weir_kafka::table_feed::start(&client, &parsed, &tables, None).unwrap();
+    let feeds =
+        weir_kafka::table_feed::start(&client, &parsed, &tables, &weir::resolve::Resolver, None)
+            .unwrap();
     let table = tables.get("user-profiles").unwrap();
     assert_eq!(table.len(), expected.len(), "read to its end on return");
     for (key, profile) in &expected {

@@ -208,6 +208,7 @@ pub fn latency(config: &Config, mut pipeline: Pipeline, rate: f64) -> anyhow::Re
             manifest: None,
             progress: None,
             stop: &stop_generating,
+            users: None,
         };
         let before = cpu::Sample::now();
         crate::generate::produce(&config, &client, &options)?;

@@ -99,7 +99,13 @@ pub fn measure(
         let _ = std::fs::write("/proc/self/clear_refs", "5");
         let before = status_mib("/proc/self/status", "VmRSS:");
         let started = Instant::now();
-        let feeds = weir_kafka::table_feed::start(&client, &table_config, &tables, None)?;
+        let feeds = weir_kafka::table_feed::start(
+            &client,
+            &table_config,
+            &tables,
+            crate::host().resolver,
+            None,
+        )?;
         let rebuild_s = started.elapsed().as_secs_f64();
         let table = tables.get("profiles").expect("declared").clone();
         anyhow::ensure!(table.len() == keys, "the table holds {} of {keys} keys", table.len());
@@ -158,14 +164,7 @@ fn enricher(
     table: Arc<weir_core::table::Table>,
     events: &[weir_core::record::Record],
 ) -> anyhow::Result<f64> {
-    // Beside the config's shipped plugins (as the repository's weir.toml names them), else
-    // where weir looks for plugins by name.
-    let shipped = config.stages().into_iter().find_map(|(_, stage)| {
-        let beside = config.plugin_path(&stage.plugin).parent()?.join("login-enricher.wasm");
-        beside.is_file().then_some(beside)
-    });
-    let path =
-        shipped.unwrap_or_else(|| config.plugin_path(std::path::Path::new("login-enricher.wasm")));
+    let path = crate::shipped_plugin(config, "login-enricher.wasm");
     let plugin = runtime.load(&path)?;
     let config = r#"{"table":"profiles"}"#.to_string();
     let mut stage = Stage::<Transform>::reading(
