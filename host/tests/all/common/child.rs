@@ -73,44 +73,13 @@ impl Guarded {
         }
     }
 
-    /// Waits (at most `timeout`, then kills) for the process to end and says how it ended,
-    /// the most memory it held resident, in KiB — the kernel's count (`ru_maxrss` of
-    /// wait4), not a sample — and its stderr. Its stdout should not be a pipe (nothing
-    /// reads it here).
-    pub fn wait_with_peak_rss(
-        mut self,
-        timeout: Duration,
-    ) -> (std::process::ExitStatus, u64, String) {
-        use std::os::unix::process::ExitStatusExt;
-        let pid = self.id() as libc::pid_t;
-        let deadline = Instant::now() + timeout;
-        loop {
-            // SAFETY: waitid with WNOWAIT only looks: the child stays to be reaped below.
-            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-            let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
-            let looked = unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) };
-            assert_eq!(looked, 0, "waitid: {}", std::io::Error::last_os_error());
-            // SAFETY: si_pid is set when a child has exited, and 0 otherwise (WNOHANG).
-            if unsafe { info.si_pid() } == pid {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "still running after {timeout:?}:\n{}",
-                self.stderr_so_far()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
-        // SAFETY: reaps the child that has exited; `usage` is written by the kernel.
-        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        assert_eq!(reaped, pid, "wait4: {}", std::io::Error::last_os_error());
-        self.child.take(); // reaped: nothing left to kill
-        if let Some(reader) = self.reader.take() {
-            reader.join().unwrap();
-        }
-        let stderr = self.stderr_so_far();
-        (std::process::ExitStatus::from_raw(status), usage.ru_maxrss as u64, stderr)
+    /// The most memory the process has held resident so far, in KiB: its VmHWM, which
+    /// counts from its exec. (Not wait4's `ru_maxrss`: that keeps the forking parent's
+    /// high-water mark, so a child of a big test process would read as big as it.)
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("a live process");
+        line["VmHWM:".len()..].trim().trim_end_matches("kB").trim().parse().unwrap()
     }
 
     /// Sends `signal` (e.g. "TERM", "INT", "HUP") and returns once the process has taken
