@@ -22,13 +22,15 @@ FROM ${DIST} AS dist
 
 FROM debian:bookworm-slim
 # TLS to Kafka and the schema registry: OpenSSL and the system CAs (managed clusters).
+# The compile cache holds native code: only weir may write it (weir refuses it otherwise).
+# One layer, apt's caches gone: storage drivers that copy each layer whole (vfs) pay per layer.
 RUN apt-get update && apt-get install -y --no-install-recommends libssl3 ca-certificates \
-    && rm -rf /var/lib/apt/lists/*
-RUN useradd --system --home /opt/weir weir
+    && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
+    && useradd --system --home /opt/weir weir \
+    && mkdir -p -m 700 /var/cache/weir && chown weir /var/cache/weir \
+    && ln -s /opt/weir/weir /usr/local/bin/weir
 COPY --from=dist /dist /opt/weir
 ENV WEIR_CACHE_DIR=/var/cache/weir
-# The compile cache holds native code: only weir may write it (weir refuses it otherwise).
-RUN mkdir -p -m 700 /var/cache/weir && chown weir /var/cache/weir && ln -s /opt/weir/weir /usr/local/bin/weir
 USER weir
 WORKDIR /opt/weir
 ENTRYPOINT ["weir"]
