@@ -249,8 +249,8 @@ pub struct TableConfig {
     /// MiB; an update past it is refused and logged. 0: the table stays in memory.
     #[serde(default = "default_table_disk_mib")]
     pub max_disk_mib: u64,
-    /// Where the store on disk goes (a directory of its own inside, removed on exit; the
-    /// table is rebuilt from its topic on every start). Default: the system's temporary
+    /// Where the store on disk goes (a file with no name, freed when the process ends, even
+    /// killed; the table is rebuilt from its topic on every start). Default: the system's temporary
     /// directory — point it at a disk where that is memory (a tmpfs).
     #[serde(default)]
     pub dir: Option<PathBuf>,

@@ -1,15 +1,16 @@
 //! A table past its memory bound lives on local disk: a redb file (pure Rust, one file, a
 //! copy-on-write B-tree with a cache of bounded size; no C++ to build as for RocksDB, kept
-//! up unlike sled) in a directory of its own, removed with the table. Nothing in it needs
-//! to outlive the process — a start rebuilds every table from its topic — so most commits
-//! skip the fsync.
+//! up unlike sled). Nothing in it needs to outlive the process — a start rebuilds every
+//! table from its topic — so the file has no name (unlinked as it is made): the system
+//! frees it when the process ends, even killed, and most commits skip the fsync.
 //!
 //! Updates gather in a small buffer (lookups read it first) and are committed together:
 //! a transaction per record would cost more than the record.
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use std::collections::HashMap;
-use std::path::Path;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 
 const ENTRIES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("entries");
 
@@ -19,7 +20,10 @@ const DURABLE_EVERY: u32 = 16;
 
 pub(super) struct Disk {
     db: Database,
-    dir: tempfile::TempDir,
+    /// The store's file, for its size (redb's backend holds its own handle).
+    file: File,
+    /// Where the file is, though no name shows it.
+    parent: PathBuf,
     /// Updates not committed yet: a value, or `None` for a delete.
     pending: HashMap<Box<[u8]>, Option<Box<[u8]>>>,
     pending_bytes: usize,
@@ -33,7 +37,7 @@ fn failed(what: &str, e: impl std::fmt::Display) -> String {
 }
 
 impl Disk {
-    /// A new, empty store in a directory of its own under `parent` (default: the system's
+    /// A new, empty store in an unnamed file under `parent` (default: the system's
     /// temporary directory), within `memory_bytes` of memory: an eighth for redb's cache, a
     /// sixteenth (at most 4 MiB) for the buffer of updates. The rest is for the move from
     /// memory: the map's entries are freed as they move, but the cache's pages cannot use
@@ -41,17 +45,19 @@ impl Disk {
     /// 29 MiB at most, the map's peak before it moves).
     pub fn create(parent: Option<&Path>, memory_bytes: usize) -> Result<Disk, String> {
         let parent = parent.map(Path::to_path_buf).unwrap_or_else(std::env::temp_dir);
-        let dir = tempfile::Builder::new()
-            .prefix("weir-table-")
-            .tempdir_in(&parent)
-            .map_err(|e| failed(&format!("cannot be made in {}", parent.display()), e))?;
+        let cannot = |e: &dyn std::fmt::Display| {
+            failed(&format!("cannot be made in {}", parent.display()), e)
+        };
+        let file = tempfile::tempfile_in(&parent).map_err(|e| cannot(&e))?;
+        let backend = redb::backends::FileBackend::new(file.try_clone().map_err(|e| cannot(&e))?);
         let db = redb::Builder::new()
             .set_cache_size(memory_bytes / 8)
-            .create(dir.path().join("table.redb"))
-            .map_err(|e| failed(&format!("cannot be made in {}", dir.path().display()), e))?;
+            .create_with_backend(backend)
+            .map_err(|e| cannot(&e))?;
         let disk = Disk {
             db,
-            dir,
+            file,
+            parent,
             pending: HashMap::new(),
             pending_bytes: 0,
             flush_bytes: (memory_bytes / 16).clamp(4096, 4 << 20),
@@ -62,8 +68,14 @@ impl Disk {
         Ok(disk)
     }
 
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
+    /// The directory its file is in.
+    pub fn parent(&self) -> &Path {
+        &self.parent
+    }
+
+    /// The size of its file.
+    pub fn file_bytes(&self) -> u64 {
+        self.file.metadata().map_or(0, |m| m.len())
     }
 
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {

@@ -112,10 +112,7 @@ pub fn measure(
         let rss_mib = status_mib("/proc/self/status", "VmHWM:") - before;
         memory.push(MemoryAfter::now(&format!("a table of {keys} keys {part}")));
         drop(feeds);
-        let file_mib = table.on_disk().map_or(0.0, |dir| {
-            let bytes = std::fs::metadata(dir.join("table.redb")).map_or(0, |m| m.len());
-            bytes as f64 / (1 << 20) as f64
-        });
+        let file_mib = table.on_disk().map_or(0.0, |bytes| bytes as f64 / (1 << 20) as f64);
 
         let started = Instant::now();
         let rounds = 1_000_000usize;
