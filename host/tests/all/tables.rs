@@ -379,6 +379,78 @@ fn put_profiles(brokers: &str, topic: &str, profiles: &[(&str, Option<serde_json
     producer.flush(std::time::Duration::from_secs(30)).unwrap();
 }
 
+/// The memory bound on `weir run`, on tansu: a table of a million 200-byte values past
+/// `max_memory_mib = 32` (so on disk), written in lz4 batches as weir's producer writes
+/// them, grows the process by no more than the bound and half of it again for the table's
+/// consumer (a sixteenth fetched ahead, librdkafka's bookkeeping for up to 2,000 records a
+/// partition, a compressed batch decoded) over the same run with a table of one key; and
+/// every key is read before the first record. librdkafka's defaults grew it by ~220 MiB.
+#[test]
+fn run_reads_a_million_key_table_topic_within_its_bound() {
+    use crate::common::kafka::*;
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    use std::time::Duration;
+    let _alone = one_group_test_at_a_time();
+    let tansu = Tansu::start();
+    let brokers = tansu.brokers.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = 1_000_000u32;
+    let mut client = weir_kafka::client_config(brokers, &Default::default());
+    let producer: BaseProducer =
+        client.set("compression.type", "lz4").set("linger.ms", "20").create().unwrap();
+    let pad = "x".repeat(150);
+    let send = |topic: &str, key: &str, value: &str| loop {
+        match producer.send(BaseRecord::to(topic).key(key).payload(value)) {
+            Ok(()) => return,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                producer.poll(Duration::from_millis(20));
+            }
+            Err((e, _)) => panic!("{e}"),
+        }
+    };
+    for i in 0..keys {
+        let value = serde_json::json!({"country": format!("C{}", i % 200), "plan": "pro", "since": i, "pad": pad});
+        send("profiles-big", &format!("user-{i}"), &value.to_string());
+    }
+    send("profiles-one", "user-0", r#"{"country":"C0"}"#);
+    producer.flush(Duration::from_secs(120)).unwrap();
+    let run = |topic: &str| {
+        let config = dir.path().join(format!("{topic}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[kafka]\ngroup_id = \"{topic}\"\ninput_topic = \"logins\"\noutput_topic = \"out\"\ndead_letter_topic = \"dead\"\n[[transform]]\nplugin = \"{}\"\ntables = [\"profiles\"]\nconfig = {{ table = \"profiles\" }}\n[tables.profiles]\ntopic = \"{topic}\"\nmax_memory_mib = 32\ndir = \"{}\"\n",
+                plugin("login-enricher").display(),
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        run_ok(with_config(brokers, &config, &["topics", "create"]));
+        let mut child = common::child::Guarded::new(
+            with_config(brokers, &config, &["run"])
+                .env("WEIR_LOG", "info")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        child.wait_for_log(" running ", Duration::from_secs(600));
+        let peak_kib = child.peak_rss_kib();
+        child.signal("TERM");
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        (peak_kib, text(&out.stderr))
+    };
+    let (baseline_kib, _) = run("profiles-one");
+    let (peak_kib, said) = run("profiles-big");
+    assert!(said.contains(&format!("keys={keys}")), "{said}");
+    assert!(said.contains("the table is on disk from now on"), "{said}");
+    let grown_mib = peak_kib.saturating_sub(baseline_kib) as f64 / 1024.0;
+    eprintln!("weir run, a million keys on disk: peak {peak_kib} KiB, one key {baseline_kib} KiB");
+    assert!(grown_mib <= 48.0, "weir run peaked {grown_mib:.1} MiB above a one-key table's run");
+}
+
 /// `weir run` keeps the table from its compacted topic, on tansu: it reads the topic to
 /// its end before the first record (so every record, even those waiting before it
 /// started, is enriched from the whole table), two instances in one group enrich alike, an
