@@ -107,10 +107,10 @@ pub fn start(
 /// is 64 MiB whatever the bound: a million-key rebuild at a 32 MiB bound grew weir by 220
 /// MiB on tansu) — in records as in bytes (librdkafka's bookkeeping, ~400 bytes a record,
 /// is not in its byte count), asked for in fetches a sixteenth of that (a compressed batch
-/// grows when it is decoded). Its queue is refilled 10 ms
-/// after the table drains it, not librdkafka's 1 s: at 1 s a million-key rebuild took 8×
-/// longer on tansu; at 10 ms it is as fast as with the defaults (measured, 8.1 s vs 9.5).
-/// What `[kafka.properties]` sets is kept.
+/// grows when it is decoded). Its queue is refilled 10 ms after the table drains it, not
+/// librdkafka's 1 s: at 1 s a million-key rebuild took 8× longer on tansu; at 10 ms it is
+/// as fast as with the defaults (measured, 8.1 s vs 9.5). What `[kafka.properties]` sets
+/// is kept.
 fn fetching(client: &ClientConfig, memory_mib: u64) -> ClientConfig {
     let ahead = ((memory_mib << 20) / 16).clamp(1 << 20, 64 << 20);
     let fetch = (ahead / 16).clamp(64 << 10, 1 << 20);
