@@ -15,12 +15,10 @@ fn cargo(dir: &Path, args: &[&str], target: &Path) {
         command.env_remove(var);
     }
     let out = command.output().unwrap();
-    assert!(
-        out.status.success(),
-        "cargo {args:?} in {}:\n{}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "cargo {args:?} in {}:\n{stderr}", dir.display());
+    // A newcomer's first build is clean: no warning from the generated code.
+    assert!(!stderr.contains("warning"), "cargo {args:?} in {} warned:\n{stderr}", dir.display());
 }
 
 /// The built component carries the project's config.schema.json, as written.
