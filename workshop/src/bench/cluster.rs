@@ -35,7 +35,8 @@ pub struct GroupRun {
 #[derive(Debug, Serialize, serde::Deserialize, Default, Clone)]
 pub struct CatchUp {
     pub events: usize,
-    /// Records per second, from the first consumed to the last.
+    /// Records per second, from the last look that saw none consumed to the first that
+    /// saw them all (looks 20 ms apart).
     pub one_record_batches_per_s: f64,
     pub big_batches_per_s: f64,
 }
@@ -60,18 +61,20 @@ pub fn catch_up(
         load(&config, producer, events)?;
         let mut member = Member::start(&copy.path, &config.kafka.brokers)?;
         let deadline = Instant::now() + Duration::from_secs(300);
-        let mut first = None;
+        let mut none_yet = Instant::now();
         loop {
             let consumed = member.consumed().unwrap_or(0);
             let now = Instant::now();
-            if consumed > 0 {
-                first.get_or_insert(now);
+            if consumed == 0 {
+                none_yet = now;
             }
             if consumed >= events as u64 {
                 member.stop()?;
-                // From the first look that saw records to the one that saw them all: the
-                // 20 ms between looks is the resolution.
-                return Ok(per_s(events, now - first.unwrap_or(now)));
+                // From the last look that saw no record to the one that saw them all: the
+                // 20 ms between looks is the resolution, and never zero (a small backlog
+                // can be read whole between two looks: from the first look that saw
+                // records, that read as infinitely fast).
+                return Ok(per_s(events, now - none_yet));
             }
             anyhow::ensure!(
                 now < deadline,
